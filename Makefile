@@ -1,0 +1,41 @@
+# CovetPy developer entry points.  `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NATIVE := $(wildcard native/*.c native/*.h)
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test fuzz system-deps lint typecheck clean
+
+$(STAMP): pyproject.toml setup.py $(NATIVE)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
+
+# System packages the tests use (curl) and the fuzzer needs (clang); installed only when missing.
+system-deps:
+	@missing=""; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
+	fi
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+fuzz: system-deps
+	bash native/fuzz/run.sh
+
+clean:
+	rm -rf build .venv covet/*.so .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,42 @@
+"""CovetPy: typed Python API handlers on a native HTTP/1.1 core.
+
+Public API; every other module is internal.
+"""
+
+from covet.app import Covet
+from covet.exceptions import HTTPError, RouteDefinitionError
+from covet.params import Body, Cookie, Header, Path, Query
+from covet.requests import Headers, QueryParams, Request
+from covet.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from covet.runtime.connection import ConnectionInfo
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Covet",
+    "Request",
+    "Headers",
+    "QueryParams",
+    "ConnectionInfo",
+    "Response",
+    "JSONResponse",
+    "PlainTextResponse",
+    "HTMLResponse",
+    "RedirectResponse",
+    "StreamingResponse",
+    "HTTPError",
+    "RouteDefinitionError",
+    "Path",
+    "Query",
+    "Header",
+    "Cookie",
+    "Body",
+    "__version__",
+]

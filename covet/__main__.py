@@ -1,0 +1,5 @@
+import sys
+
+from covet.cli import main
+
+sys.exit(main())

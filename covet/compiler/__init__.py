@@ -1,0 +1,1 @@
+"""The build path (``covet build``, ``covet check``): not yet implemented (issue 4)."""

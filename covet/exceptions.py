@@ -1,0 +1,41 @@
+"""Exceptions a handler raises to answer with an HTTP error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+
+__all__ = ["HTTPError", "RouteDefinitionError"]
+
+
+class HTTPError(Exception):
+    """Answer the request with ``status`` and a JSON body ``{"detail": detail}``.
+
+    Args:
+        status: the HTTP status code.
+        detail: any JSON-serialisable value; defaults to the status phrase.
+        headers: extra response headers.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: object = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if detail is None:
+            try:
+                detail = HTTPStatus(status).phrase
+            except ValueError:
+                detail = "Error"
+        super().__init__(status, detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers) if headers else {}
+
+    def __repr__(self) -> str:
+        return f"HTTPError({self.status}, {self.detail!r})"
+
+
+class RouteDefinitionError(TypeError):
+    """A route or handler signature that CovetPy cannot serve, found at start-up."""

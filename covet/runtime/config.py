@@ -1,0 +1,41 @@
+"""Server settings: limits and timeouts, each with the status it answers."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import final
+
+__all__ = ["Config"]
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Limits and timeouts of one server.
+
+    Attributes:
+        max_target: longest request target, in bytes (414 past it).
+        max_header_bytes: largest header section (431 past it).
+        max_headers: most header fields (431 past it).
+        max_body: largest request body, in bytes (413 past it).
+        header_timeout: seconds a client may take to send its header section (408).
+        body_timeout: seconds a client may take to send a body once its head arrived (408).
+        keepalive_timeout: seconds an idle keep-alive connection stays open.
+        write_timeout: seconds a client may leave a response unread before it is dropped.
+        graceful_timeout: seconds shutdown waits for in-flight requests.
+        max_pipeline: requests queued on one connection behind a running handler
+            before the server stops reading from it.
+        server_header: the ``Server`` header value, or None for none.
+    """
+
+    max_target: int = 8192
+    max_header_bytes: int = 65536
+    max_headers: int = 100
+    max_body: int = 1 << 20
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keepalive_timeout: float = 5.0
+    write_timeout: float = 60.0
+    graceful_timeout: float = 10.0
+    max_pipeline: int = 64
+    server_header: str | None = "covet"

@@ -1,0 +1,62 @@
+"""Protocol-neutral dispatch: from (method, path) to a route's plan or an error reply.
+
+Every protocol layer (HTTP/1.1 today; HTTP/2, HTTP/3 and gRPC later) calls
+``Dispatcher.resolve`` and then the plan's glue with the same arguments, so a
+route never knows which protocol carried its request.
+"""
+
+from __future__ import annotations
+
+from typing import Final, final
+
+from covet.runtime.encode import error_reply
+from covet.runtime.glue import RoutePlan, constant_plan
+from covet.runtime.router import Router
+
+__all__ = ["Endpoint", "Dispatcher", "NOT_FOUND"]
+
+NOT_FOUND: Final = error_reply(404, "Not Found")
+_NOT_FOUND_PLAN: Final = constant_plan(NOT_FOUND, "[not found]")
+_NO_PARAMS: Final[list[str]] = []
+
+
+@final
+class Endpoint:
+    """One path template and the plan of each method it answers."""
+
+    __slots__ = ("template", "methods", "not_allowed")
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.methods: dict[str, RoutePlan] = {}
+        self.not_allowed: RoutePlan = _NOT_FOUND_PLAN
+
+    def finish(self) -> None:
+        """Fill in HEAD from GET and the 405 reply once all methods are known."""
+        if "GET" in self.methods and "HEAD" not in self.methods:
+            self.methods["HEAD"] = self.methods["GET"]
+        allow = ", ".join(sorted(self.methods)).encode()
+        self.not_allowed = constant_plan(
+            error_reply(405, "Method Not Allowed", ((b"allow", allow),)), f"[405 {self.template}]"
+        )
+
+
+@final
+class Dispatcher:
+    """The routing table of one application, built once at start-up."""
+
+    __slots__ = ("router",)
+
+    def __init__(self, router: Router[Endpoint]) -> None:
+        self.router = router
+
+    def resolve(self, method: str, path: str) -> tuple[RoutePlan, list[str]]:
+        """The plan to run and the path's captured parameters; errors are plans too."""
+        hit = self.router.match(path)
+        if hit is None:
+            return _NOT_FOUND_PLAN, _NO_PARAMS
+        endpoint, params = hit
+        plan = endpoint.methods.get(method)
+        if plan is None:
+            return endpoint.not_allowed, _NO_PARAMS
+        return plan, params

@@ -1,0 +1,115 @@
+"""Turns handler results and errors into protocol-neutral replies.
+
+A reply is ``(status, headers, body)``: ``headers`` a tuple (constant,
+so the HTTP/1 writer can cache its rendering) or a list of lower-cased
+``(name, value)`` byte pairs.  A ``StreamingResponse`` travels as itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any, Final, TypeAlias, Union
+
+import pydantic_core
+
+from covet.exceptions import HTTPError
+from covet.responses import Response, StreamingResponse
+
+__all__ = [
+    "Reply",
+    "H_TEXT",
+    "H_BYTES",
+    "H_JSON",
+    "H_NONE",
+    "encode_any",
+    "reply_of",
+    "error_reply",
+    "http_error_reply",
+    "validation_reply",
+    "server_error_reply",
+    "add_errors",
+    "missing_error",
+]
+
+HeaderSeq: TypeAlias = Sequence[tuple[bytes, bytes]]
+Reply: TypeAlias = Union[tuple[int, HeaderSeq, bytes], StreamingResponse]
+
+H_TEXT: Final = ((b"content-type", b"text/plain; charset=utf-8"),)
+H_BYTES: Final = ((b"content-type", b"application/octet-stream"),)
+H_JSON: Final = ((b"content-type", b"application/json"),)
+H_NONE: Final[tuple[tuple[bytes, bytes], ...]] = ()
+
+log = logging.getLogger("covet.error")
+
+
+def reply_of(result: Response | StreamingResponse) -> Reply:
+    if isinstance(result, StreamingResponse):
+        return result
+    return (result.status, result.headers, result.body)
+
+
+def encode_any(result: object, status: int) -> Reply:
+    """Encode a result whose type was not known when the route was planned."""
+    if isinstance(result, str):
+        return (status, H_TEXT, result.encode())
+    if isinstance(result, (Response, StreamingResponse)):
+        return reply_of(result)
+    if result is None:
+        return (204 if status == 200 else status, H_NONE, b"")
+    if isinstance(result, (bytes, bytearray, memoryview)):
+        return (status, H_BYTES, bytes(result))
+    return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
+
+
+def _json_fallback(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def error_reply(status: int, detail: object, headers: HeaderSeq = ()) -> tuple[int, HeaderSeq, bytes]:
+    body = pydantic_core.to_json({"detail": detail}, fallback=str)
+    return (status, H_JSON + tuple(headers) if headers else H_JSON, body)
+
+
+def http_error_reply(exc: HTTPError) -> tuple[int, HeaderSeq, bytes]:
+    extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
+    return error_reply(exc.status, exc.detail, extra)
+
+
+def server_error_reply(label: str, exc: BaseException) -> tuple[int, HeaderSeq, bytes]:
+    log.error("unhandled exception in %s", label, exc_info=exc)
+    return error_reply(500, "Internal Server Error")
+
+
+def add_errors(
+    errors: list[dict[str, Any]] | None, exc: pydantic_core.ValidationError, loc: tuple[str | int, ...]
+) -> list[dict[str, Any]]:
+    """Append ``exc``'s errors in FastAPI's shape, ``loc`` prefixed by the source."""
+    if errors is None:
+        errors = []
+    for err in exc.errors(include_url=False):
+        item: dict[str, Any] = {
+            "type": err["type"],
+            "loc": [*loc, *err["loc"]],
+            "msg": err["msg"],
+            "input": err["input"],
+        }
+        ctx = err.get("ctx")
+        if ctx:
+            item["ctx"] = {k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in ctx.items()}
+        errors.append(item)
+    return errors
+
+
+def missing_error(errors: list[dict[str, Any]] | None, loc: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    if errors is None:
+        errors = []
+    errors.append({"type": "missing", "loc": list(loc), "msg": "Field required", "input": None})
+    return errors
+
+
+def validation_reply(errors: list[dict[str, Any]]) -> tuple[int, HeaderSeq, bytes]:
+    return (422, H_JSON, pydantic_core.to_json({"detail": errors}, fallback=str))

@@ -1,0 +1,443 @@
+"""HTTP/1.1 over an asyncio transport: the C parser in, rendered responses out.
+
+Rules this layer keeps:
+1. Responses leave in request order.  While a handler is suspended (or a
+   response streams), later pipelined requests wait in ``queue``; past
+   ``max_pipeline`` of them the connection stops reading.
+2. Everything answered in one ``data_received`` goes out in one write.
+3. A framing error answers its status with ``connection: close``; nothing
+   after it on that connection is answered (the parser is dead by then).
+4. While the peer does not read (``pause_writing``), reading stops too, so
+   a slow reader holds a bounded amount of memory.
+5. Timeouts are judged by the server's one-second ticker, never by
+   per-request timers: ``tick`` sees whether requests completed since the
+   last tick and how long the parser has sat in its current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from http import HTTPStatus
+from typing import Any, Final
+
+from covet._native import Parser
+from covet.exceptions import HTTPError
+from covet.responses import StreamingResponse
+from covet.runtime.clock import Clock
+from covet.runtime.config import Config
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.dispatch import Dispatcher
+from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.resume import resume
+
+__all__ = ["HTTP1Connection", "ServerState", "render"]
+
+log = logging.getLogger("covet.http1")
+
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+_NO_BODY_STATUS: Final = frozenset({204, 304})
+
+
+def _status_line(status: int) -> bytes:
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    return f"HTTP/1.1 {status} {phrase}\r\n".encode()
+
+
+_STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus}
+_PREFIX_CACHE: dict[tuple[int, HeaderSeq], bytes] = {}
+_PREFIX_CACHE_MAX: Final = 512
+_FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+
+
+def _prefix(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
+    """Status line and headers, rendered; the flag says a header asked to close."""
+    if type(headers) is tuple:
+        key = (status, headers)
+        cached = _PREFIX_CACHE.get(key)
+        if cached is not None:
+            return cached, False
+    line = _STATUS.get(status) or _status_line(status)
+    parts = [line]
+    close = False
+    for name, value in headers:
+        if name in _FRAMING:
+            # The server owns framing; a handler's Connection: close is honoured.
+            if name == b"connection" and value.lower() == b"close":
+                close = True
+            continue
+        parts.append(name + b": " + value + b"\r\n")
+    rendered = b"".join(parts)
+    if type(headers) is tuple and not close and len(_PREFIX_CACHE) < _PREFIX_CACHE_MAX:
+        _PREFIX_CACHE[(status, headers)] = rendered
+    return rendered, close
+
+
+def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool, minor: int) -> tuple[bytes, bool]:
+    """One complete HTTP/1.1 response; returns it and whether to keep the connection."""
+    status, headers, body = reply
+    prefix, close = _prefix(status, headers)
+    if close:
+        keep_alive = False
+    if keep_alive:
+        conn = b"connection: keep-alive\r\n" if minor == 0 else b""
+    else:
+        conn = b"connection: close\r\n"
+    if status in _NO_BODY_STATUS or status < 200:
+        return prefix + head_lines + conn + b"\r\n", keep_alive
+    length = b"content-length: %d\r\n" % len(body)
+    if is_head:
+        return prefix + head_lines + length + conn + b"\r\n", keep_alive
+    return prefix + head_lines + length + conn + b"\r\n" + body, keep_alive
+
+
+class ServerState:
+    """What every connection of one server shares."""
+
+    def __init__(self, dispatcher: Dispatcher, config: Config) -> None:
+        self.dispatcher = dispatcher
+        self.config = config
+        self.clock = Clock(config.server_header)
+        self.connections: set[HTTP1Connection] = set()
+        self.closing = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def new_parser(self) -> Parser:
+        c = self.config
+        return Parser(
+            max_target=c.max_target,
+            max_header_bytes=c.max_header_bytes,
+            max_headers=c.max_headers,
+            max_body=c.max_body,
+        )
+
+
+class HTTP1Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection."""
+
+    __slots__ = (
+        "state", "transport", "parser", "info", "queue", "busy", "closed", "closing",
+        "write_paused", "read_paused", "drain", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
+    )
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.transport: asyncio.Transport | None = None
+        self.parser = state.new_parser()
+        self.info = ConnectionInfo(None, None)
+        self.queue: deque[tuple[Any, ...]] = deque()
+        self.busy = False
+        self.closed = False
+        self.closing = False
+        self.write_paused = False
+        self.read_paused = False
+        self.drain: asyncio.Future[None] | None = None
+        self.nreq = 0
+        self.seen_nreq = 0
+        self.seen_state = 0
+        self.mark = state.clock.now
+        self.pause_mark = 0.0
+
+    # -- transport callbacks ------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("sockname")
+        self.info = ConnectionInfo(
+            (peer[0], peer[1]) if isinstance(peer, tuple) else None,
+            (sock[0], sock[1]) if isinstance(sock, tuple) else None,
+        )
+        self.state.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.queue.clear()
+        self.state.connections.discard(self)
+        drain = self.drain
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self.pause_mark = self.state.clock.now
+        if self.transport is not None and not self.read_paused:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.transport is not None and not self.read_paused and not self.closed:
+            self.transport.resume_reading()
+        drain = self.drain
+        if drain is not None and not drain.done():
+            drain.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        events = self.parser.feed(data)
+        if self.busy:
+            self.queue.extend(events)
+            if len(self.queue) > self.state.config.max_pipeline and not self.read_paused:
+                self.read_paused = True
+                assert self.transport is not None
+                self.transport.pause_reading()
+            return
+        if events:
+            self._run(events)
+
+    def eof_received(self) -> bool | None:
+        # A half-closed client still gets the responses it asked for.
+        if self.busy or self.queue:
+            self.closing = True
+            return True
+        return None
+
+    # -- request processing ---------------------------------------------------
+
+    def _run(self, events: list[tuple[Any, ...]] | deque[tuple[Any, ...]]) -> None:
+        """Answer parsed events in order until one suspends; queue the rest."""
+        transport = self.transport
+        assert transport is not None
+        resolve = self.state.dispatcher.resolve
+        head_lines = self.state.clock.head_lines
+        out: list[bytes] = []
+        n = len(events)
+        i = 0
+        while i < n:
+            ev = events[i]
+            i += 1
+            if ev[0] == 0:
+                _, method, path, query, minor, headers, keep_alive, body = ev
+                self.nreq += 1
+                if self.closing:
+                    keep_alive = False
+                plan, params = resolve(method, path)
+                try:
+                    if plan.is_async:
+                        coro = plan.glue(method, path, query, headers, body, params, self.info)
+                        try:
+                            waiting = coro.send(None)
+                        except StopIteration as stop:
+                            reply = stop.value
+                        else:
+                            self._flush(out)
+                            self._suspend(resume(coro, waiting), plan.label, method == "HEAD", keep_alive, minor)
+                            self.queue.extend(events[j] for j in range(i, n))
+                            return
+                    else:
+                        reply = plan.glue(method, path, query, headers, body, params, self.info)
+                except HTTPError as exc:
+                    reply = http_error_reply(exc)
+                except Exception as exc:
+                    reply = server_error_reply(plan.label, exc)
+                if type(reply) is not tuple:
+                    self._flush(out)
+                    self._start_stream(reply, method == "HEAD", keep_alive, minor)
+                    self.queue.extend(events[j] for j in range(i, n))
+                    return
+                data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
+                out.append(data)
+                if not keep_alive:
+                    self._flush(out)
+                    self._close()
+                    return
+            elif ev[0] == 1:
+                out.append(CONTINUE)
+            else:
+                reply = error_reply(ev[1], ev[2])
+                data, _ = render(reply, head_lines, False, False, 1)
+                out.append(data)
+                self._flush(out)
+                self._close()
+                return
+        self._flush(out)
+
+    def _flush(self, out: list[bytes]) -> None:
+        if not out or self.closed:
+            return
+        assert self.transport is not None
+        if len(out) == 1:
+            self.transport.write(out[0])
+        else:
+            self.transport.write(b"".join(out))
+        out.clear()
+
+    def _close(self) -> None:
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None and not self.closed:
+            self.transport.close()
+
+    def _suspend(self, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(coro)
+        self.state.tasks.add(task)
+        task.add_done_callback(lambda t: self._handler_done(t, label, is_head, keep_alive, minor))
+
+    def _handler_done(self, task: asyncio.Task[Any], label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
+        self.state.tasks.discard(task)
+        if task.cancelled():
+            self._close()
+            return
+        exc = task.exception()
+        reply: Reply
+        if exc is None:
+            reply = task.result()
+        elif isinstance(exc, HTTPError):
+            reply = http_error_reply(exc)
+        else:
+            reply = server_error_reply(label, exc)
+        if self.closed:
+            return
+        if type(reply) is not tuple:
+            self._start_stream(reply, is_head, keep_alive, minor)
+            return
+        if self.closing:
+            keep_alive = False
+        data, keep_alive = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
+        assert self.transport is not None
+        self.transport.write(data)
+        if not keep_alive:
+            self._close()
+            return
+        self._resume_queue()
+
+    def _resume_queue(self) -> None:
+        self.busy = False
+        if self.read_paused:
+            self.read_paused = False
+            if self.transport is not None and not self.write_paused and not self.closed:
+                self.transport.resume_reading()
+        if self.queue:
+            events = list(self.queue)
+            self.queue.clear()
+            self._run(events)
+        elif self.closing and not self.closed:
+            self._close()
+
+    # -- streaming responses ----------------------------------------------
+
+    def _start_stream(self, reply: Reply, is_head: bool, keep_alive: bool, minor: int) -> None:
+        assert isinstance(reply, StreamingResponse)
+        self.busy = True
+        task = asyncio.get_running_loop().create_task(self._stream(reply, is_head, keep_alive, minor))
+        self.state.tasks.add(task)
+        task.add_done_callback(self._stream_done)
+
+    def _stream_done(self, task: asyncio.Task[bool]) -> None:
+        self.state.tasks.discard(task)
+        if task.cancelled() or task.exception() is not None or not task.result():
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("streaming response failed", exc_info=task.exception())
+            # The body is cut short: closing without the last chunk tells the client so.
+            if self.transport is not None and not self.closed:
+                self.transport.abort() if not self.closing else self.transport.close()
+            self.closing = True
+            self.queue.clear()
+            return
+        self._resume_queue()
+
+    async def _stream(self, resp: StreamingResponse, is_head: bool, keep_alive: bool, minor: int) -> bool:
+        transport = self.transport
+        assert transport is not None
+        if self.closing:
+            keep_alive = False
+        chunked = minor == 1
+        if not chunked:
+            keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
+        prefix, close = _prefix(resp.status, resp.headers)
+        if close:
+            keep_alive = False
+        framing = b"transfer-encoding: chunked\r\n" if chunked else b""
+        conn = b"" if keep_alive else b"connection: close\r\n"
+        transport.write(prefix + self.state.clock.head_lines + framing + conn + b"\r\n")
+        if not is_head:
+            async for chunk in _chunks(resp.content):
+                if self.closed:
+                    return False
+                if not chunk:
+                    continue
+                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                if self.write_paused:
+                    await self._drained()
+            if self.closed:
+                return False
+            if chunked:
+                transport.write(b"0\r\n\r\n")
+        if not keep_alive:
+            self.closing = True
+            transport.close()
+            return False if self.queue else True
+        return True
+
+    async def _drained(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.drain = loop.create_future()
+        try:
+            await self.drain
+        finally:
+            self.drain = None
+
+    # -- timeouts and shutdown -----------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Called once a second by the server: enforce the timeouts."""
+        if self.closed:
+            return
+        config = self.state.config
+        if self.write_paused:
+            if now - self.pause_mark >= config.write_timeout:
+                self._abort("client did not read its response")
+            return
+        st = self.parser.state
+        if self.busy or self.nreq != self.seen_nreq or st != self.seen_state:
+            self.seen_nreq = self.nreq
+            self.seen_state = st
+            self.mark = now
+            return
+        age = now - self.mark
+        if st == 0:
+            if age >= config.keepalive_timeout or self.state.closing:
+                self._close()
+        elif st == 1:
+            if age >= config.header_timeout:
+                self._timeout()
+        elif st == 2:
+            if age >= config.body_timeout:
+                self._timeout()
+        else:
+            self._close()
+
+    def _timeout(self) -> None:
+        data, _ = render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+        self._close()
+
+    def _abort(self, why: str) -> None:
+        log.debug("aborting connection from %s: %s", self.info.client, why)
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: close now when idle, else after the response in flight."""
+        self.closing = True
+        if not self.busy and not self.queue and self.parser.state == 0:
+            self._close()
+
+
+async def _chunks(content: Any) -> AsyncIterator[bytes]:
+    if hasattr(content, "__aiter__"):
+        async for item in content:
+            yield item.encode() if isinstance(item, str) else bytes(item)
+    else:
+        it: Iterator[Any] = iter(content)
+        for item in it:
+            yield item.encode() if isinstance(item, str) else bytes(item)

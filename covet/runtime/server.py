@@ -1,0 +1,160 @@
+"""Running an application: event loop, listening socket, signals, lifespan.
+
+Stages, in order: pick the loop, plan the routes, run the start-up hooks,
+bind, announce the address on stderr, serve with a one-second ticker, and on
+SIGTERM/SIGINT drain gracefully and run the shutdown hooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+
+import resource
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from covet.runtime.config import Config
+from covet.runtime.http1 import HTTP1Connection, ServerState
+
+if TYPE_CHECKING:
+    from covet.app import Covet
+
+__all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "LoopUnavailable"]
+
+log = logging.getLogger("covet.server")
+
+
+class LoopUnavailable(RuntimeError):
+    """The event loop asked for on the command line cannot run here."""
+
+
+def choose_loop(name: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """Resolve ``auto``/``uvloop``/``asyncio`` to a loop name and factory."""
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop
+        except ImportError as exc:
+            if name == "uvloop":
+                raise LoopUnavailable(f"--loop uvloop: uvloop is not installed ({exc}); pip install uvloop") from exc
+        else:
+            return "uvloop", uvloop.new_event_loop
+    if name in ("auto", "asyncio"):
+        return "asyncio", asyncio.new_event_loop
+    raise LoopUnavailable(f"unknown loop {name!r}: choose auto, uvloop or asyncio")
+
+
+def raise_nofile_limit() -> int:
+    """Raise the open-file soft limit to the hard limit, as a server is expected to."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, hard, exc)
+    return soft
+
+
+async def run_hooks(hooks: list[Callable[[], Awaitable[None] | None]]) -> None:
+    for hook in hooks:
+        result = hook()
+        if inspect.isawaitable(result):
+            await result
+
+
+def _bind(host: str, port: int, backlog: int) -> socket.socket:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, mode: str, backlog: int) -> None:
+    loop = asyncio.get_running_loop()
+    dispatcher = app.dispatcher()
+    await run_hooks(app.startup_hooks)
+    state = ServerState(dispatcher, config)
+    sock = _bind(host, port, backlog)
+    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name})", file=sys.stderr, flush=True)
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def tick() -> None:
+        state.clock.update()
+        now = state.clock.now
+        for conn in list(state.connections):
+            conn.tick(now)
+        handle[0] = loop.call_later(1.0, tick)
+
+    handle = [loop.call_later(1.0, tick)]
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        print("covet: shutting down", file=sys.stderr, flush=True)
+        server.close()
+        state.closing = True
+        for conn in list(state.connections):
+            conn.shutdown()
+        deadline = loop.time() + config.graceful_timeout
+        while (state.connections or state.tasks) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(state.tasks):
+            task.cancel()
+        for conn in list(state.connections):
+            if conn.transport is not None:
+                conn.transport.abort()
+        handle[0].cancel()
+        await run_hooks(app.shutdown_hooks)
+
+
+def serve(
+    app: Covet,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    loop: str = "auto",
+    config: Config | None = None,
+    mode: str = "interpreted",
+    backlog: int = 2048,
+) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT.
+
+    Raises:
+        LoopUnavailable: the requested loop cannot run here.
+        RouteDefinitionError: a route cannot be served as declared.
+    """
+    loop_name, factory = choose_loop(loop)
+    raise_nofile_limit()
+    cfg = config or Config(server_header=app.server_header)
+    ev_loop = factory()
+    try:
+        asyncio.set_event_loop(ev_loop)
+        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, mode, backlog))
+    finally:
+        asyncio.set_event_loop(None)
+        ev_loop.close()
+
+

@@ -1,0 +1,198 @@
+"""The CovetPy tour: every feature of the core in one small app.
+
+Run it with ``make run`` (or ``covet serve examples.hello:app``) and try::
+
+    curl localhost:8000/
+    curl 'localhost:8000/users/7?q=hi&limit=3'
+    curl -X POST localhost:8000/items -d '{"name": "pen", "price": 1.5, "tags": ["office"]}'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from covet import (
+    Cookie,
+    Covet,
+    Header,
+    HTTPError,
+    JSONResponse,
+    PlainTextResponse,
+    Query,
+    RedirectResponse,
+    Request,
+    Response,
+    StreamingResponse,
+)
+
+app = Covet()
+
+
+@app.get("/")
+def index() -> str:
+    return "Hello, World!"
+
+
+@app.get("/plaintext")
+def plaintext() -> str:
+    return "Hello, World!"
+
+
+@app.get("/json")
+def json_hello() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@app.get("/users/{user_id}")
+def get_user(user_id: int, q: str | None = None, limit: int = 10) -> dict[str, object]:
+    return {"id": user_id, "q": q, "limit": limit}
+
+
+@dataclass
+class Item:
+    name: str
+    price: float
+    tags: list[str]
+
+
+@app.post("/items", status=201)
+async def create_item(item: Item) -> Item:
+    return item
+
+
+class Point(TypedDict):
+    x: float
+    y: float
+
+
+@app.post("/points")
+def centroid(points: list[Point]) -> Point:
+    if not points:
+        raise HTTPError(400, "at least one point is needed")
+    n = len(points)
+    return {"x": sum(p["x"] for p in points) / n, "y": sum(p["y"] for p in points) / n}
+
+
+@app.get("/h")
+def header_echo(x_test: Annotated[str, Header()] = "") -> str:
+    return x_test
+
+
+@app.get("/whoami")
+def whoami(session: Annotated[str | None, Cookie()] = None, user_agent: Annotated[str, Header()] = "?") -> dict[str, object]:
+    return {"session": session, "user_agent": user_agent}
+
+
+@app.get("/search")
+def search(ids: list[int] = [], page_size: Annotated[int, Query(alias="page-size")] = 20) -> dict[str, object]:
+    return {"ids": ids, "page_size": page_size}
+
+
+class Color(enum.Enum):
+    red = "red"
+    green = "green"
+
+
+@app.get("/colors/{color}")
+def color(color: Color) -> str:
+    return color.value
+
+
+@app.get("/things/{thing_id}")
+def thing(thing_id: uuid.UUID, verbose: bool = False) -> dict[str, object]:
+    return {"id": str(thing_id), "verbose": verbose}
+
+
+@app.get("/files/{rest:path}")
+def files(rest: str) -> str:
+    return rest
+
+
+@app.post("/echo")
+async def echo(request: Request) -> bytes:
+    return await request.body()
+
+
+@app.route("/inspect", methods=["GET", "POST", "PUT"])
+async def inspect_request(request: Request) -> dict[str, object]:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query.multi_items(),
+        "headers": request.headers.getall("x-multi"),
+        "cookies": request.cookies,
+        "client": list(request.client) if request.client else None,
+    }
+
+
+@app.delete("/items/{item_id}")
+def delete_item(item_id: int) -> None:
+    if item_id < 0:
+        raise HTTPError(404, f"item {item_id} not found", headers={"x-reason": "negative"})
+
+
+@app.get("/slow")
+async def slow(ms: int = 50) -> str:
+    await asyncio.sleep(ms / 1000)
+    return f"slept {ms} ms"
+
+
+@app.get("/cpu", blocking=True)
+def cpu_bound(n: int = 100_000) -> dict[str, int]:
+    return {"sum": sum(range(n))}
+
+
+@app.get("/custom")
+def custom() -> Response:
+    return PlainTextResponse("teapot", status=418, headers={"x-custom": "yes"})
+
+
+@app.get("/made")
+def made() -> JSONResponse:
+    return JSONResponse({"made": True}, status=202)
+
+
+@app.get("/old")
+def old() -> RedirectResponse:
+    return RedirectResponse("/")
+
+
+async def _count(n: int) -> AsyncIterator[str]:
+    for i in range(n):
+        yield f"{i}\n"
+        await asyncio.sleep(0)
+
+
+@app.get("/stream")
+def stream(n: int = 5) -> StreamingResponse:
+    return StreamingResponse(_count(n), media_type="text/plain")
+
+
+@app.get("/boom")
+def boom() -> str:
+    raise RuntimeError("this handler is broken on purpose")
+
+
+state: dict[str, bool] = {"started": False}
+
+
+@app.on_startup
+async def startup() -> None:
+    state["started"] = True
+
+
+@app.on_shutdown
+def shutdown() -> None:
+    state["started"] = False
+
+
+@app.get("/health")
+def health() -> dict[str, bool]:
+    return state
