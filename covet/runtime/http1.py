@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from http import HTTPStatus
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from covet._native import Parser
 from covet.exceptions import HTTPError
@@ -146,8 +146,8 @@ class HTTP1Connection(asyncio.Protocol):
     # -- transport callbacks ------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, hence the cast.
+        self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         self.info = ConnectionInfo(

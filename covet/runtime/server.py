@@ -97,8 +97,16 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name})", file=sys.stderr, flush=True)
 
     stop = asyncio.Event()
+    force = asyncio.Event()
+
+    def on_signal() -> None:
+        # The first signal drains gracefully; a second one stops waiting for stragglers.
+        if stop.is_set():
+            force.set()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
 
     def tick() -> None:
         state.clock.update()
@@ -110,23 +118,23 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     handle = [loop.call_later(1.0, tick)]
     try:
         await stop.wait()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
         print("covet: shutting down", file=sys.stderr, flush=True)
         server.close()
         state.closing = True
         for conn in list(state.connections):
             conn.shutdown()
         deadline = loop.time() + config.graceful_timeout
-        while (state.connections or state.tasks) and loop.time() < deadline:
-            await asyncio.sleep(0.05)
+        while (state.connections or state.tasks) and loop.time() < deadline and not force.is_set():
+            await asyncio.sleep(0.02)
+    finally:
         for task in list(state.tasks):
             task.cancel()
         for conn in list(state.connections):
             if conn.transport is not None:
                 conn.transport.abort()
         handle[0].cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
         await run_hooks(app.shutdown_hooks)
 
 

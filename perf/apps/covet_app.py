@@ -1,0 +1,34 @@
+"""The benchmark endpoints written idiomatically for CovetPy."""
+
+from dataclasses import dataclass
+
+from covet import Covet
+
+app = Covet()
+
+
+@app.get("/plaintext")
+def plaintext() -> str:
+    return "Hello, World!"
+
+
+@app.get("/json")
+def json_() -> dict[str, str]:
+    return {"message": "Hello, World!"}
+
+
+@app.get("/users/{user_id}")
+def user(user_id: int, q: str | None = None) -> dict[str, object]:
+    return {"id": user_id, "q": q}
+
+
+@dataclass
+class Item:
+    name: str
+    price: float
+    tags: list[str]
+
+
+@app.post("/items")
+def items(item: Item) -> Item:
+    return item

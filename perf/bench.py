@@ -1,0 +1,280 @@
+"""Side-by-side HTTP benchmarks: CovetPy against its peers, in one run.
+
+Every server runs one worker pinned to CPU 0; wrk runs pinned to CPU 1. Each
+endpoint is checked for a correct answer before it is timed; a target that
+answers wrong is reported, not timed. Rounds interleave the targets so the
+machine's drift hits them all alike. Reported: median requests/s, p50/p99
+latency, and server CPU time per request (user+system from /proc over the run).
+
+    python perf/bench.py                   # everything
+    python perf/bench.py --quick           # short rounds, fewer peers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PEERS_PY = HERE / ".venv-peers" / "bin" / "python"
+COVET_PY = Path(os.environ.get("COVET_PYTHON", ROOT / ".venv" / "bin" / "python"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Endpoint:
+    name: str
+    path: str
+    expect: bytes
+    script: str | None = None
+    method: str = "GET"
+    body: bytes | None = None
+    pipelined: int = 1
+
+
+ENDPOINTS = [
+    Endpoint("plaintext", "/plaintext", b"Hello, World!"),
+    Endpoint("json", "/json", b'{"message":"Hello, World!"}'),
+    Endpoint("users", "/users/42?q=hi", b'{"id":42,"q":"hi"}'),
+    Endpoint("items", "/items", b'{"name":"pen","price":1.5,"tags":["office","blue"]}', "post_items.lua", "POST",
+             b'{"name":"pen","price":1.5,"tags":["office","blue"]}'),
+    Endpoint("pipelined", "/plaintext", b"Hello, World!", "pipeline.lua", pipelined=16),
+]
+
+
+@dataclass
+class Target:
+    name: str
+    cmd: list[str]
+    cwd: Path
+    proc: subprocess.Popen[bytes] | None = None
+    port: int = 0
+    wrong: dict[str, str] = field(default_factory=dict)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def targets(quick: bool) -> list[Target]:
+    out = [
+        Target("covet (uvloop)", [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--loop", "uvloop", "--log-level", "warning", "--port", "{port}"], ROOT),
+        Target("uvicorn raw ASGI", [str(PEERS_PY), "-m", "uvicorn", "apps.uvicorn_raw:app", "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--port", "{port}"], HERE),
+        Target("FastAPI (uvicorn)", [str(PEERS_PY), "-m", "uvicorn", "apps.fastapi_app:app", "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--port", "{port}"], HERE),
+    ]
+    if not quick:
+        out.insert(1, Target("covet (asyncio)", [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--loop", "asyncio", "--log-level", "warning", "--port", "{port}"], ROOT))
+    return out
+
+
+def start(t: Target) -> None:
+    t.port = free_port()
+    cmd = ["taskset", "-c", "0", *[c.replace("{port}", str(t.port)) for c in t.cmd]]
+    t.proc = subprocess.Popen(cmd, cwd=t.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", t.port), timeout=0.5):
+                return
+        except OSError:
+            if t.proc.poll() is not None:
+                raise RuntimeError(f"{t.name} exited: {t.proc.stderr.read().decode() if t.proc.stderr else ''}")
+            time.sleep(0.1)
+    raise RuntimeError(f"{t.name} did not start")
+
+
+def stop(t: Target) -> None:
+    if t.proc and t.proc.poll() is None:
+        t.proc.send_signal(signal.SIGINT)
+        try:
+            t.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            t.proc.kill()
+
+
+def check(t: Target, ep: Endpoint) -> str | None:
+    req = urllib.request.Request(f"http://127.0.0.1:{t.port}{ep.path}", data=ep.body, method=ep.method,
+                                 headers={"content-type": "application/json"} if ep.body else {})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            got = r.read()
+    except Exception as exc:
+        return f"error: {exc}"
+    if json_equal(got, ep.expect) or got == ep.expect:
+        return None
+    return f"wrong answer: {got[:100]!r}"
+
+
+def json_equal(a: bytes, b: bytes) -> bool:
+    try:
+        return bool(json.loads(a) == json.loads(b))
+    except ValueError:
+        return False
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def parse_latency(text: str, pct: str) -> float | None:
+    m = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+def run_wrk(t: Target, ep: Endpoint, seconds: int, conns: int) -> dict[str, float]:
+    assert t.proc is not None
+    cmd = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency"]
+    if ep.script:
+        cmd += ["-s", str(HERE / ep.script)]
+    cmd.append(f"http://127.0.0.1:{t.port}{ep.path}")
+    c0 = cpu_seconds(t.proc.pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    c1 = cpu_seconds(t.proc.pid)
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    rps = float(m.group(1)) if m else 0.0
+    reqs = int(total.group(1)) * ep.pipelined if total else 0
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": rps * ep.pipelined,
+        "p50_ms": parse_latency(out, "50") or 0.0,
+        "p99_ms": parse_latency(out, "99") or 0.0,
+        "cpu_us_per_req": (c1 - c0) / reqs * 1e6 if reqs else 0.0,
+        "non2xx": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+def machine() -> dict[str, str]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    return {"cpu": model, "cores": str(os.cpu_count()), "kernel": platform.release(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--seconds", type=int, default=None)
+    ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--endpoints", default=",".join(e.name for e in ENDPOINTS))
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args()
+    seconds = args.seconds or (3 if args.quick else 10)
+    rounds = args.rounds or 3
+    if not shutil.which("wrk"):
+        print("perf: wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+    eps = [e for e in ENDPOINTS if e.name in args.endpoints.split(",")]
+    ts = targets(args.quick)
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    try:
+        for t in ts:
+            start(t)
+            for ep in eps:
+                why = check(t, ep)
+                if why:
+                    t.wrong[ep.name] = why
+                    print(f"perf: {t.name} {ep.name}: {why}: not timed", file=sys.stderr)
+        for ep in eps:  # warm-up
+            for t in ts:
+                if ep.name not in t.wrong:
+                    run_wrk(t, ep, 1, args.connections)
+        for r in range(rounds):
+            for ep in eps:
+                for t in ts:
+                    if ep.name in t.wrong:
+                        continue
+                    res = run_wrk(t, ep, seconds, args.connections)
+                    results.setdefault((t.name, ep.name), []).append(res)
+                    print(f"round {r + 1} {ep.name:10} {t.name:20} {res['rps']:>10.0f} req/s  "
+                          f"{res['cpu_us_per_req']:6.1f} us CPU/req  p99 {res['p99_ms']:.2f} ms", file=sys.stderr)
+    finally:
+        for t in ts:
+            stop(t)
+    info = machine()
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    with open(Path(args.out) / "runs.jsonl", "a") as f:
+        for (tname, ename), runs in results.items():
+            f.write(json.dumps({"machine": info, "target": tname, "endpoint": ename, "runs": runs}) + "\n")
+    summary = {
+        key: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for key, runs in results.items()
+    }
+    print(report(summary, ts, eps, info, seconds, rounds, args.connections))
+    return 0
+
+
+def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], eps: list[Endpoint],
+           info: dict[str, str], seconds: int, rounds: int, conns: int) -> str:
+    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, Python {info['python']}, {info['date']}.",
+             f"wrk -t1 -c{conns}, {seconds} s x {rounds} interleaved rounds, medians; server on CPU 0, wrk on CPU 1.", ""]
+    names = [t.name for t in ts]
+    lines.append("| Endpoint | " + " | ".join(names) + " |")
+    lines.append("|---" * (len(names) + 1) + "|")
+    for ep in eps:
+        row = [ep.name]
+        for t in ts:
+            s = summary.get((t.name, ep.name))
+            row.append("wrong answer" if ep.name in t.wrong else (f"{s['rps'] / 1000:.1f}k" if s else "-"))
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "Server CPU time per request (µs), p99 latency (ms):", "",
+              "| Endpoint | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for ep in eps:
+        row = [ep.name]
+        for t in ts:
+            s = summary.get((t.name, ep.name))
+            row.append(f"{s['cpu_us_per_req']:.1f} µs, {s['p99_ms']:.2f} ms" if s else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    base = ts[0].name
+    lines += ["", f"Ratios of {base}:", ""]
+    for ep in eps:
+        mine = summary.get((base, ep.name))
+        if not mine:
+            continue
+        parts = []
+        for t in ts[1:]:
+            s = summary.get((t.name, ep.name))
+            if s and s["rps"]:
+                parts.append(f"{mine['rps'] / s['rps']:.2f}x {t.name}")
+        lines.append(f"- {ep.name}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
