@@ -173,9 +173,10 @@ class TestClient:
         transport = _MemoryTransport(self.client)
         conn = HTTP1Connection(self._get_state())
         conn.connection_made(transport)
-        conn.data_received(data)
-        out: list[TestResponse] = []
         loop = asyncio.get_running_loop()
+        # From a plain callback, as a real transport would call it: outside any Task.
+        loop.call_soon(conn.data_received, data)
+        out: list[TestResponse] = []
         deadline = loop.time() + timeout
         while len(out) < count:
             parsed = _parse_response(transport.buffer, head)

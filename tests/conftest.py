@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,7 @@ class Server:
 
     def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "covet", "serve", target, "--port", "0", "--loop", loop, *extra],
             cwd=cwd,
@@ -50,6 +51,18 @@ class Server:
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start:\n" + "".join(self.lines))
         self.url = f"http://{self.host}:{self.port}"
+        # Keep draining stderr, so a chatty server never blocks on a full pipe.
+        self._drain = threading.Thread(target=self._read_stderr, daemon=True)
+        self._drain.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
         s = socket.create_connection((self.host, self.port), timeout=timeout)
@@ -59,11 +72,12 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        return self.proc.returncode, "".join(self.lines) + (err or "")
+            self.proc.wait()
+        self._drain.join(5)
+        return self.proc.returncode, self.log
 
 
 @pytest.fixture(scope="session", params=LOOPS)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,13 @@ blocks = [
 
 @pytest.mark.parametrize("code", blocks)
 def test_doc_example(code: str) -> None:
-    exec(compile(code, "<doc>", "exec"), {"__name__": "doc_example"})
+    # A real module, so dataclasses and type hints can resolve their namespace.
+    module = types.ModuleType("doc_example")
+    sys.modules["doc_example"] = module
+    try:
+        exec(compile(code, "<doc>", "exec"), module.__dict__)
+    finally:
+        del sys.modules["doc_example"]
 
 
 def test_docs_have_examples() -> None:

@@ -1,0 +1,45 @@
+"""An app for behaviours the example does not show: where handlers run, and how."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from covet import Covet, Response
+
+app = Covet(server_header="behaviour-test")
+MAIN = threading.main_thread().name
+
+
+@app.get("/where/sync")
+def where_sync() -> dict[str, object]:
+    return {"main_thread": threading.current_thread() is threading.main_thread()}
+
+
+@app.get("/where/blocking", blocking=True)
+def where_blocking() -> dict[str, object]:
+    return {"main_thread": threading.current_thread() is threading.main_thread()}
+
+
+@app.get("/where/async")
+async def where_async() -> dict[str, object]:
+    # No Task when the handler never suspends; a Task once it has.
+    before = asyncio.current_task() is None
+    await asyncio.sleep(0)
+    return {"task_before_suspending": not before, "task_after": asyncio.current_task() is not None}
+
+
+@app.get("/bad-header")
+def bad_header() -> Response:
+    return Response("x", headers={"x-evil": "a\r\nset-cookie: pwned=1"})
+
+
+@app.get("/unannotated")
+def unannotated(x="1"):  # type: ignore[no-untyped-def]
+    return {"x": x}
+
+
+@app.get("/boom-async")
+async def boom_async() -> str:
+    await asyncio.sleep(0)
+    raise ValueError("async failure on purpose")

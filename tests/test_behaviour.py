@@ -1,0 +1,123 @@
+"""Where handlers run, error paths, and the CLI, on every transport."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import LOOPS, ROOT, Server
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module", params=["inprocess", *LOOPS])
+def bclient(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "inprocess":
+        sys.path.insert(0, str(TESTS))
+        from apps.behaviour import app
+
+        from covet.testing import TestClient
+
+        with TestClient(app) as c:
+            yield c
+        return
+    srv = Server("apps.behaviour:app", request.param, cwd=TESTS)
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        c.server = srv  # type: ignore[attr-defined]
+        yield c
+    srv.stop()
+
+
+def test_sync_handler_runs_on_loop_thread(bclient: Any) -> None:
+    assert bclient.get("/where/sync").json() == {"main_thread": True}
+
+
+def test_blocking_handler_runs_in_pool(bclient: Any) -> None:
+    assert bclient.get("/where/blocking").json() == {"main_thread": False}
+
+
+def test_async_handler_gets_a_task_only_after_suspending(bclient: Any) -> None:
+    assert bclient.get("/where/async").json() == {"task_before_suspending": False, "task_after": True}
+
+
+def test_header_injection_is_refused_as_500(bclient: Any) -> None:
+    r = bclient.get("/bad-header")
+    assert r.status_code == 500
+    assert "set-cookie" not in r.headers
+
+
+def test_unannotated_parameters_are_query_strings(bclient: Any) -> None:
+    assert bclient.get("/unannotated", params={"x": "7"}).json() == {"x": "7"}
+
+
+def test_async_exception_is_500_and_logged(bclient: Any) -> None:
+    r = bclient.get("/boom-async")
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error"}
+    assert bclient.get("/where/sync").status_code == 200
+    server = getattr(bclient, "server", None)
+    if server is not None:
+        import time
+
+        deadline = time.monotonic() + 5
+        while "ValueError: async failure on purpose" not in server.log and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Traceback" in server.log
+        assert "ValueError: async failure on purpose" in server.log
+        assert "GET /boom-async" in server.log
+
+
+def test_server_header_is_configurable(bclient: Any) -> None:
+    assert bclient.get("/where/sync").headers["server"] == "behaviour-test"
+
+
+def covet(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), str(ROOT)]))
+    return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_cli_routes() -> None:
+    out = covet("routes", "examples.hello:app")
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^GET\s+/users/\{user_id\}\s+\S*examples/hello.py:\d+:get_user", out.stdout, re.M)
+    assert "user_id:path, q:query, limit:query" in out.stdout
+
+
+def test_cli_version() -> None:
+    out = covet("--version")
+    assert out.returncode == 0
+    assert out.stdout.startswith("covet 0.")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "nosuchmodule:app"], "cannot import 'nosuchmodule'"),
+        (["serve", "examples.hello:nothing"], "has no attribute 'nothing'"),
+        (["serve", "examples.hello:Item"], "not a covet.Covet application"),
+        (["routes", "apps.broken:app"], "path parameter {item_id} is not a parameter of the handler"),
+    ],
+)
+def test_cli_errors_are_readable(args: list[str], message: str) -> None:
+    out = covet(*args, cwd=TESTS if "apps.broken:app" in args else ROOT)
+    assert out.returncode != 0
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    srv = Server("examples.hello:app", "asyncio")
+    try:
+        out = covet("serve", "examples.hello:app", "--port", str(srv.port), "--loop", "asyncio")
+        assert out.returncode == 1
+        assert "cannot listen on" in out.stderr
+    finally:
+        srv.stop()
