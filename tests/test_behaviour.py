@@ -121,3 +121,18 @@ def test_port_in_use_is_a_clear_error() -> None:
         assert "cannot listen on" in out.stderr
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_shutdown_hook_runs_on_sigterm(loop: str, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    os.environ["COVET_TEST_SHUTDOWN_FILE"] = str(marker)
+    try:
+        srv = Server("apps.behaviour:app", loop, cwd=TESTS)
+    finally:
+        del os.environ["COVET_TEST_SHUTDOWN_FILE"]
+    with httpx.Client(base_url=srv.url) as c:
+        assert c.get("/where/sync").status_code == 200
+    code, log = srv.stop()
+    assert code == 0, log
+    assert marker.read_text() == "shutdown ran"

@@ -146,24 +146,22 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
     if need_errs:
         w("_errs = None")
 
-    def convert(p: ParamSpec, raw: str, loc: tuple[str, ...]) -> None:
+    def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
         """Emit code converting local ``raw`` into ``p_<name>``."""
         if p.annotation is str and not p.multi:
-            w(f"    p_{p.name} = {raw}")
+            w(f"{pad}p_{p.name} = {raw}")
             return
         vname = f"_V_{p.name}"
         ns[vname] = _adapter(p.annotation, label, f"parameter {p.name!r}").validator.validate_python
-        w("    try:")
-        w(f"        p_{p.name} = {vname}({raw})")
-        w("    except ValidationError as _e:")
-        w(f"        _errs = add_errors(_errs, _e, {loc!r})")
-        w(f"        p_{p.name} = None")
+        w(f"{pad}try:")
+        w(f"{pad}    p_{p.name} = {vname}({raw})")
+        w(f"{pad}except ValidationError as _e:")
+        w(f"{pad}    _errs = add_errors(_errs, _e, {loc!r})")
+        w(f"{pad}    p_{p.name} = None")
 
     # Path parameters: always present once the route matched.
     for p in by_source.get("path", []):
-        idx = path_params.index(p.key)
-        w("if True:")
-        convert(p, f"_pp[{idx}]", ("path", p.key))
+        convert(p, f"_pp[{path_params.index(p.key)}]", ("path", p.key), "")
 
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None) -> None:
         for p in params:

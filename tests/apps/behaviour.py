@@ -43,3 +43,13 @@ def unannotated(x="1"):  # type: ignore[no-untyped-def]
 async def boom_async() -> str:
     await asyncio.sleep(0)
     raise ValueError("async failure on purpose")
+
+
+@app.on_shutdown
+async def write_marker() -> None:
+    import os
+
+    marker = os.environ.get("COVET_TEST_SHUTDOWN_FILE")
+    if marker:
+        with open(marker, "w") as f:
+            f.write("shutdown ran")
