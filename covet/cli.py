@@ -56,6 +56,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     app = load_app(args.app)
     config = Config(
         max_body=args.max_body,
+        max_target=args.max_target,
+        max_header_bytes=args.max_header_bytes,
+        max_headers=args.max_headers,
         keepalive_timeout=args.keepalive_timeout,
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
@@ -99,7 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     p_serve.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
-    p_serve.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes")
+    p_serve.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (413)")
+    p_serve.add_argument("--max-target", type=int, default=8192, help="longest request target in bytes (414)")
+    p_serve.add_argument("--max-header-bytes", type=int, default=65536, help="largest header section (431)")
+    p_serve.add_argument("--max-headers", type=int, default=100, help="most header fields (431)")
     p_serve.add_argument("--keepalive-timeout", type=float, default=5.0)
     p_serve.add_argument("--header-timeout", type=float, default=10.0)
     p_serve.add_argument("--body-timeout", type=float, default=60.0)

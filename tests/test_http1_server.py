@@ -341,3 +341,18 @@ def test_concurrent_clients(server: Server) -> None:
     for t in threads:
         t.join()
     assert not errors, errors
+
+
+def test_limits_are_configurable() -> None:
+    srv = Server("examples.hello:app", "asyncio", "--max-body", "10", "--max-target", "64",
+                 "--max-header-bytes", "512", "--max-headers", "5")
+    try:
+        assert exchange(srv, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world").startswith(b"HTTP/1.1 413 ")
+        assert exchange(srv, b"GET /" + b"a" * 80 + b" HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 414 ")
+        assert exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 600 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+        assert exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: 1\r\n" * 6 + b"\r\n").startswith(b"HTTP/1.1 431 ")
+        with srv.connect() as s:
+            s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")
+            assert read_response(s, bytearray())[1] == b"0123456789"
+    finally:
+        srv.stop()
