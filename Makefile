@@ -39,3 +39,19 @@ fuzz: system-deps
 
 clean:
 	rm -rf build .venv covet/*.so .pytest_cache .mypy_cache .hypothesis
+
+PEERS := perf/.venv-peers/.installed
+$(PEERS): perf/requirements-peers.txt
+	test -x perf/.venv-peers/bin/python || $(PYTHON) -m venv perf/.venv-peers
+	perf/.venv-peers/bin/pip install -q -r perf/requirements-peers.txt
+	touch $(PEERS)
+
+bench-deps:
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; }
+
+.PHONY: bench bench-quick bench-deps
+bench: $(STAMP) $(PEERS) bench-deps
+	$(PY) perf/bench.py
+
+bench-quick: $(STAMP) $(PEERS) bench-deps
+	$(PY) perf/bench.py --quick

@@ -97,6 +97,16 @@ def _result_kind(ann: Any) -> str:
     return "json"
 
 
+def _is_plain_str(ann: Any) -> bool:
+    """``str`` or ``str | None``: a raw value needs no conversion."""
+    if ann is str:
+        return True
+    origin = get_origin(ann)
+    if origin is Union or origin is types.UnionType:
+        return set(get_args(ann)) == {str, type(None)}
+    return False
+
+
 def _default_expr(spec: ParamSpec, ns: dict[str, Any]) -> str:
     name = f"_D_{spec.name}"
     default = spec.default
@@ -148,7 +158,7 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
 
     def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
         """Emit code converting local ``raw`` into ``p_<name>``."""
-        if p.annotation is str and not p.multi:
+        if _is_plain_str(p.annotation) and not p.multi:
             w(f"{pad}p_{p.name} = {raw}")
             return
         vname = f"_V_{p.name}"

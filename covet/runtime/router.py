@@ -125,8 +125,27 @@ class Router(Generic[T]):
             found = self._static.get("/" + "/".join(decoded)) if not any("/" in s for s in decoded) else None
             if found is not None:
                 return found, []
-            return self._walk(self._root, decoded, 0, [], segments)
-        return self._walk(self._root, segments, 0, [], segments)
+            return self._find(decoded, segments)
+        return self._find(segments, segments)
+
+    def _find(self, segs: list[str], raw: list[str]) -> tuple[T, list[str]] | None:
+        # PERF: a greedy descent (static child first, else the parameter child) is the
+        # first path the full backtracking walk would try; when it lands on a route it
+        # is the walk's answer, at a fraction of the cost (measured, perf/ micro).
+        node = self._root
+        captured: list[str] = []
+        for seg in segs:
+            child = node.static.get(seg)
+            if child is None:
+                child = node.param
+                if child is None or not seg:
+                    break
+                captured.append(seg)
+            node = child
+        else:
+            if node.value is not None:
+                return node.value, captured
+        return self._walk(self._root, segs, 0, [], raw)
 
     def _walk(
         self, node: _Node[T], segs: list[str], i: int, captured: list[str], raw: list[str]
