@@ -51,7 +51,7 @@ bench-deps:
 
 .PHONY: bench bench-quick bench-deps
 bench: $(STAMP) $(PEERS) bench-deps
-	$(PY) perf/bench.py
+	$(PY) perf/bench.py --docs
 
 bench-quick: $(STAMP) $(PEERS) bench-deps
 	$(PY) perf/bench.py --quick

@@ -21,3 +21,8 @@ class Parser:
     def state(self) -> int: ...
     @property
     def buffered(self) -> int: ...
+
+STATE_IDLE: Final[int]
+STATE_HEAD: Final[int]
+STATE_BODY: Final[int]
+STATE_DEAD: Final[int]

@@ -195,6 +195,7 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--endpoints", default=",".join(e.name for e in ENDPOINTS))
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--docs", action="store_true", help="write docs/performance.md from this run")
     args = ap.parse_args()
     seconds = args.seconds or (3 if args.quick else 10)
     rounds = args.rounds or 3
@@ -236,8 +237,25 @@ def main() -> int:
     summary = {
         key: {k: statistics.median(r[k] for r in runs) for k in runs[0]} for key, runs in results.items()
     }
-    print(report(summary, ts, eps, info, seconds, rounds, args.connections))
+    text = report(summary, ts, eps, info, seconds, rounds, args.connections)
+    print(text)
+    if args.docs:
+        write_docs(text, args.quick)
     return 0
+
+
+def write_docs(text: str, quick: bool) -> None:
+    doc = ROOT / "docs" / "performance.md"
+    doc.write_text(
+        "# Performance\n\n"
+        "Measured by `make bench` (`perf/bench.py`): every server runs one worker pinned to CPU 0, "
+        "wrk runs pinned to CPU 1, endpoints are checked for a correct answer before they are timed, "
+        "and rounds interleave the targets. On two cores wrk itself caps near 110k to 135k requests/s, "
+        "so at the top the server CPU time per request tells the servers apart better than requests/s.\n\n"
+        + ("(A quick run: short rounds.)\n\n" if quick else "")
+        + text
+        + "\n\nThe peers' versions are pinned in `perf/requirements-peers.txt`; their apps are in `perf/apps/`.\n"
+    )
 
 
 def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], eps: list[Endpoint],

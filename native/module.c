@@ -1,0 +1,402 @@
+/*
+ * covet._native: the CPython face of the C HTTP/1.1 parser (http1.c).
+ *
+ * All parsing lives in the C core; this file only turns its events into
+ * Python objects.  Hot-path choices: common methods and field names come
+ * from interned strings (no allocation), ASCII text is copied straight into
+ * a fresh compact str (no decoder), and bytes objects skip the buffer
+ * protocol.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string.h>
+
+#include "http1.h"
+
+static PyObject *g_methods[H1_M__COUNT];
+static PyObject *g_hnames[H1_H__COUNT];
+static PyObject *g_empty_str, *g_slash, *g_star;
+static PyObject *g_ev_request, *g_ev_error;
+static PyObject *g_continue_event; /* the immutable (1,) */
+
+typedef struct {
+    PyObject_HEAD
+    h1_conn conn;
+    /* the request tuple of a head whose body is still arriving; item 7
+     * (the body) stays NULL until then */
+    PyObject *pending;
+    int busy;
+} ParserObject;
+
+static PyObject *ascii_str(const char *s, size_t n)
+{
+    PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
+    if (u && n)
+        memcpy(PyUnicode_1BYTE_DATA(u), s, n);
+    return u;
+}
+
+static PyObject *name_str(const h1_header *h)
+{
+    PyObject *u;
+    Py_UCS1 *d;
+    size_t i;
+    if (h->id != H1_H_OTHER) {
+        Py_INCREF(g_hnames[h->id]);
+        return g_hnames[h->id];
+    }
+    u = PyUnicode_New((Py_ssize_t)h->name_len, 127);
+    if (!u)
+        return NULL;
+    d = PyUnicode_1BYTE_DATA(u);
+    for (i = 0; i < h->name_len; i++)
+        d[i] = h1_tchar_lc[(unsigned char)h->name[i]];
+    return u;
+}
+
+static PyObject *value_str(const h1_header *h)
+{
+    if (!h->value_8bit)
+        return ascii_str(h->value, h->value_len);
+    return PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
+}
+
+static PyObject *headers_list(const h1_request *r)
+{
+    PyObject *list = PyList_New((Py_ssize_t)r->num_headers);
+    size_t i;
+    if (!list)
+        return NULL;
+    for (i = 0; i < r->num_headers; i++) {
+        const h1_header *h = &r->headers[i];
+        PyObject *pair = PyTuple_New(2), *o;
+        if (!pair)
+            goto fail;
+        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+        if (!(o = name_str(h)))
+            goto fail;
+        PyTuple_SET_ITEM(pair, 0, o);
+        if (!(o = value_str(h)))
+            goto fail;
+        PyTuple_SET_ITEM(pair, 1, o);
+    }
+    return list;
+fail:
+    /* list and tuple deallocators skip the NULL slots */
+    Py_DECREF(list);
+    return NULL;
+}
+
+/* (0, method, path, query, minor, headers, keep_alive, <body later>) */
+static PyObject *make_head(const h1_request *r)
+{
+    PyObject *t = PyTuple_New(8), *o;
+    if (!t)
+        return NULL;
+    Py_INCREF(g_ev_request);
+    PyTuple_SET_ITEM(t, 0, g_ev_request);
+
+    if (r->method_id != H1_M_OTHER) {
+        o = g_methods[r->method_id];
+        Py_INCREF(o);
+    } else if (!(o = ascii_str(r->method, r->method_len))) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(t, 1, o);
+
+    if (r->path_len == 1 && (r->path[0] == '/' || r->path[0] == '*')) {
+        o = r->path[0] == '/' ? g_slash : g_star;
+        Py_INCREF(o);
+    } else if (!(o = ascii_str(r->path, r->path_len))) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(t, 2, o);
+
+    if (r->query_len == 0) {
+        o = g_empty_str;
+        Py_INCREF(o);
+    } else if (!(o = ascii_str(r->query, r->query_len))) {
+        goto fail;
+    }
+    PyTuple_SET_ITEM(t, 3, o);
+
+    if (!(o = PyLong_FromLong(r->minor)))
+        goto fail;
+    PyTuple_SET_ITEM(t, 4, o);
+    if (!(o = headers_list(r)))
+        goto fail;
+    PyTuple_SET_ITEM(t, 5, o);
+    o = r->keep_alive ? Py_True : Py_False;
+    Py_INCREF(o);
+    PyTuple_SET_ITEM(t, 6, o);
+    return t;
+fail:
+    Py_DECREF(t);
+    return NULL;
+}
+
+static int parser_setup(ParserObject *self, Py_ssize_t max_target,
+                        Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
+                        long long max_body)
+{
+    h1_limits lim;
+    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 ||
+        max_body < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "max_target and max_header_bytes must be positive, "
+                        "max_headers and max_body not negative");
+        return -1;
+    }
+    lim.max_target = (size_t)max_target;
+    lim.max_header_bytes = (size_t)max_header_bytes;
+    lim.max_headers = (size_t)max_headers;
+    lim.max_body = (uint64_t)max_body;
+    h1_conn_free(&self->conn);
+    h1_conn_init(&self->conn, &lim);
+    Py_CLEAR(self->pending);
+    return 0;
+}
+
+static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
+    (void)args;
+    (void)kw;
+    if (self && parser_setup(self, 8192, 65536, 100, 1048576) < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers",
+                             "max_body", NULL};
+    Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
+    long long max_body = 1048576;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnL:Parser", kwlist,
+                                     &max_target, &max_header_bytes,
+                                     &max_headers, &max_body))
+        return -1;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
+        return -1;
+    }
+    return parser_setup(self, max_target, max_header_bytes, max_headers,
+                        max_body);
+}
+
+static void Parser_dealloc(ParserObject *self)
+{
+    h1_conn_free(&self->conn);
+    Py_CLEAR(self->pending);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int append_steal(PyObject *list, PyObject *item)
+{
+    int r;
+    if (!item)
+        return -1;
+    r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
+{
+    Py_buffer view;
+    int have_view = 0;
+    const char *data;
+    Py_ssize_t len;
+    PyObject *events = NULL;
+
+    if (PyBytes_CheckExact(arg)) {
+        data = PyBytes_AS_STRING(arg);
+        len = PyBytes_GET_SIZE(arg);
+    } else {
+        if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        have_view = 1;
+        data = view.buf;
+        len = view.len;
+    }
+    /* Only reachable through a finalizer calling back into this parser
+     * while it builds objects; the core holds a pointer into the last
+     * input until it is drained, so refuse. */
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Parser.feed() re-entered");
+        goto done;
+    }
+    if (!(events = PyList_New(0)))
+        goto done;
+
+    self->busy = 1;
+    h1_conn_feed(&self->conn, data, (size_t)len);
+    for (;;) {
+        h1_event ev;
+        int kind = h1_conn_next(&self->conn, &ev);
+        if (kind == H1_EV_NONE)
+            break;
+        if (kind == H1_EV_HEAD) {
+            Py_CLEAR(self->pending);
+            if (!(self->pending = make_head(ev.req)))
+                goto fail;
+        } else if (kind == H1_EV_MESSAGE) {
+            PyObject *body, *req = self->pending;
+            if (!req) {
+                PyErr_SetString(PyExc_SystemError, "body without a head");
+                goto fail;
+            }
+            if (!(body = PyBytes_FromStringAndSize(ev.body,
+                                                   (Py_ssize_t)ev.body_len)))
+                goto fail;
+            PyTuple_SET_ITEM(req, 7, body);
+            self->pending = NULL;
+            if (append_steal(events, req) < 0)
+                goto fail;
+        } else if (kind == H1_EV_CONTINUE) {
+            if (PyList_Append(events, g_continue_event) < 0)
+                goto fail;
+        } else {
+            Py_CLEAR(self->pending);
+            if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error,
+                                                   ev.status, ev.message)) < 0)
+                goto fail;
+            break;
+        }
+    }
+    self->busy = 0;
+    goto done;
+
+fail:
+    /* the core may still point into `data`: make sure it never looks */
+    h1_conn_abort(&self->conn);
+    Py_CLEAR(self->pending);
+    Py_CLEAR(events);
+    self->busy = 0;
+done:
+    if (have_view)
+        PyBuffer_Release(&view);
+    return events;
+}
+
+static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
+        return NULL;
+    }
+    h1_conn_reset(&self->conn);
+    Py_CLEAR(self->pending);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Parser_get_state(ParserObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromLong(h1_conn_state(&self->conn));
+}
+
+static PyObject *Parser_get_buffered(ParserObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSize_t(h1_conn_buffered(&self->conn));
+}
+
+static PyMethodDef Parser_methods[] = {
+    {"feed", (PyCFunction)Parser_feed, METH_O,
+     "feed(data) -> list of events\n\n"
+     "Parses a bytes-like chunk of the request stream.  Events, in order:\n"
+     "(0, method, path, query, minor, headers, keep_alive, body),\n"
+     "(1,) when the client waits for 100 Continue, and\n"
+     "(2, status, message) after which the parser is dead."},
+    {"reset", (PyCFunction)Parser_reset, METH_NOARGS,
+     "reset() -> None\n\nForgets everything buffered; back to a fresh state."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Parser_getset[] = {
+    {"state", (getter)Parser_get_state, NULL,
+     "0 idle, 1 receiving a head, 2 receiving a body, 3 dead", NULL},
+    {"buffered", (getter)Parser_get_buffered, NULL,
+     "bytes held in the parser's own buffers", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject ParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "covet._native.Parser",
+    .tp_basicsize = sizeof(ParserObject),
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Parser(*, max_target=8192, max_header_bytes=65536, "
+              "max_headers=100, max_body=1048576)\n\n"
+              "Incremental, strict (RFC 9112) HTTP/1.1 request parser.",
+    .tp_methods = Parser_methods,
+    .tp_getset = Parser_getset,
+    .tp_init = (initproc)Parser_init,
+    .tp_new = Parser_new,
+};
+
+static struct PyModuleDef native_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "covet._native",
+    .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
+    .m_size = -1,
+};
+
+static PyObject *interned(const char *s)
+{
+    return PyUnicode_InternFromString(s);
+}
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    PyObject *m;
+    int i;
+
+    for (i = 1; i < H1_M__COUNT; i++)
+        if (!g_methods[i] && !(g_methods[i] = interned(h1_method_names[i])))
+            return NULL;
+    for (i = 1; i < H1_H__COUNT; i++)
+        if (!g_hnames[i] && !(g_hnames[i] = interned(h1_header_names[i])))
+            return NULL;
+    if (!g_empty_str && !(g_empty_str = interned("")))
+        return NULL;
+    if (!g_slash && !(g_slash = interned("/")))
+        return NULL;
+    if (!g_star && !(g_star = interned("*")))
+        return NULL;
+    if (!g_ev_request && !(g_ev_request = PyLong_FromLong(0)))
+        return NULL;
+    if (!g_ev_error && !(g_ev_error = PyLong_FromLong(2)))
+        return NULL;
+    if (!g_continue_event && !(g_continue_event = Py_BuildValue("(i)", 1)))
+        return NULL;
+
+    if (PyType_Ready(&ParserType) < 0)
+        return NULL;
+    m = PyModule_Create(&native_module);
+    if (!m)
+        return NULL;
+    Py_INCREF(&ParserType);
+    if (PyModule_AddObject(m, "Parser", (PyObject *)&ParserType) < 0) {
+        Py_DECREF(&ParserType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "EV_REQUEST", 0) < 0 ||
+        PyModule_AddIntConstant(m, "EV_CONTINUE", 1) < 0 ||
+        PyModule_AddIntConstant(m, "EV_ERROR", 2) < 0 ||
+        PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
+        PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||
+        PyModule_AddIntConstant(m, "STATE_BODY", H1_STATE_BODY) < 0 ||
+        PyModule_AddIntConstant(m, "STATE_DEAD", H1_STATE_DEAD) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
