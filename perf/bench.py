@@ -166,10 +166,13 @@ def run_wrk(t: Target, ep: Endpoint, seconds: int, conns: int) -> dict[str, floa
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     rps = float(m.group(1)) if m else 0.0
-    reqs = int(total.group(1)) * ep.pipelined if total else 0
+    # wrk counts every response, pipelined or not.
+    reqs = int(total.group(1)) if total else 0
+    if not reqs:
+        print(f"perf: {t.name} {ep.name}: wrk served nothing:\n{out}", file=sys.stderr)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
-        "rps": rps * ep.pipelined,
+        "rps": rps,
         "p50_ms": parse_latency(out, "50") or 0.0,
         "p99_ms": parse_latency(out, "99") or 0.0,
         "cpu_us_per_req": (c1 - c0) / reqs * 1e6 if reqs else 0.0,

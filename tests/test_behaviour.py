@@ -136,3 +136,41 @@ def test_shutdown_hook_runs_on_sigterm(loop: str, tmp_path: Path) -> None:
     code, log = srv.stop()
     assert code == 0, log
     assert marker.read_text() == "shutdown ran"
+
+
+@pytest.fixture(scope="module", params=LOOPS)
+def bserver(request: pytest.FixtureRequest) -> Iterator[Server]:
+    srv = Server("apps.behaviour:app", request.param, cwd=TESTS)
+    yield srv
+    srv.stop()
+
+
+def test_client_disconnect_stops_a_stream(bserver: Server) -> None:
+    import time
+
+    with httpx.Client(base_url=bserver.url) as c:
+        before = c.get("/stream-stats").json()["closed"]
+        s = bserver.connect()
+        s.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 200 OK")
+        s.close()
+        deadline = time.monotonic() + 5
+        while c.get("/stream-stats").json()["closed"] == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert c.get("/stream-stats").json()["closed"] == before + 1
+
+
+def test_stream_failing_midway_is_cut_not_completed(bserver: Server) -> None:
+    from conftest import recv_until_closed
+
+    with bserver.connect() as s:
+        s.sendall(b"GET /broken-stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(s)
+    assert b"first part;" in data
+    assert not data.endswith(b"0\r\n\r\n")
+    import time
+
+    deadline = time.monotonic() + 5
+    while "stream broke on purpose" not in bserver.log and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "stream broke on purpose" in bserver.log

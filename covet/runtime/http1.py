@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator
 from http import HTTPStatus
 from typing import Any, Final, cast
 
@@ -331,18 +331,24 @@ class HTTP1Connection(asyncio.Protocol):
 
     def _stream_done(self, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
-        if task.cancelled() or task.exception() is not None or not task.result():
-            if task.done() and not task.cancelled() and task.exception() is not None:
-                log.error("streaming response failed", exc_info=task.exception())
-            # The body is cut short: closing without the last chunk tells the client so.
-            if self.transport is not None and not self.closed:
-                self.transport.abort() if not self.closing else self.transport.close()
-            self.closing = True
-            self.queue.clear()
+        keep = False
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is None:
+                keep = task.result()
+            else:
+                log.error("streaming response failed after its head was sent", exc_info=exc)
+        if keep:
+            self._resume_queue()
             return
-        self._resume_queue()
+        self.closing = True
+        self.queue.clear()
+        if self.transport is not None and not self.closed:
+            # A body cut short must not look complete: no last chunk, and a reset.
+            self.transport.abort()
 
     async def _stream(self, resp: StreamingResponse, is_head: bool, keep_alive: bool, minor: int) -> bool:
+        """Send a streaming response; True when the connection may carry another request."""
         transport = self.transport
         assert transport is not None
         if self.closing:
@@ -357,14 +363,18 @@ class HTTP1Connection(asyncio.Protocol):
         conn = b"" if keep_alive else b"connection: close\r\n"
         transport.write(prefix + self.state.clock.head_lines + framing + conn + b"\r\n")
         if not is_head:
-            async for chunk in _chunks(resp.content):
-                if self.closed:
-                    return False
-                if not chunk:
-                    continue
-                transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                if self.write_paused:
-                    await self._drained()
+            chunks = _chunks(resp.content)
+            try:
+                async for chunk in chunks:
+                    if self.closed:
+                        return False
+                    if not chunk:
+                        continue
+                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if self.write_paused:
+                        await self._drained()
+            finally:
+                await chunks.aclose()
             if self.closed:
                 return False
             if chunked:
@@ -372,8 +382,7 @@ class HTTP1Connection(asyncio.Protocol):
         if not keep_alive:
             self.closing = True
             transport.close()
-            return False if self.queue else True
-        return True
+        return keep_alive
 
     async def _drained(self) -> None:
         loop = asyncio.get_running_loop()
@@ -433,11 +442,17 @@ class HTTP1Connection(asyncio.Protocol):
             self._close()
 
 
-async def _chunks(content: Any) -> AsyncIterator[bytes]:
+async def _chunks(content: Any) -> AsyncGenerator[bytes, None]:
+    """The body chunks of a streaming response, as bytes; closes the source when done."""
     if hasattr(content, "__aiter__"):
-        async for item in content:
-            yield item.encode() if isinstance(item, str) else bytes(item)
+        source = content.__aiter__()
+        try:
+            async for item in source:
+                yield item.encode() if isinstance(item, str) else bytes(item)
+        finally:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()
     else:
-        it: Iterator[Any] = iter(content)
-        for item in it:
+        for item in content:
             yield item.encode() if isinstance(item, str) else bytes(item)

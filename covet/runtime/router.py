@@ -38,6 +38,9 @@ def parse_template(template: str) -> list[TemplatePart]:
     """Split ``/users/{id}`` into its segments, rejecting what cannot route."""
     if not template.startswith("/"):
         raise RouteDefinitionError(f"route path {template!r} must start with '/'")
+    bad = [c for c in template if ord(c) < 0x20 or ord(c) == 0x7F or c in "?#"]
+    if bad:
+        raise RouteDefinitionError(f"route path {template!r} contains {bad[0]!r}, which no request path can match")
     parts: list[TemplatePart] = []
     segments = template[1:].split("/")
     seen: set[str] = set()

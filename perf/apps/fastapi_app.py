@@ -8,17 +8,17 @@ app = FastAPI()
 
 
 @app.get("/plaintext", response_class=PlainTextResponse)
-def plaintext() -> str:
+async def plaintext() -> str:
     return "Hello, World!"
 
 
 @app.get("/json")
-def json_() -> dict[str, str]:
+async def json_() -> dict[str, str]:
     return {"message": "Hello, World!"}
 
 
 @app.get("/users/{user_id}")
-def user(user_id: int, q: str | None = None) -> dict[str, object]:
+async def user(user_id: int, q: str | None = None) -> dict[str, object]:
     return {"id": user_id, "q": q}
 
 
@@ -29,5 +29,5 @@ class Item(BaseModel):
 
 
 @app.post("/items")
-def items(item: Item) -> Item:
+async def items(item: Item) -> Item:
     return item

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 
-from covet import Covet, Response
+from collections.abc import AsyncIterator
+
+from covet import Covet, Response, StreamingResponse
 
 app = Covet(server_header="behaviour-test")
 MAIN = threading.main_thread().name
@@ -53,3 +55,35 @@ async def write_marker() -> None:
     if marker:
         with open(marker, "w") as f:
             f.write("shutdown ran")
+
+
+stream_stats = {"closed": 0}
+
+
+async def _forever() -> AsyncIterator[str]:
+    try:
+        while True:
+            yield "x" * 1024
+            await asyncio.sleep(0.001)
+    finally:
+        stream_stats["closed"] += 1
+
+
+@app.get("/forever")
+def forever() -> StreamingResponse:
+    return StreamingResponse(_forever(), media_type="text/plain")
+
+
+@app.get("/stream-stats")
+def get_stream_stats() -> dict[str, int]:
+    return stream_stats
+
+
+async def _broken() -> AsyncIterator[str]:
+    yield "first part;"
+    raise RuntimeError("stream broke on purpose")
+
+
+@app.get("/broken-stream")
+def broken_stream() -> StreamingResponse:
+    return StreamingResponse(_broken())
