@@ -174,3 +174,40 @@ def test_stream_failing_midway_is_cut_not_completed(bserver: Server) -> None:
     while "stream broke on purpose" not in bserver.log and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "stream broke on purpose" in bserver.log
+
+
+def test_pydantic_model_body_and_result(bclient: Any) -> None:
+    r = bclient.post("/users", json={"name": "ann", "age": 3})
+    assert r.status_code == 200 and r.json() == {"name": "ann", "age": 3}
+    r = bclient.post("/users", json={"name": "", "age": -1})
+    assert r.status_code == 422
+    assert sorted(tuple(e["loc"]) for e in r.json()["detail"]) == [("body", "age"), ("body", "name")]
+    assert {e["type"] for e in r.json()["detail"]} == {"string_too_short", "greater_than_equal"}
+
+
+def test_dict_body(bclient: Any) -> None:
+    assert bclient.post("/scores", json={"a": 1, "b": 2.5}).json() == {"total": 3.5}
+    assert bclient.post("/scores", json=[1, 2]).status_code == 422
+
+
+def test_float_and_bool_path_parameters(bclient: Any) -> None:
+    assert bclient.get("/scale/1.5/true").json() == {"factor": 1.5, "flag": True}
+    assert bclient.get("/scale/x/true").status_code == 422
+    assert bclient.get("/scale/2/maybe").json()["detail"][0]["loc"] == ["path", "flag"]
+
+
+def test_several_body_parameters_are_embedded(bclient: Any) -> None:
+    r = bclient.post("/embed", json={"user": {"name": "a", "age": 1}, "note": {"k": "v"}})
+    assert r.json() == {"user": "a", "note": {"k": "v"}}
+    r = bclient.post("/embed", json={"user": {"name": "a", "age": 1}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "note"]
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_sigint_also_drains_gracefully(loop: str) -> None:
+    import signal
+
+    srv = Server("apps.behaviour:app", loop, cwd=TESTS)
+    code, log = srv.stop(signal.SIGINT)
+    assert code == 0, log
+    assert "shutting down" in log

@@ -41,7 +41,9 @@ status=0
 (cd "$work" && "$work/fuzz_parser" "$work/corpus" \
     -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" "${par[@]}") \
-    2>&1 | tee "$work/fuzz.log" || status=$?
+    > "$work/fuzz.log" 2>&1 || status=$?
+# The full log is long (a line per new input); show its end.
+tail -n 25 "$work/fuzz.log"
 
 if [ "$status" -ne 0 ] || ls "$artifacts" | grep -qE '^(crash|leak|timeout|oom)-'; then
     keep_work=1

@@ -87,3 +87,31 @@ async def _broken() -> AsyncIterator[str]:
 @app.get("/broken-stream")
 def broken_stream() -> StreamingResponse:
     return StreamingResponse(_broken())
+
+
+from pydantic import BaseModel, Field  # noqa: E402
+
+
+class User(BaseModel):
+    name: str = Field(min_length=1)
+    age: int = Field(ge=0)
+
+
+@app.post("/users")
+def create_user(user: User) -> User:
+    return user
+
+
+@app.post("/scores")
+def total(scores: dict[str, float]) -> dict[str, float]:
+    return {"total": sum(scores.values())}
+
+
+@app.get("/scale/{factor}/{flag}")
+def scale(factor: float, flag: bool) -> dict[str, object]:
+    return {"factor": factor, "flag": flag}
+
+
+@app.post("/embed")
+def embed(user: User, note: dict[str, str]) -> dict[str, object]:
+    return {"user": user.name, "note": note}
