@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import AsyncGenerator
 from http import HTTPStatus
 from typing import Any, Final, cast
@@ -130,7 +129,8 @@ class HTTP1Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = state.new_parser()
         self.info = ConnectionInfo(None, None)
-        self.queue: deque[tuple[Any, ...]] = deque()
+        # A list, not a deque: an empty deque costs ~600 bytes per idle connection.
+        self.queue: list[tuple[Any, ...]] = []
         self.busy = False
         self.closed = False
         self.closing = False
@@ -199,7 +199,7 @@ class HTTP1Connection(asyncio.Protocol):
 
     # -- request processing ---------------------------------------------------
 
-    def _run(self, events: list[tuple[Any, ...]] | deque[tuple[Any, ...]]) -> None:
+    def _run(self, events: list[tuple[Any, ...]]) -> None:
         """Answer parsed events in order until one suspends; queue the rest."""
         transport = self.transport
         assert transport is not None
@@ -227,7 +227,7 @@ class HTTP1Connection(asyncio.Protocol):
                         else:
                             self._flush(out)
                             self._suspend(resume(coro, waiting), plan.label, method == "HEAD", keep_alive, minor)
-                            self.queue.extend(events[j] for j in range(i, n))
+                            self.queue.extend(events[i:])
                             return
                     else:
                         reply = plan.glue(method, path, query, headers, body, params, self.info)
@@ -238,7 +238,7 @@ class HTTP1Connection(asyncio.Protocol):
                 if type(reply) is not tuple:
                     self._flush(out)
                     self._start_stream(reply, method == "HEAD", keep_alive, minor)
-                    self.queue.extend(events[j] for j in range(i, n))
+                    self.queue.extend(events[i:])
                     return
                 data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
                 out.append(data)
@@ -314,8 +314,8 @@ class HTTP1Connection(asyncio.Protocol):
             if self.transport is not None and not self.write_paused and not self.closed:
                 self.transport.resume_reading()
         if self.queue:
-            events = list(self.queue)
-            self.queue.clear()
+            events = self.queue
+            self.queue = []
             self._run(events)
         elif self.closing and not self.closed:
             self._close()

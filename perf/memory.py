@@ -1,0 +1,168 @@
+"""Idle keep-alive connection memory: the server's resident memory per connection.
+
+Opens N keep-alive connections, makes one request on each, leaves them idle,
+and reads the server's resident memory (the process and its children, from
+/proc). The figure is the slope between two counts, so fixed costs (code,
+heap arenas, the first connection's buffers) do not blur it.
+
+Open files are capped per process (20,000 here, a hard limit): the client
+holds one socket per connection too, so the counts stay under it. Where the
+limit allows, larger counts spread over several 127.0.0.x source addresses,
+past the ephemeral port range of one address.
+
+    python perf/memory.py --low 5000 --high 18000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import selectors
+import socket
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402
+
+# Each server's own way to keep idle connections open long enough to measure.
+LONG_KEEPALIVE: dict[str, list[str]] = {
+    "covet (uvloop)": ["--keepalive-timeout", "600"],
+    "covet (asyncio)": ["--keepalive-timeout", "600"],
+    "uvicorn raw ASGI": ["--timeout-keep-alive", "600"],
+    "FastAPI (uvicorn)": ["--timeout-keep-alive", "600"],
+    "Starlette (uvicorn)": ["--timeout-keep-alive", "600"],
+}
+DEFAULT_TARGETS = ["covet (uvloop)", "uvicorn raw ASGI", "Granian RSGI", "socketify", "nginx"]
+
+
+def rss(pid: int) -> int:
+    total = 0
+    for p in [pid, *bench.children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        except OSError:
+            pass
+    return total
+
+
+def open_idle(port: int, count: int, conns: list[socket.socket]) -> None:
+    """Grow ``conns`` to ``count`` connections, each with one answered request."""
+    request = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
+    sel = selectors.DefaultSelector()
+    pending: dict[socket.socket, bytearray] = {}
+    i = len(conns)
+    while len(conns) < count:
+        batch = []
+        for _ in range(min(500, count - len(conns))):
+            s = socket.socket()
+            # Spread source addresses so the ephemeral port range of one is never the limit.
+            s.bind((f"127.0.0.{1 + (i // 20000)}", 0))
+            i += 1
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            s.setblocking(False)
+            conns.append(s)
+            batch.append(s)
+            pending[s] = bytearray()
+            sel.register(s, selectors.EVENT_READ)
+        deadline = time.monotonic() + 30
+        while pending and time.monotonic() < deadline:
+            for key, _ in sel.select(1):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                data = sock.recv(65536)
+                buf = pending[sock]
+                buf += data
+                if not data or b"Hello, World!" in buf:
+                    sel.unregister(sock)
+                    del pending[sock]
+                    if not data:
+                        raise RuntimeError("server closed an idle connection during the benchmark")
+        if pending:
+            raise RuntimeError(f"{len(pending)} requests unanswered after 30 s")
+    sel.close()
+
+
+def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
+    conns: list[socket.socket] = []
+    try:
+        bench.start(t)
+        assert t.proc is not None
+        open_idle(t.port, 1, conns)
+        base = rss(t.proc.pid)
+        open_idle(t.port, low, conns)
+        time.sleep(2)
+        at_low = rss(t.proc.pid)
+        open_idle(t.port, high, conns)
+        time.sleep(2)
+        at_high = rss(t.proc.pid)
+        # Every connection must still be open: a server that dropped them did not keep them.
+        alive = sum(1 for c in conns if _alive(c))
+        return {"base_mb": base / 2**20, "low_mb": at_low / 2**20, "high_mb": at_high / 2**20,
+                "bytes_per_conn": (at_high - at_low) / (high - low), "alive": alive, "opened": len(conns)}
+    finally:
+        for c in conns:
+            c.close()
+        bench.stop(t)
+
+
+def _alive(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--low", type=int, default=5000)
+    ap.add_argument("--high", type=int, default=18000)
+    ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if args.high + 100 > hard:
+        print(f"memory: --high {args.high} needs more open files than the hard limit {hard}", file=sys.stderr)
+        return 2
+    wanted = args.targets.split(",")
+    results = {}
+    for t in bench.targets(quick=False):
+        if t.name not in wanted:
+            continue
+        t.cmd = t.cmd + LONG_KEEPALIVE.get(t.name, [])
+        try:
+            res = measure(t, args.low, args.high)
+        except Exception as exc:
+            print(f"memory: {t.name}: {exc}", file=sys.stderr)
+            continue
+        results[t.name] = res
+        print(f"{t.name:22} {res['bytes_per_conn']:>9.0f} B/conn  (RSS {res['low_mb']:.1f} MB at {args.low}, "
+              f"{res['high_mb']:.1f} MB at {args.high}; {res['alive']}/{res['opened']} still open)", file=sys.stderr)
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    with open(out / "memory.jsonl", "a") as f:
+        f.write(json.dumps({"machine": bench.machine(), "low": args.low, "high": args.high, "results": results}) + "\n")
+    print(report(results, args.low, args.high))
+    return 0
+
+
+def report(results: dict[str, dict[str, float]], low: int, high: int) -> str:
+    lines = [f"Resident memory per idle keep-alive connection, the slope from {low} to {high} connections:", "",
+             "| Server | per connection | RSS at " + str(low) + " | RSS at " + str(high) + " |", "|---|---|---|---|"]
+    for name, r in sorted(results.items(), key=lambda kv: kv[1]["bytes_per_conn"]):
+        per = r["bytes_per_conn"]
+        shown = f"{per / 1024:.1f} KB" if per >= 1024 else f"{per:.0f} B"
+        lines.append(f"| {name} | {shown} | {r['low_mb']:.1f} MB | {r['high_mb']:.1f} MB |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
