@@ -20,7 +20,7 @@ setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/http1.c", "native/module.c"],
+            sources=["native/http1.c", "native/response.c", "native/module.c"],
             include_dirs=["native"],
             extra_compile_args=flags,
         )

@@ -26,3 +26,5 @@ STATE_IDLE: Final[int]
 STATE_HEAD: Final[int]
 STATE_BODY: Final[int]
 STATE_DEAD: Final[int]
+
+def render(prefix: bytes, head_lines: bytes, body: bytes, tail: bytes, with_body: bool, /) -> bytes: ...

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "http1.h"
+#include "response.h"
 
 static PyObject *g_methods[H1_M__COUNT];
 static PyObject *g_hnames[H1_H__COUNT];
@@ -341,11 +342,18 @@ static PyTypeObject ParserType = {
     .tp_new = Parser_new,
 };
 
+static PyMethodDef module_methods[] = {
+    {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
+     "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+    {NULL, NULL, 0, NULL}
+};
+
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "covet._native",
     .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 static PyObject *interned(const char *s)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
-from typing import Any, Final, TypeAlias, Union
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final, TypeAlias, Union, final
 
 import pydantic_core
 
@@ -18,6 +18,7 @@ from covet.exceptions import HTTPError
 from covet.responses import Response, StreamingResponse
 
 __all__ = [
+    "HeaderSet",
     "Reply",
     "H_TEXT",
     "H_BYTES",
@@ -33,13 +34,38 @@ __all__ = [
     "missing_error",
 ]
 
-HeaderSeq: TypeAlias = Sequence[tuple[bytes, bytes]]
+
+@final
+class HeaderSet:
+    """A fixed set of response headers; each protocol caches its rendering here.
+
+    Replies built by the glue share a few of these, so the HTTP/1 status line
+    and header lines are rendered once per (set, status), not per request.
+    """
+
+    __slots__ = ("pairs", "h1")
+
+    def __init__(self, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        self.pairs = tuple(pairs)
+        self.h1: dict[int, bytes] = {}
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self.pairs)
+
+    def __add__(self, other: Iterable[tuple[bytes, bytes]]) -> HeaderSet:
+        return HeaderSet(self.pairs + tuple(other))
+
+    def __repr__(self) -> str:
+        return f"HeaderSet({self.pairs!r})"
+
+
+HeaderSeq: TypeAlias = Union[HeaderSet, Sequence[tuple[bytes, bytes]]]
 Reply: TypeAlias = Union[tuple[int, HeaderSeq, bytes], StreamingResponse]
 
-H_TEXT: Final = ((b"content-type", b"text/plain; charset=utf-8"),)
-H_BYTES: Final = ((b"content-type", b"application/octet-stream"),)
-H_JSON: Final = ((b"content-type", b"application/json"),)
-H_NONE: Final[tuple[tuple[bytes, bytes], ...]] = ()
+H_TEXT: Final = HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),))
+H_BYTES: Final = HeaderSet(((b"content-type", b"application/octet-stream"),))
+H_JSON: Final = HeaderSet(((b"content-type", b"application/json"),))
+H_NONE: Final = HeaderSet(())
 
 log = logging.getLogger("covet.error")
 
@@ -69,9 +95,11 @@ def _json_fallback(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def error_reply(status: int, detail: object, headers: HeaderSeq = ()) -> tuple[int, HeaderSeq, bytes]:
+def error_reply(
+    status: int, detail: object, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> tuple[int, HeaderSeq, bytes]:
     body = pydantic_core.to_json({"detail": detail}, fallback=str)
-    return (status, H_JSON + tuple(headers) if headers else H_JSON, body)
+    return (status, H_JSON + headers if headers else H_JSON, body)
 
 
 def http_error_reply(exc: HTTPError) -> tuple[int, HeaderSeq, bytes]:

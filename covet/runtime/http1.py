@@ -18,18 +18,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 
 from covet._native import Parser
+from covet._native import render as _render
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.dispatch import Dispatcher
-from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.resume import resume
 
 __all__ = ["HTTP1Connection", "ServerState", "render"]
@@ -49,20 +50,23 @@ def _status_line(status: int) -> bytes:
 
 
 _STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus}
-_PREFIX_CACHE: dict[tuple[int, HeaderSeq], bytes] = {}
-_PREFIX_CACHE_MAX: Final = 512
 _FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+_KEEP_ALIVE_10: Final = b"connection: keep-alive\r\n"
+_CLOSE: Final = b"connection: close\r\n"
 
 
 def _prefix(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
     """Status line and headers, rendered; the flag says a header asked to close."""
-    if type(headers) is tuple:
-        key = (status, headers)
-        cached = _PREFIX_CACHE.get(key)
-        if cached is not None:
-            return cached, False
-    line = _STATUS.get(status) or _status_line(status)
-    parts = [line]
+    if type(headers) is HeaderSet:
+        cached = headers.h1.get(status)
+        if cached is None:
+            cached = headers.h1[status] = _render_prefix(status, headers.pairs)[0]
+        return cached, False
+    return _render_prefix(status, headers)
+
+
+def _render_prefix(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
+    parts = [_STATUS.get(status) or _status_line(status)]
     close = False
     for name, value in headers:
         if name in _FRAMING:
@@ -71,10 +75,7 @@ def _prefix(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
                 close = True
             continue
         parts.append(name + b": " + value + b"\r\n")
-    rendered = b"".join(parts)
-    if type(headers) is tuple and not close and len(_PREFIX_CACHE) < _PREFIX_CACHE_MAX:
-        _PREFIX_CACHE[(status, headers)] = rendered
-    return rendered, close
+    return b"".join(parts), close
 
 
 def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool, minor: int) -> tuple[bytes, bool]:
@@ -84,15 +85,12 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
     if close:
         keep_alive = False
     if keep_alive:
-        conn = b"connection: keep-alive\r\n" if minor == 0 else b""
+        tail = b"" if minor else _KEEP_ALIVE_10
     else:
-        conn = b"connection: close\r\n"
+        tail = _CLOSE
     if status in _NO_BODY_STATUS or status < 200:
-        return prefix + head_lines + conn + b"\r\n", keep_alive
-    length = b"content-length: %d\r\n" % len(body)
-    if is_head:
-        return prefix + head_lines + length + conn + b"\r\n", keep_alive
-    return prefix + head_lines + length + conn + b"\r\n" + body, keep_alive
+        return prefix + head_lines + tail + b"\r\n", keep_alive
+    return _render(prefix, head_lines, body, tail, not is_head), keep_alive
 
 
 class ServerState:

@@ -1,0 +1,147 @@
+"""pyperf microbenchmarks of the in-process request path, stage by stage.
+
+Bytes of a request in, bytes of a response out, no sockets. Each endpoint is
+timed whole (``full``: what ``data_received`` does for one request) and by
+stage (``parse``, ``route``, ``glue``: convert + handler + encode, ``render``),
+so the table shows where the time goes.
+
+    python perf/micro.py --fast -o perf/results/micro.json
+    python perf/micro.py --report perf/results/micro.json
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+REQUESTS = {
+    "plaintext": b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
+    "json": b"GET /json HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
+    "users": b"GET /users/42?q=hi HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
+    "items": b"POST /items HTTP/1.1\r\nHost: localhost:8080\r\nContent-Type: application/json\r\nContent-Length: 51\r\n\r\n"
+    b'{"name":"pen","price":1.5,"tags":["office","blue"]}',
+}
+STAGES = ["full", "parse", "route", "glue", "render"]
+
+
+class _Sink:
+    """The smallest transport the connection needs."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1)
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def _run_glue(plan: Any, ev: tuple[Any, ...], params: list[str], info: Any) -> Any:
+    result = plan.glue(ev[1], ev[2], ev[3], ev[5], ev[7], params, info)
+    if plan.is_async:
+        try:
+            result.send(None)
+        except StopIteration as stop:
+            return stop.value
+        raise RuntimeError("benchmark handler suspended")
+    return result
+
+
+def timers(endpoint: str) -> dict[str, Any]:
+    from covet._native import Parser
+    from covet.runtime.config import Config
+    from covet.runtime.http1 import HTTP1Connection, ServerState, render
+    from perf.apps.covet_app import app
+
+    raw = REQUESTS[endpoint]
+    state = ServerState(app.dispatcher(), Config())
+    conn = HTTP1Connection(state)
+    conn.connection_made(_Sink())  # type: ignore[arg-type]
+    parser = Parser()
+    (ev,) = parser.feed(raw)
+    resolve = state.dispatcher.resolve
+    plan, params = resolve(ev[1], ev[2])
+    reply = _run_glue(plan, ev, params, conn.info)
+    assert reply[0] in (200, 201), reply
+    head_lines = state.clock.head_lines
+    clock = time.perf_counter
+
+    def full(loops: int) -> float:
+        data_received = conn.data_received
+        t0 = clock()
+        for _ in range(loops):
+            data_received(raw)
+        return clock() - t0
+
+    def parse(loops: int) -> float:
+        feed = parser.feed
+        t0 = clock()
+        for _ in range(loops):
+            feed(raw)
+        return clock() - t0
+
+    def route(loops: int) -> float:
+        method, path = ev[1], ev[2]
+        t0 = clock()
+        for _ in range(loops):
+            resolve(method, path)
+        return clock() - t0
+
+    def glue(loops: int) -> float:
+        t0 = clock()
+        for _ in range(loops):
+            _run_glue(plan, ev, params, conn.info)
+        return clock() - t0
+
+    def render_(loops: int) -> float:
+        t0 = clock()
+        for _ in range(loops):
+            render(reply, head_lines, True, False, 1)
+        return clock() - t0
+
+    return {"full": full, "parse": parse, "route": route, "glue": glue, "render": render_}
+
+
+def report(path: str) -> str:
+    import pyperf
+
+    suite = pyperf.BenchmarkSuite.load(path)
+    by_name = {b.get_name(): b for b in suite.get_benchmarks()}
+    lines = ["| Endpoint | " + " | ".join(STAGES) + " |", "|---" * (len(STAGES) + 1) + "|"]
+    for endpoint in REQUESTS:
+        row = [endpoint]
+        for stage in STAGES:
+            b = by_name.get(f"{endpoint}/{stage}")
+            row.append(f"{b.median() * 1e9:.0f} ns" if b else "-")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":
+        print(report(sys.argv[2]))
+        return
+    import pyperf
+
+    runner = pyperf.Runner()
+    runner.metadata["covet_mode"] = "interpreted"
+    for endpoint in REQUESTS:
+        funcs = timers(endpoint)
+        for stage in STAGES:
+            runner.bench_time_func(f"{endpoint}/{stage}", funcs[stage])
+
+
+if __name__ == "__main__":
+    main()
