@@ -46,12 +46,40 @@ $(PEERS): perf/requirements-peers.txt
 	perf/.venv-peers/bin/pip install -q -r perf/requirements-peers.txt
 	touch $(PEERS)
 
+# wrk and nginx from apt when missing (root only); Robyn in its own venv (it pins an older uvloop).
 bench-deps:
-	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq wrk; }
+	@missing=""; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
+	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
+	fi
+	@test perf/.venv-robyn/.installed -nt perf/apps/requirements-robyn.txt || { \
+	  { test -x perf/.venv-robyn/bin/python || $(PYTHON) -m venv perf/.venv-robyn; } && \
+	  echo '*' > perf/.venv-robyn/.gitignore && \
+	  perf/.venv-robyn/bin/pip install -q -r perf/apps/requirements-robyn.txt && \
+	  touch perf/.venv-robyn/.installed; }
 
-.PHONY: bench bench-quick bench-deps
-bench: $(STAMP) $(PEERS) bench-deps
+PERFSTAMP := $(VENV)/.perf-installed
+$(PERFSTAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,perf]'
+	touch $(PERFSTAMP)
+
+.PHONY: bench bench-quick bench-deps bench-memory bench-micro
+# The whole comparison: every peer, 10 s rounds; writes docs/performance.md and docs/img/.
+bench: $(PERFSTAMP) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
+	$(PY) perf/memory.py --docs
+	$(PY) perf/micro.py --fast -q -o perf/results/micro.json
+	$(PY) perf/micro.py --report perf/results/micro.json --docs
 
-bench-quick: $(STAMP) $(PEERS) bench-deps
+# A reduced set for development: fewer peers, 3 s rounds, under 3 minutes.
+bench-quick: $(PERFSTAMP) $(PEERS) bench-deps
 	$(PY) perf/bench.py --quick
+
+bench-memory: $(PERFSTAMP) $(PEERS) bench-deps
+	$(PY) perf/memory.py
+
+bench-micro: $(PERFSTAMP)
+	$(PY) perf/micro.py --fast -o perf/results/micro.json

@@ -64,6 +64,10 @@ class Target:
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
     wrong: dict[str, str] = field(default_factory=dict)
+    endpoints: set[str] | None = None  # the endpoints it serves; None: all (others report "-")
+
+    def serves(self, ep: Endpoint) -> bool:
+        return self.endpoints is None or ep.name in self.endpoints
 
 
 def free_port() -> int:
@@ -72,14 +76,50 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def targets(quick: bool) -> list[Target]:
+ROBYN_PY = HERE / ".venv-robyn" / "bin" / "python"
+
+
+def uvicorn(app: str) -> list[str]:
+    return [str(PEERS_PY), "-m", "uvicorn", app, "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+            "--log-level", "warning", "--port", "{port}"]
+
+
+def granian(app: str, interface: str) -> list[str]:
+    # One worker process running one single-threaded runtime, HTTP/1 only, no websockets.
+    return [str(PEERS_PY), "-m", "granian", "--interface", interface, "--http", "1", "--no-ws", "--workers", "1",
+            "--runtime-mode", "st", "--runtime-threads", "1", "--blocking-threads", "1", "--loop", "uvloop",
+            "--no-access-log", "--log-level", "warning", "--port", "{port}", app]
+
+
+def targets(quick: bool = False) -> list[Target]:
+    covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning", "--port", "{port}"]
+    nginx = Target("nginx (C ceiling)", [sys.executable, str(HERE / "nginx" / "run.py"), "{port}"], HERE,
+                   endpoints={"plaintext", "json", "pipelined"})
+    robyn = Target("Robyn", [str(ROBYN_PY), "apps/robyn_app.py", "--processes", "1", "--workers", "1",
+                             "--log-level", "WARNING", "--port", "{port}"], HERE)
     out = [
-        Target("covet (uvloop)", [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--loop", "uvloop", "--log-level", "warning", "--port", "{port}"], ROOT),
-        Target("uvicorn raw ASGI", [str(PEERS_PY), "-m", "uvicorn", "apps.uvicorn_raw:app", "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--port", "{port}"], HERE),
-        Target("FastAPI (uvicorn)", [str(PEERS_PY), "-m", "uvicorn", "apps.fastapi_app:app", "--http", "httptools", "--loop", "uvloop", "--no-access-log", "--log-level", "warning", "--port", "{port}"], HERE),
+        Target("covet (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
+        Target("covet (asyncio)", [*covet, "--loop", "asyncio"], ROOT),
+        Target("uvicorn raw ASGI", uvicorn("apps.uvicorn_raw:app"), HERE),
+        Target("Granian raw RSGI", granian("apps.granian_rsgi:app", "rsgi"), HERE),
+        Target("socketify", [str(PEERS_PY), "apps/socketify_app.py", "--port", "{port}"], HERE),
+        Target("FastAPI (uvicorn)", uvicorn("apps.fastapi_app:app"), HERE),
+        Target("Starlette (uvicorn)", uvicorn("apps.starlette_app:app"), HERE),
+        Target("Starlette (Granian ASGI)", granian("apps.starlette_app:app", "asgi"), HERE),
+        Target("Falcon (uvicorn)", uvicorn("apps.falcon_app:app"), HERE),
+        Target("BlackSheep (uvicorn)", uvicorn("apps.blacksheep_app:app"), HERE),
+        robyn,
+        nginx,
     ]
-    if not quick:
-        out.insert(1, Target("covet (asyncio)", [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--loop", "asyncio", "--log-level", "warning", "--port", "{port}"], ROOT))
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        print("perf: nginx is missing (apt-get install nginx): left out", file=sys.stderr)
+        out.remove(nginx)
+    if not ROBYN_PY.exists():
+        print("perf: perf/.venv-robyn is missing (make bench-deps): Robyn left out", file=sys.stderr)
+        out.remove(robyn)
+    if quick:
+        keep = {"covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
+        out = [t for t in out if t.name in keep]
     return out
 
 
@@ -212,18 +252,20 @@ def main() -> int:
         for t in ts:
             start(t)
             for ep in eps:
+                if not t.serves(ep):
+                    continue
                 why = check(t, ep)
                 if why:
                     t.wrong[ep.name] = why
                     print(f"perf: {t.name} {ep.name}: {why}: not timed", file=sys.stderr)
         for ep in eps:  # warm-up
             for t in ts:
-                if ep.name not in t.wrong:
+                if t.serves(ep) and ep.name not in t.wrong:
                     run_wrk(t, ep, 1, args.connections)
         for r in range(rounds):
             for ep in eps:
                 for t in ts:
-                    if ep.name in t.wrong:
+                    if ep.name in t.wrong or not t.serves(ep):
                         continue
                     res = run_wrk(t, ep, seconds, args.connections)
                     results.setdefault((t.name, ep.name), []).append(res)

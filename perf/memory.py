@@ -126,6 +126,7 @@ def main() -> int:
     ap.add_argument("--low", type=int, default=5000)
     ap.add_argument("--high", type=int, default=18000)
     ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
+    ap.add_argument("--docs", action="store_true", help="write the memory section of docs/performance.md")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -150,7 +151,17 @@ def main() -> int:
     out.mkdir(exist_ok=True)
     with open(out / "memory.jsonl", "a") as f:
         f.write(json.dumps({"machine": bench.machine(), "low": args.low, "high": args.high, "results": results}) + "\n")
-    print(report(results, args.low, args.high))
+    text = report(results, args.low, args.high)
+    print(text)
+    if args.docs:
+        from docsection import replace_section
+
+        info = bench.machine()
+        replace_section("memory", "## Memory per idle keep-alive connection\n\n"
+                        f"Measured by `perf/memory.py` on {info['cpu']}, Linux {info['kernel']}, Python {info['python']}, "
+                        f"{info['date']}: each connection makes one request and stays open, idle; the figure is the "
+                        "growth of the server's resident memory (process and children) between the two counts, "
+                        "divided by the connections added.\n\n" + text)
     return 0
 
 

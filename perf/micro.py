@@ -130,8 +130,19 @@ def report(path: str) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--report":
-        print(report(sys.argv[2]))
+    if len(sys.argv) >= 3 and sys.argv[1] == "--report":
+        text = report(sys.argv[2])
+        print(text)
+        if "--docs" in sys.argv[3:]:
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from docsection import replace_section
+
+            replace_section("micro", "## Where the time goes (in process, no sockets)\n\n"
+                            "Measured by `perf/micro.py` with pyperf: the median time of one request through the "
+                            "whole HTTP/1.1 connection path (`full`: bytes in, bytes out), and of each stage alone: "
+                            "`parse` (the C parser, Python objects included), `route`, `glue` (parameter extraction "
+                            "and conversion, the handler, result encoding) and `render` (the response bytes). "
+                            "Interpreted mode.\n\n" + text)
         return
     import pyperf
 

@@ -1,0 +1,27 @@
+"""Start nginx in the foreground on a port: `python perf/nginx/run.py PORT`.
+
+Fills perf/nginx/nginx.conf in with the port and a scratch directory, then execs nginx, so the
+benchmark sees nginx's master process (its one worker being that process's child).
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    tmp = Path(tempfile.gettempdir()) / "covet-bench-nginx" / str(port)
+    tmp.mkdir(parents=True, exist_ok=True)
+    conf = tmp / "nginx.conf"
+    conf.write_text((HERE / "nginx.conf").read_text().replace("{port}", str(port)).replace("{tmp}", str(tmp)))
+    os.execv(nginx, [nginx, "-e", "stderr", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"])
+
+
+if __name__ == "__main__":
+    main()
