@@ -10,14 +10,16 @@ Glue calling convention, shared by every protocol::
     glue(method, path, query, headers, body, path_params, conn) -> Reply
 
 ``async`` glue returns a coroutine, which the caller drives.
+
+The writer does not hold the objects the glue refers to (handler,
+validators, defaults, serializer): a *binder* does.  ``ObjectBinder`` puts
+live objects in the namespace the glue is exec'd in (interpreted mode);
+``covet build`` supplies a binder that writes import and assignment lines
+instead, so the same glue becomes a module mypyc compiles.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-
-import functools
 import linecache
 import types
 import typing
@@ -25,25 +27,28 @@ from collections.abc import Callable
 from typing import Any, Final, Union, final, get_args, get_origin
 
 import pydantic
-import pydantic_core
 
 from covet.exceptions import RouteDefinitionError
-from covet.requests import Request
-from covet.responses import Response, StreamingResponse
-from covet.runtime import encode
-from covet.runtime.formdata import parse_cookies, parse_query
-from covet.runtime.signature import MISSING, ParamSpec, RouteSpec
+from covet.runtime import gluekit
+from covet.runtime.encode import Reply
+from covet.runtime.signature import ParamSpec, RouteSpec
 
-__all__ = ["RoutePlan", "build_plan", "constant_plan", "glue_source"]
+__all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
+           "GLUE_SIGNATURE"]
 
-_RESPONSE_TYPES: Final = (Response, StreamingResponse)
+_RESPONSE_TYPES: Final = gluekit.RESPONSES
+
+# Typed, so mypyc compiles the glue's arguments as native str/bytes/list.
+GLUE_SIGNATURE: Final = (
+    "(_m: str, _p: str, _q: str, _h: list[tuple[str, str]], _b: bytes, _pp: list[str], _c: ConnectionInfo)"
+)
 
 
 @final
 class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
-    __slots__ = ("glue", "is_async", "label", "source", "spec")
+    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -53,21 +58,16 @@ class RoutePlan:
         self.label = label
         self.source = source
         self.spec = spec
+        self.compiled = False
 
 
-def constant_plan(reply: encode.Reply, label: str) -> RoutePlan:
+def constant_plan(reply: Reply, label: str) -> RoutePlan:
     """A plan that answers the same reply to every request (404, 405)."""
 
-    def glue(*_: Any) -> encode.Reply:
+    def glue(*_: Any) -> Reply:
         return reply
 
     return RoutePlan(glue, False, label, "", None)
-
-
-async def _run_blocking(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    return await loop.run_in_executor(None, functools.partial(ctx.run, func, *args, **kwargs))
 
 
 def _adapter(ann: Any, label: str, what: str) -> pydantic.TypeAdapter[Any]:
@@ -77,7 +77,60 @@ def _adapter(ann: Any, label: str, what: str) -> pydantic.TypeAdapter[Any]:
         raise RouteDefinitionError(f"{label} cannot validate {what} of type {ann!r}: {exc}") from exc
 
 
-def _result_kind(ann: Any) -> str:
+class Binder:
+    """Supplies the names the glue of one route refers to."""
+
+    def __init__(self, spec: RouteSpec, prefix: str = "") -> None:
+        self.spec = spec
+        self.prefix = prefix
+
+    def handler(self) -> str:
+        raise NotImplementedError
+
+    def validator(self, p: ParamSpec, json: bool) -> str:
+        raise NotImplementedError
+
+    def default(self, p: ParamSpec) -> str:
+        raise NotImplementedError
+
+    def serializer(self) -> str | None:
+        raise NotImplementedError
+
+
+@final
+class ObjectBinder(Binder):
+    """Interpreted mode: bind live objects into the namespace the glue runs in."""
+
+    def __init__(self, spec: RouteSpec, ns: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self.ns = ns
+
+    def handler(self) -> str:
+        self.ns["_handler"] = self.spec.handler
+        return "_handler"
+
+    def validator(self, p: ParamSpec, json: bool) -> str:
+        name = f"_V_{p.name}"
+        what = f"{'body ' if p.source == 'body' else ''}parameter {p.name!r}"
+        v = _adapter(p.annotation, self.spec.label, what).validator
+        self.ns[name] = v.validate_json if json else v.validate_python
+        return name
+
+    def default(self, p: ParamSpec) -> str:
+        name = f"_D_{p.name}"
+        self.ns[name] = p.default
+        return name
+
+    def serializer(self) -> str | None:
+        try:
+            self.ns["_SER"] = pydantic.TypeAdapter(self.spec.return_annotation).serializer.to_json
+        except Exception:
+            return None
+        return "_SER"
+
+
+def result_kind(ann: Any) -> str:
+    """How a result of this declared type is encoded: text, bytes, none, response, json or any."""
     if ann is str:
         return "text"
     if ann is bytes:
@@ -93,7 +146,7 @@ def _result_kind(ann: Any) -> str:
         if any(isinstance(a, type) and issubclass(a, _RESPONSE_TYPES) for a in get_args(ann)):
             return "any"
     if origin is typing.Annotated:
-        return _result_kind(get_args(ann)[0])
+        return result_kind(get_args(ann)[0])
     return "json"
 
 
@@ -107,48 +160,22 @@ def _is_plain_str(ann: Any) -> bool:
     return False
 
 
-def _default_expr(spec: ParamSpec, ns: dict[str, Any]) -> str:
-    name = f"_D_{spec.name}"
-    default = spec.default
-    ns[name] = default
-    if isinstance(default, (list, dict, set)):
-        # A mutable default is copied per request, so one request cannot leak into the next.
-        return f"{name}.copy()"
-    return name
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
-def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> str:
-    """Generate the glue of one route; fills ``ns`` with the objects it names."""
-    label = spec.label
-    ns.update(
-        _handler=spec.handler,
-        MISSING=MISSING,
-        ValidationError=pydantic_core.ValidationError,
-        parse_query=parse_query,
-        parse_cookies=parse_cookies,
-        add_errors=encode.add_errors,
-        missing_error=encode.missing_error,
-        validation_reply=encode.validation_reply,
-        encode_any=encode.encode_any,
-        reply_of=encode.reply_of,
-        H_TEXT=encode.H_TEXT,
-        H_BYTES=encode.H_BYTES,
-        H_JSON=encode.H_JSON,
-        H_NONE=encode.H_NONE,
-        RESPONSES=_RESPONSE_TYPES,
-        Request=Request,
-        from_json=pydantic_core.from_json,
-        run_blocking=_run_blocking,
-    )
+def glue_function_name(spec: RouteSpec) -> str:
+    return "glue_" + "".join(c if c.isalnum() else "_" for c in getattr(spec.handler, "__name__", "handler"))
+
+
+def glue_source(spec: RouteSpec, binder: Binder, path_params: list[str], fname: str | None = None) -> str:
+    """Generate the glue function of one route, binding what it names through ``binder``."""
     is_async = spec.is_async or spec.blocking
-    fname = "glue_" + "".join(c if c.isalnum() else "_" for c in getattr(spec.handler, "__name__", "handler"))
-    def one_line(text: str) -> str:
-        return text.replace("\r", "\\r").replace("\n", "\\n")
-
+    fname = fname or glue_function_name(spec)
     out: list[str] = [
-        f"# {one_line(label)}",
-        f"# generated by covet from {one_line(spec.method + ' ' + spec.path)}; edit the handler, not this",
-        f"{'async ' if is_async else ''}def {fname}(_m, _p, _q, _h, _b, _pp, _c):",
+        f"# {_one_line(spec.label)}",
+        f"# generated by covet from {_one_line(spec.method + ' ' + spec.path)}; edit the handler, not this",
+        f"{'async ' if is_async else ''}def {fname}{GLUE_SIGNATURE} -> Any:",
     ]
     body: list[str] = []
     w = body.append
@@ -157,15 +184,21 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
         by_source.setdefault(p.source, []).append(p)
     need_errs = any(p.source not in ("request", "connection") for p in spec.params)
     if need_errs:
-        w("_errs = None")
+        w("_errs: list[dict[str, Any]] | None = None")
+
+    def default(p: ParamSpec) -> str:
+        name = binder.default(p)
+        if isinstance(p.default, (list, dict, set)):
+            # A mutable default is copied per request, so one request cannot leak into the next.
+            return f"{name}.copy()"
+        return name
 
     def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
         """Emit code converting local ``raw`` into ``p_<name>``."""
         if _is_plain_str(p.annotation) and not p.multi:
             w(f"{pad}p_{p.name} = {raw}")
             return
-        vname = f"_V_{p.name}"
-        ns[vname] = _adapter(p.annotation, label, f"parameter {p.name!r}").validator.validate_python
+        vname = binder.validator(p, json=False)
         w(f"{pad}try:")
         w(f"{pad}    p_{p.name} = {vname}({raw})")
         w(f"{pad}except ValidationError as _e:")
@@ -178,7 +211,7 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
 
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None) -> None:
         for p in params:
-            w(f"r_{p.name} = {'[]' if p.multi else 'MISSING'}")
+            w(f"r_{p.name}: {'list[str] = []' if p.multi else 'Any = MISSING'}")
         lines: list[str] = []
         for i, p in enumerate(params):
             kw = "if" if i == 0 else "elif"
@@ -201,14 +234,14 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
                 w(f"    _errs = missing_error(_errs, {loc!r})")
                 w(f"    p_{p.name} = None")
             else:
-                w(f"    p_{p.name} = {_default_expr(p, ns)}")
+                w(f"    p_{p.name} = {default(p)}")
 
     if "query" in by_source:
         keyed("query", by_source["query"], "parse_query(_q)", "_q")
     if "header" in by_source:
         keyed("header", by_source["header"], "_h", None)
     if "cookie" in by_source:
-        w("_ck = {}")
+        w("_ck: dict[str, str] = {}")
         w("for _k, _v in _h:")
         w("    if _k == 'cookie':")
         w("        for _n, _x in parse_cookies(_v).items():")
@@ -218,8 +251,7 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
     bodies = by_source.get("body", [])
     if len(bodies) == 1:
         p = bodies[0]
-        vname = f"_V_{p.name}"
-        ns[vname] = _adapter(p.annotation, label, f"body parameter {p.name!r}").validator.validate_json
+        vname = binder.validator(p, json=True)
         w("if _b:")
         w("    try:")
         w(f"        p_{p.name} = {vname}(_b)")
@@ -231,10 +263,10 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
             w("    _errs = missing_error(_errs, ('body',))")
             w(f"    p_{p.name} = None")
         else:
-            w(f"    p_{p.name} = {_default_expr(p, ns)}")
+            w(f"    p_{p.name} = {default(p)}")
     elif bodies:
         # Several body parameters: the body is an object with one key each (FastAPI's "embed").
-        w("_obj = {}")
+        w("_obj: Any = {}")
         w("if _b:")
         w("    try:")
         w("        _obj = from_json(_b)")
@@ -244,8 +276,7 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
         w("        _errs = (_errs or []) + [{'type': 'dict_type', 'loc': ['body'], 'msg': 'Input should be a valid dictionary', 'input': None}]")
         w("        _obj = {}")
         for p in bodies:
-            vname = f"_V_{p.name}"
-            ns[vname] = _adapter(p.annotation, label, f"body parameter {p.name!r}").validator.validate_python
+            vname = binder.validator(p, json=False)
             w(f"r_{p.name} = _obj.get({p.key!r}, MISSING)")
             w(f"if r_{p.name} is not MISSING:")
             w("    try:")
@@ -258,7 +289,7 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
                 w(f"    _errs = missing_error(_errs, ('body', {p.key!r}))")
                 w(f"    p_{p.name} = None")
             else:
-                w(f"    p_{p.name} = {_default_expr(p, ns)}")
+                w(f"    p_{p.name} = {default(p)}")
 
     for p in by_source.get("request", []):
         pairs = ", ".join(f"{k!r}: _pp[{i}]" for i, k in enumerate(path_params))
@@ -269,18 +300,17 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
 
-    args = ", ".join(
-        f"{p.name}=p_{p.name}" if p.keyword_only else f"p_{p.name}" for p in spec.params
-    )
+    handler = binder.handler()
+    args = ", ".join(f"{p.name}=p_{p.name}" if p.keyword_only else f"p_{p.name}" for p in spec.params)
     if spec.blocking and not spec.is_async:
-        w(f"_r = await run_blocking(_handler{', ' if args else ''}{args})")
+        w(f"_r = await run_blocking({handler}{', ' if args else ''}{args})")
     elif spec.is_async:
-        w(f"_r = await _handler({args})")
+        w(f"_r = await {handler}({args})")
     else:
-        w(f"_r = _handler({args})")
+        w(f"_r = {handler}({args})")
 
     status = spec.status
-    kind = _result_kind(spec.return_annotation)
+    kind = result_kind(spec.return_annotation)
     if kind == "text":
         w("if type(_r) is str:")
         w(f"    return ({status}, H_TEXT, _r.encode())")
@@ -298,14 +328,13 @@ def glue_source(spec: RouteSpec, ns: dict[str, Any], path_params: list[str]) -> 
         w("    return reply_of(_r)")
         w(f"return encode_any(_r, {status})")
     elif kind == "json":
-        try:
-            ns["_SER"] = pydantic.TypeAdapter(spec.return_annotation).serializer.to_json
-        except Exception:
+        ser = binder.serializer()
+        if ser is None:
             w(f"return encode_any(_r, {status})")
         else:
             w("if isinstance(_r, RESPONSES):")
             w("    return reply_of(_r)")
-            w(f"return ({status}, H_JSON, _SER(_r))")
+            w(f"return ({status}, H_JSON, {ser}(_r))")
     else:
         w(f"return encode_any(_r, {status})")
     out.extend("    " + line for line in body)
@@ -316,16 +345,15 @@ _counter = 0
 
 
 def build_plan(spec: RouteSpec, path_params: list[str]) -> RoutePlan:
-    """Generate, compile and load one route's glue."""
+    """Generate, compile and load one route's glue (interpreted mode)."""
     global _counter
-    ns: dict[str, Any] = {"__name__": "covet.glue"}
-    source = glue_source(spec, ns, path_params)
+    ns: dict[str, Any] = {"__name__": "covet.glue", "Any": Any}
+    ns.update((name, getattr(gluekit, name)) for name in gluekit.__all__)
+    fname = glue_function_name(spec)
+    source = glue_source(spec, ObjectBinder(spec, ns), path_params, fname)
     _counter += 1
-    filename = f"<covet glue {_counter}: {spec.method} {spec.path}>"
+    filename = f"<covet glue {_counter}: {_one_line(spec.method + ' ' + spec.path)}>"
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(code, ns)
-    glue = next(v for k, v in ns.items() if k.startswith("glue_") and isinstance(v, types.FunctionType))
-    return RoutePlan(glue, spec.is_async or spec.blocking, spec.label, source, spec)
-
-
+    return RoutePlan(ns[fname], spec.is_async or spec.blocking, spec.label, source, spec)
