@@ -241,7 +241,7 @@ def main() -> int:
     ap.add_argument("--docs", action="store_true", help="write docs/performance.md from this run")
     args = ap.parse_args()
     seconds = args.seconds or (3 if args.quick else 10)
-    rounds = args.rounds or 3
+    rounds = args.rounds or (1 if args.quick else 3)
     if not shutil.which("wrk"):
         print("perf: wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
@@ -285,21 +285,28 @@ def main() -> int:
     text = report(summary, ts, eps, info, seconds, rounds, args.connections)
     print(text)
     if args.docs:
-        write_docs(text, args.quick)
+        write_docs(text, args.quick, summary, ts, eps)
     return 0
 
 
-def write_docs(text: str, quick: bool) -> None:
-    doc = ROOT / "docs" / "performance.md"
-    doc.write_text(
-        "# Performance\n\n"
-        "Measured by `make bench` (`perf/bench.py`): every server runs one worker pinned to CPU 0, "
-        "wrk runs pinned to CPU 1, endpoints are checked for a correct answer before they are timed, "
-        "and rounds interleave the targets. On two cores wrk itself caps near 110k to 135k requests/s, "
-        "so at the top the server CPU time per request tells the servers apart better than requests/s.\n\n"
-        + ("(A quick run: short rounds.)\n\n" if quick else "")
-        + text
-        + "\n\nThe peers' versions are pinned in `perf/requirements-peers.txt`; their apps are in `perf/apps/`.\n"
+def write_docs(text: str, quick: bool, summary: dict[tuple[str, str], dict[str, float]], ts: list[Target],
+               eps: list[Endpoint]) -> None:
+    from charts import bar_charts
+    from docsection import replace_section
+
+    charts = bar_charts(summary, [t.name for t in ts], [e.name for e in eps], ROOT / "docs" / "img")
+    images = "\n".join(f"![{p.stem}](img/{p.name})" for p in charts)
+    replace_section(
+        "throughput",
+        "## Throughput and CPU per request\n\n"
+        "Measured by `perf/bench.py`: every server runs one worker pinned to CPU 0, wrk runs pinned to CPU 1, "
+        "each endpoint is checked for a correct answer before it is timed (a wrong answer is reported, not timed), "
+        "and rounds interleave the targets. On two cores wrk itself caps near 110k to 170k requests/s, so at the "
+        "top the server CPU time per request (user + system time from /proc over the run, divided by the requests "
+        "served) tells the servers apart better than requests/s. wrk records no latency for pipelined requests.\n\n"
+        + ("(A quick run: one short round.)\n\n" if quick else "")
+        + text + ("\n\n" + images if images else "")
+        + "\n\nThe peers' versions are pinned in `perf/requirements-peers.txt`; their apps are in `perf/apps/`.",
     )
 
 

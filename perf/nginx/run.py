@@ -13,10 +13,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def alive(pidfile: Path) -> bool:
+    try:
+        os.kill(int(pidfile.read_text()), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def main() -> None:
     port = int(sys.argv[1])
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    tmp = Path(tempfile.gettempdir()) / "covet-bench-nginx" / str(port)
+    base = Path(tempfile.gettempdir()) / "covet-bench-nginx"
+    for old in base.glob("*"):  # scratch directories of nginx runs that are over
+        if not alive(old / "nginx.pid"):
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = base / str(port)
     tmp.mkdir(parents=True, exist_ok=True)
     conf = tmp / "nginx.conf"
     conf.write_text((HERE / "nginx.conf").read_text().replace("{port}", str(port)).replace("{tmp}", str(tmp)))
