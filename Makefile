@@ -7,7 +7,7 @@ NATIVE := $(wildcard native/*.c native/*.h)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test fuzz system-deps lint typecheck clean
+.PHONY: run test fuzz system-deps lint typecheck check-examples clean
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ system-deps:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
@@ -33,6 +34,10 @@ test: $(STAMP) system-deps
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+
+# The CI compile check: the example app type-checks and compiles.
+check-examples: $(STAMP)
+	cd examples && ../$(VENV)/bin/covet check hello:app
 
 fuzz: system-deps
 	bash native/fuzz/run.sh

@@ -49,6 +49,7 @@ class Covet:
         self.server_header = server_header
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
+        self._compiled: dict[tuple[str, str], RoutePlan] = {}
 
     # -- declaring routes -------------------------------------------------
 
@@ -126,6 +127,20 @@ class Covet:
         self.dispatcher()
         return self._plans
 
+    def use_compiled(self, table: list[tuple[str, str, Callable[..., Any], bool, str]]) -> int:
+        """Serve routes from build-time glue instead of planning them now; returns how many."""
+        known = {(m, rd.path) for rd in self.routes for m in rd.methods}
+        compiled: dict[tuple[str, str], RoutePlan] = {}
+        for method, path, glue, is_async, label in table:
+            if (method, path) not in known:
+                raise RouteDefinitionError(f"the build has {method} {path}, which the application no longer declares")
+            plan = RoutePlan(glue, is_async, label, "", None)
+            plan.compiled = True
+            compiled[(method, path)] = plan
+        self._compiled = compiled
+        self._dispatcher = None
+        return len(compiled)
+
     def _plan(self) -> Dispatcher:
         router: Router[Endpoint] = Router()
         endpoints: dict[str, Endpoint] = {}
@@ -140,8 +155,9 @@ class Covet:
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
-                spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking)
-                plan = build_plan(spec, names)
+                plan = self._compiled.get((method, rd.path)) or build_plan(
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking), names
+                )
                 endpoint.methods[method] = plan
                 plans.append(plan)
         for endpoint in endpoints.values():

@@ -3,57 +3,54 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from covet.app import Covet
 from covet.exceptions import RouteDefinitionError
+from covet.loader import AppLoadError, load_app
 
 __all__ = ["main", "load_app"]
-
-
-class AppLoadError(Exception):
-    """The MODULE:ATTR given on the command line does not name an application."""
-
-
-def load_app(target: str) -> Covet:
-    """Import ``module:attr`` (``module`` alone means ``module:app``)."""
-    module_name, _, attr = target.partition(":")
-    attr = attr or "app"
-    if not module_name:
-        raise AppLoadError(f"{target!r}: expected MODULE:ATTR, e.g. app:app")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
-            raise AppLoadError(f"cannot import {module_name!r}: no such module (run from the directory that holds it)") from exc
-        raise
-    try:
-        app = getattr(module, attr)
-    except AttributeError:
-        raise AppLoadError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if not isinstance(app, Covet):
-        raise AppLoadError(f"{target} is a {type(app).__name__}, not a covet.Covet application")
-    return app
 
 
 def _version() -> str:
     from covet import __version__
     from covet import _native
 
-    return f"covet {__version__} (runtime=interpreted, native parser={os.path.basename(_native.__file__ or '?')})"
+    from covet.runtime import RUNTIME_COMPILED
+
+    runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
+    return f"covet {__version__} (runtime={runtime}, native parser={os.path.basename(_native.__file__ or '?')})"
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from covet import __version__
+    from covet.runtime import compiled
     from covet.runtime.config import Config
     from covet.runtime.server import LoopUnavailable, serve
 
+    manifest = None
+    if args.compiled != "off":
+        try:
+            manifest = compiled.prepare(Path(args.build_dir), args.app, __version__)
+        except compiled.BuildMismatch as exc:
+            if args.compiled == "require":
+                print(f"covet: error: --compiled=require: {exc}", file=sys.stderr)
+                return 2
+            if Path(args.build_dir).exists():
+                print(f"covet: warning: running interpreted: {exc}", file=sys.stderr)
     app = load_app(args.app)
+    mode = "interpreted"
+    if manifest is not None:
+        try:
+            count = compiled.attach(app, manifest)
+        except (compiled.BuildMismatch, RouteDefinitionError) as exc:
+            print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
+            return 2
+        mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
     config = Config(
         max_body=args.max_body,
         max_target=args.max_target,
@@ -66,7 +63,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server_header=app.server_header,
     )
     try:
-        serve(app, args.host, args.port, loop=args.loop, config=config)
+        serve(app, args.host, args.port, loop=args.loop, config=config, mode=mode)
     except LoopUnavailable as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
@@ -111,6 +108,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--body-timeout", type=float, default=60.0)
     p_serve.add_argument("--graceful-timeout", type=float, default=10.0)
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
+                         help="use the build from `covet build` (auto: when it matches the sources)")
+    p_serve.add_argument("--build-dir", default=".covet/build")
+
+    p_build = sub.add_parser("build", help="type-check and compile an application with mypyc")
+    p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
+    p_build.add_argument("--out", default=".covet/build", help="build directory")
+    p_build.add_argument("--annotate", action="store_true", help="write mypyc's HTML report of slow operations")
+
+    p_check = sub.add_parser("check", help="type-check and compile into a temporary directory (for CI)")
+    p_check.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
+    p_check.add_argument("--format", default="text", choices=["text", "json", "github"])
+
+    p_explain = sub.add_parser("explain", help="print the glue of a route")
+    p_explain.add_argument("route", help='e.g. "GET /users/{user_id}"')
+    p_explain.add_argument("--app", help="MODULE:ATTR; without it, the build in --build-dir is read")
+    p_explain.add_argument("--build-dir", default=".covet/build")
 
     p_routes = sub.add_parser("routes", help="list an application's routes")
     p_routes.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
@@ -130,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _cmd_serve(args)
+        if args.command in ("build", "check", "explain"):
+            from covet.compiler import cli as compiler_cli
+
+            return compiler_cli.run(args)
         return _cmd_routes(args)
     except AppLoadError as exc:
         print(f"covet: error: {exc}", file=sys.stderr)

@@ -246,6 +246,8 @@ def main() -> int:
         print("perf: wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
     eps = [e for e in ENDPOINTS if e.name in args.endpoints.split(",")]
+    # SIGTERM unwinds like an exception, so the servers started below are stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ts = targets(args.quick)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPS = ["uvloop", "asyncio"]
-_LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+), loop=(\w+)\)")
+_LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+)\)")
 
 
 class Server:
@@ -31,34 +32,35 @@ class Server:
             [sys.executable, "-m", "covet", "serve", target, "--port", "0", "--loop", loop, *extra],
             cwd=cwd,
             env=env,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
         self.lines: list[str] = []
-        deadline = time.monotonic() + 30
-        assert self.proc.stderr is not None
-        while True:
-            line = self.proc.stderr.readline()
-            if not line:
-                raise RuntimeError(f"server exited ({self.proc.wait()}):\n" + "".join(self.lines))
-            self.lines.append(line)
-            m = _LINE.search(line)
-            if m:
-                self.host, self.port = m.group(1), int(m.group(2))
-                self.mode, self.loop = m.group(3), m.group(4)
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + "".join(self.lines))
-        self.url = f"http://{self.host}:{self.port}"
-        # Keep draining stderr, so a chatty server never blocks on a full pipe.
+        self._started = threading.Event()
+        self._match: re.Match[str] | None = None
+        # One thread reads stderr for the server's whole life, so a chatty server never blocks.
         self._drain = threading.Thread(target=self._read_stderr, daemon=True)
         self._drain.start()
+        if not self._started.wait(60) or self._match is None:
+            self.proc.kill()
+            self._drain.join(5)
+            raise RuntimeError(f"server did not start (exit {self.proc.poll()}):\n" + "".join(self.lines))
+        m = self._match
+        self.host, self.port = m.group(1), int(m.group(2))
+        self.mode, self.loop = m.group(3), m.group(4)
+        self.url = f"http://{self.host}:{self.port}"
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.append(line)
+            if self._match is None:
+                m = _LINE.search(line)
+                if m:
+                    self._match = m
+                    self._started.set()
+        self._started.set()
 
     @property
     def log(self) -> str:
@@ -80,10 +82,37 @@ class Server:
         return self.proc.returncode, self.log
 
 
-@pytest.fixture(scope="session", params=LOOPS)
+# Every transport the example app is tested on: mode (interpreted or compiled) x I/O loop.
+TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
+
+
+@pytest.fixture(scope="session")
+def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/hello.py as a project of its own, compiled once with `covet build`."""
+    proj = tmp_path_factory.mktemp("hello")
+    shutil.copy(ROOT / "examples" / "hello.py", proj / "hello.py")
+    env = dict(os.environ, PYTHONPATH=str(proj))
+    out = subprocess.run([sys.executable, "-m", "covet", "build", "hello:app"], cwd=proj, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return proj
+
+
+def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str) -> Server:
+    """The example app on ``transport`` ("compiled-uvloop", ...)."""
+    mode, loop = transport.split("-")
+    if mode == "compiled":
+        built = request.getfixturevalue("built_hello")
+        srv = Server("hello:app", loop, "--compiled", "require", *extra, cwd=built)
+        assert srv.mode == "compiled", srv.log
+        return srv
+    return Server("examples.hello:app", loop, *extra)
+
+
+@pytest.fixture(scope="session", params=TRANSPORTS)
 def server(request: pytest.FixtureRequest) -> Iterator[Server]:
-    """The example app served on each I/O loop."""
-    srv = Server("examples.hello:app", request.param)
+    """The example app served on each mode and I/O loop."""
+    srv = hello_server(request, request.param)
     yield srv
     code, log = srv.stop()
     assert code == 0, log
@@ -103,16 +132,16 @@ class InProcess:
         return self.client.request(method, url, **kw)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session", params=["inprocess", *LOOPS])
+@pytest.fixture(scope="session", params=["inprocess", *TRANSPORTS])
 def client(request: pytest.FixtureRequest) -> Iterator[object]:
-    """The example app behind every transport: in-process TestClient and a real server per loop."""
+    """The example app behind every transport: in-process TestClient, and real servers per mode and loop."""
     if request.param == "inprocess":
         sys.path.insert(0, str(ROOT))
         ip = InProcess()
         yield ip
         ip.client.__exit__(None, None, None)
         return
-    srv = Server("examples.hello:app", request.param)
+    srv = hello_server(request, request.param)
     with httpx.Client(base_url=srv.url, timeout=10) as c:
         yield c
     code, log = srv.stop()

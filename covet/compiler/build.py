@@ -1,0 +1,213 @@
+"""``covet build`` and ``covet check``: plan, write glue, type-check, compile, record.
+
+Stages, in order:
+1. load the application interpreted and plan every route (``covet.runtime``);
+2. read each handler's types from its source (``sourcetypes``);
+3. write the glue module (``gluegen``);
+4. type-check handler modules and glue with mypy, strict (``typecheck``);
+5. compile them with mypyc into one group of C extensions (``mypycrun``);
+6. write the manifest (``covet.manifest``) that ``covet serve`` checks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+import time
+import types
+from pathlib import Path
+
+from covet import __version__
+from covet.compiler.gluegen import GlueRoute, write_glue_module
+from covet.compiler.mypycrun import CompileError, compile_modules
+from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
+from covet.compiler.typecheck import Diagnostic, typecheck
+from covet.exceptions import RouteDefinitionError
+from covet.loader import load_app
+from covet.manifest import GLUE_MODULE, Manifest, file_hash, python_tag
+from covet.runtime.router import parse_template
+from covet.runtime.signature import RouteSpec
+
+__all__ = ["BuildResult", "build", "compiler_version"]
+
+
+def compiler_version() -> str:
+    import mypy.version
+
+    return str(mypy.version.__version__)
+
+
+@dataclasses.dataclass
+class BuildResult:
+    out_dir: Path
+    diagnostics: list[Diagnostic]
+    manifest: Manifest | None = None
+    not_compiled: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    internal_error: str | None = None
+    seconds: float = 0.0
+    compiled_routes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.internal_error is None and not any(d.severity == "error" for d in self.diagnostics)
+
+
+def _user_module(module: types.ModuleType, root: Path) -> tuple[Path | None, str | None]:
+    """The module's file if CovetPy can compile it, else why not."""
+    file = getattr(module, "__file__", None)
+    if not file or not file.endswith(".py"):
+        return None, "has no Python source (already compiled?)"
+    path = Path(file).resolve()
+    if module.__name__.split(".")[0] == "covet":
+        return None, "is part of CovetPy"
+    if not path.is_relative_to(root) or "site-packages" in path.parts:
+        return None, f"is outside the project ({path})"
+    if "." in module.__name__:
+        return None, "is inside a package; this version compiles top-level modules only"
+    return path, None
+
+
+def _let_mypy_find_covet() -> None:
+    """mypy cannot follow an editable install's import hook: point it at CovetPy's source."""
+    import covet
+
+    here = str(Path(covet.__file__).resolve().parent.parent)
+    if "site-packages" in here:
+        return
+    paths = [p for p in os.environ.get("MYPYPATH", "").split(os.pathsep) if p]
+    if here not in paths:
+        os.environ["MYPYPATH"] = os.pathsep.join([*paths, here])
+
+
+def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False) -> BuildResult:
+    """Build ``target`` (MODULE:ATTR) into ``out_dir``."""
+    t0 = time.monotonic()
+    root = (root or Path.cwd()).resolve()
+    out_dir = out_dir.resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = BuildResult(out_dir, [])
+    try:
+        app = load_app(target)
+        plans = app.plans
+    except RouteDefinitionError as exc:
+        result.diagnostics.append(Diagnostic("", 0, "error", str(exc)))
+        return result
+
+    # Which modules hold handlers, and which of them can be compiled.
+    routes: list[GlueRoute] = []
+    module_files: dict[str, Path] = {}
+    excluded: dict[str, tuple[str, str]] = {}
+    pending: list[tuple[RouteSpec, HandlerSource]] = []
+    for plan in plans:
+        spec = plan.spec
+        assert spec is not None
+        module = sys.modules[spec.handler.__module__]
+        if module.__name__ in excluded:
+            continue
+        path, why = _user_module(module, root)
+        if path is None:
+            excluded[module.__name__] = (str(why), "it keeps running interpreted")
+            continue
+        try:
+            source = read_handler(spec.handler)
+        except SourceError as exc:
+            excluded[module.__name__] = (str(exc), "define handlers as plain module-level functions")
+            continue
+        module_files[module.__name__] = path
+        pending.append((spec, source))
+    for spec, source in pending:
+        if source.module in excluded:
+            continue
+        module = sys.modules[source.module]
+        rel = os.path.relpath(source.path, root)
+        label = f"[{spec.method} {spec.path} -> {rel}:{source.name}]"
+        names = [p.param for p in parse_template(spec.path) if p.param is not None]
+        routes.append(GlueRoute(spec, names, source, module, label))
+    routes.sort(key=lambda r: (r.spec.path, r.spec.method))
+    header = f"Generated by covet build {__version__} (mypy {compiler_version()}, {python_tag()}) from {target}. Do not edit."
+    cache_dir = out_dir / "mypy_cache"
+    _let_mypy_find_covet()
+    # mypyc may reject a construct mypy accepts: that module then stays interpreted, and we go again.
+    for _attempt in range(len(module_files) + 1):
+        routes = [r for r in routes if r.source.module not in excluded]
+        for name in excluded:
+            module_files.pop(name, None)
+        result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
+        try:
+            glue_file, _ = write_glue_module(routes, out_dir, header)
+        except SourceError as exc:
+            result.internal_error = f"could not write the glue: {exc}"
+            return result
+        files = [*sorted(module_files.values()), glue_file]
+        routes_by_file: dict[str, list[tuple[int, int, str]]] = {}
+        for r in routes:
+            routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
+                (r.source.line, r.source.end_line, r.label))
+        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file)
+        errors = [d for d in result.diagnostics if d.severity == "error"]
+        if any(d.internal for d in errors):
+            result.internal_error = (
+                f"the generated glue does not type-check (CovetPy {__version__}, mypy {compiler_version()}, "
+                f"{python_tag()}); the glue is kept at {glue_file}. This is a CovetPy bug, not yours: please report it."
+            )
+        if errors:
+            return result
+        try:
+            compile_modules(files, root, out_dir, cache_dir,
+                            annotate=out_dir / "annotate.html" if annotate else None)
+            break
+        except CompileError as exc:
+            rejected = _rejections(exc.output, root, module_files, glue_file)
+            if rejected is None:
+                user = [line for line in exc.output.splitlines() if line.strip()]
+                result.internal_error = (
+                    f"{exc} (CovetPy {__version__}, mypy {compiler_version()}, {python_tag()}); glue kept at "
+                    f"{glue_file}\n" + "\n".join(user[-30:])
+                )
+                return result
+            excluded.update(rejected)
+    else:
+        result.internal_error = "mypyc kept rejecting modules; giving up"
+        return result
+
+    result.compiled_routes = len(routes)
+    result.manifest = Manifest(
+        app=target,
+        covet_version=__version__,
+        python=python_tag(),
+        mypy_version=compiler_version(),
+        sources={os.path.relpath(p, root): file_hash(p) for p in sorted(module_files.values())},
+        compiled_modules=sorted([*module_files, GLUE_MODULE]),
+        routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
+                 "compiled": True} for r in routes],
+        not_compiled=result.not_compiled,
+        root=str(root),
+    )
+    result.manifest.save(out_dir)
+    result.seconds = time.monotonic() - t0
+    return result
+
+
+_MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")
+
+
+def _rejections(output: str, root: Path, module_files: dict[str, Path],
+                glue_file: Path) -> dict[str, tuple[str, str]] | None:
+    """The user modules mypyc rejected, with why; None when the failure is not theirs."""
+    by_path = {str(p.resolve()): name for name, p in module_files.items()}
+    found: dict[str, tuple[str, str]] = {}
+    for line in output.splitlines():
+        m = _MYPYC_ERROR.match(line.strip())
+        if m is None:
+            continue
+        path = str((root / m.group("path")).resolve())
+        if path == str(glue_file.resolve()):
+            return None
+        module = by_path.get(path)
+        if module is not None and module not in found:
+            where = f"{os.path.relpath(path, root)}:{m.group('line')}"
+            found[module] = (f"mypyc: {m.group('msg')} ({where})",
+                             "rewrite that construct, or move it to a module without handlers")
+    return found or None

@@ -1,0 +1,123 @@
+"""Writes the glue module: every compiled route's glue, with imports instead of objects.
+
+The glue bodies come from the runtime's own writer (``covet.runtime.glue``),
+so compiled and interpreted routes extract, convert, call and encode in
+exactly the same way. Only the binding differs: here each validator,
+default and serializer is an assignment at module level, built from the
+handler's annotation as written in its source.
+"""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+from typing import final
+
+import pydantic
+
+from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError
+from covet.manifest import GLUE_MODULE
+from covet.runtime import gluekit
+from covet.runtime.glue import Binder, glue_source
+from covet.runtime.signature import ParamSpec, RouteSpec
+
+__all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
+
+
+@final
+class GlueRoute:
+    """One route headed for the glue module."""
+
+    def __init__(self, spec: RouteSpec, path_params: list[str], source: HandlerSource, module: types.ModuleType,
+                 label: str) -> None:
+        self.spec = spec
+        self.path_params = path_params
+        self.source = source
+        self.module = module
+        self.label = label
+
+
+@final
+class SourceBinder(Binder):
+    """Build mode: bind each name with a module-level line of source."""
+
+    def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str]) -> None:
+        super().__init__(route.spec, prefix=f"_r{index}")
+        self.route = route
+        self.importer = importer
+        self.lines = lines
+
+    def _annotation(self, p: ParamSpec) -> str:
+        node = self.route.source.annotations.get(p.name)
+        if node is None:
+            return "str"  # unannotated parameters are strings, as in interpreted mode
+        return self.importer.expr(node, self.route.module)
+
+    def handler(self) -> str:
+        return self.importer.alias(self.route.source.module, self.route.source.name)
+
+    def validator(self, p: ParamSpec, json: bool) -> str:
+        name = f"{self.prefix}_V_{p.name}"
+        maker = "json_validator" if json else "validator"
+        self.lines.append(f"{name} = {maker}({self._annotation(p)})")
+        return name
+
+    def default(self, p: ParamSpec) -> str:
+        name = f"{self.prefix}_D_{p.name}"
+        node = self.route.source.defaults.get(p.name)
+        if node is None:
+            raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
+        self.lines.append(f"{name}: Any = {self.importer.expr(node, self.route.module, annotation=False)}")
+        return name
+
+    def serializer(self) -> str | None:
+        try:
+            pydantic.TypeAdapter(self.spec.return_annotation)
+        except Exception:
+            return None  # the interpreted plan encodes such results dynamically too
+        node = self.route.source.returns
+        if node is None:
+            return None
+        name = f"{self.prefix}_SER"
+        self.lines.append(f"{name} = serializer({self.importer.expr(node, self.route.module)})")
+        return name
+
+
+def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tuple[Path, dict[int, str]]:
+    """Write ``covet_glue.py``; returns its path and each route's function name by index."""
+    importer = Importer()
+    bindings: list[str] = []
+    functions: list[str] = []
+    names: dict[int, str] = {}
+    table: list[str] = []
+    for i, route in enumerate(routes):
+        binder = SourceBinder(route, i, importer, bindings)
+        fname = f"glue_{i}_{route.source.name}"
+        spec = route.spec
+        functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label))
+        names[i] = fname
+        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {spec.is_async or spec.blocking!r}, {route.label!r}),")
+    helpers = ", ".join(sorted(gluekit.__all__))
+    text = "\n".join([
+        f'"""{header}"""',
+        "",
+        "from typing import Any",
+        "",
+        f"from covet.runtime.gluekit import {helpers}",
+        *importer.lines(),
+        "",
+        *bindings,
+        "",
+        "",
+        "\n\n".join(functions),
+        "",
+        "# (method, path, glue, is_async, label) of every compiled route.",
+        "ROUTES: list[tuple[str, str, Any, bool, str]] = [",
+        *table,
+        "]",
+        "",
+    ])
+    path = out_dir / f"{GLUE_MODULE}.py"
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)  # untouched when unchanged, so incremental builds skip it
+    return path, names

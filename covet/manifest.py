@@ -1,0 +1,78 @@
+"""The contract between ``covet build`` and ``covet serve``: what a build holds and was made from.
+
+Both paths import this module and nothing else of each other. A build is used
+only when every source it was made from is unchanged and it was made by this
+Python, this CovetPy and the pinned compiler.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE"]
+
+SCHEMA: Final = 1
+MANIFEST_NAME: Final = "covet-manifest.json"
+DEFAULT_BUILD_DIR: Final = ".covet/build"
+GLUE_MODULE: Final = "covet_glue"
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def python_tag() -> str:
+    """The ABI compiled code is tied to, e.g. ``cpython-311-x86_64-linux-gnu``."""
+    return str(sysconfig.get_config_var("SOABI") or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}")
+
+
+@dataclasses.dataclass
+class Manifest:
+    """What one build is: its inputs, its tools, and what it compiled."""
+
+    app: str
+    covet_version: str
+    python: str
+    mypy_version: str
+    sources: dict[str, str]  # source path (relative to root) -> sha256
+    compiled_modules: list[str]
+    routes: list[dict[str, Any]]  # method, path, handler, compiled
+    not_compiled: list[dict[str, str]]  # module, reason, fix
+    root: str
+    schema: int = SCHEMA
+
+    def save(self, build_dir: Path) -> Path:
+        path = build_dir / MANIFEST_NAME
+        path.write_text(json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, build_dir: Path) -> Manifest:
+        data = json.loads((build_dir / MANIFEST_NAME).read_text())
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"manifest schema {data.get('schema')} is not {SCHEMA}")
+        return cls(**data)
+
+    def stale(self, covet_version: str, mypy_version: str | None = None) -> list[str]:
+        """Why this build cannot be used here; empty when it can."""
+        why = []
+        if self.covet_version != covet_version:
+            why.append(f"built by CovetPy {self.covet_version}, this is {covet_version}")
+        if self.python != python_tag():
+            why.append(f"built for {self.python}, this Python is {python_tag()}")
+        if mypy_version is not None and self.mypy_version != mypy_version:
+            why.append(f"built with mypy {self.mypy_version}, the pinned one is {mypy_version}")
+        root = Path(self.root)
+        for rel, digest in sorted(self.sources.items()):
+            path = root / rel
+            if not path.exists():
+                why.append(f"{rel} is gone")
+            elif file_hash(path) != digest:
+                why.append(f"{rel} changed since the build")
+        return why

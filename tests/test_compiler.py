@@ -1,0 +1,166 @@
+"""`covet build`, `covet check`, `covet explain` and serving a build: the real compiler, real servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import LOOPS, ROOT, Server
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+
+def covet(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PYTHONPATH=str(cwd))
+    return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def project(tmp: Path, source: Path, name: str = "app.py") -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source, tmp / name)
+    return tmp
+
+
+def test_build_writes_manifest_and_extensions(built_hello: Path) -> None:
+    build = built_hello / ".covet" / "build"
+    manifest = json.loads((build / "covet-manifest.json").read_text())
+    assert manifest["app"] == "hello:app"
+    assert manifest["sources"].keys() == {"hello.py"}
+    assert set(manifest["compiled_modules"]) == {"hello", "covet_glue"}
+    assert manifest["mypy_version"]
+    assert any(r["path"] == "/users/{user_id}" and r["compiled"] for r in manifest["routes"])
+    assert list(build.glob("hello*.so")) and list(build.glob("covet_glue*.so"))
+
+
+@pytest.fixture(scope="session", params=LOOPS)
+def compiled_server(request: pytest.FixtureRequest, built_hello: Path) -> Iterator[Server]:
+    srv = Server("hello:app", request.param, "--compiled", "require", cwd=built_hello)
+    yield srv
+    srv.stop()
+
+
+def test_serves_compiled(compiled_server: Server) -> None:
+    assert compiled_server.mode == "compiled"
+    assert "routes compiled" in compiled_server.log
+    with httpx.Client(base_url=compiled_server.url) as c:
+        assert c.get("/users/7", params={"q": "x"}).json() == {"id": 7, "q": "x", "limit": 10}
+        r = c.get("/users/7", params={"limit": "lots"})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
+        assert c.post("/items", json={"name": "a", "price": 1, "tags": []}).status_code == 201
+        assert c.get("/").text == "Hello, World!"
+
+
+def test_stale_build_falls_back_or_refuses(built_hello: Path, tmp_path: Path) -> None:
+    proj = project(tmp_path / "p", built_hello / "hello.py", "hello.py")
+    shutil.copytree(built_hello / ".covet", proj / ".covet")
+    manifest = json.loads((proj / ".covet/build/covet-manifest.json").read_text())
+    manifest["root"] = str(proj)
+    (proj / ".covet/build/covet-manifest.json").write_text(json.dumps(manifest))
+    with open(proj / "hello.py", "a") as f:
+        f.write("\n# edited\n")
+    out = covet(proj, "serve", "hello:app", "--compiled", "require", "--port", "0", timeout=60)
+    assert out.returncode == 2
+    assert "hello.py changed since the build" in out.stderr
+    srv = Server("hello:app", "asyncio", cwd=proj)
+    try:
+        assert srv.mode == "interpreted"
+        assert "running interpreted: hello.py changed since the build" in srv.log
+    finally:
+        srv.stop()
+
+
+TYPE_ERROR_APP = '''\
+from covet import Covet
+
+app = Covet()
+
+
+@app.get("/ok")
+def ok() -> str:
+    return "fine"
+
+
+@app.get("/users/{user_id}")
+def get_user(user_id: int) -> str:
+    return user_id
+'''
+
+
+def test_type_error_fails_build_and_check_at_the_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(TYPE_ERROR_APP)
+    for args in (["build", "app:app"], ["check", "app:app"]):
+        out = covet(tmp_path, *args)
+        assert out.returncode == 1, out.stderr
+        assert "app.py:13: error: Incompatible return value type" in out.stderr
+        assert "[GET /users/{user_id} -> app.py:get_user]" in out.stderr
+    out = covet(tmp_path, "check", "app:app", "--format", "github")
+    assert out.returncode == 1
+    assert "::error file=app.py,line=13::Incompatible return value type" in out.stdout
+    out = covet(tmp_path, "check", "app:app", "--format", "json")
+    data = json.loads(out.stdout)
+    assert data["ok"] is False and data["diagnostics"][0]["line"] == 13
+    assert not any(p.name.startswith("covet-check-") for p in Path("/tmp").iterdir() if p.is_dir() and
+                   (p / "covet_glue.py").exists())
+
+
+def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
+    proj = project(tmp_path, ROOT / "examples" / "hello.py", "hello.py")
+    t0 = time.monotonic()
+    assert covet(proj, "build", "hello:app").returncode == 0
+    cold = time.monotonic() - t0
+    glue = proj / ".covet" / "build" / "covet_glue.py"
+    glue_mtime = glue.stat().st_mtime_ns
+    src = (proj / "hello.py").read_text().replace('return "Hello, World!"', 'return "Hello again!"', 1)
+    (proj / "hello.py").write_text(src)
+    t0 = time.monotonic()
+    out = covet(proj, "build", "hello:app")
+    warm = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr
+    # A handler's body changed, not its signature: the glue is the same file, untouched.
+    assert glue.stat().st_mtime_ns == glue_mtime
+    assert warm < cold, (cold, warm)
+    srv = Server("hello:app", "asyncio", "--compiled", "require", cwd=proj)
+    try:
+        assert httpx.get(srv.url + "/").text == "Hello again!"
+    finally:
+        srv.stop()
+
+
+def test_explain_prints_the_glue(built_hello: Path) -> None:
+    out = covet(built_hello, "explain", "GET /users/{user_id}")
+    assert out.returncode == 0, out.stderr
+    assert "[GET /users/{user_id} -> hello.py:get_user]" in out.stdout
+    assert "def glue_" in out.stdout and "parse_query(_q)" in out.stdout
+    out = covet(ROOT, "explain", "GET /users/{user_id}", "--app", "examples.hello:app")
+    assert out.returncode == 0 and "def glue_get_user" in out.stdout
+
+
+def test_glue_golden(built_hello: Path) -> None:
+    """The generated glue is stable; COVET_UPDATE_GOLDEN=1 rewrites the expected file."""
+    text = (built_hello / ".covet" / "build" / "covet_glue.py").read_text()
+    text = "\n".join(line for line in text.splitlines() if not line.startswith('"""Generated by'))
+    golden = GOLDEN / "hello_glue.py.txt"
+    if os.environ.get("COVET_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_module_that_cannot_compile_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "from covet import Covet\n\napp = Covet()\n\n\ndef make() -> None:\n"
+        "    @app.get('/inner')\n    def inner() -> str:\n        return 'x'\n\n\nmake()\n"
+    )
+    out = covet(tmp_path, "build", "app:app")
+    assert out.returncode == 0, out.stderr
+    assert "module app not compiled natively: make.<locals>.inner is not a module-level function" in out.stderr
