@@ -11,6 +11,7 @@ so the table shows where the time goes.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -59,11 +60,33 @@ def _run_glue(plan: Any, ev: tuple[Any, ...], params: list[str], info: Any) -> A
     return result
 
 
+@functools.lru_cache(maxsize=None)
+def _load_app() -> Any:
+    """The benchmark app, interpreted, or compiled from $COVET_MICRO_BUILD (a project built by covet build)."""
+    import os
+
+    project = os.environ.get("COVET_MICRO_BUILD")
+    if not project:
+        from perf.apps.covet_app import app
+
+        return app
+    from covet import __version__
+    from covet.loader import load_app
+    from covet.runtime import compiled
+
+    sys.path.insert(0, project)
+    manifest = compiled.prepare(Path(project) / ".covet" / "build", "covet_app:app", __version__)
+    app = load_app("covet_app:app")
+    compiled.attach(app, manifest)
+    return app
+
+
 def timers(endpoint: str) -> dict[str, Any]:
     from covet._native import Parser
     from covet.runtime.config import Config
     from covet.runtime.http1 import HTTP1Connection, ServerState, render
-    from perf.apps.covet_app import app
+
+    app = _load_app()
 
     raw = REQUESTS[endpoint]
     state = ServerState(app.dispatcher(), Config())
@@ -147,7 +170,9 @@ def main() -> None:
     import pyperf
 
     runner = pyperf.Runner()
-    runner.metadata["covet_mode"] = "interpreted"
+    import os
+
+    runner.metadata["covet_mode"] = "compiled" if os.environ.get("COVET_MICRO_BUILD") else "interpreted"
     for endpoint in REQUESTS:
         funcs = timers(endpoint)
         for stage in STAGES:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -25,6 +26,14 @@ class CompileError(Exception):
     def __init__(self, message: str, output: str) -> None:
         super().__init__(message)
         self.output = output
+
+
+@contextlib.contextmanager
+def _restore_logging() -> Iterator[None]:
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 @contextlib.contextmanager
@@ -52,10 +61,12 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
     log = io.StringIO()
     if shutil.which("ccache") and "CC" not in os.environ:
         os.environ["CC"] = "ccache gcc"
-    with _chdir(root), contextlib.redirect_stdout(log):
+    # distutils logs every compiler command at INFO; the build prints its own summary.
+    logging.disable(logging.INFO)
+    with _chdir(root), contextlib.redirect_stdout(log), _restore_logging():
         try:
             exts = mypycify([*flags, *rel], opt_level="3", multi_file=True, target_dir=str(out_dir / "c"),
-                            group_name="covet_app")
+                            group_name="_covet_build_group")  # not a name a user module is likely to have
         except SystemExit as exc:
             raise CompileError("mypyc rejected the code", log.getvalue()) from exc
 
