@@ -87,15 +87,6 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
 
 async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, mode: str, backlog: int) -> None:
     loop = asyncio.get_running_loop()
-    dispatcher = app.dispatcher()
-    await run_hooks(app.startup_hooks)
-    state = ServerState(dispatcher, config)
-    sock = _bind(host, port, backlog)
-    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
-    bound = sock.getsockname()
-    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name})", file=sys.stderr, flush=True)
-
     stop = asyncio.Event()
     force = asyncio.Event()
 
@@ -105,8 +96,17 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
             force.set()
         stop.set()
 
+    # Before the start-up line: a signal sent as soon as it is seen must already drain gracefully.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    dispatcher = app.dispatcher()
+    await run_hooks(app.startup_hooks)
+    state = ServerState(dispatcher, config)
+    sock = _bind(host, port, backlog)
+    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name})", file=sys.stderr, flush=True)
 
     def tick() -> None:
         state.clock.update()
