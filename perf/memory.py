@@ -36,7 +36,7 @@ LONG_KEEPALIVE: dict[str, list[str]] = {
     "FastAPI (uvicorn)": ["--timeout-keep-alive", "600"],
     "Starlette (uvicorn)": ["--timeout-keep-alive", "600"],
 }
-DEFAULT_TARGETS = ["covet (uvloop)", "uvicorn raw ASGI", "Granian RSGI", "socketify", "nginx"]
+DEFAULT_TARGETS = ["covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "nginx (C ceiling)"]
 
 
 def rss(pid: int) -> int:
