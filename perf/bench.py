@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -91,14 +92,34 @@ def granian(app: str, interface: str) -> list[str]:
             "--no-access-log", "--log-level", "warning", "--port", "{port}", app]
 
 
+COMPILED_DIR = HERE / ".build-compiled"
+
+
+def build_compiled() -> bool:
+    """`covet build` the CovetPy app in a project of its own, for the compiled target."""
+    COMPILED_DIR.mkdir(exist_ok=True)
+    (COMPILED_DIR / ".gitignore").write_text("*\n")
+    shutil.copy(HERE / "apps" / "covet_app.py", COMPILED_DIR / "covet_app.py")
+    out = subprocess.run([str(COVET_PY), "-m", "covet", "build", "covet_app:app"], cwd=COMPILED_DIR,
+                         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(COMPILED_DIR)))
+    if out.returncode != 0:
+        print(f"perf: covet build failed: compiled target left out:\n{out.stderr}", file=sys.stderr)
+        return False
+    return True
+
+
 def targets(quick: bool = False) -> list[Target]:
     covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning", "--port", "{port}"]
     nginx = Target("nginx (C ceiling)", [sys.executable, str(HERE / "nginx" / "run.py"), "{port}"], HERE,
                    endpoints={"plaintext", "json", "pipelined"})
     robyn = Target("Robyn", [str(ROBYN_PY), "apps/robyn_app.py", "--processes", "1", "--workers", "1",
                              "--log-level", "WARNING", "--port", "{port}"], HERE)
+    compiled = Target("covet compiled (uvloop)",
+                      [str(COVET_PY), "-m", "covet", "serve", "covet_app:app", "--compiled", "require", "--log-level",
+                       "warning", "--loop", "uvloop", "--port", "{port}"], COMPILED_DIR)
     out = [
         Target("covet (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
+        compiled,
         Target("covet (asyncio)", [*covet, "--loop", "asyncio"], ROOT),
         Target("uvicorn raw ASGI", uvicorn("apps.uvicorn_raw:app"), HERE),
         Target("Granian raw RSGI", granian("apps.granian_rsgi:app", "rsgi"), HERE),
@@ -117,8 +138,10 @@ def targets(quick: bool = False) -> list[Target]:
     if not ROBYN_PY.exists():
         print("perf: perf/.venv-robyn is missing (make bench-deps): Robyn left out", file=sys.stderr)
         out.remove(robyn)
+    if not build_compiled():
+        out.remove(compiled)
     if quick:
-        keep = {"covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
+        keep = {"covet (uvloop)", "covet compiled (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
         out = [t for t in out if t.name in keep]
     return out
 
@@ -239,6 +262,7 @@ def main() -> int:
     ap.add_argument("--endpoints", default=",".join(e.name for e in ENDPOINTS))
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--docs", action="store_true", help="write docs/performance.md from this run")
+    ap.add_argument("--from-results", metavar="JSONL", help="render the newest run in a runs.jsonl; run nothing")
     args = ap.parse_args()
     seconds = args.seconds or (3 if args.quick else 10)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -246,6 +270,14 @@ def main() -> int:
         print("perf: wrk is missing: apt-get install wrk", file=sys.stderr)
         return 2
     eps = [e for e in ENDPOINTS if e.name in args.endpoints.split(",")]
+    if args.from_results:
+        summary, info, order = from_results(Path(args.from_results))
+        ts_done = [Target(name, [], HERE) for name in order]
+        text = report(summary, ts_done, eps, info, seconds, rounds, args.connections)
+        print(text)
+        if args.docs:
+            write_docs(text, args.quick, summary, ts_done, eps)
+        return 0
     # SIGTERM unwinds like an exception, so the servers started below are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ts = targets(args.quick)
@@ -312,40 +344,66 @@ def write_docs(text: str, quick: bool, summary: dict[tuple[str, str], dict[str, 
     )
 
 
+def _is_peer(name: str) -> bool:
+    return not name.startswith("covet") and not name.startswith("nginx")
+
+
 def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], eps: list[Endpoint],
            info: dict[str, str], seconds: int, rounds: int, conns: int) -> str:
-    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, Python {info['python']}, {info['date']}.",
-             f"wrk -t1 -c{conns}, {seconds} s x {rounds} interleaved rounds, medians; server on CPU 0, wrk on CPU 1.", ""]
-    names = [t.name for t in ts]
-    lines.append("| Endpoint | " + " | ".join(names) + " |")
-    lines.append("|---" * (len(names) + 1) + "|")
-    for ep in eps:
-        row = [ep.name]
+    """Markdown tables: a row per target, a column per endpoint."""
+    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, Python {info['python']}, "
+             f"{info['date']}.",
+             f"wrk -t1 -c{conns}, {seconds} s x {rounds} interleaved rounds, medians; server on CPU 0, wrk on CPU 1.",
+             ""]
+    head = "| Target | " + " | ".join(e.name for e in eps) + " |"
+    rule = "|---" * (len(eps) + 1) + "|"
+
+    def table(title: str, cell: Callable[[Target, Endpoint, dict[str, float]], str]) -> None:
+        lines.extend([f"**{title}**", "", head, rule])
         for t in ts:
-            s = summary.get((t.name, ep.name))
-            row.append("wrong answer" if ep.name in t.wrong else (f"{s['rps'] / 1000:.1f}k" if s else "-"))
-        lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Server CPU time per request (µs), p99 latency (ms):", "",
-              "| Endpoint | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for ep in eps:
-        row = [ep.name]
-        for t in ts:
-            s = summary.get((t.name, ep.name))
-            row.append(f"{s['cpu_us_per_req']:.1f} µs, {s['p99_ms']:.2f} ms" if s else "-")
-        lines.append("| " + " | ".join(row) + " |")
-    base = ts[0].name
-    lines += ["", f"Ratios of {base}:", ""]
-    for ep in eps:
-        mine = summary.get((base, ep.name))
-        if not mine:
+            row = [t.name]
+            for ep in eps:
+                res = summary.get((t.name, ep.name))
+                if ep.name in t.wrong:
+                    row.append("wrong answer")
+                elif res is None:
+                    row.append("-")
+                else:
+                    row.append(cell(t, ep, res))
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+
+    table("Requests per second", lambda t, ep, r: f"{r['rps'] / 1000:.1f}k")
+    table("Server CPU time per request", lambda t, ep, r: f"{r['cpu_us_per_req']:.1f} µs")
+    table("Latency p50 / p99 (wrk records none for pipelined requests)",
+          lambda t, ep, r: "-" if ep.pipelined > 1 else f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms")
+
+    def ratios(t: Target, ep: Endpoint, r: dict[str, float]) -> str:
+        peers = [summary[(o.name, ep.name)]["rps"] for o in ts if _is_peer(o.name) and (o.name, ep.name) in summary]
+        nginx = next((summary[(o.name, ep.name)]["rps"] for o in ts
+                      if o.name.startswith("nginx") and (o.name, ep.name) in summary), None)
+        parts = [f"{r['rps'] / max(peers):.2f}x" if peers else "-"]
+        parts.append(f"{r['rps'] / nginx:.2f}x" if nginx else "-")
+        return " / ".join(parts)
+
+    table("Requests per second as a ratio to the fastest peer / to nginx", ratios)
+    return "\n".join(lines).rstrip()
+
+
+def from_results(path: Path) -> tuple[dict[tuple[str, str], dict[str, float]], dict[str, str], list[str]]:
+    """The medians of the newest run recorded in a runs.jsonl file."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    newest = records[-1]["machine"]["date"]
+    summary: dict[tuple[str, str], dict[str, float]] = {}
+    order: list[str] = []
+    for rec in records:
+        if rec["machine"]["date"] != newest:
             continue
-        parts = []
-        for t in ts[1:]:
-            s = summary.get((t.name, ep.name))
-            if s and s["rps"]:
-                parts.append(f"{mine['rps'] / s['rps']:.2f}x {t.name}")
-        lines.append(f"- {ep.name}: " + ", ".join(parts))
-    return "\n".join(lines)
+        runs = rec["runs"]
+        summary[(rec["target"], rec["endpoint"])] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        if rec["target"] not in order:
+            order.append(rec["target"])
+    return summary, records[-1]["machine"], order
 
 
 if __name__ == "__main__":

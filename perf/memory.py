@@ -20,6 +20,7 @@ import json
 import resource
 import selectors
 import socket
+import struct
 import sys
 import time
 from pathlib import Path
@@ -51,18 +52,26 @@ def rss(pid: int) -> int:
     return total
 
 
+# Each target opens its connections from its own 127.0.N.x addresses, so ports one target
+# left behind never collide with the next one's.
+SOURCE_NET = [0]
+
+
 def open_idle(port: int, count: int, conns: list[socket.socket]) -> None:
     """Grow ``conns`` to ``count`` connections, each with one answered request."""
     request = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
     sel = selectors.DefaultSelector()
     pending: dict[socket.socket, bytearray] = {}
     i = len(conns)
+    give_up = time.monotonic() + 120
     while len(conns) < count:
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"only {len(conns)} of {count} connections opened in 120 s")
         batch = []
         for _ in range(min(500, count - len(conns))):
             s = socket.socket()
             # Spread source addresses so the ephemeral port range of one is never the limit.
-            s.bind((f"127.0.0.{1 + (i // 20000)}", 0))
+            s.bind((f"127.0.{SOURCE_NET[0]}.{1 + (i // 20000)}", 0))
             i += 1
             s.connect(("127.0.0.1", port))
             s.sendall(request)
@@ -90,6 +99,7 @@ def open_idle(port: int, count: int, conns: list[socket.socket]) -> None:
 
 
 def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
+    SOURCE_NET[0] += 1
     conns: list[socket.socket] = []
     try:
         bench.start(t)
@@ -108,6 +118,8 @@ def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
                 "bytes_per_conn": (at_high - at_low) / (high - low), "alive": alive, "opened": len(conns)}
     finally:
         for c in conns:
+            # RST instead of FIN: no TIME_WAIT left holding the next target's ports.
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             c.close()
         bench.stop(t)
 

@@ -6,7 +6,8 @@ stage (``parse``, ``route``, ``glue``: convert + handler + encode, ``render``),
 so the table shows where the time goes.
 
     python perf/micro.py --fast -o perf/results/micro.json
-    python perf/micro.py --report perf/results/micro.json
+    python perf/micro.py --report perf/results/micro.json [perf/results/micro-compiled.json] [--docs]
+    COVET_MICRO_BUILD=perf/.build-compiled python perf/micro.py ...   # the compiled build
 """
 
 from __future__ import annotations
@@ -137,24 +138,28 @@ def timers(endpoint: str) -> dict[str, Any]:
     return {"full": full, "parse": parse, "route": route, "glue": glue, "render": render_}
 
 
-def report(path: str) -> str:
+def report(paths: list[str]) -> str:
+    """A table per mode: the median of each stage, in nanoseconds."""
     import pyperf
 
-    suite = pyperf.BenchmarkSuite.load(path)
-    by_name = {b.get_name(): b for b in suite.get_benchmarks()}
-    lines = ["| Endpoint | " + " | ".join(STAGES) + " |", "|---" * (len(STAGES) + 1) + "|"]
+    lines = ["| Endpoint | mode | " + " | ".join(STAGES) + " |", "|---" * (len(STAGES) + 2) + "|"]
+    suites = [pyperf.BenchmarkSuite.load(p) for p in paths]
     for endpoint in REQUESTS:
-        row = [endpoint]
-        for stage in STAGES:
-            b = by_name.get(f"{endpoint}/{stage}")
-            row.append(f"{b.median() * 1e9:.0f} ns" if b else "-")
-        lines.append("| " + " | ".join(row) + " |")
+        for suite in suites:
+            by_name = {b.get_name(): b for b in suite.get_benchmarks()}
+            first = suite.get_benchmarks()[0]
+            mode = str(first.get_metadata().get("covet_mode", "interpreted"))
+            row = [endpoint, mode]
+            for stage in STAGES:
+                b = by_name.get(f"{endpoint}/{stage}")
+                row.append(f"{b.median() * 1e9:.0f} ns" if b else "-")
+            lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
 def main() -> None:
     if len(sys.argv) >= 3 and sys.argv[1] == "--report":
-        text = report(sys.argv[2])
+        text = report([a for a in sys.argv[2:] if a != "--docs"])
         print(text)
         if "--docs" in sys.argv[3:]:
             sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -165,10 +170,16 @@ def main() -> None:
                             "whole HTTP/1.1 connection path (`full`: bytes in, bytes out), and of each stage alone: "
                             "`parse` (the C parser, Python objects included), `route`, `glue` (parameter extraction "
                             "and conversion, the handler, result encoding) and `render` (the response bytes). "
-                            "Interpreted mode.\n\n" + text)
+                            "`compiled` is the same app built with `covet build` (handlers and glue compiled by "
+                            "mypyc; the runtime itself still interpreted).\n\n" + text)
         return
     import pyperf
 
+    import os
+
+    if os.environ.get("COVET_MICRO_BUILD") and "--inherit-environ" not in sys.argv:
+        # pyperf's worker processes get a clean environment unless told otherwise.
+        sys.argv[1:1] = ["--inherit-environ", "COVET_MICRO_BUILD"]
     runner = pyperf.Runner()
     import os
 
