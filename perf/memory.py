@@ -36,7 +36,13 @@ LONG_KEEPALIVE: dict[str, list[str]] = {
     "uvicorn raw ASGI": ["--timeout-keep-alive", "600"],
     "FastAPI (uvicorn)": ["--timeout-keep-alive", "600"],
     "Starlette (uvicorn)": ["--timeout-keep-alive", "600"],
+    # Granian's idle keep-alive limit is its header read timeout, at most 60 s.
+    # Its backpressure (default: the backlog, 1024) caps open connections, not only busy ones.
+    "Granian raw RSGI": ["--http1-header-read-timeout", "60000", "--backlog", "20000", "--backpressure", "20000"],
 }
+# socketify (uWebSockets) closes a connection idle for 10 s, a constant compiled in: its connections are
+# asked again (one request each) every few seconds while the rest open, then measured at once.
+REFRESH: dict[str, float] = {"socketify": 4.0}
 DEFAULT_TARGETS = ["covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "nginx (C ceiling)"]
 
 
@@ -57,16 +63,23 @@ def rss(pid: int) -> int:
 SOURCE_NET = [0]
 
 
-def open_idle(port: int, count: int, conns: list[socket.socket]) -> None:
+REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
+
+
+def open_idle(port: int, count: int, conns: list[socket.socket], refresh: float = 0.0) -> None:
     """Grow ``conns`` to ``count`` connections, each with one answered request."""
-    request = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
+    request = REQUEST
     sel = selectors.DefaultSelector()
     pending: dict[socket.socket, bytearray] = {}
     i = len(conns)
     give_up = time.monotonic() + 120
+    refreshed = time.monotonic()
     while len(conns) < count:
         if time.monotonic() > give_up:
             raise RuntimeError(f"only {len(conns)} of {count} connections opened in 120 s")
+        if refresh and time.monotonic() - refreshed > refresh:
+            ask_again(conns)
+            refreshed = time.monotonic()
         batch = []
         for _ in range(min(500, count - len(conns))):
             s = socket.socket()
@@ -98,6 +111,29 @@ def open_idle(port: int, count: int, conns: list[socket.socket]) -> None:
     sel.close()
 
 
+def ask_again(conns: list[socket.socket]) -> None:
+    """One more request on every connection, answered before returning."""
+    sel = selectors.DefaultSelector()
+    pending: dict[socket.socket, bytearray] = {}
+    for s in conns:
+        s.setblocking(True)
+        s.sendall(REQUEST)
+        s.setblocking(False)
+        pending[s] = bytearray()
+        sel.register(s, selectors.EVENT_READ)
+    deadline = time.monotonic() + 30
+    while pending and time.monotonic() < deadline:
+        for key, _ in sel.select(1):
+            sock = key.fileobj
+            assert isinstance(sock, socket.socket)
+            data = sock.recv(65536)
+            pending[sock] += data
+            if not data or b"Hello, World!" in pending[sock]:
+                sel.unregister(sock)
+                del pending[sock]
+    sel.close()
+
+
 def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
     SOURCE_NET[0] += 1
     conns: list[socket.socket] = []
@@ -106,11 +142,14 @@ def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
         assert t.proc is not None
         open_idle(t.port, 1, conns)
         base = rss(t.proc.pid)
-        open_idle(t.port, low, conns)
-        time.sleep(2)
+        refresh = REFRESH.get(t.name, 0.0)
+        open_idle(t.port, low, conns, refresh)
+        time.sleep(min(2.0, refresh / 2) if refresh else 2.0)
         at_low = rss(t.proc.pid)
-        open_idle(t.port, high, conns)
-        time.sleep(2)
+        open_idle(t.port, high, conns, refresh)
+        if refresh:
+            ask_again(conns)
+        time.sleep(min(2.0, refresh / 2) if refresh else 2.0)
         at_high = rss(t.proc.pid)
         # Every connection must still be open: a server that dropped them did not keep them.
         alive = sum(1 for c in conns if _alive(c))
@@ -139,7 +178,15 @@ def main() -> int:
     ap.add_argument("--high", type=int, default=18000)
     ap.add_argument("--targets", default=",".join(DEFAULT_TARGETS))
     ap.add_argument("--docs", action="store_true", help="write the memory section of docs/performance.md")
+    ap.add_argument("--from-results", metavar="JSONL", help="render the newest run in a memory.jsonl; run nothing")
     args = ap.parse_args()
+    if args.from_results:
+        rec = json.loads(Path(args.from_results).read_text().splitlines()[-1])
+        text = report(rec["results"], rec["low"], rec["high"])
+        print(text)
+        if args.docs:
+            write_docs(text, rec["machine"])
+        return 0
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.high + 100 > hard:
@@ -166,24 +213,36 @@ def main() -> int:
     text = report(results, args.low, args.high)
     print(text)
     if args.docs:
-        from docsection import replace_section
-
-        info = bench.machine()
-        replace_section("memory", "## Memory per idle keep-alive connection\n\n"
-                        f"Measured by `perf/memory.py` on {info['cpu']}, Linux {info['kernel']}, Python {info['python']}, "
-                        f"{info['date']}: each connection makes one request and stays open, idle; the figure is the "
-                        "growth of the server's resident memory (process and children) between the two counts, "
-                        "divided by the connections added.\n\n" + text)
+        write_docs(text, bench.machine())
     return 0
+
+
+def write_docs(text: str, info: dict[str, str]) -> None:
+    from docsection import replace_section
+
+    replace_section("memory", "## Memory per idle keep-alive connection\n\n"
+                    f"Measured by `perf/memory.py` on {info['cpu']}, Linux {info['kernel']}, Python {info['python']}, "
+                    f"{info['date']}: each connection makes one request and stays open, idle; the figure is the "
+                    "growth of the server's resident memory (process and children) between the two counts, "
+                    "divided by the connections added. Each server is told to keep idle connections open for "
+                    "the run: covet and uvicorn by their keep-alive timeout, Granian by its header read timeout "
+                    "(at most 60 s) and a backpressure above the count, nginx by `worker_connections`. "
+                    "socketify closes a connection idle for 10 s (a constant compiled into uWebSockets), so its "
+                    "connections are asked again every 4 s while the rest open, and measured right after.\n\n"
+                    + text)
 
 
 def report(results: dict[str, dict[str, float]], low: int, high: int) -> str:
     lines = [f"Resident memory per idle keep-alive connection, the slope from {low} to {high} connections:", "",
-             "| Server | per connection | RSS at " + str(low) + " | RSS at " + str(high) + " |", "|---|---|---|---|"]
+             "| Server | per connection | RSS at " + str(low) + " | RSS at " + str(high) + " | still open at the end |",
+             "|---|---|---|---|---|"]
     for name, r in sorted(results.items(), key=lambda kv: kv[1]["bytes_per_conn"]):
         per = r["bytes_per_conn"]
         shown = f"{per / 1024:.1f} KB" if per >= 1024 else f"{per:.0f} B"
-        lines.append(f"| {name} | {shown} | {r['low_mb']:.1f} MB | {r['high_mb']:.1f} MB |")
+        if r["alive"] < r["opened"]:
+            shown = "n/a: closed idle connections"  # a server that dropped them did not keep them
+        lines.append(f"| {name} | {shown} | {r['low_mb']:.1f} MB | {r['high_mb']:.1f} MB | "
+                     f"{r['alive']:.0f} of {r['opened']:.0f} |")
     return "\n".join(lines)
 
 
