@@ -9,13 +9,22 @@ PORT   ?= 8000
 
 .PHONY: run test fuzz system-deps lint typecheck check-examples clean
 
+# The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
+RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\(.*\)\]/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
+
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+# An edit to a compiled runtime module rebuilds the extensions in place (a stale one would shadow the edit).
+RTSTAMP := $(VENV)/.runtime-built
+$(RTSTAMP): $(STAMP) $(RUNTIME_PY)
+	$(PY) setup.py -q build_ext --inplace
+	touch $(RTSTAMP)
+
+run: $(RTSTAMP)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl) and the fuzzer needs (clang); installed only when missing.
@@ -29,7 +38,7 @@ system-deps:
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-test: $(STAMP) system-deps
+test: $(RTSTAMP) system-deps
 	$(PY) -m pytest -q
 
 typecheck: $(STAMP)
@@ -43,7 +52,7 @@ fuzz: system-deps
 	bash native/fuzz/run.sh
 
 clean:
-	rm -rf build .venv covet/*.so .pytest_cache .mypy_cache .hypothesis
+	rm -rf build .venv covet/*.so covet/runtime/*.so .pytest_cache .mypy_cache .hypothesis
 
 PEERS := perf/.venv-peers/.installed
 $(PEERS): perf/requirements-peers.txt

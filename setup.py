@@ -1,13 +1,36 @@
-"""Builds the native extension covet._native from native/.
+"""Builds the native extension covet._native from native/, and the hot runtime modules with mypyc.
 
 Warnings are errors: the C core parses untrusted bytes, so nothing that
 gcc or clang flags is left standing.  Set COVET_NO_WERROR=1 to build with a
 compiler we have not tried.
+
+The runtime modules listed in COMPILED_RUNTIME are compiled with mypyc (pinned
+in pyproject's build requirements); their .py sources ship beside them as the
+fallback.  COVET_PURE_BUILD=1 builds without them.
 """
 
 import os
 
 from setuptools import Extension, setup
+
+# Each earned its place in perf/micro.py (see docs/compiling.md, "The runtime").
+COMPILED_RUNTIME = ["router", "dispatch", "encode", "http1", "formdata"]
+
+
+def runtime_extensions() -> list[Extension]:
+    if os.environ.get("COVET_PURE_BUILD") == "1":
+        return []
+    try:
+        from mypyc.build import mypycify
+    except ImportError:
+        print("setup.py: mypyc is not installed; the runtime stays pure Python")
+        return []
+    return mypycify(
+        [f"covet/runtime/{name}.py" for name in COMPILED_RUNTIME],
+        opt_level="3",
+        group_name="covet.runtime._compiled",
+    )
+
 
 flags = ["-O3", "-std=c11", "-Wall", "-Wextra", "-Wshadow", "-Wconversion",
          "-Wno-sign-conversion", "-fvisibility=hidden"]
@@ -23,6 +46,7 @@ setup(
             sources=["native/http1.c", "native/response.c", "native/module.c"],
             include_dirs=["native"],
             extra_compile_args=flags,
-        )
+        ),
+        *runtime_extensions(),
     ]
 )

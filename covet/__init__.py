@@ -3,7 +3,11 @@
 Public API; every other module is internal.
 """
 
-from covet.app import Covet
+from covet import _purepy
+
+_purepy.install_if_asked()
+
+from covet.app import Covet  # noqa: E402  (the switch above must come first)
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.params import Body, Cookie, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request

@@ -138,6 +138,17 @@ def timers(endpoint: str) -> dict[str, Any]:
     return {"full": full, "parse": parse, "route": route, "glue": glue, "render": render_}
 
 
+def mode() -> str:
+    """What is compiled in this process: nothing, the runtime, or the runtime and the app."""
+    import os
+
+    from covet.runtime import RUNTIME_COMPILED
+
+    if os.environ.get("COVET_MICRO_BUILD"):
+        return "compiled" if RUNTIME_COMPILED else "app compiled, runtime pure"
+    return "runtime compiled" if RUNTIME_COMPILED else "interpreted"
+
+
 def report(paths: list[str]) -> str:
     """A table per mode: the median of each stage, in nanoseconds."""
     import pyperf
@@ -173,20 +184,21 @@ def main() -> None:
                             "`compiled` is the same app built with `covet build` (handlers and glue compiled by "
                             "mypyc; the runtime itself still interpreted).\n\n" + text)
         return
+    import os
+
     import pyperf
 
-    import os
-
-    if os.environ.get("COVET_MICRO_BUILD") and "--inherit-environ" not in sys.argv:
-        # pyperf's worker processes get a clean environment unless told otherwise.
-        sys.argv[1:1] = ["--inherit-environ", "COVET_MICRO_BUILD"]
+    # pyperf's worker processes get a clean environment unless told otherwise.
+    # COVET_MICRO_STAGES=full times only the named stages (a comma list).
+    inherit = [name for name in ("COVET_MICRO_BUILD", "COVET_MICRO_STAGES", "COVET_PURE_RUNTIME") if os.environ.get(name)]
+    if inherit and "--inherit-environ" not in sys.argv:
+        sys.argv[1:1] = ["--inherit-environ", ",".join(inherit)]
     runner = pyperf.Runner()
-    import os
-
-    runner.metadata["covet_mode"] = "compiled" if os.environ.get("COVET_MICRO_BUILD") else "interpreted"
+    runner.metadata["covet_mode"] = mode()
+    stages = [s for s in os.environ.get("COVET_MICRO_STAGES", ",".join(STAGES)).split(",") if s in STAGES]
     for endpoint in REQUESTS:
         funcs = timers(endpoint)
-        for stage in STAGES:
+        for stage in stages:
             runner.bench_time_func(f"{endpoint}/{stage}", funcs[stage])
 
 

@@ -19,14 +19,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPS = ["uvloop", "asyncio"]
-_LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+)\)")
+_LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+), runtime=(\w+)\)")
 
 
 class Server:
     """A running `covet serve` subprocess."""
 
-    def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT) -> None:
+    def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        if pure:
+            env["COVET_PURE_RUNTIME"] = "1"  # the pure-Python runtime, even where compiled modules exist
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "covet", "serve", target, "--port", "0", "--loop", loop, *extra],
@@ -48,7 +50,7 @@ class Server:
             raise RuntimeError(f"server did not start (exit {self.proc.poll()}):\n" + "".join(self.lines))
         m = self._match
         self.host, self.port = m.group(1), int(m.group(2))
-        self.mode, self.loop = m.group(3), m.group(4)
+        self.mode, self.loop, self.runtime = m.group(3), m.group(4), m.group(5)
         self.url = f"http://{self.host}:{self.port}"
 
     def _read_stderr(self) -> None:
@@ -104,9 +106,12 @@ def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str) ->
     if mode == "compiled":
         built = request.getfixturevalue("built_hello")
         srv = Server("hello:app", loop, "--compiled", "require", *extra, cwd=built)
-        assert srv.mode == "compiled", srv.log
+        # The app's build and the runtime's compiled modules are what is under test.
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
         return srv
-    return Server("examples.hello:app", loop, *extra)
+    srv = Server("examples.hello:app", loop, *extra, pure=True)
+    assert (srv.mode, srv.runtime) == ("interpreted", "interpreted"), srv.log
+    return srv
 
 
 @pytest.fixture(scope="session", params=TRANSPORTS)

@@ -41,10 +41,10 @@ def test_public_api_is_declared() -> None:
 
 
 def test_pip_install_from_outside_the_tree(tmp_path: Path) -> None:
-    """`pip install .` gives a working `covet` command, used from another directory."""
+    """`pip install .` (an isolated build, as users get) gives a working `covet` with a compiled runtime."""
     env_dir = tmp_path / "venv"
     venv.create(env_dir, system_site_packages=True, with_pip=True)
-    pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation"]
+    pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
     build_env = dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1")
     out = subprocess.run([*pip, str(ROOT)], capture_output=True, text=True, timeout=600, env=build_env)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -52,7 +52,28 @@ def test_pip_install_from_outside_the_tree(tmp_path: Path) -> None:
     version = subprocess.run([str(env_dir / "bin" / "covet"), "--version"], cwd=tmp_path, capture_output=True,
                              text=True, timeout=60, env=run_env)
     assert version.returncode == 0, version.stderr
-    assert version.stdout.startswith("covet 0.1.0")
+    assert version.stdout.startswith("covet 0.1.0 (runtime=compiled"), version.stdout
+    # The pure-Python fallback ships beside the compiled modules and runs from the same install.
+    pure = subprocess.run([str(env_dir / "bin" / "covet"), "--version"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=dict(run_env, COVET_PURE_RUNTIME="1"))
+    assert pure.stdout.startswith("covet 0.1.0 (runtime=interpreted"), pure.stdout + pure.stderr
     where = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import covet; print(covet.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60, env=run_env)
     assert str(env_dir) in where.stdout, where.stdout + where.stderr
+
+
+def test_compiled_runtime_is_current() -> None:
+    """The runtime modules setup.py compiles are compiled here, and no extension is older than its source."""
+    import re
+
+    from covet.runtime import RUNTIME_COMPILED
+
+    listed = re.search(r"^COMPILED_RUNTIME = \[(.*)\]", (ROOT / "setup.py").read_text(), re.M)
+    assert listed is not None
+    names = [n.strip().strip('"') for n in listed.group(1).split(",")]
+    assert RUNTIME_COMPILED, "the dev install has no compiled runtime: run `make test`"
+    for name in names:
+        source = ROOT / "covet" / "runtime" / f"{name}.py"
+        built = list(source.parent.glob(f"{name}.cpython-*.so"))
+        assert built, f"{name} is not compiled"
+        assert built[0].stat().st_mtime >= source.stat().st_mtime, f"{built[0].name} is older than {source.name}"

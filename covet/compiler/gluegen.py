@@ -41,6 +41,8 @@ class GlueRoute:
 class SourceBinder(Binder):
     """Build mode: bind each name with a module-level line of source."""
 
+    typed = True  # mypy has checked every handler before this glue is compiled
+
     def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str]) -> None:
         super().__init__(route.spec, prefix=f"_r{index}")
         self.route = route
@@ -59,15 +61,24 @@ class SourceBinder(Binder):
     def validator(self, p: ParamSpec, json: bool) -> str:
         name = f"{self.prefix}_V_{p.name}"
         maker = "json_validator" if json else "validator"
-        self.lines.append(f"{name} = {maker}({self._annotation(p)})")
+        self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
         return name
+
+    def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
+        names = gluekit.dataclass_fields(p.annotation)
+        if names is None:
+            return None
+        name = f"{self.prefix}_A_{p.name}"
+        cls = self._annotation(p)
+        self.lines.append(f"{name}: Final = fields_validator({cls})")
+        return name, cls, names
 
     def default(self, p: ParamSpec) -> str:
         name = f"{self.prefix}_D_{p.name}"
         node = self.route.source.defaults.get(p.name)
         if node is None:
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
-        self.lines.append(f"{name}: Any = {self.importer.expr(node, self.route.module, annotation=False)}")
+        self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, self.route.module, annotation=False)}")
         return name
 
     def serializer(self) -> str | None:
@@ -79,8 +90,12 @@ class SourceBinder(Binder):
         if node is None:
             return None
         name = f"{self.prefix}_SER"
-        self.lines.append(f"{name} = serializer({self.importer.expr(node, self.route.module)})")
+        self.lines.append(f"{name}: Final = serializer({self.importer.expr(node, self.route.module)})")
         return name
+
+
+# The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
+_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply"})
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tuple[Path, dict[int, str]]:
@@ -97,14 +112,20 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label))
         names[i] = fname
         table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {spec.is_async or spec.blocking!r}, {route.label!r}),")
-    helpers = ", ".join(sorted(gluekit.__all__))
+    # Classes are imported (they appear in annotations and except clauses); every other helper is
+    # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
+    classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)
+    finals = [f"{n}: Final = _gk.{n}" for n in sorted(gluekit.__all__) if n not in classes]
     text = "\n".join([
         f'"""{header}"""',
         "",
-        "from typing import Any",
+        "from typing import Any, Final",
         "",
-        f"from covet.runtime.gluekit import {helpers}",
+        "from covet.runtime import gluekit as _gk",
+        f"from covet.runtime.gluekit import {', '.join(classes)}",
         *importer.lines(),
+        "",
+        *finals,
         "",
         *bindings,
         "",

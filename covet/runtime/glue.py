@@ -78,7 +78,13 @@ def _adapter(ann: Any, label: str, what: str) -> pydantic.TypeAdapter[Any]:
 
 
 class Binder:
-    """Supplies the names the glue of one route refers to."""
+    """Supplies the names the glue of one route refers to.
+
+    ``typed`` says the handlers were type-checked (a build): a result whose
+    declared type cannot be a response is then encoded without checking.
+    """
+
+    typed = False
 
     def __init__(self, spec: RouteSpec, prefix: str = "") -> None:
         self.spec = spec
@@ -95,6 +101,10 @@ class Binder:
 
     def serializer(self) -> str | None:
         raise NotImplementedError
+
+    def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
+        """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
+        return None
 
 
 @final
@@ -148,6 +158,20 @@ def result_kind(ann: Any) -> str:
     if origin is typing.Annotated:
         return result_kind(get_args(ann)[0])
     return "json"
+
+
+def can_be_response(ann: Any) -> bool:
+    """Whether a value of this declared type may be a Response (Any and object may be anything)."""
+    origin = get_origin(ann)
+    if origin is Union or origin is types.UnionType:
+        return any(can_be_response(a) for a in get_args(ann))
+    cls = origin if origin is not None else ann
+    if not isinstance(cls, type) or cls is object or cls is Any:
+        return True
+    try:
+        return any(issubclass(r, cls) or issubclass(cls, r) for r in _RESPONSE_TYPES)
+    except TypeError:  # TypedDict and its like refuse class checks, and are no responses
+        return False
 
 
 def _is_plain_str(ann: Any) -> bool:
@@ -254,12 +278,28 @@ def glue_source(
     if len(bodies) == 1:
         p = bodies[0]
         vname = binder.validator(p, json=True)
+        fast = binder.fields(p)
         w("if _b:")
-        w("    try:")
-        w(f"        p_{p.name} = {vname}(_b)")
-        w("    except ValidationError as _e:")
-        w("        _errs = add_errors(_errs, _e, ('body',))")
-        w(f"        p_{p.name} = None")
+        pad = "    "
+        if fast is not None:
+            # Fields into a dict, then the constructor; a body the fields reject goes through the
+            # class's own validator, so errors read exactly as in interpreted mode.
+            fname, cls, names = fast
+            w("    _a: dict[str, Any] | None")
+            w(f"    p_{p.name}: Any")
+            w("    try:")
+            w(f"        _a = {fname}(_b)")
+            w("    except ValidationError:")
+            w("        _a = None")
+            w("    if _a is not None:")
+            w(f"        p_{p.name} = {cls}({', '.join(f'_a[{n!r}]' for n in names)})")
+            w("    else:")
+            pad = "        "
+        w(f"{pad}try:")
+        w(f"{pad}    p_{p.name} = {vname}(_b)")
+        w(f"{pad}except ValidationError as _e:")
+        w(f"{pad}    _errs = add_errors(_errs, _e, ('body',))")
+        w(f"{pad}    p_{p.name} = None")
         w("else:")
         if p.required:
             w("    _errs = missing_error(_errs, ('body',))")
@@ -335,8 +375,9 @@ def glue_source(
         if ser is None:
             w(f"return encode_any(_r, {status})")
         else:
-            w("if isinstance(_r, RESPONSES):")
-            w("    return reply_of(_r)")
+            if not (binder.typed and not can_be_response(spec.return_annotation)):
+                w("if isinstance(_r, RESPONSES):")
+                w("    return reply_of(_r)")
             w(f"return ({status}, H_JSON, {ser}(_r))")
     else:
         w(f"return encode_any(_r, {status})")

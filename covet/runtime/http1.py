@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 
@@ -32,6 +32,7 @@ from covet.runtime.connection import ConnectionInfo
 from covet.runtime.dispatch import Dispatcher
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.resume import resume
+from covet.runtime.streaming import body_chunks
 
 __all__ = ["HTTP1Connection", "ServerState", "render"]
 
@@ -361,7 +362,7 @@ class HTTP1Connection(asyncio.Protocol):
         conn = b"" if keep_alive else b"connection: close\r\n"
         transport.write(prefix + self.state.clock.head_lines + framing + conn + b"\r\n")
         if not is_head:
-            chunks = _chunks(resp.content)
+            chunks = body_chunks(resp.content)
             try:
                 async for chunk in chunks:
                     if self.closed:
@@ -438,19 +439,3 @@ class HTTP1Connection(asyncio.Protocol):
         self.closing = True
         if not self.busy and not self.queue and self.parser.state == 0:
             self._close()
-
-
-async def _chunks(content: Any) -> AsyncGenerator[bytes, None]:
-    """The body chunks of a streaming response, as bytes; closes the source when done."""
-    if hasattr(content, "__aiter__"):
-        source = content.__aiter__()
-        try:
-            async for item in source:
-                yield item.encode() if isinstance(item, str) else bytes(item)
-        finally:
-            aclose = getattr(source, "aclose", None)
-            if aclose is not None:
-                await aclose()
-    else:
-        for item in content:
-            yield item.encode() if isinstance(item, str) else bytes(item)

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.config import Config
 from covet.runtime.http1 import HTTP1Connection, ServerState
 
@@ -106,7 +107,9 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name})", file=sys.stderr, flush=True)
+    runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
+    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name}, runtime={runtime})",
+          file=sys.stderr, flush=True)
 
     def tick() -> None:
         state.clock.update()
