@@ -85,10 +85,12 @@ $(PERFSTAMP): $(STAMP)
 bench: $(PERFSTAMP) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
 	$(PY) perf/memory.py --docs
-	rm -f perf/results/micro.json perf/results/micro-compiled.json
+	rm -f perf/results/micro-pure.json perf/results/micro.json perf/results/micro-compiled.json
+	COVET_PURE_RUNTIME=1 $(PY) perf/micro.py --fast -q -o perf/results/micro-pure.json
 	$(PY) perf/micro.py --fast -q -o perf/results/micro.json
 	COVET_MICRO_BUILD=perf/.build-compiled $(PY) perf/micro.py --fast -q -o perf/results/micro-compiled.json
-	$(PY) perf/micro.py --report perf/results/micro.json perf/results/micro-compiled.json --docs
+	$(PY) perf/micro.py --report perf/results/micro-pure.json perf/results/micro.json \
+	  perf/results/micro-compiled.json --docs
 
 # A reduced set for development: fewer peers, 3 s rounds, under 3 minutes.
 bench-quick: $(PERFSTAMP) $(PEERS) bench-deps

@@ -66,6 +66,7 @@ class Target:
     port: int = 0
     wrong: dict[str, str] = field(default_factory=dict)
     endpoints: set[str] | None = None  # the endpoints it serves; None: all (others report "-")
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
 
     def serves(self, ep: Endpoint) -> bool:
         return self.endpoints is None or ep.name in self.endpoints
@@ -120,6 +121,8 @@ def targets(quick: bool = False) -> list[Target]:
     out = [
         Target("covet (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
         compiled,
+        # Nothing compiled: the pure-Python runtime and the app as written.
+        Target("covet pure Python (uvloop)", [*covet, "--loop", "uvloop"], ROOT, env={"COVET_PURE_RUNTIME": "1"}),
         Target("covet (asyncio)", [*covet, "--loop", "asyncio"], ROOT),
         Target("uvicorn raw ASGI", uvicorn("apps.uvicorn_raw:app"), HERE),
         Target("Granian raw RSGI", granian("apps.granian_rsgi:app", "rsgi"), HERE),
@@ -149,7 +152,8 @@ def targets(quick: bool = False) -> list[Target]:
 def start(t: Target) -> None:
     t.port = free_port()
     cmd = ["taskset", "-c", "0", *[c.replace("{port}", str(t.port)) for c in t.cmd]]
-    t.proc = subprocess.Popen(cmd, cwd=t.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    t.proc = subprocess.Popen(cmd, cwd=t.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              env=dict(os.environ, **t.env))
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:

@@ -181,8 +181,10 @@ def main() -> None:
                             "whole HTTP/1.1 connection path (`full`: bytes in, bytes out), and of each stage alone: "
                             "`parse` (the C parser, Python objects included), `route`, `glue` (parameter extraction "
                             "and conversion, the handler, result encoding) and `render` (the response bytes). "
-                            "`compiled` is the same app built with `covet build` (handlers and glue compiled by "
-                            "mypyc; the runtime itself still interpreted).\n\n" + text)
+                            "Modes: `interpreted` compiles nothing (`COVET_PURE_RUNTIME=1`); `runtime compiled` is "
+                            "`covet serve` without a build (the runtime modules the wheel compiles with mypyc, the "
+                            "app as written); `compiled` adds `covet build` (handlers and glue compiled too).\n\n"
+                            + text)
         return
     import os
 

@@ -136,6 +136,18 @@ def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
         srv.stop()
 
 
+def test_annotate_writes_mypyc_report_for_handlers_and_glue(tmp_path: Path) -> None:
+    proj = project(tmp_path, ROOT / "perf" / "apps" / "covet_app.py", "covet_app.py")
+    out = covet(proj, "build", "covet_app:app", "--annotate")
+    assert out.returncode == 0, out.stderr
+    report = proj / ".covet" / "build" / "annotate.html"
+    assert f"report of slow operations: {report}" in out.stderr
+    html = report.read_text()
+    # Both the handlers' module and the glue are in it, with mypyc's notes on what runs slowly.
+    assert "covet_app.py" in html and "def glue_1_json_" in html
+    assert "Calling a decorated function" in html
+
+
 def test_explain_prints_the_glue(built_hello: Path) -> None:
     out = covet(built_hello, "explain", "GET /users/{user_id}")
     assert out.returncode == 0, out.stderr
