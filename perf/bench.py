@@ -342,6 +342,10 @@ def write_docs(text: str, quick: bool, summary: dict[tuple[str, str], dict[str, 
         "and rounds interleave the targets. On two cores wrk itself caps near 110k to 170k requests/s, so at the "
         "top the server CPU time per request (user + system time from /proc over the run, divided by the requests "
         "served) tells the servers apart better than requests/s. wrk records no latency for pipelined requests.\n\n"
+        "CovetPy runs in three modes here: `covet (uvloop)` is `covet serve` without a build (the runtime modules "
+        "the wheel compiles with mypyc, the app as written), `covet compiled (uvloop)` serves a `covet build` of "
+        "the app (handlers and glue compiled too), and `covet pure Python (uvloop)` compiles nothing "
+        "(`COVET_PURE_RUNTIME=1`). The C parser and response writer are used in all three.\n\n"
         + ("(A quick run: one short round.)\n\n" if quick else "")
         + text + ("\n\n" + images if images else "")
         + "\n\nThe peers' versions are pinned in `perf/requirements-peers.txt`; their apps are in `perf/apps/`.",
@@ -391,6 +395,23 @@ def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], e
         return " / ".join(parts)
 
     table("Requests per second as a ratio to the fastest peer / to nginx", ratios)
+
+    # What compiling buys: each covet mode against the one that compiles nothing, same run.
+    pure = next((t for t in ts if t.name.startswith("covet pure")), None)
+    modes = [t for t in ts if t.name.startswith("covet") and "asyncio" not in t.name]
+    if pure is not None and len(modes) > 1:
+        lines.extend(["**CovetPy's modes: server CPU time per request, and its ratio to pure Python** "
+                      "(lower is better)", "", head, rule])
+        for t in modes:
+            row = [t.name]
+            for ep in eps:
+                r, base = summary.get((t.name, ep.name)), summary.get((pure.name, ep.name))
+                if r is None or base is None or not base["cpu_us_per_req"]:
+                    row.append("-")
+                else:
+                    row.append(f"{r['cpu_us_per_req']:.2f} µs ({r['cpu_us_per_req'] / base['cpu_us_per_req']:.2f}x)")
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
     return "\n".join(lines).rstrip()
 
 

@@ -42,6 +42,79 @@ def test_build_writes_manifest_and_extensions(built_hello: Path) -> None:
     assert list(build.glob("hello*.so")) and list(build.glob("covet_glue*.so"))
 
 
+SHOP_INIT = """from shop.routes import app
+
+__all__ = ["app"]
+"""
+
+SHOP_MODELS = """from dataclasses import dataclass
+
+
+@dataclass
+class Item:
+    name: str
+    price: float
+"""
+
+SHOP_ROUTES = """from covet import Covet
+from shop.models import Item
+
+app = Covet()
+
+
+@app.get("/items/{item_id}")
+def get_item(item_id: int, q: str | None = None) -> dict[str, object]:
+    return {"id": item_id, "q": q}
+
+
+@app.post("/items")
+def add_item(item: Item) -> Item:
+    return item
+"""
+
+
+def test_handlers_inside_a_package_compile_and_serve(tmp_path: Path) -> None:
+    # The package imports its handler module itself, before the server could put the build first on the path.
+    pkg = tmp_path / "shop"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text(SHOP_INIT)
+    (pkg / "models.py").write_text(SHOP_MODELS)
+    (pkg / "routes.py").write_text(SHOP_ROUTES)
+    out = covet(tmp_path, "build", "shop:app")
+    assert out.returncode == 0, out.stderr
+    build = tmp_path / ".covet" / "build"
+    manifest = json.loads((build / "covet-manifest.json").read_text())
+    assert manifest["compiled_modules"] == ["covet_glue", "shop.routes"]
+    assert manifest["sources"].keys() == {"shop/routes.py"}
+    assert list((build / "shop").glob("routes.cpython-*.so"))
+    srv = Server("shop:app", "asyncio", "--compiled", "require", cwd=tmp_path)
+    try:
+        assert "2/2 routes compiled" in srv.log, srv.log
+        assert httpx.get(srv.url + "/items/7", params={"q": "x"}).json() == {"id": 7, "q": "x"}
+        r = httpx.post(srv.url + "/items", json={"name": "pen", "price": 2})
+        assert (r.status_code, r.json()) == (200, {"name": "pen", "price": 2.0})
+        assert httpx.get(srv.url + "/items/x").status_code == 422
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_build_is_deterministic(built_hello: Path, tmp_path: Path) -> None:
+    """The same sources, built again elsewhere, give the same glue, the same C and the same manifest."""
+    again = project(tmp_path / "again", built_hello / "hello.py", "hello.py")
+    out = covet(again, "build", "hello:app")
+    assert out.returncode == 0, out.stderr
+    first, second = built_hello / ".covet" / "build", again / ".covet" / "build"
+    assert (first / "covet_glue.py").read_text() == (second / "covet_glue.py").read_text()
+    c_files = sorted(p.name for p in (first / "c").glob("*.[ch]"))
+    assert c_files and c_files == sorted(p.name for p in (second / "c").glob("*.[ch]"))
+    for name in c_files:
+        assert (first / "c" / name).read_bytes() == (second / "c" / name).read_bytes(), name
+    m1, m2 = (json.loads((d / "covet-manifest.json").read_text()) for d in (first, second))
+    assert m1.pop("root") != m2.pop("root")  # where it was built is the one thing that differs
+    assert m1 == m2
+
+
 @pytest.fixture(scope="session", params=LOOPS)
 def compiled_server(request: pytest.FixtureRequest, built_hello: Path) -> Iterator[Server]:
     srv = Server("hello:app", request.param, "--compiled", "require", cwd=built_hello)

@@ -64,8 +64,14 @@ def _user_module(module: types.ModuleType, root: Path) -> tuple[Path | None, str
         return None, "is part of CovetPy"
     if not path.is_relative_to(root) or "site-packages" in path.parts:
         return None, f"is outside the project ({path})"
-    if "." in module.__name__:
-        return None, "is inside a package; this version compiles top-level modules only"
+    # mypy and mypyc name a module from its path under the project: a package module must sit
+    # where its dotted name says, each package with an __init__.py.
+    parts = module.__name__.split(".")
+    if path.name == "__init__.py" or path != root.joinpath(*parts[:-1], parts[-1] + ".py"):
+        return None, f"is not at {'/'.join(parts)}.py under the project root {root}"
+    for i in range(1, len(parts)):
+        if not root.joinpath(*parts[:i], "__init__.py").is_file():
+            return None, f"package {'.'.join(parts[:i])} has no __init__.py"
     return path, None
 
 

@@ -9,8 +9,13 @@ route's plan, written at build time.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from covet.manifest import GLUE_MODULE, MANIFEST_NAME, Manifest
@@ -41,8 +46,36 @@ def prepare(build_dir: Path, target: str, covet_version: str) -> Manifest:
     for name in manifest.compiled_modules:
         if name in sys.modules and name != GLUE_MODULE:
             raise BuildMismatch(f"module {name} was imported before the build could be loaded")
-    sys.path.insert(0, str(build_dir.resolve()))
+    build_dir = build_dir.resolve()
+    sys.path.insert(0, str(build_dir))  # the glue and mypyc's shared library are top-level modules
+    sys.meta_path.insert(0, _BuildFinder(build_dir, manifest.compiled_modules))
     return manifest
+
+
+class _BuildFinder(importlib.abc.MetaPathFinder):
+    """Finds each compiled module in the build, ahead of its source.
+
+    A path entry cannot do it for a module inside a package: the package's own
+    ``__init__.py`` in the project wins, and its ``__path__`` leads to the sources.
+    """
+
+    def __init__(self, build_dir: Path, names: Sequence[str]) -> None:
+        self.files: dict[str, Path] = {}
+        for name in names:
+            *package, leaf = name.split(".")
+            where = build_dir.joinpath(*package)
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                if (where / (leaf + suffix)).is_file():
+                    self.files[name] = where / (leaf + suffix)
+                    break
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        file = self.files.get(fullname)
+        if file is None:
+            return None
+        return importlib.util.spec_from_file_location(fullname, file)
 
 
 def attach(app: Covet, manifest: Manifest) -> int:
