@@ -10,6 +10,7 @@ fallback.  COVET_PURE_BUILD=1 builds without them.
 """
 
 import os
+import sys
 
 from setuptools import Extension, setup
 
@@ -43,7 +44,8 @@ setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/http1.c", "native/response.c", "native/module.c"],
+            sources=["native/http1.c", "native/response.c", "native/module.c",
+                     *(["native/uring.c"] if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,
         ),

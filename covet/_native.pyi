@@ -28,3 +28,5 @@ STATE_BODY: Final[int]
 STATE_DEAD: Final[int]
 
 def render(prefix: bytes, head_lines: bytes, body: bytes, tail: bytes, with_body: bool, /) -> bytes: ...
+
+def uring_probe() -> tuple[str, int, int, list[str], int]: ...  # Linux only

@@ -14,6 +14,9 @@
 
 #include "http1.h"
 #include "response.h"
+#ifdef __linux__
+#include "uring.h"
+#endif
 
 static PyObject *g_methods[H1_M__COUNT];
 static PyObject *g_hnames[H1_H__COUNT];
@@ -342,9 +345,41 @@ static PyTypeObject ParserType = {
     .tp_new = Parser_new,
 };
 
+#ifdef __linux__
+/* uring_probe() -> (mode, setup_errno, features, missing, buf_ring_errno); OSError when the probe itself failed. */
+static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
+{
+    struct uring_probe_result r;
+    PyObject *missing;
+    int i;
+
+    (void)self;
+    (void)unused;
+    if (covet_uring_probe(&r) < 0)
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, "io_uring_setup");
+    missing = PyList_New(r.nmissing);
+    if (!missing)
+        return NULL;
+    for (i = 0; i < r.nmissing; i++) {
+        PyObject *name = PyUnicode_FromString(r.missing[i]);
+        if (!name) {
+            Py_DECREF(missing);
+            return NULL;
+        }
+        PyList_SET_ITEM(missing, i, name);
+    }
+    return Py_BuildValue("(siINi)", covet_uring_mode_name(r.mode), r.setup_errno, r.features, missing,
+                         r.buf_ring_errno);
+}
+#endif
+
 static PyMethodDef module_methods[] = {
     {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
      "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+#ifdef __linux__
+    {"uring_probe", covet_uring_probe_py, METH_NOARGS,
+     "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},
+#endif
     {NULL, NULL, 0, NULL}
 };
 
