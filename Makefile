@@ -7,7 +7,7 @@ NATIVE := $(wildcard native/*.c native/*.h)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test fuzz system-deps lint typecheck check-examples clean
+.PHONY: run test fuzz native-test system-deps lint typecheck check-examples clean
 
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
 RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\(.*\)\]/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
@@ -50,6 +50,10 @@ check-examples: $(STAMP)
 
 fuzz: system-deps
 	bash native/fuzz/run.sh
+
+# The C core's own tests, under AddressSanitizer and UBSan.
+native-test: system-deps
+	bash native/tests/run.sh
 
 clean:
 	rm -rf build .venv covet/*.so covet/runtime/*.so .pytest_cache .mypy_cache .hypothesis
