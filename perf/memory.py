@@ -68,9 +68,6 @@ REQUEST = b"GET /plaintext HTTP/1.1\r\nHost: bench\r\n\r\n"
 
 def open_idle(port: int, count: int, conns: list[socket.socket], refresh: float = 0.0) -> None:
     """Grow ``conns`` to ``count`` connections, each with one answered request."""
-    request = REQUEST
-    sel = selectors.DefaultSelector()
-    pending: dict[socket.socket, bytearray] = {}
     i = len(conns)
     give_up = time.monotonic() + 120
     refreshed = time.monotonic()
@@ -87,51 +84,46 @@ def open_idle(port: int, count: int, conns: list[socket.socket], refresh: float 
             s.bind((f"127.0.{SOURCE_NET[0]}.{1 + (i // 20000)}", 0))
             i += 1
             s.connect(("127.0.0.1", port))
-            s.sendall(request)
+            s.sendall(REQUEST)
             s.setblocking(False)
             conns.append(s)
             batch.append(s)
-            pending[s] = bytearray()
-            sel.register(s, selectors.EVENT_READ)
-        deadline = time.monotonic() + 30
+        _await_answers(batch)
+
+
+def ask_again(conns: list[socket.socket]) -> None:
+    """One more request on every connection, answered before returning."""
+    for s in conns:
+        s.setblocking(True)
+        s.sendall(REQUEST)
+        s.setblocking(False)
+    _await_answers(conns)
+
+
+def _await_answers(socks: list[socket.socket]) -> None:
+    """Read until every socket has its response; a server that closes one or stays silent fails the run."""
+    sel = selectors.DefaultSelector()
+    pending: dict[socket.socket, bytearray] = {}
+    for s in socks:
+        pending[s] = bytearray()
+        sel.register(s, selectors.EVENT_READ)
+    deadline = time.monotonic() + 30
+    try:
         while pending and time.monotonic() < deadline:
             for key, _ in sel.select(1):
                 sock = key.fileobj
                 assert isinstance(sock, socket.socket)
                 data = sock.recv(65536)
-                buf = pending[sock]
-                buf += data
-                if not data or b"Hello, World!" in buf:
+                if not data:
+                    raise RuntimeError("server closed an idle connection during the benchmark")
+                pending[sock] += data
+                if b"Hello, World!" in pending[sock]:
                     sel.unregister(sock)
                     del pending[sock]
-                    if not data:
-                        raise RuntimeError("server closed an idle connection during the benchmark")
         if pending:
             raise RuntimeError(f"{len(pending)} requests unanswered after 30 s")
-    sel.close()
-
-
-def ask_again(conns: list[socket.socket]) -> None:
-    """One more request on every connection, answered before returning."""
-    sel = selectors.DefaultSelector()
-    pending: dict[socket.socket, bytearray] = {}
-    for s in conns:
-        s.setblocking(True)
-        s.sendall(REQUEST)
-        s.setblocking(False)
-        pending[s] = bytearray()
-        sel.register(s, selectors.EVENT_READ)
-    deadline = time.monotonic() + 30
-    while pending and time.monotonic() < deadline:
-        for key, _ in sel.select(1):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            data = sock.recv(65536)
-            pending[sock] += data
-            if not data or b"Hello, World!" in pending[sock]:
-                sel.unregister(sock)
-                del pending[sock]
-    sel.close()
+    finally:
+        sel.close()
 
 
 def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
