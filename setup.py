@@ -6,7 +6,8 @@ compiler we have not tried.
 
 The runtime modules listed in COMPILED_RUNTIME are compiled with mypyc (pinned
 in pyproject's build requirements); their .py sources ship beside them as the
-fallback.  COVET_PURE_BUILD=1 builds without them.
+fallback.  COVET_PURE_BUILD=1 builds without them; COVET_RUNTIME_MODULES=a,b
+compiles another set (perf/runtime_modules.py measures each that way).
 """
 
 import os
@@ -19,7 +20,10 @@ COMPILED_RUNTIME = ["router", "dispatch", "encode", "http1", "formdata"]
 
 
 def runtime_extensions() -> list[Extension]:
-    if os.environ.get("COVET_PURE_BUILD") == "1":
+    names = COMPILED_RUNTIME
+    if "COVET_RUNTIME_MODULES" in os.environ:
+        names = [n for n in os.environ["COVET_RUNTIME_MODULES"].split(",") if n]
+    if os.environ.get("COVET_PURE_BUILD") == "1" or not names:
         return []
     try:
         from mypyc.build import mypycify
@@ -27,7 +31,7 @@ def runtime_extensions() -> list[Extension]:
         print("setup.py: mypyc is not installed; the runtime stays pure Python")
         return []
     return mypycify(
-        [f"covet/runtime/{name}.py" for name in COMPILED_RUNTIME],
+        [f"covet/runtime/{name}.py" for name in names],
         opt_level="3",
         group_name="covet.runtime._compiled",
     )

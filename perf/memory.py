@@ -135,13 +135,14 @@ def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
         open_idle(t.port, 1, conns)
         base = rss(t.proc.pid)
         refresh = REFRESH.get(t.name, 0.0)
+        settle = min(2.0, refresh / 2) if refresh else 2.0  # shorter than the idle limit, where there is one
         open_idle(t.port, low, conns, refresh)
-        time.sleep(min(2.0, refresh / 2) if refresh else 2.0)
+        time.sleep(settle)
         at_low = rss(t.proc.pid)
         open_idle(t.port, high, conns, refresh)
         if refresh:
             ask_again(conns)
-        time.sleep(min(2.0, refresh / 2) if refresh else 2.0)
+        time.sleep(settle)
         at_high = rss(t.proc.pid)
         # Every connection must still be open: a server that dropped them did not keep them.
         alive = sum(1 for c in conns if _alive(c))

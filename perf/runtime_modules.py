@@ -24,26 +24,18 @@ PY = Path(os.environ.get("COVET_PYTHON", ROOT / ".venv" / "bin" / "python"))
 CANDIDATES = ["router", "dispatch", "encode", "http1", "formdata", "clock", "resume", "connection", "config"]
 ENDPOINTS = ["plaintext", "json", "users", "items"]
 
-SETUP = """
-import sys
-from setuptools import setup
-from mypyc.build import mypycify
-names = sys.argv.pop(1).split(",")
-setup(name="variant", ext_modules=mypycify([f"covet/runtime/{n}.py" for n in names], opt_level="3",
-                                           group_name="covet.runtime._compiled"))
-"""
-
-
 def variant(work: Path, name: str, modules: list[str]) -> dict[str, float]:
+    """Build a copy of the tree with ``modules`` compiled (by setup.py itself, as the wheel is) and time it."""
     tree = work / name
     shutil.copytree(ROOT / "covet", tree / "covet", ignore=shutil.ignore_patterns("__pycache__"))
     for so in (tree / "covet" / "runtime").glob("*.so"):
         so.unlink()
     shutil.copytree(HERE, tree / "perf", ignore=shutil.ignore_patterns(".venv-*", ".build-*", "results", "__pycache__"))
-    if modules:
-        (tree / "build_variant.py").write_text(SETUP)
-        subprocess.run([str(PY), "build_variant.py", ",".join(modules), "build_ext", "--inplace"], cwd=tree,
-                       check=True, capture_output=True)
+    shutil.copytree(ROOT / "native", tree / "native")
+    for name_ in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name_, tree / name_)
+    subprocess.run([str(PY), "setup.py", "-q", "build_ext", "--inplace"], cwd=tree, check=True, capture_output=True,
+                   env=dict(os.environ, COVET_RUNTIME_MODULES=",".join(modules)))
     out = tree / "micro.json"
     subprocess.run([str(PY), str(tree / "perf" / "micro.py"), "--fast", "-q", "-o", str(out)], check=True,
                    capture_output=True, env=dict(os.environ, COVET_MICRO_STAGES="full"))
