@@ -48,8 +48,8 @@ setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/http1.c", "native/response.c", "native/module.c",
-                     *(["native/uring.c"] if sys.platform == "linux" else [])],
+            sources=["native/http1.c", "native/response.c", "native/events.c", "native/module.c",
+                     *(["native/uring.c", "native/ring.c", "native/ringserver.c"] if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,
         ),

@@ -98,7 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
-    p_serve.add_argument("--loop", default="auto", choices=["auto", "uvloop", "asyncio"])
+    p_serve.add_argument("--loop", default="auto", choices=["auto", "uring", "uvloop", "asyncio"],
+                         help="auto (default): io_uring where the kernel supports it, else uvloop")
     p_serve.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (413)")
     p_serve.add_argument("--max-target", type=int, default=8192, help="longest request target in bytes (414)")
     p_serve.add_argument("--max-header-bytes", type=int, default=65536, help="largest header section (431)")

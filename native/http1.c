@@ -921,6 +921,15 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len)
     return 0;
 }
 
+size_t h1_conn_detach(h1_conn *c, const char **rest)
+{
+    size_t n = c->in_len - c->in_pos;
+    *rest = n ? c->in + c->in_pos : NULL;
+    c->in = NULL;
+    c->in_len = c->in_pos = 0;
+    return n;
+}
+
 int h1_conn_state(const h1_conn *c)
 {
     if (c->phase == PH_DEAD)

@@ -278,6 +278,14 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len);
  */
 int h1_conn_next(h1_conn *c, h1_event *ev);
 
+/*
+ * Right after H1_EV_MESSAGE: hands back the part of the current feed not yet
+ * parsed, and forgets it, so a binding can hold that input while it holds
+ * the connection back (a handler is still running).  The parser is then
+ * between requests.  Returns its length; *rest points into the last feed.
+ */
+size_t h1_conn_detach(h1_conn *c, const char **rest);
+
 int h1_conn_state(const h1_conn *c);
 /* Bytes held in the connection's own buffers. */
 size_t h1_conn_buffered(const h1_conn *c);

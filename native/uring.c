@@ -34,6 +34,10 @@ static const unsigned mode_flags[] = {
     0,
 };
 
+unsigned covet_uring_mode_flags(enum uring_setup_mode mode) {
+    return mode < URING_SETUP_NONE ? mode_flags[mode] : 0;
+}
+
 /* The operations the core submits, by name for the report. */
 static const struct {
     unsigned op;

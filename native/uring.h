@@ -30,4 +30,7 @@ int covet_uring_probe(struct uring_probe_result *out);
 
 const char *covet_uring_mode_name(enum uring_setup_mode mode);
 
+/* The io_uring_setup flags of a mode. */
+unsigned covet_uring_mode_flags(enum uring_setup_mode mode);
+
 #endif

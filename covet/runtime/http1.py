@@ -34,7 +34,7 @@ from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
-__all__ = ["HTTP1Connection", "ServerState", "render"]
+__all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render"]
 
 log = logging.getLogger("covet.http1")
 
@@ -56,7 +56,7 @@ _KEEP_ALIVE_10: Final = b"connection: keep-alive\r\n"
 _CLOSE: Final = b"connection: close\r\n"
 
 
-def _prefix(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
+def prefix_of(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
     """Status line and headers, rendered; the flag says a header asked to close."""
     if type(headers) is HeaderSet:
         cached = headers.h1.get(status)
@@ -82,7 +82,7 @@ def _render_prefix(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple
 def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool, minor: int) -> tuple[bytes, bool]:
     """One complete HTTP/1.1 response; returns it and whether to keep the connection."""
     status, headers, body = reply
-    prefix, close = _prefix(status, headers)
+    prefix, close = prefix_of(status, headers)
     if close:
         keep_alive = False
     if keep_alive:
@@ -355,7 +355,7 @@ class HTTP1Connection(asyncio.Protocol):
         chunked = minor == 1
         if not chunked:
             keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
-        prefix, close = _prefix(resp.status, resp.headers)
+        prefix, close = prefix_of(resp.status, resp.headers)
         if close:
             keep_alive = False
         framing = b"transfer-encoding: chunked\r\n" if chunked else b""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-
+import os
 import resource
 import signal
 import socket
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.config import Config
 from covet.runtime.http1 import HTTP1Connection, ServerState
+from covet.runtime.ringconn import RingHTTP
+from covet.runtime.uring import probe as probe_uring
 
 if TYPE_CHECKING:
     from covet.app import Covet
@@ -34,19 +36,47 @@ class LoopUnavailable(RuntimeError):
     """The event loop asked for on the command line cannot run here."""
 
 
+def _uvloop_factory() -> tuple[str, Callable[[], asyncio.AbstractEventLoop]] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return "uvloop", uvloop.new_event_loop
+
+
+def _uring_reason() -> str:
+    """Empty when the io_uring core can run here, else why not."""
+    try:
+        support = probe_uring()
+    except OSError as exc:
+        return f"the io_uring probe failed: {exc}"
+    return "" if support.usable else support.reason
+
+
 def choose_loop(name: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
-    """Resolve ``auto``/``uvloop``/``asyncio`` to a loop name and factory."""
+    """Resolve ``auto``/``uring``/``uvloop``/``asyncio`` to a loop name and the asyncio loop factory under it.
+
+    ``uring`` runs connections on the io_uring core, with uvloop (or asyncio) for
+    handlers, timers and signals; ``auto`` takes it where the kernel offers what the
+    core needs, and otherwise steps down to uvloop, saying why on stderr.
+    """
+    if name in ("auto", "uring"):
+        reason = _uring_reason()
+        if not reason:
+            under = _uvloop_factory()
+            return "uring", under[1] if under is not None else asyncio.new_event_loop
+        if name == "uring":
+            raise LoopUnavailable(f"--loop uring: io_uring cannot serve here: {reason}")
+        print(f"covet: io_uring unavailable ({reason}); using uvloop", file=sys.stderr, flush=True)
     if name in ("auto", "uvloop"):
-        try:
-            import uvloop
-        except ImportError as exc:
-            if name == "uvloop":
-                raise LoopUnavailable(f"--loop uvloop: uvloop is not installed ({exc}); pip install uvloop") from exc
-        else:
-            return "uvloop", uvloop.new_event_loop
+        found = _uvloop_factory()
+        if found is not None:
+            return found
+        if name == "uvloop":
+            raise LoopUnavailable("--loop uvloop: uvloop is not installed; pip install uvloop")
     if name in ("auto", "asyncio"):
         return "asyncio", asyncio.new_event_loop
-    raise LoopUnavailable(f"unknown loop {name!r}: choose auto, uvloop or asyncio")
+    raise LoopUnavailable(f"unknown loop {name!r}: choose auto, uring, uvloop or asyncio")
 
 
 def raise_nofile_limit() -> int:
@@ -104,12 +134,37 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
     sock = _bind(host, port, backlog)
-    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+    try:
+        if loop_name == "uring":
+            await _serve_ring(app, loop, state, sock, mode, stop, force)
+        else:
+            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, stop, force)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        sock.close()
+        await run_hooks(app.shutdown_hooks)
+
+
+def _announce(sock: socket.socket, mode: str, loop_name: str) -> None:
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
     print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name}, runtime={runtime})",
           file=sys.stderr, flush=True)
+
+
+async def _drain(state: ServerState, open_connections: Callable[[], int], force: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + state.config.graceful_timeout
+    while (open_connections() or state.tasks) and loop.time() < deadline and not force.is_set():
+        await asyncio.sleep(0.02)
+
+
+async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
+                         mode: str, loop_name: str, backlog: int, stop: asyncio.Event, force: asyncio.Event) -> None:
+    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+    _announce(sock, mode, loop_name)
 
     def tick() -> None:
         state.clock.update()
@@ -126,9 +181,7 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
         state.closing = True
         for conn in list(state.connections):
             conn.shutdown()
-        deadline = loop.time() + config.graceful_timeout
-        while (state.connections or state.tasks) and loop.time() < deadline and not force.is_set():
-            await asyncio.sleep(0.02)
+        await _drain(state, lambda: len(state.connections), force)
     finally:
         for task in list(state.tasks):
             task.cancel()
@@ -136,9 +189,56 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
             if conn.transport is not None:
                 conn.transport.abort()
         handle[0].cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-        await run_hooks(app.shutdown_hooks)
+
+
+async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
+                      mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
+    from covet._native import RingServer
+
+    http = RingHTTP(state, loop)
+    c = state.config
+    core = RingServer(
+        sock.fileno(), http.request, http.error, http.wake, http.drained,
+        max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
+        max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
+        body_timeout=c.body_timeout, write_timeout=c.write_timeout,
+    )
+    http.core = core
+    ring_fd = core.fd
+    loop.add_reader(ring_fd, core.process)
+    print(f"covet: io_uring ring set up as {core.mode}", file=sys.stderr, flush=True)
+    _announce(sock, mode, "uring")
+
+    def tick() -> None:
+        state.clock.update()
+        core.tick(http.timeout_response())
+        handle[0] = loop.call_later(1.0, tick)
+
+    handle = [loop.call_later(1.0, tick)]
+    try:
+        await stop.wait()
+        print("covet: shutting down", file=sys.stderr, flush=True)
+        state.closing = True
+        core.shutdown()
+        await _drain(state, lambda: core.connections, force)
+    finally:
+        for task in list(state.tasks):
+            task.cancel()
+        await asyncio.sleep(0)  # let cancelled handlers unwind before their connections go
+        handle[0].cancel()
+        loop.remove_reader(ring_fd)
+        http.core = None
+        core.close()
+        counts = core.stats()
+        held = {k: v for k, v in counts.items() if k in _HELD and v}
+        if held:
+            log.warning("io_uring core still held at exit: %s", held)
+        if os.environ.get("COVET_RING_COUNTERS") == "1":
+            shown = " ".join(f"{k}={counts[k]}" for k in sorted(_HELD))
+            print(f"covet: io_uring counters at exit: {shown}", file=sys.stderr, flush=True)
+
+
+_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out")
 
 
 def serve(

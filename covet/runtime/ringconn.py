@@ -1,0 +1,204 @@
+"""HTTP/1.1 on the io_uring core: the Python half.
+
+The C core (``covet._native.RingServer``) accepts, receives, parses and sends;
+it calls ``request`` once per complete request, with the connection's id.
+A handler that finishes on the spot is answered by the bytes returned, in
+order with the other responses of that connection.  One that suspends, and a
+streaming response, keep the connection: the core holds its later input
+until ``reply`` or ``finish`` hands it back, so responses still leave in
+request order.  The rules of ``http1`` (framing errors close, HEAD has no
+body, a cut-short stream ends in a reset) hold here too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol
+
+from covet.exceptions import HTTPError
+from covet.responses import StreamingResponse
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.encode import Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.http1 import ServerState, prefix_of, render
+from covet.runtime.resume import resume
+from covet.runtime.streaming import body_chunks
+
+__all__ = ["RingCore", "RingHTTP"]
+
+log = logging.getLogger("covet.http1")
+
+
+class RingCore(Protocol):
+    """What the Python half uses of ``covet._native.RingServer``."""
+
+    def reply(self, cid: int, data: bytes, keep_alive: bool, /) -> bool: ...
+
+    def write(self, cid: int, data: bytes, /) -> int: ...
+
+    def finish(self, cid: int, keep_alive: bool, /) -> bool: ...
+
+    def close_after(self, cid: int, /) -> None: ...
+
+    def abort(self, cid: int, /) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def peer(self, cid: int, /) -> tuple[str, int] | None: ...
+
+    def sockname(self, cid: int, /) -> tuple[str, int] | None: ...
+
+
+class RingHTTP:
+    """Answers the requests the core hands over; owns the handlers it suspended."""
+
+    def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
+        self.state = state
+        self.loop = loop
+        self.core: RingCore | None = None
+        self.drains: dict[int, asyncio.Future[None]] = {}
+
+    # -- called by the core -------------------------------------------------
+
+    def request(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
+        """One complete request: its response, or None when Python keeps the connection."""
+        _, method, path, query, minor, headers, keep_alive, body = ev
+        state = self.state
+        core = self.core
+        assert core is not None
+        plan, params = state.dispatcher.resolve(method, path)
+        info = ConnectionInfo(None, None, "http", "1.1", core, cid)
+        is_head = method == "HEAD"
+        reply: Reply
+        try:
+            if plan.is_async:
+                coro = plan.glue(method, path, query, headers, body, params, info)
+                try:
+                    waiting = coro.send(None)
+                except StopIteration as stop:
+                    reply = stop.value
+                else:
+                    self._suspend(cid, resume(coro, waiting), plan.label, is_head, keep_alive, minor)
+                    return None
+            else:
+                reply = plan.glue(method, path, query, headers, body, params, info)
+        except HTTPError as exc:
+            reply = http_error_reply(exc)
+        except Exception as exc:
+            reply = server_error_reply(plan.label, exc)
+        if type(reply) is not tuple:
+            self._start_stream(cid, reply, is_head, keep_alive, minor)
+            return None
+        data, keep = render(reply, state.clock.head_lines, keep_alive, is_head, minor)
+        if not keep:
+            core.close_after(cid)
+        return data
+
+    def error(self, status: int, message: str) -> bytes:
+        """The response to a framing error; the core closes the connection after it."""
+        return render(error_reply(status, message), self.state.clock.head_lines, False, False, 1)[0]
+
+    def wake(self) -> None:
+        """Work was queued outside the core's own pass: send it on the loop's next turn."""
+        core = self.core
+        if core is not None:
+            self.loop.call_soon(core.flush)
+
+    def drained(self, cid: int) -> None:
+        """The connection's output fell below the low-water mark, or the connection is gone."""
+        fut = self.drains.pop(cid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+    def timeout_response(self) -> bytes:
+        return render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)[0]
+
+    # -- suspended handlers ---------------------------------------------------
+
+    def _suspend(self, cid: int, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
+        task = self.loop.create_task(coro)
+        self.state.tasks.add(task)
+        task.add_done_callback(lambda t: self._handler_done(cid, t, label, is_head, keep_alive, minor))
+
+    def _handler_done(self, cid: int, task: asyncio.Task[Any], label: str, is_head: bool, keep_alive: bool,
+                      minor: int) -> None:
+        self.state.tasks.discard(task)
+        core = self.core
+        if core is None:
+            return
+        if task.cancelled():
+            core.abort(cid)
+            return
+        exc = task.exception()
+        reply: Reply
+        if exc is None:
+            reply = task.result()
+        elif isinstance(exc, HTTPError):
+            reply = http_error_reply(exc)
+        else:
+            reply = server_error_reply(label, exc)
+        if type(reply) is not tuple:
+            self._start_stream(cid, reply, is_head, keep_alive, minor)
+            return
+        if self.state.closing:
+            keep_alive = False
+        data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
+        core.reply(cid, data, keep)
+
+    # -- streaming responses ----------------------------------------------
+
+    def _start_stream(self, cid: int, reply: Reply, is_head: bool, keep_alive: bool, minor: int) -> None:
+        assert isinstance(reply, StreamingResponse)
+        task = self.loop.create_task(self._stream(cid, reply, is_head, keep_alive, minor))
+        self.state.tasks.add(task)
+        task.add_done_callback(lambda t: self._stream_done(cid, t))
+
+    def _stream_done(self, cid: int, task: asyncio.Task[bool]) -> None:
+        self.state.tasks.discard(task)
+        core = self.core
+        if core is None:
+            return
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is None:
+                core.finish(cid, task.result())
+                return
+            log.error("streaming response failed after its head was sent", exc_info=exc)
+        # A body cut short must not look complete: no last chunk, and a reset.
+        core.abort(cid)
+
+    async def _stream(self, cid: int, resp: StreamingResponse, is_head: bool, keep_alive: bool, minor: int) -> bool:
+        """Send a streaming response; True when the connection may carry another request (False once it is gone)."""
+        core = self.core
+        assert core is not None
+        if self.state.closing:
+            keep_alive = False
+        chunked = minor == 1
+        if not chunked:
+            keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
+        prefix, close = prefix_of(resp.status, resp.headers)
+        if close:
+            keep_alive = False
+        framing = b"transfer-encoding: chunked\r\n" if chunked else b""
+        conn = b"" if keep_alive else b"connection: close\r\n"
+        if core.write(cid, prefix + self.state.clock.head_lines + framing + conn + b"\r\n") < 0:
+            return False
+        if not is_head:
+            chunks = body_chunks(resp.content)
+            try:
+                async for chunk in chunks:
+                    if not chunk:
+                        continue
+                    state = core.write(cid, b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    if state < 0:
+                        return False
+                    if state > 0:
+                        fut = self.loop.create_future()
+                        self.drains[cid] = fut
+                        await fut
+            finally:
+                self.drains.pop(cid, None)
+                await chunks.aclose()
+            if chunked and core.write(cid, b"0\r\n\r\n") < 0:
+                return False
+        return keep_alive

@@ -1,0 +1,24 @@
+/* Python objects of parser events, shared by the Parser type (module.c) and the io_uring server (ringserver.c).
+ * Common methods and field names come from interned strings (no allocation); ASCII text is copied straight into a
+ * fresh compact str. */
+#ifndef COVET_EVENTS_H
+#define COVET_EVENTS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "http1.h"
+
+extern PyObject *g_methods[H1_M__COUNT];
+extern PyObject *g_hnames[H1_H__COUNT];
+extern PyObject *g_empty_str, *g_slash, *g_star;
+extern PyObject *g_ev_request, *g_ev_error;
+extern PyObject *g_continue_event; /* the immutable (1,) */
+
+/* Creates the shared objects once; 0 or -1 with an exception set. */
+int covet_events_init(void);
+
+/* (0, method, path, query, minor, headers, keep_alive, <NULL: the body, set later>) */
+PyObject *covet_make_head(const h1_request *r);
+
+#endif
