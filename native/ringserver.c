@@ -684,10 +684,8 @@ static void on_recv(RingServer *s, const struct io_uring_cqe *cqe) {
         s->n_ops--;
     }
     if (cqe->res > 0 && has_buf) {
-        if (!(c->flags & C_DEAD)) {
-            c->mark = s->now;
+        if (!(c->flags & C_DEAD)) /* no progress mark: a client dripping a head byte by byte still times out */
             feed(s, c, ring_buf(&s->ring, bid), (size_t)cqe->res);
-        }
     } else if (cqe->res == 0) {
         c->flags |= C_EOF;
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {

@@ -11,22 +11,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LOOPS = ["uvloop", "asyncio"]
+LOOPS = ["uring", "uvloop", "asyncio"]
 _LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+), runtime=(\w+)\)")
 
 
 class Server:
     """A running `covet serve` subprocess."""
 
-    def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False,
+                 env_extra: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
         if pure:
             env["COVET_PURE_RUNTIME"] = "1"  # the pure-Python runtime, even where compiled modules exist
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), str(ROOT), env.get("PYTHONPATH")]))
@@ -37,6 +38,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=preexec_fn,
         )
         self.lines: list[str] = []
         self._started = threading.Event()
@@ -100,16 +102,17 @@ def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return proj
 
 
-def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str) -> Server:
+def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str,
+                 env_extra: dict[str, str] | None = None) -> Server:
     """The example app on ``transport`` ("compiled-uvloop", ...)."""
     mode, loop = transport.split("-")
     if mode == "compiled":
         built = request.getfixturevalue("built_hello")
-        srv = Server("hello:app", loop, "--compiled", "require", *extra, cwd=built)
+        srv = Server("hello:app", loop, "--compiled", "require", *extra, cwd=built, env_extra=env_extra)
         # The app's build and the runtime's compiled modules are what is under test.
         assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
         return srv
-    srv = Server("examples.hello:app", loop, *extra, pure=True)
+    srv = Server("examples.hello:app", loop, *extra, pure=True, env_extra=env_extra)
     assert (srv.mode, srv.runtime) == ("interpreted", "interpreted"), srv.log
     return srv
 
@@ -151,6 +154,34 @@ def client(request: pytest.FixtureRequest) -> Iterator[object]:
         yield c
     code, log = srv.stop()
     assert code == 0, log
+
+
+def read_response_simple(sock: socket.socket, buf: bytearray, chunked: bool = False) -> bytes:
+    """One response off ``sock``, head and body: Content-Length framed, or chunked up to the last chunk."""
+    while b"\r\n\r\n" not in buf:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError(f"closed mid-response: {bytes(buf)!r}")
+        buf += data
+    end = buf.index(b"\r\n\r\n") + 4
+    if chunked:
+        while b"\r\n0\r\n\r\n" not in buf[end - 2:]:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed mid-body")
+            buf += data
+        stop = buf.index(b"\r\n0\r\n\r\n", end - 2) + 7
+    else:
+        m = re.search(rb"(?i)\r\ncontent-length: *(\d+)", bytes(buf[:end]))
+        stop = end + (int(m.group(1)) if m else 0)
+        while len(buf) < stop:
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed mid-body")
+            buf += data
+    out = bytes(buf[:stop])
+    del buf[:stop]
+    return out
 
 
 def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:

@@ -50,7 +50,7 @@ def exchange(server: Server, data: bytes, timeout: float = 5.0) -> bytes:
 
 def test_startup_line(server: Server) -> None:
     assert server.mode in ("interpreted", "compiled")
-    assert server.loop in ("uvloop", "asyncio")
+    assert server.loop in ("uring", "uvloop", "asyncio")
     assert server.port > 0
 
 

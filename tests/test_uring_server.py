@@ -1,0 +1,161 @@
+"""The io_uring backend's own promises: choosing it, stepping down from it, and accounting for what it holds.
+
+The behaviour suite runs on it through the ``uring`` transports; these tests
+check what only this backend has: its counters back to zero at teardown after
+every kind of traffic, descriptors released, and a clear answer where the
+kernel refuses io_uring (a seccomp filter, as container runtimes install).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import seccomp
+from conftest import ROOT, Server, hello_server, read_response_simple
+
+GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+_COUNTERS = re.compile(r"covet: io_uring counters at exit: (.*)")
+
+
+def counters(log: str) -> dict[str, int]:
+    m = _COUNTERS.search(log)
+    assert m, log
+    return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@pytest.fixture(params=["interpreted-uring", "compiled-uring"])
+def counted(request: pytest.FixtureRequest) -> Server:
+    return hello_server(request, request.param, env_extra={"COVET_RING_COUNTERS": "1"})
+
+
+def test_counters_are_zero_after_every_kind_of_traffic(counted: Server) -> None:
+    srv = counted
+    baseline = open_fds(srv.proc.pid)
+    # keep-alive and pipelined requests, a suspended handler, a stream
+    with srv.connect() as s:
+        s.sendall(GET * 10 + b"GET /slow?ms=30 HTTP/1.1\r\nHost: x\r\n\r\n" + GET)
+        buf = bytearray()
+        for _ in range(12):
+            read_response_simple(s, buf)
+        s.sendall(b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert b"0\r\n\r\n" in read_response_simple(s, bytearray(), chunked=True)
+    # connections reset mid-head, mid-body and while a handler is suspended
+    for data in (b"GET / HTTP/1.1\r\nHo", b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab",
+                 b"GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n"):
+        for _ in range(10):
+            s = srv.connect()
+            s.sendall(data)
+            time.sleep(0.01)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+    # a slow reader, cut off by its reset
+    s = srv.connect()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(b"GET /stream?n=200 HTTP/1.1\r\nHost: x\r\n\r\n" * 20)
+    time.sleep(0.3)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+    time.sleep(0.5)  # the suspended handlers finish; their answers find their connections gone
+    with srv.connect() as s:
+        s.sendall(GET)
+        assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
+    time.sleep(0.2)
+    assert open_fds(srv.proc.pid) == baseline, os.listdir(f"/proc/{srv.proc.pid}/fd")
+    # idle connections open at shutdown are closed by it, and counted
+    idle = [srv.connect() for _ in range(20)]
+    for c in idle:
+        c.sendall(GET)
+    code, log = srv.stop()
+    for c in idle:
+        c.close()
+    assert code == 0, log
+    held = counters(log)
+    assert held == dict.fromkeys(held, 0), log
+    assert set(held) >= {"connections", "parsers", "operations", "output_queues", "output_items", "buffers_out"}
+
+
+def test_many_connections_release_their_descriptors(counted: Server) -> None:
+    srv = counted
+    baseline = open_fds(srv.proc.pid)
+    socks = []
+    for _ in range(500):
+        s = srv.connect()
+        s.sendall(GET)
+        socks.append(s)
+    for s in socks:
+        assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
+    assert open_fds(srv.proc.pid) >= baseline + 500
+    for s in socks:
+        s.close()
+    deadline = time.monotonic() + 5
+    while open_fds(srv.proc.pid) > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_fds(srv.proc.pid) == baseline
+    code, log = srv.stop()
+    assert code == 0 and counters(log)["connections"] == 0, log
+
+
+def test_auto_picks_io_uring_here() -> None:
+    srv = Server("examples.hello:app", "auto")
+    try:
+        assert srv.loop == "uring", srv.log
+        assert "io_uring ring set up as" in srv.log
+    finally:
+        srv.stop()
+
+
+@pytest.mark.skipif(not seccomp.SUPPORTED, reason="seccomp filter written for x86_64 and aarch64 only")
+def test_uring_refused_by_the_kernel_is_a_clear_error() -> None:
+    t0 = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "covet", "serve", "examples.hello:app", "--port", "0", "--loop", "uring"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, preexec_fn=seccomp.deny_io_uring,
+    )
+    assert out.returncode != 0
+    assert "--loop uring: io_uring cannot serve here" in out.stderr, out.stderr
+    assert "Function not implemented" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.skipif(not seccomp.SUPPORTED, reason="seccomp filter written for x86_64 and aarch64 only")
+def test_auto_steps_down_to_uvloop_and_says_why() -> None:
+    srv = Server("examples.hello:app", "auto", preexec_fn=seccomp.deny_io_uring)
+    try:
+        assert srv.loop == "uvloop"
+        assert "io_uring unavailable (" in srv.log and "using uvloop" in srv.log, srv.log
+        with srv.connect() as s:
+            s.sendall(GET)
+            assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
+    finally:
+        srv.stop()
+
+
+def test_pipelined_flood_with_suspended_handler_stays_in_order(counted: Server) -> None:
+    """Input held while a handler is suspended is answered afterwards, in order, past the pause threshold."""
+    srv = counted
+    with srv.connect(timeout=10) as s:
+        n = 3000
+        reqs = b"GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n" + b"".join(
+            b"GET /users/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
+        sender = threading.Thread(target=s.sendall, args=(reqs,))
+        sender.start()
+        buf = bytearray()
+        assert read_response_simple(s, buf).endswith(b"slept 200 ms")
+        for i in range(n):
+            assert b'\r\n\r\n{"id":%d,' % i in read_response_simple(s, buf)
+        sender.join()
+    code, log = srv.stop()
+    assert counters(log)["connections"] == 0, log
