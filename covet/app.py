@@ -8,7 +8,7 @@ from typing import Any, TypeVar, final
 
 from covet.exceptions import RouteDefinitionError
 from covet.runtime.dispatch import Dispatcher, Endpoint
-from covet.runtime.glue import RoutePlan, build_plan
+from covet.runtime.glue import RoutePlan, build_plan, uses_connection
 from covet.runtime.router import Router, parse_template
 from covet.runtime.signature import analyse
 
@@ -141,6 +141,14 @@ class Covet:
         self._dispatcher = None
         return len(compiled)
 
+    @staticmethod
+    def _compiled_uses_conn(method: str, rd: RouteDef, names: list[str]) -> bool:
+        """Whether a compiled route reads its connection; True when its signature cannot be read back."""
+        try:
+            return uses_connection(analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking))
+        except Exception:  # the build checked this route; a signature mypyc hides only costs the shortcut
+            return True
+
     def _plan(self) -> Dispatcher:
         router: Router[Endpoint] = Router()
         endpoints: dict[str, Endpoint] = {}
@@ -158,6 +166,8 @@ class Covet:
                 plan = self._compiled.get((method, rd.path)) or build_plan(
                     analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking), names
                 )
+                if plan.compiled:
+                    plan.uses_conn = self._compiled_uses_conn(method, rd, names)
                 endpoint.methods[method] = plan
                 plans.append(plan)
         for endpoint in endpoints.values():

@@ -116,7 +116,7 @@ typedef struct {
     PyObject *timeout_bytes;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
-    unsigned long long accepted, requests;
+    unsigned long long accepted, requests, passes, enters, completions;
 } RingServer;
 
 /* ------------------------------------------------------------------ helpers */
@@ -757,6 +757,7 @@ static void flush_dirty(RingServer *s) {
 }
 
 static int enter(RingServer *s, int getevents) {
+    s->enters++;
     for (;;) {
         int r = ring_enter(&s->ring, getevents, 0);
         if (r >= 0 || r == -EBUSY || r == -EAGAIN)
@@ -774,6 +775,7 @@ static int process(RingServer *s) {
     if (s->in_process)
         return 0;
     s->in_process = 1;
+    s->passes++;
     ring_eventfd_clear(&s->ring);
     int rc = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
@@ -784,6 +786,7 @@ static int process(RingServer *s) {
         unsigned n = ring_reap(&s->ring, cqes, REAP_BATCH);
         if (n == 0)
             break;
+        s->completions += n;
         for (unsigned i = 0; i < n; i++)
             dispatch(s, &cqes[i]);
         flush_dirty(s);
@@ -1094,10 +1097,11 @@ static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *RS_stats(RingServer *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:i}", "connections", s->n_conns, "parsers", s->n_active,
-                         "operations", s->n_ops, "output_queues", s->n_outq, "output_items", s->n_out_items,
-                         "buffers_out", s->ring.bufs_out, "accepted", s->accepted, "requests", s->requests,
-                         "accept_errno", s->accept_errno);
+    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns,
+                         "parsers", s->n_active, "operations", s->n_ops, "output_queues", s->n_outq,
+                         "output_items", s->n_out_items, "buffers_out", s->ring.bufs_out, "accepted", s->accepted,
+                         "requests", s->requests, "passes", s->passes, "enters", s->enters,
+                         "completions", s->completions, "accept_errno", s->accept_errno);
 }
 
 static PyObject *RS_get_fd(RingServer *s, void *closure) {

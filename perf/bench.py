@@ -109,16 +109,19 @@ def build_compiled() -> bool:
     return True
 
 
-def targets(quick: bool = False) -> list[Target]:
+def targets(quick: bool = False, only: set[str] | None = None) -> list[Target]:
     covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning", "--port", "{port}"]
     nginx = Target("nginx (C ceiling)", [sys.executable, str(HERE / "nginx" / "run.py"), "{port}"], HERE,
                    endpoints={"plaintext", "json", "pipelined"})
     robyn = Target("Robyn", [str(ROBYN_PY), "apps/robyn_app.py", "--processes", "1", "--workers", "1",
                              "--log-level", "WARNING", "--port", "{port}"], HERE)
-    compiled = Target("covet compiled (uvloop)",
-                      [str(COVET_PY), "-m", "covet", "serve", "covet_app:app", "--compiled", "require", "--log-level",
-                       "warning", "--loop", "uvloop", "--port", "{port}"], COMPILED_DIR)
+    served = [str(COVET_PY), "-m", "covet", "serve", "covet_app:app", "--compiled", "require", "--log-level",
+              "warning", "--port", "{port}"]
+    compiled = Target("covet compiled (uvloop)", [*served, "--loop", "uvloop"], COMPILED_DIR)
+    compiled_uring = Target("covet compiled (io_uring)", [*served, "--loop", "uring"], COMPILED_DIR)
     out = [
+        Target("covet (io_uring)", [*covet, "--loop", "uring"], ROOT),
+        compiled_uring,
         Target("covet (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
         compiled,
         # Nothing compiled: the pure-Python runtime and the app as written.
@@ -141,11 +144,15 @@ def targets(quick: bool = False) -> list[Target]:
     if not ROBYN_PY.exists():
         print("perf: perf/.venv-robyn is missing (make bench-deps): Robyn left out", file=sys.stderr)
         out.remove(robyn)
+    if not sys.platform.startswith("linux"):
+        out = [t for t in out if "io_uring" not in t.name]
     if not build_compiled():
-        out.remove(compiled)
+        out = [t for t in out if t not in (compiled, compiled_uring)]
     if quick:
-        keep = {"covet (uvloop)", "covet compiled (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
+        keep = {"covet (io_uring)", "covet compiled (io_uring)", "covet (uvloop)", "covet compiled (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
         out = [t for t in out if t.name in keep]
+    if only:
+        out = [t for t in out if t.name in only]
     return out
 
 
@@ -266,6 +273,7 @@ def main() -> int:
     ap.add_argument("--endpoints", default=",".join(e.name for e in ENDPOINTS))
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--docs", action="store_true", help="write docs/performance.md from this run")
+    ap.add_argument("--targets", default="", help="comma-separated target names to run (default: all)")
     ap.add_argument("--from-results", metavar="JSONL", help="render the newest run in a runs.jsonl; run nothing")
     args = ap.parse_args()
     seconds = args.seconds or (3 if args.quick else 10)
@@ -284,7 +292,7 @@ def main() -> int:
         return 0
     # SIGTERM unwinds like an exception, so the servers started below are stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    ts = targets(args.quick)
+    ts = targets(args.quick, {n.strip() for n in args.targets.split(",") if n.strip()} or None)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     try:
         for t in ts:

@@ -31,6 +31,7 @@ import bench  # noqa: E402
 
 # Each server's own way to keep idle connections open long enough to measure.
 LONG_KEEPALIVE: dict[str, list[str]] = {
+    "covet (io_uring)": ["--keepalive-timeout", "600"],
     "covet (uvloop)": ["--keepalive-timeout", "600"],
     "covet (asyncio)": ["--keepalive-timeout", "600"],
     "uvicorn raw ASGI": ["--timeout-keep-alive", "600"],
@@ -43,7 +44,7 @@ LONG_KEEPALIVE: dict[str, list[str]] = {
 # socketify (uWebSockets) closes a connection idle for 10 s, a constant compiled in: its connections are
 # asked again (one request each) every few seconds while the rest open, then measured at once.
 REFRESH: dict[str, float] = {"socketify": 4.0}
-DEFAULT_TARGETS = ["covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "nginx (C ceiling)"]
+DEFAULT_TARGETS = ["covet (io_uring)", "covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "nginx (C ceiling)"]
 
 
 def rss(pid: int) -> int:

@@ -48,7 +48,7 @@ GLUE_SIGNATURE: Final = (
 class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
-    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled")
+    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -59,6 +59,13 @@ class RoutePlan:
         self.source = source
         self.spec = spec
         self.compiled = False
+        # Whether the glue reads its connection argument: a backend that builds that per request may skip it.
+        self.uses_conn = spec is None or uses_connection(spec)
+
+
+def uses_connection(spec: RouteSpec) -> bool:
+    """Whether a route's glue reads the connection (a ``Request`` or ``ConnectionInfo`` parameter)."""
+    return any(p.source in ("request", "connection") for p in spec.params)
 
 
 def constant_plan(reply: Reply, label: str) -> RoutePlan:
@@ -67,7 +74,9 @@ def constant_plan(reply: Reply, label: str) -> RoutePlan:
     def glue(*_: Any) -> Reply:
         return reply
 
-    return RoutePlan(glue, False, label, "", None)
+    plan = RoutePlan(glue, False, label, "", None)
+    plan.uses_conn = False
+    return plan
 
 
 def _adapter(ann: Any, label: str, what: str) -> pydantic.TypeAdapter[Any]:

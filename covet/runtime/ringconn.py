@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
@@ -27,6 +27,8 @@ from covet.runtime.streaming import body_chunks
 __all__ = ["RingCore", "RingHTTP"]
 
 log = logging.getLogger("covet.http1")
+
+_UNUSED_CONN: Final = ConnectionInfo(None, None)
 
 
 class RingCore(Protocol):
@@ -67,7 +69,8 @@ class RingHTTP:
         core = self.core
         assert core is not None
         plan, params = state.dispatcher.resolve(method, path)
-        info = ConnectionInfo(None, None, "http", "1.1", core, cid)
+        # Most routes never read their connection: only those that do get one (with addresses asked lazily).
+        info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
         is_head = method == "HEAD"
         reply: Reply
         try:

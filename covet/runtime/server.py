@@ -236,6 +236,8 @@ async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: Server
         if os.environ.get("COVET_RING_COUNTERS") == "1":
             shown = " ".join(f"{k}={counts[k]}" for k in sorted(_HELD))
             print(f"covet: io_uring counters at exit: {shown}", file=sys.stderr, flush=True)
+            busy = " ".join(f"{k}={counts[k]}" for k in ("accepted", "requests", "passes", "enters", "completions"))
+            print(f"covet: io_uring activity: {busy}", file=sys.stderr, flush=True)
 
 
 _HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out")
