@@ -8,7 +8,7 @@ from typing import Any, TypeVar, final
 
 from covet.exceptions import RouteDefinitionError
 from covet.runtime.dispatch import Dispatcher, Endpoint
-from covet.runtime.glue import RoutePlan, build_plan, uses_connection
+from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.router import Router, parse_template
 from covet.runtime.signature import analyse
 
@@ -127,27 +127,24 @@ class Covet:
         self.dispatcher()
         return self._plans
 
-    def use_compiled(self, table: list[tuple[str, str, Callable[..., Any], bool, str]]) -> int:
-        """Serve routes from build-time glue instead of planning them now; returns how many."""
+    def use_compiled(self, table: list[tuple[Any, ...]]) -> int:
+        """Serve routes from build-time glue instead of planning them now; returns how many.
+
+        Each row is (method, path, glue, is_async, label, uses_conn, reads_headers).
+        """
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
-        for method, path, glue, is_async, label in table:
+        for method, path, glue, is_async, label, uses_conn, reads in table:
             if (method, path) not in known:
                 raise RouteDefinitionError(f"the build has {method} {path}, which the application no longer declares")
             plan = RoutePlan(glue, is_async, label, "", None)
             plan.compiled = True
+            plan.uses_conn = uses_conn
+            plan.reads_headers = reads
             compiled[(method, path)] = plan
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
-
-    @staticmethod
-    def _compiled_uses_conn(method: str, rd: RouteDef, names: list[str]) -> bool:
-        """Whether a compiled route reads its connection; True when its signature cannot be read back."""
-        try:
-            return uses_connection(analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking))
-        except Exception:  # the build checked this route; a signature mypyc hides only costs the shortcut
-            return True
 
     def _plan(self) -> Dispatcher:
         router: Router[Endpoint] = Router()
@@ -166,8 +163,6 @@ class Covet:
                 plan = self._compiled.get((method, rd.path)) or build_plan(
                     analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking), names
                 )
-                if plan.compiled:
-                    plan.uses_conn = self._compiled_uses_conn(method, rd, names)
                 endpoint.methods[method] = plan
                 plans.append(plan)
         for endpoint in endpoints.values():

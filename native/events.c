@@ -11,6 +11,7 @@ PyObject *g_hnames[H1_H__COUNT];
 PyObject *g_empty_str, *g_slash, *g_star;
 PyObject *g_ev_request, *g_ev_error;
 PyObject *g_continue_event; /* the immutable (1,) */
+PyObject *g_empty_list;
 
 
 static PyObject *ascii_str(const char *s, size_t n)
@@ -72,8 +73,13 @@ fail:
     return NULL;
 }
 
-/* (0, method, path, query, minor, headers, keep_alive, <body later>) */
 PyObject *covet_make_head(const h1_request *r)
+{
+    return covet_make_head_with(r, NULL, 1);
+}
+
+/* (0, method, path, query, minor, headers, keep_alive, <body later>) */
+PyObject *covet_make_head_with(const h1_request *r, PyObject *path, int with_headers)
 {
     PyObject *t = PyTuple_New(8), *o;
     if (!t)
@@ -89,7 +95,10 @@ PyObject *covet_make_head(const h1_request *r)
     }
     PyTuple_SET_ITEM(t, 1, o);
 
-    if (r->path_len == 1 && (r->path[0] == '/' || r->path[0] == '*')) {
+    if (path != NULL) {
+        o = path;
+        Py_INCREF(o);
+    } else if (r->path_len == 1 && (r->path[0] == '/' || r->path[0] == '*')) {
         o = r->path[0] == '/' ? g_slash : g_star;
         Py_INCREF(o);
     } else if (!(o = ascii_str(r->path, r->path_len))) {
@@ -108,8 +117,12 @@ PyObject *covet_make_head(const h1_request *r)
     if (!(o = PyLong_FromLong(r->minor)))
         goto fail;
     PyTuple_SET_ITEM(t, 4, o);
-    if (!(o = headers_list(r)))
+    if (!with_headers) {
+        o = g_empty_list;
+        Py_INCREF(o);
+    } else if (!(o = headers_list(r))) {
         goto fail;
+    }
     PyTuple_SET_ITEM(t, 5, o);
     o = r->keep_alive ? Py_True : Py_False;
     Py_INCREF(o);
@@ -145,6 +158,8 @@ int covet_events_init(void)
     if (!g_ev_error && !(g_ev_error = PyLong_FromLong(2)))
         return -1;
     if (!g_continue_event && !(g_continue_event = Py_BuildValue("(i)", 1)))
+        return -1;
+    if (!g_empty_list && !(g_empty_list = PyList_New(0)))
         return -1;
     return 0;
 }

@@ -14,11 +14,16 @@ extern PyObject *g_hnames[H1_H__COUNT];
 extern PyObject *g_empty_str, *g_slash, *g_star;
 extern PyObject *g_ev_request, *g_ev_error;
 extern PyObject *g_continue_event; /* the immutable (1,) */
+extern PyObject *g_empty_list;     /* shared, never mutated: headers of routes that read none */
 
 /* Creates the shared objects once; 0 or -1 with an exception set. */
 int covet_events_init(void);
 
 /* (0, method, path, query, minor, headers, keep_alive, <NULL: the body, set later>) */
 PyObject *covet_make_head(const h1_request *r);
+
+/* The same, with ``path`` (when not NULL) standing for the request's path, and an empty header list unless
+ * ``with_headers``: for a route known to read none. */
+PyObject *covet_make_head_with(const h1_request *r, PyObject *path, int with_headers);
 
 #endif

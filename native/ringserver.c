@@ -32,6 +32,7 @@
 
 #include "events.h"
 #include "ring.h"
+#include "response.h"
 #include "ringserver.h"
 
 enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4 };
@@ -70,10 +71,22 @@ struct outq {
     struct iovec iov[OUT_IOV];
 };
 
+/* A route the core calls directly: a static path whose handler is sync. Python decides which (RingHTTP.install). */
+struct route {
+    char *path; /* NULL: empty slot */
+    size_t len;
+    PyObject *path_str;
+    PyObject *glue;
+    PyObject *plan;
+    uint8_t method;  /* enum h1_method */
+    uint8_t headers; /* the glue reads the request headers */
+};
+
 /* What a connection holds only while a request is in progress. */
 struct active {
     h1_conn p;
     PyObject *pending; /* head tuple whose body is still arriving */
+    const struct route *route; /* the direct route of that head, or NULL */
     char *saved;       /* input held while Python keeps the connection */
     size_t saved_len, saved_cap;
 };
@@ -114,6 +127,11 @@ typedef struct {
     PyObject *on_request, *on_error, *on_wake, *on_drain;
     PyObject *continue_bytes;
     PyObject *timeout_bytes;
+    /* direct routes */
+    struct route *routes;
+    unsigned routes_cap, nroutes;
+    PyObject *header_set_type, *on_reply, *on_fail, *unused_conn, *head_lines, *h1_name;
+    PyObject *tail_close, *tail_keep10, *tail_none;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;
@@ -529,6 +547,237 @@ static int answer_error(RingServer *s, struct conn *c, int status, const char *m
     return rc;
 }
 
+/* -------------------------------------------------------------- direct routes */
+
+static uint64_t route_hash(const char *p, size_t n, unsigned method) {
+    uint64_t h = 1469598103934665603ull ^ method;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static const struct route *route_find(const RingServer *s, const char *path, size_t len, unsigned method) {
+    if (s->nroutes == 0 || method == H1_M_OTHER)
+        return NULL;
+    unsigned mask = s->routes_cap - 1;
+    for (unsigned i = (unsigned)route_hash(path, len, method) & mask;; i = (i + 1) & mask) {
+        const struct route *r = &s->routes[i];
+        if (r->path == NULL)
+            return NULL;
+        if (r->method == method && r->len == len && memcmp(r->path, path, len) == 0)
+            return r;
+    }
+}
+
+static void routes_free(RingServer *s) {
+    for (unsigned i = 0; i < s->routes_cap; i++) {
+        struct route *r = &s->routes[i];
+        if (r->path == NULL)
+            continue;
+        PyMem_Free(r->path);
+        Py_CLEAR(r->path_str);
+        Py_CLEAR(r->glue);
+        Py_CLEAR(r->plan);
+    }
+    PyMem_Free(s->routes);
+    s->routes = NULL;
+    s->routes_cap = s->nroutes = 0;
+}
+
+/* The slot r went into, or NULL when its method and path are there already. */
+static struct route *route_put(struct route *slots, unsigned cap, const struct route *r) {
+    unsigned mask = cap - 1;
+    for (unsigned i = (unsigned)route_hash(r->path, r->len, r->method) & mask;; i = (i + 1) & mask) {
+        if (slots[i].path == NULL) {
+            slots[i] = *r;
+            return &slots[i];
+        }
+        if (slots[i].method == r->method && slots[i].len == r->len && memcmp(slots[i].path, r->path, r->len) == 0)
+            return NULL;
+    }
+}
+
+/* add_route(method, path, glue, plan, reads_headers) -> bool (False: a method the parser does not name) */
+static PyObject *RS_add_route(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "add_route(method: str, path: str, glue, plan, reads_headers: bool)");
+        return NULL;
+    }
+    const char *m = PyUnicode_AsUTF8(args[0]);
+    Py_ssize_t plen;
+    const char *path = PyUnicode_AsUTF8AndSize(args[1], &plen);
+    if (m == NULL || path == NULL)
+        return NULL;
+    unsigned method = H1_M_OTHER;
+    for (unsigned i = 1; i < H1_M__COUNT; i++)
+        if (strcmp(m, h1_method_names[i]) == 0)
+            method = i;
+    int headers = PyObject_IsTrue(args[4]);
+    if (headers < 0)
+        return NULL;
+    if (method == H1_M_OTHER)
+        Py_RETURN_FALSE;
+    if ((s->nroutes + 1) * 2 > s->routes_cap) {
+        unsigned cap = s->routes_cap ? s->routes_cap * 2 : 64;
+        struct route *slots = PyMem_Calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return PyErr_NoMemory();
+        for (unsigned i = 0; i < s->routes_cap; i++)
+            if (s->routes[i].path != NULL)
+                (void)route_put(slots, cap, &s->routes[i]);
+        PyMem_Free(s->routes);
+        s->routes = slots;
+        s->routes_cap = cap;
+    }
+    struct route r;
+    memset(&r, 0, sizeof r);
+    r.path = PyMem_Malloc((size_t)plen + 1);
+    if (r.path == NULL)
+        return PyErr_NoMemory();
+    memcpy(r.path, path, (size_t)plen + 1);
+    r.len = (size_t)plen;
+    r.method = (uint8_t)method;
+    r.headers = (uint8_t)headers;
+    struct route *placed = route_put(s->routes, s->routes_cap, &r);
+    if (placed == NULL) {
+        PyMem_Free(r.path);
+        PyErr_Format(PyExc_ValueError, "add_route(): %s %s is already added", m, path);
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    Py_INCREF(args[2]);
+    Py_INCREF(args[3]);
+    placed->path_str = args[1];
+    placed->glue = args[2];
+    placed->plan = args[3];
+    s->nroutes++;
+    Py_RETURN_TRUE;
+}
+
+/* set_direct(header_set_type, on_reply, on_fail, unused_conn): what calling routes directly needs. */
+static PyObject *RS_set_direct(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "set_direct(header_set_type, on_reply, on_fail, unused_conn)");
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++)
+        Py_INCREF(args[i]);
+    Py_XSETREF(s->header_set_type, args[0]);
+    Py_XSETREF(s->on_reply, args[1]);
+    Py_XSETREF(s->on_fail, args[2]);
+    Py_XSETREF(s->unused_conn, args[3]);
+    Py_RETURN_NONE;
+}
+
+static PyObject *RS_set_head_lines(RingServer *s, PyObject *lines) {
+    if (!PyBytes_CheckExact(lines)) {
+        PyErr_SetString(PyExc_TypeError, "set_head_lines(lines: bytes)");
+        return NULL;
+    }
+    Py_INCREF(lines);
+    Py_XSETREF(s->head_lines, lines);
+    Py_RETURN_NONE;
+}
+
+/* The response bytes of a plain (status, HeaderSet, bytes) reply whose head is cached, or NULL (no exception) when
+ * the reply needs Python to render it. */
+static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_head, long minor) {
+    if (!PyTuple_CheckExact(reply) || PyTuple_GET_SIZE(reply) != 3 || s->head_lines == NULL)
+        return NULL;
+    PyObject *status = PyTuple_GET_ITEM(reply, 0), *headers = PyTuple_GET_ITEM(reply, 1);
+    PyObject *body = PyTuple_GET_ITEM(reply, 2);
+    if (!PyLong_CheckExact(status) || Py_TYPE(headers) != (PyTypeObject *)s->header_set_type ||
+        !PyBytes_CheckExact(body))
+        return NULL;
+    long code = PyLong_AsLong(status);
+    if (code < 200 || code == 204 || code == 304 || code > 999) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *cache = PyObject_GetAttr(headers, s->h1_name);
+    if (cache == NULL || !PyDict_CheckExact(cache)) {
+        Py_XDECREF(cache);
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *prefix = PyDict_GetItemWithError(cache, status);
+    Py_DECREF(cache); /* the HeaderSet keeps the dict, and the dict the prefix */
+    if (prefix == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *tail = keep ? (minor ? s->tail_none : s->tail_keep10) : s->tail_close;
+    PyObject *args[5] = {prefix, s->head_lines, body, tail, is_head ? Py_False : Py_True};
+    return covet_render(NULL, args, 5);
+}
+
+/* Runs a direct route: its glue is called here, and a plain reply rendered here; anything else goes to Python. */
+static int answer_direct(RingServer *s, struct conn *c, const struct route *rt, PyObject *req) {
+    PyObject *method = PyTuple_GET_ITEM(req, 1);
+    long minor = PyLong_AsLong(PyTuple_GET_ITEM(req, 4));
+    int keep = PyTuple_GET_ITEM(req, 6) == Py_True;
+    int is_head = method == g_methods[H1_M_HEAD];
+    PyObject *args[7] = {method, PyTuple_GET_ITEM(req, 2), PyTuple_GET_ITEM(req, 3), PyTuple_GET_ITEM(req, 5),
+                         PyTuple_GET_ITEM(req, 7), g_empty_list, s->unused_conn};
+    c->nreq++;
+    s->requests++;
+    PyObject *reply = PyObject_Vectorcall(rt->glue, args, 7, NULL);
+    PyObject *out = NULL;
+    if (reply != NULL) {
+        out = render_direct(s, reply, keep, is_head, minor);
+        if (out != NULL) {
+            if (!keep)
+                c->flags |= C_CLOSING;
+        } else if (!PyErr_Occurred()) {
+            PyObject *cid = cid_of(c);
+            if (cid != NULL) {
+                PyObject *a[5] = {cid, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
+                                  PyTuple_GET_ITEM(req, 4)};
+                out = PyObject_Vectorcall(s->on_reply, a, 5, NULL);
+                Py_DECREF(cid);
+            }
+        }
+        Py_DECREF(reply);
+    } else {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL)
+            PyException_SetTraceback(value, tb);
+        PyObject *cid = cid_of(c);
+        if (cid != NULL && value != NULL) {
+            PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
+                              PyTuple_GET_ITEM(req, 4)};
+            out = PyObject_Vectorcall(s->on_fail, a, 6, NULL);
+        }
+        Py_XDECREF(cid);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    if (out == NULL) {
+        PyErr_WriteUnraisable(rt->glue);
+        return -1;
+    }
+    if (out == Py_None) {
+        Py_DECREF(out);
+        c->flags |= C_BUSY;
+        return 1;
+    }
+    int rc = 0;
+    if (!PyBytes_Check(out)) {
+        PyErr_Format(PyExc_TypeError, "on_reply must return bytes or None, not %.100s", Py_TYPE(out)->tp_name);
+        PyErr_WriteUnraisable(s->on_reply);
+        rc = -1;
+    } else if (!(c->flags & C_DEAD) && enqueue(s, c, out) < 0) {
+        rc = -1;
+    }
+    Py_DECREF(out);
+    return rc;
+}
+
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */
 static void run_events(RingServer *s, struct conn *c) {
     struct active *a = c->act;
@@ -540,7 +789,9 @@ static void run_events(RingServer *s, struct conn *c) {
             break;
         if (kind == H1_EV_HEAD) {
             Py_CLEAR(a->pending);
-            a->pending = covet_make_head(ev.req);
+            a->route = s->on_reply != NULL ? route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id) : NULL;
+            a->pending = a->route != NULL ? covet_make_head_with(ev.req, a->route->path_str, a->route->headers)
+                                          : covet_make_head(ev.req);
             if (a->pending == NULL) {
                 PyErr_WriteUnraisable(s->on_request);
                 h1_conn_abort(&a->p);
@@ -569,7 +820,7 @@ static void run_events(RingServer *s, struct conn *c) {
                 break;
             }
             PyTuple_SET_ITEM(req, 7, body);
-            int rc = answer(s, c, req);
+            int rc = a->route != NULL ? answer_direct(s, c, a->route, req) : answer(s, c, req);
             Py_DECREF(req);
             if (rc < 0 || (c->flags & C_DEAD)) {
                 h1_conn_abort(&a->p);
@@ -1207,7 +1458,12 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->on_wake = on_wake;
     s->on_drain = on_drain;
     s->continue_bytes = PyBytes_FromString("HTTP/1.1 100 Continue\r\n\r\n");
-    if (s->continue_bytes == NULL)
+    s->h1_name = PyUnicode_InternFromString("h1");
+    s->tail_close = PyBytes_FromString("connection: close\r\n");
+    s->tail_keep10 = PyBytes_FromString("connection: keep-alive\r\n");
+    s->tail_none = PyBytes_FromString("");
+    if (s->continue_bytes == NULL || s->h1_name == NULL || s->tail_close == NULL || s->tail_keep10 == NULL ||
+        s->tail_none == NULL)
         return -1;
     arm_accept(s);
     if (enter(s, 0) < 0)
@@ -1231,6 +1487,14 @@ static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
     Py_VISIT(s->on_error);
     Py_VISIT(s->on_wake);
     Py_VISIT(s->on_drain);
+    Py_VISIT(s->on_reply);
+    Py_VISIT(s->on_fail);
+    Py_VISIT(s->header_set_type);
+    Py_VISIT(s->unused_conn);
+    for (unsigned i = 0; i < s->routes_cap; i++) {
+        Py_VISIT(s->routes[i].glue);
+        Py_VISIT(s->routes[i].plan);
+    }
     return 0;
 }
 
@@ -1239,6 +1503,11 @@ static int RS_clear(RingServer *s) {
     Py_CLEAR(s->on_error);
     Py_CLEAR(s->on_wake);
     Py_CLEAR(s->on_drain);
+    Py_CLEAR(s->on_reply);
+    Py_CLEAR(s->on_fail);
+    Py_CLEAR(s->header_set_type);
+    Py_CLEAR(s->unused_conn);
+    routes_free(s);
     return 0;
 }
 
@@ -1252,6 +1521,11 @@ static void RS_dealloc(RingServer *s) {
     }
     RS_clear(s);
     Py_CLEAR(s->continue_bytes);
+    Py_CLEAR(s->head_lines);
+    Py_CLEAR(s->h1_name);
+    Py_CLEAR(s->tail_close);
+    Py_CLEAR(s->tail_keep10);
+    Py_CLEAR(s->tail_none);
     PyMem_Free(s->conns);
     PyMem_Free(s->dirty);
     Py_TYPE(s)->tp_free((PyObject *)s);
@@ -1276,6 +1550,12 @@ static PyMethodDef RS_methods[] = {
     {"shutdown", (PyCFunction)RS_shutdown, METH_NOARGS,
      "shutdown() -> None: stop accepting; idle connections close now, busy ones after their response."},
     {"close", (PyCFunction)RS_close, METH_NOARGS, "close() -> None: reset every connection and release the ring."},
+    {"add_route", (PyCFunction)(void (*)(void))RS_add_route, METH_FASTCALL,
+     "add_route(method, path, glue, plan, reads_headers) -> bool: call this static route's sync glue directly."},
+    {"set_direct", (PyCFunction)(void (*)(void))RS_set_direct, METH_FASTCALL,
+     "set_direct(header_set_type, on_reply, on_fail, unused_conn) -> None: enable direct routes."},
+    {"set_head_lines", (PyCFunction)RS_set_head_lines, METH_O,
+     "set_head_lines(lines) -> None: the current date and server header lines."},
     {"stats", (PyCFunction)RS_stats, METH_NOARGS, "stats() -> dict: connections, parsers, operations and buffers held."},
     {NULL, NULL, 0, NULL},
 };

@@ -18,7 +18,7 @@ import pydantic
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
-from covet.runtime.glue import Binder, glue_source
+from covet.runtime.glue import Binder, glue_source, reads_headers, uses_connection
 from covet.runtime.signature import ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
@@ -111,7 +111,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label))
         names[i] = fname
-        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {spec.is_async or spec.blocking!r}, {route.label!r}),")
+        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {spec.is_async or spec.blocking!r}, {route.label!r}, "
+                     f"{uses_connection(spec)!r}, {reads_headers(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)
@@ -132,8 +133,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
         "",
         "\n\n".join(functions),
         "",
-        "# (method, path, glue, is_async, label) of every compiled route.",
-        "ROUTES: list[tuple[str, str, Any, bool, str]] = [",
+        "# (method, path, glue, is_async, label, uses_conn, reads_headers) of every compiled route.",
+        "ROUTES: list[tuple[str, str, Any, bool, str, bool, bool]] = [",
         *table,
         "]",
         "",

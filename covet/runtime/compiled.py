@@ -88,5 +88,5 @@ def attach(app: Covet, manifest: Manifest) -> int:
         glue = importlib.import_module(GLUE_MODULE)
     except Exception as exc:  # the build's glue ran its import-time setup and failed
         raise BuildMismatch(f"the compiled glue failed to load: {type(exc).__name__}: {exc}") from exc
-    table: list[tuple[str, str, Any, bool, str]] = glue.ROUTES
+    table: list[tuple[Any, ...]] = glue.ROUTES
     return app.use_compiled(table)

@@ -50,6 +50,10 @@ class Dispatcher:
     def __init__(self, router: Router[Endpoint]) -> None:
         self.router = router
 
+    def static_plans(self) -> list[tuple[str, str, RoutePlan]]:
+        """(method, path, plan) of every route whose path has no parameters, HEAD included where GET answers it."""
+        return [(m, path, plan) for path, ep in self.router.static_items() for m, plan in ep.methods.items()]
+
     def resolve(self, method: str, path: str) -> tuple[RoutePlan, list[str]]:
         """The plan to run and the path's captured parameters; errors are plans too."""
         hit = self.router.match(path)

@@ -48,7 +48,7 @@ GLUE_SIGNATURE: Final = (
 class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
-    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn")
+    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -61,6 +61,13 @@ class RoutePlan:
         self.compiled = False
         # Whether the glue reads its connection argument: a backend that builds that per request may skip it.
         self.uses_conn = spec is None or uses_connection(spec)
+        # Whether the glue reads the request's header list; a backend may hand an empty one to those that do not.
+        self.reads_headers = spec is None or reads_headers(spec)
+
+
+def reads_headers(spec: RouteSpec) -> bool:
+    """Whether a route's glue reads the request headers (a header, cookie or ``Request`` parameter)."""
+    return any(p.source in ("header", "cookie", "request") for p in spec.params)
 
 
 def uses_connection(spec: RouteSpec) -> bool:
@@ -75,7 +82,7 @@ def constant_plan(reply: Reply, label: str) -> RoutePlan:
         return reply
 
     plan = RoutePlan(glue, False, label, "", None)
-    plan.uses_conn = False
+    plan.uses_conn = plan.reads_headers = False
     return plan
 
 

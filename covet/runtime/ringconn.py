@@ -8,6 +8,10 @@ streaming response, keep the connection: the core holds its later input
 until ``reply`` or ``finish`` hands it back, so responses still leave in
 request order.  The rules of ``http1`` (framing errors close, HEAD has no
 body, a cut-short stream ends in a reset) hold here too.
+
+Static paths with sync handlers skip ``request``: ``install`` hands them to
+the core, which calls their glue itself and renders a plain reply whose head
+is cached; anything else it hands back through ``reply_for`` and ``failed``.
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import Any, Final, Protocol
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.connection import ConnectionInfo
-from covet.runtime.encode import Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.glue import RoutePlan
 from covet.runtime.http1 import ServerState, prefix_of, render
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
-__all__ = ["RingCore", "RingHTTP"]
+__all__ = ["DirectCore", "RingCore", "RingHTTP"]
 
 log = logging.getLogger("covet.http1")
 
@@ -49,6 +54,17 @@ class RingCore(Protocol):
     def peer(self, cid: int, /) -> tuple[str, int] | None: ...
 
     def sockname(self, cid: int, /) -> tuple[str, int] | None: ...
+
+
+class DirectCore(Protocol):
+    """What ``install`` uses of the core: the routes it calls without going through ``request``."""
+
+    def set_direct(self, header_set_type: type[HeaderSet], on_reply: Any, on_fail: Any, unused_conn: ConnectionInfo,
+                   /) -> None: ...
+
+    def set_head_lines(self, lines: bytes, /) -> None: ...
+
+    def add_route(self, method: str, path: str, glue: Any, plan: RoutePlan, reads_headers: bool, /) -> bool: ...
 
 
 class RingHTTP:
@@ -89,13 +105,42 @@ class RingHTTP:
             reply = http_error_reply(exc)
         except Exception as exc:
             reply = server_error_reply(plan.label, exc)
+        return self.reply_for(cid, reply, keep_alive, is_head, minor)
+
+    def reply_for(self, cid: int, reply: Reply, keep_alive: bool, is_head: bool, minor: int) -> bytes | None:
+        """The response bytes of a reply (None when it streams); closes after it when it says so."""
         if type(reply) is not tuple:
             self._start_stream(cid, reply, is_head, keep_alive, minor)
             return None
-        data, keep = render(reply, state.clock.head_lines, keep_alive, is_head, minor)
+        data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
         if not keep:
+            core = self.core
+            assert core is not None
             core.close_after(cid)
         return data
+
+    def failed(self, cid: int, plan: RoutePlan, exc: BaseException, keep_alive: bool, is_head: bool,
+               minor: int) -> bytes | None:
+        """A route the core called directly raised ``exc``: its error response, as ``request`` would give."""
+        if isinstance(exc, HTTPError):
+            reply = http_error_reply(exc)
+        elif isinstance(exc, Exception):
+            reply = server_error_reply(plan.label, exc)
+        else:
+            raise exc  # KeyboardInterrupt and the like are not a route's answer
+        return self.reply_for(cid, reply, keep_alive, is_head, minor)
+
+    def install(self, core: DirectCore) -> int:
+        """Hand the core the routes it may call itself: static paths with sync handlers; returns how many."""
+        core.set_direct(HeaderSet, self.reply_for, self.failed, _UNUSED_CONN)
+        core.set_head_lines(self.state.clock.head_lines)
+        n = 0
+        for method, path, plan in self.state.dispatcher.static_plans():
+            if plan.is_async or plan.uses_conn:
+                continue
+            if core.add_route(method, path, plan.glue, plan, plan.reads_headers):
+                n += 1
+        return n
 
     def error(self, status: int, message: str) -> bytes:
         """The response to a framing error; the core closes the connection after it."""

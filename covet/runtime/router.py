@@ -112,6 +112,10 @@ class Router(Generic[T]):
                 node = child
         node.value = value
 
+    def static_items(self) -> list[tuple[str, T]]:
+        """The templates without parameters, each with its value: these match their own text exactly."""
+        return list(self._static.items())
+
     def match(self, path: str) -> tuple[T, list[str]] | None:
         """The value for ``path`` and its captured parameters, in template order."""
         if "%" not in path:

@@ -204,6 +204,7 @@ async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: Server
         body_timeout=c.body_timeout, write_timeout=c.write_timeout,
     )
     http.core = core
+    http.install(core)
     ring_fd = core.fd
     loop.add_reader(ring_fd, core.process)
     print(f"covet: io_uring ring set up as {core.mode}", file=sys.stderr, flush=True)
@@ -211,6 +212,7 @@ async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: Server
 
     def tick() -> None:
         state.clock.update()
+        core.set_head_lines(state.clock.head_lines)
         core.tick(http.timeout_response())
         handle[0] = loop.call_later(1.0, tick)
 
