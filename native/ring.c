@@ -63,6 +63,25 @@ int ring_eventfd(struct ring *r) {
     return 0;
 }
 
+int ring_eventfd_quiet(struct ring *r, int quiet) {
+    if (r->cq_flags == NULL || r->efd < 0)
+        return 0;
+    if (quiet) {
+        __atomic_or_fetch(r->cq_flags, IORING_CQ_EVENTFD_DISABLED, __ATOMIC_SEQ_CST);
+        return 0;
+    }
+    __atomic_and_fetch(r->cq_flags, ~(unsigned)IORING_CQ_EVENTFD_DISABLED, __ATOMIC_SEQ_CST);
+    /* The kernel flags pending work before it looks at ours: one of the two sees the other. */
+    return (__atomic_load_n(r->sq_flags, __ATOMIC_SEQ_CST) & IORING_SQ_TASKRUN) != 0 ||
+           __atomic_load_n(r->cq_tail, __ATOMIC_SEQ_CST) != *r->cq_head;
+}
+
+void ring_eventfd_signal(struct ring *r) {
+    uint64_t one = 1;
+    if (r->efd >= 0)
+        (void)!write(r->efd, &one, sizeof one);
+}
+
 void ring_eventfd_clear(struct ring *r) {
     uint64_t v;
     if (r->efd >= 0)
@@ -108,6 +127,7 @@ static int map_rings(struct ring *r, const struct io_uring_params *p) {
     r->cq_head = (unsigned *)(void *)(cq + p->cq_off.head);
     r->cq_tail = (unsigned *)(void *)(cq + p->cq_off.tail);
     r->cq_overflow = (unsigned *)(void *)(cq + p->cq_off.overflow);
+    r->cq_flags = p->cq_off.flags ? (unsigned *)(void *)(cq + p->cq_off.flags) : NULL;
     r->cq_mask = *(unsigned *)(void *)(cq + p->cq_off.ring_mask);
     r->cqes = (struct io_uring_cqe *)(void *)(cq + p->cq_off.cqes);
     return 0;

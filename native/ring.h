@@ -25,7 +25,7 @@ struct ring {
     struct io_uring_sqe *sqes;
 
     /* completion queue */
-    unsigned *cq_head, *cq_tail, *cq_overflow;
+    unsigned *cq_head, *cq_tail, *cq_overflow, *cq_flags;
     unsigned cq_mask;
     struct io_uring_cqe *cqes;
 
@@ -57,6 +57,14 @@ int ring_eventfd(struct ring *r);
 
 /* Resets the eventfd's count (call before reaping, so that no signal is lost). */
 void ring_eventfd_clear(struct ring *r);
+
+/* Turns the eventfd's signals off while the caller processes completions anyway (they would only wake the event
+ * loop for nothing), and back on. Returns, when turning them on, whether work arrived meanwhile that nobody will
+ * be woken for: the caller then processes again or signals the eventfd itself. */
+int ring_eventfd_quiet(struct ring *r, int quiet);
+
+/* Wakes whoever watches the eventfd. */
+void ring_eventfd_signal(struct ring *r);
 
 /* Releases everything; safe on a zeroed or half-initialised ring. */
 void ring_free(struct ring *r);

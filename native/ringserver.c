@@ -1027,6 +1027,7 @@ static int process(RingServer *s) {
         return 0;
     s->in_process = 1;
     s->passes++;
+    ring_eventfd_quiet(&s->ring, 1);
     ring_eventfd_clear(&s->ring);
     int rc = 0;
     for (int round = 0; round < MAX_ROUNDS; round++) {
@@ -1044,6 +1045,8 @@ static int process(RingServer *s) {
     }
     if (rc == 0 && ring_pending(&s->ring) > 0)
         rc = enter(s, 0);
+    if (ring_eventfd_quiet(&s->ring, 0))
+        ring_eventfd_signal(&s->ring); /* work came in after the last look: come back for it */
     s->in_process = 0;
     return rc;
 }

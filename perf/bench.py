@@ -353,7 +353,8 @@ def write_docs(text: str, quick: bool, summary: dict[tuple[str, str], dict[str, 
         "CovetPy runs in three modes here: `covet (uvloop)` is `covet serve` without a build (the runtime modules "
         "the wheel compiles with mypyc, the app as written), `covet compiled (uvloop)` serves a `covet build` of "
         "the app (handlers and glue compiled too), and `covet pure Python (uvloop)` compiles nothing "
-        "(`COVET_PURE_RUNTIME=1`). The C parser and response writer are used in all three.\n\n"
+        "(`COVET_PURE_RUNTIME=1`). The C parser and response writer are used in all three. The `(io_uring)` "
+        "targets serve the same app and mode on the io_uring core (`--loop uring`, the default on Linux).\n\n"
         + ("(A quick run: one short round.)\n\n" if quick else "")
         + text + ("\n\n" + images if images else "")
         + "\n\nThe peers' versions are pinned in `perf/requirements-peers.txt`; their apps are in `perf/apps/`.",
@@ -362,6 +363,29 @@ def write_docs(text: str, quick: bool, summary: dict[tuple[str, str], dict[str, 
 
 def _is_peer(name: str) -> bool:
     return not name.startswith("covet") and not name.startswith("nginx")
+
+
+# (io_uring target, uvloop target) pairs: the same app and mode on the two backends.
+BACKEND_PAIRS = [("covet (io_uring)", "covet (uvloop)"), ("covet compiled (io_uring)", "covet compiled (uvloop)")]
+
+
+def backends(lines: list[str], summary: dict[tuple[str, str], dict[str, float]], eps: list[Endpoint]) -> None:
+    """io_uring against uvloop, same app and mode, same run: CPU per request and requests/s as ratios."""
+    pairs = [(a, b) for a, b in BACKEND_PAIRS if any((a, e.name) in summary and (b, e.name) in summary for e in eps)]
+    if not pairs:
+        return
+    lines.extend(["**io_uring against uvloop: server CPU per request, and requests/s (io_uring ÷ uvloop)**", "",
+                  "| Mode | " + " | ".join(e.name for e in eps) + " |", "|---" * (len(eps) + 1) + "|"])
+    for a, b in pairs:
+        row = [a.replace(" (io_uring)", "")]
+        for ep in eps:
+            ra, rb = summary.get((a, ep.name)), summary.get((b, ep.name))
+            if ra is None or rb is None or not rb["cpu_us_per_req"] or not rb["rps"]:
+                row.append("-")
+            else:
+                row.append(f"CPU {ra['cpu_us_per_req'] / rb['cpu_us_per_req']:.2f}x, req/s {ra['rps'] / rb['rps']:.2f}x")
+        lines.append("| " + " | ".join(row) + " |")
+    lines.append("")
 
 
 def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], eps: list[Endpoint],
@@ -391,6 +415,7 @@ def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], e
 
     table("Requests per second", lambda t, ep, r: f"{r['rps'] / 1000:.1f}k")
     table("Server CPU time per request", lambda t, ep, r: f"{r['cpu_us_per_req']:.1f} µs")
+    backends(lines, summary, eps)
     table("Latency p50 / p99 (wrk records none for pipelined requests)",
           lambda t, ep, r: "-" if ep.pipelined > 1 else f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f} ms")
 
