@@ -147,7 +147,7 @@ def test_pipelined_flood_with_suspended_handler_stays_in_order(counted: Server) 
     """Input held while a handler is suspended is answered afterwards, in order, past the pause threshold."""
     srv = counted
     with srv.connect(timeout=10) as s:
-        n = 3000
+        n = 9000  # about 320 KB held: past the 256 KiB at which the core stops receiving
         reqs = b"GET /slow?ms=200 HTTP/1.1\r\nHost: x\r\n\r\n" + b"".join(
             b"GET /users/%d HTTP/1.1\r\nHost: x\r\n\r\n" % i for i in range(n))
         sender = threading.Thread(target=s.sendall, args=(reqs,))
