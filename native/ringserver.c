@@ -35,7 +35,7 @@
 #include "response.h"
 #include "ringserver.h"
 
-enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4 };
+enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4, OP_KILL = 5 };
 
 #define UD(op, gen, fd) (((uint64_t)(op) << 56) | ((uint64_t)((gen) & 0xffffffu) << 32) | (uint32_t)(fd))
 #define UD_OP(ud) ((unsigned)((ud) >> 56))
@@ -53,7 +53,8 @@ enum {
     C_DIRTY = 1u << 7,   /* on the flush list */
     C_RESET = 1u << 8,   /* close with a reset (SO_LINGER 0) */
     C_CANCEL = 1u << 9,  /* a cancel of the recv is in flight */
-    C_INRUN = 1u << 10   /* its events are being run: free later */
+    C_INRUN = 1u << 10,  /* its events are being run: free later */
+    C_KILLED = 1u << 11  /* the cancel of everything on its socket is submitted */
 };
 
 #define OUT_IOV 32
@@ -354,6 +355,24 @@ static void conn_free(RingServer *s, struct conn *c) {
     s->n_conns--;
 }
 
+/* Cancels every operation on c's socket, a send stuck behind a client that does not read included. The cancel is
+ * one of c's operations, so the descriptor stays open (and cannot be reused by another connection) until it has
+ * completed. Without a free SQE it is retried by the next tick. */
+static void kill_ops(RingServer *s, struct conn *c) {
+    if (c->ops == 0 || (c->flags & C_KILLED))
+        return;
+    struct io_uring_sqe *sqe = get_sqe(s);
+    if (sqe == NULL)
+        return;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = c->fd;
+    sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
+    sqe->user_data = UD(OP_KILL, c->gen, c->fd);
+    c->flags |= C_KILLED;
+    c->ops++;
+    s->n_ops++;
+}
+
 /* Stops everything of c; its memory goes once no operation of it is in flight. */
 static void conn_kill(RingServer *s, struct conn *c, int reset) {
     if (c->flags & C_DEAD)
@@ -361,21 +380,10 @@ static void conn_kill(RingServer *s, struct conn *c, int reset) {
     c->flags |= C_DEAD;
     if (reset)
         c->flags |= C_RESET;
-    if (c->ops > 0) {
-        /* every operation on the socket, a send stuck behind a client that does not read included */
-        struct io_uring_sqe *sqe = get_sqe(s);
-        if (sqe != NULL) {
-            sqe->opcode = IORING_OP_ASYNC_CANCEL;
-            sqe->fd = c->fd;
-            sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
-            sqe->user_data = UD(OP_CANCEL, 0, 0);
-            s->n_ops++;
-            c->flags |= C_CANCEL;
-        }
-    }
+    kill_ops(s, c);
     if (c->out != NULL && !(c->flags & C_SEND))
         outq_free(s, c);
-    if (c->act != NULL)
+    if (c->act != NULL && !(c->flags & C_INRUN)) /* run_events releases it when it returns */
         active_release(s, c);
 }
 
@@ -507,8 +515,10 @@ static int save_input(struct active *a, const char *data, size_t n) {
 /* Calls Python for one complete request; 0 answered, 1 Python keeps the connection, -1 the connection failed. */
 static int answer(RingServer *s, struct conn *c, PyObject *req) {
     PyObject *cid = cid_of(c);
-    if (cid == NULL)
+    if (cid == NULL) {
+        PyErr_WriteUnraisable(s->on_request);
         return -1;
+    }
     PyObject *args[2] = {cid, req};
     c->nreq++;
     s->requests++;
@@ -537,9 +547,12 @@ static int answer(RingServer *s, struct conn *c, PyObject *req) {
 
 static int answer_error(RingServer *s, struct conn *c, int status, const char *message) {
     PyObject *r = PyObject_CallFunction(s->on_error, "is", status, message);
-    if (r == NULL || !PyBytes_Check(r)) {
+    if (r != NULL && !PyBytes_Check(r)) {
+        PyErr_Format(PyExc_TypeError, "on_error must return bytes, not %.100s", Py_TYPE(r)->tp_name);
+        Py_CLEAR(r);
+    }
+    if (r == NULL) {
         PyErr_WriteUnraisable(s->on_error);
-        Py_XDECREF(r);
         return -1;
     }
     int rc = enqueue(s, c, r);
@@ -798,7 +811,7 @@ static void run_events(RingServer *s, struct conn *c) {
                 conn_kill(s, c, 1);
                 break;
             }
-            if (s->closing) {
+            if (s->closing || (c->flags & C_EOF)) {
                 Py_INCREF(Py_False);
                 Py_SETREF(PyTuple_GET_ITEM(a->pending, 6), Py_False);
             }
@@ -857,6 +870,8 @@ static void run_events(RingServer *s, struct conn *c) {
 }
 
 static void feed(RingServer *s, struct conn *c, const char *data, size_t n) {
+    if (c->flags & C_CLOSING)
+        return; /* its last response is decided: nothing after it is read (the receive is being cancelled) */
     struct active *a = active_get(s, c);
     if (a == NULL) {
         conn_kill(s, c, 1);
@@ -869,6 +884,15 @@ static void feed(RingServer *s, struct conn *c, const char *data, size_t n) {
     }
     h1_conn_feed(&a->p, data, n);
     run_events(s, c);
+}
+
+/* c's last response is queued: no later request is parsed or answered. */
+static void stop_reading(struct conn *c) {
+    c->flags |= C_CLOSING;
+    if (c->act != NULL) {
+        h1_conn_abort(&c->act->p);
+        c->act->saved_len = 0;
+    }
 }
 
 /* Python let go of c: run the input held meanwhile. */
@@ -891,6 +915,11 @@ static void on_accept(RingServer *s, const struct io_uring_cqe *cqe) {
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
         s->accepting = 0;
         s->n_ops--;
+        /* Out of descriptors, accepting waits for the tick (a second) rather than spin; otherwise at once. */
+        int res = cqe->res;
+        if (!s->closing && res != -ECANCELED && res != -EMFILE && res != -ENFILE && res != -ENOBUFS &&
+            res != -ENOMEM)
+            arm_accept(s);
     }
     if (cqe->res < 0) {
         if (cqe->res != -ECANCELED)
@@ -986,6 +1015,15 @@ static void dispatch(RingServer *s, const struct io_uring_cqe *cqe) {
     case OP_CANCEL:
         s->n_ops--;
         break;
+    case OP_KILL: {
+        s->n_ops--;
+        struct conn *c = lookup(s, UD_FD(cqe->user_data), UD_GEN(cqe->user_data));
+        if (c != NULL) {
+            c->ops--;
+            settle(s, c);
+        }
+        break;
+    }
     default:
         break;
     }
@@ -1089,6 +1127,10 @@ static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     if (c->flags & C_DEAD)
         Py_RETURN_FALSE;
+    if (c->flags & C_INRUN) {
+        PyErr_SetString(PyExc_RuntimeError, "reply() for a request that on_request has not returned from");
+        return NULL;
+    }
     if (enqueue(s, c, args[1]) < 0) {
         conn_kill(s, c, 1);
         settle(s, c);
@@ -1097,7 +1139,7 @@ static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs
     c->flags &= ~C_BUSY;
     c->mark = s->now;
     if (!keep)
-        c->flags |= C_CLOSING;
+        stop_reading(c);
     else
         resume_input(s, c);
     settle(s, c);
@@ -1147,10 +1189,14 @@ static PyObject *RS_finish(RingServer *s, PyObject *const *args, Py_ssize_t narg
         return NULL;
     if (c->flags & C_DEAD)
         Py_RETURN_FALSE;
+    if (c->flags & C_INRUN) {
+        PyErr_SetString(PyExc_RuntimeError, "finish() for a request that on_request has not returned from");
+        return NULL;
+    }
     c->flags &= ~C_BUSY;
     c->mark = s->now;
     if (!keep)
-        c->flags |= C_CLOSING;
+        stop_reading(c);
     else
         resume_input(s, c);
     settle(s, c);
@@ -1165,9 +1211,7 @@ static PyObject *RS_close_after(RingServer *s, PyObject *cid) {
             return NULL;
         Py_RETURN_NONE;
     }
-    c->flags |= C_CLOSING;
-    if (c->act != NULL)
-        c->act->saved_len = 0;
+    stop_reading(c);
     Py_RETURN_NONE;
 }
 
@@ -1236,8 +1280,12 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
     s->in_process = 1; /* no wake-ups: one flush at the end */
     for (unsigned fd = 0; fd < s->conns_cap; fd++) {
         struct conn *c = s->conns[fd];
-        if (c == NULL || (c->flags & C_DEAD))
+        if (c == NULL)
             continue;
+        if (c->flags & C_DEAD) {
+            kill_ops(s, c); /* its cancel found no free SQE before */
+            continue;
+        }
         uint32_t age = s->now - c->mark;
         if (out_bytes(c) > 0) {
             if (age >= s->write_ticks) {
@@ -1276,8 +1324,8 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
         arm_accept(s);
     }
     s->in_process = 0;
-    flush_dirty(s);
-    if (enter(s, 0) < 0)
+    /* A whole pass, not only a submit: should a wake-up of the eventfd ever be lost, this second picks it up. */
+    if (process(s) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1313,6 +1361,10 @@ static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     struct io_uring_cqe cqes[REAP_BATCH];
     if (!s->ring_ok)
         Py_RETURN_NONE;
+    if (s->in_process) {
+        PyErr_SetString(PyExc_RuntimeError, "RingServer.close() from inside one of its callbacks");
+        return NULL;
+    }
     s->closing = 1;
     s->in_process = 1;
     if (s->accepting)
@@ -1337,8 +1389,13 @@ static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     s->in_process = 0;
     for (unsigned fd = 0; fd < s->conns_cap; fd++) /* operations the kernel never finished: free anyway */
         if (s->conns[fd] != NULL) {
-            s->conns[fd]->ops = 0;
-            conn_free(s, s->conns[fd]);
+            struct conn *c = s->conns[fd];
+            if ((c->flags & C_SEND) && c->out != NULL) {
+                c->out = NULL; /* the kernel may still read those bytes: leaked, never freed under it */
+                s->n_outq--;
+            }
+            c->ops = 0;
+            conn_free(s, c);
         }
     while (s->nfree_act > 0) {
         struct active *a = s->free_act[--s->nfree_act];

@@ -113,6 +113,19 @@ def test_connection_close_is_honoured(server: Server) -> None:
     assert b"connection: close" in data
 
 
+def test_nothing_after_a_closing_response_is_answered(server: Server) -> None:
+    # HTTP/1.0 without keep-alive: the suspended handler's response closes the connection, and the request
+    # pipelined behind it, sent at once or while the handler sleeps, is never run.
+    data = exchange(server, b"GET /slow?ms=50 HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert data.count(b"HTTP/1.") == 1 and data.endswith(b"slept 50 ms"), data
+    with server.connect() as s:
+        s.sendall(b"GET /slow?ms=100 HTTP/1.0\r\n\r\n")
+        time.sleep(0.05)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = recv_until_closed(s)
+    assert data.count(b"HTTP/1.") == 1 and data.endswith(b"slept 100 ms"), data
+
+
 def test_expect_100_continue(server: Server) -> None:
     with server.connect() as s:
         s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")

@@ -211,10 +211,11 @@ async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: Server
     _announce(sock, mode, "uring")
 
     def tick() -> None:
+        # Re-armed first: a failing tick must not end the timeouts, the Date header and accept retries.
+        handle[0] = loop.call_later(1.0, tick)
         state.clock.update()
         core.set_head_lines(state.clock.head_lines)
         core.tick(http.timeout_response())
-        handle[0] = loop.call_later(1.0, tick)
 
     handle = [loop.call_later(1.0, tick)]
     try:
