@@ -51,9 +51,10 @@ check-examples: $(STAMP)
 fuzz: system-deps
 	bash native/fuzz/run.sh
 
-# The C core's own tests, under AddressSanitizer and UBSan.
-native-test: system-deps
+# The C core's own tests under AddressSanitizer and UBSan, then the io_uring server's tests against an ASan build.
+native-test: system-deps $(STAMP)
 	bash native/tests/run.sh
+	PY=$(PY) bash native/tests/asan_server.sh
 
 clean:
 	rm -rf build .venv covet/*.so covet/runtime/*.so .pytest_cache .mypy_cache .hypothesis

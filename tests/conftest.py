@@ -28,6 +28,9 @@ class Server:
     def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False,
                  env_extra: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+        if env.get("COVET_TEST_SERVER_PRELOAD"):
+            # native/tests/asan_server.sh: the sanitizer's runtime in the servers only, not in curl or the tests.
+            env["LD_PRELOAD"] = env["COVET_TEST_SERVER_PRELOAD"]
         if pure:
             env["COVET_PURE_RUNTIME"] = "1"  # the pure-Python runtime, even where compiled modules exist
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), str(ROOT), env.get("PYTHONPATH")]))

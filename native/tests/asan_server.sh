@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The io_uring server's own tests against covet._native built with AddressSanitizer.
+#
+# A copy of the project (tracked files) gets an ASan build of the extension; the uring tests then run from that
+# copy, on the interpreted runtime, with Python's allocator routed to malloc so that ASan sees every connection,
+# parser and output queue the core allocates. Any report aborts the server, and the test that drove it fails.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+py="$(realpath -s "${PY:-$root/.venv/bin/python}")"  # absolute, the venv link kept
+cc="${CC_ASAN:-gcc}"
+work="$(mktemp -d "${TMPDIR:-/tmp}/covet-asan.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+
+(cd "$root" && git ls-files -z | xargs -0 cp --parents -t "$work")
+inc="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+suffix="$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+n="$root/native"
+"$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
+    -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+    -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
+    "$n/http1.c" "$n/response.c" "$n/events.c" "$n/module.c" "$n/uring.c" "$n/ring.c" "$n/ringserver.c"
+
+cd "$work"
+export COVET_TEST_SERVER_PRELOAD="$("$cc" -print-file-name=libasan.so)"
+# Python frees what it keeps until exit: leaks are not what this run looks for.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=16"
+export PYTHONMALLOC=malloc
+# The servers really load the instrumented build: it needs the sanitizer's runtime to import at all.
+if "$py" -c 'import covet._native' 2>/dev/null; then
+    echo "asan_server.sh: covet._native imported without the ASan runtime: not an ASan build" >&2
+    exit 1
+fi
+LD_PRELOAD="$COVET_TEST_SERVER_PRELOAD" "$py" -c 'import covet._native'
+"$py" -m pytest -q -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
+    -k "interpreted-uring and not compiled"
