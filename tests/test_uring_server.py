@@ -159,3 +159,58 @@ def test_pipelined_flood_with_suspended_handler_stays_in_order(counted: Server) 
         sender.join()
     code, log = srv.stop()
     assert counters(log)["connections"] == 0, log
+
+
+def test_random_traffic_leaves_nothing_behind(counted: Server) -> None:
+    """A seeded storm: valid, pipelined, malformed and truncated requests in random pieces, some reset midway."""
+    import random
+
+    rng = random.Random(5)
+    pieces = [
+        GET,
+        b"GET /users/7?q=a HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"GET /slow?ms=20 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET / HTTP/1.0\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        b"\x00\xff garbage \r\n\r\n",
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+        b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ]
+    baseline = open_fds(counted.proc.pid)
+    for _ in range(150):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 6)))
+        if rng.random() < 0.3:
+            data = data[: rng.randint(1, len(data))]
+        s = counted.connect(timeout=5)
+        try:
+            at = 0
+            while at < len(data):
+                step = rng.randint(1, 64)
+                s.sendall(data[at:at + step])
+                at += step
+            if rng.random() < 0.3:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            else:
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(5)
+                while s.recv(65536):
+                    pass
+        except OSError:
+            pass  # the server closed first (an error it answered), or our own reset
+        finally:
+            s.close()
+    with counted.connect() as s:
+        s.sendall(GET)
+        assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
+    deadline = time.monotonic() + 5
+    while open_fds(counted.proc.pid) > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert open_fds(counted.proc.pid) == baseline
+    code, log = counted.stop()
+    assert code == 0, log
+    held = counters(log)
+    assert held == dict.fromkeys(held, 0), log
