@@ -12,9 +12,12 @@ import errno
 import platform
 import struct
 
-__all__ = ["deny_io_uring", "SUPPORTED"]
+__all__ = ["deny_io_uring", "deny_io_uring_eventfd", "SUPPORTED"]
 
 _IO_URING_SETUP = {"x86_64": 425, "aarch64": 425}.get(platform.machine())
+_IO_URING_REGISTER = 427
+_IORING_REGISTER_EVENTFD = 4
+_ARG1 = 24  # offsetof(struct seccomp_data, args[1]), its low 32 bits on a little-endian machine
 SUPPORTED = _IO_URING_SETUP is not None
 
 _PR_SET_NO_NEW_PRIVS = 38
@@ -33,13 +36,29 @@ def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
 
 
 def deny_io_uring() -> None:
+    """io_uring_setup fails with ENOSYS: the kernel offers no io_uring at all."""
     assert _IO_URING_SETUP is not None
-    prog = b"".join([
+    _install(b"".join([
         _insn(_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
         _insn(_BPF_JEQ_K, 0, 1, _IO_URING_SETUP),
         _insn(_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.ENOSYS),
         _insn(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
-    ])
+    ]))
+
+
+def deny_io_uring_eventfd() -> None:
+    """Only registering an eventfd fails (EPERM): the probe passes, the server's own ring set-up does not."""
+    _install(b"".join([
+        _insn(_BPF_LD_W_ABS, 0, 0, 0),
+        _insn(_BPF_JEQ_K, 0, 3, _IO_URING_REGISTER),
+        _insn(_BPF_LD_W_ABS, 0, 0, _ARG1),
+        _insn(_BPF_JEQ_K, 0, 1, _IORING_REGISTER_EVENTFD),
+        _insn(_BPF_RET_K, 0, 0, _SECCOMP_RET_ERRNO | errno.EPERM),
+        _insn(_BPF_RET_K, 0, 0, _SECCOMP_RET_ALLOW),
+    ]))
+
+
+def _install(prog: bytes) -> None:
     filt = ctypes.create_string_buffer(prog)
 
     class SockFprog(ctypes.Structure):

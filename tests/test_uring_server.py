@@ -214,3 +214,26 @@ def test_random_traffic_leaves_nothing_behind(counted: Server) -> None:
     assert code == 0, log
     held = counters(log)
     assert held == dict.fromkeys(held, 0), log
+
+
+@pytest.mark.skipif(not seccomp.SUPPORTED or sys.byteorder != "little", reason="seccomp filter for x86_64/aarch64")
+def test_core_refused_after_a_good_probe() -> None:
+    """The probe passes but the server's ring set-up is refused: auto steps down and serves; uring exits clearly."""
+    srv = Server("examples.hello:app", "auto", preexec_fn=seccomp.deny_io_uring_eventfd)
+    try:
+        assert srv.loop == "uvloop", srv.log
+        assert "io_uring unavailable (the core could not start:" in srv.log, srv.log
+        with srv.connect() as s:
+            s.sendall(GET)
+            assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+    out = subprocess.run(
+        [sys.executable, "-m", "covet", "serve", "examples.hello:app", "--port", "0", "--loop", "uring"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30, preexec_fn=seccomp.deny_io_uring_eventfd,
+    )
+    assert out.returncode != 0
+    assert "--loop uring: the io_uring core could not start:" in out.stderr, out.stderr
+    assert "Operation not permitted" in out.stderr
+    assert "Traceback" not in out.stderr

@@ -25,6 +25,7 @@ from covet.runtime.ringconn import RingHTTP
 from covet.runtime.uring import probe as probe_uring
 
 if TYPE_CHECKING:
+    from covet._native import RingServer
     from covet.app import Covet
 
 __all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "LoopUnavailable"]
@@ -116,7 +117,8 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
-async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, mode: str, backlog: int) -> None:
+async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, requested: str, mode: str,
+                 backlog: int) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -135,8 +137,19 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     state = ServerState(dispatcher, config)
     sock = _bind(host, port, backlog)
     try:
+        ring = None
         if loop_name == "uring":
-            await _serve_ring(app, loop, state, sock, mode, stop, force)
+            try:
+                ring = _ring_core(state, sock)
+            except OSError as exc:
+                # The probe said yes, yet the core's own set-up was refused (a resource limit, a filter).
+                if requested == "uring":
+                    raise LoopUnavailable(f"--loop uring: the io_uring core could not start: {exc}") from exc
+                loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+                print(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}",
+                      file=sys.stderr, flush=True)
+        if ring is not None:
+            await _serve_ring(loop, state, ring, sock, mode, stop, force)
         else:
             await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, stop, force)
     finally:
@@ -191,11 +204,11 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         handle[0].cancel()
 
 
-async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
-                      mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
+def _ring_core(state: ServerState, sock: socket.socket) -> tuple[RingHTTP, RingServer]:
+    """The io_uring core on ``sock`` with its Python half; OSError when the kernel refuses its set-up."""
     from covet._native import RingServer
 
-    http = RingHTTP(state, loop)
+    http = RingHTTP(state, asyncio.get_running_loop())
     c = state.config
     core = RingServer(
         sock.fileno(), http.request, http.error, http.wake, http.drained,
@@ -205,6 +218,12 @@ async def _serve_ring(app: Covet, loop: asyncio.AbstractEventLoop, state: Server
     )
     http.core = core
     http.install(core)
+    return http, core
+
+
+async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[RingHTTP, RingServer],
+                      sock: socket.socket, mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
+    http, core = ring
     ring_fd = core.fd
     loop.add_reader(ring_fd, core.process)
     print(f"covet: io_uring ring set up as {core.mode}", file=sys.stderr, flush=True)
@@ -268,7 +287,7 @@ def serve(
     ev_loop = factory()
     try:
         asyncio.set_event_loop(ev_loop)
-        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, mode, backlog))
+        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, loop, mode, backlog))
     finally:
         asyncio.set_event_loop(None)
         ev_loop.close()
