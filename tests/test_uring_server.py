@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import seccomp
@@ -36,8 +36,10 @@ def open_fds(pid: int) -> int:
 
 
 @pytest.fixture(params=["interpreted-uring", "compiled-uring"])
-def counted(request: pytest.FixtureRequest) -> Server:
-    return hello_server(request, request.param, env_extra={"COVET_RING_COUNTERS": "1"})
+def counted(request: pytest.FixtureRequest) -> Iterator[Server]:
+    srv = hello_server(request, request.param, env_extra={"COVET_RING_COUNTERS": "1"})
+    yield srv
+    srv.stop()  # a test that failed before stopping it must not leave it running
 
 
 def test_counters_are_zero_after_every_kind_of_traffic(counted: Server) -> None:
