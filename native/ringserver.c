@@ -512,6 +512,31 @@ static int save_input(struct active *a, const char *data, size_t n) {
     return 0;
 }
 
+/* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None
+ * means Python keeps the connection. Returns 0 answered, 1 kept, -1 the connection failed (reported as raised by
+ * ``origin``). */
+static int take_answer(RingServer *s, struct conn *c, PyObject *r, PyObject *origin) {
+    if (r == NULL) {
+        PyErr_WriteUnraisable(origin);
+        return -1;
+    }
+    if (r == Py_None) {
+        Py_DECREF(r);
+        c->flags |= C_BUSY;
+        return 1;
+    }
+    int rc = 0;
+    if (!PyBytes_Check(r)) {
+        PyErr_Format(PyExc_TypeError, "a request's answer must be bytes or None, not %.100s", Py_TYPE(r)->tp_name);
+        PyErr_WriteUnraisable(origin);
+        rc = -1;
+    } else if (!(c->flags & C_DEAD) && enqueue(s, c, r) < 0) {
+        rc = -1;
+    }
+    Py_DECREF(r);
+    return rc;
+}
+
 /* Calls Python for one complete request; 0 answered, 1 Python keeps the connection, -1 the connection failed. */
 static int answer(RingServer *s, struct conn *c, PyObject *req) {
     PyObject *cid = cid_of(c);
@@ -524,25 +549,7 @@ static int answer(RingServer *s, struct conn *c, PyObject *req) {
     s->requests++;
     PyObject *r = PyObject_Vectorcall(s->on_request, args, 2, NULL);
     Py_DECREF(cid);
-    if (r == NULL) {
-        PyErr_WriteUnraisable(s->on_request);
-        return -1;
-    }
-    if (r == Py_None) {
-        Py_DECREF(r);
-        c->flags |= C_BUSY;
-        return 1;
-    }
-    int rc = 0;
-    if (!PyBytes_Check(r)) {
-        PyErr_Format(PyExc_TypeError, "on_request must return bytes or None, not %.100s", Py_TYPE(r)->tp_name);
-        PyErr_WriteUnraisable(s->on_request);
-        rc = -1;
-    } else if (!(c->flags & C_DEAD) && enqueue(s, c, r) < 0) {
-        rc = -1;
-    }
-    Py_DECREF(r);
-    return rc;
+    return take_answer(s, c, r, s->on_request);
 }
 
 static int answer_error(RingServer *s, struct conn *c, int status, const char *message) {
@@ -770,25 +777,7 @@ static int answer_direct(RingServer *s, struct conn *c, const struct route *rt, 
         Py_XDECREF(value);
         Py_XDECREF(tb);
     }
-    if (out == NULL) {
-        PyErr_WriteUnraisable(rt->glue);
-        return -1;
-    }
-    if (out == Py_None) {
-        Py_DECREF(out);
-        c->flags |= C_BUSY;
-        return 1;
-    }
-    int rc = 0;
-    if (!PyBytes_Check(out)) {
-        PyErr_Format(PyExc_TypeError, "on_reply must return bytes or None, not %.100s", Py_TYPE(out)->tp_name);
-        PyErr_WriteUnraisable(s->on_reply);
-        rc = -1;
-    } else if (!(c->flags & C_DEAD) && enqueue(s, c, out) < 0) {
-        rc = -1;
-    }
-    Py_DECREF(out);
-    return rc;
+    return take_answer(s, c, out, rt->glue);
 }
 
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */

@@ -34,7 +34,7 @@ from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
-__all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render"]
+__all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "task_reply"]
 
 log = logging.getLogger("covet.http1")
 
@@ -92,6 +92,17 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
     if status in _NO_BODY_STATUS or status < 200:
         return prefix + head_lines + tail + b"\r\n", keep_alive
     return _render(prefix, head_lines, body, tail, not is_head), keep_alive
+
+
+def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
+    """The reply of a handler's finished (not cancelled) Task: its result, or the error reply of what it raised."""
+    exc = task.exception()
+    if exc is None:
+        reply: Reply = task.result()
+        return reply
+    if isinstance(exc, HTTPError):
+        return http_error_reply(exc)
+    return server_error_reply(label, exc)
 
 
 class ServerState:
@@ -283,14 +294,7 @@ class HTTP1Connection(asyncio.Protocol):
         if task.cancelled():
             self._close()
             return
-        exc = task.exception()
-        reply: Reply
-        if exc is None:
-            reply = task.result()
-        elif isinstance(exc, HTTPError):
-            reply = http_error_reply(exc)
-        else:
-            reply = server_error_reply(label, exc)
+        reply = task_reply(task, label)
         if self.closed:
             return
         if type(reply) is not tuple:

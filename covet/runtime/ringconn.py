@@ -25,7 +25,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.http1 import ServerState, prefix_of, render
+from covet.runtime.http1 import ServerState, prefix_of, render, task_reply
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
@@ -177,14 +177,7 @@ class RingHTTP:
         if task.cancelled():
             core.abort(cid)
             return
-        exc = task.exception()
-        reply: Reply
-        if exc is None:
-            reply = task.result()
-        elif isinstance(exc, HTTPError):
-            reply = http_error_reply(exc)
-        else:
-            reply = server_error_reply(label, exc)
+        reply = task_reply(task, label)
         if type(reply) is not tuple:
             self._start_stream(cid, reply, is_head, keep_alive, minor)
             return
