@@ -1100,27 +1100,25 @@ static PyObject *RS_flush(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "reply(cid, data: bytes, keep_alive: bool)");
-        return NULL;
-    }
-    struct conn *c = lookup_cid(s, args[0]);
+/* Python lets go of a connection it kept: with ``data`` (may be NULL) as the last of its response, then the input
+ * held meanwhile is run, or the connection closes. */
+static PyObject *let_go(RingServer *s, PyObject *cid, PyObject *data, PyObject *keep_alive, const char *what) {
+    struct conn *c = lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
             return NULL;
         Py_RETURN_FALSE;
     }
-    int keep = PyObject_IsTrue(args[2]);
+    int keep = PyObject_IsTrue(keep_alive);
     if (keep < 0)
         return NULL;
     if (c->flags & C_DEAD)
         Py_RETURN_FALSE;
     if (c->flags & C_INRUN) {
-        PyErr_SetString(PyExc_RuntimeError, "reply() for a request that on_request has not returned from");
+        PyErr_Format(PyExc_RuntimeError, "%s() for a request that on_request has not returned from", what);
         return NULL;
     }
-    if (enqueue(s, c, args[1]) < 0) {
+    if (data != NULL && enqueue(s, c, data) < 0) {
         conn_kill(s, c, 1);
         settle(s, c);
         return PyErr_NoMemory();
@@ -1134,6 +1132,14 @@ static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs
     settle(s, c);
     wake(s);
     Py_RETURN_TRUE;
+}
+
+static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "reply(cid, data: bytes, keep_alive: bool)");
+        return NULL;
+    }
+    return let_go(s, args[0], args[1], args[2], "reply");
 }
 
 static PyObject *RS_write(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
@@ -1167,30 +1173,7 @@ static PyObject *RS_finish(RingServer *s, PyObject *const *args, Py_ssize_t narg
         PyErr_SetString(PyExc_TypeError, "finish(cid, keep_alive: bool)");
         return NULL;
     }
-    struct conn *c = lookup_cid(s, args[0]);
-    if (c == NULL) {
-        if (PyErr_Occurred())
-            return NULL;
-        Py_RETURN_FALSE;
-    }
-    int keep = PyObject_IsTrue(args[1]);
-    if (keep < 0)
-        return NULL;
-    if (c->flags & C_DEAD)
-        Py_RETURN_FALSE;
-    if (c->flags & C_INRUN) {
-        PyErr_SetString(PyExc_RuntimeError, "finish() for a request that on_request has not returned from");
-        return NULL;
-    }
-    c->flags &= ~C_BUSY;
-    c->mark = s->now;
-    if (!keep)
-        stop_reading(c);
-    else
-        resume_input(s, c);
-    settle(s, c);
-    wake(s);
-    Py_RETURN_TRUE;
+    return let_go(s, args[0], NULL, args[1], "finish");
 }
 
 static PyObject *RS_close_after(RingServer *s, PyObject *cid) {

@@ -34,7 +34,7 @@ from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
-__all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "task_reply"]
+__all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "stream_head", "task_reply"]
 
 log = logging.getLogger("covet.http1")
 
@@ -92,6 +92,19 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
     if status in _NO_BODY_STATUS or status < 200:
         return prefix + head_lines + tail + b"\r\n", keep_alive
     return _render(prefix, head_lines, body, tail, not is_head), keep_alive
+
+
+def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, minor: int) -> tuple[bytes, bool]:
+    """The head of a streaming response (chunked on HTTP/1.1), and whether the connection stays open after it."""
+    chunked = minor == 1
+    if not chunked:
+        keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
+    prefix, close = prefix_of(resp.status, resp.headers)
+    if close:
+        keep_alive = False
+    framing = b"transfer-encoding: chunked\r\n" if chunked else b""
+    conn = b"" if keep_alive else b"connection: close\r\n"
+    return prefix + head_lines + framing + conn + b"\r\n", keep_alive
 
 
 def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
@@ -354,17 +367,9 @@ class HTTP1Connection(asyncio.Protocol):
         """Send a streaming response; True when the connection may carry another request."""
         transport = self.transport
         assert transport is not None
-        if self.closing:
-            keep_alive = False
+        head, keep_alive = stream_head(resp, self.state.clock.head_lines, keep_alive and not self.closing, minor)
         chunked = minor == 1
-        if not chunked:
-            keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
-        prefix, close = prefix_of(resp.status, resp.headers)
-        if close:
-            keep_alive = False
-        framing = b"transfer-encoding: chunked\r\n" if chunked else b""
-        conn = b"" if keep_alive else b"connection: close\r\n"
-        transport.write(prefix + self.state.clock.head_lines + framing + conn + b"\r\n")
+        transport.write(head)
         if not is_head:
             chunks = body_chunks(resp.content)
             try:

@@ -25,7 +25,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.http1 import ServerState, prefix_of, render, task_reply
+from covet.runtime.http1 import ServerState, render, stream_head, task_reply
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
 
@@ -212,17 +212,9 @@ class RingHTTP:
         """Send a streaming response; True when the connection may carry another request (False once it is gone)."""
         core = self.core
         assert core is not None
-        if self.state.closing:
-            keep_alive = False
+        head, keep_alive = stream_head(resp, self.state.clock.head_lines, keep_alive and not self.state.closing, minor)
         chunked = minor == 1
-        if not chunked:
-            keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
-        prefix, close = prefix_of(resp.status, resp.headers)
-        if close:
-            keep_alive = False
-        framing = b"transfer-encoding: chunked\r\n" if chunked else b""
-        conn = b"" if keep_alive else b"connection: close\r\n"
-        if core.write(cid, prefix + self.state.clock.head_lines + framing + conn + b"\r\n") < 0:
+        if core.write(cid, head) < 0:
             return False
         if not is_head:
             chunks = body_chunks(resp.content)
