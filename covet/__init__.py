@@ -10,6 +10,7 @@ _purepy.install_if_asked()
 from covet.app import Covet  # noqa: E402  (the switch above must come first)
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.params import Body, Cookie, Header, Path, Query
+from covet.routing import Router
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -25,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Covet",
+    "Router",
     "Request",
     "Headers",
     "QueryParams",

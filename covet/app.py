@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, TypeVar, final
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from covet import docsui
 from covet.exceptions import RouteDefinitionError
+from covet.routing import RouteDef, Routes
 from covet.runtime.dispatch import Dispatcher, Endpoint
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.router import Router, parse_template
@@ -14,93 +15,49 @@ from covet.runtime.signature import analyse
 
 __all__ = ["Covet", "RouteDef"]
 
-F = TypeVar("F", bound=Callable[..., Any])
 Hook = Callable[[], "Awaitable[None] | None"]
 
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
-
-@final
-class RouteDef:
-    """A route as the user declared it."""
-
-    __slots__ = ("path", "methods", "handler", "status", "blocking", "name")
-
-    def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool) -> None:
-        self.path = path
-        self.methods = methods
-        self.handler = handler
-        self.status = status
-        self.blocking = blocking
-        self.name = getattr(handler, "__name__", "handler")
-
-
-class Covet:
+class Covet(Routes):
     """A CovetPy application.
 
     Args:
         server_header: the ``Server`` response header; ``None`` sends none.
+        title, version, description: the API's name, version and Markdown description in the OpenAPI document.
+        openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
+        docs_url: where the interactive docs page is served; ``None`` serves none.
     """
 
-    def __init__(self, *, server_header: str | None = "covet") -> None:
-        self.routes: list[RouteDef] = []
+    def __init__(
+        self,
+        *,
+        server_header: str | None = "covet",
+        title: str = "CovetPy",
+        version: str = "0.1.0",
+        description: str | None = None,
+        openapi_url: str | None = "/openapi.json",
+        docs_url: str | None = "/docs",
+    ) -> None:
+        super().__init__()
+        for what, url in (("openapi_url", openapi_url), ("docs_url", docs_url)):
+            if url is not None and (not url.startswith("/") or "{" in url):
+                raise RouteDefinitionError(f"{what} {url!r} must be a path starting with '/', without parameters")
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.server_header = server_header
+        self.title = title
+        self.version = version
+        self.description = description
+        self.openapi_url = openapi_url
+        self.docs_url = docs_url if openapi_url is not None else None
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._openapi: bytes | None = None
 
-    # -- declaring routes -------------------------------------------------
-
-    def route(
-        self, path: str, methods: Iterable[str] = ("GET",), *, status: int = 200, blocking: bool = False
-    ) -> Callable[[F], F]:
-        """Register the decorated function for ``path`` and ``methods``.
-
-        Args:
-            path: a template such as ``/users/{user_id}`` or ``/files/{rest:path}``.
-            methods: HTTP methods; a GET route also answers HEAD.
-            status: the status of a successful plain (non-``Response``) result.
-            blocking: run a sync handler in a thread pool instead of on the event loop.
-        """
-        parse_template(path)  # fail at declaration, with the path in the message
-        wanted = [m.upper() for m in methods]
-        for m in wanted:
-            if m not in _METHODS:
-                raise RouteDefinitionError(f"route {path!r}: unknown method {m!r}")
-        if not 100 <= status <= 599:
-            raise RouteDefinitionError(f"route {path!r}: status {status} is not an HTTP status")
-
-        def register(handler: F) -> F:
-            if blocking and inspect.iscoroutinefunction(handler):
-                raise RouteDefinitionError(f"route {path!r}: blocking=True is for sync handlers; {handler.__name__} is async")
-            self.routes.append(RouteDef(path, wanted, handler, status, blocking))
-            self._dispatcher = None
-            return handler
-
-        return register
-
-    def get(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("GET",), status=status, blocking=blocking)
-
-    def post(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("POST",), status=status, blocking=blocking)
-
-    def put(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("PUT",), status=status, blocking=blocking)
-
-    def patch(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("PATCH",), status=status, blocking=blocking)
-
-    def delete(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("DELETE",), status=status, blocking=blocking)
-
-    def head(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("HEAD",), status=status, blocking=blocking)
-
-    def options(self, path: str, *, status: int = 200, blocking: bool = False) -> Callable[[F], F]:
-        return self.route(path, ("OPTIONS",), status=status, blocking=blocking)
+    def _changed(self) -> None:
+        self._dispatcher = None
+        self._openapi = None
 
     # -- lifespan ---------------------------------------------------------
 
@@ -146,10 +103,33 @@ class Covet:
         self._dispatcher = None
         return len(compiled)
 
+    # -- OpenAPI ----------------------------------------------------------
+
+    def openapi(self) -> bytes:
+        """The OpenAPI 3.1 document of the application, as JSON (built once; a build ships its own)."""
+        if self._openapi is None:
+            from covet.openapi import openapi_json
+
+            self._openapi = openapi_json(self)
+        return self._openapi
+
+    def use_openapi(self, document: bytes) -> None:
+        """Serve ``document`` (from a build) as the OpenAPI document instead of building it from the handlers."""
+        self._openapi = document
+        self._dispatcher = None
+
     def _plan(self) -> Dispatcher:
         router: Router[Endpoint] = Router()
         endpoints: dict[str, Endpoint] = {}
         plans: list[RoutePlan] = []
+        for path, plan in docsui.plans(self):
+            if any(rd.path == path for rd in self.routes):
+                raise RouteDefinitionError(
+                    f"{path} is declared by the application and is also where CovetPy serves its API docs; "
+                    "move the docs with Covet(openapi_url=..., docs_url=...), or set them to None")
+            docs = endpoints[path] = Endpoint(path)
+            router.add(path, docs)
+            docs.methods["GET"] = plan
         for rd in self.routes:
             names = [p.param for p in parse_template(rd.path) if p.param is not None]
             endpoint = endpoints.get(rd.path)

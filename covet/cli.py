@@ -46,7 +46,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     mode = "interpreted"
     if manifest is not None:
         try:
-            count = compiled.attach(app, manifest)
+            count = compiled.attach(app, manifest, Path(args.build_dir))
         except (compiled.BuildMismatch, RouteDefinitionError) as exc:
             print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
             return 2

@@ -15,12 +15,14 @@ import sysconfig
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE"]
+__all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE",
+           "OPENAPI_NAME"]
 
 SCHEMA: Final = 1
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
+OPENAPI_NAME: Final = "openapi.json"  # the application's OpenAPI document, written by the build
 
 
 def file_hash(path: Path) -> str:

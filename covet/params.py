@@ -1,20 +1,91 @@
-"""Parameter source markers for ``Annotated[T, ...]`` handler parameters."""
+"""Parameter source markers for ``Annotated[T, ...]`` handler parameters.
+
+A marker says where a value comes from and, optionally, what it must satisfy::
+
+    limit: Annotated[int, Query(ge=1, le=100)] = 10
+
+The constraints are ``annotated_types`` metadata (a marker is a
+``GroupedMetadata``), so pydantic enforces them and writes them into the
+OpenAPI schema, in interpreted and compiled mode alike.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar, final
+from collections.abc import Iterator
+from typing import Any, ClassVar, TypedDict, final
+
+import annotated_types
+import pydantic
+from typing_extensions import Unpack
 
 __all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body"]
 
 
-class Param:
-    """Where a handler parameter comes from, and under which name."""
+class ParamOptions(TypedDict, total=False):
+    """The keyword arguments every marker takes (see ``Param``)."""
+
+    description: str | None
+    gt: float | None
+    ge: float | None
+    lt: float | None
+    le: float | None
+    multiple_of: float | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | None
+    deprecated: bool
+    examples: list[Any] | None
+
+
+class Param(annotated_types.GroupedMetadata):
+    """Where a handler parameter comes from, under which name, and its constraints.
+
+    Args:
+        alias: the name on the wire when it differs from the parameter's.
+        description: shown in the OpenAPI document.
+        gt, ge, lt, le, multiple_of: numeric bounds.
+        min_length, max_length: bounds on the length of a string or list.
+        pattern: a regular expression a string must match.
+        deprecated: marks the parameter deprecated in the OpenAPI document.
+        examples: example values for the OpenAPI document.
+    """
 
     source: ClassVar[str] = ""
 
-    def __init__(self, alias: str | None = None, *, description: str | None = None) -> None:
+    def __init__(
+        self,
+        alias: str | None = None,
+        *,
+        description: str | None = None,
+        gt: float | None = None,
+        ge: float | None = None,
+        lt: float | None = None,
+        le: float | None = None,
+        multiple_of: float | None = None,
+        min_length: int | None = None,
+        max_length: int | None = None,
+        pattern: str | None = None,
+        deprecated: bool = False,
+        examples: list[Any] | None = None,
+    ) -> None:
         self.alias = alias
         self.description = description
+        self.deprecated = deprecated
+        self.examples = examples
+        found: list[Any] = []
+        bounds: tuple[tuple[float | None, Any], ...] = (
+            (gt, annotated_types.Gt), (ge, annotated_types.Ge), (lt, annotated_types.Lt), (le, annotated_types.Le),
+            (multiple_of, annotated_types.MultipleOf), (min_length, annotated_types.MinLen),
+            (max_length, annotated_types.MaxLen))
+        for value, make in bounds:
+            if value is not None:
+                found.append(make(value))
+        if pattern is not None:
+            found.append(pydantic.StringConstraints(pattern=pattern))
+        self.constraints: tuple[Any, ...] = tuple(found)
+
+    def __iter__(self) -> Iterator[object]:  # what pydantic applies to the value
+        return iter(self.constraints)
 
     def __repr__(self) -> str:
         alias = f"alias={self.alias!r}" if self.alias else ""
@@ -37,23 +108,13 @@ class Query(Param):
 
 @final
 class Header(Param):
-    """A request header; ``x_test`` reads ``x-test`` unless an alias is given.
-
-    Args:
-        alias: the header name to read.
-        convert_underscores: map ``_`` in the parameter name to ``-``.
-    """
+    """A request header; ``x_test`` reads ``x-test`` unless an alias is given or ``convert_underscores=False``."""
 
     source = "header"
 
-    def __init__(
-        self,
-        alias: str | None = None,
-        *,
-        convert_underscores: bool = True,
-        description: str | None = None,
-    ) -> None:
-        super().__init__(alias, description=description)
+    def __init__(self, alias: str | None = None, *, convert_underscores: bool = True,
+                 **kw: Unpack[ParamOptions]) -> None:
+        super().__init__(alias, **kw)
         self.convert_underscores = convert_underscores
 
 

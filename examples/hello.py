@@ -18,20 +18,23 @@ from typing import Annotated
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from covet import (
+    Body,
     Cookie,
     Covet,
     Header,
     HTTPError,
     JSONResponse,
+    Path,
     PlainTextResponse,
     Query,
     RedirectResponse,
     Request,
     Response,
+    Router,
     StreamingResponse,
 )
 
-app = Covet()
+app = Covet(title="CovetPy tour", version="1.0.0", description="Every feature of the core in one small app.")
 
 
 @app.get("/")
@@ -71,8 +74,12 @@ class Point(TypedDict):
     y: float
 
 
-@app.post("/points")
+@app.post("/points", responses={400: "No points were given"})
 def centroid(points: list[Point]) -> Point:
+    """The centroid of some points.
+
+    Answers 400 when the list is empty.
+    """
     if not points:
         raise HTTPError(400, "at least one point is needed")
     n = len(points)
@@ -131,20 +138,20 @@ async def inspect_request(request: Request) -> dict[str, object]:
     }
 
 
-@app.delete("/items/{item_id}")
+@app.delete("/items/{item_id}", responses={404: "No such item"})
 def delete_item(item_id: int) -> None:
     if item_id < 0:
         raise HTTPError(404, f"item {item_id} not found", headers={"x-reason": "negative"})
 
 
 @app.get("/slow")
-async def slow(ms: int = 50) -> str:
+async def slow(ms: Annotated[int, Query(ge=0, le=2000, description="how long to sleep")] = 50) -> str:
     await asyncio.sleep(ms / 1000)
     return f"slept {ms} ms"
 
 
 @app.get("/cpu", blocking=True)
-def cpu_bound(n: int = 100_000) -> dict[str, int]:
+def cpu_bound(n: Annotated[int, Query(ge=0, le=10_000_000)] = 100_000) -> dict[str, int]:
     return {"sum": sum(range(n))}
 
 
@@ -164,14 +171,32 @@ def old() -> RedirectResponse:
 
 
 @app.get("/stream")
-def stream(n: int = 5) -> StreamingResponse:
+def stream(n: Annotated[int, Query(ge=0, le=10_000)] = 5) -> StreamingResponse:
     # Any iterable or async iterable of str/bytes streams; each item is one chunk.
     return StreamingResponse((f"{i}\n" for i in range(n)), media_type="text/plain")
 
 
-@app.get("/boom")
+@app.get("/boom", include_in_schema=False)
 def boom() -> str:
     raise RuntimeError("this handler is broken on purpose")
+
+
+# A router groups routes under a prefix and tags; include_router adds them to the app.
+accounts = Router(prefix="/accounts", tags=["accounts"])
+
+
+@accounts.get("/{account_id}")
+def get_account(account_id: Annotated[int, Path(ge=1)], verbose: bool = False) -> dict[str, object]:
+    """One account, by its number."""
+    return {"account": account_id, "verbose": verbose}
+
+
+@accounts.post("/{account_id}/rename")
+def rename_account(account_id: Annotated[int, Path(ge=1)], name: Annotated[str, Body(min_length=1, max_length=40)]) -> dict[str, object]:
+    return {"account": account_id, "name": name}
+
+
+app.include_router(accounts)
 
 
 state: dict[str, bool] = {"started": False}

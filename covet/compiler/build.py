@@ -6,7 +6,8 @@ Stages, in order:
 3. write the glue module (``gluegen``);
 4. type-check handler modules and glue with mypy, strict (``typecheck``);
 5. compile them with mypyc into one group of C extensions (``mypycrun``);
-6. write the manifest (``covet.manifest``) that ``covet serve`` checks.
+6. write the manifest (``covet.manifest``) that ``covet serve`` checks, and the
+   OpenAPI document (compiled handlers keep no annotations to build it from).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
-from covet.manifest import GLUE_MODULE, Manifest, file_hash, python_tag
+from covet.manifest import GLUE_MODULE, OPENAPI_NAME, Manifest, file_hash, python_tag
 from covet.runtime.router import parse_template
 from covet.runtime.signature import RouteSpec
 
@@ -192,6 +193,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         root=str(root),
     )
     result.manifest.save(out_dir)
+    (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
     result.seconds = time.monotonic() - t0
     return result
 

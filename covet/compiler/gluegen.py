@@ -10,6 +10,7 @@ handler's annotation as written in its source.
 from __future__ import annotations
 
 import types
+import typing
 from pathlib import Path
 from typing import final
 
@@ -53,7 +54,13 @@ class SourceBinder(Binder):
         node = self.route.source.annotations.get(p.name)
         if node is None:
             return "str"  # unannotated parameters are strings, as in interpreted mode
-        return self.importer.expr(node, self.route.module)
+        text = self.importer.expr(node, self.route.module)
+        if typing.get_origin(p.annotation) is typing.Annotated:
+            # Constraints (a marker's, or other metadata) are validated too, as the interpreted plan does.
+            extra = [self.importer.expr(m, self.route.module, annotation=False)
+                     for m in self.route.source.metadata.get(p.name, [])]
+            text = f"Annotated[{', '.join([text, *extra])}]"
+        return text
 
     def handler(self) -> str:
         return self.importer.alias(self.route.source.module, self.route.source.name)
@@ -120,7 +127,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
     text = "\n".join([
         f'"""{header}"""',
         "",
-        "from typing import Any, Final",
+        "from typing import Annotated, Any, Final",
         "",
         "from covet.runtime import gluekit as _gk",
         f"from covet.runtime.gluekit import {', '.join(classes)}",

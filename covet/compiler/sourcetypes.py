@@ -33,19 +33,21 @@ class HandlerSource:
     line: int
     end_line: int
     annotations: dict[str, ast.expr]  # parameter -> its type (inside Annotated[...])
+    metadata: dict[str, list[ast.expr]]  # parameter -> the rest of its Annotated[...]: markers and constraints
     defaults: dict[str, ast.expr]
     returns: ast.expr | None
 
 
-def _strip_annotated(node: ast.expr) -> ast.expr:
+def _split_annotated(node: ast.expr) -> tuple[ast.expr, list[ast.expr]]:
+    """``Annotated[T, m1, m2]`` as (T, [m1, m2]); any other annotation as (it, [])."""
     if isinstance(node, ast.Subscript):
         base = node.value
         base_name = base.attr if isinstance(base, ast.Attribute) else base.id if isinstance(base, ast.Name) else ""
         if base_name == "Annotated":
             sl = node.slice
             if isinstance(sl, ast.Tuple) and sl.elts:
-                return sl.elts[0]
-    return node
+                return sl.elts[0], list(sl.elts[1:])
+    return node, []
 
 
 def read_handler(handler: Any) -> HandlerSource:
@@ -69,6 +71,7 @@ def read_handler(handler: Any) -> HandlerSource:
         raise SourceError(f"{path}: no module-level definition of {name}")
     args = node.args
     annotations: dict[str, ast.expr] = {}
+    metadata: dict[str, list[ast.expr]] = {}
     defaults: dict[str, ast.expr] = {}
     positional = args.posonlyargs + args.args
     for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
@@ -78,9 +81,9 @@ def read_handler(handler: Any) -> HandlerSource:
             defaults[arg.arg] = kwdefault
     for arg in positional + args.kwonlyargs:
         if arg.annotation is not None:
-            annotations[arg.arg] = _strip_annotated(arg.annotation)
-    return HandlerSource(module, name, path, node.lineno, node.end_lineno or node.lineno, annotations, defaults,
-                         node.returns)
+            annotations[arg.arg], metadata[arg.arg] = _split_annotated(arg.annotation)
+    return HandlerSource(module, name, path, node.lineno, node.end_lineno or node.lineno, annotations, metadata,
+                         defaults, node.returns)
 
 
 class Importer:

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from covet.manifest import GLUE_MODULE, MANIFEST_NAME, Manifest
+from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest
 
 if TYPE_CHECKING:
     from covet.app import Covet
@@ -78,7 +78,7 @@ class _BuildFinder(importlib.abc.MetaPathFinder):
         return importlib.util.spec_from_file_location(fullname, file)
 
 
-def attach(app: Covet, manifest: Manifest) -> int:
+def attach(app: Covet, manifest: Manifest, build_dir: Path) -> int:
     """Serve the compiled routes from the glue module; returns how many routes run compiled."""
     for name in manifest.compiled_modules:
         module = sys.modules.get(name) or importlib.import_module(name)
@@ -89,4 +89,7 @@ def attach(app: Covet, manifest: Manifest) -> int:
     except Exception as exc:  # the build's glue ran its import-time setup and failed
         raise BuildMismatch(f"the compiled glue failed to load: {type(exc).__name__}: {exc}") from exc
     table: list[tuple[Any, ...]] = glue.ROUTES
+    document = build_dir / OPENAPI_NAME
+    if document.is_file():
+        app.use_openapi(document.read_bytes())
     return app.use_compiled(table)

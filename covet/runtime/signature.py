@@ -44,6 +44,7 @@ class ParamSpec:
     default: Any
     multi: bool = False  # collects every value of a repeated key
     keyword_only: bool = False
+    marker: Param | None = None  # as declared, for the OpenAPI document
 
     @property
     def required(self) -> bool:
@@ -133,16 +134,24 @@ def analyse(
             raise RouteDefinitionError(f"{label} handler parameter *{p.name} is not supported: declare each parameter")
         ann = hints.get(p.name, str)
         marker: Param | None = None
+        # What the validator sees: the type with its constraints (a marker's and any other metadata).
+        checked: Any = ann
         if get_origin(ann) is Annotated:
             args = get_args(ann)
             inner = args[0]
+            extras: list[Any] = []
             for extra in args[1:]:
                 if isinstance(extra, Param):
                     marker = extra
+                    if extra.constraints:
+                        extras.append(extra)
                 elif isinstance(extra, type) and issubclass(extra, Param):
                     marker = extra()
+                else:
+                    extras.append(extra)
             if marker is not None:
                 ann = inner
+                checked = Annotated[(inner, *extras)] if extras else inner
         kw = p.kind is p.KEYWORD_ONLY
         default = p.default
         if _is_request(ann):
@@ -166,10 +175,11 @@ def analyse(
             if not _is_scalar(ann):
                 raise RouteDefinitionError(f"{label} path parameter {p.name!r} must be a scalar type, not {ann!r}")
             seen_path.add(key)
-            params.append(ParamSpec(p.name, "path", key, ann, MISSING, keyword_only=kw))
+            params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker))
             continue
         if source == "body":
-            params.append(ParamSpec(p.name, "body", marker.alias or p.name, ann, default, keyword_only=kw))
+            params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
+                                    marker=marker))
             continue
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
@@ -185,7 +195,7 @@ def analyse(
                 key = p.name.replace("_", "-").lower()
         else:
             key = marker.alias or p.name
-        params.append(ParamSpec(p.name, source, key, ann, default, multi=multi, keyword_only=kw))
+        params.append(ParamSpec(p.name, source, key, checked, default, multi=multi, keyword_only=kw, marker=marker))
     missing = [name for name in path_params if name not in seen_path]
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")

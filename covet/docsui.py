@@ -1,0 +1,91 @@
+"""The routes that serve ``/openapi.json`` and the ``/docs`` page, as constant replies.
+
+The page is Swagger UI, from the files the ``swagger-ui-py`` package installs:
+nothing is fetched from a CDN, so the docs work offline. The package's own
+code is not imported, only its static files are read.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from covet.runtime.encode import H_JSON, HeaderSet
+from covet.runtime.glue import RoutePlan, constant_plan
+
+if TYPE_CHECKING:
+    from covet.app import Covet
+
+__all__ = ["plans", "assets_dir"]
+
+_ASSETS: Final = (
+    ("swagger-ui-bundle.js", b"text/javascript; charset=utf-8"),
+    ("swagger-ui.css", b"text/css; charset=utf-8"),
+)
+_HTML: Final = HeaderSet(((b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-cache")))
+_TEXT: Final = HeaderSet(((b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-cache")))
+_OPENAPI: Final = H_JSON + ((b"cache-control", b"no-cache"),)
+
+
+def assets_dir() -> Path | None:
+    """Where Swagger UI's files are installed, or None."""
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    static = Path(next(iter(spec.submodule_search_locations))) / "static"
+    return static if (static / "swagger-ui-bundle.js").is_file() else None
+
+
+def _page(app: Covet, docs_url: str, openapi_url: str) -> bytes:
+    title = html.escape(f"{app.title} - API docs")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<link rel="stylesheet" href="{html.escape(docs_url)}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{html.escape(docs_url)}/swagger-ui-bundle.js"></script>
+<script src="{html.escape(docs_url)}/init.js"></script>
+</body>
+</html>
+""".encode()
+
+
+def _init_script(openapi_url: str) -> bytes:
+    # A file, not an inline script, so a Content-Security-Policy without 'unsafe-inline' still allows it.
+    return (
+        "window.ui = SwaggerUIBundle({url: " + json.dumps(openapi_url) + ", dom_id: '#swagger-ui', "
+        "deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: 'BaseLayout'});\n"
+    ).encode()
+
+
+def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
+    """(path, plan) of each docs route ``app`` serves; empty when both are turned off."""
+    out: list[tuple[str, RoutePlan]] = []
+    openapi_url, docs_url = app.openapi_url, app.docs_url
+    if openapi_url is None:
+        return out
+    out.append((openapi_url, constant_plan((200, _OPENAPI, app.openapi()), f"[GET {openapi_url}]")))
+    if docs_url is None:
+        return out
+    static = assets_dir()
+    if static is None:
+        missing = b"The docs page needs the swagger-ui-py package: pip install swagger-ui-py\n"
+        out.append((docs_url, constant_plan((503, _TEXT, missing), f"[GET {docs_url}]")))
+        return out
+    out.append((docs_url, constant_plan((200, _HTML, _page(app, docs_url, openapi_url)), f"[GET {docs_url}]")))
+    js = HeaderSet(((b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"no-cache")))
+    out.append((f"{docs_url}/init.js", constant_plan((200, js, _init_script(openapi_url)), f"[GET {docs_url}/init.js]")))
+    for name, ctype in _ASSETS:
+        headers = HeaderSet(((b"content-type", ctype), (b"cache-control", b"public, max-age=86400")))
+        body = (static / name).read_bytes()
+        out.append((f"{docs_url}/{name}", constant_plan((200, headers, body), f"[GET {docs_url}/{name}]")))
+    return out
+

@@ -1,0 +1,250 @@
+"""The OpenAPI 3.1 document of an application, from its handlers' signatures.
+
+Built once, at start-up in interpreted mode and by ``covet build`` for a
+build (compiled handlers carry no annotations to read). Schemas are
+pydantic's JSON Schema (2020-12, which OpenAPI 3.1 uses as is), every named
+type once under ``components/schemas``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import pydantic
+import pydantic_core
+from pydantic.json_schema import JsonSchemaMode
+
+from covet.runtime.glue import result_kind
+from covet.runtime.router import parse_template
+from covet.runtime.signature import ParamSpec, RouteSpec, analyse
+
+if TYPE_CHECKING:
+    from covet.app import Covet
+    from covet.routing import RouteDef
+
+__all__ = ["openapi_document", "openapi_json"]
+
+_REF: Final = "#/components/schemas/{model}"
+_WIRE: Final = ("path", "query", "header", "cookie")
+
+_ERROR_SCHEMAS: Final[dict[str, Any]] = {
+    "ValidationError": {
+        "type": "object",
+        "title": "ValidationError",
+        "properties": {
+            "type": {"type": "string", "title": "Error Type"},
+            "loc": {"type": "array", "title": "Location", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "msg": {"type": "string", "title": "Message"},
+            "input": {"title": "Input"},
+            "ctx": {"type": "object", "title": "Context"},
+        },
+        "required": ["type", "loc", "msg"],
+    },
+    "HTTPValidationError": {
+        "type": "object",
+        "title": "HTTPValidationError",
+        "properties": {"detail": {"type": "array", "title": "Detail", "items": {"$ref": _REF.format(model="ValidationError")}}},
+        "required": ["detail"],
+    },
+    "HTTPError": {
+        "type": "object",
+        "title": "HTTPError",
+        "properties": {"detail": {"title": "Detail"}},
+        "required": ["detail"],
+    },
+}
+
+
+class _Schemas:
+    """Collects every schema a document needs, so pydantic writes shared definitions once."""
+
+    def __init__(self) -> None:
+        self.inputs: list[tuple[int, JsonSchemaMode, pydantic.TypeAdapter[Any]]] = []
+        self.slots: list[tuple[dict[str, Any], str]] = []
+
+    def want(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str = "schema") -> None:
+        """Put the schema of ``ann`` at ``into[key]`` once ``fill`` runs ({} for a type without one)."""
+        try:
+            adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(ann)
+            adapter.json_schema(mode=mode)
+        except Exception:  # a type pydantic cannot describe is documented as "anything"
+            into[key] = {}
+            return
+        self.inputs.append((len(self.slots), mode, adapter))
+        self.slots.append((into, key))
+
+    def fill(self) -> dict[str, Any]:
+        """Write every wanted schema; returns the shared definitions."""
+        if not self.inputs:
+            return {}
+        found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
+        for (index, mode), schema in found.items():
+            into, key = self.slots[index]
+            into[key] = schema
+        return dict(defs.get("$defs", {}))
+
+
+def _jsonable(value: Any) -> tuple[bool, Any]:
+    try:
+        return True, pydantic_core.to_jsonable_python(value)
+    except Exception:  # a default that is not JSON is left out of the document
+        return False, None
+
+
+def _docstring(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
+    doc = inspect.getdoc(handler)
+    if not doc:
+        return None, None
+    first, _, rest = doc.partition("\n")
+    return first.strip() or None, rest.strip() or None
+
+
+def openapi_path(template: str) -> str:
+    """``/files/{rest:path}`` as OpenAPI writes it: ``/files/{rest}``."""
+    return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template)
+
+
+def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
+    item: dict[str, Any] = {"name": p.key, "in": p.source, "required": p.source == "path" or p.required}
+    marker = p.marker
+    if marker is not None and marker.description:
+        item["description"] = marker.description
+    if marker is not None and marker.deprecated:
+        item["deprecated"] = True
+    schemas.want(p.annotation, "validation", item)
+    if not p.required:
+        ok, value = _jsonable(p.default)
+        if ok:
+            item["x-default"] = value  # moved into the schema once it exists (see _defaults)
+    if marker is not None and marker.examples:
+        item["examples"] = {f"example{i + 1}": {"value": v} for i, v in enumerate(marker.examples)}
+    return item
+
+
+def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
+    if len(params) == 1:
+        p = params[0]
+        media: dict[str, Any] = {}
+        schemas.want(p.annotation, "validation", media)
+        required = p.required
+    else:
+        props: dict[str, Any] = {}
+        for p in params:
+            schemas.want(p.annotation, "validation", props, p.key)
+        media = {"schema": {"type": "object", "title": f"Body_{name}", "properties": props,
+                            "required": [p.key for p in params if p.required]}}
+        required = any(p.required for p in params)
+    return {"required": required, "content": {"application/json": media}}
+
+
+def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
+    kind = result_kind(spec.return_annotation)
+    status = spec.status
+    out: dict[str, Any] = {"description": "Successful Response"}
+    if kind == "none":
+        return str(204 if status == 200 else status), out
+    if kind == "text":
+        out["content"] = {"text/plain": {"schema": {"type": "string"}}}
+    elif kind == "bytes":
+        out["content"] = {"application/octet-stream": {"schema": {}}}
+    elif kind == "json":
+        media: dict[str, Any] = {}
+        schemas.want(spec.return_annotation, "serialization", media)
+        out["content"] = {"application/json": media}
+    return str(status), out
+
+
+def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas) -> dict[str, Any]:
+    first, rest = _docstring(rd.handler)
+    op: dict[str, Any] = {}
+    if rd.tags:
+        op["tags"] = list(rd.tags)
+    op["summary"] = rd.summary or first or rd.name.replace("_", " ").strip().title()
+    description = rd.description or rest
+    if description:
+        op["description"] = description
+    op["operationId"] = operation_id
+    wire = [p for p in spec.params if p.source in _WIRE]
+    if wire:
+        op["parameters"] = [_parameter(p, schemas) for p in wire]
+    bodies = [p for p in spec.params if p.source == "body"]
+    if bodies:
+        op["requestBody"] = _body(bodies, schemas, operation_id)
+    code, success = _success(spec, schemas)
+    responses: dict[str, Any] = {code: success}
+    for status, text in sorted(rd.responses.items()):
+        responses[str(status)] = {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPError")}}},
+        }
+    if wire or bodies:
+        responses.setdefault("422", {
+            "description": "Validation Error",
+            "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}},
+        })
+    op["responses"] = responses
+    if rd.deprecated:
+        op["deprecated"] = True
+    return op
+
+
+def _defaults(paths: dict[str, Any]) -> None:
+    """Put each parameter's default into its (now generated) schema."""
+    for item in paths.values():
+        for op in item.values():
+            for param in op.get("parameters", []):
+                if "x-default" in param:
+                    value = param.pop("x-default")
+                    schema = param["schema"]
+                    if "$ref" in schema:
+                        param["schema"] = {"allOf": [schema], "default": value}
+                    else:
+                        schema["default"] = value
+
+
+def openapi_document(app: Covet) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes, as plain data."""
+    schemas = _Schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    seen_ids: set[str] = set()
+    for rd in app.routes:
+        if not rd.include_in_schema:
+            continue
+        names = [p.param for p in parse_template(rd.path) if p.param is not None]
+        for method in rd.methods:
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking)
+            operation_id = rd.operation_id or f"{rd.name}_{method.lower()}"
+            if operation_id in seen_ids:
+                slug = re.sub(r"\W+", "_", rd.path).strip("_")
+                operation_id = f"{rd.name}_{slug}_{method.lower()}"
+                n = 2
+                while operation_id in seen_ids:
+                    operation_id = f"{rd.name}_{slug}_{method.lower()}_{n}"
+                    n += 1
+            seen_ids.add(operation_id)
+            paths.setdefault(openapi_path(rd.path), {})[method.lower()] = _operation(rd, spec, operation_id, schemas)
+    defs = schemas.fill()
+    _defaults(paths)
+    used = pydantic_core.to_json(paths)
+    components = dict(defs)
+    for name, schema in _ERROR_SCHEMAS.items():
+        if f'"{_REF.format(model=name)}"'.encode() in used:
+            components[name] = schema
+    if "HTTPValidationError" in components:
+        components["ValidationError"] = _ERROR_SCHEMAS["ValidationError"]
+    info: dict[str, Any] = {"title": app.title, "version": app.version}
+    if app.description:
+        info["description"] = app.description
+    doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    if components:
+        doc["components"] = {"schemas": dict(sorted(components.items()))}
+    return doc
+
+
+def openapi_json(app: Covet) -> bytes:
+    """The document as the JSON ``/openapi.json`` serves."""
+    return pydantic_core.to_json(openapi_document(app))
+

@@ -1,0 +1,171 @@
+"""Declaring routes: the decorators an application and a ``Router`` share, and what they record."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypedDict, TypeVar, final
+
+from typing_extensions import Unpack
+
+from covet.exceptions import RouteDefinitionError
+from covet.runtime.router import parse_template
+
+__all__ = ["RouteDef", "RouteOptions", "Routes", "Router"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
+class RouteOptions(TypedDict, total=False):
+    """Keyword arguments of every route decorator.
+
+    status: the status of a successful plain (non-``Response``) result.
+    blocking: run a sync handler in a thread pool instead of on the event loop.
+    tags, summary, description, deprecated, operation_id: for the OpenAPI document; the summary and
+        description default to the docstring's first line and the rest of it.
+    responses: other statuses the handler answers with (an ``HTTPError`` it raises), and what each means.
+    include_in_schema: list the route in the OpenAPI document.
+    """
+
+    status: int
+    blocking: bool
+    tags: list[str]
+    summary: str | None
+    description: str | None
+    deprecated: bool
+    operation_id: str | None
+    responses: Mapping[int, str]
+    include_in_schema: bool
+
+
+@final
+class RouteDef:
+    """A route as the user declared it."""
+
+    __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
+                 "deprecated", "operation_id", "responses", "include_in_schema")
+
+    def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
+                 *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
+                 deprecated: bool = False, operation_id: str | None = None,
+                 responses: Mapping[int, str] | None = None, include_in_schema: bool = True) -> None:
+        self.path = path
+        self.methods = methods
+        self.handler = handler
+        self.status = status
+        self.blocking = blocking
+        self.name = getattr(handler, "__name__", "handler")
+        self.tags = list(tags)
+        self.summary = summary
+        self.description = description
+        self.deprecated = deprecated
+        self.operation_id = operation_id
+        self.responses = dict(responses or {})
+        self.include_in_schema = include_in_schema
+
+    def moved(self, prefix: str, tags: Iterable[str]) -> RouteDef:
+        """This route under ``prefix``, with ``tags`` before its own."""
+        merged = [*tags, *(t for t in self.tags if t not in tags)]
+        return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
+                        summary=self.summary, description=self.description, deprecated=self.deprecated,
+                        operation_id=self.operation_id, responses=self.responses,
+                        include_in_schema=self.include_in_schema)
+
+
+def _check_prefix(prefix: str) -> str:
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise RouteDefinitionError(f"prefix {prefix!r} must start with '/' and not end with one")
+    if prefix:
+        parse_template(prefix)
+    return prefix
+
+
+class Routes:
+    """The route decorators of an application or a router."""
+
+    def __init__(self) -> None:
+        self.routes: list[RouteDef] = []
+
+    def _changed(self) -> None:
+        """Called whenever a route is added."""
+
+    def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        """Register the decorated function for ``path`` (a template such as ``/users/{user_id}``) and ``methods``.
+
+        A GET route also answers HEAD. The keyword options are those of ``RouteOptions``.
+        """
+        parse_template(path)  # fail at declaration, with the path in the message
+        wanted = [m.upper() for m in methods]
+        for m in wanted:
+            if m not in _METHODS:
+                raise RouteDefinitionError(f"route {path!r}: unknown method {m!r}")
+        unknown = set(options) - set(RouteOptions.__annotations__)
+        if unknown:
+            raise RouteDefinitionError(f"route {path!r}: unknown option {sorted(unknown)[0]!r}")
+        status = options.get("status", 200)
+        blocking = options.get("blocking", False)
+        if not 100 <= status <= 599:
+            raise RouteDefinitionError(f"route {path!r}: status {status} is not an HTTP status")
+        for code in options.get("responses", {}):
+            if not 100 <= code <= 599:
+                raise RouteDefinitionError(f"route {path!r}: responses has {code}, which is not an HTTP status")
+
+        def register(handler: F) -> F:
+            if blocking and inspect.iscoroutinefunction(handler):
+                raise RouteDefinitionError(f"route {path!r}: blocking=True is for sync handlers; {handler.__name__} is async")
+            self.routes.append(RouteDef(
+                path, wanted, handler, status, blocking, tags=options.get("tags", ()),
+                summary=options.get("summary"), description=options.get("description"),
+                deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
+                responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True)))
+            self._changed()
+            return handler
+
+        return register
+
+    def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("GET",), **options)
+
+    def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("POST",), **options)
+
+    def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("PUT",), **options)
+
+    def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("PATCH",), **options)
+
+    def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("DELETE",), **options)
+
+    def head(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("HEAD",), **options)
+
+    def options(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
+        return self.route(path, ("OPTIONS",), **options)
+
+    def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = ()) -> None:
+        """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags`` added."""
+        _check_prefix(prefix)
+        tags = list(tags)
+        for t in router.tags:
+            if t not in tags:
+                tags.append(t)
+        self.routes.extend(rd.moved(prefix + router.prefix, tags) for rd in router.routes)
+        self._changed()
+
+
+class Router(Routes):
+    """A group of routes with a common path prefix and tags, for ``app.include_router``.
+
+    Args:
+        prefix: put before every route's path, e.g. ``/users``.
+        tags: OpenAPI tags given to every route.
+    """
+
+    def __init__(self, *, prefix: str = "", tags: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.prefix = _check_prefix(prefix)
+        self.tags = list(tags)
