@@ -27,10 +27,12 @@ $(RTSTAMP): $(STAMP) $(RUNTIME_PY)
 run: $(RTSTAMP)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
-# System packages the tests use (curl) and the fuzzer needs (clang); installed only when missing.
+# System packages the tests use (curl, and chromium for the /docs page) and the fuzzer needs (clang); installed
+# only when missing.
 system-deps:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v clang >/dev/null || missing="$$missing clang"; \
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	if [ -n "$$missing" ]; then \

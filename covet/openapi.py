@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from http import HTTPStatus
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -94,6 +95,13 @@ def _jsonable(value: Any) -> tuple[bool, Any]:
         return False, None
 
 
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Response"
+
+
 def _docstring(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
     doc = inspect.getdoc(handler)
     if not doc:
@@ -175,11 +183,14 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
         op["requestBody"] = _body(bodies, schemas, operation_id)
     code, success = _success(spec, schemas)
     responses: dict[str, Any] = {code: success}
-    for status, text in sorted(rd.responses.items()):
-        responses[str(status)] = {
-            "description": text,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPError")}}},
-        }
+    for status, doc in sorted(rd.responses.items()):
+        if isinstance(doc, str):
+            responses[str(status)] = {
+                "description": doc,
+                "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPError")}}},
+            }
+        else:
+            responses[str(status)] = {"description": _phrase(status), **doc}
     if wire or bodies:
         responses.setdefault("422", {
             "description": "Validation Error",

@@ -18,6 +18,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 
+ResponseDoc = str | Mapping[str, Any]
+
+
 class RouteOptions(TypedDict, total=False):
     """Keyword arguments of every route decorator.
 
@@ -25,7 +28,8 @@ class RouteOptions(TypedDict, total=False):
     blocking: run a sync handler in a thread pool instead of on the event loop.
     tags, summary, description, deprecated, operation_id: for the OpenAPI document; the summary and
         description default to the docstring's first line and the rest of it.
-    responses: other statuses the handler answers with (an ``HTTPError`` it raises), and what each means.
+    responses: other statuses the handler answers with: for each, a description (of the ``HTTPError`` it raises,
+        documented with the error's JSON shape) or an OpenAPI response object as a dict.
     include_in_schema: list the route in the OpenAPI document.
     """
 
@@ -36,7 +40,7 @@ class RouteOptions(TypedDict, total=False):
     description: str | None
     deprecated: bool
     operation_id: str | None
-    responses: Mapping[int, str]
+    responses: Mapping[int, ResponseDoc]
     include_in_schema: bool
 
 
@@ -50,7 +54,7 @@ class RouteDef:
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
                  deprecated: bool = False, operation_id: str | None = None,
-                 responses: Mapping[int, str] | None = None, include_in_schema: bool = True) -> None:
+                 responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler

@@ -119,11 +119,15 @@ def add_errors(
     if errors is None:
         errors = []
     for err in exc.errors(include_url=False):
+        value = err["input"]
+        if isinstance(value, bytes):
+            # A body that is not UTF-8 is echoed as text all the same: the error reply must stay JSON.
+            value = value.decode("utf-8", "replace")
         item: dict[str, Any] = {
             "type": err["type"],
             "loc": [*loc, *err["loc"]],
             "msg": err["msg"],
-            "input": err["input"],
+            "input": value,
         }
         ctx = err.get("ctx")
         if ctx:
@@ -140,4 +144,8 @@ def missing_error(errors: list[dict[str, Any]] | None, loc: tuple[str | int, ...
 
 
 def validation_reply(errors: list[dict[str, Any]]) -> tuple[int, HeaderSeq, bytes]:
-    return (422, H_JSON, pydantic_core.to_json({"detail": errors}, fallback=str))
+    try:
+        body = pydantic_core.to_json({"detail": errors}, fallback=str)
+    except pydantic_core.PydanticSerializationError:  # an input JSON cannot hold: the errors go without inputs
+        body = pydantic_core.to_json({"detail": [{**e, "input": None} for e in errors]}, fallback=str)
+    return (422, H_JSON, body)
