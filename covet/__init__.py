@@ -9,7 +9,8 @@ _purepy.install_if_asked()
 
 from covet.app import Covet  # noqa: E402  (the switch above must come first)
 from covet.exceptions import HTTPError, RouteDefinitionError
-from covet.params import Body, Cookie, Header, Path, Query
+from covet.background import BackgroundTasks
+from covet.params import Body, Cookie, Depends, Header, Path, Query
 from covet.routing import Router
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
@@ -44,5 +45,7 @@ __all__ = [
     "Header",
     "Cookie",
     "Body",
+    "Depends",
+    "BackgroundTasks",
     "__version__",
 ]

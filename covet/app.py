@@ -141,7 +141,7 @@ class Covet(Routes):
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
                 plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking), names
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names
                 )
                 endpoint.methods[method] = plan
                 plans.append(plan)

@@ -20,7 +20,7 @@ from pydantic.json_schema import JsonSchemaMode
 
 from covet.runtime.glue import result_kind
 from covet.runtime.router import parse_template
-from covet.runtime.signature import ParamSpec, RouteSpec, analyse
+from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
 
 if TYPE_CHECKING:
     from covet.app import Covet
@@ -175,10 +175,14 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     if description:
         op["description"] = description
     op["operationId"] = operation_id
-    wire = [p for p in spec.params if p.source in _WIRE]
+    everything = all_params(spec)
+    wire: list[ParamSpec] = []
+    for p in everything:  # a key several dependencies read is one parameter of the operation
+        if p.source in _WIRE and not any(q.source == p.source and q.key == p.key for q in wire):
+            wire.append(p)
     if wire:
         op["parameters"] = [_parameter(p, schemas) for p in wire]
-    bodies = [p for p in spec.params if p.source == "body"]
+    bodies = [p for p in everything if p.source == "body"]
     if bodies:
         op["requestBody"] = _body(bodies, schemas, operation_id)
     code, success = _success(spec, schemas)
@@ -226,7 +230,7 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             continue
         names = [p.param for p in parse_template(rd.path) if p.param is not None]
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking)
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies)
             operation_id = rd.operation_id or f"{rd.name}_{method.lower()}"
             if operation_id in seen_ids:
                 slug = re.sub(r"\W+", "_", rd.path).strip("_")

@@ -11,14 +11,14 @@ OpenAPI schema, in interpreted and compiled mode alike.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypedDict, final
 
 import annotated_types
 import pydantic
 from typing_extensions import Unpack
 
-__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body"]
+__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Depends"]
 
 
 class ParamOptions(TypedDict, total=False):
@@ -130,3 +130,22 @@ class Body(Param):
     """The JSON request body, even for a scalar type."""
 
     source = "body"
+
+
+@final
+class Depends:
+    """A parameter whose value a provider computes: ``Annotated[T, Depends(provider)]``.
+
+    The provider is a function (sync or async, or a generator that yields the value once and cleans up after the
+    response is sent) whose own parameters are declared like a handler's, other dependencies included. Within one
+    request each provider runs once, however many parameters ask for it, unless ``use_cache=False``.
+    """
+
+    def __init__(self, provider: Callable[..., Any], *, use_cache: bool = True) -> None:
+        if not callable(provider):
+            raise TypeError(f"Depends() needs a function, not {provider!r}")
+        self.provider = provider
+        self.use_cache = use_cache
+
+    def __repr__(self) -> str:
+        return f"Depends({getattr(self.provider, '__qualname__', self.provider)!r})"

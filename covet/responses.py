@@ -8,7 +8,7 @@ protocol layer drives their iterator.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from typing import TypeAlias
 
 import pydantic_core
@@ -157,6 +157,8 @@ class StreamingResponse:
         self.status = status
         self.content = content
         self.headers = _encode_headers(headers)
+        # Work to run once the stream has ended (a route's background tasks and dependency clean-up).
+        self.after: Callable[[], Awaitable[None]] | None = None
         if media_type is not None and not any(k == b"content-type" for k, _ in self.headers):
             self.headers.append((b"content-type", media_type.encode("latin-1")))
 

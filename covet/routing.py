@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar, final
 
 from typing_extensions import Unpack
 
 from covet.exceptions import RouteDefinitionError
+from covet.params import Depends
 from covet.runtime.router import parse_template
 
 __all__ = ["RouteDef", "RouteOptions", "Routes", "Router"]
@@ -31,6 +32,8 @@ class RouteOptions(TypedDict, total=False):
     responses: other statuses the handler answers with: for each, a description (of the ``HTTPError`` it raises,
         documented with the error's JSON shape) or an OpenAPI response object as a dict.
     include_in_schema: list the route in the OpenAPI document.
+    dependencies: ``Depends(...)`` to run before the handler for their effect (an authentication check that
+        raises ``HTTPError``); their values are not passed to it.
     """
 
     status: int
@@ -42,6 +45,7 @@ class RouteOptions(TypedDict, total=False):
     operation_id: str | None
     responses: Mapping[int, ResponseDoc]
     include_in_schema: bool
+    dependencies: Sequence[Depends]
 
 
 @final
@@ -49,12 +53,13 @@ class RouteDef:
     """A route as the user declared it."""
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
-                 "deprecated", "operation_id", "responses", "include_in_schema")
+                 "deprecated", "operation_id", "responses", "include_in_schema", "dependencies")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
                  deprecated: bool = False, operation_id: str | None = None,
-                 responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True) -> None:
+                 responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
+                 dependencies: Iterable[Depends] = ()) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -68,14 +73,17 @@ class RouteDef:
         self.operation_id = operation_id
         self.responses = dict(responses or {})
         self.include_in_schema = include_in_schema
+        self.dependencies = list(dependencies)
 
-    def moved(self, prefix: str, tags: Iterable[str]) -> RouteDef:
-        """This route under ``prefix``, with ``tags`` before its own."""
+    def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = ()) -> RouteDef:
+        """This route under ``prefix``, with ``tags`` and ``dependencies`` before its own."""
+        tags = list(tags)
         merged = [*tags, *(t for t in self.tags if t not in tags)]
         return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
                         summary=self.summary, description=self.description, deprecated=self.deprecated,
                         operation_id=self.operation_id, responses=self.responses,
-                        include_in_schema=self.include_in_schema)
+                        include_in_schema=self.include_in_schema,
+                        dependencies=[*dependencies, *self.dependencies])
 
 
 def _check_prefix(prefix: str) -> str:
@@ -84,6 +92,14 @@ def _check_prefix(prefix: str) -> str:
     if prefix:
         parse_template(prefix)
     return prefix
+
+
+def _check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
+    found = list(deps)
+    for d in found:
+        if not isinstance(d, Depends):
+            raise RouteDefinitionError(f"{where}: dependencies must be Depends(...), not {d!r}")
+    return found
 
 
 class Routes:
@@ -123,7 +139,8 @@ class Routes:
                 path, wanted, handler, status, blocking, tags=options.get("tags", ()),
                 summary=options.get("summary"), description=options.get("description"),
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
-                responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True)))
+                responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
+                dependencies=_check_dependencies(path, options.get("dependencies", ()))))
             self._changed()
             return handler
 
@@ -150,14 +167,17 @@ class Routes:
     def options(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route(path, ("OPTIONS",), **options)
 
-    def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = ()) -> None:
-        """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags`` added."""
+    def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = (),
+                       dependencies: Iterable[Depends] = ()) -> None:
+        """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags`` and
+        ``dependencies`` added before the router's own."""
         _check_prefix(prefix)
         tags = list(tags)
         for t in router.tags:
             if t not in tags:
                 tags.append(t)
-        self.routes.extend(rd.moved(prefix + router.prefix, tags) for rd in router.routes)
+        deps = [*_check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
+        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps) for rd in router.routes)
         self._changed()
 
 
@@ -167,9 +187,11 @@ class Router(Routes):
     Args:
         prefix: put before every route's path, e.g. ``/users``.
         tags: OpenAPI tags given to every route.
+        dependencies: ``Depends(...)`` every route runs first, for their effect.
     """
 
-    def __init__(self, *, prefix: str = "", tags: Iterable[str] = ()) -> None:
+    def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = ()) -> None:
         super().__init__()
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)
+        self.dependencies = _check_dependencies(prefix or "Router", dependencies)

@@ -119,8 +119,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             continue
         try:
             source = read_handler(spec.handler)
+            for dep in spec.deps:
+                read_handler(dep.provider)  # the glue imports each provider by its module-level name
         except SourceError as exc:
-            excluded[module.__name__] = (str(exc), "define handlers as plain module-level functions")
+            excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
             continue
         module_files[module.__name__] = path
         pending.append((spec, source))

@@ -9,18 +9,19 @@ handler's annotation as written in its source.
 
 from __future__ import annotations
 
+import sys
 import types
 import typing
 from pathlib import Path
-from typing import final
+from typing import Any, final
 
 import pydantic
 
-from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError
+from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
-from covet.runtime.glue import Binder, glue_source, reads_headers, uses_connection
-from covet.runtime.signature import ParamSpec, RouteSpec
+from covet.runtime.glue import Binder, glue_is_async, glue_source, reads_headers, uses_connection
+from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
 
@@ -49,24 +50,42 @@ class SourceBinder(Binder):
         self.route = route
         self.importer = importer
         self.lines = lines
+        self.sources: dict[Any, tuple[HandlerSource, types.ModuleType]] = {}
+
+    def _source(self, p: ParamSpec) -> tuple[HandlerSource, types.ModuleType]:
+        """The source the parameter is declared in: the handler's, or its dependency provider's."""
+        if p.owner is None:
+            return self.route.source, self.route.module
+        return self._read(p.owner)
+
+    def _read(self, fn: Any) -> tuple[HandlerSource, types.ModuleType]:
+        found = self.sources.get(fn)
+        if found is None:
+            src = read_handler(fn)
+            found = self.sources[fn] = (src, sys.modules[src.module])
+        return found
 
     def _annotation(self, p: ParamSpec) -> str:
-        node = self.route.source.annotations.get(p.name)
+        source, module = self._source(p)
+        node = source.annotations.get(p.name)
         if node is None:
             return "str"  # unannotated parameters are strings, as in interpreted mode
-        text = self.importer.expr(node, self.route.module)
+        text = self.importer.expr(node, module)
         if typing.get_origin(p.annotation) is typing.Annotated:
             # Constraints (a marker's, or other metadata) are validated too, as the interpreted plan does.
-            extra = [self.importer.expr(m, self.route.module, annotation=False)
-                     for m in self.route.source.metadata.get(p.name, [])]
+            extra = [self.importer.expr(m, module, annotation=False) for m in source.metadata.get(p.name, [])]
             text = f"Annotated[{', '.join([text, *extra])}]"
         return text
+
+    def provider(self, dep: DepSpec) -> str:
+        src, _ = self._read(dep.provider)
+        return self.importer.alias(src.module, src.name)
 
     def handler(self) -> str:
         return self.importer.alias(self.route.source.module, self.route.source.name)
 
     def validator(self, p: ParamSpec, json: bool) -> str:
-        name = f"{self.prefix}_V_{p.name}"
+        name = f"{self.prefix}_V_{p.local}"
         maker = "json_validator" if json else "validator"
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
         return name
@@ -75,17 +94,18 @@ class SourceBinder(Binder):
         names = gluekit.dataclass_fields(p.annotation)
         if names is None:
             return None
-        name = f"{self.prefix}_A_{p.name}"
+        name = f"{self.prefix}_A_{p.local}"
         cls = self._annotation(p)
         self.lines.append(f"{name}: Final = fields_validator({cls})")
         return name, cls, names
 
     def default(self, p: ParamSpec) -> str:
-        name = f"{self.prefix}_D_{p.name}"
-        node = self.route.source.defaults.get(p.name)
+        name = f"{self.prefix}_D_{p.local}"
+        source, module = self._source(p)
+        node = source.defaults.get(p.name)
         if node is None:
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
-        self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, self.route.module, annotation=False)}")
+        self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, module, annotation=False)}")
         return name
 
     def serializer(self) -> str | None:
@@ -102,7 +122,7 @@ class SourceBinder(Binder):
 
 
 # The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
-_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply"})
+_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply", "BackgroundTasks"})
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tuple[Path, dict[int, str]]:
@@ -118,7 +138,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label))
         names[i] = fname
-        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {spec.is_async or spec.blocking!r}, {route.label!r}, "
+        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
                      f"{uses_connection(spec)!r}, {reads_headers(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.

@@ -16,6 +16,7 @@ import pydantic_core
 
 from covet.exceptions import HTTPError
 from covet.responses import Response, StreamingResponse
+from covet.runtime.exits import AfterReply
 
 __all__ = [
     "HeaderSet",
@@ -60,7 +61,8 @@ class HeaderSet:
 
 
 HeaderSeq: TypeAlias = Union[HeaderSet, Sequence[tuple[bytes, bytes]]]
-Reply: TypeAlias = Union[tuple[int, HeaderSeq, bytes], StreamingResponse]
+# A route with work to run after its response (background tasks, generator dependencies) returns an AfterReply.
+Reply: TypeAlias = Union[tuple[int, HeaderSeq, bytes], StreamingResponse, AfterReply]
 
 H_TEXT: Final = HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),))
 H_BYTES: Final = HeaderSet(((b"content-type", b"application/octet-stream"),))

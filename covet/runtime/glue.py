@@ -31,7 +31,7 @@ import pydantic
 from covet.exceptions import RouteDefinitionError
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
-from covet.runtime.signature import ParamSpec, RouteSpec
+from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
            "GLUE_SIGNATURE"]
@@ -67,12 +67,12 @@ class RoutePlan:
 
 def reads_headers(spec: RouteSpec) -> bool:
     """Whether a route's glue reads the request headers (a header, cookie or ``Request`` parameter)."""
-    return any(p.source in ("header", "cookie", "request") for p in spec.params)
+    return any(p.source in ("header", "cookie", "request") for p in all_params(spec))
 
 
 def uses_connection(spec: RouteSpec) -> bool:
     """Whether a route's glue reads the connection (a ``Request`` or ``ConnectionInfo`` parameter)."""
-    return any(p.source in ("request", "connection") for p in spec.params)
+    return any(p.source in ("request", "connection") for p in all_params(spec))
 
 
 def constant_plan(reply: Reply, label: str) -> RoutePlan:
@@ -118,6 +118,9 @@ class Binder:
     def serializer(self) -> str | None:
         raise NotImplementedError
 
+    def provider(self, dep: DepSpec) -> str:
+        raise NotImplementedError
+
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
         """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
         return None
@@ -136,15 +139,20 @@ class ObjectBinder(Binder):
         return "_handler"
 
     def validator(self, p: ParamSpec, json: bool) -> str:
-        name = f"_V_{p.name}"
+        name = f"_V_{p.local}"
         what = f"{'body ' if p.source == 'body' else ''}parameter {p.name!r}"
         v = _adapter(p.annotation, self.spec.label, what).validator
         self.ns[name] = v.validate_json if json else v.validate_python
         return name
 
     def default(self, p: ParamSpec) -> str:
-        name = f"_D_{p.name}"
+        name = f"_D_{p.local}"
         self.ns[name] = p.default
+        return name
+
+    def provider(self, dep: DepSpec) -> str:
+        name = f"_P{dep.index}"
+        self.ns[name] = dep.provider
         return name
 
     def serializer(self) -> str | None:
@@ -208,11 +216,16 @@ def glue_function_name(spec: RouteSpec) -> str:
     return "glue_" + "".join(c if c.isalnum() else "_" for c in getattr(spec.handler, "__name__", "handler"))
 
 
+def glue_is_async(spec: RouteSpec) -> bool:
+    """Whether the route's glue is a coroutine function: the handler, or a dependency, must be awaited."""
+    return spec.is_async or spec.blocking or any(d.kind in ("await", "agen") for d in spec.deps)
+
+
 def glue_source(
     spec: RouteSpec, binder: Binder, path_params: list[str], fname: str | None = None, label: str | None = None
 ) -> str:
     """Generate the glue function of one route, binding what it names through ``binder``."""
-    is_async = spec.is_async or spec.blocking
+    is_async = glue_is_async(spec)
     fname = fname or glue_function_name(spec)
     out: list[str] = [
         f"# {_one_line(label or spec.label)}",
@@ -221,10 +234,11 @@ def glue_source(
     ]
     body: list[str] = []
     w = body.append
+    params = all_params(spec)
     by_source: dict[str, list[ParamSpec]] = {}
-    for p in spec.params:
+    for p in params:
         by_source.setdefault(p.source, []).append(p)
-    need_errs = any(p.source not in ("request", "connection") for p in spec.params)
+    need_errs = any(p.source not in ("request", "connection", "background", "depends") for p in params)
     if need_errs:
         w("_errs: list[dict[str, Any]] | None = None")
 
@@ -236,16 +250,16 @@ def glue_source(
         return name
 
     def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
-        """Emit code converting local ``raw`` into ``p_<name>``."""
+        """Emit code converting local ``raw`` into ``p_<local>``."""
         if _is_plain_str(p.annotation) and not p.multi:
-            w(f"{pad}p_{p.name} = {raw}")
+            w(f"{pad}p_{p.local} = {raw}")
             return
         vname = binder.validator(p, json=False)
         w(f"{pad}try:")
-        w(f"{pad}    p_{p.name} = {vname}({raw})")
+        w(f"{pad}    p_{p.local} = {vname}({raw})")
         w(f"{pad}except ValidationError as _e:")
         w(f"{pad}    _errs = add_errors(_errs, _e, {loc!r})")
-        w(f"{pad}    p_{p.name} = None")
+        w(f"{pad}    p_{p.local} = None")
 
     # Path parameters: always present once the route matched.
     for p in by_source.get("path", []):
@@ -253,12 +267,16 @@ def glue_source(
 
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None) -> None:
         for p in params:
-            w(f"r_{p.name}: {'list[str] = []' if p.multi else 'Any = MISSING'}")
+            w(f"r_{p.local}: {'list[str] = []' if p.multi else 'Any = MISSING'}")
         lines: list[str] = []
-        for i, p in enumerate(params):
+        keys: dict[str, list[ParamSpec]] = {}
+        for p in params:
+            keys.setdefault(p.key, []).append(p)  # a key several parameters read is matched once
+        for i, (key, same) in enumerate(keys.items()):
             kw = "if" if i == 0 else "elif"
-            lines.append(f"    {kw} _k == {p.key!r}:")
-            lines.append(f"        r_{p.name}{'.append(_v)' if p.multi else ' = _v'}")
+            lines.append(f"    {kw} _k == {key!r}:")
+            for p in same:
+                lines.append(f"        r_{p.local}{'.append(_v)' if p.multi else ' = _v'}")
         if guard:
             w(f"if {guard}:")
             w(f"    for _k, _v in {pairs_expr}:")
@@ -268,15 +286,15 @@ def glue_source(
             body.extend(lines)
         for p in params:
             loc = (source, p.key)
-            present = f"r_{p.name}" if p.multi else f"r_{p.name} is not MISSING"
+            present = f"r_{p.local}" if p.multi else f"r_{p.local} is not MISSING"
             w(f"if {present}:")
-            convert(p, f"r_{p.name}", loc)
+            convert(p, f"r_{p.local}", loc)
             w("else:")
             if p.required:
                 w(f"    _errs = missing_error(_errs, {loc!r})")
-                w(f"    p_{p.name} = None")
+                w(f"    p_{p.local} = None")
             else:
-                w(f"    p_{p.name} = {default(p)}")
+                w(f"    p_{p.local} = {default(p)}")
 
     if "query" in by_source:
         keyed("query", by_source["query"], "parse_query(_q)", "_q")
@@ -302,26 +320,26 @@ def glue_source(
             # class's own validator, so errors read exactly as in interpreted mode.
             fname, cls, names = fast
             w("    _a: dict[str, Any] | None")
-            w(f"    p_{p.name}: Any")
+            w(f"    p_{p.local}: Any")
             w("    try:")
             w(f"        _a = {fname}(_b)")
             w("    except ValidationError:")
             w("        _a = None")
             w("    if _a is not None:")
-            w(f"        p_{p.name} = {cls}({', '.join(f'_a[{n!r}]' for n in names)})")
+            w(f"        p_{p.local} = {cls}({', '.join(f'_a[{n!r}]' for n in names)})")
             w("    else:")
             pad = "        "
         w(f"{pad}try:")
-        w(f"{pad}    p_{p.name} = {vname}(_b)")
+        w(f"{pad}    p_{p.local} = {vname}(_b)")
         w(f"{pad}except ValidationError as _e:")
         w(f"{pad}    _errs = add_errors(_errs, _e, ('body',))")
-        w(f"{pad}    p_{p.name} = None")
+        w(f"{pad}    p_{p.local} = None")
         w("else:")
         if p.required:
             w("    _errs = missing_error(_errs, ('body',))")
-            w(f"    p_{p.name} = None")
+            w(f"    p_{p.local} = None")
         else:
-            w(f"    p_{p.name} = {default(p)}")
+            w(f"    p_{p.local} = {default(p)}")
     elif bodies:
         # Several body parameters: the body is an object with one key each (FastAPI's "embed").
         w("_obj: Any = {}")
@@ -335,31 +353,71 @@ def glue_source(
         w("        _obj = {}")
         for p in bodies:
             vname = binder.validator(p, json=False)
-            w(f"r_{p.name} = _obj.get({p.key!r}, MISSING)")
-            w(f"if r_{p.name} is not MISSING:")
+            w(f"r_{p.local} = _obj.get({p.key!r}, MISSING)")
+            w(f"if r_{p.local} is not MISSING:")
             w("    try:")
-            w(f"        p_{p.name} = {vname}(r_{p.name})")
+            w(f"        p_{p.local} = {vname}(r_{p.local})")
             w("    except ValidationError as _e:")
             w(f"        _errs = add_errors(_errs, _e, ('body', {p.key!r}))")
-            w(f"        p_{p.name} = None")
+            w(f"        p_{p.local} = None")
             w("else:")
             if p.required:
                 w(f"    _errs = missing_error(_errs, ('body', {p.key!r}))")
-                w(f"    p_{p.name} = None")
+                w(f"    p_{p.local} = None")
             else:
-                w(f"    p_{p.name} = {default(p)}")
+                w(f"    p_{p.local} = {default(p)}")
 
-    for p in by_source.get("request", []):
-        pairs = ", ".join(f"{k!r}: _pp[{i}]" for i, k in enumerate(path_params))
-        w(f"p_{p.name} = Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})")
+    requests = by_source.get("request", [])
+    for i, p in enumerate(requests):
+        if i == 0:
+            pairs = ", ".join(f"{k!r}: _pp[{j}]" for j, k in enumerate(path_params))
+            w(f"p_{p.local} = Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})")
+        else:
+            w(f"p_{p.local} = p_{requests[0].local}")  # one Request per request, whoever asks
     for p in by_source.get("connection", []):
-        w(f"p_{p.name} = _c")
+        w(f"p_{p.local} = _c")
+    background = bool(by_source.get("background"))
+    if background:
+        w("p_tasks = BackgroundTasks()")
     if need_errs:
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
 
+    def value(p: ParamSpec) -> str:
+        return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"
+
+    def arguments(ps: list[ParamSpec]) -> str:
+        return ", ".join(f"{p.name}={value(p)}" if p.keyword_only else value(p) for p in ps)
+
+    exits = any(d.kind in ("gen", "agen") for d in spec.deps)
+    wrapped = exits or background
+    pad = ""
+    if wrapped:
+        # Generator dependencies are finished, and background tasks run, once the response is sent; if the
+        # handler or a dependency raises, the generators opened so far see the exception first.
+        if exits:
+            w("_exits: list[Any] = []")
+        w("_reply: Any")
+        w("try:")
+        pad = "    "
+    for d in spec.deps:
+        fn = binder.provider(d)
+        call = f"{fn}({arguments(d.params)})"
+        if d.kind == "call":
+            w(f"{pad}_d{d.index} = {call}")
+        elif d.kind == "await":
+            w(f"{pad}_d{d.index} = await {call}")
+        elif d.kind == "gen":
+            w(f"{pad}_g{d.index} = {call}")
+            w(f"{pad}_d{d.index} = next(_g{d.index})")
+            w(f"{pad}_exits.append(_g{d.index})")
+        else:
+            w(f"{pad}_g{d.index} = {call}")
+            w(f"{pad}_d{d.index} = await _g{d.index}.__anext__()")
+            w(f"{pad}_exits.append(_g{d.index})")
+
     handler = binder.handler()
-    args = ", ".join(f"{p.name}=p_{p.name}" if p.keyword_only else f"p_{p.name}" for p in spec.params)
+    args = arguments(spec.params)
     if spec.blocking and not spec.is_async:
         call = f"await run_blocking({handler}{', ' if args else ''}{args})"
     elif spec.is_async:
@@ -371,32 +429,49 @@ def glue_source(
     kind = result_kind(spec.return_annotation)
     # A handler declared to return None is called as a statement: its type says
     # there is no value to encode (and mypy rejects using one).
-    w(call if kind == "none" else f"_r = {call}")
+    w(pad + (call if kind == "none" else f"_r = {call}"))
+    # (condition, reply) pairs tried in order, then the reply when none holds.
+    cases: list[tuple[str, str]] = []
     if kind == "text":
-        w("if type(_r) is str:")
-        w(f"    return ({status}, H_TEXT, _r.encode())")
-        w(f"return encode_any(_r, {status})")
+        cases.append(("type(_r) is str", f"({status}, H_TEXT, _r.encode())"))
+        last = f"encode_any(_r, {status})"
     elif kind == "bytes":
-        w("if type(_r) is bytes:")
-        w(f"    return ({status}, H_BYTES, _r)")
-        w(f"return encode_any(_r, {status})")
+        cases.append(("type(_r) is bytes", f"({status}, H_BYTES, _r)"))
+        last = f"encode_any(_r, {status})"
     elif kind == "none":
-        w(f"return ({204 if status == 200 else status}, H_NONE, b'')")
+        last = f"({204 if status == 200 else status}, H_NONE, b'')"
     elif kind == "response":
-        w("if isinstance(_r, RESPONSES):")
-        w("    return reply_of(_r)")
-        w(f"return encode_any(_r, {status})")
+        cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
+        last = f"encode_any(_r, {status})"
     elif kind == "json":
         ser = binder.serializer()
         if ser is None:
-            w(f"return encode_any(_r, {status})")
+            last = f"encode_any(_r, {status})"
         else:
             if not (binder.typed and not can_be_response(spec.return_annotation)):
-                w("if isinstance(_r, RESPONSES):")
-                w("    return reply_of(_r)")
-            w(f"return ({status}, H_JSON, {ser}(_r))")
+                cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
+            last = f"({status}, H_JSON, {ser}(_r))"
     else:
-        w(f"return encode_any(_r, {status})")
+        last = f"encode_any(_r, {status})"
+    if not wrapped:
+        for cond, reply in cases:
+            w(f"if {cond}:")
+            w(f"    return {reply}")
+        w(f"return {last}")
+    else:
+        for i, (cond, reply) in enumerate(cases):
+            w(f"    {'if' if i == 0 else 'elif'} {cond}:")
+            w(f"        _reply = {reply}")
+        if cases:
+            w("    else:")
+            w(f"        _reply = {last}")
+        else:
+            w(f"    _reply = {last}")
+        w("except BaseException as _x:")
+        if exits:
+            w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
+        w("    raise")
+        w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_tasks' if background else 'None'})")
     out.extend("    " + line for line in body)
     return "\n".join(out) + "\n"
 
@@ -416,4 +491,4 @@ def build_plan(spec: RouteSpec, path_params: list[str]) -> RoutePlan:
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(code, ns)
-    return RoutePlan(ns[fname], spec.is_async or spec.blocking, spec.label, source, spec)
+    return RoutePlan(ns[fname], glue_is_async(spec), spec.label, source, spec)

@@ -23,6 +23,7 @@ import pydantic_core
 import typing_extensions
 from pydantic_core import ValidationError, from_json
 
+from covet.background import BackgroundTasks
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.runtime.connection import ConnectionInfo
@@ -38,6 +39,7 @@ from covet.runtime.encode import (
     reply_of,
     validation_reply,
 )
+from covet.runtime.exits import after_reply, unwind, unwind_sync
 from covet.runtime.formdata import parse_cookies, parse_query
 from covet.runtime.signature import MISSING
 
@@ -45,7 +47,7 @@ __all__ = [
     "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
-    "serializer", "fields_validator",
+    "serializer", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)

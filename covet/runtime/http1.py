@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 
@@ -30,6 +30,7 @@ from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.dispatch import Dispatcher
+from covet.runtime.exits import AfterReply
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.resume import resume
 from covet.runtime.streaming import body_chunks
@@ -107,6 +108,13 @@ def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, mi
     return prefix + head_lines + framing + conn + b"\r\n", keep_alive
 
 
+async def _guarded(after: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await after()
+    except Exception:
+        log.exception("work after the response failed")
+
+
 def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
     """The reply of a handler's finished (not cancelled) Task: its result, or the error reply of what it raised."""
     exc = task.exception()
@@ -128,6 +136,23 @@ class ServerState:
         self.connections: set[HTTP1Connection] = set()
         self.closing = False
         self.tasks: set[asyncio.Task[Any]] = set()
+
+    def unwrap(self, reply: Reply) -> Reply:
+        """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""
+        if type(reply) is not AfterReply:
+            return reply
+        inner: Reply = reply.reply
+        if isinstance(inner, StreamingResponse):
+            inner.after = reply.after  # run when the stream ends (_start_stream)
+        else:
+            # A task runs on a later turn of the loop: after the caller has written the response.
+            self.run_after(reply.after)
+        return inner
+
+    def run_after(self, after: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(_guarded(after))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def new_parser(self) -> Parser:
         c = self.config
@@ -259,10 +284,12 @@ class HTTP1Connection(asyncio.Protocol):
                 except Exception as exc:
                     reply = server_error_reply(plan.label, exc)
                 if type(reply) is not tuple:
-                    self._flush(out)
-                    self._start_stream(reply, method == "HEAD", keep_alive, minor)
-                    self.queue.extend(events[i:])
-                    return
+                    reply = self.state.unwrap(reply)
+                    if type(reply) is not tuple:
+                        self._flush(out)
+                        self._start_stream(reply, method == "HEAD", keep_alive, minor)
+                        self.queue.extend(events[i:])
+                        return
                 data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
                 out.append(data)
                 if not keep_alive:
@@ -311,8 +338,10 @@ class HTTP1Connection(asyncio.Protocol):
         if self.closed:
             return
         if type(reply) is not tuple:
-            self._start_stream(reply, is_head, keep_alive, minor)
-            return
+            reply = self.state.unwrap(reply)
+            if type(reply) is not tuple:
+                self._start_stream(reply, is_head, keep_alive, minor)
+                return
         if self.closing:
             keep_alive = False
         data, keep_alive = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
@@ -344,6 +373,9 @@ class HTTP1Connection(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(self._stream(reply, is_head, keep_alive, minor))
         self.state.tasks.add(task)
         task.add_done_callback(self._stream_done)
+        after = reply.after
+        if after is not None:
+            task.add_done_callback(lambda _t: self.state.run_after(after))
 
     def _stream_done(self, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)

@@ -110,8 +110,10 @@ class RingHTTP:
     def reply_for(self, cid: int, reply: Reply, keep_alive: bool, is_head: bool, minor: int) -> bytes | None:
         """The response bytes of a reply (None when it streams); closes after it when it says so."""
         if type(reply) is not tuple:
-            self._start_stream(cid, reply, is_head, keep_alive, minor)
-            return None
+            reply = self.state.unwrap(reply)
+            if type(reply) is not tuple:
+                self._start_stream(cid, reply, is_head, keep_alive, minor)
+                return None
         data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
         if not keep:
             core = self.core
@@ -179,8 +181,10 @@ class RingHTTP:
             return
         reply = task_reply(task, label)
         if type(reply) is not tuple:
-            self._start_stream(cid, reply, is_head, keep_alive, minor)
-            return
+            reply = self.state.unwrap(reply)
+            if type(reply) is not tuple:
+                self._start_stream(cid, reply, is_head, keep_alive, minor)
+                return
         if self.state.closing:
             keep_alive = False
         data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
@@ -193,6 +197,9 @@ class RingHTTP:
         task = self.loop.create_task(self._stream(cid, reply, is_head, keep_alive, minor))
         self.state.tasks.add(task)
         task.add_done_callback(lambda t: self._stream_done(cid, t))
+        after = reply.after
+        if after is not None:
+            task.add_done_callback(lambda _t: self.state.run_after(after))
 
     def _stream_done(self, cid: int, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)

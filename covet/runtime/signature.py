@@ -15,15 +15,16 @@ import inspect
 import types
 import typing
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_origin
 
 from covet.exceptions import RouteDefinitionError
-from covet.params import Body, Header, Param, Path, Query
+from covet.background import BackgroundTasks
+from covet.params import Body, Depends, Header, Param, Path, Query
 from covet.requests import Request
 from covet.runtime.connection import ConnectionInfo
 
-__all__ = ["ParamSpec", "RouteSpec", "analyse", "location"]
+__all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
 
 MISSING: Final = inspect.Parameter.empty
 
@@ -38,17 +39,36 @@ class ParamSpec:
     """One handler parameter and where its value comes from."""
 
     name: str
-    source: str  # path | query | header | cookie | body | request | connection
+    source: str  # path | query | header | cookie | body | request | connection | background | depends
     key: str  # the name on the wire: query key, header name, cookie name
     annotation: Any
     default: Any
     multi: bool = False  # collects every value of a repeated key
     keyword_only: bool = False
     marker: Param | None = None  # as declared, for the OpenAPI document
+    local: str = ""  # its variable in the glue (p_<local>): unique across the handler and its dependencies
+    owner: Callable[..., Any] | None = None  # the dependency provider it belongs to; None: the handler
+    dep: DepSpec | None = None  # source "depends": the provider that computes it
+
+    def __post_init__(self) -> None:
+        if not self.local:
+            self.local = self.name
 
     @property
     def required(self) -> bool:
         return self.default is MISSING
+
+
+@final
+@dataclasses.dataclass
+class DepSpec:
+    """A dependency provider of a route: what it takes, and how it is called."""
+
+    provider: Callable[..., Any]
+    params: list[ParamSpec]
+    kind: str  # call | await | gen (sync generator) | agen (async generator)
+    index: int  # its place in the route's run order; its value is _d<index> in the glue
+    label: str
 
 
 @final
@@ -64,6 +84,7 @@ class RouteSpec:
     is_async: bool
     status: int
     blocking: bool
+    deps: list[DepSpec] = dataclasses.field(default_factory=list)  # in the order they run
 
     @property
     def label(self) -> str:
@@ -112,28 +133,68 @@ def _is_request(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Request)
 
 
-def analyse(
-    method: str,
-    path: str,
-    handler: Callable[..., Any],
-    path_params: list[str],
-    status: int,
-    blocking: bool,
-) -> RouteSpec:
-    """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix."""
-    label = f"[{method} {path} -> {location(handler)}]"
+@final
+class _Walk:
+    """State of one route's analysis: the dependencies found so far, in the order they must run."""
+
+    def __init__(self, label: str, path_params: list[str]) -> None:
+        self.label = label
+        self.path_params = path_params
+        self.deps: list[DepSpec] = []
+        self.cached: dict[Any, DepSpec] = {}
+        self.active: list[Any] = []  # the providers being analysed, to find cycles
+        self.seen_path: set[str] = set()
+        self.counter = 0  # names each provider's parameters apart in the glue
+
+
+def _dependency(walk: _Walk, dep: Depends) -> DepSpec:
+    provider = dep.provider
+    if dep.use_cache and provider in walk.cached:
+        return walk.cached[provider]
+    if provider in walk.active:
+        chain = " -> ".join(getattr(f, "__qualname__", repr(f)) for f in [*walk.active, provider])
+        raise RouteDefinitionError(f"{walk.label} dependencies form a cycle: {chain}")
+    if inspect.isasyncgenfunction(provider):
+        kind = "agen"
+    elif inspect.isgeneratorfunction(provider):
+        kind = "gen"
+    elif inspect.iscoroutinefunction(provider):
+        kind = "await"
+    else:
+        kind = "call"
+    walk.active.append(provider)
+    walk.counter += 1
+    params = _params(walk, provider, f"d{walk.counter}_")
+    walk.active.pop()
+    spec = DepSpec(provider, params, kind, len(walk.deps), location(provider))
+    walk.deps.append(spec)
+    if dep.use_cache:
+        walk.cached[provider] = spec
+    return spec
+
+
+def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]:
+    """The parameters of a handler (prefix "") or of a dependency provider, each with where its value comes from."""
+    label = walk.label
+    what = "handler" if not prefix else f"dependency {getattr(fn, '__qualname__', fn)!r}"
     try:
-        hints = typing.get_type_hints(handler, include_extras=True)
+        hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # NameError and friends from unresolvable annotations
-        raise RouteDefinitionError(f"{label} cannot resolve the handler's annotations: {exc}") from exc
-    sig = inspect.signature(handler)
+        raise RouteDefinitionError(f"{label} cannot resolve the {what}'s annotations: {exc}") from exc
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError) as exc:
+        raise RouteDefinitionError(f"{label} cannot read the signature of {what}: {exc}") from exc
+    owner = fn if prefix else None
+    path_params = walk.path_params
     params: list[ParamSpec] = []
-    seen_path: set[str] = set()
     for p in sig.parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise RouteDefinitionError(f"{label} handler parameter *{p.name} is not supported: declare each parameter")
+            raise RouteDefinitionError(f"{label} {what} parameter *{p.name} is not supported: declare each parameter")
+        local = prefix + p.name
         ann = hints.get(p.name, str)
         marker: Param | None = None
+        depends: Depends | None = None
         # What the validator sees: the type with its constraints (a marker's and any other metadata).
         checked: Any = ann
         if get_origin(ann) is Annotated:
@@ -141,7 +202,9 @@ def analyse(
             inner = args[0]
             extras: list[Any] = []
             for extra in args[1:]:
-                if isinstance(extra, Param):
+                if isinstance(extra, Depends):
+                    depends = extra
+                elif isinstance(extra, Param):
                     marker = extra
                     if extra.constraints:
                         extras.append(extra)
@@ -149,16 +212,28 @@ def analyse(
                     marker = extra()
                 else:
                     extras.append(extra)
-            if marker is not None:
+            if marker is not None or depends is not None:
                 ann = inner
                 checked = Annotated[(inner, *extras)] if extras else inner
+        if isinstance(p.default, Depends):
+            depends = p.default
         kw = p.kind is p.KEYWORD_ONLY
         default = p.default
+        if depends is not None:
+            dep = _dependency(walk, depends)
+            params.append(ParamSpec(p.name, "depends", p.name, ann, MISSING, keyword_only=kw, local=local,
+                                    owner=owner, dep=dep))
+            continue
         if _is_request(ann):
-            params.append(ParamSpec(p.name, "request", p.name, ann, MISSING, keyword_only=kw))
+            params.append(ParamSpec(p.name, "request", p.name, ann, MISSING, keyword_only=kw, local=local, owner=owner))
             continue
         if ann is ConnectionInfo:
-            params.append(ParamSpec(p.name, "connection", p.name, ann, MISSING, keyword_only=kw))
+            params.append(ParamSpec(p.name, "connection", p.name, ann, MISSING, keyword_only=kw, local=local,
+                                    owner=owner))
+            continue
+        if ann is BackgroundTasks:
+            params.append(ParamSpec(p.name, "background", p.name, ann, MISSING, keyword_only=kw, local="tasks",
+                                    owner=owner))
             continue
         if marker is None:
             if p.name in path_params:
@@ -171,15 +246,17 @@ def analyse(
         if source == "path":
             key = marker.alias or p.name
             if key not in path_params:
-                raise RouteDefinitionError(f"{label} parameter {p.name!r} is a path parameter but {path!r} has no {{{key}}}")
+                raise RouteDefinitionError(
+                    f"{label} {what} parameter {p.name!r} is a path parameter but the path has no {{{key}}}")
             if not _is_scalar(ann):
                 raise RouteDefinitionError(f"{label} path parameter {p.name!r} must be a scalar type, not {ann!r}")
-            seen_path.add(key)
-            params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker))
+            walk.seen_path.add(key)
+            params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker,
+                                    local=local, owner=owner))
             continue
         if source == "body":
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
-                                    marker=marker))
+                                    marker=marker, local=local, owner=owner))
             continue
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
@@ -195,8 +272,33 @@ def analyse(
                 key = p.name.replace("_", "-").lower()
         else:
             key = marker.alias or p.name
-        params.append(ParamSpec(p.name, source, key, checked, default, multi=multi, keyword_only=kw, marker=marker))
-    missing = [name for name in path_params if name not in seen_path]
+        params.append(ParamSpec(p.name, source, key, checked, default, multi=multi, keyword_only=kw, marker=marker,
+                                local=local, owner=owner))
+    return params
+
+
+def analyse(
+    method: str,
+    path: str,
+    handler: Callable[..., Any],
+    path_params: list[str],
+    status: int,
+    blocking: bool,
+    dependencies: Sequence[Depends] = (),
+) -> RouteSpec:
+    """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix.
+
+    ``dependencies`` run before the handler for their effect (a check that raises ``HTTPError``); their values
+    are not passed to it.
+    """
+    label = f"[{method} {path} -> {location(handler)}]"
+    walk = _Walk(label, path_params)
+    for d in dependencies:
+        if not isinstance(d, Depends):
+            raise RouteDefinitionError(f"{label} dependencies must be Depends(...), not {d!r}")
+        _dependency(walk, d)
+    params = _params(walk, handler, "")
+    missing = [name for name in path_params if name not in walk.seen_path]
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")
     return RouteSpec(
@@ -204,11 +306,17 @@ def analyse(
         path=path,
         handler=handler,
         params=params,
-        return_annotation=hints.get("return", Any),
+        return_annotation=typing.get_type_hints(handler, include_extras=True).get("return", Any),
         is_async=inspect.iscoroutinefunction(handler),
         status=status,
         blocking=blocking,
+        deps=walk.deps,
     )
+
+
+def all_params(spec: RouteSpec) -> list[ParamSpec]:
+    """Every parameter the route's glue fills: its dependencies' (in run order), then the handler's."""
+    return [p for d in spec.deps for p in d.params] + spec.params
 
 
 def path_param_names(path: str) -> list[str]:

@@ -1,0 +1,113 @@
+"""What runs after a response is sent: background tasks, then the rest of each generator dependency.
+
+The glue wraps a reply in ``AfterReply`` only when a route has such work, so
+every other reply stays a plain tuple and the protocol layers' fast path
+never sees this module.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, final
+
+from covet.background import BackgroundTasks
+
+__all__ = ["AfterReply", "after_reply", "finish", "unwind", "unwind_sync"]
+
+log = logging.getLogger("covet.error")
+
+
+@final
+class AfterReply:
+    """A reply, and the work to run once it has been sent."""
+
+    __slots__ = ("reply", "after")
+
+    def __init__(self, reply: Any, after: Callable[[], Awaitable[None]]) -> None:
+        self.reply = reply
+        self.after = after
+
+
+def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | None) -> Any:
+    """``reply``, wrapped with its after-work when there is any."""
+    if not exits and (tasks is None or not tasks.tasks):
+        return reply
+
+    async def after() -> None:
+        if tasks is not None:
+            await tasks.run()
+        if exits:
+            await finish(exits)
+
+    return AfterReply(reply, after)
+
+
+def _name(gen: Any) -> str:
+    code = getattr(gen, "gi_code", None) or getattr(gen, "ag_code", None)
+    return f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}" if code is not None else repr(gen)
+
+
+async def finish(exits: list[Any]) -> None:
+    """Run each generator dependency past its ``yield``, the last opened first."""
+    for gen in reversed(exits):
+        try:
+            if inspect.isasyncgen(gen):
+                await gen.__anext__()
+            else:
+                next(gen)
+        except (StopIteration, StopAsyncIteration):
+            continue
+        except Exception:
+            log.exception("dependency %s failed while cleaning up after the response", _name(gen))
+            continue
+        log.error("dependency %s yielded more than once; it was closed", _name(gen))
+        if inspect.isasyncgen(gen):
+            await gen.aclose()
+        else:
+            gen.close()
+
+
+def unwind_sync(exits: list[Any], exc: BaseException) -> None:
+    """The handler (or a later dependency) raised ``exc``: throw it into each sync generator dependency.
+
+    A dependency that raises another exception replaces it (it is raised here); one that swallows it lets the
+    original go on.
+    """
+    current = exc
+    for gen in reversed(exits):
+        try:
+            gen.throw(current)
+        except StopIteration:
+            continue
+        except BaseException as e:  # the dependency re-raised, or raised something else instead
+            current = e
+            continue
+        log.error("dependency %s yielded again after an exception; it was closed", _name(gen))
+        gen.close()
+    if current is not exc:
+        raise current
+
+
+async def unwind(exits: list[Any], exc: BaseException) -> None:
+    """``unwind_sync`` for a route with async generator dependencies too."""
+    current = exc
+    for gen in reversed(exits):
+        try:
+            if inspect.isasyncgen(gen):
+                await gen.athrow(current)
+            else:
+                gen.throw(current)
+        except (StopIteration, StopAsyncIteration):
+            continue
+        except BaseException as e:
+            current = e
+            continue
+        log.error("dependency %s yielded again after an exception; it was closed", _name(gen))
+        if inspect.isasyncgen(gen):
+            await gen.aclose()
+        else:
+            gen.close()
+    if current is not exc:
+        raise current
