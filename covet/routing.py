@@ -131,6 +131,7 @@ class Routes:
         for code in options.get("responses", {}):
             if not 100 <= code <= 599:
                 raise RouteDefinitionError(f"route {path!r}: responses has {code}, which is not an HTTP status")
+        dependencies = _check_dependencies(f"route {path!r}", options.get("dependencies", ()))
 
         def register(handler: F) -> F:
             if blocking and inspect.iscoroutinefunction(handler):
@@ -140,7 +141,7 @@ class Routes:
                 summary=options.get("summary"), description=options.get("description"),
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
-                dependencies=_check_dependencies(path, options.get("dependencies", ()))))
+                dependencies=dependencies))
             self._changed()
             return handler
 

@@ -13,14 +13,17 @@ import asyncio
 import enum
 import uuid
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Annotated
 
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
 from covet import (
+    BackgroundTasks,
     Body,
     Cookie,
     Covet,
+    Depends,
     Header,
     HTTPError,
     JSONResponse,
@@ -180,6 +183,45 @@ def stream(n: Annotated[int, Query(ge=0, le=10_000)] = 5) -> StreamingResponse:
 @app.get("/boom", include_in_schema=False)
 def boom() -> str:
     raise RuntimeError("this handler is broken on purpose")
+
+
+# Dependencies: providers computed per request, declared with Depends, planned once at start-up.
+cleanups: list[str] = []  # what the generator dependency and background tasks did, for /deps/log
+
+
+class Settings(TypedDict):
+    region: str
+
+
+def get_settings() -> Settings:
+    return {"region": "eu"}
+
+
+def get_db(settings: Annotated[Settings, Depends(get_settings)]) -> Iterator[str]:
+    """A resource opened for the request and closed after the response is sent."""
+    conn = f"db-{settings['region']}"
+    try:
+        yield conn
+    finally:
+        cleanups.append(f"closed {conn}")
+
+
+async def current_user(x_token: Annotated[str, Header()] = "", db: Annotated[str, Depends(get_db)] = "") -> str:
+    if x_token != "secret":
+        raise HTTPError(401, "a valid X-Token header is needed", headers={"www-authenticate": "Token"})
+    return f"ada (via {db})"
+
+
+@app.get("/me", responses={401: "No valid X-Token"})
+async def me(user: Annotated[str, Depends(current_user)], settings: Annotated[Settings, Depends(get_settings)],
+             tasks: BackgroundTasks) -> dict[str, object]:
+    tasks.add_task(cleanups.append, f"notified {user}")
+    return {"user": user, "region": settings["region"]}
+
+
+@app.get("/deps/log")
+def deps_log() -> list[str]:
+    return cleanups
 
 
 # A router groups routes under a prefix and tags; include_router adds them to the app.

@@ -93,16 +93,23 @@ class Server:
 TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
 
 
-@pytest.fixture(scope="session")
-def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/hello.py as a project of its own, compiled once with `covet build`."""
-    proj = tmp_path_factory.mktemp("hello")
-    shutil.copy(ROOT / "examples" / "hello.py", proj / "hello.py")
+def build_project(tmp_path_factory: pytest.TempPathFactory, source: Path, *others: Path) -> Path:
+    """``source`` (an app module, with ``others`` beside it) as a project of its own, compiled with `covet build`
+    as ``<stem>:app``."""
+    proj = tmp_path_factory.mktemp(source.stem)
+    for path in (source, *others):
+        shutil.copy(path, proj / path.name)
     env = dict(os.environ, PYTHONPATH=str(proj))
-    out = subprocess.run([sys.executable, "-m", "covet", "build", "hello:app"], cwd=proj, env=env,
+    out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     return proj
+
+
+@pytest.fixture(scope="session")
+def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """examples/hello.py as a project of its own, compiled once with `covet build`."""
+    return build_project(tmp_path_factory, ROOT / "examples" / "hello.py")
 
 
 def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str,

@@ -400,20 +400,28 @@ def glue_source(
         w("_reply: Any")
         w("try:")
         pad = "    "
+    used = {p.dep.index for p in params if p.dep is not None}
     for d in spec.deps:
         fn = binder.provider(d)
         call = f"{fn}({arguments(d.params)})"
-        if d.kind == "call":
-            w(f"{pad}_d{d.index} = {call}")
-        elif d.kind == "await":
-            w(f"{pad}_d{d.index} = await {call}")
-        elif d.kind == "gen":
-            w(f"{pad}_g{d.index} = {call}")
-            w(f"{pad}_d{d.index} = next(_g{d.index})")
-            w(f"{pad}_exits.append(_g{d.index})")
+        if d.kind in ("call", "await"):
+            call = f"await {call}" if d.kind == "await" else call
+            if d.index in used and not d.returns_none:
+                w(f"{pad}_d{d.index} = {call}")
+            else:
+                # A provider declared to return None is called as a statement, as mypy requires.
+                w(pad + call)
+                if d.index in used:
+                    w(f"{pad}_d{d.index}: None = None")
         else:
+            step = f"next(_g{d.index})" if d.kind == "gen" else f"await _g{d.index}.__anext__()"
             w(f"{pad}_g{d.index} = {call}")
-            w(f"{pad}_d{d.index} = await _g{d.index}.__anext__()")
+            if d.index in used and not d.returns_none:
+                w(f"{pad}_d{d.index} = {step}")
+            else:
+                w(pad + step)
+                if d.index in used:
+                    w(f"{pad}_d{d.index}: None = None")
             w(f"{pad}_exits.append(_g{d.index})")
 
     handler = binder.handler()

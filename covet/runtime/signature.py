@@ -69,6 +69,7 @@ class DepSpec:
     kind: str  # call | await | gen (sync generator) | agen (async generator)
     index: int  # its place in the route's run order; its value is _d<index> in the glue
     label: str
+    returns_none: bool = False  # declared to return (or yield) None: its value is not taken from the call
 
 
 @final
@@ -166,7 +167,12 @@ def _dependency(walk: _Walk, dep: Depends) -> DepSpec:
     walk.counter += 1
     params = _params(walk, provider, f"d{walk.counter}_")
     walk.active.pop()
-    spec = DepSpec(provider, params, kind, len(walk.deps), location(provider))
+    returns = typing.get_type_hints(provider).get("return", Any)  # _params has already resolved them
+    if kind in ("gen", "agen"):
+        args = get_args(returns)
+        returns = args[0] if args else Any  # what it yields: Iterator[T], Generator[T, ...], AsyncIterator[T]
+    spec = DepSpec(provider, params, kind, len(walk.deps), location(provider),
+                   returns_none=returns is None or returns is type(None))
     walk.deps.append(spec)
     if dep.use_cache:
         walk.cached[provider] = spec

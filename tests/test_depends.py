@@ -1,0 +1,185 @@
+"""Dependencies and background tasks on every transport, interpreted and compiled.
+
+tests/apps/deps.py holds a provider of every shape; the example app's /me
+shows them together. Clean-up after the response is checked by asking the
+server what happened, after the response has been read.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import pytest
+
+from conftest import TRANSPORTS, Server, build_project
+
+from covet import Covet, Depends, Query
+from covet.exceptions import RouteDefinitionError
+from covet.testing import TestClient
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def built_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_project(tmp_path_factory, TESTS / "apps" / "deps.py", TESTS / "apps" / "deps_async.py")
+
+
+@pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
+def dclient(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "inprocess":
+        sys.path.insert(0, str(TESTS / "apps"))
+        from deps import app
+
+        with TestClient(app) as c:
+            yield c
+        return
+    mode, loop = request.param.split("-")
+    if mode == "compiled":
+        srv = Server("deps:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_deps"))
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
+    else:
+        srv = Server("deps:app", loop, cwd=TESTS / "apps", pure=True)
+        assert srv.mode == "interpreted", srv.log
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        yield c
+    code, log = srv.stop()
+    assert code == 0, log
+
+
+def events_after(client: Any, *wanted: str) -> list[str]:
+    """The server's event log once it holds ``wanted`` (after-response work runs on a later turn of its loop)."""
+    deadline = time.monotonic() + 5
+    while True:
+        events: list[str] = client.get("/events").json()
+        if all(w in events for w in wanted) or time.monotonic() > deadline:
+            return events
+        time.sleep(0.01)
+
+
+@pytest.fixture(autouse=True)
+def _clear(request: pytest.FixtureRequest) -> None:
+    if "dclient" in request.fixturenames:
+        request.getfixturevalue("dclient").post("/events/clear")
+
+
+def test_a_provider_runs_once_per_request_however_often_it_is_asked_for(dclient: Any) -> None:
+    assert dclient.get("/cached").json() == {"a": 1, "b": 1, "c": 1, "calls": 1}
+    assert dclient.get("/cached").json()["calls"] == 2  # and again for the next request
+    assert dclient.get("/uncached").json() == {"a": 3, "b": 4}  # use_cache=False
+
+
+def test_providers_nest_and_take_parameters_like_handlers(dclient: Any) -> None:
+    r = dclient.get("/items", params={"page": "3", "size": "20"})
+    assert r.json() == {"offset": 40, "limit": 20, "path": "/items", "size_seen_by_handler": 20}
+    r = dclient.get("/items", params={"page": "0", "size": "500"})
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["query", "page"], ["query", "size"]]
+
+
+def test_route_and_router_dependencies_guard_without_passing_a_value(dclient: Any) -> None:
+    assert dclient.get("/guarded").status_code == 403
+    assert dclient.get("/guarded", headers={"x-key": "k"}).text == "in"
+    assert dclient.get("/admin/stats").status_code == 403
+    assert dclient.get("/admin/stats", headers={"x-key": "k"}).json() == {"users": 1}
+
+
+def test_generators_clean_up_after_the_response_and_tasks_run_first(dclient: Any) -> None:
+    r = dclient.get("/session", headers={"x-name": "one"})
+    assert r.text == "onea"
+    events = events_after(dclient, "close one")
+    assert events == ["open one", "aopen", "handler", "task", "aclose", "close one"]
+
+
+def test_a_generator_sees_the_handlers_exception(dclient: Any) -> None:
+    r = dclient.get("/session/conflict", headers={"x-name": "two"})
+    assert r.status_code == 409
+    assert events_after(dclient, "close two") == ["open two", "two saw 409", "close two"]
+
+
+def test_a_generator_may_turn_an_exception_into_an_http_error(dclient: Any) -> None:
+    r = dclient.get("/session/translated")
+    assert r.status_code == 400
+    assert r.json() == {"detail": "bad value: nope"}
+
+
+def test_a_streaming_response_closes_its_dependencies_after_the_last_chunk(dclient: Any) -> None:
+    r = dclient.get("/session/stream", headers={"x-name": "three"})
+    assert r.text == "0\n1\n2\n"
+    events = events_after(dclient, "close three")
+    assert events == ["open three", "chunk 0", "chunk 1", "chunk 2", "close three"]
+
+
+def test_blocking_handlers_get_dependencies_and_tasks_from_them(dclient: Any) -> None:
+    assert dclient.get("/session/blocking", headers={"x-name": "four"}).text == "four"
+    events = events_after(dclient, "close four", "from a dependency")
+    assert events == ["open four", "blocking handler", "from a dependency", "close four"]
+
+
+def test_example_app_me(client: Any) -> None:
+    r = client.request("GET", "/me", headers={"x-token": "secret"})
+    assert r.json() == {"user": "ada (via db-eu)", "region": "eu"}
+    r = client.request("GET", "/me")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Token"
+    deadline = time.monotonic() + 5
+    while "notified ada (via db-eu)" not in client.request("GET", "/deps/log").json():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def test_dependency_parameters_are_in_the_openapi_document(dclient: Any) -> None:
+    doc = dclient.get("/openapi.json").json()
+    params = doc["paths"]["/items"]["get"]["parameters"]
+    assert [(p["name"], p["in"]) for p in params] == [("page", "query"), ("size", "query")]
+    assert params[0]["schema"]["minimum"] == 1
+    assert [p["name"] for p in doc["paths"]["/admin/stats"]["get"]["parameters"]] == ["x-key"]
+
+
+# -- definition errors, at start-up --------------------------------------------------------------
+
+
+def cyc_a(x: int) -> int:
+    return x
+
+
+def cyc_b(y: Annotated[int, Depends(cyc_a)]) -> int:
+    return y
+
+
+cyc_a.__annotations__["x"] = Annotated[int, Depends(cyc_b)]  # a cycle cannot be written in order
+
+
+def test_a_cycle_is_refused_with_the_chain() -> None:
+    app = Covet()
+
+    @app.get("/c")
+    def c(v: Annotated[int, Depends(cyc_a)]) -> int:
+        return v
+
+    with pytest.raises(RouteDefinitionError, match="cycle: cyc_a -> cyc_b -> cyc_a"):
+        app.dispatcher()
+
+
+def bad_provider(page: Annotated[dict[str, int], Query()]) -> int:
+    return 1
+
+
+def test_a_bad_dependency_is_refused() -> None:
+    with pytest.raises(TypeError, match="needs a function"):
+        Depends(3)  # type: ignore[arg-type]
+    app = Covet()
+    with pytest.raises(RouteDefinitionError, match="must be Depends"):
+        app.get("/x", dependencies=[lambda: 1])  # type: ignore[list-item]
+
+    @app.get("/y")
+    def y(n: Annotated[int, Depends(bad_provider)]) -> int:
+        return n
+
+    with pytest.raises(RouteDefinitionError, match="query parameter 'page' must be a scalar"):
+        app.dispatcher()
