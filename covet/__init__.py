@@ -11,7 +11,9 @@ from covet.app import Covet  # noqa: E402  (the switch above must come first)
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.background import BackgroundTasks
 from covet.params import Body, Cookie, Depends, Header, Path, Query
+from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.routing import Router
+from covet.sessions import Session, SessionMiddleware, session
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -28,6 +30,12 @@ __version__ = "0.1.0"
 __all__ = [
     "Covet",
     "Router",
+    "Middleware",
+    "CallNext",
+    "AnyResponse",
+    "Session",
+    "SessionMiddleware",
+    "session",
     "Request",
     "Headers",
     "QueryParams",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from covet import docsui
+from covet.requests import Request
+from covet.responses import Response, StreamingResponse
 from covet.exceptions import RouteDefinitionError
 from covet.routing import RouteDef, Routes
-from covet.runtime.dispatch import Dispatcher, Endpoint
+from covet.middleware import Middleware, wrap_plan
+from covet.routing import _check_middleware
+from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.router import Router, parse_template
 from covet.runtime.signature import analyse
@@ -16,6 +20,8 @@ from covet.runtime.signature import analyse
 __all__ = ["Covet", "RouteDef"]
 
 Hook = Callable[[], "Awaitable[None] | None"]
+E = TypeVar("E", bound=BaseException)
+ErrorHandler: TypeAlias = Callable[[Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"]
 
 
 class Covet(Routes):
@@ -54,6 +60,38 @@ class Covet(Routes):
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
         self._openapi: bytes | None = None
+        self.middleware_stack: list[Middleware] = []
+        self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any]]] = []
+
+    # -- middleware and exception handlers ------------------------------------
+
+    def add_middleware(self, mw: Middleware) -> Middleware:
+        """Add ``mw`` around every route (and the 404 and 405 answers), inside the middleware added before it.
+
+        Usable as a decorator: ``@app.add_middleware``.
+        """
+        self.middleware_stack.append(_check_middleware(mw))
+        self._changed()
+        return mw
+
+    middleware = add_middleware
+
+    def exception_handler(self, cls: type[E]) -> Callable[[ErrorHandler[E]], ErrorHandler[E]]:
+        """Answer exceptions of class ``cls`` (raised by a handler or a dependency) with the decorated function.
+
+        It takes ``(request, exc)`` and returns a response; it may be async. The most specific class registered
+        wins. An ``HTTPError`` keeps its own answer unless ``HTTPError`` itself is registered.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+            raise RouteDefinitionError(f"exception_handler needs an exception class, not {cls!r}")
+
+        def register(handler: ErrorHandler[E]) -> ErrorHandler[E]:
+            self.exception_handlers = [(c, h) for c, h in self.exception_handlers if c is not cls]
+            self.exception_handlers.append((cls, handler))
+            self._changed()
+            return handler
+
+        return register
 
     def _changed(self) -> None:
         self._dispatcher = None
@@ -122,7 +160,9 @@ class Covet(Routes):
         router: Router[Endpoint] = Router()
         endpoints: dict[str, Endpoint] = {}
         plans: list[RoutePlan] = []
+        docs_paths: set[str] = set()
         for path, plan in docsui.plans(self):
+            docs_paths.add(path)
             if any(rd.path == path for rd in self.routes):
                 raise RouteDefinitionError(
                     f"{path} is declared by the application and is also where CovetPy serves its API docs; "
@@ -141,11 +181,16 @@ class Covet(Routes):
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
                 plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names,
+                    self.exception_handlers,
                 )
-                endpoint.methods[method] = plan
                 plans.append(plan)
-        for endpoint in endpoints.values():
-            endpoint.finish()
+                chain = [*self.middleware_stack, *rd.middleware]
+                endpoint.methods[method] = wrap_plan(plan, chain, names) if chain else plan
+        app_mw = self.middleware_stack
+        for path, endpoint in endpoints.items():
+            if app_mw and path in docs_paths:
+                endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
+            endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
         self._plans = plans
-        return Dispatcher(router)
+        return Dispatcher(router, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)

@@ -8,8 +8,11 @@ protocol layer drives their iterator.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import http.cookies
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import pydantic_core
 
@@ -41,7 +44,73 @@ def _encode_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     return out
 
 
-class Response:
+_SAMESITE = ("lax", "strict", "none")
+
+
+class _Headers:
+    """Header and cookie methods every response has."""
+
+    headers: list[tuple[bytes, bytes]]
+
+    def set_header(self, name: str, value: str) -> None:
+        """Set header ``name`` to ``value``, replacing any it had."""
+        ((bname, bvalue),) = _encode_headers([(name, value)])
+        self.headers = [(k, v) for k, v in self.headers if k != bname]
+        self.headers.append((bname, bvalue))
+
+    def append_header(self, name: str, value: str) -> None:
+        """Add a header line, keeping any others of the same name."""
+        self.headers.extend(_encode_headers([(name, value)]))
+
+    def set_cookie(
+        self,
+        key: str,
+        value: str = "",
+        *,
+        max_age: int | None = None,
+        expires: datetime.datetime | None = None,
+        path: str | None = "/",
+        domain: str | None = None,
+        secure: bool = False,
+        httponly: bool = False,
+        samesite: Literal["lax", "strict", "none"] | None = "lax",
+        partitioned: bool = False,
+    ) -> None:
+        """Add a ``Set-Cookie`` header; the value is quoted when it needs to be."""
+        morsel: http.cookies.Morsel[str] = http.cookies.Morsel()
+        try:
+            morsel.set(key, value, http.cookies.SimpleCookie().value_encode(value)[1])
+        except http.cookies.CookieError as exc:
+            raise ValueError(f"invalid cookie name {key!r}") from exc
+        if max_age is not None:
+            morsel["max-age"] = str(max_age)
+        if expires is not None:
+            morsel["expires"] = email.utils.format_datetime(expires.astimezone(datetime.timezone.utc), usegmt=True)
+        if path is not None:
+            morsel["path"] = path
+        if domain is not None:
+            morsel["domain"] = domain
+        if secure or samesite == "none" or partitioned:  # browsers drop SameSite=None without Secure
+            morsel["secure"] = True
+        if httponly:
+            morsel["httponly"] = True
+        if samesite is not None:
+            if samesite not in _SAMESITE:
+                raise ValueError(f"samesite must be one of {_SAMESITE}, not {samesite!r}")
+            morsel["samesite"] = samesite.capitalize()
+        line = morsel.OutputString()
+        if partitioned:
+            line += "; Partitioned"
+        self.append_header("set-cookie", line)
+
+    def delete_cookie(self, key: str, *, path: str | None = "/", domain: str | None = None, secure: bool = False,
+                      httponly: bool = False, samesite: Literal["lax", "strict", "none"] | None = "lax") -> None:
+        """Tell the client to drop cookie ``key`` (the path and domain must be those it was set with)."""
+        self.set_cookie(key, "", max_age=0, expires=datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc),
+                        path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite)
+
+
+class Response(_Headers):
     """A complete response: status, headers and a body of bytes or text.
 
     Args:
@@ -53,6 +122,8 @@ class Response:
 
     media_type: str | None = None
     charset: str = "utf-8"
+    # Work to run once the response is sent (a route's background tasks and dependency clean-up).
+    after: Callable[[], Awaitable[None]] | None = None
 
     def __init__(
         self,
@@ -140,7 +211,7 @@ def _safe_location(url: str) -> bytes:
     return quote(url, safe=":/%#?=@[]!$&'()*+,;~").encode("ascii")
 
 
-class StreamingResponse:
+class StreamingResponse(_Headers):
     """A response whose body comes from an async (or plain) iterable of chunks.
 
     Over HTTP/1.1 it is sent with chunked transfer coding, and the next

@@ -9,6 +9,7 @@ from typing import Any, TypedDict, TypeVar, final
 from typing_extensions import Unpack
 
 from covet.exceptions import RouteDefinitionError
+from covet.middleware import Middleware
 from covet.params import Depends
 from covet.runtime.router import parse_template
 
@@ -53,13 +54,13 @@ class RouteDef:
     """A route as the user declared it."""
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
-                 "deprecated", "operation_id", "responses", "include_in_schema", "dependencies")
+                 "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
                  deprecated: bool = False, operation_id: str | None = None,
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
-                 dependencies: Iterable[Depends] = ()) -> None:
+                 dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = ()) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -74,16 +75,19 @@ class RouteDef:
         self.responses = dict(responses or {})
         self.include_in_schema = include_in_schema
         self.dependencies = list(dependencies)
+        self.middleware = list(middleware)
 
-    def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = ()) -> RouteDef:
-        """This route under ``prefix``, with ``tags`` and ``dependencies`` before its own."""
+    def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
+              middleware: Iterable[Middleware] = ()) -> RouteDef:
+        """This route under ``prefix``, with ``tags``, ``dependencies`` and ``middleware`` before its own."""
         tags = list(tags)
         merged = [*tags, *(t for t in self.tags if t not in tags)]
         return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
                         summary=self.summary, description=self.description, deprecated=self.deprecated,
                         operation_id=self.operation_id, responses=self.responses,
                         include_in_schema=self.include_in_schema,
-                        dependencies=[*dependencies, *self.dependencies])
+                        dependencies=[*dependencies, *self.dependencies],
+                        middleware=[*middleware, *self.middleware])
 
 
 def _check_prefix(prefix: str) -> str:
@@ -92,6 +96,12 @@ def _check_prefix(prefix: str) -> str:
     if prefix:
         parse_template(prefix)
     return prefix
+
+
+def _check_middleware(mw: Middleware) -> Middleware:
+    if not inspect.iscoroutinefunction(mw) and not inspect.iscoroutinefunction(getattr(mw, "__call__", None)):
+        raise RouteDefinitionError(f"middleware {mw!r} must be an async function (request, call_next) -> response")
+    return mw
 
 
 def _check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
@@ -169,7 +179,7 @@ class Routes:
         return self.route(path, ("OPTIONS",), **options)
 
     def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = (),
-                       dependencies: Iterable[Depends] = ()) -> None:
+                       dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = ()) -> None:
         """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags`` and
         ``dependencies`` added before the router's own."""
         _check_prefix(prefix)
@@ -178,7 +188,7 @@ class Routes:
             if t not in tags:
                 tags.append(t)
         deps = [*_check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
-        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps) for rd in router.routes)
+        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, router.middleware) for rd in router.routes)
         self._changed()
 
 
@@ -189,10 +199,20 @@ class Router(Routes):
         prefix: put before every route's path, e.g. ``/users``.
         tags: OpenAPI tags given to every route.
         dependencies: ``Depends(...)`` every route runs first, for their effect.
+        middleware: around every route of the router, inside the application's (see ``covet.middleware``).
     """
 
-    def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = ()) -> None:
+    def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = (),
+                 middleware: Iterable[Middleware] = ()) -> None:
         super().__init__()
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)
         self.dependencies = _check_dependencies(prefix or "Router", dependencies)
+        self.middleware: list[Middleware] = []
+        for mw in middleware:
+            self.add_middleware(mw)
+
+    def add_middleware(self, mw: Middleware) -> Middleware:
+        """Add ``mw`` around this router's routes, inside those added before; usable as a decorator."""
+        self.middleware.append(_check_middleware(mw))
+        return mw

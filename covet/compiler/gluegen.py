@@ -20,7 +20,7 @@ import pydantic
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
-from covet.runtime.glue import Binder, glue_is_async, glue_source, reads_headers, uses_connection
+from covet.runtime.glue import Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, uses_connection
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
@@ -81,6 +81,14 @@ class SourceBinder(Binder):
         src, _ = self._read(dep.provider)
         return self.importer.alias(src.module, src.name)
 
+    def exception_handler(self, index: int, pair: tuple[type[BaseException], Any]) -> tuple[str, str]:
+        cls, handler = pair
+        for what, obj in (("exception class", cls), ("exception handler", handler)):
+            if getattr(obj, "__qualname__", None) != getattr(obj, "__name__", None):
+                raise SourceError(f"{what} {obj.__qualname__} is not defined at module level, so the glue cannot import it")
+        return (self.importer.alias(cls.__module__, cls.__name__),
+                self.importer.alias(handler.__module__, handler.__name__))
+
     def handler(self) -> str:
         return self.importer.alias(self.route.source.module, self.route.source.name)
 
@@ -122,10 +130,11 @@ class SourceBinder(Binder):
 
 
 # The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
-_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply", "BackgroundTasks"})
+_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply", "BackgroundTasks", "HTTPError"})
 
 
-def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tuple[Path, dict[int, str]]:
+def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
+                      errors: ErrorHandlers = ()) -> tuple[Path, dict[int, str]]:
     """Write ``covet_glue.py``; returns its path and each route's function name by index."""
     importer = Importer()
     bindings: list[str] = []
@@ -136,7 +145,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str) -> tu
         binder = SourceBinder(route, i, importer, bindings)
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
-        functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label))
+        functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
         names[i] = fname
         table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
                      f"{uses_connection(spec)!r}, {reads_headers(spec)!r}),")

@@ -7,16 +7,18 @@ route never knows which protocol carried its request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final, final
 
 from covet.runtime.encode import error_reply
 from covet.runtime.glue import RoutePlan, constant_plan
 from covet.runtime.router import Router
 
-__all__ = ["Endpoint", "Dispatcher", "NOT_FOUND"]
+__all__ = ["Endpoint", "Dispatcher", "NOT_FOUND", "NOT_FOUND_PLAN"]
 
 NOT_FOUND: Final = error_reply(404, "Not Found")
 _NOT_FOUND_PLAN: Final = constant_plan(NOT_FOUND, "[not found]")
+NOT_FOUND_PLAN: Final = _NOT_FOUND_PLAN
 _NO_PARAMS: Final[list[str]] = []
 
 
@@ -31,24 +33,28 @@ class Endpoint:
         self.methods: dict[str, RoutePlan] = {}
         self.not_allowed: RoutePlan = _NOT_FOUND_PLAN
 
-    def finish(self) -> None:
-        """Fill in HEAD from GET and the 405 reply once all methods are known."""
+    def finish(self, wrap: Callable[[RoutePlan], RoutePlan] | None = None) -> None:
+        """Fill in HEAD from GET and the 405 reply once all methods are known; ``wrap`` (the application's
+        middleware) goes around the 405."""
         if "GET" in self.methods and "HEAD" not in self.methods:
             self.methods["HEAD"] = self.methods["GET"]
         allow = ", ".join(sorted(self.methods)).encode()
         self.not_allowed = constant_plan(
             error_reply(405, "Method Not Allowed", ((b"allow", allow),)), f"[405 {self.template}]"
         )
+        if wrap is not None:
+            self.not_allowed = wrap(self.not_allowed)
 
 
 @final
 class Dispatcher:
     """The routing table of one application, built once at start-up."""
 
-    __slots__ = ("router",)
+    __slots__ = ("router", "not_found")
 
-    def __init__(self, router: Router[Endpoint]) -> None:
+    def __init__(self, router: Router[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN) -> None:
         self.router = router
+        self.not_found = not_found
 
     def static_plans(self) -> list[tuple[str, str, RoutePlan]]:
         """(method, path, plan) of every route whose path has no parameters, HEAD included where GET answers it."""
@@ -58,7 +64,7 @@ class Dispatcher:
         """The plan to run and the path's captured parameters; errors are plans too."""
         hit = self.router.match(path)
         if hit is None:
-            return _NOT_FOUND_PLAN, _NO_PARAMS
+            return self.not_found, _NO_PARAMS
         endpoint, params = hit
         plan = endpoint.methods.get(method)
         if plan is None:

@@ -75,6 +75,9 @@ log = logging.getLogger("covet.error")
 def reply_of(result: Response | StreamingResponse) -> Reply:
     if isinstance(result, StreamingResponse):
         return result
+    after = result.after
+    if after is not None:  # a response middleware handed on, with its route's work still to run
+        return AfterReply((result.status, result.headers, result.body), after)
     return (result.status, result.headers, result.body)
 
 

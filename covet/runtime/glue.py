@@ -23,12 +23,12 @@ from __future__ import annotations
 import linecache
 import types
 import typing
-from collections.abc import Callable
-from typing import Any, Final, Union, final, get_args, get_origin
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeAlias, Union, final, get_args, get_origin
 
 import pydantic
 
-from covet.exceptions import RouteDefinitionError
+from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
@@ -121,6 +121,10 @@ class Binder:
     def provider(self, dep: DepSpec) -> str:
         raise NotImplementedError
 
+    def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
+        """Names of an exception class and of the application's handler for it."""
+        raise NotImplementedError
+
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
         """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
         return None
@@ -154,6 +158,10 @@ class ObjectBinder(Binder):
         name = f"_P{dep.index}"
         self.ns[name] = dep.provider
         return name
+
+    def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
+        self.ns[f"_E{index}"], self.ns[f"_H{index}"] = pair
+        return f"_E{index}", f"_H{index}"
 
     def serializer(self) -> str | None:
         try:
@@ -221,10 +229,23 @@ def glue_is_async(spec: RouteSpec) -> bool:
     return spec.is_async or spec.blocking or any(d.kind in ("await", "agen") for d in spec.deps)
 
 
+ErrorHandlers: TypeAlias = "Sequence[tuple[type[BaseException], Callable[..., Any]]]"
+
+
+def error_order(handlers: ErrorHandlers) -> list[tuple[int, type[BaseException]]]:
+    """(index, class) of each exception handler, the most specific class first, as ``except`` clauses need."""
+    return sorted(enumerate(cls for cls, _ in handlers), key=lambda ic: -len(ic[1].__mro__))
+
+
 def glue_source(
-    spec: RouteSpec, binder: Binder, path_params: list[str], fname: str | None = None, label: str | None = None
+    spec: RouteSpec, binder: Binder, path_params: list[str], fname: str | None = None, label: str | None = None,
+    errors: ErrorHandlers = (),
 ) -> str:
-    """Generate the glue function of one route, binding what it names through ``binder``."""
+    """Generate the glue function of one route, binding what it names through ``binder``.
+
+    ``errors`` are the application's exception handlers: an exception of one of their classes raised by a
+    dependency or the handler is answered by it (a ``try`` costs nothing until something is raised).
+    """
     is_async = glue_is_async(spec)
     fname = fname or glue_function_name(spec)
     out: list[str] = [
@@ -383,6 +404,8 @@ def glue_source(
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
 
+    guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
+
     def value(p: ParamSpec) -> str:
         return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"
 
@@ -480,6 +503,25 @@ def glue_source(
             w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
         w("    raise")
         w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_tasks' if background else 'None'})")
+    if errors:
+        inner = body[guarded:]
+        del body[guarded:]
+        w("try:")
+        body.extend("    " + line for line in inner)
+        classes = [cls for cls, _ in errors]
+        if not any(cls is HTTPError for cls in classes) and any(issubclass(HTTPError, cls) for cls in classes):
+            # An HTTPError is the route's own answer, not an error for a handler of Exception to catch.
+            w("except HTTPError:")
+            w("    raise")
+        pairs = ", ".join(f"{k!r}: _pp[{j}]" for j, k in enumerate(path_params))
+        request = f"Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})"
+        for index, _cls in error_order(errors):
+            exc_name, fn_name = binder.exception_handler(index, errors[index])
+            w(f"except {exc_name} as _x:")
+            if is_async:
+                w(f"    return await handled_error_async({fn_name}, _x, {request})")
+            else:
+                w(f"    return handled_error({fn_name}, _x, {request})")
     out.extend("    " + line for line in body)
     return "\n".join(out) + "\n"
 
@@ -487,13 +529,13 @@ def glue_source(
 _counter = 0
 
 
-def build_plan(spec: RouteSpec, path_params: list[str]) -> RoutePlan:
+def build_plan(spec: RouteSpec, path_params: list[str], errors: ErrorHandlers = ()) -> RoutePlan:
     """Generate, compile and load one route's glue (interpreted mode)."""
     global _counter
     ns: dict[str, Any] = {"__name__": "covet.glue", "Any": Any}
     ns.update((name, getattr(gluekit, name)) for name in gluekit.__all__)
     fname = glue_function_name(spec)
-    source = glue_source(spec, ObjectBinder(spec, ns), path_params, fname)
+    source = glue_source(spec, ObjectBinder(spec, ns), path_params, fname, errors=errors)
     _counter += 1
     filename = f"<covet glue {_counter}: {_one_line(spec.method + ' ' + spec.path)}>"
     code = compile(source, filename, "exec")

@@ -24,6 +24,7 @@ import typing_extensions
 from pydantic_core import ValidationError, from_json
 
 from covet.background import BackgroundTasks
+from covet.exceptions import HTTPError
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.runtime.connection import ConnectionInfo
@@ -41,6 +42,7 @@ from covet.runtime.encode import (
 )
 from covet.runtime.exits import after_reply, unwind, unwind_sync
 from covet.runtime.formdata import parse_cookies, parse_query
+from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import MISSING
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
     "serializer", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
+    "handled_error", "handled_error_async", "HTTPError",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)

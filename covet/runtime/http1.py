@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from http import HTTPStatus
 from typing import Any, Final, cast
 
@@ -287,7 +287,10 @@ class HTTP1Connection(asyncio.Protocol):
                     reply = self.state.unwrap(reply)
                     if type(reply) is not tuple:
                         self._flush(out)
-                        self._start_stream(reply, method == "HEAD", keep_alive, minor)
+                        if isinstance(reply, Coroutine):  # an async exception handler's answer, still to come
+                            self._suspend(reply, plan.label, method == "HEAD", keep_alive, minor)
+                        else:
+                            self._start_stream(reply, method == "HEAD", keep_alive, minor)
                         self.queue.extend(events[i:])
                         return
                 data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)

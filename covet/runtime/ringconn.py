@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from typing import Any, Final, Protocol
 
 from covet.exceptions import HTTPError
@@ -112,7 +113,10 @@ class RingHTTP:
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
             if type(reply) is not tuple:
-                self._start_stream(cid, reply, is_head, keep_alive, minor)
+                if isinstance(reply, Coroutine):  # an async exception handler's answer, still to come
+                    self._suspend(cid, reply, "[exception handler]", is_head, keep_alive, minor)
+                else:
+                    self._start_stream(cid, reply, is_head, keep_alive, minor)
                 return None
         data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
         if not keep:
