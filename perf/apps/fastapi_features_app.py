@@ -1,0 +1,23 @@
+"""FastAPI's equivalent of covet_features_app.py's /mw/users/{user_id}: one dependency and one middleware."""
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Request
+
+app = FastAPI()
+
+
+def current_user(x_user: Annotated[str, Header()] = "anonymous") -> str:
+    return x_user
+
+
+@app.middleware("http")
+async def request_id(request: Request, call_next):  # type: ignore[no-untyped-def]
+    response = await call_next(request)
+    response.headers["x-request-id"] = "1"
+    return response
+
+
+@app.get("/mw/users/{user_id}")
+async def user(user_id: int, who: Annotated[str, Depends(current_user)]) -> dict[str, object]:
+    return {"id": user_id, "user": who}
