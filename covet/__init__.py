@@ -13,7 +13,10 @@ from covet.background import BackgroundTasks
 from covet.params import Body, Cookie, Depends, Header, Path, Query
 from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.routing import Router
+from covet.compression import CompressionMiddleware
 from covet.sessions import Session, SessionMiddleware, session
+from covet.sse import EventSourceResponse, ServerSentEvent
+from covet.staticfiles import StaticFiles
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -36,6 +39,10 @@ __all__ = [
     "Session",
     "SessionMiddleware",
     "session",
+    "StaticFiles",
+    "EventSourceResponse",
+    "ServerSentEvent",
+    "CompressionMiddleware",
     "Request",
     "Headers",
     "QueryParams",

@@ -214,8 +214,11 @@ def _safe_location(url: str) -> bytes:
 class StreamingResponse(_Headers):
     """A response whose body comes from an async (or plain) iterable of chunks.
 
-    Over HTTP/1.1 it is sent with chunked transfer coding, and the next
-    chunk is not pulled while the client is not reading.
+    Over HTTP/1.1 it is sent with chunked transfer coding, or with a
+    Content-Length when ``content_length`` says how many bytes the chunks hold
+    (a source that gives fewer or more has its connection reset). The next
+    chunk is not pulled while the client is not reading, and when the client
+    goes away the source is closed.
     """
 
     def __init__(
@@ -224,10 +227,14 @@ class StreamingResponse(_Headers):
         status: int = 200,
         headers: HeadersArg = None,
         media_type: str | None = None,
+        content_length: int | None = None,
     ) -> None:
         self.status = status
         self.content = content
         self.headers = _encode_headers(headers)
+        if content_length is not None and content_length < 0:
+            raise ValueError("content_length cannot be negative")
+        self.length = content_length  # the protocol layer frames the body with it
         # Work to run once the stream has ended (a route's background tasks and dependency clean-up).
         self.after: Callable[[], Awaitable[None]] | None = None
         if media_type is not None and not any(k == b"content-type" for k, _ in self.headers):

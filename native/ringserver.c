@@ -380,6 +380,8 @@ static void conn_kill(RingServer *s, struct conn *c, int reset) {
     c->flags |= C_DEAD;
     if (reset)
         c->flags |= C_RESET;
+    if (c->flags & C_BUSY)
+        c->flags |= C_DRAIN; /* Python holds it (a stream): settle() tells it once that it is gone */
     kill_ops(s, c);
     if (c->out != NULL && !(c->flags & C_SEND))
         outq_free(s, c);

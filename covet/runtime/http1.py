@@ -33,7 +33,7 @@ from covet.runtime.dispatch import Dispatcher
 from covet.runtime.exits import AfterReply
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.resume import resume
-from covet.runtime.streaming import body_chunks
+from covet.runtime.streaming import send_body
 
 __all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "stream_head", "task_reply"]
 
@@ -95,17 +95,23 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
     return _render(prefix, head_lines, body, tail, not is_head), keep_alive
 
 
-def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, minor: int) -> tuple[bytes, bool]:
-    """The head of a streaming response (chunked on HTTP/1.1), and whether the connection stays open after it."""
-    chunked = minor == 1
-    if not chunked:
-        keep_alive = False  # HTTP/1.0 has no chunking: the end of the body is the close.
+def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, minor: int) -> tuple[bytes, bool, bool]:
+    """The head of a streaming response, whether the connection stays open after it, and whether the body is
+    chunked (on HTTP/1.1 when its length is not known)."""
+    chunked = minor == 1 and resp.length is None
+    if minor != 1:
+        keep_alive = False  # HTTP/1.0: the close ends a body of unknown length, and is simplest for a known one
     prefix, close = prefix_of(resp.status, resp.headers)
     if close:
         keep_alive = False
-    framing = b"transfer-encoding: chunked\r\n" if chunked else b""
+    if chunked:
+        framing = b"transfer-encoding: chunked\r\n"
+    elif resp.length is not None:
+        framing = b"content-length: %d\r\n" % resp.length
+    else:
+        framing = b""
     conn = b"" if keep_alive else b"connection: close\r\n"
-    return prefix + head_lines + framing + conn + b"\r\n", keep_alive
+    return prefix + head_lines + framing + conn + b"\r\n", keep_alive, chunked
 
 
 async def _guarded(after: Callable[[], Awaitable[None]]) -> None:
@@ -169,7 +175,7 @@ class HTTP1Connection(asyncio.Protocol):
 
     __slots__ = (
         "state", "transport", "parser", "info", "queue", "busy", "closed", "closing",
-        "write_paused", "read_paused", "drain", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
+        "write_paused", "read_paused", "drain", "stream", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -185,6 +191,7 @@ class HTTP1Connection(asyncio.Protocol):
         self.write_paused = False
         self.read_paused = False
         self.drain: asyncio.Future[None] | None = None
+        self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -208,6 +215,10 @@ class HTTP1Connection(asyncio.Protocol):
         self.closed = True
         self.queue.clear()
         self.state.connections.discard(self)
+        stream = self.stream
+        if stream is not None and not stream.done():
+            # The client went away: close the stream's source now, not when it next has something to send.
+            stream.cancel()
         drain = self.drain
         if drain is not None and not drain.done():
             drain.set_result(None)
@@ -376,12 +387,14 @@ class HTTP1Connection(asyncio.Protocol):
         task = asyncio.get_running_loop().create_task(self._stream(reply, is_head, keep_alive, minor))
         self.state.tasks.add(task)
         task.add_done_callback(self._stream_done)
+        self.stream = task
         after = reply.after
         if after is not None:
             task.add_done_callback(lambda _t: self.state.run_after(after))
 
     def _stream_done(self, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
+        self.stream = None
         keep = False
         if not task.cancelled():
             exc = task.exception()
@@ -402,30 +415,24 @@ class HTTP1Connection(asyncio.Protocol):
         """Send a streaming response; True when the connection may carry another request."""
         transport = self.transport
         assert transport is not None
-        head, keep_alive = stream_head(resp, self.state.clock.head_lines, keep_alive and not self.closing, minor)
-        chunked = minor == 1
+        head, keep_alive, chunked = stream_head(resp, self.state.clock.head_lines, keep_alive and not self.closing,
+                                                minor)
         transport.write(head)
-        if not is_head:
-            chunks = body_chunks(resp.content)
-            try:
-                async for chunk in chunks:
-                    if self.closed:
-                        return False
-                    if not chunk:
-                        continue
-                    transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                    if self.write_paused:
-                        await self._drained()
-            finally:
-                await chunks.aclose()
-            if self.closed:
-                return False
-            if chunked:
-                transport.write(b"0\r\n\r\n")
+        if not is_head and not await send_body(resp.content, resp.length, chunked, self._write_chunk, self._drained):
+            return False
+        if self.closed:
+            return False
         if not keep_alive:
             self.closing = True
             transport.close()
         return keep_alive
+
+    def _write_chunk(self, data: bytes) -> int:
+        if self.closed:
+            return -1
+        assert self.transport is not None
+        self.transport.write(data)
+        return 1 if self.write_paused else 0
 
     async def _drained(self) -> None:
         loop = asyncio.get_running_loop()

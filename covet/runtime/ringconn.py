@@ -28,7 +28,7 @@ from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply
 from covet.runtime.glue import RoutePlan
 from covet.runtime.http1 import ServerState, render, stream_head, task_reply
 from covet.runtime.resume import resume
-from covet.runtime.streaming import body_chunks
+from covet.runtime.streaming import send_body
 
 __all__ = ["DirectCore", "RingCore", "RingHTTP"]
 
@@ -76,6 +76,7 @@ class RingHTTP:
         self.loop = loop
         self.core: RingCore | None = None
         self.drains: dict[int, asyncio.Future[None]] = {}
+        self.streams: dict[int, asyncio.Task[bool]] = {}
 
     # -- called by the core -------------------------------------------------
 
@@ -161,8 +162,15 @@ class RingHTTP:
     def drained(self, cid: int) -> None:
         """The connection's output fell below the low-water mark, or the connection is gone."""
         fut = self.drains.pop(cid, None)
-        if fut is not None and not fut.done():
-            fut.set_result(None)
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(None)
+            return
+        # Nobody waits to write: the core says the connection of a stream is gone. Close the stream's source
+        # now, not when it next has something to send.
+        stream = self.streams.get(cid)
+        if stream is not None and not stream.done():
+            stream.cancel()
 
     def timeout_response(self) -> bytes:
         return render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)[0]
@@ -200,6 +208,7 @@ class RingHTTP:
         assert isinstance(reply, StreamingResponse)
         task = self.loop.create_task(self._stream(cid, reply, is_head, keep_alive, minor))
         self.state.tasks.add(task)
+        self.streams[cid] = task
         task.add_done_callback(lambda t: self._stream_done(cid, t))
         after = reply.after
         if after is not None:
@@ -207,6 +216,8 @@ class RingHTTP:
 
     def _stream_done(self, cid: int, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
+        if self.streams.get(cid) is task:
+            del self.streams[cid]
         core = self.core
         if core is None:
             return
@@ -223,26 +234,22 @@ class RingHTTP:
         """Send a streaming response; True when the connection may carry another request (False once it is gone)."""
         core = self.core
         assert core is not None
-        head, keep_alive = stream_head(resp, self.state.clock.head_lines, keep_alive and not self.state.closing, minor)
-        chunked = minor == 1
+        head, keep_alive, chunked = stream_head(resp, self.state.clock.head_lines,
+                                                keep_alive and not self.state.closing, minor)
         if core.write(cid, head) < 0:
             return False
         if not is_head:
-            chunks = body_chunks(resp.content)
-            try:
-                async for chunk in chunks:
-                    if not chunk:
-                        continue
-                    state = core.write(cid, b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
-                    if state < 0:
-                        return False
-                    if state > 0:
-                        fut = self.loop.create_future()
-                        self.drains[cid] = fut
-                        await fut
-            finally:
-                self.drains.pop(cid, None)
-                await chunks.aclose()
-            if chunked and core.write(cid, b"0\r\n\r\n") < 0:
+            def write(data: bytes) -> int:
+                return core.write(cid, data)
+
+            async def drained() -> None:
+                fut = self.loop.create_future()
+                self.drains[cid] = fut
+                try:
+                    await fut
+                finally:
+                    self.drains.pop(cid, None)
+
+            if not await send_body(resp.content, resp.length, chunked, write, drained):
                 return False
         return keep_alive

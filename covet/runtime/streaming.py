@@ -1,11 +1,46 @@
-"""The body of a streaming response as bytes chunks (an async generator, which mypyc cannot compile)."""
+"""Sending the body of a streaming response (kept out of mypyc: async generators, and awaits in ``finally``).
+
+mypyc cannot compile async generators, and a compiled coroutine that is
+cancelled while it awaits inside a ``finally`` has been seen to leave the
+cancellation behind for the next Task the event loop runs. The loop that
+pulls chunks, and closes the source, therefore lives here, in plain Python.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
-__all__ = ["body_chunks"]
+__all__ = ["body_chunks", "send_body"]
+
+
+async def send_body(content: Any, length: int | None, chunked: bool, write: Callable[[bytes], int],
+                    drained: Callable[[], Awaitable[None]]) -> bool:
+    """Send a streaming response's body; False when the connection went away.
+
+    ``write`` returns -1 (gone), 0 (sent) or 1 (sent; wait for ``drained()`` before the next). A source that
+    gives more or fewer bytes than ``length`` raises ValueError: the caller resets the connection.
+    """
+    left = length
+    chunks = body_chunks(content)
+    try:
+        async for chunk in chunks:
+            if not chunk:
+                continue
+            if left is not None:
+                left -= len(chunk)
+                if left < 0:
+                    raise ValueError(f"the stream gave more bytes than its content_length {length}")
+            state = write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            if state < 0:
+                return False
+            if state > 0:
+                await drained()
+    finally:
+        await chunks.aclose()
+    if left:
+        raise ValueError(f"the stream ended {left} bytes short of its content_length {length}")
+    return not chunked or write(b"0\r\n\r\n") >= 0
 
 
 async def body_chunks(content: Any) -> AsyncGenerator[bytes, None]:

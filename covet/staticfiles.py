@@ -1,0 +1,212 @@
+"""Serving a directory of files: validators, conditional requests, ranges, and nothing outside the root.
+
+``app.include_router(StaticFiles("/static", directory="public"))`` adds one
+GET (and HEAD) route under the prefix. Files are looked up in a thread (the
+``blocking`` route mode), read whole when small and streamed with a known
+length when not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import mimetypes
+import os
+import stat
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Final
+
+from covet.exceptions import HTTPError
+from covet.params import Header
+from covet.responses import Response, StreamingResponse
+from covet.routing import Router
+
+__all__ = ["StaticFiles"]
+
+_CHUNK: Final = 256 * 1024
+_WHOLE: Final = 1024 * 1024  # files up to this size are read into one response
+_TEXT_TYPES: Final = ("text/", "application/javascript", "application/json", "image/svg+xml", "application/xml")
+
+
+def _content_type(path: Path) -> str:
+    ctype, encoding = mimetypes.guess_type(path.name, strict=False)
+    if encoding is not None or ctype is None:
+        # A .gz file is the compressed bytes themselves, not a document sent compressed.
+        return "application/octet-stream"
+    if ctype.startswith(_TEXT_TYPES) and "charset" not in ctype:
+        ctype += "; charset=utf-8"
+    return ctype
+
+
+def _etag(st: os.stat_result) -> str:
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match: the weak comparison of RFC 9110, any of a list, or ``*``."""
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
+
+
+def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+    """One byte range as (first, last), None to send the whole file, False when unsatisfiable.
+
+    Several ranges are answered with the whole file (RFC 9110 allows it), as is a header that does not parse.
+    """
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    if not dash:
+        return None
+    try:
+        if first_s == "":
+            n = int(last_s)  # the last n bytes
+            if n <= 0:
+                return False
+            return (max(size - n, 0), size - 1) if size else False
+        first = int(first_s)
+        last = int(last_s) if last_s else size - 1
+    except ValueError:
+        return None
+    if first < 0:
+        return None
+    if first >= size:
+        return False
+    if last < first:
+        return None
+    return first, min(last, size - 1)
+
+
+async def _read_chunks(path: Path, first: int, length: int) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    f = await loop.run_in_executor(None, path.open, "rb")
+    try:
+        await loop.run_in_executor(None, f.seek, first)
+        left = length
+        while left > 0:
+            chunk = await loop.run_in_executor(None, f.read, min(_CHUNK, left))
+            if not chunk:
+                raise OSError(f"{path} got shorter while it was being sent")
+            left -= len(chunk)
+            yield chunk
+    finally:
+        await loop.run_in_executor(None, f.close)
+
+
+class StaticFiles(Router):
+    """A router serving the files under ``directory`` at ``prefix``.
+
+    Args:
+        prefix: where the files appear, e.g. ``/static``.
+        directory: the root; nothing outside it is ever served.
+        html: serve ``index.html`` for a directory, and ``404.html`` (if there is one) when nothing matches.
+        follow_symlinks: serve symlinks that point outside the root (off: such files are 404).
+        cache_control: the ``Cache-Control`` of every file.
+    """
+
+    def __init__(self, prefix: str, directory: str | os.PathLike[str], *, html: bool = False,
+                 follow_symlinks: bool = False, cache_control: str = "public, max-age=3600") -> None:
+        super().__init__(prefix=prefix)
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            raise ValueError(f"StaticFiles: {directory} is not a directory")
+        self.root = root
+        self.html = html
+        self.follow_symlinks = follow_symlinks
+        self.cache_control = cache_control
+        self.get("/{path:path}", blocking=True, include_in_schema=False)(self._make_handler())
+        if html:
+            self.get("/", blocking=True, include_in_schema=False)(self._make_index())
+
+    def resolve(self, rel: str) -> Path | None:
+        """The file ``rel`` names under the root, or None when it does not exist or would leave the root."""
+        parts = rel.split("/")
+        # The router has decoded %2e%2e and %2f already: a dot segment or a NUL here is an attempt, not a name.
+        if any(p in (".", "..") or "\x00" in p or "\\" in p for p in parts):
+            return None
+        candidate = self.root.joinpath(*[p for p in parts if p])
+        try:
+            real = candidate.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not self.follow_symlinks and not real.is_relative_to(self.root):
+            return None
+        if real.is_dir():
+            if not self.html:
+                return None
+            real = real / "index.html"
+            if not real.is_file():
+                return None
+        return real
+
+    def answer(self, path: Path | None, if_none_match: str, if_modified_since: str, range_: str, if_range: str,
+               status: int = 200) -> Response | StreamingResponse:
+        if path is None:
+            missing = self.root / "404.html" if self.html else None
+            if missing is not None and missing.is_file():
+                return self.answer(missing, "", "", "", "", status=404)
+            raise HTTPError(404)
+        try:
+            st = path.stat()
+        except OSError:
+            raise HTTPError(404) from None
+        if not stat.S_ISREG(st.st_mode):
+            raise HTTPError(404)
+        etag = _etag(st)
+        last_modified = email.utils.formatdate(st.st_mtime, usegmt=True)
+        headers = {"etag": etag, "last-modified": last_modified, "cache-control": self.cache_control,
+                   "accept-ranges": "bytes"}
+        if status == 200:
+            if if_none_match:
+                if _etag_matches(if_none_match, etag):
+                    return Response(b"", status=304, headers=headers)
+            elif if_modified_since:
+                try:
+                    since = email.utils.parsedate_to_datetime(if_modified_since).timestamp()
+                except (TypeError, ValueError):
+                    since = None
+                if since is not None and int(st.st_mtime) <= since:
+                    return Response(b"", status=304, headers=headers)
+        size = st.st_size
+        first, last = 0, size - 1
+        if range_ and status == 200 and (not if_range or if_range == etag or if_range == last_modified):
+            found = _parse_range(range_, size)
+            if found is False:
+                return Response(b"", status=416, headers={**headers, "content-range": f"bytes */{size}"})
+            if isinstance(found, tuple):
+                first, last = found
+                status = 206
+                headers["content-range"] = f"bytes {first}-{last}/{size}"
+        length = last - first + 1 if size else 0
+        ctype = _content_type(path)
+        if length <= _WHOLE:
+            with path.open("rb") as f:
+                f.seek(first)
+                body = f.read(length)
+            return Response(body, status=status, headers=headers, media_type=ctype)
+        return StreamingResponse(_read_chunks(path, first, length), status=status,
+                                 headers={**headers, "content-type": ctype}, content_length=length)
+
+    def _make_handler(self) -> Callable[..., Response | StreamingResponse]:
+        files = self
+
+        def static_file(path: str, if_none_match: Annotated[str, Header()] = "",
+                        if_modified_since: Annotated[str, Header()] = "",
+                        range_: Annotated[str, Header(alias="range")] = "",
+                        if_range: Annotated[str, Header()] = "") -> Response | StreamingResponse:
+            return files.answer(files.resolve(path), if_none_match, if_modified_since, range_, if_range)
+
+        return static_file
+
+    def _make_index(self) -> Callable[..., Response | StreamingResponse]:
+        files = self
+
+        def static_index(if_none_match: Annotated[str, Header()] = "",
+                         if_modified_since: Annotated[str, Header()] = "") -> Response | StreamingResponse:
+            return files.answer(files.resolve(""), if_none_match, if_modified_since, "", "")
+
+        return static_index
