@@ -10,13 +10,14 @@ _purepy.install_if_asked()
 from covet.app import Covet  # noqa: E402  (the switch above must come first)
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.background import BackgroundTasks
-from covet.params import Body, Cookie, Depends, Header, Path, Query
+from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.routing import Router
 from covet.compression import CompressionMiddleware
 from covet.sessions import Session, SessionMiddleware, session
 from covet.sse import EventSourceResponse, ServerSentEvent
 from covet.staticfiles import StaticFiles
+from covet.uploads import UploadFile
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -60,6 +61,9 @@ __all__ = [
     "Header",
     "Cookie",
     "Body",
+    "Form",
+    "File",
+    "UploadFile",
     "Depends",
     "BackgroundTasks",
     "__version__",

@@ -148,6 +148,20 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     return {"required": required, "content": {"application/json": media}}
 
 
+def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
+    props: dict[str, Any] = {}
+    for p in params:
+        if p.source == "file":
+            one = {"type": "string", "format": "binary"}
+            props[p.key] = {"type": "array", "items": one} if p.multi else one
+        else:
+            schemas.want(p.annotation, "validation", props, p.key)
+    media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
+    schema = {"type": "object", "title": f"Form_{name}", "properties": props,
+              "required": [p.key for p in params if p.required]}
+    return {"required": any(p.required for p in params), "content": {media: {"schema": schema}}}
+
+
 def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
     kind = result_kind(spec.return_annotation)
     status = spec.status
@@ -185,6 +199,9 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     bodies = [p for p in everything if p.source == "body"]
     if bodies:
         op["requestBody"] = _body(bodies, schemas, operation_id)
+    fields = [p for p in everything if p.source in ("form", "file")]
+    if fields:
+        op["requestBody"] = _form(fields, schemas, operation_id)
     code, success = _success(spec, schemas)
     responses: dict[str, Any] = {code: success}
     for status, doc in sorted(rd.responses.items()):

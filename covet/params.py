@@ -18,7 +18,7 @@ import annotated_types
 import pydantic
 from typing_extensions import Unpack
 
-__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Depends"]
+__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends"]
 
 
 class ParamOptions(TypedDict, total=False):
@@ -123,6 +123,20 @@ class Cookie(Param):
     """A cookie sent in the ``Cookie`` request header."""
 
     source = "cookie"
+
+
+@final
+class Form(Param):
+    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``)."""
+
+    source = "form"
+
+
+@final
+class File(Param):
+    """A file of a ``multipart/form-data`` body: an ``UploadFile`` (or a list of them, for a repeated name)."""
+
+    source = "file"
 
 
 @final

@@ -67,7 +67,7 @@ class RoutePlan:
 
 def reads_headers(spec: RouteSpec) -> bool:
     """Whether a route's glue reads the request headers (a header, cookie or ``Request`` parameter)."""
-    return any(p.source in ("header", "cookie", "request") for p in all_params(spec))
+    return any(p.source in ("header", "cookie", "request", "form", "file") for p in all_params(spec))
 
 
 def uses_connection(spec: RouteSpec) -> bool:
@@ -272,7 +272,7 @@ def glue_source(
 
     def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
         """Emit code converting local ``raw`` into ``p_<local>``."""
-        if _is_plain_str(p.annotation) and not p.multi:
+        if (_is_plain_str(p.annotation) and not p.multi) or p.source == "file":
             w(f"{pad}p_{p.local} = {raw}")
             return
         vname = binder.validator(p, json=False)
@@ -286,9 +286,10 @@ def glue_source(
     for p in by_source.get("path", []):
         convert(p, f"_pp[{path_params.index(p.key)}]", ("path", p.key), "")
 
-    def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None) -> None:
+    def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v") -> None:
+        # ``v``: the loop's value variable; files get their own, as mypy types a variable once.
         for p in params:
-            w(f"r_{p.local}: {'list[str] = []' if p.multi else 'Any = MISSING'}")
+            w(f"r_{p.local}: {('list[Any] = []' if p.source == 'file' else 'list[str] = []') if p.multi else 'Any = MISSING'}")
         lines: list[str] = []
         keys: dict[str, list[ParamSpec]] = {}
         for p in params:
@@ -297,13 +298,13 @@ def glue_source(
             kw = "if" if i == 0 else "elif"
             lines.append(f"    {kw} _k == {key!r}:")
             for p in same:
-                lines.append(f"        r_{p.local}{'.append(_v)' if p.multi else ' = _v'}")
+                lines.append(f"        r_{p.local}{f'.append({v})' if p.multi else f' = {v}'}")
         if guard:
             w(f"if {guard}:")
-            w(f"    for _k, _v in {pairs_expr}:")
+            w(f"    for _k, {v} in {pairs_expr}:")
             body.extend("    " + line for line in lines)
         else:
-            w(f"for _k, _v in {pairs_expr}:")
+            w(f"for _k, {v} in {pairs_expr}:")
             body.extend(lines)
         for p in params:
             loc = (source, p.key)
@@ -328,6 +329,15 @@ def glue_source(
         w("        for _n, _x in parse_cookies(_v).items():")
         w("            _ck.setdefault(_n, _x)")
         keyed("cookie", by_source["cookie"], "_ck.items()", None)
+
+    if "form" in by_source or "file" in by_source:
+        w("_fm = parse_form(_h, _b)")
+        w("if _fm.error is not None:")
+        w("    _errs = (_errs or []) + [{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error, 'input': None}]")
+        if "form" in by_source:
+            keyed("body", by_source["form"], "_fm.fields", None)
+        if "file" in by_source:
+            keyed("body", by_source["file"], "_fm.files", None, "_u")
 
     bodies = by_source.get("body", [])
     if len(bodies) == 1:

@@ -20,7 +20,8 @@ from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_o
 
 from covet.exceptions import RouteDefinitionError
 from covet.background import BackgroundTasks
-from covet.params import Body, Depends, Header, Param, Path, Query
+from covet.params import Body, Depends, File, Header, Param, Path, Query
+from covet.uploads import UploadFile
 from covet.requests import Request
 from covet.runtime.connection import ConnectionInfo
 
@@ -241,6 +242,8 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
             params.append(ParamSpec(p.name, "background", p.name, ann, MISSING, keyword_only=kw, local="tasks",
                                     owner=owner))
             continue
+        if marker is None and is_upload(ann):
+            marker = File()
         if marker is None:
             if p.name in path_params:
                 marker = Path()
@@ -259,6 +262,14 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
             walk.seen_path.add(key)
             params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker,
                                     local=local, owner=owner))
+            continue
+        if source == "file":
+            if not is_upload(ann):
+                raise RouteDefinitionError(
+                    f"{label} file parameter {p.name!r} must be an UploadFile or a list of them, not {ann!r}")
+            params.append(ParamSpec(p.name, "file", marker.alias or p.name, ann, default,
+                                    multi=get_origin(ann) in _SEQUENCES or _upload_list(ann), keyword_only=kw,
+                                    marker=marker, local=local, owner=owner))
             continue
         if source == "body":
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
@@ -304,6 +315,9 @@ def analyse(
             raise RouteDefinitionError(f"{label} dependencies must be Depends(...), not {d!r}")
         _dependency(walk, d)
     params = _params(walk, handler, "")
+    sources = {p.source for d in walk.deps for p in d.params} | {p.source for p in params}
+    if "body" in sources and sources & {"form", "file"}:
+        raise RouteDefinitionError(f"{label} a route reads its body as JSON or as a form, not both")
     missing = [name for name in path_params if name not in walk.seen_path]
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")
@@ -318,6 +332,25 @@ def analyse(
         blocking=blocking,
         deps=walk.deps,
     )
+
+
+def _upload_list(tp: Any) -> bool:
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and _upload_list(members[0])
+    return origin in _SEQUENCES and get_args(tp) == (UploadFile,)
+
+
+def is_upload(tp: Any) -> bool:
+    """``UploadFile``, ``UploadFile | None`` or a list of them: read from a multipart form's files."""
+    if tp is UploadFile:
+        return True
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and is_upload(members[0])
+    return _upload_list(tp)
 
 
 def all_params(spec: RouteSpec) -> list[ParamSpec]:

@@ -1,0 +1,128 @@
+"""Forms (urlencoded and multipart) and uploads on every transport, interpreted and compiled."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+
+from conftest import TRANSPORTS, Server, build_project
+
+from covet.testing import TestClient
+
+TESTS = Path(__file__).resolve().parent
+BIG = os.urandom(3 * 1024 * 1024 + 7)  # past the spool threshold: lands in a temporary file
+
+
+@pytest.fixture(scope="session")
+def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_project(tmp_path_factory, TESTS / "apps" / "forms.py")
+
+
+@pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
+def fclient(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "inprocess":
+        sys.path.insert(0, str(TESTS / "apps"))
+        from forms import app
+
+        from covet.runtime.config import Config
+
+        with TestClient(app, config=Config(max_body=8 * 1024 * 1024)) as c:
+            yield c
+        return
+    mode, loop = request.param.split("-")
+    extra = ("--max-body", str(8 * 1024 * 1024))
+    if mode == "compiled":
+        srv = Server("forms:app", loop, "--compiled", "require", *extra, cwd=request.getfixturevalue("built_forms"))
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
+    else:
+        srv = Server("forms:app", loop, *extra, cwd=TESTS / "apps", pure=True)
+    with httpx.Client(base_url=srv.url, timeout=20) as c:
+        yield c
+    code, log = srv.stop()
+    assert code == 0, log
+
+
+def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]]) -> tuple[bytes, str]:
+    boundary = "covet-test-boundary"
+    out = b""
+    for name, value in fields:
+        out += f'--{boundary}\r\ncontent-disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, filename, ctype, data in files:
+        out += (f'--{boundary}\r\ncontent-disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"content-type: {ctype}\r\n\r\n").encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def post(client: Any, path: str, body: bytes, ctype: str) -> Any:
+    return client.request("POST", path, content=body, headers={"content-type": ctype})
+
+
+def test_an_urlencoded_form_with_validation_and_repeated_fields(fclient: Any) -> None:
+    r = post(fclient, "/login", b"username=ada&age=36&tag=a&tag=b%20c", "application/x-www-form-urlencoded")
+    assert r.json() == {"username": "ada", "age": 36, "tags": ["a", "b c"]}
+    r = post(fclient, "/login", b"username=a&age=-1", "application/x-www-form-urlencoded")
+    assert r.status_code == 422
+    assert sorted((e["loc"][1], e["type"]) for e in r.json()["detail"]) == [
+        ("age", "greater_than_equal"), ("username", "string_too_short")]
+    r = post(fclient, "/login", b"age=3", "application/x-www-form-urlencoded")
+    assert r.json()["detail"][0] == {"type": "missing", "loc": ["body", "username"], "msg": "Field required",
+                                     "input": None}
+
+
+def test_the_same_form_as_multipart(fclient: Any) -> None:
+    body, ctype = multipart([("username", "bob"), ("tag", "x")], [])
+    assert post(fclient, "/login", body, ctype).json() == {"username": "bob", "age": 0, "tags": ["x"]}
+
+
+def test_files_small_in_memory_and_large_on_disk(fclient: Any) -> None:
+    small = b"hello, file\n"
+    body, ctype = multipart([("note", "two files")],
+                            [("doc", "notes.txt", "text/plain", small), ("extra", "a.bin", "application/x-a", b"a"),
+                             ("extra", "b.bin", "application/x-b", b"b")])
+    r = post(fclient, "/upload", body, ctype)
+    assert r.json() == {"filename": "notes.txt", "content_type": "text/plain", "size": len(small),
+                        "sha256": hashlib.sha256(small).hexdigest(), "on_disk": False, "note": "two files",
+                        "extra": ["a.bin", "b.bin"]}
+    body, ctype = multipart([], [("doc", "big.bin", "application/octet-stream", BIG)])
+    r = post(fclient, "/upload", body, ctype)
+    got = r.json()
+    assert (got["size"], got["sha256"], got["on_disk"]) == (len(BIG), hashlib.sha256(BIG).hexdigest(), True)
+
+
+def test_an_optional_file(fclient: Any) -> None:
+    body, ctype = multipart([], [])
+    assert post(fclient, "/optional", body, ctype).text == "none"
+    body, ctype = multipart([], [("doc", "x.txt", "text/plain", b"x")])
+    assert post(fclient, "/optional", body, ctype).text == "x.txt"
+
+
+def test_bad_forms_are_422_with_the_reason(fclient: Any) -> None:
+    r = post(fclient, "/upload", b"--nope\r\ngarbage", "multipart/form-data; boundary=covet-test-boundary")
+    assert r.status_code == 422
+    types = [e["type"] for e in r.json()["detail"]]
+    assert "form_invalid" in types or "missing" in types
+    r = post(fclient, "/login", b'{"username": "ada"}', "application/json")
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "form_invalid"
+    assert "expected a form" in r.json()["detail"][0]["msg"]
+    r = post(fclient, "/login", b"username=%ff%fe", "application/x-www-form-urlencoded")
+    assert r.status_code in (200, 422)  # invalid percent-encoded UTF-8 is replaced, never a 500
+
+
+def test_the_form_is_in_the_openapi_document(fclient: Any) -> None:
+    doc = fclient.request("GET", "/openapi.json").json()
+    validate(doc)
+    login = doc["paths"]["/login"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert login["required"] == ["username"] and login["properties"]["tag"]["type"] == "array"
+    upload = doc["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert upload["properties"]["doc"] == {"type": "string", "format": "binary"}
+    assert upload["properties"]["extra"] == {"type": "array", "items": {"type": "string", "format": "binary"}}

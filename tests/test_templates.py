@@ -1,0 +1,66 @@
+"""Jinja2 templates on every transport, interpreted and compiled."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import TRANSPORTS, Server, build_project
+
+from covet.testing import TestClient
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def built_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    proj = build_project(tmp_path_factory, TESTS / "apps" / "pages.py")
+    shutil.copytree(TESTS / "apps" / "templates", proj / "templates")
+    return proj
+
+
+@pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
+def pclient(request: pytest.FixtureRequest) -> Iterator[Any]:
+    if request.param == "inprocess":
+        sys.path.insert(0, str(TESTS / "apps"))
+        from pages import app
+
+        with TestClient(app) as c:
+            yield c
+        return
+    mode, loop = request.param.split("-")
+    if mode == "compiled":
+        proj = request.getfixturevalue("built_pages")
+        # A compiled module's __file__ is its extension in .covet/build: the app is told where its templates are.
+        srv = Server("pages:app", loop, "--compiled", "require", cwd=proj,
+                     env_extra={"COVET_TEST_TEMPLATES": str(proj / "templates")})
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
+    else:
+        srv = Server("pages:app", loop, cwd=TESTS / "apps", pure=True)
+    with httpx.Client(base_url=srv.url, timeout=10) as c:
+        yield c
+    code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_a_template_renders_with_inheritance_and_escaping(pclient: Any) -> None:
+    r = pclient.get("/hello/<b>ada", params={"n": "3"})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert r.text == ("<!doctype html><title>Hello &lt;b&gt;ada</title><main><p>Hello, "
+                      "&lt;b&gt;ada!</p><ul><li>0</li><li>1</li><li>2</li></ul></main>")
+
+
+def test_async_rendering(pclient: Any) -> None:
+    r = pclient.get("/async/bob")
+    assert r.status_code == 201 and "<p>Hello, bob!</p>" in r.text
+
+
+def test_an_undefined_name_is_a_500_not_an_empty_string(pclient: Any) -> None:
+    assert pclient.get("/broken").status_code == 500
