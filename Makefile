@@ -7,7 +7,7 @@ NATIVE := $(wildcard native/*.c native/*.h)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test fuzz native-test system-deps lint typecheck check-examples clean
+.PHONY: run test fuzz native-test system-deps lint typecheck check-examples clean bench-features
 
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
 RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\(.*\)\]/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
@@ -98,6 +98,7 @@ bench: $(PERFSTAMP) $(PEERS) bench-deps
 	COVET_MICRO_BUILD=perf/.build-compiled $(PY) perf/micro.py --fast -q -o perf/results/micro-compiled.json
 	$(PY) perf/micro.py --report perf/results/micro-pure.json perf/results/micro.json \
 	  perf/results/micro-compiled.json --docs
+	$(PY) perf/features.py --docs
 
 # A reduced set for development: fewer peers, 3 s rounds, under 3 minutes.
 bench-quick: $(PERFSTAMP) $(PEERS) bench-deps
@@ -105,6 +106,10 @@ bench-quick: $(PERFSTAMP) $(PEERS) bench-deps
 
 bench-memory: $(PERFSTAMP) $(PEERS) bench-deps
 	$(PY) perf/memory.py
+
+# What dependencies, middleware and the rest cost (against the CovetPy before them, and FastAPI): about 10 minutes.
+bench-features: $(PERFSTAMP) $(PEERS) bench-deps
+	$(PY) perf/features.py --docs
 
 bench-micro: $(PERFSTAMP)
 	$(PY) perf/micro.py --fast -o perf/results/micro.json
