@@ -95,24 +95,26 @@ class CompressionMiddleware:
                 best, best_q = coding, q
         return best
 
-    def compressor(self, coding: str) -> tuple[Callable[[bytes], bytes], Callable[[], bytes]]:
-        """(compress a piece, flush the rest) of a fresh stream in ``coding``."""
+    def compressor(self, coding: str) -> tuple[Callable[[bytes], bytes], Callable[[], bytes], Callable[[], bytes]]:
+        """(compress a piece, flush what is buffered so the client can decode it now, end) for ``coding``."""
         if coding == "gzip":
             z = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31)  # 31: a gzip header and trailer
-            return z.compress, z.flush
+            return z.compress, lambda: z.flush(zlib.Z_SYNC_FLUSH), z.flush
         if coding == "br":
             b = brotli.Compressor(quality=self.brotli_quality)
-            return b.process, b.finish
+            return b.process, b.flush, b.finish
         c = zstandard.ZstdCompressor(level=self.zstd_level).compressobj()
-        return c.compress, c.flush
+        return c.compress, lambda: c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), c.flush
 
     async def __call__(self, request: Request, call_next: CallNext) -> AnyResponse:
         response = await call_next(request)
         headers = dict(response.headers)
         ctype = headers.get(b"content-type", b"").decode("latin-1")
-        if not _compressible(ctype) or b"content-encoding" in headers or response.status in (204, 206, 304):
+        if not _compressible(ctype) or b"content-encoding" in headers or response.status == 204:
             return response
-        _vary(response)
+        _vary(response)  # a 304 or 206 of a resource that may be sent compressed varies too
+        if response.status in (206, 304):
+            return response
         coding = self.choose(request.headers.get("accept-encoding", ""))
         if coding is None:
             return response
@@ -122,9 +124,11 @@ class CompressionMiddleware:
         else:
             if len(response.body) < self.minimum_size:
                 return response
-            compress, flush = self.compressor(coding)
-            response.body = compress(response.body) + flush()
+            compress, _, end = self.compressor(coding)
+            response.body = compress(response.body) + end()
         response.set_header("content-encoding", coding)
+        # Ranges would count the uncompressed bytes: none are offered on a compressed answer.
+        response.headers = [(k, v) for k, v in response.headers if k != b"accept-ranges"]
         etag = headers.get(b"etag")
         if etag is not None and not etag.startswith(b"W/"):
             # The compressed bytes are not the bytes the strong validator names.
@@ -133,12 +137,13 @@ class CompressionMiddleware:
 
     async def _stream(self, content: AsyncIterable[bytes | str] | Iterable[bytes | str],
                       coding: str) -> AsyncIterator[bytes]:
-        compress, flush = self.compressor(coding)
+        compress, flush, end = self.compressor(coding)
         async for chunk in body_chunks(content):
-            out = compress(chunk)
+            # Each chunk goes out as the source gives it (a token, a line), not when the buffer fills.
+            out = compress(chunk) + flush()
             if out:
                 yield out
-        yield flush()
+        yield end()
 
 
 def _vary(response: AnyResponse) -> None:

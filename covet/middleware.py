@@ -16,7 +16,9 @@ route with none runs as if middleware did not exist.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeAlias, cast
 
@@ -67,6 +69,8 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
                 reply = await reply
         except HTTPError as exc:  # an error the route answers with is a response the middleware sees
             reply = http_error_reply(exc)
+        if type(reply) is AfterReply:
+            _AFTER.set(reply.after)  # kept even if a middleware answers with another response
         return response_of(reply)
 
     call: CallNext = innermost
@@ -76,13 +80,45 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
     async def wrapped(m: str, p: str, q: str, h: list[tuple[str, str]], b: bytes, pp: list[str], c: Any) -> Any:
         # ``call`` is one of the async functions above, so calling it gives a coroutine.
         chain = cast(Coroutine[Any, Any, AnyResponse], call(Request(m, p, q, h, b, c, dict(zip(path_params, pp)))))
-        return reply_of(await InContext(chain, contextvars.copy_context()))
+        ctx = contextvars.copy_context()
+        try:
+            response = await InContext(chain, ctx)
+        except BaseException:
+            pending = ctx.get(_AFTER)
+            if pending is not None:  # the route's background tasks and clean-up run even so
+                asyncio.get_running_loop().create_task(_run_after(pending))
+            raise
+        pending = ctx.get(_AFTER)
+        if pending is not None and response.after is not pending:
+            previous = response.after
+            response.after = pending if previous is None else _both(previous, pending)
+        return reply_of(response)
 
     out = RoutePlan(wrapped, True, plan.label, plan.source, plan.spec)
     out.compiled = plan.compiled
     out.uses_conn = True  # the middleware's Request can tell the client's address
     out.reads_headers = True
     return out
+
+
+_AFTER: contextvars.ContextVar[Callable[[], Awaitable[None]] | None] = contextvars.ContextVar("covet_after",
+                                                                                        default=None)
+log = logging.getLogger("covet.error")
+
+
+async def _run_after(after: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await after()
+    except Exception:
+        log.exception("work after the response failed")
+
+
+def _both(first: Callable[[], Awaitable[None]], second: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    async def both() -> None:
+        await _run_after(first)
+        await second()
+
+    return both
 
 
 class InContext:

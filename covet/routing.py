@@ -180,15 +180,16 @@ class Routes:
 
     def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = (),
                        dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = ()) -> None:
-        """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags`` and
-        ``dependencies`` added before the router's own."""
+        """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags``,
+        ``dependencies`` and ``middleware`` added before (outside) the router's own."""
         _check_prefix(prefix)
         tags = list(tags)
         for t in router.tags:
             if t not in tags:
                 tags.append(t)
         deps = [*_check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
-        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, router.middleware) for rd in router.routes)
+        mws = [*(_check_middleware(m) for m in middleware), *router.middleware]
+        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws) for rd in router.routes)
         self._changed()
 
 

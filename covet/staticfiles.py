@@ -138,16 +138,24 @@ class StaticFiles(Router):
         if real.is_dir():
             if not self.html:
                 return None
-            real = real / "index.html"
-            if not real.is_file():
-                return None
+            return self._inside(real / "index.html")
         return real
+
+    def _inside(self, path: Path) -> Path | None:
+        """``path`` resolved, when it is a file that (through any symlinks) stays under the root."""
+        try:
+            real = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not self.follow_symlinks and not real.is_relative_to(self.root):
+            return None
+        return real if real.is_file() else None
 
     def answer(self, path: Path | None, if_none_match: str, if_modified_since: str, range_: str, if_range: str,
                status: int = 200) -> Response | StreamingResponse:
         if path is None:
-            missing = self.root / "404.html" if self.html else None
-            if missing is not None and missing.is_file():
+            missing = self._inside(self.root / "404.html") if self.html else None
+            if missing is not None:
                 return self.answer(missing, "", "", "", "", status=404)
             raise HTTPError(404)
         try:

@@ -40,7 +40,8 @@ class Templates:
             raise ValueError("Templates needs a directory or a loader (one of them)")
         self._options: dict[str, Any] = {
             "loader": loader or jinja2.FileSystemLoader(os.fspath(directory)),  # type: ignore[arg-type]
-            "autoescape": jinja2.select_autoescape(("html", "htm", "xml", "svg")),
+            # Every template is escaped (whatever its file name: .jinja2, .j2, ...): response() sends HTML.
+            "autoescape": True,
             "auto_reload": auto_reload,
             "undefined": jinja2.StrictUndefined,  # a misspelt name is an error, not an empty string
         }

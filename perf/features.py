@@ -101,6 +101,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--before", default=BEFORE_DEFAULT)
     ap.add_argument("--docs", action="store_true", help="write the section of docs/performance.md")
+    ap.add_argument("--only", default="", help="measure only the comparisons whose name starts with this")
     args = ap.parse_args()
 
     tree = checkout_before(args.before)
@@ -119,6 +120,7 @@ def main() -> int:
         ("neighbours json", feat, now, JSONE),
         ("dependency+middleware", feat, fastapi, MW),
     ]
+    pairs = [p for p in pairs if p[0].startswith(args.only)]
     found = measure(pairs, args.seconds, args.rounds)
     lines = [
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/features.py` ({args.rounds} rounds of {args.seconds} s, "

@@ -133,6 +133,27 @@ def test_example_app_me(client: Any) -> None:
         time.sleep(0.01)
 
 
+def test_handler_parameters_never_meet_generated_names(dclient: Any) -> None:
+    assert dclient.get("/collide", params={"tasks": "3"}).json() == {"tasks": 3, "d1_x": "mine"}
+    assert "collide 3" in events_after(dclient, "collide 3")
+
+
+class Paging:
+    def __init__(self, limit: int = 10) -> None:
+        self.limit = limit
+
+
+def test_a_class_provider_is_refused() -> None:
+    app = Covet()
+
+    @app.get("/p")
+    def p(paging: Annotated[Any, Depends(Paging)]) -> int:
+        return 1
+
+    with pytest.raises(RouteDefinitionError, match="must be a function"):
+        app.dispatcher()
+
+
 def test_dependency_parameters_are_in_the_openapi_document(dclient: Any) -> None:
     doc = dclient.get("/openapi.json").json()
     params = doc["paths"]["/items"]["get"]["parameters"]

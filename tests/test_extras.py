@@ -38,6 +38,8 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "archive.tar.gz").write_bytes(b"\x1f\x8b" + b"\0" * 100)
     (root / "escape").symlink_to("/etc/hostname")
     (root / "inside").symlink_to(root / "hello.txt")
+    (root / "linked").mkdir()
+    (root / "linked" / "index.html").symlink_to("/etc/hostname")  # an index that leads out of the root
     return root
 
 
@@ -143,6 +145,7 @@ def test_directories_and_the_404_page(xclient: Any) -> None:
 @pytest.mark.parametrize("target", [
     "/static/../conftest.py", "/static/%2e%2e/conftest.py", "/static/sub/%2E%2E/%2e%2e/etc/hostname",
     "/static/..%2fconftest.py", "/static/escape", "/static/%00hello.txt", "/static/sub%5c..%5chello.txt",
+    "/static/linked/",
 ])
 def test_nothing_outside_the_root_is_served(xclient: Any, target: str) -> None:
     srv = xclient.server

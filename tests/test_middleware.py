@@ -88,6 +88,21 @@ def test_the_most_specific_handler_wins_and_handlers_may_be_async(mclient: Any) 
     assert (r.status_code, r.text) == (500, "handled ZeroDivisionError")
 
 
+def test_handlers_see_headers_and_an_http_error_subclass_gets_its_own(mclient: Any) -> None:
+    r = mclient.get("/static-error", headers={"x-probe": "seen"})
+    assert (r.status_code, r.json()["probe"]) == (409, "seen")
+    r = mclient.get("/gone")
+    assert (r.status_code, r.text) == (410, "gone for good")
+
+
+def test_include_router_middleware_applies_and_after_work_survives_a_replaced_response(mclient: Any) -> None:
+    assert mclient.get("/r/task").json() == {"replaced": True}
+    deadline = __import__("time").monotonic() + 5
+    while "task after a replaced response" not in mclient.get("/seen").json():
+        assert __import__("time").monotonic() < deadline
+        __import__("time").sleep(0.02)
+
+
 def test_http_errors_keep_their_answer_and_dependencies_are_covered(mclient: Any) -> None:
     r = mclient.get("/http-error")
     assert (r.status_code, r.json()) == (402, {"detail": "pay first"})

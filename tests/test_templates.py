@@ -57,6 +57,13 @@ def test_a_template_renders_with_inheritance_and_escaping(pclient: Any) -> None:
                       "&lt;b&gt;ada!</p><ul><li>0</li><li>1</li><li>2</li></ul></main>")
 
 
+def test_every_template_is_escaped_whatever_its_name(tmp_path: Path) -> None:
+    from covet.templating import Templates
+
+    (tmp_path / "page.jinja2").write_text("<p>{{ q }}</p>")
+    assert Templates(tmp_path).render("page.jinja2", {"q": "<script>"}) == "<p>&lt;script&gt;</p>"
+
+
 def test_async_rendering(pclient: Any) -> None:
     r = pclient.get("/async/bob")
     assert r.status_code == 201 and "<p>Hello, bob!</p>" in r.text

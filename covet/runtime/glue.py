@@ -409,7 +409,7 @@ def glue_source(
         w(f"p_{p.local} = _c")
     background = bool(by_source.get("background"))
     if background:
-        w("p_tasks = BackgroundTasks()")
+        w("p_0tasks = BackgroundTasks()")
     if need_errs:
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
@@ -512,20 +512,22 @@ def glue_source(
         if exits:
             w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
         w("    raise")
-        w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_tasks' if background else 'None'})")
+        w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_0tasks' if background else 'None'})")
     if errors:
         inner = body[guarded:]
         del body[guarded:]
         w("try:")
         body.extend("    " + line for line in inner)
-        classes = [cls for cls, _ in errors]
-        if not any(cls is HTTPError for cls in classes) and any(issubclass(HTTPError, cls) for cls in classes):
-            # An HTTPError is the route's own answer, not an error for a handler of Exception to catch.
-            w("except HTTPError:")
-            w("    raise")
+        passthrough = not any(c is HTTPError for c, _ in errors)
         pairs = ", ".join(f"{k!r}: _pp[{j}]" for j, k in enumerate(path_params))
         request = f"Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})"
-        for index, _cls in error_order(errors):
+        for index, klass in error_order(errors):
+            if passthrough and issubclass(HTTPError, klass):
+                # An HTTPError is the route's own answer, not an error for a handler of Exception to catch
+                # (a handler registered for a subclass of HTTPError, being more specific, comes before this).
+                w("except HTTPError:")
+                w("    raise")
+                passthrough = False
             exc_name, fn_name = binder.exception_handler(index, errors[index])
             w(f"except {exc_name} as _x:")
             if is_async:
@@ -551,4 +553,7 @@ def build_plan(spec: RouteSpec, path_params: list[str], errors: ErrorHandlers = 
     code = compile(source, filename, "exec")
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(code, ns)
-    return RoutePlan(ns[fname], glue_is_async(spec), spec.label, source, spec)
+    plan = RoutePlan(ns[fname], glue_is_async(spec), spec.label, source, spec)
+    if errors:  # an exception handler gets the whole Request
+        plan.uses_conn = plan.reads_headers = True
+    return plan

@@ -57,7 +57,7 @@ __all__ = [
 RESPONSES: Final = (Response, StreamingResponse)
 
 
-async def run_blocking(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+async def run_blocking(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
     """Run a sync handler in the loop's thread pool, with the caller's context variables."""
     loop = asyncio.get_running_loop()
     ctx = contextvars.copy_context()

@@ -350,6 +350,8 @@ class HTTP1Connection(asyncio.Protocol):
             return
         reply = task_reply(task, label)
         if self.closed:
+            if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
+                self.state.run_after(reply.after)
             return
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)

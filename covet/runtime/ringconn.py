@@ -169,7 +169,8 @@ class RingHTTP:
         # Nobody waits to write: the core says the connection of a stream is gone. Close the stream's source
         # now, not when it next has something to send.
         stream = self.streams.get(cid)
-        if stream is not None and not stream.done():
+        core = self.core
+        if stream is not None and not stream.done() and core is not None and core.peer(cid) is None:
             stream.cancel()
 
     def timeout_response(self) -> bytes:

@@ -166,7 +166,8 @@ def _dependency(walk: _Walk, dep: Depends) -> DepSpec:
         kind = "call"
     walk.active.append(provider)
     walk.counter += 1
-    params = _params(walk, provider, f"d{walk.counter}_")
+    # A digit first: no Python parameter name starts with one, so these locals cannot meet the handler's.
+    params = _params(walk, provider, f"{walk.counter}_")
     walk.active.pop()
     returns = typing.get_type_hints(provider).get("return", Any)  # _params has already resolved them
     if kind in ("gen", "agen"):
@@ -184,6 +185,9 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
     """The parameters of a handler (prefix "") or of a dependency provider, each with where its value comes from."""
     label = walk.label
     what = "handler" if not prefix else f"dependency {getattr(fn, '__qualname__', fn)!r}"
+    if isinstance(fn, type) or not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        # A class's own annotations are its fields, not its constructor's parameters: refused rather than misread.
+        raise RouteDefinitionError(f"{label} {what} must be a function (wrap a class in one that builds it)")
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception as exc:  # NameError and friends from unresolvable annotations
@@ -239,7 +243,7 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
                                     owner=owner))
             continue
         if ann is BackgroundTasks:
-            params.append(ParamSpec(p.name, "background", p.name, ann, MISSING, keyword_only=kw, local="tasks",
+            params.append(ParamSpec(p.name, "background", p.name, ann, MISSING, keyword_only=kw, local="0tasks",
                                     owner=owner))
             continue
         if marker is None and is_upload(ann):

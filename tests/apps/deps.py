@@ -157,6 +157,12 @@ def notify(tasks: BackgroundTasks) -> BackgroundTasks:
     return tasks
 
 
+@app.get("/collide")
+def collide(tasks: int, bg: BackgroundTasks, d1_x: str = "mine") -> dict[str, object]:
+    bg.add_task(events.append, f"collide {tasks}")
+    return {"tasks": tasks, "d1_x": d1_x}
+
+
 @app.get("/session/blocking", blocking=True)
 def blocking(s: Annotated[str, Depends(session)], _: Annotated[BackgroundTasks, Depends(notify)]) -> str:
     events.append("blocking handler")

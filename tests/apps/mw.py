@@ -8,6 +8,7 @@ from typing import Annotated
 
 from covet import (
     AnyResponse,
+    BackgroundTasks,
     CallNext,
     Covet,
     Depends,
@@ -70,7 +71,20 @@ class OutOfStock(Exception):
 
 
 def out_of_stock(request: Request, exc: OutOfStock) -> Response:
-    return JSONResponse({"error": "out of stock", "item": exc.item, "path": request.path}, status=409)
+    body = {"error": "out of stock", "item": exc.item, "path": request.path}
+    probe = request.headers.get("x-probe")
+    if probe is not None:
+        body["probe"] = probe  # the handler sees the request's headers, on every transport
+    return JSONResponse(body, status=409)
+
+
+class Gone(HTTPError):
+    def __init__(self) -> None:
+        super().__init__(410, "gone")
+
+
+def gone(request: Request, exc: Gone) -> Response:
+    return PlainTextResponse("gone for good", status=410)
 
 
 async def lookup_failed(request: Request, exc: LookupError) -> Response:
@@ -90,6 +104,17 @@ app.exception_handler(OutOfStock)(out_of_stock)
 app.exception_handler(LookupError)(lookup_failed)
 app.exception_handler(KeyError)(key_failed)
 app.exception_handler(Exception)(anything)
+app.exception_handler(Gone)(gone)
+
+
+@app.get("/static-error")
+def static_error() -> str:
+    raise OutOfStock("static")
+
+
+@app.get("/gone")
+def gone_route() -> str:
+    raise Gone()
 
 
 @app.get("/buy/{item}")
@@ -173,6 +198,23 @@ def logout(s: Annotated[Session, Depends(session)]) -> str:
 
 
 app.include_router(accounts)
+
+
+async def replace(request: Request, call_next: CallNext) -> AnyResponse:
+    await call_next(request)
+    return JSONResponse({"replaced": True})
+
+
+replaced = Router(prefix="/r")
+
+
+@replaced.get("/task")
+def with_task(tasks: BackgroundTasks) -> str:
+    tasks.add_task(seen.append, "task after a replaced response")
+    return "original"
+
+
+app.include_router(replaced, middleware=[replace])
 
 
 @app.get("/no-session")
