@@ -148,7 +148,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
         names[i] = fname
         table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
-                     f"{uses_connection(spec) or bool(errors)!r}, {reads_headers(spec) or bool(errors)!r}),")
+                     f"{uses_connection(spec)!r}, {reads_headers(spec) or bool(errors)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)
