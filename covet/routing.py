@@ -26,7 +26,8 @@ ResponseDoc = str | Mapping[str, Any]
 class RouteOptions(TypedDict, total=False):
     """Keyword arguments of every route decorator.
 
-    status: the status of a successful plain (non-``Response``) result.
+    status: the status of a successful plain (non-``Response``) result; ``status_code`` is the same, as FastAPI
+        spells it.
     blocking: run a sync handler in a thread pool instead of on the event loop.
     tags, summary, description, deprecated, operation_id: for the OpenAPI document; the summary and
         description default to the docstring's first line and the rest of it.
@@ -38,6 +39,7 @@ class RouteOptions(TypedDict, total=False):
     """
 
     status: int
+    status_code: int
     blocking: bool
     tags: list[str]
     summary: str | None
@@ -134,7 +136,10 @@ class Routes:
         unknown = set(options) - set(RouteOptions.__annotations__)
         if unknown:
             raise RouteDefinitionError(f"route {path!r}: unknown option {sorted(unknown)[0]!r}")
-        status = options.get("status", 200)
+        if "status" in options and "status_code" in options and options["status"] != options["status_code"]:
+            raise RouteDefinitionError(f"route {path!r}: status={options['status']} and "
+                                       f"status_code={options['status_code']} disagree; give one")
+        status = options.get("status", options.get("status_code", 200))
         blocking = options.get("blocking", False)
         if not 100 <= status <= 599:
             raise RouteDefinitionError(f"route {path!r}: status {status} is not an HTTP status")

@@ -272,6 +272,20 @@ def test_route_options_are_checked() -> None:
         app.get("/a", responses={99: "?"})
 
 
+def test_status_code_is_fastapis_spelling_of_status() -> None:
+    app = Covet()
+
+    @app.post("/made", status_code=201)
+    def made() -> dict[str, bool]:
+        return {"made": True}
+
+    with TestClient(app) as c:
+        assert c.post("/made").status_code == 201
+        assert "201" in c.get("/openapi.json").json()["paths"]["/made"]["post"]["responses"]
+    with pytest.raises(RouteDefinitionError, match="disagree"):
+        app.get("/x", status=200, status_code=201)
+
+
 def test_duplicate_operation_ids_are_made_unique() -> None:
     app = Covet()
 
