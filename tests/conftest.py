@@ -112,6 +112,45 @@ def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_project(tmp_path_factory, ROOT / "examples" / "hello.py")
 
 
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def app_server(request: pytest.FixtureRequest, transport: str, module: str, built_fixture: str, *extra: str,
+               env: dict[str, str] | None = None) -> Server:
+    """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build."""
+    mode, loop = transport.split("-")
+    if mode == "compiled":
+        srv = Server(f"{module}:app", loop, "--compiled", "require", *extra,
+                     cwd=request.getfixturevalue(built_fixture), env_extra=env)
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
+        return srv
+    return Server(f"{module}:app", loop, *extra, cwd=APPS, pure=True, env_extra=env)
+
+
+def app_client(request: pytest.FixtureRequest, module: str, built_fixture: str, *extra: str,
+               env: dict[str, str] | None = None, config: object = None) -> Iterator[object]:
+    """A client of tests/apps/<module>.py for a fixture parametrized over "inprocess" and TRANSPORTS: the in-process
+    TestClient, or httpx on a real server. ``client.server`` is the Server (None in process)."""
+    if request.param == "inprocess":
+        import importlib
+
+        from covet.testing import TestClient
+
+        os.environ.update(env or {})
+        sys.path.insert(0, str(APPS))
+        app = importlib.import_module(module).app
+        with TestClient(app, **({"config": config} if config is not None else {})) as c:
+            c.server = None  # type: ignore[attr-defined]
+            yield c
+        return
+    srv = app_server(request, request.param, module, built_fixture, *extra, env=env)
+    with httpx.Client(base_url=srv.url, timeout=20) as client:
+        client.server = srv  # type: ignore[attr-defined]
+        yield client
+    code, log = srv.stop()
+    assert code == 0, log
+
+
 def hello_server(request: pytest.FixtureRequest, transport: str, *extra: str,
                  env_extra: dict[str, str] | None = None) -> Server:
     """The example app on ``transport`` ("compiled-uvloop", ...)."""

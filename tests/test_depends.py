@@ -7,20 +7,17 @@ server what happened, after the response has been read.
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import pytest
 
-from conftest import TRANSPORTS, Server, build_project
+from conftest import TRANSPORTS, app_client, build_project
 
 from covet import Covet, Depends, Query
 from covet.exceptions import RouteDefinitionError
-from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 
@@ -32,24 +29,7 @@ def built_deps(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def dclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "inprocess":
-        sys.path.insert(0, str(TESTS / "apps"))
-        from deps import app
-
-        with TestClient(app) as c:
-            yield c
-        return
-    mode, loop = request.param.split("-")
-    if mode == "compiled":
-        srv = Server("deps:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_deps"))
-        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
-    else:
-        srv = Server("deps:app", loop, cwd=TESTS / "apps", pure=True)
-        assert srv.mode == "interpreted", srv.log
-    with httpx.Client(base_url=srv.url, timeout=10) as c:
-        yield c
-    code, log = srv.stop()
-    assert code == 0, log
+    yield from app_client(request, "deps", "built_deps")
 
 
 def events_after(client: Any, *wanted: str) -> list[str]:

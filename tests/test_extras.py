@@ -5,7 +5,6 @@ from __future__ import annotations
 import email.utils
 import os
 import socket
-import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -17,9 +16,8 @@ import httpx
 import pytest
 import zstandard
 
-from conftest import TRANSPORTS, Server, build_project, read_response_simple
+from conftest import TRANSPORTS, Server, app_client, app_server, build_project, read_response_simple
 
-from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 BIG = os.urandom(3 * 1024 * 1024 + 123)  # past the size read whole: streamed with a known length
@@ -50,28 +48,7 @@ def built_extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def xclient(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Any]:
-    env = {"COVET_TEST_STATIC": str(static_root)}
-    if request.param == "inprocess":
-        os.environ.update(env)
-        sys.path.insert(0, str(TESTS / "apps"))
-        from extras import app
-
-        with TestClient(app) as c:
-            c.server = None  # type: ignore[attr-defined]
-            yield c
-        return
-    mode, loop = request.param.split("-")
-    if mode == "compiled":
-        srv = Server("extras:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_extras"),
-                     env_extra=env)
-        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
-    else:
-        srv = Server("extras:app", loop, cwd=TESTS / "apps", pure=True, env_extra=env)
-    with httpx.Client(base_url=srv.url, timeout=10) as c:
-        c.server = srv  # type: ignore[attr-defined]
-        yield c
-    code, log = srv.stop()
-    assert code == 0, log
+    yield from app_client(request, "extras", "built_extras", env={"COVET_TEST_STATIC": str(static_root)})
 
 
 def raw(client: Any, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> tuple[int, Any, bytes]:
@@ -184,13 +161,7 @@ def wait_for(client: Any, event: str) -> list[str]:
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def xserver(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
     """The extras app on each real transport: dropping a connection needs one."""
-    env = {"COVET_TEST_STATIC": str(static_root)}
-    mode, loop = request.param.split("-")
-    if mode == "compiled":
-        srv = Server("extras:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_extras"),
-                     env_extra=env)
-    else:
-        srv = Server("extras:app", loop, cwd=TESTS / "apps", pure=True, env_extra=env)
+    srv = app_server(request, request.param, "extras", "built_extras", env={"COVET_TEST_STATIC": str(static_root)})
     yield srv
     code, log = srv.stop()
     assert code == 0, log

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import TRANSPORTS, Server, build_project
+from conftest import TRANSPORTS, app_client, build_project
 
-from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 BIG = os.urandom(3 * 1024 * 1024 + 7)  # past the spool threshold: lands in a temporary file
@@ -28,26 +25,10 @@ def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def fclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "inprocess":
-        sys.path.insert(0, str(TESTS / "apps"))
-        from forms import app
+    from covet.runtime.config import Config
 
-        from covet.runtime.config import Config
-
-        with TestClient(app, config=Config(max_body=8 * 1024 * 1024)) as c:
-            yield c
-        return
-    mode, loop = request.param.split("-")
-    extra = ("--max-body", str(8 * 1024 * 1024))
-    if mode == "compiled":
-        srv = Server("forms:app", loop, "--compiled", "require", *extra, cwd=request.getfixturevalue("built_forms"))
-        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
-    else:
-        srv = Server("forms:app", loop, *extra, cwd=TESTS / "apps", pure=True)
-    with httpx.Client(base_url=srv.url, timeout=20) as c:
-        yield c
-    code, log = srv.stop()
-    assert code == 0, log
+    yield from app_client(request, "forms", "built_forms", "--max-body", str(8 * 1024 * 1024),
+                          config=Config(max_body=8 * 1024 * 1024))
 
 
 def multipart(fields: list[tuple[str, str]], files: list[tuple[str, str, str, bytes]]) -> tuple[bytes, str]:

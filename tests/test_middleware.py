@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from conftest import TRANSPORTS, Server, build_project
+from conftest import TRANSPORTS, app_client, build_project
 
 from covet import Covet, Router
 from covet.exceptions import RouteDefinitionError
-from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 
@@ -26,23 +23,7 @@ def built_mw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def mclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "inprocess":
-        sys.path.insert(0, str(TESTS / "apps"))
-        from mw import app
-
-        with TestClient(app) as c:
-            yield c
-        return
-    mode, loop = request.param.split("-")
-    if mode == "compiled":
-        srv = Server("mw:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_mw"))
-        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
-    else:
-        srv = Server("mw:app", loop, cwd=TESTS / "apps", pure=True)
-    with httpx.Client(base_url=srv.url, timeout=10) as c:
-        yield c
-    code, log = srv.stop()
-    assert code == 0, log
+    yield from app_client(request, "mw", "built_mw")
 
 
 # -- middleware ------------------------------------------------------------------------------------

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from conftest import TRANSPORTS, Server, build_project
+from conftest import TRANSPORTS, app_client, build_project
 
-from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 
@@ -27,26 +24,11 @@ def built_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def pclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if request.param == "inprocess":
-        sys.path.insert(0, str(TESTS / "apps"))
-        from pages import app
-
-        with TestClient(app) as c:
-            yield c
-        return
-    mode, loop = request.param.split("-")
-    if mode == "compiled":
-        proj = request.getfixturevalue("built_pages")
+    env = None
+    if request.param.startswith("compiled"):
         # A compiled module's __file__ is its extension in .covet/build: the app is told where its templates are.
-        srv = Server("pages:app", loop, "--compiled", "require", cwd=proj,
-                     env_extra={"COVET_TEST_TEMPLATES": str(proj / "templates")})
-        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
-    else:
-        srv = Server("pages:app", loop, cwd=TESTS / "apps", pure=True)
-    with httpx.Client(base_url=srv.url, timeout=10) as c:
-        yield c
-    code, log = srv.stop()
-    assert code == 0, log
+        env = {"COVET_TEST_TEMPLATES": str(request.getfixturevalue("built_pages") / "templates")}
+    yield from app_client(request, "pages", "built_pages", env=env)
 
 
 def test_a_template_renders_with_inheritance_and_escaping(pclient: Any) -> None:
