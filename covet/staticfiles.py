@@ -128,28 +128,25 @@ class StaticFiles(Router):
         # The router has decoded %2e%2e and %2f already: a dot segment or a NUL here is an attempt, not a name.
         if any(p in (".", "..") or "\x00" in p or "\\" in p for p in parts):
             return None
-        candidate = self.root.joinpath(*[p for p in parts if p])
-        try:
-            real = candidate.resolve(strict=True)
-        except (OSError, RuntimeError):
-            return None
-        if not self.follow_symlinks and not real.is_relative_to(self.root):
-            return None
-        if real.is_dir():
-            if not self.html:
-                return None
-            return self._inside(real / "index.html")
+        real = self._resolved(self.root.joinpath(*[p for p in parts if p]))
+        if real is not None and real.is_dir():
+            return self._inside(real / "index.html") if self.html else None
         return real
 
-    def _inside(self, path: Path) -> Path | None:
-        """``path`` resolved, when it is a file that (through any symlinks) stays under the root."""
+    def _resolved(self, path: Path) -> Path | None:
+        """``path`` with its symlinks resolved, when it exists and (unless symlinks may leave) stays under the root."""
         try:
             real = path.resolve(strict=True)
         except (OSError, RuntimeError):
             return None
         if not self.follow_symlinks and not real.is_relative_to(self.root):
             return None
-        return real if real.is_file() else None
+        return real
+
+    def _inside(self, path: Path) -> Path | None:
+        """``path`` resolved, when it is a file that stays under the root."""
+        real = self._resolved(path)
+        return real if real is not None and real.is_file() else None
 
     def answer(self, path: Path | None, if_none_match: str, if_modified_since: str, range_: str, if_range: str,
                status: int = 200) -> Response | StreamingResponse:

@@ -49,6 +49,15 @@ def _name(gen: Any) -> str:
     return f"{code.co_filename}:{code.co_firstlineno}:{code.co_name}" if code is not None else repr(gen)
 
 
+async def _close_extra_yield(gen: Any, when: str) -> None:
+    """A generator dependency yielded where it should have ended: say so, and close it."""
+    log.error("dependency %s yielded %s; it was closed", _name(gen), when)
+    if inspect.isasyncgen(gen):
+        await gen.aclose()
+    else:
+        gen.close()
+
+
 async def finish(exits: list[Any]) -> None:
     """Run each generator dependency past its ``yield``, the last opened first."""
     for gen in reversed(exits):
@@ -62,11 +71,7 @@ async def finish(exits: list[Any]) -> None:
         except Exception:
             log.exception("dependency %s failed while cleaning up after the response", _name(gen))
             continue
-        log.error("dependency %s yielded more than once; it was closed", _name(gen))
-        if inspect.isasyncgen(gen):
-            await gen.aclose()
-        else:
-            gen.close()
+        await _close_extra_yield(gen, "more than once")
 
 
 def unwind_sync(exits: list[Any], exc: BaseException) -> None:
@@ -104,10 +109,6 @@ async def unwind(exits: list[Any], exc: BaseException) -> None:
         except BaseException as e:
             current = e
             continue
-        log.error("dependency %s yielded again after an exception; it was closed", _name(gen))
-        if inspect.isasyncgen(gen):
-            await gen.aclose()
-        else:
-            gen.close()
+        await _close_extra_yield(gen, "again after an exception")
     if current is not exc:
         raise current
