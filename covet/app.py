@@ -125,17 +125,20 @@ class Covet(Routes):
     def use_compiled(self, table: list[tuple[Any, ...]]) -> int:
         """Serve routes from build-time glue instead of planning them now; returns how many.
 
-        Each row is (method, path, glue, is_async, label, uses_conn, reads_headers).
+        Each row is (method, path, glue, is_async, label, uses_conn, reads_headers, streams_body).
         """
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
-        for method, path, glue, is_async, label, uses_conn, reads in table:
+        if any(len(row) != 8 for row in table):
+            raise RouteDefinitionError("the build was made by an older CovetPy")
+        for method, path, glue, is_async, label, uses_conn, reads, streams in table:
             if (method, path) not in known:
                 raise RouteDefinitionError(f"the build has {method} {path}, which the application no longer declares")
             plan = RoutePlan(glue, is_async, label, "", None)
             plan.compiled = True
             plan.uses_conn = uses_conn
             plan.reads_headers = reads
+            plan.streams_body = streams
             compiled[(method, path)] = plan
         self._compiled = compiled
         self._dispatcher = None

@@ -53,6 +53,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
     config = Config(
         max_body=args.max_body,
+        max_upload=args.max_upload,
         max_target=args.max_target,
         max_header_bytes=args.max_header_bytes,
         max_headers=args.max_headers,
@@ -100,7 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     p_serve.add_argument("--loop", default="auto", choices=["auto", "uring", "uvloop", "asyncio"],
                          help="auto (default): io_uring where the kernel supports it, else uvloop")
-    p_serve.add_argument("--max-body", type=int, default=1 << 20, help="largest request body in bytes (413)")
+    p_serve.add_argument("--max-body", type=int, default=1 << 20,
+                         help="largest request body held in memory, in bytes (413)")
+    p_serve.add_argument("--max-upload", type=int, default=100 << 20,
+                         help="largest body, in bytes, streamed to a route with file or form parameters or a "
+                              "Request (413)")
     p_serve.add_argument("--max-target", type=int, default=8192, help="longest request target in bytes (414)")
     p_serve.add_argument("--max-header-bytes", type=int, default=65536, help="largest header section (431)")
     p_serve.add_argument("--max-headers", type=int, default=100, help="most header fields (431)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from http import HTTPStatus
 
-__all__ = ["HTTPError", "RouteDefinitionError"]
+__all__ = ["ClientDisconnect", "HTTPError", "RouteDefinitionError"]
 
 
 class HTTPError(Exception):
@@ -35,6 +35,10 @@ class HTTPError(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPError({self.status}, {self.detail!r})"
+
+
+class ClientDisconnect(Exception):
+    """The client went away while its request body was being read; there is nobody left to answer."""
 
 
 class RouteDefinitionError(TypeError):

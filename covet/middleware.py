@@ -25,6 +25,7 @@ from typing import Any, TypeAlias, cast
 from covet.exceptions import HTTPError
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
+from covet.runtime.body import RequestBody
 from covet.runtime.encode import http_error_reply, reply_of
 from covet.runtime.exits import AfterReply
 from covet.runtime.glue import RoutePlan
@@ -77,7 +78,8 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
     for mw in reversed(chain):
         call = _link(mw, call)
 
-    async def wrapped(m: str, p: str, q: str, h: list[tuple[str, str]], b: bytes, pp: list[str], c: Any) -> Any:
+    async def wrapped(m: str, p: str, q: str, h: list[tuple[str, str]], b: bytes | RequestBody, pp: list[str],
+                      c: Any) -> Any:
         # ``call`` is one of the async functions above, so calling it gives a coroutine.
         chain = cast(Coroutine[Any, Any, AnyResponse], call(Request(m, p, q, h, b, c, dict(zip(path_params, pp)))))
         ctx = contextvars.copy_context()
@@ -98,6 +100,7 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
     out.compiled = plan.compiled
     out.uses_conn = True  # the middleware's Request can tell the client's address
     out.reads_headers = True
+    out.streams_body = plan.streams_body
     return out
 
 

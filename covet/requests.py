@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import pydantic_core
@@ -10,6 +10,7 @@ import pydantic_core
 from covet.runtime.formdata import parse_cookies, parse_query
 
 if TYPE_CHECKING:
+    from covet.runtime.body import RequestBody
     from covet.runtime.connection import ConnectionInfo
 
 __all__ = ["Request", "Headers", "QueryParams"]
@@ -87,7 +88,7 @@ class Request:
         path: str,
         query_string: str,
         headers: list[tuple[str, str]],
-        body: bytes,
+        body: bytes | RequestBody,
         conn: ConnectionInfo,
         path_params: dict[str, str] | None = None,
     ) -> None:
@@ -139,15 +140,37 @@ class Request:
         return self._conn.http_version
 
     async def body(self) -> bytes:
-        """The whole request body (already read within the body size limit)."""
-        return self._body
+        """The whole request body, within the server's in-memory limit (``--max-body``; 413 past it).
+
+        A larger body (up to ``--max-upload``) can be read with ``stream()``.
+        """
+        body = self._body
+        if isinstance(body, bytes):
+            return body
+        data = await body.read_all()
+        self._body = data
+        return data
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """The request body in pieces as they arrive, so a large one is never held whole.
+
+        Raises ``ClientDisconnect`` when the client leaves before the body's end.
+        """
+        body = self._body
+        if isinstance(body, bytes):
+            if body:
+                yield body
+            return
+        async for data in body.chunks():
+            yield data
 
     async def json(self) -> object:
         """The body parsed as JSON; malformed JSON raises ``HTTPError(400)``."""
         from covet.exceptions import HTTPError
 
+        data = await self.body()
         try:
-            return pydantic_core.from_json(self._body)
+            return pydantic_core.from_json(data)
         except ValueError as exc:
             raise HTTPError(400, f"Malformed JSON body: {exc}") from None
 

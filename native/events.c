@@ -11,6 +11,8 @@ PyObject *g_hnames[H1_H__COUNT];
 PyObject *g_empty_str, *g_slash, *g_star;
 PyObject *g_ev_request, *g_ev_error;
 PyObject *g_continue_event; /* the immutable (1,) */
+PyObject *g_ev_stream, *g_ev_data;
+PyObject *g_body_end;
 PyObject *g_empty_list;
 
 
@@ -161,5 +163,42 @@ int covet_events_init(void)
         return -1;
     if (!g_empty_list && !(g_empty_list = PyList_New(0)))
         return -1;
+    if (!g_ev_stream && !(g_ev_stream = PyLong_FromLong(3)))
+        return -1;
+    if (!g_ev_data && !(g_ev_data = PyLong_FromLong(4)))
+        return -1;
+    if (!g_body_end && !(g_body_end = Py_BuildValue("(i)", 5)))
+        return -1;
     return 0;
+}
+
+PyObject *covet_stream_head(PyObject *head)
+{
+    /* The tuple is ours alone (fresh from covet_make_head*, item 7 still NULL): filling it in place is safe. */
+    if (head == NULL || Py_REFCNT(head) != 1 || PyTuple_GET_ITEM(head, 7) != NULL) {
+        Py_XDECREF(head);
+        PyErr_SetString(PyExc_SystemError, "stream head: not a fresh head tuple");
+        return NULL;
+    }
+    Py_INCREF(g_ev_stream);
+    Py_SETREF(PyTuple_GET_ITEM(head, 0), g_ev_stream);
+    Py_INCREF(Py_None);
+    PyTuple_SET_ITEM(head, 7, Py_None);
+    return head;
+}
+
+PyObject *covet_make_data(const char *p, size_t n)
+{
+    PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
+    if (b == NULL)
+        return NULL;
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    Py_INCREF(g_ev_data);
+    PyTuple_SET_ITEM(t, 0, g_ev_data);
+    PyTuple_SET_ITEM(t, 1, b);
+    return t;
 }

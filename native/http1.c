@@ -626,7 +626,7 @@ fields:
                 FAIL(413, M_BODY_LARGE);
             v = v * 10 + d;
         }
-        if (v > lim->max_body)
+        if (v > lim->max_body && v > lim->max_stream_body)
             FAIL(413, M_BODY_LARGE);
         req->content_length = v;
         req->body = H1_BODY_LENGTH;
@@ -898,6 +898,9 @@ void h1_conn_reset(h1_conn *c)
     c->hlen = c->blen = 0;
     c->body_left = 0;
     c->want_continue = c->release_head = c->release_body = 0;
+    c->streaming = c->announce = 0;
+    c->held = NULL;
+    c->held_len = 0;
     scan_reset(c);
     trim_buffers(c);
 }
@@ -905,6 +908,8 @@ void h1_conn_reset(h1_conn *c)
 void h1_conn_abort(h1_conn *c)
 {
     c->phase = PH_DEAD;
+    c->held = NULL;
+    c->held_len = 0;
     c->in = NULL;
     c->in_len = c->in_pos = 0;
 }
@@ -956,6 +961,8 @@ static int ev_none(h1_conn *c, h1_event *ev)
 static int ev_fail(h1_conn *c, h1_event *ev, int status, const char *msg)
 {
     c->phase = PH_DEAD;
+    c->held = NULL;
+    c->held_len = 0;
     c->in = NULL;
     c->in_len = c->in_pos = 0;
     c->hlen = c->blen = 0;
@@ -1089,17 +1096,29 @@ static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n,
     return 0;
 }
 
+static int can_stream(const h1_conn *c)
+{
+    return c->lim.max_stream_body > c->lim.max_body;
+}
+
 static void start_body(h1_conn *c)
 {
     const h1_request *r = &c->req;
+    c->streaming = c->announce = 0;
     if (r->body == H1_BODY_CHUNKED) {
-        h1_chunked_init(&c->ck, c->lim.max_body, c->lim.max_header_bytes);
+        h1_chunked_init(&c->ck,
+                        can_stream(c) ? c->lim.max_stream_body
+                                      : c->lim.max_body,
+                        c->lim.max_header_bytes);
         c->phase = PH_CHUNKED;
         c->want_continue = r->expect_continue;
     } else {
         c->body_left = r->content_length;
         c->phase = PH_LENGTH;
         c->want_continue = (uint8_t)(r->expect_continue && c->body_left > 0);
+        /* h1_parse_head refused anything over both limits */
+        if (c->body_left > c->lim.max_body)
+            c->streaming = c->announce = 1;
     }
 }
 
@@ -1240,6 +1259,7 @@ static int ev_message(h1_conn *c, h1_event *ev, const char *body, size_t n)
 {
     c->phase = PH_HEAD;
     c->want_continue = 0;
+    c->streaming = 0;
     ev->kind = H1_EV_MESSAGE;
     ev->body = n ? body : "";
     ev->body_len = n;
@@ -1256,16 +1276,39 @@ static int ev_wait(h1_conn *c, h1_event *ev)
     return ev_none(c, ev);
 }
 
+static int ev_stream(h1_conn *c, h1_event *ev)
+{
+    c->announce = 0;
+    ev->kind = H1_EV_STREAM;
+    return H1_EV_STREAM;
+}
+
+static int ev_data(h1_event *ev, const char *data, size_t n)
+{
+    ev->kind = H1_EV_DATA;
+    ev->body = data;
+    ev->body_len = n;
+    return H1_EV_DATA;
+}
+
 static int length_step(h1_conn *c, h1_event *ev)
 {
     size_t avail = c->in_len - c->in_pos, n;
     const char *p;
 
+    if (c->announce)
+        return ev_stream(c, ev);
     if (c->body_left == 0) /* Content-Length: 0, or none */
         return ev_message(c, ev, NULL, 0);
     if (avail == 0)
         return ev_wait(c, ev);
     p = c->in + c->in_pos;
+    if (c->streaming) {
+        n = c->body_left < avail ? (size_t)c->body_left : avail;
+        c->in_pos += n;
+        c->body_left -= n;
+        return ev_data(ev, p, n);
+    }
     /* whole body in this feed: hand it out where it lies */
     if (c->blen == 0 && c->body_left <= avail) {
         n = (size_t)c->body_left;
@@ -1287,6 +1330,19 @@ static int length_step(h1_conn *c, h1_event *ev)
 
 static int chunked_step(h1_conn *c, h1_event *ev)
 {
+    /* Just grown past max_body: STREAM went out; what was buffered follows,
+     * then the piece that did not fit (still in the current input). */
+    if (c->streaming && c->blen) {
+        c->release_body = 1;
+        return ev_data(ev, c->bbuf, c->blen);
+    }
+    if (c->held_len) {
+        const char *p = c->held;
+        size_t n = c->held_len;
+        c->held = NULL;
+        c->held_len = 0;
+        return ev_data(ev, p, n);
+    }
     while (c->in_pos < c->in_len) {
         const char *data;
         size_t used, dlen;
@@ -1294,6 +1350,16 @@ static int chunked_step(h1_conn *c, h1_event *ev)
                                   c->in_len - c->in_pos, &used, &data, &dlen);
         c->in_pos += used;
         if (r == H1_CHUNK_DATA) {
+            if (c->streaming)
+                return ev_data(ev, data, dlen);
+            if (dlen > c->lim.max_body - c->blen) {
+                /* the decoder holds it under max_stream_body, so only a
+                 * streaming connection gets here */
+                c->streaming = 1;
+                c->held = data;
+                c->held_len = dlen;
+                return ev_stream(c, ev);
+            }
             if (body_append(c, data, dlen, c->lim.max_body))
                 return ev_fail(c, ev, 500, M_NOMEM);
         } else if (r == H1_CHUNK_DONE) {

@@ -39,6 +39,9 @@ typedef struct {
                                 also bounds a chunked trailer section */
     size_t max_headers;      /* field lines; more -> 431 */
     uint64_t max_body;       /* decoded body bytes; more -> 413 */
+    uint64_t max_stream_body; /* above max_body: a body up to this many bytes
+                                 is handed out in pieces (H1_EV_STREAM);
+                                 0 or not above max_body: never */
 } h1_limits;
 
 /* Leading empty lines tolerated before a request line (RFC 9112 2.2). */
@@ -198,7 +201,11 @@ enum h1_event_kind {
     H1_EV_HEAD = 1,     /* ev->req: a head; its body (maybe empty) follows */
     H1_EV_CONTINUE = 2, /* the client waits for "100 Continue" */
     H1_EV_MESSAGE = 3,  /* ev->body/body_len: the body of the last head */
-    H1_EV_ERROR = 4     /* ev->status/message; the connection is now dead */
+    H1_EV_ERROR = 4,    /* ev->status/message; the connection is now dead */
+    H1_EV_STREAM = 5,   /* the body of the last head is larger than max_body:
+                           it comes in DATA events, ended by a MESSAGE with
+                           no bytes */
+    H1_EV_DATA = 6      /* ev->body/body_len: the next piece of that body */
 };
 
 typedef struct {
@@ -250,6 +257,12 @@ typedef struct {
     uint64_t body_left;
     h1_chunked ck;
 
+    /* streamed body: announced yet, and a piece held back meanwhile */
+    uint8_t streaming;
+    uint8_t announce;
+    const char *held;
+    size_t held_len;
+
     uint8_t want_continue;
     uint8_t release_head; /* hbuf holds the head just reported */
     uint8_t release_body; /* bbuf holds the body just reported */
@@ -274,7 +287,11 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len);
 /*
  * Produces the next event.  Pointers in *ev stay valid until the next call
  * on the connection.  Each head is followed by exactly one MESSAGE (or by an
- * ERROR); CONTINUE, at most once per request, comes between them.
+ * ERROR); CONTINUE, at most once per request, comes between them.  A body
+ * over max_body (and not over max_stream_body) is announced by STREAM,
+ * once, then handed out in DATA events, and its MESSAGE carries no bytes.
+ * A Content-Length body is announced right after its head; a chunked one
+ * as soon as it grows past max_body.
  */
 int h1_conn_next(h1_conn *c, h1_event *ev);
 
@@ -283,6 +300,7 @@ int h1_conn_next(h1_conn *c, h1_event *ev);
  * parsed, and forgets it, so a binding can hold that input while it holds
  * the connection back (a handler is still running).  The parser is then
  * between requests.  Returns its length; *rest points into the last feed.
+
  */
 size_t h1_conn_detach(h1_conn *c, const char **rest);
 

@@ -27,27 +27,31 @@ typedef struct {
      * (the body) stays NULL until then */
     PyObject *pending;
     int busy;
+    int streaming; /* the body of the last head comes in pieces */
 } ParserObject;
 
 static int parser_setup(ParserObject *self, Py_ssize_t max_target,
                         Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
-                        long long max_body)
+                        long long max_body, long long max_stream_body)
 {
     h1_limits lim;
     if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 ||
-        max_body < 0) {
+        max_body < 0 || max_stream_body < 0) {
         PyErr_SetString(PyExc_ValueError,
                         "max_target and max_header_bytes must be positive, "
-                        "max_headers and max_body not negative");
+                        "max_headers, max_body and max_stream_body not "
+                        "negative");
         return -1;
     }
     lim.max_target = (size_t)max_target;
     lim.max_header_bytes = (size_t)max_header_bytes;
     lim.max_headers = (size_t)max_headers;
     lim.max_body = (uint64_t)max_body;
+    lim.max_stream_body = (uint64_t)max_stream_body;
     h1_conn_free(&self->conn);
     h1_conn_init(&self->conn, &lim);
     Py_CLEAR(self->pending);
+    self->streaming = 0;
     return 0;
 }
 
@@ -56,7 +60,7 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
     (void)args;
     (void)kw;
-    if (self && parser_setup(self, 8192, 65536, 100, 1048576) < 0) {
+    if (self && parser_setup(self, 8192, 65536, 100, 1048576, 0) < 0) {
         Py_DECREF(self);
         return NULL;
     }
@@ -66,19 +70,20 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers",
-                             "max_body", NULL};
+                             "max_body", "max_stream_body", NULL};
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
-    long long max_body = 1048576;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnL:Parser", kwlist,
+    long long max_body = 1048576, max_stream_body = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnLL:Parser", kwlist,
                                      &max_target, &max_header_bytes,
-                                     &max_headers, &max_body))
+                                     &max_headers, &max_body,
+                                     &max_stream_body))
         return -1;
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
         return -1;
     }
     return parser_setup(self, max_target, max_header_bytes, max_headers,
-                        max_body);
+                        max_body, max_stream_body);
 }
 
 static void Parser_dealloc(ParserObject *self)
@@ -135,7 +140,25 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
             break;
         if (kind == H1_EV_HEAD) {
             Py_CLEAR(self->pending);
+            self->streaming = 0;
             if (!(self->pending = covet_make_head(ev.req)))
+                goto fail;
+        } else if (kind == H1_EV_STREAM) {
+            PyObject *req = self->pending;
+            self->pending = NULL;
+            if (!req) {
+                PyErr_SetString(PyExc_SystemError, "stream without a head");
+                goto fail;
+            }
+            self->streaming = 1;
+            if (append_steal(events, covet_stream_head(req)) < 0)
+                goto fail;
+        } else if (kind == H1_EV_DATA) {
+            if (append_steal(events, covet_make_data(ev.body, ev.body_len)) < 0)
+                goto fail;
+        } else if (kind == H1_EV_MESSAGE && self->streaming) {
+            self->streaming = 0;
+            if (PyList_Append(events, g_body_end) < 0)
                 goto fail;
         } else if (kind == H1_EV_MESSAGE) {
             PyObject *body, *req = self->pending;
@@ -155,6 +178,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
                 goto fail;
         } else {
             Py_CLEAR(self->pending);
+            self->streaming = 0;
             if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error,
                                                    ev.status, ev.message)) < 0)
                 goto fail;
@@ -168,6 +192,7 @@ fail:
     /* the core may still point into `data`: make sure it never looks */
     h1_conn_abort(&self->conn);
     Py_CLEAR(self->pending);
+    self->streaming = 0;
     Py_CLEAR(events);
     self->busy = 0;
 done:
@@ -184,6 +209,7 @@ static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
     }
     h1_conn_reset(&self->conn);
     Py_CLEAR(self->pending);
+    self->streaming = 0;
     Py_RETURN_NONE;
 }
 
@@ -204,8 +230,11 @@ static PyMethodDef Parser_methods[] = {
      "feed(data) -> list of events\n\n"
      "Parses a bytes-like chunk of the request stream.  Events, in order:\n"
      "(0, method, path, query, minor, headers, keep_alive, body),\n"
-     "(1,) when the client waits for 100 Continue, and\n"
-     "(2, status, message) after which the parser is dead."},
+     "(1,) when the client waits for 100 Continue,\n"
+     "(2, status, message) after which the parser is dead,\n"
+     "(3, method, path, query, minor, headers, keep_alive, None) for a\n"
+     "head whose body (over max_body) follows in pieces: (4, bytes) each,\n"
+     "then (5,)."},
     {"reset", (PyCFunction)Parser_reset, METH_NOARGS,
      "reset() -> None\n\nForgets everything buffered; back to a fresh state."},
     {NULL, NULL, 0, NULL},
@@ -226,7 +255,7 @@ static PyTypeObject ParserType = {
     .tp_dealloc = (destructor)Parser_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Parser(*, max_target=8192, max_header_bytes=65536, "
-              "max_headers=100, max_body=1048576)\n\n"
+              "max_headers=100, max_body=1048576, max_stream_body=0)\n\n"
               "Incremental, strict (RFC 9112) HTTP/1.1 request parser.",
     .tp_methods = Parser_methods,
     .tp_getset = Parser_getset,

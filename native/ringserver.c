@@ -54,7 +54,9 @@ enum {
     C_RESET = 1u << 8,   /* close with a reset (SO_LINGER 0) */
     C_CANCEL = 1u << 9,  /* a cancel of the recv is in flight */
     C_INRUN = 1u << 10,  /* its events are being run: free later */
-    C_KILLED = 1u << 11  /* the cancel of everything on its socket is submitted */
+    C_KILLED = 1u << 11, /* the cancel of everything on its socket is submitted */
+    C_BODY = 1u << 12,   /* the body of its request streams to Python (on_body) */
+    C_BODYWAIT = 1u << 13 /* Python has enough of that body for now: no reading until resume_body() */
 };
 
 #define OUT_IOV 32
@@ -125,7 +127,7 @@ typedef struct {
     unsigned ndirty, dirty_cap;
     struct active *free_act[FREE_ACTIVE];
     unsigned nfree_act;
-    PyObject *on_request, *on_error, *on_wake, *on_drain;
+    PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body;
     PyObject *continue_bytes;
     PyObject *timeout_bytes;
     /* direct routes */
@@ -465,6 +467,28 @@ static void notify_drain(RingServer *s, struct conn *c) {
     Py_XDECREF(r);
 }
 
+/* Tells Python of c's streamed body (``item``, stolen): bytes, None at its end, (status, message) when its framing
+ * broke, False when the connection is gone.  Returns 1 when Python asks to stop reading for now, 0 to go on, -1 with
+ * an exception set. */
+static int body_event(RingServer *s, struct conn *c, PyObject *item) {
+    if (item == NULL)
+        return -1;
+    PyObject *cid = cid_of(c);
+    if (cid == NULL) {
+        Py_DECREF(item);
+        return -1;
+    }
+    PyObject *args[2] = {cid, item};
+    PyObject *r = PyObject_Vectorcall(s->on_body, args, 2, NULL);
+    Py_DECREF(cid);
+    Py_DECREF(item);
+    if (r == NULL)
+        return -1;
+    int pause = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    return pause;
+}
+
 /* Decides what c does next, after anything happened to it: read more, pause, send, close, free. */
 static void settle(RingServer *s, struct conn *c) {
     if (c->flags & C_INRUN)
@@ -472,6 +496,11 @@ static void settle(RingServer *s, struct conn *c) {
     if (c->flags & C_DEAD) {
         if ((c->flags & C_DRAIN) && s->on_drain != NULL)
             notify_drain(s, c);
+        if (c->flags & C_BODY) {
+            c->flags &= ~(C_BODY | C_BODYWAIT);
+            if (body_event(s, c, Py_NewRef(Py_False)) < 0)
+                PyErr_WriteUnraisable(s->on_body);
+        }
         if (c->ops == 0)
             conn_free(s, c);
         return;
@@ -489,7 +518,7 @@ static void settle(RingServer *s, struct conn *c) {
         return;
     }
     size_t saved = c->act != NULL ? c->act->saved_len : 0;
-    int want = !(c->flags & (C_CLOSING | C_EOF)) && pending < s->high_water && saved <= s->max_saved;
+    int want = !(c->flags & (C_CLOSING | C_EOF | C_BODYWAIT)) && pending < s->high_water && saved <= s->max_saved;
     if (want && !(c->flags & C_RECV))
         arm_recv(s, c);
     else if (!want)
@@ -782,6 +811,15 @@ static int answer_direct(RingServer *s, struct conn *c, const struct route *rt, 
     return take_answer(s, c, out, rt->glue);
 }
 
+/* c's last response is queued: no later request is parsed or answered. */
+static void stop_reading(struct conn *c) {
+    c->flags |= C_CLOSING;
+    if (c->act != NULL) {
+        h1_conn_abort(&c->act->p);
+        c->act->saved_len = 0;
+    }
+}
+
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */
 static void run_events(RingServer *s, struct conn *c) {
     struct active *a = c->act;
@@ -810,6 +848,63 @@ static void run_events(RingServer *s, struct conn *c) {
             if (enqueue(s, c, s->continue_bytes) < 0) {
                 h1_conn_abort(&a->p);
                 conn_kill(s, c, 1);
+                break;
+            }
+        } else if (kind == H1_EV_STREAM) {
+            /* Only Python knows whether the route reads a body this large: it answers 413 at once when not. */
+            PyObject *req = a->pending;
+            a->pending = NULL;
+            if (a->route != NULL || req == NULL) {
+                Py_XDECREF(req);
+                if (answer_error(s, c, 413, "Request body too large") < 0)
+                    conn_kill(s, c, 1);
+                else
+                    stop_reading(c);
+                break;
+            }
+            req = covet_stream_head(req);
+            int rc = req != NULL ? answer(s, c, req) : -1;
+            if (req == NULL)
+                PyErr_WriteUnraisable(s->on_request);
+            Py_XDECREF(req);
+            if (rc < 0 || (c->flags & C_DEAD)) {
+                h1_conn_abort(&a->p);
+                conn_kill(s, c, 1);
+                break;
+            }
+            if (rc == 0) { /* refused on the spot: the body is not read, nothing after it either */
+                stop_reading(c);
+                break;
+            }
+            c->flags |= C_BODY;
+        } else if (kind == H1_EV_DATA) {
+            if (!(c->flags & C_BODY))
+                continue;
+            int r = body_event(s, c, PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len));
+            if (r < 0 || (c->flags & C_DEAD)) {
+                if (r < 0)
+                    PyErr_WriteUnraisable(s->on_body);
+                h1_conn_abort(&a->p);
+                conn_kill(s, c, 1);
+                break;
+            }
+            if (r > 0)
+                c->flags |= C_BODYWAIT;
+        } else if (kind == H1_EV_MESSAGE && (c->flags & C_BODY)) {
+            c->flags &= ~(C_BODY | C_BODYWAIT);
+            int r = body_event(s, c, Py_NewRef(Py_None));
+            if (r < 0 || (c->flags & C_DEAD)) {
+                if (r < 0)
+                    PyErr_WriteUnraisable(s->on_body);
+                h1_conn_abort(&a->p);
+                conn_kill(s, c, 1);
+                break;
+            }
+            if (c->flags & C_BUSY) { /* the handler still runs: what follows waits for it */
+                const char *rest;
+                size_t n = h1_conn_detach(&a->p, &rest);
+                if (save_input(a, rest, n) < 0)
+                    conn_kill(s, c, 1);
                 break;
             }
         } else if (kind == H1_EV_MESSAGE) {
@@ -844,6 +939,14 @@ static void run_events(RingServer *s, struct conn *c) {
                 }
                 break;
             }
+        } else if (c->flags & C_BODY) { /* H1_EV_ERROR inside a streamed body: its reader fails, and answers */
+            c->flags &= ~(C_BODY | C_BODYWAIT);
+            c->flags |= C_CLOSING;
+            if (body_event(s, c, Py_BuildValue("(is)", ev.status, ev.message)) < 0) {
+                PyErr_WriteUnraisable(s->on_body);
+                conn_kill(s, c, 1);
+            }
+            break;
         } else { /* H1_EV_ERROR: the parser is dead; answer and close */
             Py_CLEAR(a->pending);
             if (answer_error(s, c, ev.status, ev.message) < 0)
@@ -868,22 +971,13 @@ static void feed(RingServer *s, struct conn *c, const char *data, size_t n) {
         conn_kill(s, c, 1);
         return;
     }
-    if (c->flags & C_BUSY) {
+    if ((c->flags & (C_BUSY | C_BODY)) == C_BUSY) {
         if (save_input(a, data, n) < 0)
             conn_kill(s, c, 1);
         return;
     }
     h1_conn_feed(&a->p, data, n);
     run_events(s, c);
-}
-
-/* c's last response is queued: no later request is parsed or answered. */
-static void stop_reading(struct conn *c) {
-    c->flags |= C_CLOSING;
-    if (c->act != NULL) {
-        h1_conn_abort(&c->act->p);
-        c->act->saved_len = 0;
-    }
 }
 
 /* Python let go of c: run the input held meanwhile. */
@@ -1125,7 +1219,7 @@ static PyObject *let_go(RingServer *s, PyObject *cid, PyObject *data, PyObject *
         settle(s, c);
         return PyErr_NoMemory();
     }
-    c->flags &= ~C_BUSY;
+    c->flags &= ~(C_BUSY | C_BODYWAIT); /* a body the handler left unread is read on, and dropped */
     c->mark = s->now;
     if (!keep)
         stop_reading(c);
@@ -1176,6 +1270,24 @@ static PyObject *RS_finish(RingServer *s, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     return let_go(s, args[0], NULL, args[1], "finish");
+}
+
+/* Python wants more of a streamed body it had asked the core to hold back. */
+static PyObject *RS_resume_body(RingServer *s, PyObject *cid) {
+    struct conn *c = lookup_cid(s, cid);
+    if (c == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    if (c->flags & C_BODYWAIT) {
+        c->flags &= ~C_BODYWAIT;
+        if (!(c->flags & C_INRUN)) {
+            settle(s, c);
+            wake(s);
+        }
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *RS_close_after(RingServer *s, PyObject *cid) {
@@ -1269,7 +1381,8 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
             continue;
         }
         int st = c->act != NULL ? h1_conn_state(&c->act->p) : H1_STATE_IDLE;
-        if ((c->flags & C_BUSY) || c->nreq != c->seen_nreq || st != c->seen_state) {
+        /* a streamed body's pauses are judged by Python, which sees its bytes arrive */
+        if ((c->flags & (C_BUSY | C_BODY)) || c->nreq != c->seen_nreq || st != c->seen_state) {
             c->seen_nreq = c->nreq;
             c->seen_state = (uint8_t)st;
             c->mark = s->now;
@@ -1425,23 +1538,24 @@ static uint32_t ticks(double seconds) {
 static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"listen_fd", "on_request", "on_error", "on_wake", "on_drain", "max_target",
                              "max_header_bytes", "max_headers", "max_body", "keepalive_timeout", "header_timeout",
-                             "body_timeout", "write_timeout", "entries", "buffers", "buffer_size", NULL};
+                             "body_timeout", "write_timeout", "entries", "buffers", "buffer_size", "on_body",
+                             "max_stream_body", NULL};
     int listen_fd;
-    PyObject *on_request, *on_error, *on_wake, *on_drain;
+    PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body = Py_None;
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
-    long long max_body = 1048576;
+    long long max_body = 1048576, max_stream_body = 0;
     double keepalive = 5, header_to = 10, body_to = 60, write_to = 60;
     unsigned entries = 1024, buffers = 512, buffer_size = 16384;
     if (s->ring_ok) {
         PyErr_SetString(PyExc_RuntimeError, "RingServer is already set up");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOO|$nnnLddddIII:RingServer", kwlist, &listen_fd, &on_request,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOO|$nnnLddddIIIOL:RingServer", kwlist, &listen_fd, &on_request,
                                      &on_error, &on_wake, &on_drain, &max_target, &max_header_bytes, &max_headers,
                                      &max_body, &keepalive, &header_to, &body_to, &write_to, &entries, &buffers,
-                                     &buffer_size))
+                                     &buffer_size, &on_body, &max_stream_body))
         return -1;
-    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0) {
+    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
         return -1;
     }
@@ -1476,6 +1590,8 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->lim.max_header_bytes = (size_t)max_header_bytes;
     s->lim.max_headers = (size_t)max_headers;
     s->lim.max_body = (uint64_t)max_body;
+    /* without someone to hand a large body to, none is streamed */
+    s->lim.max_stream_body = on_body != Py_None ? (uint64_t)max_stream_body : 0;
     s->high_water = 256 * 1024;
     s->low_water = 64 * 1024;
     s->max_saved = 256 * 1024;
@@ -1491,6 +1607,7 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->on_error = on_error;
     s->on_wake = on_wake;
     s->on_drain = on_drain;
+    s->on_body = on_body != Py_None ? Py_NewRef(on_body) : NULL;
     s->continue_bytes = PyBytes_FromString("HTTP/1.1 100 Continue\r\n\r\n");
     s->h1_name = PyUnicode_InternFromString("h1");
     s->tail_close = PyBytes_FromString("connection: close\r\n");
@@ -1521,6 +1638,7 @@ static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
     Py_VISIT(s->on_error);
     Py_VISIT(s->on_wake);
     Py_VISIT(s->on_drain);
+    Py_VISIT(s->on_body);
     Py_VISIT(s->on_reply);
     Py_VISIT(s->on_fail);
     Py_VISIT(s->header_set_type);
@@ -1537,6 +1655,7 @@ static int RS_clear(RingServer *s) {
     Py_CLEAR(s->on_error);
     Py_CLEAR(s->on_wake);
     Py_CLEAR(s->on_drain);
+    Py_CLEAR(s->on_body);
     Py_CLEAR(s->on_reply);
     Py_CLEAR(s->on_fail);
     Py_CLEAR(s->header_set_type);
@@ -1575,6 +1694,8 @@ static PyMethodDef RS_methods[] = {
      "write(cid, data) -> int: 0 queued, 1 queued and on_drain(cid) will be called, -1 the connection is gone."},
     {"finish", (PyCFunction)(void (*)(void))RS_finish, METH_FASTCALL,
      "finish(cid, keep_alive) -> bool: a streamed response ended; the connection reads on or closes."},
+    {"resume_body", (PyCFunction)RS_resume_body, METH_O,
+     "resume_body(cid) -> None: read on after on_body(cid, data) returned True."},
     {"close_after", (PyCFunction)RS_close_after, METH_O,
      "close_after(cid) -> None: close once the response being returned is sent."},
     {"abort", (PyCFunction)RS_abort, METH_O, "abort(cid) -> None: reset the connection now."},

@@ -20,7 +20,8 @@ import pydantic
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
-from covet.runtime.glue import Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, uses_connection
+from covet.runtime.glue import (Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, reads_stream,
+                                uses_connection)
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
@@ -130,7 +131,8 @@ class SourceBinder(Binder):
 
 
 # The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
-_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "ValidationError", "Reply", "BackgroundTasks", "HTTPError"})
+_TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "ValidationError", "Reply", "BackgroundTasks",
+                         "HTTPError"})
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
@@ -148,7 +150,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
         names[i] = fname
         table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
-                     f"{uses_connection(spec)!r}, {reads_headers(spec) or bool(errors)!r}),")
+                     f"{uses_connection(spec)!r}, {reads_headers(spec) or bool(errors)!r}, {reads_stream(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)
@@ -169,8 +171,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         "",
         "\n\n".join(functions),
         "",
-        "# (method, path, glue, is_async, label, uses_conn, reads_headers) of every compiled route.",
-        "ROUTES: list[tuple[str, str, Any, bool, str, bool, bool]] = [",
+        "# (method, path, glue, is_async, label, uses_conn, reads_headers, streams_body) of every compiled route.",
+        "ROUTES: list[tuple[str, str, Any, bool, str, bool, bool, bool]] = [",
         *table,
         "]",
         "",

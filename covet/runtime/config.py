@@ -17,9 +17,12 @@ class Config:
         max_target: longest request target, in bytes (414 past it).
         max_header_bytes: largest header section (431 past it).
         max_headers: most header fields (431 past it).
-        max_body: largest request body, in bytes (413 past it).
+        max_body: largest request body held in memory, in bytes (413 past it, except below).
+        max_upload: largest request body a route that reads a stream (form or file parameters, or the
+            ``Request``) gets; past ``max_body`` it arrives in pieces, never whole in memory (413 past it).
         header_timeout: seconds a client may take to send its header section (408).
-        body_timeout: seconds a client may take to send a body once its head arrived (408).
+        body_timeout: seconds a client may take to send a body once its head arrived (408); for a body
+            past ``max_body``, the longest it may pause.
         keepalive_timeout: seconds an idle keep-alive connection stays open.
         write_timeout: seconds a client may leave a response unread before it is dropped.
         graceful_timeout: seconds shutdown waits for in-flight requests.
@@ -32,6 +35,7 @@ class Config:
     max_header_bytes: int = 65536
     max_headers: int = 100
     max_body: int = 1 << 20
+    max_upload: int = 100 << 20
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     keepalive_timeout: float = 5.0

@@ -1,25 +1,32 @@
-"""Parsing a request's form (urlencoded or multipart) for the glue of routes with Form and File parameters.
+"""Reading a request's form (urlencoded or multipart) for the glue of routes with Form and File parameters.
 
-Multipart bodies go through python-multipart, which keeps a file part in
-memory up to ``SPOOL_BYTES`` and moves it to a temporary file past that.
-The body itself is bounded by the server's body limit before any of this runs.
+Multipart bodies go through python-multipart's streaming parser, fed as the
+body arrives: a file part is kept in memory up to ``SPOOL_BYTES`` and moves
+to a temporary file past that, so an upload larger than memory is never
+held whole.  Everything that must be held whole (urlencoded forms, the
+values of multipart fields) counts against the in-memory body limit: 413
+past it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, final
+import asyncio
+import tempfile
+from typing import Final, final
 
-import python_multipart
-from python_multipart.multipart import parse_options_header
 from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
+from covet.exceptions import HTTPError
+from covet.runtime.body import RequestBody
 from covet.runtime.formdata import parse_query
 from covet.uploads import UploadFile
 
-__all__ = ["FormData", "parse_form", "SPOOL_BYTES", "MAX_PARTS"]
+__all__ = ["FormData", "FormReader", "parse_form", "read_form", "SPOOL_BYTES", "MAX_PARTS"]
 
 SPOOL_BYTES: Final = 1024 * 1024  # a file part larger than this goes to disk
 MAX_PARTS: Final = 1000  # fields and files together: a form of a million empty parts is refused
+_UNLIMITED: Final = 1 << 62
 
 
 @final
@@ -41,60 +48,213 @@ def _content_type(headers: list[tuple[str, str]]) -> str:
     return ""
 
 
-def parse_form(headers: list[tuple[str, str]], body: bytes) -> FormData:
-    """The form in ``body``; an empty one when the request sent none, with ``error`` set when it is malformed."""
-    form = FormData()
-    ctype = _content_type(headers)
-    mime = ctype.split(";", 1)[0].strip().lower()
-    if mime == "application/x-www-form-urlencoded":
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            form.error = "the form is not UTF-8"
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(413, f"The form's fields are too large (over {limit} bytes in memory)")
+
+
+@final
+class FormReader:
+    """Parses a form from the pieces of its body, written in order; ``finish`` gives the ``FormData``.
+
+    ``memory_limit`` bounds what is held in memory besides spooled files: past it, ``write`` raises
+    ``HTTPError(413)``.  A malformed form sets ``form.error`` and ignores the rest.
+    """
+
+    __slots__ = ("form", "memory_limit", "_kind", "_held", "_text", "_mp", "_parts", "_headers", "_hname",
+                 "_hvalue", "_name", "_filename", "_ctype", "_value", "_spool", "_size", "_ended")
+
+    def __init__(self, headers: list[tuple[str, str]], memory_limit: int) -> None:
+        self.form = FormData()
+        self.memory_limit = memory_limit
+        self._held = 0
+        self._text: list[bytes] = []
+        self._mp: MultipartParser | None = None
+        self._parts = 0
+        self._headers: dict[bytes, bytes] = {}
+        self._hname: list[bytes] = []
+        self._hvalue: list[bytes] = []
+        self._name = ""
+        self._filename: str | None = None
+        self._ctype = ""
+        self._value: list[bytes] | None = None
+        self._spool: tempfile.SpooledTemporaryFile[bytes] | None = None
+        self._size = 0
+        self._ended = False
+        ctype = _content_type(headers)
+        mime = ctype.split(";", 1)[0].strip().lower()
+        self._kind = mime
+        if mime == "multipart/form-data":
+            _, options = parse_options_header(ctype)
+            boundary = options.get(b"boundary")
+            if not boundary:
+                self.form.error = "the multipart form has no boundary"
+                return
+            try:
+                self._mp = MultipartParser(boundary, {
+                    "on_part_begin": self._part_begin,
+                    "on_header_field": self._header_field,
+                    "on_header_value": self._header_value,
+                    "on_header_end": self._header_end,
+                    "on_headers_finished": self._headers_finished,
+                    "on_part_data": self._part_data,
+                    "on_part_end": self._part_end,
+                    "on_end": self._end,
+                })
+            except (FormParserError, ValueError) as exc:
+                self.form.error = f"the multipart form could not be read: {exc}"
+
+    def write(self, data: bytes) -> None:
+        """The next piece of the body."""
+        if self.form.error is not None or not data:
+            return
+        if self._mp is not None:
+            try:
+                self._mp.write(data)
+            except (FormParserError, ValueError) as exc:
+                self._fail(f"the multipart form could not be read: {exc}")
+            except BaseException:
+                self._close_files()
+                raise
+            return
+        if self._kind == "application/x-www-form-urlencoded":
+            self._hold(len(data))
+            self._text.append(data)
+        else:
+            self.form.error = ("expected a form (multipart/form-data or application/x-www-form-urlencoded), "
+                               f"got {self._kind or 'no content type'}")
+
+    def finish(self) -> FormData:
+        """The form, once the whole body was written."""
+        form = self.form
+        if form.error is not None:
             return form
-        form.fields = parse_query(text)
-        if len(form.fields) > MAX_PARTS:
-            form.error = f"the form has more than {MAX_PARTS} fields"
-            form.fields = []
+        if self._mp is not None:
+            if not self._ended:
+                self._fail("the multipart form could not be read: it ends before its closing boundary")
+            return form
+        if self._kind == "application/x-www-form-urlencoded":
+            try:
+                text = b"".join(self._text).decode("utf-8")
+            except UnicodeDecodeError:
+                form.error = "the form is not UTF-8"
+                return form
+            form.fields = parse_query(text)
+            if len(form.fields) > MAX_PARTS:
+                form.error = f"the form has more than {MAX_PARTS} fields"
+                form.fields = []
         return form
-    if mime != "multipart/form-data":
-        if body:
-            form.error = f"expected a form (multipart/form-data or application/x-www-form-urlencoded), got {mime or 'no content type'}"
-        return form
-    parts = 0
 
-    def on_field(field: Any) -> None:
-        nonlocal parts
-        parts += 1
-        if parts > MAX_PARTS:
+    # -- multipart callbacks ---------------------------------------------------
+
+    def _part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
             raise FormParserError(f"the form has more than {MAX_PARTS} parts")
-        value = field.value or b""
-        form.fields.append((field.field_name.decode("utf-8", "replace"), value.decode("utf-8", "replace")))
+        self._headers = {}
 
-    def on_file(f: Any) -> None:
-        nonlocal parts
-        parts += 1
-        if parts > MAX_PARTS:
-            raise FormParserError(f"the form has more than {MAX_PARTS} parts")
-        f.file_object.seek(0)
-        name = f.file_name.decode("utf-8", "replace") if f.file_name else None
-        ctype = f.content_type.decode("latin-1") if isinstance(f.content_type, bytes) else (f.content_type or "")
-        form.files.append((f.field_name.decode("utf-8", "replace"),
-                           UploadFile(name, ctype or "application/octet-stream", f.file_object, f.size)))
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._hold(end - start)
+        self._hname.append(data[start:end])
 
-    _, options = parse_options_header(ctype)
-    boundary = options.get(b"boundary")
-    if not boundary:
-        form.error = "the multipart form has no boundary"
-        return form
-    try:
-        parser = python_multipart.FormParser("multipart/form-data", on_field, on_file, boundary=boundary,
-                                            config={"MAX_MEMORY_FILE_SIZE": SPOOL_BYTES, "MAX_BODY_SIZE": len(body) + 1})
-        parser.write(body)
-        parser.finalize()
-    except (FormParserError, ValueError) as exc:
-        for _, upload in form.files:
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._hold(end - start)
+        self._hvalue.append(data[start:end])
+
+    def _header_end(self) -> None:
+        self._headers[b"".join(self._hname).lower()] = b"".join(self._hvalue).strip(b" \t")
+        self._hname.clear()
+        self._hvalue.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition"))
+        name = options.get(b"name")
+        if name is None:
+            raise FormParserError("a part has no name in its Content-Disposition")
+        self._name = name.decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self._filename = filename.decode("utf-8", "replace") if filename is not None else None
+        self._ctype = self._headers.get(b"content-type", b"").decode("latin-1")
+        self._size = 0
+        if filename is None:
+            self._value = []
+        else:
+            self._value = None
+            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES, mode="w+b")
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        n = end - start
+        self._size += n
+        spool = self._spool
+        if spool is not None:
+            spool.write(data[start:end])
+        elif self._value is not None:
+            self._hold(n)
+            self._value.append(data[start:end])
+
+    def _part_end(self) -> None:
+        spool = self._spool
+        if spool is not None:
+            self._spool = None
+            spool.seek(0)
+            upload = UploadFile(self._filename or None, self._ctype or "application/octet-stream", spool, self._size)
+            self.form.files.append((self._name, upload))
+        elif self._value is not None:
+            self.form.fields.append((self._name, b"".join(self._value).decode("utf-8", "replace")))
+            self._value = None
+
+    def _end(self) -> None:
+        self._ended = True
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _hold(self, n: int) -> None:
+        self._held += n
+        if self._held > self.memory_limit:
+            self._close_files()
+            raise _too_large(self.memory_limit)
+
+    def _fail(self, why: str) -> None:
+        self._close_files()
+        self.form.fields, self.form.files = [], []
+        self.form.error = why
+
+    def close(self) -> None:
+        """Closes (and so removes) the files read so far: the form will not be used."""
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for _, upload in self.form.files:
             upload.file.close()
-        form.fields, form.files = [], []
-        form.error = f"the multipart form could not be read: {exc}"
-    return form
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+
+def parse_form(headers: list[tuple[str, str]], body: bytes) -> FormData:
+    """The form in ``body`` (already within the body limit); an empty one when the request sent none, with
+    ``error`` set when it is malformed."""
+    reader = FormReader(headers, _UNLIMITED)
+    reader.write(body)
+    return reader.finish()
+
+
+async def read_form(headers: list[tuple[str, str]], body: bytes | RequestBody) -> FormData:
+    """The form of a request whose body is in memory or still arriving (a ``RequestBody``).
+
+    Pieces of a streamed body are parsed in a worker thread, since past ``SPOOL_BYTES`` a file part is written
+    to disk; the event loop serves other requests meanwhile.
+    """
+    if isinstance(body, bytes):
+        return parse_form(headers, body)
+    reader = FormReader(headers, body.memory_limit)
+    loop = asyncio.get_running_loop()
+    try:
+        while reader.form.error is None:  # a malformed form is answered at once; the rest is dropped
+            data = await body.read()
+            if not data:
+                break
+            await loop.run_in_executor(None, reader.write, data)
+    except BaseException:
+        reader.close()
+        raise
+    return reader.finish()

@@ -42,7 +42,8 @@ from covet.runtime.encode import (
 )
 from covet.runtime.exits import after_reply, unwind, unwind_sync
 from covet.runtime.formdata import parse_cookies, parse_query
-from covet.runtime.forms import parse_form
+from covet.runtime.body import RequestBody
+from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import MISSING
 
@@ -51,7 +52,7 @@ __all__ = [
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
     "serializer", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
-    "handled_error", "handled_error_async", "HTTPError", "parse_form",
+    "handled_error", "handled_error_async", "HTTPError", "read_form", "RequestBody",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)

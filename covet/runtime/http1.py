@@ -12,6 +12,10 @@ Rules this layer keeps:
 5. Timeouts are judged by the server's one-second ticker, never by
    per-request timers: ``tick`` sees whether requests completed since the
    last tick and how long the parser has sat in its current state.
+6. A body over ``max_body`` goes to its route in pieces (``RequestBody``)
+   while the route runs, only to a route that reads a stream (413 for any
+   other); its pieces never wait in ``queue``, and reading pauses while the
+   route has enough unread.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from typing import Any, Final, cast
 
 from covet._native import Parser
 from covet._native import render as _render
-from covet.exceptions import HTTPError
+from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
+from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
@@ -33,13 +38,14 @@ from covet.runtime.dispatch import Dispatcher
 from covet.runtime.exits import AfterReply
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.resume import resume
-from covet.runtime.streaming import send_body
+from covet.runtime.streaming import call_streamed, send_body
 
 __all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "stream_head", "task_reply"]
 
 log = logging.getLogger("covet.http1")
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+TOO_LARGE: Final = "Request body too large"
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
@@ -129,6 +135,8 @@ def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
         return reply
     if isinstance(exc, HTTPError):
         return http_error_reply(exc)
+    if isinstance(exc, ClientDisconnect):  # nobody is left to answer: not a server error
+        return error_reply(400, str(exc))
     return server_error_reply(label, exc)
 
 
@@ -142,6 +150,7 @@ class ServerState:
         self.connections: set[HTTP1Connection] = set()
         self.closing = False
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
 
     def unwrap(self, reply: Reply) -> Reply:
         """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""
@@ -167,15 +176,42 @@ class ServerState:
             max_header_bytes=c.max_header_bytes,
             max_headers=c.max_headers,
             max_body=c.max_body,
+            max_stream_body=c.max_upload,
         )
+
+    def open_body(self, headers: list[tuple[str, str]], resume: Callable[[], None],
+                  stop: Callable[[], None]) -> RequestBody:
+        """A streamed request body, watched by ``tick_bodies`` until it ends."""
+        length: int | None = None
+        for name, value in headers:
+            if name == "content-length":
+                try:
+                    length = int(value)
+                except ValueError:  # "5, 5": the parser accepted equal values
+                    length = int(value.split(",")[0])
+                break
+        body = RequestBody(length, self.config.max_body, resume, stop)
+        self.bodies.add(body)
+        return body
+
+    def tick_bodies(self, now: float) -> None:
+        """Once a second: a streamed body that stopped arriving fails (408)."""
+        if not self.bodies:
+            return
+        timeout = self.config.body_timeout
+        for body in list(self.bodies):
+            if body.done:
+                self.bodies.discard(body)
+            else:
+                body.tick(now, timeout)
 
 
 class HTTP1Connection(asyncio.Protocol):
     """One HTTP/1.1 connection."""
 
     __slots__ = (
-        "state", "transport", "parser", "info", "queue", "busy", "closed", "closing",
-        "write_paused", "read_paused", "drain", "stream", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
+        "state", "transport", "parser", "info", "queue", "busy", "closed", "closing", "write_paused", "read_paused",
+        "body_paused", "reading", "drain", "stream", "body", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -188,10 +224,13 @@ class HTTP1Connection(asyncio.Protocol):
         self.busy = False
         self.closed = False
         self.closing = False
-        self.write_paused = False
-        self.read_paused = False
+        self.write_paused = False  # the peer does not read
+        self.read_paused = False  # too many requests wait in ``queue``
+        self.body_paused = False  # the route has enough of its streamed body unread
+        self.reading = True
         self.drain: asyncio.Future[None] | None = None
         self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
+        self.body: RequestBody | None = None  # the request body streaming in
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -222,29 +261,46 @@ class HTTP1Connection(asyncio.Protocol):
         drain = self.drain
         if drain is not None and not drain.done():
             drain.set_result(None)
+        body = self.body
+        if body is not None:
+            body.fail(disconnected())
+            self._end_body()
 
     def pause_writing(self) -> None:
         self.write_paused = True
         self.pause_mark = self.state.clock.now
-        if self.transport is not None and not self.read_paused:
-            self.transport.pause_reading()
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.transport is not None and not self.read_paused and not self.closed:
-            self.transport.resume_reading()
+        self._update_reading()
         drain = self.drain
         if drain is not None and not drain.done():
             drain.set_result(None)
 
+    def _update_reading(self) -> None:
+        """Reads while nothing asks to pause: the peer not reading, the queue, or a streamed body's route."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        want = not (self.write_paused or self.read_paused or self.body_paused)
+        if want != self.reading:
+            self.reading = want
+            if want:
+                transport.resume_reading()
+            else:
+                transport.pause_reading()
+
     def data_received(self, data: bytes) -> None:
         events = self.parser.feed(data)
+        if self.body is not None:
+            events = self._body_events(events, 0)
         if self.busy:
-            self.queue.extend(events)
-            if len(self.queue) > self.state.config.max_pipeline and not self.read_paused:
-                self.read_paused = True
-                assert self.transport is not None
-                self.transport.pause_reading()
+            if events:
+                self.queue.extend(events)
+                if len(self.queue) > self.state.config.max_pipeline and not self.read_paused:
+                    self.read_paused = True
+                    self._update_reading()
             return
         if events:
             self._run(events)
@@ -312,6 +368,24 @@ class HTTP1Connection(asyncio.Protocol):
                     return
             elif ev[0] == 1:
                 out.append(CONTINUE)
+            elif ev[0] == 3:  # a head whose body is too large to hold: only a route that reads a stream gets it
+                _, method, path, query, minor, headers, keep_alive, _ = ev
+                self.nreq += 1
+                plan, params = resolve(method, path)
+                if not plan.streams_body:
+                    out.append(render(error_reply(413, TOO_LARGE), head_lines, False, False, minor)[0])
+                    self._flush(out)
+                    self._close()
+                    return
+                if self.closing:
+                    keep_alive = False
+                body = self.state.open_body(headers, self._body_resume, self._close)
+                self.body = body
+                self._flush(out)
+                self._suspend(call_streamed(plan.glue, (method, path, query, headers, body, params, self.info)),
+                              plan.label, method == "HEAD", keep_alive, minor)
+                self.queue.extend(self._body_events(events, i))
+                return
             else:
                 reply = error_reply(ev[1], ev[2])
                 data, _ = render(reply, head_lines, False, False, 1)
@@ -349,6 +423,12 @@ class HTTP1Connection(asyncio.Protocol):
             self._close()
             return
         reply = task_reply(task, label)
+        body = self.body
+        if body is not None:  # the route answered before its body ended
+            if body.failed:
+                keep_alive = False
+            else:
+                body.discard()
         if self.closed:
             if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
                 self.state.run_after(reply.after)
@@ -372,14 +452,57 @@ class HTTP1Connection(asyncio.Protocol):
         self.busy = False
         if self.read_paused:
             self.read_paused = False
-            if self.transport is not None and not self.write_paused and not self.closed:
-                self.transport.resume_reading()
+            self._update_reading()
         if self.queue:
             events = self.queue
             self.queue = []
             self._run(events)
         elif self.closing and not self.closed:
             self._close()
+
+    # -- streamed request bodies ------------------------------------------
+
+    def _body_events(self, events: list[tuple[Any, ...]], i: int) -> list[tuple[Any, ...]]:
+        """Hand the streamed body its events from ``events[i]`` on; returns the events after its end."""
+        body = self.body
+        n = len(events)
+        while i < n and body is not None:
+            ev = events[i]
+            i += 1
+            kind = ev[0]
+            if kind == 4:
+                if body.feed(ev[1]) and not self.body_paused:
+                    self.body_paused = True
+                    self._update_reading()
+            elif kind == 5:
+                body.end()
+                self._end_body()
+                body = None
+            elif kind == 1:
+                if self.transport is not None and not self.closed:
+                    self.transport.write(CONTINUE)
+            else:  # the framing broke inside the body: the parser is dead, the route reads the error
+                body.fail(HTTPError(ev[1], ev[2]))
+                self._end_body()
+                self.closing = True
+                if not self.busy:
+                    self._close()
+                return []
+        return events[i:] if i else events
+
+    def _end_body(self) -> None:
+        body = self.body
+        if body is not None:
+            self.state.bodies.discard(body)
+            self.body = None
+        if self.body_paused:
+            self.body_paused = False
+            self._update_reading()
+
+    def _body_resume(self) -> None:
+        if self.body_paused:
+            self.body_paused = False
+            self._update_reading()
 
     # -- streaming responses ----------------------------------------------
 
@@ -456,7 +579,8 @@ class HTTP1Connection(asyncio.Protocol):
                 self._abort("client did not read its response")
             return
         st = self.parser.state
-        if self.busy or self.nreq != self.seen_nreq or st != self.seen_state:
+        # (a streamed body's pauses are judged by ServerState.tick_bodies)
+        if self.busy or self.body is not None or self.nreq != self.seen_nreq or st != self.seen_state:
             self.seen_nreq = self.nreq
             self.seen_state = st
             self.mark = now

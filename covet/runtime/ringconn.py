@@ -9,6 +9,10 @@ until ``reply`` or ``finish`` hands it back, so responses still leave in
 request order.  The rules of ``http1`` (framing errors close, HEAD has no
 body, a cut-short stream ends in a reset) hold here too.
 
+A body over ``max_body`` is handed to Python in pieces (``body``) while its
+route runs, as in ``http1``; the core stops reading when the route has
+enough unread, until ``resume_body``.
+
 Static paths with sync handlers skip ``request``: ``install`` hands them to
 the core, which calls their glue itself and renders a plain reply whose head
 is cached; anything else it hands back through ``reply_for`` and ``failed``.
@@ -23,12 +27,13 @@ from typing import Any, Final, Protocol
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
+from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.http1 import ServerState, render, stream_head, task_reply
+from covet.runtime.http1 import TOO_LARGE, ServerState, render, stream_head, task_reply
 from covet.runtime.resume import resume
-from covet.runtime.streaming import send_body
+from covet.runtime.streaming import call_streamed, send_body
 
 __all__ = ["DirectCore", "RingCore", "RingHTTP"]
 
@@ -47,6 +52,8 @@ class RingCore(Protocol):
     def finish(self, cid: int, keep_alive: bool, /) -> bool: ...
 
     def close_after(self, cid: int, /) -> None: ...
+
+    def resume_body(self, cid: int, /) -> None: ...
 
     def abort(self, cid: int, /) -> None: ...
 
@@ -77,11 +84,15 @@ class RingHTTP:
         self.core: RingCore | None = None
         self.drains: dict[int, asyncio.Future[None]] = {}
         self.streams: dict[int, asyncio.Task[bool]] = {}
+        self.bodies: dict[int, RequestBody] = {}
 
     # -- called by the core -------------------------------------------------
 
     def request(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
-        """One complete request: its response, or None when Python keeps the connection."""
+        """One complete request (or the head of one whose body streams): its response, or None when Python keeps
+        the connection."""
+        if ev[0] == 3:
+            return self._open_body(cid, ev)
         _, method, path, query, minor, headers, keep_alive, body = ev
         state = self.state
         core = self.core
@@ -108,6 +119,48 @@ class RingHTTP:
         except Exception as exc:
             reply = server_error_reply(plan.label, exc)
         return self.reply_for(cid, reply, keep_alive, is_head, minor)
+
+    def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
+        """A head whose body is too large to hold: only a route that reads a stream gets it, others answer 413."""
+        _, method, path, query, minor, headers, keep_alive, _ = ev
+        state = self.state
+        core = self.core
+        assert core is not None
+        plan, params = state.dispatcher.resolve(method, path)
+        if not plan.streams_body:
+            core.close_after(cid)
+            return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
+        info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
+
+        def resume() -> None:
+            core.resume_body(cid)
+
+        def stop() -> None:
+            core.abort(cid)
+
+        body = state.open_body(headers, resume, stop)
+        self.bodies[cid] = body
+        self._suspend(cid, call_streamed(plan.glue, (method, path, query, headers, body, params, info)), plan.label,
+                      method == "HEAD", keep_alive, minor)
+        return None
+
+    def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
+        """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
+        connection is gone; True asks the core to stop reading until ``resume_body``."""
+        body = self.bodies.get(cid)
+        if body is None:
+            return False
+        if type(item) is bytes:
+            return body.feed(item)
+        del self.bodies[cid]
+        self.state.bodies.discard(body)
+        if item is None:
+            body.end()
+        elif isinstance(item, tuple):
+            body.fail(HTTPError(item[0], item[1]))
+        else:
+            body.fail(disconnected())
+        return False
 
     def reply_for(self, cid: int, reply: Reply, keep_alive: bool, is_head: bool, minor: int) -> bytes | None:
         """The response bytes of a reply (None when it streams); closes after it when it says so."""
@@ -193,6 +246,12 @@ class RingHTTP:
             core.abort(cid)
             return
         reply = task_reply(task, label)
+        body = self.bodies.get(cid)
+        if body is not None:  # the route answered before its body ended
+            if body.failed:
+                keep_alive = False
+            else:
+                body.discard()
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
             if type(reply) is not tuple:

@@ -184,6 +184,7 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         now = state.clock.now
         for conn in list(state.connections):
             conn.tick(now)
+        state.tick_bodies(now)
         handle[0] = loop.call_later(1.0, tick)
 
     handle = [loop.call_later(1.0, tick)]
@@ -214,7 +215,7 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[RingHTTP, RingS
         sock.fileno(), http.request, http.error, http.wake, http.drained,
         max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
         max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
-        body_timeout=c.body_timeout, write_timeout=c.write_timeout,
+        body_timeout=c.body_timeout, write_timeout=c.write_timeout, on_body=http.body, max_stream_body=c.max_upload,
     )
     http.core = core
     http.install(core)
@@ -235,6 +236,7 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         state.clock.update()
         core.set_head_lines(state.clock.head_lines)
         core.tick(http.timeout_response())
+        state.tick_bodies(state.clock.now)
 
     handle = [loop.call_later(1.0, tick)]
     try:

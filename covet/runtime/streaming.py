@@ -1,4 +1,5 @@
-"""Sending the body of a streaming response (kept out of mypyc: async generators, and awaits in ``finally``).
+"""Streamed bodies: sending a streaming response's, and running the route of a request whose body streams in
+(kept out of mypyc: async generators, and awaits in ``finally``).
 
 mypyc cannot compile async generators, and a compiled coroutine that is
 cancelled while it awaits inside a ``finally`` has been seen to leave the
@@ -8,10 +9,18 @@ pulls chunks, and closes the source, therefore lives here, in plain Python.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
 from typing import Any
 
-__all__ = ["body_chunks", "send_body"]
+__all__ = ["body_chunks", "call_streamed", "send_body"]
+
+
+async def call_streamed(glue: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+    """The reply of a route whose body is still arriving: always run as a Task, as it will wait for it."""
+    reply = glue(*args)
+    if isinstance(reply, Coroutine):  # async glue, or a sync glue's async exception handler
+        reply = await reply
+    return reply
 
 
 async def send_body(content: Any, length: int | None, chunked: bool, write: Callable[[bytes], int],

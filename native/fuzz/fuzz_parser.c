@@ -12,7 +12,9 @@
  *     ASan reports any pointer the parser keeps into the caller's buffer;
  *   - everything a HEAD event returns obeys the grammar it was checked
  *     against (token method and names, visible-ASCII target, clean values);
- *   - the chunked decoder alone gives the same result for any split.
+ *   - the chunked decoder alone gives the same result for any split;
+ *   - a streamed body (STREAM, DATA..., an empty MESSAGE) carries the same
+ *     bytes for any split, never more than max_stream_body of them.
  *
  * Build and run: native/fuzz/run.sh.  With -DH1_FUZZ_MAIN it is a plain
  * program that runs the files named on its command line (for gcc/ASan).
@@ -90,7 +92,8 @@ static void check_head(const h1_request *r, const h1_limits *lim)
     CHECK(r->minor <= 1);
     CHECK(r->num_headers <= lim->max_headers);
     if (r->body == H1_BODY_LENGTH)
-        CHECK(r->content_length <= lim->max_body);
+        CHECK(r->content_length <= lim->max_body ||
+              r->content_length <= lim->max_stream_body);
     if (r->body == H1_BODY_CHUNKED)
         CHECK(r->minor == 1);
     for (i = 0; i < r->num_headers; i++) {
@@ -147,6 +150,8 @@ typedef struct {
     int heads, messages, errors;
     int in_request;   /* a HEAD was seen, its MESSAGE not yet */
     int continues;    /* CONTINUE events of the current request */
+    int streaming;    /* STREAM seen for the current request */
+    sink streamed;    /* its DATA so far: pieces depend on the split */
     size_t max_buffered;
 } run_result;
 
@@ -171,12 +176,33 @@ static void drain(h1_conn *c, const h1_limits *lim, run_result *rr)
             CHECK(rr->in_request);
             CHECK(++rr->continues == 1);
             break;
+        case H1_EV_STREAM:
+            CHECK(rr->in_request && !rr->streaming);
+            CHECK(lim->max_stream_body > lim->max_body);
+            rr->streaming = 1;
+            rr->streamed.len = 0;
+            put_u64(&rr->out, 4);
+            break;
+        case H1_EV_DATA:
+            CHECK(rr->streaming);
+            CHECK(ev.body != NULL && ev.body_len > 0);
+            put(&rr->streamed, ev.body, ev.body_len);
+            CHECK(rr->streamed.len <= lim->max_stream_body);
+            break;
         case H1_EV_MESSAGE:
             CHECK(rr->in_request);
             CHECK(ev.body != NULL);
-            CHECK(ev.body_len <= lim->max_body);
             put_u64(&rr->out, 2);
-            put_str(&rr->out, ev.body, ev.body_len);
+            if (rr->streaming) {
+                CHECK(ev.body_len == 0);
+                CHECK(rr->streamed.len > lim->max_body);
+                put_str(&rr->out, (const char *)rr->streamed.p,
+                        rr->streamed.len);
+                rr->streaming = 0;
+            } else {
+                CHECK(ev.body_len <= lim->max_body);
+                put_str(&rr->out, ev.body, ev.body_len);
+            }
             rr->messages++;
             rr->in_request = 0;
             break;
@@ -203,6 +229,8 @@ static void drain(h1_conn *c, const h1_limits *lim, run_result *rr)
             CHECK(b > 0 && b <= lim->max_header_bytes);
         if (st == H1_STATE_DEAD)
             CHECK(b == 0);
+        if (st == H1_STATE_BODY)
+            CHECK(b <= lim->max_header_bytes + lim->max_body);
         if (b > rr->max_buffered)
             rr->max_buffered = b;
     }
@@ -245,6 +273,8 @@ static void run(const unsigned char *data, size_t len, const h1_limits *lim,
     /* feeding a dead or drained connection is harmless */
     CHECK(h1_conn_feed(&c, "x", 1) == 0);
     drain(&c, lim, rr);
+    free(rr->streamed.p);
+    rr->streamed.p = NULL;
     h1_conn_reset(&c);
     CHECK(h1_conn_state(&c) == H1_STATE_IDLE && h1_conn_buffered(&c) == 0);
     h1_conn_free(&c);
@@ -342,10 +372,10 @@ static void chunked_run(const unsigned char *data, size_t len, uint32_t seed,
 }
 
 static const h1_limits limit_sets[4] = {
-    {8192, 65536, 100, 1048576},
-    {16, 96, 4, 10},
-    {64, 256, 8, 1000},
-    {1, 40, 1, 0},
+    {8192, 65536, 100, 1048576, 0},
+    {16, 96, 4, 10, 100},
+    {64, 256, 8, 1000, 5000},
+    {1, 40, 1, 0, 0},
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

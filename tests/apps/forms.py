@@ -24,7 +24,7 @@ async def upload(doc: UploadFile, note: Annotated[str, Form()] = "", extra: list
         "content_type": doc.content_type,
         "size": doc.size,
         "sha256": hashlib.sha256(body).hexdigest(),
-        "on_disk": hasattr(doc.file, "fileno") and not hasattr(doc.file, "getvalue"),
+        "on_disk": bool(getattr(doc.file, "_rolled", False)),  # SpooledTemporaryFile moved to disk
         "note": note,
         "extra": [f.filename for f in extra],
     }

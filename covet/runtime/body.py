@@ -1,0 +1,180 @@
+"""``RequestBody``: a request body that arrives while its route already runs.
+
+A body over the server's ``max_body`` is not buffered by the HTTP core: it
+is handed, piece by piece, to a route that can read a stream (one with form
+or file parameters, or a ``Request``); any other route answers 413 at once.
+The protocol layer feeds pieces in; the route reads them out.  Reading
+stops while more than ``HIGH_WATER`` bytes wait unread, so a slow consumer
+holds a bounded amount of memory whatever the client sends.
+
+A body the route leaves unread is dropped as it arrives once the response
+is sent, so the connection can carry the next request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Final, final
+
+from covet.exceptions import ClientDisconnect, HTTPError
+
+__all__ = ["RequestBody", "HIGH_WATER", "LOW_WATER", "disconnected"]
+
+HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection
+LOW_WATER: Final = 128 * 1024  # ...and below which it reads again
+
+
+@final
+class RequestBody:
+    """The pieces of one streamed request body, in order.
+
+    ``resume`` is called when reading may start again after ``feed`` asked to
+    stop; ``stop`` drops the connection (the body stalled after the route was
+    done with it, so nobody else would notice).
+    """
+
+    __slots__ = ("length", "memory_limit", "received", "_chunks", "_queued", "_ended", "_error", "_waiter",
+                 "_resume", "_stop", "_paused", "_discarding", "_seen", "_mark")
+
+    def __init__(self, length: int | None, memory_limit: int, resume: Callable[[], None],
+                 stop: Callable[[], None]) -> None:
+        self.length = length  # the Content-Length, None when chunked
+        self.memory_limit = memory_limit  # the most ``read_all`` gathers (the server's max_body)
+        self.received = 0
+        self._chunks: list[bytes] = []
+        self._queued = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._resume = resume
+        self._stop = stop
+        self._paused = False
+        self._discarding = False
+        self._seen = 0
+        self._mark = -1.0
+
+    # -- the protocol layer's side -------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether the last piece arrived (or the body failed)."""
+        return self._ended or self._error is not None
+
+    @property
+    def failed(self) -> bool:
+        return self._error is not None
+
+    def feed(self, data: bytes) -> bool:
+        """One piece arrived; True asks the caller to stop reading until ``resume``."""
+        self.received += len(data)
+        if self._discarding or self.done:
+            return False
+        self._chunks.append(data)
+        self._queued += len(data)
+        self._wake()
+        if self._queued >= HIGH_WATER:
+            self._paused = True
+            return True
+        return False
+
+    def end(self) -> None:
+        """The last piece arrived."""
+        if not self.done:
+            self._ended = True
+            self._wake()
+
+    def fail(self, exc: BaseException) -> None:
+        """The body cannot complete: the reader gets ``exc`` once it has read what came before it."""
+        if not self.done:
+            self._error = exc
+            self._wake()
+
+    def discard(self) -> None:
+        """The route is done with the body: what it did not read, and what is still to come, is dropped."""
+        self._discarding = True
+        self._chunks.clear()
+        self._queued = 0
+        self._unpause()
+
+    def tick(self, now: float, timeout: float) -> None:
+        """Called once a second: a body that stops arriving for ``timeout`` seconds fails with 408."""
+        if self.done:
+            return
+        if self.received != self._seen or self._paused or self._mark < 0:
+            self._seen = self.received
+            self._mark = now
+            return
+        if now - self._mark >= timeout:
+            self.fail(HTTPError(408, "The request body stopped arriving"))
+            if self._discarding:
+                self._stop()
+
+    # -- the route's side -------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.chunks()
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives, in pieces, until its end."""
+        while True:
+            data = await self.read()
+            if not data:
+                return
+            yield data
+
+    async def read(self) -> bytes:
+        """What arrived since the last read, waiting for more when nothing did; ``b""`` once the body ended.
+
+        Raises what the body failed with (``ClientDisconnect``, ``HTTPError(408)`` for a client that stopped
+        sending, ``HTTPError(400)`` for broken chunked framing) once what came before it is read.
+        """
+        while not self._chunks:
+            if self._error is not None:
+                raise self._error
+            if self._ended:
+                return b""
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunks = self._chunks
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
+        self._queued = 0
+        self._unpause()
+        return data
+
+    async def read_all(self) -> bytes:
+        """The whole body in memory; past ``memory_limit`` bytes, ``HTTPError(413)``."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            data = await self.read()
+            if not data:
+                return b"".join(parts)
+            size += len(data)
+            if size > self.memory_limit:
+                raise HTTPError(413, f"Request body too large (over {self.memory_limit} bytes in memory)")
+            parts.append(data)
+
+    # -- helpers ------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _unpause(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._resume()
+
+    def __repr__(self) -> str:
+        return f"<RequestBody {self.received} bytes received{', ended' if self._ended else ''}>"
+
+
+def disconnected() -> ClientDisconnect:
+    """What a reader gets when the connection closes before the body's end."""
+    return ClientDisconnect("the client closed the connection before sending the whole body")
