@@ -1349,17 +1349,21 @@ static int chunked_step(h1_conn *c, h1_event *ev)
         int r = h1_chunked_decode(&c->ck, c->in + c->in_pos,
                                   c->in_len - c->in_pos, &used, &data, &dlen);
         c->in_pos += used;
+        /* The chunk sizes seen so far add up past max_body: announce the
+         * stream now, before its bytes arrive.  (The decoder's own limit
+         * is max_body unless streaming is allowed.) */
+        if (!c->streaming && r != H1_CHUNK_ERROR &&
+            c->ck.total > c->lim.max_body) {
+            c->streaming = 1;
+            if (r == H1_CHUNK_DATA) {
+                c->held = data;
+                c->held_len = dlen;
+            }
+            return ev_stream(c, ev);
+        }
         if (r == H1_CHUNK_DATA) {
             if (c->streaming)
                 return ev_data(ev, data, dlen);
-            if (dlen > c->lim.max_body - c->blen) {
-                /* the decoder holds it under max_stream_body, so only a
-                 * streaming connection gets here */
-                c->streaming = 1;
-                c->held = data;
-                c->held_len = dlen;
-                return ev_stream(c, ev);
-            }
             if (body_append(c, data, dlen, c->lim.max_body))
                 return ev_fail(c, ev, 500, M_NOMEM);
         } else if (r == H1_CHUNK_DONE) {

@@ -291,7 +291,7 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len);
  * over max_body (and not over max_stream_body) is announced by STREAM,
  * once, then handed out in DATA events, and its MESSAGE carries no bytes.
  * A Content-Length body is announced right after its head; a chunked one
- * as soon as it grows past max_body.
+ * as soon as its chunk sizes add up past max_body.
  */
 int h1_conn_next(h1_conn *c, h1_event *ev);
 

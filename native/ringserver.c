@@ -831,7 +831,11 @@ static void run_events(RingServer *s, struct conn *c) {
             break;
         if (kind == H1_EV_HEAD) {
             Py_CLEAR(a->pending);
-            a->route = s->on_reply != NULL ? route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id) : NULL;
+            /* A body that may stream goes through on_request, whose Python half decides what takes it. */
+            int may_stream = ev.req->body == H1_BODY_CHUNKED || ev.req->content_length > s->lim.max_body;
+            a->route = s->on_reply != NULL && !may_stream
+                           ? route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id)
+                           : NULL;
             a->pending = a->route != NULL ? covet_make_head_with(ev.req, a->route->path_str, a->route->headers)
                                           : covet_make_head(ev.req);
             if (a->pending == NULL) {
@@ -851,10 +855,10 @@ static void run_events(RingServer *s, struct conn *c) {
                 break;
             }
         } else if (kind == H1_EV_STREAM) {
-            /* Only Python knows whether the route reads a body this large: it answers 413 at once when not. */
+            /* Only Python knows whether the route reads a body this large. */
             PyObject *req = a->pending;
             a->pending = NULL;
-            if (a->route != NULL || req == NULL) {
+            if (req == NULL) {
                 Py_XDECREF(req);
                 if (answer_error(s, c, 413, "Request body too large") < 0)
                     conn_kill(s, c, 1);

@@ -115,6 +115,12 @@ def built_hello(tmp_path_factory: pytest.TempPathFactory) -> Path:
 APPS = Path(__file__).resolve().parent / "apps"
 
 
+@pytest.fixture(scope="session")
+def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/apps/forms.py compiled (test_forms.py, test_uploads.py)."""
+    return build_project(tmp_path_factory, APPS / "forms.py")
+
+
 def app_server(request: pytest.FixtureRequest, transport: str, module: str, built_fixture: str, *extra: str,
                env: dict[str, str] | None = None) -> Server:
     """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build."""

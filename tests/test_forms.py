@@ -11,16 +11,11 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import TRANSPORTS, app_client, build_project
+from conftest import TRANSPORTS, app_client
 
 
 TESTS = Path(__file__).resolve().parent
 BIG = os.urandom(3 * 1024 * 1024 + 7)  # past the spool threshold: lands in a temporary file
-
-
-@pytest.fixture(scope="session")
-def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_project(tmp_path_factory, TESTS / "apps" / "forms.py")
 
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])

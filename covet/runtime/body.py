@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Final, final
+from typing import Any, Final, NoReturn, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
 
-__all__ = ["RequestBody", "HIGH_WATER", "LOW_WATER", "disconnected"]
+__all__ = ["RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected", "keep_alive_after",
+           "refusal_drains", "too_large"]
 
 HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection
 LOW_WATER: Final = 128 * 1024  # ...and below which it reads again
+DRAIN_LIMIT: Final = 4 * 1024 * 1024  # the most left unread that is read and dropped to keep a connection
 
 
 @final
@@ -64,6 +66,16 @@ class RequestBody:
     @property
     def failed(self) -> bool:
         return self._error is not None
+
+    @property
+    def discarding(self) -> bool:
+        """Whether the route is done with the body (what still arrives is dropped)."""
+        return self._discarding
+
+    @property
+    def left(self) -> int | None:
+        """Bytes still to come when the length is known, else None."""
+        return None if self.length is None else self.length - self.received
 
     def feed(self, data: bytes) -> bool:
         """One piece arrived; True asks the caller to stop reading until ``resume``."""
@@ -148,6 +160,8 @@ class RequestBody:
 
     async def read_all(self) -> bytes:
         """The whole body in memory; past ``memory_limit`` bytes, ``HTTPError(413)``."""
+        if self.length is not None and self.length > self.memory_limit:  # known now: refuse before reading
+            raise HTTPError(413, f"Request body too large (over {self.memory_limit} bytes in memory)")
         parts: list[bytes] = []
         size = 0
         while True:
@@ -178,3 +192,31 @@ class RequestBody:
 def disconnected() -> ClientDisconnect:
     """What a reader gets when the connection closes before the body's end."""
     return ClientDisconnect("the client closed the connection before sending the whole body")
+
+
+def keep_alive_after(body: RequestBody) -> bool:
+    """Whether a connection whose route answered before its body ended may carry the next request: only when the
+    rest is known to be at most ``DRAIN_LIMIT`` bytes, read and dropped meanwhile. Past that it closes, rather
+    than read a large body nobody wants."""
+    left = body.left
+    return not body.failed and left is not None and left <= DRAIN_LIMIT
+
+
+def content_length(headers: list[tuple[str, str]]) -> int | None:
+    """The request's Content-Length (the parser has checked it), None when the body is chunked."""
+    for name, value in headers:
+        if name == "content-length":
+            return int(value.split(",", 1)[0])  # "5, 5": the parser accepted a list of equal values
+    return None
+
+
+def refusal_drains(headers: list[tuple[str, str]]) -> bool:
+    """Whether a body refused with 413 is better read and dropped than cut off: the client sends it anyway (no
+    ``Expect: 100-continue``) and it is short enough. Closing while it still sends would lose it the answer."""
+    length = content_length(headers)
+    return length is not None and length <= DRAIN_LIMIT and not any(name == "expect" for name, _ in headers)
+
+
+def too_large(*_: Any) -> NoReturn:
+    """The glue of a route that holds its body whole, for a body past the in-memory limit."""
+    raise HTTPError(413, "Request body too large")

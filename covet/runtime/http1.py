@@ -30,7 +30,8 @@ from covet._native import Parser
 from covet._native import render as _render
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import RequestBody, disconnected
+from covet.runtime.body import (RequestBody, content_length, disconnected, keep_alive_after, refusal_drains,
+                                too_large)
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
@@ -182,15 +183,7 @@ class ServerState:
     def open_body(self, headers: list[tuple[str, str]], resume: Callable[[], None],
                   stop: Callable[[], None]) -> RequestBody:
         """A streamed request body, watched by ``tick_bodies`` until it ends."""
-        length: int | None = None
-        for name, value in headers:
-            if name == "content-length":
-                try:
-                    length = int(value)
-                except ValueError:  # "5, 5": the parser accepted equal values
-                    length = int(value.split(",")[0])
-                break
-        body = RequestBody(length, self.config.max_body, resume, stop)
+        body = RequestBody(content_length(headers), self.config.max_body, resume, stop)
         self.bodies.add(body)
         return body
 
@@ -372,17 +365,20 @@ class HTTP1Connection(asyncio.Protocol):
                 _, method, path, query, minor, headers, keep_alive, _ = ev
                 self.nreq += 1
                 plan, params = resolve(method, path)
+                glue = plan.glue
                 if not plan.streams_body:
-                    out.append(render(error_reply(413, TOO_LARGE), head_lines, False, False, minor)[0])
-                    self._flush(out)
-                    self._close()
-                    return
+                    if not refusal_drains(headers):
+                        out.append(render(error_reply(413, TOO_LARGE), head_lines, False, False, minor)[0])
+                        self._flush(out)
+                        self._close()
+                        return
+                    glue = too_large  # answered at once; the body is read and dropped
                 if self.closing:
                     keep_alive = False
                 body = self.state.open_body(headers, self._body_resume, self._close)
                 self.body = body
                 self._flush(out)
-                self._suspend(call_streamed(plan.glue, (method, path, query, headers, body, params, self.info)),
+                self._suspend(call_streamed(glue, (method, path, query, headers, body, params, self.info)),
                               plan.label, method == "HEAD", keep_alive, minor)
                 self.queue.extend(self._body_events(events, i))
                 return
@@ -424,11 +420,10 @@ class HTTP1Connection(asyncio.Protocol):
             return
         reply = task_reply(task, label)
         body = self.body
-        if body is not None:  # the route answered before its body ended
-            if body.failed:
-                keep_alive = False
-            else:
-                body.discard()
+        if body is not None and keep_alive_after(body):  # answered before its body ended
+            body.discard()
+        elif body is not None:
+            keep_alive = False
         if self.closed:
             if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
                 self.state.run_after(reply.after)

@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import RequestBody, disconnected
+from covet.runtime.body import RequestBody, disconnected, keep_alive_after, refusal_drains, too_large
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
@@ -127,9 +127,12 @@ class RingHTTP:
         core = self.core
         assert core is not None
         plan, params = state.dispatcher.resolve(method, path)
+        glue = plan.glue
         if not plan.streams_body:
-            core.close_after(cid)
-            return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
+            if not refusal_drains(headers):
+                core.close_after(cid)
+                return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
+            glue = too_large  # answered at once; the body is read and dropped
         info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
 
         def resume() -> None:
@@ -140,7 +143,7 @@ class RingHTTP:
 
         body = state.open_body(headers, resume, stop)
         self.bodies[cid] = body
-        self._suspend(cid, call_streamed(plan.glue, (method, path, query, headers, body, params, info)), plan.label,
+        self._suspend(cid, call_streamed(glue, (method, path, query, headers, body, params, info)), plan.label,
                       method == "HEAD", keep_alive, minor)
         return None
 
@@ -152,7 +155,6 @@ class RingHTTP:
             return False
         if type(item) is bytes:
             return body.feed(item)
-        del self.bodies[cid]
         self.state.bodies.discard(body)
         if item is None:
             body.end()
@@ -160,6 +162,9 @@ class RingHTTP:
             body.fail(HTTPError(item[0], item[1]))
         else:
             body.fail(disconnected())
+        if item is None or body.discarding:
+            del self.bodies[cid]
+        # else the route still runs: _handler_done sees the failure (and closes after its answer)
         return False
 
     def reply_for(self, cid: int, reply: Reply, keep_alive: bool, is_head: bool, minor: int) -> bytes | None:
@@ -247,11 +252,12 @@ class RingHTTP:
             return
         reply = task_reply(task, label)
         body = self.bodies.get(cid)
-        if body is not None:  # the route answered before its body ended
-            if body.failed:
-                keep_alive = False
-            else:
-                body.discard()
+        if body is not None and keep_alive_after(body):  # answered before its body ended: the rest is dropped
+            body.discard()
+        elif body is not None:
+            del self.bodies[cid]
+            self.state.bodies.discard(body)
+            keep_alive = False
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
             if type(reply) is not tuple:

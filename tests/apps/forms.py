@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated
 
-from covet import Covet, File, Form, UploadFile
+from covet import ClientDisconnect, Covet, File, Form, Request, UploadFile
 
 app = Covet()
 
@@ -18,12 +18,14 @@ def login(username: Annotated[str, Form(min_length=2)], age: Annotated[int, Form
 
 @app.post("/upload")
 async def upload(doc: UploadFile, note: Annotated[str, Form()] = "", extra: list[UploadFile] = []) -> dict[str, object]:
-    body = await doc.read()
+    digest = hashlib.sha256()
+    while data := await doc.read(1 << 20):  # in pieces: the file may be larger than memory
+        digest.update(data)
     return {
         "filename": doc.filename,
         "content_type": doc.content_type,
         "size": doc.size,
-        "sha256": hashlib.sha256(body).hexdigest(),
+        "sha256": digest.hexdigest(),
         "on_disk": bool(getattr(doc.file, "_rolled", False)),  # SpooledTemporaryFile moved to disk
         "note": note,
         "extra": [f.filename for f in extra],
@@ -33,3 +35,48 @@ async def upload(doc: UploadFile, note: Annotated[str, Form()] = "", extra: list
 @app.post("/optional")
 def optional(doc: Annotated[UploadFile | None, File()] = None) -> str:
     return "none" if doc is None else f"{doc.filename}"
+
+
+# -- bodies past the in-memory limit (tests/test_uploads.py) ---------------------------------------------------
+
+seen: dict[str, object] = {}
+
+
+@app.post("/raw")
+async def raw(request: Request) -> dict[str, object]:
+    """Reads the body as a stream: it may be far larger than the in-memory limit."""
+    digest = hashlib.sha256()
+    size = pieces = 0
+    try:
+        async for data in request.stream():
+            digest.update(data)
+            size += len(data)
+            pieces += 1
+    except ClientDisconnect:
+        seen["raw"] = f"disconnected after {size} bytes"
+        raise
+    seen["raw"] = f"read {size} bytes"
+    return {"size": size, "sha256": digest.hexdigest(), "pieces": pieces}
+
+
+@app.post("/whole")
+async def whole(request: Request) -> dict[str, int]:
+    """Reads the body whole: bounded by the in-memory limit (413 past it)."""
+    return {"size": len(await request.body())}
+
+
+@app.post("/early")
+def early(request: Request) -> str:
+    """Answers without reading the body; the connection drops it and serves the next request."""
+    return "early"
+
+
+@app.post("/json")
+def json_body(item: dict[str, int]) -> dict[str, int]:
+    """A JSON body is held whole: past the in-memory limit it is 413 before the handler runs."""
+    return item
+
+
+@app.get("/seen")
+def last_seen() -> dict[str, object]:
+    return seen
