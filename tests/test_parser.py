@@ -691,3 +691,53 @@ def test_hot_path_speed() -> None:
             feed(raw)
         best = min(best, (time.perf_counter() - t0) / n)
     assert best < 5e-6, best
+
+
+# -- bodies past max_body, streamed (max_stream_body) ------------------------------------------------
+
+STREAMING = {"max_body": 10, "max_stream_body": 100}
+
+
+def test_a_long_body_streams_right_after_its_head() -> None:
+    p = Parser(**STREAMING)
+    head = b"POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 25\r\nExpect: 100-continue\r\n\r\n"
+    events = p.feed(head)
+    assert events[0] == (3, "POST", "/u", "", 1, [("host", "h"), ("content-length", "25"),
+                                                   ("expect", "100-continue")], True, None)
+    assert events[1:] == [(EV_CONTINUE,)]  # announced first: the layer above may refuse it before the 100
+    assert (p.state, p.buffered) == (2, 0)
+    assert p.feed(b"x" * 20) == [(4, b"x" * 20)]
+    assert p.buffered == 0  # pieces are handed out where they lie, never gathered
+    assert p.feed(b"y" * 5 + b"GET / HTTP/1.1\r\nHost: h\r\n\r\n") == [(4, b"yyyyy"), (5,), req("GET", "/")]
+    assert p.state == 0
+
+
+def test_a_chunked_body_streams_once_its_sizes_pass_max_body() -> None:
+    p = Parser(**STREAMING)
+    assert p.feed(CHUNKED_HEAD + b"5\r\nabcde\r\n") == []  # still under max_body: buffered
+    events = p.feed(b"8\r\n1234")
+    assert events[0][0] == 3 and events[1:] == [(4, b"abcde"), (4, b"1234")]
+    assert p.feed(b"5678\r\n0\r\n\r\n") == [(4, b"5678"), (5,)]
+
+
+def test_a_chunk_announcing_too_much_streams_before_its_bytes() -> None:
+    p = Parser(**STREAMING)
+    events = p.feed(CHUNKED_HEAD + b"40\r\n")
+    assert [e[0] for e in events] == [3]
+
+
+def test_streamed_limits() -> None:
+    assert Parser(**STREAMING).feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n")[0][:2] == (EV_ERROR, 413)
+    p = Parser(**STREAMING)
+    events = p.feed(CHUNKED_HEAD + b"40\r\n" + b"a" * 64 + b"\r\n30\r\n")
+    assert [e[0] for e in events] == [3, 4, EV_ERROR] and events[-1][1] == 413
+    # Without a streaming limit above max_body, nothing streams.
+    assert Parser(max_body=10, max_stream_body=10).feed(
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n")[0][:2] == (EV_ERROR, 413)
+
+
+def test_broken_framing_inside_a_streamed_body() -> None:
+    p = Parser(**STREAMING)
+    events = p.feed(CHUNKED_HEAD + b"20\r\n" + b"a" * 32 + b"\r\nzz\r\n")
+    assert [e[0] for e in events] == [3, 4, EV_ERROR] and events[-1][1] == 400
+    assert p.state == 3

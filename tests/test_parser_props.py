@@ -202,3 +202,39 @@ def test_mutated_requests(data: bytes, cuts: list[int], limits: dict[str, int]) 
     check_events(whole)
     assert drop_continue(feed_split(data, cuts, **limits)) == drop_continue(whole)
     assert drop_continue(feed_split(data, [1] * len(data), **limits)) == drop_continue(whole)
+
+
+def unstream(events: list[Event]) -> list[Event]:
+    """A streamed body's events (3: head, 4: a piece, 5: the end) folded into the one request event it stands for."""
+    out: list[Event] = []
+    pieces: list[bytes] | None = None
+    for ev in events:
+        if ev[0] == 3:
+            assert pieces is None and ev[7] is None
+            pieces = []
+            out.append(ev)
+        elif ev[0] == 4:
+            assert pieces is not None and ev[1], ev
+            pieces.append(ev[1])
+        elif ev[0] == 5:
+            assert pieces is not None
+            out[-1] = (EV_REQUEST, *out[-1][1:7], b"".join(pieces))
+            pieces = None
+        else:
+            assert pieces is None or ev[0] in (EV_CONTINUE, EV_ERROR), ev
+            out.append(ev)
+    return out
+
+
+@PROPS
+@given(st.lists(requests(), min_size=1, max_size=3), st.lists(st.integers(1, 40), max_size=60),
+       st.integers(0, 100))
+def test_bodies_past_max_body_stream_and_carry_the_same_bytes(reqs: list[tuple[bytes, Event]], cuts: list[int],
+                                                               max_body: int) -> None:
+    data = b"".join(raw for raw, _ in reqs)
+    expected = [ev for _, ev in reqs]
+    limits = {"max_body": max_body, "max_stream_body": 1000}
+    for events in (Parser(**limits).feed(data), feed_split(data, cuts, **limits)):
+        streamed = [ev for ev in events if ev[0] == 3]
+        assert len(streamed) == sum(len(ev[7]) > max_body for ev in expected)
+        assert drop_continue(unstream(events)) == expected
