@@ -181,8 +181,9 @@ def test_absolute_form_target(server: Server) -> None:
         (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
         (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
         (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-A: 1\r\n" * 101 + b"\r\n", 431),
-        # /items holds its body whole: past --max-body it is refused before any of it is read
-        (b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n", 413),
+        # /items holds its body whole: past --max-body it is refused before any of it is read (and, past 4 MiB,
+        # not read and dropped either: tests/test_uploads.py has the shorter case)
+        (b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n", 413),
         (b"POST /items HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n200000\r\n" + b"a" * 1000, 413),
         # /echo streams it (it takes the Request), up to --max-upload
         (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 200000000\r\n\r\n", 413),

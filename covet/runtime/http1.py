@@ -473,6 +473,9 @@ class HTTP1Connection(asyncio.Protocol):
                 body.end()
                 self._end_body()
                 body = None
+                if self.closing and not self.busy:  # shutting down, and this body's route has answered
+                    self._close()
+                    return []
             elif kind == 1:
                 if self.transport is not None and not self.closed:
                     self.transport.write(CONTINUE)

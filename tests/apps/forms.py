@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Annotated
 
@@ -57,6 +58,16 @@ async def raw(request: Request) -> dict[str, object]:
         raise
     seen["raw"] = f"read {size} bytes"
     return {"size": size, "sha256": digest.hexdigest(), "pieces": pieces}
+
+
+@app.post("/slow")
+async def slow(request: Request) -> dict[str, int]:
+    """A consumer slower than the client: the server must stop reading rather than queue the body."""
+    size = 0
+    async for data in request.stream():
+        size += len(data)
+        await asyncio.sleep(0.01)
+    return {"size": size}
 
 
 @app.post("/whole")
