@@ -1351,9 +1351,11 @@ static int chunked_step(h1_conn *c, h1_event *ev)
         c->in_pos += used;
         /* The chunk sizes seen so far add up past max_body: announce the
          * stream now, before its bytes arrive.  (The decoder's own limit
-         * is max_body unless streaming is allowed.) */
-        if (!c->streaming && r != H1_CHUNK_ERROR &&
-            c->ck.total > c->lim.max_body) {
+         * is max_body unless streaming is allowed.)  Only once the chunk's
+         * size line is complete, so that an error in that line comes first
+         * however the input is split. */
+        if (!c->streaming && c->ck.total > c->lim.max_body &&
+            (r == H1_CHUNK_DATA || (r == H1_CHUNK_MORE && c->ck.state == CK_DATA))) {
             c->streaming = 1;
             if (r == H1_CHUNK_DATA) {
                 c->held = data;
