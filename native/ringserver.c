@@ -859,7 +859,6 @@ static void run_events(RingServer *s, struct conn *c) {
             PyObject *req = a->pending;
             a->pending = NULL;
             if (req == NULL) {
-                Py_XDECREF(req);
                 if (answer_error(s, c, 413, "Request body too large") < 0)
                     conn_kill(s, c, 1);
                 else

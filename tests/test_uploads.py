@@ -63,6 +63,13 @@ def test_a_file_past_the_memory_limit_streams_to_disk(up: Any) -> None:
     assert (got["size"], got["sha256"], got["on_disk"]) == (len(FILE), hashlib.sha256(FILE).hexdigest(), True)
 
 
+def test_an_upload_behind_a_middleware_streams_too(up: Any) -> None:
+    body, ctype = multipart([], [("doc", "big.bin", "application/octet-stream", FILE)])
+    r = post(up, "/mw/upload", body, ctype)
+    assert r.headers["x-through"] == "middleware"
+    assert r.json() == {"size": len(FILE), "on_disk": True}
+
+
 def test_request_stream_reads_past_the_memory_limit_and_body_does_not(up: Any) -> None:
     got = post(up, "/raw", FILE, "application/octet-stream").json()
     assert (got["size"], got["sha256"]) == (len(FILE), hashlib.sha256(FILE).hexdigest())
@@ -90,6 +97,12 @@ def test_routes_that_hold_their_body_whole_answer_413(up: Any) -> None:
     assert raw.startswith(b"HTTP/1.1 413 ") and b"connection: close" in raw and b" 100 " not in raw, raw[:300]
     r = post(up, "/login", b"username=" + b"a" * (2 * MIB), "application/x-www-form-urlencoded")
     assert r.status_code == 413 and "too large" in r.json()["detail"]
+
+
+def test_a_large_body_to_a_missing_route_is_404(up: Any) -> None:
+    first, second = exchange(up, head("/nowhere", 2 * MIB) + b"n" * (2 * MIB) + b"GET /seen HTTP/1.1\r\nhost: t\r\n\r\n",
+                             responses=2)
+    assert first.startswith(b"HTTP/1.1 404 ") and second.startswith(b"HTTP/1.1 200 "), first[:300]
 
 
 def test_a_body_past_max_upload_is_413_before_it_is_sent(up: Any) -> None:

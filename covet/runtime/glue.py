@@ -93,6 +93,8 @@ def constant_plan(reply: Reply, label: str) -> RoutePlan:
 
     plan = RoutePlan(glue, False, label, "", None)
     plan.uses_conn = plan.reads_headers = False
+    # It never reads the body, so a large one may come: the answer (404, say) is sent and the body dropped.
+    plan.streams_body = True
     return plan
 
 

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 from typing import Annotated
 
-from covet import ClientDisconnect, Covet, File, Form, Request, UploadFile
+from covet import AnyResponse, CallNext, ClientDisconnect, Covet, File, Form, Request, Router, UploadFile
 
 app = Covet()
 
@@ -91,3 +91,24 @@ def json_body(item: dict[str, int]) -> dict[str, int]:
 @app.get("/seen")
 def last_seen() -> dict[str, object]:
     return seen
+
+
+async def tagged(request: Request, call_next: CallNext) -> AnyResponse:
+    response = await call_next(request)
+    response.set_header("x-through", "middleware")
+    return response
+
+
+wrapped = Router(prefix="/mw", middleware=[tagged])
+
+
+@wrapped.post("/upload")
+async def wrapped_upload(doc: UploadFile) -> dict[str, object]:
+    """An upload behind a middleware streams the same way."""
+    size = 0
+    while data := await doc.read(1 << 20):
+        size += len(data)
+    return {"size": size, "on_disk": bool(getattr(doc.file, "_rolled", False))}
+
+
+app.include_router(wrapped)
