@@ -186,6 +186,33 @@ def test_type_error_fails_build_and_check_at_the_line(tmp_path: Path) -> None:
                    (p / "covet_glue.py").exists())
 
 
+DEP_MISMATCH_APP = '''\
+from typing import Annotated
+
+from covet import Covet, Depends
+
+app = Covet()
+
+
+def get_count() -> int:
+    return 3
+
+
+@app.get("/n")
+def n(count: Annotated[str, Depends(get_count)]) -> str:
+    return count
+'''
+
+
+def test_a_dependency_of_the_wrong_type_is_the_users_error_at_the_line(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(DEP_MISMATCH_APP)
+    out = covet(tmp_path, "check", "app:app")
+    assert out.returncode == 1, out.stderr
+    assert "INTERNAL ERROR" not in out.stderr, out.stderr
+    assert 'app.py:13: error: Argument 1 to "n" has incompatible type "int"; expected "str"' in out.stderr, out.stderr
+    assert "[GET /n -> app.py:n]" in out.stderr
+
+
 def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
     proj = project(tmp_path, ROOT / "examples" / "hello.py", "hello.py")
     t0 = time.monotonic()

@@ -7,6 +7,11 @@ server what happened, after the response has been read.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +189,21 @@ def test_a_bad_dependency_is_refused() -> None:
 
     with pytest.raises(RouteDefinitionError, match="query parameter 'page' must be a scalar"):
         app.dispatcher()
+
+
+def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_path: Path) -> None:
+    """deps_async.py holds no handler and is not compiled, but the compiled glue imports its provider."""
+    proj = tmp_path / "p"
+    shutil.copytree(built_deps, proj)
+    manifest_path = proj / ".covet" / "build" / "covet-manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert {"deps.py", "deps_async.py"} <= manifest["sources"].keys()
+    manifest["root"] = str(proj)
+    manifest_path.write_text(json.dumps(manifest))
+    with open(proj / "deps_async.py", "a") as f:
+        f.write("\n# edited\n")
+    out = subprocess.run([sys.executable, "-m", "covet", "serve", "deps:app", "--compiled", "require", "--port", "0"],
+                         cwd=proj, env=dict(os.environ, PYTHONPATH=str(proj)), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 2
+    assert "deps_async.py changed since the build" in out.stderr

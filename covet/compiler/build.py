@@ -76,6 +76,24 @@ def _user_module(module: types.ModuleType, root: Path) -> tuple[Path | None, str
     return path, None
 
 
+def _project_modules(root: Path, out_dir: Path) -> list[Path]:
+    """The source of every project module the application imported. The build depends on all of them, not only
+    on the modules it compiles: the glue imports providers and exception handlers, and handlers use models."""
+    out: set[Path] = set()
+    for name, module in list(sys.modules.items()):
+        if name == "covet" or name.startswith("covet."):
+            continue
+        file = getattr(module, "__file__", None)
+        if not isinstance(file, str) or not file.endswith(".py"):
+            continue
+        path = Path(file).resolve()
+        if (not path.is_relative_to(root) or path.is_relative_to(out_dir)
+                or {"site-packages", "dist-packages"} & set(path.parts)):
+            continue
+        out.add(path)
+    return sorted(out)
+
+
 def _let_mypy_find_covet() -> None:
     """mypy cannot follow an editable install's import hook: point it at CovetPy's source."""
     import covet
@@ -145,7 +163,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             module_files.pop(name, None)
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
-            glue_file, _ = write_glue_module(routes, out_dir, header, app.exception_handlers)
+            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers)
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result
@@ -154,7 +172,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
                 (r.source.line, r.source.end_line, r.label))
-        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file)
+        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins)
         errors = [d for d in result.diagnostics if d.severity == "error"]
         if any(d.internal for d in errors):
             result.internal_error = (
@@ -187,7 +205,8 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         covet_version=__version__,
         python=python_tag(),
         mypy_version=compiler_version(),
-        sources={os.path.relpath(p, root): file_hash(p) for p in sorted(module_files.values())},
+        sources={os.path.relpath(p, root): file_hash(p)
+                 for p in sorted({*module_files.values(), *_project_modules(root, out_dir)})},
         compiled_modules=sorted([*module_files, GLUE_MODULE]),
         routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
                  "compiled": True} for r in routes],

@@ -18,6 +18,7 @@ from typing import Any, final
 import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
+from covet.compiler.typecheck import ORIGIN_MARK
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
 from covet.runtime.glue import (Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, reads_stream,
@@ -46,11 +47,13 @@ class SourceBinder(Binder):
 
     typed = True  # mypy has checked every handler before this glue is compiled
 
-    def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str]) -> None:
+    def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str],
+                 origins: dict[str, tuple[Path, int]]) -> None:
         super().__init__(route.spec, prefix=f"_r{index}")
         self.route = route
         self.importer = importer
         self.lines = lines
+        self.origins = origins
         self.sources: dict[Any, tuple[HandlerSource, types.ModuleType]] = {}
 
     def _source(self, p: ParamSpec) -> tuple[HandlerSource, types.ModuleType]:
@@ -92,6 +95,12 @@ class SourceBinder(Binder):
 
     def handler(self) -> str:
         return self.importer.alias(self.route.source.module, self.route.source.name)
+
+    def origin(self, fn: Any) -> str:
+        src, _ = self._read(fn)
+        key = f"{src.module}:{src.name}"
+        self.origins[key] = (src.path, src.line)
+        return f"  {ORIGIN_MARK}{key}"
 
     def validator(self, p: ParamSpec, json: bool) -> str:
         name = f"{self.prefix}_V_{p.local}"
@@ -136,19 +145,19 @@ _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "Validation
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
-                      errors: ErrorHandlers = ()) -> tuple[Path, dict[int, str]]:
-    """Write ``covet_glue.py``; returns its path and each route's function name by index."""
+                      errors: ErrorHandlers = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
+    """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
+    (``ORIGIN_MARK``), for the type checker to point at."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
-    names: dict[int, str] = {}
+    origins: dict[str, tuple[Path, int]] = {}
     table: list[str] = []
     for i, route in enumerate(routes):
-        binder = SourceBinder(route, i, importer, bindings)
+        binder = SourceBinder(route, i, importer, bindings, origins)
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
-        names[i] = fname
         table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
                      f"{uses_connection(spec)!r}, {reads_headers(spec) or bool(errors)!r}, {reads_stream(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
@@ -180,4 +189,4 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
     path = out_dir / f"{GLUE_MODULE}.py"
     if not path.exists() or path.read_text() != text:
         path.write_text(text)  # untouched when unchanged, so incremental builds skip it
-    return path, names
+    return path, origins

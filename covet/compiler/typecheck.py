@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
+from typing import Final
 
-__all__ = ["Diagnostic", "typecheck", "STRICT_FLAGS"]
+__all__ = ["Diagnostic", "typecheck", "STRICT_FLAGS", "ORIGIN_MARK"]
+
+ORIGIN_MARK: Final = "# covet calls "  # ends a glue line that calls a handler or a provider (see gluegen)
 
 # The preset for handler modules: no untyped definitions, no implicit Any.
 STRICT_FLAGS = ["--strict", "--show-error-codes", "--no-error-summary", "--no-color-output", "--hide-error-context"]
@@ -28,12 +31,18 @@ class Diagnostic:
 
 
 def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list[tuple[int, int, str]]],
-              glue_file: Path | None) -> list[Diagnostic]:
-    """Run mypy on ``files``; each diagnostic names the route whose handler holds its line."""
+              glue_file: Path | None, origins: dict[str, tuple[Path, int]] | None = None) -> list[Diagnostic]:
+    """Run mypy on ``files``; each diagnostic names the route whose handler holds its line.
+
+    An error in the glue is CovetPy's (``internal``), except on a line that calls a handler or a provider: there
+    it is the user's types that disagree (a provider's return type against the parameter it fills), and the
+    diagnostic points at the function called, from ``origins``.
+    """
     from mypy import api
 
     stdout, stderr, _ = api.run([*STRICT_FLAGS, "--cache-dir", str(cache_dir), *[str(f) for f in files]])
     out: list[Diagnostic] = []
+    glue_lines: list[str] | None = None
     for raw in (stdout + stderr).splitlines():
         m = _LINE.match(raw)
         if m is None:
@@ -48,6 +57,31 @@ def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list
                 diag.route = label
                 break
         if glue_file is not None and resolved == str(glue_file.resolve()):
-            diag.internal = True
+            if glue_lines is None:
+                glue_lines = glue_file.read_text().splitlines()
+            called = _called(glue_lines, line)
+            where = (origins or {}).get(called) if called else None
+            if where is None or called is None:
+                diag.internal = True
+            else:
+                path_ = where[0]
+                diag.path = str(path_.relative_to(Path.cwd()) if path_.is_relative_to(Path.cwd()) else path_)
+                diag.line = where[1]
+                diag.message = (f"{diag.message} (where CovetPy calls {called.split(':')[1]} with its "
+                                f"dependencies' results: a provider's declared return type does not fit the "
+                                f"parameter it fills)")
+                for start, end, label in routes_by_file.get(str(where[0].resolve()), []):
+                    if start <= where[1] <= end:
+                        diag.route = label
+                        break
         out.append(diag)
     return out
+
+
+def _called(lines: list[str], line: int) -> str | None:
+    """The ``module:function`` a glue line says it calls, if it says."""
+    if not 1 <= line <= len(lines):
+        return None
+    text = lines[line - 1]
+    at = text.rfind(ORIGIN_MARK)
+    return text[at + len(ORIGIN_MARK):].strip() if at >= 0 else None

@@ -137,6 +137,11 @@ class Binder:
         """Names of an exception class and of the application's handler for it."""
         raise NotImplementedError
 
+    def origin(self, fn: Callable[..., Any]) -> str:
+        """A comment naming the function a glue line calls, so a type error there can be traced back to the
+        user's code (build mode); empty when not needed."""
+        return ""
+
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
         """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
         return None
@@ -450,7 +455,7 @@ def glue_source(
     used = {p.dep.index for p in params if p.dep is not None}
     for d in spec.deps:
         fn = binder.provider(d)
-        call = f"{fn}({arguments(d.params)})"
+        call = f"{fn}({arguments(d.params)}){binder.origin(d.provider)}"
         if d.kind in ("call", "await"):
             call = f"await {call}" if d.kind == "await" else call
             if d.index in used and not d.returns_none:
@@ -484,7 +489,7 @@ def glue_source(
     kind = result_kind(spec.return_annotation)
     # A handler declared to return None is called as a statement: its type says
     # there is no value to encode (and mypy rejects using one).
-    w(pad + (call if kind == "none" else f"_r = {call}"))
+    w(pad + (call if kind == "none" else f"_r = {call}") + binder.origin(spec.handler))
     # (condition, reply) pairs tried in order, then the reply when none holds.
     cases: list[tuple[str, str]] = []
     if kind == "text":
