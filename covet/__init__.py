@@ -8,7 +8,7 @@ from covet import _purepy
 _purepy.install_if_asked()
 
 from covet.app import Covet  # noqa: E402  (the switch above must come first)
-from covet.exceptions import ClientDisconnect, HTTPError, RouteDefinitionError
+from covet.exceptions import ClientDisconnect, HTTPError, RequestValidationError, RouteDefinitionError
 from covet.background import BackgroundTasks
 from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.middleware import AnyResponse, CallNext, Middleware
@@ -56,6 +56,7 @@ __all__ = [
     "StreamingResponse",
     "HTTPError",
     "ClientDisconnect",
+    "RequestValidationError",
     "RouteDefinitionError",
     "Path",
     "Query",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import Any
 
-__all__ = ["ClientDisconnect", "HTTPError", "RouteDefinitionError"]
+__all__ = ["ClientDisconnect", "HTTPError", "RequestValidationError", "RouteDefinitionError"]
 
 
 class HTTPError(Exception):
@@ -35,6 +36,22 @@ class HTTPError(Exception):
 
     def __repr__(self) -> str:
         return f"HTTPError({self.status}, {self.detail!r})"
+
+
+class RequestValidationError(Exception):
+    """A request's parameters or body did not validate: what is answered with 422.
+
+    It is raised only in routes of an application that registered an exception handler for it (to answer
+    differently); otherwise the 422 is answered directly. ``errors()`` lists the problems, each a dict with
+    ``type``, ``loc``, ``msg`` and ``input``, as in the 422 body's ``detail``.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors)
+        self._errors = errors
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
 
 
 class ClientDisconnect(Exception):

@@ -94,6 +94,16 @@ def test_http_errors_keep_their_answer_and_dependencies_are_covered(mclient: Any
 # -- cookies and sessions ----------------------------------------------------------------------------
 
 
+def test_a_handler_for_request_validation_error_replaces_the_422(mclient: Any) -> None:
+    r = mclient.get("/count", params={"n": "x", "m": "-1"})
+    assert r.status_code == 400
+    assert r.json() == {"error": "invalid request", "where": ["query.n", "query.m"], "path": "/count"}
+    assert mclient.get("/count", params={"n": "2"}).json() == {"n": 2, "m": 0}
+    r = mclient.request("POST", "/count", content=b"{nope", headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["where"]) == (400, ["body"])
+    assert mclient.request("POST", "/count", json={"a": 1}).json() == {"a": 1}
+
+
 def test_cookies_are_set_and_deleted_with_their_attributes(mclient: Any) -> None:
     r = mclient.get("/cookie/set")
     lines = r.headers.get_list("set-cookie") if hasattr(r.headers, "get_list") else r.headers.getall("set-cookie")

@@ -28,7 +28,7 @@ from typing import Any, Final, TypeAlias, Union, final, get_args, get_origin
 
 import pydantic
 
-from covet.exceptions import HTTPError, RouteDefinitionError
+from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionError
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
@@ -429,11 +429,16 @@ def glue_source(
     background = bool(by_source.get("background"))
     if background:
         w("p_0tasks = BackgroundTasks()")
-    if need_errs:
+    # The application may answer validation errors itself: they are then raised inside the handlers' try.
+    raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
+    if need_errs and not raise_invalid:
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
 
     guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
+    if need_errs and raise_invalid:
+        w("if _errs is not None:")
+        w("    raise RequestValidationError(_errs)")
 
     def value(p: ParamSpec) -> str:
         return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"

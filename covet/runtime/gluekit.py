@@ -24,7 +24,7 @@ import typing_extensions
 from pydantic_core import ValidationError, from_json
 
 from covet.background import BackgroundTasks
-from covet.exceptions import HTTPError
+from covet.exceptions import HTTPError, RequestValidationError
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.runtime.connection import ConnectionInfo
@@ -52,7 +52,7 @@ __all__ = [
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
     "serializer", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
-    "handled_error", "handled_error_async", "HTTPError", "read_form", "RequestBody",
+    "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)

@@ -15,7 +15,9 @@ from covet import (
     HTTPError,
     JSONResponse,
     PlainTextResponse,
+    Query,
     Request,
+    RequestValidationError,
     Response,
     Router,
     Session,
@@ -105,6 +107,25 @@ app.exception_handler(LookupError)(lookup_failed)
 app.exception_handler(KeyError)(key_failed)
 app.exception_handler(Exception)(anything)
 app.exception_handler(Gone)(gone)
+
+
+def invalid(request: Request, exc: RequestValidationError) -> Response:
+    where = [".".join(str(part) for part in e["loc"]) for e in exc.errors()]
+    return JSONResponse({"error": "invalid request", "where": where, "path": request.path}, status=400)
+
+
+app.exception_handler(RequestValidationError)(invalid)
+
+
+@app.get("/count")
+def count(n: int, m: Annotated[int, Query(ge=0)] = 0) -> dict[str, int]:
+    return {"n": n, "m": m}
+
+
+@app.post("/count")
+async def post_count(body: dict[str, int]) -> dict[str, int]:
+    await asyncio.sleep(0)
+    return body
 
 
 @app.get("/static-error")
