@@ -81,6 +81,9 @@ class _MemoryTransport(asyncio.Transport):
             return ("testserver", 80)
         return default
 
+    def can_write_eof(self) -> bool:
+        return False
+
     def pause_reading(self) -> None:
         pass
 

@@ -56,8 +56,12 @@ enum {
     C_INRUN = 1u << 10,  /* its events are being run: free later */
     C_KILLED = 1u << 11, /* the cancel of everything on its socket is submitted */
     C_BODY = 1u << 12,   /* the body of its request streams to Python (on_body) */
-    C_BODYWAIT = 1u << 13 /* Python has enough of that body for now: no reading until resume_body() */
+    C_BODYWAIT = 1u << 13, /* Python has enough of that body for now: no reading until resume_body() */
+    C_LINGER = 1u << 14, /* closing while a request was arriving: shut our side, read and drop, then close */
+    C_SHUTWR = 1u << 15  /* our side is shut (lingering since c->mark) */
 };
+
+#define LINGER_TICKS 2
 
 #define OUT_IOV 32
 #define REAP_BATCH 256
@@ -512,6 +516,24 @@ static void settle(RingServer *s, struct conn *c) {
         mark_dirty(s, c);
     int busy = (c->flags & C_BUSY) != 0;
     if ((c->flags & (C_CLOSING | C_EOF)) && !busy && pending == 0 && !(c->flags & C_SEND)) {
+        if ((c->flags & (C_LINGER | C_EOF)) == C_LINGER) {
+            /* The client may still be sending: a close now would reset the connection with its input unread,
+             * and the answer could be lost. Shut our side instead, and drop what arrives until it closes too. */
+            if (!(c->flags & C_SHUTWR)) {
+                c->flags |= C_SHUTWR;
+                c->flags &= ~C_BODYWAIT;
+                c->mark = s->now;
+                if (shutdown(c->fd, SHUT_WR) < 0) {
+                    conn_kill(s, c, 0);
+                    if (c->ops == 0)
+                        conn_free(s, c);
+                    return;
+                }
+            }
+            if (!(c->flags & C_RECV))
+                arm_recv(s, c);
+            return;
+        }
         conn_kill(s, c, 0);
         if (c->ops == 0)
             conn_free(s, c);
@@ -811,9 +833,16 @@ static int answer_direct(RingServer *s, struct conn *c, const struct route *rt, 
     return take_answer(s, c, out, rt->glue);
 }
 
+/* c closes once its output is sent; if a request was arriving (or broke the parser), with a lingering close. */
+static void close_after_output(struct conn *c) {
+    c->flags |= C_CLOSING;
+    if ((c->flags & C_BODY) || (c->act != NULL && h1_conn_state(&c->act->p) != H1_STATE_IDLE))
+        c->flags |= C_LINGER;
+}
+
 /* c's last response is queued: no later request is parsed or answered. */
 static void stop_reading(struct conn *c) {
-    c->flags |= C_CLOSING;
+    close_after_output(c);
     if (c->act != NULL) {
         h1_conn_abort(&c->act->p);
         c->act->saved_len = 0;
@@ -943,8 +972,8 @@ static void run_events(RingServer *s, struct conn *c) {
                 break;
             }
         } else if (c->flags & C_BODY) { /* H1_EV_ERROR inside a streamed body: its reader fails, and answers */
+            close_after_output(c);
             c->flags &= ~(C_BODY | C_BODYWAIT);
-            c->flags |= C_CLOSING;
             if (body_event(s, c, Py_BuildValue("(is)", ev.status, ev.message)) < 0) {
                 PyErr_WriteUnraisable(s->on_body);
                 conn_kill(s, c, 1);
@@ -955,7 +984,7 @@ static void run_events(RingServer *s, struct conn *c) {
             if (answer_error(s, c, ev.status, ev.message) < 0)
                 conn_kill(s, c, 1);
             else
-                c->flags |= C_CLOSING;
+                close_after_output(c);
             break;
         }
     }
@@ -1376,6 +1405,13 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
             continue;
         }
         uint32_t age = s->now - c->mark;
+        if (c->flags & C_SHUTWR) {
+            if (age >= LINGER_TICKS) {
+                conn_kill(s, c, 0);
+                settle(s, c);
+            }
+            continue;
+        }
         if (out_bytes(c) > 0) {
             if (age >= s->write_ticks) {
                 conn_kill(s, c, 1); /* the client does not read its responses */
@@ -1400,7 +1436,7 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
             if (enqueue(s, c, timeout_bytes) < 0)
                 conn_kill(s, c, 1);
             else
-                c->flags |= C_CLOSING;
+                close_after_output(c);
             if (c->act != NULL)
                 h1_conn_abort(&c->act->p);
             settle(s, c);

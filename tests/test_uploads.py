@@ -152,6 +152,19 @@ def test_memory_stays_bounded_whatever_the_upload_size(srv: Server) -> None:
     assert grown < 16 * MIB, f"peak memory grew by {grown / MIB:.1f} MiB for 40 MiB uploads"
 
 
+def test_a_refused_body_the_client_keeps_sending_still_gets_its_answer(srv: Server) -> None:
+    # Past what is worth reading and dropping, the server answers and closes, but lingers: its side shut, it drops
+    # what still arrives, so the client finishes sending and reads the 413 instead of a connection reset.
+    r = httpx.post(srv.url + "/json", content=b"[" + b" " * (10 * MIB) + b"]",
+                   headers={"content-type": "application/json"}, timeout=20)
+    assert r.status_code == 413 and r.headers["connection"] == "close"
+    with srv.connect(timeout=10) as sock:
+        sock.sendall(head("/json", MAX_UPLOAD + 1))  # past --max-upload: refused by the parser itself
+        sock.sendall(b" " * (8 * MIB))
+        raw = recv_until_closed(sock, timeout=10)
+    assert raw.startswith(b"HTTP/1.1 413 "), raw[:300]
+
+
 def test_expect_continue_is_answered_only_for_routes_that_take_the_body(srv: Server) -> None:
     with srv.connect() as sock:
         sock.sendall(head("/raw", 2 * MIB, "expect: 100-continue"))

@@ -16,6 +16,9 @@ Rules this layer keeps:
    while the route runs, only to a route that reads a stream (413 for any
    other); its pieces never wait in ``queue``, and reading pauses while the
    route has enough unread.
+7. Closing while the client may still be sending (a refused body, a framing
+   error) lingers: our side is shut, what arrives is read and dropped for up
+   to ``LINGER_SECONDS``, so the client reads its answer instead of a reset.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ log = logging.getLogger("covet.http1")
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 TOO_LARGE: Final = "Request body too large"
+LINGER_SECONDS: Final = 2.0
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
 
@@ -205,6 +209,7 @@ class HTTP1Connection(asyncio.Protocol):
     __slots__ = (
         "state", "transport", "parser", "info", "queue", "busy", "closed", "closing", "write_paused", "read_paused",
         "body_paused", "reading", "drain", "stream", "body", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
+        "lingering",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -224,6 +229,7 @@ class HTTP1Connection(asyncio.Protocol):
         self.drain: asyncio.Future[None] | None = None
         self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
         self.body: RequestBody | None = None  # the request body streaming in
+        self.lingering = False  # our side is shut; what the client still sends is dropped
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -285,6 +291,8 @@ class HTTP1Connection(asyncio.Protocol):
                 transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         events = self.parser.feed(data)
         if self.body is not None:
             events = self._body_events(events, 0)
@@ -299,6 +307,8 @@ class HTTP1Connection(asyncio.Protocol):
             self._run(events)
 
     def eof_received(self) -> bool | None:
+        if self.lingering:
+            return None  # the client has read our answer and is done: close
         # A half-closed client still gets the responses it asked for.
         if self.busy or self.queue:
             self.closing = True
@@ -404,8 +414,19 @@ class HTTP1Connection(asyncio.Protocol):
     def _close(self) -> None:
         self.closing = True
         self.queue.clear()
-        if self.transport is not None and not self.closed:
-            self.transport.close()
+        transport = self.transport
+        if transport is None or self.closed or self.lingering:
+            return
+        if self.parser.state != 0 and transport.can_write_eof():
+            # A request is still arriving. Closing now would reset the connection while it has unread input,
+            # and the client could lose the answer: shut our side after the answer, and read on for a while.
+            self.lingering = True
+            self.pause_mark = self.state.clock.now
+            transport.write_eof()
+            self.write_paused = self.read_paused = self.body_paused = False
+            self._update_reading()
+            return
+        transport.close()
 
     def _suspend(self, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
         self.busy = True
@@ -572,6 +593,10 @@ class HTTP1Connection(asyncio.Protocol):
         if self.closed:
             return
         config = self.state.config
+        if self.lingering:
+            if now - self.pause_mark >= LINGER_SECONDS and self.transport is not None:
+                self.transport.close()
+            return
         if self.write_paused:
             if now - self.pause_mark >= config.write_timeout:
                 self._abort("client did not read its response")
