@@ -420,9 +420,13 @@ class HTTP1Connection(asyncio.Protocol):
         if self.parser.state != 0 and transport.can_write_eof():
             # A request is still arriving. Closing now would reset the connection while it has unread input,
             # and the client could lose the answer: shut our side after the answer, and read on for a while.
+            try:
+                transport.write_eof()
+            except OSError:  # the client is already gone (reset)
+                transport.close()
+                return
             self.lingering = True
             self.pause_mark = self.state.clock.now
-            transport.write_eof()
             self.write_paused = self.read_paused = self.body_paused = False
             self._update_reading()
             return
