@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import IO, final
 
+from covet.requests import Headers
+
 __all__ = ["UploadFile"]
 
 
@@ -17,13 +19,15 @@ class UploadFile:
     so a large file on disk does not block the event loop.
     """
 
-    __slots__ = ("filename", "content_type", "file", "size")
+    __slots__ = ("filename", "content_type", "file", "size", "headers")
 
-    def __init__(self, filename: str | None, content_type: str, file: IO[bytes], size: int) -> None:
+    def __init__(self, filename: str | None, content_type: str, file: IO[bytes], size: int,
+                 headers: Headers | None = None) -> None:
         self.filename = filename
         self.content_type = content_type
         self.file = file
         self.size = size
+        self.headers = headers if headers is not None else Headers([])  # the part's own headers
 
     async def read(self, size: int = -1) -> bytes:
         return await asyncio.get_running_loop().run_in_executor(None, self.file.read, size)

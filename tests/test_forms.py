@@ -67,7 +67,7 @@ def test_files_small_in_memory_and_large_on_disk(fclient: Any) -> None:
     r = post(fclient, "/upload", body, ctype)
     assert r.json() == {"filename": "notes.txt", "content_type": "text/plain", "size": len(small),
                         "sha256": hashlib.sha256(small).hexdigest(), "on_disk": False, "note": "two files",
-                        "extra": ["a.bin", "b.bin"]}
+                        "extra": ["a.bin", "b.bin"], "part_type": "text/plain"}
     body, ctype = multipart([], [("doc", "big.bin", "application/octet-stream", BIG)])
     r = post(fclient, "/upload", body, ctype)
     got = r.json()

@@ -18,6 +18,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from covet.exceptions import HTTPError
+from covet.requests import Headers
 from covet.runtime.body import RequestBody
 from covet.runtime.formdata import parse_query
 from covet.uploads import UploadFile
@@ -196,7 +197,9 @@ class FormReader:
         if spool is not None:
             self._spool = None
             spool.seek(0)
-            upload = UploadFile(self._filename or None, self._ctype or "application/octet-stream", spool, self._size)
+            headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._headers.items()])
+            upload = UploadFile(self._filename or None, self._ctype or "application/octet-stream", spool, self._size,
+                                headers)
             self.form.files.append((self._name, upload))
         elif self._value is not None:
             self.form.fields.append((self._name, b"".join(self._value).decode("utf-8", "replace")))

@@ -30,6 +30,7 @@ async def upload(doc: UploadFile, note: Annotated[str, Form()] = "", extra: list
         "on_disk": bool(getattr(doc.file, "_rolled", False)),  # SpooledTemporaryFile moved to disk
         "note": note,
         "extra": [f.filename for f in extra],
+        "part_type": doc.headers.get("content-type"),
     }
 
 
