@@ -54,6 +54,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
+        body_buffer=args.body_buffer,
         max_target=args.max_target,
         max_header_bytes=args.max_header_bytes,
         max_headers=args.max_headers,
@@ -106,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--max-upload", type=int, default=100 << 20,
                          help="largest body, in bytes, streamed to a route with file or form parameters or a "
                               "Request (413)")
+    p_serve.add_argument("--body-buffer", type=int, default=64 << 20,
+                         help="most bytes of streamed bodies held unread, all connections together")
     p_serve.add_argument("--max-target", type=int, default=8192, help="longest request target in bytes (414)")
     p_serve.add_argument("--max-header-bytes", type=int, default=65536, help="largest header section (431)")
     p_serve.add_argument("--max-headers", type=int, default=100, help="most header fields (431)")

@@ -1,7 +1,7 @@
 """Request bodies past the in-memory limit (``--max-body``) stream to the routes that read them, on every transport.
 
 The forms app (tests/apps/forms.py) is served with the default 1 MiB in-memory limit, ``--max-upload 48 MiB``
-and ``--body-timeout 2``.
+and ``--body-timeout 2``; the socket-level tests (``srv``) also with a small ``--body-buffer``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def up(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def srv(request: pytest.FixtureRequest) -> Iterator[Server]:
-    server = app_server(request, request.param, "forms", "built_forms", *ARGS)
+    # A shared buffer smaller than one connection's high-water mark: every upload here runs paced by it.
+    server = app_server(request, request.param, "forms", "built_forms", *ARGS, "--body-buffer", str(256 * 1024))
     yield server
     code, log = server.stop()
     assert code == 0, log

@@ -19,12 +19,30 @@ from typing import Any, Final, NoReturn, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
 
-__all__ = ["RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected", "keep_alive_after",
+__all__ = ["BodyBudget", "RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected", "keep_alive_after",
            "refusal_drains", "too_large"]
 
 HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection
 LOW_WATER: Final = 128 * 1024  # ...and below which it reads again
 DRAIN_LIMIT: Final = 4 * 1024 * 1024  # the most left unread that is read and dropped to keep a connection
+
+
+@final
+class BodyBudget:
+    """What the streamed bodies of one server hold unread, together, against one limit.
+
+    Past it, every connection pauses as soon as it has anything unread (instead of at ``HIGH_WATER``), and reads
+    again once its route has taken that: the total stays near the limit however many clients upload at once.
+    """
+
+    __slots__ = ("queued", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.queued = 0
+        self.limit = limit
+
+
+_UNBOUNDED: Final = 1 << 62
 
 
 @final
@@ -37,10 +55,10 @@ class RequestBody:
     """
 
     __slots__ = ("length", "memory_limit", "received", "_chunks", "_queued", "_ended", "_error", "_waiter",
-                 "_resume", "_stop", "_paused", "_discarding", "_seen", "_mark")
+                 "_resume", "_stop", "_paused", "_discarding", "_seen", "_mark", "_budget")
 
     def __init__(self, length: int | None, memory_limit: int, resume: Callable[[], None],
-                 stop: Callable[[], None]) -> None:
+                 stop: Callable[[], None], budget: BodyBudget | None = None) -> None:
         self.length = length  # the Content-Length, None when chunked
         self.memory_limit = memory_limit  # the most ``read_all`` gathers (the server's max_body)
         self.received = 0
@@ -55,6 +73,7 @@ class RequestBody:
         self._discarding = False
         self._seen = 0
         self._mark = -1.0
+        self._budget = budget if budget is not None else BodyBudget(_UNBOUNDED)
 
     # -- the protocol layer's side -------------------------------------------
 
@@ -84,8 +103,10 @@ class RequestBody:
             return False
         self._chunks.append(data)
         self._queued += len(data)
+        budget = self._budget
+        budget.queued += len(data)
         self._wake()
-        if self._queued >= HIGH_WATER:
+        if self._queued >= HIGH_WATER or budget.queued >= budget.limit:
             self._paused = True
             return True
         return False
@@ -97,16 +118,19 @@ class RequestBody:
             self._wake()
 
     def fail(self, exc: BaseException) -> None:
-        """The body cannot complete: the reader gets ``exc`` once it has read what came before it."""
+        """The body cannot complete: the reader gets ``exc`` at its next read (what was unread is dropped)."""
         if not self.done:
             self._error = exc
+            self._chunks.clear()
+            self._take()
+            self._unpause()
             self._wake()
 
     def discard(self) -> None:
         """The route is done with the body: what it did not read, and what is still to come, is dropped."""
         self._discarding = True
         self._chunks.clear()
-        self._queued = 0
+        self._take()
         self._unpause()
 
     def tick(self, now: float, timeout: float) -> None:
@@ -139,7 +163,7 @@ class RequestBody:
         """What arrived since the last read, waiting for more when nothing did; ``b""`` once the body ended.
 
         Raises what the body failed with (``ClientDisconnect``, ``HTTPError(408)`` for a client that stopped
-        sending, ``HTTPError(400)`` for broken chunked framing) once what came before it is read.
+        sending, ``HTTPError(400)`` for broken chunked framing).
         """
         while not self._chunks:
             if self._error is not None:
@@ -154,7 +178,7 @@ class RequestBody:
         chunks = self._chunks
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         chunks.clear()
-        self._queued = 0
+        self._take()
         self._unpause()
         return data
 
@@ -174,6 +198,11 @@ class RequestBody:
             parts.append(data)
 
     # -- helpers ------------------------------------------------------------------
+
+    def _take(self) -> None:
+        """Everything queued was taken (read or dropped)."""
+        self._budget.queued -= self._queued
+        self._queued = 0
 
     def _wake(self) -> None:
         waiter = self._waiter

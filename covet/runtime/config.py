@@ -20,6 +20,8 @@ class Config:
         max_body: largest request body held in memory, in bytes (413 past it, except below).
         max_upload: largest request body a route that reads a stream (form or file parameters, or the
             ``Request``) gets; past ``max_body`` it arrives in pieces, never whole in memory (413 past it).
+        body_buffer: most bytes of streamed bodies held unread, all connections together; past it, each
+            connection stops reading as soon as it has anything unread.
         header_timeout: seconds a client may take to send its header section (408).
         body_timeout: seconds a client may take to send a body once its head arrived (408); for a body
             past ``max_body``, the longest it may pause.
@@ -36,6 +38,7 @@ class Config:
     max_headers: int = 100
     max_body: int = 1 << 20
     max_upload: int = 100 << 20
+    body_buffer: int = 64 << 20
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     keepalive_timeout: float = 5.0

@@ -33,8 +33,8 @@ from covet._native import Parser
 from covet._native import render as _render
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import (RequestBody, content_length, disconnected, keep_alive_after, refusal_drains,
-                                too_large)
+from covet.runtime.body import (BodyBudget, RequestBody, content_length, disconnected, keep_alive_after,
+                                refusal_drains, too_large)
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
@@ -156,6 +156,7 @@ class ServerState:
         self.closing = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
+        self.budget = BodyBudget(config.body_buffer)  # what they hold unread, together
 
     def unwrap(self, reply: Reply) -> Reply:
         """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""
@@ -187,7 +188,7 @@ class ServerState:
     def open_body(self, headers: list[tuple[str, str]], resume: Callable[[], None],
                   stop: Callable[[], None]) -> RequestBody:
         """A streamed request body, watched by ``tick_bodies`` until it ends."""
-        body = RequestBody(content_length(headers), self.config.max_body, resume, stop)
+        body = RequestBody(content_length(headers), self.config.max_body, resume, stop, self.budget)
         self.bodies.add(body)
         return body
 
@@ -440,15 +441,13 @@ class HTTP1Connection(asyncio.Protocol):
 
     def _handler_done(self, task: asyncio.Task[Any], label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
         self.state.tasks.discard(task)
+        body = self.body
         if task.cancelled():
+            if body is not None:
+                body.discard()
             self._close()
             return
         reply = task_reply(task, label)
-        body = self.body
-        if body is not None and keep_alive_after(body):  # answered before its body ended
-            body.discard()
-        elif body is not None:
-            keep_alive = False
         if self.closed:
             if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
                 self.state.run_after(reply.after)
@@ -456,8 +455,16 @@ class HTTP1Connection(asyncio.Protocol):
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
             if type(reply) is not tuple:
+                if body is not None and not body.done:
+                    # The stream may still read the request body: it is dropped when the stream ends, and the
+                    # connection closes after it.
+                    keep_alive = False
                 self._start_stream(reply, is_head, keep_alive, minor)
                 return
+        if body is not None:  # the route answered before its body ended: the rest is dropped
+            if not keep_alive_after(body):
+                keep_alive = False
+            body.discard()
         if self.closing:
             keep_alive = False
         data, keep_alive = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
@@ -543,6 +550,8 @@ class HTTP1Connection(asyncio.Protocol):
     def _stream_done(self, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
         self.stream = None
+        if self.body is not None:
+            self.body.discard()
         keep = False
         if not task.cancelled():
             exc = task.exception()

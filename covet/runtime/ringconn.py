@@ -248,21 +248,26 @@ class RingHTTP:
         if core is None:
             return
         if task.cancelled():
+            body = self.bodies.get(cid)
+            if body is not None:
+                self._drop_body(cid, body)
             core.abort(cid)
             return
         reply = task_reply(task, label)
         body = self.bodies.get(cid)
-        if body is not None and keep_alive_after(body):  # answered before its body ended: the rest is dropped
-            body.discard()
-        elif body is not None:
-            del self.bodies[cid]
-            self.state.bodies.discard(body)
-            keep_alive = False
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
             if type(reply) is not tuple:
+                if body is not None and not body.done:
+                    # The stream may still read the request body: it is dropped when the stream ends, and the
+                    # connection closes after it.
+                    keep_alive = False
                 self._start_stream(cid, reply, is_head, keep_alive, minor)
                 return
+        if body is not None:  # the route answered before its body ended: the rest is dropped
+            self._drop_body(cid, body)
+            if not keep_alive_after(body):
+                keep_alive = False
         if self.state.closing:
             keep_alive = False
         data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
@@ -280,8 +285,18 @@ class RingHTTP:
         if after is not None:
             task.add_done_callback(lambda _t: self.state.run_after(after))
 
+    def _drop_body(self, cid: int, body: RequestBody) -> None:
+        """The route is done with its body: what still arrives is dropped (or, if it failed, forgotten)."""
+        body.discard()
+        if body.done:
+            del self.bodies[cid]
+            self.state.bodies.discard(body)
+
     def _stream_done(self, cid: int, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
+        body = self.bodies.get(cid)
+        if body is not None:
+            self._drop_body(cid, body)
         if self.streams.get(cid) is task:
             del self.streams[cid]
         core = self.core
