@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -126,8 +127,13 @@ def app_server(request: pytest.FixtureRequest, transport: str, module: str, buil
     """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build."""
     mode, loop = transport.split("-")
     if mode == "compiled":
-        srv = Server(f"{module}:app", loop, "--compiled", "require", *extra,
-                     cwd=request.getfixturevalue(built_fixture), env_extra=env)
+        built = request.getfixturevalue(built_fixture)
+        # Every handler module of the test app compiled (CovetPy's own, StaticFiles, run interpreted by design), or
+        # the compiled transports would be testing interpreted code.
+        manifest = json.loads((built / ".covet" / "build" / "covet-manifest.json").read_text())
+        interpreted = [m for m in manifest["not_compiled"] if m["module"].split(".")[0] != "covet"]
+        assert not interpreted, interpreted
+        srv = Server(f"{module}:app", loop, "--compiled", "require", *extra, cwd=built, env_extra=env)
         assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
         return srv
     return Server(f"{module}:app", loop, *extra, cwd=APPS, pure=True, env_extra=env)

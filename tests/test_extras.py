@@ -43,7 +43,7 @@ def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def built_extras(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_project(tmp_path_factory, TESTS / "apps" / "extras.py")
+    return build_project(tmp_path_factory, TESTS / "apps" / "extras.py", TESTS / "apps" / "extras_streams.py")
 
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])

@@ -80,6 +80,12 @@ def test_request_stream_reads_past_the_memory_limit_and_body_does_not(up: Any) -
     assert post(up, "/whole", FILE[:100_000], "application/octet-stream").json() == {"size": 100_000}
 
 
+def test_a_streaming_response_may_read_its_request_body_as_it_streams(up: Any) -> None:
+    data = b"quiet please. " * (3 * MIB // 14)
+    r = post(up, "/shout", data, "text/plain")
+    assert r.status_code == 200 and r.content == data.upper()
+
+
 def test_routes_that_hold_their_body_whole_answer_413(up: Any) -> None:
     # Refused at once; a body of a few MiB the client sends anyway is read and dropped, so it sees the answer
     # and the connection carries on.

@@ -5,10 +5,10 @@ The static root is the directory named by COVET_TEST_STATIC (the test makes it, 
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import AsyncIterator
 from typing import Annotated
+
+from extras_streams import endless, events, ticks
 
 from covet import (
     CompressionMiddleware,
@@ -18,13 +18,11 @@ from covet import (
     PlainTextResponse,
     Response,
     Router,
-    ServerSentEvent,
     StaticFiles,
     StreamingResponse,
 )
 
 app = Covet()
-events: list[str] = []
 
 app.include_router(StaticFiles("/static", os.environ.get("COVET_TEST_STATIC", "."), html=True))
 
@@ -32,17 +30,6 @@ app.include_router(StaticFiles("/static", os.environ.get("COVET_TEST_STATIC", ".
 @app.get("/events")
 def get_events() -> list[str]:
     return events
-
-
-async def ticks(n: int) -> AsyncIterator[ServerSentEvent]:
-    try:
-        for i in range(n):
-            yield ServerSentEvent({"tick": i}, event="tick", id=str(i))
-            await asyncio.sleep(0.01)
-        while True:  # then nothing, until the client goes away
-            await asyncio.sleep(3600)
-    finally:
-        events.append("ticks closed")
 
 
 @app.get("/sse")
@@ -53,15 +40,6 @@ def sse(n: int = 3, last_event_id: Annotated[str, Header()] = "") -> EventSource
 @app.get("/sse/finite")
 def sse_finite() -> EventSourceResponse:
     return EventSourceResponse(["one", "two\nlines", {"data": "x", "event": "named", "retry": 500}], ping=None)
-
-
-async def endless() -> AsyncIterator[str]:
-    try:
-        while True:
-            yield "."
-            await asyncio.sleep(0.01)
-    finally:
-        events.append("endless closed")
 
 
 @app.get("/endless")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from covet import AnyResponse, CallNext, ClientDisconnect, Covet, File, Form, Request, Router, UploadFile
+from covet import (AnyResponse, CallNext, ClientDisconnect, Covet, File, Form, Request, Router, StreamingResponse,
+                   UploadFile)
 
 app = Covet()
 
@@ -69,6 +71,25 @@ async def slow(request: Request) -> dict[str, int]:
         size += len(data)
         await asyncio.sleep(0.01)
     return {"size": size}
+
+
+class Upper:
+    """The pieces of a body, upper-cased (a class: mypyc compiles no async generators)."""
+
+    def __init__(self, source: AsyncIterator[bytes]) -> None:
+        self.source = source
+
+    def __aiter__(self) -> Upper:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return (await self.source.__anext__()).upper()
+
+
+@app.post("/shout")
+async def shout(request: Request) -> StreamingResponse:
+    """A streaming response that reads its request body while it streams."""
+    return StreamingResponse(Upper(request.stream()), media_type="application/octet-stream")
 
 
 @app.post("/whole")
