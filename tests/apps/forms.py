@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -29,7 +30,7 @@ async def upload(doc: UploadFile, note: Annotated[str, Form()] = "", extra: list
         "content_type": doc.content_type,
         "size": doc.size,
         "sha256": digest.hexdigest(),
-        "on_disk": bool(getattr(doc.file, "_rolled", False)),  # SpooledTemporaryFile moved to disk
+        "on_disk": not isinstance(doc.file, io.BytesIO),
         "note": note,
         "extra": [f.filename for f in extra],
         "part_type": doc.headers.get("content-type"),
@@ -130,7 +131,7 @@ async def wrapped_upload(doc: UploadFile) -> dict[str, object]:
     size = 0
     while data := await doc.read(1 << 20):
         size += len(data)
-    return {"size": size, "on_disk": bool(getattr(doc.file, "_rolled", False))}
+    return {"size": size, "on_disk": not isinstance(doc.file, io.BytesIO)}
 
 
 app.include_router(wrapped)
