@@ -849,6 +849,18 @@ static void stop_reading(struct conn *c) {
     }
 }
 
+/* After body_event() returned r: whether c is lost (Python failed, or the connection died meanwhile), in which case
+ * its parser is stopped and it is killed. */
+static int body_lost(RingServer *s, struct conn *c, int r) {
+    if (r >= 0 && !(c->flags & C_DEAD))
+        return 0;
+    if (r < 0)
+        PyErr_WriteUnraisable(s->on_body);
+    h1_conn_abort(&c->act->p);
+    conn_kill(s, c, 1);
+    return 1;
+}
+
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */
 static void run_events(RingServer *s, struct conn *c) {
     struct active *a = c->act;
@@ -913,25 +925,14 @@ static void run_events(RingServer *s, struct conn *c) {
             if (!(c->flags & C_BODY))
                 continue;
             int r = body_event(s, c, PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len));
-            if (r < 0 || (c->flags & C_DEAD)) {
-                if (r < 0)
-                    PyErr_WriteUnraisable(s->on_body);
-                h1_conn_abort(&a->p);
-                conn_kill(s, c, 1);
+            if (body_lost(s, c, r))
                 break;
-            }
             if (r > 0)
                 c->flags |= C_BODYWAIT;
         } else if (kind == H1_EV_MESSAGE && (c->flags & C_BODY)) {
             c->flags &= ~(C_BODY | C_BODYWAIT);
-            int r = body_event(s, c, Py_NewRef(Py_None));
-            if (r < 0 || (c->flags & C_DEAD)) {
-                if (r < 0)
-                    PyErr_WriteUnraisable(s->on_body);
-                h1_conn_abort(&a->p);
-                conn_kill(s, c, 1);
+            if (body_lost(s, c, body_event(s, c, Py_NewRef(Py_None))))
                 break;
-            }
             if (c->flags & C_BUSY) { /* the handler still runs: what follows waits for it */
                 const char *rest;
                 size_t n = h1_conn_detach(&a->p, &rest);
