@@ -20,7 +20,7 @@ from typing import Any, Final, NoReturn, final
 from covet.exceptions import ClientDisconnect, HTTPError
 
 __all__ = ["BodyBudget", "RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected", "keep_alive_after",
-           "refusal_drains", "too_large"]
+           "streamed_glue", "TOO_LARGE"]
 
 HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection
 LOW_WATER: Final = 128 * 1024  # ...and below which it reads again
@@ -239,13 +239,22 @@ def content_length(headers: list[tuple[str, str]]) -> int | None:
     return None
 
 
-def refusal_drains(headers: list[tuple[str, str]]) -> bool:
-    """Whether a body refused with 413 is better read and dropped than cut off: the client sends it anyway (no
-    ``Expect: 100-continue``) and it is short enough. Closing while it still sends would lose it the answer."""
+TOO_LARGE: Final = "Request body too large"
+
+
+def streamed_glue(plan_glue: Callable[..., Any], streams_body: bool,
+                  headers: list[tuple[str, str]]) -> Callable[..., Any] | None:
+    """What runs for a head whose body is past the in-memory limit: the route's glue when it reads a stream.
+    Otherwise a glue answering 413 when the body is better read and dropped than cut off (the client sends it
+    anyway, no ``Expect: 100-continue``, and it is short enough: closing while it still sends would lose it the
+    answer); None when the 413 goes out at once and the connection closes."""
+    if streams_body:
+        return plan_glue
     length = content_length(headers)
-    return length is not None and length <= DRAIN_LIMIT and not any(name == "expect" for name, _ in headers)
+    if length is not None and length <= DRAIN_LIMIT and not any(name == "expect" for name, _ in headers):
+        return _too_large
+    return None
 
 
-def too_large(*_: Any) -> NoReturn:
-    """The glue of a route that holds its body whole, for a body past the in-memory limit."""
-    raise HTTPError(413, "Request body too large")
+def _too_large(*_: Any) -> NoReturn:
+    raise HTTPError(413, TOO_LARGE)

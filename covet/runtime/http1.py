@@ -33,8 +33,8 @@ from covet._native import Parser
 from covet._native import render as _render
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import (BodyBudget, RequestBody, content_length, disconnected, keep_alive_after,
-                                refusal_drains, too_large)
+from covet.runtime.body import (TOO_LARGE, BodyBudget, RequestBody, content_length, disconnected,
+                                keep_alive_after, streamed_glue)
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
 from covet.runtime.connection import ConnectionInfo
@@ -49,7 +49,6 @@ __all__ = ["HTTP1Connection", "ServerState", "prefix_of", "render", "stream_head
 log = logging.getLogger("covet.http1")
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-TOO_LARGE: Final = "Request body too large"
 LINGER_SECONDS: Final = 2.0
 _NO_BODY_STATUS: Final = frozenset({204, 304})
 
@@ -376,14 +375,12 @@ class HTTP1Connection(asyncio.Protocol):
                 _, method, path, query, minor, headers, keep_alive, _ = ev
                 self.nreq += 1
                 plan, params = resolve(method, path)
-                glue = plan.glue
-                if not plan.streams_body:
-                    if not refusal_drains(headers):
-                        out.append(render(error_reply(413, TOO_LARGE), head_lines, False, False, minor)[0])
-                        self._flush(out)
-                        self._close()
-                        return
-                    glue = too_large  # answered at once; the body is read and dropped
+                glue = streamed_glue(plan.glue, plan.streams_body, headers)
+                if glue is None:
+                    out.append(render(error_reply(413, TOO_LARGE), head_lines, False, False, minor)[0])
+                    self._flush(out)
+                    self._close()
+                    return
                 if self.closing:
                     keep_alive = False
                 body = self.state.open_body(headers, self._body_resume, self._close)

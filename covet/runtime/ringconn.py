@@ -27,11 +27,11 @@ from typing import Any, Final, Protocol
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import RequestBody, disconnected, keep_alive_after, refusal_drains, too_large
+from covet.runtime.body import TOO_LARGE, RequestBody, disconnected, keep_alive_after, streamed_glue
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.http1 import TOO_LARGE, ServerState, render, stream_head, task_reply
+from covet.runtime.http1 import ServerState, render, stream_head, task_reply
 from covet.runtime.resume import resume
 from covet.runtime.streaming import call_streamed, send_body
 
@@ -127,12 +127,10 @@ class RingHTTP:
         core = self.core
         assert core is not None
         plan, params = state.dispatcher.resolve(method, path)
-        glue = plan.glue
-        if not plan.streams_body:
-            if not refusal_drains(headers):
-                core.close_after(cid)
-                return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
-            glue = too_large  # answered at once; the body is read and dropped
+        glue = streamed_glue(plan.glue, plan.streams_body, headers)
+        if glue is None:
+            core.close_after(cid)
+            return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
         info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
 
         def resume() -> None:
