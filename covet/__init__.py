@@ -8,7 +8,8 @@ from covet import _purepy
 _purepy.install_if_asked()
 
 from covet.app import Covet  # noqa: E402  (the switch above must come first)
-from covet.exceptions import ClientDisconnect, HTTPError, RequestValidationError, RouteDefinitionError
+from covet.exceptions import (ClientDisconnect, HTTPError, RequestValidationError, ResponseValidationError,
+                              RouteDefinitionError)
 from covet.background import BackgroundTasks
 from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.middleware import AnyResponse, CallNext, Middleware
@@ -57,6 +58,7 @@ __all__ = [
     "HTTPError",
     "ClientDisconnect",
     "RequestValidationError",
+    "ResponseValidationError",
     "RouteDefinitionError",
     "Path",
     "Query",

@@ -1,6 +1,6 @@
 """Type stub of the C extension built from native/ (HTTP/1.1 request parser)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 EV_REQUEST: Final[int]
@@ -30,6 +30,8 @@ STATE_BODY: Final[int]
 STATE_DEAD: Final[int]
 
 def render(prefix: bytes, head_lines: bytes, body: bytes, tail: bytes, with_body: bool, /) -> bytes: ...
+def render_fields(headers: Sequence[tuple[bytes, bytes]], /) -> tuple[bytes, bool]: ...
+def check_field(name: bytes, value: bytes, /) -> None: ...
 
 def uring_probe() -> tuple[str, int, int, list[str], int]: ...  # Linux only
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["ClientDisconnect", "HTTPError", "RequestValidationError", "RouteDefinitionError"]
+__all__ = ["ClientDisconnect", "HTTPError", "RequestValidationError", "ResponseValidationError", "RouteDefinitionError"]
 
 
 class HTTPError(Exception):
@@ -48,6 +48,21 @@ class RequestValidationError(Exception):
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__(errors)
+        self._errors = errors
+
+    def errors(self) -> list[dict[str, Any]]:
+        return self._errors
+
+
+class ResponseValidationError(Exception):
+    """A handler's result does not fit its declared return type: a bug in the application, answered 500.
+
+    ``errors()`` lists the problems as ``RequestValidationError`` does; the message names the declared type.
+    """
+
+    def __init__(self, errors: list[dict[str, Any]], declared: str = "") -> None:
+        lines = [f"  {'.'.join(str(x) for x in e.get('loc', ())) or '(result)'}: {e.get('msg', '')}" for e in errors]
+        super().__init__(f"the result does not fit the declared type {declared}:\n" + "\n".join(lines))
         self._errors = errors
 
     def errors(self) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ from typing import Literal, TypeAlias
 
 import pydantic_core
 
+from covet._native import check_field
+
 __all__ = [
     "Response",
     "JSONResponse",
@@ -37,9 +39,8 @@ def _encode_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
     for name, value in items:
         bname = name.lower().encode("latin-1")
         bvalue = str(value).encode("latin-1")
-        # A header value with CR or LF would let a handler split the response.
-        if b"\r" in bvalue or b"\n" in bvalue or b"\r" in bname or b"\n" in bname or b":" in bname:
-            raise ValueError(f"invalid character in response header {name!r}")
+        # Raised here, in the handler, for a clear traceback; the writer checks every header again on its way out.
+        check_field(bname, bvalue)
         out.append((bname, bvalue))
     return out
 
@@ -154,7 +155,7 @@ class Response(_Headers):
         ctype = self.media_type
         if ctype.startswith("text/") and "charset=" not in ctype:
             ctype += f"; charset={self.charset}"
-        self.headers.append((b"content-type", ctype.encode("latin-1")))
+        self.headers.extend(_encode_headers([("content-type", ctype)]))
 
     def to_reply(self) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         return (self.status, self.headers, self.body)
@@ -238,7 +239,7 @@ class StreamingResponse(_Headers):
         # Work to run once the stream has ended (a route's background tasks and dependency clean-up).
         self.after: Callable[[], Awaitable[None]] | None = None
         if media_type is not None and not any(k == b"content-type" for k, _ in self.headers):
-            self.headers.append((b"content-type", media_type.encode("latin-1")))
+            self.headers.extend(_encode_headers([("content-type", media_type)]))
 
     def __repr__(self) -> str:
         return f"StreamingResponse(status={self.status})"

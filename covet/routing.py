@@ -141,8 +141,9 @@ class Routes:
                                        f"status_code={options['status_code']} disagree; give one")
         status = options.get("status", options.get("status_code", 200))
         blocking = options.get("blocking", False)
-        if not 100 <= status <= 599:
-            raise RouteDefinitionError(f"route {path!r}: status {status} is not an HTTP status")
+        if type(status) is not int or not 200 <= status <= 599:
+            # 1xx are interim answers: sent as a route's final one, the client would pair the next with this request.
+            raise RouteDefinitionError(f"route {path!r}: status {status!r} is not a final HTTP status (200-599)")
         for code in options.get("responses", {}):
             if not 100 <= code <= 599:
                 raise RouteDefinitionError(f"route {path!r}: responses has {code}, which is not an HTTP status")

@@ -294,6 +294,10 @@ static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
 static PyMethodDef module_methods[] = {
     {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
      "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+    {"render_fields", covet_render_fields, METH_O,
+     "render_fields(headers) -> (bytes, close): checked header lines, framing fields left out."},
+    {"check_field", (PyCFunction)(void (*)(void))covet_check_field, METH_FASTCALL,
+     "check_field(name, value): ValueError unless the response header may be sent as it is."},
 #ifdef __linux__
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},

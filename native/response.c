@@ -14,6 +14,9 @@
 
 #include <string.h>
 
+#include "fields.h"
+#include "http1.h"
+
 static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t *len)
 {
     if (!PyBytes_CheckExact(o)) {
@@ -78,4 +81,136 @@ PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     if (with_body)
         memcpy(p, body, (size_t)body_len);
     return out;
+}
+
+/* ValueError naming the field and what is wrong with it; the message goes to the developer's log, never the wire. */
+static void field_error(PyObject *name, enum h1_field_fault fault, size_t at)
+{
+    if (fault == H1_FIELD_EMPTY_NAME)
+        PyErr_SetString(PyExc_ValueError, "invalid response header: the name is empty");
+    else
+        PyErr_Format(PyExc_ValueError, "invalid response header %R: %s (at byte %zu)", name,
+                     h1_field_fault_text(fault), at);
+}
+
+static int field_parts(PyObject *pair, PyObject **name, PyObject **value)
+{
+    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
+        !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+        PyErr_Format(PyExc_TypeError, "a response header must be a (bytes, bytes) pair, not %.200R", pair);
+        return -1;
+    }
+    *name = PyTuple_GET_ITEM(pair, 0);
+    *value = PyTuple_GET_ITEM(pair, 1);
+    return 0;
+}
+
+/* check_field(name, value): raises ValueError unless the field may be sent as it is. */
+PyObject *covet_check_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    size_t at;
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "check_field(name: bytes, value: bytes)");
+        return NULL;
+    }
+    enum h1_field_fault fault = h1_field_check(PyBytes_AS_STRING(args[0]), (size_t)PyBytes_GET_SIZE(args[0]),
+                                               PyBytes_AS_STRING(args[1]), (size_t)PyBytes_GET_SIZE(args[1]), &at);
+    if (fault != H1_FIELD_OK) {
+        field_error(args[0], fault, at);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The framing fields are the server's to write (RFC 9112 6): a handler's are dropped, but for Connection: close. */
+enum { F_KEEP = 0, F_DROP, F_CONNECTION };
+
+static int framing_kind(const char *name, size_t len)
+{
+    static const char *const names[3] = {"content-length", "transfer-encoding", "connection"};
+    for (int i = 0; i < 3; i++) {
+        size_t n = strlen(names[i]);
+        if (len != n)
+            continue;
+        size_t j = 0;
+        while (j < n && h1_tchar_lc[(unsigned char)name[j]] == (unsigned char)names[i][j])
+            j++;
+        if (j == n)
+            return i == 2 ? F_CONNECTION : F_DROP;
+    }
+    return F_KEEP;
+}
+
+static int is_close(const char *value, size_t len)
+{
+    static const char close[] = "close";
+    if (len != sizeof close - 1)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((value[i] | 0x20) != close[i])
+            return 0;
+    return 1;
+}
+
+/*
+ * render_fields(headers) -> (bytes, close): the header lines of a response, every field checked (fields.h).
+ *
+ * headers is a sequence of (name, value) bytes pairs.  Content-Length,
+ * Transfer-Encoding and Connection are left out (the server frames the
+ * message); close is true when a Connection field said "close".
+ */
+PyObject *covet_render_fields(PyObject *module, PyObject *headers)
+{
+    (void)module;
+    PyObject *seq = PySequence_Fast(headers, "render_fields(): headers must be a sequence of pairs");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    size_t total = 0;
+    int close = 0;
+    /* First pass: check every field and size the output, so it is built in one allocation. */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name, *value;
+        size_t at;
+        if (field_parts(items[i], &name, &value) < 0)
+            goto fail;
+        const char *nm = PyBytes_AS_STRING(name), *val = PyBytes_AS_STRING(value);
+        size_t nlen = (size_t)PyBytes_GET_SIZE(name), vlen = (size_t)PyBytes_GET_SIZE(value);
+        enum h1_field_fault fault = h1_field_check(nm, nlen, val, vlen, &at);
+        if (fault != H1_FIELD_OK) {
+            field_error(name, fault, at);
+            goto fail;
+        }
+        int kind = framing_kind(nm, nlen);
+        if (kind != F_KEEP) {
+            if (kind == F_CONNECTION && is_close(val, vlen))
+                close = 1;
+            continue;
+        }
+        size_t line = h1_field_line_len(nlen, vlen);
+        if (line == 0 || total + line < total || total + line > (size_t)PY_SSIZE_T_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "render_fields(): the header lines are too long");
+            goto fail;
+        }
+        total += line;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL)
+        goto fail;
+    char *p = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(items[i], 0), *value = PyTuple_GET_ITEM(items[i], 1);
+        const char *nm = PyBytes_AS_STRING(name);
+        size_t nlen = (size_t)PyBytes_GET_SIZE(name);
+        if (framing_kind(nm, nlen) != F_KEEP)
+            continue;
+        p += h1_field_line(p, nm, nlen, PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value));
+    }
+    Py_DECREF(seq);
+    return Py_BuildValue("(NO)", out, close ? Py_True : Py_False);
+fail:
+    Py_DECREF(seq);
+    return NULL;
 }

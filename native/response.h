@@ -6,5 +6,7 @@
 #include <Python.h>
 
 PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+PyObject *covet_render_fields(PyObject *module, PyObject *headers);
+PyObject *covet_check_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif

@@ -138,6 +138,18 @@ class SourceBinder(Binder):
         self.lines.append(f"{name}: Final = serializer({self.importer.expr(node, self.route.module)})")
         return name
 
+    def result_validator(self) -> str:
+        node = self.route.source.returns
+        assert node is not None  # only asked after serializer() found the annotation
+        name = f"{self.prefix}_RV"
+        self.lines.append(f"{name}: Final = result_validator({self.importer.expr(node, self.route.module)})")
+        return name
+
+    def result_class(self) -> str:
+        node = self.route.source.returns
+        assert node is not None
+        return self.importer.expr(node, self.route.module)
+
 
 # The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
 _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "ValidationError", "Reply", "BackgroundTasks",

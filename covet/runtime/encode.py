@@ -108,7 +108,11 @@ def error_reply(
 
 
 def http_error_reply(exc: HTTPError) -> tuple[int, HeaderSeq, bytes]:
-    extra = tuple((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
+    try:
+        extra = tuple((str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in exc.headers.items())
+    except UnicodeEncodeError as err:  # the writer checks every other byte of a header (native/fields.h)
+        log.error("response not sent, answered 500 instead: a header of %r is not Latin-1: %s", exc, err)
+        return error_reply(500, "Internal Server Error")
     return error_reply(exc.status, exc.detail, extra)
 
 

@@ -24,7 +24,7 @@ import typing_extensions
 from pydantic_core import ValidationError, from_json
 
 from covet.background import BackgroundTasks
-from covet.exceptions import HTTPError, RequestValidationError
+from covet.exceptions import ResponseValidationError, HTTPError, RequestValidationError
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.runtime.connection import ConnectionInfo
@@ -51,7 +51,7 @@ __all__ = [
     "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
-    "serializer", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
+    "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
 ]
 
@@ -122,6 +122,22 @@ def serializer(tp: Any) -> Callable[[Any], bytes]:
     if schema is None:
         return adapter.serializer.to_json
     return pydantic_core.SchemaSerializer(schema).to_json
+
+
+def result_validator(tp: Any) -> Callable[[Any], Any]:
+    """Check a handler's result against its declared type ``tp``, as FastAPI does: a dict is filtered to the
+    declared fields, an object is read by attribute, and a result that does not fit raises
+    ``ResponseValidationError`` (answered 500, with the reason in the log)."""
+    validate: Callable[..., Any] = _schema_validator(tp).validate_python
+    name = getattr(tp, "__name__", None) or repr(tp)
+
+    def check(value: Any) -> Any:
+        try:
+            return validate(value, from_attributes=True)
+        except ValidationError as exc:
+            raise ResponseValidationError([dict(e) for e in exc.errors(include_url=False)], name) from None
+
+    return check
 
 
 def _schema_validator(tp: Any) -> Any:

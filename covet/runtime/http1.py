@@ -31,6 +31,7 @@ from typing import Any, Final, cast
 
 from covet._native import Parser
 from covet._native import render as _render
+from covet._native import render_fields
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.body import (TOO_LARGE, BodyBudget, RequestBody, content_length, disconnected,
@@ -61,14 +62,19 @@ def _status_line(status: int) -> bytes:
     return f"HTTP/1.1 {status} {phrase}\r\n".encode()
 
 
-_STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus}
-_FRAMING: Final = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+# Final statuses only: a 1xx would leave the client waiting for the real answer, and pair it with the next
+# request; 101 belongs to a protocol switch, which writes its own head.
+_STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus if 200 <= s.value}
 _KEEP_ALIVE_10: Final = b"connection: keep-alive\r\n"
 _CLOSE: Final = b"connection: close\r\n"
+_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"application/json"),)), b'{"detail":"Internal Server Error"}')
 
 
 def prefix_of(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
-    """Status line and headers, rendered; the flag says a header asked to close."""
+    """Status line and headers, rendered; the flag says a header asked to close.
+
+    Raises ValueError for a status or a header that cannot be sent (see ``native/fields.h``).
+    """
     if type(headers) is HeaderSet:
         cached = headers.h1.get(status)
         if cached is None:
@@ -77,30 +83,37 @@ def prefix_of(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
     return _render_prefix(status, headers)
 
 
-def _render_prefix(status: int, headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
-    parts = [_STATUS.get(status) or _status_line(status)]
-    close = False
-    for name, value in headers:
-        if name in _FRAMING:
-            # The server owns framing; a handler's Connection: close is honoured.
-            if name == b"connection" and value.lower() == b"close":
-                close = True
-            continue
-        parts.append(name + b": " + value + b"\r\n")
-    return b"".join(parts), close
+def _render_prefix(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
+    line = _STATUS.get(status)
+    if line is None:
+        if not 200 <= status <= 599:
+            raise ValueError(f"invalid response status {status!r}: a response's status must be 200-599")
+        line = _status_line(status)
+    fields, close = render_fields(headers.pairs if type(headers) is HeaderSet else headers)
+    return line + fields, close
+
+
+def _unsendable(exc: ValueError) -> tuple[bytes, bool]:
+    """The head of the 500 that replaces a response that cannot be sent; the developer reads why in the log."""
+    log.error("response not sent, answered 500 instead: %s", exc)
+    return prefix_of(_SERVER_ERROR[0], _SERVER_ERROR[1])
 
 
 def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool, minor: int) -> tuple[bytes, bool]:
     """One complete HTTP/1.1 response; returns it and whether to keep the connection."""
     status, headers, body = reply
-    prefix, close = prefix_of(status, headers)
+    try:
+        prefix, close = prefix_of(status, headers)
+    except ValueError as exc:
+        prefix, close = _unsendable(exc)
+        status, body = 500, _SERVER_ERROR[2]
     if close:
         keep_alive = False
     if keep_alive:
         tail = b"" if minor else _KEEP_ALIVE_10
     else:
         tail = _CLOSE
-    if status in _NO_BODY_STATUS or status < 200:
+    if status in _NO_BODY_STATUS:
         return prefix + head_lines + tail + b"\r\n", keep_alive
     return _render(prefix, head_lines, body, tail, not is_head), keep_alive
 
@@ -111,7 +124,14 @@ def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, mi
     chunked = minor == 1 and resp.length is None
     if minor != 1:
         keep_alive = False  # HTTP/1.0: the close ends a body of unknown length, and is simplest for a known one
-    prefix, close = prefix_of(resp.status, resp.headers)
+    try:
+        prefix, close = prefix_of(resp.status, resp.headers)
+    except ValueError as exc:
+        # Nothing of the stream has been sent: it is replaced whole by a 500, and its source is left unread.
+        prefix, close = _unsendable(exc)
+        resp.length = len(_SERVER_ERROR[2])
+        resp.content = (_SERVER_ERROR[2],)
+        chunked = False
     if close:
         keep_alive = False
     if chunked:

@@ -1,0 +1,133 @@
+"""Routes for tests/test_hardening.py: what a hostile client, or a careless handler, can make of a response."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, cast
+
+from covet import Covet, HTTPError, Response, StreamingResponse
+from hardening_support import ModelOut, chunks
+
+app = Covet()
+
+
+@app.get("/split/error")
+def split_error(v: str) -> str:
+    raise HTTPError(401, headers={"x-next": v})
+
+
+@app.get("/split/media")
+def split_media(t: str) -> Response:
+    return Response("x", media_type=t)
+
+
+@app.get("/split/raw")
+def split_raw(v: str) -> Response:
+    # Past the checks of Response's own methods: only the writer stands between this value and the wire.
+    r = Response("x")
+    r.headers.append((b"x-raw", v.encode("latin-1")))
+    return r
+
+
+@app.get("/split/raw-name")
+def split_raw_name(v: str) -> Response:
+    r = Response("x")
+    r.headers.append((v.encode("latin-1"), b"1"))
+    return r
+
+
+@app.get("/split/stream-media")
+def split_stream_media(t: str) -> StreamingResponse:
+    return StreamingResponse(chunks(), media_type=t)
+
+
+@app.get("/split/stream-raw")
+def split_stream_raw(v: str) -> StreamingResponse:
+    r = StreamingResponse(chunks())
+    r.headers.append((b"x-raw", v.encode("latin-1")))
+    return r
+
+
+@app.get("/status/{code}")
+def status_response(code: int) -> Response:
+    return Response("x", status=code)
+
+
+@app.get("/status-error/{code}")
+def status_error(code: int) -> str:
+    raise HTTPError(code, "no")
+
+
+@app.get("/status-stream/{code}")
+def status_stream(code: int) -> StreamingResponse:
+    return StreamingResponse(chunks(), status=code)
+
+
+@dataclasses.dataclass
+class UserOut:
+    name: str
+    email: str
+
+
+@dataclasses.dataclass
+class UserIn(UserOut):
+    password_hash: str
+
+
+def row() -> Any:
+    """What a database driver gives: untyped, with more columns than the answer should carry."""
+    return {"name": "ann", "email": "ann@example.com", "password_hash": "$2b$12$secret"}
+
+
+@app.get("/users/dict")
+def user_dict() -> UserOut:
+    return cast(UserOut, row())
+
+
+@app.get("/users/subclass")
+def user_subclass() -> UserOut:
+    return UserIn("ann", "ann@example.com", "$2b$12$secret")
+
+
+@app.get("/users/list")
+def user_list() -> list[UserOut]:
+    return cast(list[UserOut], [row(), row()])
+
+
+@app.get("/users/model")
+def user_model() -> ModelOut:
+    return cast(ModelOut, row())
+
+
+@app.get("/users/wrong")
+def user_wrong() -> UserOut:
+    return cast(UserOut, {"name": ["not", "a", "string"]})
+
+
+class Row:
+    """An ORM object: read by attribute, as FastAPI's from_attributes does."""
+
+    def __init__(self) -> None:
+        self.name = "ann"
+        self.email = "ann@example.com"
+        self.password_hash = "$2b$12$secret"
+
+
+@app.get("/users/attrs")
+def user_attrs() -> ModelOut:
+    return cast(ModelOut, Row())
+
+
+@app.get("/counts")
+def counts() -> dict[str, int]:
+    return cast(dict[str, int], {"a": "not a number"})
+
+
+@app.get("/counts/ok")
+def counts_ok() -> dict[str, int]:
+    return {"a": 1}
+
+
+@app.get("/anything")
+def anything() -> dict[str, object]:
+    return {"a": [1, "x"], "b": None}

@@ -1,0 +1,17 @@
+"""What tests/apps/hardening.py uses but cannot compile: an async generator (mypyc compiles none), and a pydantic
+model (mypyc 2.4.1 fails on a BaseModel subclass in a compiled module: ``CPyModule_pydantic___main``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from pydantic import BaseModel
+
+
+async def chunks() -> AsyncIterator[bytes]:
+    yield b"one,"
+    yield b"two"
+
+
+class ModelOut(BaseModel):
+    name: str

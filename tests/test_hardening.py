@@ -1,0 +1,173 @@
+"""What a hostile client, or a careless handler, can make of a response: on every transport, in both modes.
+
+Each test here failed before its fix (issue 13): header values and media types went to the wire as given,
+statuses 0 and 1xx were written verbatim, and a dict returned for a declared model went out whole.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import APPS, TRANSPORTS, app_client, build_project, read_response_simple
+
+CRLF_ATTACKS = [
+    "a\r\nset-cookie: pwned=1",
+    "a\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\npwned",
+    "a\nset-cookie: pwned=1",
+    "a\rset-cookie: pwned=1",
+    "a\x00b",
+    "a\x0bb",
+    "a\x7fb",
+    " leading",
+]
+
+
+@pytest.fixture(scope="session")
+def built_hardening(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_project(tmp_path_factory, APPS / "hardening.py", APPS / "hardening_support.py")
+
+
+@pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
+def hclient(request: pytest.FixtureRequest) -> Iterator[Any]:
+    yield from app_client(request, "hardening", "built_hardening")
+
+
+def logged(client: Any, text: str) -> bool:
+    server = getattr(client, "server", None)
+    if server is None:
+        return True  # in process, the log is the test's own
+    deadline = time.monotonic() + 5
+    while text not in server.log and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return text in server.log
+
+
+def raw_pipelined(client: Any, path: str) -> bytes:
+    """``path`` then ``/counts/ok`` pipelined on one connection: everything the server writes back."""
+    req = (f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n" "GET /counts/ok HTTP/1.1\r\nhost: x\r\n\r\n").encode("latin-1")
+    server = getattr(client, "server", None)
+    if server is None:
+        return b"".join(r.raw for r in client.raw(req, responses=2))
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        s.sendall(req)
+        buf = bytearray()
+        return read_response_simple(s, buf) + read_response_simple(s, buf)
+
+
+@pytest.mark.parametrize("value", CRLF_ATTACKS)
+@pytest.mark.parametrize("route", ["/split/error", "/split/raw"])
+def test_header_values_cannot_split_the_response(hclient: Any, route: str, value: str) -> None:
+    from urllib.parse import quote
+
+    wire = raw_pipelined(hclient, f"{route}?v={quote(value)}")
+    # Exactly two answers: a 500 for the bad header, then the next request's own.
+    assert wire.count(b"HTTP/1.1 ") == 2, wire
+    assert wire.startswith(b"HTTP/1.1 500 "), wire
+    assert b"pwned" not in wire and b"x-next" not in wire and b"x-raw" not in wire
+    assert wire.endswith(b'{"a":1}'), wire
+    assert logged(hclient, "response not sent, answered 500 instead") or logged(hclient, "invalid response header")
+
+
+@pytest.mark.parametrize("name", ["x y", "x:y", "", "x\r\ny", "\u00e9"])
+def test_header_names_are_checked(hclient: Any, name: str) -> None:
+    r = hclient.get("/split/raw-name", params={"v": name})
+    assert r.status_code == 500
+    assert logged(hclient, "invalid response header")
+
+
+@pytest.mark.parametrize("route", ["/split/media", "/split/stream-media"])
+def test_media_type_cannot_inject_headers(hclient: Any, route: str) -> None:
+    r = hclient.get(route, params={"t": "text/html\r\nset-cookie: pwned=1"})
+    assert r.status_code == 500
+    assert "set-cookie" not in r.headers
+    assert logged(hclient, "invalid response header")
+
+
+def test_a_stream_with_a_bad_header_is_a_whole_500(hclient: Any) -> None:
+    wire = raw_pipelined(hclient, "/split/stream-raw?v=a%0d%0aset-cookie:%20pwned=1")
+    assert wire.startswith(b"HTTP/1.1 500 "), wire
+    assert b"pwned" not in wire and b"one," not in wire
+    assert wire.endswith(b'{"a":1}'), wire
+
+
+def test_a_good_media_type_is_sent(hclient: Any) -> None:
+    r = hclient.get("/split/media", params={"t": "application/x-thing"})
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/x-thing")
+
+
+@pytest.mark.parametrize("code", [0, -1, 99999, 100, 101, 199, 600, 999])
+@pytest.mark.parametrize("route", ["/status", "/status-error", "/status-stream"])
+def test_statuses_outside_200_599_are_refused(hclient: Any, route: str, code: int) -> None:
+    wire = raw_pipelined(hclient, f"{route}/{code}")
+    assert wire.startswith(b"HTTP/1.1 500 "), wire
+    assert wire.count(b"HTTP/1.1 ") == 2 and wire.endswith(b'{"a":1}'), wire
+    assert logged(hclient, "a response's status must be 200-599")
+
+
+@pytest.mark.parametrize("code", [200, 201, 299, 418, 599])
+def test_statuses_in_range_are_sent(hclient: Any, code: int) -> None:
+    assert hclient.get(f"/status/{code}").status_code == code
+
+
+def compiled(client: Any) -> bool:
+    server = getattr(client, "server", None)
+    return server is not None and server.mode == "compiled"
+
+
+def test_a_dict_returned_for_a_declared_dataclass_is_filtered(hclient: Any) -> None:
+    r = hclient.get("/users/dict")
+    assert "secret" not in r.text
+    if compiled(hclient):
+        # A compiled handler checks its own return type (mypyc): the dict never leaves it.
+        assert r.status_code == 500
+        assert logged(hclient, "UserOut object expected; got dict")
+    else:
+        assert r.status_code == 200
+        assert r.json() == {"name": "ann", "email": "ann@example.com"}
+
+
+def test_a_subclass_instance_is_written_as_the_declared_class(hclient: Any) -> None:
+    r = hclient.get("/users/subclass")
+    assert r.status_code == 200
+    assert r.json() == {"name": "ann", "email": "ann@example.com"}
+
+
+def test_a_declared_list_of_models_filters_each(hclient: Any) -> None:
+    r = hclient.get("/users/list")
+    assert r.json() == [{"name": "ann", "email": "ann@example.com"}] * 2
+
+
+def test_a_declared_pydantic_model_filters_a_dict_and_reads_an_object(hclient: Any) -> None:
+    assert hclient.get("/users/model").json() == {"name": "ann"}
+    assert hclient.get("/users/attrs").json() == {"name": "ann"}
+
+
+@pytest.mark.parametrize("route", ["/users/wrong", "/counts"])
+def test_a_result_of_the_wrong_type_is_a_500(hclient: Any, route: str) -> None:
+    r = hclient.get(route)
+    assert r.status_code == 500
+    assert r.json() == {"detail": "Internal Server Error"}
+    if compiled(hclient) and route == "/users/wrong":
+        assert logged(hclient, "UserOut object expected; got dict")  # refused at the compiled handler's return
+    else:
+        assert logged(hclient, "ResponseValidationError")
+
+
+def test_results_that_fit_are_sent(hclient: Any) -> None:
+    assert hclient.get("/counts/ok").json() == {"a": 1}
+    assert hclient.get("/anything").json() == {"a": [1, "x"], "b": None}
+
+
+def test_a_route_status_outside_200_599_is_refused_at_start() -> None:
+    from covet import Covet, RouteDefinitionError
+
+    app = Covet()
+    for code in (0, 100, 101, 600):
+        with pytest.raises(RouteDefinitionError, match="not a final HTTP status"):
+            app.get("/x", status=code)(lambda: "x")
