@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harness for the C core and fuzzes it for
-# ${FUZZ_SECONDS:-60} seconds on a temporary copy of the seed corpus.
+# Builds the libFuzzer harnesses of the C core and fuzzes each for
+# ${FUZZ_SECONDS:-60} seconds on a temporary copy of its seed corpus:
+# "parser" (fuzz_parser.c, corpus/) and "fields", the response-header check
+# (fuzz_fields.c, corpus_fields/); FUZZ_TARGETS picks some.
 # Exits non-zero on any crash, sanitizer report or failed property check;
 # the reproducer is left in ${FUZZ_ARTIFACTS:-<temp dir>/artifacts}.
 #
@@ -21,14 +23,8 @@ keep_work=0
 cleanup() { if [ "$keep_work" = 0 ]; then rm -rf "$work"; fi; }
 trap cleanup EXIT
 
-mkdir -p "$work/corpus" "${FUZZ_ARTIFACTS:-$work/artifacts}"
+mkdir -p "${FUZZ_ARTIFACTS:-$work/artifacts}"
 artifacts="$(cd "${FUZZ_ARTIFACTS:-$work/artifacts}" && pwd)"
-cp -R "$here/corpus/." "$work/corpus/"
-
-"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-    -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-    -I"$native" -o "$work/fuzz_parser" \
-    "$here/fuzz_parser.c" "$native/http1.c"
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -36,19 +32,39 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 par=()
 if [ "$jobs" -gt 1 ]; then par=(-jobs="$jobs" -workers="$jobs"); fi
 
-status=0
-# run inside the temp dir: libFuzzer drops fuzz-N.log files in the cwd
-(cd "$work" && "$work/fuzz_parser" "$work/corpus" \
-    -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$artifacts/" "${par[@]}") \
-    > "$work/fuzz.log" 2>&1 || status=$?
-# The full log is long (a line per new input); show its end.
-tail -n 25 "$work/fuzz.log"
+# target: harness, the C sources it tests, its seed corpus (a folder beside this script)
+fuzz_one() {
+    local name="$1" corpus="$2"; shift 2
+    mkdir -p "$work/$name/corpus"
+    cp -R "$here/$corpus/." "$work/$name/corpus/"
+    "$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
+        -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+        -I"$native" -o "$work/$name/fuzz" "$@"
+    local status=0
+    # run inside the target's temp dir: libFuzzer drops fuzz-N.log files in the cwd
+    (cd "$work/$name" && "$work/$name/fuzz" "$work/$name/corpus" \
+        -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$artifacts/$name-" "${par[@]}") \
+        > "$work/$name/fuzz.log" 2>&1 || status=$?
+    # The full log is long (a line per new input); show its end.
+    echo "== fuzz $name"
+    tail -n 25 "$work/$name/fuzz.log"
+    if [ "$status" -ne 0 ] || ls "$artifacts" | grep -qE "^$name-(crash|leak|timeout|oom)-"; then
+        keep_work=1
+        echo "fuzz: $name FAILED (status $status); reproducers in $artifacts:" >&2
+        ls -l "$artifacts" >&2 || true
+        return 1
+    fi
+    echo "fuzz: $name OK, ${seconds}s without findings"
+}
 
-if [ "$status" -ne 0 ] || ls "$artifacts" | grep -qE '^(crash|leak|timeout|oom)-'; then
-    keep_work=1
-    echo "fuzz: FAILED (status $status); reproducers in $artifacts:" >&2
-    ls -l "$artifacts" >&2 || true
-    exit 1
-fi
-echo "fuzz: OK, ${seconds}s without findings"
+targets="${FUZZ_TARGETS:-parser fields}"
+failed=0
+for t in $targets; do
+    case "$t" in
+    parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/http1.c" || failed=1 ;;
+    fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/http1.c" || failed=1 ;;
+    *) echo "fuzz: unknown target $t (parser, fields)" >&2; exit 2 ;;
+    esac
+done
+exit "$failed"
