@@ -48,7 +48,7 @@ setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/http1.c", "native/fields.c", "native/response.c", "native/events.c", "native/module.c",
+            sources=["native/http1.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c", "native/module.c",
                      *(["native/uring.c", "native/ring.c", "native/ringserver.c"] if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,

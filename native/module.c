@@ -14,6 +14,7 @@
 
 #include "http1.h"
 #include "events.h"
+#include "percent.h"
 #include "response.h"
 #ifdef __linux__
 #include "ringserver.h"
@@ -291,9 +292,82 @@ static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
 }
 #endif
 
+/* A percent-decoded copy of in[0..len) as bytes ('+' is a space). */
+static PyObject *decoded(const char *in, size_t len)
+{
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+    if (out == NULL)
+        return NULL;
+    size_t n = covet_percent_decode(PyBytes_AS_STRING(out), in, len, 1);
+    if (n != len && _PyBytes_Resize(&out, (Py_ssize_t)n) < 0)
+        return NULL;
+    return out;
+}
+
+/*
+ * parse_urlencoded(body, max_fields) -> [(name, value), ...] as decoded bytes.
+ *
+ * Empty parts ("a=1&&b=2") are skipped; a part without "=" is a name with an
+ * empty value.  More than max_fields fields raises ValueError as soon as the
+ * next one is found, before anything past it is decoded: the work per
+ * request is bounded by the body's length and the field limit, never more.
+ */
+static PyObject *parse_urlencoded(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyLong_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "parse_urlencoded(body: bytes, max_fields: int)");
+        return NULL;
+    }
+    Py_ssize_t max_fields = PyLong_AsSsize_t(args[1]);
+    if (max_fields < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "parse_urlencoded(): max_fields cannot be negative");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(args[0]);
+    size_t len = (size_t)PyBytes_GET_SIZE(args[0]);
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    size_t start = 0;
+    while (start <= len) {
+        while (start < len && p[start] == '&') /* a run of empty parts, skipped without a call per byte */
+            start++;
+        const char *amp = start < len ? memchr(p + start, '&', len - start) : NULL;
+        size_t end = amp != NULL ? (size_t)(amp - p) : len;
+        if (end > start) {
+            if (PyList_GET_SIZE(out) >= max_fields) {
+                PyErr_Format(PyExc_ValueError, "the form has more than %zd fields", max_fields);
+                goto fail;
+            }
+            const char *eq = memchr(p + start, '=', end - start);
+            size_t name_end = eq != NULL ? (size_t)(eq - p) : end;
+            size_t value_start = eq != NULL ? name_end + 1 : end;
+            PyObject *name = decoded(p + start, name_end - start);
+            PyObject *value = name != NULL ? decoded(p + value_start, end - value_start) : NULL;
+            PyObject *pair = value != NULL ? PyTuple_Pack(2, name, value) : NULL;
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            if (pair == NULL || PyList_Append(out, pair) < 0) {
+                Py_XDECREF(pair);
+                goto fail;
+            }
+            Py_DECREF(pair);
+        }
+        start = end + 1;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
     {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
      "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+    {"parse_urlencoded", (PyCFunction)(void (*)(void))parse_urlencoded, METH_FASTCALL,
+     "parse_urlencoded(body, max_fields) -> [(name, value)]: a form's fields, percent-decoded, as bytes."},
     {"render_fields", covet_render_fields, METH_O,
      "render_fields(headers) -> (bytes, close): checked header lines, framing fields left out."},
     {"check_field", (PyCFunction)(void (*)(void))covet_check_field, METH_FASTCALL,

@@ -238,3 +238,20 @@ def test_bodies_past_max_body_stream_and_carry_the_same_bytes(reqs: list[tuple[b
         streamed = [ev for ev in events if ev[0] == 3]
         assert len(streamed) == sum(len(ev[7]) > max_body for ev in expected)
         assert drop_continue(unstream(events)) == expected
+
+
+@given(st.text(alphabet="ab%+&=0123456789aAfFgzé\u00ff", max_size=60))
+def test_parse_urlencoded_matches_urllib(text: str) -> None:
+    """The native form decoder gives what urllib's parse_qsl (blank values kept) and unquote_plus would."""
+    from urllib.parse import unquote_plus
+
+    from covet._native import parse_urlencoded
+
+    expected = []
+    for part in text.split("&"):
+        if part:
+            name, _, value = part.partition("=")
+            expected.append((unquote_plus(name, errors="replace"), unquote_plus(value, errors="replace")))
+    got = [(n.decode("utf-8", "replace"), v.decode("utf-8", "replace"))
+           for n, v in parse_urlencoded(text.encode(), 10_000)]
+    assert got == expected

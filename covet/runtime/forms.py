@@ -18,10 +18,10 @@ from typing import IO, Final, final
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from covet._native import parse_urlencoded
 from covet.exceptions import HTTPError
 from covet.requests import Headers
 from covet.runtime.body import RequestBody
-from covet.runtime.formdata import parse_query
 from covet.uploads import UploadFile
 
 __all__ = ["FormData", "FormReader", "parse_form", "read_form", "SPOOL_BYTES", "MAX_PARTS"]
@@ -176,15 +176,19 @@ class FormReader:
                 self._fail("the multipart form could not be read: it ends before its closing boundary")
             return form
         if self._kind == "application/x-www-form-urlencoded":
+            raw = b"".join(self._text)
             try:
-                text = b"".join(self._text).decode("utf-8")
+                raw.decode("utf-8")
             except UnicodeDecodeError:
                 form.error = "the form is not UTF-8"
                 return form
-            form.fields = parse_query(text)
-            if len(form.fields) > MAX_PARTS:
-                form.error = f"the form has more than {MAX_PARTS} fields"
-                form.fields = []
+            try:
+                # In C, in one pass: unquote_plus's per-escape slow path made a form of '%' cost ~0.5 s per MiB.
+                pairs = parse_urlencoded(raw, MAX_PARTS)
+            except ValueError as exc:
+                form.error = str(exc)
+                return form
+            form.fields = [(n.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for n, v in pairs]
         return form
 
     # -- multipart callbacks ---------------------------------------------------

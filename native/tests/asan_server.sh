@@ -19,7 +19,7 @@ n="$root/native"
 "$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
-    "$n/http1.c" "$n/fields.c" "$n/response.c" "$n/events.c" "$n/module.c" "$n/uring.c" "$n/ring.c" "$n/ringserver.c"
+    "$n/http1.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/module.c" "$n/uring.c" "$n/ring.c" "$n/ringserver.c"
 
 cd "$work"
 export COVET_TEST_SERVER_PRELOAD="$("$cc" -print-file-name=libasan.so)"
