@@ -19,7 +19,7 @@ from typing import Final
 
 from covet.middleware import AnyResponse, CallNext
 from covet.requests import Request
-from covet.responses import Response, StreamingResponse
+from covet.responses import Chunk, Response, StreamingResponse
 from covet.runtime.streaming import body_chunks
 
 import brotli  # type: ignore[import-untyped]
@@ -135,7 +135,7 @@ class CompressionMiddleware:
             response.set_header("etag", "W/" + etag.decode("latin-1"))
         return response
 
-    async def _stream(self, content: AsyncIterable[bytes | str] | Iterable[bytes | str],
+    async def _stream(self, content: AsyncIterable[Chunk] | Iterable[Chunk],
                       coding: str) -> AsyncIterator[bytes]:
         compress, flush, end = self.compressor(coding)
         async for chunk in body_chunks(content):

@@ -29,6 +29,8 @@ __all__ = [
 
 HeaderPairs: TypeAlias = "list[tuple[bytes, bytes]]"
 HeadersArg: TypeAlias = "Mapping[str, str] | Iterable[tuple[str, str]] | None"
+# What a streaming response's source may give; str is sent as UTF-8, anything else is an error.
+Chunk: TypeAlias = "bytes | bytearray | memoryview | str"
 
 
 def _encode_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:
@@ -224,7 +226,7 @@ class StreamingResponse(_Headers):
 
     def __init__(
         self,
-        content: AsyncIterable[bytes | str] | Iterable[bytes | str],
+        content: AsyncIterable[Chunk] | Iterable[Chunk],
         status: int = 200,
         headers: HeadersArg = None,
         media_type: str | None = None,

@@ -171,3 +171,29 @@ def test_a_route_status_outside_200_599_is_refused_at_start() -> None:
     for code in (0, 100, 101, 600):
         with pytest.raises(RouteDefinitionError, match="not a final HTTP status"):
             app.get("/x", status=code)(lambda: "x")
+
+
+@pytest.mark.parametrize("route", ["/stream/int", "/stream/int-sync"])
+def test_a_stream_source_giving_an_int_is_an_error_not_nul_bytes(hclient: Any, route: str) -> None:
+    wire = raw_until_closed(hclient, route)
+    assert wire.startswith(b"HTTP/1.1 200 "), wire
+    assert b"ok," in wire and b"\x00" not in wire
+    assert not wire.endswith(b"0\r\n\r\n")  # cut short, and it does not look complete
+    assert logged(hclient, "a source may give bytes, bytearray, memoryview or str")
+
+
+def test_a_stream_source_may_give_bytes_str_bytearray_memoryview(hclient: Any) -> None:
+    assert hclient.get("/stream/kinds").content == b"abcd"
+
+
+def raw_until_closed(client: Any, path: str) -> bytes:
+    """Everything the server writes back to one request for ``path`` before it closes the connection."""
+    req = f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+    server = getattr(client, "server", None)
+    if server is None:
+        return b"".join(r.raw for r in client.raw(req, responses=1, timeout=5))
+    from conftest import recv_until_closed
+
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        s.sendall(req)
+        return recv_until_closed(s)

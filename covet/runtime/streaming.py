@@ -52,17 +52,29 @@ async def send_body(content: Any, length: int | None, chunked: bool, write: Call
     return not chunked or write(b"0\r\n\r\n") >= 0
 
 
+def _chunk(item: object, source: object) -> bytes:
+    if type(item) is bytes:
+        return item
+    if isinstance(item, str):
+        return item.encode()
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    # bytes(5) would be five NUL bytes: one mistake, and bytes(10**9) sends a gigabyte of them.
+    raise TypeError(f"the StreamingResponse source {source!r} gave {type(item).__name__} {item!r:.40}; a source may "
+                    "give bytes, bytearray, memoryview or str")
+
+
 async def body_chunks(content: Any) -> AsyncGenerator[bytes, None]:
     """The body chunks of a streaming response, as bytes; closes the source when done."""
     if hasattr(content, "__aiter__"):
         source = content.__aiter__()
         try:
             async for item in source:
-                yield item.encode() if isinstance(item, str) else bytes(item)
+                yield _chunk(item, content)
         finally:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
     else:
         for item in content:
-            yield item.encode() if isinstance(item, str) else bytes(item)
+            yield _chunk(item, content)

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any, cast
 
 from covet import Covet, HTTPError, Response, StreamingResponse
-from hardening_support import ModelOut, chunks
+from hardening_support import ModelOut, chunks, numbers
 
 app = Covet()
 
@@ -131,3 +131,18 @@ def counts_ok() -> dict[str, int]:
 @app.get("/anything")
 def anything() -> dict[str, object]:
     return {"a": [1, "x"], "b": None}
+
+
+@app.get("/stream/int")
+def stream_int() -> StreamingResponse:
+    return StreamingResponse(cast(Any, numbers()))
+
+
+@app.get("/stream/int-sync")
+def stream_int_sync() -> StreamingResponse:
+    return StreamingResponse(cast(Any, [b"ok,", 7]))
+
+
+@app.get("/stream/kinds")
+def stream_kinds() -> StreamingResponse:
+    return StreamingResponse([b"a", "b", bytearray(b"c"), memoryview(b"d")])

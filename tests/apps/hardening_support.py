@@ -15,3 +15,8 @@ async def chunks() -> AsyncIterator[bytes]:
 
 class ModelOut(BaseModel):
     name: str
+
+
+async def numbers() -> AsyncIterator[object]:
+    yield b"ok,"
+    yield 5  # a count where bytes were meant
