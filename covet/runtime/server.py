@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from covet.runtime import RUNTIME_COMPILED
+from covet.runtime.accept import Acceptor
 from covet.runtime.config import Config
 from covet.runtime.http1 import HTTP1Connection, ServerState
 from covet.runtime.ringconn import RingHTTP
@@ -176,7 +177,13 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
 
 async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
                          mode: str, loop_name: str, backlog: int, stop: asyncio.Event, force: asyncio.Event) -> None:
-    server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+    server: asyncio.AbstractServer | Acceptor
+    if loop_name == "asyncio":
+        # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
+        server = Acceptor(loop, sock, lambda: HTTP1Connection(state), backlog)
+        server.start()
+    else:
+        server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
     _announce(sock, mode, loop_name)
 
     def tick() -> None:
