@@ -35,6 +35,7 @@ class ParamOptions(TypedDict, total=False):
     pattern: str | None
     deprecated: bool
     examples: list[Any] | None
+    allow_inf_nan: bool | None
 
 
 class Param(annotated_types.GroupedMetadata):
@@ -48,6 +49,7 @@ class Param(annotated_types.GroupedMetadata):
         pattern: a regular expression a string must match.
         deprecated: marks the parameter deprecated in the OpenAPI document.
         examples: example values for the OpenAPI document.
+        allow_inf_nan: whether a float may be inf or NaN; parameters refuse them unless this is True.
     """
 
     source: ClassVar[str] = ""
@@ -67,6 +69,7 @@ class Param(annotated_types.GroupedMetadata):
         pattern: str | None = None,
         deprecated: bool = False,
         examples: list[Any] | None = None,
+        allow_inf_nan: bool | None = None,
     ) -> None:
         self.alias = alias
         self.description = description
@@ -82,6 +85,8 @@ class Param(annotated_types.GroupedMetadata):
                 found.append(make(value))
         if pattern is not None:
             found.append(pydantic.StringConstraints(pattern=pattern))
+        if allow_inf_nan is not None:
+            found.append(pydantic.AllowInfNan(allow_inf_nan))
         self.constraints: tuple[Any, ...] = tuple(found)
 
     def __iter__(self) -> Iterator[object]:  # what pydantic applies to the value

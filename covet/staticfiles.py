@@ -12,6 +12,7 @@ import asyncio
 import email.utils
 import mimetypes
 import os
+import re
 import stat
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -51,29 +52,28 @@ def _etag_matches(header: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == bare for tag in header.split(","))
 
 
+_RANGE: Final = re.compile(r"[Bb][Yy][Tt][Ee][Ss]=[ \t]*([0-9]*)-([0-9]*)[ \t]*", re.ASCII)
+
+
 def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     """One byte range as (first, last), None to send the whole file, False when unsatisfiable.
 
     Several ranges are answered with the whole file (RFC 9110 allows it), as is a header that does not parse.
     """
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
+    # By the grammar (RFC 9110 14.1.1): int() would also take "1_0", " 1", "+1" and other digits than ASCII's.
+    m = _RANGE.fullmatch(header)
+    if m is None:
         return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    if not dash:
-        return None
-    try:
-        if first_s == "":
-            n = int(last_s)  # the last n bytes
-            if n <= 0:
-                return False
-            return (max(size - n, 0), size - 1) if size else False
-        first = int(first_s)
-        last = int(last_s) if last_s else size - 1
-    except ValueError:
-        return None
-    if first < 0:
-        return None
+    first_s, last_s = m.group(1), m.group(2)
+    if first_s == "":
+        if last_s == "":
+            return None
+        n = int(last_s)  # the last n bytes
+        if n <= 0:
+            return False
+        return (max(size - n, 0), size - 1) if size else False
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
     if first >= size:
         return False
     if last < first:

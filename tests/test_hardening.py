@@ -235,3 +235,34 @@ def test_at_the_descriptor_limit_the_server_waits_quietly_and_recovers(loop: str
             s.close()
         code, log = srv.stop()
     assert code == 0, log
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999999", "-1e999999"])
+def test_non_finite_floats_are_refused(hclient: Any, value: str) -> None:
+    """Accepted and echoed as null before (issue 13)."""
+    r = hclient.get("/num", params={"x": value})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["type"] == "finite_number"
+    r = hclient.get("/num", params={"x": "1.5", "xs": ["2", value]})
+    assert r.status_code == 422, r.text
+
+
+def test_a_float_that_allows_non_finite_values_gets_them(hclient: Any) -> None:
+    assert hclient.get("/num/any", params={"x": "nan"}).text == "nan"
+    assert hclient.get("/num", params={"x": "1e300"}).json() == {"x": 1e300, "xs": []}
+
+
+@pytest.mark.parametrize("path", ["/files/a%00b", "/files/%00", "/item/a%00", "/files/../etc/passwd",
+                                  "/files/a/../../etc", "/files/%2e%2e/etc/passwd", "/files/a%2F..%2Fb",
+                                  "/files/./x", "/item/..", "/item/%2E", "/item/..%2Fx"])
+def test_nul_and_dot_segments_never_reach_a_route(hclient: Any, path: str) -> None:
+    wire = raw_pipelined(hclient, path)
+    assert wire.startswith(b"HTTP/1.1 400 "), wire
+    assert wire.endswith(b'{"a":1}'), wire  # and the connection goes on
+
+
+@pytest.mark.parametrize("path, value", [("/files/a/b.c/..d/...", "a/b.c/..d/..."), ("/item/.x", ".x"),
+                                         ("/files/%2e%2e.txt", "...txt"), ("/item/a%2Fb", "a/b")])
+def test_dots_that_are_no_dot_segments_are_kept(hclient: Any, path: str, value: str) -> None:
+    r = hclient.get(path)
+    assert (r.status_code, r.text) == (200, value)

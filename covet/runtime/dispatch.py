@@ -12,7 +12,7 @@ from typing import Final, final
 
 from covet.runtime.encode import error_reply
 from covet.runtime.glue import RoutePlan, constant_plan
-from covet.runtime.router import Router
+from covet.runtime.router import BadPath, Router
 
 __all__ = ["Endpoint", "Dispatcher", "NOT_FOUND", "NOT_FOUND_PLAN"]
 
@@ -62,7 +62,10 @@ class Dispatcher:
 
     def resolve(self, method: str, path: str) -> tuple[RoutePlan, list[str]]:
         """The plan to run and the path's captured parameters; errors are plans too."""
-        hit = self.router.match(path)
+        try:
+            hit = self.router.match(path)
+        except BadPath as exc:
+            return constant_plan(error_reply(400, str(exc)), "[bad path]"), _NO_PARAMS
         if hit is None:
             return self.not_found, _NO_PARAMS
         endpoint, params = hit

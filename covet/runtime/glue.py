@@ -101,7 +101,7 @@ def constant_plan(reply: Reply, label: str) -> RoutePlan:
 
 def _adapter(ann: Any, label: str, what: str) -> pydantic.TypeAdapter[Any]:
     try:
-        return pydantic.TypeAdapter(ann)
+        return gluekit.param_adapter(ann)
     except Exception as exc:  # pydantic raises several types for schema problems
         raise RouteDefinitionError(f"{label} cannot validate {what} of type {ann!r}: {exc}") from exc
 

@@ -128,7 +128,7 @@ def result_validator(tp: Any) -> Callable[[Any], Any]:
     """Check a handler's result against its declared type ``tp``, as FastAPI does: a dict is filtered to the
     declared fields, an object is read by attribute, and a result that does not fit raises
     ``ResponseValidationError`` (answered 500, with the reason in the log)."""
-    validate: Callable[..., Any] = _schema_validator(tp).validate_python
+    validate: Callable[..., Any] = _schema_validator(tp, finite=False).validate_python
     name = getattr(tp, "__name__", None) or repr(tp)
 
     def check(value: Any) -> Any:
@@ -140,8 +140,24 @@ def result_validator(tp: Any) -> Callable[[Any], Any]:
     return check
 
 
-def _schema_validator(tp: Any) -> Any:
-    adapter = pydantic.TypeAdapter(_for_pydantic(tp))
+# Parameters refuse inf and NaN ("1e999999", "nan"), which JSON cannot carry back: a float that allows them says
+# so with Annotated[float, AllowInfNan(True)] (pydantic's marker) or allow_inf_nan=True on its Query, Path, ...
+_FINITE: Final = pydantic.ConfigDict(allow_inf_nan=False)
+
+
+def param_adapter(tp: Any) -> pydantic.TypeAdapter[Any]:
+    """The adapter that validates a parameter of type ``tp``: finite floats only, unless ``tp`` allows more."""
+    tp = _for_pydantic(tp)
+    try:
+        return pydantic.TypeAdapter(tp, config=_FINITE)
+    except pydantic.PydanticUserError as exc:
+        if exc.code != "type-adapter-config-unused":
+            raise
+        return pydantic.TypeAdapter(tp)  # a model, dataclass or TypedDict: its own config decides
+
+
+def _schema_validator(tp: Any, finite: bool = True) -> Any:
+    adapter = param_adapter(tp) if finite else pydantic.TypeAdapter(_for_pydantic(tp))
     schema = _native_dataclasses(adapter.core_schema)
     if schema is None:
         return adapter.validator

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from covet.exceptions import RouteDefinitionError
 
-__all__ = ["Router", "parse_template", "TemplatePart"]
+__all__ = ["BadPath", "Router", "parse_template", "TemplatePart"]
 
 T = TypeVar("T")
 
@@ -23,6 +23,24 @@ _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::(path|str))?\}$")
 
 
 @final
+class BadPath(ValueError):
+    """A request path that no route may see: answered 400 with this message."""
+
+
+def _check_segments(segments: list[str]) -> None:
+    """Refuses NUL and dot segments, also where a decoded "%2F" hides them inside one segment.
+
+    A ``{name:path}`` value of "../etc/passwd", or one that a C library would cut at a NUL, is a traversal
+    waiting for a handler that opens files; clients normalise dot segments before sending (RFC 3986 5.2.4),
+    so only a hostile one sends them.
+    """
+    for seg in segments:
+        if "\x00" in seg:
+            raise BadPath("the path has a NUL byte")
+        if "." in seg and (seg == "." or seg == ".." or any(p == "." or p == ".." for p in seg.split("/"))):
+            raise BadPath("the path has a '.' or '..' segment")
+
+
 class TemplatePart:
     """One segment of a path template."""
 
@@ -117,18 +135,24 @@ class Router(Generic[T]):
         return list(self._static.items())
 
     def match(self, path: str) -> tuple[T, list[str]] | None:
-        """The value for ``path`` and its captured parameters, in template order."""
+        """The value for ``path`` and its captured parameters, in template order.
+
+        Raises ``BadPath`` for a path no parameter may carry: a NUL, or a "." or ".." segment.
+        """
         if "%" not in path:
             found = self._static.get(path)
             if found is not None:
                 return found, []
             segments = path[1:].split("/")
+            if "." in path:
+                _check_segments(segments)
         else:
             segments = path[1:].split("/")
             try:
                 decoded = [unquote(s, errors="strict") for s in segments]
             except UnicodeDecodeError:
                 return None
+            _check_segments(decoded)
             found = self._static.get("/" + "/".join(decoded)) if not any("/" in s for s in decoded) else None
             if found is not None:
                 return found, []

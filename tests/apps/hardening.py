@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
-from covet import Covet, HTTPError, Response, StreamingResponse
+from covet import Covet, HTTPError, Query, Response, StreamingResponse
 from hardening_support import ModelOut, chunks, numbers
 
 app = Covet()
@@ -146,3 +146,23 @@ def stream_int_sync() -> StreamingResponse:
 @app.get("/stream/kinds")
 def stream_kinds() -> StreamingResponse:
     return StreamingResponse([b"a", "b", bytearray(b"c"), memoryview(b"d")])
+
+
+@app.get("/files/{rest:path}")
+def files(rest: str) -> str:
+    return rest
+
+
+@app.get("/item/{name}")
+def item(name: str) -> str:
+    return name
+
+
+@app.get("/num")
+def num(x: float, xs: Annotated[list[float], Query()] = []) -> dict[str, object]:
+    return {"x": x, "xs": xs}
+
+
+@app.get("/num/any")
+def num_any(x: Annotated[float, Query(allow_inf_nan=True)]) -> str:
+    return repr(x)
