@@ -8,20 +8,20 @@ length when not.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import mimetypes
 import os
 import re
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, BinaryIO, Final
 
 from covet.exceptions import HTTPError
 from covet.params import Header
 from covet.responses import Response, StreamingResponse
 from covet.routing import Router
+from covet.runtime.fileio import run_file_io
 
 __all__ = ["StaticFiles"]
 
@@ -81,20 +81,23 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     return first, min(last, size - 1)
 
 
+def _open_binary(path: Path) -> BinaryIO:
+    return path.open("rb")
+
+
 async def _read_chunks(path: Path, first: int, length: int) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    f = await loop.run_in_executor(None, path.open, "rb")
+    f = await run_file_io(_open_binary, path)
     try:
-        await loop.run_in_executor(None, f.seek, first)
+        await run_file_io(f.seek, first)
         left = length
         while left > 0:
-            chunk = await loop.run_in_executor(None, f.read, min(_CHUNK, left))
+            chunk = await run_file_io(f.read, min(_CHUNK, left))
             if not chunk:
                 raise OSError(f"{path} got shorter while it was being sent")
             left -= len(chunk)
             yield chunk
     finally:
-        await loop.run_in_executor(None, f.close)
+        await run_file_io(f.close)
 
 
 class StaticFiles(Router):
@@ -118,9 +121,11 @@ class StaticFiles(Router):
         self.html = html
         self.follow_symlinks = follow_symlinks
         self.cache_control = cache_control
-        self.get("/{path:path}", blocking=True, include_in_schema=False)(self._make_handler())
+        # Async handlers that do their file work on the file pool (runtime/fileio.py): as blocking=True routes they
+        # queued behind the application's slow blocking handlers on the default executor.
+        self.get("/{path:path}", include_in_schema=False)(self._make_handler())
         if html:
-            self.get("/", blocking=True, include_in_schema=False)(self._make_index())
+            self.get("/", include_in_schema=False)(self._make_index())
 
     def resolve(self, rel: str) -> Path | None:
         """The file ``rel`` names under the root, or None when it does not exist or would leave the root."""
@@ -196,22 +201,27 @@ class StaticFiles(Router):
         return StreamingResponse(_read_chunks(path, first, length), status=status,
                                  headers={**headers, "content-type": ctype}, content_length=length)
 
-    def _make_handler(self) -> Callable[..., Response | StreamingResponse]:
+    def serve(self, rel: str, if_none_match: str, if_modified_since: str, range_: str,
+              if_range: str) -> Response | StreamingResponse:
+        """The answer for the file ``rel`` names (blocking: run it on the file pool)."""
+        return self.answer(self.resolve(rel), if_none_match, if_modified_since, range_, if_range)
+
+    def _make_handler(self) -> Callable[..., Awaitable[Response | StreamingResponse]]:
         files = self
 
-        def static_file(path: str, if_none_match: Annotated[str, Header()] = "",
-                        if_modified_since: Annotated[str, Header()] = "",
-                        range_: Annotated[str, Header(alias="range")] = "",
-                        if_range: Annotated[str, Header()] = "") -> Response | StreamingResponse:
-            return files.answer(files.resolve(path), if_none_match, if_modified_since, range_, if_range)
+        async def static_file(path: str, if_none_match: Annotated[str, Header()] = "",
+                              if_modified_since: Annotated[str, Header()] = "",
+                              range_: Annotated[str, Header(alias="range")] = "",
+                              if_range: Annotated[str, Header()] = "") -> Response | StreamingResponse:
+            return await run_file_io(files.serve, path, if_none_match, if_modified_since, range_, if_range)
 
         return static_file
 
-    def _make_index(self) -> Callable[..., Response | StreamingResponse]:
+    def _make_index(self) -> Callable[..., Awaitable[Response | StreamingResponse]]:
         files = self
 
-        def static_index(if_none_match: Annotated[str, Header()] = "",
-                         if_modified_since: Annotated[str, Header()] = "") -> Response | StreamingResponse:
-            return files.answer(files.resolve(""), if_none_match, if_modified_since, "", "")
+        async def static_index(if_none_match: Annotated[str, Header()] = "",
+                               if_modified_since: Annotated[str, Header()] = "") -> Response | StreamingResponse:
+            return await run_file_io(files.serve, "", if_none_match, if_modified_since, "", "")
 
         return static_index

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import IO, final
 
 from covet.requests import Headers
+from covet.runtime.fileio import run_file_io
 
 __all__ = ["UploadFile"]
 
@@ -30,13 +30,13 @@ class UploadFile:
         self.headers = headers if headers is not None else Headers([])  # the part's own headers
 
     async def read(self, size: int = -1) -> bytes:
-        return await asyncio.get_running_loop().run_in_executor(None, self.file.read, size)
+        return await run_file_io(self.file.read, size)
 
     async def seek(self, offset: int) -> int:
-        return await asyncio.get_running_loop().run_in_executor(None, self.file.seek, offset)
+        return await run_file_io(self.file.seek, offset)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.file.close)
+        await run_file_io(self.file.close)
 
     def __repr__(self) -> str:
         return f"UploadFile(filename={self.filename!r}, content_type={self.content_type!r}, size={self.size})"

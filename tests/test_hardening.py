@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from conftest import APPS, LOOPS, TRANSPORTS, Server, app_client, build_project, read_response_simple
+from conftest import (APPS, LOOPS, TRANSPORTS, Server, app_client, app_server, build_project,
+                      read_response_simple)
 
 CRLF_ATTACKS = [
     "a\r\nset-cookie: pwned=1",
@@ -33,9 +34,16 @@ def built_hardening(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_project(tmp_path_factory, APPS / "hardening.py", APPS / "hardening_support.py")
 
 
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hardening-static")
+    (root / "hello.txt").write_bytes(b"hello, static world")
+    return root
+
+
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
-def hclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    yield from app_client(request, "hardening", "built_hardening")
+def hclient(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Any]:
+    yield from app_client(request, "hardening", "built_hardening", env={"COVET_TEST_STATIC": str(static_root)})
 
 
 def logged(client: Any, text: str) -> bool:
@@ -266,3 +274,33 @@ def test_nul_and_dot_segments_never_reach_a_route(hclient: Any, path: str) -> No
 def test_dots_that_are_no_dot_segments_are_kept(hclient: Any, path: str, value: str) -> None:
     r = hclient.get(path)
     assert (r.status_code, r.text) == (200, value)
+
+
+@pytest.mark.parametrize("transport", [t for t in TRANSPORTS if t.startswith("interpreted")])  # nothing compiled
+def test_slow_blocking_handlers_do_not_hold_up_static_files(request: pytest.FixtureRequest, static_root: Path,
+                                                            transport: str) -> None:
+    """Static files had the default executor's six threads to share with blocking=True handlers: 40 slow calls
+    kept one waiting 17 s (issue 13). File I/O has a pool of its own now."""
+    import threading
+
+    import httpx
+
+    srv = app_server(request, transport, "hardening", "built_hardening", env={"COVET_TEST_STATIC": str(static_root)})
+    try:
+        def slow() -> None:
+            httpx.get(srv.url + "/slow-blocking", timeout=60)
+
+        threads = [threading.Thread(target=slow) for _ in range(24)]  # four rounds of the default pool's six
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        r = httpx.get(srv.url + "/static/hello.txt", timeout=30)
+        took = time.monotonic() - t0
+        assert r.content == b"hello, static world"
+        assert took < 2.0, took  # it waited for the four rounds, 8 s, on the default pool
+        for t in threads:
+            t.join()
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log

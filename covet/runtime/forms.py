@@ -22,6 +22,7 @@ from covet._native import parse_urlencoded
 from covet.exceptions import HTTPError
 from covet.requests import Headers
 from covet.runtime.body import RequestBody
+from covet.runtime.fileio import run_file_io
 from covet.uploads import UploadFile
 
 __all__ = ["FormData", "FormReader", "parse_form", "read_form", "SPOOL_BYTES", "MAX_PARTS"]
@@ -295,13 +296,12 @@ async def read_form(headers: list[tuple[str, str]], body: bytes | RequestBody) -
     if isinstance(body, bytes):
         return parse_form(headers, body)
     reader = FormReader(headers, body.memory_limit)
-    loop = asyncio.get_running_loop()
     try:
         while reader.form.error is None:  # a malformed form is answered at once; the rest is dropped
             data = await body.read()
             if not data:
                 break
-            await loop.run_in_executor(None, reader.write, data)
+            await run_file_io(reader.write, data)
     except BaseException:
         reader.close()
         raise

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from typing import Annotated, Any, cast
 
-from covet import Covet, HTTPError, Query, Response, StreamingResponse
+from covet import Covet, HTTPError, Query, Response, StaticFiles, StreamingResponse
 from hardening_support import ModelOut, chunks, numbers
 
 app = Covet()
@@ -166,3 +168,12 @@ def num(x: float, xs: Annotated[list[float], Query()] = []) -> dict[str, object]
 @app.get("/num/any")
 def num_any(x: Annotated[float, Query(allow_inf_nan=True)]) -> str:
     return repr(x)
+
+
+@app.get("/slow-blocking", blocking=True)
+def slow_blocking() -> str:
+    time.sleep(2.0)
+    return "slept"
+
+
+app.include_router(StaticFiles("/static", os.environ.get("COVET_TEST_STATIC", ".")))
