@@ -9,7 +9,7 @@ from covet import docsui
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.exceptions import RouteDefinitionError
-from covet.routing import RouteDef, Routes
+from covet.routing import RouteDef, Routes, check_timeout
 from covet.middleware import Middleware, wrap_plan
 from covet.routing import _check_middleware
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
@@ -32,6 +32,9 @@ class Covet(Routes):
         title, version, description: the API's name, version and Markdown description in the OpenAPI document.
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
         docs_url: where the interactive docs page is served; ``None`` serves none.
+        handler_timeout: seconds a handler may run once it has suspended; past it, it is cancelled and the
+            client gets 504. ``None`` (the default) sets no limit; a route's ``timeout=`` overrides it.
+        cancel_on_disconnect: cancel a handler when its client goes away; by default it runs to its end.
     """
 
     def __init__(
@@ -43,8 +46,14 @@ class Covet(Routes):
         description: str | None = None,
         openapi_url: str | None = "/openapi.json",
         docs_url: str | None = "/docs",
+        handler_timeout: float | None = None,
+        cancel_on_disconnect: bool = False,
     ) -> None:
         super().__init__()
+        if handler_timeout is not None:
+            check_timeout("handler_timeout", handler_timeout)
+        self.handler_timeout = handler_timeout
+        self.cancel_on_disconnect = cancel_on_disconnect
         for what, url in (("openapi_url", openapi_url), ("docs_url", docs_url)):
             if url is not None and (not url.startswith("/") or "{" in url):
                 raise RouteDefinitionError(f"{what} {url!r} must be a path starting with '/', without parameters")
@@ -189,7 +198,13 @@ class Covet(Routes):
                 )
                 plans.append(plan)
                 chain = [*self.middleware_stack, *rd.middleware]
-                endpoint.methods[method] = wrap_plan(plan, chain, names) if chain else plan
+                served = wrap_plan(plan, chain, names) if chain else plan
+                timeout = rd.timeout if rd.timeout is not None else self.handler_timeout
+                served.timeout = plan.timeout = float(timeout or 0.0)
+                cancel = rd.cancel_on_disconnect
+                served.cancel_on_disconnect = plan.cancel_on_disconnect = (
+                    self.cancel_on_disconnect if cancel is None else cancel)
+                endpoint.methods[method] = served
         app_mw = self.middleware_stack
         for path, endpoint in endpoints.items():
             if app_mw and path in docs_paths:

@@ -131,6 +131,14 @@ class Request:
         """The peer's ``(host, port)``, when the transport knows it."""
         return self._conn.client
 
+    async def is_disconnected(self) -> bool:
+        """Whether the client has closed or reset its connection: a long handler may ask, and stop early.
+
+        A client that only half-closed (sent its request, then shut its sending side) is still there to read
+        the answer.
+        """
+        return self._conn.disconnected()
+
     @property
     def scheme(self) -> str:
         return self._conn.scheme

@@ -36,6 +36,10 @@ class RouteOptions(TypedDict, total=False):
     include_in_schema: list the route in the OpenAPI document.
     dependencies: ``Depends(...)`` to run before the handler for their effect (an authentication check that
         raises ``HTTPError``); their values are not passed to it.
+    timeout: seconds an async (or blocking) handler may take once it has suspended; past it, the handler is
+        cancelled and the client gets 504. Overrides the application's ``handler_timeout``.
+    cancel_on_disconnect: cancel the handler when its client goes away (the default keeps it running to the
+        end: a handler halfway through a write must not be cut off). Overrides the application's setting.
     """
 
     status: int
@@ -49,6 +53,8 @@ class RouteOptions(TypedDict, total=False):
     responses: Mapping[int, ResponseDoc]
     include_in_schema: bool
     dependencies: Sequence[Depends]
+    timeout: float | None
+    cancel_on_disconnect: bool | None
 
 
 @final
@@ -56,13 +62,15 @@ class RouteDef:
     """A route as the user declared it."""
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
-                 "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware")
+                 "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
+                 "timeout", "cancel_on_disconnect")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
                  deprecated: bool = False, operation_id: str | None = None,
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
-                 dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = ()) -> None:
+                 dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
+                 timeout: float | None = None, cancel_on_disconnect: bool | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -78,6 +86,8 @@ class RouteDef:
         self.include_in_schema = include_in_schema
         self.dependencies = list(dependencies)
         self.middleware = list(middleware)
+        self.timeout = timeout
+        self.cancel_on_disconnect = cancel_on_disconnect
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = ()) -> RouteDef:
@@ -89,7 +99,8 @@ class RouteDef:
                         operation_id=self.operation_id, responses=self.responses,
                         include_in_schema=self.include_in_schema,
                         dependencies=[*dependencies, *self.dependencies],
-                        middleware=[*middleware, *self.middleware])
+                        middleware=[*middleware, *self.middleware], timeout=self.timeout,
+                        cancel_on_disconnect=self.cancel_on_disconnect)
 
 
 def _check_prefix(prefix: str) -> str:
@@ -104,6 +115,11 @@ def _check_middleware(mw: Middleware) -> Middleware:
     if not inspect.iscoroutinefunction(mw) and not inspect.iscoroutinefunction(getattr(mw, "__call__", None)):
         raise RouteDefinitionError(f"middleware {mw!r} must be an async function (request, call_next) -> response")
     return mw
+
+
+def check_timeout(what: str, seconds: float) -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds < 1e9:
+        raise RouteDefinitionError(f"{what} must be a positive number of seconds, not {seconds!r}")
 
 
 def _check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
@@ -148,6 +164,9 @@ class Routes:
             if not 100 <= code <= 599:
                 raise RouteDefinitionError(f"route {path!r}: responses has {code}, which is not an HTTP status")
         dependencies = _check_dependencies(f"route {path!r}", options.get("dependencies", ()))
+        timeout = options.get("timeout")
+        if timeout is not None:
+            check_timeout(f"route {path!r}: timeout", timeout)
 
         def register(handler: F) -> F:
             if blocking and inspect.iscoroutinefunction(handler):
@@ -157,7 +176,8 @@ class Routes:
                 summary=options.get("summary"), description=options.get("description"),
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
-                dependencies=dependencies))
+                dependencies=dependencies, timeout=timeout,
+                cancel_on_disconnect=options.get("cancel_on_disconnect")))
             self._changed()
             return handler
 

@@ -58,7 +58,8 @@ enum {
     C_BODY = 1u << 12,   /* the body of its request streams to Python (on_body) */
     C_BODYWAIT = 1u << 13, /* Python has enough of that body for now: no reading until resume_body() */
     C_LINGER = 1u << 14, /* closing while a request was arriving: shut our side, read and drop, then close */
-    C_SHUTWR = 1u << 15  /* our side is shut (lingering since c->mark) */
+    C_SHUTWR = 1u << 15, /* our side is shut (lingering since c->mark) */
+    C_TOLD = 1u << 16    /* Python was told (on_drain) that the client of its handler left */
 };
 
 #define LINGER_TICKS 2
@@ -498,8 +499,11 @@ static void settle(RingServer *s, struct conn *c) {
     if (c->flags & C_INRUN)
         return;
     if (c->flags & C_DEAD) {
-        if ((c->flags & C_DRAIN) && s->on_drain != NULL)
+        /* Python waits for the output to drain, or its handler may want to know that the client left. */
+        if (((c->flags & C_DRAIN) || (c->flags & (C_BUSY | C_TOLD)) == C_BUSY) && s->on_drain != NULL) {
+            c->flags |= C_TOLD;
             notify_drain(s, c);
+        }
         if (c->flags & C_BODY) {
             c->flags &= ~(C_BODY | C_BODYWAIT);
             if (body_event(s, c, Py_NewRef(Py_False)) < 0)
@@ -512,6 +516,11 @@ static void settle(RingServer *s, struct conn *c) {
     size_t pending = out_bytes(c);
     if ((c->flags & C_DRAIN) && pending <= s->low_water)
         notify_drain(s, c);
+    else if ((c->flags & (C_EOF | C_BUSY | C_TOLD)) == (C_EOF | C_BUSY) && s->on_drain != NULL) {
+        /* The client sent FIN while its handler runs: most clients leave so (its answer is still sent). */
+        c->flags |= C_TOLD;
+        notify_drain(s, c);
+    }
     if (pending > 0 && !(c->flags & C_SEND))
         mark_dirty(s, c);
     int busy = (c->flags & C_BUSY) != 0;
@@ -1385,6 +1394,14 @@ static PyObject *address(RingServer *s, PyObject *cid, int which) {
 }
 
 static PyObject *RS_peer(RingServer *s, PyObject *cid) { return address(s, cid, 0); }
+
+/* gone(cid) -> bool: the client closed, reset or half-closed the connection (or it no longer exists). */
+static PyObject *RS_gone(RingServer *s, PyObject *cid) {
+    struct conn *c = lookup_cid(s, cid);
+    if (c == NULL && PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(c == NULL || (c->flags & (C_DEAD | C_EOF)) != 0);
+}
 static PyObject *RS_sockname(RingServer *s, PyObject *cid) { return address(s, cid, 1); }
 
 /* Once a second: timeouts by how long each connection made no progress, and accepting again after EMFILE. */
@@ -1740,6 +1757,7 @@ static PyMethodDef RS_methods[] = {
      "close_after(cid) -> None: close once the response being returned is sent."},
     {"abort", (PyCFunction)RS_abort, METH_O, "abort(cid) -> None: reset the connection now."},
     {"peer", (PyCFunction)RS_peer, METH_O, "peer(cid) -> (host, port) or None."},
+    {"gone", (PyCFunction)RS_gone, METH_O, "gone(cid) -> bool: the client closed, reset or half-closed."},
     {"sockname", (PyCFunction)RS_sockname, METH_O, "sockname(cid) -> (host, port) or None."},
     {"tick", (PyCFunction)RS_tick, METH_O, "tick(timeout_response) -> None: once a second, enforce the timeouts."},
     {"shutdown", (PyCFunction)RS_shutdown, METH_NOARGS,

@@ -304,3 +304,79 @@ def test_slow_blocking_handlers_do_not_hold_up_static_files(request: pytest.Fixt
     finally:
         code, log = srv.stop()
     assert code == 0, log
+
+
+def test_a_handler_past_its_timeout_is_cancelled_and_answered_504(hclient: Any) -> None:
+    assert hclient.get("/lifetime/slow", params={"seconds": "0.01"}).text == "done"
+    t0 = time.monotonic()
+    r = hclient.get("/lifetime/slow", params={"seconds": "5"})
+    assert (r.status_code, r.json()) == (504, {"detail": "The request took longer than 0.5 s"})
+    assert time.monotonic() - t0 < 3
+    assert "slow cancelled" in hclient.get("/lifetime/events").json()
+    assert hclient.get("/counts/ok").json() == {"a": 1}  # the connection goes on
+
+
+def test_an_application_wide_timeout_and_a_route_that_overrides_it() -> None:
+    import asyncio
+
+    from covet import Covet
+    from covet.testing import TestClient
+
+    app = Covet(handler_timeout=0.2)
+
+    @app.get("/sleep")
+    async def sleep() -> str:
+        await asyncio.sleep(2)
+        return "done"
+
+    @app.get("/patient", timeout=5)
+    async def patient() -> str:
+        await asyncio.sleep(0.4)
+        return "done"
+
+    client = TestClient(app)
+    assert client.get("/sleep").status_code == 504
+    assert client.get("/patient").text == "done"
+
+
+def needs_a_socket(client: Any) -> None:
+    if client.server is None:
+        pytest.skip("in process there is no client to leave")
+
+
+def leave_during(client: Any, path: str, wait: float = 0.3) -> None:
+    """Send a request for ``path``, then close the connection before the answer comes."""
+    server = client.server
+    with socket.create_connection((server.host, server.port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+        time.sleep(wait)
+
+
+def events_soon(client: Any, wanted: str, timeout: float = 5.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        events = client.get("/lifetime/events").json()
+        if wanted in events or time.monotonic() > deadline:
+            return events
+        time.sleep(0.05)
+
+
+def test_a_handler_can_ask_whether_its_client_left(hclient: Any) -> None:
+    needs_a_socket(hclient)
+    tag = f"w{time.monotonic_ns()}"
+    leave_during(hclient, f"/lifetime/watch?tag={tag}")
+    assert f"{tag} saw the client leave" in events_soon(hclient, f"{tag} saw the client leave")
+
+
+def test_a_route_may_be_cancelled_when_its_client_leaves(hclient: Any) -> None:
+    needs_a_socket(hclient)
+    tag = f"c{time.monotonic_ns()}"
+    leave_during(hclient, f"/lifetime/cancel?tag={tag}")
+    assert f"{tag} cancelled" in events_soon(hclient, f"{tag} cancelled")
+
+
+def test_by_default_a_handler_runs_to_its_end_when_its_client_leaves(hclient: Any) -> None:
+    needs_a_socket(hclient)
+    tag = f"k{time.monotonic_ns()}"
+    leave_during(hclient, f"/lifetime/keep?tag={tag}", wait=0.1)
+    assert f"{tag} finished" in events_soon(hclient, f"{tag} finished")

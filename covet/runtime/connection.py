@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, final
 
-__all__ = ["AddressSource", "ConnectionInfo"]
+__all__ = ["AddressSource", "ConnectionInfo", "Liveness"]
 
 
 class AddressSource(Protocol):
@@ -15,6 +15,12 @@ class AddressSource(Protocol):
     def sockname(self, key: int, /) -> tuple[str, int] | None: ...
 
 
+class Liveness(Protocol):
+    """Who knows whether a connection is still there (the transport)."""
+
+    def gone(self, key: int, /) -> bool: ...
+
+
 @final
 class ConnectionInfo:
     """Peer and protocol facts of the connection that carried a request.
@@ -23,7 +29,7 @@ class ConnectionInfo:
     backend builds one per request and most routes never look.
     """
 
-    __slots__ = ("_client", "_server", "scheme", "http_version", "_source", "_key")
+    __slots__ = ("_client", "_server", "scheme", "http_version", "_source", "_key", "_watch")
 
     def __init__(
         self,
@@ -33,6 +39,7 @@ class ConnectionInfo:
         http_version: str = "1.1",
         source: AddressSource | None = None,
         key: int = 0,
+        watch: Liveness | None = None,
     ) -> None:
         self._client = client
         self._server = server
@@ -40,6 +47,7 @@ class ConnectionInfo:
         self.http_version = http_version
         self._source = source
         self._key = key
+        self._watch = watch
 
     def _resolve(self) -> None:
         source = self._source
@@ -59,3 +67,8 @@ class ConnectionInfo:
         if self._source is not None:
             self._resolve()
         return self._server
+
+    def disconnected(self) -> bool:
+        """Whether the client has gone away (closed or reset the connection); False when nobody can tell."""
+        watch = self._watch
+        return watch is not None and watch.gone(self._key)

@@ -52,7 +52,7 @@ class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
     __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers",
-                 "streams_body")
+                 "streams_body", "timeout", "cancel_on_disconnect")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -69,6 +69,9 @@ class RoutePlan:
         self.reads_headers = spec is None or reads_headers(spec)
         # Whether the glue takes a body over the in-memory limit as a RequestBody; other routes answer 413.
         self.streams_body = spec is not None and reads_stream(spec)
+        # Seconds the handler may run once suspended (0: no limit), and whether its client leaving cancels it.
+        self.timeout = 0.0
+        self.cancel_on_disconnect = False
 
 
 def reads_headers(spec: RouteSpec) -> bool:

@@ -42,6 +42,8 @@ from covet.runtime.connection import ConnectionInfo
 from covet.runtime.dispatch import Dispatcher
 from covet.runtime.exits import AfterReply
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.glue import RoutePlan
+from covet.runtime.lifetime import Watch
 from covet.runtime.resume import resume
 from covet.runtime.streaming import call_streamed, send_body
 
@@ -229,7 +231,7 @@ class HTTP1Connection(asyncio.Protocol):
     __slots__ = (
         "state", "transport", "parser", "info", "queue", "busy", "closed", "closing", "write_paused", "read_paused",
         "body_paused", "reading", "drain", "stream", "body", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
-        "lingering",
+        "lingering", "watch", "peer_done",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -250,6 +252,8 @@ class HTTP1Connection(asyncio.Protocol):
         self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
         self.body: RequestBody | None = None  # the request body streaming in
         self.lingering = False  # our side is shut; what the client still sends is dropped
+        self.watch: Watch | None = None  # the suspended handler's deadline and disconnect policy
+        self.peer_done = False  # the client half-closed: it sends nothing more
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -266,6 +270,7 @@ class HTTP1Connection(asyncio.Protocol):
         self.info = ConnectionInfo(
             (peer[0], peer[1]) if isinstance(peer, tuple) else None,
             (sock[0], sock[1]) if isinstance(sock, tuple) else None,
+            watch=self,
         )
         self.state.connections.add(self)
 
@@ -273,6 +278,9 @@ class HTTP1Connection(asyncio.Protocol):
         self.closed = True
         self.queue.clear()
         self.state.connections.discard(self)
+        watch = self.watch
+        if watch is not None:
+            watch.client_gone()
         stream = self.stream
         if stream is not None and not stream.done():
             # The client went away: close the stream's source now, not when it next has something to send.
@@ -284,6 +292,10 @@ class HTTP1Connection(asyncio.Protocol):
         if body is not None:
             body.fail(disconnected())
             self._end_body()
+
+    def gone(self, key: int, /) -> bool:
+        """Whether the client has gone (``ConnectionInfo.disconnected``): the connection is lost or half-closed."""
+        return self.closed or self.peer_done
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -329,9 +341,14 @@ class HTTP1Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.lingering:
             return None  # the client has read our answer and is done: close
-        # A half-closed client still gets the responses it asked for.
+        # A half-closed client still gets the responses it asked for; its handler hears that it left (a FIN is
+        # how most clients leave, and nginx and uvicorn read it so too).
         if self.busy or self.queue:
             self.closing = True
+            self.peer_done = True
+            watch = self.watch
+            if watch is not None:
+                watch.client_gone()
             return True
         return None
 
@@ -364,7 +381,8 @@ class HTTP1Connection(asyncio.Protocol):
                             reply = stop.value
                         else:
                             self._flush(out)
-                            self._suspend(resume(coro, waiting), plan.label, method == "HEAD", keep_alive, minor)
+                            self._suspend(resume(coro, waiting), plan.label, method == "HEAD", keep_alive, minor,
+                                          plan)
                             self.queue.extend(events[i:])
                             return
                     else:
@@ -378,7 +396,7 @@ class HTTP1Connection(asyncio.Protocol):
                     if type(reply) is not tuple:
                         self._flush(out)
                         if isinstance(reply, Coroutine):  # an async exception handler's answer, still to come
-                            self._suspend(reply, plan.label, method == "HEAD", keep_alive, minor)
+                            self._suspend(reply, plan.label, method == "HEAD", keep_alive, minor, plan)
                         else:
                             self._start_stream(reply, method == "HEAD", keep_alive, minor)
                         self.queue.extend(events[i:])
@@ -407,7 +425,7 @@ class HTTP1Connection(asyncio.Protocol):
                 self.body = body
                 self._flush(out)
                 self._suspend(call_streamed(glue, (method, path, query, headers, body, params, self.info)),
-                              plan.label, method == "HEAD", keep_alive, minor)
+                              plan.label, method == "HEAD", keep_alive, minor, plan)
                 self.queue.extend(self._body_events(events, i))
                 return
             else:
@@ -450,21 +468,27 @@ class HTTP1Connection(asyncio.Protocol):
             return
         transport.close()
 
-    def _suspend(self, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
+    def _suspend(self, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int,
+                 plan: RoutePlan | None = None) -> None:
         self.busy = True
-        task = asyncio.get_running_loop().create_task(coro)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(coro)
         self.state.tasks.add(task)
+        self.watch = Watch(task, plan, loop)
         task.add_done_callback(lambda t: self._handler_done(t, label, is_head, keep_alive, minor))
 
     def _handler_done(self, task: asyncio.Task[Any], label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
         self.state.tasks.discard(task)
         body = self.body
-        if task.cancelled():
+        watch = self.watch
+        self.watch = None
+        late = watch.finished() if watch is not None and watch.task is task else None
+        if task.cancelled() and (late is None or self.closed):
             if body is not None:
                 body.discard()
             self._close()
             return
-        reply = task_reply(task, label)
+        reply = late if late is not None else task_reply(task, label)
         if self.closed:
             if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
                 self.state.run_after(reply.after)

@@ -32,6 +32,7 @@ from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.glue import RoutePlan
 from covet.runtime.http1 import ServerState, render, stream_head, task_reply
+from covet.runtime.lifetime import Watch
 from covet.runtime.resume import resume
 from covet.runtime.streaming import call_streamed, send_body
 
@@ -61,6 +62,8 @@ class RingCore(Protocol):
 
     def peer(self, cid: int, /) -> tuple[str, int] | None: ...
 
+    def gone(self, cid: int, /) -> bool: ...
+
     def sockname(self, cid: int, /) -> tuple[str, int] | None: ...
 
 
@@ -85,6 +88,7 @@ class RingHTTP:
         self.drains: dict[int, asyncio.Future[None]] = {}
         self.streams: dict[int, asyncio.Task[bool]] = {}
         self.bodies: dict[int, RequestBody] = {}
+        self.watches: dict[int, Watch] = {}  # the suspended handlers' deadlines and disconnect policies
 
     # -- called by the core -------------------------------------------------
 
@@ -99,7 +103,7 @@ class RingHTTP:
         assert core is not None
         plan, params = state.dispatcher.resolve(method, path)
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
-        info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
+        info = ConnectionInfo(None, None, "http", "1.1", core, cid, self) if plan.uses_conn else _UNUSED_CONN
         is_head = method == "HEAD"
         reply: Reply
         try:
@@ -110,7 +114,7 @@ class RingHTTP:
                 except StopIteration as stop:
                     reply = stop.value
                 else:
-                    self._suspend(cid, resume(coro, waiting), plan.label, is_head, keep_alive, minor)
+                    self._suspend(cid, resume(coro, waiting), plan.label, is_head, keep_alive, minor, plan)
                     return None
             else:
                 reply = plan.glue(method, path, query, headers, body, params, info)
@@ -131,7 +135,7 @@ class RingHTTP:
         if glue is None:
             core.close_after(cid)
             return render(error_reply(413, TOO_LARGE), state.clock.head_lines, False, False, minor)[0]
-        info = ConnectionInfo(None, None, "http", "1.1", core, cid) if plan.uses_conn else _UNUSED_CONN
+        info = ConnectionInfo(None, None, "http", "1.1", core, cid, self) if plan.uses_conn else _UNUSED_CONN
 
         def resume() -> None:
             core.resume_body(cid)
@@ -142,7 +146,7 @@ class RingHTTP:
         body = state.open_body(headers, resume, stop)
         self.bodies[cid] = body
         self._suspend(cid, call_streamed(glue, (method, path, query, headers, body, params, info)), plan.label,
-                      method == "HEAD", keep_alive, minor)
+                      method == "HEAD", keep_alive, minor, plan)
         return None
 
     def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
@@ -209,6 +213,11 @@ class RingHTTP:
         """The response to a framing error; the core closes the connection after it."""
         return render(error_reply(status, message), self.state.clock.head_lines, False, False, 1)[0]
 
+    def gone(self, cid: int, /) -> bool:
+        """Whether the client of ``cid`` has gone (``ConnectionInfo.disconnected``): closed, reset or half-closed."""
+        core = self.core
+        return core is None or core.gone(cid)
+
     def wake(self) -> None:
         """Work was queued outside the core's own pass: send it on the loop's next turn."""
         core = self.core
@@ -216,7 +225,10 @@ class RingHTTP:
             self.loop.call_soon(core.flush)
 
     def drained(self, cid: int) -> None:
-        """The connection's output fell below the low-water mark, or the connection is gone."""
+        """The connection's output fell below the low-water mark, or its client left (FIN, reset, close)."""
+        watch = self.watches.get(cid)
+        if watch is not None and self.gone(cid):
+            watch.client_gone()
         fut = self.drains.pop(cid, None)
         if fut is not None:
             if not fut.done():
@@ -234,24 +246,31 @@ class RingHTTP:
 
     # -- suspended handlers ---------------------------------------------------
 
-    def _suspend(self, cid: int, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int) -> None:
+    def _suspend(self, cid: int, coro: Any, label: str, is_head: bool, keep_alive: bool, minor: int,
+                 plan: RoutePlan | None = None) -> None:
         task = self.loop.create_task(coro)
         self.state.tasks.add(task)
+        self.watches[cid] = Watch(task, plan, self.loop)
         task.add_done_callback(lambda t: self._handler_done(cid, t, label, is_head, keep_alive, minor))
 
     def _handler_done(self, cid: int, task: asyncio.Task[Any], label: str, is_head: bool, keep_alive: bool,
                       minor: int) -> None:
         self.state.tasks.discard(task)
+        watch = self.watches.get(cid)
+        late = None
+        if watch is not None and watch.task is task:
+            del self.watches[cid]
+            late = watch.finished()
         core = self.core
         if core is None:
             return
-        if task.cancelled():
+        if task.cancelled() and (late is None or core.peer(cid) is None):
             body = self.bodies.get(cid)
             if body is not None:
                 self._drop_body(cid, body)
             core.abort(cid)
             return
-        reply = task_reply(task, label)
+        reply = late if late is not None else task_reply(task, label)
         body = self.bodies.get(cid)
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
 from typing import Annotated, Any, cast
 
-from covet import Covet, HTTPError, Query, Response, StaticFiles, StreamingResponse
+from covet import Covet, HTTPError, Query, Request, Response, StaticFiles, StreamingResponse
 from hardening_support import ModelOut, chunks, numbers
 
 app = Covet()
@@ -177,3 +178,48 @@ def slow_blocking() -> str:
 
 
 app.include_router(StaticFiles("/static", os.environ.get("COVET_TEST_STATIC", ".")))
+
+
+EVENTS: list[str] = []  # what the lifetime routes saw, for /lifetime/events
+
+
+@app.get("/lifetime/slow", timeout=0.5)
+async def lifetime_slow(seconds: float) -> str:
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        EVENTS.append("slow cancelled")
+        raise
+    return "done"
+
+
+@app.get("/lifetime/watch")
+async def lifetime_watch(request: Request, tag: str) -> str:
+    for _ in range(200):
+        if await request.is_disconnected():
+            EVENTS.append(f"{tag} saw the client leave")
+            return "gone"
+        await asyncio.sleep(0.05)
+    return "still there"
+
+
+@app.get("/lifetime/cancel", cancel_on_disconnect=True)
+async def lifetime_cancel(tag: str) -> str:
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        EVENTS.append(f"{tag} cancelled")
+        raise
+    return "done"
+
+
+@app.get("/lifetime/keep")
+async def lifetime_keep(tag: str) -> str:
+    await asyncio.sleep(1.0)
+    EVENTS.append(f"{tag} finished")
+    return "done"
+
+
+@app.get("/lifetime/events")
+def lifetime_events() -> list[str]:
+    return EVENTS
