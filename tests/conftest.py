@@ -100,7 +100,9 @@ def build_project(tmp_path_factory: pytest.TempPathFactory, source: Path, *other
     proj = tmp_path_factory.mktemp(source.stem)
     for path in (source, *others):
         shutil.copy(path, proj / path.name)
-    env = dict(os.environ, PYTHONPATH=str(proj))
+    # This tree's compiler, not whichever covet the interpreter has installed: the glue it writes must fit the
+    # runtime the servers run (PYTHONPATH, as in Server).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(proj), str(ROOT)]))
     out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
