@@ -1495,13 +1495,17 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
     Py_RETURN_NONE;
 }
 
-/* Graceful shutdown: stop accepting, close idle connections now and the rest after their response. */
+/* Graceful shutdown: stop accepting, close idle connections now and the rest after their response.
+ * The armed accept is cancelled and the listening socket is no longer the core's: its owner closes it right after
+ * this call, and once the accept's completion lets go of it too the kernel refuses new connections, instead of
+ * completing handshakes nobody will accept (they were reset when the drain ended). */
 static PyObject *RS_shutdown(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     if (!s->ring_ok || s->closing)
         Py_RETURN_NONE;
     s->closing = 1;
     if (s->accepting)
-        cancel(s, UD(OP_ACCEPT, 0, 0));
+        (void)cancel(s, UD(OP_ACCEPT, 0, 0));
+    s->listen_fd = -1;
     s->in_process = 1;
     for (unsigned fd = 0; fd < s->conns_cap; fd++) {
         struct conn *c = s->conns[fd];
@@ -1783,7 +1787,8 @@ static PyMethodDef RS_methods[] = {
     {"sockname", (PyCFunction)RS_sockname, METH_O, "sockname(cid) -> (host, port) or None."},
     {"tick", (PyCFunction)RS_tick, METH_O, "tick(timeout_response) -> None: once a second, enforce the timeouts."},
     {"shutdown", (PyCFunction)RS_shutdown, METH_NOARGS,
-     "shutdown() -> None: stop accepting; idle connections close now, busy ones after their response."},
+     "shutdown() -> None: stop accepting (the caller closes the listening socket next); idle connections close now, "
+     "busy ones after their response."},
     {"close", (PyCFunction)RS_close, METH_NOARGS, "close() -> None: reset every connection and release the ring."},
     {"add_route", (PyCFunction)(void (*)(void))RS_add_route, METH_FASTCALL,
      "add_route(method, path, glue, plan, reads_headers) -> bool: call this static route's sync glue directly."},

@@ -307,6 +307,32 @@ def test_graceful_shutdown_finishes_in_flight(quick_server: Server) -> None:
         quick_server.connect(timeout=1)
 
 
+def test_shutdown_refuses_new_connections_at_once(quick_server: Server) -> None:
+    """From SIGTERM on, a new connection is refused, not accepted, held through the drain and then reset; the request
+    in flight still gets its answer."""
+    s = quick_server.connect(timeout=10)
+    s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+    time.sleep(0.2)
+    quick_server.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while "shutting down" not in quick_server.log and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.1)
+    try:
+        late = quick_server.connect(timeout=5)
+    except ConnectionRefusedError:
+        pass
+    else:
+        with late:
+            late.sendall(GET)
+            got = recv_until_closed(late, 5)
+        pytest.fail(f"a connection made after SIGTERM was accepted, then answered {got[:80]!r}")
+    head, body = read_response(s, bytearray())
+    s.close()
+    assert body == b"slept 1500 ms" and b"connection: close" in head
+    assert quick_server.proc.wait(10) == 0
+
+
 def test_slow_reader_memory_stays_bounded(server: Server) -> None:
     """A client that pipelines a lot and never reads must not grow the server without bound."""
     pid = server.proc.pid

@@ -251,6 +251,9 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         print("covet: shutting down", file=sys.stderr, flush=True)
         state.closing = True
         core.shutdown()
+        # Refuse new connections now, as the asyncio loops' server.close() does: left open, the kernel would
+        # complete their handshakes, and they would wait out the drain and then be reset.
+        sock.close()
         await _drain(state, lambda: core.connections, force)
     finally:
         for task in list(state.tasks):
