@@ -499,23 +499,30 @@ static int body_event(RingServer *s, struct conn *c, PyObject *item) {
     return pause;
 }
 
+/* c is dead. Python hears of it once (a stream waiting to drain, a streamed body it reads or drops), and c's memory
+ * goes once no operation of it is in flight. Every path that kills a connection ends here, so Python never keeps a
+ * connection the core has freed. */
+static void settle_dead(RingServer *s, struct conn *c) {
+    /* Python waits for the output to drain, or its handler may want to know that the client left. */
+    if (((c->flags & C_DRAIN) || (c->flags & (C_BUSY | C_TOLD)) == C_BUSY) && s->on_drain != NULL) {
+        c->flags |= C_TOLD;
+        notify_drain(s, c);
+    }
+    if (c->flags & C_BODY) {
+        c->flags &= ~(C_BODY | C_BODYWAIT);
+        if (body_event(s, c, Py_NewRef(Py_False)) < 0)
+            PyErr_WriteUnraisable(s->on_body);
+    }
+    if (c->ops == 0)
+        conn_free(s, c);
+}
+
 /* Decides what c does next, after anything happened to it: read more, pause, send, close, free. */
 static void settle(RingServer *s, struct conn *c) {
     if (c->flags & C_INRUN)
         return;
     if (c->flags & C_DEAD) {
-        /* Python waits for the output to drain, or its handler may want to know that the client left. */
-        if (((c->flags & C_DRAIN) || (c->flags & (C_BUSY | C_TOLD)) == C_BUSY) && s->on_drain != NULL) {
-            c->flags |= C_TOLD;
-            notify_drain(s, c);
-        }
-        if (c->flags & C_BODY) {
-            c->flags &= ~(C_BODY | C_BODYWAIT);
-            if (body_event(s, c, Py_NewRef(Py_False)) < 0)
-                PyErr_WriteUnraisable(s->on_body);
-        }
-        if (c->ops == 0)
-            conn_free(s, c);
+        settle_dead(s, c);
         return;
     }
     size_t pending = out_bytes(c);
@@ -539,8 +546,7 @@ static void settle(RingServer *s, struct conn *c) {
                 c->mark = s->now;
                 if (shutdown(c->fd, SHUT_WR) < 0) {
                     conn_kill(s, c, 0);
-                    if (c->ops == 0)
-                        conn_free(s, c);
+                    settle_dead(s, c);
                     return;
                 }
             }
@@ -548,9 +554,8 @@ static void settle(RingServer *s, struct conn *c) {
                 arm_recv(s, c);
             return;
         }
-        conn_kill(s, c, 0);
-        if (c->ops == 0)
-            conn_free(s, c);
+        conn_kill(s, c, 0); /* a body being dropped may still stream: Python learns it is gone */
+        settle_dead(s, c);
         return;
     }
     size_t saved = c->act != NULL ? c->act->saved_len : 0;

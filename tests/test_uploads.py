@@ -19,6 +19,7 @@ import pytest
 
 from conftest import TRANSPORTS, Server, app_client, app_server, read_response_simple, recv_until_closed
 from test_forms import multipart, post
+from test_uring_server import COUNTED, URING, counters
 
 MIB = 1024 * 1024
 MAX_UPLOAD = 48 * MIB
@@ -225,3 +226,28 @@ def test_broken_chunked_framing_inside_a_streamed_body_is_400(srv: Server) -> No
         sock.sendall(head("/raw", None) + b"%x\r\n" % (2 * MIB) + b"c" * (2 * MIB) + b"\r\nzz\r\n")
         raw = recv_until_closed(sock)
     assert raw.startswith(b"HTTP/1.1 400 ") and b"connection: close" in raw, raw[:300]
+
+
+@pytest.mark.parametrize("transport", URING)
+def test_bodies_answered_early_are_forgotten_when_their_client_leaves(request: pytest.FixtureRequest,
+                                                                      transport: str) -> None:
+    """A route answers before its streamed body ended, the rest is being dropped, and the client closes (FIN): the
+    Python half forgets the body at once. (The core freed such a connection without telling it: each one left an
+    entry in RingHTTP.bodies for the server's life, and in ServerState.bodies until the body timeout.)"""
+    server = app_server(request, transport, "forms", "built_forms", "--max-upload", str(MAX_UPLOAD), env=COUNTED)
+    try:
+        for _ in range(20):
+            with server.connect() as sock:
+                sock.sendall(head("/early", 3 * MIB) + b"e" * (MIB + MIB // 2))
+                assert read_response_simple(sock, bytearray()).endswith(b"early")
+            # the close sends a FIN: the response was read whole
+        time.sleep(0.5)
+        with server.connect() as sock:
+            sock.sendall(b"GET /seen HTTP/1.1\r\nhost: t\r\n\r\n")
+            read_response_simple(sock, bytearray())
+    finally:
+        code, log = server.stop()
+    assert code == 0, log
+    held = counters(log)
+    assert (held["bodies"], held["bodies_watched"]) == (0, 0), log
+    assert held == dict.fromkeys(held, 0), log

@@ -264,6 +264,9 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         http.core = None
         core.close()
         counts = core.stats()
+        # The Python half's part: streamed bodies of connections the core has let go of would be leaks.
+        counts["bodies"] = len(http.bodies)
+        counts["bodies_watched"] = len(state.bodies)
         held = {k: v for k, v in counts.items() if k in _HELD and v}
         if held:
             log.warning("io_uring core still held at exit: %s", held)
@@ -274,7 +277,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
             print(f"covet: io_uring activity: {busy}", file=sys.stderr, flush=True)
 
 
-_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out")
+_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out", "bodies",
+         "bodies_watched")
 
 
 def serve(
