@@ -483,6 +483,10 @@ static void notify_drain(RingServer *s, struct conn *c) {
 static int body_event(RingServer *s, struct conn *c, PyObject *item) {
     if (item == NULL)
         return -1;
+    if (s->on_body == NULL) { /* cleared by the GC (RS_clear): the Python half is garbage too, nobody to tell */
+        Py_DECREF(item);
+        return 0;
+    }
     PyObject *cid = cid_of(c);
     if (cid == NULL) {
         Py_DECREF(item);
@@ -1737,6 +1741,9 @@ static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
     return 0;
 }
 
+/* The GC breaks a cycle through the core (core -> RingHTTP's bound methods -> RingHTTP -> core) by clearing it:
+ * from then on its callbacks are NULL, and the release that follows in RS_dealloc closes the connections without
+ * telling anyone. Every callback the release may reach (on_drain, on_body, on_wake) is checked for NULL there. */
 static int RS_clear(RingServer *s) {
     Py_CLEAR(s->on_request);
     Py_CLEAR(s->on_error);

@@ -248,6 +248,23 @@ def test_core_refused_after_a_good_probe() -> None:
                   "Operation not permitted")
 
 
+# -- the core driven directly (tests/direct_core.py), in a subprocess: a crash fails the test, not the run ---------
+
+
+def direct_core(scenario: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if env.get("COVET_TEST_SERVER_PRELOAD"):  # native/tests/asan_server.sh: an ASan build needs its runtime
+        env["LD_PRELOAD"] = env["COVET_TEST_SERVER_PRELOAD"]
+    out = subprocess.run([sys.executable, "-X", "faulthandler", str(Path(__file__).with_name("direct_core.py")),
+                          scenario], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.endswith("ok\n"), f"exit {out.returncode}\n{out.stdout}{out.stderr}"
+
+
+def test_direct_core_collected_by_the_gc_mid_upload() -> None:
+    """Freed by the GC while a streamed body arrives: its cleared callbacks are not called (on_body was, as NULL)."""
+    direct_core("collected-mid-upload")
+
+
 # -- thousands of idle connections ----------------------------------------------------------------------------------
 
 CROWD = 15_000  # under the 20,000 descriptors a process may open here, in the server and in this process alike

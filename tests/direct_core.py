@@ -1,0 +1,98 @@
+"""The io_uring core (``covet._native.RingServer``) driven directly, without the server around it: for what needs
+control of the core's clock or of the garbage collector.
+
+tests/test_uring_server.py runs each scenario in a subprocess (``python direct_core.py NAME``), so that a crash
+fails its test instead of ending the run; a scenario prints ``ok`` when it holds and exits non-zero when not.
+"""
+
+from __future__ import annotations
+
+import gc
+import select
+import socket
+import sys
+import time
+from collections.abc import Callable
+
+from covet._native import RingServer
+
+
+class Half:
+    """A Python half that keeps every request and records what the core tells it."""
+
+    def __init__(self) -> None:
+        self.cids: list[int] = []
+        self.body: list[object] = []
+
+    def request(self, cid: int, ev: tuple[object, ...]) -> bytes | None:
+        self.cids.append(cid)
+        return None  # keeps the connection: a streamed body's head, or an answer to write later
+
+    def error(self, status: int, message: str) -> bytes:
+        return b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n"
+
+    def wake(self) -> None:
+        pass  # the server calls flush() on the loop's next turn: pump() and passes() call it every turn
+
+    def drained(self, cid: int) -> None:
+        pass
+
+    def on_body(self, cid: int, item: object) -> bool:
+        self.body.append(item)
+        return False
+
+    def core(self, listener: socket.socket, **kw: object) -> RingServer:
+        return RingServer(listener.fileno(), self.request, self.error, self.wake, self.drained, on_body=self.on_body,
+                          **kw)
+
+
+def listener() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    return sock
+
+
+def pump(core: RingServer, until: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Runs the core's passes until ``until()`` or the timeout."""
+    deadline = time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        select.select([core.fd], [], [], 0.02)
+        core.process()
+        core.flush()
+    assert until(), "timed out"
+
+
+def passes(core: RingServer, seconds: float) -> None:
+    """Runs the core's passes for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        select.select([core.fd], [], [], 0.01)
+        core.process()
+        core.flush()
+
+
+def collected_mid_upload() -> None:
+    """The last reference to a core goes while a streamed body arrives, and only the GC can free it: it clears the
+    core's callbacks first, then the core's release tells Python of the body it was streaming (it called the cleared
+    on_body: a NULL pointer)."""
+    half = Half()
+    lsock = listener()
+    core = half.core(lsock, max_body=1024, max_stream_body=1 << 20)
+    client = socket.create_connection(lsock.getsockname())
+    client.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+    pump(core, lambda: sum(len(b) for b in half.body if isinstance(b, bytes)) >= 5000)
+    # A cycle through objects the GC cannot clear (a tuple), so that it breaks the cycle by clearing the core itself.
+    core.set_direct(type, None, None, (core,))
+    del core
+    gc.collect()
+    try:
+        client.sendall(b"y" * 5000)
+    except OSError:
+        pass  # the core released the connection: a reset
+    client.close()
+    print("ok")
+
+
+if __name__ == "__main__":
+    {"collected-mid-upload": collected_mid_upload}[sys.argv[1]]()
