@@ -68,6 +68,9 @@ enum {
 #define REAP_BATCH 256
 #define MAX_ROUNDS 8
 #define FREE_ACTIVE 64
+/* The most bytes one send carries. The SQE's length is 32 bits: a response of 4 GiB or more wrapped (4 GiB + 100
+ * went out as 100 bytes, then as sends of 0 bytes, forever). The kernel takes at most ~2 GiB per call anyway. */
+#define SEND_MAX ((size_t)1 << 30)
 /* Connections one slice of the timeout sweep may close or answer; process() runs one slice per pass. A close costs
  * ~20 us of kernel time (its FIN and the peer's answer over loopback), and 15,000 keep-alive connections may expire
  * in the same second: closed in one go they held the loop for 300 ms, and every request that arrived meanwhile.
@@ -282,17 +285,24 @@ static void start_send(RingServer *s, struct conn *c) {
         return;
     }
     unsigned k = q->n < OUT_IOV ? q->n : OUT_IOV;
-    for (unsigned i = 0; i < k; i++) {
+    size_t total = 0;
+    unsigned i = 0;
+    for (; i < k && total < SEND_MAX; i++) {
         PyObject *b = q->items[q->start + i];
         size_t skip = i == 0 ? q->off : 0;
+        size_t len = (size_t)PyBytes_GET_SIZE(b) - skip;
+        if (len > SEND_MAX - total)
+            len = SEND_MAX - total; /* the rest of it goes in a later send */
         q->iov[i].iov_base = PyBytes_AS_STRING(b) + skip;
-        q->iov[i].iov_len = (size_t)PyBytes_GET_SIZE(b) - skip;
+        q->iov[i].iov_len = len;
+        total += len;
     }
+    k = i;
     q->sending = k;
     if (k == 1) {
         sqe->opcode = IORING_OP_SEND;
         sqe->addr = (uint64_t)(uintptr_t)q->iov[0].iov_base;
-        sqe->len = (unsigned)q->iov[0].iov_len;
+        sqe->len = (uint32_t)q->iov[0].iov_len; /* at most SEND_MAX */
     } else {
         memset(&q->msg, 0, sizeof q->msg);
         q->msg.msg_iov = q->iov;
@@ -1133,6 +1143,11 @@ static void on_send(RingServer *s, const struct io_uring_cqe *cqe) {
             outq_free(s, c);
             conn_kill(s, c, 1);
         }
+    } else if (cqe->res == 0) {
+        /* A send of at least one byte that sent none is no progress (the write timeout must still see the client
+         * stall), and a retry would get the same: drop the connection. */
+        outq_free(s, c);
+        conn_kill(s, c, 1);
     } else {
         c->mark = s->now;
         consume(s, c, (size_t)cqe->res);

@@ -11,10 +11,13 @@ import gc
 import select
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 
 from covet._native import RingServer
+
+GIB = 1 << 30
 
 
 class Half:
@@ -94,5 +97,55 @@ def collected_mid_upload() -> None:
     print("ok")
 
 
+def send_over_4gib() -> None:
+    """A response of 4 GiB or more: its send length is 32 bits in the SQE, and must not wrap (4 GiB + 100 went out as
+    100 bytes, then sends of 0 bytes, which counted as progress, forever). ``bytes(n)`` is calloc'd: the pages are
+    never touched, so this holds no memory to speak of."""
+    half = Half()
+    lsock = listener()
+    core = half.core(lsock, write_timeout=2)
+    reader = socket.create_connection(lsock.getsockname())
+    stuck = socket.create_connection(lsock.getsockname())  # never reads
+    reader.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    pump(core, lambda: len(half.cids) == 1)
+    stuck.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    pump(core, lambda: len(half.cids) == 2)
+    huge = bytes(4 * GIB + 100)
+    for cid in half.cids:
+        core.write(cid, huge)
+    del huge
+
+    got = [0]
+
+    def read() -> None:
+        reader.settimeout(10)
+        buf = bytearray(1 << 20)
+        try:
+            while got[0] < 64 << 20:
+                n = reader.recv_into(buf)
+                if not n:
+                    break
+                got[0] += n
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while thread.is_alive() and time.monotonic() < deadline:
+        passes(core, 0.05)
+    reader.close()  # a reset: the core drops that connection at once
+    # The one that reads nothing is dropped after the write timeout (2 ticks of the core's clock), as any other.
+    for _ in range(3):
+        core.tick(b"")
+        passes(core, 0.05)
+    left = core.connections
+    assert got[0] >= 64 << 20 and left == 0, f"the reader got {got[0]} bytes; {left} connections after the timeout"
+    core.close()
+    stats = core.stats()
+    assert all(stats[k] == 0 for k in ("connections", "operations", "output_queues", "output_items")), stats
+    print("ok")
+
+
 if __name__ == "__main__":
-    {"collected-mid-upload": collected_mid_upload}[sys.argv[1]]()
+    {"collected-mid-upload": collected_mid_upload, "send-over-4gib": send_over_4gib}[sys.argv[1]]()

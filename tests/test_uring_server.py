@@ -265,6 +265,11 @@ def test_direct_core_collected_by_the_gc_mid_upload() -> None:
     direct_core("collected-mid-upload")
 
 
+def test_direct_core_sends_of_4_gib_and_more() -> None:
+    """A send of 4 GiB or more goes out whole, in pieces, and times out like any other when the client stops."""
+    direct_core("send-over-4gib")
+
+
 # -- thousands of idle connections ----------------------------------------------------------------------------------
 
 CROWD = 15_000  # under the 20,000 descriptors a process may open here, in the server and in this process alike
