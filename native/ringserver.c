@@ -488,7 +488,7 @@ static void notify_drain(RingServer *s, struct conn *c) {
 }
 
 /* Tells Python of c's streamed body (``item``, stolen): bytes, None at its end, (status, message) when its framing
- * broke, False when the connection is gone.  Returns 1 when Python asks to stop reading for now, 0 to go on, -1 with
+ * broke, False when the connection is gone or the client shut its side first.  Returns 1 when Python asks to stop reading for now, 0 to go on, -1 with
  * an exception set. */
 static int body_event(RingServer *s, struct conn *c, PyObject *item) {
     if (item == NULL)
@@ -894,6 +894,18 @@ static int body_lost(RingServer *s, struct conn *c, int r) {
     return 1;
 }
 
+/* The peer's FIN came before the end of c's streamed body, which can never complete now: Python's reader gets the
+ * ClientDisconnect a reset gives (at once, not at the body timeout, so that a peer cannot hold a handler and a
+ * descriptor cheaply by half-closing), and c closes once the route has answered. */
+static void body_cut(RingServer *s, struct conn *c) {
+    c->flags &= ~(C_BODY | C_BODYWAIT);
+    stop_reading(c);
+    if (body_event(s, c, Py_NewRef(Py_False)) < 0) {
+        PyErr_WriteUnraisable(s->on_body);
+        conn_kill(s, c, 1);
+    }
+}
+
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */
 static void run_events(RingServer *s, struct conn *c) {
     struct active *a = c->act;
@@ -1119,6 +1131,8 @@ static void on_recv(RingServer *s, const struct io_uring_cqe *cqe) {
             feed(s, c, ring_buf(&s->ring, bid), (size_t)cqe->res);
     } else if (cqe->res == 0) {
         c->flags |= C_EOF;
+        if ((c->flags & (C_BODY | C_DEAD)) == C_BODY)
+            body_cut(s, c);
     } else if (cqe->res < 0 && cqe->res != -ENOBUFS && cqe->res != -ECANCELED) {
         conn_kill(s, c, 1); /* reset by the peer, or another socket error */
     }

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import TRANSPORTS, Server, app_client, app_server, read_response_simple, recv_until_closed
 from test_forms import multipart, post
-from test_uring_server import COUNTED, URING, counters
+from test_uring_server import COUNTED, URING, counters, open_fds
 
 MIB = 1024 * 1024
 MAX_UPLOAD = 48 * MIB
@@ -209,6 +209,26 @@ def test_a_client_that_leaves_mid_upload_is_noticed_and_others_are_served(srv: S
     got = poll_seen(srv, "disconnected after ")
     assert int(got.split()[2]) <= 2 * MIB
     assert httpx.post(srv.url + "/raw", content=b"ok", timeout=5).json()["size"] == 2
+
+
+def test_a_client_that_half_closes_mid_upload_is_noticed_at_once(srv: Server) -> None:
+    # A FIN before the body's end: the body can never complete, so its route reads the ClientDisconnect a reset gives,
+    # at once rather than at the body timeout (2 s here), and the connection is let go (a peer that half-closes
+    # must not hold a descriptor and a handler cheaply).
+    baseline = open_fds(srv.proc.pid)
+    sent = MIB + 4321  # a size of its own: the route reports how much it read before the disconnect
+    with srv.connect(timeout=10) as sock:
+        sock.sendall(head("/raw", 10 * MIB) + b"h" * sent)
+        t0 = time.monotonic()
+        sock.shutdown(socket.SHUT_WR)
+        poll_seen(srv, f"disconnected after {sent} bytes")
+        noticed = time.monotonic() - t0
+        recv_until_closed(sock, timeout=10)
+        closed = time.monotonic() - t0
+    while open_fds(srv.proc.pid) > baseline and time.monotonic() - t0 < 10:
+        time.sleep(0.02)
+    released = time.monotonic() - t0
+    assert max(noticed, closed, released) < 1, (noticed, closed, released)
 
 
 def test_a_body_that_stops_arriving_is_408(srv: Server) -> None:

@@ -231,7 +231,7 @@ class HTTP1Connection(asyncio.Protocol):
     __slots__ = (
         "state", "transport", "parser", "info", "queue", "busy", "closed", "closing", "write_paused", "read_paused",
         "body_paused", "reading", "drain", "stream", "body", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
-        "lingering", "watch", "peer_done",
+        "lingering", "eof", "watch",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -252,8 +252,8 @@ class HTTP1Connection(asyncio.Protocol):
         self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
         self.body: RequestBody | None = None  # the request body streaming in
         self.lingering = False  # our side is shut; what the client still sends is dropped
+        self.eof = False  # the client shut its side (FIN)
         self.watch: Watch | None = None  # the suspended handler's deadline and disconnect policy
-        self.peer_done = False  # the client half-closed: it sends nothing more
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -295,7 +295,7 @@ class HTTP1Connection(asyncio.Protocol):
 
     def gone(self, key: int, /) -> bool:
         """Whether the client has gone (``ConnectionInfo.disconnected``): the connection is lost or half-closed."""
-        return self.closed or self.peer_done
+        return self.closed or self.eof
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -341,11 +341,19 @@ class HTTP1Connection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         if self.lingering:
             return None  # the client has read our answer and is done: close
+        self.eof = True
+        body = self.body
+        if body is not None:
+            # A FIN before the streamed body's end: it can never complete. Its route reads the ClientDisconnect a
+            # reset gives, now rather than at the body timeout, and the connection closes after its answer.
+            body.fail(disconnected())
+            self._end_body()
+            self.closing = True
+            self.queue.clear()
         # A half-closed client still gets the responses it asked for; its handler hears that it left (a FIN is
         # how most clients leave, and nginx and uvicorn read it so too).
         if self.busy or self.queue:
             self.closing = True
-            self.peer_done = True
             watch = self.watch
             if watch is not None:
                 watch.client_gone()
@@ -453,9 +461,10 @@ class HTTP1Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.closed or self.lingering:
             return
-        if self.parser.state != 0 and transport.can_write_eof():
+        if self.parser.state != 0 and not self.eof and transport.can_write_eof():
             # A request is still arriving. Closing now would reset the connection while it has unread input,
             # and the client could lose the answer: shut our side after the answer, and read on for a while.
+            # (Not once the client has shut its side: nothing more can arrive.)
             try:
                 transport.write_eof()
             except OSError:  # the client is already gone (reset)

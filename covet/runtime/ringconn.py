@@ -151,7 +151,8 @@ class RingHTTP:
 
     def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
         """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
-        connection is gone; True asks the core to stop reading until ``resume_body``."""
+        connection is gone or the client shut its side before the end (a ClientDisconnect either way); True asks
+        the core to stop reading until ``resume_body``."""
         body = self.bodies.get(cid)
         if body is None:
             return False
