@@ -33,5 +33,6 @@ if "$py" -c 'import covet._native' 2>/dev/null; then
 fi
 LD_PRELOAD="$COVET_TEST_SERVER_PRELOAD" "$py" -c 'import covet._native'
 # (The memory-bound upload test runs in the main suite: ASan's quarantine holds freed memory on purpose.)
+# The direct_core tests drive the core without a server (tests/direct_core.py): a GC-time release, a 4 GiB send.
 "$py" -m pytest -q -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
-    tests/test_uploads.py -k "interpreted-uring and not compiled and not memory_stays_bounded"
+    tests/test_uploads.py -k "(interpreted-uring and not compiled and not memory_stays_bounded) or direct_core"
