@@ -43,13 +43,15 @@ class Acceptor:
         self.loop.add_reader(self.sock.fileno(), self._ready)
 
     def close(self) -> None:
-        """Stop accepting; what waits in the kernel's queue is refused when the socket closes."""
+        """Stop accepting and close the listening socket: a client that connects from now on is refused at once,
+        and those waiting in the kernel's queue are reset (as asyncio's Server.close does)."""
         self.closed = True
         if self.paused is not None:
             self.paused.cancel()
             self.paused = None
         else:
             self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
     def _ready(self) -> None:
         for _ in range(self.batch):
