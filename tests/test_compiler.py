@@ -20,7 +20,7 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def covet(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(cwd))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), str(ROOT)]))  # this tree's covet, as build_project
     return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
