@@ -25,6 +25,7 @@
 #define M_BAD_METHOD "Invalid request method"
 #define M_EMPTY_TARGET "Empty request target"
 #define M_BAD_TARGET "Invalid character in request target"
+#define M_FRAGMENT "Fragment (#) in request target"
 #define M_LONG_TARGET "Request target too long"
 #define M_BAD_REQLINE "Malformed request line"
 #define M_BAD_VERSION "Invalid HTTP version"
@@ -215,27 +216,31 @@ static uint8_t method_id(const unsigned char *m, size_t n)
 
 /* ------------------------------------------------------------ scanners */
 
-/* First byte that cannot be part of a request-target (<= 0x20 or >= 0x7f),
- * or end. */
+/* First byte that cannot be part of a request-target (<= 0x20, >= 0x7f, or
+ * '#'), or end.  '#' starts a fragment, which RFC 9112 3.2 leaves out of
+ * every request-target form: stopping the scan there lets the request line
+ * refuse it by the same path, early check included, as any other bad byte. */
 static const unsigned char *scan_target(const unsigned char *p,
                                         const unsigned char *end)
 {
 #ifdef H1_HAVE_SSE2
     /* A signed compare against 0x21 catches 0x00-0x20 and, as negative
-     * numbers, 0x80-0xff in one instruction; DEL needs its own. */
+     * numbers, 0x80-0xff in one instruction; DEL and '#' need their own. */
     const __m128i lo = _mm_set1_epi8(0x21);
     const __m128i del = _mm_set1_epi8(0x7f);
+    const __m128i hash = _mm_set1_epi8('#');
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
         __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, lo),
-                                   _mm_cmpeq_epi8(v, del));
+                                   _mm_or_si128(_mm_cmpeq_epi8(v, del),
+                                                _mm_cmpeq_epi8(v, hash)));
         unsigned m = (unsigned)_mm_movemask_epi8(bad);
         if (m)
             return p + __builtin_ctz(m);
         p += 16;
     }
 #endif
-    while (p < end && *p > 0x20 && *p < 0x7f)
+    while (p < end && *p > 0x20 && *p < 0x7f && *p != '#')
         p++;
     return p;
 }
@@ -450,6 +455,8 @@ int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
     /* the same order of checks as the early check in rl_precheck() */
     if (n > lim->max_target)
         FAIL(414, M_LONG_TARGET);
+    if (p < end && *p == '#')
+        FAIL(400, M_FRAGMENT);
     if (n == 0)
         FAIL(400, M_EMPTY_TARGET);
     if (p == end || *p != ' ')
@@ -1085,6 +1092,8 @@ static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n,
             FAIL(414, M_LONG_TARGET);
         if (q == end)
             break;
+        if (*q == '#')
+            FAIL(400, M_FRAGMENT);
         if (c->rl_target == 0)
             FAIL(400, M_EMPTY_TARGET);
         if (*q == ' ') {

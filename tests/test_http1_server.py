@@ -198,6 +198,22 @@ def test_bad_framing_answers_status_and_closes(server: Server, request_bytes: by
     assert b'"detail"' in data
 
 
+# Refusals whose message names the fault, on every mode and loop: status, and the parser's sentence in the detail.
+REFUSED = [
+    ("fragment", b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
+    ("fragment absolute", b"GET http://x/#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
+]
+
+
+@pytest.mark.parametrize("request_bytes, status, message", [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED])
+def test_refused_with_its_message(server: Server, request_bytes: bytes, status: int, message: str) -> None:
+    data = exchange(server, request_bytes + GET)
+    assert data.startswith(b"HTTP/1.1 %d " % status), data[:200]
+    assert data.count(b"HTTP/1.1 ") == 1
+    assert b"connection: close" in data
+    assert data.endswith(b'{"detail":"%s"}' % message.encode()), data
+
+
 def test_good_request_before_bad_one_is_answered(server: Server) -> None:
     data = exchange(server, GET + b"GET / HTTP/1.1\r\nHost : x\r\n\r\n" + GET)
     assert data.count(b"HTTP/1.1 200 OK") == 1

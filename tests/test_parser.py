@@ -318,6 +318,15 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("absolute form without host", b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("absolute form with userinfo", b"GET http://u:p@h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("authority form", b"GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    # a fragment is never part of a request target (RFC 9112 3.2, RFC 9110 7.1)
+    ("fragment", b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment only", b"GET # HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("empty fragment", b"GET /# HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment after query", b"GET /p?q=1#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment in absolute form", b"GET http://h/p#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment right after authority", b"GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment after asterisk", b"OPTIONS *# HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("fragment in a long target", b"GET /" + b"a" * 90 + b"#" + b"b" * 20 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 400, {"max_target": 100}),
     ("CONNECT", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 501, {}),
     ("TLS handshake", bytes.fromhex("16030100f4010000f00303") + b"\x00" * 40, 400, {}),
     # field lines
@@ -425,6 +434,15 @@ def test_error_messages() -> None:
     assert message(b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n") == "CONNECT is not supported"
     assert message(with_fields(b"Transfer-Encoding: gzip")) == "Unsupported transfer coding"
     assert message(b"GET / HTTP/1.1\r\n\r\n") == "Missing Host header"
+
+
+def test_fragment_refused_with_its_message() -> None:
+    for raw in (b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", b"GET # HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n"):
+        for events in all_splittings(raw):
+            assert events == [(EV_ERROR, 400, "Fragment (#) in request target")]
+    # refused at the '#', before the rest of the head has arrived
+    assert Parser().feed(b"GET /a#") == [(EV_ERROR, 400, "Fragment (#) in request target")]
 
 
 # ---------------------------------------------------------------- behaviour

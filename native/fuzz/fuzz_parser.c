@@ -11,7 +11,8 @@
  *   - every piece is a separate heap block freed right after it was fed, so
  *     ASan reports any pointer the parser keeps into the caller's buffer;
  *   - everything a HEAD event returns obeys the grammar it was checked
- *     against (token method and names, visible-ASCII target, clean values);
+ *     against (token method and names, visible-ASCII target without a
+ *     fragment, clean values);
  *   - the chunked decoder alone gives the same result for any split;
  *   - a streamed body (STREAM, DATA..., an empty MESSAGE) carries the same
  *     bytes for any split, never more than max_stream_body of them.
@@ -84,7 +85,7 @@ static void check_head(const h1_request *r, const h1_limits *lim)
     CHECK(r->target_len >= 1 && r->target_len <= lim->max_target);
     for (i = 0; i < r->target_len; i++)
         CHECK((unsigned char)r->target[i] > 0x20 &&
-              (unsigned char)r->target[i] < 0x7f);
+              (unsigned char)r->target[i] < 0x7f && r->target[i] != '#');
     CHECK(r->path_len >= 1);
     CHECK(r->path[0] == '/' || (r->path[0] == '*' && r->path_len == 1 &&
                                 r->method_id == H1_M_OPTIONS));
