@@ -469,11 +469,14 @@ int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
         (unsigned)(p[5] - '0') > 9 || p[6] != '.' ||
         (unsigned)(p[7] - '0') > 9 || p[8] != '\r')
         FAIL(400, M_BAD_VERSION);
-    if (p[5] != '1' || p[7] > '1')
+    if (p[5] != '1')
         FAIL(505, M_VERSION);
     if (p[9] != '\n')
         FAIL(400, M_BAD_CR);
-    req->minor = (uint8_t)(p[7] - '0');
+    /* RFC 9110 2.5: a later minor version of a major one we implement is
+     * processed as the highest minor we conform to, so HTTP/1.2 .. HTTP/1.9
+     * are HTTP/1.1 here (and everywhere above: keep-alive, chunked, Host). */
+    req->minor = (uint8_t)(p[7] == '0' ? 0 : 1);
     p += 10;
 
     if (req->method_id == H1_M_CONNECT)

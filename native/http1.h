@@ -143,7 +143,7 @@ typedef struct {
     size_t num_headers;
     uint64_t content_length; /* H1_BODY_LENGTH only */
     uint8_t method_id;       /* enum h1_method */
-    uint8_t minor;           /* 0 or 1: HTTP/1.<minor> */
+    uint8_t minor;           /* 0 or 1: HTTP/1.<minor>; 1.2 .. 1.9 are 1 */
     uint8_t keep_alive;
     uint8_t expect_continue; /* "Expect: 100-continue" on HTTP/1.1 */
     uint8_t body;            /* enum h1_body */

@@ -107,6 +107,21 @@ def test_http10_streaming_is_close_delimited(server: Server) -> None:
     assert data.endswith(b"\r\n\r\n0\n1\n2\n")
 
 
+def test_later_http1_minor_versions_are_served_as_1_1(server: Server) -> None:
+    # RFC 9110 2.5: HTTP/1.2 .. HTTP/1.9 are answered as HTTP/1.1 (keep-alive, chunked streams), not 505.
+    with server.connect() as s:
+        buf = bytearray()
+        for minor in (2, 9):
+            s.sendall(b"GET / HTTP/1.%d\r\nHost: x\r\n\r\n" % minor)
+            head, body = read_response(s, buf)
+            assert head.startswith(b"HTTP/1.1 200 OK\r\n") and body == b"Hello, World!", head
+            assert b"connection: close" not in head.lower()
+        s.sendall(b"GET /stream?n=2 HTTP/1.5\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = bytes(buf) + recv_until_closed(s)
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"transfer-encoding: chunked" in data.lower() and data.endswith(b"2\r\n0\n\r\n2\r\n1\n\r\n0\r\n\r\n")
+
+
 def test_connection_close_is_honoured(server: Server) -> None:
     data = exchange(server, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + GET)
     assert data.count(b"HTTP/1.1") == 1
@@ -202,6 +217,8 @@ def test_bad_framing_answers_status_and_closes(server: Server, request_bytes: by
 REFUSED = [
     ("fragment", b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
     ("fragment absolute", b"GET http://x/#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
+    ("HTTP/3.0", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
+    ("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400, "Invalid HTTP version"),
 ]
 
 

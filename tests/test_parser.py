@@ -138,6 +138,16 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
     ("other methods", b"PATCH /p HTTP/1.1\r\nHost: h\r\n\r\nTRACE / HTTP/1.1\r\nHost: h\r\n\r\n", [req("PATCH", "/p"), req("TRACE")], {}),
     ("extension method", b"M-SEARCH* / HTTP/1.1\r\nHost: h\r\n\r\nget / HTTP/1.1\r\nHost: h\r\n\r\n", [req("M-SEARCH*"), req("get")], {}),
     ("http/1.0 closes", b"GET / HTTP/1.0\r\n\r\n", [req(minor=0, headers=[], keep_alive=False)], {}),
+    # a later HTTP/1.x is served as the highest 1.x this server implements (RFC 9110 2.5)
+    ("HTTP/1.2 is 1.1", b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", [req()], {}),
+    (
+        "HTTP/1.9 is 1.1, chunked and keep-alive included",
+        b"POST /up HTTP/1.9\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        b"GET /b HTTP/1.3\r\nHost: h\r\nConnection: close\r\n\r\n",
+        [req("POST", "/up", headers=TE, body=b"abc"),
+         req(path="/b", headers=[("host", "h"), ("connection", "close")], keep_alive=False)],
+        {},
+    ),
     (
         "http/1.0 keep-alive",
         b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
@@ -296,8 +306,12 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("target with tab", b"GET /a\tb HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("target too long", b"GET /" + b"a" * 100 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414, {"max_target": 100}),
     ("target too long default", b"GET /" + b"a" * 8192 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 414, {}),
-    ("HTTP/1.2", b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", 505, {}),
+    ("HTTP/1.2 without host", b"GET / HTTP/1.2\r\n\r\n", 400, {}),
     ("HTTP/2.0", b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505, {}),
+    ("HTTP/3.0", b"GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505, {}),
+    ("HTTP/9.9", b"GET / HTTP/9.9\r\nHost: h\r\n\r\n", 505, {}),
+    ("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: h\r\n\r\n", 400, {}),
+    ("HTTP/1.", b"GET / HTTP/1.\r\nHost: h\r\n\r\n", 400, {}),
     ("HTTP/0.9", b"GET / HTTP/0.9\r\n\r\n", 505, {}),
     ("HTTP/1.10", b"GET / HTTP/1.10\r\nHost: h\r\n\r\n", 400, {}),
     ("lower-case version", b"GET / http/1.1\r\nHost: h\r\n\r\n", 400, {}),
