@@ -58,6 +58,7 @@
 #define M_CK_SIZE "Invalid chunk size"
 #define M_CK_BIG "Chunk size has too many digits"
 #define M_CK_EXT "Invalid chunk extension"
+#define M_CK_QUOTE "Unterminated quoted string in chunk extension"
 #define M_CK_LINE "Chunk size line too long"
 #define M_CK_CRLF "Chunk data not followed by CRLF"
 #define M_TRAILER_LARGE "Trailer section too large"
@@ -649,11 +650,31 @@ fields:
 
 /* -------------------------------------------------------------- chunked */
 
+/*
+ * Chunk extensions follow RFC 9112 7.1.1 exactly:
+ *
+ *   chunk-ext     = *( BWS ";" BWS chunk-ext-name
+ *                      [ BWS "=" BWS chunk-ext-val ] )
+ *   chunk-ext-val = token / quoted-string
+ *
+ * so whitespace is only allowed next to ';' and '=' (never before the CR),
+ * and a quoted string must end on its own line.  They are validated, then
+ * dropped: nothing here interprets one, but a message whose framing lines
+ * this parser reads differently from the grammar is a smuggling candidate
+ * behind a proxy that reads them by the grammar.
+ */
 enum {
     CK_SIZE0,    /* first hex digit of a chunk size */
     CK_SIZE,     /* more hex digits */
-    CK_BWS,      /* whitespace after the size: only ';' may follow */
-    CK_EXT,      /* chunk extensions up to CR */
+    CK_BWS,      /* whitespace after a size or an extension value */
+    CK_EXT_NAME0, /* after ';': BWS, then the first name byte */
+    CK_EXT_NAME, /* more name bytes */
+    CK_EXT_NAME_BWS, /* whitespace after a name: ';' or '=' next */
+    CK_EXT_VAL0, /* after '=': BWS, then a token or a '"' */
+    CK_EXT_TOKEN, /* more token value bytes */
+    CK_EXT_QUOTED, /* inside a quoted-string */
+    CK_EXT_QPAIR, /* after a backslash inside it */
+    CK_EXT_QEND, /* right after its closing '"' */
     CK_SIZE_LF,
     CK_DATA,
     CK_DATA_CR,
@@ -744,7 +765,7 @@ int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,
             if (c == '\r')
                 d->state = CK_SIZE_LF;
             else if (c == ';')
-                d->state = CK_EXT;
+                d->state = CK_EXT_NAME0;
             else if (is_ows(c))
                 d->state = CK_BWS;
             else
@@ -752,23 +773,86 @@ int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,
             break;
         }
         case CK_BWS:
-            /* RFC 9112 7.1.1: BWS only belongs to a chunk-ext */
-            if (++d->line > H1_MAX_CHUNK_LINE)
-                CK_FAIL(400, M_CK_LINE);
-            if (c == ';')
-                d->state = CK_EXT;
-            else if (!is_ows(c))
-                CK_FAIL(400, M_CK_EXT);
-            break;
-        case CK_EXT:
+        case CK_EXT_NAME0:
+        case CK_EXT_NAME:
+        case CK_EXT_NAME_BWS:
+        case CK_EXT_VAL0:
+        case CK_EXT_TOKEN:
+        case CK_EXT_QUOTED:
+        case CK_EXT_QPAIR:
+        case CK_EXT_QEND:
+            /* the rest of a chunk-size line: see the grammar above the
+             * state list.  Every byte but the final CR counts against
+             * H1_MAX_CHUNK_LINE, so no state can run on unbounded. */
             if (c == '\r') {
-                d->state = CK_SIZE_LF;
-                break;
+                if (d->state == CK_EXT_NAME || d->state == CK_EXT_TOKEN ||
+                    d->state == CK_EXT_QEND) {
+                    d->state = CK_SIZE_LF;
+                    break;
+                }
+                if (d->state == CK_EXT_QUOTED || d->state == CK_EXT_QPAIR)
+                    CK_FAIL(400, M_CK_QUOTE);
+                CK_FAIL(400, M_CK_EXT);
             }
             if (++d->line > H1_MAX_CHUNK_LINE)
                 CK_FAIL(400, M_CK_LINE);
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
-                CK_FAIL(400, M_CK_EXT);
+            switch (d->state) {
+            case CK_BWS: /* BWS only ever precedes a ';' here */
+                if (c == ';')
+                    d->state = CK_EXT_NAME0;
+                else if (!is_ows(c))
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            case CK_EXT_NAME0:
+                if (h1_tchar_lc[c])
+                    d->state = CK_EXT_NAME;
+                else if (!is_ows(c))
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            case CK_EXT_NAME:
+            case CK_EXT_NAME_BWS:
+                if (c == ';')
+                    d->state = CK_EXT_NAME0;
+                else if (c == '=')
+                    d->state = CK_EXT_VAL0;
+                else if (is_ows(c))
+                    d->state = CK_EXT_NAME_BWS;
+                else if (!h1_tchar_lc[c] || d->state == CK_EXT_NAME_BWS)
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            case CK_EXT_VAL0:
+                if (c == '"')
+                    d->state = CK_EXT_QUOTED;
+                else if (h1_tchar_lc[c])
+                    d->state = CK_EXT_TOKEN;
+                else if (!is_ows(c))
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            case CK_EXT_TOKEN:
+            case CK_EXT_QEND:
+                if (c == ';')
+                    d->state = CK_EXT_NAME0;
+                else if (is_ows(c))
+                    d->state = CK_BWS;
+                else if (!h1_tchar_lc[c] || d->state == CK_EXT_QEND)
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            case CK_EXT_QUOTED:
+                /* qdtext: HTAB, SP, visible ASCII but '"' and '\\',
+                 * obs-text (RFC 9110 5.6.4) */
+                if (c == '"')
+                    d->state = CK_EXT_QEND;
+                else if (c == '\\')
+                    d->state = CK_EXT_QPAIR;
+                else if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    CK_FAIL(400, M_CK_EXT);
+                break;
+            default: /* CK_EXT_QPAIR: HTAB, SP, VCHAR or obs-text */
+                if ((c < 0x20 && c != '\t') || c == 0x7f)
+                    CK_FAIL(400, M_CK_EXT);
+                d->state = CK_EXT_QUOTED;
+                break;
+            }
             break;
         case CK_SIZE_LF:
             if (c != '\n')

@@ -166,6 +166,15 @@ def test_chunked_request_body(server: Server) -> None:
         assert body == b"hello world"
 
 
+def test_chunk_extensions_by_their_grammar(server: Server) -> None:
+    req = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b'5 ; a="q\\"uo;te" ;b = c\r\nhello\r\n6;d=""\r\n world\r\n0\r\n\r\n')
+    with server.connect() as s:
+        s.sendall(req)
+        head, body = read_response(s, bytearray())
+        assert head.startswith(b"HTTP/1.1 200") and body == b"hello world"
+
+
 def test_absolute_form_target(server: Server) -> None:
     with server.connect() as s:
         s.sendall(b"GET http://example.com/users/9?limit=2 HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -217,6 +226,12 @@ def test_bad_framing_answers_status_and_closes(server: Server, request_bytes: by
 REFUSED = [
     ("fragment", b"GET /a#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
     ("fragment absolute", b"GET http://x/#frag HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Fragment (#) in request target"),
+    ("unterminated quoted chunk extension",
+     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=\"hello\r\nhello\r\n0\r\n\r\n", 400,
+     "Unterminated quoted string in chunk extension"),
+    ("chunk extension without a name",
+     b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;=1\r\nhello\r\n0\r\n\r\n", 400,
+     "Invalid chunk extension"),
     ("HTTP/3.0", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
     ("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400, "Invalid HTTP version"),
 ]

@@ -225,6 +225,16 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
         {},
     ),
     (
+        # RFC 9112 7.1.1: *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )
+        "chunk extensions by the grammar",
+        CHUNKED_HEAD
+        + b'5;a="q\\"uo;te\\\\" ; b = c ;d;e=""\r\nhello\r\n'
+        + b'3 ;\tf\t=\t"caf\xe9 \t\\\xff"\r\nabc\r\n'
+        + b"0;last=1\r\n\r\n",
+        [req("POST", "/up", headers=TE, body=b"helloabc")],
+        {},
+    ),
+    (
         "chunked upper-case coding and hex",
         b"POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n00B\r\nhello world\r\n0000\r\n\r\n",
         [req("POST", "/up", headers=[("host", "h"), ("transfer-encoding", "Chunked")], body=b"hello world")],
@@ -408,6 +418,25 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("CTL in extension", chunked(b"5;a=\x01\r\nhello\r\n0\r\n\r\n"), 400, {}),
     ("DEL in extension", chunked(b"5;a\x7f\r\nhello\r\n0\r\n\r\n"), 400, {}),
     ("chunk line too long", chunked(b"5;" + b"x" * 4100 + b"\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("chunk line too long in quotes", chunked(b'5;a="' + b"x" * 4100 + b'"\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("unterminated quoted extension", chunked(b'5;a="abc\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("unterminated quoted extension at the end", chunked(b'0;a="\r\n\r\n'), 400, {}),
+    ("quoted extension ends in a backslash", chunked(b'5;a="abc\\\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("quoted pair with CTL", chunked(b'5;a="\\\x01"\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("CTL in quoted extension", chunked(b'5;a="\x01"\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("empty extension", chunked(b"5;\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("two semicolons", chunked(b"5;;a\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("extension without name", chunked(b"5;=v\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("extension with empty value", chunked(b"5;a=\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("extension with two values", chunked(b"5;a=b=c\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("space inside extension value", chunked(b"5;a=b c\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("space inside extension name", chunked(b"5;a b\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("non-token extension name", chunked(b"5;a(b\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("non-token extension value", chunked(b"5;a=@\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("8-bit unquoted extension value", chunked(b"5;a=\xe9\r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("text after quoted value", chunked(b'5;a="x"y\r\nhello\r\n0\r\n\r\n'), 400, {}),
+    ("whitespace after extension name", chunked(b"5;a \r\nhello\r\n0\r\n\r\n"), 400, {}),
+    ("whitespace after extension value", chunked(b'5;a="x"\t\r\nhello\r\n0\r\n\r\n'), 400, {}),
     ("bare LF after size", chunked(b"5\nhello\r\n0\r\n\r\n"), 400, {}),
     ("data longer than size", chunked(b"5\r\nhello!\r\n0\r\n\r\n"), 400, {}),
     ("data without CRLF", chunked(b"5\r\nhelloX0\r\n\r\n"), 400, {}),
@@ -448,6 +477,17 @@ def test_error_messages() -> None:
     assert message(b"CONNECT h:443 HTTP/1.1\r\nHost: h\r\n\r\n") == "CONNECT is not supported"
     assert message(with_fields(b"Transfer-Encoding: gzip")) == "Unsupported transfer coding"
     assert message(b"GET / HTTP/1.1\r\n\r\n") == "Missing Host header"
+
+
+def test_chunk_extension_messages() -> None:
+    for ext, message in [
+        (b'a="abc', "Unterminated quoted string in chunk extension"),
+        (b'a="abc\\', "Unterminated quoted string in chunk extension"),
+        (b"", "Invalid chunk extension"),
+        (b"a=b c", "Invalid chunk extension"),
+    ]:
+        for events in all_splittings(chunked(b"5;" + ext + b"\r\nhello\r\n0\r\n\r\n")):
+            assert events == [(EV_ERROR, 400, message)], ext
 
 
 def test_fragment_refused_with_its_message() -> None:
