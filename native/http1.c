@@ -46,6 +46,7 @@
 #define M_HEAD_LARGE "Request header section too large"
 #define M_NO_HOST "Missing Host header"
 #define M_MULTI_HOST "More than one Host header"
+#define M_BAD_HOST "Invalid Host header"
 #define M_BAD_CL "Invalid Content-Length"
 #define M_CL_CONFLICT "Conflicting Content-Length values"
 #define M_BODY_LARGE "Request body too large"
@@ -288,6 +289,16 @@ static const unsigned char *scan_value(const unsigned char *p,
 
 static inline int is_ows(unsigned c) { return c == ' ' || c == '\t'; }
 
+static int hexval(unsigned c)
+{
+    if (c - '0' < 10)
+        return (int)(c - '0');
+    c |= 0x20;
+    if (c - 'a' < 6)
+        return (int)(c - 'a' + 10);
+    return -1;
+}
+
 /* ------------------------------------------------------- field semantics */
 
 /* Content-Length: "1*DIGIT" or a list of identical ones ("5, 5"), also
@@ -325,6 +336,151 @@ static int cl_merge(const unsigned char *v, size_t n,
             return 0;
         p++;
     }
+}
+
+/* ---------------------------------------------------------------- hosts */
+
+/* unreserved / sub-delims (RFC 3986 2.3, 2.2): the reg-name bytes besides
+ * pct-encoded ones; also what IPvFuture allows after its '.', with ':'. */
+static int regname_char(unsigned c)
+{
+    if ((c | 0x20) - 'a' < 26 || c - '0' < 10)
+        return 1;
+    switch (c) {
+    case '-': case '.': case '_': case '~':
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int is_digit(unsigned c) { return c - '0' < 10; }
+
+/* IPv4address (RFC 3986 3.2.2): four dec-octets, 0-255, no leading 0. */
+static int ipv4_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    int part;
+    for (part = 0; part < 4; part++) {
+        size_t s;
+        unsigned v = 0;
+        if (part) {
+            if (i == n || p[i] != '.')
+                return 0;
+            i++;
+        }
+        s = i;
+        while (i < n && i - s < 3 && is_digit(p[i]))
+            v = v * 10 + (unsigned)(p[i++] - '0');
+        if (i == s || v > 255 || (i - s > 1 && p[s] == '0'))
+            return 0;
+    }
+    return i == n;
+}
+
+/* IPv6address (RFC 3986 3.2.2), said shortly: pieces of 1-4 hex digits
+ * separated by ':', the last two of which may be an IPv4address; eight
+ * pieces, or fewer and exactly one "::" standing for at least one. */
+static int ipv6_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 0, pieces = 0;
+    int gap = 0;
+    if (n >= 2 && p[0] == ':' && p[1] == ':') {
+        gap = 1;
+        i = 2;
+    }
+    while (i < n) {
+        size_t s = i;
+        while (i < n && i - s < 5 && hexval(p[i]) >= 0)
+            i++;
+        if (i < n && p[i] == '.') {
+            /* only as the last piece; counts as two */
+            if (!ipv4_ok(p + s, n - s))
+                return 0;
+            pieces += 2;
+            break;
+        }
+        if (i == s || i - s > 4)
+            return 0;
+        pieces++;
+        if (i == n)
+            break;
+        if (p[i] != ':' || ++i == n)
+            return 0; /* a ':' ends no address */
+        if (p[i] == ':') {
+            if (gap)
+                return 0;
+            gap = 1;
+            i++;
+        }
+    }
+    return gap ? pieces <= 7 : pieces == 8;
+}
+
+/* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
+static int ipfuture_ok(const unsigned char *p, size_t n)
+{
+    size_t i = 1;
+    if (n == 0 || (p[0] | 0x20) != 'v')
+        return 0;
+    while (i < n && hexval(p[i]) >= 0)
+        i++;
+    if (i == 1 || i == n || p[i] != '.' || ++i == n)
+        return 0;
+    for (; i < n; i++)
+        if (!regname_char(p[i]) && p[i] != ':')
+            return 0;
+    return 1;
+}
+
+/*
+ * uri-host [ ":" port ] (RFC 9110 7.2 and 4.2.1, RFC 3986 3.2.2-3.2.3):
+ * an IP-literal in brackets (IPv6address or IPvFuture; no RFC 6874 zone
+ * ID, which HTTP does not take), or a reg-name (which also covers
+ * IPv4address), then optional port digits.  The empty value is allowed
+ * only if allow_empty: a Host field may be empty (RFC 9112 3.2), an
+ * authority may not.  A host is never empty when a port follows: ":80"
+ * names no host, the one thing a Host or an authority is for.
+ */
+static int host_ok(const unsigned char *p, size_t n, int allow_empty)
+{
+    size_t i = 0;
+    if (n == 0)
+        return allow_empty;
+    if (p[0] == '[') {
+        const unsigned char *close = memchr(p, ']', n);
+        size_t m;
+        if (!close)
+            return 0;
+        m = (size_t)(close - p) - 1;
+        if (!ipv6_ok(p + 1, m) && !ipfuture_ok(p + 1, m))
+            return 0;
+        i = m + 2;
+    } else {
+        while (i < n && p[i] != ':') {
+            if (p[i] == '%') {
+                if (n - i < 3 || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0)
+                    return 0;
+                i += 3;
+            } else if (regname_char(p[i])) {
+                i++;
+            } else {
+                return 0;
+            }
+        }
+        if (i == 0)
+            return 0;
+    }
+    if (i < n) {
+        if (p[i] != ':')
+            return 0;
+        for (i++; i < n; i++)
+            if (!is_digit(p[i]))
+                return 0;
+    }
+    return 1;
 }
 
 typedef struct {
@@ -584,6 +740,10 @@ fields:
         case H1_H_HOST:
             if (++hosts > 1)
                 FAIL(400, M_MULTI_HOST);
+            /* RFC 9112 3.2: an invalid Host value is a 400, whatever the
+             * target's form */
+            if (!host_ok(v, h->value_len, 1))
+                FAIL(400, M_BAD_HOST);
             break;
         case H1_H_CONTENT_LENGTH:
             st = cl_merge(v, h->value_len, &cl_digits, &cl_ndig, msg);
@@ -694,16 +854,6 @@ void h1_chunked_init(h1_chunked *d, uint64_t max_body, size_t max_trailer)
     d->max_body = max_body;
     d->max_trailer = max_trailer;
     d->state = CK_SIZE0;
-}
-
-static int hexval(unsigned c)
-{
-    if (c - '0' < 10)
-        return (int)(c - '0');
-    c |= 0x20;
-    if (c - 'a' < 6)
-        return (int)(c - 'a' + 10);
-    return -1;
 }
 
 int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,

@@ -175,6 +175,15 @@ def test_chunk_extensions_by_their_grammar(server: Server) -> None:
         assert head.startswith(b"HTTP/1.1 200") and body == b"hello world"
 
 
+def test_host_forms_are_accepted(server: Server) -> None:
+    with server.connect() as s:
+        buf = bytearray()
+        for host in (b"[::1]:8080", b"127.0.0.1", b"[v1.x]", b"a%20b.example:", b""):
+            s.sendall(b"GET / HTTP/1.1\r\nHost: %s\r\n\r\n" % host)
+            head, body = read_response(s, buf)
+            assert head.startswith(b"HTTP/1.1 200 OK") and body == b"Hello, World!", host
+
+
 def test_absolute_form_target(server: Server) -> None:
     with server.connect() as s:
         s.sendall(b"GET http://example.com/users/9?limit=2 HTTP/1.1\r\nHost: example.com\r\n\r\n")
@@ -232,6 +241,12 @@ REFUSED = [
     ("chunk extension without a name",
      b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;=1\r\nhello\r\n0\r\n\r\n", 400,
      "Invalid chunk extension"),
+    ("host with a space", b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "Invalid Host header"),
+    ("host with userinfo", b"GET / HTTP/1.1\r\nHost: user@x\r\n\r\n", 400, "Invalid Host header"),
+    ("host with a path", b"GET / HTTP/1.1\r\nHost: x/y\r\n\r\n", 400, "Invalid Host header"),
+    ("host with an open bracket", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "Invalid Host header"),
+    ("host with a bad port", b"GET / HTTP/1.1\r\nHost: x:8o\r\n\r\n", 400, "Invalid Host header"),
+    ("host http/1.0", b"GET / HTTP/1.0\r\nHost: x:80:80\r\n\r\n", 400, "Invalid Host header"),
     ("HTTP/3.0", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
     ("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400, "Invalid HTTP version"),
 ]

@@ -490,6 +490,44 @@ def test_chunk_extension_messages() -> None:
             assert events == [(EV_ERROR, 400, message)], ext
 
 
+# RFC 9110 7.2: Host = uri-host [ ":" port ], uri-host and port as in RFC 3986 3.2.2 and 3.2.3.
+GOOD_HOSTS = [
+    "",  # no authority in the target URI (RFC 9112 3.2)
+    "h", "example.com:8080", "EXAMPLE.com", "xn--bcher-kva.example", "h:", "h:0", "h:65535", "h:123456",
+    "127.0.0.1", "127.0.0.1:80", "999.1.1.1",  # not an IPv4address, but a valid reg-name
+    "a%20b", "%C3%A9", "-._~!$&'()*+,;=", "a,b",
+    "[::1]", "[::1]:8080", "[::]", "[1::]", "[::8]", "[1:2:3:4:5:6:7:8]", "[1:2:3:4:5:6:7::]", "[::2:3:4:5:6:7:8]",
+    "[1:2:3:4:5:6::8]", "[ABCD:ef01::0]", "[::ffff:192.0.2.1]", "[1:2:3:4:5:6:1.2.3.4]", "[::1.2.3.4]",
+    "[1::255.255.255.255]:1", "[v1.x]", "[V1f.a:b!$]:80",
+]
+BAD_HOSTS = [
+    "a b", "a\tb", "a@b", "u:p@h", "a/b", "a?b", "a\\b", 'a"b', "a<b", "a{b", "a|b", "a^b", "a`b", "a[b", "caf\xe9",
+    "a%", "a%2", "a%zz", "a%g0",
+    "h:8o", "h:-1", "h:+1", "h: 80", "h:80:80", ":80", ":",
+    "::1", "[::1", "::1]", "[::1]x", "[::1]:x", "[::1]]", "[[::1]]", "[]", "[:]", "[:1]", "[1:]", "[1:2]",
+    "[1:2:3:4:5:6:7]", "[1:2:3:4:5:6:7:8:9]", "[1:2:3:4:5:6:7:8::]", "[::1:2:3:4:5:6:7:8]", "[1::2::3]", ":::",
+    "[:::]", "[12345::]", "[g::]", "[::1.2.3]", "[::1.2.3.256]", "[::01.2.3.4]", "[::1.2.3.4.5]", "[1.2.3.4]",
+    "[::1.2.3.4:1]", "[1:2:3:4:5:6:7:1.2.3.4]", "[v1]", "[v.x]", "[vx.y]", "[v1.]", "[v1.a/b]", "[v1.a]b]",
+    "[fe80::1%25eth0]",  # RFC 6874 zone IDs are not part of RFC 3986's IP-literal, which RFC 9110 uses
+]
+
+
+@pytest.mark.parametrize("host", GOOD_HOSTS)
+def test_host_values_accepted(host: str) -> None:
+    for minor in (0, 1):
+        raw = b"GET / HTTP/1.%d\r\nHost: %s\r\n\r\n" % (minor, host.encode())
+        for events in all_splittings(raw):
+            assert events == [req(minor=minor, headers=[("host", host)], keep_alive=minor == 1)]
+
+
+@pytest.mark.parametrize("host", BAD_HOSTS)
+def test_host_values_refused(host: str) -> None:
+    for minor in (0, 1):
+        raw = b"GET / HTTP/1.%d\r\nHost: %s\r\n\r\n" % (minor, host.encode("latin-1"))
+        for events in all_splittings(raw):
+            assert events == [(EV_ERROR, 400, "Invalid Host header")]
+
+
 def test_fragment_refused_with_its_message() -> None:
     for raw in (b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", b"GET # HTTP/1.1\r\nHost: h\r\n\r\n",
                 b"GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n"):

@@ -12,7 +12,9 @@
  *     ASan reports any pointer the parser keeps into the caller's buffer;
  *   - everything a HEAD event returns obeys the grammar it was checked
  *     against (token method and names, visible-ASCII target without a
- *     fragment, clean values);
+ *     fragment, clean values, a Host that is a uri-host[:port]);
+ *   - the Host check agrees with an oracle written apart from it (IPv6
+ *     through inet_pton), both ways, on the input taken as a Host value;
  *   - the chunked decoder alone gives the same result for any split;
  *   - a streamed body (STREAM, DATA..., an empty MESSAGE) carries the same
  *     bytes for any split, never more than max_stream_body of them.
@@ -20,6 +22,7 @@
  * Build and run: native/fuzz/run.sh.  With -DH1_FUZZ_MAIN it is a plain
  * program that runs the files named on its command line (for gcc/ASan).
  */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +80,124 @@ static int is_tchar_str(const char *p, size_t n)
     return 1;
 }
 
+static const h1_limits limit_sets[4] = {
+    {8192, 65536, 100, 1048576, 0},
+    {16, 96, 4, 10, 100},
+    {64, 256, 8, 1000, 5000},
+    {1, 40, 1, 0, 0},
+};
+
+/* ------------------------------------------------------- uri-host oracle */
+
+/* Written from RFC 3986 apart from http1.c's host_ok(), on purpose: the
+ * IPv6 part is the C library's inet_pton, which takes the same text forms
+ * (RFC 4291 2.2: "::" stands for at least one group, a dotted quad only
+ * last, no leading zeros in it). */
+static int oracle_sub(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=", c));
+}
+
+static int oracle_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+           (c >= 'A' && c <= 'F');
+}
+
+static int oracle_host(const unsigned char *p, size_t n, int allow_empty)
+{
+    size_t i = 0, h;
+    if (n == 0)
+        return allow_empty;
+    if (p[0] == '[') {
+        char lit[64];
+        size_t m;
+        for (m = 1; m < n && p[m] != ']'; m++)
+            ;
+        if (m == n)
+            return 0;
+        h = m - 1; /* the literal is p[1..m) */
+        if (h > 0 && (p[1] == 'v' || p[1] == 'V')) {
+            size_t j = 2, dot;
+            while (j < m && oracle_hex(p[j]))
+                j++;
+            dot = j;
+            if (dot == 2 || dot >= m - 1 || p[dot] != '.')
+                return 0;
+            for (j = dot + 1; j < m; j++)
+                if (!oracle_sub(p[j]) && p[j] != ':')
+                    return 0;
+        } else {
+            unsigned char addr[16];
+            if (h == 0 || h >= sizeof lit)
+                return 0;
+            memcpy(lit, p + 1, h);
+            lit[h] = '\0';
+            if (memchr(lit, '%', h) || inet_pton(AF_INET6, lit, addr) != 1)
+                return 0;
+        }
+        i = m + 1;
+    } else {
+        while (i < n && p[i] != ':') {
+            if (p[i] == '%' && i + 2 < n && oracle_hex(p[i + 1]) &&
+                oracle_hex(p[i + 2]))
+                i += 3;
+            else if (oracle_sub(p[i]))
+                i++;
+            else
+                return 0;
+        }
+        if (i == 0)
+            return 0;
+    }
+    if (i == n)
+        return 1;
+    if (p[i] != ':')
+        return 0;
+    for (i++; i < n; i++)
+        if (p[i] < '0' || p[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* The input as a Host value: the parser must accept it exactly when the
+ * oracle does, unless a rule checked before the Host one (field-value
+ * bytes) refuses it first. */
+static void host_differential(const unsigned char *v, size_t n)
+{
+    static const char pre[] = "GET / HTTP/1.1\r\nHost: ";
+    char buf[sizeof pre + 256 + 4];
+    const unsigned char *s = v, *e;
+    h1_header hdrs[2];
+    h1_request req;
+    const char *msg = NULL;
+    size_t i;
+    int st;
+    if (n > 256)
+        n = 256;
+    for (i = 0; i < n; i++)
+        if ((v[i] < 0x20 && v[i] != '\t') || v[i] == 0x7f)
+            return;
+    memcpy(buf, pre, sizeof pre - 1);
+    memcpy(buf + sizeof pre - 1, v, n);
+    memcpy(buf + sizeof pre - 1 + n, "\r\n\r\n", 4);
+    st = h1_parse_head(buf, sizeof pre - 1 + n + 4, &limit_sets[0], &req,
+                       hdrs, 2, &msg);
+    e = v + n;
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+        e--;
+    if (oracle_host(s, (size_t)(e - s), 1)) {
+        CHECK(st == 0);
+        CHECK(req.num_headers == 1 && req.headers[0].id == H1_H_HOST);
+        CHECK(req.headers[0].value_len == (size_t)(e - s));
+    } else {
+        CHECK(st == 400 && strcmp(msg, "Invalid Host header") == 0);
+    }
+}
+
 static void check_head(const h1_request *r, const h1_limits *lim)
 {
     size_t i;
@@ -115,6 +236,9 @@ static void check_head(const h1_request *r, const h1_limits *lim)
             high |= c >= 0x80;
         }
         CHECK(high == h->value_8bit);
+        if (h->id == H1_H_HOST)
+            CHECK(oracle_host((const unsigned char *)h->value, h->value_len,
+                              1));
         if (h->value_len) {
             CHECK(h->value[0] != ' ' && h->value[0] != '\t');
             CHECK(h->value[h->value_len - 1] != ' ' &&
@@ -372,13 +496,6 @@ static void chunked_run(const unsigned char *data, size_t len, uint32_t seed,
     *result = r;
 }
 
-static const h1_limits limit_sets[4] = {
-    {8192, 65536, 100, 1048576, 0},
-    {16, 96, 4, 10, 100},
-    {64, 256, 8, 1000, 5000},
-    {1, 40, 1, 0, 0},
-};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -420,6 +537,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         else
             CHECK(msg != NULL && st >= 400 && st <= 505);
     }
+
+    host_differential(data, size);
 
     /* the chunked decoder straight on the input */
     {
