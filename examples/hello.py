@@ -135,6 +135,7 @@ async def inspect_request(request: Request) -> dict[str, object]:
     return {
         "method": request.method,
         "path": request.path,
+        "host": request.headers.get("host"),
         "query": request.query.multi_items(),
         "headers": request.headers.getall("x-multi"),
         "cookies": request.cookies,

@@ -585,7 +585,9 @@ int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
     const unsigned char *const end = p + len;
     const unsigned char *s, *t;
     const unsigned char *cl_digits = NULL;
-    size_t n, nh = 0, cl_ndig = 0;
+    const unsigned char *auth = NULL; /* authority of an absolute-form target */
+    h1_header *host = NULL;
+    size_t n, nh = 0, cl_ndig = 0, n_auth = 0;
     unsigned hosts = 0;
     int te_seen = 0, conn_close = 0, conn_keep = 0, expect = 0, st;
     te_state te = {0, 0, 0};
@@ -652,14 +654,16 @@ int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
             FAIL(400, M_BAD_FORM);
         a = t + skip;
         s = a;
-        while (s < te_ && *s != '/' && *s != '?') {
-            /* userinfo is deprecated and a classic spoofing vector */
-            if (*s == '@')
-                FAIL(400, M_ABS_AUTHORITY);
+        while (s < te_ && *s != '/' && *s != '?')
             s++;
-        }
-        if (s == a)
+        /* host[:port] and nothing else: userinfo is deprecated and a
+         * classic spoofing vector, and an http(s) URI without a host is
+         * invalid (RFC 9110 4.2.1).  The authority becomes the Host field
+         * the request reports (see below), so it obeys the same grammar. */
+        if (!host_ok(a, (size_t)(s - a), 0))
             FAIL(400, M_ABS_AUTHORITY);
+        auth = a;
+        n_auth = (size_t)(s - a);
         if (s == te_ || *s == '?') {
             static const char slash[] = "/";
             req->path = slash;
@@ -744,6 +748,7 @@ fields:
              * target's form */
             if (!host_ok(v, h->value_len, 1))
                 FAIL(400, M_BAD_HOST);
+            host = h;
             break;
         case H1_H_CONTENT_LENGTH:
             st = cl_merge(v, h->value_len, &cl_digits, &cl_ndig, msg);
@@ -767,11 +772,36 @@ fields:
             break;
         }
     }
-    req->headers = hdrs;
-    req->num_headers = nh;
-
     if (req->minor == 1 && hosts == 0)
         FAIL(400, M_NO_HOST);
+    if (auth) {
+        /*
+         * RFC 9112 3.2.2: with an absolute-form target the host is the
+         * target's authority, and a Host field is ignored.  The layers above
+         * (and the routes) learn the host from the Host field only, so
+         * rather than report a second host beside it, which each of them
+         * would have to know to prefer, the parser reports the authority
+         * as the Host field's value: in place, keeping the field order, or,
+         * on an HTTP/1.0 request that sent no Host, as a field "host"
+         * added last (outside max_headers, which counts field lines).
+         * The Host value sent was still checked above: RFC 9112 3.2 makes
+         * an invalid one a 400 whatever the target.
+         */
+        if (!host) {
+            static const char host_name[] = "host";
+            if (nh >= hdr_cap)
+                FAIL(500, M_INTERNAL);
+            host = &hdrs[nh++];
+            host->name = host_name;
+            host->name_len = sizeof host_name - 1;
+            host->id = H1_H_HOST;
+        }
+        host->value = (const char *)auth;
+        host->value_len = n_auth;
+        host->value_8bit = 0;
+    }
+    req->headers = hdrs;
+    req->num_headers = nh;
     if (te_seen) {
         /* RFC 9112 6.1 and 6.3: both framings at once is the classic
          * request-smuggling shape, so it is refused rather than resolved. */
@@ -1489,7 +1519,8 @@ found : {
     }
     c->in_pos += pos;
     scan_reset(c);
-    if (ensure_hdrs(c, nf))
+    /* one more than the field lines: h1_parse_head() may add a Host */
+    if (ensure_hdrs(c, nf + 1))
         return ev_fail(c, ev, 500, M_NOMEM);
     st = h1_parse_head(head, hl, &c->lim, &c->req, c->hdrs, c->hdr_cap, &msg);
     if (st)

@@ -121,7 +121,8 @@ extern const char *const h1_header_names[H1_H__COUNT];
  * 0 for every byte that is not a token character. */
 extern const unsigned char h1_tchar_lc[256];
 
-/* All pointers of a parsed head point into the buffer that was parsed. */
+/* All pointers of a parsed head point into the buffer that was parsed,
+ * but for a static "/" path (below) and an added Host field's name. */
 typedef struct {
     const char *name;   /* as sent; token characters only */
     const char *value;  /* leading and trailing SP/HTAB removed */
@@ -139,6 +140,10 @@ typedef struct {
     const char *path;   /* may point to a static "/" for "http://host" */
     const char *query;  /* after the first '?'; query_len 0 if none */
     size_t method_len, target_len, path_len, query_len;
+    /* The field lines in order.  The Host field (at most one) is the
+     * request's host: with an absolute-form target its value is the
+     * target's authority (RFC 9112 3.2.2), and an HTTP/1.0 request that
+     * sent none gets one ("host", last), so up to max_headers + 1. */
     h1_header *headers;
     size_t num_headers;
     uint64_t content_length; /* H1_BODY_LENGTH only */
@@ -153,7 +158,8 @@ typedef struct {
  * Parses one complete head: buf[0..len) must be exactly the request line,
  * the field lines and the final empty line (the last four bytes CRLF CRLF).
  * hdrs has room for hdr_cap fields; more than lim->max_headers fields is a
- * 431, more than hdr_cap (when hdr_cap < max_headers) a 500.
+ * 431, more than hdr_cap (when hdr_cap < max_headers) a 500.  An HTTP/1.0
+ * absolute-form request without Host needs one slot more than its fields.
  * Returns 0, or an HTTP status with *msg set to a static sentence.
  * No allocation; on success req points into buf and hdrs.
  */

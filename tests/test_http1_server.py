@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import socket
@@ -191,6 +192,23 @@ def test_absolute_form_target(server: Server) -> None:
         assert body == b'{"id":9,"q":null,"limit":2}'
 
 
+def test_absolute_form_authority_is_the_host(server: Server) -> None:
+    # RFC 9112 3.2.2: the target's authority wins over the Host field, which the route sees replaced by it (and,
+    # on an HTTP/1.0 request without one, added).
+    def host_seen(request_bytes: bytes) -> object:
+        with server.connect() as s:
+            s.sendall(request_bytes)
+            head, body = read_response(s, bytearray())
+        assert head.startswith(b"HTTP/1.1 200 OK"), head
+        return json.loads(body)["host"]
+
+    assert host_seen(b"GET /inspect HTTP/1.1\r\nHost: x\r\n\r\n") == "x"
+    assert host_seen(b"GET http://example.com:8080/inspect HTTP/1.1\r\nHost: other.example\r\n\r\n") == "example.com:8080"
+    assert host_seen(b"GET https://[::1]/inspect?a=1 HTTP/1.1\r\nHost:\r\n\r\n") == "[::1]"
+    assert host_seen(b"GET http://example.com/inspect HTTP/1.0\r\n\r\n") == "example.com"
+    assert host_seen(b"GET /inspect HTTP/1.0\r\n\r\n") is None
+
+
 @pytest.mark.parametrize(
     "request_bytes, status",
     [
@@ -247,6 +265,10 @@ REFUSED = [
     ("host with an open bracket", b"GET / HTTP/1.1\r\nHost: [::1\r\n\r\n", 400, "Invalid Host header"),
     ("host with a bad port", b"GET / HTTP/1.1\r\nHost: x:8o\r\n\r\n", 400, "Invalid Host header"),
     ("host http/1.0", b"GET / HTTP/1.0\r\nHost: x:80:80\r\n\r\n", 400, "Invalid Host header"),
+    ("authority with a port only", b"GET http://:80/ HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+     "Invalid authority in absolute-form target"),
+    ("authority with a bad port", b"GET http://x:8o/ HTTP/1.1\r\nHost: x\r\n\r\n", 400,
+     "Invalid authority in absolute-form target"),
     ("HTTP/3.0", b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP version not supported"),
     ("HTTP/1.x", b"GET / HTTP/1.x\r\nHost: x\r\n\r\n", 400, "Invalid HTTP version"),
 ]

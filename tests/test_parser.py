@@ -131,7 +131,37 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
         [req(path="/p/q", query="x=1", headers=[("host", "example.com:8080")])],
         {},
     ),
-    ("absolute form https no path", b"GET https://example.com HTTP/1.1\r\nHost: h\r\n\r\n", [req()], {}),
+    # RFC 9112 3.2.2: the target's authority is the request's host; the Host field reports it
+    (
+        "absolute form https no path",
+        b"GET https://example.com HTTP/1.1\r\nHost: h\r\n\r\n",
+        [req(headers=[("host", "example.com")])],
+        {},
+    ),
+    (
+        "absolute form authority wins over Host",
+        b"GET http://Example.com:8080/p?x=1 HTTP/1.1\r\nX: 1\r\nHost: other\r\nY: 2\r\n\r\n",
+        [req(path="/p", query="x=1", headers=[("x", "1"), ("host", "Example.com:8080"), ("y", "2")])],
+        {},
+    ),
+    (
+        "absolute form authority wins over an empty Host",
+        b"GET http://[::1]:80 HTTP/1.1\r\nHost:\r\n\r\n",
+        [req(headers=[("host", "[::1]:80")])],
+        {},
+    ),
+    (
+        "absolute form on http/1.0 without Host gains one",
+        b"GET http://example.com/p HTTP/1.0\r\nAccept: a\r\n\r\n",
+        [req(path="/p", minor=0, headers=[("accept", "a"), ("host", "example.com")], keep_alive=False)],
+        {},
+    ),
+    (
+        "absolute form on http/1.0 without Host, fields at max_headers",
+        b"GET http://e.x/ HTTP/1.0\r\nA: 1\r\nB: 2\r\n\r\n",
+        [req(minor=0, headers=[("a", "1"), ("b", "2"), ("host", "e.x")], keep_alive=False)],
+        {"max_headers": 2},
+    ),
     ("absolute form query only", b"GET HTTP://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", [req(query="x=1")], {}),
     ("options asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", [req("OPTIONS", "*")], {}),
     ("options origin form", b"OPTIONS /x HTTP/1.1\r\nHost: h\r\n\r\n", [req("OPTIONS", "/x")], {}),
@@ -341,6 +371,13 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("other scheme", b"GET ftp://h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("absolute form without host", b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("absolute form with userinfo", b"GET http://u:p@h/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with a port only", b"GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with a bad port", b"GET http://h:8o/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with an open bracket", b"GET http://[::1/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with a bad escape", b"GET http://a%zz/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with a backslash", b"GET http://a\\b/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
+    ("absolute form with a bad Host", b"GET http://h/x HTTP/1.1\r\nHost: a b\r\n\r\n", 400, {}),
+    ("absolute form without Host on http/1.1", b"GET http://h/x HTTP/1.1\r\n\r\n", 400, {}),
     ("authority form", b"GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     # a fragment is never part of a request target (RFC 9112 3.2, RFC 9110 7.1)
     ("fragment", b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
@@ -526,6 +563,13 @@ def test_host_values_refused(host: str) -> None:
         raw = b"GET / HTTP/1.%d\r\nHost: %s\r\n\r\n" % (minor, host.encode("latin-1"))
         for events in all_splittings(raw):
             assert events == [(EV_ERROR, 400, "Invalid Host header")]
+
+
+def test_absolute_form_authority_messages() -> None:
+    for raw in (b"GET http://:80/ HTTP/1.1\r\nHost: h\r\n\r\n", b"GET http://h:x/ HTTP/1.1\r\nHost: h\r\n\r\n",
+                b"GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n"):
+        for events in all_splittings(raw):
+            assert events == [(EV_ERROR, 400, "Invalid authority in absolute-form target")]
 
 
 def test_fragment_refused_with_its_message() -> None:

@@ -74,11 +74,14 @@ def requests(draw: st.DrawFn) -> tuple[bytes, Event]:
     query = draw(queries)
     form = draw(st.sampled_from(["origin", "origin", "absolute", "absolute-no-path"]))
     q = "" if query is None else "?" + query
+    authority = None  # an absolute-form target's, which is reported as the Host (RFC 9112 3.2.2)
     if form == "origin":
         target = path + q
     elif form == "absolute":
-        target = draw(st.sampled_from(["http", "https", "HTTP"])) + "://ex.com:80" + path + q
+        authority = draw(st.sampled_from(["ex.com:80", "[::1]:8080", "127.0.0.1"]))
+        target = draw(st.sampled_from(["http", "https", "HTTP"])) + "://" + authority + path + q
     else:
+        authority = "ex.com"
         target = "http://ex.com" + q
         path = "/"
 
@@ -91,8 +94,11 @@ def requests(draw: st.DrawFn) -> tuple[bytes, Event]:
         pos = draw(st.integers(0, len(fields)))
         fields.insert(pos, ((name + ": " + value).encode("latin-1"), (name.lower(), value)))
 
-    if minor == 1 or draw(st.booleans()):
-        add(draw(st.sampled_from(["Host", "host", "HOST"])), draw(st.sampled_from(["ex.com", "h:8080", ""])))
+    has_host = minor == 1 or draw(st.booleans())
+    if has_host:
+        add(draw(st.sampled_from(["Host", "host", "HOST"])), draw(st.sampled_from(["ex.com", "h:8080", "[::1]", ""])))
+        if authority is not None:
+            fields = [(raw, ("host", authority) if pair[0] == "host" else pair) for raw, pair in fields]
     conn = draw(st.sampled_from([None, "close", "keep-alive", "Keep-Alive", "upgrade, Close", "te"]))
     if conn is not None:
         add("Connection", conn)
@@ -126,7 +132,10 @@ def requests(draw: st.DrawFn) -> tuple[bytes, Event]:
     leading = b"\r\n" * draw(st.integers(0, 2))
     head = leading + f"{method} {target} HTTP/1.{minor}\r\n".encode()
     head += b"".join(raw + b"\r\n" for raw, _ in fields) + b"\r\n"
-    expected = (EV_REQUEST, method, path, query or "", minor, [pair for _, pair in fields], keep_alive, body)
+    headers = [pair for _, pair in fields]
+    if authority is not None and not has_host:
+        headers.append(("host", authority))  # HTTP/1.0 without Host: the authority is added as one
+    expected = (EV_REQUEST, method, path, query or "", minor, headers, keep_alive, body)
     return head + payload, expected
 
 

@@ -13,8 +13,11 @@
  *   - everything a HEAD event returns obeys the grammar it was checked
  *     against (token method and names, visible-ASCII target without a
  *     fragment, clean values, a Host that is a uri-host[:port]);
- *   - the Host check agrees with an oracle written apart from it (IPv6
- *     through inet_pton), both ways, on the input taken as a Host value;
+ *   - an absolute-form target's authority is the one Host reported
+ *     (RFC 9112 3.2.2), added only to an HTTP/1.0 request without one;
+ *   - the Host and authority checks agree with an oracle written apart
+ *     from them (IPv6 through inet_pton), both ways, on the input taken as
+ *     a Host value and as an authority;
  *   - the chunked decoder alone gives the same result for any split;
  *   - a streamed body (STREAM, DATA..., an empty MESSAGE) carries the same
  *     bytes for any split, never more than max_stream_body of them.
@@ -198,9 +201,46 @@ static void host_differential(const unsigned char *v, size_t n)
     }
 }
 
+/* The input as the authority of an absolute-form target: accepted exactly
+ * when the oracle takes it as a host[:port] with a host, and then it is
+ * the Host reported, whatever the Host field said. */
+static void authority_differential(const unsigned char *v, size_t n)
+{
+    static const char pre[] = "GET http://";
+    static const char post[] = "/ HTTP/1.1\r\nHost: h\r\n\r\n";
+    char buf[sizeof pre + 256 + sizeof post];
+    h1_header hdrs[2];
+    h1_request req;
+    const char *msg = NULL;
+    size_t i, len;
+    int st;
+    if (n > 256)
+        n = 256;
+    /* bytes that end the authority or the target are not this check's */
+    for (i = 0; i < n; i++)
+        if (v[i] <= 0x20 || v[i] >= 0x7f || v[i] == '/' || v[i] == '?' ||
+            v[i] == '#')
+            return;
+    memcpy(buf, pre, sizeof pre - 1);
+    memcpy(buf + sizeof pre - 1, v, n);
+    memcpy(buf + sizeof pre - 1 + n, post, sizeof post - 1);
+    len = sizeof pre - 1 + n + sizeof post - 1;
+    st = h1_parse_head(buf, len, &limit_sets[0], &req, hdrs, 2, &msg);
+    if (oracle_host(v, n, 0)) {
+        CHECK(st == 0);
+        CHECK(req.num_headers == 1 && req.headers[0].id == H1_H_HOST);
+        CHECK(req.headers[0].value_len == n);
+        CHECK(memcmp(req.headers[0].value, v, n) == 0);
+    } else {
+        CHECK(st == 400 &&
+              strcmp(msg, "Invalid authority in absolute-form target") == 0);
+    }
+}
+
 static void check_head(const h1_request *r, const h1_limits *lim)
 {
-    size_t i;
+    size_t i, hosts = 0;
+    const h1_header *host = NULL;
     CHECK(is_tchar_str(r->method, r->method_len));
     CHECK(r->method_id != H1_M_CONNECT);
     CHECK(r->target_len >= 1 && r->target_len <= lim->max_target);
@@ -212,7 +252,7 @@ static void check_head(const h1_request *r, const h1_limits *lim)
                                 r->method_id == H1_M_OPTIONS));
     CHECK(memchr(r->path, '?', r->path_len) == NULL);
     CHECK(r->minor <= 1);
-    CHECK(r->num_headers <= lim->max_headers);
+    CHECK(r->num_headers <= lim->max_headers + 1);
     if (r->body == H1_BODY_LENGTH)
         CHECK(r->content_length <= lim->max_body ||
               r->content_length <= lim->max_stream_body);
@@ -236,14 +276,33 @@ static void check_head(const h1_request *r, const h1_limits *lim)
             high |= c >= 0x80;
         }
         CHECK(high == h->value_8bit);
-        if (h->id == H1_H_HOST)
+        if (h->id == H1_H_HOST) {
             CHECK(oracle_host((const unsigned char *)h->value, h->value_len,
                               1));
+            hosts++;
+            host = h;
+        }
         if (h->value_len) {
             CHECK(h->value[0] != ' ' && h->value[0] != '\t');
             CHECK(h->value[h->value_len - 1] != ' ' &&
                   h->value[h->value_len - 1] != '\t');
         }
+    }
+    CHECK(hosts <= 1);
+    if (r->target[0] != '/' && r->target[0] != '*') {
+        /* absolute form: scheme "://" authority [ "/" path ] [ "?" query ] */
+        const char *a = memchr(r->target, ':', r->target_len);
+        size_t n = 0;
+        CHECK(a != NULL);
+        a += 3;
+        while (a + n < r->target + r->target_len && a[n] != '/' && a[n] != '?')
+            n++;
+        CHECK(oracle_host((const unsigned char *)a, n, 0));
+        CHECK(host != NULL && host->value == a && host->value_len == n);
+        if (r->num_headers > lim->max_headers)
+            CHECK(r->minor == 0 && host == &r->headers[r->num_headers - 1]);
+    } else {
+        CHECK(r->num_headers <= lim->max_headers);
     }
 }
 
@@ -539,6 +598,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     host_differential(data, size);
+    authority_differential(data, size);
 
     /* the chunked decoder straight on the input */
     {
