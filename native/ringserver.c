@@ -488,8 +488,8 @@ static void notify_drain(RingServer *s, struct conn *c) {
 }
 
 /* Tells Python of c's streamed body (``item``, stolen): bytes, None at its end, (status, message) when its framing
- * broke, False when the connection is gone or the client shut its side first.  Returns 1 when Python asks to stop reading for now, 0 to go on, -1 with
- * an exception set. */
+ * broke, False when the connection is gone, True when the client shut its side first.  Returns 1 when Python asks to
+ * stop reading for now, 0 to go on, -1 with an exception set. */
 static int body_event(RingServer *s, struct conn *c, PyObject *item) {
     if (item == NULL)
         return -1;
@@ -900,7 +900,7 @@ static int body_lost(RingServer *s, struct conn *c, int r) {
 static void body_cut(RingServer *s, struct conn *c) {
     c->flags &= ~(C_BODY | C_BODYWAIT);
     stop_reading(c);
-    if (body_event(s, c, Py_NewRef(Py_False)) < 0) {
+    if (body_event(s, c, Py_NewRef(Py_True)) < 0) { /* True: what arrived before the FIN is still read */
         PyErr_WriteUnraisable(s->on_body);
         conn_kill(s, c, 1);
     }

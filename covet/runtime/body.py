@@ -117,12 +117,18 @@ class RequestBody:
             self._ended = True
             self._wake()
 
-    def fail(self, exc: BaseException) -> None:
-        """The body cannot complete: the reader gets ``exc`` at its next read (what was unread is dropped)."""
+    def fail(self, exc: BaseException, keep_unread: bool = False) -> None:
+        """The body cannot complete: the reader gets ``exc`` at its next read.
+
+        What was unread is dropped at once (nobody is left to answer a client that reset), unless
+        ``keep_unread``: a client that half-closed (FIN) after part of its body sent that part, and its route
+        reads it before the error.
+        """
         if not self.done:
             self._error = exc
-            self._chunks.clear()
-            self._take()
+            if not keep_unread:
+                self._chunks.clear()
+                self._take()
             self._unpause()
             self._wake()
 

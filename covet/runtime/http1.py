@@ -345,8 +345,9 @@ class HTTP1Connection(asyncio.Protocol):
         body = self.body
         if body is not None:
             # A FIN before the streamed body's end: it can never complete. Its route reads the ClientDisconnect a
-            # reset gives, now rather than at the body timeout, and the connection closes after its answer.
-            body.fail(disconnected())
+            # reset gives (after what arrived before the FIN), now rather than at the body timeout, and the
+            # connection closes after its answer.
+            body.fail(disconnected(), keep_unread=True)
             self._end_body()
             self.closing = True
             self.queue.clear()

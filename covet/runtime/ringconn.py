@@ -151,8 +151,9 @@ class RingHTTP:
 
     def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
         """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
-        connection is gone or the client shut its side before the end (a ClientDisconnect either way); True asks
-        the core to stop reading until ``resume_body``."""
+        connection is gone, True when the client shut its side (FIN) before the end (a ClientDisconnect either
+        way, after what arrived in the second case); True back asks the core to stop reading until
+        ``resume_body``."""
         body = self.bodies.get(cid)
         if body is None:
             return False
@@ -164,7 +165,7 @@ class RingHTTP:
         elif isinstance(item, tuple):
             body.fail(HTTPError(item[0], item[1]))
         else:
-            body.fail(disconnected())
+            body.fail(disconnected(), keep_unread=item is True)
         if item is None or body.discarding:
             del self.bodies[cid]
         # else the route still runs: _handler_done sees the failure (and closes after its answer)
