@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, final
 
-__all__ = ["AddressSource", "ConnectionInfo", "Liveness"]
+__all__ = ["AddressSource", "ConnectionInfo", "Left", "Liveness"]
 
 
 class AddressSource(Protocol):
@@ -19,6 +19,23 @@ class Liveness(Protocol):
     """Who knows whether a connection is still there (the transport)."""
 
     def gone(self, key: int, /) -> bool: ...
+
+
+@final
+class Left:
+    """A connection's own flag that its client left, for transports that know it as it happens (asyncio).
+
+    Kept apart from the connection object so that a request's ``ConnectionInfo`` does not make a reference
+    cycle with it: a closed connection is freed by reference counting, not at the next GC pass.
+    """
+
+    __slots__ = ("left",)
+
+    def __init__(self) -> None:
+        self.left = False
+
+    def gone(self, key: int, /) -> bool:
+        return self.left
 
 
 @final

@@ -38,7 +38,7 @@ from covet.runtime.body import (TOO_LARGE, BodyBudget, RequestBody, content_leng
                                 keep_alive_after, streamed_glue)
 from covet.runtime.clock import Clock
 from covet.runtime.config import Config
-from covet.runtime.connection import ConnectionInfo
+from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.dispatch import Dispatcher
 from covet.runtime.exits import AfterReply
 from covet.runtime.encode import HeaderSeq, HeaderSet, Reply, error_reply, http_error_reply, server_error_reply
@@ -231,7 +231,7 @@ class HTTP1Connection(asyncio.Protocol):
     __slots__ = (
         "state", "transport", "parser", "info", "queue", "busy", "closed", "closing", "write_paused", "read_paused",
         "body_paused", "reading", "drain", "stream", "body", "nreq", "seen_nreq", "seen_state", "mark", "pause_mark",
-        "lingering", "eof", "watch",
+        "lingering", "eof", "watch", "left",
     )
 
     def __init__(self, state: ServerState) -> None:
@@ -254,6 +254,7 @@ class HTTP1Connection(asyncio.Protocol):
         self.lingering = False  # our side is shut; what the client still sends is dropped
         self.eof = False  # the client shut its side (FIN)
         self.watch: Watch | None = None  # the suspended handler's deadline and disconnect policy
+        self.left = Left()  # whether the client left (FIN, reset, close), for ConnectionInfo.disconnected
         self.nreq = 0
         self.seen_nreq = 0
         self.seen_state = 0
@@ -270,12 +271,13 @@ class HTTP1Connection(asyncio.Protocol):
         self.info = ConnectionInfo(
             (peer[0], peer[1]) if isinstance(peer, tuple) else None,
             (sock[0], sock[1]) if isinstance(sock, tuple) else None,
-            watch=self,
+            watch=self.left,
         )
         self.state.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.left.left = True
         self.queue.clear()
         self.state.connections.discard(self)
         watch = self.watch
@@ -292,10 +294,6 @@ class HTTP1Connection(asyncio.Protocol):
         if body is not None:
             body.fail(disconnected())
             self._end_body()
-
-    def gone(self, key: int, /) -> bool:
-        """Whether the client has gone (``ConnectionInfo.disconnected``): the connection is lost or half-closed."""
-        return self.closed or self.eof
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -342,6 +340,7 @@ class HTTP1Connection(asyncio.Protocol):
         if self.lingering:
             return None  # the client has read our answer and is done: close
         self.eof = True
+        self.left.left = True
         body = self.body
         if body is not None:
             # A FIN before the streamed body's end: it can never complete. Its route reads the ClientDisconnect a
