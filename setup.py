@@ -8,6 +8,9 @@ The runtime modules listed in COMPILED_RUNTIME are compiled with mypyc (pinned
 in pyproject's build requirements); their .py sources ship beside them as the
 fallback.  COVET_PURE_BUILD=1 builds without them; COVET_RUNTIME_MODULES=a,b
 compiles another set (perf/runtime_modules.py measures each that way).
+
+COVET_COVERAGE=1 builds covet._native instrumented for gcov (--coverage, -O0),
+for `make test`'s line coverage of native/; never for `make run` or benchmarks.
 """
 
 import os
@@ -43,6 +46,11 @@ if not os.environ.get("COVET_NO_WERROR"):
     flags.append("-Werror")
 if os.environ.get("COVET_DEBUG_NATIVE"):
     flags += ["-O0", "-g", "-UNDEBUG", "-DCOVET_DEBUG=1"]
+link_flags: list[str] = []
+if os.environ.get("COVET_COVERAGE") == "1":
+    # -O0 keeps one counted line per source line; the .gcno files go beside the objects (--build-temp).
+    flags += ["-O0", "--coverage"]
+    link_flags.append("--coverage")
 
 setup(
     ext_modules=[
@@ -52,6 +60,7 @@ setup(
                      *(["native/uring.c", "native/ring.c", "native/ringserver.c"] if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,
+            extra_link_args=link_flags,
         ),
         *runtime_extensions(),
     ]
