@@ -24,7 +24,23 @@ $(RTSTAMP): $(STAMP) $(RUNTIME_PY)
 	$(PY) setup.py -q build_ext --inplace
 	touch $(RTSTAMP)
 
-run: $(RTSTAMP)
+# covet/_native comes in two flavours, built in place: -O3 for `make run` and the benchmarks, and instrumented for
+# gcov (setup.py's COVET_COVERAGE=1, objects and counters in build/coverage/) for `make test`. Building one removes
+# the other's stamp, so the next target that needs the other flavour puts it back (a second or two).
+NATIVE_FAST := $(VENV)/.native-fast
+NATIVE_COV  := $(VENV)/.native-coverage
+$(NATIVE_FAST): $(RTSTAMP) $(NATIVE) setup.py
+	rm -f covet/_native.*.so $(NATIVE_COV)
+	COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace
+	touch $@
+
+$(NATIVE_COV): $(RTSTAMP) $(NATIVE) setup.py
+	rm -f covet/_native.*.so $(NATIVE_FAST)
+	COVET_COVERAGE=1 COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace \
+	  --build-lib build/coverage/lib --build-temp build/coverage/temp
+	touch $@
+
+run: $(NATIVE_FAST)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl, and chromium for the /docs page) and the fuzzer needs (clang); installed
@@ -40,8 +56,9 @@ system-deps:
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
 	fi
 
-test: $(RTSTAMP) system-deps
-	$(PY) -m pytest -q
+# The whole suite, with line coverage of covet/ and native/ (tests/coverage.sh): fails below 90% for either.
+test: $(NATIVE_COV) system-deps
+	PY=$(PY) bash tests/coverage.sh
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
@@ -59,7 +76,7 @@ native-test: system-deps $(STAMP)
 	PY=$(PY) bash native/tests/asan_server.sh
 
 clean:
-	rm -rf build .venv covet/*.so covet/runtime/*.so .pytest_cache .mypy_cache .hypothesis
+	rm -rf build .venv covet/*.so covet/runtime/*.so .pytest_cache .mypy_cache .hypothesis .coverage .coverage.* htmlcov
 
 PEERS := perf/.venv-peers/.installed
 $(PEERS): perf/requirements-peers.txt
@@ -89,7 +106,7 @@ $(PERFSTAMP): $(STAMP)
 
 .PHONY: bench bench-quick bench-deps bench-memory bench-micro
 # The whole comparison: every peer, 10 s rounds; writes docs/performance.md and docs/img/.
-bench: $(PERFSTAMP) $(PEERS) bench-deps
+bench: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
 	$(PY) perf/memory.py --docs
 	rm -f perf/results/micro-pure.json perf/results/micro.json perf/results/micro-compiled.json
@@ -101,15 +118,15 @@ bench: $(PERFSTAMP) $(PEERS) bench-deps
 	$(PY) perf/features.py --docs
 
 # A reduced set for development: fewer peers, 3 s rounds, under 3 minutes.
-bench-quick: $(PERFSTAMP) $(PEERS) bench-deps
+bench-quick: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/bench.py --quick
 
-bench-memory: $(PERFSTAMP) $(PEERS) bench-deps
+bench-memory: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/memory.py
 
 # What dependencies, middleware and the rest cost (against the CovetPy before them, and FastAPI): about 10 minutes.
-bench-features: $(PERFSTAMP) $(PEERS) bench-deps
+bench-features: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/features.py --docs
 
-bench-micro: $(PERFSTAMP)
+bench-micro: $(PERFSTAMP) $(NATIVE_FAST)
 	$(PY) perf/micro.py --fast -o perf/results/micro.json
