@@ -90,6 +90,12 @@ class Server:
         return self.proc.returncode, self.log
 
 
+def checkout_path(*first: Path) -> str:
+    """PYTHONPATH for a `covet` subprocess: ``first``, then this checkout, so that the child runs this checkout's
+    covet (and is measured by `make test`'s coverage) even where the venv's editable install points elsewhere."""
+    return os.pathsep.join([*map(str, first), str(ROOT)])
+
+
 # Every transport the example app is tested on: mode (interpreted or compiled) x I/O loop.
 TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
 
@@ -100,9 +106,7 @@ def build_project(tmp_path_factory: pytest.TempPathFactory, source: Path, *other
     proj = tmp_path_factory.mktemp(source.stem)
     for path in (source, *others):
         shutil.copy(path, proj / path.name)
-    # This tree's compiler, not whichever covet the interpreter has installed: the glue it writes must fit the
-    # runtime the servers run (PYTHONPATH, as in Server).
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(proj), str(ROOT)]))
+    env = dict(os.environ, PYTHONPATH=checkout_path(proj))
     out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
                          capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -14,13 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import LOOPS, ROOT, Server
+from conftest import LOOPS, ROOT, Server, checkout_path
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def covet(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), str(ROOT)]))  # this tree's covet, as build_project
+    env = dict(os.environ, PYTHONPATH=checkout_path(cwd))
     return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import pytest
 
-from conftest import ROOT, TRANSPORTS, app_client, build_project
+from conftest import TRANSPORTS, app_client, build_project, checkout_path
 
 from covet import Covet, Depends, Query
 from covet.exceptions import RouteDefinitionError
@@ -203,8 +203,7 @@ def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_p
     with open(proj / "deps_async.py", "a") as f:
         f.write("\n# edited\n")
     out = subprocess.run([sys.executable, "-m", "covet", "serve", "deps:app", "--compiled", "require", "--port", "0"],
-                         cwd=proj, env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(proj), str(ROOT)])),
-                         capture_output=True, text=True,
+                         cwd=proj, env=dict(os.environ, PYTHONPATH=checkout_path(proj)), capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 2
     assert "deps_async.py changed since the build" in out.stderr
