@@ -22,6 +22,7 @@ import pytest
 from conftest import TRANSPORTS, app_client, build_project, checkout_path
 
 from covet import Covet, Depends, Query
+from covet.exceptions import HTTPError
 from covet.exceptions import RouteDefinitionError
 
 TESTS = Path(__file__).resolve().parent
@@ -207,3 +208,123 @@ def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_p
                          timeout=60)
     assert out.returncode == 2
     assert "deps_async.py changed since the build" in out.stderr
+
+
+# Generator dependencies that misbehave (module level: the handlers' annotations name them).
+_closed: list[str] = []
+
+
+def _mb_twice() -> Iterator[str]:
+    try:
+        yield "a"
+        yield "again"
+    finally:
+        _closed.append("twice")
+
+
+async def _mb_atwice() -> Any:
+    try:
+        yield "b"
+        yield "again"
+    finally:
+        _closed.append("atwice")
+
+
+def _mb_broken() -> Iterator[str]:
+    yield "c"
+    raise RuntimeError("clean-up failed")
+
+
+def _mb_stubborn() -> Iterator[str]:
+    try:
+        yield "d"
+    except HTTPError:
+        yield "once more"
+    finally:
+        _closed.append("stubborn")
+
+
+async def _mb_astubborn() -> Any:
+    try:
+        yield "e"
+    except HTTPError:
+        yield "once more"
+    finally:
+        _closed.append("astubborn")
+
+
+def _mb_replacing() -> Iterator[str]:
+    try:
+        yield "f"
+    except HTTPError:
+        raise HTTPError(418, "replaced") from None
+
+
+async def _mb_areplacing() -> Any:
+    try:
+        yield "g"
+    except HTTPError:
+        raise HTTPError(418, "areplaced") from None
+
+
+def test_misbehaving_generator_dependencies_are_closed_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A generator dependency that yields a second time, fails while cleaning up, or yields again after the
+    handler's exception is closed and named in covet.error; the response is not held hostage by it."""
+    from covet.testing import TestClient
+
+    app = Covet()
+
+    @app.get("/twice")
+    def r_twice(a: Annotated[str, Depends(_mb_twice)], b: Annotated[str, Depends(_mb_atwice)]) -> str:
+        return a + b
+
+    @app.get("/broken")
+    def r_broken(c: Annotated[str, Depends(_mb_broken)]) -> str:
+        return c
+
+    @app.get("/stubborn")
+    def r_stubborn(d: Annotated[str, Depends(_mb_stubborn)]) -> str:
+        raise HTTPError(409, "conflict")
+
+    @app.get("/astubborn")
+    async def r_astubborn(d: Annotated[str, Depends(_mb_stubborn)], e: Annotated[str, Depends(_mb_astubborn)]) -> str:
+        raise HTTPError(409, "conflict")
+
+    @app.get("/replacing")
+    def r_replacing(f: Annotated[str, Depends(_mb_replacing)]) -> str:
+        raise HTTPError(409, "conflict")
+
+    @app.get("/areplacing")
+    async def r_areplacing(g: Annotated[str, Depends(_mb_areplacing)]) -> str:
+        raise HTTPError(409, "conflict")
+
+    def wait_for(*names: str) -> None:
+        deadline = time.monotonic() + 5
+        while not set(names) <= set(_closed) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert set(names) <= set(_closed), _closed
+
+    _closed.clear()
+    with caplog.at_level("ERROR", logger="covet.error"), TestClient(app) as client:
+        r = client.get("/twice")
+        assert (r.status_code, r.text) == (200, "ab")
+        wait_for("twice", "atwice")
+        assert client.get("/broken").text == "c"
+        deadline = time.monotonic() + 5
+        while "failed while cleaning up" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.get("/stubborn").status_code == 409
+        wait_for("stubborn")
+        _closed.clear()
+        assert client.get("/astubborn").status_code == 409
+        wait_for("stubborn", "astubborn")
+        r = client.get("/replacing")
+        assert (r.status_code, r.json()) == (418, {"detail": "replaced"})
+        r = client.get("/areplacing")
+        assert (r.status_code, r.json()) == (418, {"detail": "areplaced"})
+    text = caplog.text
+    assert "test_depends.py" in text and "twice yielded more than once; it was closed" in text, text
+    assert "atwice yielded more than once" in text, text
+    assert "broken failed while cleaning up after the response" in text, text
+    assert "stubborn yielded again after an exception; it was closed" in text, text
+    assert "astubborn yielded again after an exception; it was closed" in text, text
