@@ -109,3 +109,42 @@ def test_an_http_error_header_that_is_not_latin1_answers_500(caplog: pytest.LogC
         r = client.get("/latin")
     assert r.status_code == 500
     assert "is not Latin-1" in caplog.text
+
+
+_cleaned: list[str] = []
+
+
+def _tracked() -> Any:
+    try:
+        yield "dep"
+    finally:
+        _cleaned.append("dep closed")
+
+
+_failing = Covet()
+
+
+@_failing.middleware
+async def fail_after(request: Any, call_next: Any) -> Any:
+    response = await call_next(request)
+    if request.url.path == "/boom":
+        raise RuntimeError("the middleware failed after the handler")
+    return response
+
+
+@_failing.get("/boom")
+def boom(d: Annotated[str, Depends(_tracked)]) -> str:
+    return d
+
+
+def test_a_middleware_failing_after_the_handler_still_closes_the_dependencies(
+        caplog: pytest.LogCaptureFixture) -> None:
+    import time
+
+    _cleaned.clear()
+    with TestClient(_failing) as client:
+        assert client.get("/boom").status_code == 500
+        deadline = time.monotonic() + 5
+        while not _cleaned and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert _cleaned == ["dep closed"]
