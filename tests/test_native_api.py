@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -180,3 +181,392 @@ def test_ring_server_serves_ipv6_and_reports_both_ends() -> None:
             core.close()  # type: ignore[attr-defined]
     assert [p[0][0] for p in seen] == ["::1", "127.0.0.1"], seen
     assert all(p[1][1] == port for p in seen), seen
+
+
+class Core:
+    """A RingServer on a loopback listener, driven by hand: ``pump`` processes completions, ``tick`` is one second."""
+
+    def __init__(self, on_request: Any, on_error: Any = None, on_wake: Any = None, on_drain: Any = None,
+                 **kw: Any) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.unraisable: list[str] = []
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: self.unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
+
+        def nothing(*args: object) -> None:
+            return None
+
+        try:
+            self.core = _native.RingServer(  # type: ignore[attr-defined]
+                self.listener.fileno(), on_request, on_error or (lambda status, msg: b"HTTP/1.1 %d x\r\n\r\n" % status),
+                on_wake or nothing, on_drain or nothing, entries=64, buffers=16, buffer_size=4096, **kw)
+        except OSError as exc:  # pragma: no cover
+            self.close()
+            pytest.skip(f"no io_uring here: {exc}")
+
+    def pump(self, until: Any = lambda: False, seconds: float = 5) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.core.process()
+            self.core.flush()
+            if until():
+                return
+            time.sleep(0.005)
+
+    def tick(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.core.tick(b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.pump(seconds=0.05)
+
+    def connect(self) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        s.setblocking(False)
+        return s
+
+    def close(self) -> None:
+        sys.unraisablehook = self._hook
+        if hasattr(self, "core"):
+            self.core.close()
+        self.listener.close()
+
+
+def _read(core: Core, s: socket.socket, want: bytes, seconds: float = 5) -> bytes:
+    got = bytearray()
+
+    def arrived() -> bool:
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            return False
+        if not data:
+            return True
+        got.extend(data)
+        return want in got
+
+    core.pump(arrived, seconds)
+    return bytes(got)
+
+
+def _closed(core: Core, s: socket.socket, seconds: float = 5) -> bool:
+    state = {"closed": False}
+
+    def gone() -> bool:
+        try:
+            data = s.recv(65536)
+        except BlockingIOError:
+            return False
+        except ConnectionResetError:
+            state["closed"] = True
+            return True
+        if not data:
+            state["closed"] = True
+        return state["closed"]
+
+    core.pump(gone, seconds)
+    return state["closed"]
+
+
+@uring
+def test_ring_server_reports_bad_answers_and_close_from_a_callback() -> None:
+    """An answer that is not bytes or None, an on_error that returns text, and close() called from inside a callback
+    each fail that connection (reported as unraisable), and the core serves on."""
+    holder: dict[str, Any] = {}
+
+    def on_request(cid: int, req: Any) -> Any:
+        path = req[2] if isinstance(req, tuple) else None
+        if path == "/int":
+            return 42
+        if path == "/close":
+            holder["core"].core.close()
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    core = holder["core"] = Core(on_request, on_error=lambda status, msg: "not bytes")
+    try:
+        for path in ("/int", "/close"):
+            with core.connect() as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                assert _closed(core, s), path
+        with core.connect() as s:
+            s.sendall(b"BAD\r\n\r\n")
+            assert _closed(core, s)
+        with core.connect() as s:
+            s.sendall(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read(core, s, b"ok").endswith(b"\r\n\r\nok")
+    finally:
+        core.close()
+    text = "\n".join(core.unraisable)
+    assert "a request's answer must be bytes or None, not int" in text, text
+    assert "RingServer.close() from inside one of its callbacks" in text, text
+    assert "on_error must return bytes, not str" in text, text
+
+
+@uring
+def test_ring_server_timeouts_follow_its_ticks() -> None:
+    """Each tick is a second: a client that stops reading its responses is cut at write_timeout, a half-sent head
+    gets 408, and a connection closed for output lingers two ticks for the client's end before it is reset."""
+    big = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (32 << 20) + b"x" * (32 << 20)
+    core = Core(lambda cid, req: big, write_timeout=2, header_timeout=2)
+    try:
+        with core.connect() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            core.pump(seconds=0.2)
+            assert core.core.stats()["output_queues"] == 1
+            core.tick(4)
+            assert core.core.stats()["output_queues"] == 0  # cut: the client read nothing for write_timeout
+        with core.connect() as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHo")
+            core.pump(seconds=0.2)
+            core.tick(3)
+            assert _read(core, s, b"\r\n\r\n").startswith(b"HTTP/1.1 408"), "no 408 for a head cut short"
+            core.tick(3)  # the client keeps its end open: the linger runs out
+            assert core.core.connections == 0
+    finally:
+        core.close()
+
+
+@uring
+def test_ring_server_close_resets_connections_python_holds() -> None:
+    """close() with a request in Python's hands (on_request returned None) resets that connection and frees it."""
+    core = Core(lambda cid, req: None)
+    try:
+        with core.connect() as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            core.pump(lambda: core.core.busy == 1)
+            assert core.core.busy == 1
+            core.core.close()
+            assert core.core.connections == 0 and core.core.fd == -1
+            s.setblocking(True)
+            s.settimeout(5)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        core.close()
+
+
+@uring
+def test_ring_server_streamed_bodies_whose_python_half_fails() -> None:
+    """A body past max_body streams: on_request takes its head, on_body its pieces. If either raises, that
+    connection is reset (reported as unraisable) and the core serves on."""
+    bodies: list[object] = []
+
+    def on_request(cid: int, ev: Any) -> Any:
+        if ev[0] == 3:  # the head of a streamed body
+            if ev[2] == "/raise":
+                raise RuntimeError("no route for that body")
+            return None  # Python reads the body
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def on_body(cid: int, piece: object) -> Any:
+        bodies.append(piece)
+        raise RuntimeError("the reader failed")
+
+    core = Core(on_request, max_body=16, max_stream_body=1 << 20, on_body=on_body)
+    try:
+        for head in (b"POST /raise HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n",
+                     b"POST /read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"y" * 50,
+                     b"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + b"z" * 32
+                     + b"\r\nnot a chunk size\r\n"):
+            with core.connect() as s:
+                s.sendall(head)
+                assert _closed(core, s), head
+        with core.connect() as s:
+            s.sendall(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read(core, s, b"ok").endswith(b"\r\n\r\nok")
+    finally:
+        core.close()
+    text = "\n".join(core.unraisable)
+    assert "no route for that body" in text and "the reader failed" in text, text
+    assert bodies and bodies[0] == b"y" * 50, bodies
+
+
+class _Falsy:
+    def __bool__(self) -> bool:
+        raise ValueError("no truth here")
+
+
+@uring
+def test_ring_server_misuse_from_python_is_an_exception() -> None:
+    """Calls made from inside on_request for the request it is answering, arguments whose conversion raises, limits
+    out of range, a ring the kernel refuses, and a server dropped without close()."""
+    import gc
+
+    with pytest.raises(TypeError):
+        _native.RingServer()  # type: ignore[attr-defined,call-arg]
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        with pytest.raises(OSError, match="io_uring_setup"):
+            _native.RingServer(listener.fileno(), None, None, None, None, entries=1 << 30)  # type: ignore[attr-defined]
+        # Dropped without close(): the ring is closed when the object goes.
+        dropped = _native.RingServer(listener.fileno(), None, None, None, None,  # type: ignore[attr-defined]
+                                     keepalive_timeout=0, header_timeout=1e12, entries=64, buffers=16,
+                                     buffer_size=4096)
+        del dropped
+        gc.collect()
+
+    seen: list[str] = []
+
+    def on_request(cid: int, ev: Any) -> Any:
+        try:
+            holder.core.reply(cid, b"x", True)
+        except RuntimeError as exc:
+            seen.append(str(exc))
+        holder.core.flush()  # inside process(): nothing to do yet
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    holder = Core(on_request)
+    try:
+        core = holder.core
+        with pytest.raises(UnicodeEncodeError):
+            core.add_route("\udc80", "/", None, None, False)
+        with pytest.raises(ValueError, match="no truth here"):
+            core.add_route("GET", "/t", None, None, _Falsy())
+        with pytest.raises(OverflowError):
+            core.reply(-1, b"", True)
+        with pytest.raises(OverflowError):
+            core.write(-1, b"")
+        with holder.connect() as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _read(holder, s, b"ok").endswith(b"ok")
+        assert seen == ["reply() for a request that on_request has not returned from"]
+        core.shutdown()
+        core.shutdown()  # a second time: nothing more to do
+    finally:
+        holder.close()
+
+
+@uring
+def test_ring_server_on_a_unix_socket_has_no_addresses(tmp_path: Any) -> None:
+    """peer() and sockname() are (host, port) for IP only: None for a Unix socket, whose connections are served."""
+    path = str(tmp_path / "s")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    addresses: list[object] = []
+    holder: dict[str, Any] = {}
+
+    def on_request(cid: int, ev: Any) -> bytes:
+        addresses.append((holder["core"].peer(cid), holder["core"].sockname(cid)))
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+    def nothing(*args: object) -> None:
+        return None
+
+    with listener:
+        core = holder["core"] = _native.RingServer(  # type: ignore[attr-defined]
+            listener.fileno(), on_request, nothing, nothing, nothing, entries=64, buffers=16, buffer_size=4096)
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.connect(path)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.setblocking(False)
+                got = b""
+                deadline = time.monotonic() + 5
+                while not got.endswith(b"ok") and time.monotonic() < deadline:
+                    core.process()
+                    core.flush()
+                    try:
+                        got += s.recv(4096)
+                    except BlockingIOError:
+                        time.sleep(0.005)
+                assert got.endswith(b"\r\n\r\nok"), got
+        finally:
+            core.close()
+    assert addresses == [(None, None)]
+
+
+def test_render_with_body_whose_truth_raises() -> None:
+    with pytest.raises(ValueError, match="no truth here"):
+        _native.render(b"", b"", b"", b"", _Falsy())
+
+
+def test_parser_feed_takes_buffers_only() -> None:
+    with pytest.raises(TypeError):
+        _native.Parser().feed(42)  # type: ignore[arg-type]
+
+
+@uring
+def test_ring_server_wake_and_drain_callbacks_that_raise_are_reported() -> None:
+    """A connection Python keeps is written to from outside process(): the core asks for a flush through on_wake,
+    and, past its high-water mark, says when the output has drained through on_drain. Either raising is reported,
+    and the response still goes out whole."""
+    kept: list[int] = []
+
+    def boom(*args: object) -> None:
+        raise RuntimeError("callback failed")
+
+    core = Core(lambda cid, ev: kept.append(cid), on_wake=boom, on_drain=boom)
+    try:
+        with core.connect() as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            core.pump(lambda: bool(kept))
+            body = b"y" * (8 << 20)
+            assert core.core.write(kept[0], b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body)) == 0
+            assert core.core.write(kept[0], body) == 1  # past the high-water mark: on_drain will say when it is out
+            with pytest.raises(ValueError, match="no truth here"):
+                core.core.finish(kept[0], _Falsy())
+            core.core.finish(kept[0], False)
+            got = bytearray()
+
+            def all_read() -> bool:
+                try:
+                    data = s.recv(1 << 20)
+                except BlockingIOError:
+                    return False
+                got.extend(data)
+                return not data  # the connection closes after the response
+
+            core.pump(all_read, 20)
+            assert got.startswith(b"HTTP/1.1 200 OK") and got.endswith(body) and len(got) == len(body) + 44, len(got)
+    finally:
+        core.close()
+    text = "\n".join(core.unraisable)
+    assert text.count("callback failed") >= 2, text
+
+
+@uring
+def test_ring_server_a_kept_connection_the_client_reset_takes_nothing_more() -> None:
+    """Python holds a connection; the client resets it: write() answers -1 and finish() False, and it is freed."""
+    import struct
+
+    kept: list[int] = []
+    core = Core(lambda cid, ev: kept.append(cid))
+    try:
+        s = core.connect()
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        core.pump(lambda: bool(kept))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()  # a reset
+        results: list[object] = []
+
+        def refused() -> bool:
+            results[:] = [core.core.write(kept[0], b"late")]
+            return results == [-1]
+
+        core.pump(refused)
+        assert results == [-1]
+        assert core.core.finish(kept[0], True) is False
+        core.pump(lambda: core.core.connections == 0)
+        assert core.core.connections == 0
+    finally:
+        core.close()
+
+
+CHUNKED = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"5\rX", "CR"),                                   # a chunk-size line's CR without its LF
+    (b"0" * 5000 + b"5\r\n", "chunk"),                 # a chunk-size line longer than 4096 bytes
+    (b"5" + b" " * 5000, "chunk"),                     # whitespace after the size, past the line limit
+    (b"0\r\n@x: y\r\n\r\n", "name"),                   # a trailer field whose name starts with a non-token byte
+    (b"0\r\nX: y\rZ", "CR"),                           # a trailer line's CR without its LF
+])
+def test_parser_refuses_broken_chunk_framing(body: bytes, message: str) -> None:
+    from covet._native import EV_ERROR, Parser
+
+    events = Parser().feed(CHUNKED + body)
+    assert events and events[-1][0] == EV_ERROR and events[-1][1] == 400, events
+    assert message.lower() in str(events[-1][2]).lower(), events
