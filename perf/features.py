@@ -35,6 +35,7 @@ from bench import COVET_PY, HERE, ROOT, Endpoint, Target  # noqa: E402
 BEFORE_DEFAULT = "125c829"  # the last commit before dependencies, middleware and the OpenAPI work
 PLAIN = Endpoint("plaintext", "/plaintext", b"Hello, World!")
 JSONE = Endpoint("json", "/json", b'{"message":"Hello, World!"}')
+TYPED = Endpoint("users", "/users/42?q=hi", b'{"id":42,"q":"hi"}')
 MW = Endpoint("dep+mw", "/mw/users/42", b'{"id":42,"user":"anonymous"}')
 
 
@@ -116,6 +117,7 @@ def main() -> int:
     pairs = [
         ("existence plaintext", now, before, PLAIN),
         ("existence json", now, before, JSONE),
+        ("existence typed", now, before, TYPED),
         ("neighbours plaintext", feat, now, PLAIN),
         ("neighbours json", feat, now, JSONE),
         ("dependency+middleware", feat, fastapi, MW),
