@@ -16,8 +16,6 @@ from typing import Literal, TypeAlias
 
 import pydantic_core
 
-from covet._native import check_field
-
 __all__ = [
     "Response",
     "JSONResponse",
@@ -31,6 +29,21 @@ HeaderPairs: TypeAlias = "list[tuple[bytes, bytes]]"
 HeadersArg: TypeAlias = "Mapping[str, str] | Iterable[tuple[str, str]] | None"
 # What a streaming response's source may give; str is sent as UTF-8, anything else is an error.
 Chunk: TypeAlias = "bytes | bytearray | memoryview | str"
+
+
+_check: Callable[[bytes, bytes], None] | None = None
+
+
+def check_field(name: bytes, value: bytes) -> None:
+    """ValueError unless the header may be sent as it is (``covet._native.check_field``)."""
+    global _check
+    if _check is None:
+        # Imported on first use: `import covet` needs no native extension (native/tests/asan_server.sh's test
+        # process imports covet without the sanitizer runtime its instrumented extension needs).
+        from covet._native import check_field as native_check
+
+        _check = native_check
+    _check(name, value)
 
 
 def _encode_headers(headers: HeadersArg) -> list[tuple[bytes, bytes]]:

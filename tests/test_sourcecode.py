@@ -86,3 +86,12 @@ def test_compiled_runtime_is_current() -> None:
         built = list(source.parent.glob(f"{name}.cpython-*.so"))
         assert built, f"{name} is not compiled"
         assert group[0].stat().st_mtime >= source.stat().st_mtime, f"{group[0].name} is older than {source.name}"
+
+
+def test_importing_covet_needs_no_native_extension() -> None:
+    """native/tests/asan_server.sh's test process imports covet (and its config) without the sanitizer runtime the
+    instrumented extension needs: only the request path's protocol layers may import covet._native at import."""
+    code = ("import sys; sys.modules['covet._native'] = None\n"
+            "import covet, covet.staticfiles, covet.runtime.config, covet.runtime.forms\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr

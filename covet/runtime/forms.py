@@ -18,7 +18,6 @@ from typing import IO, Final, final
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from covet._native import parse_urlencoded
 from covet.exceptions import HTTPError
 from covet.requests import Headers
 from covet.runtime.body import RequestBody
@@ -183,6 +182,9 @@ class FormReader:
             except UnicodeDecodeError:
                 form.error = "the form is not UTF-8"
                 return form
+            # Imported here: `import covet` needs no native extension (see responses.check_field).
+            from covet._native import parse_urlencoded
+
             try:
                 # In C, in one pass: unquote_plus's per-escape slow path made a form of '%' cost ~0.5 s per MiB.
                 pairs = parse_urlencoded(raw, MAX_PARTS)
