@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--tree", default=str(ROOT), help="the CovetPy tree to serve with (a checkout of another revision)")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})
-    proc, port = serve(args.loop, Path(args.tree))
+    proc, port = serve(args.loop, Path(args.tree).resolve())
     try:
         per: dict[str, list[float]] = {k: [] for k in BODIES}
         for _ in range(args.rounds):
