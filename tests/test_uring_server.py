@@ -35,6 +35,13 @@ def counters(log: str) -> dict[str, int]:
     return {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
 
 
+def nothing_held(log: str) -> dict[str, int]:
+    """The counted core's exit counters, each of which must be back to zero."""
+    held = counters(log)
+    assert held == dict.fromkeys(held, 0), log
+    return held
+
+
 def refused_uring(preexec: Callable[[], None], *messages: str) -> None:
     """``covet serve --loop uring`` under a seccomp filter: a non-zero exit that says why, with no traceback."""
     out = subprocess.run(
@@ -103,8 +110,7 @@ def test_counters_are_zero_after_every_kind_of_traffic(counted: Server) -> None:
     for c in idle:
         c.close()
     assert code == 0, log
-    held = counters(log)
-    assert held == dict.fromkeys(held, 0), log
+    held = nothing_held(log)
     assert set(held) >= {"connections", "parsers", "operations", "output_queues", "output_items", "buffers_out"}
 
 
@@ -227,8 +233,7 @@ def test_random_traffic_leaves_nothing_behind(counted: Server) -> None:
     assert open_fds(counted.proc.pid) == baseline
     code, log = counted.stop()
     assert code == 0, log
-    held = counters(log)
-    assert held == dict.fromkeys(held, 0), log
+    nothing_held(log)
 
 
 @pytest.mark.skipif(not seccomp.SUPPORTED or sys.byteorder != "little", reason="seccomp filter for x86_64/aarch64")
@@ -346,8 +351,7 @@ def test_a_crowd_of_idle_connections_closes_without_stalling_the_server(request:
         for s in crowd:
             s.close()
     assert code == 0, log
-    held = counters(log)
-    assert held == dict.fromkeys(held, 0), log
+    nothing_held(log)
 
 
 @pytest.mark.parametrize("transport", URING)
@@ -366,5 +370,4 @@ def test_sigterm_with_a_crowd_of_idle_connections_exits_at_once(request: pytest.
         s.close()
     assert code == 0, log
     assert took < 3, f"exit took {took:.1f} s"
-    held = counters(log)
-    assert held == dict.fromkeys(held, 0), log
+    nothing_held(log)
