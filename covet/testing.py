@@ -1,7 +1,7 @@
 """An in-process test client: the real parser and dispatch, no socket.
 
 ``TestClient`` writes each request as HTTP/1.1 bytes into the same
-``HTTP1Connection`` the server uses, over an in-memory transport, and reads
+``AsyncioHTTP1`` connection the server uses, over an in-memory transport, and reads
 the response bytes back.  Use it as a context manager to run the
 application's start-up and shutdown hooks.
 """
@@ -17,7 +17,8 @@ from urllib.parse import urlencode
 from covet.app import Covet
 from covet.requests import Headers
 from covet.runtime.config import Config
-from covet.runtime.http1 import HTTP1Connection, ServerState
+from covet.runtime.asyncio_http1 import AsyncioHTTP1
+from covet.runtime.state import ServerState
 from covet.runtime.server import run_hooks
 
 __all__ = ["TestClient", "TestResponse"]
@@ -174,7 +175,7 @@ class TestClient:
 
     async def _exchange(self, data: bytes, count: int, timeout: float, head: bool) -> list[TestResponse]:
         transport = _MemoryTransport(self.client)
-        conn = HTTP1Connection(self._get_state())
+        conn = AsyncioHTTP1(self._get_state())
         conn.connection_made(transport)
         loop = asyncio.get_running_loop()
         # From a plain callback, as a real transport would call it: outside any Task.

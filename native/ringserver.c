@@ -839,9 +839,9 @@ static int answer_direct(RingServer *s, struct conn *c, const struct route *rt, 
         } else if (!PyErr_Occurred()) {
             PyObject *cid = cid_of(c);
             if (cid != NULL) {
-                PyObject *a[5] = {cid, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
+                PyObject *a[6] = {cid, rt->plan, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
                                   PyTuple_GET_ITEM(req, 4)};
-                out = PyObject_Vectorcall(s->on_reply, a, 5, NULL);
+                out = PyObject_Vectorcall(s->on_reply, a, 6, NULL);
                 Py_DECREF(cid);
             }
         }

@@ -85,13 +85,15 @@ def _load_app() -> Any:
 def timers(endpoint: str) -> dict[str, Any]:
     from covet._native import Parser
     from covet.runtime.config import Config
-    from covet.runtime.http1 import HTTP1Connection, ServerState, render
+    from covet.runtime.asyncio_http1 import AsyncioHTTP1
+    from covet.runtime.h1_response import render
+    from covet.runtime.state import ServerState
 
     app = _load_app()
 
     raw = REQUESTS[endpoint]
     state = ServerState(app.dispatcher(), Config())
-    conn = HTTP1Connection(state)
+    conn = AsyncioHTTP1(state)
     conn.connection_made(_Sink())  # type: ignore[arg-type]
     parser = Parser()
     (ev,) = parser.feed(raw)

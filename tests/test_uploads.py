@@ -253,7 +253,7 @@ def test_bodies_answered_early_are_forgotten_when_their_client_leaves(request: p
                                                                       transport: str) -> None:
     """A route answers before its streamed body ended, the rest is being dropped, and the client closes (FIN): the
     Python half forgets the body at once. (The core freed such a connection without telling it: each one left an
-    entry in RingHTTP.bodies for the server's life, and in ServerState.bodies until the body timeout.)"""
+    entry in UringHTTP1.bodies for the server's life, and in ServerState.bodies until the body timeout.)"""
     server = app_server(request, transport, "forms", "built_forms", "--max-upload", str(MAX_UPLOAD), env=COUNTED)
     try:
         for _ in range(20):

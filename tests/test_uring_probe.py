@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from covet.runtime.uring import UringSupport, probe
+from covet.runtime.uring_probe import UringSupport, probe
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="io_uring is Linux-only")
 
@@ -42,7 +42,7 @@ def test_out_of_descriptors_is_oserror_emfile() -> None:
     code = (
         "import errno, os, resource\n"
         "import covet._native\n"
-        "from covet.runtime.uring import probe\n"
+        "from covet.runtime.uring_probe import probe\n"
         "n = len(os.listdir('/proc/self/fd'))\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (n - 1, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))\n"
         "try:\n"

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
 from covet.runtime.config import Config
-from covet.runtime.http1 import HTTP1Connection, ServerState
-from covet.runtime.ringconn import RingHTTP
-from covet.runtime.uring import probe as probe_uring
+from covet.runtime.asyncio_http1 import AsyncioHTTP1
+from covet.runtime.state import ServerState
+from covet.runtime.uring_http1 import UringHTTP1
+from covet.runtime.uring_probe import probe as probe_uring
 
 if TYPE_CHECKING:
     from covet._native import RingServer
@@ -180,10 +181,10 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
     server: asyncio.AbstractServer | Acceptor
     if loop_name == "asyncio":
         # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
-        server = Acceptor(loop, sock, lambda: HTTP1Connection(state), backlog)
+        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog)
         server.start()
     else:
-        server = await loop.create_server(lambda: HTTP1Connection(state), sock=sock, backlog=backlog)
+        server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog)
     _announce(sock, mode, loop_name)
 
     def tick() -> None:
@@ -212,11 +213,11 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         handle[0].cancel()
 
 
-def _ring_core(state: ServerState, sock: socket.socket) -> tuple[RingHTTP, RingServer]:
+def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, RingServer]:
     """The io_uring core on ``sock`` with its Python half; OSError when the kernel refuses its set-up."""
     from covet._native import RingServer
 
-    http = RingHTTP(state, asyncio.get_running_loop())
+    http = UringHTTP1(state, asyncio.get_running_loop())
     c = state.config
     core = RingServer(
         sock.fileno(), http.request, http.error, http.wake, http.drained,
@@ -229,7 +230,7 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[RingHTTP, RingS
     return http, core
 
 
-async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[RingHTTP, RingServer],
+async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, RingServer],
                       sock: socket.socket, mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
     http, core = ring
     ring_fd = core.fd

@@ -23,9 +23,9 @@ async def call_streamed(glue: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return reply
 
 
-async def send_body(content: Any, length: int | None, chunked: bool, write: Callable[[bytes], int],
+async def send_body(content: Any, length: int | None, write: Callable[[bytes], int],
                     drained: Callable[[], Awaitable[None]]) -> bool:
-    """Send a streaming response's body; False when the connection went away.
+    """Send a streaming response's body through ``write`` (which frames it); False when the connection went away.
 
     ``write`` returns -1 (gone), 0 (sent) or 1 (sent; wait for ``drained()`` before the next). A source that
     gives more or fewer bytes than ``length`` raises ValueError: the caller resets the connection.
@@ -40,7 +40,7 @@ async def send_body(content: Any, length: int | None, chunked: bool, write: Call
                 left -= len(chunk)
                 if left < 0:
                     raise ValueError(f"the stream gave more bytes than its content_length {length}")
-            state = write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+            state = write(chunk)
             if state < 0:
                 return False
             if state > 0:
@@ -49,7 +49,7 @@ async def send_body(content: Any, length: int | None, chunked: bool, write: Call
         await chunks.aclose()
     if left:
         raise ValueError(f"the stream ended {left} bytes short of its content_length {length}")
-    return not chunked or write(b"0\r\n\r\n") >= 0
+    return True
 
 
 def _chunk(item: object, source: object) -> bytes:

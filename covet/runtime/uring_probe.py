@@ -1,10 +1,9 @@
 """What io_uring offers on this machine, asked of the kernel once at start-up.
 
-The io_uring core (issue 5, being built) needs a ring set-up the kernel
-accepts, best first: single issuer with deferred task running, then
-cooperative task running, then plain. It also needs the operations it
-submits, provided-buffer rings (so idle connections hold no buffer) and
-multishot receive (Linux 6.0). ``probe`` says which, or why not, in words a
+The io_uring core needs a ring set-up the kernel accepts, best first:
+single issuer with deferred task running, then cooperative task running,
+then plain. It also needs the operations it submits, provided-buffer rings
+(so idle connections hold no buffer) and multishot receive (Linux 6.0). ``probe`` says which, or why not, in words a
 user can act on.
 """
 

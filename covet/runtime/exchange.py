@@ -1,0 +1,293 @@
+"""One request's life, written once for every transport and protocol.
+
+A request meets the route's glue here, and nothing else decides what is
+answered: the glue is called (``answer_now``), its exceptions become error
+replies, work to run after the response is unwrapped, and the reply is
+either answered on the spot (the caller renders it) or taken over by an
+``Exchange``: a suspended handler runs as a Task under its ``Watch``, a
+streaming response is pulled and sent, a streamed request body is read,
+and in the end the exchange tells its ``Channel`` to end, close or abort.
+
+Rules:
+1. An exchange talks to its transport only through its ``Channel``; it never
+   sees bytes, sockets or connection ids. A channel is one response's way
+   out: HTTP/1.1 renders it (``h1_response.H1Channel``), an HTTP/2 stream
+   would frame it.
+2. Several exchanges may be live on one connection at once (HTTP/2 streams):
+   an exchange keeps no state of its connection, only its channel.
+3. Exactly one of ``respond``, ``end``, ``close`` or ``abort`` is called on a
+   channel, once, even when the connection is gone (so its transport can
+   forget the exchange); a handler's after-response work runs either way.
+4. A response cut short (a stream that failed or was cancelled after its
+   head) is aborted, never ended: the client must not take it for complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, Protocol, cast, final
+
+from covet.exceptions import ClientDisconnect, HTTPError
+from covet.responses import StreamingResponse
+from covet.runtime.body import TOO_LARGE, RequestBody, keep_alive_after, streamed_glue
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
+from covet.runtime.exits import AfterReply
+from covet.runtime.glue import RoutePlan
+from covet.runtime.lifetime import Watch
+from covet.runtime.resume import resume
+from covet.runtime.state import ServerState
+from covet.runtime.streaming import call_streamed, send_body
+
+__all__ = ["Channel", "Exchange", "TOO_LARGE_REPLY", "answer_now", "answer_streamed", "failure_reply", "task_reply"]
+
+log = logging.getLogger("covet.exchange")
+
+# The answer to a body too large to hold, for a route that cannot read one as a stream; the connection closes.
+TOO_LARGE_REPLY: Final = error_reply(413, TOO_LARGE)
+
+
+class Channel(Protocol):
+    """What an exchange needs of the protocol that carries it: one response's way out."""
+
+    def respond(self, reply: tuple[int, HeaderSeq, bytes], keep_alive: bool, /) -> None:
+        """Send the complete response; the connection goes on, or closes after it."""
+
+    def start(self, resp: StreamingResponse, keep_alive: bool, /) -> bool:
+        """Send a streamed response's head; False when the connection is gone."""
+
+    def wants_body(self) -> bool:
+        """Whether the body is sent after the head (not for HEAD)."""
+
+    def send(self, chunk: bytes, /) -> int:
+        """A piece of the streamed body: -1 gone, 0 sent, 1 sent and ``drained()`` must be awaited first."""
+
+    def drained(self) -> Awaitable[None]:
+        """Done when the peer has taken enough of what was sent, or is gone."""
+
+    def end(self) -> None:
+        """The streamed response is complete."""
+
+    def close(self) -> None:
+        """Nothing will be answered (the handler was cancelled)."""
+
+    def abort(self) -> None:
+        """The response was cut short: the client must see a reset, not an end."""
+
+    def gone(self) -> bool:
+        """The connection is closed or reset."""
+
+
+def failure_reply(label: str, exc: BaseException) -> tuple[int, HeaderSeq, bytes]:
+    """The reply to a route that raised ``exc``: its HTTPError, or a logged 500."""
+    if isinstance(exc, HTTPError):
+        return http_error_reply(exc)
+    if isinstance(exc, ClientDisconnect):  # nobody is left to answer: not a server error
+        return error_reply(400, str(exc))
+    if isinstance(exc, Exception):
+        return server_error_reply(label, exc)
+    raise exc  # KeyboardInterrupt and the like are not a route's answer
+
+
+def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
+    """The reply of a handler's finished (not cancelled) Task: its result, or the error reply of what it raised."""
+    exc = task.exception()
+    if exc is None:
+        reply: Reply = task.result()
+        return reply
+    return failure_reply(label, exc)
+
+
+def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, query: str,
+               headers: list[tuple[str, str]], body: bytes, params: list[str], info: ConnectionInfo) -> Any:
+    """Run a route on the caller's stack: its reply tuple, or what an ``Exchange`` must take over (a suspended
+    handler's coroutine, an async exception handler's, or a ``StreamingResponse``).
+
+    An async handler is started with ``send(None)``: one that finishes without suspending costs no Task.
+    """
+    try:
+        if plan.is_async:
+            coro = plan.glue(method, path, query, headers, body, params, info)
+            try:
+                waiting = coro.send(None)
+            except StopIteration as stop:
+                reply = stop.value
+            else:
+                return resume(coro, waiting)
+        else:
+            reply = plan.glue(method, path, query, headers, body, params, info)
+    except HTTPError as exc:
+        reply = http_error_reply(exc)
+    except Exception as exc:
+        reply = failure_reply(plan.label, exc)
+    if type(reply) is not tuple:
+        return state.unwrap(reply)
+    return reply
+
+
+def answer_streamed(state: ServerState, channel: Channel, plan: RoutePlan, method: str, path: str, query: str,
+                    headers: list[tuple[str, str]], params: list[str], info: ConnectionInfo, keep_alive: bool,
+                    resume_reading: Callable[[], None], stop: Callable[[], None]) -> Exchange | None:
+    """A request whose body is too large to hold: a route that reads a stream runs at once, as a Task, reading the
+    exchange's ``body`` while the transport feeds it; None for any other route (answer ``TOO_LARGE_REPLY``)."""
+    glue = streamed_glue(plan.glue, plan.streams_body, headers)
+    if glue is None:
+        return None
+    body = state.open_body(headers, resume_reading, stop)
+    exchange = Exchange(state, channel, plan, keep_alive, body)
+    exchange.suspend(call_streamed(glue, (method, path, query, headers, body, params, info)))
+    return exchange
+
+
+@final
+class Exchange:
+    """A request that was not answered on the spot: it answers through ``channel`` when its handler is done."""
+
+    __slots__ = ("state", "channel", "label", "plan", "keep_alive", "body", "watch", "stream", "task")
+
+    def __init__(self, state: ServerState, channel: Channel, plan: RoutePlan, keep_alive: bool,
+                 body: RequestBody | None = None) -> None:
+        self.state = state
+        self.channel = channel
+        self.plan = plan
+        self.label = plan.label
+        self.keep_alive = keep_alive
+        self.body = body  # the request body, when it streams in while the route runs
+        self.watch: Watch | None = None  # the suspended handler's deadline and disconnect policy
+        self.stream: asyncio.Task[bool] | None = None  # the streaming response being sent
+        self.task: asyncio.Task[Any] | None = None  # the suspended handler
+
+    def take(self, reply: Any) -> None:
+        """Go on with what ``answer_now`` could not finish."""
+        if isinstance(reply, StreamingResponse):
+            self._start_stream(reply)
+        elif isinstance(reply, Coroutine):
+            self.suspend(reply)
+        else:
+            self._answer(reply)
+
+    def suspend(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a handler (or a route whose body streams in) as a Task; it answers when done."""
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(coro)
+        self.task = task
+        self.state.tasks.add(task)
+        self.watch = Watch(task, self.plan, loop)
+        task.add_done_callback(self._handler_done)
+
+    # -- what the transport tells ---------------------------------------------------
+
+    def client_left(self) -> None:
+        """The client shut its side or went away: a route that asked for it is cancelled."""
+        watch = self.watch
+        if watch is not None:
+            watch.client_gone()
+
+    def lost(self) -> None:
+        """The connection is gone: the handler hears it (as ``client_left``), and a stream's source is closed now,
+        not when it next has something to send."""
+        self.client_left()
+        stream = self.stream
+        if stream is not None and not stream.done():
+            stream.cancel()
+
+    # -- the handler's end ----------------------------------------------------------
+
+    def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        self.state.tasks.discard(task)
+        self.task = None
+        watch = self.watch
+        self.watch = None
+        late = watch.finished() if watch is not None else None
+        channel = self.channel
+        if task.cancelled() and (late is None or channel.gone()):
+            self._drop_body()
+            channel.close()
+            return
+        reply = late if late is not None else task_reply(task, self.label)
+        if channel.gone():
+            if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
+                self.state.run_after(reply.after)
+            self._drop_body()
+            channel.close()  # the transport forgets the exchange
+            return
+        if type(reply) is not tuple:
+            reply = self.state.unwrap(reply)
+            if isinstance(reply, StreamingResponse):
+                body = self.body
+                if body is not None and not body.done:
+                    # The stream may still read the request body: it is dropped when the stream ends, and the
+                    # connection closes after it.
+                    self.keep_alive = False
+                self._start_stream(reply)
+                return
+            if isinstance(reply, Coroutine):  # an async exception handler's answer, still to come
+                self.suspend(reply)
+                return
+        self._answer(cast(tuple[int, HeaderSeq, bytes], reply))
+
+    def _answer(self, reply: tuple[int, HeaderSeq, bytes]) -> None:
+        body = self.body
+        if body is not None:  # the route answered before its body ended: the rest is dropped
+            if not keep_alive_after(body):
+                self.keep_alive = False
+            self._drop_body()
+        self.channel.respond(reply, self.keep_alive)
+
+    def _drop_body(self) -> None:
+        """The route is done with its body: what still arrives is dropped (or, if it failed, forgotten)."""
+        body = self.body
+        if body is not None:
+            body.discard()
+            if body.done:
+                self.state.bodies.discard(body)
+
+    # -- streaming responses ----------------------------------------------------------
+
+    def _start_stream(self, resp: StreamingResponse) -> None:
+        task = asyncio.get_running_loop().create_task(self._stream(resp))
+        self.state.tasks.add(task)
+        self.stream = task
+        task.add_done_callback(self._stream_done)
+        after = resp.after
+        if after is not None:
+            task.add_done_callback(_AfterStream(self.state, after).run)
+
+    async def _stream(self, resp: StreamingResponse) -> bool:
+        """Send a streaming response; False when it was cut short (the connection went away)."""
+        channel = self.channel
+        if not channel.start(resp, self.keep_alive):
+            return False
+        if channel.wants_body():
+            return await send_body(resp.content, resp.length, channel.send, channel.drained)
+        return True
+
+    def _stream_done(self, task: asyncio.Task[bool]) -> None:
+        self.state.tasks.discard(task)
+        self.stream = None
+        self._drop_body()
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is None:
+                if task.result():
+                    self.channel.end()
+                    return
+            else:
+                log.error("streaming response failed after its head was sent", exc_info=exc)
+        self.channel.abort()
+
+
+@final
+class _AfterStream:
+    """The after-response work of a stream, run once the stream is done, however it ended."""
+
+    __slots__ = ("state", "after")
+
+    def __init__(self, state: ServerState, after: Callable[[], Awaitable[None]]) -> None:
+        self.state = state
+        self.after = after
+
+    def run(self, _task: asyncio.Task[bool]) -> None:
+        self.state.run_after(self.after)

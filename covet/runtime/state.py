@@ -1,0 +1,90 @@
+"""What every connection of one server shares, whatever its transport and protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from covet._native import Parser
+from covet.responses import StreamingResponse
+from covet.runtime.body import BodyBudget, RequestBody, content_length
+from covet.runtime.clock import Clock
+from covet.runtime.config import Config
+from covet.runtime.dispatch import Dispatcher
+from covet.runtime.encode import Reply
+from covet.runtime.exits import AfterReply
+
+if TYPE_CHECKING:
+    from covet.runtime.asyncio_http1 import AsyncioHTTP1
+
+__all__ = ["ServerState"]
+
+log = logging.getLogger("covet.server")
+
+
+async def _guarded(after: Callable[[], Awaitable[None]]) -> None:
+    try:
+        await after()
+    except Exception:
+        log.exception("work after the response failed")
+
+
+class ServerState:
+    """The routes, limits, clock, running tasks and streamed bodies of one server."""
+
+    def __init__(self, dispatcher: Dispatcher, config: Config) -> None:
+        self.dispatcher = dispatcher
+        self.config = config
+        self.clock = Clock(config.server_header)
+        self.connections: set[AsyncioHTTP1] = set()  # the asyncio transports' (the io_uring core counts its own)
+        self.closing = False
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
+        self.budget = BodyBudget(config.body_buffer)  # what they hold unread, together
+
+    def unwrap(self, reply: Reply) -> Reply:
+        """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""
+        if type(reply) is not AfterReply:
+            return reply
+        inner: Reply = reply.reply
+        if isinstance(inner, StreamingResponse):
+            inner.after = reply.after  # run when the stream ends (Exchange._stream_done)
+        else:
+            # A task runs on a later turn of the loop: after the caller has written the response.
+            self.run_after(reply.after)
+        return inner
+
+    def run_after(self, after: Callable[[], Awaitable[None]]) -> None:
+        task = asyncio.get_running_loop().create_task(_guarded(after))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def new_parser(self) -> Parser:
+        c = self.config
+        return Parser(
+            max_target=c.max_target,
+            max_header_bytes=c.max_header_bytes,
+            max_headers=c.max_headers,
+            max_body=c.max_body,
+            max_stream_body=c.max_upload,
+        )
+
+    def open_body(self, headers: list[tuple[str, str]], resume: Callable[[], None],
+                  stop: Callable[[], None]) -> RequestBody:
+        """A streamed request body, watched by ``tick_bodies`` until it ends."""
+        body = RequestBody(content_length(headers), self.config.max_body, resume, stop, self.budget)
+        self.bodies.add(body)
+        return body
+
+    def tick_bodies(self, now: float) -> None:
+        """Once a second: a streamed body that stopped arriving fails (408)."""
+        if not self.bodies:
+            return
+        timeout = self.config.body_timeout
+        for body in list(self.bodies):
+            if body.done:
+                self.bodies.discard(body)
+            else:
+                body.tick(now, timeout)

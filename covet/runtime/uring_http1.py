@@ -1,0 +1,295 @@
+"""HTTP/1.1 on the io_uring core: the Python half.
+
+The C core (``covet._native.RingServer``) accepts, receives, parses and sends;
+it calls ``request`` once per complete request, with the connection's id.
+A request answered on the spot returns its response bytes, which the core
+sends in order with the other responses of that connection. One that is
+not (a suspended handler, a streaming response) goes on as an ``Exchange``
+that answers through a ``UringChannel``; meanwhile the core holds the
+connection's later input, so responses still leave in request order.
+
+A body over ``max_body`` is handed to Python in pieces (``body``) while its
+route runs; the core stops reading when the route has enough unread, until
+``resume_body``.
+
+Static paths with sync handlers skip ``request``: ``install`` hands them to
+the core, which calls their glue itself and renders a plain reply whose head
+is cached; anything else it hands back through ``reply_for`` and ``failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final, Protocol, final
+
+from covet.exceptions import HTTPError
+from covet.runtime.body import RequestBody, disconnected
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.encode import HeaderSet, Reply, error_reply
+from covet.runtime.events import EV_STREAM
+from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
+from covet.runtime.glue import RoutePlan
+from covet.runtime.h1_response import H1Channel, render
+from covet.runtime.state import ServerState
+
+__all__ = ["DirectCore", "RingCore", "UringChannel", "UringHTTP1"]
+
+_UNUSED_CONN: Final = ConnectionInfo(None, None)
+
+
+class RingCore(Protocol):
+    """What the Python half uses of ``covet._native.RingServer``."""
+
+    def reply(self, cid: int, data: bytes, keep_alive: bool, /) -> bool: ...
+
+    def write(self, cid: int, data: bytes, /) -> int: ...
+
+    def finish(self, cid: int, keep_alive: bool, /) -> bool: ...
+
+    def close_after(self, cid: int, /) -> None: ...
+
+    def resume_body(self, cid: int, /) -> None: ...
+
+    def abort(self, cid: int, /) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def peer(self, cid: int, /) -> tuple[str, int] | None: ...
+
+    def gone(self, cid: int, /) -> bool: ...
+
+    def sockname(self, cid: int, /) -> tuple[str, int] | None: ...
+
+
+class DirectCore(Protocol):
+    """What ``install`` uses of the core: the routes it calls without going through ``request``."""
+
+    def set_direct(self, header_set_type: type[HeaderSet], on_reply: Any, on_fail: Any, unused_conn: ConnectionInfo,
+                   /) -> None: ...
+
+    def set_head_lines(self, lines: bytes, /) -> None: ...
+
+    def add_route(self, method: str, path: str, glue: Any, plan: RoutePlan, reads_headers: bool, /) -> bool: ...
+
+
+@final
+class UringChannel(H1Channel):
+    """The way out of the exchange the core's connection ``cid`` waits for."""
+
+    __slots__ = ("owner", "cid", "exchange", "waiter")
+
+    def __init__(self, owner: UringHTTP1, cid: int, is_head: bool, minor: int) -> None:
+        super().__init__(owner.state.clock, is_head, minor)
+        self.owner = owner
+        self.cid = cid
+        self.exchange: Exchange | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, data: bytes) -> int:
+        core = self.owner.core
+        return -1 if core is None else core.write(self.cid, data)
+
+    def done(self, data: bytes | None, keep_alive: bool) -> None:
+        core = self.owner.forget(self.cid)
+        if core is None:
+            return
+        if data is None:
+            core.finish(self.cid, keep_alive)
+        else:
+            core.reply(self.cid, data, keep_alive)
+
+    def abort(self) -> None:
+        core = self.owner.forget(self.cid)
+        if core is not None:
+            core.abort(self.cid)
+
+    async def drained(self) -> None:
+        fut = self.owner.loop.create_future()
+        self.waiter = fut
+        try:
+            await fut
+        finally:
+            self.waiter = None
+
+    def gone(self) -> bool:
+        core = self.owner.core
+        return core is None or core.peer(self.cid) is None
+
+    def may_keep(self) -> bool:
+        return not self.owner.state.closing
+
+    def wake(self) -> bool:
+        """The core says the output drained (or the connection died): True when a writer was waiting for it."""
+        fut = self.waiter
+        if fut is None:
+            return False
+        if not fut.done():
+            fut.set_result(None)
+        return True
+
+    def resume_reading(self) -> None:
+        core = self.owner.core
+        if core is not None:
+            core.resume_body(self.cid)
+
+    def stop(self) -> None:
+        core = self.owner.core
+        if core is not None:
+            core.abort(self.cid)
+
+
+class UringHTTP1:
+    """Answers the requests the core hands over; keeps the exchanges that were not answered on the spot."""
+
+    def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
+        self.state = state
+        self.loop = loop
+        self.core: RingCore | None = None
+        self.live: dict[int, UringChannel] = {}  # by connection: the exchange it waits for
+        self.bodies: dict[int, RequestBody] = {}  # by connection: the request body streaming in
+
+    # -- called by the core -------------------------------------------------
+
+    def request(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
+        """One complete request (or the head of one whose body streams): its response, or None when an exchange
+        goes on with it."""
+        if ev[0] == EV_STREAM:
+            return self._open_body(cid, ev)
+        _, method, path, query, minor, headers, keep_alive, body = ev
+        state = self.state
+        plan, params = state.dispatcher.resolve(method, path)
+        # Most routes never read their connection: only those that do get one (with addresses asked lazily).
+        info = ConnectionInfo(None, None, "http", "1.1", self.core, cid, self) if plan.uses_conn else _UNUSED_CONN
+        reply = answer_now(state, plan, method, path, query, headers, body, params, info)
+        if type(reply) is not tuple:
+            self._take(cid, plan, reply, keep_alive, method == "HEAD", minor)
+            return None
+        data, keep = render(reply, state.clock.head_lines, keep_alive, method == "HEAD", minor)
+        if not keep:
+            core = self.core
+            assert core is not None
+            core.close_after(cid)
+        return data
+
+    def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
+        _, method, path, query, minor, headers, keep_alive, _ = ev
+        state = self.state
+        plan, params = state.dispatcher.resolve(method, path)
+        info = ConnectionInfo(None, None, "http", "1.1", self.core, cid, self) if plan.uses_conn else _UNUSED_CONN
+        channel = UringChannel(self, cid, method == "HEAD", minor)
+        exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info, keep_alive,
+                                   channel.resume_reading, channel.stop)
+        if exchange is None:
+            core = self.core
+            assert core is not None
+            core.close_after(cid)
+            return render(TOO_LARGE_REPLY, state.clock.head_lines, False, False, minor)[0]
+        channel.exchange = exchange
+        self.live[cid] = channel
+        if exchange.body is not None:
+            self.bodies[cid] = exchange.body
+        return None
+
+    def _take(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool, minor: int) -> None:
+        channel = UringChannel(self, cid, is_head, minor)
+        exchange = Exchange(self.state, channel, plan, keep_alive)
+        channel.exchange = exchange
+        self.live[cid] = channel
+        exchange.take(reply)
+
+    def forget(self, cid: int) -> RingCore | None:
+        """The exchange of ``cid`` has answered (or given up): the core, to let go of the connection."""
+        self.live.pop(cid, None)
+        body = self.bodies.get(cid)
+        if body is not None and body.done:
+            del self.bodies[cid]
+            self.state.bodies.discard(body)
+        return self.core
+
+    def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
+        """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
+        connection is gone, True when the client shut its side (FIN) before the end (a ClientDisconnect either
+        way, after what arrived in the second case); True back asks the core to stop reading until
+        ``resume_body``."""
+        body = self.bodies.get(cid)
+        if body is None:
+            return False
+        if type(item) is bytes:
+            return body.feed(item)
+        self.state.bodies.discard(body)
+        if item is None:
+            body.end()
+        elif isinstance(item, tuple):
+            body.fail(HTTPError(item[0], item[1]))
+        else:
+            body.fail(disconnected(), keep_unread=item is True)
+        if item is None or body.discarding:
+            del self.bodies[cid]
+        # else the route still runs: its exchange sees the failure (and closes after its answer)
+        return False
+
+    def reply_for(self, cid: int, plan: RoutePlan, reply: Reply, keep_alive: bool, is_head: bool,
+                  minor: int) -> bytes | None:
+        """A reply the core could not render itself, from a route it called directly: its response bytes, or None
+        when an exchange goes on with it."""
+        if type(reply) is not tuple:
+            reply = self.state.unwrap(reply)
+            if type(reply) is not tuple:
+                self._take(cid, plan, reply, keep_alive, is_head, minor)
+                return None
+        data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
+        if not keep:
+            core = self.core
+            assert core is not None
+            core.close_after(cid)
+        return data
+
+    def failed(self, cid: int, plan: RoutePlan, exc: BaseException, keep_alive: bool, is_head: bool,
+               minor: int) -> bytes | None:
+        """A route the core called directly raised ``exc``: its error response, as ``request`` would give."""
+        return self.reply_for(cid, plan, failure_reply(plan.label, exc), keep_alive, is_head, minor)
+
+    def install(self, core: DirectCore) -> int:
+        """Hand the core the routes it may call itself: static paths with sync handlers; returns how many."""
+        core.set_direct(HeaderSet, self.reply_for, self.failed, _UNUSED_CONN)
+        core.set_head_lines(self.state.clock.head_lines)
+        n = 0
+        for method, path, plan in self.state.dispatcher.static_plans():
+            if plan.is_async or plan.uses_conn or "%" in path:  # the router decodes paths with "%" first
+                continue
+            if core.add_route(method, path, plan.glue, plan, plan.reads_headers):
+                n += 1
+        return n
+
+    def error(self, status: int, message: str) -> bytes:
+        """The response to a framing error; the core closes the connection after it."""
+        return render(error_reply(status, message), self.state.clock.head_lines, False, False, 1)[0]
+
+    def gone(self, cid: int, /) -> bool:
+        """Whether the client of ``cid`` has gone (``ConnectionInfo.disconnected``): closed, reset or half-closed."""
+        core = self.core
+        return core is None or core.gone(cid)
+
+    def wake(self) -> None:
+        """Work was queued outside the core's own pass: send it on the loop's next turn."""
+        core = self.core
+        if core is not None:
+            self.loop.call_soon(core.flush)
+
+    def drained(self, cid: int) -> None:
+        """The connection's output fell below the low-water mark, or its client left (FIN, reset, close)."""
+        channel = self.live.get(cid)
+        if channel is None:
+            return
+        exchange = channel.exchange
+        if exchange is not None and self.gone(cid):
+            exchange.client_left()
+        if channel.wake():
+            return
+        # Nobody waits to write: the core says the connection is gone, or half-closed.
+        core = self.core
+        if exchange is not None and (core is None or core.peer(cid) is None):
+            exchange.lost()
+
+    def timeout_response(self) -> bytes:
+        return render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)[0]
