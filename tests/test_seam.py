@@ -1,0 +1,94 @@
+"""The transport seam holds: the asyncio HTTP/1.1 connection runs unchanged over a TLS transport.
+
+Nothing in ``asyncio_http1`` or the exchange knows about TLS: asyncio's SSL transport decrypts below the
+protocol, as a ``MemoryBIO`` layer will below the io_uring core's bytes (docs/internals/architecture.md). A real
+client (httpx, verifying the certificate) gets a plain answer, a suspended handler's and a stream's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvloop
+
+from covet import Covet, StreamingResponse
+from covet.runtime.asyncio_http1 import AsyncioHTTP1
+from covet.runtime.config import Config
+from covet.runtime.state import ServerState
+
+
+def make_app() -> Covet:
+    app = Covet()
+
+    @app.get("/hello")
+    def hello() -> str:
+        return "hello over TLS"
+
+    @app.get("/later")
+    async def later() -> dict[str, str]:
+        await asyncio.sleep(0.01)
+        return {"at": "later"}
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        async def source() -> AsyncIterator[bytes]:
+            for i in range(3):
+                await asyncio.sleep(0)
+                yield b"part %d;" % i
+        return StreamingResponse(source(), media_type="text/plain")
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out",
+                    str(cert)], check=True, capture_output=True)
+    return cert, key
+
+
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {"uvloop": uvloop.new_event_loop,
+                                                             "asyncio": asyncio.new_event_loop}
+
+
+@pytest.fixture(params=sorted(LOOPS))
+def tls_port(request: pytest.FixtureRequest, certificate: tuple[Path, Path]) -> Iterator[int]:
+    """An in-process server of ``AsyncioHTTP1`` connections behind asyncio's TLS, on its own thread and loop."""
+    loop = LOOPS[request.param]()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    state = ServerState(make_app().dispatcher(), Config())
+    server = loop.run_until_complete(
+        loop.create_server(lambda: AsyncioHTTP1(state), "127.0.0.1", 0, ssl=context))
+    port: int = server.sockets[0].getsockname()[1]
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+
+def test_http1_runs_unchanged_over_tls(tls_port: int, certificate: tuple[Path, Path]) -> None:
+    with httpx.Client(base_url=f"https://127.0.0.1:{tls_port}", verify=ssl.create_default_context(cafile=str(certificate[0])),
+                      timeout=5) as client:
+        for _ in range(2):  # the second time on the same kept-alive TLS connection
+            r = client.get("/hello")
+            assert (r.status_code, r.text, r.http_version) == (200, "hello over TLS", "HTTP/1.1")
+        assert client.get("/later").json() == {"at": "later"}
+        r = client.get("/stream")
+        assert (r.text, r.headers["transfer-encoding"]) == ("part 0;part 1;part 2;", "chunked")
