@@ -84,8 +84,8 @@ def tls_port(request: pytest.FixtureRequest, certificate: tuple[Path, Path]) -> 
 
 
 def test_http1_runs_unchanged_over_tls(tls_port: int, certificate: tuple[Path, Path]) -> None:
-    with httpx.Client(base_url=f"https://127.0.0.1:{tls_port}", verify=ssl.create_default_context(cafile=str(certificate[0])),
-                      timeout=5) as client:
+    trust = ssl.create_default_context(cafile=str(certificate[0]))
+    with httpx.Client(base_url=f"https://127.0.0.1:{tls_port}", verify=trust, timeout=5) as client:
         for _ in range(2):  # the second time on the same kept-alive TLS connection
             r = client.get("/hello")
             assert (r.status_code, r.text, r.http_version) == (200, "hello over TLS", "HTTP/1.1")
