@@ -7,6 +7,7 @@ client (httpx, verifying the certificate) gets a plain answer, a suspended handl
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import ssl
 import subprocess
@@ -92,3 +93,40 @@ def test_http1_runs_unchanged_over_tls(tls_port: int, certificate: tuple[Path, P
         assert client.get("/later").json() == {"at": "later"}
         r = client.get("/stream")
         assert (r.text, r.headers["transfer-encoding"]) == ("part 0;part 1;part 2;", "chunked")
+
+
+# Who may import whom on the request path. Transports sit at the bottom and are imported only by what starts
+# them; the exchange knows no protocol and no transport; a protocol's channel knows no transport. So a request's
+# path reads forward (transport, exchange, channel) and the only way back down is the channel's own methods,
+# which each transport implements: the seam.
+RUNTIME = Path(__file__).resolve().parent.parent / "covet" / "runtime"
+TRANSPORTS = {"asyncio_http1", "uring_http1"}
+LAYERS: dict[str, set[str]] = {
+    "exchange": TRANSPORTS | {"h1_response", "server"},
+    "h1_response": TRANSPORTS | {"exchange", "server"},
+    "state": TRANSPORTS | {"exchange", "h1_response", "server"},
+    "streaming": TRANSPORTS | {"exchange", "h1_response", "server"},
+    "asyncio_http1": {"uring_http1", "server"},
+    "uring_http1": {"asyncio_http1", "server"},
+}
+
+
+def runtime_imports(module: str) -> set[str]:
+    """The covet.runtime modules ``module`` imports, at any level (TYPE_CHECKING blocks too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse((RUNTIME / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("covet.runtime."):
+            found.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[2] for a in node.names if a.name.startswith("covet.runtime."))
+    return found
+
+
+@pytest.mark.parametrize("module", sorted(LAYERS))
+def test_the_request_path_is_layered(module: str) -> None:
+    assert not runtime_imports(module) & LAYERS[module], f"{module} imports a layer above it"
+
+
+def test_only_the_server_and_the_test_client_start_a_transport() -> None:
+    importers = {p.stem for p in RUNTIME.glob("*.py") if runtime_imports(p.stem) & TRANSPORTS} - TRANSPORTS
+    assert importers == {"server"}

@@ -442,6 +442,11 @@ class AsyncioHTTP1(asyncio.Protocol):
             self.transport.write(data)
         self._close()
 
+    def abort(self) -> None:
+        """Reset the connection now (the server's graceful timeout is over)."""
+        if self.transport is not None and not self.closed:
+            self.transport.abort()
+
     def _abort(self, why: str) -> None:
         log.debug("aborting connection from %s: %s", self.info.client, why)
         self.closing = True

@@ -208,8 +208,7 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         for task in list(state.tasks):
             task.cancel()
         for conn in list(state.connections):
-            if conn.transport is not None:
-                conn.transport.abort()
+            conn.abort()
         handle[0].cancel()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from covet._native import Parser
 from covet.responses import StreamingResponse
@@ -16,10 +16,7 @@ from covet.runtime.dispatch import Dispatcher
 from covet.runtime.encode import Reply
 from covet.runtime.exits import AfterReply
 
-if TYPE_CHECKING:
-    from covet.runtime.asyncio_http1 import AsyncioHTTP1
-
-__all__ = ["ServerState"]
+__all__ = ["Connection", "ServerState"]
 
 log = logging.getLogger("covet.server")
 
@@ -31,6 +28,16 @@ async def _guarded(after: Callable[[], Awaitable[None]]) -> None:
         log.exception("work after the response failed")
 
 
+class Connection(Protocol):
+    """What the server's ticker and shutdown ask of a connection it tracks (the asyncio transports')."""
+
+    def tick(self, now: float, /) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class ServerState:
     """The routes, limits, clock, running tasks and streamed bodies of one server."""
 
@@ -38,7 +45,7 @@ class ServerState:
         self.dispatcher = dispatcher
         self.config = config
         self.clock = Clock(config.server_header)
-        self.connections: set[AsyncioHTTP1] = set()  # the asyncio transports' (the io_uring core counts its own)
+        self.connections: set[Connection] = set()  # the asyncio transports' (the io_uring core counts its own)
         self.closing = False
         self.tasks: set[asyncio.Task[Any]] = set()
         self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
