@@ -152,24 +152,10 @@ def main() -> int:
     with (out / "seam.jsonl").open("a") as f:
         f.write(json.dumps({"time": time.time(), "against": revs, "rows": rows}) + "\n")
     if args.docs:
-        write_docs(text)
+        from docsection import replace_section
+
+        replace_section("seam", "## What the exchange seam cost (issue 14)\n\n" + text)
     return 0
-
-
-START = "<!-- seam:start -->"
-END = "<!-- seam:end -->"
-
-
-def write_docs(text: str) -> None:
-    doc = ROOT / "docs" / "performance.md"
-    body = doc.read_text()
-    block = f"{START}\n{text}{END}"
-    if START in body:
-        head, rest = body.split(START, 1)
-        body = head + block + rest.split(END, 1)[1]
-    else:
-        body += f"\n## What the exchange seam cost (issue 14)\n\n{block}\n"
-    doc.write_text(body)
 
 
 if __name__ == "__main__":
