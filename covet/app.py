@@ -6,12 +6,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
 from covet import docsui
+from covet.exceptions import RouteDefinitionError
+from covet.middleware import Middleware, wrap_plan
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
-from covet.exceptions import RouteDefinitionError
-from covet.routing import RouteDef, Routes, check_timeout
-from covet.middleware import Middleware, wrap_plan
-from covet.routing import _check_middleware
+from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.router import Router, parse_template
@@ -21,7 +20,9 @@ __all__ = ["Covet", "RouteDef"]
 
 Hook = Callable[[], "Awaitable[None] | None"]
 E = TypeVar("E", bound=BaseException)
-ErrorHandler: TypeAlias = Callable[[Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"]
+ErrorHandler: TypeAlias = Callable[
+    [Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"
+]
 
 
 class Covet(Routes):

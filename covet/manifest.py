@@ -31,7 +31,8 @@ def file_hash(path: Path) -> str:
 
 def python_tag() -> str:
     """The ABI compiled code is tied to, e.g. ``cpython-311-x86_64-linux-gnu``."""
-    return str(sysconfig.get_config_var("SOABI") or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}")
+    fallback = f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
+    return str(sysconfig.get_config_var("SOABI") or fallback)
 
 
 @dataclasses.dataclass

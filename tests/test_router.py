@@ -47,7 +47,8 @@ def test_empty_segment_does_not_match_param() -> None:
 
 
 @pytest.mark.parametrize(
-    "template", ["users", "/a/{x", "/a/{x}{y}", "/a/pre{x}", "/{rest:path}/more", "/{x}/{x}", "/{1x}", "/a?b", "/a\nb", "/a#"]
+    "template",
+    ["users", "/a/{x", "/a/{x}{y}", "/a/pre{x}", "/{rest:path}/more", "/{x}/{x}", "/{1x}", "/a?b", "/a\nb", "/a#"],
 )
 def test_bad_templates(template: str) -> None:
     with pytest.raises(RouteDefinitionError):

@@ -47,7 +47,8 @@ def test_pip_install_from_outside_the_tree(tmp_path: Path) -> None:
     venv.create(env_dir, system_site_packages=True, with_pip=True)
     # The dependencies come from this environment (a .pth line, whose own .pth files, such as the editable
     # install's finder, are not run), so the test needs no download beyond the isolated build's.
-    purelib = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(env_dir / "bin" / "python"), "-c", where],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "_covet_test_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]

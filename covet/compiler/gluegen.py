@@ -21,8 +21,15 @@ from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, rea
 from covet.compiler.typecheck import ORIGIN_MARK
 from covet.manifest import GLUE_MODULE
 from covet.runtime import gluekit
-from covet.runtime.glue import (Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, reads_stream,
-                                uses_connection)
+from covet.runtime.glue import (
+    Binder,
+    ErrorHandlers,
+    glue_is_async,
+    glue_source,
+    reads_headers,
+    reads_stream,
+    uses_connection,
+)
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
@@ -89,7 +96,8 @@ class SourceBinder(Binder):
         cls, handler = pair
         for what, obj in (("exception class", cls), ("exception handler", handler)):
             if getattr(obj, "__qualname__", None) != getattr(obj, "__name__", None):
-                raise SourceError(f"{what} {obj.__qualname__} is not defined at module level, so the glue cannot import it")
+                raise SourceError(
+                    f"{what} {obj.__qualname__} is not defined at module level, so the glue cannot import it")
         return (self.importer.alias(cls.__module__, cls.__name__),
                 self.importer.alias(handler.__module__, handler.__name__))
 

@@ -21,4 +21,5 @@ Planning (``signature`` then ``glue``) runs once per route at start-up.
 """
 
 # True when the runtime's hot modules were compiled with mypyc (checked, not assumed).
-RUNTIME_COMPILED: bool = str(getattr(__import__("covet.runtime.router", fromlist=["_"]), "__file__", "")).endswith(".so")
+RUNTIME_COMPILED: bool = str(
+    getattr(__import__("covet.runtime.router", fromlist=["_"]), "__file__", "")).endswith(".so")

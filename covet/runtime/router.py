@@ -200,7 +200,7 @@ class Router(Generic[T]):
         if node.catchall is not None:
             rest = "/".join(raw[i:])
             if rest:
-                return node.catchall, captured + [unquote(rest, errors="replace")]
+                return node.catchall, [*captured, unquote(rest, errors="replace")]
         return None
 
     def templates(self) -> list[str]:

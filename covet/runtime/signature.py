@@ -18,12 +18,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_origin
 
-from covet.exceptions import RouteDefinitionError
 from covet.background import BackgroundTasks
+from covet.exceptions import RouteDefinitionError
 from covet.params import Body, Depends, File, Header, Param, Path, Query
-from covet.uploads import UploadFile
 from covet.requests import Request
 from covet.runtime.connection import ConnectionInfo
+from covet.uploads import UploadFile
 
 __all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
 
