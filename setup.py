@@ -19,7 +19,7 @@ import sys
 from setuptools import Extension, setup
 
 # Each earned its place in perf/micro.py (see docs/compiling.md, "The runtime").
-COMPILED_RUNTIME = ["router", "dispatch", "encode", "http1", "formdata", "ringconn", "connection"]
+COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "http1", "formdata", "ringconn", "connection"]
 
 
 def runtime_extensions() -> list[Extension]:

@@ -13,7 +13,7 @@ from covet.responses import Response, StreamingResponse
 from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
 from covet.runtime.glue import RoutePlan, build_plan
-from covet.runtime.router import Router, parse_template
+from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse
 
 __all__ = ["Covet", "RouteDef"]
@@ -170,7 +170,7 @@ class Covet(Routes):
         self._dispatcher = None
 
     def _plan(self) -> Dispatcher:
-        router: Router[Endpoint] = Router()
+        paths: PathTrie[Endpoint] = PathTrie()
         endpoints: dict[str, Endpoint] = {}
         plans: list[RoutePlan] = []
         docs_paths: set[str] = set()
@@ -181,14 +181,14 @@ class Covet(Routes):
                     f"{path} is declared by the application and is also where CovetPy serves its API docs; "
                     "move the docs with Covet(openapi_url=..., docs_url=...), or set them to None")
             docs = endpoints[path] = Endpoint(path)
-            router.add(path, docs)
+            paths.add(path, docs)
             docs.methods["GET"] = plan
         for rd in self.routes:
             names = [p.param for p in parse_template(rd.path) if p.param is not None]
             endpoint = endpoints.get(rd.path)
             if endpoint is None:
                 endpoint = endpoints[rd.path] = Endpoint(rd.path)
-                router.add(rd.path, endpoint)
+                paths.add(rd.path, endpoint)
             for method in rd.methods:
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
@@ -212,4 +212,4 @@ class Covet(Routes):
                 endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
             endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
         self._plans = plans
-        return Dispatcher(router, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)
+        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)

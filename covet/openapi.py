@@ -19,7 +19,7 @@ import pydantic_core
 from pydantic.json_schema import JsonSchemaMode
 
 from covet.runtime.glue import result_kind
-from covet.runtime.router import parse_template
+from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from typing_extensions import Unpack
 from covet.exceptions import RouteDefinitionError
 from covet.middleware import Middleware
 from covet.params import Depends
-from covet.runtime.router import parse_template
+from covet.runtime.pathtrie import parse_template
 
 __all__ = ["RouteDef", "RouteOptions", "Routes", "Router"]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = Path(os.environ.get("COVET_PYTHON", ROOT / ".venv" / "bin" / "python"))
-CANDIDATES = ["router", "dispatch", "encode", "http1", "formdata", "clock", "resume", "connection", "config"]
+CANDIDATES = ["pathtrie", "dispatch", "encode", "http1", "formdata", "clock", "resume", "connection", "config"]
 ENDPOINTS = ["plaintext", "json", "users", "items"]
 
 def variant(work: Path, name: str, modules: list[str]) -> dict[str, float]:

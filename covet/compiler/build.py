@@ -28,7 +28,7 @@ from covet.compiler.typecheck import Diagnostic, typecheck
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
 from covet.manifest import GLUE_MODULE, OPENAPI_NAME, Manifest, file_hash, python_tag
-from covet.runtime.router import parse_template
+from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import RouteSpec
 
 __all__ = ["BuildResult", "build", "compiler_version"]

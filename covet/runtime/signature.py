@@ -363,7 +363,7 @@ def all_params(spec: RouteSpec) -> list[ParamSpec]:
 
 
 def path_param_names(path: str) -> list[str]:
-    from covet.runtime.router import parse_template
+    from covet.runtime.pathtrie import parse_template
 
     return [p.param for p in parse_template(path) if p.param is not None]
 

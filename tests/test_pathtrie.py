@@ -1,4 +1,4 @@
-"""Router unit and property tests."""
+"""PathTrie (the runtime's path matching) unit and property tests."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, strategies as st
 
 from covet.exceptions import RouteDefinitionError
-from covet.runtime.router import Router
+from covet.runtime.pathtrie import PathTrie
 
 
-def make(*templates: str) -> Router[str]:
-    r: Router[str] = Router()
+def make(*templates: str) -> PathTrie[str]:
+    r: PathTrie[str] = PathTrie()
     for t in templates:
         r.add(t, t)
     return r
