@@ -7,6 +7,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from covet import docsui
 from covet.exceptions import RouteDefinitionError
+from covet.manifest import RouteRow
 from covet.middleware import Middleware, wrap_plan
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
@@ -132,24 +133,21 @@ class Covet(Routes):
         self.dispatcher()
         return self._plans
 
-    def use_compiled(self, table: list[tuple[Any, ...]]) -> int:
-        """Serve routes from build-time glue instead of planning them now; returns how many.
-
-        Each row is (method, path, glue, is_async, label, uses_conn, reads_headers, streams_body).
-        """
+    def use_compiled(self, table: list[RouteRow]) -> int:
+        """Serve routes from build-time glue (its ``ROUTES``, of a checked schema) instead of planning them now;
+        returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
-        if any(len(row) != 8 for row in table):
-            raise RouteDefinitionError("the build was made by an older CovetPy")
-        for method, path, glue, is_async, label, uses_conn, reads, streams in table:
-            if (method, path) not in known:
-                raise RouteDefinitionError(f"the build has {method} {path}, which the application no longer declares")
-            plan = RoutePlan(glue, is_async, label, "", None)
+        for row in table:
+            if (row.method, row.path) not in known:
+                raise RouteDefinitionError(
+                    f"the build has {row.method} {row.path}, which the application no longer declares")
+            plan = RoutePlan(row.glue, row.is_async, row.label, "", None)
             plan.compiled = True
-            plan.uses_conn = uses_conn
-            plan.reads_headers = reads
-            plan.streams_body = streams
-            compiled[(method, path)] = plan
+            plan.uses_conn = row.uses_conn
+            plan.reads_headers = row.reads_headers
+            plan.streams_body = row.streams_body
+            compiled[(row.method, row.path)] = plan
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
