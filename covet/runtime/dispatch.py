@@ -1,8 +1,9 @@
 """Protocol-neutral dispatch: from (method, path) to a route's plan or an error reply.
 
-Every protocol layer (HTTP/1.1 today; HTTP/2, HTTP/3 and gRPC later) calls
-``Dispatcher.resolve`` and then the plan's glue with the same arguments, so a
-route never knows which protocol carried its request.
+Every connection layer (``http1`` on asyncio or uvloop, ``ringconn`` on
+io_uring) calls ``Dispatcher.resolve`` and then the plan's glue with the same
+arguments, so a route never knows which one carried its request. Nothing here
+is HTTP/1.1-specific, so another protocol would call it the same way.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Reads a handler's signature into a route spec: each parameter's source and type.
 
-Runs once per route at start-up.  The spec is plain data, so the same glue
-writer serves the interpreted runtime (spec from ``inspect``) and, later,
-``covet build`` (spec from mypy's types).
+Runs once per route, at start-up or in ``covet build`` (which plans the
+application the same way, then reads each handler's annotations from its source
+for the compiled glue: ``covet.compiler.sourcetypes``). The spec is plain data,
+so the one glue writer serves both.
 """
 
 from __future__ import annotations
