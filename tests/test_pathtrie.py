@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from covet.exceptions import RouteDefinitionError
-from covet.runtime.pathtrie import PathTrie
+from covet.runtime.pathtrie import BadPath, PathTrie
 
 
 def make(*templates: str) -> PathTrie[str]:
@@ -55,12 +55,20 @@ def test_bad_templates(template: str) -> None:
         make(template)
 
 
+@pytest.mark.parametrize("path", ["/x/.", "/x/..", "/x/a/../b", "/x/%2e%2e", "/x/a%2F..%2Fb", "/x/a%00"])
+def test_dot_segments_are_refused(path: str) -> None:
+    with pytest.raises(BadPath):
+        make("/x/{rest:path}").match(path)
+
+
 def test_duplicate_shape_is_refused() -> None:
     with pytest.raises(RouteDefinitionError):
         make("/users/{id}", "/users/{name}")
 
 
-segment = st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=1, max_size=12)
+# "." and ".." are refused as BadPath (see test_dot_segments_are_refused), so no route captures them.
+segment = st.text(alphabet=string.ascii_letters + string.digits + "-._~", min_size=1, max_size=12).filter(
+    lambda s: s not in (".", ".."))
 
 
 @given(st.lists(segment, min_size=1, max_size=6), st.data())
