@@ -63,6 +63,10 @@ test: $(NATIVE_COV) system-deps
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
+# Ruff's checks (pyproject.toml's [tool.ruff]); it reports, it does not reformat.
+lint: $(STAMP)
+	$(PY) -m ruff check covet tests perf examples
+
 # The CI compile check: the example app type-checks and compiles.
 check-examples: $(STAMP)
 	cd examples && ../$(VENV)/bin/covet check hello:app

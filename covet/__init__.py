@@ -5,20 +5,21 @@ Public API; every other module is internal.
 
 from covet import _purepy
 
+# Before any other covet import: the switch decides which runtime modules load (E402 is allowed here).
 _purepy.install_if_asked()
 
-from covet.app import Covet  # noqa: E402  (the switch above must come first)
-from covet.exceptions import (ClientDisconnect, HTTPError, RequestValidationError, ResponseValidationError,
-                              RouteDefinitionError)
+from covet.app import Covet
 from covet.background import BackgroundTasks
-from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
-from covet.middleware import AnyResponse, CallNext, Middleware
-from covet.routing import Router
 from covet.compression import CompressionMiddleware
-from covet.sessions import Session, SessionMiddleware, session
-from covet.sse import EventSourceResponse, ServerSentEvent
-from covet.staticfiles import StaticFiles
-from covet.uploads import UploadFile
+from covet.exceptions import (
+    ClientDisconnect,
+    HTTPError,
+    RequestValidationError,
+    ResponseValidationError,
+    RouteDefinitionError,
+)
+from covet.middleware import AnyResponse, CallNext, Middleware
+from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -28,7 +29,12 @@ from covet.responses import (
     Response,
     StreamingResponse,
 )
+from covet.routing import Router
 from covet.runtime.connection import ConnectionInfo
+from covet.sessions import Session, SessionMiddleware, session
+from covet.sse import EventSourceResponse, ServerSentEvent
+from covet.staticfiles import StaticFiles
+from covet.uploads import UploadFile
 
 __version__ = "0.1.0"
 

@@ -6,22 +6,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
 from covet import docsui
+from covet.exceptions import RouteDefinitionError
+from covet.manifest import RouteRow
+from covet.middleware import Middleware, wrap_plan
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
-from covet.exceptions import RouteDefinitionError
-from covet.routing import RouteDef, Routes, check_timeout
-from covet.middleware import Middleware, wrap_plan
-from covet.routing import _check_middleware
+from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
 from covet.runtime.glue import RoutePlan, build_plan
-from covet.runtime.router import Router, parse_template
+from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse
 
 __all__ = ["Covet", "RouteDef"]
 
 Hook = Callable[[], "Awaitable[None] | None"]
 E = TypeVar("E", bound=BaseException)
-ErrorHandler: TypeAlias = Callable[[Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"]
+ErrorHandler: TypeAlias = Callable[
+    [Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"
+]
 
 
 class Covet(Routes):
@@ -131,24 +133,21 @@ class Covet(Routes):
         self.dispatcher()
         return self._plans
 
-    def use_compiled(self, table: list[tuple[Any, ...]]) -> int:
-        """Serve routes from build-time glue instead of planning them now; returns how many.
-
-        Each row is (method, path, glue, is_async, label, uses_conn, reads_headers, streams_body).
-        """
+    def use_compiled(self, table: list[RouteRow]) -> int:
+        """Serve routes from build-time glue (its ``ROUTES``, of a checked schema) instead of planning them now;
+        returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
-        if any(len(row) != 8 for row in table):
-            raise RouteDefinitionError("the build was made by an older CovetPy")
-        for method, path, glue, is_async, label, uses_conn, reads, streams in table:
-            if (method, path) not in known:
-                raise RouteDefinitionError(f"the build has {method} {path}, which the application no longer declares")
-            plan = RoutePlan(glue, is_async, label, "", None)
+        for row in table:
+            if (row.method, row.path) not in known:
+                raise RouteDefinitionError(
+                    f"the build has {row.method} {row.path}, which the application no longer declares")
+            plan = RoutePlan(row.glue, row.is_async, row.label, "", None)
             plan.compiled = True
-            plan.uses_conn = uses_conn
-            plan.reads_headers = reads
-            plan.streams_body = streams
-            compiled[(method, path)] = plan
+            plan.uses_conn = row.uses_conn
+            plan.reads_headers = row.reads_headers
+            plan.streams_body = row.streams_body
+            compiled[(row.method, row.path)] = plan
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
@@ -169,7 +168,7 @@ class Covet(Routes):
         self._dispatcher = None
 
     def _plan(self) -> Dispatcher:
-        router: Router[Endpoint] = Router()
+        paths: PathTrie[Endpoint] = PathTrie()
         endpoints: dict[str, Endpoint] = {}
         plans: list[RoutePlan] = []
         docs_paths: set[str] = set()
@@ -180,14 +179,14 @@ class Covet(Routes):
                     f"{path} is declared by the application and is also where CovetPy serves its API docs; "
                     "move the docs with Covet(openapi_url=..., docs_url=...), or set them to None")
             docs = endpoints[path] = Endpoint(path)
-            router.add(path, docs)
+            paths.add(path, docs)
             docs.methods["GET"] = plan
         for rd in self.routes:
             names = [p.param for p in parse_template(rd.path) if p.param is not None]
             endpoint = endpoints.get(rd.path)
             if endpoint is None:
                 endpoint = endpoints[rd.path] = Endpoint(rd.path)
-                router.add(rd.path, endpoint)
+                paths.add(rd.path, endpoint)
             for method in rd.methods:
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
@@ -211,4 +210,4 @@ class Covet(Routes):
                 endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
             endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
         self._plans = plans
-        return Dispatcher(router, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)
+        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)

@@ -15,9 +15,7 @@ __all__ = ["main", "load_app"]
 
 
 def _version() -> str:
-    from covet import __version__
-    from covet import _native
-
+    from covet import __version__, _native
     from covet.runtime import RUNTIME_COMPILED
 
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"

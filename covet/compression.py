@@ -17,13 +17,13 @@ import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Final
 
-from covet.middleware import AnyResponse, CallNext
-from covet.requests import Request
-from covet.responses import Chunk, Response, StreamingResponse
-from covet.runtime.streaming import body_chunks
-
 import brotli  # type: ignore[import-untyped]
 import zstandard
+
+from covet.middleware import AnyResponse, CallNext
+from covet.requests import Request
+from covet.responses import Chunk, StreamingResponse
+from covet.runtime.streaming import body_chunks
 
 __all__ = ["CompressionMiddleware"]
 

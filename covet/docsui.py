@@ -27,7 +27,7 @@ _ASSETS: Final = (
 )
 _HTML: Final = HeaderSet(((b"content-type", b"text/html; charset=utf-8"), (b"cache-control", b"no-cache")))
 _TEXT: Final = HeaderSet(((b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-cache")))
-_OPENAPI: Final = H_JSON + ((b"cache-control", b"no-cache"),)
+_OPENAPI: Final = H_JSON + ((b"cache-control", b"no-cache"),)  # noqa: RUF005  (HeaderSet + pairs is a HeaderSet)
 
 
 def assets_dir() -> Path | None:
@@ -82,7 +82,8 @@ def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
         return out
     out.append((docs_url, constant_plan((200, _HTML, _page(app, docs_url, openapi_url)), f"[GET {docs_url}]")))
     js = HeaderSet(((b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"no-cache")))
-    out.append((f"{docs_url}/init.js", constant_plan((200, js, _init_script(openapi_url)), f"[GET {docs_url}/init.js]")))
+    init = constant_plan((200, js, _init_script(openapi_url)), f"[GET {docs_url}/init.js]")
+    out.append((f"{docs_url}/init.js", init))
     for name, ctype in _ASSETS:
         headers = HeaderSet(((b"content-type", ctype), (b"cache-control", b"public, max-age=86400")))
         body = (static / name).read_bytes()

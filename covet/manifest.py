@@ -1,8 +1,9 @@
 """The contract between ``covet build`` and ``covet serve``: what a build holds and was made from.
 
 Both paths import this module and nothing else of each other. A build is used
-only when every source it was made from is unchanged and it was made by this
-Python, this CovetPy and the pinned compiler.
+only when every source it was made from is unchanged, it was made by this
+Python, this CovetPy and the pinned compiler, and its manifest and glue module
+were written for this ``SCHEMA``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,45 @@ import hashlib
 import json
 import sys
 import sysconfig
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE",
-           "OPENAPI_NAME"]
+           "OPENAPI_NAME", "RouteRow", "SchemaMismatch", "check_schema"]
 
-SCHEMA: Final = 1
+# The layout of a build: the manifest's fields and the glue module's ROUTES rows. Bump it with any change to
+# either, so a build made before the change is refused instead of misread.
+# 2: the glue module records SCHEMA; ROUTES rows are RouteRow (were bare 8-tuples).
+SCHEMA: Final = 2
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
 OPENAPI_NAME: Final = "openapi.json"  # the application's OpenAPI document, written by the build
+
+
+class RouteRow(NamedTuple):
+    """One compiled route in the glue module's ``ROUTES``: written by the build, read by ``Covet.use_compiled``."""
+
+    method: str
+    path: str
+    glue: Callable[..., Any]
+    is_async: bool
+    label: str
+    uses_conn: bool  # the glue takes the connection (ConnectionInfo)
+    reads_headers: bool  # the glue reads the request's headers, or an exception handler may
+    streams_body: bool  # the glue reads the body as a stream
+
+
+class SchemaMismatch(ValueError):
+    """A manifest or glue module written for another ``SCHEMA``."""
+
+
+def check_schema(found: object, what: str) -> None:
+    """Raise ``SchemaMismatch`` unless ``what`` (e.g. "the manifest") was written for this ``SCHEMA``."""
+    if found != SCHEMA:
+        made = "records no build schema" if found is None else f"was written for build schema {found}"
+        raise SchemaMismatch(f"{what} {made}; this CovetPy reads schema {SCHEMA}")
 
 
 def file_hash(path: Path) -> str:
@@ -31,7 +60,8 @@ def file_hash(path: Path) -> str:
 
 def python_tag() -> str:
     """The ABI compiled code is tied to, e.g. ``cpython-311-x86_64-linux-gnu``."""
-    return str(sysconfig.get_config_var("SOABI") or f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}")
+    fallback = f"{sys.implementation.name}-{sys.version_info[0]}{sys.version_info[1]}"
+    return str(sysconfig.get_config_var("SOABI") or fallback)
 
 
 @dataclasses.dataclass
@@ -57,8 +87,7 @@ class Manifest:
     @classmethod
     def load(cls, build_dir: Path) -> Manifest:
         data = json.loads((build_dir / MANIFEST_NAME).read_text())
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"manifest schema {data.get('schema')} is not {SCHEMA}")
+        check_schema(data.get("schema"), "its manifest")
         return cls(**data)
 
     def stale(self, covet_version: str, mypy_version: str | None = None) -> list[str]:

@@ -81,7 +81,8 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
     async def wrapped(m: str, p: str, q: str, h: list[tuple[str, str]], b: bytes | RequestBody, pp: list[str],
                       c: Any) -> Any:
         # ``call`` is one of the async functions above, so calling it gives a coroutine.
-        chain = cast(Coroutine[Any, Any, AnyResponse], call(Request(m, p, q, h, b, c, dict(zip(path_params, pp)))))
+        params = dict(zip(path_params, pp, strict=False))
+        chain = cast(Coroutine[Any, Any, AnyResponse], call(Request(m, p, q, h, b, c, params)))
         ctx = contextvars.copy_context()
         try:
             response = await InContext(chain, ctx)

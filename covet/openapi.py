@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from http import HTTPStatus
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 import pydantic
@@ -19,7 +19,7 @@ import pydantic_core
 from pydantic.json_schema import JsonSchemaMode
 
 from covet.runtime.glue import result_kind
-from covet.runtime.router import parse_template
+from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
 
 if TYPE_CHECKING:
@@ -37,7 +37,8 @@ _ERROR_SCHEMAS: Final[dict[str, Any]] = {
         "title": "ValidationError",
         "properties": {
             "type": {"type": "string", "title": "Error Type"},
-            "loc": {"type": "array", "title": "Location", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+            "loc": {"type": "array", "title": "Location",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
             "msg": {"type": "string", "title": "Message"},
             "input": {"title": "Input"},
             "ctx": {"type": "object", "title": "Context"},
@@ -47,7 +48,8 @@ _ERROR_SCHEMAS: Final[dict[str, Any]] = {
     "HTTPValidationError": {
         "type": "object",
         "title": "HTTPValidationError",
-        "properties": {"detail": {"type": "array", "title": "Detail", "items": {"$ref": _REF.format(model="ValidationError")}}},
+        "properties": {"detail": {"type": "array", "title": "Detail",
+                                  "items": {"$ref": _REF.format(model="ValidationError")}}},
         "required": ["detail"],
     },
     "HTTPError": {
@@ -82,7 +84,7 @@ class _Schemas:
         if not self.inputs:
             return {}
         found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
-        for (index, mode), schema in found.items():
+        for (index, _mode), schema in found.items():
             into, key = self.slots[index]
             into[key] = schema
         return dict(defs.get("$defs", {}))

@@ -101,7 +101,7 @@ class _Headers:
         if max_age is not None:
             morsel["max-age"] = str(max_age)
         if expires is not None:
-            morsel["expires"] = email.utils.format_datetime(expires.astimezone(datetime.timezone.utc), usegmt=True)
+            morsel["expires"] = email.utils.format_datetime(expires.astimezone(datetime.UTC), usegmt=True)
         if path is not None:
             morsel["path"] = path
         if domain is not None:
@@ -122,7 +122,7 @@ class _Headers:
     def delete_cookie(self, key: str, *, path: str | None = "/", domain: str | None = None, secure: bool = False,
                       httponly: bool = False, samesite: Literal["lax", "strict", "none"] | None = "lax") -> None:
         """Tell the client to drop cookie ``key`` (the path and domain must be those it was set with)."""
-        self.set_cookie(key, "", max_age=0, expires=datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc),
+        self.set_cookie(key, "", max_age=0, expires=datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC),
                         path=path, domain=domain, secure=secure, httponly=httponly, samesite=samesite)
 
 

@@ -55,7 +55,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 _RANGE: Final = re.compile(r"[Bb][Yy][Tt][Ee][Ss]=[ \t]*([0-9]*)-([0-9]*)[ \t]*", re.ASCII)
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def _parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     """One byte range as (first, last), None to send the whole file, False when unsatisfiable.
 
     Several ranges are answered with the whole file (RFC 9110 allows it), as is a header that does not parse.

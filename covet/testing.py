@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 
 from covet.app import Covet
 from covet.requests import Headers
-from covet.runtime.config import Config
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
-from covet.runtime.state import ServerState
+from covet.runtime.config import Config
 from covet.runtime.server import run_hooks
+from covet.runtime.state import ServerState
 
 __all__ = ["TestClient", "TestResponse"]
 
@@ -29,7 +29,8 @@ class TestResponse:
 
     __test__ = False
 
-    def __init__(self, status_code: int, reason: str, headers: list[tuple[str, str]], content: bytes, raw: bytes) -> None:
+    def __init__(self, status_code: int, reason: str, headers: list[tuple[str, str]], content: bytes,
+                 raw: bytes) -> None:
         self.status_code = status_code
         self.reason = reason
         self.headers = Headers([(k.lower(), v) for k, v in headers])
@@ -141,7 +142,8 @@ class TestClient:
 
     __test__ = False
 
-    def __init__(self, app: Covet, *, config: Config | None = None, client: tuple[str, int] = ("testclient", 50000)) -> None:
+    def __init__(self, app: Covet, *, config: Config | None = None,
+                 client: tuple[str, int] = ("testclient", 50000)) -> None:
         self.app = app
         self.config = config or Config(server_header=app.server_header)
         self.client = client
@@ -194,7 +196,8 @@ class TestClient:
                     buf = bytes(transport.buffer)
                     hend = buf.find(b"\r\n\r\n")
                     if hend >= 0:
-                        resp = _parse_response(buf[:hend] + b"\r\ncontent-length: %d\r\n\r\n" % (len(buf) - hend - 4) + buf[hend + 4:], head)
+                        framed = b"\r\ncontent-length: %d\r\n\r\n" % (len(buf) - hend - 4)
+                        resp = _parse_response(buf[:hend] + framed + buf[hend + 4:], head)
                         if resp is not None:
                             out.append(resp[0])
                 break
@@ -204,7 +207,7 @@ class TestClient:
                 raise TimeoutError(f"no complete response within {timeout}s")
             try:
                 await asyncio.wait_for(transport.changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError(f"no complete response within {timeout}s") from None
         if not transport.closed:
             conn.connection_lost(None)

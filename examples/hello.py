@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import uuid
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
@@ -96,7 +96,8 @@ def header_echo(x_test: Annotated[str, Header()] = "") -> str:
 
 
 @app.get("/whoami")
-def whoami(session: Annotated[str | None, Cookie()] = None, user_agent: Annotated[str, Header()] = "?") -> dict[str, object]:
+def whoami(session: Annotated[str | None, Cookie()] = None,
+           user_agent: Annotated[str, Header()] = "?") -> dict[str, object]:
     return {"session": session, "user_agent": user_agent}
 
 
@@ -160,7 +161,8 @@ def cpu_bound(n: Annotated[int, Query(ge=0, le=10_000_000)] = 100_000) -> dict[s
     return {"sum": sum(range(n))}
 
 
-@app.get("/custom", responses={418: {"description": "Always", "content": {"text/plain": {"schema": {"type": "string"}}}}})
+@app.get("/custom",
+         responses={418: {"description": "Always", "content": {"text/plain": {"schema": {"type": "string"}}}}})
 def custom() -> Response:
     return PlainTextResponse("teapot", status=418, headers={"x-custom": "yes"})
 
@@ -236,7 +238,8 @@ def get_account(account_id: Annotated[int, Path(ge=1)], verbose: bool = False) -
 
 
 @accounts.post("/{account_id}/rename")
-def rename_account(account_id: Annotated[int, Path(ge=1)], name: Annotated[str, Body(min_length=1, max_length=40)]) -> dict[str, object]:
+def rename_account(account_id: Annotated[int, Path(ge=1)],
+                   name: Annotated[str, Body(min_length=1, max_length=40)]) -> dict[str, object]:
     return {"account": account_id, "name": name}
 
 

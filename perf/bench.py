@@ -25,8 +25,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -110,7 +110,8 @@ def build_compiled() -> bool:
 
 
 def targets(quick: bool = False, only: set[str] | None = None) -> list[Target]:
-    covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning", "--port", "{port}"]
+    covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning",
+             "--port", "{port}"]
     nginx = Target("nginx (C ceiling)", [sys.executable, str(HERE / "nginx" / "run.py"), "{port}"], HERE,
                    endpoints={"plaintext", "json", "pipelined"})
     robyn = Target("Robyn", [str(ROBYN_PY), "apps/robyn_app.py", "--processes", "1", "--workers", "1",
@@ -149,7 +150,8 @@ def targets(quick: bool = False, only: set[str] | None = None) -> list[Target]:
     if not build_compiled():
         out = [t for t in out if t not in (compiled, compiled_uring)]
     if quick:
-        keep = {"covet (io_uring)", "covet compiled (io_uring)", "covet (uvloop)", "covet compiled (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
+        keep = {"covet (io_uring)", "covet compiled (io_uring)", "covet (uvloop)", "covet compiled (uvloop)",
+                "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "FastAPI (uvicorn)", "nginx (C ceiling)"}
         out = [t for t in out if t.name in keep]
     if only:
         out = [t for t in out if t.name in only]
@@ -168,7 +170,8 @@ def start(t: Target) -> None:
                 return
         except OSError:
             if t.proc.poll() is not None:
-                raise RuntimeError(f"{t.name} exited: {t.proc.stderr.read().decode() if t.proc.stderr else ''}")
+                err = t.proc.stderr.read().decode() if t.proc.stderr else ""
+                raise RuntimeError(f"{t.name} exited: {err}") from None
             time.sleep(0.1)
     raise RuntimeError(f"{t.name} did not start")
 
@@ -383,7 +386,8 @@ def backends(lines: list[str], summary: dict[tuple[str, str], dict[str, float]],
             if ra is None or rb is None or not rb["cpu_us_per_req"] or not rb["rps"]:
                 row.append("-")
             else:
-                row.append(f"CPU {ra['cpu_us_per_req'] / rb['cpu_us_per_req']:.2f}x, req/s {ra['rps'] / rb['rps']:.2f}x")
+                cpu, rps = ra["cpu_us_per_req"] / rb["cpu_us_per_req"], ra["rps"] / rb["rps"]
+                row.append(f"CPU {cpu:.2f}x, req/s {rps:.2f}x")
         lines.append("| " + " | ".join(row) + " |")
     lines.append("")
 
@@ -391,8 +395,8 @@ def backends(lines: list[str], summary: dict[tuple[str, str], dict[str, float]],
 def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], eps: list[Endpoint],
            info: dict[str, str], seconds: int, rounds: int, conns: int) -> str:
     """Markdown tables: a row per target, a column per endpoint."""
-    lines = [f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, Python {info['python']}, "
-             f"{info['date']}.",
+    lines = [(f"Machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, Python {info['python']}, "
+              f"{info['date']}."),
              f"wrk -t1 -c{conns}, {seconds} s x {rounds} interleaved rounds, medians; server on CPU 0, wrk on CPU 1.",
              ""]
     head = "| Target | " + " | ".join(e.name for e in eps) + " |"
@@ -433,8 +437,8 @@ def report(summary: dict[tuple[str, str], dict[str, float]], ts: list[Target], e
     pure = next((t for t in ts if t.name.startswith("covet pure")), None)
     modes = [t for t in ts if t.name.startswith("covet") and "asyncio" not in t.name]
     if pure is not None and len(modes) > 1:
-        lines.extend(["**CovetPy's modes: server CPU time per request, and its ratio to pure Python** "
-                      "(lower is better)", "", head, rule])
+        title = "**CovetPy's modes: server CPU time per request, and its ratio to pure Python** (lower is better)"
+        lines.extend([title, "", head, rule])
         for t in modes:
             row = [t.name]
             for ep in eps:

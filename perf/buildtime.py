@@ -59,7 +59,10 @@ def main() -> int:
     result = {"no ccache": run(False)}
     if shutil.which("ccache"):
         result["ccache"] = run(True)
-    print(json.dumps({k: {n: round(t, 1) for n, t in v.items()} for k, v in result.items()}))
+    record = json.dumps({k: {n: round(t, 1) for n, t in v.items()} for k, v in result.items()})
+    print(record)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "buildtime.json").write_text(record + "\n")
     for k, v in result.items():
         print(f"covet build, 20 routes, {k}: " + ", ".join(f"{n} {t:.1f} s" for n, t in v.items()), file=sys.stderr)
     return 0

@@ -28,7 +28,7 @@ def bar_charts(summary: dict[tuple[str, str], dict[str, float]], targets: list[s
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
         colors = ["#d9480f" if n.startswith("covet") else ("#495057" if n == "nginx" else "#74c0fc") for n in names]
         bars = ax.barh(names, rps, color=colors)
-        for bar, value, us in zip(bars, rps, cpu):
+        for bar, value, us in zip(bars, rps, cpu, strict=True):
             ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, f" {value:.1f}k  ({us:.1f} µs CPU/req)",
                     va="center", fontsize=8)
         ax.set_xlabel("requests per second (thousands), median")

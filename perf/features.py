@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench  # noqa: E402  (the shared server and wrk helpers)
-from bench import COVET_PY, HERE, ROOT, Endpoint, Target  # noqa: E402
+import bench
+from bench import COVET_PY, HERE, ROOT, Endpoint, Target
 
 BEFORE_DEFAULT = "125c829"  # the last commit before dependencies, middleware and the OpenAPI work
 PLAIN = Endpoint("plaintext", "/plaintext", b"Hello, World!")
@@ -73,7 +73,8 @@ def serve(name: str, project: Path, target: str, covet_src: Path | None = None) 
     return Target(name, cmd, project, env=env)
 
 
-def measure(pairs: list[tuple[str, Target, Target, Endpoint]], seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+def measure(pairs: list[tuple[str, Target, Target, Endpoint]], seconds: int,
+            rounds: int) -> dict[str, dict[str, list[float]]]:
     """Each pair's two servers, alternately, ``rounds`` times: CPU per request and requests/s of each."""
     found: dict[str, dict[str, list[float]]] = {}
     for rnd in range(rounds):
@@ -125,8 +126,8 @@ def main() -> int:
     pairs = [p for p in pairs if p[0].startswith(args.only)]
     found = measure(pairs, args.seconds, args.rounds)
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/features.py` ({args.rounds} rounds of {args.seconds} s, "
-        "64 connections, server on CPU 0, wrk on CPU 1; medians; CovetPy compiled with `covet build`, io_uring).",
+        (f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/features.py` ({args.rounds} rounds of {args.seconds} s, "
+         "64 connections, server on CPU 0, wrk on CPU 1; medians; CovetPy compiled with `covet build`, io_uring)."),
         "",
         "| Comparison | A | B | CPU/request A ÷ B | requests/s A ÷ B |",
         "|---|---|---|---|---|",

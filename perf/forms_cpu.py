@@ -113,7 +113,8 @@ def main() -> None:
         for name, values in per.items():
             m = statistics.median(values)
             print(f"  {name:14s} {m * 1000:8.2f} ms   {m / plain:6.2f}x plain")
-        print(f"  probe GET median latency, 4 senders of '%' forms: {probe_latency(port, BODIES['percent']) * 1000:.1f} ms")
+        latency = probe_latency(port, BODIES["percent"])
+        print(f"  probe GET median latency, 4 senders of '%' forms: {latency * 1000:.1f} ms")
     finally:
         proc.terminate()
         proc.wait(20)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench  # noqa: E402
+import bench
 
 # Each server's own way to keep idle connections open long enough to measure.
 LONG_KEEPALIVE: dict[str, list[str]] = {
@@ -44,7 +44,8 @@ LONG_KEEPALIVE: dict[str, list[str]] = {
 # socketify (uWebSockets) closes a connection idle for 10 s, a constant compiled in: its connections are
 # asked again (one request each) every few seconds while the rest open, then measured at once.
 REFRESH: dict[str, float] = {"socketify": 4.0}
-DEFAULT_TARGETS = ["covet (io_uring)", "covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify", "nginx (C ceiling)"]
+DEFAULT_TARGETS = ["covet (io_uring)", "covet (uvloop)", "uvicorn raw ASGI", "Granian raw RSGI", "socketify",
+                   "nginx (C ceiling)"]
 
 
 def rss(pid: int) -> int:
@@ -181,7 +182,7 @@ def main() -> int:
         if args.docs:
             write_docs(text, rec["machine"])
         return 0
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if args.high + 100 > hard:
         print(f"memory: --high {args.high} needs more open files than the hard limit {hard}", file=sys.stderr)

@@ -25,8 +25,8 @@ REQUESTS = {
     "plaintext": b"GET /plaintext HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
     "json": b"GET /json HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
     "users": b"GET /users/42?q=hi HTTP/1.1\r\nHost: localhost:8080\r\nUser-Agent: wrk\r\n\r\n",
-    "items": b"POST /items HTTP/1.1\r\nHost: localhost:8080\r\nContent-Type: application/json\r\nContent-Length: 51\r\n\r\n"
-    b'{"name":"pen","price":1.5,"tags":["office","blue"]}',
+    "items": (b"POST /items HTTP/1.1\r\nHost: localhost:8080\r\nContent-Type: application/json\r\n"
+              b'Content-Length: 51\r\n\r\n{"name":"pen","price":1.5,"tags":["office","blue"]}'),
 }
 STAGES = ["full", "parse", "route", "glue", "render"]
 
@@ -61,7 +61,7 @@ def _run_glue(plan: Any, ev: tuple[Any, ...], params: list[str], info: Any) -> A
     return result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_app() -> Any:
     """The benchmark app, interpreted, or compiled from $COVET_MICRO_BUILD (a project built by covet build)."""
     import os
@@ -84,8 +84,8 @@ def _load_app() -> Any:
 
 def timers(endpoint: str) -> dict[str, Any]:
     from covet._native import Parser
-    from covet.runtime.config import Config
     from covet.runtime.asyncio_http1 import AsyncioHTTP1
+    from covet.runtime.config import Config
     from covet.runtime.h1_response import render
     from covet.runtime.state import ServerState
 
@@ -194,7 +194,8 @@ def main() -> None:
 
     # pyperf's worker processes get a clean environment unless told otherwise.
     # COVET_MICRO_STAGES=full times only the named stages (a comma list).
-    inherit = [name for name in ("COVET_MICRO_BUILD", "COVET_MICRO_STAGES", "COVET_PURE_RUNTIME") if os.environ.get(name)]
+    names = ("COVET_MICRO_BUILD", "COVET_MICRO_STAGES", "COVET_PURE_RUNTIME")
+    inherit = [name for name in names if os.environ.get(name)]
     if inherit and "--inherit-environ" not in sys.argv:
         sys.argv[1:1] = ["--inherit-environ", ",".join(inherit)]
     runner = pyperf.Runner()

@@ -21,7 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PY = Path(os.environ.get("COVET_PYTHON", ROOT / ".venv" / "bin" / "python"))
-CANDIDATES = ["router", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1",
+CANDIDATES = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1",
               "formdata", "clock", "resume", "connection", "config"]
 ENDPOINTS = ["plaintext", "json", "users", "items"]
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench  # noqa: E402  (the shared server and wrk helpers)
-from bench import COVET_PY, ENDPOINTS, HERE, ROOT, Endpoint, Target  # noqa: E402
+import bench
+from bench import COVET_PY, ENDPOINTS, HERE, ROOT, Endpoint, Target
 
 AGAINST_DEFAULT = "efdc74e,59aa44a"  # before the exchange seam (issue 14), and before hardening (issue 13)
 LOOPS = ("uring", "uvloop")
@@ -133,10 +133,10 @@ def main() -> int:
                         row["rps_ratio"] = statistics.median(now["rps"]) / statistics.median(then["rps"])
                     rows.append(row)
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/seam.py` ({args.rounds} rounds of {args.seconds} s, "
-        "64 connections, server on CPU 0, wrk on CPU 1; medians). CPU is server CPU per request; pipelined is "
-        "requests/s with 16 requests per round trip. Ratios are this tree ÷ the revision: under 1 is cheaper "
-        "CPU, over 1 is more requests/s.",
+        (f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/seam.py` ({args.rounds} rounds of {args.seconds} s, "
+         "64 connections, server on CPU 0, wrk on CPU 1; medians). CPU is server CPU per request; pipelined is "
+         "requests/s with 16 requests per round trip. Ratios are this tree ÷ the revision: under 1 is cheaper "
+         "CPU, over 1 is more requests/s."),
         "",
         "| Mode | Loop | Endpoint | Against | CPU/request (µs, this ÷ then) | Pipelined req/s ratio |",
         "|---|---|---|---|---|---|",

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -257,7 +256,7 @@ def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
     while True:
         try:
             data = sock.recv(65536)
-        except (ConnectionResetError, TimeoutError, socket.timeout):
+        except (ConnectionResetError, TimeoutError):
             break
         if not data:
             break

@@ -23,7 +23,6 @@ def bclient(request: pytest.FixtureRequest) -> Iterator[Any]:
     if request.param == "inprocess":
         sys.path.insert(0, str(TESTS))
         from apps.behaviour import app
-
         from covet.testing import TestClient
 
         with TestClient(app) as c:
@@ -81,7 +80,8 @@ def test_server_header_is_configurable(bclient: Any) -> None:
 
 def covet(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(cwd), str(ROOT)]))
-    return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=60)
 
 
 def test_cli_routes() -> None:

@@ -153,6 +153,61 @@ def test_stale_build_falls_back_or_refuses(built_hello: Path, tmp_path: Path) ->
         srv.stop()
 
 
+TINY_APP = """from covet import Covet
+
+app = Covet()
+
+
+@app.get("/")
+def index() -> str:
+    return "hi"
+"""
+
+# The glue of an older CovetPy: no SCHEMA, and its rows are bare tuples read by position.
+UNVERSIONED_GLUE = """from app import index
+
+ROUTES = [("GET", "/", index, False, "[GET / -> app.py:index]", False, False, False)]
+"""
+
+
+def fake_build(proj: Path, manifest_schema: int, glue: str) -> Path:
+    """A build laid out as `covet build` lays it out, with nothing compiled: enough for the schema checks."""
+    from covet import __version__
+    from covet.manifest import GLUE_MODULE, Manifest, file_hash, python_tag
+
+    proj.mkdir(parents=True)
+    (proj / "app.py").write_text(TINY_APP)
+    build = proj / ".covet" / "build"
+    build.mkdir(parents=True)
+    Manifest(app="app:app", covet_version=__version__, python=python_tag(), mypy_version="-",
+             sources={"app.py": file_hash(proj / "app.py")}, compiled_modules=[], routes=[], not_compiled=[],
+             root=str(proj), schema=manifest_schema).save(build)
+    (build / f"{GLUE_MODULE}.py").write_text(glue)
+    return proj
+
+
+def test_a_manifest_of_another_schema_is_refused(tmp_path: Path) -> None:
+    from covet.manifest import SCHEMA
+
+    proj = fake_build(tmp_path / "p", SCHEMA - 1, UNVERSIONED_GLUE)
+    out = covet(proj, "serve", "app:app", "--compiled", "require", "--port", "0", timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert (f"its manifest was written for build schema {SCHEMA - 1}; this CovetPy reads schema {SCHEMA} "
+            "(run: covet build app:app)") in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("glue", [UNVERSIONED_GLUE, "SCHEMA = 1\n" + UNVERSIONED_GLUE], ids=["no-schema", "schema-1"])
+def test_a_glue_module_of_another_schema_is_refused(tmp_path: Path, glue: str) -> None:
+    from covet.manifest import SCHEMA
+
+    proj = fake_build(tmp_path / "p", SCHEMA, glue)
+    out = covet(proj, "serve", "app:app", "--compiled", "require", "--port", "0", timeout=60)
+    assert out.returncode == 2, out.stderr
+    made = "was written for build schema 1" if "SCHEMA" in glue else "records no build schema"
+    assert f"covet_glue.py {made}; this CovetPy reads schema {SCHEMA} (run: covet build app:app)" in out.stderr, \
+        out.stderr
+
+
 TYPE_ERROR_APP = '''\
 from covet import Covet
 

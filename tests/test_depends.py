@@ -20,10 +20,8 @@ from typing import Annotated, Any
 import pytest
 
 from conftest import TRANSPORTS, app_client, build_project, checkout_path
-
 from covet import Covet, Depends, Query
-from covet.exceptions import HTTPError
-from covet.exceptions import RouteDefinitionError
+from covet.exceptions import HTTPError, RouteDefinitionError
 
 TESTS = Path(__file__).resolve().parent
 

@@ -318,7 +318,8 @@ async def test_a_handler_past_its_timeout_is_answered_504(state: ServerState) ->
 
 
 @in_loop
-async def test_a_handler_that_finishes_after_its_connection_went_only_lets_go(state: ServerState, seen: list[str]) -> None:
+async def test_a_handler_that_finishes_after_its_connection_went_only_lets_go(state: ServerState,
+                                                                               seen: list[str]) -> None:
     ch = FakeChannel()
     await run(state, "GET", "/after", ch)
     ch.is_gone = True

@@ -18,7 +18,6 @@ import zstandard
 
 from conftest import TRANSPORTS, Server, app_client, app_server, build_project, read_response_simple
 
-
 TESTS = Path(__file__).resolve().parent
 BIG = os.urandom(3 * 1024 * 1024 + 123)  # past the size read whole: streamed with a known length
 

@@ -13,7 +13,6 @@ from openapi_spec_validator import validate
 
 from conftest import TRANSPORTS, app_client
 
-
 TESTS = Path(__file__).resolve().parent
 BIG = os.urandom(3 * 1024 * 1024 + 7)  # past the spool threshold: lands in a temporary file
 

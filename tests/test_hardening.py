@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import (APPS, LOOPS, TRANSPORTS, Server, app_client, app_server, build_project,
-                      read_response_simple)
+from conftest import APPS, LOOPS, TRANSPORTS, Server, app_client, app_server, build_project, read_response_simple
 
 CRLF_ATTACKS = [
     "a\r\nset-cookie: pwned=1",
@@ -58,7 +57,7 @@ def logged(client: Any, text: str) -> bool:
 
 def raw_pipelined(client: Any, path: str) -> bytes:
     """``path`` then ``/counts/ok`` pipelined on one connection: everything the server writes back."""
-    req = (f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n" "GET /counts/ok HTTP/1.1\r\nhost: x\r\n\r\n").encode("latin-1")
+    req = f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\nGET /counts/ok HTTP/1.1\r\nhost: x\r\n\r\n".encode("latin-1")
     server = getattr(client, "server", None)
     if server is None:
         return b"".join(r.raw for r in client.raw(req, responses=2))

@@ -68,13 +68,14 @@ def test_keep_alive_many_requests_one_connection(server: Server) -> None:
 def test_pipelining_in_order_across_async_handlers(server: Server) -> None:
     reqs = (
         b"GET /slow?ms=30 HTTP/1.1\r\nHost: x\r\n\r\n"
-        + b"GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-        + b"GET /slow?ms=1 HTTP/1.1\r\nHost: x\r\n\r\n"
-        + b"GET /stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
-        + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        b"GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /slow?ms=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /stream?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     )
     data = exchange(server, reqs)
-    bodies = [b"slept 30 ms", b'{"id":1,"q":null,"limit":10}', b"slept 1 ms", b"2\r\n0\n\r\n2\r\n1\n\r\n0\r\n\r\n", b"Hello, World!"]
+    bodies = [b"slept 30 ms", b'{"id":1,"q":null,"limit":10}', b"slept 1 ms", b"2\r\n0\n\r\n2\r\n1\n\r\n0\r\n\r\n",
+              b"Hello, World!"]
     pos = 0
     for body in bodies:
         found = data.find(body, pos)
@@ -154,16 +155,18 @@ def test_expect_100_continue(server: Server) -> None:
 
 
 def test_expect_100_continue_refused_when_too_large(server: Server) -> None:
-    data = exchange(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
+    data = exchange(server,
+                    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999\r\nExpect: 100-continue\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 413")
     assert b"100 Continue" not in data
 
 
 def test_chunked_request_body(server: Server) -> None:
-    req = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n"
+    req = (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+           b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nTrailer: x\r\n\r\n")
     with server.connect() as s:
         s.sendall(req)
-        head, body = read_response(s, bytearray())
+        _, body = read_response(s, bytearray())
         assert body == b"hello world"
 
 
@@ -203,7 +206,8 @@ def test_absolute_form_authority_is_the_host(server: Server) -> None:
         return json.loads(body)["host"]
 
     assert host_seen(b"GET /inspect HTTP/1.1\r\nHost: x\r\n\r\n") == "x"
-    assert host_seen(b"GET http://example.com:8080/inspect HTTP/1.1\r\nHost: other.example\r\n\r\n") == "example.com:8080"
+    absolute = b"GET http://example.com:8080/inspect HTTP/1.1\r\nHost: other.example\r\n\r\n"
+    assert host_seen(absolute) == "example.com:8080"
     assert host_seen(b"GET https://[::1]/inspect?a=1 HTTP/1.1\r\nHost:\r\n\r\n") == "[::1]"
     assert host_seen(b"GET http://example.com/inspect HTTP/1.0\r\n\r\n") == "example.com"
     assert host_seen(b"GET /inspect HTTP/1.0\r\n\r\n") is None
@@ -305,8 +309,9 @@ def test_curl_interop(server: Server) -> None:
     assert out.startswith(b"HTTP/1.1 200 OK")
     assert out.endswith(b'{"id":5,"q":"curl","limit":10}')
     out = subprocess.run(
-        [curl, "-sS", "-X", "POST", "-H", "content-type: application/json", "--data", '{"name":"n","price":2,"tags":[]}',
-         f"{server.url}/items", "-w", "%{http_code}"], capture_output=True, check=True, timeout=10
+        [curl, "-sS", "-X", "POST", "-H", "content-type: application/json",
+         "--data", '{"name":"n","price":2,"tags":[]}', f"{server.url}/items", "-w", "%{http_code}"],
+        capture_output=True, check=True, timeout=10
     ).stdout
     assert out == b'{"name":"n","price":2.0,"tags":[]}201'
     # Chunked upload with Expect: 100-continue, as curl sends it.
@@ -386,7 +391,7 @@ def test_graceful_shutdown_finishes_in_flight(quick_server: Server) -> None:
     assert b"connection: close" in head
     assert recv_until_closed(idle, 5) == b""
     assert quick_server.proc.wait(10) == 0
-    code, log = quick_server.stop()
+    _, log = quick_server.stop()
     assert "shutting down" in log
     with pytest.raises(OSError):
         quick_server.connect(timeout=1)
@@ -432,7 +437,8 @@ def test_slow_reader_memory_stays_bounded(server: Server) -> None:
     s = server.connect(timeout=5)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     before = rss()
-    big = b"GET /stream?n=1 HTTP/1.1\r\nHost: x\r\n\r\n" + b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + b"z" * 60000
+    big = (b"GET /stream?n=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+           b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n" + b"z" * 60000)
     sent = 0
     s.setblocking(False)
     deadline = time.monotonic() + 5
@@ -475,12 +481,14 @@ def test_limits_are_configurable() -> None:
     srv = Server("examples.hello:app", "asyncio", "--max-body", "10", "--max-target", "64",
                  "--max-header-bytes", "512", "--max-headers", "5")
     try:
-        assert exchange(srv, b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world").startswith(b"HTTP/1.1 413 ")
+        too_long = b"POST /items HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"
+        assert exchange(srv, too_long).startswith(b"HTTP/1.1 413 ")
         # A route that reads the Request may stream a larger body; reading it whole is still bounded.
         assert exchange(srv, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
                              b"hello world").startswith(b"HTTP/1.1 413 ")
         assert exchange(srv, b"GET /" + b"a" * 80 + b" HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 414 ")
-        assert exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 600 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+        big_head = b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 600 + b"\r\n\r\n"
+        assert exchange(srv, big_head).startswith(b"HTTP/1.1 431 ")
         assert exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: 1\r\n" * 6 + b"\r\n").startswith(b"HTTP/1.1 431 ")
         with srv.connect() as s:
             s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789")

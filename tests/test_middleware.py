@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from conftest import TRANSPORTS, app_client, build_project
-
 from covet import Covet, Router
 from covet.exceptions import RouteDefinitionError
 

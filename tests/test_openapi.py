@@ -123,7 +123,7 @@ def test_docs_page_and_its_assets_are_served(client: Any) -> None:
     assert r.headers["content-type"] == "text/html; charset=utf-8"
     assets = re.findall(r'(?:src|href)="([^"]+)"', r.text)
     assert assets == ["/docs/swagger-ui.css", "/docs/swagger-ui-bundle.js", "/docs/init.js"]
-    for url, kind in zip(assets, ["text/css", "text/javascript", "text/javascript"]):
+    for url, kind in zip(assets, ["text/css", "text/javascript", "text/javascript"], strict=True):
         a = client.request("GET", url)
         assert a.status_code == 200
         assert a.headers["content-type"].startswith(kind)

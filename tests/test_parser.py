@@ -85,10 +85,12 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
     ),
     ("query after first ?", b"GET /p?a?b=c HTTP/1.1\r\nHost: h\r\n\r\n", [req(path="/p", query="a?b=c")], {}),
     ("empty query", b"GET /p? HTTP/1.1\r\nHost: h\r\n\r\n", [req(path="/p")], {}),
-    ("visible ascii target", b"GET /~!$&'()*+,;=:@[]{}|^`\"<> HTTP/1.1\r\nHost: h\r\n\r\n", [req(path="/~!$&'()*+,;=:@[]{}|^`\"<>")], {}),
+    ("visible ascii target", b"GET /~!$&'()*+,;=:@[]{}|^`\"<> HTTP/1.1\r\nHost: h\r\n\r\n",
+     [req(path="/~!$&'()*+,;=:@[]{}|^`\"<>")], {}),
     (
         "post body",
-        b"POST /items HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": [1]}\n",
+        (b"POST /items HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n"
+         b"{\"a\": [1]}\n"),
         [
             req(
                 "POST",
@@ -113,10 +115,10 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
     ),
     (
         "pipelined",
-        b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
-        b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
-        b"DELETE /c?d HTTP/1.1\r\nHost: h\r\n\r\n"
-        b"HEAD /e HTTP/1.1\r\nHost: h\r\n\r\n",
+        (b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+         b"POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi"
+         b"DELETE /c?d HTTP/1.1\r\nHost: h\r\n\r\n"
+         b"HEAD /e HTTP/1.1\r\nHost: h\r\n\r\n"),
         [
             req(path="/a"),
             req("POST", "/b", headers=[("host", "h"), ("content-length", "2")], body=b"hi"),
@@ -165,15 +167,17 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
     ("absolute form query only", b"GET HTTP://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", [req(query="x=1")], {}),
     ("options asterisk", b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", [req("OPTIONS", "*")], {}),
     ("options origin form", b"OPTIONS /x HTTP/1.1\r\nHost: h\r\n\r\n", [req("OPTIONS", "/x")], {}),
-    ("other methods", b"PATCH /p HTTP/1.1\r\nHost: h\r\n\r\nTRACE / HTTP/1.1\r\nHost: h\r\n\r\n", [req("PATCH", "/p"), req("TRACE")], {}),
-    ("extension method", b"M-SEARCH* / HTTP/1.1\r\nHost: h\r\n\r\nget / HTTP/1.1\r\nHost: h\r\n\r\n", [req("M-SEARCH*"), req("get")], {}),
+    ("other methods", b"PATCH /p HTTP/1.1\r\nHost: h\r\n\r\nTRACE / HTTP/1.1\r\nHost: h\r\n\r\n",
+     [req("PATCH", "/p"), req("TRACE")], {}),
+    ("extension method", b"M-SEARCH* / HTTP/1.1\r\nHost: h\r\n\r\nget / HTTP/1.1\r\nHost: h\r\n\r\n",
+     [req("M-SEARCH*"), req("get")], {}),
     ("http/1.0 closes", b"GET / HTTP/1.0\r\n\r\n", [req(minor=0, headers=[], keep_alive=False)], {}),
     # a later HTTP/1.x is served as the highest 1.x this server implements (RFC 9110 2.5)
     ("HTTP/1.2 is 1.1", b"GET / HTTP/1.2\r\nHost: h\r\n\r\n", [req()], {}),
     (
         "HTTP/1.9 is 1.1, chunked and keep-alive included",
-        b"POST /up HTTP/1.9\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-        b"GET /b HTTP/1.3\r\nHost: h\r\nConnection: close\r\n\r\n",
+        (b"POST /up HTTP/1.9\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+         b"GET /b HTTP/1.3\r\nHost: h\r\nConnection: close\r\n\r\n"),
         [req("POST", "/up", headers=TE, body=b"abc"),
          req(path="/b", headers=[("host", "h"), ("connection", "close")], keep_alive=False)],
         {},
@@ -238,7 +242,8 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
         [req(headers=[("host", "h"), ("x-long", "ab\tcd" * 40 + "\xe9" + "z" * 33)])],
         {},
     ),
-    ("leading empty lines", b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n", [req(), req(path="/2")], {}),
+    ("leading empty lines", b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\n\r\n",
+     [req(), req(path="/2")], {}),
     (
         "chunked",
         CHUNKED_HEAD + b"5\r\nhello\r\nB\r\n 0123456789\r\n0\r\n\r\n",
@@ -283,7 +288,8 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
         [req("POST", headers=[("host", "h"), ("content-length", "6")], body=b"\r\n\x00\xff\n\r")],
         {},
     ),
-    ("target at max_target", b"GET /" + b"a" * 99 + b" HTTP/1.1\r\nHost: h\r\n\r\n", [req(path="/" + "a" * 99)], {"max_target": 100}),
+    ("target at max_target", b"GET /" + b"a" * 99 + b" HTTP/1.1\r\nHost: h\r\n\r\n", [req(path="/" + "a" * 99)],
+     {"max_target": 100}),
     (
         "headers at max_headers",
         b"GET / HTTP/1.1\r\nHost: h\r\n" + b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(4)) + b"\r\n",
@@ -293,7 +299,7 @@ VALID: list[tuple[str, bytes, list[Event], dict[str, int]]] = [
     (
         "head at max_header_bytes",
         b"GET / HTTP/1.1\r\nHost: h\r\nX: " + b"v" * 18 + b"\r\n\r\n",
-        [req(headers=H + [("x", "v" * 18)])],
+        [req(headers=[*H, ("x", "v" * 18)])],
         {"max_header_bytes": 50},
     ),
     (
@@ -387,7 +393,8 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("fragment in absolute form", b"GET http://h/p#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("fragment right after authority", b"GET http://h#f HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
     ("fragment after asterisk", b"OPTIONS *# HTTP/1.1\r\nHost: h\r\n\r\n", 400, {}),
-    ("fragment in a long target", b"GET /" + b"a" * 90 + b"#" + b"b" * 20 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 400, {"max_target": 100}),
+    ("fragment in a long target", b"GET /" + b"a" * 90 + b"#" + b"b" * 20 + b" HTTP/1.1\r\nHost: h\r\n\r\n", 400,
+     {"max_target": 100}),
     ("CONNECT", b"CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", 501, {}),
     ("TLS handshake", bytes.fromhex("16030100f4010000f00303") + b"\x00" * 40, 400, {}),
     # field lines
@@ -434,7 +441,8 @@ MALFORMED: list[tuple[str, bytes, int, dict[str, int]]] = [
     ("chunked twice", with_fields(b"Transfer-Encoding: chunked, chunked"), 400, {}),
     ("chunked twice across fields", with_fields(b"Transfer-Encoding: chunked", b"Transfer-Encoding: chunked"), 400, {}),
     ("chunked not final", with_fields(b"Transfer-Encoding: chunked, gzip"), 400, {}),
-    ("chunked not final across fields", with_fields(b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip"), 400, {}),
+    ("chunked not final across fields", with_fields(b"Transfer-Encoding: chunked", b"Transfer-Encoding: gzip"), 400,
+     {}),
     ("chunked with parameter", with_fields(b"Transfer-Encoding: chunked;x=1"), 400, {}),
     ("te bad token", with_fields(b"Transfer-Encoding: chunked x"), 400, {}),
     ("te empty", with_fields(b"Transfer-Encoding:"), 400, {}),
@@ -694,7 +702,7 @@ def test_interned_strings() -> None:
     b = Parser().feed(raw.replace(b"Host", b"HOST"))[0]
     assert a[1] is b[1]  # method
     assert a[2] is b[2]  # "/"
-    for (na, _), (nb, _) in zip(a[5], b[5]):
+    for (na, _), (nb, _) in zip(a[5], b[5], strict=True):
         assert na is nb
     for m in (b"POST", b"PUT", b"PATCH", b"DELETE", b"HEAD", b"OPTIONS"):
         r1 = Parser().feed(m + b" / HTTP/1.1\r\nHost: h\r\n\r\n")[0]
@@ -777,7 +785,8 @@ def test_slow_sender_is_linear() -> None:
 # ------------------------------------------------------------ 100-continue
 
 EXPECT_HEAD = b"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n"
-EXPECT_REQ = req("PUT", "/f", headers=[("host", "h"), ("expect", "100-continue"), ("content-length", "4")], body=b"data")
+EXPECT_REQ = req("PUT", "/f", headers=[("host", "h"), ("expect", "100-continue"), ("content-length", "4")],
+                 body=b"data")
 
 
 def test_continue_after_head() -> None:
@@ -804,7 +813,8 @@ def test_continue_exactly_once_bytewise() -> None:
 
 def test_no_continue_without_body_or_on_http10() -> None:
     raw = b"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"
-    assert feed_pieces(raw) == [req("PUT", "/f", headers=[("host", "h"), ("expect", "100-continue"), ("content-length", "0")])]
+    headers = [("host", "h"), ("expect", "100-continue"), ("content-length", "0")]
+    assert feed_pieces(raw) == [req("PUT", "/f", headers=headers)]
     raw = b"PUT /f HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"
     p = Parser()
     assert p.feed(raw) == []
@@ -881,7 +891,8 @@ def test_a_chunk_announcing_too_much_streams_before_its_bytes() -> None:
 
 
 def test_streamed_limits() -> None:
-    assert Parser(**STREAMING).feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n")[0][:2] == (EV_ERROR, 413)
+    events = Parser(**STREAMING).feed(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n")
+    assert events[0][:2] == (EV_ERROR, 413)
     p = Parser(**STREAMING)
     events = p.feed(CHUNKED_HEAD + b"40\r\n" + b"a" * 64 + b"\r\n30\r\n")
     assert [e[0] for e in events] == [3, 4, EV_ERROR] and events[-1][1] == 413

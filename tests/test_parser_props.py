@@ -14,8 +14,7 @@ import os
 import string
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from covet._native import EV_CONTINUE, EV_ERROR, EV_REQUEST, Parser
 

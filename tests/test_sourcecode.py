@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import site
 import subprocess
 import sys
 import venv
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +50,8 @@ def test_pip_install_from_outside_the_tree(tmp_path: Path) -> None:
     venv.create(env_dir, system_site_packages=True, with_pip=True)
     # The dependencies come from this environment (a .pth line, whose own .pth files, such as the editable
     # install's finder, are not run), so the test needs no download beyond the isolated build's.
-    purelib = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    where = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+    purelib = subprocess.run([str(env_dir / "bin" / "python"), "-c", where],
                              capture_output=True, text=True, check=True).stdout.strip()
     (Path(purelib) / "_covet_test_deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     pip = [str(env_dir / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
@@ -95,3 +99,16 @@ def test_importing_covet_needs_no_native_extension() -> None:
             "import covet, covet.staticfiles, covet.runtime.config, covet.runtime.forms\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
+
+
+def test_no_ignored_file_is_tracked() -> None:
+    """Nothing .gitignore calls an artefact (builds, caches, benchmark results) is committed."""
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    top = subprocess.run([git, "rev-parse", "--show-toplevel"], cwd=ROOT, capture_output=True, text=True)
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
+        pytest.skip("not a git checkout of CovetPy (an unpacked sdist, say): nothing is tracked")
+    tracked = subprocess.run([git, "ls-files", "-ci", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+    assert tracked == "", f"tracked, but ignored as artefacts (git rm --cached them):\n{tracked}"

@@ -11,7 +11,6 @@ import pytest
 
 from conftest import TRANSPORTS, app_client, build_project
 
-
 TESTS = Path(__file__).resolve().parent
 
 

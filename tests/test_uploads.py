@@ -108,8 +108,8 @@ def test_routes_that_hold_their_body_whole_answer_413(up: Any) -> None:
 
 
 def test_a_large_body_to_a_missing_route_is_404(up: Any) -> None:
-    first, second = exchange(up, head("/nowhere", 2 * MIB) + b"n" * (2 * MIB) + b"GET /seen HTTP/1.1\r\nhost: t\r\n\r\n",
-                             responses=2)
+    sent = head("/nowhere", 2 * MIB) + b"n" * (2 * MIB) + b"GET /seen HTTP/1.1\r\nhost: t\r\n\r\n"
+    first, second = exchange(up, sent, responses=2)
     assert first.startswith(b"HTTP/1.1 404 ") and second.startswith(b"HTTP/1.1 200 "), first[:300]
 
 

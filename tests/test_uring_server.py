@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 import seccomp
 from conftest import ROOT, Server, hello_server, read_response_simple
 
@@ -178,7 +179,7 @@ def test_pipelined_flood_with_suspended_handler_stays_in_order(counted: Server) 
         for i in range(n):
             assert b'\r\n\r\n{"id":%d,' % i in read_response_simple(s, buf)
         sender.join()
-    code, log = srv.stop()
+    _, log = srv.stop()
     assert counters(log)["connections"] == 0, log
 
 

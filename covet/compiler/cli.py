@@ -51,7 +51,8 @@ def _build(args: argparse.Namespace) -> int:
         print(f"covet: build failed ({errors} error{'s' if errors != 1 else ''})" if errors else "covet: build failed",
               file=sys.stderr)
         return 1
-    print(f"covet: built {result.compiled_routes} routes into {result.out_dir} in {result.seconds:.1f}s", file=sys.stderr)
+    print(f"covet: built {result.compiled_routes} routes into {result.out_dir} in {result.seconds:.1f}s",
+          file=sys.stderr)
     if args.annotate:
         print(f"covet: mypyc's report of slow operations: {result.out_dir / 'annotate.html'}", file=sys.stderr)
     return 0

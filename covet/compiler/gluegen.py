@@ -19,10 +19,17 @@ import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
-from covet.manifest import GLUE_MODULE
+from covet.manifest import GLUE_MODULE, SCHEMA
 from covet.runtime import gluekit
-from covet.runtime.glue import (Binder, ErrorHandlers, glue_is_async, glue_source, reads_headers, reads_stream,
-                                uses_connection)
+from covet.runtime.glue import (
+    Binder,
+    ErrorHandlers,
+    glue_is_async,
+    glue_source,
+    reads_headers,
+    reads_stream,
+    uses_connection,
+)
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
@@ -89,7 +96,8 @@ class SourceBinder(Binder):
         cls, handler = pair
         for what, obj in (("exception class", cls), ("exception handler", handler)):
             if getattr(obj, "__qualname__", None) != getattr(obj, "__name__", None):
-                raise SourceError(f"{what} {obj.__qualname__} is not defined at module level, so the glue cannot import it")
+                raise SourceError(
+                    f"{what} {obj.__qualname__} is not defined at module level, so the glue cannot import it")
         return (self.importer.alias(cls.__module__, cls.__name__),
                 self.importer.alias(handler.__module__, handler.__name__))
 
@@ -170,8 +178,9 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
-        table.append(f"    ({spec.method!r}, {spec.path!r}, {fname}, {glue_is_async(spec)!r}, {route.label!r}, "
-                     f"{uses_connection(spec)!r}, {reads_headers(spec) or bool(errors)!r}, {reads_stream(spec)!r}),")
+        table.append(f"    RouteRow(method={spec.method!r}, path={spec.path!r}, glue={fname}, "
+                     f"is_async={glue_is_async(spec)!r}, label={route.label!r}, uses_conn={uses_connection(spec)!r}, "
+                     f"reads_headers={reads_headers(spec) or bool(errors)!r}, streams_body={reads_stream(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)
@@ -181,6 +190,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         "",
         "from typing import Annotated, Any, Final",
         "",
+        "from covet.manifest import RouteRow",
         "from covet.runtime import gluekit as _gk",
         f"from covet.runtime.gluekit import {', '.join(classes)}",
         *importer.lines(),
@@ -192,8 +202,11 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         "",
         "\n\n".join(functions),
         "",
-        "# (method, path, glue, is_async, label, uses_conn, reads_headers, streams_body) of every compiled route.",
-        "ROUTES: list[tuple[str, str, Any, bool, str, bool, bool, bool]] = [",
+        "# The build layout this module was written for (covet.manifest.SCHEMA); serving checks it.",
+        f"SCHEMA: Final = {SCHEMA}",
+        "",
+        "# Every compiled route.",
+        "ROUTES: list[RouteRow] = [",
         *table,
         "]",
         "",

@@ -74,9 +74,9 @@ def read_handler(handler: Any) -> HandlerSource:
     metadata: dict[str, list[ast.expr]] = {}
     defaults: dict[str, ast.expr] = {}
     positional = args.posonlyargs + args.args
-    for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+    for arg, default in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True):
         defaults[arg.arg] = default
-    for arg, kwdefault in zip(args.kwonlyargs, args.kw_defaults):
+    for arg, kwdefault in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         if kwdefault is not None:
             defaults[arg.arg] = kwdefault
     for arg in positional + args.kwonlyargs:

@@ -19,7 +19,8 @@ from typing import Any, Final, NoReturn, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
 
-__all__ = ["BodyBudget", "RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected", "keep_alive_after",
+__all__ = ["BodyBudget", "RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected",
+           "keep_alive_after",
            "streamed_glue", "TOO_LARGE"]
 
 HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection

@@ -16,9 +16,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest
+from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest, RouteRow, SchemaMismatch, check_schema
 
 if TYPE_CHECKING:
     from covet.app import Covet
@@ -36,6 +36,8 @@ def prepare(build_dir: Path, target: str, covet_version: str) -> Manifest:
         raise BuildMismatch(f"no build at {build_dir} (run: covet build {target})")
     try:
         manifest = Manifest.load(build_dir)
+    except SchemaMismatch as exc:
+        raise BuildMismatch(f"the build at {build_dir}: {exc} (run: covet build {target})") from exc
     except (ValueError, TypeError, OSError) as exc:
         raise BuildMismatch(f"unreadable manifest in {build_dir}: {exc}") from exc
     if manifest.app != target:
@@ -88,7 +90,13 @@ def attach(app: Covet, manifest: Manifest, build_dir: Path) -> int:
         glue = importlib.import_module(GLUE_MODULE)
     except Exception as exc:  # the build's glue ran its import-time setup and failed
         raise BuildMismatch(f"the compiled glue failed to load: {type(exc).__name__}: {exc}") from exc
-    table: list[tuple[Any, ...]] = glue.ROUTES
+    try:
+        # The manifest's schema was checked, but the glue is a file of its own: a build interrupted half-way,
+        # or one copied over another, can pair a current manifest with an older glue.
+        check_schema(getattr(glue, "SCHEMA", None), f"the glue module {glue.__file__}")
+    except SchemaMismatch as exc:
+        raise BuildMismatch(str(exc)) from exc
+    table: list[RouteRow] = glue.ROUTES
     document = build_dir / OPENAPI_NAME
     if document.is_file():
         app.use_openapi(document.read_bytes())

@@ -1,8 +1,9 @@
 """Protocol-neutral dispatch: from (method, path) to a route's plan or an error reply.
 
-Every protocol layer (HTTP/1.1 today; HTTP/2, HTTP/3 and gRPC later) calls
-``Dispatcher.resolve`` and then the plan's glue with the same arguments, so a
-route never knows which protocol carried its request.
+Every transport (``asyncio_http1`` on asyncio or uvloop, ``uring_http1`` on
+io_uring) calls ``Dispatcher.resolve`` and then ``exchange.answer_now`` with
+the same arguments, so a route never knows which one carried its request.
+Nothing here is HTTP/1.1-specific, so another protocol calls it the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Final, final
 
 from covet.runtime.encode import error_reply
 from covet.runtime.glue import RoutePlan, constant_plan
-from covet.runtime.router import BadPath, Router
+from covet.runtime.pathtrie import BadPath, PathTrie
 
 __all__ = ["Endpoint", "Dispatcher", "NOT_FOUND", "NOT_FOUND_PLAN"]
 
@@ -50,20 +51,20 @@ class Endpoint:
 class Dispatcher:
     """The routing table of one application, built once at start-up."""
 
-    __slots__ = ("router", "not_found")
+    __slots__ = ("paths", "not_found")
 
-    def __init__(self, router: Router[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN) -> None:
-        self.router = router
+    def __init__(self, paths: PathTrie[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN) -> None:
+        self.paths = paths
         self.not_found = not_found
 
     def static_plans(self) -> list[tuple[str, str, RoutePlan]]:
         """(method, path, plan) of every route whose path has no parameters, HEAD included where GET answers it."""
-        return [(m, path, plan) for path, ep in self.router.static_items() for m, plan in ep.methods.items()]
+        return [(m, path, plan) for path, ep in self.paths.static_items() for m, plan in ep.methods.items()]
 
     def resolve(self, method: str, path: str) -> tuple[RoutePlan, list[str]]:
         """The plan to run and the path's captured parameters; errors are plans too."""
         try:
-            hit = self.router.match(path)
+            hit = self.paths.match(path)
         except BadPath as exc:
             return constant_plan(error_reply(400, str(exc)), "[bad path]"), _NO_PARAMS
         if hit is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Final, TypeAlias, Union, final
+from typing import Any, Final, TypeAlias, final
 
 import pydantic_core
 
@@ -60,9 +60,9 @@ class HeaderSet:
         return f"HeaderSet({self.pairs!r})"
 
 
-HeaderSeq: TypeAlias = Union[HeaderSet, Sequence[tuple[bytes, bytes]]]
+HeaderSeq: TypeAlias = HeaderSet | Sequence[tuple[bytes, bytes]]
 # A route with work to run after its response (background tasks, generator dependencies) returns an AfterReply.
-Reply: TypeAlias = Union[tuple[int, HeaderSeq, bytes], StreamingResponse, AfterReply]
+Reply: TypeAlias = tuple[int, HeaderSeq, bytes] | StreamingResponse | AfterReply
 
 H_TEXT: Final = HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),))
 H_BYTES: Final = HeaderSet(((b"content-type", b"application/octet-stream"),))

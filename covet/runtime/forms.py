@@ -10,7 +10,6 @@ past it.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import tempfile
 from typing import IO, Final, final

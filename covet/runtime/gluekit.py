@@ -24,9 +24,10 @@ import typing_extensions
 from pydantic_core import ValidationError, from_json
 
 from covet.background import BackgroundTasks
-from covet.exceptions import ResponseValidationError, HTTPError, RequestValidationError
+from covet.exceptions import HTTPError, RequestValidationError, ResponseValidationError
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
+from covet.runtime.body import RequestBody
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import (
     H_BYTES,
@@ -42,7 +43,6 @@ from covet.runtime.encode import (
 )
 from covet.runtime.exits import after_reply, unwind, unwind_sync
 from covet.runtime.formdata import parse_cookies, parse_query
-from covet.runtime.body import RequestBody
 from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import MISSING
@@ -108,7 +108,8 @@ def fields_validator(tp: Any) -> Callable[[bytes], dict[str, Any]]:
     plain = pydantic.TypeAdapter(_for_pydantic(tp)).core_schema
     schema = _native_dataclasses(plain) or plain
     td = pydantic_core.core_schema.typed_dict_schema({
-        f["name"]: pydantic_core.core_schema.typed_dict_field(f["schema"], required=f["schema"].get("type") != "default")
+        f["name"]: pydantic_core.core_schema.typed_dict_field(
+            f["schema"], required=f["schema"].get("type") != "default")
         for f in schema["schema"]["fields"]
     })
     validate: Callable[[bytes], dict[str, Any]] = pydantic_core.SchemaValidator(td).validate_json

@@ -14,8 +14,7 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Final
 
-from covet._native import render as _render
-from covet._native import render_fields
+from covet._native import render as _render, render_fields
 from covet.responses import StreamingResponse
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
@@ -42,7 +41,8 @@ def _status_line(status: int) -> bytes:
 _STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus if 200 <= s.value}
 _KEEP_ALIVE_10: Final = b"connection: keep-alive\r\n"
 _CLOSE: Final = b"connection: close\r\n"
-_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"application/json"),)), b'{"detail":"Internal Server Error"}')
+_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"application/json"),)),
+                        b'{"detail":"Internal Server Error"}')
 
 
 def prefix_of(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:
@@ -74,7 +74,8 @@ def _unsendable(exc: ValueError) -> tuple[bytes, bool]:
     return prefix_of(_SERVER_ERROR[0], _SERVER_ERROR[1])
 
 
-def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool, minor: int) -> tuple[bytes, bool]:
+def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool,
+           minor: int) -> tuple[bytes, bool]:
     """One complete HTTP/1.1 response; returns it and whether to keep the connection."""
     status, headers, body = reply
     try:

@@ -16,12 +16,12 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
-from covet.runtime.config import Config
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
+from covet.runtime.config import Config
 from covet.runtime.state import ServerState
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring

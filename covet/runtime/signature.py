@@ -1,8 +1,9 @@
 """Reads a handler's signature into a route spec: each parameter's source and type.
 
-Runs once per route at start-up.  The spec is plain data, so the same glue
-writer serves the interpreted runtime (spec from ``inspect``) and, later,
-``covet build`` (spec from mypy's types).
+Runs once per route, at start-up or in ``covet build`` (which plans the
+application the same way, then reads each handler's annotations from its source
+for the compiled glue: ``covet.compiler.sourcetypes``). The spec is plain data,
+so the one glue writer serves both.
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_origin
 
-from covet.exceptions import RouteDefinitionError
 from covet.background import BackgroundTasks
+from covet.exceptions import RouteDefinitionError
 from covet.params import Body, Depends, File, Header, Param, Path, Query
-from covet.uploads import UploadFile
 from covet.requests import Request
 from covet.runtime.connection import ConnectionInfo
+from covet.uploads import UploadFile
 
 __all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
 
@@ -363,7 +364,7 @@ def all_params(spec: RouteSpec) -> list[ParamSpec]:
 
 
 def path_param_names(path: str) -> list[str]:
-    from covet.runtime.router import parse_template
+    from covet.runtime.pathtrie import parse_template
 
     return [p.param for p in parse_template(path) if p.param is not None]
 

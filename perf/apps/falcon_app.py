@@ -38,7 +38,8 @@ class Items:
         resp.media = item
 
 
-async def invalid_item(req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: msgspec.ValidationError, params: dict) -> None:  # type: ignore[type-arg]
+async def invalid_item(req: falcon.asgi.Request, resp: falcon.asgi.Response, ex: msgspec.ValidationError,
+                       params: dict) -> None:  # type: ignore[type-arg]
     raise falcon.HTTPUnprocessableEntity(description=str(ex))
 
 

@@ -31,7 +31,8 @@ async def app(scope, proto):  # type: ignore[no-untyped-def]
             return
         try:
             item = {"name": data["name"], "price": float(data["price"]), "tags": data["tags"]}
-            ok = isinstance(item["name"], str) and isinstance(item["tags"], list) and all(isinstance(t, str) for t in item["tags"])
+            ok = (isinstance(item["name"], str) and isinstance(item["tags"], list)
+                  and all(isinstance(t, str) for t in item["tags"]))
         except (KeyError, TypeError, ValueError):
             ok = False
         if not ok:

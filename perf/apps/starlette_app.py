@@ -34,7 +34,8 @@ async def items(request: Request) -> Response:
         item = Item.model_validate_json(await request.body())
     except ValidationError as exc:
         bad_json = any(e["type"] == "json_invalid" for e in exc.errors())
-        return JSONResponse({"detail": exc.errors(include_url=False, include_context=False, include_input=False)}, status_code=400 if bad_json else 422)
+        detail = exc.errors(include_url=False, include_context=False, include_input=False)
+        return JSONResponse({"detail": detail}, status_code=400 if bad_json else 422)
     return Response(item.model_dump_json(), media_type="application/json")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-
 from collections.abc import AsyncIterator
 
 from covet import Covet, Response, StreamingResponse

@@ -16,7 +16,6 @@ from covet import (
     Router,
     StreamingResponse,
 )
-
 from deps_async import asession, events  # served from tests/apps, or built as a project of its own
 
 app = Covet()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from extras_streams import endless, events, ticks
-
 from covet import (
     CompressionMiddleware,
     Covet,
@@ -21,6 +19,7 @@ from covet import (
     StaticFiles,
     StreamingResponse,
 )
+from extras_streams import endless, events, ticks
 
 app = Covet()
 

@@ -8,8 +8,18 @@ import io
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from covet import (AnyResponse, CallNext, ClientDisconnect, Covet, File, Form, Request, Router, StreamingResponse,
-                   UploadFile)
+from covet import (
+    AnyResponse,
+    CallNext,
+    ClientDisconnect,
+    Covet,
+    File,
+    Form,
+    Request,
+    Router,
+    StreamingResponse,
+    UploadFile,
+)
 
 app = Covet()
 

@@ -1,4 +1,7 @@
-"""Path routing: a dict for static paths, a segment trie for templates.
+"""Path matching: a dict for static paths, a segment trie for templates (``PathTrie``).
+
+Not the public ``covet.Router`` (``covet/routing.py``), which groups route
+declarations; this is what the dispatcher looks request paths up in.
 
 Rules, in order of precedence at each segment:
 1. a static segment beats a ``{param}`` segment, which beats ``{name:path}``;
@@ -15,7 +18,7 @@ from urllib.parse import unquote
 
 from covet.exceptions import RouteDefinitionError
 
-__all__ = ["BadPath", "Router", "parse_template", "TemplatePart"]
+__all__ = ["BadPath", "PathTrie", "parse_template", "TemplatePart"]
 
 T = TypeVar("T")
 
@@ -95,7 +98,7 @@ class _Node(Generic[T]):
         self.value: T | None = None
 
 
-class Router(Generic[T]):
+class PathTrie(Generic[T]):
     """Maps a request path to the value registered for its template."""
 
     def __init__(self) -> None:
@@ -200,7 +203,7 @@ class Router(Generic[T]):
         if node.catchall is not None:
             rest = "/".join(raw[i:])
             if rest:
-                return node.catchall, captured + [unquote(rest, errors="replace")]
+                return node.catchall, [*captured, unquote(rest, errors="replace")]
         return None
 
     def templates(self) -> list[str]:
