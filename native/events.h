@@ -7,7 +7,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 
 extern PyObject *g_methods[H1_M__COUNT];
 extern PyObject *g_hnames[H1_H__COUNT];

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 
 /* field-vchar = VCHAR / obs-text, with SP and HTAB between them (RFC 9110 5.5). */
 static int value_byte_ok(unsigned char c)

@@ -1,5 +1,5 @@
 /*
- * covet._native: the CPython face of the C HTTP/1.1 parser (http1.c).
+ * covet._native: the CPython face of the C HTTP/1.1 parser (h1_parser.c).
  *
  * All parsing lives in the C core; this file only turns its events into
  * Python objects.  Hot-path choices: common methods and field names come
@@ -12,13 +12,13 @@
 
 #include <string.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 #include "events.h"
 #include "percent.h"
 #include "response.h"
 #ifdef __linux__
-#include "ringserver.h"
-#include "uring.h"
+#include "uring_server.h"
+#include "uring_probe.h"
 #endif
 
 typedef struct {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "fields.h"
-#include "http1.h"
+#include "h1_parser.h"
 
 static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t *len)
 {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "fields.h"
-#include "http1.h"
+#include "h1_parser.h"
 
 #define CHECK(cond)                                                              \
     do {                                                                         \

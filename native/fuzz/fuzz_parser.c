@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the C core of the HTTP/1.1 parser (native/http1.c).
+ * libFuzzer harness for the C core of the HTTP/1.1 parser (native/h1_parser.c).
  *
  * Input layout: byte 0 seeds how the stream is split into feeds, byte 1
  * picks a set of limits (small ones reach 413/414/431 with short inputs),
@@ -31,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 
 #define CHECK(cond)                                                        \
     do {                                                                   \
@@ -92,7 +92,7 @@ static const h1_limits limit_sets[4] = {
 
 /* ------------------------------------------------------- uri-host oracle */
 
-/* Written from RFC 3986 apart from http1.c's host_ok(), on purpose: the
+/* Written from RFC 3986 apart from h1_parser.c's host_ok(), on purpose: the
  * IPv6 part is the C library's inet_pton, which takes the same text forms
  * (RFC 4291 2.2: "::" stands for at least one group, a dotted quad only
  * last, no leading zeros in it). */

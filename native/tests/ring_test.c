@@ -1,4 +1,4 @@
-/* ring.c under AddressSanitizer: a real loopback exchange through multishot accept, multishot recv into provided
+/* uring_ring.c under AddressSanitizer: a real loopback exchange through multishot accept, multishot recv into provided
  * buffers and send; a full submission queue; descriptors and buffers accounted for; set-up failure leaves nothing. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "uring_ring.h"
 
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \

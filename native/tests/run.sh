@@ -11,12 +11,12 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
         -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-        -I"$native" -o "$work/uring_probe_test" "$here/uring_probe_test.c" "$native/uring.c"
+        -I"$native" -o "$work/uring_probe_test" "$here/uring_probe_test.c" "$native/uring_probe.c"
     "$work/uring_probe_test"
 fi
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
         -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-        -I"$native" -o "$work/ring_test" "$here/ring_test.c" "$native/ring.c" "$native/uring.c"
+        -I"$native" -o "$work/ring_test" "$here/ring_test.c" "$native/uring_ring.c" "$native/uring_probe.c"
     "$work/ring_test"
 fi

@@ -1,7 +1,7 @@
 /* io_uring capability probe: which ring set-up the kernel accepts, and which operations the core needs are missing.
  * Raw system calls only (no liburing): the kernel's UAPI header is all a pip install may assume. */
-#ifndef COVET_URING_H
-#define COVET_URING_H
+#ifndef COVET_URING_PROBE_H
+#define COVET_URING_PROBE_H
 
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
-/* io_uring capability probe (see uring.h). */
+/* io_uring capability probe (see uring_probe.h). */
 #define _GNU_SOURCE
-#include "uring.h"
+#include "uring_probe.h"
 
 #include <errno.h>
 #include <linux/io_uring.h>

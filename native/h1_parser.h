@@ -23,8 +23,8 @@
  * documented at each check; nothing is "repaired" (no bare LF, no
  * obs-fold, no whitespace before the colon).
  */
-#ifndef COVET_HTTP1_H
-#define COVET_HTTP1_H
+#ifndef COVET_H1_PARSER_H
+#define COVET_H1_PARSER_H
 
 #include <stddef.h>
 #include <stdint.h>

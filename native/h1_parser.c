@@ -1,5 +1,5 @@
 /*
- * CovetPy HTTP/1.1 request parser: the pure C core.  See http1.h for the API.
+ * CovetPy HTTP/1.1 request parser: the pure C core.  See h1_parser.h for the API.
  *
  * How a head is handled: the connection layer first finds where the head
  * ends (one memchr per line, resumable across feeds so a client sending one
@@ -10,7 +10,7 @@
  * byte) is one the full parse would make too, with the same status, so the
  * result never depends on how the bytes were split.
  */
-#include "http1.h"
+#include "h1_parser.h"
 
 #include <stdlib.h>
 #include <string.h>

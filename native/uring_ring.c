@@ -1,6 +1,6 @@
-/* One io_uring instance by raw system calls (see ring.h). */
+/* One io_uring instance by raw system calls (see uring_ring.h). */
 #define _GNU_SOURCE
-#include "ring.h"
+#include "uring_ring.h"
 
 #include <errno.h>
 #include <string.h>
