@@ -366,6 +366,9 @@ fail:
 static PyMethodDef module_methods[] = {
     {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
      "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+    {"render_reply", (PyCFunction)(void (*)(void))covet_render_reply, METH_FASTCALL,
+     "render_reply(prefix, status, head_lines, body, keep_alive, is_head, minor) -> bytes: one HTTP/1.1 response, "
+     "its connection field and whether it has a body decided by its status, keep_alive and minor."},
     {"parse_urlencoded", (PyCFunction)(void (*)(void))parse_urlencoded, METH_FASTCALL,
      "parse_urlencoded(body, max_fields) -> [(name, value)]: a form's fields, percent-decoded, as bytes."},
     {"render_fields", covet_render_fields, METH_O,

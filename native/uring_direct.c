@@ -126,7 +126,7 @@ static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_
         !PyBytes_CheckExact(body))
         return NULL;
     long code = PyLong_AsLong(status);
-    if (code < 200 || code == 204 || code == 304 || code > 999) {
+    if (code < 200 || code > 999) {
         PyErr_Clear();
         return NULL;
     }
@@ -138,13 +138,11 @@ static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_
     }
     PyObject *prefix = PyDict_GetItemWithError(cache, status);
     Py_DECREF(cache); /* the HeaderSet keeps the dict, and the dict the prefix */
-    if (prefix == NULL) {
+    if (prefix == NULL || !PyBytes_CheckExact(prefix)) {
         PyErr_Clear();
         return NULL;
     }
-    PyObject *tail = keep ? (minor ? s->tail_none : s->tail_keep10) : s->tail_close;
-    PyObject *args[5] = {prefix, s->head_lines, body, tail, is_head ? Py_False : Py_True};
-    return covet_render(NULL, args, 5);
+    return covet_render_reply_parts(prefix, code, s->head_lines, body, keep, is_head, minor);
 }
 
 /* Runs a direct route: its glue is called here, and a plain reply rendered here; anything else goes to Python. */

@@ -437,11 +437,7 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->on_body = on_body != Py_None ? Py_NewRef(on_body) : NULL;
     s->continue_bytes = PyBytes_FromString("HTTP/1.1 100 Continue\r\n\r\n");
     s->h1_name = PyUnicode_InternFromString("h1");
-    s->tail_close = PyBytes_FromString("connection: close\r\n");
-    s->tail_keep10 = PyBytes_FromString("connection: keep-alive\r\n");
-    s->tail_none = PyBytes_FromString("");
-    if (s->continue_bytes == NULL || s->h1_name == NULL || s->tail_close == NULL || s->tail_keep10 == NULL ||
-        s->tail_none == NULL)
+    if (s->continue_bytes == NULL || s->h1_name == NULL)
         return -1;
     uring_arm_accept(s);
     if (uring_enter(s, 0) < 0)
@@ -507,9 +503,6 @@ static void RS_dealloc(RingServer *s) {
     Py_CLEAR(s->continue_bytes);
     Py_CLEAR(s->head_lines);
     Py_CLEAR(s->h1_name);
-    Py_CLEAR(s->tail_close);
-    Py_CLEAR(s->tail_keep10);
-    Py_CLEAR(s->tail_none);
     Py_CLEAR(s->timeout_bytes);
     PyMem_Free(s->conns);
     PyMem_Free(s->dirty);

@@ -76,7 +76,6 @@ typedef struct RingServer {
     struct route *routes;
     unsigned routes_cap, nroutes;
     PyObject *header_set_type, *on_reply, *on_fail, *unused_conn, *head_lines, *h1_name;
-    PyObject *tail_close, *tail_keep10, *tail_none;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;
