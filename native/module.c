@@ -24,9 +24,9 @@
 typedef struct {
     PyObject_HEAD
     h1_conn conn;
-    /* the request tuple of a head whose body is still arriving; item 7
-     * (the body) stays NULL until then */
-    PyObject *pending;
+    /* the parts of a head whose body is still arriving: its Request is
+     * built once the message is complete */
+    struct covet_head head;
     int busy;
     int streaming; /* the body of the last head comes in pieces */
 } ParserObject;
@@ -51,7 +51,7 @@ static int parser_setup(ParserObject *self, Py_ssize_t max_target,
     lim.max_stream_body = (uint64_t)max_stream_body;
     h1_conn_free(&self->conn);
     h1_conn_init(&self->conn, &lim);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     return 0;
 }
@@ -90,7 +90,7 @@ static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw)
 static void Parser_dealloc(ParserObject *self)
 {
     h1_conn_free(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -140,19 +140,12 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
         if (kind == H1_EV_NONE)
             break;
         if (kind == H1_EV_HEAD) {
-            Py_CLEAR(self->pending);
             self->streaming = 0;
-            if (!(self->pending = covet_make_head(ev.req)))
+            if (covet_head_set(&self->head, ev.req, NULL, 1) < 0)
                 goto fail;
         } else if (kind == H1_EV_STREAM) {
-            PyObject *req = self->pending;
-            self->pending = NULL;
-            if (!req) {
-                PyErr_SetString(PyExc_SystemError, "stream without a head");
-                goto fail;
-            }
             self->streaming = 1;
-            if (append_steal(events, covet_stream_head(req)) < 0)
+            if (append_steal(events, covet_head_request(&self->head, EV_STREAM, Py_None)) < 0)
                 goto fail;
         } else if (kind == H1_EV_DATA) {
             if (append_steal(events, covet_make_data(ev.body, ev.body_len)) < 0)
@@ -162,23 +155,19 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
             if (PyList_Append(events, g_body_end) < 0)
                 goto fail;
         } else if (kind == H1_EV_MESSAGE) {
-            PyObject *body, *req = self->pending;
-            if (!req) {
-                PyErr_SetString(PyExc_SystemError, "body without a head");
+            PyObject *body = PyBytes_FromStringAndSize(ev.body,
+                                                       (Py_ssize_t)ev.body_len);
+            if (!body)
                 goto fail;
-            }
-            if (!(body = PyBytes_FromStringAndSize(ev.body,
-                                                   (Py_ssize_t)ev.body_len)))
-                goto fail;
-            PyTuple_SET_ITEM(req, 7, body);
-            self->pending = NULL;
+            PyObject *req = covet_head_request(&self->head, EV_REQUEST, body);
+            Py_DECREF(body);
             if (append_steal(events, req) < 0)
                 goto fail;
         } else if (kind == H1_EV_CONTINUE) {
             if (PyList_Append(events, g_continue_event) < 0)
                 goto fail;
         } else {
-            Py_CLEAR(self->pending);
+            covet_head_clear(&self->head);
             self->streaming = 0;
             if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error,
                                                    ev.status, ev.message)) < 0)
@@ -192,7 +181,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
 fail:
     /* the core may still point into `data`: make sure it never looks */
     h1_conn_abort(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     Py_CLEAR(events);
     self->busy = 0;
@@ -209,7 +198,7 @@ static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     h1_conn_reset(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     Py_RETURN_NONE;
 }
@@ -230,12 +219,12 @@ static PyMethodDef Parser_methods[] = {
     {"feed", (PyCFunction)Parser_feed, METH_O,
      "feed(data) -> list of events\n\n"
      "Parses a bytes-like chunk of the request stream.  Events, in order:\n"
-     "(0, method, path, query, minor, headers, keep_alive, body),\n"
-     "(1,) when the client waits for 100 Continue,\n"
-     "(2, status, message) after which the parser is dead,\n"
-     "(3, method, path, query, minor, headers, keep_alive, None) for a\n"
-     "head whose body (over max_body) follows in pieces: (4, bytes) each,\n"
-     "then (5,)."},
+     "Request(EV_REQUEST, method, path, query, minor, headers, keep_alive,\n"
+     "body), (EV_CONTINUE,) when the client waits for 100 Continue,\n"
+     "(EV_ERROR, status, message) after which the parser is dead,\n"
+     "Request(EV_STREAM, ..., keep_alive, None) for a head whose body\n"
+     "(over max_body) follows in pieces: (EV_DATA, bytes) each, then\n"
+     "(EV_END,)."},
     {"reset", (PyCFunction)Parser_reset, METH_NOARGS,
      "reset() -> None\n\nForgets everything buffered; back to a fresh state."},
     {NULL, NULL, 0, NULL},
@@ -255,8 +244,9 @@ static PyTypeObject ParserType = {
     .tp_basicsize = sizeof(ParserObject),
     .tp_dealloc = (destructor)Parser_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
+    /* The first line, up to "--", is the signature inspect (and mypy's stubtest) read. */
     .tp_doc = "Parser(*, max_target=8192, max_header_bytes=65536, "
-              "max_headers=100, max_body=1048576, max_stream_body=0)\n\n"
+              "max_headers=100, max_body=1048576, max_stream_body=0)\n--\n\n"
               "Incremental, strict (RFC 9112) HTTP/1.1 request parser.",
     .tp_methods = Parser_methods,
     .tp_getset = Parser_getset,
@@ -403,7 +393,7 @@ PyMODINIT_FUNC PyInit__native(void)
     if (!m)
         return NULL;
 #ifdef __linux__
-    if (PyType_Ready(&covet_RingServerType) < 0)
+    if (covet_ringserver_ready() < 0)
         return NULL;
 #endif
     Py_INCREF(&ParserType);
@@ -420,9 +410,18 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     }
 #endif
-    if (PyModule_AddIntConstant(m, "EV_REQUEST", 0) < 0 ||
-        PyModule_AddIntConstant(m, "EV_CONTINUE", 1) < 0 ||
-        PyModule_AddIntConstant(m, "EV_ERROR", 2) < 0 ||
+    Py_INCREF(&covet_RequestType);
+    if (PyModule_AddObject(m, "Request", (PyObject *)&covet_RequestType) < 0) {
+        Py_DECREF(&covet_RequestType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "EV_REQUEST", EV_REQUEST) < 0 ||
+        PyModule_AddIntConstant(m, "EV_CONTINUE", EV_CONTINUE) < 0 ||
+        PyModule_AddIntConstant(m, "EV_ERROR", EV_ERROR) < 0 ||
+        PyModule_AddIntConstant(m, "EV_STREAM", EV_STREAM) < 0 ||
+        PyModule_AddIntConstant(m, "EV_DATA", EV_DATA) < 0 ||
+        PyModule_AddIntConstant(m, "EV_END", EV_END) < 0 ||
         PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||
         PyModule_AddIntConstant(m, "STATE_BODY", H1_STATE_BODY) < 0 ||

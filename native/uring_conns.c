@@ -40,7 +40,7 @@ void conn_active_release(RingServer *s, struct conn *c) {
     if (a == NULL)
         return;
     c->act = NULL;
-    Py_CLEAR(a->pending);
+    covet_head_clear(&a->head);
     PyMem_Free(a->saved);
     a->saved = NULL;
     a->saved_len = a->saved_cap = 0;

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "events.h"
 #include "uring_server.h"
 
 enum {
@@ -43,7 +44,7 @@ struct outq {
 /* What a connection holds only while a request is in progress. */
 struct active {
     h1_conn p;
-    PyObject *pending;         /* head tuple whose body is still arriving */
+    struct covet_head head;    /* the parts of a head whose body is still arriving */
     const struct route *route; /* the direct route of that head, or NULL */
     char *saved;               /* input held while Python keeps the connection */
     size_t saved_len, saved_cap;

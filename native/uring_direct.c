@@ -146,13 +146,11 @@ static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_
 }
 
 /* Runs a direct route: its glue is called here, and a plain reply rendered here; anything else goes to Python. */
-int direct_answer(RingServer *s, struct conn *c, const struct route *rt, PyObject *req) {
-    PyObject *method = PyTuple_GET_ITEM(req, 1);
-    long minor = PyLong_AsLong(PyTuple_GET_ITEM(req, 4));
-    int keep = PyTuple_GET_ITEM(req, 6) == Py_True;
-    int is_head = method == g_methods[H1_M_HEAD];
-    PyObject *args[7] = {method, PyTuple_GET_ITEM(req, 2), PyTuple_GET_ITEM(req, 3), PyTuple_GET_ITEM(req, 5),
-                         PyTuple_GET_ITEM(req, 7), g_empty_list, s->unused_conn};
+int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body) {
+    long minor = h->minor;
+    int keep = h->keep_alive;
+    int is_head = h->method == g_methods[H1_M_HEAD];
+    PyObject *args[7] = {h->method, h->path, h->query, h->headers, body, g_empty_list, s->unused_conn};
     c->nreq++;
     s->requests++;
     PyObject *reply = PyObject_Vectorcall(rt->glue, args, 7, NULL);
@@ -164,12 +162,13 @@ int direct_answer(RingServer *s, struct conn *c, const struct route *rt, PyObjec
                 c->flags |= C_CLOSING;
         } else if (!PyErr_Occurred()) {
             PyObject *cid = conn_cid(c);
-            if (cid != NULL) {
-                PyObject *a[5] = {cid, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
-                                  PyTuple_GET_ITEM(req, 4)};
+            PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
+            if (minor_obj != NULL) {
+                PyObject *a[5] = {cid, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False, minor_obj};
                 out = PyObject_Vectorcall(s->on_reply, a, 5, NULL);
-                Py_DECREF(cid);
             }
+            Py_XDECREF(cid);
+            Py_XDECREF(minor_obj);
         }
         Py_DECREF(reply);
     } else {
@@ -179,12 +178,14 @@ int direct_answer(RingServer *s, struct conn *c, const struct route *rt, PyObjec
         if (tb != NULL && value != NULL)
             PyException_SetTraceback(value, tb);
         PyObject *cid = conn_cid(c);
-        if (cid != NULL && value != NULL) {
+        PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
+        if (minor_obj != NULL && value != NULL) {
             PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
-                              PyTuple_GET_ITEM(req, 4)};
+                              minor_obj};
             out = PyObject_Vectorcall(s->on_fail, a, 6, NULL);
         }
         Py_XDECREF(cid);
+        Py_XDECREF(minor_obj);
         Py_XDECREF(type);
         Py_XDECREF(value);
         Py_XDECREF(tb);

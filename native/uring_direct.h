@@ -25,7 +25,8 @@ void direct_routes_free(RingServer *s);
 /* add_route(method, path, glue, plan, reads_headers) -> bool: RingServer.add_route. */
 PyObject *direct_add_route(RingServer *s, PyObject *const *args, Py_ssize_t nargs);
 
-/* Runs a direct route for the complete request ``req``: 0 answered, 1 Python keeps the connection, -1 it failed. */
-int direct_answer(RingServer *s, struct conn *c, const struct route *rt, PyObject *req);
+/* Runs a direct route for the complete request of head h (its parts borrowed) and body: 0 answered, 1 Python keeps
+ * the connection, -1 it failed. */
+int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * HTTP/1 on the io_uring server's connections (see uring_http1.h).
  *
- * The C parser (h1_parser.c) runs straight on each received buffer; each complete request is one call of
- * ``on_request(cid, event)``, which returns the response bytes, or None when Python keeps the connection (a handler
+ * The C parser (h1_parser.c) runs straight on each received buffer; each complete request is one call of the
+ * handler's ``request(cid, Request)``, which returns the response bytes, or None when Python keeps the connection (a handler
  * suspended, a response streams) and answers later through reply(), write() and finish() (uring_server.c).
  */
 #define _GNU_SOURCE
@@ -191,7 +191,7 @@ static int answer(RingServer *s, struct conn *c, PyObject *req) {
 static int answer_error(RingServer *s, struct conn *c, int status, const char *message) {
     PyObject *r = PyObject_CallFunction(s->on_error, "is", status, message);
     if (r != NULL && !PyBytes_Check(r)) {
-        PyErr_Format(PyExc_TypeError, "on_error must return bytes, not %.100s", Py_TYPE(r)->tp_name);
+        PyErr_Format(PyExc_TypeError, "the handler's error() must return bytes, not %.100s", Py_TYPE(r)->tp_name);
         Py_CLEAR(r);
     }
     if (r == NULL) {
@@ -253,24 +253,21 @@ static void run_events(RingServer *s, struct conn *c) {
         if (kind == H1_EV_NONE)
             break;
         if (kind == H1_EV_HEAD) {
-            Py_CLEAR(a->pending);
             /* A body that may stream goes through on_request, whose Python half decides what takes it. */
             int may_stream = ev.req->body == H1_BODY_CHUNKED || ev.req->content_length > s->lim.max_body;
-            a->route = s->on_reply != NULL && !may_stream
+            a->route = s->header_set_type != NULL && !may_stream
                            ? direct_route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id)
                            : NULL;
-            a->pending = a->route != NULL ? covet_make_head_with(ev.req, a->route->path_str, a->route->headers)
-                                          : covet_make_head(ev.req);
-            if (a->pending == NULL) {
+            int set = a->route != NULL ? covet_head_set(&a->head, ev.req, a->route->path_str, a->route->headers)
+                                       : covet_head_set(&a->head, ev.req, NULL, 1);
+            if (set < 0) {
                 PyErr_WriteUnraisable(s->on_request);
                 h1_conn_abort(&a->p);
                 conn_kill(s, c, 1);
                 break;
             }
-            if (s->closing || (c->flags & C_EOF)) {
-                Py_INCREF(Py_False);
-                Py_SETREF(PyTuple_GET_ITEM(a->pending, 6), Py_False);
-            }
+            if (s->closing || (c->flags & C_EOF))
+                a->head.keep_alive = 0;
         } else if (kind == H1_EV_CONTINUE) {
             if (conn_enqueue(s, c, s->continue_bytes) < 0) {
                 h1_conn_abort(&a->p);
@@ -279,16 +276,14 @@ static void run_events(RingServer *s, struct conn *c) {
             }
         } else if (kind == H1_EV_STREAM) {
             /* Only Python knows whether the route reads a body this large. */
-            PyObject *req = a->pending;
-            a->pending = NULL;
-            if (req == NULL) {
+            if (!covet_head_held(&a->head)) {
                 if (answer_error(s, c, 413, "Request body too large") < 0)
                     conn_kill(s, c, 1);
                 else
                     http_stop_reading(c);
                 break;
             }
-            req = covet_stream_head(req);
+            PyObject *req = covet_head_request(&a->head, EV_STREAM, Py_None);
             int rc = req != NULL ? answer(s, c, req) : -1;
             if (req == NULL)
                 PyErr_WriteUnraisable(s->on_request);
@@ -323,19 +318,23 @@ static void run_events(RingServer *s, struct conn *c) {
                 break;
             }
         } else if (kind == H1_EV_MESSAGE) {
-            PyObject *req = a->pending;
-            a->pending = NULL;
-            PyObject *body = req != NULL ? PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len) : NULL;
+            PyObject *body = covet_head_held(&a->head) ? PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len)
+                                                       : NULL;
+            int rc;
             if (body == NULL) {
-                Py_XDECREF(req);
+                rc = -1;
                 PyErr_Clear();
-                h1_conn_abort(&a->p);
-                conn_kill(s, c, 1);
-                break;
+            } else if (a->route != NULL) { /* the glue takes the head's parts as they are: no Request is built */
+                rc = direct_answer(s, c, a->route, &a->head, body);
+                covet_head_clear(&a->head);
+            } else {
+                PyObject *req = covet_head_request(&a->head, EV_REQUEST, body);
+                rc = req != NULL ? answer(s, c, req) : -1;
+                if (req == NULL)
+                    PyErr_WriteUnraisable(s->on_request);
+                Py_XDECREF(req);
             }
-            PyTuple_SET_ITEM(req, 7, body);
-            int rc = a->route != NULL ? direct_answer(s, c, a->route, req) : answer(s, c, req);
-            Py_DECREF(req);
+            Py_XDECREF(body);
             if (rc < 0 || (c->flags & C_DEAD)) {
                 h1_conn_abort(&a->p);
                 conn_kill(s, c, 1);
@@ -363,7 +362,7 @@ static void run_events(RingServer *s, struct conn *c) {
             }
             break;
         } else { /* H1_EV_ERROR: the parser is dead; answer and close */
-            Py_CLEAR(a->pending);
+            covet_head_clear(&a->head);
             if (answer_error(s, c, ev.status, ev.message) < 0)
                 conn_kill(s, c, 1);
             else
@@ -373,7 +372,7 @@ static void run_events(RingServer *s, struct conn *c) {
     }
     c->flags &= ~C_INRUN;
     a = c->act;
-    if (a != NULL && !(c->flags & C_BUSY) && a->pending == NULL && a->saved_len == 0 &&
+    if (a != NULL && !(c->flags & C_BUSY) && !covet_head_held(&a->head) && a->saved_len == 0 &&
         h1_conn_state(&a->p) == H1_STATE_IDLE)
         conn_active_release(s, c);
 }

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -64,7 +65,7 @@ static PyObject *let_go(RingServer *s, PyObject *cid, PyObject *data, PyObject *
     if (c->flags & C_DEAD)
         Py_RETURN_FALSE;
     if (c->flags & C_INRUN) {
-        PyErr_Format(PyExc_RuntimeError, "%s() for a request that on_request has not returned from", what);
+        PyErr_Format(PyExc_RuntimeError, "%s() for a request that request() has not returned from", what);
         return NULL;
     }
     if (data != NULL && conn_enqueue(s, c, data) < 0) {
@@ -362,13 +363,53 @@ static uint32_t ticks(double seconds) {
     return (double)t < seconds ? t + 1 : t;
 }
 
+/* The methods of the handler the core calls, looked up once by RS_init: each is kept, bound, in its field. The one
+ * list of them, exported as RingServer.HANDLER_METHODS; covet/runtime/uring_contract.py declares the same as the
+ * Protocol RingHandler (tests/test_contract.py checks that they agree). */
+static const struct {
+    const char *name;
+    size_t offset;
+} handler_methods[] = {
+    {"request", offsetof(RingServer, on_request)}, /* request(cid, Request) -> bytes | None */
+    {"error", offsetof(RingServer, on_error)},     /* error(status, message) -> bytes */
+    {"wake", offsetof(RingServer, on_wake)},       /* wake() -> None */
+    {"drained", offsetof(RingServer, on_drain)},   /* drained(cid) -> None */
+    {"body", offsetof(RingServer, on_body)},       /* body(cid, bytes | (status, message) | bool | None) -> bool */
+    {"reply_for", offsetof(RingServer, on_reply)}, /* reply_for(cid, reply, keep_alive, is_head, minor) */
+    {"failed", offsetof(RingServer, on_fail)},     /* failed(cid, plan, exc, keep_alive, is_head, minor) */
+};
+
+#define N_HANDLER_METHODS (sizeof handler_methods / sizeof handler_methods[0])
+
+static PyObject **handler_method(RingServer *s, size_t i) {
+    return (PyObject **)(void *)((char *)s + handler_methods[i].offset);
+}
+
+/* Takes handler and its bound methods; 0, or -1 with an exception set (then nothing of the handler is kept). */
+static int take_handler(RingServer *s, PyObject *handler) {
+    for (size_t i = 0; i < N_HANDLER_METHODS; i++) {
+        PyObject *m = PyObject_GetAttrString(handler, handler_methods[i].name);
+        if (m != NULL && !PyCallable_Check(m)) {
+            PyErr_Format(PyExc_TypeError, "RingServer(): the handler's %s is not callable", handler_methods[i].name);
+            Py_CLEAR(m);
+        }
+        if (m == NULL) {
+            for (size_t k = 0; k < i; k++)
+                Py_CLEAR(*handler_method(s, k));
+            return -1;
+        }
+        Py_XSETREF(*handler_method(s, i), m);
+    }
+    Py_XSETREF(s->handler, Py_NewRef(handler));
+    return 0;
+}
+
 static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"listen_fd", "on_request", "on_error", "on_wake", "on_drain", "max_target",
-                             "max_header_bytes", "max_headers", "max_body", "keepalive_timeout", "header_timeout",
-                             "body_timeout", "write_timeout", "entries", "buffers", "buffer_size", "on_body",
-                             "max_stream_body", NULL};
+    static char *kwlist[] = {"listen_fd", "handler", "max_target", "max_header_bytes", "max_headers", "max_body",
+                             "keepalive_timeout", "header_timeout", "body_timeout", "write_timeout", "entries",
+                             "buffers", "buffer_size", "max_stream_body", NULL};
     int listen_fd;
-    PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body = Py_None;
+    PyObject *handler;
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
     long long max_body = 1048576, max_stream_body = 0;
     double keepalive = 5, header_to = 10, body_to = 60, write_to = 60;
@@ -377,15 +418,16 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_RuntimeError, "RingServer is already set up");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iOOOO|$nnnLddddIIIOL:RingServer", kwlist, &listen_fd, &on_request,
-                                     &on_error, &on_wake, &on_drain, &max_target, &max_header_bytes, &max_headers,
-                                     &max_body, &keepalive, &header_to, &body_to, &write_to, &entries, &buffers,
-                                     &buffer_size, &on_body, &max_stream_body))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:RingServer", kwlist, &listen_fd, &handler,
+                                     &max_target, &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to,
+                                     &body_to, &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
         return -1;
     if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
         return -1;
     }
+    if (take_handler(s, handler) < 0)
+        return -1;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
         uring_os_error(errno, "getrlimit");
@@ -417,8 +459,7 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->lim.max_header_bytes = (size_t)max_header_bytes;
     s->lim.max_headers = (size_t)max_headers;
     s->lim.max_body = (uint64_t)max_body;
-    /* without someone to hand a large body to, none is streamed */
-    s->lim.max_stream_body = on_body != Py_None ? (uint64_t)max_stream_body : 0;
+    s->lim.max_stream_body = (uint64_t)max_stream_body;
     s->high_water = 256 * 1024;
     s->low_water = 64 * 1024;
     s->max_saved = 256 * 1024;
@@ -426,15 +467,6 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     s->header_ticks = ticks(header_to);
     s->body_ticks = ticks(body_to);
     s->write_ticks = ticks(write_to);
-    Py_INCREF(on_request);
-    Py_INCREF(on_error);
-    Py_INCREF(on_wake);
-    Py_INCREF(on_drain);
-    s->on_request = on_request;
-    s->on_error = on_error;
-    s->on_wake = on_wake;
-    s->on_drain = on_drain;
-    s->on_body = on_body != Py_None ? Py_NewRef(on_body) : NULL;
     s->continue_bytes = PyBytes_FromString("HTTP/1.1 100 Continue\r\n\r\n");
     s->h1_name = PyUnicode_InternFromString("h1");
     if (s->continue_bytes == NULL || s->h1_name == NULL)
@@ -458,13 +490,9 @@ static PyObject *RS_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
-    Py_VISIT(s->on_request);
-    Py_VISIT(s->on_error);
-    Py_VISIT(s->on_wake);
-    Py_VISIT(s->on_drain);
-    Py_VISIT(s->on_body);
-    Py_VISIT(s->on_reply);
-    Py_VISIT(s->on_fail);
+    Py_VISIT(s->handler);
+    for (size_t i = 0; i < N_HANDLER_METHODS; i++)
+        Py_VISIT(*handler_method(s, i));
     Py_VISIT(s->header_set_type);
     Py_VISIT(s->unused_conn);
     for (unsigned i = 0; i < s->routes_cap; i++) {
@@ -474,17 +502,13 @@ static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
     return 0;
 }
 
-/* The GC breaks a cycle through the core (core -> RingHTTP's bound methods -> RingHTTP -> core) by clearing it:
- * from then on its callbacks are NULL, and the release that follows in RS_dealloc closes the connections without
+/* The GC breaks a cycle through the core (core -> its handler, RingHTTP, and its bound methods -> core) by clearing
+ * it: from then on its callbacks are NULL, and the release that follows in RS_dealloc closes the connections without
  * telling anyone. Every callback the release may reach (on_drain, on_body, on_wake) is checked for NULL there. */
 static int RS_clear(RingServer *s) {
-    Py_CLEAR(s->on_request);
-    Py_CLEAR(s->on_error);
-    Py_CLEAR(s->on_wake);
-    Py_CLEAR(s->on_drain);
-    Py_CLEAR(s->on_body);
-    Py_CLEAR(s->on_reply);
-    Py_CLEAR(s->on_fail);
+    for (size_t i = 0; i < N_HANDLER_METHODS; i++)
+        Py_CLEAR(*handler_method(s, i));
+    Py_CLEAR(s->handler);
     Py_CLEAR(s->header_set_type);
     Py_CLEAR(s->unused_conn);
     direct_routes_free(s);
@@ -509,18 +533,15 @@ static void RS_dealloc(RingServer *s) {
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
-/* set_direct(header_set_type, on_reply, on_fail, unused_conn): what calling routes directly needs. */
+/* set_direct(header_set_type, unused_conn): what calling routes directly needs (their replies go to the handler's
+ * reply_for and failed). */
 static PyObject *RS_set_direct(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyType_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "set_direct(header_set_type, on_reply, on_fail, unused_conn)");
+    if (nargs != 2 || !PyType_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "set_direct(header_set_type: type, unused_conn)");
         return NULL;
     }
-    for (int i = 0; i < 4; i++)
-        Py_INCREF(args[i]);
-    Py_XSETREF(s->header_set_type, args[0]);
-    Py_XSETREF(s->on_reply, args[1]);
-    Py_XSETREF(s->on_fail, args[2]);
-    Py_XSETREF(s->unused_conn, args[3]);
+    Py_XSETREF(s->header_set_type, Py_NewRef(args[0]));
+    Py_XSETREF(s->unused_conn, Py_NewRef(args[1]));
     Py_RETURN_NONE;
 }
 
@@ -541,11 +562,11 @@ static PyMethodDef RS_methods[] = {
     {"reply", (PyCFunction)(void (*)(void))RS_reply, METH_FASTCALL,
      "reply(cid, data, keep_alive) -> bool: the response of a request Python kept; False when the connection is gone."},
     {"write", (PyCFunction)(void (*)(void))RS_write, METH_FASTCALL,
-     "write(cid, data) -> int: 0 queued, 1 queued and on_drain(cid) will be called, -1 the connection is gone."},
+     "write(cid, data) -> int: 0 queued, 1 queued and handler.drained(cid) will be called, -1 the connection is gone."},
     {"finish", (PyCFunction)(void (*)(void))RS_finish, METH_FASTCALL,
      "finish(cid, keep_alive) -> bool: a streamed response ended; the connection reads on or closes."},
     {"resume_body", (PyCFunction)RS_resume_body, METH_O,
-     "resume_body(cid) -> None: read on after on_body(cid, data) returned True."},
+     "resume_body(cid) -> None: read on after handler.body(cid, data) returned True."},
     {"close_after", (PyCFunction)RS_close_after, METH_O,
      "close_after(cid) -> None: close once the response being returned is sent."},
     {"abort", (PyCFunction)RS_abort, METH_O, "abort(cid) -> None: reset the connection now."},
@@ -560,7 +581,7 @@ static PyMethodDef RS_methods[] = {
     {"add_route", (PyCFunction)(void (*)(void))direct_add_route, METH_FASTCALL,
      "add_route(method, path, glue, plan, reads_headers) -> bool: call this static route's sync glue directly."},
     {"set_direct", (PyCFunction)(void (*)(void))RS_set_direct, METH_FASTCALL,
-     "set_direct(header_set_type, on_reply, on_fail, unused_conn) -> None: enable direct routes."},
+     "set_direct(header_set_type, unused_conn) -> None: enable direct routes."},
     {"set_head_lines", (PyCFunction)RS_set_head_lines, METH_O,
      "set_head_lines(lines) -> None: the current date and server header lines."},
     {"stats", (PyCFunction)RS_stats, METH_NOARGS, "stats() -> dict: connections, parsers, operations and buffers held."},
@@ -581,8 +602,12 @@ PyTypeObject covet_RingServerType = {
     .tp_basicsize = sizeof(RingServer),
     .tp_dealloc = (destructor)RS_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "RingServer(listen_fd, on_request, on_error, on_wake, on_drain, *, limits, timeouts, entries=1024, "
-              "buffers=512, buffer_size=16384)\n\nHTTP/1.1 connections on io_uring; Python answers each request.",
+    /* The first line, up to "--", is the signature inspect (and mypy's stubtest) read. */
+    .tp_doc = "RingServer(listen_fd, handler, *, max_target=8192, max_header_bytes=65536, max_headers=100, "
+              "max_body=1048576, keepalive_timeout=5.0, header_timeout=10.0, body_timeout=60.0, write_timeout=60.0, "
+              "entries=1024, buffers=512, buffer_size=16384, max_stream_body=0)\n--\n\n"
+              "HTTP/1.1 connections on io_uring; the handler answers each request. It has the methods named in "
+              "RingServer.HANDLER_METHODS (covet.runtime.uring_contract.RingHandler).",
     .tp_traverse = (traverseproc)RS_traverse,
     .tp_clear = (inquiry)RS_clear,
     .tp_methods = RS_methods,
@@ -590,3 +615,23 @@ PyTypeObject covet_RingServerType = {
     .tp_init = (initproc)RS_init,
     .tp_new = RS_new,
 };
+
+int covet_ringserver_ready(void) {
+    if (PyType_Ready(&covet_RingServerType) < 0)
+        return -1;
+    PyObject *names = PyTuple_New((Py_ssize_t)N_HANDLER_METHODS);
+    if (names == NULL)
+        return -1;
+    for (size_t i = 0; i < N_HANDLER_METHODS; i++) {
+        PyObject *name = PyUnicode_InternFromString(handler_methods[i].name);
+        if (name == NULL) {
+            Py_DECREF(names);
+            return -1;
+        }
+        PyTuple_SET_ITEM(names, (Py_ssize_t)i, name);
+    }
+    int rc = PyDict_SetItemString(covet_RingServerType.tp_dict, "HANDLER_METHODS", names);
+    Py_DECREF(names);
+    PyType_Modified(&covet_RingServerType);
+    return rc;
+}

@@ -69,18 +69,23 @@ typedef struct RingServer {
     h1_limits lim;
     size_t high_water, low_water, max_saved;
     uint32_t keepalive_ticks, header_ticks, body_ticks, write_ticks;
+    PyObject *handler; /* the Python half: its methods below are looked up once (uring_server.c, handler_methods) */
     PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body;
     PyObject *continue_bytes;
     PyObject *timeout_bytes;
     /* direct routes (uring_direct.c) */
     struct route *routes;
     unsigned routes_cap, nroutes;
-    PyObject *header_set_type, *on_reply, *on_fail, *unused_conn, *head_lines, *h1_name;
+    PyObject *on_reply, *on_fail; /* the handler's reply_for and failed */
+    PyObject *header_set_type, *unused_conn, *head_lines, *h1_name;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;
 } RingServer;
 
 extern PyTypeObject covet_RingServerType;
+
+/* Readies the type, with its class attribute HANDLER_METHODS; 0, or -1 with an exception set. */
+int covet_ringserver_ready(void);
 
 #endif

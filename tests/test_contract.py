@@ -39,3 +39,88 @@ def test_render_reply_checks_its_arguments() -> None:
         _native.render_reply(PREFIX, 200, LINES, "hi", True, False, 1)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         _native.render_reply(PREFIX, 200, LINES, b"hi", True, False)  # type: ignore[call-arg]
+
+
+def test_event_kinds_are_the_c_enum() -> None:
+    """covet.runtime.events names each kind as native/events.h does, with the same value."""
+    from covet.runtime import events
+
+    names = [n for n in events.__all__ if n.startswith("EV_")]
+    assert sorted(names) == sorted(["EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END"])
+    for name in names:
+        assert getattr(events, name) == getattr(_native, name), name
+    assert [getattr(events, n) for n in ("EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END")] \
+        == [0, 1, 2, 3, 4, 5]
+
+
+def test_a_request_has_named_fields_and_unpacks_as_a_tuple() -> None:
+    from covet.runtime.events import EV_REQUEST, REQUEST_FIELDS
+
+    assert _native.Request.__match_args__ == REQUEST_FIELDS
+    assert _native.Request.n_sequence_fields == _native.Request.n_fields == len(REQUEST_FIELDS)
+    ev = _native.Parser().feed(b"POST /a?b=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi")[0]
+    assert type(ev) is _native.Request and isinstance(ev, tuple)
+    kind, method, path, query, minor, headers, keep_alive, body = ev
+    assert (kind, method, path, query, minor, keep_alive, body) == (EV_REQUEST, "POST", "/a", "b=1", 1, True, b"hi")
+    assert headers == [("host", "h"), ("content-length", "2")]
+    assert tuple(getattr(ev, name) for name in REQUEST_FIELDS) == tuple(ev)
+    assert ev == (EV_REQUEST, "POST", "/a", "b=1", 1, headers, True, b"hi")
+    with pytest.raises(AttributeError):
+        ev.body = b"changed"  # type: ignore[misc]
+
+
+def test_a_streamed_head_is_a_request_with_no_body() -> None:
+    from covet.runtime.events import EV_DATA, EV_END, EV_STREAM
+
+    p = _native.Parser(max_body=4, max_stream_body=100)
+    events = p.feed(b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789")
+    head = events[0]
+    assert type(head) is _native.Request and head.kind == EV_STREAM and head.body is None and head.path == "/up"
+    assert [e[0] for e in events[1:]] == [EV_DATA] * (len(events) - 2) + [EV_END]
+    assert b"".join(e[1] for e in events[1:-1]) == b"0123456789"
+
+
+uring = pytest.mark.skipif(not hasattr(_native, "RingServer"), reason="io_uring: Linux")
+
+
+@uring
+def test_the_ring_handler_protocol_names_the_methods_the_core_looks_up() -> None:
+    """One list in C (native/uring_server.c, handler_methods), one Protocol in Python: the same names, in order."""
+    from covet.runtime.ringconn import RingHTTP
+    from covet.runtime.uring_contract import RingHandler
+
+    declared = tuple(n for n, v in vars(RingHandler).items() if callable(v) and not n.startswith("_"))
+    assert declared == _native.RingServer.HANDLER_METHODS
+    for name in declared:  # the server's handler has each of them
+        assert callable(getattr(RingHTTP, name)), name
+
+
+@uring
+def test_a_handler_without_one_of_the_methods_is_refused() -> None:
+    import socket
+    import types
+
+    def nothing(*args: object) -> None:
+        return None
+
+    methods = {name: nothing for name in _native.RingServer.HANDLER_METHODS}
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        for name in _native.RingServer.HANDLER_METHODS:
+            lacking = types.SimpleNamespace(**{k: v for k, v in methods.items() if k != name})
+            with pytest.raises(AttributeError, match=name):
+                _native.RingServer(listener.fileno(), lacking, entries=64, buffers=16, buffer_size=4096)
+            not_callable = types.SimpleNamespace(**{**methods, name: 42})
+            with pytest.raises(TypeError, match=f"handler's {name} is not callable"):
+                _native.RingServer(listener.fileno(), not_callable, entries=64, buffers=16, buffer_size=4096)
+
+
+def test_the_stub_matches_the_extension() -> None:
+    """covet/_native.pyi says what covet._native has: mypy's stubtest, with no allowlist."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-m", "mypy.stubtest", "covet._native"], cwd=root, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
