@@ -35,16 +35,14 @@ static PyStructSequence_Desc request_desc = {
     8,
 };
 
-static PyObject *ascii_str(const char *s, size_t n)
-{
+static PyObject *ascii_str(const char *s, size_t n) {
     PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
     if (u && n)
         memcpy(PyUnicode_1BYTE_DATA(u), s, n);
     return u;
 }
 
-static PyObject *name_str(const h1_header *h)
-{
+static PyObject *name_str(const h1_header *h) {
     PyObject *u;
     Py_UCS1 *d;
     size_t i;
@@ -61,15 +59,13 @@ static PyObject *name_str(const h1_header *h)
     return u;
 }
 
-static PyObject *value_str(const h1_header *h)
-{
+static PyObject *value_str(const h1_header *h) {
     if (!h->value_8bit)
         return ascii_str(h->value, h->value_len);
     return PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
 }
 
-static PyObject *headers_list(const h1_request *r)
-{
+static PyObject *headers_list(const h1_request *r) {
     PyObject *list = PyList_New((Py_ssize_t)r->num_headers);
     size_t i;
     if (!list)
@@ -94,16 +90,14 @@ fail:
     return NULL;
 }
 
-void covet_head_clear(struct covet_head *h)
-{
+void covet_head_clear(struct covet_head *h) {
     Py_CLEAR(h->method);
     Py_CLEAR(h->path);
     Py_CLEAR(h->query);
     Py_CLEAR(h->headers);
 }
 
-int covet_head_set(struct covet_head *h, const h1_request *r, PyObject *path, int with_headers)
-{
+int covet_head_set(struct covet_head *h, const h1_request *r, PyObject *path, int with_headers) {
     covet_head_clear(h);
     if (r->method_id != H1_M_OTHER)
         h->method = Py_NewRef(g_methods[r->method_id]);
@@ -134,8 +128,7 @@ fail:
     return -1;
 }
 
-PyObject *covet_head_request(struct covet_head *h, int kind, PyObject *body)
-{
+PyObject *covet_head_request(struct covet_head *h, int kind, PyObject *body) {
     PyObject *kind_obj = NULL, *minor = NULL, *req = NULL;
     if (!covet_head_held(h)) {
         PyErr_SetString(PyExc_SystemError, "a request without a head");
@@ -161,13 +154,11 @@ fail:
     return NULL;
 }
 
-static PyObject *interned(const char *s)
-{
+static PyObject *interned(const char *s) {
     return PyUnicode_InternFromString(s);
 }
 
-int covet_events_init(void)
-{
+int covet_events_init(void) {
     int i;
     for (i = 1; i < H1_M__COUNT; i++)
         if (!g_methods[i] && !(g_methods[i] = interned(h1_method_names[i])))
@@ -194,8 +185,7 @@ int covet_events_init(void)
     return 0;
 }
 
-PyObject *covet_make_data(const char *p, size_t n)
-{
+PyObject *covet_make_data(const char *p, size_t n) {
     PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
     if (b == NULL)
         return NULL;

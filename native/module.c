@@ -12,13 +12,13 @@
 
 #include <string.h>
 
-#include "h1_parser.h"
 #include "events.h"
+#include "h1_parser.h"
 #include "percent.h"
 #include "response.h"
 #ifdef __linux__
-#include "uring_server.h"
 #include "uring_probe.h"
+#include "uring_server.h"
 #endif
 
 typedef struct {
@@ -31,17 +31,13 @@ typedef struct {
     int streaming; /* the body of the last head comes in pieces */
 } ParserObject;
 
-static int parser_setup(ParserObject *self, Py_ssize_t max_target,
-                        Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
-                        long long max_body, long long max_stream_body)
-{
+static int parser_setup(ParserObject *self, Py_ssize_t max_target, Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
+                        long long max_body, long long max_stream_body) {
     h1_limits lim;
-    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 ||
-        max_body < 0 || max_stream_body < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "max_target and max_header_bytes must be positive, "
-                        "max_headers, max_body and max_stream_body not "
-                        "negative");
+    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_target and max_header_bytes must be positive, "
+                                          "max_headers, max_body and max_stream_body not "
+                                          "negative");
         return -1;
     }
     lim.max_target = (size_t)max_target;
@@ -56,8 +52,7 @@ static int parser_setup(ParserObject *self, Py_ssize_t max_target,
     return 0;
 }
 
-static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
-{
+static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
     (void)args;
     (void)kw;
@@ -68,34 +63,27 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
-static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw)
-{
-    static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers",
-                             "max_body", "max_stream_body", NULL};
+static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers", "max_body", "max_stream_body", NULL};
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
     long long max_body = 1048576, max_stream_body = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnLL:Parser", kwlist,
-                                     &max_target, &max_header_bytes,
-                                     &max_headers, &max_body,
-                                     &max_stream_body))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnLL:Parser", kwlist, &max_target, &max_header_bytes, &max_headers,
+                                     &max_body, &max_stream_body))
         return -1;
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
         return -1;
     }
-    return parser_setup(self, max_target, max_header_bytes, max_headers,
-                        max_body, max_stream_body);
+    return parser_setup(self, max_target, max_header_bytes, max_headers, max_body, max_stream_body);
 }
 
-static void Parser_dealloc(ParserObject *self)
-{
+static void Parser_dealloc(ParserObject *self) {
     h1_conn_free(&self->conn);
     covet_head_clear(&self->head);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int append_steal(PyObject *list, PyObject *item)
-{
+static int append_steal(PyObject *list, PyObject *item) {
     int r;
     if (!item)
         return -1;
@@ -104,8 +92,7 @@ static int append_steal(PyObject *list, PyObject *item)
     return r;
 }
 
-static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
-{
+static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
     Py_buffer view;
     int have_view = 0;
     const char *data;
@@ -155,8 +142,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
             if (PyList_Append(events, g_body_end) < 0)
                 goto fail;
         } else if (kind == H1_EV_MESSAGE) {
-            PyObject *body = PyBytes_FromStringAndSize(ev.body,
-                                                       (Py_ssize_t)ev.body_len);
+            PyObject *body = PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len);
             if (!body)
                 goto fail;
             PyObject *req = covet_head_request(&self->head, EV_REQUEST, body);
@@ -169,8 +155,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
         } else {
             covet_head_clear(&self->head);
             self->streaming = 0;
-            if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error,
-                                                   ev.status, ev.message)) < 0)
+            if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error, ev.status, ev.message)) < 0)
                 goto fail;
             break;
         }
@@ -191,8 +176,7 @@ done:
     return events;
 }
 
-static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
-{
+static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored)) {
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
         return NULL;
@@ -203,14 +187,12 @@ static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static PyObject *Parser_get_state(ParserObject *self, void *closure)
-{
+static PyObject *Parser_get_state(ParserObject *self, void *closure) {
     (void)closure;
     return PyLong_FromLong(h1_conn_state(&self->conn));
 }
 
-static PyObject *Parser_get_buffered(ParserObject *self, void *closure)
-{
+static PyObject *Parser_get_buffered(ParserObject *self, void *closure) {
     (void)closure;
     return PyLong_FromSize_t(h1_conn_buffered(&self->conn));
 }
@@ -231,16 +213,14 @@ static PyMethodDef Parser_methods[] = {
 };
 
 static PyGetSetDef Parser_getset[] = {
-    {"state", (getter)Parser_get_state, NULL,
-     "0 idle, 1 receiving a head, 2 receiving a body, 3 dead", NULL},
-    {"buffered", (getter)Parser_get_buffered, NULL,
-     "bytes held in the parser's own buffers", NULL},
+    {"state", (getter)Parser_get_state, NULL, "0 idle, 1 receiving a head, 2 receiving a body, 3 dead", NULL},
+    {"buffered", (getter)Parser_get_buffered, NULL, "bytes held in the parser's own buffers", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* clang-format off: PyVarObject_HEAD_INIT ends in a comma of its own, which clang-format cannot see */
 static PyTypeObject ParserType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "covet._native.Parser",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "covet._native.Parser",
     .tp_basicsize = sizeof(ParserObject),
     .tp_dealloc = (destructor)Parser_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -253,11 +233,11 @@ static PyTypeObject ParserType = {
     .tp_init = (initproc)Parser_init,
     .tp_new = Parser_new,
 };
+/* clang-format on */
 
 #ifdef __linux__
 /* uring_probe() -> (mode, setup_errno, features, missing, buf_ring_errno); OSError when the probe itself failed. */
-static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
-{
+static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused) {
     struct uring_probe_result r;
     PyObject *missing;
     int i;
@@ -283,8 +263,7 @@ static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
 #endif
 
 /* A percent-decoded copy of in[0..len) as bytes ('+' is a space). */
-static PyObject *decoded(const char *in, size_t len)
-{
+static PyObject *decoded(const char *in, size_t len) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
     if (out == NULL)
         return NULL;
@@ -302,8 +281,7 @@ static PyObject *decoded(const char *in, size_t len)
  * next one is found, before anything past it is decoded: the work per
  * request is bounded by the body's length and the field limit, never more.
  */
-static PyObject *parse_urlencoded(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+static PyObject *parse_urlencoded(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (nargs != 2 || !PyBytes_Check(args[0]) || !PyLong_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "parse_urlencoded(body: bytes, max_fields: int)");
@@ -369,19 +347,14 @@ static PyMethodDef module_methods[] = {
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},
 #endif
-    {NULL, NULL, 0, NULL}
-};
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "covet._native",
-    .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
-    .m_size = -1,
-    .m_methods = module_methods,
+    PyModuleDef_HEAD_INIT, .m_name = "covet._native",   .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
+    .m_size = -1,          .m_methods = module_methods,
 };
 
-PyMODINIT_FUNC PyInit__native(void)
-{
+PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m;
 
     if (covet_events_init() < 0)
@@ -419,8 +392,7 @@ PyMODINIT_FUNC PyInit__native(void)
     if (PyModule_AddIntConstant(m, "EV_REQUEST", EV_REQUEST) < 0 ||
         PyModule_AddIntConstant(m, "EV_CONTINUE", EV_CONTINUE) < 0 ||
         PyModule_AddIntConstant(m, "EV_ERROR", EV_ERROR) < 0 ||
-        PyModule_AddIntConstant(m, "EV_STREAM", EV_STREAM) < 0 ||
-        PyModule_AddIntConstant(m, "EV_DATA", EV_DATA) < 0 ||
+        PyModule_AddIntConstant(m, "EV_STREAM", EV_STREAM) < 0 || PyModule_AddIntConstant(m, "EV_DATA", EV_DATA) < 0 ||
         PyModule_AddIntConstant(m, "EV_END", EV_END) < 0 ||
         PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||

@@ -23,8 +23,7 @@
 #include "fields.h"
 #include "h1_parser.h"
 
-static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t *len)
-{
+static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t *len) {
     if (!PyBytes_CheckExact(o)) {
         PyErr_Format(PyExc_TypeError, "render(): %s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
         return -1;
@@ -37,8 +36,7 @@ static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t
 /* prefix + head_lines + [content-length] + tail + CRLF + [body], in one allocation. */
 static PyObject *render_parts(const char *prefix, Py_ssize_t prefix_len, const char *lines, Py_ssize_t lines_len,
                               const char *body, Py_ssize_t body_len, const char *tail, Py_ssize_t tail_len,
-                              int with_length, int with_body)
-{
+                              int with_length, int with_body) {
     char digits[24];
     int ndigits = 0;
     if (with_length) {
@@ -78,8 +76,7 @@ static PyObject *render_parts(const char *prefix, Py_ssize_t prefix_len, const c
     return out;
 }
 
-PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     const char *prefix, *lines, *body, *tail;
     Py_ssize_t prefix_len, lines_len, body_len, tail_len;
     int with_body;
@@ -90,8 +87,7 @@ PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     if (as_bytes(args[0], "prefix", &prefix, &prefix_len) < 0 ||
-        as_bytes(args[1], "head_lines", &lines, &lines_len) < 0 ||
-        as_bytes(args[2], "body", &body, &body_len) < 0 ||
+        as_bytes(args[1], "head_lines", &lines, &lines_len) < 0 || as_bytes(args[2], "body", &body, &body_len) < 0 ||
         as_bytes(args[3], "tail", &tail, &tail_len) < 0)
         return NULL;
     with_body = PyObject_IsTrue(args[4]);
@@ -100,15 +96,13 @@ PyObject *covet_render(PyObject *module, PyObject *const *args, Py_ssize_t nargs
     return render_parts(prefix, prefix_len, lines, lines_len, body, body_len, tail, tail_len, 1, with_body);
 }
 
-int covet_status_has_body(long status)
-{
+int covet_status_has_body(long status) {
     /* RFC 9110 15.3.5 and 15.4.5: a 204 or a 304 ends at its head, with no Content-Length of a body it lacks. */
     return status != 204 && status != 304;
 }
 
 PyObject *covet_render_reply_parts(PyObject *prefix, long status, PyObject *head_lines, PyObject *body, int keep_alive,
-                                   int is_head, long minor)
-{
+                                   int is_head, long minor) {
     static const char close[] = "connection: close\r\n", keep10[] = "connection: keep-alive\r\n";
     const char *tail = "";
     Py_ssize_t tail_len = 0;
@@ -126,8 +120,7 @@ PyObject *covet_render_reply_parts(PyObject *prefix, long status, PyObject *head
 }
 
 /* render_reply(prefix, status, head_lines, body, keep_alive, is_head, minor) -> bytes */
-PyObject *covet_render_reply(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+PyObject *covet_render_reply(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     const char *unused;
     Py_ssize_t unused_len;
     (void)module;
@@ -155,17 +148,15 @@ PyObject *covet_render_reply(PyObject *module, PyObject *const *args, Py_ssize_t
 }
 
 /* ValueError naming the field and what is wrong with it; the message goes to the developer's log, never the wire. */
-static void field_error(PyObject *name, enum h1_field_fault fault, size_t at)
-{
+static void field_error(PyObject *name, enum h1_field_fault fault, size_t at) {
     if (fault == H1_FIELD_EMPTY_NAME)
         PyErr_SetString(PyExc_ValueError, "invalid response header: the name is empty");
     else
-        PyErr_Format(PyExc_ValueError, "invalid response header %R: %s (at byte %zu)", name,
-                     h1_field_fault_text(fault), at);
+        PyErr_Format(PyExc_ValueError, "invalid response header %R: %s (at byte %zu)", name, h1_field_fault_text(fault),
+                     at);
 }
 
-static int field_parts(PyObject *pair, PyObject **name, PyObject **value)
-{
+static int field_parts(PyObject *pair, PyObject **name, PyObject **value) {
     if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
         !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
         PyErr_Format(PyExc_TypeError, "a response header must be a (bytes, bytes) pair, not %.200R", pair);
@@ -177,8 +168,7 @@ static int field_parts(PyObject *pair, PyObject **name, PyObject **value)
 }
 
 /* check_field(name, value): raises ValueError unless the field may be sent as it is. */
-PyObject *covet_check_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+PyObject *covet_check_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     size_t at;
     (void)module;
     if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
@@ -195,10 +185,13 @@ PyObject *covet_check_field(PyObject *module, PyObject *const *args, Py_ssize_t 
 }
 
 /* The framing fields are the server's to write (RFC 9112 6): a handler's are dropped, but for Connection: close. */
-enum { F_KEEP = 0, F_DROP, F_CONNECTION };
+enum {
+    F_KEEP = 0,
+    F_DROP,
+    F_CONNECTION
+};
 
-static int framing_kind(const char *name, size_t len)
-{
+static int framing_kind(const char *name, size_t len) {
     static const char *const names[3] = {"content-length", "transfer-encoding", "connection"};
     for (int i = 0; i < 3; i++) {
         size_t n = strlen(names[i]);
@@ -213,8 +206,7 @@ static int framing_kind(const char *name, size_t len)
     return F_KEEP;
 }
 
-static int is_close(const char *value, size_t len)
-{
+static int is_close(const char *value, size_t len) {
     static const char close[] = "close";
     if (len != sizeof close - 1)
         return 0;
@@ -231,8 +223,7 @@ static int is_close(const char *value, size_t len)
  * Transfer-Encoding and Connection are left out (the server frames the
  * message); close is true when a Connection field said "close".
  */
-PyObject *covet_render_fields(PyObject *module, PyObject *headers)
-{
+PyObject *covet_render_fields(PyObject *module, PyObject *headers) {
     (void)module;
     PyObject *seq = PySequence_Fast(headers, "render_fields(): headers must be a sequence of pairs");
     if (seq == NULL)

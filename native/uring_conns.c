@@ -156,4 +156,3 @@ void conn_consume(RingServer *s, struct conn *c, size_t res) {
     if (q->n == 0)
         conn_outq_free(s, c);
 }
-

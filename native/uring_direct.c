@@ -180,8 +180,7 @@ int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const s
         PyObject *cid = conn_cid(c);
         PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
         if (minor_obj != NULL && value != NULL) {
-            PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
-                              minor_obj};
+            PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False, minor_obj};
             out = PyObject_Vectorcall(s->on_fail, a, 6, NULL);
         }
         Py_XDECREF(cid);

@@ -6,10 +6,15 @@
 
 #include "uring_conns.h"
 
-enum { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3, OP_CANCEL = 4 };
+enum {
+    OP_ACCEPT = 1,
+    OP_RECV = 2,
+    OP_SEND = 3,
+    OP_CANCEL = 4
+};
 
 /* user_data: the operation, the low 24 bits of the connection's generation, its descriptor. */
-#define UD(op, gen, fd) (((uint64_t)(op) << 56) | ((uint64_t)((gen) & 0xffffffu) << 32) | (uint32_t)(fd))
+#define UD(op, gen, fd) (((uint64_t)(op) << 56) | ((uint64_t)((gen)&0xffffffu) << 32) | (uint32_t)(fd))
 #define UD_OP(ud) ((unsigned)((ud) >> 56))
 #define UD_GEN(ud) ((uint32_t)(((ud) >> 32) & 0xffffffu))
 #define UD_FD(ud) ((int)(uint32_t)(ud))

@@ -2,8 +2,8 @@
  * HTTP/1 on the io_uring server's connections (see uring_http1.h).
  *
  * The C parser (h1_parser.c) runs straight on each received buffer; each complete request is one call of the
- * handler's ``request(cid, Request)``, which returns the response bytes, or None when Python keeps the connection (a handler
- * suspended, a response streams) and answers later through reply(), write() and finish() (uring_server.c).
+ * handler's ``request(cid, Request)``, which returns the response bytes, or None when Python keeps the connection (a
+ * handler suspended, a response streams) and answers later through reply(), write() and finish() (uring_server.c).
  */
 #define _GNU_SOURCE
 #include "uring_http1.h"
@@ -318,8 +318,8 @@ static void run_events(RingServer *s, struct conn *c) {
                 break;
             }
         } else if (kind == H1_EV_MESSAGE) {
-            PyObject *body = covet_head_held(&a->head) ? PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len)
-                                                       : NULL;
+            PyObject *body =
+                covet_head_held(&a->head) ? PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len) : NULL;
             int rc;
             if (body == NULL) {
                 rc = -1;

@@ -205,7 +205,9 @@ static PyObject *address(RingServer *s, PyObject *cid, int which) {
     return addr_tuple(&ss);
 }
 
-static PyObject *RS_peer(RingServer *s, PyObject *cid) { return address(s, cid, 0); }
+static PyObject *RS_peer(RingServer *s, PyObject *cid) {
+    return address(s, cid, 0);
+}
 
 /* gone(cid) -> bool: the client closed, reset or half-closed the connection (or it no longer exists). */
 static PyObject *RS_gone(RingServer *s, PyObject *cid) {
@@ -215,7 +217,9 @@ static PyObject *RS_gone(RingServer *s, PyObject *cid) {
     return PyBool_FromLong(c == NULL || (c->flags & (C_DEAD | C_EOF)) != 0);
 }
 
-static PyObject *RS_sockname(RingServer *s, PyObject *cid) { return address(s, cid, 1); }
+static PyObject *RS_sockname(RingServer *s, PyObject *cid) {
+    return address(s, cid, 1);
+}
 
 /* Once a second: the clock advances, and a sweep of the connection table for timeouts starts; uring_process() runs its
  * slices, one per pass. Accepting starts again after EMFILE. */
@@ -323,11 +327,11 @@ static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *RS_stats(RingServer *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns,
-                         "parsers", s->n_active, "operations", s->n_ops, "output_queues", s->n_outq,
-                         "output_items", s->n_out_items, "buffers_out", s->ring.bufs_out, "accepted", s->accepted,
-                         "requests", s->requests, "passes", s->passes, "enters", s->enters,
-                         "completions", s->completions, "accept_errno", s->accept_errno);
+    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns, "parsers",
+                         s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
+                         s->n_out_items, "buffers_out", s->ring.bufs_out, "accepted", s->accepted, "requests",
+                         s->requests, "passes", s->passes, "enters", s->enters, "completions", s->completions,
+                         "accept_errno", s->accept_errno);
 }
 
 static PyObject *RS_get_fd(RingServer *s, void *closure) {
@@ -405,9 +409,9 @@ static int take_handler(RingServer *s, PyObject *handler) {
 }
 
 static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"listen_fd", "handler", "max_target", "max_header_bytes", "max_headers", "max_body",
-                             "keepalive_timeout", "header_timeout", "body_timeout", "write_timeout", "entries",
-                             "buffers", "buffer_size", "max_stream_body", NULL};
+    static char *kwlist[] = {"listen_fd", "handler",           "max_target",     "max_header_bytes", "max_headers",
+                             "max_body",  "keepalive_timeout", "header_timeout", "body_timeout",     "write_timeout",
+                             "entries",   "buffers",           "buffer_size",    "max_stream_body",  NULL};
     int listen_fd;
     PyObject *handler;
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
@@ -418,9 +422,9 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_RuntimeError, "RingServer is already set up");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:RingServer", kwlist, &listen_fd, &handler,
-                                     &max_target, &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to,
-                                     &body_to, &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:RingServer", kwlist, &listen_fd, &handler, &max_target,
+                                     &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to, &body_to,
+                                     &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
         return -1;
     if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
@@ -584,21 +588,23 @@ static PyMethodDef RS_methods[] = {
      "set_direct(header_set_type, unused_conn) -> None: enable direct routes."},
     {"set_head_lines", (PyCFunction)RS_set_head_lines, METH_O,
      "set_head_lines(lines) -> None: the current date and server header lines."},
-    {"stats", (PyCFunction)RS_stats, METH_NOARGS, "stats() -> dict: connections, parsers, operations and buffers held."},
+    {"stats", (PyCFunction)RS_stats, METH_NOARGS,
+     "stats() -> dict: connections, parsers, operations and buffers held."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef RS_getset[] = {
-    {"fd", (getter)RS_get_fd, NULL, "the descriptor to watch for readability: an eventfd the ring signals (-1 once closed)", NULL},
+    {"fd", (getter)RS_get_fd, NULL,
+     "the descriptor to watch for readability: an eventfd the ring signals (-1 once closed)", NULL},
     {"mode", (getter)RS_get_mode, NULL, "the ring set-up the kernel accepted", NULL},
     {"connections", (getter)RS_get_connections, NULL, "open connections", NULL},
     {"busy", (getter)RS_get_busy, NULL, "connections Python holds", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* clang-format off: PyVarObject_HEAD_INIT ends in a comma of its own, which clang-format cannot see */
 PyTypeObject covet_RingServerType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "covet._native.RingServer",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "covet._native.RingServer",
     .tp_basicsize = sizeof(RingServer),
     .tp_dealloc = (destructor)RS_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -615,6 +621,7 @@ PyTypeObject covet_RingServerType = {
     .tp_init = (initproc)RS_init,
     .tp_new = RS_new,
 };
+/* clang-format on */
 
 int covet_ringserver_ready(void) {
     if (PyType_Ready(&covet_RingServerType) < 0)

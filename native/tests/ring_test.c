@@ -15,15 +15,20 @@
 
 #include "uring_ring.h"
 
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno);              \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
+#define CHECK(cond)                                                                                    \
+    do {                                                                                               \
+        if (!(cond)) {                                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno); \
+            exit(1);                                                                                   \
+        }                                                                                              \
     } while (0)
 
-enum { UD_ACCEPT = 1, UD_RECV = 2, UD_SEND = 3, UD_CANCEL = 4 };
+enum {
+    UD_ACCEPT = 1,
+    UD_RECV = 2,
+    UD_SEND = 3,
+    UD_CANCEL = 4
+};
 
 static int open_fds(void) {
     int n = 0;

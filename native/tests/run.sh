@@ -8,6 +8,16 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/covet-native-tests.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# Every C file of native/ is formatted as native/.clang-format says (reformat: cd native && clang-format -i *.c *.h
+# fuzz/*.c tests/*.c).
+fmt="${CLANG_FORMAT:-clang-format}"
+if ! command -v "$fmt" >/dev/null; then
+    echo "run.sh: $fmt is missing (make system-deps, or apt-get install clang-format)" >&2
+    exit 1
+fi
+(cd "$native" && "$fmt" --dry-run --Werror ./*.c ./*.h fuzz/*.c tests/*.c)
+echo "clang-format: native/ is formatted"
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
         -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
