@@ -253,7 +253,7 @@ static void run_events(RingServer *s, struct conn *c) {
         if (kind == H1_EV_NONE)
             break;
         if (kind == H1_EV_HEAD) {
-            /* A body that may stream goes through on_request, whose Python half decides what takes it. */
+            /* A body that may stream goes through the handler's request(), which decides what takes it. */
             int may_stream = ev.req->body == H1_BODY_CHUNKED || ev.req->content_length > s->lim.max_body;
             a->route = s->header_set_type != NULL && !may_stream
                            ? direct_route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id)

@@ -70,7 +70,7 @@ typedef struct RingServer {
     size_t high_water, low_water, max_saved;
     uint32_t keepalive_ticks, header_ticks, body_ticks, write_ticks;
     PyObject *handler; /* the Python half: its methods below are looked up once (uring_server.c, handler_methods) */
-    PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body;
+    PyObject *on_request, *on_error, *on_wake, *on_drain, *on_body; /* request, error, wake, drained, body */
     PyObject *continue_bytes;
     PyObject *timeout_bytes;
     /* direct routes (uring_direct.c) */

@@ -30,8 +30,8 @@ from http import HTTPStatus
 from typing import Any, Final, cast
 
 from covet._native import Parser
-from covet._native import render_reply
 from covet._native import render_fields
+from covet._native import render_reply
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.body import (TOO_LARGE, BodyBudget, RequestBody, content_length, disconnected,
