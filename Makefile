@@ -43,13 +43,14 @@ $(NATIVE_COV): $(RTSTAMP) $(NATIVE) setup.py
 run: $(NATIVE_FAST)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
-# System packages the tests use (curl, and chromium for the /docs page) and the fuzzer needs (clang); installed
-# only when missing.
+# System packages the tests use (curl, and chromium for the /docs page), the fuzzer needs (clang) and the C format
+# check of native/tests/run.sh needs (clang-format); installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v clang-format >/dev/null || missing="$$missing clang-format"; \
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \

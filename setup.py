@@ -56,8 +56,11 @@ setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/http1.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c", "native/module.c",
-                     *(["native/uring.c", "native/ring.c", "native/ringserver.c"] if sys.platform == "linux" else [])],
+            sources=["native/h1_parser.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c",
+                     "native/module.c",
+                     *(["native/uring_probe.c", "native/uring_ring.c", "native/uring_engine.c", "native/uring_conns.c",
+                        "native/uring_http1.c", "native/uring_direct.c", "native/uring_server.c"]
+                       if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,
             extra_link_args=link_flags,

@@ -1,12 +1,44 @@
 """Type stub of the C extension built from native/ (HTTP/1.1 request parser)."""
 
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, ClassVar, Final, final
 
+from _typeshed import structseq
+
+from covet.runtime.uring_contract import RingHandler
+
+# The kinds of events (native/events.h, covet/runtime/events.py).
 EV_REQUEST: Final[int]
 EV_CONTINUE: Final[int]
 EV_ERROR: Final[int]
+EV_STREAM: Final[int]
+EV_DATA: Final[int]
+EV_END: Final[int]
 
+@final
+class Request(structseq[Any], tuple[int, str, str, str, int, list[tuple[str, str]], bool, bytes | None]):
+    """A request head, and its body once complete: built once, never changed (see covet.runtime.events)."""
+
+    __match_args__: Final = ("kind", "method", "path", "query", "minor", "headers", "keep_alive", "body")
+
+    @property
+    def kind(self) -> int: ...  # EV_REQUEST, or EV_STREAM for a head whose body follows in pieces
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...  # percent-encoded as sent, without the query
+    @property
+    def query(self) -> str: ...  # without its "?"; "" when none
+    @property
+    def minor(self) -> int: ...  # 1 for HTTP/1.1, 0 for HTTP/1.0
+    @property
+    def headers(self) -> list[tuple[str, str]]: ...  # (lower-case name, value), in order
+    @property
+    def keep_alive(self) -> bool: ...
+    @property
+    def body(self) -> bytes | None: ...  # None for EV_STREAM
+
+@final
 class Parser:
     def __init__(
         self,
@@ -17,7 +49,7 @@ class Parser:
         max_body: int = 1048576,
         max_stream_body: int = 0,
     ) -> None: ...
-    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[Any, ...]]: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[tuple[Any, ...]]: ...  # Request, or a plain tuple
     def reset(self) -> None: ...
     @property
     def state(self) -> int: ...
@@ -30,20 +62,22 @@ STATE_BODY: Final[int]
 STATE_DEAD: Final[int]
 
 def render(prefix: bytes, head_lines: bytes, body: bytes, tail: bytes, with_body: bool, /) -> bytes: ...
+def render_reply(
+    prefix: bytes, status: int, head_lines: bytes, body: bytes, keep_alive: bool, is_head: bool, minor: int, /
+) -> bytes: ...
 def render_fields(headers: Sequence[tuple[bytes, bytes]], /) -> tuple[bytes, bool]: ...
 def check_field(name: bytes, value: bytes, /) -> None: ...
 def parse_urlencoded(body: bytes, max_fields: int, /) -> list[tuple[bytes, bytes]]: ...
 
 def uring_probe() -> tuple[str, int, int, list[str], int]: ...  # Linux only
 
+@final
 class RingServer:  # Linux only
+    HANDLER_METHODS: ClassVar[tuple[str, ...]]  # the methods of the handler it calls (uring_contract.RingHandler)
     def __init__(
         self,
         listen_fd: int,
-        on_request: Callable[[int, tuple[Any, ...]], bytes | None],
-        on_error: Callable[[int, str], bytes],
-        on_wake: Callable[[], None],
-        on_drain: Callable[[int], None],
+        handler: RingHandler,
         *,
         max_target: int = 8192,
         max_header_bytes: int = 65536,
@@ -56,7 +90,6 @@ class RingServer:  # Linux only
         entries: int = 1024,
         buffers: int = 512,
         buffer_size: int = 16384,
-        on_body: Callable[[int, bytes | tuple[int, str] | bool | None], bool] | None = None,
         max_stream_body: int = 0,
     ) -> None: ...
     @property
@@ -83,5 +116,5 @@ class RingServer:  # Linux only
     def close(self) -> None: ...
     def stats(self) -> dict[str, int]: ...
     def add_route(self, method: str, path: str, glue: Any, plan: Any, reads_headers: bool, /) -> bool: ...
-    def set_direct(self, header_set_type: type, on_reply: Any, on_fail: Any, unused_conn: Any, /) -> None: ...
+    def set_direct(self, header_set_type: type, unused_conn: Any, /) -> None: ...
     def set_head_lines(self, lines: bytes, /) -> None: ...

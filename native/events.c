@@ -9,23 +9,40 @@
 PyObject *g_methods[H1_M__COUNT];
 PyObject *g_hnames[H1_H__COUNT];
 PyObject *g_empty_str, *g_slash, *g_star;
-PyObject *g_ev_request, *g_ev_error;
-PyObject *g_continue_event; /* the immutable (1,) */
-PyObject *g_ev_stream, *g_ev_data;
+PyObject *g_ev_error;
+PyObject *g_continue_event;
 PyObject *g_body_end;
 PyObject *g_empty_list;
 
+PyTypeObject covet_RequestType;
 
-static PyObject *ascii_str(const char *s, size_t n)
-{
+static PyStructSequence_Field request_fields[] = {
+    {"kind", "EV_REQUEST (a complete request) or EV_STREAM (a head whose body follows in pieces)"},
+    {"method", "the method, as sent (str)"},
+    {"path", "the path, percent-encoded as sent, without the query (str)"},
+    {"query", "the query, without its '?' (str, '' when none)"},
+    {"minor", "the minor version: 1 for HTTP/1.1, 0 for HTTP/1.0 (int)"},
+    {"headers", "the header fields in order, as [(lower-case name, value)] (list of (str, str))"},
+    {"keep_alive", "whether the connection may carry another request after this one (bool)"},
+    {"body", "the body (bytes); None for EV_STREAM"},
+    {NULL, NULL},
+};
+
+static PyStructSequence_Desc request_desc = {
+    "covet._native.Request",
+    "A request head, and its body once complete: built once, never changed (fields named as in covet.runtime.events).",
+    request_fields,
+    8,
+};
+
+static PyObject *ascii_str(const char *s, size_t n) {
     PyObject *u = PyUnicode_New((Py_ssize_t)n, 127);
     if (u && n)
         memcpy(PyUnicode_1BYTE_DATA(u), s, n);
     return u;
 }
 
-static PyObject *name_str(const h1_header *h)
-{
+static PyObject *name_str(const h1_header *h) {
     PyObject *u;
     Py_UCS1 *d;
     size_t i;
@@ -42,15 +59,13 @@ static PyObject *name_str(const h1_header *h)
     return u;
 }
 
-static PyObject *value_str(const h1_header *h)
-{
+static PyObject *value_str(const h1_header *h) {
     if (!h->value_8bit)
         return ascii_str(h->value, h->value_len);
     return PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
 }
 
-static PyObject *headers_list(const h1_request *r)
-{
+static PyObject *headers_list(const h1_request *r) {
     PyObject *list = PyList_New((Py_ssize_t)r->num_headers);
     size_t i;
     if (!list)
@@ -75,73 +90,75 @@ fail:
     return NULL;
 }
 
-PyObject *covet_make_head(const h1_request *r)
-{
-    return covet_make_head_with(r, NULL, 1);
+void covet_head_clear(struct covet_head *h) {
+    Py_CLEAR(h->method);
+    Py_CLEAR(h->path);
+    Py_CLEAR(h->query);
+    Py_CLEAR(h->headers);
 }
 
-/* (0, method, path, query, minor, headers, keep_alive, <body later>) */
-PyObject *covet_make_head_with(const h1_request *r, PyObject *path, int with_headers)
-{
-    PyObject *t = PyTuple_New(8), *o;
-    if (!t)
-        return NULL;
-    Py_INCREF(g_ev_request);
-    PyTuple_SET_ITEM(t, 0, g_ev_request);
+int covet_head_set(struct covet_head *h, const h1_request *r, PyObject *path, int with_headers) {
+    covet_head_clear(h);
+    if (r->method_id != H1_M_OTHER)
+        h->method = Py_NewRef(g_methods[r->method_id]);
+    else if (!(h->method = ascii_str(r->method, r->method_len)))
+        goto fail;
 
-    if (r->method_id != H1_M_OTHER) {
-        o = g_methods[r->method_id];
-        Py_INCREF(o);
-    } else if (!(o = ascii_str(r->method, r->method_len))) {
+    if (path != NULL)
+        h->path = Py_NewRef(path);
+    else if (r->path_len == 1 && (r->path[0] == '/' || r->path[0] == '*'))
+        h->path = Py_NewRef(r->path[0] == '/' ? g_slash : g_star);
+    else if (!(h->path = ascii_str(r->path, r->path_len)))
         goto fail;
-    }
-    PyTuple_SET_ITEM(t, 1, o);
 
-    if (path != NULL) {
-        o = path;
-        Py_INCREF(o);
-    } else if (r->path_len == 1 && (r->path[0] == '/' || r->path[0] == '*')) {
-        o = r->path[0] == '/' ? g_slash : g_star;
-        Py_INCREF(o);
-    } else if (!(o = ascii_str(r->path, r->path_len))) {
+    if (r->query_len == 0)
+        h->query = Py_NewRef(g_empty_str);
+    else if (!(h->query = ascii_str(r->query, r->query_len)))
         goto fail;
-    }
-    PyTuple_SET_ITEM(t, 2, o);
 
-    if (r->query_len == 0) {
-        o = g_empty_str;
-        Py_INCREF(o);
-    } else if (!(o = ascii_str(r->query, r->query_len))) {
+    if (!with_headers)
+        h->headers = Py_NewRef(g_empty_list);
+    else if (!(h->headers = headers_list(r)))
         goto fail;
-    }
-    PyTuple_SET_ITEM(t, 3, o);
-
-    if (!(o = PyLong_FromLong(r->minor)))
-        goto fail;
-    PyTuple_SET_ITEM(t, 4, o);
-    if (!with_headers) {
-        o = g_empty_list;
-        Py_INCREF(o);
-    } else if (!(o = headers_list(r))) {
-        goto fail;
-    }
-    PyTuple_SET_ITEM(t, 5, o);
-    o = r->keep_alive ? Py_True : Py_False;
-    Py_INCREF(o);
-    PyTuple_SET_ITEM(t, 6, o);
-    return t;
+    h->minor = r->minor;
+    h->keep_alive = r->keep_alive != 0;
+    return 0;
 fail:
-    Py_DECREF(t);
+    covet_head_clear(h);
+    return -1;
+}
+
+PyObject *covet_head_request(struct covet_head *h, int kind, PyObject *body) {
+    PyObject *kind_obj = NULL, *minor = NULL, *req = NULL;
+    if (!covet_head_held(h)) {
+        PyErr_SetString(PyExc_SystemError, "a request without a head");
+        goto fail;
+    }
+    if (!(kind_obj = PyLong_FromLong(kind)) || !(minor = PyLong_FromLong(h->minor)) ||
+        !(req = PyStructSequence_New(&covet_RequestType)))
+        goto fail;
+    PyStructSequence_SET_ITEM(req, 0, kind_obj);
+    PyStructSequence_SET_ITEM(req, 1, h->method);
+    PyStructSequence_SET_ITEM(req, 2, h->path);
+    PyStructSequence_SET_ITEM(req, 3, h->query);
+    PyStructSequence_SET_ITEM(req, 4, minor);
+    PyStructSequence_SET_ITEM(req, 5, h->headers);
+    PyStructSequence_SET_ITEM(req, 6, Py_NewRef(h->keep_alive ? Py_True : Py_False));
+    PyStructSequence_SET_ITEM(req, 7, Py_NewRef(body));
+    h->method = h->path = h->query = h->headers = NULL; /* moved into req */
+    return req;
+fail:
+    Py_XDECREF(kind_obj);
+    Py_XDECREF(minor);
+    covet_head_clear(h);
     return NULL;
 }
 
-static PyObject *interned(const char *s)
-{
+static PyObject *interned(const char *s) {
     return PyUnicode_InternFromString(s);
 }
 
-int covet_events_init(void)
-{
+int covet_events_init(void) {
     int i;
     for (i = 1; i < H1_M__COUNT; i++)
         if (!g_methods[i] && !(g_methods[i] = interned(h1_method_names[i])))
@@ -155,40 +172,20 @@ int covet_events_init(void)
         return -1;
     if (!g_star && !(g_star = interned("*")))
         return -1;
-    if (!g_ev_request && !(g_ev_request = PyLong_FromLong(0)))
+    if (!g_ev_error && !(g_ev_error = PyLong_FromLong(EV_ERROR)))
         return -1;
-    if (!g_ev_error && !(g_ev_error = PyLong_FromLong(2)))
-        return -1;
-    if (!g_continue_event && !(g_continue_event = Py_BuildValue("(i)", 1)))
+    if (!g_continue_event && !(g_continue_event = Py_BuildValue("(i)", EV_CONTINUE)))
         return -1;
     if (!g_empty_list && !(g_empty_list = PyList_New(0)))
         return -1;
-    if (!g_ev_stream && !(g_ev_stream = PyLong_FromLong(3)))
+    if (!g_body_end && !(g_body_end = Py_BuildValue("(i)", EV_END)))
         return -1;
-    if (!g_ev_data && !(g_ev_data = PyLong_FromLong(4)))
-        return -1;
-    if (!g_body_end && !(g_body_end = Py_BuildValue("(i)", 5)))
+    if (covet_RequestType.tp_name == NULL && PyStructSequence_InitType2(&covet_RequestType, &request_desc) < 0)
         return -1;
     return 0;
 }
 
-PyObject *covet_stream_head(PyObject *head)
-{
-    /* The tuple is ours alone (fresh from covet_make_head*, item 7 still NULL): filling it in place is safe. */
-    if (head == NULL || Py_REFCNT(head) != 1 || PyTuple_GET_ITEM(head, 7) != NULL) {
-        Py_XDECREF(head);
-        PyErr_SetString(PyExc_SystemError, "stream head: not a fresh head tuple");
-        return NULL;
-    }
-    Py_INCREF(g_ev_stream);
-    Py_SETREF(PyTuple_GET_ITEM(head, 0), g_ev_stream);
-    Py_INCREF(Py_None);
-    PyTuple_SET_ITEM(head, 7, Py_None);
-    return head;
-}
-
-PyObject *covet_make_data(const char *p, size_t n)
-{
+PyObject *covet_make_data(const char *p, size_t n) {
     PyObject *b = PyBytes_FromStringAndSize(p, (Py_ssize_t)n);
     if (b == NULL)
         return NULL;
@@ -197,8 +194,13 @@ PyObject *covet_make_data(const char *p, size_t n)
         Py_DECREF(b);
         return NULL;
     }
-    Py_INCREF(g_ev_data);
-    PyTuple_SET_ITEM(t, 0, g_ev_data);
+    PyObject *kind = PyLong_FromLong(EV_DATA);
+    if (kind == NULL) {
+        Py_DECREF(b);
+        Py_DECREF(t);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, kind);
     PyTuple_SET_ITEM(t, 1, b);
     return t;
 }

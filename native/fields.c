@@ -3,17 +3,14 @@
 
 #include <string.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 
 /* field-vchar = VCHAR / obs-text, with SP and HTAB between them (RFC 9110 5.5). */
-static int value_byte_ok(unsigned char c)
-{
+static int value_byte_ok(unsigned char c) {
     return c == '\t' || (c >= 0x20 && c != 0x7f);
 }
 
-enum h1_field_fault h1_field_check(const char *name, size_t name_len, const char *value, size_t value_len,
-                                   size_t *at)
-{
+enum h1_field_fault h1_field_check(const char *name, size_t name_len, const char *value, size_t value_len, size_t *at) {
     *at = 0;
     if (name_len == 0)
         return H1_FIELD_EMPTY_NAME;
@@ -45,8 +42,7 @@ enum h1_field_fault h1_field_check(const char *name, size_t name_len, const char
     return H1_FIELD_OK;
 }
 
-const char *h1_field_fault_text(enum h1_field_fault fault)
-{
+const char *h1_field_fault_text(enum h1_field_fault fault) {
     switch (fault) {
     case H1_FIELD_OK:
         return "valid";
@@ -62,16 +58,14 @@ const char *h1_field_fault_text(enum h1_field_fault fault)
     return "invalid";
 }
 
-size_t h1_field_line_len(size_t name_len, size_t value_len)
-{
+size_t h1_field_line_len(size_t name_len, size_t value_len) {
     size_t n = name_len + value_len;
     if (n < name_len || n > (size_t)-1 - 4)
         return 0;
     return n + 4;
 }
 
-size_t h1_field_line(char *out, const char *name, size_t name_len, const char *value, size_t value_len)
-{
+size_t h1_field_line(char *out, const char *name, size_t name_len, const char *value, size_t value_len) {
     char *p = out;
     memcpy(p, name, name_len);
     p += name_len;

@@ -17,16 +17,15 @@
 /* What h1_field_check() found: 0 for a field fit to send, else one of these. */
 enum h1_field_fault {
     H1_FIELD_OK = 0,
-    H1_FIELD_EMPTY_NAME,   /* a name of no bytes */
-    H1_FIELD_BAD_NAME,     /* a byte of the name is not a token character (RFC 9110 5.6.2) */
-    H1_FIELD_BAD_VALUE,    /* a control byte (CR, LF, NUL, ...) or DEL in the value (RFC 9110 5.5) */
-    H1_FIELD_EDGE_SPACE,   /* the value starts or ends with SP or HTAB, which a reader would strip */
+    H1_FIELD_EMPTY_NAME, /* a name of no bytes */
+    H1_FIELD_BAD_NAME,   /* a byte of the name is not a token character (RFC 9110 5.6.2) */
+    H1_FIELD_BAD_VALUE,  /* a control byte (CR, LF, NUL, ...) or DEL in the value (RFC 9110 5.5) */
+    H1_FIELD_EDGE_SPACE, /* the value starts or ends with SP or HTAB, which a reader would strip */
 };
 
 /* Checks one field; *at is set to the offending byte's offset (in the name
  * or the value, as the fault says), 0 for H1_FIELD_OK and EMPTY_NAME. */
-enum h1_field_fault h1_field_check(const char *name, size_t name_len, const char *value, size_t value_len,
-                                   size_t *at);
+enum h1_field_fault h1_field_check(const char *name, size_t name_len, const char *value, size_t value_len, size_t *at);
 
 /* A sentence for a fault, for the developer's log. */
 const char *h1_field_fault_text(enum h1_field_fault fault);

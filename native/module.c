@@ -1,5 +1,5 @@
 /*
- * covet._native: the CPython face of the C HTTP/1.1 parser (http1.c).
+ * covet._native: the CPython face of the C HTTP/1.1 parser (h1_parser.c).
  *
  * All parsing lives in the C core; this file only turns its events into
  * Python objects.  Hot-path choices: common methods and field names come
@@ -12,36 +12,32 @@
 
 #include <string.h>
 
-#include "http1.h"
 #include "events.h"
+#include "h1_parser.h"
 #include "percent.h"
 #include "response.h"
 #ifdef __linux__
-#include "ringserver.h"
-#include "uring.h"
+#include "uring_probe.h"
+#include "uring_server.h"
 #endif
 
 typedef struct {
     PyObject_HEAD
     h1_conn conn;
-    /* the request tuple of a head whose body is still arriving; item 7
-     * (the body) stays NULL until then */
-    PyObject *pending;
+    /* the parts of a head whose body is still arriving: its Request is
+     * built once the message is complete */
+    struct covet_head head;
     int busy;
     int streaming; /* the body of the last head comes in pieces */
 } ParserObject;
 
-static int parser_setup(ParserObject *self, Py_ssize_t max_target,
-                        Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
-                        long long max_body, long long max_stream_body)
-{
+static int parser_setup(ParserObject *self, Py_ssize_t max_target, Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
+                        long long max_body, long long max_stream_body) {
     h1_limits lim;
-    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 ||
-        max_body < 0 || max_stream_body < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "max_target and max_header_bytes must be positive, "
-                        "max_headers, max_body and max_stream_body not "
-                        "negative");
+    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_target and max_header_bytes must be positive, "
+                                          "max_headers, max_body and max_stream_body not "
+                                          "negative");
         return -1;
     }
     lim.max_target = (size_t)max_target;
@@ -51,13 +47,12 @@ static int parser_setup(ParserObject *self, Py_ssize_t max_target,
     lim.max_stream_body = (uint64_t)max_stream_body;
     h1_conn_free(&self->conn);
     h1_conn_init(&self->conn, &lim);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     return 0;
 }
 
-static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
-{
+static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     ParserObject *self = (ParserObject *)type->tp_alloc(type, 0);
     (void)args;
     (void)kw;
@@ -68,34 +63,27 @@ static PyObject *Parser_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return (PyObject *)self;
 }
 
-static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw)
-{
-    static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers",
-                             "max_body", "max_stream_body", NULL};
+static int Parser_init(ParserObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"max_target", "max_header_bytes", "max_headers", "max_body", "max_stream_body", NULL};
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
     long long max_body = 1048576, max_stream_body = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnLL:Parser", kwlist,
-                                     &max_target, &max_header_bytes,
-                                     &max_headers, &max_body,
-                                     &max_stream_body))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$nnnLL:Parser", kwlist, &max_target, &max_header_bytes, &max_headers,
+                                     &max_body, &max_stream_body))
         return -1;
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
         return -1;
     }
-    return parser_setup(self, max_target, max_header_bytes, max_headers,
-                        max_body, max_stream_body);
+    return parser_setup(self, max_target, max_header_bytes, max_headers, max_body, max_stream_body);
 }
 
-static void Parser_dealloc(ParserObject *self)
-{
+static void Parser_dealloc(ParserObject *self) {
     h1_conn_free(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static int append_steal(PyObject *list, PyObject *item)
-{
+static int append_steal(PyObject *list, PyObject *item) {
     int r;
     if (!item)
         return -1;
@@ -104,8 +92,7 @@ static int append_steal(PyObject *list, PyObject *item)
     return r;
 }
 
-static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
-{
+static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
     Py_buffer view;
     int have_view = 0;
     const char *data;
@@ -140,19 +127,12 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
         if (kind == H1_EV_NONE)
             break;
         if (kind == H1_EV_HEAD) {
-            Py_CLEAR(self->pending);
             self->streaming = 0;
-            if (!(self->pending = covet_make_head(ev.req)))
+            if (covet_head_set(&self->head, ev.req, NULL, 1) < 0)
                 goto fail;
         } else if (kind == H1_EV_STREAM) {
-            PyObject *req = self->pending;
-            self->pending = NULL;
-            if (!req) {
-                PyErr_SetString(PyExc_SystemError, "stream without a head");
-                goto fail;
-            }
             self->streaming = 1;
-            if (append_steal(events, covet_stream_head(req)) < 0)
+            if (append_steal(events, covet_head_request(&self->head, EV_STREAM, Py_None)) < 0)
                 goto fail;
         } else if (kind == H1_EV_DATA) {
             if (append_steal(events, covet_make_data(ev.body, ev.body_len)) < 0)
@@ -162,26 +142,20 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
             if (PyList_Append(events, g_body_end) < 0)
                 goto fail;
         } else if (kind == H1_EV_MESSAGE) {
-            PyObject *body, *req = self->pending;
-            if (!req) {
-                PyErr_SetString(PyExc_SystemError, "body without a head");
+            PyObject *body = PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len);
+            if (!body)
                 goto fail;
-            }
-            if (!(body = PyBytes_FromStringAndSize(ev.body,
-                                                   (Py_ssize_t)ev.body_len)))
-                goto fail;
-            PyTuple_SET_ITEM(req, 7, body);
-            self->pending = NULL;
+            PyObject *req = covet_head_request(&self->head, EV_REQUEST, body);
+            Py_DECREF(body);
             if (append_steal(events, req) < 0)
                 goto fail;
         } else if (kind == H1_EV_CONTINUE) {
             if (PyList_Append(events, g_continue_event) < 0)
                 goto fail;
         } else {
-            Py_CLEAR(self->pending);
+            covet_head_clear(&self->head);
             self->streaming = 0;
-            if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error,
-                                                   ev.status, ev.message)) < 0)
+            if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error, ev.status, ev.message)) < 0)
                 goto fail;
             break;
         }
@@ -192,7 +166,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg)
 fail:
     /* the core may still point into `data`: make sure it never looks */
     h1_conn_abort(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     Py_CLEAR(events);
     self->busy = 0;
@@ -202,26 +176,23 @@ done:
     return events;
 }
 
-static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored))
-{
+static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored)) {
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "Parser is busy");
         return NULL;
     }
     h1_conn_reset(&self->conn);
-    Py_CLEAR(self->pending);
+    covet_head_clear(&self->head);
     self->streaming = 0;
     Py_RETURN_NONE;
 }
 
-static PyObject *Parser_get_state(ParserObject *self, void *closure)
-{
+static PyObject *Parser_get_state(ParserObject *self, void *closure) {
     (void)closure;
     return PyLong_FromLong(h1_conn_state(&self->conn));
 }
 
-static PyObject *Parser_get_buffered(ParserObject *self, void *closure)
-{
+static PyObject *Parser_get_buffered(ParserObject *self, void *closure) {
     (void)closure;
     return PyLong_FromSize_t(h1_conn_buffered(&self->conn));
 }
@@ -230,44 +201,43 @@ static PyMethodDef Parser_methods[] = {
     {"feed", (PyCFunction)Parser_feed, METH_O,
      "feed(data) -> list of events\n\n"
      "Parses a bytes-like chunk of the request stream.  Events, in order:\n"
-     "(0, method, path, query, minor, headers, keep_alive, body),\n"
-     "(1,) when the client waits for 100 Continue,\n"
-     "(2, status, message) after which the parser is dead,\n"
-     "(3, method, path, query, minor, headers, keep_alive, None) for a\n"
-     "head whose body (over max_body) follows in pieces: (4, bytes) each,\n"
-     "then (5,)."},
+     "Request(EV_REQUEST, method, path, query, minor, headers, keep_alive,\n"
+     "body), (EV_CONTINUE,) when the client waits for 100 Continue,\n"
+     "(EV_ERROR, status, message) after which the parser is dead,\n"
+     "Request(EV_STREAM, ..., keep_alive, None) for a head whose body\n"
+     "(over max_body) follows in pieces: (EV_DATA, bytes) each, then\n"
+     "(EV_END,)."},
     {"reset", (PyCFunction)Parser_reset, METH_NOARGS,
      "reset() -> None\n\nForgets everything buffered; back to a fresh state."},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Parser_getset[] = {
-    {"state", (getter)Parser_get_state, NULL,
-     "0 idle, 1 receiving a head, 2 receiving a body, 3 dead", NULL},
-    {"buffered", (getter)Parser_get_buffered, NULL,
-     "bytes held in the parser's own buffers", NULL},
+    {"state", (getter)Parser_get_state, NULL, "0 idle, 1 receiving a head, 2 receiving a body, 3 dead", NULL},
+    {"buffered", (getter)Parser_get_buffered, NULL, "bytes held in the parser's own buffers", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* clang-format off: PyVarObject_HEAD_INIT ends in a comma of its own, which clang-format cannot see */
 static PyTypeObject ParserType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "covet._native.Parser",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "covet._native.Parser",
     .tp_basicsize = sizeof(ParserObject),
     .tp_dealloc = (destructor)Parser_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
+    /* The first line, up to "--", is the signature inspect (and mypy's stubtest) read. */
     .tp_doc = "Parser(*, max_target=8192, max_header_bytes=65536, "
-              "max_headers=100, max_body=1048576, max_stream_body=0)\n\n"
+              "max_headers=100, max_body=1048576, max_stream_body=0)\n--\n\n"
               "Incremental, strict (RFC 9112) HTTP/1.1 request parser.",
     .tp_methods = Parser_methods,
     .tp_getset = Parser_getset,
     .tp_init = (initproc)Parser_init,
     .tp_new = Parser_new,
 };
+/* clang-format on */
 
 #ifdef __linux__
 /* uring_probe() -> (mode, setup_errno, features, missing, buf_ring_errno); OSError when the probe itself failed. */
-static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
-{
+static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused) {
     struct uring_probe_result r;
     PyObject *missing;
     int i;
@@ -293,8 +263,7 @@ static PyObject *covet_uring_probe_py(PyObject *self, PyObject *unused)
 #endif
 
 /* A percent-decoded copy of in[0..len) as bytes ('+' is a space). */
-static PyObject *decoded(const char *in, size_t len)
-{
+static PyObject *decoded(const char *in, size_t len) {
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
     if (out == NULL)
         return NULL;
@@ -312,8 +281,7 @@ static PyObject *decoded(const char *in, size_t len)
  * next one is found, before anything past it is decoded: the work per
  * request is bounded by the body's length and the field limit, never more.
  */
-static PyObject *parse_urlencoded(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
-{
+static PyObject *parse_urlencoded(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
     if (nargs != 2 || !PyBytes_Check(args[0]) || !PyLong_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "parse_urlencoded(body: bytes, max_fields: int)");
@@ -366,6 +334,9 @@ fail:
 static PyMethodDef module_methods[] = {
     {"render", (PyCFunction)(void (*)(void))covet_render, METH_FASTCALL,
      "render(prefix, head_lines, body, tail, with_body) -> bytes: one HTTP/1.1 response."},
+    {"render_reply", (PyCFunction)(void (*)(void))covet_render_reply, METH_FASTCALL,
+     "render_reply(prefix, status, head_lines, body, keep_alive, is_head, minor) -> bytes: one HTTP/1.1 response, "
+     "its connection field and whether it has a body decided by its status, keep_alive and minor."},
     {"parse_urlencoded", (PyCFunction)(void (*)(void))parse_urlencoded, METH_FASTCALL,
      "parse_urlencoded(body, max_fields) -> [(name, value)]: a form's fields, percent-decoded, as bytes."},
     {"render_fields", covet_render_fields, METH_O,
@@ -376,19 +347,14 @@ static PyMethodDef module_methods[] = {
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},
 #endif
-    {NULL, NULL, 0, NULL}
-};
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef native_module = {
-    PyModuleDef_HEAD_INIT,
-    .m_name = "covet._native",
-    .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
-    .m_size = -1,
-    .m_methods = module_methods,
+    PyModuleDef_HEAD_INIT, .m_name = "covet._native",   .m_doc = "Native HTTP/1.1 request parser of CovetPy.",
+    .m_size = -1,          .m_methods = module_methods,
 };
 
-PyMODINIT_FUNC PyInit__native(void)
-{
+PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m;
 
     if (covet_events_init() < 0)
@@ -400,7 +366,7 @@ PyMODINIT_FUNC PyInit__native(void)
     if (!m)
         return NULL;
 #ifdef __linux__
-    if (PyType_Ready(&covet_RingServerType) < 0)
+    if (covet_ringserver_ready() < 0)
         return NULL;
 #endif
     Py_INCREF(&ParserType);
@@ -417,9 +383,17 @@ PyMODINIT_FUNC PyInit__native(void)
         return NULL;
     }
 #endif
-    if (PyModule_AddIntConstant(m, "EV_REQUEST", 0) < 0 ||
-        PyModule_AddIntConstant(m, "EV_CONTINUE", 1) < 0 ||
-        PyModule_AddIntConstant(m, "EV_ERROR", 2) < 0 ||
+    Py_INCREF(&covet_RequestType);
+    if (PyModule_AddObject(m, "Request", (PyObject *)&covet_RequestType) < 0) {
+        Py_DECREF(&covet_RequestType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    if (PyModule_AddIntConstant(m, "EV_REQUEST", EV_REQUEST) < 0 ||
+        PyModule_AddIntConstant(m, "EV_CONTINUE", EV_CONTINUE) < 0 ||
+        PyModule_AddIntConstant(m, "EV_ERROR", EV_ERROR) < 0 ||
+        PyModule_AddIntConstant(m, "EV_STREAM", EV_STREAM) < 0 || PyModule_AddIntConstant(m, "EV_DATA", EV_DATA) < 0 ||
+        PyModule_AddIntConstant(m, "EV_END", EV_END) < 0 ||
         PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||
         PyModule_AddIntConstant(m, "STATE_BODY", H1_STATE_BODY) < 0 ||

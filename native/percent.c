@@ -1,8 +1,7 @@
 /* Percent-decoding: see percent.h. */
 #include "percent.h"
 
-static int hexval(unsigned char c)
-{
+static int hexval(unsigned char c) {
     if (c >= '0' && c <= '9')
         return c - '0';
     c |= 0x20;
@@ -11,8 +10,7 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-size_t covet_percent_decode(char *out, const char *in, size_t len, int plus)
-{
+size_t covet_percent_decode(char *out, const char *in, size_t len, int plus) {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];

@@ -27,9 +27,9 @@ if [ "$(uname -s)" = Linux ]; then
     mkdir -p "$gcov_dir/ctests"
     n="$PWD/native"
     cflags=(-std=c11 -O0 -g --coverage -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror -I"$n")
-    { gcc "${cflags[@]}" -o "$gcov_dir/ctests/uring_probe_test" "$n/tests/uring_probe_test.c" "$n/uring.c" &&
+    { gcc "${cflags[@]}" -o "$gcov_dir/ctests/uring_probe_test" "$n/tests/uring_probe_test.c" "$n/uring_probe.c" &&
       "$gcov_dir/ctests/uring_probe_test" &&
-      gcc "${cflags[@]}" -o "$gcov_dir/ctests/ring_test" "$n/tests/ring_test.c" "$n/ring.c" "$n/uring.c" &&
+      gcc "${cflags[@]}" -o "$gcov_dir/ctests/ring_test" "$n/tests/ring_test.c" "$n/uring_ring.c" "$n/uring_probe.c" &&
       "$gcov_dir/ctests/ring_test"; } || status=1
 fi
 

@@ -25,7 +25,7 @@ class Half:
 
     def __init__(self) -> None:
         self.cids: list[int] = []
-        self.body: list[object] = []
+        self.pieces: list[object] = []
 
     def request(self, cid: int, ev: tuple[object, ...]) -> bytes | None:
         self.cids.append(cid)
@@ -40,13 +40,19 @@ class Half:
     def drained(self, cid: int) -> None:
         pass
 
-    def on_body(self, cid: int, item: object) -> bool:
-        self.body.append(item)
+    def body(self, cid: int, item: object) -> bool:
+        self.pieces.append(item)
         return False
 
+    def reply_for(self, cid: int, reply: object, keep_alive: bool, is_head: bool, minor: int) -> bytes | None:
+        return None  # no direct routes here
+
+    def failed(self, cid: int, plan: object, exc: BaseException, keep_alive: bool, is_head: bool,
+               minor: int) -> bytes | None:
+        return None
+
     def core(self, listener: socket.socket, **kw: object) -> RingServer:
-        return RingServer(listener.fileno(), self.request, self.error, self.wake, self.drained, on_body=self.on_body,
-                          **kw)
+        return RingServer(listener.fileno(), self, **kw)
 
 
 def listener() -> socket.socket:
@@ -84,9 +90,9 @@ def collected_mid_upload() -> None:
     core = half.core(lsock, max_body=1024, max_stream_body=1 << 20)
     client = socket.create_connection(lsock.getsockname())
     client.sendall(b"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
-    pump(core, lambda: sum(len(b) for b in half.body if isinstance(b, bytes)) >= 5000)
+    pump(core, lambda: sum(len(b) for b in half.pieces if isinstance(b, bytes)) >= 5000)
     # A cycle through objects the GC cannot clear (a tuple), so that it breaks the cycle by clearing the core itself.
-    core.set_direct(type, None, None, (core,))
+    core.set_direct(type, (core,))
     del core
     gc.collect()
     try:

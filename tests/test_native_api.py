@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 import time
+import types
 from typing import Any
 
 import pytest
@@ -70,12 +71,21 @@ def test_parse_urlencoded_refuses_bad_arguments() -> None:
 uring = pytest.mark.skipif(sys.platform != "linux" or not hasattr(_native, "RingServer"), reason="io_uring: Linux")
 
 
-def _ring(listener: socket.socket, **kw: object) -> _native.RingServer:  # type: ignore[name-defined]
+def _handler(request: Any = None, error: Any = None, wake: Any = None, drained: Any = None, body: Any = None) -> Any:
+    """A RingServer handler (covet.runtime.uring_contract.RingHandler) of plain callables; those not given do
+    nothing."""
+
     def nothing(*args: object) -> None:
         return None
 
+    return types.SimpleNamespace(request=request or nothing, error=error or nothing, wake=wake or nothing,
+                                 drained=drained or nothing, body=body or (lambda *a: False), reply_for=nothing,
+                                 failed=nothing)
+
+
+def _ring(listener: socket.socket, **kw: object) -> _native.RingServer:  # type: ignore[name-defined]
     try:
-        return _native.RingServer(listener.fileno(), nothing, nothing, nothing, nothing, **kw)  # type: ignore[attr-defined]
+        return _native.RingServer(listener.fileno(), _handler(), **kw)  # type: ignore[attr-defined]
     except OSError as exc:  # pragma: no cover - a kernel or sandbox without io_uring
         pytest.skip(f"no io_uring here: {exc}")
 
@@ -84,11 +94,11 @@ def _ring(listener: socket.socket, **kw: object) -> _native.RingServer:  # type:
 def test_ring_server_refuses_bad_set_up_and_calls() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         with pytest.raises(ValueError, match="limits must be positive"):
-            _native.RingServer(listener.fileno(), None, None, None, None, max_target=0)  # type: ignore[attr-defined]
+            _native.RingServer(listener.fileno(), _handler(), max_target=0)  # type: ignore[attr-defined]
         core = _ring(listener, entries=64, buffers=16, buffer_size=4096)
         try:
             with pytest.raises(RuntimeError, match="already set up"):
-                core.__init__(listener.fileno(), None, None, None, None)
+                core.__init__(listener.fileno(), _handler())
             assert (core.connections, core.busy) == (0, 0)
             assert core.fd >= 0 and isinstance(core.mode, str)
             assert core.stats()["connections"] == 0
@@ -101,7 +111,7 @@ def test_ring_server_refuses_bad_set_up_and_calls() -> None:
             for i in range(100):  # the route table grows
                 assert core.add_route("POST", f"/r{i}", None, None, False) is True
             with pytest.raises(TypeError, match="set_direct"):
-                core.set_direct(None, None, None, None)
+                core.set_direct(None, None)
             with pytest.raises(TypeError, match="set_head_lines\\(lines: bytes\\)"):
                 core.set_head_lines("Server: x\r\n")
             with pytest.raises(TypeError, match="reply\\(cid, data: bytes, keep_alive: bool\\)"):
@@ -152,12 +162,10 @@ def test_ring_server_serves_ipv6_and_reports_both_ends() -> None:
             seen.append((core.peer(cid), core.sockname(cid)))  # type: ignore[attr-defined]
             return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
-        def nothing(*args: object) -> None:
-            return None
-
         try:
-            core = _native.RingServer(listener.fileno(), on_request, lambda *a: b"HTTP/1.1 400 Bad Request\r\n\r\n",  # type: ignore[attr-defined]
-                                      nothing, nothing, entries=64, buffers=16, buffer_size=4096)
+            core = _native.RingServer(  # type: ignore[attr-defined]
+                listener.fileno(), _handler(on_request, lambda *a: b"HTTP/1.1 400 Bad Request\r\n\r\n"), entries=64,
+                buffers=16, buffer_size=4096)
         except OSError as exc:  # pragma: no cover
             pytest.skip(f"no io_uring here: {exc}")
         try:
@@ -187,20 +195,18 @@ class Core:
     """A RingServer on a loopback listener, driven by hand: ``pump`` processes completions, ``tick`` is one second."""
 
     def __init__(self, on_request: Any, on_error: Any = None, on_wake: Any = None, on_drain: Any = None,
-                 **kw: Any) -> None:
+                 on_body: Any = None, **kw: Any) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.unraisable: list[str] = []
         self._hook = sys.unraisablehook
         sys.unraisablehook = lambda u: self.unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
 
-        def nothing(*args: object) -> None:
-            return None
-
         try:
             self.core = _native.RingServer(  # type: ignore[attr-defined]
-                self.listener.fileno(), on_request, on_error or (lambda status, msg: b"HTTP/1.1 %d x\r\n\r\n" % status),
-                on_wake or nothing, on_drain or nothing, entries=64, buffers=16, buffer_size=4096, **kw)
+                self.listener.fileno(),
+                _handler(on_request, on_error or (lambda status, msg: b"HTTP/1.1 %d x\r\n\r\n" % status), on_wake,
+                         on_drain, on_body), entries=64, buffers=16, buffer_size=4096, **kw)
         except OSError as exc:  # pragma: no cover
             self.close()
             pytest.skip(f"no io_uring here: {exc}")
@@ -303,7 +309,7 @@ def test_ring_server_reports_bad_answers_and_close_from_a_callback() -> None:
     text = "\n".join(core.unraisable)
     assert "a request's answer must be bytes or None, not int" in text, text
     assert "RingServer.close() from inside one of its callbacks" in text, text
-    assert "on_error must return bytes, not str" in text, text
+    assert "the handler's error() must return bytes, not str" in text, text
 
 
 @uring
@@ -401,9 +407,9 @@ def test_ring_server_misuse_from_python_is_an_exception() -> None:
         _native.RingServer()  # type: ignore[attr-defined,call-arg]
     with socket.create_server(("127.0.0.1", 0)) as listener:
         with pytest.raises(OSError, match="io_uring_setup"):
-            _native.RingServer(listener.fileno(), None, None, None, None, entries=1 << 30)  # type: ignore[attr-defined]
+            _native.RingServer(listener.fileno(), _handler(), entries=1 << 30)  # type: ignore[attr-defined]
         # Dropped without close(): the ring is closed when the object goes.
-        dropped = _native.RingServer(listener.fileno(), None, None, None, None,  # type: ignore[attr-defined]
+        dropped = _native.RingServer(listener.fileno(), _handler(),  # type: ignore[attr-defined]
                                      keepalive_timeout=0, header_timeout=1e12, entries=64, buffers=16,
                                      buffer_size=4096)
         del dropped
@@ -433,7 +439,7 @@ def test_ring_server_misuse_from_python_is_an_exception() -> None:
         with holder.connect() as s:
             s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
             assert _read(holder, s, b"ok").endswith(b"ok")
-        assert seen == ["reply() for a request that on_request has not returned from"]
+        assert seen == ["reply() for a request that request() has not returned from"]
         core.shutdown()
         core.shutdown()  # a second time: nothing more to do
     finally:
@@ -454,12 +460,9 @@ def test_ring_server_on_a_unix_socket_has_no_addresses(tmp_path: Any) -> None:
         addresses.append((holder["core"].peer(cid), holder["core"].sockname(cid)))
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
-    def nothing(*args: object) -> None:
-        return None
-
     with listener:
         core = holder["core"] = _native.RingServer(  # type: ignore[attr-defined]
-            listener.fileno(), on_request, nothing, nothing, nothing, entries=64, buffers=16, buffer_size=4096)
+            listener.fileno(), _handler(on_request), entries=64, buffers=16, buffer_size=4096)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.connect(path)

@@ -1,14 +1,46 @@
-"""The parser's event kinds, as the C core numbers them (``native/events.h``); a test checks they agree."""
+"""The events of the C parser (``covet._native``), by name: the first item of each event says its kind.
 
-from __future__ import annotations
+The values are the C enum ``covet_event_kind`` (``native/events.h``); ``tests/test_contract.py`` checks that both
+sides agree. They are ``Final`` ints, so that mypyc inlines them in the compiled runtime.
+
+A request head is a ``covet._native.Request``: a tuple with named fields, built once (when the message is complete,
+or when its body starts to stream) and never changed after. Its fields, in order:
+
+    kind        EV_REQUEST or EV_STREAM
+    method      str, as sent ("GET")
+    path        str, percent-encoded as sent, without the query
+    query       str, without its "?" ("" when none)
+    minor       int: 1 for HTTP/1.1, 0 for HTTP/1.0
+    headers     list of (lower-case name, value) str pairs, in order
+    keep_alive  bool: the connection may carry another request after this one
+    body        bytes; None for EV_STREAM
+
+So ``_, method, path, query, minor, headers, keep_alive, body = ev`` and ``ev.path`` both work.
+"""
 
 from typing import Final
 
-__all__ = ["EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END"]
+__all__ = ["EV_CONTINUE", "EV_DATA", "EV_END", "EV_ERROR", "EV_REQUEST", "EV_STREAM", "REQUEST_FIELDS"]
 
-EV_REQUEST: Final = 0  # (kind, method, path, query, minor, headers, keep_alive, body): a complete request
-EV_CONTINUE: Final = 1  # (kind,): the client waits for 100 Continue before sending its body
-EV_ERROR: Final = 2  # (kind, status, message): the framing broke; the parser is dead
-EV_STREAM: Final = 3  # a request's head whose body follows in pieces; its body field is None
-EV_DATA: Final = 4  # (kind, bytes): a piece of a streamed body
-EV_END: Final = 5  # (kind,): the streamed body ended
+EV_REQUEST: Final = 0
+"""``Request(EV_REQUEST, method, path, query, minor, headers, keep_alive, body)``: a complete request."""
+
+EV_CONTINUE: Final = 1
+"""``(EV_CONTINUE,)``: the client sent ``Expect: 100-continue`` and waits for the go-ahead."""
+
+EV_ERROR: Final = 2
+"""``(EV_ERROR, status, message)``: the request broke the protocol; answer ``status`` and close (the parser is
+dead)."""
+
+EV_STREAM: Final = 3
+"""``Request(EV_STREAM, method, path, query, minor, headers, keep_alive, None)``: a head whose body (over
+``max_body``) follows in pieces."""
+
+EV_DATA: Final = 4
+"""``(EV_DATA, bytes)``: one piece of a streamed body."""
+
+EV_END: Final = 5
+"""``(EV_END,)``: the end of a streamed body."""
+
+REQUEST_FIELDS: Final = ("kind", "method", "path", "query", "minor", "headers", "keep_alive", "body")
+"""The fields of ``covet._native.Request``, in order."""

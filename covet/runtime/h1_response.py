@@ -14,7 +14,7 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Final
 
-from covet._native import render as _render, render_fields
+from covet._native import render_fields, render_reply
 from covet.responses import StreamingResponse
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
@@ -24,7 +24,6 @@ __all__ = ["CONTINUE", "H1Channel", "prefix_of", "render", "stream_head"]
 log = logging.getLogger("covet.http1")
 
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
-_NO_BODY_STATUS: Final = frozenset({204, 304})
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 
 
@@ -39,7 +38,6 @@ def _status_line(status: int) -> bytes:
 # Final statuses only: a 1xx would leave the client waiting for the real answer, and pair it with the next
 # request; 101 belongs to a protocol switch, which writes its own head.
 _STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus if 200 <= s.value}
-_KEEP_ALIVE_10: Final = b"connection: keep-alive\r\n"
 _CLOSE: Final = b"connection: close\r\n"
 _SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"application/json"),)),
                         b'{"detail":"Internal Server Error"}')
@@ -85,13 +83,7 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
         status, body = 500, _SERVER_ERROR[2]
     if close:
         keep_alive = False
-    if keep_alive:
-        tail = b"" if minor else _KEEP_ALIVE_10
-    else:
-        tail = _CLOSE
-    if status in _NO_BODY_STATUS:
-        return prefix + head_lines + tail + b"\r\n", keep_alive
-    return _render(prefix, head_lines, body, tail, not is_head), keep_alive
+    return render_reply(prefix, status, head_lines, body, keep_alive, is_head, minor), keep_alive
 
 
 def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, minor: int) -> tuple[bytes, bool, bool]:

@@ -219,10 +219,10 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Rin
     http = UringHTTP1(state, asyncio.get_running_loop())
     c = state.config
     core = RingServer(
-        sock.fileno(), http.request, http.error, http.wake, http.drained,
+        sock.fileno(), http,
         max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
         max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
-        body_timeout=c.body_timeout, write_timeout=c.write_timeout, on_body=http.body, max_stream_body=c.max_upload,
+        body_timeout=c.body_timeout, write_timeout=c.write_timeout, max_stream_body=c.max_upload,
     )
     http.core = core
     http.install(core)

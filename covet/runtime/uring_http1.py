@@ -64,8 +64,7 @@ class RingCore(Protocol):
 class DirectCore(Protocol):
     """What ``install`` uses of the core: the routes it calls without going through ``request``."""
 
-    def set_direct(self, header_set_type: type[HeaderSet], on_reply: Any, on_fail: Any, unused_conn: ConnectionInfo,
-                   /) -> None: ...
+    def set_direct(self, header_set_type: type[HeaderSet], unused_conn: ConnectionInfo, /) -> None: ...
 
     def set_head_lines(self, lines: bytes, /) -> None: ...
 
@@ -251,7 +250,7 @@ class UringHTTP1:
 
     def install(self, core: DirectCore) -> int:
         """Hand the core the routes it may call itself: static paths with sync handlers; returns how many."""
-        core.set_direct(HeaderSet, self.reply_for, self.failed, _UNUSED_CONN)
+        core.set_direct(HeaderSet, _UNUSED_CONN)
         core.set_head_lines(self.state.clock.head_lines)
         n = 0
         for method, path, plan in self.state.dispatcher.static_plans():

@@ -18,25 +18,26 @@
 #include <string.h>
 
 #include "fields.h"
-#include "http1.h"
+#include "h1_parser.h"
 
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                             \
-        }                                                                        \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
-static int ctl(unsigned char c) { return (c < 0x20 && c != '\t') || c == 0x7f; }
+static int ctl(unsigned char c) {
+    return (c < 0x20 && c != '\t') || c == 0x7f;
+}
 
 /* The request head a response field is checked in: a prefix keeps the name
  * clear of the fields the parser gives a meaning to (Host, Content-Length). */
 static const char HEAD[] = "GET / HTTP/1.1\r\nhost: h\r\n";
 static const char PREFIX[] = "x-f";
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1)
         return 0;
     size_t rest = size - 1;
@@ -105,8 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifdef H1_FUZZ_MAIN
 /* A plain program over the files named on the command line (for gcc/ASan runs of the corpus). */
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");
         if (!f)

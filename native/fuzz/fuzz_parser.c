@@ -1,5 +1,5 @@
 /*
- * libFuzzer harness for the C core of the HTTP/1.1 parser (native/http1.c).
+ * libFuzzer harness for the C core of the HTTP/1.1 parser (native/h1_parser.c).
  *
  * Input layout: byte 0 seeds how the stream is split into feeds, byte 1
  * picks a set of limits (small ones reach 413/414/431 with short inputs),
@@ -31,15 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http1.h"
+#include "h1_parser.h"
 
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-                    #cond);                                                \
-            abort();                                                       \
-        }                                                                  \
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                                 \
+        }                                                                            \
     } while (0)
 
 /* ----------------------------------------------------------- transcript */
@@ -49,8 +48,7 @@ typedef struct {
     size_t len, cap;
 } sink;
 
-static void put(sink *s, const void *data, size_t n)
-{
+static void put(sink *s, const void *data, size_t n) {
     if (s->len + n > s->cap) {
         size_t cap = s->cap ? s->cap : 256;
         while (cap < s->len + n)
@@ -64,16 +62,16 @@ static void put(sink *s, const void *data, size_t n)
     s->len += n;
 }
 
-static void put_u64(sink *s, uint64_t v) { put(s, &v, sizeof v); }
+static void put_u64(sink *s, uint64_t v) {
+    put(s, &v, sizeof v);
+}
 
-static void put_str(sink *s, const char *p, size_t n)
-{
+static void put_str(sink *s, const char *p, size_t n) {
     put_u64(s, n);
     put(s, p, n);
 }
 
-static int is_tchar_str(const char *p, size_t n)
-{
+static int is_tchar_str(const char *p, size_t n) {
     size_t i;
     if (n == 0)
         return 0;
@@ -92,24 +90,20 @@ static const h1_limits limit_sets[4] = {
 
 /* ------------------------------------------------------- uri-host oracle */
 
-/* Written from RFC 3986 apart from http1.c's host_ok(), on purpose: the
+/* Written from RFC 3986 apart from h1_parser.c's host_ok(), on purpose: the
  * IPv6 part is the C library's inet_pton, which takes the same text forms
  * (RFC 4291 2.2: "::" stands for at least one group, a dotted quad only
  * last, no leading zeros in it). */
-static int oracle_sub(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') || (c && strchr("-._~!$&'()*+,;=", c));
+static int oracle_sub(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~!$&'()*+,;=", c));
 }
 
-static int oracle_hex(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-           (c >= 'A' && c <= 'F');
+static int oracle_hex(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-static int oracle_host(const unsigned char *p, size_t n, int allow_empty)
-{
+static int oracle_host(const unsigned char *p, size_t n, int allow_empty) {
     size_t i = 0, h;
     if (n == 0)
         return allow_empty;
@@ -143,8 +137,7 @@ static int oracle_host(const unsigned char *p, size_t n, int allow_empty)
         i = m + 1;
     } else {
         while (i < n && p[i] != ':') {
-            if (p[i] == '%' && i + 2 < n && oracle_hex(p[i + 1]) &&
-                oracle_hex(p[i + 2]))
+            if (p[i] == '%' && i + 2 < n && oracle_hex(p[i + 1]) && oracle_hex(p[i + 2]))
                 i += 3;
             else if (oracle_sub(p[i]))
                 i++;
@@ -167,8 +160,7 @@ static int oracle_host(const unsigned char *p, size_t n, int allow_empty)
 /* The input as a Host value: the parser must accept it exactly when the
  * oracle does, unless a rule checked before the Host one (field-value
  * bytes) refuses it first. */
-static void host_differential(const unsigned char *v, size_t n)
-{
+static void host_differential(const unsigned char *v, size_t n) {
     static const char pre[] = "GET / HTTP/1.1\r\nHost: ";
     char buf[sizeof pre + 256 + 4];
     const unsigned char *s = v, *e;
@@ -185,8 +177,7 @@ static void host_differential(const unsigned char *v, size_t n)
     memcpy(buf, pre, sizeof pre - 1);
     memcpy(buf + sizeof pre - 1, v, n);
     memcpy(buf + sizeof pre - 1 + n, "\r\n\r\n", 4);
-    st = h1_parse_head(buf, sizeof pre - 1 + n + 4, &limit_sets[0], &req,
-                       hdrs, 2, &msg);
+    st = h1_parse_head(buf, sizeof pre - 1 + n + 4, &limit_sets[0], &req, hdrs, 2, &msg);
     e = v + n;
     while (s < e && (*s == ' ' || *s == '\t'))
         s++;
@@ -204,8 +195,7 @@ static void host_differential(const unsigned char *v, size_t n)
 /* The input as the authority of an absolute-form target: accepted exactly
  * when the oracle takes it as a host[:port] with a host, and then it is
  * the Host reported, whatever the Host field said. */
-static void authority_differential(const unsigned char *v, size_t n)
-{
+static void authority_differential(const unsigned char *v, size_t n) {
     static const char pre[] = "GET http://";
     static const char post[] = "/ HTTP/1.1\r\nHost: h\r\n\r\n";
     char buf[sizeof pre + 256 + sizeof post];
@@ -218,8 +208,7 @@ static void authority_differential(const unsigned char *v, size_t n)
         n = 256;
     /* bytes that end the authority or the target are not this check's */
     for (i = 0; i < n; i++)
-        if (v[i] <= 0x20 || v[i] >= 0x7f || v[i] == '/' || v[i] == '?' ||
-            v[i] == '#')
+        if (v[i] <= 0x20 || v[i] >= 0x7f || v[i] == '/' || v[i] == '?' || v[i] == '#')
             return;
     memcpy(buf, pre, sizeof pre - 1);
     memcpy(buf + sizeof pre - 1, v, n);
@@ -232,30 +221,25 @@ static void authority_differential(const unsigned char *v, size_t n)
         CHECK(req.headers[0].value_len == n);
         CHECK(memcmp(req.headers[0].value, v, n) == 0);
     } else {
-        CHECK(st == 400 &&
-              strcmp(msg, "Invalid authority in absolute-form target") == 0);
+        CHECK(st == 400 && strcmp(msg, "Invalid authority in absolute-form target") == 0);
     }
 }
 
-static void check_head(const h1_request *r, const h1_limits *lim)
-{
+static void check_head(const h1_request *r, const h1_limits *lim) {
     size_t i, hosts = 0;
     const h1_header *host = NULL;
     CHECK(is_tchar_str(r->method, r->method_len));
     CHECK(r->method_id != H1_M_CONNECT);
     CHECK(r->target_len >= 1 && r->target_len <= lim->max_target);
     for (i = 0; i < r->target_len; i++)
-        CHECK((unsigned char)r->target[i] > 0x20 &&
-              (unsigned char)r->target[i] < 0x7f && r->target[i] != '#');
+        CHECK((unsigned char)r->target[i] > 0x20 && (unsigned char)r->target[i] < 0x7f && r->target[i] != '#');
     CHECK(r->path_len >= 1);
-    CHECK(r->path[0] == '/' || (r->path[0] == '*' && r->path_len == 1 &&
-                                r->method_id == H1_M_OPTIONS));
+    CHECK(r->path[0] == '/' || (r->path[0] == '*' && r->path_len == 1 && r->method_id == H1_M_OPTIONS));
     CHECK(memchr(r->path, '?', r->path_len) == NULL);
     CHECK(r->minor <= 1);
     CHECK(r->num_headers <= lim->max_headers + 1);
     if (r->body == H1_BODY_LENGTH)
-        CHECK(r->content_length <= lim->max_body ||
-              r->content_length <= lim->max_stream_body);
+        CHECK(r->content_length <= lim->max_body || r->content_length <= lim->max_stream_body);
     if (r->body == H1_BODY_CHUNKED)
         CHECK(r->minor == 1);
     for (i = 0; i < r->num_headers; i++) {
@@ -277,15 +261,13 @@ static void check_head(const h1_request *r, const h1_limits *lim)
         }
         CHECK(high == h->value_8bit);
         if (h->id == H1_H_HOST) {
-            CHECK(oracle_host((const unsigned char *)h->value, h->value_len,
-                              1));
+            CHECK(oracle_host((const unsigned char *)h->value, h->value_len, 1));
             hosts++;
             host = h;
         }
         if (h->value_len) {
             CHECK(h->value[0] != ' ' && h->value[0] != '\t');
-            CHECK(h->value[h->value_len - 1] != ' ' &&
-                  h->value[h->value_len - 1] != '\t');
+            CHECK(h->value[h->value_len - 1] != ' ' && h->value[h->value_len - 1] != '\t');
         }
     }
     CHECK(hosts <= 1);
@@ -306,8 +288,7 @@ static void check_head(const h1_request *r, const h1_limits *lim)
     }
 }
 
-static void record_head(sink *s, const h1_request *r)
-{
+static void record_head(sink *s, const h1_request *r) {
     size_t i;
     put_u64(s, 1);
     put_str(s, r->method, r->method_len);
@@ -332,15 +313,14 @@ static void record_head(sink *s, const h1_request *r)
 typedef struct {
     sink out;
     int heads, messages, errors;
-    int in_request;   /* a HEAD was seen, its MESSAGE not yet */
-    int continues;    /* CONTINUE events of the current request */
-    int streaming;    /* STREAM seen for the current request */
-    sink streamed;    /* its DATA so far: pieces depend on the split */
+    int in_request; /* a HEAD was seen, its MESSAGE not yet */
+    int continues;  /* CONTINUE events of the current request */
+    int streaming;  /* STREAM seen for the current request */
+    sink streamed;  /* its DATA so far: pieces depend on the split */
     size_t max_buffered;
 } run_result;
 
-static void drain(h1_conn *c, const h1_limits *lim, run_result *rr)
-{
+static void drain(h1_conn *c, const h1_limits *lim, run_result *rr) {
     for (;;) {
         h1_event ev;
         int k = h1_conn_next(c, &ev);
@@ -380,8 +360,7 @@ static void drain(h1_conn *c, const h1_limits *lim, run_result *rr)
             if (rr->streaming) {
                 CHECK(ev.body_len == 0);
                 CHECK(rr->streamed.len > lim->max_body);
-                put_str(&rr->out, (const char *)rr->streamed.p,
-                        rr->streamed.len);
+                put_str(&rr->out, (const char *)rr->streamed.p, rr->streamed.len);
                 rr->streaming = 0;
             } else {
                 CHECK(ev.body_len <= lim->max_body);
@@ -423,9 +402,8 @@ static void drain(h1_conn *c, const h1_limits *lim, run_result *rr)
 /* Feeds `data` in pieces; mode 0: one piece, 1: pseudo-random sizes
  * 1..max_piece, 2: single bytes.  Each piece lives in its own exact-size
  * heap block that is freed as soon as it was drained. */
-static void run(const unsigned char *data, size_t len, const h1_limits *lim,
-                int mode, uint32_t seed, size_t max_piece, run_result *rr)
-{
+static void run(const unsigned char *data, size_t len, const h1_limits *lim, int mode, uint32_t seed, size_t max_piece,
+                run_result *rr) {
     h1_conn c;
     size_t off = 0;
     memset(rr, 0, sizeof *rr);
@@ -466,9 +444,7 @@ static void run(const unsigned char *data, size_t len, const h1_limits *lim,
 
 /* A binding that fails mid-feed aborts the connection: from then on it
  * must produce nothing and must not touch the freed input. */
-static void run_abort(const unsigned char *data, size_t len,
-                      const h1_limits *lim, size_t cut)
-{
+static void run_abort(const unsigned char *data, size_t len, const h1_limits *lim, size_t cut) {
     h1_conn c;
     h1_event ev;
     char *piece;
@@ -489,8 +465,7 @@ static void run_abort(const unsigned char *data, size_t len,
     h1_conn_free(&c);
 }
 
-static void same_result(const run_result *a, const run_result *b)
-{
+static void same_result(const run_result *a, const run_result *b) {
     CHECK(a->heads == b->heads);
     CHECK(a->messages == b->messages);
     CHECK(a->errors == b->errors);
@@ -499,9 +474,7 @@ static void same_result(const run_result *a, const run_result *b)
 }
 
 /* The chunked decoder on its own, whole and split. */
-static void chunked_run(const unsigned char *data, size_t len, uint32_t seed,
-                        int split, sink *out, int *result)
-{
+static void chunked_run(const unsigned char *data, size_t len, uint32_t seed, int split, sink *out, int *result) {
     h1_chunked d;
     size_t off = 0;
     int r = H1_CHUNK_MORE;
@@ -557,8 +530,7 @@ static void chunked_run(const unsigned char *data, size_t len, uint32_t seed,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint32_t seed;
     const h1_limits *lim;
     run_result whole, pieces, bytes;
@@ -589,8 +561,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         h1_header hdrs[8];
         h1_request req;
         const char *msg = NULL;
-        int st = h1_parse_head((const char *)data, size, lim, &req, hdrs, 8,
-                               &msg);
+        int st = h1_parse_head((const char *)data, size, lim, &req, hdrs, 8, &msg);
         if (st == 0)
             check_head(&req, lim);
         else
@@ -615,8 +586,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifdef H1_FUZZ_MAIN
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     int i;
     for (i = 1; i < argc; i++) {
         FILE *f = fopen(argv[i], "rb");

@@ -62,8 +62,8 @@ targets="${FUZZ_TARGETS:-parser fields}"
 failed=0
 for t in $targets; do
     case "$t" in
-    parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/http1.c" || failed=1 ;;
-    fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/http1.c" || failed=1 ;;
+    parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/h1_parser.c" || failed=1 ;;
+    fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/h1_parser.c" || failed=1 ;;
     *) echo "fuzz: unknown target $t (parser, fields)" >&2; exit 2 ;;
     esac
 done

@@ -19,7 +19,8 @@ n="$root/native"
 "$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
-    "$n/http1.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/module.c" "$n/uring.c" "$n/ring.c" "$n/ringserver.c"
+    "$n/h1_parser.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/module.c" "$n/uring_probe.c" \
+    "$n/uring_ring.c" "$n/uring_engine.c" "$n/uring_conns.c" "$n/uring_http1.c" "$n/uring_direct.c" "$n/uring_server.c"
 
 cd "$work"
 export COVET_TEST_SERVER_PRELOAD="$("$cc" -print-file-name=libasan.so)"

@@ -1,4 +1,4 @@
-/* ring.c under AddressSanitizer: a real loopback exchange through multishot accept, multishot recv into provided
+/* uring_ring.c under AddressSanitizer: a real loopback exchange through multishot accept, multishot recv into provided
  * buffers and send; a full submission queue; descriptors and buffers accounted for; set-up failure leaves nothing. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -13,17 +13,22 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ring.h"
+#include "uring_ring.h"
 
-#define CHECK(cond)                                                                                                    \
-    do {                                                                                                               \
-        if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno);              \
-            exit(1);                                                                                                   \
-        }                                                                                                              \
+#define CHECK(cond)                                                                                    \
+    do {                                                                                               \
+        if (!(cond)) {                                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s (errno %d)\n", __FILE__, __LINE__, #cond, errno); \
+            exit(1);                                                                                   \
+        }                                                                                              \
     } while (0)
 
-enum { UD_ACCEPT = 1, UD_RECV = 2, UD_SEND = 3, UD_CANCEL = 4 };
+enum {
+    UD_ACCEPT = 1,
+    UD_RECV = 2,
+    UD_SEND = 3,
+    UD_CANCEL = 4
+};
 
 static int open_fds(void) {
     int n = 0;

@@ -8,15 +8,25 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/covet-native-tests.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# Every C file of native/ is formatted as native/.clang-format says (reformat: cd native && clang-format -i *.c *.h
+# fuzz/*.c tests/*.c).
+fmt="${CLANG_FORMAT:-clang-format}"
+if ! command -v "$fmt" >/dev/null; then
+    echo "run.sh: $fmt is missing (make system-deps, or apt-get install clang-format)" >&2
+    exit 1
+fi
+(cd "$native" && "$fmt" --dry-run --Werror ./*.c ./*.h fuzz/*.c tests/*.c)
+echo "clang-format: native/ is formatted"
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
         -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-        -I"$native" -o "$work/uring_probe_test" "$here/uring_probe_test.c" "$native/uring.c"
+        -I"$native" -o "$work/uring_probe_test" "$here/uring_probe_test.c" "$native/uring_probe.c"
     "$work/uring_probe_test"
 fi
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
         -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-        -I"$native" -o "$work/ring_test" "$here/ring_test.c" "$native/ring.c" "$native/uring.c"
+        -I"$native" -o "$work/ring_test" "$here/ring_test.c" "$native/uring_ring.c" "$native/uring_probe.c"
     "$work/ring_test"
 fi

@@ -2,7 +2,7 @@
 #include <dirent.h>
 #include <stdio.h>
 
-#include "uring.h"
+#include "uring_probe.h"
 
 static int open_fds(void) {
     DIR *d = opendir("/proc/self/fd");

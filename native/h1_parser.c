@@ -1,5 +1,5 @@
 /*
- * CovetPy HTTP/1.1 request parser: the pure C core.  See http1.h for the API.
+ * CovetPy HTTP/1.1 request parser: the pure C core.  See h1_parser.h for the API.
  *
  * How a head is handled: the connection layer first finds where the head
  * ends (one memchr per line, resumable across feeds so a client sending one
@@ -10,7 +10,7 @@
  * byte) is one the full parse would make too, with the same status, so the
  * result never depends on how the bytes were split.
  */
-#include "http1.h"
+#include "h1_parser.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -68,28 +68,25 @@
 
 /* -------------------------------------------------------------- tables */
 
+/* clang-format off: 16 byte values a row, so a byte's row and column read as its hex digits */
 const unsigned char h1_tchar_lc[256] = {
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0, 33,  0, 35, 36, 37, 38, 39,  0,  0, 42, 43,  0, 45, 46,  0,
-     48, 49, 50, 51, 52, 53, 54, 55, 56, 57,  0,  0,  0,  0,  0,  0,
-      0, 97, 98, 99,100,101,102,103,104,105,106,107,108,109,110,111,
-    112,113,114,115,116,117,118,119,120,121,122,  0,  0,  0, 94, 95,
-     96, 97, 98, 99,100,101,102,103,104,105,106,107,108,109,110,111,
-    112,113,114,115,116,117,118,119,120,121,122,  0,124,  0,126,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
-      0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   33,  0,   35,  36,  37,  38,  39,  0,   0,   42,  43,
+    0,   45,  46,  0,   48,  49,  50,  51,  52,  53,  54,  55,  56,  57,  0,   0,   0,   0,   0,   0,   0,   97,
+    98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+    120, 121, 122, 0,   0,   0,   94,  95,  96,  97,  98,  99,  100, 101, 102, 103, 104, 105, 106, 107, 108, 109,
+    110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 0,   124, 0,   126, 0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
 };
+/* clang-format on */
 
 const char *const h1_method_names[H1_M__COUNT] = {
-    "", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
-    "CONNECT", "TRACE",
+    "", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE",
 };
 
 const char *const h1_header_names[H1_H__COUNT] = {
@@ -152,12 +149,11 @@ static const uint8_t hdr_by_len[26][7] = {
     [10] = {H1_H_USER_AGENT, H1_H_CONNECTION, H1_H_KEEP_ALIVE},
     [12] = {H1_H_CONTENT_TYPE, H1_H_X_REQUEST_ID},
     [13] = {H1_H_AUTHORIZATION, H1_H_CACHE_CONTROL, H1_H_IF_NONE_MATCH},
-    [14] = {H1_H_CONTENT_LENGTH, H1_H_SEC_FETCH_SITE, H1_H_SEC_FETCH_MODE,
-            H1_H_SEC_FETCH_DEST, H1_H_SEC_FETCH_USER, H1_H_ACCEPT_CHARSET},
+    [14] = {H1_H_CONTENT_LENGTH, H1_H_SEC_FETCH_SITE, H1_H_SEC_FETCH_MODE, H1_H_SEC_FETCH_DEST, H1_H_SEC_FETCH_USER,
+            H1_H_ACCEPT_CHARSET},
     [15] = {H1_H_ACCEPT_ENCODING, H1_H_ACCEPT_LANGUAGE, H1_H_X_FORWARDED_FOR},
     [16] = {H1_H_X_FORWARDED_HOST, H1_H_CONTENT_ENCODING},
-    [17] = {H1_H_TRANSFER_ENCODING, H1_H_IF_MODIFIED_SINCE,
-            H1_H_X_FORWARDED_PROTO, H1_H_SEC_WEBSOCKET_KEY},
+    [17] = {H1_H_TRANSFER_ENCODING, H1_H_IF_MODIFIED_SINCE, H1_H_X_FORWARDED_PROTO, H1_H_SEC_WEBSOCKET_KEY},
     [21] = {H1_H_SEC_WEBSOCKET_VERSION},
     [25] = {H1_H_UPGRADE_INSECURE_REQUESTS},
 };
@@ -165,8 +161,7 @@ static const uint8_t hdr_by_len[26][7] = {
 /* Case-insensitive compare of a validated token with a lower-case literal.
  * Going through h1_tchar_lc (rather than |0x20) keeps it exact for any
  * byte, should a caller ever pass something that is not a token. */
-static int token_ieq(const unsigned char *s, size_t n, const char *lc)
-{
+static int token_ieq(const unsigned char *s, size_t n, const char *lc) {
     size_t i;
     for (i = 0; i < n; i++)
         if (h1_tchar_lc[s[i]] != (unsigned char)lc[i] || lc[i] == '\0')
@@ -174,8 +169,7 @@ static int token_ieq(const unsigned char *s, size_t n, const char *lc)
     return lc[n] == '\0';
 }
 
-static uint8_t header_id(const unsigned char *s, size_t n)
-{
+static uint8_t header_id(const unsigned char *s, size_t n) {
     const uint8_t *cand;
     if (n >= sizeof hdr_by_len / sizeof hdr_by_len[0])
         return H1_H_OTHER;
@@ -188,27 +182,35 @@ static uint8_t header_id(const unsigned char *s, size_t n)
     return H1_H_OTHER;
 }
 
-static uint8_t method_id(const unsigned char *m, size_t n)
-{
+static uint8_t method_id(const unsigned char *m, size_t n) {
     switch (n) {
     case 3:
-        if (memcmp(m, "GET", 3) == 0) return H1_M_GET;
-        if (memcmp(m, "PUT", 3) == 0) return H1_M_PUT;
+        if (memcmp(m, "GET", 3) == 0)
+            return H1_M_GET;
+        if (memcmp(m, "PUT", 3) == 0)
+            return H1_M_PUT;
         break;
     case 4:
-        if (memcmp(m, "POST", 4) == 0) return H1_M_POST;
-        if (memcmp(m, "HEAD", 4) == 0) return H1_M_HEAD;
+        if (memcmp(m, "POST", 4) == 0)
+            return H1_M_POST;
+        if (memcmp(m, "HEAD", 4) == 0)
+            return H1_M_HEAD;
         break;
     case 5:
-        if (memcmp(m, "PATCH", 5) == 0) return H1_M_PATCH;
-        if (memcmp(m, "TRACE", 5) == 0) return H1_M_TRACE;
+        if (memcmp(m, "PATCH", 5) == 0)
+            return H1_M_PATCH;
+        if (memcmp(m, "TRACE", 5) == 0)
+            return H1_M_TRACE;
         break;
     case 6:
-        if (memcmp(m, "DELETE", 6) == 0) return H1_M_DELETE;
+        if (memcmp(m, "DELETE", 6) == 0)
+            return H1_M_DELETE;
         break;
     case 7:
-        if (memcmp(m, "OPTIONS", 7) == 0) return H1_M_OPTIONS;
-        if (memcmp(m, "CONNECT", 7) == 0) return H1_M_CONNECT;
+        if (memcmp(m, "OPTIONS", 7) == 0)
+            return H1_M_OPTIONS;
+        if (memcmp(m, "CONNECT", 7) == 0)
+            return H1_M_CONNECT;
         break;
     default:
         break;
@@ -222,9 +224,7 @@ static uint8_t method_id(const unsigned char *m, size_t n)
  * '#'), or end.  '#' starts a fragment, which RFC 9112 3.2 leaves out of
  * every request-target form: stopping the scan there lets the request line
  * refuse it by the same path, early check included, as any other bad byte. */
-static const unsigned char *scan_target(const unsigned char *p,
-                                        const unsigned char *end)
-{
+static const unsigned char *scan_target(const unsigned char *p, const unsigned char *end) {
 #ifdef H1_HAVE_SSE2
     /* A signed compare against 0x21 catches 0x00-0x20 and, as negative
      * numbers, 0x80-0xff in one instruction; DEL and '#' need their own. */
@@ -233,26 +233,23 @@ static const unsigned char *scan_target(const unsigned char *p,
     const __m128i hash = _mm_set1_epi8('#');
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, lo),
-                                   _mm_or_si128(_mm_cmpeq_epi8(v, del),
-                                                _mm_cmpeq_epi8(v, hash)));
+        __m128i bad =
+            _mm_or_si128(_mm_cmplt_epi8(v, lo), _mm_or_si128(_mm_cmpeq_epi8(v, del), _mm_cmpeq_epi8(v, hash)));
         unsigned m = (unsigned)_mm_movemask_epi8(bad);
         if (m)
             return p + __builtin_ctz(m);
         p += 16;
     }
 #endif
-    while (p < end && *p > 0x20 && *p < 0x7f && *p != '#')
+    /* 0x20 < *p, not *p > 0x20: clang-format (C++ rules) reads "p < end && *p >" as a template */
+    while (p < end && 0x20 < *p && *p < 0x7f && *p != '#')
         p++;
     return p;
 }
 
 /* First byte that is a CTL other than HTAB (0x00-0x08, 0x0a-0x1f, 0x7f),
  * or end.  *high collects whether a byte >= 0x80 was passed. */
-static const unsigned char *scan_value(const unsigned char *p,
-                                       const unsigned char *end,
-                                       unsigned *high)
-{
+static const unsigned char *scan_value(const unsigned char *p, const unsigned char *end, unsigned *high) {
     unsigned hi = 0;
 #ifdef H1_HAVE_SSE2
     /* Unsigned "v <= 0x1f" is "min(v, 0x1f) == v"; HTAB is then masked out
@@ -263,8 +260,7 @@ static const unsigned char *scan_value(const unsigned char *p,
     while (end - p >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
         __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, c1f), v);
-        __m128i bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl),
-                                   _mm_cmpeq_epi8(v, del));
+        __m128i bad = _mm_or_si128(_mm_andnot_si128(_mm_cmpeq_epi8(v, tab), ctl), _mm_cmpeq_epi8(v, del));
         unsigned m = (unsigned)_mm_movemask_epi8(bad);
         unsigned h = (unsigned)_mm_movemask_epi8(v);
         if (m) {
@@ -287,10 +283,11 @@ static const unsigned char *scan_value(const unsigned char *p,
     return p;
 }
 
-static inline int is_ows(unsigned c) { return c == ' ' || c == '\t'; }
+static inline int is_ows(unsigned c) {
+    return c == ' ' || c == '\t';
+}
 
-static int hexval(unsigned c)
-{
+static int hexval(unsigned c) {
     if (c - '0' < 10)
         return (int)(c - '0');
     c |= 0x20;
@@ -304,10 +301,7 @@ static int hexval(unsigned c)
 /* Content-Length: "1*DIGIT" or a list of identical ones ("5, 5"), also
  * across repeated fields.  Values are compared as digit strings with
  * leading zeros dropped, so no length is ever too long to compare. */
-static int cl_merge(const unsigned char *v, size_t n,
-                    const unsigned char **digits, size_t *ndig,
-                    const char **msg)
-{
+static int cl_merge(const unsigned char *v, size_t n, const unsigned char **digits, size_t *ndig, const char **msg) {
     const unsigned char *p = v, *end = v + n;
     for (;;) {
         const unsigned char *s, *e;
@@ -342,25 +336,37 @@ static int cl_merge(const unsigned char *v, size_t n,
 
 /* unreserved / sub-delims (RFC 3986 2.3, 2.2): the reg-name bytes besides
  * pct-encoded ones; also what IPvFuture allows after its '.', with ':'. */
-static int regname_char(unsigned c)
-{
+static int regname_char(unsigned c) {
     if ((c | 0x20) - 'a' < 26 || c - '0' < 10)
         return 1;
     switch (c) {
-    case '-': case '.': case '_': case '~':
-    case '!': case '$': case '&': case '\'': case '(': case ')':
-    case '*': case '+': case ',': case ';': case '=':
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
         return 1;
     default:
         return 0;
     }
 }
 
-static int is_digit(unsigned c) { return c - '0' < 10; }
+static int is_digit(unsigned c) {
+    return c - '0' < 10;
+}
 
 /* IPv4address (RFC 3986 3.2.2): four dec-octets, 0-255, no leading 0. */
-static int ipv4_ok(const unsigned char *p, size_t n)
-{
+static int ipv4_ok(const unsigned char *p, size_t n) {
     size_t i = 0;
     int part;
     for (part = 0; part < 4; part++) {
@@ -383,8 +389,7 @@ static int ipv4_ok(const unsigned char *p, size_t n)
 /* IPv6address (RFC 3986 3.2.2), said shortly: pieces of 1-4 hex digits
  * separated by ':', the last two of which may be an IPv4address; eight
  * pieces, or fewer and exactly one "::" standing for at least one. */
-static int ipv6_ok(const unsigned char *p, size_t n)
-{
+static int ipv6_ok(const unsigned char *p, size_t n) {
     size_t i = 0, pieces = 0;
     int gap = 0;
     if (n >= 2 && p[0] == ':' && p[1] == ':') {
@@ -420,8 +425,7 @@ static int ipv6_ok(const unsigned char *p, size_t n)
 }
 
 /* IPvFuture = "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ) */
-static int ipfuture_ok(const unsigned char *p, size_t n)
-{
+static int ipfuture_ok(const unsigned char *p, size_t n) {
     size_t i = 1;
     if (n == 0 || (p[0] | 0x20) != 'v')
         return 0;
@@ -444,8 +448,7 @@ static int ipfuture_ok(const unsigned char *p, size_t n)
  * authority may not.  A host is never empty when a port follows: ":80"
  * names no host, the one thing a Host or an authority is for.
  */
-static int host_ok(const unsigned char *p, size_t n, int allow_empty)
-{
+static int host_ok(const unsigned char *p, size_t n, int allow_empty) {
     size_t i = 0;
     if (n == 0)
         return allow_empty;
@@ -491,9 +494,7 @@ typedef struct {
 
 /* Transfer-Encoding elements accumulate across fields in order, as if the
  * fields were one comma list (RFC 9110 5.3). */
-static int te_merge(const unsigned char *v, size_t n, te_state *te,
-                    const char **msg)
-{
+static int te_merge(const unsigned char *v, size_t n, te_state *te, const char **msg) {
     const unsigned char *p = v, *end = v + n;
     for (;;) {
         const unsigned char *s, *e;
@@ -535,9 +536,7 @@ static int te_merge(const unsigned char *v, size_t n, te_state *te,
 }
 
 /* Connection options: only "close" and "keep-alive" matter here. */
-static void connection_tokens(const unsigned char *v, size_t n, int *close,
-                              int *keep)
-{
+static void connection_tokens(const unsigned char *v, size_t n, int *close, int *keep) {
     const unsigned char *p = v, *end = v + n;
     while (p < end) {
         const unsigned char *s, *e;
@@ -556,8 +555,7 @@ static void connection_tokens(const unsigned char *v, size_t n, int *close,
     }
 }
 
-static int has_http_scheme(const unsigned char *t, size_t n, size_t *skip)
-{
+static int has_http_scheme(const unsigned char *t, size_t n, size_t *skip) {
     if (n >= 7 && token_ieq(t, 4, "http") && memcmp(t + 4, "://", 3) == 0) {
         *skip = 7;
         return 1;
@@ -571,16 +569,14 @@ static int has_http_scheme(const unsigned char *t, size_t n, size_t *skip)
 
 /* ---------------------------------------------------------- head parser */
 
-#define FAIL(st, m)   \
-    do {              \
-        *msg = (m);   \
-        return (st);  \
+#define FAIL(st, m)  \
+    do {             \
+        *msg = (m);  \
+        return (st); \
     } while (0)
 
-int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
-                  h1_request *req, h1_header *hdrs, size_t hdr_cap,
-                  const char **msg)
-{
+int h1_parse_head(const char *buf, size_t len, const h1_limits *lim, h1_request *req, h1_header *hdrs, size_t hdr_cap,
+                  const char **msg) {
     const unsigned char *p = (const unsigned char *)buf;
     const unsigned char *const end = p + len;
     const unsigned char *s, *t;
@@ -624,8 +620,7 @@ int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
     req->target_len = n;
     p++;
 
-    if (end - p < 10 || memcmp(p, "HTTP/", 5) != 0 ||
-        (unsigned)(p[5] - '0') > 9 || p[6] != '.' ||
+    if (end - p < 10 || memcmp(p, "HTTP/", 5) != 0 || (unsigned)(p[5] - '0') > 9 || p[6] != '.' ||
         (unsigned)(p[7] - '0') > 9 || p[8] != '\r')
         FAIL(400, M_BAD_VERSION);
     if (p[5] != '1')
@@ -832,8 +827,7 @@ fields:
         req->content_length = v;
         req->body = H1_BODY_LENGTH;
     }
-    req->keep_alive = (uint8_t)(req->minor == 1 ? !conn_close
-                                                : (conn_keep && !conn_close));
+    req->keep_alive = (uint8_t)(req->minor == 1 ? !conn_close : (conn_keep && !conn_close));
     req->expect_continue = (uint8_t)(req->minor == 1 && expect);
     return 0;
 }
@@ -854,17 +848,17 @@ fields:
  * behind a proxy that reads them by the grammar.
  */
 enum {
-    CK_SIZE0,    /* first hex digit of a chunk size */
-    CK_SIZE,     /* more hex digits */
-    CK_BWS,      /* whitespace after a size or an extension value */
-    CK_EXT_NAME0, /* after ';': BWS, then the first name byte */
-    CK_EXT_NAME, /* more name bytes */
+    CK_SIZE0,        /* first hex digit of a chunk size */
+    CK_SIZE,         /* more hex digits */
+    CK_BWS,          /* whitespace after a size or an extension value */
+    CK_EXT_NAME0,    /* after ';': BWS, then the first name byte */
+    CK_EXT_NAME,     /* more name bytes */
     CK_EXT_NAME_BWS, /* whitespace after a name: ';' or '=' next */
-    CK_EXT_VAL0, /* after '=': BWS, then a token or a '"' */
-    CK_EXT_TOKEN, /* more token value bytes */
-    CK_EXT_QUOTED, /* inside a quoted-string */
-    CK_EXT_QPAIR, /* after a backslash inside it */
-    CK_EXT_QEND, /* right after its closing '"' */
+    CK_EXT_VAL0,     /* after '=': BWS, then a token or a '"' */
+    CK_EXT_TOKEN,    /* more token value bytes */
+    CK_EXT_QUOTED,   /* inside a quoted-string */
+    CK_EXT_QPAIR,    /* after a backslash inside it */
+    CK_EXT_QEND,     /* right after its closing '"' */
     CK_SIZE_LF,
     CK_DATA,
     CK_DATA_CR,
@@ -878,17 +872,15 @@ enum {
     CK_ERROR
 };
 
-void h1_chunked_init(h1_chunked *d, uint64_t max_body, size_t max_trailer)
-{
+void h1_chunked_init(h1_chunked *d, uint64_t max_body, size_t max_trailer) {
     memset(d, 0, sizeof *d);
     d->max_body = max_body;
     d->max_trailer = max_trailer;
     d->state = CK_SIZE0;
 }
 
-int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,
-                      size_t *consumed, const char **data, size_t *data_len)
-{
+int h1_chunked_decode(h1_chunked *d, const char *in, size_t len, size_t *consumed, const char **data,
+                      size_t *data_len) {
     const unsigned char *const start = (const unsigned char *)in;
     const unsigned char *p = start, *const end = start + len;
 
@@ -965,8 +957,7 @@ int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,
              * state list.  Every byte but the final CR counts against
              * H1_MAX_CHUNK_LINE, so no state can run on unbounded. */
             if (c == '\r') {
-                if (d->state == CK_EXT_NAME || d->state == CK_EXT_TOKEN ||
-                    d->state == CK_EXT_QEND) {
+                if (d->state == CK_EXT_NAME || d->state == CK_EXT_TOKEN || d->state == CK_EXT_QEND) {
                     d->state = CK_SIZE_LF;
                     break;
                 }
@@ -1111,23 +1102,30 @@ out:
 
 /* ----------------------------------------------------------- connection */
 
-enum { PH_HEAD, PH_LENGTH, PH_CHUNKED, PH_DEAD };
-enum { RL_METHOD, RL_TARGET, RL_DONE };
+enum {
+    PH_HEAD,
+    PH_LENGTH,
+    PH_CHUNKED,
+    PH_DEAD
+};
+enum {
+    RL_METHOD,
+    RL_TARGET,
+    RL_DONE
+};
 
 /* Buffers above this are freed once used, so an idle keep-alive
  * connection does not sit on the memory of its largest request. */
 #define KEEP_BUFFER 65536
 
-int h1_conn_init(h1_conn *c, const h1_limits *lim)
-{
+int h1_conn_init(h1_conn *c, const h1_limits *lim) {
     memset(c, 0, sizeof *c);
     c->lim = *lim;
     c->phase = PH_HEAD;
     return 0;
 }
 
-void h1_conn_free(h1_conn *c)
-{
+void h1_conn_free(h1_conn *c) {
     free(c->hbuf);
     free(c->bbuf);
     free(c->hdrs);
@@ -1139,8 +1137,7 @@ void h1_conn_free(h1_conn *c)
     c->phase = PH_DEAD;
 }
 
-static void scan_reset(h1_conn *c)
-{
+static void scan_reset(h1_conn *c) {
     c->sc_line = 0;
     c->sc_lines = 0;
     c->sc_empty = 0;
@@ -1150,8 +1147,7 @@ static void scan_reset(h1_conn *c)
     c->rl_target = 0;
 }
 
-static void trim_buffers(h1_conn *c)
-{
+static void trim_buffers(h1_conn *c) {
     if (c->hcap > KEEP_BUFFER && c->hlen == 0) {
         free(c->hbuf);
         c->hbuf = NULL;
@@ -1164,8 +1160,7 @@ static void trim_buffers(h1_conn *c)
     }
 }
 
-void h1_conn_reset(h1_conn *c)
-{
+void h1_conn_reset(h1_conn *c) {
     c->phase = PH_HEAD;
     c->in = NULL;
     c->in_len = c->in_pos = 0;
@@ -1179,8 +1174,7 @@ void h1_conn_reset(h1_conn *c)
     trim_buffers(c);
 }
 
-void h1_conn_abort(h1_conn *c)
-{
+void h1_conn_abort(h1_conn *c) {
     c->phase = PH_DEAD;
     c->held = NULL;
     c->held_len = 0;
@@ -1188,8 +1182,7 @@ void h1_conn_abort(h1_conn *c)
     c->in_len = c->in_pos = 0;
 }
 
-int h1_conn_feed(h1_conn *c, const char *data, size_t len)
-{
+int h1_conn_feed(h1_conn *c, const char *data, size_t len) {
     if (c->in_pos < c->in_len)
         return -1;
     if (c->phase == PH_DEAD)
@@ -1200,8 +1193,7 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len)
     return 0;
 }
 
-size_t h1_conn_detach(h1_conn *c, const char **rest)
-{
+size_t h1_conn_detach(h1_conn *c, const char **rest) {
     size_t n = c->in_len - c->in_pos;
     *rest = n ? c->in + c->in_pos : NULL;
     c->in = NULL;
@@ -1209,8 +1201,7 @@ size_t h1_conn_detach(h1_conn *c, const char **rest)
     return n;
 }
 
-int h1_conn_state(const h1_conn *c)
-{
+int h1_conn_state(const h1_conn *c) {
     if (c->phase == PH_DEAD)
         return H1_STATE_DEAD;
     if (c->phase != PH_HEAD)
@@ -1218,13 +1209,11 @@ int h1_conn_state(const h1_conn *c)
     return c->hlen ? H1_STATE_HEAD : H1_STATE_IDLE;
 }
 
-size_t h1_conn_buffered(const h1_conn *c)
-{
+size_t h1_conn_buffered(const h1_conn *c) {
     return c->hlen + c->blen;
 }
 
-static int ev_none(h1_conn *c, h1_event *ev)
-{
+static int ev_none(h1_conn *c, h1_event *ev) {
     /* From here on nothing may point into the caller's buffer. */
     c->in = NULL;
     c->in_len = c->in_pos = 0;
@@ -1232,8 +1221,7 @@ static int ev_none(h1_conn *c, h1_event *ev)
     return H1_EV_NONE;
 }
 
-static int ev_fail(h1_conn *c, h1_event *ev, int status, const char *msg)
-{
+static int ev_fail(h1_conn *c, h1_event *ev, int status, const char *msg) {
     c->phase = PH_DEAD;
     c->held = NULL;
     c->held_len = 0;
@@ -1250,9 +1238,7 @@ static int ev_fail(h1_conn *c, h1_event *ev, int status, const char *msg)
     return H1_EV_ERROR;
 }
 
-static int grow(char **buf, size_t *cap, size_t need, size_t first,
-                uint64_t ceiling)
-{
+static int grow(char **buf, size_t *cap, size_t need, size_t first, uint64_t ceiling) {
     size_t ncap = *cap ? *cap : first;
     char *nb;
     while (ncap < need) {
@@ -1273,34 +1259,29 @@ static int grow(char **buf, size_t *cap, size_t need, size_t first,
     return 0;
 }
 
-static int head_append(h1_conn *c, const char *p, size_t n)
-{
+static int head_append(h1_conn *c, const char *p, size_t n) {
     if (n > SIZE_MAX - c->hlen)
         return -1;
-    if (c->hlen + n > c->hcap &&
-        grow(&c->hbuf, &c->hcap, c->hlen + n, 1024, UINT64_MAX))
+    if (c->hlen + n > c->hcap && grow(&c->hbuf, &c->hcap, c->hlen + n, 1024, UINT64_MAX))
         return -1;
     memcpy(c->hbuf + c->hlen, p, n);
     c->hlen += n;
     return 0;
 }
 
-static int body_append(h1_conn *c, const char *p, size_t n, uint64_t ceiling)
-{
+static int body_append(h1_conn *c, const char *p, size_t n, uint64_t ceiling) {
     if (n == 0)
         return 0;
     if (n > SIZE_MAX - c->blen)
         return -1;
-    if (c->blen + n > c->bcap &&
-        grow(&c->bbuf, &c->bcap, c->blen + n, 4096, ceiling))
+    if (c->blen + n > c->bcap && grow(&c->bbuf, &c->bcap, c->blen + n, 4096, ceiling))
         return -1;
     memcpy(c->bbuf + c->blen, p, n);
     c->blen += n;
     return 0;
 }
 
-static int ensure_hdrs(h1_conn *c, size_t n)
-{
+static int ensure_hdrs(h1_conn *c, size_t n) {
     size_t cap;
     h1_header *nh;
     if (n <= c->hdr_cap)
@@ -1328,9 +1309,7 @@ static int ensure_hdrs(h1_conn *c, size_t n)
  * this feed; each byte is looked at once.  Mirrors the checks and their
  * order in h1_parse_head().
  */
-static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n,
-                       const char **msg)
-{
+static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n, const char **msg) {
     const unsigned char *p = s, *end = s + n;
     while (p < end && c->rl_state != RL_DONE) {
         const unsigned char *q;
@@ -1372,20 +1351,15 @@ static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n,
     return 0;
 }
 
-static int can_stream(const h1_conn *c)
-{
+static int can_stream(const h1_conn *c) {
     return c->lim.max_stream_body > c->lim.max_body;
 }
 
-static void start_body(h1_conn *c)
-{
+static void start_body(h1_conn *c) {
     const h1_request *r = &c->req;
     c->streaming = c->announce = 0;
     if (r->body == H1_BODY_CHUNKED) {
-        h1_chunked_init(&c->ck,
-                        can_stream(c) ? c->lim.max_stream_body
-                                      : c->lim.max_body,
-                        c->lim.max_header_bytes);
+        h1_chunked_init(&c->ck, can_stream(c) ? c->lim.max_stream_body : c->lim.max_body, c->lim.max_header_bytes);
         c->phase = PH_CHUNKED;
         c->want_continue = r->expect_continue;
     } else {
@@ -1398,8 +1372,7 @@ static void start_body(h1_conn *c)
     }
 }
 
-static int head_step(h1_conn *c, h1_event *ev)
-{
+static int head_step(h1_conn *c, h1_event *ev) {
     const char *in;
     const char *msg = NULL;
     size_t len, pos = 0, head_off = 0, stop;
@@ -1479,8 +1452,7 @@ static int head_step(h1_conn *c, h1_event *ev)
     }
 
     /* no end of head in this feed: keep the tail */
-    st = rl_precheck(c, (const unsigned char *)in + head_off, len - head_off,
-                     &msg);
+    st = rl_precheck(c, (const unsigned char *)in + head_off, len - head_off, &msg);
     if (st)
         return ev_fail(c, ev, st, msg);
     if (len > head_off && head_append(c, in + head_off, len - head_off))
@@ -1497,8 +1469,7 @@ early_error:
      * bytes come in smaller pieces */
     {
         const char *m2 = NULL;
-        int st2 = rl_precheck(c, (const unsigned char *)in + head_off,
-                              stop - head_off, &m2);
+        int st2 = rl_precheck(c, (const unsigned char *)in + head_off, stop - head_off, &m2);
         if (st2)
             return ev_fail(c, ev, st2, m2);
     }
@@ -1532,8 +1503,7 @@ found : {
 }
 }
 
-static int ev_message(h1_conn *c, h1_event *ev, const char *body, size_t n)
-{
+static int ev_message(h1_conn *c, h1_event *ev, const char *body, size_t n) {
     c->phase = PH_HEAD;
     c->want_continue = 0;
     c->streaming = 0;
@@ -1543,8 +1513,7 @@ static int ev_message(h1_conn *c, h1_event *ev, const char *body, size_t n)
     return H1_EV_MESSAGE;
 }
 
-static int ev_wait(h1_conn *c, h1_event *ev)
-{
+static int ev_wait(h1_conn *c, h1_event *ev) {
     if (c->want_continue) {
         c->want_continue = 0;
         ev->kind = H1_EV_CONTINUE;
@@ -1553,23 +1522,20 @@ static int ev_wait(h1_conn *c, h1_event *ev)
     return ev_none(c, ev);
 }
 
-static int ev_stream(h1_conn *c, h1_event *ev)
-{
+static int ev_stream(h1_conn *c, h1_event *ev) {
     c->announce = 0;
     ev->kind = H1_EV_STREAM;
     return H1_EV_STREAM;
 }
 
-static int ev_data(h1_event *ev, const char *data, size_t n)
-{
+static int ev_data(h1_event *ev, const char *data, size_t n) {
     ev->kind = H1_EV_DATA;
     ev->body = data;
     ev->body_len = n;
     return H1_EV_DATA;
 }
 
-static int length_step(h1_conn *c, h1_event *ev)
-{
+static int length_step(h1_conn *c, h1_event *ev) {
     size_t avail = c->in_len - c->in_pos, n;
     const char *p;
 
@@ -1605,8 +1571,7 @@ static int length_step(h1_conn *c, h1_event *ev)
     return ev_wait(c, ev);
 }
 
-static int chunked_step(h1_conn *c, h1_event *ev)
-{
+static int chunked_step(h1_conn *c, h1_event *ev) {
     /* Just grown past max_body: STREAM went out; what was buffered follows,
      * then the piece that did not fit (still in the current input). */
     if (c->streaming && c->blen) {
@@ -1623,8 +1588,7 @@ static int chunked_step(h1_conn *c, h1_event *ev)
     while (c->in_pos < c->in_len) {
         const char *data;
         size_t used, dlen;
-        int r = h1_chunked_decode(&c->ck, c->in + c->in_pos,
-                                  c->in_len - c->in_pos, &used, &data, &dlen);
+        int r = h1_chunked_decode(&c->ck, c->in + c->in_pos, c->in_len - c->in_pos, &used, &data, &dlen);
         c->in_pos += used;
         /* The chunk sizes seen so far add up past max_body: announce the
          * stream now, before its bytes arrive.  (The decoder's own limit
@@ -1655,8 +1619,7 @@ static int chunked_step(h1_conn *c, h1_event *ev)
     return ev_wait(c, ev);
 }
 
-int h1_conn_next(h1_conn *c, h1_event *ev)
-{
+int h1_conn_next(h1_conn *c, h1_event *ev) {
     ev->kind = H1_EV_NONE;
     ev->req = NULL;
     ev->body = NULL;

@@ -1,16 +1,17 @@
 /* One io_uring instance, by raw system calls: the submission and completion rings, and one provided-buffer ring.
- * No Python and no connection logic here (that is ringserver.c), so it can be tested standalone under ASan.
+ * No Python and no connection logic here (that is uring_engine.c and uring_conns.c), so it can be tested standalone
+ * under ASan.
  *
  * Ownership: the ring owns its mappings and the buffer memory; a buffer the kernel hands out in a completion belongs
  * to the caller until ring_buf_recycle() gives it back. */
-#ifndef COVET_RING_H
-#define COVET_RING_H
+#ifndef COVET_URING_RING_H
+#define COVET_URING_RING_H
 
 #include <linux/io_uring.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "uring.h"
+#include "uring_probe.h"
 
 struct ring {
     int fd;

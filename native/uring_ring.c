@@ -1,6 +1,6 @@
-/* One io_uring instance by raw system calls (see ring.h). */
+/* One io_uring instance by raw system calls (see uring_ring.h). */
 #define _GNU_SOURCE
-#include "ring.h"
+#include "uring_ring.h"
 
 #include <errno.h>
 #include <string.h>
@@ -96,15 +96,14 @@ static int map_rings(struct ring *r, const struct io_uring_params *p) {
             r->sq_map_len = r->cq_map_len;
         r->cq_map_len = r->sq_map_len;
     }
-    r->sq_map = mmap(NULL, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
-                     IORING_OFF_SQ_RING);
+    r->sq_map = mmap(NULL, r->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
     if (r->sq_map == MAP_FAILED)
         return -errno;
     if (p->features & IORING_FEAT_SINGLE_MMAP) {
         r->cq_map = r->sq_map;
     } else {
-        r->cq_map = mmap(NULL, r->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
-                         IORING_OFF_CQ_RING);
+        r->cq_map =
+            mmap(NULL, r->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
         if (r->cq_map == MAP_FAILED)
             return -errno;
     }

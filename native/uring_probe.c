@@ -1,6 +1,6 @@
-/* io_uring capability probe (see uring.h). */
+/* io_uring capability probe (see uring_probe.h). */
 #define _GNU_SOURCE
-#include "uring.h"
+#include "uring_probe.h"
 
 #include <errno.h>
 #include <linux/io_uring.h>
@@ -20,10 +20,14 @@ static int sys_register(int fd, unsigned op, void *arg, unsigned nargs) {
 
 const char *covet_uring_mode_name(enum uring_setup_mode mode) {
     switch (mode) {
-    case URING_SETUP_DEFER: return "single-issuer+defer-taskrun";
-    case URING_SETUP_COOP: return "coop-taskrun";
-    case URING_SETUP_PLAIN: return "plain";
-    case URING_SETUP_NONE: break;
+    case URING_SETUP_DEFER:
+        return "single-issuer+defer-taskrun";
+    case URING_SETUP_COOP:
+        return "coop-taskrun";
+    case URING_SETUP_PLAIN:
+        return "plain";
+    case URING_SETUP_NONE:
+        break;
     }
     return "none";
 }
@@ -43,12 +47,8 @@ static const struct {
     unsigned op;
     const char *name;
 } needed_ops[] = {
-    {IORING_OP_ACCEPT, "accept"},
-    {IORING_OP_RECV, "recv"},
-    {IORING_OP_SEND, "send"},
-    {IORING_OP_WRITEV, "writev"},
-    {IORING_OP_CLOSE, "close"},
-    {IORING_OP_ASYNC_CANCEL, "async_cancel"},
+    {IORING_OP_ACCEPT, "accept"}, {IORING_OP_RECV, "recv"},   {IORING_OP_SEND, "send"},
+    {IORING_OP_WRITEV, "writev"}, {IORING_OP_CLOSE, "close"}, {IORING_OP_ASYNC_CANCEL, "async_cancel"},
 };
 
 static void check_ops(int fd, struct uring_probe_result *out) {

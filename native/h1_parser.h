@@ -23,8 +23,8 @@
  * documented at each check; nothing is "repaired" (no bare LF, no
  * obs-fold, no whitespace before the colon).
  */
-#ifndef COVET_HTTP1_H
-#define COVET_HTTP1_H
+#ifndef COVET_H1_PARSER_H
+#define COVET_H1_PARSER_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,11 +34,11 @@ extern "C" {
 #endif
 
 typedef struct {
-    size_t max_target;       /* request-target bytes; more -> 414 */
-    size_t max_header_bytes; /* request line + fields + CRLF CRLF; more -> 431;
-                                also bounds a chunked trailer section */
-    size_t max_headers;      /* field lines; more -> 431 */
-    uint64_t max_body;       /* decoded body bytes; more -> 413 */
+    size_t max_target;        /* request-target bytes; more -> 414 */
+    size_t max_header_bytes;  /* request line + fields + CRLF CRLF; more -> 431;
+                                 also bounds a chunked trailer section */
+    size_t max_headers;       /* field lines; more -> 431 */
+    uint64_t max_body;        /* decoded body bytes; more -> 413 */
     uint64_t max_stream_body; /* above max_body: a body up to this many bytes
                                  is handed out in pieces (H1_EV_STREAM);
                                  0 or not above max_body: never */
@@ -124,15 +124,19 @@ extern const unsigned char h1_tchar_lc[256];
 /* All pointers of a parsed head point into the buffer that was parsed,
  * but for a static "/" path (below) and an added Host field's name. */
 typedef struct {
-    const char *name;   /* as sent; token characters only */
-    const char *value;  /* leading and trailing SP/HTAB removed */
+    const char *name;  /* as sent; token characters only */
+    const char *value; /* leading and trailing SP/HTAB removed */
     size_t name_len;
     size_t value_len;
     uint8_t id;         /* enum h1_header_id */
     uint8_t value_8bit; /* value has bytes >= 0x80 (obs-text) */
 } h1_header;
 
-enum h1_body { H1_BODY_NONE = 0, H1_BODY_LENGTH, H1_BODY_CHUNKED };
+enum h1_body {
+    H1_BODY_NONE = 0,
+    H1_BODY_LENGTH,
+    H1_BODY_CHUNKED
+};
 
 typedef struct {
     const char *method;
@@ -163,30 +167,29 @@ typedef struct {
  * Returns 0, or an HTTP status with *msg set to a static sentence.
  * No allocation; on success req points into buf and hdrs.
  */
-int h1_parse_head(const char *buf, size_t len, const h1_limits *lim,
-                  h1_request *req, h1_header *hdrs, size_t hdr_cap,
+int h1_parse_head(const char *buf, size_t len, const h1_limits *lim, h1_request *req, h1_header *hdrs, size_t hdr_cap,
                   const char **msg);
 
 /* ---------------------------------------------------------------- chunked */
 
 typedef struct {
-    uint64_t size;       /* chunk bytes still to come (or being parsed) */
-    uint64_t total;      /* sum of the chunk sizes seen so far */
+    uint64_t size;  /* chunk bytes still to come (or being parsed) */
+    uint64_t total; /* sum of the chunk sizes seen so far */
     uint64_t max_body;
-    size_t line;         /* bytes of the current chunk-size line */
-    size_t trailer;      /* bytes of the trailer section so far */
+    size_t line;    /* bytes of the current chunk-size line */
+    size_t trailer; /* bytes of the trailer section so far */
     size_t max_trailer;
-    const char *msg;     /* error sentence once state is the error state */
-    int status;          /* error status */
+    const char *msg; /* error sentence once state is the error state */
+    int status;      /* error status */
     uint8_t state;
     uint8_t ndigits;
 } h1_chunked;
 
 enum {
-    H1_CHUNK_MORE = 0,  /* all input consumed, body not finished */
-    H1_CHUNK_DATA = 1,  /* *data, *data_len: body bytes, inside `in` */
-    H1_CHUNK_DONE = 2,  /* body and trailer section finished */
-    H1_CHUNK_ERROR = 3  /* d->status / d->msg tell why; sticky */
+    H1_CHUNK_MORE = 0, /* all input consumed, body not finished */
+    H1_CHUNK_DATA = 1, /* *data, *data_len: body bytes, inside `in` */
+    H1_CHUNK_DONE = 2, /* body and trailer section finished */
+    H1_CHUNK_ERROR = 3 /* d->status / d->msg tell why; sticky */
 };
 
 void h1_chunked_init(h1_chunked *d, uint64_t max_body, size_t max_trailer);
@@ -197,8 +200,7 @@ void h1_chunked_init(h1_chunked *d, uint64_t max_body, size_t max_trailer);
  * H1_CHUNK_DATA.  Chunk extensions and trailer fields are validated and
  * dropped.
  */
-int h1_chunked_decode(h1_chunked *d, const char *in, size_t len,
-                      size_t *consumed, const char **data, size_t *data_len);
+int h1_chunked_decode(h1_chunked *d, const char *in, size_t len, size_t *consumed, const char **data, size_t *data_len);
 
 /* ------------------------------------------------------------- connection */
 

@@ -1,0 +1,45 @@
+"""What the io_uring core (``covet._native.RingServer``) calls in Python: the one handler object it is given.
+
+``RingServer(listen_fd, handler, *, limits...)`` looks up the handler's methods once, by the names in
+``RingServer.HANDLER_METHODS`` (one table in ``native/uring_server.c``); ``RingHandler`` declares the same methods,
+in the same order, and ``tests/test_contract.py`` checks that the two agree. ``covet.runtime.uring_http1.UringHTTP1``
+is the handler of the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+__all__ = ["RingHandler"]
+
+
+class RingHandler(Protocol):
+    """The Python half of the io_uring core. ``cid`` names a connection (generation << 32 | descriptor)."""
+
+    def request(self, cid: int, ev: tuple[Any, ...], /) -> bytes | None:
+        """A complete request, or the head of one whose body streams (a ``covet._native.Request``, see
+        ``covet.runtime.events``): the response bytes, or None when Python keeps the connection and answers later
+        (``reply``, ``write``, ``finish``)."""
+
+    def error(self, status: int, message: str, /) -> bytes:
+        """The response to a request that broke the protocol; the core closes the connection after it."""
+
+    def wake(self) -> None:
+        """Work was queued outside the core's own pass: call ``flush()`` soon."""
+
+    def drained(self, cid: int, /) -> None:
+        """The connection's output fell below the low-water mark, or its client left."""
+
+    def body(self, cid: int, item: bytes | tuple[int, str] | bool | None, /) -> bool:
+        """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
+        connection is gone, True when the client shut its side first; True back asks the core to stop reading
+        until ``resume_body``."""
+
+    def reply_for(self, cid: int, plan: Any, reply: Any, keep_alive: bool, is_head: bool, minor: int,
+                  /) -> bytes | None:
+        """The response bytes of a direct route's reply the core could not render itself (None when an exchange
+        goes on with it)."""
+
+    def failed(self, cid: int, plan: Any, exc: BaseException, keep_alive: bool, is_head: bool, minor: int,
+               /) -> bytes | None:
+        """A direct route raised ``exc``: its error response."""

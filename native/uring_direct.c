@@ -1,0 +1,194 @@
+/* Direct routes of the io_uring server (see uring_direct.h): an open-addressing table by (method, path), and the call
+ * of a route's glue with the request's parts, its plain reply rendered here. */
+#include "uring_direct.h"
+
+#include <string.h>
+
+#include "events.h"
+#include "response.h"
+#include "uring_http1.h"
+
+static uint64_t route_hash(const char *p, size_t n, unsigned method) {
+    uint64_t h = 1469598103934665603ull ^ method;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+const struct route *direct_route_find(const RingServer *s, const char *path, size_t len, unsigned method) {
+    if (s->nroutes == 0 || method == H1_M_OTHER)
+        return NULL;
+    unsigned mask = s->routes_cap - 1;
+    for (unsigned i = (unsigned)route_hash(path, len, method) & mask;; i = (i + 1) & mask) {
+        const struct route *r = &s->routes[i];
+        if (r->path == NULL)
+            return NULL;
+        if (r->method == method && r->len == len && memcmp(r->path, path, len) == 0)
+            return r;
+    }
+}
+
+void direct_routes_free(RingServer *s) {
+    for (unsigned i = 0; i < s->routes_cap; i++) {
+        struct route *r = &s->routes[i];
+        if (r->path == NULL)
+            continue;
+        PyMem_Free(r->path);
+        Py_CLEAR(r->path_str);
+        Py_CLEAR(r->glue);
+        Py_CLEAR(r->plan);
+    }
+    PyMem_Free(s->routes);
+    s->routes = NULL;
+    s->routes_cap = s->nroutes = 0;
+}
+
+/* The slot r went into, or NULL when its method and path are there already. */
+static struct route *route_put(struct route *slots, unsigned cap, const struct route *r) {
+    unsigned mask = cap - 1;
+    for (unsigned i = (unsigned)route_hash(r->path, r->len, r->method) & mask;; i = (i + 1) & mask) {
+        if (slots[i].path == NULL) {
+            slots[i] = *r;
+            return &slots[i];
+        }
+        if (slots[i].method == r->method && slots[i].len == r->len && memcmp(slots[i].path, r->path, r->len) == 0)
+            return NULL;
+    }
+}
+
+/* add_route(method, path, glue, plan, reads_headers) -> bool (False: a method the parser does not name) */
+PyObject *direct_add_route(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "add_route(method: str, path: str, glue, plan, reads_headers: bool)");
+        return NULL;
+    }
+    const char *m = PyUnicode_AsUTF8(args[0]);
+    Py_ssize_t plen;
+    const char *path = PyUnicode_AsUTF8AndSize(args[1], &plen);
+    if (m == NULL || path == NULL)
+        return NULL;
+    unsigned method = H1_M_OTHER;
+    for (unsigned i = 1; i < H1_M__COUNT; i++)
+        if (strcmp(m, h1_method_names[i]) == 0)
+            method = i;
+    int headers = PyObject_IsTrue(args[4]);
+    if (headers < 0)
+        return NULL;
+    if (method == H1_M_OTHER)
+        Py_RETURN_FALSE;
+    if ((s->nroutes + 1) * 2 > s->routes_cap) {
+        unsigned cap = s->routes_cap ? s->routes_cap * 2 : 64;
+        struct route *slots = PyMem_Calloc(cap, sizeof *slots);
+        if (slots == NULL)
+            return PyErr_NoMemory();
+        for (unsigned i = 0; i < s->routes_cap; i++)
+            if (s->routes[i].path != NULL)
+                (void)route_put(slots, cap, &s->routes[i]);
+        PyMem_Free(s->routes);
+        s->routes = slots;
+        s->routes_cap = cap;
+    }
+    struct route r;
+    memset(&r, 0, sizeof r);
+    r.path = PyMem_Malloc((size_t)plen + 1);
+    if (r.path == NULL)
+        return PyErr_NoMemory();
+    memcpy(r.path, path, (size_t)plen + 1);
+    r.len = (size_t)plen;
+    r.method = (uint8_t)method;
+    r.headers = (uint8_t)headers;
+    struct route *placed = route_put(s->routes, s->routes_cap, &r);
+    if (placed == NULL) {
+        PyMem_Free(r.path);
+        PyErr_Format(PyExc_ValueError, "add_route(): %s %s is already added", m, path);
+        return NULL;
+    }
+    Py_INCREF(args[1]);
+    Py_INCREF(args[2]);
+    Py_INCREF(args[3]);
+    placed->path_str = args[1];
+    placed->glue = args[2];
+    placed->plan = args[3];
+    s->nroutes++;
+    Py_RETURN_TRUE;
+}
+
+/* The response bytes of a plain (status, HeaderSet, bytes) reply whose head is cached, or NULL (no exception) when
+ * the reply needs Python to render it. */
+static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_head, long minor) {
+    if (!PyTuple_CheckExact(reply) || PyTuple_GET_SIZE(reply) != 3 || s->head_lines == NULL)
+        return NULL;
+    PyObject *status = PyTuple_GET_ITEM(reply, 0), *headers = PyTuple_GET_ITEM(reply, 1);
+    PyObject *body = PyTuple_GET_ITEM(reply, 2);
+    if (!PyLong_CheckExact(status) || Py_TYPE(headers) != (PyTypeObject *)s->header_set_type ||
+        !PyBytes_CheckExact(body))
+        return NULL;
+    long code = PyLong_AsLong(status);
+    if (code < 200 || code > 999) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *cache = PyObject_GetAttr(headers, s->h1_name);
+    if (cache == NULL || !PyDict_CheckExact(cache)) {
+        Py_XDECREF(cache);
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *prefix = PyDict_GetItemWithError(cache, status);
+    Py_DECREF(cache); /* the HeaderSet keeps the dict, and the dict the prefix */
+    if (prefix == NULL || !PyBytes_CheckExact(prefix)) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return covet_render_reply_parts(prefix, code, s->head_lines, body, keep, is_head, minor);
+}
+
+/* Runs a direct route: its glue is called here, and a plain reply rendered here; anything else goes to Python. */
+int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body) {
+    long minor = h->minor;
+    int keep = h->keep_alive;
+    int is_head = h->method == g_methods[H1_M_HEAD];
+    PyObject *args[7] = {h->method, h->path, h->query, h->headers, body, g_empty_list, s->unused_conn};
+    c->nreq++;
+    s->requests++;
+    PyObject *reply = PyObject_Vectorcall(rt->glue, args, 7, NULL);
+    PyObject *out = NULL;
+    if (reply != NULL) {
+        out = render_direct(s, reply, keep, is_head, minor);
+        if (out != NULL) {
+            if (!keep)
+                c->flags |= C_CLOSING;
+        } else if (!PyErr_Occurred()) {
+            PyObject *cid = conn_cid(c);
+            PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
+            if (minor_obj != NULL) {
+                PyObject *a[6] = {cid, rt->plan, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
+                                  minor_obj};
+                out = PyObject_Vectorcall(s->on_reply, a, 6, NULL);
+            }
+            Py_XDECREF(cid);
+            Py_XDECREF(minor_obj);
+        }
+        Py_DECREF(reply);
+    } else {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL)
+            PyException_SetTraceback(value, tb);
+        PyObject *cid = conn_cid(c);
+        PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
+        if (minor_obj != NULL && value != NULL) {
+            PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False, minor_obj};
+            out = PyObject_Vectorcall(s->on_fail, a, 6, NULL);
+        }
+        Py_XDECREF(cid);
+        Py_XDECREF(minor_obj);
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+    return http_take_answer(s, c, out, rt->glue);
+}
