@@ -5,7 +5,7 @@ from typing import Any, ClassVar, Final, final
 
 from _typeshed import structseq
 
-from covet.runtime.uring_contract import RingHandler
+from covet.runtime.uring_contract import UringHandler
 
 # The kinds of events (native/events.h, covet/runtime/events.py).
 EV_REQUEST: Final[int]
@@ -72,12 +72,12 @@ def parse_urlencoded(body: bytes, max_fields: int, /) -> list[tuple[bytes, bytes
 def uring_probe() -> tuple[str, int, int, list[str], int]: ...  # Linux only
 
 @final
-class RingServer:  # Linux only
-    HANDLER_METHODS: ClassVar[tuple[str, ...]]  # the methods of the handler it calls (uring_contract.RingHandler)
+class UringServer:  # Linux only
+    HANDLER_METHODS: ClassVar[tuple[str, ...]]  # the methods of the handler it calls (uring_contract.UringHandler)
     def __init__(
         self,
         listen_fd: int,
-        handler: RingHandler,
+        handler: UringHandler,
         *,
         max_target: int = 8192,
         max_header_bytes: int = 65536,

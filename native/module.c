@@ -376,9 +376,9 @@ PyMODINIT_FUNC PyInit__native(void) {
         return NULL;
     }
 #ifdef __linux__
-    Py_INCREF(&covet_RingServerType);
-    if (PyModule_AddObject(m, "RingServer", (PyObject *)&covet_RingServerType) < 0) {
-        Py_DECREF(&covet_RingServerType);
+    Py_INCREF(&covet_UringServerType);
+    if (PyModule_AddObject(m, "UringServer", (PyObject *)&covet_UringServerType) < 0) {
+        Py_DECREF(&covet_UringServerType);
         Py_DECREF(m);
         return NULL;
     }

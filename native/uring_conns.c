@@ -8,7 +8,7 @@
 
 #include "uring_engine.h"
 
-struct conn *conn_new(RingServer *s, int fd) {
+struct conn *conn_new(UringServer *s, int fd) {
     struct conn *c = PyMem_Calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
@@ -22,7 +22,7 @@ struct conn *conn_new(RingServer *s, int fd) {
     return c;
 }
 
-void conn_outq_free(RingServer *s, struct conn *c) {
+void conn_outq_free(UringServer *s, struct conn *c) {
     struct outq *q = c->out;
     if (q == NULL)
         return;
@@ -35,7 +35,7 @@ void conn_outq_free(RingServer *s, struct conn *c) {
     s->n_outq--;
 }
 
-void conn_active_release(RingServer *s, struct conn *c) {
+void conn_active_release(UringServer *s, struct conn *c) {
     struct active *a = c->act;
     if (a == NULL)
         return;
@@ -54,7 +54,7 @@ void conn_active_release(RingServer *s, struct conn *c) {
     s->n_active--;
 }
 
-struct active *conn_active_get(RingServer *s, struct conn *c) {
+struct active *conn_active_get(UringServer *s, struct conn *c) {
     if (c->act != NULL)
         return c->act;
     struct active *a;
@@ -71,7 +71,7 @@ struct active *conn_active_get(RingServer *s, struct conn *c) {
     return a;
 }
 
-void conn_free(RingServer *s, struct conn *c) {
+void conn_free(UringServer *s, struct conn *c) {
     s->conns[c->fd] = NULL;
     conn_active_release(s, c);
     conn_outq_free(s, c);
@@ -84,7 +84,7 @@ void conn_free(RingServer *s, struct conn *c) {
     s->n_conns--;
 }
 
-void conn_kill(RingServer *s, struct conn *c, int reset) {
+void conn_kill(UringServer *s, struct conn *c, int reset) {
     if (c->flags & C_DEAD)
         return;
     c->flags |= C_DEAD;
@@ -99,7 +99,7 @@ void conn_kill(RingServer *s, struct conn *c, int reset) {
         conn_active_release(s, c);
 }
 
-int conn_enqueue(RingServer *s, struct conn *c, PyObject *data) {
+int conn_enqueue(UringServer *s, struct conn *c, PyObject *data) {
     Py_ssize_t len = PyBytes_GET_SIZE(data);
     if (len == 0)
         return 0;
@@ -134,7 +134,7 @@ int conn_enqueue(RingServer *s, struct conn *c, PyObject *data) {
 }
 
 /* The kernel sent res bytes of the send in flight. */
-void conn_consume(RingServer *s, struct conn *c, size_t res) {
+void conn_consume(UringServer *s, struct conn *c, size_t res) {
     struct outq *q = c->out;
     if (q == NULL)
         return;

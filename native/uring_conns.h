@@ -63,7 +63,7 @@ struct conn {
 };
 
 /* The connection on descriptor fd whose generation's low 24 bits are gen24 (from a user_data), or NULL. */
-static inline struct conn *conn_lookup(const RingServer *s, int fd, uint32_t gen24) {
+static inline struct conn *conn_lookup(const UringServer *s, int fd, uint32_t gen24) {
     if (fd < 0 || (unsigned)fd >= s->conns_cap)
         return NULL;
     struct conn *c = s->conns[fd];
@@ -74,7 +74,7 @@ static inline struct conn *conn_lookup(const RingServer *s, int fd, uint32_t gen
 
 /* The connection Python names by ``cid`` (generation << 32 | descriptor), or NULL (with an exception set when cid is
  * not an int that fits). */
-static inline struct conn *conn_lookup_cid(const RingServer *s, PyObject *cid) {
+static inline struct conn *conn_lookup_cid(const UringServer *s, PyObject *cid) {
     unsigned long long v = PyLong_AsUnsignedLongLong(cid);
     if (v == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
@@ -95,27 +95,27 @@ static inline size_t conn_out_bytes(const struct conn *c) {
 }
 
 /* A new connection on the accepted descriptor fd, entered in the table; NULL when out of memory (fd untouched). */
-struct conn *conn_new(RingServer *s, int fd);
+struct conn *conn_new(UringServer *s, int fd);
 
 /* Releases c's output queue and the bytes objects still in it. */
-void conn_outq_free(RingServer *s, struct conn *c);
+void conn_outq_free(UringServer *s, struct conn *c);
 
 /* c's per-request state, from the free list or fresh; NULL when out of memory. */
-struct active *conn_active_get(RingServer *s, struct conn *c);
+struct active *conn_active_get(UringServer *s, struct conn *c);
 
 /* Gives c's per-request state back (to the free list when it is small). */
-void conn_active_release(RingServer *s, struct conn *c);
+void conn_active_release(UringServer *s, struct conn *c);
 
 /* Closes c's socket (with a reset when C_RESET) and frees it; no operation of it may be in flight. */
-void conn_free(RingServer *s, struct conn *c);
+void conn_free(UringServer *s, struct conn *c);
 
 /* Stops everything of c; its memory goes once no operation of it is in flight. */
-void conn_kill(RingServer *s, struct conn *c, int reset);
+void conn_kill(UringServer *s, struct conn *c, int reset);
 
 /* Queues ``data`` (bytes, a new reference taken) on c's output; 0, or -1 when out of memory. */
-int conn_enqueue(RingServer *s, struct conn *c, PyObject *data);
+int conn_enqueue(UringServer *s, struct conn *c, PyObject *data);
 
 /* The kernel sent res bytes of the send in flight. */
-void conn_consume(RingServer *s, struct conn *c, size_t res);
+void conn_consume(UringServer *s, struct conn *c, size_t res);
 
 #endif

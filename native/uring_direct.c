@@ -17,7 +17,7 @@ static uint64_t route_hash(const char *p, size_t n, unsigned method) {
     return h;
 }
 
-const struct route *direct_route_find(const RingServer *s, const char *path, size_t len, unsigned method) {
+const struct route *direct_route_find(const UringServer *s, const char *path, size_t len, unsigned method) {
     if (s->nroutes == 0 || method == H1_M_OTHER)
         return NULL;
     unsigned mask = s->routes_cap - 1;
@@ -30,7 +30,7 @@ const struct route *direct_route_find(const RingServer *s, const char *path, siz
     }
 }
 
-void direct_routes_free(RingServer *s) {
+void direct_routes_free(UringServer *s) {
     for (unsigned i = 0; i < s->routes_cap; i++) {
         struct route *r = &s->routes[i];
         if (r->path == NULL)
@@ -59,7 +59,7 @@ static struct route *route_put(struct route *slots, unsigned cap, const struct r
 }
 
 /* add_route(method, path, glue, plan, reads_headers) -> bool (False: a method the parser does not name) */
-PyObject *direct_add_route(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "add_route(method: str, path: str, glue, plan, reads_headers: bool)");
         return NULL;
@@ -117,7 +117,7 @@ PyObject *direct_add_route(RingServer *s, PyObject *const *args, Py_ssize_t narg
 
 /* The response bytes of a plain (status, HeaderSet, bytes) reply whose head is cached, or NULL (no exception) when
  * the reply needs Python to render it. */
-static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_head, long minor) {
+static PyObject *render_direct(UringServer *s, PyObject *reply, int keep, int is_head, long minor) {
     if (!PyTuple_CheckExact(reply) || PyTuple_GET_SIZE(reply) != 3 || s->head_lines == NULL)
         return NULL;
     PyObject *status = PyTuple_GET_ITEM(reply, 0), *headers = PyTuple_GET_ITEM(reply, 1);
@@ -146,7 +146,7 @@ static PyObject *render_direct(RingServer *s, PyObject *reply, int keep, int is_
 }
 
 /* Runs a direct route: its glue is called here, and a plain reply rendered here; anything else goes to Python. */
-int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body) {
+int direct_answer(UringServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body) {
     long minor = h->minor;
     int keep = h->keep_alive;
     int is_head = h->method == g_methods[H1_M_HEAD];
@@ -164,8 +164,8 @@ int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const s
             PyObject *cid = conn_cid(c);
             PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
             if (minor_obj != NULL) {
-                PyObject *a[6] = {cid, rt->plan, reply, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
-                                  minor_obj};
+                PyObject *flags[2] = {keep ? Py_True : Py_False, is_head ? Py_True : Py_False};
+                PyObject *a[6] = {cid, rt->plan, reply, flags[0], flags[1], minor_obj};
                 out = PyObject_Vectorcall(s->on_reply, a, 6, NULL);
             }
             Py_XDECREF(cid);

@@ -17,16 +17,16 @@ struct route {
 };
 
 /* The route of (method, path), or NULL. */
-const struct route *direct_route_find(const RingServer *s, const char *path, size_t len, unsigned method);
+const struct route *direct_route_find(const UringServer *s, const char *path, size_t len, unsigned method);
 
 /* Releases the route table. */
-void direct_routes_free(RingServer *s);
+void direct_routes_free(UringServer *s);
 
-/* add_route(method, path, glue, plan, reads_headers) -> bool: RingServer.add_route. */
-PyObject *direct_add_route(RingServer *s, PyObject *const *args, Py_ssize_t nargs);
+/* add_route(method, path, glue, plan, reads_headers) -> bool: UringServer.add_route. */
+PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nargs);
 
 /* Runs a direct route for the complete request of head h (its parts borrowed) and body: 0 answered, 1 Python keeps
  * the connection, -1 it failed. */
-int direct_answer(RingServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body);
+int direct_answer(UringServer *s, struct conn *c, const struct route *rt, const struct covet_head *h, PyObject *body);
 
 #endif

@@ -21,7 +21,7 @@ PyObject *uring_os_error(int err, const char *what) {
     return PyErr_SetFromErrnoWithFilename(PyExc_OSError, what);
 }
 
-static struct io_uring_sqe *get_sqe(RingServer *s) {
+static struct io_uring_sqe *get_sqe(UringServer *s) {
     struct io_uring_sqe *sqe = ring_sqe(&s->ring);
     if (sqe == NULL) {
         /* queue full: hand what is there to the kernel and take a fresh slot */
@@ -31,7 +31,7 @@ static struct io_uring_sqe *get_sqe(RingServer *s) {
     return sqe;
 }
 
-void uring_mark_dirty(RingServer *s, struct conn *c) {
+void uring_mark_dirty(UringServer *s, struct conn *c) {
     if (c->flags & C_DIRTY)
         return;
     if (s->ndirty == s->dirty_cap) {
@@ -48,7 +48,7 @@ void uring_mark_dirty(RingServer *s, struct conn *c) {
 
 /* ------------------------------------------------------------- operations */
 
-void uring_arm_accept(RingServer *s) {
+void uring_arm_accept(UringServer *s) {
     struct io_uring_sqe *sqe = get_sqe(s);
     if (sqe == NULL)
         return;
@@ -63,7 +63,7 @@ void uring_arm_accept(RingServer *s) {
 
 /* Cancels the one operation whose user_data is ``target``. The kernel finds it in a hash table by that value; a
  * cancel by descriptor instead walks every request pending on the ring. Returns 0, or -1 without a free SQE. */
-int uring_cancel(RingServer *s, uint64_t target) {
+int uring_cancel(UringServer *s, uint64_t target) {
     struct io_uring_sqe *sqe = get_sqe(s);
     if (sqe == NULL)
         return -1;
@@ -75,7 +75,7 @@ int uring_cancel(RingServer *s, uint64_t target) {
     return 0;
 }
 
-void uring_arm_recv(RingServer *s, struct conn *c) {
+void uring_arm_recv(UringServer *s, struct conn *c) {
     struct io_uring_sqe *sqe = get_sqe(s);
     if (sqe == NULL)
         return;
@@ -90,14 +90,14 @@ void uring_arm_recv(RingServer *s, struct conn *c) {
     s->n_ops++;
 }
 
-void uring_cancel_recv(RingServer *s, struct conn *c) {
+void uring_cancel_recv(UringServer *s, struct conn *c) {
     if (!(c->flags & C_RECV) || (c->flags & C_CANCEL))
         return;
     if (uring_cancel(s, UD(OP_RECV, c->gen, c->fd)) == 0)
         c->flags |= C_CANCEL;
 }
 
-void uring_start_send(RingServer *s, struct conn *c) {
+void uring_start_send(UringServer *s, struct conn *c) {
     struct outq *q = c->out;
     if (q == NULL || q->n == 0 || (c->flags & (C_SEND | C_DEAD)))
         return;
@@ -147,7 +147,7 @@ void uring_start_send(RingServer *s, struct conn *c) {
  * the connection's generation, so a cancel still in flight cannot reach a later connection on the same descriptor;
  * the descriptor stays open until the cancelled operations have completed (they are counted in c->ops). A cancel
  * that found no free SQE is retried by the next tick. */
-void uring_kill_ops(RingServer *s, struct conn *c) {
+void uring_kill_ops(UringServer *s, struct conn *c) {
     uring_cancel_recv(s, c);
     if ((c->flags & (C_SEND | C_SENDCANCEL)) == C_SEND && uring_cancel(s, UD(OP_SEND, c->gen, c->fd)) == 0)
         c->flags |= C_SENDCANCEL;
@@ -155,7 +155,7 @@ void uring_kill_ops(RingServer *s, struct conn *c) {
 
 /* ---------------------------------------------------------------- completions */
 
-static void on_accept(RingServer *s, const struct io_uring_cqe *cqe) {
+static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
         s->accepting = 0;
         s->n_ops--;
@@ -183,7 +183,7 @@ static void on_accept(RingServer *s, const struct io_uring_cqe *cqe) {
     uring_arm_recv(s, c);
 }
 
-static void on_recv(RingServer *s, const struct io_uring_cqe *cqe) {
+static void on_recv(UringServer *s, const struct io_uring_cqe *cqe) {
     unsigned bid = 0;
     int has_buf = (cqe->flags & IORING_CQE_F_BUFFER) != 0;
     if (has_buf)
@@ -213,7 +213,7 @@ static void on_recv(RingServer *s, const struct io_uring_cqe *cqe) {
     s->up->settle(s, c);
 }
 
-static void on_send(RingServer *s, const struct io_uring_cqe *cqe) {
+static void on_send(UringServer *s, const struct io_uring_cqe *cqe) {
     struct conn *c = conn_lookup(s, UD_FD(cqe->user_data), UD_GEN(cqe->user_data));
     if (c == NULL)
         return;
@@ -241,7 +241,7 @@ static void on_send(RingServer *s, const struct io_uring_cqe *cqe) {
     s->up->settle(s, c);
 }
 
-void uring_dispatch(RingServer *s, const struct io_uring_cqe *cqe) {
+void uring_dispatch(UringServer *s, const struct io_uring_cqe *cqe) {
     switch (UD_OP(cqe->user_data)) {
     case OP_ACCEPT:
         on_accept(s, cqe);
@@ -262,7 +262,7 @@ void uring_dispatch(RingServer *s, const struct io_uring_cqe *cqe) {
     }
 }
 
-void uring_flush_dirty(RingServer *s) {
+void uring_flush_dirty(UringServer *s) {
     /* start_send may re-mark a connection when the queue is full: take the list first */
     unsigned n = s->ndirty;
     for (unsigned i = 0; i < n; i++) {
@@ -278,7 +278,7 @@ void uring_flush_dirty(RingServer *s) {
     s->ndirty -= n;
 }
 
-int uring_enter(RingServer *s, int getevents) {
+int uring_enter(UringServer *s, int getevents) {
     s->enters++;
     for (;;) {
         int r = ring_enter(&s->ring, getevents, 0);
@@ -292,7 +292,7 @@ int uring_enter(RingServer *s, int getevents) {
 }
 
 /* One pass: submit, run completion work, reap, dispatch, send; repeated while completions keep coming. */
-int uring_process(RingServer *s) {
+int uring_process(UringServer *s) {
     struct io_uring_cqe cqes[REAP_BATCH];
     if (s->in_process)
         return 0;

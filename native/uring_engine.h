@@ -28,44 +28,44 @@ enum {
 /* What the engine calls UP. One indirect call per completion: a few nanoseconds against a request's microseconds. */
 struct uring_upcalls {
     /* n bytes arrived for c (not dead); data is a received buffer, lent until the call returns */
-    void (*input)(RingServer *s, struct conn *c, const char *data, size_t n);
+    void (*input)(UringServer *s, struct conn *c, const char *data, size_t n);
     /* the peer of c sent FIN (C_EOF is set) */
-    void (*eof)(RingServer *s, struct conn *c);
+    void (*eof)(UringServer *s, struct conn *c);
     /* after any completion of c: decide what it does next (read, pause, send, close, free) */
-    void (*settle)(RingServer *s, struct conn *c);
+    void (*settle)(UringServer *s, struct conn *c);
     /* one slice of the timeout sweep; process() calls it while s->sweeping */
-    void (*sweep)(RingServer *s);
+    void (*sweep)(UringServer *s);
 };
 
 /* Sets the OSError subclass that matches the errno ``err`` (positive); returns NULL. */
 PyObject *uring_os_error(int err, const char *what);
 
 /* Puts c on the list of connections with output to send (flushed at the end of the pass). */
-void uring_mark_dirty(RingServer *s, struct conn *c);
+void uring_mark_dirty(UringServer *s, struct conn *c);
 
-void uring_arm_accept(RingServer *s);
-void uring_arm_recv(RingServer *s, struct conn *c);
-void uring_cancel_recv(RingServer *s, struct conn *c);
+void uring_arm_accept(UringServer *s);
+void uring_arm_recv(UringServer *s, struct conn *c);
+void uring_cancel_recv(UringServer *s, struct conn *c);
 
 /* Cancels the one operation whose user_data is ``target``; 0, or -1 without a free SQE. */
-int uring_cancel(RingServer *s, uint64_t target);
+int uring_cancel(UringServer *s, uint64_t target);
 
 /* Sends the head of c's output queue (at most OUT_IOV items, SEND_MAX bytes) unless a send is in flight. */
-void uring_start_send(RingServer *s, struct conn *c);
+void uring_start_send(UringServer *s, struct conn *c);
 
 /* Cancels c's operations in flight. */
-void uring_kill_ops(RingServer *s, struct conn *c);
+void uring_kill_ops(UringServer *s, struct conn *c);
 
 /* Dispatches one completion (copied out of the ring). */
-void uring_dispatch(RingServer *s, const struct io_uring_cqe *cqe);
+void uring_dispatch(UringServer *s, const struct io_uring_cqe *cqe);
 
 /* Starts the sends of the connections marked dirty. */
-void uring_flush_dirty(RingServer *s);
+void uring_flush_dirty(UringServer *s);
 
 /* Submits, and with ``getevents`` runs completion work; 0, or -1 with OSError set. */
-int uring_enter(RingServer *s, int getevents);
+int uring_enter(UringServer *s, int getevents);
 
 /* One pass: submit, reap, dispatch, send, repeated while completions keep coming; 0, or -1 with OSError set. */
-int uring_process(RingServer *s);
+int uring_process(UringServer *s);
 
 #endif

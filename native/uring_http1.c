@@ -23,7 +23,7 @@
  * the same total time spent closing. */
 #define SWEEP_SLICE 64
 
-static void notify_drain(RingServer *s, struct conn *c) {
+static void notify_drain(UringServer *s, struct conn *c) {
     c->flags &= ~C_DRAIN;
     PyObject *cid = conn_cid(c);
     if (cid == NULL) {
@@ -40,7 +40,7 @@ static void notify_drain(RingServer *s, struct conn *c) {
 /* Tells Python of c's streamed body (``item``, stolen): bytes, None at its end, (status, message) when its framing
  * broke, False when the connection is gone, True when the client shut its side first.  Returns 1 when Python asks to
  * stop reading for now, 0 to go on, -1 with an exception set. */
-static int body_event(RingServer *s, struct conn *c, PyObject *item) {
+static int body_event(UringServer *s, struct conn *c, PyObject *item) {
     if (item == NULL)
         return -1;
     if (s->on_body == NULL) { /* cleared by the GC (RS_clear): the Python half is garbage too, nobody to tell */
@@ -66,7 +66,7 @@ static int body_event(RingServer *s, struct conn *c, PyObject *item) {
 /* c is dead. Python hears of it once (a stream waiting to drain, a streamed body it reads or drops), and c's memory
  * goes once no operation of it is in flight. Every path that kills a connection ends here, so Python never keeps a
  * connection the core has freed. */
-static void settle_dead(RingServer *s, struct conn *c) {
+static void settle_dead(UringServer *s, struct conn *c) {
     /* Python waits for the output to drain, or its handler may want to know that the client left. */
     if (((c->flags & C_DRAIN) || (c->flags & (C_BUSY | C_TOLD)) == C_BUSY) && s->on_drain != NULL) {
         c->flags |= C_TOLD;
@@ -82,7 +82,7 @@ static void settle_dead(RingServer *s, struct conn *c) {
 }
 
 /* Decides what c does next, after anything happened to it: read more, pause, send, close, free. */
-void http_settle(RingServer *s, struct conn *c) {
+void http_settle(UringServer *s, struct conn *c) {
     if (c->flags & C_INRUN)
         return;
     if (c->flags & C_DEAD) {
@@ -151,7 +151,7 @@ static int save_input(struct active *a, const char *data, size_t n) {
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None
  * means Python keeps the connection. Returns 0 answered, 1 kept, -1 the connection failed (reported as raised by
  * ``origin``). */
-int http_take_answer(RingServer *s, struct conn *c, PyObject *r, PyObject *origin) {
+int http_take_answer(UringServer *s, struct conn *c, PyObject *r, PyObject *origin) {
     if (r == NULL) {
         PyErr_WriteUnraisable(origin);
         return -1;
@@ -174,7 +174,7 @@ int http_take_answer(RingServer *s, struct conn *c, PyObject *r, PyObject *origi
 }
 
 /* Calls Python for one complete request; 0 answered, 1 Python keeps the connection, -1 the connection failed. */
-static int answer(RingServer *s, struct conn *c, PyObject *req) {
+static int answer(UringServer *s, struct conn *c, PyObject *req) {
     PyObject *cid = conn_cid(c);
     if (cid == NULL) {
         PyErr_WriteUnraisable(s->on_request);
@@ -188,7 +188,7 @@ static int answer(RingServer *s, struct conn *c, PyObject *req) {
     return http_take_answer(s, c, r, s->on_request);
 }
 
-static int answer_error(RingServer *s, struct conn *c, int status, const char *message) {
+static int answer_error(UringServer *s, struct conn *c, int status, const char *message) {
     PyObject *r = PyObject_CallFunction(s->on_error, "is", status, message);
     if (r != NULL && !PyBytes_Check(r)) {
         PyErr_Format(PyExc_TypeError, "the handler's error() must return bytes, not %.100s", Py_TYPE(r)->tp_name);
@@ -221,7 +221,7 @@ void http_stop_reading(struct conn *c) {
 
 /* After body_event() returned r: whether c is lost (Python failed, or the connection died meanwhile), in which case
  * its parser is stopped and it is killed. */
-static int body_lost(RingServer *s, struct conn *c, int r) {
+static int body_lost(UringServer *s, struct conn *c, int r) {
     if (r >= 0 && !(c->flags & C_DEAD))
         return 0;
     if (r < 0)
@@ -234,7 +234,7 @@ static int body_lost(RingServer *s, struct conn *c, int r) {
 /* The peer's FIN came before the end of c's streamed body, which can never complete now: Python's reader gets the
  * ClientDisconnect a reset gives (at once, not at the body timeout, so that a peer cannot hold a handler and a
  * descriptor cheaply by half-closing), and c closes once the route has answered. */
-static void body_cut(RingServer *s, struct conn *c) {
+static void body_cut(UringServer *s, struct conn *c) {
     c->flags &= ~(C_BODY | C_BODYWAIT);
     http_stop_reading(c);
     if (body_event(s, c, Py_NewRef(Py_True)) < 0) { /* True: what arrived before the FIN is still read */
@@ -244,7 +244,7 @@ static void body_cut(RingServer *s, struct conn *c) {
 }
 
 /* Runs the parser's events for c until the input is used up, Python keeps the connection, or it closes. */
-static void run_events(RingServer *s, struct conn *c) {
+static void run_events(UringServer *s, struct conn *c) {
     struct active *a = c->act;
     c->flags |= C_INRUN;
     for (;;) {
@@ -377,7 +377,7 @@ static void run_events(RingServer *s, struct conn *c) {
         conn_active_release(s, c);
 }
 
-static void feed(RingServer *s, struct conn *c, const char *data, size_t n) {
+static void feed(UringServer *s, struct conn *c, const char *data, size_t n) {
     if (c->flags & C_CLOSING)
         return; /* its last response is decided: nothing after it is read (the receive is being cancelled) */
     struct active *a = conn_active_get(s, c);
@@ -395,7 +395,7 @@ static void feed(RingServer *s, struct conn *c, const char *data, size_t n) {
 }
 
 /* Python let go of c: run the input held meanwhile. */
-void http_resume_input(RingServer *s, struct conn *c) {
+void http_resume_input(UringServer *s, struct conn *c) {
     struct active *a = c->act;
     if (a == NULL || a->saved_len == 0 || (c->flags & (C_BUSY | C_DEAD | C_CLOSING)))
         return;
@@ -410,7 +410,7 @@ void http_resume_input(RingServer *s, struct conn *c) {
 
 /* One slice of the timeout sweep: from s->sweep_fd on, until SWEEP_SLICE connections were closed or answered (the
  * next pass goes on). Connections are judged by how long they made no progress, in ticks. */
-static void sweep(RingServer *s) {
+static void sweep(UringServer *s) {
     unsigned acted = 0;
     unsigned fd = s->sweep_fd;
     for (; fd < s->conns_cap && acted < SWEEP_SLICE; fd++) {
@@ -472,7 +472,7 @@ static void sweep(RingServer *s) {
 }
 
 /* The peer's FIN: a streamed body can never complete now. */
-static void on_eof(RingServer *s, struct conn *c) {
+static void on_eof(UringServer *s, struct conn *c) {
     if ((c->flags & (C_BODY | C_DEAD)) == C_BODY)
         body_cut(s, c);
 }

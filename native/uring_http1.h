@@ -9,12 +9,12 @@
 extern const struct uring_upcalls uring_http1_upcalls;
 
 /* Decides what c does next, after anything happened to it: read more, pause, send, close, free. */
-void http_settle(RingServer *s, struct conn *c);
+void http_settle(UringServer *s, struct conn *c);
 
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None
  * means Python keeps the connection. Returns 0 answered, 1 kept, -1 the connection failed (reported as raised by
  * ``origin``). */
-int http_take_answer(RingServer *s, struct conn *c, PyObject *r, PyObject *origin);
+int http_take_answer(UringServer *s, struct conn *c, PyObject *r, PyObject *origin);
 
 /* c closes once its output is sent; if a request was arriving (or broke the parser), with a lingering close. */
 void http_close_after_output(struct conn *c);
@@ -23,6 +23,6 @@ void http_close_after_output(struct conn *c);
 void http_stop_reading(struct conn *c);
 
 /* Python let go of c: run the input held meanwhile. */
-void http_resume_input(RingServer *s, struct conn *c);
+void http_resume_input(UringServer *s, struct conn *c);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * covet._native.RingServer, the Python type (see uring_server.h for the map of the io_uring server): its methods,
+ * covet._native.UringServer, the Python type (see uring_server.h for the map of the io_uring server): its methods,
  * set-up, garbage collection and statistics. The work is done by the engine (uring_engine.c), the connection table
  * (uring_conns.c), HTTP/1 (uring_http1.c) and direct routes (uring_direct.c).
  */
@@ -19,7 +19,7 @@
 #include "uring_engine.h"
 #include "uring_http1.h"
 
-static void wake(RingServer *s) {
+static void wake(UringServer *s) {
     /* Work queued outside uring_process() (a suspended handler answered): have the loop call flush() soon. */
     if (s->in_process || s->wake_pending || s->on_wake == NULL)
         return;
@@ -30,7 +30,7 @@ static void wake(RingServer *s) {
     Py_XDECREF(r);
 }
 
-static PyObject *RS_process(RingServer *s, PyObject *Py_UNUSED(ignored)) {
+static PyObject *RS_process(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     if (!s->ring_ok)
         Py_RETURN_NONE;
     if (uring_process(s) < 0)
@@ -38,7 +38,7 @@ static PyObject *RS_process(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_flush(RingServer *s, PyObject *Py_UNUSED(ignored)) {
+static PyObject *RS_flush(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     s->wake_pending = 0;
     if (!s->ring_ok)
         Py_RETURN_NONE;
@@ -52,7 +52,7 @@ static PyObject *RS_flush(RingServer *s, PyObject *Py_UNUSED(ignored)) {
 
 /* Python lets go of a connection it kept: with ``data`` (may be NULL) as the last of its response, then the input
  * held meanwhile is run, or the connection closes. */
-static PyObject *let_go(RingServer *s, PyObject *cid, PyObject *data, PyObject *keep_alive, const char *what) {
+static PyObject *let_go(UringServer *s, PyObject *cid, PyObject *data, PyObject *keep_alive, const char *what) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
@@ -84,7 +84,7 @@ static PyObject *let_go(RingServer *s, PyObject *cid, PyObject *data, PyObject *
     Py_RETURN_TRUE;
 }
 
-static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *RS_reply(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyBytes_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "reply(cid, data: bytes, keep_alive: bool)");
         return NULL;
@@ -92,7 +92,7 @@ static PyObject *RS_reply(RingServer *s, PyObject *const *args, Py_ssize_t nargs
     return let_go(s, args[0], args[1], args[2], "reply");
 }
 
-static PyObject *RS_write(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *RS_write(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyBytes_Check(args[1])) {
         PyErr_SetString(PyExc_TypeError, "write(cid, data: bytes)");
         return NULL;
@@ -118,7 +118,7 @@ static PyObject *RS_write(RingServer *s, PyObject *const *args, Py_ssize_t nargs
     return PyLong_FromLong(0);
 }
 
-static PyObject *RS_finish(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *RS_finish(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "finish(cid, keep_alive: bool)");
         return NULL;
@@ -127,7 +127,7 @@ static PyObject *RS_finish(RingServer *s, PyObject *const *args, Py_ssize_t narg
 }
 
 /* Python wants more of a streamed body it had asked the core to hold back. */
-static PyObject *RS_resume_body(RingServer *s, PyObject *cid) {
+static PyObject *RS_resume_body(UringServer *s, PyObject *cid) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
@@ -144,7 +144,7 @@ static PyObject *RS_resume_body(RingServer *s, PyObject *cid) {
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_close_after(RingServer *s, PyObject *cid) {
+static PyObject *RS_close_after(UringServer *s, PyObject *cid) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
@@ -155,7 +155,7 @@ static PyObject *RS_close_after(RingServer *s, PyObject *cid) {
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_abort(RingServer *s, PyObject *cid) {
+static PyObject *RS_abort(UringServer *s, PyObject *cid) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
@@ -190,7 +190,7 @@ static PyObject *addr_tuple(const struct sockaddr_storage *ss) {
 }
 
 /* (host, port) of the peer (which=0) or of our end (1); None once the connection is gone. */
-static PyObject *address(RingServer *s, PyObject *cid, int which) {
+static PyObject *address(UringServer *s, PyObject *cid, int which) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
         if (PyErr_Occurred())
@@ -205,25 +205,25 @@ static PyObject *address(RingServer *s, PyObject *cid, int which) {
     return addr_tuple(&ss);
 }
 
-static PyObject *RS_peer(RingServer *s, PyObject *cid) {
+static PyObject *RS_peer(UringServer *s, PyObject *cid) {
     return address(s, cid, 0);
 }
 
 /* gone(cid) -> bool: the client closed, reset or half-closed the connection (or it no longer exists). */
-static PyObject *RS_gone(RingServer *s, PyObject *cid) {
+static PyObject *RS_gone(UringServer *s, PyObject *cid) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL && PyErr_Occurred())
         return NULL;
     return PyBool_FromLong(c == NULL || (c->flags & (C_DEAD | C_EOF)) != 0);
 }
 
-static PyObject *RS_sockname(RingServer *s, PyObject *cid) {
+static PyObject *RS_sockname(UringServer *s, PyObject *cid) {
     return address(s, cid, 1);
 }
 
 /* Once a second: the clock advances, and a sweep of the connection table for timeouts starts; uring_process() runs its
  * slices, one per pass. Accepting starts again after EMFILE. */
-static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
+static PyObject *RS_tick(UringServer *s, PyObject *timeout_bytes) {
     if (!PyBytes_Check(timeout_bytes)) {
         PyErr_SetString(PyExc_TypeError, "tick(timeout_response: bytes)");
         return NULL;
@@ -249,7 +249,7 @@ static PyObject *RS_tick(RingServer *s, PyObject *timeout_bytes) {
  * The armed accept is cancelled and the listening socket is no longer the core's: its owner closes it right after
  * this call, and once the accept's completion lets go of it too the kernel refuses new connections, instead of
  * completing handshakes nobody will accept (they were reset when the drain ended). */
-static PyObject *RS_shutdown(RingServer *s, PyObject *Py_UNUSED(ignored)) {
+static PyObject *RS_shutdown(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     if (!s->ring_ok || s->closing)
         Py_RETURN_NONE;
     s->closing = 1;
@@ -276,12 +276,12 @@ static PyObject *RS_shutdown(RingServer *s, PyObject *Py_UNUSED(ignored)) {
 
 /* Resets every connection and waits (at most about a second) for the kernel to finish their operations, then
  * releases the ring. Every counter in stats() is zero afterwards unless the kernel kept an operation. */
-static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
+static PyObject *RS_close(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     struct io_uring_cqe cqes[REAP_BATCH];
     if (!s->ring_ok)
         Py_RETURN_NONE;
     if (s->in_process) {
-        PyErr_SetString(PyExc_RuntimeError, "RingServer.close() from inside one of its callbacks");
+        PyErr_SetString(PyExc_RuntimeError, "UringServer.close() from inside one of its callbacks");
         return NULL;
     }
     s->closing = 1;
@@ -326,7 +326,7 @@ static PyObject *RS_close(RingServer *s, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_stats(RingServer *s, PyObject *Py_UNUSED(ignored)) {
+static PyObject *RS_stats(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns, "parsers",
                          s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
                          s->n_out_items, "buffers_out", s->ring.bufs_out, "accepted", s->accepted, "requests",
@@ -334,22 +334,22 @@ static PyObject *RS_stats(RingServer *s, PyObject *Py_UNUSED(ignored)) {
                          "accept_errno", s->accept_errno);
 }
 
-static PyObject *RS_get_fd(RingServer *s, void *closure) {
+static PyObject *RS_get_fd(UringServer *s, void *closure) {
     (void)closure;
     return PyLong_FromLong(s->ring_ok ? s->ring.efd : -1);
 }
 
-static PyObject *RS_get_mode(RingServer *s, void *closure) {
+static PyObject *RS_get_mode(UringServer *s, void *closure) {
     (void)closure;
     return PyUnicode_FromString(covet_uring_mode_name(s->ring.mode));
 }
 
-static PyObject *RS_get_connections(RingServer *s, void *closure) {
+static PyObject *RS_get_connections(UringServer *s, void *closure) {
     (void)closure;
     return PyLong_FromLong(s->n_conns);
 }
 
-static PyObject *RS_get_busy(RingServer *s, void *closure) {
+static PyObject *RS_get_busy(UringServer *s, void *closure) {
     (void)closure;
     long n = 0;
     for (unsigned fd = 0; fd < s->conns_cap; fd++)
@@ -368,33 +368,33 @@ static uint32_t ticks(double seconds) {
 }
 
 /* The methods of the handler the core calls, looked up once by RS_init: each is kept, bound, in its field. The one
- * list of them, exported as RingServer.HANDLER_METHODS; covet/runtime/uring_contract.py declares the same as the
- * Protocol RingHandler (tests/test_contract.py checks that they agree). */
+ * list of them, exported as UringServer.HANDLER_METHODS; covet/runtime/uring_contract.py declares the same as the
+ * Protocol UringHandler (tests/test_contract.py checks that they agree). */
 static const struct {
     const char *name;
     size_t offset;
 } handler_methods[] = {
-    {"request", offsetof(RingServer, on_request)}, /* request(cid, Request) -> bytes | None */
-    {"error", offsetof(RingServer, on_error)},     /* error(status, message) -> bytes */
-    {"wake", offsetof(RingServer, on_wake)},       /* wake() -> None */
-    {"drained", offsetof(RingServer, on_drain)},   /* drained(cid) -> None */
-    {"body", offsetof(RingServer, on_body)},       /* body(cid, bytes | (status, message) | bool | None) -> bool */
-    {"reply_for", offsetof(RingServer, on_reply)}, /* reply_for(cid, plan, reply, keep_alive, is_head, minor) */
-    {"failed", offsetof(RingServer, on_fail)},     /* failed(cid, plan, exc, keep_alive, is_head, minor) */
+    {"request", offsetof(UringServer, on_request)}, /* request(cid, Request) -> bytes | None */
+    {"error", offsetof(UringServer, on_error)},     /* error(status, message) -> bytes */
+    {"wake", offsetof(UringServer, on_wake)},       /* wake() -> None */
+    {"drained", offsetof(UringServer, on_drain)},   /* drained(cid) -> None */
+    {"body", offsetof(UringServer, on_body)},       /* body(cid, bytes | (status, message) | bool | None) -> bool */
+    {"reply_for", offsetof(UringServer, on_reply)}, /* reply_for(cid, plan, reply, keep_alive, is_head, minor) */
+    {"failed", offsetof(UringServer, on_fail)},     /* failed(cid, plan, exc, keep_alive, is_head, minor) */
 };
 
 #define N_HANDLER_METHODS (sizeof handler_methods / sizeof handler_methods[0])
 
-static PyObject **handler_method(RingServer *s, size_t i) {
+static PyObject **handler_method(UringServer *s, size_t i) {
     return (PyObject **)(void *)((char *)s + handler_methods[i].offset);
 }
 
 /* Takes handler and its bound methods; 0, or -1 with an exception set (then nothing of the handler is kept). */
-static int take_handler(RingServer *s, PyObject *handler) {
+static int take_handler(UringServer *s, PyObject *handler) {
     for (size_t i = 0; i < N_HANDLER_METHODS; i++) {
         PyObject *m = PyObject_GetAttrString(handler, handler_methods[i].name);
         if (m != NULL && !PyCallable_Check(m)) {
-            PyErr_Format(PyExc_TypeError, "RingServer(): the handler's %s is not callable", handler_methods[i].name);
+            PyErr_Format(PyExc_TypeError, "UringServer(): the handler's %s is not callable", handler_methods[i].name);
             Py_CLEAR(m);
         }
         if (m == NULL) {
@@ -408,7 +408,7 @@ static int take_handler(RingServer *s, PyObject *handler) {
     return 0;
 }
 
-static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
+static int RS_init(UringServer *s, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"listen_fd", "handler",           "max_target",     "max_header_bytes", "max_headers",
                              "max_body",  "keepalive_timeout", "header_timeout", "body_timeout",     "write_timeout",
                              "entries",   "buffers",           "buffer_size",    "max_stream_body",  NULL};
@@ -419,12 +419,12 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
     double keepalive = 5, header_to = 10, body_to = 60, write_to = 60;
     unsigned entries = 1024, buffers = 512, buffer_size = 16384;
     if (s->ring_ok) {
-        PyErr_SetString(PyExc_RuntimeError, "RingServer is already set up");
+        PyErr_SetString(PyExc_RuntimeError, "UringServer is already set up");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:RingServer", kwlist, &listen_fd, &handler, &max_target,
-                                     &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to, &body_to,
-                                     &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:UringServer", kwlist, &listen_fd, &handler,
+                                     &max_target, &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to,
+                                     &body_to, &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
         return -1;
     if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
@@ -484,7 +484,7 @@ static int RS_init(RingServer *s, PyObject *args, PyObject *kw) {
 static PyObject *RS_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     (void)args;
     (void)kw;
-    RingServer *s = (RingServer *)type->tp_alloc(type, 0);
+    UringServer *s = (UringServer *)type->tp_alloc(type, 0);
     if (s != NULL) {
         s->ring.fd = -1;
         s->listen_fd = -1;
@@ -493,7 +493,7 @@ static PyObject *RS_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     return (PyObject *)s;
 }
 
-static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
+static int RS_traverse(UringServer *s, visitproc visit, void *arg) {
     Py_VISIT(s->handler);
     for (size_t i = 0; i < N_HANDLER_METHODS; i++)
         Py_VISIT(*handler_method(s, i));
@@ -509,7 +509,7 @@ static int RS_traverse(RingServer *s, visitproc visit, void *arg) {
 /* The GC breaks a cycle through the core (core -> its handler, UringHTTP1, and its bound methods -> core) by clearing
  * it: from then on its callbacks are NULL, and the release that follows in RS_dealloc closes the connections without
  * telling anyone. Every callback the release may reach (on_drain, on_body, on_wake) is checked for NULL there. */
-static int RS_clear(RingServer *s) {
+static int RS_clear(UringServer *s) {
     for (size_t i = 0; i < N_HANDLER_METHODS; i++)
         Py_CLEAR(*handler_method(s, i));
     Py_CLEAR(s->handler);
@@ -519,7 +519,7 @@ static int RS_clear(RingServer *s) {
     return 0;
 }
 
-static void RS_dealloc(RingServer *s) {
+static void RS_dealloc(UringServer *s) {
     PyObject_GC_UnTrack(s);
     if (s->ring_ok) {
         PyObject *r = RS_close(s, NULL);
@@ -539,7 +539,7 @@ static void RS_dealloc(RingServer *s) {
 
 /* set_direct(header_set_type, unused_conn): what calling routes directly needs (their replies go to the handler's
  * reply_for and failed). */
-static PyObject *RS_set_direct(RingServer *s, PyObject *const *args, Py_ssize_t nargs) {
+static PyObject *RS_set_direct(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 2 || !PyType_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "set_direct(header_set_type: type, unused_conn)");
         return NULL;
@@ -549,7 +549,7 @@ static PyObject *RS_set_direct(RingServer *s, PyObject *const *args, Py_ssize_t 
     Py_RETURN_NONE;
 }
 
-static PyObject *RS_set_head_lines(RingServer *s, PyObject *lines) {
+static PyObject *RS_set_head_lines(UringServer *s, PyObject *lines) {
     if (!PyBytes_CheckExact(lines)) {
         PyErr_SetString(PyExc_TypeError, "set_head_lines(lines: bytes)");
         return NULL;
@@ -603,17 +603,17 @@ static PyGetSetDef RS_getset[] = {
 };
 
 /* clang-format off: PyVarObject_HEAD_INIT ends in a comma of its own, which clang-format cannot see */
-PyTypeObject covet_RingServerType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "covet._native.RingServer",
-    .tp_basicsize = sizeof(RingServer),
+PyTypeObject covet_UringServerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "covet._native.UringServer",
+    .tp_basicsize = sizeof(UringServer),
     .tp_dealloc = (destructor)RS_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     /* The first line, up to "--", is the signature inspect (and mypy's stubtest) read. */
-    .tp_doc = "RingServer(listen_fd, handler, *, max_target=8192, max_header_bytes=65536, max_headers=100, "
+    .tp_doc = "UringServer(listen_fd, handler, *, max_target=8192, max_header_bytes=65536, max_headers=100, "
               "max_body=1048576, keepalive_timeout=5.0, header_timeout=10.0, body_timeout=60.0, write_timeout=60.0, "
               "entries=1024, buffers=512, buffer_size=16384, max_stream_body=0)\n--\n\n"
               "HTTP/1.1 connections on io_uring; the handler answers each request. It has the methods named in "
-              "RingServer.HANDLER_METHODS (covet.runtime.uring_contract.RingHandler).",
+              "UringServer.HANDLER_METHODS (covet.runtime.uring_contract.UringHandler).",
     .tp_traverse = (traverseproc)RS_traverse,
     .tp_clear = (inquiry)RS_clear,
     .tp_methods = RS_methods,
@@ -624,7 +624,7 @@ PyTypeObject covet_RingServerType = {
 /* clang-format on */
 
 int covet_ringserver_ready(void) {
-    if (PyType_Ready(&covet_RingServerType) < 0)
+    if (PyType_Ready(&covet_UringServerType) < 0)
         return -1;
     PyObject *names = PyTuple_New((Py_ssize_t)N_HANDLER_METHODS);
     if (names == NULL)
@@ -637,8 +637,8 @@ int covet_ringserver_ready(void) {
         }
         PyTuple_SET_ITEM(names, (Py_ssize_t)i, name);
     }
-    int rc = PyDict_SetItemString(covet_RingServerType.tp_dict, "HANDLER_METHODS", names);
+    int rc = PyDict_SetItemString(covet_UringServerType.tp_dict, "HANDLER_METHODS", names);
     Py_DECREF(names);
-    PyType_Modified(&covet_RingServerType);
+    PyType_Modified(&covet_UringServerType);
     return rc;
 }

@@ -1,5 +1,5 @@
 /*
- * covet._native.RingServer: HTTP/1.1 connections on io_uring, with Python entered once per request. Linux only.
+ * covet._native.UringServer: HTTP/1.1 connections on io_uring, with Python entered once per request. Linux only.
  *
  * The io_uring server is five files, each one job, lowest first:
  *
@@ -42,7 +42,7 @@ struct uring_upcalls;
 /* Per-request state structs kept for reuse (uring_conns.c). */
 #define FREE_ACTIVE 64
 
-typedef struct RingServer {
+typedef struct UringServer {
     PyObject_HEAD
     /* engine (uring_engine.c) */
     struct ring ring;
@@ -81,9 +81,9 @@ typedef struct RingServer {
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;
-} RingServer;
+} UringServer;
 
-extern PyTypeObject covet_RingServerType;
+extern PyTypeObject covet_UringServerType;
 
 /* Readies the type, with its class attribute HANDLER_METHODS; 0, or -1 with an exception set. */
 int covet_ringserver_ready(void);

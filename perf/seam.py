@@ -6,9 +6,11 @@ For each endpoint of the plain benchmark app (apps/covet_app.py), each loop
 revision (checked out and built under perf/.rev-<rev>) are measured in the
 same run, alternately, ``--rounds`` times: server CPU per request with 64
 connections, then requests/s with 16 requests pipelined per round trip
-(GET endpoints). Server on CPU 0, wrk on CPU 1; medians; ratios this ÷ that.
+(GET endpoints). Server on CPU 0, wrk on CPU 1. Every server of a group stays
+up and they take turns within each round; a ratio is the median of the
+per-round ratios this ÷ that.
 
-Usage: python perf/seam.py [--against REV,REV] [--seconds 4] [--rounds 2] [--docs]
+Usage: python perf/seam.py [--against REV,REV] [--seconds 2] [--rounds 8] [--docs]
 """
 
 from __future__ import annotations
@@ -77,33 +79,46 @@ def pipelined(ep: Endpoint) -> Endpoint:
 
 def measure(servers: list[Target], eps: list[Endpoint], seconds: int, rounds: int
             ) -> dict[str, dict[str, dict[str, list[float]]]]:
-    """{endpoint: {server: {"cpu": [...], "rps": [...]}}}, servers taking turns within each round."""
+    """{endpoint: {server: {"cpu": [...], "rps": [...]}}}.
+
+    Every server stays up for the whole group and the runs alternate server by server within each round, so the
+    two sides of a ratio are measured seconds apart: this machine's noise drifts over tens of seconds (the same
+    server's CPU per request varied by ±15% from round to round when each round restarted every server).
+    """
     found: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for rnd in range(rounds):
-        for t in servers:
-            bench.start(t)
-            try:
-                for ep in eps:
-                    wrong = bench.check(t, ep)
-                    if wrong:
-                        raise SystemExit(f"perf: {t.name} {ep.path}: {wrong}")
-                    bench.run_wrk(t, ep, 1, 64)  # warm-up
+    for t in servers:
+        bench.start(t)
+    try:
+        for ep in eps:
+            for t in servers:
+                wrong = bench.check(t, ep)
+                if wrong:
+                    raise SystemExit(f"perf: {t.name} {ep.path}: {wrong}")
+                bench.run_wrk(t, ep, 1, 64)  # warm-up
+            for rnd in range(rounds):
+                for t in servers:
                     slot = found.setdefault(ep.name, {}).setdefault(t.name, {"cpu": [], "rps": []})
                     slot["cpu"].append(bench.run_wrk(t, ep, seconds, 64)["cpu_us_per_req"])
                     if ep.method == "GET":
                         slot["rps"].append(bench.run_wrk(t, pipelined(ep), seconds, 64)["rps"])
                     print(f"round {rnd + 1} {t.name} {ep.name}: {slot['cpu'][-1]:.2f} us/req"
                           + (f", {slot['rps'][-1]:,.0f} pipelined req/s" if slot["rps"] else ""), flush=True)
-            finally:
-                bench.stop(t)
+    finally:
+        for t in servers:
+            bench.stop(t)
     return found
+
+
+def paired(now: list[float], then: list[float]) -> float:
+    """The median of the per-round ratios: each pair was measured seconds apart."""
+    return statistics.median(a / b for a, b in zip(now, then, strict=True))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--against", default=AGAINST_DEFAULT, help="git revisions to compare with, comma-separated")
-    ap.add_argument("--seconds", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seconds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--loops", default=",".join(LOOPS))
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--endpoints", default="plaintext,json,users,items")
@@ -126,25 +141,26 @@ def main() -> int:
                     then = by_server[rev]
                     row: dict[str, object] = {
                         "mode": mode, "loop": loop, "endpoint": ep_name, "against": rev,
-                        "cpu_ratio": statistics.median(now["cpu"]) / statistics.median(then["cpu"]),
+                        "cpu_ratio": paired(now["cpu"], then["cpu"]),
                         "cpu_now": statistics.median(now["cpu"]), "cpu_then": statistics.median(then["cpu"]),
                     }
                     if now["rps"]:
-                        row["rps_ratio"] = statistics.median(now["rps"]) / statistics.median(then["rps"])
+                        row["rps_ratio"] = paired(now["rps"], then["rps"])
                     rows.append(row)
     lines = [
         (f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/seam.py` ({args.rounds} rounds of {args.seconds} s, "
-         "64 connections, server on CPU 0, wrk on CPU 1; medians). CPU is server CPU per request; pipelined is "
+         "64 connections, server on CPU 0, wrk on CPU 1; servers taking turns within each round; medians of the "
+         "per-round ratios). CPU is server CPU per request; pipelined is "
          "requests/s with 16 requests per round trip. Ratios are this tree ÷ the revision: under 1 is cheaper "
          "CPU, over 1 is more requests/s."),
         "",
-        "| Mode | Loop | Endpoint | Against | CPU/request (µs, this ÷ then) | Pipelined req/s ratio |",
+        "| Mode | Loop | Endpoint | Against | CPU/request µs (this, then): ratio | Pipelined req/s ratio |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         rps = f"{r['rps_ratio']:.3f}×" if "rps_ratio" in r else "-"
         lines.append(f"| {r['mode']} | {r['loop']} | {r['endpoint']} | {r['against']} | "
-                     f"{r['cpu_now']:.2f} ÷ {r['cpu_then']:.2f} = {r['cpu_ratio']:.3f}× | {rps} |")
+                     f"{r['cpu_now']:.2f}, {r['cpu_then']:.2f}: {r['cpu_ratio']:.3f}× | {rps} |")
     text = "\n".join(lines) + "\n"
     print(text)
     out = HERE / "results"

@@ -1,4 +1,4 @@
-"""The io_uring core (``covet._native.RingServer``) driven directly, without the server around it: for what needs
+"""The io_uring core (``covet._native.UringServer``) driven directly, without the server around it: for what needs
 control of the core's clock or of the garbage collector.
 
 tests/test_uring_server.py runs each scenario in a subprocess (``python direct_core.py NAME``), so that a crash
@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from covet._native import RingServer
+from covet._native import UringServer
 
 GIB = 1 << 30
 
@@ -51,8 +51,8 @@ class Half:
                minor: int) -> bytes | None:
         return None
 
-    def core(self, listener: socket.socket, **kw: object) -> RingServer:
-        return RingServer(listener.fileno(), self, **kw)
+    def core(self, listener: socket.socket, **kw: object) -> UringServer:
+        return UringServer(listener.fileno(), self, **kw)
 
 
 def listener() -> socket.socket:
@@ -62,7 +62,7 @@ def listener() -> socket.socket:
     return sock
 
 
-def pump(core: RingServer, until: Callable[[], bool], timeout: float = 5.0) -> None:
+def pump(core: UringServer, until: Callable[[], bool], timeout: float = 5.0) -> None:
     """Runs the core's passes until ``until()`` or the timeout."""
     deadline = time.monotonic() + timeout
     while not until() and time.monotonic() < deadline:
@@ -72,7 +72,7 @@ def pump(core: RingServer, until: Callable[[], bool], timeout: float = 5.0) -> N
     assert until(), "timed out"
 
 
-def passes(core: RingServer, seconds: float) -> None:
+def passes(core: UringServer, seconds: float) -> None:
     """Runs the core's passes for ``seconds``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

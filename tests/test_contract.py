@@ -80,17 +80,17 @@ def test_a_streamed_head_is_a_request_with_no_body() -> None:
     assert b"".join(e[1] for e in events[1:-1]) == b"0123456789"
 
 
-uring = pytest.mark.skipif(not hasattr(_native, "RingServer"), reason="io_uring: Linux")
+uring = pytest.mark.skipif(not hasattr(_native, "UringServer"), reason="io_uring: Linux")
 
 
 @uring
 def test_the_ring_handler_protocol_names_the_methods_the_core_looks_up() -> None:
     """One list in C (native/uring_server.c, handler_methods), one Protocol in Python: the same names, in order."""
-    from covet.runtime.uring_contract import RingHandler
+    from covet.runtime.uring_contract import UringHandler
     from covet.runtime.uring_http1 import UringHTTP1
 
-    declared = tuple(n for n, v in vars(RingHandler).items() if callable(v) and not n.startswith("_"))
-    assert declared == _native.RingServer.HANDLER_METHODS
+    declared = tuple(n for n, v in vars(UringHandler).items() if callable(v) and not n.startswith("_"))
+    assert declared == _native.UringServer.HANDLER_METHODS
     for name in declared:  # the server's handler has each of them
         assert callable(getattr(UringHTTP1, name)), name
 
@@ -103,15 +103,15 @@ def test_a_handler_without_one_of_the_methods_is_refused() -> None:
     def nothing(*args: object) -> None:
         return None
 
-    methods = dict.fromkeys(_native.RingServer.HANDLER_METHODS, nothing)
+    methods = dict.fromkeys(_native.UringServer.HANDLER_METHODS, nothing)
     with socket.create_server(("127.0.0.1", 0)) as listener:
-        for name in _native.RingServer.HANDLER_METHODS:
+        for name in _native.UringServer.HANDLER_METHODS:
             lacking = types.SimpleNamespace(**{k: v for k, v in methods.items() if k != name})
             with pytest.raises(AttributeError, match=name):
-                _native.RingServer(listener.fileno(), lacking, entries=64, buffers=16, buffer_size=4096)
+                _native.UringServer(listener.fileno(), lacking, entries=64, buffers=16, buffer_size=4096)
             not_callable = types.SimpleNamespace(**{**methods, name: 42})
             with pytest.raises(TypeError, match=f"handler's {name} is not callable"):
-                _native.RingServer(listener.fileno(), not_callable, entries=64, buffers=16, buffer_size=4096)
+                _native.UringServer(listener.fileno(), not_callable, entries=64, buffers=16, buffer_size=4096)
 
 
 def test_the_stub_matches_the_extension() -> None:

@@ -1,4 +1,4 @@
-"""The contract of covet._native's functions and of RingServer at their edges: wrong arguments are refused with
+"""The contract of covet._native's functions and of UringServer at their edges: wrong arguments are refused with
 a TypeError or ValueError that names the call, never a crash; the response-field checks say what is wrong."""
 
 from __future__ import annotations
@@ -68,11 +68,11 @@ def test_parse_urlencoded_refuses_bad_arguments() -> None:
     assert _native.parse_urlencoded(b"a", 1) == [(b"a", b"")]
 
 
-uring = pytest.mark.skipif(sys.platform != "linux" or not hasattr(_native, "RingServer"), reason="io_uring: Linux")
+uring = pytest.mark.skipif(sys.platform != "linux" or not hasattr(_native, "UringServer"), reason="io_uring: Linux")
 
 
 def _handler(request: Any = None, error: Any = None, wake: Any = None, drained: Any = None, body: Any = None) -> Any:
-    """A RingServer handler (covet.runtime.uring_contract.RingHandler) of plain callables; those not given do
+    """A UringServer handler (covet.runtime.uring_contract.UringHandler) of plain callables; those not given do
     nothing."""
 
     def nothing(*args: object) -> None:
@@ -83,9 +83,9 @@ def _handler(request: Any = None, error: Any = None, wake: Any = None, drained: 
                                  failed=nothing)
 
 
-def _ring(listener: socket.socket, **kw: object) -> _native.RingServer:  # type: ignore[name-defined]
+def _ring(listener: socket.socket, **kw: object) -> _native.UringServer:  # type: ignore[name-defined]
     try:
-        return _native.RingServer(listener.fileno(), _handler(), **kw)  # type: ignore[attr-defined]
+        return _native.UringServer(listener.fileno(), _handler(), **kw)  # type: ignore[attr-defined]
     except OSError as exc:  # pragma: no cover - a kernel or sandbox without io_uring
         pytest.skip(f"no io_uring here: {exc}")
 
@@ -94,7 +94,7 @@ def _ring(listener: socket.socket, **kw: object) -> _native.RingServer:  # type:
 def test_ring_server_refuses_bad_set_up_and_calls() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         with pytest.raises(ValueError, match="limits must be positive"):
-            _native.RingServer(listener.fileno(), _handler(), max_target=0)  # type: ignore[attr-defined]
+            _native.UringServer(listener.fileno(), _handler(), max_target=0)  # type: ignore[attr-defined]
         core = _ring(listener, entries=64, buffers=16, buffer_size=4096)
         try:
             with pytest.raises(RuntimeError, match="already set up"):
@@ -163,7 +163,7 @@ def test_ring_server_serves_ipv6_and_reports_both_ends() -> None:
             return b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 
         try:
-            core = _native.RingServer(  # type: ignore[attr-defined]
+            core = _native.UringServer(  # type: ignore[attr-defined]
                 listener.fileno(), _handler(on_request, lambda *a: b"HTTP/1.1 400 Bad Request\r\n\r\n"), entries=64,
                 buffers=16, buffer_size=4096)
         except OSError as exc:  # pragma: no cover
@@ -192,7 +192,7 @@ def test_ring_server_serves_ipv6_and_reports_both_ends() -> None:
 
 
 class Core:
-    """A RingServer on a loopback listener, driven by hand: ``pump`` processes completions, ``tick`` is one second."""
+    """A UringServer on a loopback listener, driven by hand: ``pump`` processes completions, ``tick`` is one second."""
 
     def __init__(self, on_request: Any, on_error: Any = None, on_wake: Any = None, on_drain: Any = None,
                  on_body: Any = None, **kw: Any) -> None:
@@ -203,7 +203,7 @@ class Core:
         sys.unraisablehook = lambda u: self.unraisable.append(f"{u.exc_type.__name__}: {u.exc_value}")
 
         try:
-            self.core = _native.RingServer(  # type: ignore[attr-defined]
+            self.core = _native.UringServer(  # type: ignore[attr-defined]
                 self.listener.fileno(),
                 _handler(on_request, on_error or (lambda status, msg: b"HTTP/1.1 %d x\r\n\r\n" % status), on_wake,
                          on_drain, on_body), entries=64, buffers=16, buffer_size=4096, **kw)
@@ -308,7 +308,7 @@ def test_ring_server_reports_bad_answers_and_close_from_a_callback() -> None:
         core.close()
     text = "\n".join(core.unraisable)
     assert "a request's answer must be bytes or None, not int" in text, text
-    assert "RingServer.close() from inside one of its callbacks" in text, text
+    assert "UringServer.close() from inside one of its callbacks" in text, text
     assert "the handler's error() must return bytes, not str" in text, text
 
 
@@ -404,12 +404,12 @@ def test_ring_server_misuse_from_python_is_an_exception() -> None:
     import gc
 
     with pytest.raises(TypeError):
-        _native.RingServer()  # type: ignore[attr-defined,call-arg]
+        _native.UringServer()  # type: ignore[attr-defined,call-arg]
     with socket.create_server(("127.0.0.1", 0)) as listener:
         with pytest.raises(OSError, match="io_uring_setup"):
-            _native.RingServer(listener.fileno(), _handler(), entries=1 << 30)  # type: ignore[attr-defined]
+            _native.UringServer(listener.fileno(), _handler(), entries=1 << 30)  # type: ignore[attr-defined]
         # Dropped without close(): the ring is closed when the object goes.
-        dropped = _native.RingServer(listener.fileno(), _handler(),  # type: ignore[attr-defined]
+        dropped = _native.UringServer(listener.fileno(), _handler(),  # type: ignore[attr-defined]
                                      keepalive_timeout=0, header_timeout=1e12, entries=64, buffers=16,
                                      buffer_size=4096)
         del dropped
@@ -461,7 +461,7 @@ def test_ring_server_on_a_unix_socket_has_no_addresses(tmp_path: Any) -> None:
         return b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
     with listener:
-        core = holder["core"] = _native.RingServer(  # type: ignore[attr-defined]
+        core = holder["core"] = _native.UringServer(  # type: ignore[attr-defined]
             listener.fileno(), _handler(on_request), entries=64, buffers=16, buffer_size=4096)
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -27,7 +27,7 @@ from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
 
 if TYPE_CHECKING:
-    from covet._native import RingServer
+    from covet._native import UringServer
     from covet.app import Covet
 
 __all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "LoopUnavailable"]
@@ -212,13 +212,13 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         handle[0].cancel()
 
 
-def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, RingServer]:
+def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, UringServer]:
     """The io_uring core on ``sock`` with its Python half; OSError when the kernel refuses its set-up."""
-    from covet._native import RingServer
+    from covet._native import UringServer
 
     http = UringHTTP1(state, asyncio.get_running_loop())
     c = state.config
-    core = RingServer(
+    core = UringServer(
         sock.fileno(), http,
         max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
         max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
@@ -229,7 +229,7 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Rin
     return http, core
 
 
-async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, RingServer],
+async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, UringServer],
                       sock: socket.socket, mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
     http, core = ring
     ring_fd = core.fd

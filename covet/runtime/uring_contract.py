@@ -1,7 +1,7 @@
-"""What the io_uring core (``covet._native.RingServer``) calls in Python: the one handler object it is given.
+"""What the io_uring core (``covet._native.UringServer``) calls in Python: the one handler object it is given.
 
-``RingServer(listen_fd, handler, *, limits...)`` looks up the handler's methods once, by the names in
-``RingServer.HANDLER_METHODS`` (one table in ``native/uring_server.c``); ``RingHandler`` declares the same methods,
+``UringServer(listen_fd, handler, *, limits...)`` looks up the handler's methods once, by the names in
+``UringServer.HANDLER_METHODS`` (one table in ``native/uring_server.c``); ``UringHandler`` declares the same methods,
 in the same order, and ``tests/test_contract.py`` checks that the two agree. ``covet.runtime.uring_http1.UringHTTP1``
 is the handler of the server.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["RingHandler"]
+__all__ = ["UringHandler"]
 
 
-class RingHandler(Protocol):
+class UringHandler(Protocol):
     """The Python half of the io_uring core. ``cid`` names a connection (generation << 32 | descriptor)."""
 
     def request(self, cid: int, ev: tuple[Any, ...], /) -> bytes | None:

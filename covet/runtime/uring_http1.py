@@ -1,6 +1,6 @@
 """HTTP/1.1 on the io_uring core: the Python half.
 
-The C core (``covet._native.RingServer``) accepts, receives, parses and sends;
+The C core (``covet._native.UringServer``) accepts, receives, parses and sends;
 it calls ``request`` once per complete request, with the connection's id.
 A request answered on the spot returns its response bytes, which the core
 sends in order with the other responses of that connection. One that is
@@ -32,13 +32,13 @@ from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import H1Channel, render
 from covet.runtime.state import ServerState
 
-__all__ = ["DirectCore", "RingCore", "UringChannel", "UringHTTP1"]
+__all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
 _UNUSED_CONN: Final = ConnectionInfo(None, None)
 
 
-class RingCore(Protocol):
-    """What the Python half uses of ``covet._native.RingServer``."""
+class UringCore(Protocol):
+    """What the Python half uses of ``covet._native.UringServer``."""
 
     def reply(self, cid: int, data: bytes, keep_alive: bool, /) -> bool: ...
 
@@ -143,7 +143,7 @@ class UringHTTP1:
     def __init__(self, state: ServerState, loop: asyncio.AbstractEventLoop) -> None:
         self.state = state
         self.loop = loop
-        self.core: RingCore | None = None
+        self.core: UringCore | None = None
         self.live: dict[int, UringChannel] = {}  # by connection: the exchange it waits for
         self.bodies: dict[int, RequestBody] = {}  # by connection: the request body streaming in
 
@@ -196,7 +196,7 @@ class UringHTTP1:
         self.live[cid] = channel
         exchange.take(reply)
 
-    def forget(self, cid: int) -> RingCore | None:
+    def forget(self, cid: int) -> UringCore | None:
         """The exchange of ``cid`` has answered (or given up): the core, to let go of the connection."""
         self.live.pop(cid, None)
         body = self.bodies.get(cid)
