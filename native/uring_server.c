@@ -217,6 +217,14 @@ static PyObject *RS_gone(UringServer *s, PyObject *cid) {
     return PyBool_FromLong(c == NULL || (c->flags & (C_DEAD | C_EOF)) != 0);
 }
 
+/* closed(cid) -> bool: the connection is closed or reset (or no longer exists); a half-closed one is still open. */
+static PyObject *RS_closed(UringServer *s, PyObject *cid) {
+    struct conn *c = conn_lookup_cid(s, cid);
+    if (c == NULL && PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(c == NULL || (c->flags & C_DEAD) != 0);
+}
+
 static PyObject *RS_sockname(UringServer *s, PyObject *cid) {
     return address(s, cid, 1);
 }
@@ -576,6 +584,7 @@ static PyMethodDef RS_methods[] = {
     {"abort", (PyCFunction)RS_abort, METH_O, "abort(cid) -> None: reset the connection now."},
     {"peer", (PyCFunction)RS_peer, METH_O, "peer(cid) -> (host, port) or None."},
     {"gone", (PyCFunction)RS_gone, METH_O, "gone(cid) -> bool: the client closed, reset or half-closed."},
+    {"closed", (PyCFunction)RS_closed, METH_O, "closed(cid) -> bool: closed or reset; a half-closed one is not."},
     {"sockname", (PyCFunction)RS_sockname, METH_O, "sockname(cid) -> (host, port) or None."},
     {"tick", (PyCFunction)RS_tick, METH_O, "tick(timeout_response) -> None: once a second, enforce the timeouts."},
     {"shutdown", (PyCFunction)RS_shutdown, METH_NOARGS,

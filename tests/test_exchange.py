@@ -89,6 +89,10 @@ class FakeChannel:
         return self.is_gone
 
 
+class Weird(BaseException):
+    """Not an Exception: what a TaskGroup's BaseExceptionGroup, or a careless library, can raise."""
+
+
 def make_app(seen: list[str]) -> Covet:
     """Routes for each part of a request's life; they note what happened in ``seen``."""
     app = Covet()
@@ -119,6 +123,11 @@ def make_app(seen: list[str]) -> Covet:
     async def boom() -> dict[str, str]:
         await asyncio.sleep(0)
         raise RuntimeError("kaput")
+
+    @app.get("/weird")
+    async def weird() -> dict[str, str]:
+        await asyncio.sleep(0)
+        raise Weird("not an Exception")
 
     @app.get("/left")
     def left() -> dict[str, str]:
@@ -238,6 +247,17 @@ async def test_a_suspended_handler_that_raises_is_a_logged_500(state: ServerStat
         await ch.finished
     assert ch.calls == [("respond", 500, b'{"detail":"Internal Server Error"}', True)]
     assert "kaput" in caplog.text and "GET /boom" in caplog.text
+
+
+@in_loop
+async def test_a_handler_that_raises_a_base_exception_is_still_answered(state: ServerState,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    ch = FakeChannel()
+    with caplog.at_level(logging.ERROR):
+        await run(state, "GET", "/weird", ch)
+        await ch.finished
+    assert ch.calls == [("respond", 500, b'{"detail":"Internal Server Error"}', True)]
+    assert "not an Exception" in caplog.text
 
 
 @in_loop

@@ -130,3 +130,29 @@ def test_the_request_path_is_layered(module: str) -> None:
 def test_only_the_server_and_the_test_client_start_a_transport() -> None:
     importers = {p.stem for p in RUNTIME.glob("*.py") if runtime_imports(p.stem) & TRANSPORTS} - TRANSPORTS
     assert importers == {"server"}
+
+
+class _StuckTransport:
+    """A transport whose peer reads nothing: close() would wait for it for ever."""
+
+    def __init__(self) -> None:
+        self.closed = self.aborted = False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def test_a_lingering_close_whose_peer_reads_nothing_is_reset_after_the_write_timeout() -> None:
+    state = ServerState(make_app().dispatcher(), Config(write_timeout=5))
+    conn = AsyncioHTTP1(state)
+    stuck = _StuckTransport()
+    conn.transport = stuck  # type: ignore[assignment]
+    conn.lingering = True
+    conn.pause_mark = 100.0
+    conn.tick(103.0)
+    assert (stuck.closed, stuck.aborted) == (True, False)  # past the linger: closed once the answer is read
+    conn.tick(107.5)
+    assert stuck.aborted  # the answer was never read: reset, so the descriptor is not held for ever

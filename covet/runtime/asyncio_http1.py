@@ -409,8 +409,12 @@ class AsyncioHTTP1(asyncio.Protocol):
             return
         config = self.state.config
         if self.lingering:
-            if now - self.pause_mark >= LINGER_SECONDS and self.transport is not None:
-                self.transport.close()
+            age = now - self.pause_mark
+            if self.transport is not None:
+                if age >= LINGER_SECONDS + config.write_timeout:
+                    self.transport.abort()  # close() waits for the peer to read its answer: it never did
+                elif age >= LINGER_SECONDS:
+                    self.transport.close()
             return
         if self.write_paused:
             if now - self.pause_mark >= config.write_timeout:

@@ -86,9 +86,11 @@ def failure_reply(label: str, exc: BaseException) -> tuple[int, HeaderSeq, bytes
         return http_error_reply(exc)
     if isinstance(exc, ClientDisconnect):  # nobody is left to answer: not a server error
         return error_reply(400, str(exc))
-    if isinstance(exc, Exception):
-        return server_error_reply(label, exc)
-    raise exc  # KeyboardInterrupt and the like are not a route's answer
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        raise exc  # not a route's answer: the server stops
+    # Any other BaseException (a BaseExceptionGroup from a TaskGroup, GeneratorExit) is the route's failure too: left
+    # to propagate, it would leave its exchange unanswered and its connection held.
+    return server_error_reply(label, exc)
 
 
 def task_reply(task: asyncio.Task[Any], label: str) -> Reply:
@@ -196,6 +198,14 @@ class Exchange:
     # -- the handler's end ----------------------------------------------------------
 
     def _handler_done(self, task: asyncio.Task[Any]) -> None:
+        try:
+            self._settle(task)
+        except BaseException:
+            # Rule 3 holds even when settling fails: the transport must not keep waiting for this exchange.
+            self.channel.abort()
+            raise
+
+    def _settle(self, task: asyncio.Task[Any]) -> None:
         self.state.tasks.discard(task)
         self.task = None
         watch = self.watch
@@ -267,7 +277,11 @@ class Exchange:
     def _stream_done(self, task: asyncio.Task[bool]) -> None:
         self.state.tasks.discard(task)
         self.stream = None
-        self._drop_body()
+        try:
+            self._drop_body()
+        except BaseException:
+            self.channel.abort()
+            raise
         if not task.cancelled():
             exc = task.exception()
             if exc is None:

@@ -58,6 +58,8 @@ class UringCore(Protocol):
 
     def gone(self, cid: int, /) -> bool: ...
 
+    def closed(self, cid: int, /) -> bool: ...
+
     def sockname(self, cid: int, /) -> tuple[str, int] | None: ...
 
 
@@ -112,7 +114,7 @@ class UringChannel(H1Channel):
 
     def gone(self) -> bool:
         core = self.owner.core
-        return core is None or core.peer(self.cid) is None
+        return core is None or core.closed(self.cid)
 
     def may_keep(self) -> bool:
         return not self.owner.state.closing
@@ -287,7 +289,7 @@ class UringHTTP1:
             return
         # Nobody waits to write: the core says the connection is gone, or half-closed.
         core = self.core
-        if exchange is not None and (core is None or core.peer(cid) is None):
+        if exchange is not None and (core is None or core.closed(cid)):
             exchange.lost()
 
     def timeout_response(self) -> bytes:
