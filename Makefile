@@ -10,7 +10,7 @@ PORT   ?= 8000
 .PHONY: run test fuzz native-test system-deps lint typecheck check-examples clean bench-features
 
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
-RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\(.*\)\]/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
+RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\([^]]*\)\].*/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
 
 $(STAMP): pyproject.toml setup.py $(NATIVE)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -19,7 +19,7 @@ import sys
 from setuptools import Extension, setup
 
 # Each earned its place in perf/micro.py (see docs/compiling.md, "The runtime").
-COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection"]  # noqa: E501
+COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection"]
 
 
 def runtime_extensions() -> list[Extension]:
