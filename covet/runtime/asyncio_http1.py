@@ -39,7 +39,7 @@ from covet.runtime.encode import error_reply
 from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
-from covet.runtime.h1_response import CONTINUE, H1Channel, render
+from covet.runtime.h1_response import CONTINUE, H1Channel, render, render_closing
 from covet.runtime.state import ServerState
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
@@ -259,7 +259,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                                            query, headers, params, self.info, keep_alive, self._body_resume,
                                            self._close)
                 if exchange is None:
-                    out.append(render(TOO_LARGE_REPLY, head_lines, False, False, minor)[0])
+                    out.append(render_closing(TOO_LARGE_REPLY, head_lines, minor))
                     self._flush(out)
                     self._close()
                     return
@@ -270,7 +270,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                 self.queue.extend(self._body_events(events, i))
                 return
             else:
-                out.append(render(error_reply(ev[1], ev[2]), head_lines, False, False, 1)[0])
+                out.append(render_closing(error_reply(ev[1], ev[2]), head_lines))
                 self._flush(out)
                 self._close()
                 return
@@ -441,7 +441,7 @@ class AsyncioHTTP1(asyncio.Protocol):
             self._close()
 
     def _timeout(self) -> None:
-        data, _ = render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)
+        data = render_closing(error_reply(408, "Request Timeout"), self.state.clock.head_lines)
         if self.transport is not None and not self.closed:
             self.transport.write(data)
         self._close()

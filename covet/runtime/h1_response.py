@@ -19,7 +19,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
 
-__all__ = ["CONTINUE", "H1Channel", "prefix_of", "render", "stream_head"]
+__all__ = ["CONTINUE", "H1Channel", "prefix_of", "render", "render_closing", "stream_head"]
 
 log = logging.getLogger("covet.http1")
 
@@ -84,6 +84,11 @@ def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: b
     if close:
         keep_alive = False
     return render_reply(prefix, status, head_lines, body, keep_alive, is_head, minor), keep_alive
+
+
+def render_closing(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, minor: int = 1) -> bytes:
+    """A response after which the connection closes: a framing error, a refused body, a timeout."""
+    return render(reply, head_lines, False, False, minor)[0]
 
 
 def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, minor: int) -> tuple[bytes, bool, bool]:

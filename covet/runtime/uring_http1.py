@@ -29,7 +29,7 @@ from covet.runtime.encode import HeaderSet, Reply, error_reply
 from covet.runtime.events import EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.h1_response import H1Channel, render
+from covet.runtime.h1_response import H1Channel, render, render_closing
 from covet.runtime.state import ServerState
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
@@ -162,15 +162,7 @@ class UringHTTP1:
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
         info = ConnectionInfo(None, None, "http", "1.1", self.core, cid, self) if plan.uses_conn else _UNUSED_CONN
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
-        if type(reply) is not tuple:
-            self._take(cid, plan, reply, keep_alive, method == "HEAD", minor)
-            return None
-        data, keep = render(reply, state.clock.head_lines, keep_alive, method == "HEAD", minor)
-        if not keep:
-            core = self.core
-            assert core is not None
-            core.close_after(cid)
-        return data
+        return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor)
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev
@@ -184,7 +176,7 @@ class UringHTTP1:
             core = self.core
             assert core is not None
             core.close_after(cid)
-            return render(TOO_LARGE_REPLY, state.clock.head_lines, False, False, minor)[0]
+            return render_closing(TOO_LARGE_REPLY, state.clock.head_lines, minor)
         channel.exchange = exchange
         self.live[cid] = channel
         if exchange.body is not None:
@@ -235,9 +227,15 @@ class UringHTTP1:
         when an exchange goes on with it."""
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
-            if type(reply) is not tuple:
-                self._take(cid, plan, reply, keep_alive, is_head, minor)
-                return None
+        return self._answer(cid, plan, reply, keep_alive, is_head, minor)
+
+    def _answer(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool,
+                minor: int) -> bytes | None:
+        """A reply tuple's response bytes (closing after them when they say so), or None when an exchange goes on
+        with what ``answer_now`` could not finish."""
+        if type(reply) is not tuple:
+            self._take(cid, plan, reply, keep_alive, is_head, minor)
+            return None
         data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
         if not keep:
             core = self.core
@@ -264,7 +262,7 @@ class UringHTTP1:
 
     def error(self, status: int, message: str) -> bytes:
         """The response to a framing error; the core closes the connection after it."""
-        return render(error_reply(status, message), self.state.clock.head_lines, False, False, 1)[0]
+        return render_closing(error_reply(status, message), self.state.clock.head_lines)
 
     def gone(self, cid: int, /) -> bool:
         """Whether the client of ``cid`` has gone (``ConnectionInfo.disconnected``): closed, reset or half-closed."""
@@ -293,4 +291,4 @@ class UringHTTP1:
             exchange.lost()
 
     def timeout_response(self) -> bytes:
-        return render(error_reply(408, "Request Timeout"), self.state.clock.head_lines, False, False, 1)[0]
+        return render_closing(error_reply(408, "Request Timeout"), self.state.clock.head_lines)
