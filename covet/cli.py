@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from covet.exceptions import RouteDefinitionError
 from covet.loader import AppLoadError, load_app
@@ -22,12 +24,54 @@ def _version() -> str:
     return f"covet {__version__} (runtime={runtime}, native parser={os.path.basename(_native.__file__ or '?')})"
 
 
+_SUPERVISOR_ONLY = ("workers", "max_requests", "max_requests_jitter", "host", "port", "uds", "fd", "backlog")
+
+
+def _cmd_supervise(args: argparse.Namespace) -> int:
+    """``--workers``: bind once, then run workers that inherit the socket."""
+    from covet.runtime.listener import Listen, ListenError, describe, open_listener
+    from covet.runtime.server import LoopUnavailable, choose_loop, raise_nofile_limit
+    from covet.runtime.supervisor import Supervisor, WorkerSpec, cpu_count
+
+    try:
+        choose_loop(args.loop)  # an unknown or unavailable loop fails here, once, not in every worker
+    except LoopUnavailable as exc:
+        print(f"covet: error: {exc}", file=sys.stderr)
+        return 2
+    raise_nofile_limit()
+    try:
+        sock = open_listener(Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog))
+    except ListenError as exc:
+        print(f"covet: error: {exc.strerror}", file=sys.stderr)
+        return 1
+    count = args.workers if args.workers else cpu_count()
+    options = {k: v for k, v in vars(args).items() if k not in _SUPERVISOR_ONLY and k != "command"}
+    spec = WorkerSpec(["serve", args.app], options, sock, args.max_requests, args.max_requests_jitter,
+                      args.graceful_timeout)
+    print(f"covet: supervisor pid {os.getpid()}: {count} worker{'s' if count != 1 else ''} on {describe(sock)} "
+          "(HUP reloads, TERM drains, TTIN/TTOU add/remove a worker)", file=sys.stderr, flush=True)
+    return Supervisor(spec, count).run()
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    from covet.runtime.worker_link import ARGS_ENV, WorkerLink
+
+    link = WorkerLink.from_env()
+    if link is not None:
+        # A worker: the supervisor's options, on the socket it inherited (--fd).
+        fd = args.fd
+        for key, value in json.loads(os.environ.pop(ARGS_ENV, "{}")).items():
+            setattr(args, key, value)
+        args.fd, args.workers, args.max_requests = fd, None, 0
+    elif args.workers is not None or args.max_requests:
+        return _cmd_supervise(args)
 
     from covet import __version__
     from covet.runtime import compiled
     from covet.runtime.config import Config
+    from covet.runtime.listener import Listen, ListenError
     from covet.runtime.server import LoopUnavailable, serve
 
     manifest = None
@@ -49,6 +93,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
             return 2
         mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
+    if link is not None and not link.stand_by():
+        return 0  # a spare the supervisor let go of
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
@@ -62,13 +108,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         graceful_timeout=args.graceful_timeout,
         server_header=app.server_header,
     )
+    listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
-        serve(app, args.host, args.port, loop=args.loop, config=config, mode=mode)
+        serve(app, loop=args.loop, config=config, mode=mode, listen=listen, link=link)
     except LoopUnavailable as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
-        print(f"covet: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+    except ListenError as exc:
+        print(f"covet: error: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
 
@@ -89,8 +136,15 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, as every other error of the command is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="covet", description="CovetPy: typed Python APIs on a native HTTP core.")
+    parser = _Parser(prog="covet", description="CovetPy: typed Python APIs on a native HTTP core.")
     parser.add_argument("--version", action="store_true", help="print the version and runtime facts")
     sub = parser.add_subparsers(dest="command")
 
@@ -98,6 +152,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p_serve.add_argument("--uds", metavar="PATH", help="listen on a Unix domain socket instead of --host/--port")
+    p_serve.add_argument("--fd", type=int, help="listen on this inherited socket descriptor (systemd, a supervisor)")
+    p_serve.add_argument("--backlog", type=int, default=2048, help="connections the kernel queues unaccepted")
+    p_serve.add_argument("--workers", type=int, metavar="N",
+                         help="run N worker processes on one socket under a supervisor (0: one per CPU); without "
+                              "it, one process and no supervisor")
+    p_serve.add_argument("--max-requests", type=int, default=0, metavar="N",
+                         help="replace a worker after about N requests (implies a supervisor)")
+    p_serve.add_argument("--max-requests-jitter", type=int, default=0, metavar="J",
+                         help="add up to J to each worker's --max-requests, so they do not all restart together")
     p_serve.add_argument("--loop", default="auto", choices=["auto", "uring", "uvloop", "asyncio"],
                          help="auto (default): io_uring where the kernel supports it, else uvloop")
     p_serve.add_argument("--max-body", type=int, default=1 << 20,

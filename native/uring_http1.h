@@ -22,6 +22,9 @@ void http_close_after_output(struct conn *c);
 /* c's last response is queued: no later request is parsed or answered. */
 void http_stop_reading(struct conn *c);
 
+/* Whether a draining server may close c now: idle, and idle since before the last tick but one (see uring_http1.c). */
+int http_idle_for_a_tick(const UringServer *s, const struct conn *c);
+
 /* Python let go of c: run the input held meanwhile. */
 void http_resume_input(UringServer *s, struct conn *c);
 

@@ -253,7 +253,8 @@ static PyObject *RS_tick(UringServer *s, PyObject *timeout_bytes) {
     Py_RETURN_NONE;
 }
 
-/* Graceful shutdown: stop accepting, close idle connections now and the rest after their response.
+/* Graceful shutdown: stop accepting; close connections idle for a tick now, the rest after their next response or once
+ * idle for a tick (http_idle_for_a_tick says why not at once).
  * The armed accept is cancelled and the listening socket is no longer the core's: its owner closes it right after
  * this call, and once the accept's completion lets go of it too the kernel refuses new connections, instead of
  * completing handshakes nobody will accept (they were reset when the drain ended). */
@@ -269,8 +270,7 @@ static PyObject *RS_shutdown(UringServer *s, PyObject *Py_UNUSED(ignored)) {
         struct conn *c = s->conns[fd];
         if (c == NULL || (c->flags & (C_DEAD | C_BUSY)))
             continue;
-        int st = c->act != NULL ? h1_conn_state(&c->act->p) : H1_STATE_IDLE;
-        if (st == H1_STATE_IDLE) {
+        if (http_idle_for_a_tick(s, c)) {
             c->flags |= C_CLOSING;
             http_settle(s, c);
         }
@@ -293,6 +293,7 @@ static PyObject *RS_close(UringServer *s, PyObject *Py_UNUSED(ignored)) {
         return NULL;
     }
     s->closing = 1;
+    s->stopping = 1;
     s->in_process = 1;
     if (s->accepting)
         uring_cancel(s, UD(OP_ACCEPT, 0, 0));

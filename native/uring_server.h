@@ -48,9 +48,10 @@ typedef struct UringServer {
     struct ring ring;
     int ring_ok;
     int listen_fd;
-    int accepting;    /* a multishot accept is armed */
+    int accepting;    /* an accept is armed */
     int accept_errno; /* why accepting stopped (EMFILE...), re-armed by tick() */
-    int closing;
+    int closing;      /* draining (shutdown) or closed: no new connection is accepted */
+    int stopping;     /* close(): every connection is reset, and one accepted meanwhile too */
     int in_process;
     const struct uring_upcalls *up; /* what the engine calls for a connection's input, FIN, and after each event */
     unsigned *dirty;                /* descriptors with output to send */

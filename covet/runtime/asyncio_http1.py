@@ -47,6 +47,10 @@ __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
 log = logging.getLogger("covet.http1")
 
 LINGER_SECONDS: Final = 2.0
+# Draining, an idle keep-alive connection closes once two ticks saw no progress on it (a second at least), not at
+# once: its client may be sending the next request as we close, and would read a reset where it expected an answer
+# (wrk against a reload counted such errors). A busy one gets `connection: close` on its next response instead.
+DRAIN_IDLE_SECONDS: Final = 1.5
 
 
 @final
@@ -137,6 +141,8 @@ class AsyncioHTTP1(asyncio.Protocol):
         self.left.left = True
         self.queue.clear()
         self.state.connections.discard(self)
+        self.state.requests += self.nreq - self.seen_nreq
+        self.seen_nreq = self.nreq
         exchange = self.exchange
         if exchange is not None:
             exchange.lost()
@@ -423,13 +429,14 @@ class AsyncioHTTP1(asyncio.Protocol):
         st = self.parser.state
         # (a streamed body's pauses are judged by ServerState.tick_bodies)
         if self.busy or self.body is not None or self.nreq != self.seen_nreq or st != self.seen_state:
+            self.state.requests += self.nreq - self.seen_nreq
             self.seen_nreq = self.nreq
             self.seen_state = st
             self.mark = now
             return
         age = now - self.mark
         if st == 0:
-            if age >= config.keepalive_timeout or self.state.closing:
+            if age >= config.keepalive_timeout or (self.state.closing and age >= DRAIN_IDLE_SECONDS):
                 self._close()
         elif st == 1:
             if age >= config.header_timeout:
@@ -459,7 +466,9 @@ class AsyncioHTTP1(asyncio.Protocol):
             self.transport.abort()
 
     def shutdown(self) -> None:
-        """Graceful shutdown: close now when idle, else after the response in flight."""
+        """Graceful shutdown: close now when idle for a tick, else after the next response or once idle that long."""
         self.closing = True
-        if not self.busy and not self.queue and self.parser.state == 0:
+        st = self.parser.state
+        if (not self.busy and not self.queue and self.body is None and st == 0 and self.nreq == self.seen_nreq
+                and self.seen_state == 0 and self.state.clock.now - self.mark >= DRAIN_IDLE_SECONDS):
             self._close()

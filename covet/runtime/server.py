@@ -22,21 +22,30 @@ from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
+from covet.runtime.listener import Listen, ListenError, describe, open_listener
 from covet.runtime.state import ServerState
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
+from covet.runtime.worker_link import WorkerLink
 
 if TYPE_CHECKING:
     from covet._native import UringServer
     from covet.app import Covet
 
-__all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "LoopUnavailable"]
+__all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "ListenError", "LoopUnavailable"]
 
 log = logging.getLogger("covet.server")
 
 
 class LoopUnavailable(RuntimeError):
     """The event loop asked for on the command line cannot run here."""
+
+
+def say(line: str) -> None:
+    """One line on stderr in one write: the workers of a supervisor share the stream, and print() writes the line and
+    its newline apart, so two workers' lines could interleave."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
 
 
 def _uvloop_factory() -> tuple[str, Callable[[], asyncio.AbstractEventLoop]] | None:
@@ -70,7 +79,7 @@ def choose_loop(name: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]
             return "uring", under[1] if under is not None else asyncio.new_event_loop
         if name == "uring":
             raise LoopUnavailable(f"--loop uring: io_uring cannot serve here: {reason}")
-        print(f"covet: io_uring unavailable ({reason}); using uvloop", file=sys.stderr, flush=True)
+        say(f"covet: io_uring unavailable ({reason}); using uvloop")
     if name in ("auto", "uvloop"):
         found = _uvloop_factory()
         if found is not None:
@@ -101,26 +110,8 @@ async def run_hooks(hooks: list[Callable[[], Awaitable[None] | None]]) -> None:
             await result
 
 
-def _bind(host: str, port: int, backlog: int) -> socket.socket:
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, kind, proto, _, addr = infos[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(addr)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
-async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, requested: str, mode: str,
-                 backlog: int) -> None:
+async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, requested: str, mode: str,
+                 link: WorkerLink | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -137,7 +128,11 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
-    sock = _bind(host, port, backlog)
+    sock = open_listener(listen)
+    backlog = listen.backlog
+    watch: list[asyncio.TimerHandle] = []  # the supervisor's, re-armed each second
+    if link is not None:
+        _watch_supervisor(loop, state, link, stop, watch)
     try:
         ring = None
         if loop_name == "uring":
@@ -148,25 +143,35 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
                 if requested == "uring":
                     raise LoopUnavailable(f"--loop uring: the io_uring core could not start: {exc}") from exc
                 loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
-                print(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}",
-                      file=sys.stderr, flush=True)
+                say(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}")
         if ring is not None:
-            await _serve_ring(loop, state, ring, sock, mode, stop, force)
+            await _serve_ring(loop, state, ring, sock, mode, link, stop, force)
         else:
-            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, stop, force)
+            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force)
     finally:
+        for handle in watch:
+            handle.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         sock.close()
         await run_hooks(app.shutdown_hooks)
 
 
-def _announce(sock: socket.socket, mode: str, loop_name: str) -> None:
-    bound = sock.getsockname()
-    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+def _watch_supervisor(loop: asyncio.AbstractEventLoop, state: ServerState, link: WorkerLink, stop: asyncio.Event,
+                      handle: list[asyncio.TimerHandle]) -> None:
+    """A worker's once-a-second look at its supervisor: drain when it is gone, ask to retire at --max-requests."""
+    handle[:] = [loop.call_later(1.0, _watch_supervisor, loop, state, link, stop, handle)]
+    if not link.check(state.served()):
+        if not stop.is_set():
+            log.warning("the supervisor is gone: draining")
+        stop.set()
+
+
+def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink | None) -> None:
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
-    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name}, runtime={runtime})",
-          file=sys.stderr, flush=True)
+    say(f"covet: serving {describe(sock)} (mode={mode}, loop={loop_name}, runtime={runtime})")
+    if link is not None:
+        link.ready()
 
 
 async def _drain(state: ServerState, open_connections: Callable[[], int], force: asyncio.Event) -> None:
@@ -177,7 +182,8 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
 
 
 async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
-                         mode: str, loop_name: str, backlog: int, stop: asyncio.Event, force: asyncio.Event) -> None:
+                         mode: str, loop_name: str, backlog: int, link: WorkerLink | None, stop: asyncio.Event,
+                         force: asyncio.Event) -> None:
     server: asyncio.AbstractServer | Acceptor
     if loop_name == "asyncio":
         # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
@@ -185,7 +191,7 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         server.start()
     else:
         server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog)
-    _announce(sock, mode, loop_name)
+    _announce(sock, mode, loop_name, link)
 
     def tick() -> None:
         state.clock.update()
@@ -198,7 +204,7 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
     handle = [loop.call_later(1.0, tick)]
     try:
         await stop.wait()
-        print("covet: shutting down", file=sys.stderr, flush=True)
+        say("covet: shutting down")
         server.close()
         state.closing = True
         for conn in list(state.connections):
@@ -230,12 +236,14 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
 
 
 async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, UringServer],
-                      sock: socket.socket, mode: str, stop: asyncio.Event, force: asyncio.Event) -> None:
+                      sock: socket.socket, mode: str, link: WorkerLink | None, stop: asyncio.Event,
+                      force: asyncio.Event) -> None:
     http, core = ring
     ring_fd = core.fd
+    state.served = lambda: int(core.stats()["requests"])
     loop.add_reader(ring_fd, core.process)
-    print(f"covet: io_uring ring set up as {core.mode}", file=sys.stderr, flush=True)
-    _announce(sock, mode, "uring")
+    say(f"covet: io_uring ring set up as {core.mode}")
+    _announce(sock, mode, "uring", link)
 
     def tick() -> None:
         # Re-armed first: a failing tick must not end the timeouts, the Date header and accept retries.
@@ -248,7 +256,7 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
     handle = [loop.call_later(1.0, tick)]
     try:
         await stop.wait()
-        print("covet: shutting down", file=sys.stderr, flush=True)
+        say("covet: shutting down")
         state.closing = True
         core.shutdown()
         # Refuse new connections now, as the asyncio loops' server.close() does: left open, the kernel would
@@ -272,9 +280,9 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
             log.warning("io_uring core still held at exit: %s", held)
         if os.environ.get("COVET_RING_COUNTERS") == "1":
             shown = " ".join(f"{k}={counts[k]}" for k in sorted(_HELD))
-            print(f"covet: io_uring counters at exit: {shown}", file=sys.stderr, flush=True)
+            say(f"covet: io_uring counters at exit: {shown}")
             busy = " ".join(f"{k}={counts[k]}" for k in ("accepted", "requests", "passes", "enters", "completions"))
-            print(f"covet: io_uring activity: {busy}", file=sys.stderr, flush=True)
+            say(f"covet: io_uring activity: {busy}")
 
 
 _HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out", "bodies",
@@ -290,11 +298,14 @@ def serve(
     config: Config | None = None,
     mode: str = "interpreted",
     backlog: int = 2048,
+    listen: Listen | None = None,
+    link: WorkerLink | None = None,
 ) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT.
+    """Serve ``app`` until SIGTERM or SIGINT, on ``host``:``port`` or as ``listen`` says.
 
     Raises:
         LoopUnavailable: the requested loop cannot run here.
+        ListenError: the listening socket cannot be opened.
         RouteDefinitionError: a route cannot be served as declared.
     """
     loop_name, factory = choose_loop(loop)
@@ -303,7 +314,8 @@ def serve(
     ev_loop = factory()
     try:
         asyncio.set_event_loop(ev_loop)
-        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, loop, mode, backlog))
+        where = listen or Listen(host=host, port=port, backlog=backlog)
+        ev_loop.run_until_complete(_serve(app, where, cfg, loop_name, loop, mode, link))
     finally:
         asyncio.set_event_loop(None)
         ev_loop.close()

@@ -50,6 +50,12 @@ class ServerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
         self.budget = BodyBudget(config.body_buffer)  # what they hold unread, together
+        self.requests = 0  # requests of the asyncio transports, counted by their ticks (not per request)
+        # How many requests were served so far: the io_uring core counts its own, and replaces this.
+        self.served: Callable[[], int] = self.counted
+
+    def counted(self) -> int:
+        return self.requests
 
     def unwrap(self, reply: Reply) -> Reply:
         """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""

@@ -1,0 +1,120 @@
+"""The listening socket: bound to a host and port, to a Unix socket path, or inherited as a descriptor.
+
+One process opens it: ``covet serve`` on its own, or the supervisor, whose
+workers inherit it (``--fd``) and all accept from its one queue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import stat
+from typing import final
+
+__all__ = ["Listen", "ListenError", "open_listener", "describe"]
+
+
+class ListenError(OSError):
+    """The socket cannot be opened as asked; the message is one line, for the command line."""
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class Listen:
+    """Where to listen: ``fd`` if set, else ``uds`` if set, else ``host``:``port``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    uds: str | None = None
+    fd: int | None = None
+    backlog: int = 2048
+
+
+def open_listener(spec: Listen) -> socket.socket:
+    """A listening, non-blocking socket as ``spec`` says.
+
+    Raises:
+        ListenError: the address is in use, the path is taken by something that is not a socket, the descriptor
+            is not a listening stream socket, ...
+    """
+    if spec.fd is not None:
+        return _inherited(spec.fd)
+    if spec.uds is not None:
+        return _unix(spec.uds, spec.backlog)
+    return _tcp(spec.host, spec.port, spec.backlog)
+
+
+def _inherited(fd: int) -> socket.socket:
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError as exc:
+        raise ListenError(exc.errno, f"--fd {fd}: not a socket ({exc.strerror or exc})") from exc
+    if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise ListenError(0, f"--fd {fd}: not a listening stream socket")
+    sock.setblocking(False)
+    return sock
+
+
+def _unix(path: str, backlog: int) -> socket.socket:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ListenError(exc.errno, f"--uds {path}: {exc.strerror}") from exc
+    else:
+        if not stat.S_ISSOCK(st.st_mode):
+            raise ListenError(0, f"--uds {path}: exists and is not a socket")
+        # A socket file left by a server that is gone: taken over, as uvicorn and gunicorn do; one still answered
+        # is somebody else's.
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+        except OSError:
+            os.unlink(path)
+        else:
+            raise ListenError(0, f"--uds {path}: another server is listening on it")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(path)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(exc.errno, f"cannot listen on {path}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def _tcp(host: str, port: int, backlog: int) -> socket.socket:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ListenError(0, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        # Accepted sockets inherit it from the listener on Linux: no setsockopt per connection.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(addr)
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def describe(sock: socket.socket, scheme: str = "http") -> str:
+    """The address a client uses: ``http://127.0.0.1:8000``, ``http://[::1]:8000`` or ``unix:/run/app.sock``."""
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{sock.getsockname()}"
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    return f"{scheme}://{shown}:{bound[1]}"

@@ -1,0 +1,23 @@
+"""The app of tests/test_supervisor.py: which worker answered, which code it runs, and a slow route."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from covet import Covet
+
+VERSION = "v0"
+
+app = Covet()
+
+
+@app.get("/who")
+async def who() -> dict[str, object]:
+    return {"pid": os.getpid(), "version": VERSION}
+
+
+@app.get("/slow")
+async def slow(seconds: float = 1.0) -> dict[str, object]:
+    await asyncio.sleep(seconds)
+    return {"pid": os.getpid(), "slept": seconds}
