@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from covet.exceptions import RouteDefinitionError
 from covet.loader import AppLoadError, load_app
+
+if TYPE_CHECKING:
+    from covet.runtime.tls import ServerTLS
 
 __all__ = ["main", "load_app"]
 
@@ -29,7 +34,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from covet.runtime import compiled
     from covet.runtime.config import Config
     from covet.runtime.server import LoopUnavailable, serve
+    from covet.runtime.tls import TLSConfigError
 
+    try:
+        tls = _tls(args)
+    except TLSConfigError as exc:
+        print(f"covet: error: {exc}", file=sys.stderr)
+        return 2
     manifest = None
     if args.compiled != "off":
         try:
@@ -63,7 +74,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server_header=app.server_header,
     )
     try:
-        serve(app, args.host, args.port, loop=args.loop, config=config, mode=mode)
+        serve(app, args.host, args.port, loop=args.loop, config=config, mode=mode, tls=tls)
     except LoopUnavailable as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
@@ -71,6 +82,33 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"covet: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tls(args: argparse.Namespace) -> ServerTLS | None:
+    """The server's TLS from the --ssl-* flags (uvicorn's names), or None for cleartext.
+
+    Raises:
+        TLSConfigError: the flags or the files they name are bad (a one-line message).
+    """
+    from covet.runtime.tls import CERT_REQS, ServerTLS, TLSConfigError, TLSSettings
+
+    if args.ssl_certfile is None:
+        given = [f for f in ("keyfile", "keyfile_password", "ca_certs", "cert_reqs", "ciphers")
+                 if getattr(args, f"ssl_{f}") is not None]
+        if given:
+            flag = "--ssl-" + given[0].replace("_", "-")
+            raise TLSConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
+        return None
+    settings = TLSSettings(
+        certfile=args.ssl_certfile,
+        keyfile=args.ssl_keyfile,
+        password=args.ssl_keyfile_password,
+        ca_certs=args.ssl_ca_certs,
+        cert_reqs=CERT_REQS[args.ssl_cert_reqs or "none"],
+    )
+    if args.ssl_ciphers is not None:
+        settings = dataclasses.replace(settings, ciphers=args.ssl_ciphers)
+    return ServerTLS(settings)
 
 
 def _cmd_routes(args: argparse.Namespace) -> int:
@@ -118,6 +156,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
                          help="use the build from `covet build` (auto: when it matches the sources)")
     p_serve.add_argument("--build-dir", default=".covet/build")
+    tls = p_serve.add_argument_group("TLS (docs/tls.md); SIGHUP reloads the certificate")
+    tls.add_argument("--ssl-certfile", metavar="PEM", help="the server's certificate chain: serve HTTPS")
+    tls.add_argument("--ssl-keyfile", metavar="PEM", help="its private key (default: in --ssl-certfile)")
+    tls.add_argument("--ssl-keyfile-password", metavar="PASSWORD", help="the private key's password")
+    tls.add_argument("--ssl-ca-certs", metavar="PEM", help="CAs that client certificates must chain to")
+    tls.add_argument("--ssl-cert-reqs", choices=["none", "optional", "required", "0", "1", "2"],
+                     help="client certificates: none (default), optional or required (uvicorn's 0, 1, 2 too)")
+    tls.add_argument("--ssl-ciphers", metavar="LIST",
+                     help="OpenSSL cipher list for TLS 1.2 (default: ECDHE+AESGCM:ECDHE+CHACHA20; TLS 1.3's "
+                          "suites are all forward-secret AEAD)")
 
     p_build = sub.add_parser("build", help="type-check and compile an application with mypyc")
     p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")

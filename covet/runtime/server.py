@@ -2,7 +2,8 @@
 
 Stages, in order: pick the loop, plan the routes, run the start-up hooks,
 bind, announce the address on stderr, serve with a one-second ticker, and on
-SIGTERM/SIGINT drain gracefully and run the shutdown hooks.
+SIGTERM/SIGINT drain gracefully and run the shutdown hooks. With TLS (``tls``),
+SIGHUP reloads the certificate for new connections.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from covet.runtime.accept import Acceptor
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.state import ServerState
+from covet.runtime.tls import ServerTLS
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
 
@@ -56,13 +58,19 @@ def _uring_reason() -> str:
     return "" if support.usable else support.reason
 
 
-def choose_loop(name: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+def choose_loop(name: str, tls: bool = False) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Resolve ``auto``/``uring``/``uvloop``/``asyncio`` to a loop name and the asyncio loop factory under it.
 
     ``uring`` runs connections on the io_uring core, with uvloop (or asyncio) for
     handlers, timers and signals; ``auto`` takes it where the kernel offers what the
-    core needs, and otherwise steps down to uvloop, saying why on stderr.
+    core needs, and otherwise steps down to uvloop, saying why on stderr. The core
+    has no TLS yet (docs/tls.md): with ``tls``, ``auto`` steps down and ``uring`` is refused.
     """
+    if tls and name == "uring":
+        raise LoopUnavailable("--loop uring: the io_uring core does not serve TLS yet; use --loop auto or uvloop")
+    if tls and name == "auto":
+        name = "uvloop" if _uvloop_factory() is not None else "asyncio"
+        print(f"covet: io_uring does not serve TLS yet; using {name}", file=sys.stderr, flush=True)
     if name in ("auto", "uring"):
         reason = _uring_reason()
         if not reason:
@@ -120,7 +128,7 @@ def _bind(host: str, port: int, backlog: int) -> socket.socket:
 
 
 async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: str, requested: str, mode: str,
-                 backlog: int) -> None:
+                 backlog: int, tls: ServerTLS | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -134,9 +142,14 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     # Before the start-up line: a signal sent as soon as it is seen must already drain gracefully.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    if tls is not None:
+        # New connections get the new certificate; a bad one is logged and the old one stays (tls.py).
+        loop.add_signal_handler(signal.SIGHUP, tls.reload)
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
+    if tls is not None:
+        state.scheme = "https"
     sock = _bind(host, port, backlog)
     try:
         ring = None
@@ -153,19 +166,19 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
         if ring is not None:
             await _serve_ring(loop, state, ring, sock, mode, stop, force)
         else:
-            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, stop, force)
+            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, stop, force, tls)
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         sock.close()
         await run_hooks(app.shutdown_hooks)
 
 
-def _announce(sock: socket.socket, mode: str, loop_name: str) -> None:
+def _announce(sock: socket.socket, mode: str, loop_name: str, scheme: str = "http") -> None:
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
-    print(f"covet: serving http://{shown}:{bound[1]} (mode={mode}, loop={loop_name}, runtime={runtime})",
+    print(f"covet: serving {scheme}://{shown}:{bound[1]} (mode={mode}, loop={loop_name}, runtime={runtime})",
           file=sys.stderr, flush=True)
 
 
@@ -177,15 +190,20 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
 
 
 async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
-                         mode: str, loop_name: str, backlog: int, stop: asyncio.Event, force: asyncio.Event) -> None:
+                         mode: str, loop_name: str, backlog: int, stop: asyncio.Event, force: asyncio.Event,
+                         tls: ServerTLS | None) -> None:
     server: asyncio.AbstractServer | Acceptor
+    context = tls.front if tls is not None else None
+    # A client that connects and never finishes its handshake is dropped as one that never sends its head is.
+    handshake = state.config.header_timeout if tls is not None else None
     if loop_name == "asyncio":
         # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
-        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog)
+        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog, context, handshake)
         server.start()
     else:
-        server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog)
-    _announce(sock, mode, loop_name)
+        server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog, ssl=context,
+                                          ssl_handshake_timeout=handshake)
+    _announce(sock, mode, loop_name, state.scheme)
 
     def tick() -> None:
         state.clock.update()
@@ -203,7 +221,9 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         state.closing = True
         for conn in list(state.connections):
             conn.shutdown()
-        await _drain(state, lambda: len(state.connections), force)
+        # Connections closed with nothing left to send are not waited for: over TLS they would sit waiting for
+        # the peer's close_notify, which an idle keep-alive client never sends (docs/tls.md).
+        await _drain(state, lambda: sum(1 for conn in state.connections if not conn.quiet()), force)
     finally:
         for task in list(state.tasks):
             task.cancel()
@@ -290,20 +310,24 @@ def serve(
     config: Config | None = None,
     mode: str = "interpreted",
     backlog: int = 2048,
+    tls: ServerTLS | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT.
 
+    Args:
+        tls: serve HTTPS with this context (``covet.runtime.tls``); SIGHUP reloads its certificate.
+
     Raises:
-        LoopUnavailable: the requested loop cannot run here.
+        LoopUnavailable: the requested loop cannot run here (``uring`` with ``tls``).
         RouteDefinitionError: a route cannot be served as declared.
     """
-    loop_name, factory = choose_loop(loop)
+    loop_name, factory = choose_loop(loop, tls is not None)
     raise_nofile_limit()
     cfg = config or Config(server_header=app.server_header)
     ev_loop = factory()
     try:
         asyncio.set_event_loop(ev_loop)
-        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, loop, mode, backlog))
+        ev_loop.run_until_complete(_serve(app, host, port, cfg, loop_name, loop, mode, backlog, tls))
     finally:
         asyncio.set_event_loop(None)
         ev_loop.close()
