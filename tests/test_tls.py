@@ -384,7 +384,37 @@ def test_sighup_reloads_the_certificate_for_new_connections(request: pytest.Fixt
         assert code == 0, log
 
 
-# -- io_uring, and bad input to the CLI --------------------------------------------------------------------------
+@pytest.mark.parametrize("transport", TLS_TRANSPORTS)
+def test_sighup_reloads_the_client_ca_too(request: pytest.FixtureRequest, pki: PKI, tmp_path: Path,
+                                          transport: str) -> None:
+    old_ca, new_ca = trustme.CA(), trustme.CA()
+    clients = tmp_path / "clients.pem"
+    old_ca.cert_pem.write_to_path(str(clients))
+    srv = app_server(request, transport, "tlsapp", "built_tlsapp",
+                     *tls_flags(pki, "--ssl-ca-certs", str(clients), "--ssl-cert-reqs", "required"))
+
+    def status(issuer: trustme.CA) -> int | str:
+        ctx = pki.trust()
+        issuer.issue_cert("client@example.com").configure_cert(ctx)
+        try:
+            with httpx.Client(verify=ctx, timeout=10) as client:
+                return client.get(f"{srv.url}/whoami").status_code
+        except httpx.TransportError:
+            return "refused"
+
+    try:
+        assert (status(old_ca), status(new_ca)) == (200, "refused")
+        new_ca.cert_pem.write_to_path(str(clients))
+        mark = len(srv.lines)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(srv, "TLS certificate reloaded", mark)
+        assert (status(old_ca), status(new_ca)) == ("refused", 200)
+    finally:
+        code, log = srv.stop()
+        assert code == 0, log
+
+
+# -- io_uring, the CLI's other forms, and bad input --------------------------------------------------------------------
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -398,6 +428,24 @@ def test_loop_auto_with_tls_steps_down_to_uvloop_and_says_so(pki: PKI) -> None:
     try:
         assert srv.loop == "uvloop" and srv.url.startswith("https://")
         assert "covet: io_uring does not serve TLS yet; using uvloop\n" in srv.lines
+    finally:
+        code, log = srv.stop()
+        assert code == 0, log
+
+
+@pytest.mark.parametrize("form", ["key in the certificate file", "encrypted key with its password"])
+def test_other_forms_of_key(pki: PKI, bad_files: dict[str, Path], tmp_path: Path, form: str) -> None:
+    if form == "key in the certificate file":
+        both = tmp_path / "both.pem"
+        both.write_bytes(pki.cert.read_bytes() + pki.key.read_bytes())
+        flags: tuple[str, ...] = ("--ssl-certfile", str(both))
+    else:
+        flags = ("--ssl-certfile", str(pki.cert), "--ssl-keyfile", str(bad_files["encrypted"]),
+                 "--ssl-keyfile-password", "right")
+    srv = Server("tlsapp:app", "asyncio", *flags, cwd=APPS)
+    try:
+        with httpx.Client(base_url=srv.url, verify=pki.trust(), timeout=10) as client:
+            assert client.get("/whoami").json()["scheme"] == "https"
     finally:
         code, log = srv.stop()
         assert code == 0, log
