@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from covet.exceptions import RouteDefinitionError
 from covet.loader import AppLoadError, load_app
+
+if TYPE_CHECKING:
+    from covet.runtime.tls import ServerTLS
 
 __all__ = ["main", "load_app"]
 
@@ -32,10 +36,13 @@ def _cmd_supervise(args: argparse.Namespace) -> int:
     from covet.runtime.listener import Listen, ListenError, describe, open_listener
     from covet.runtime.server import LoopUnavailable, choose_loop, raise_nofile_limit
     from covet.runtime.supervisor import Supervisor, WorkerSpec, cpu_count
+    from covet.runtime.tls import TLSConfigError
 
+    # Bad flags, certificates or loops fail here, once, not in every worker.
     try:
-        choose_loop(args.loop)  # an unknown or unavailable loop fails here, once, not in every worker
-    except LoopUnavailable as exc:
+        tls = _tls(args)
+        choose_loop(args.loop, tls is not None)
+    except (LoopUnavailable, TLSConfigError) as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
     raise_nofile_limit()
@@ -48,7 +55,8 @@ def _cmd_supervise(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k not in _SUPERVISOR_ONLY and k != "command"}
     spec = WorkerSpec(["serve", args.app], options, sock, args.max_requests, args.max_requests_jitter,
                       args.graceful_timeout)
-    print(f"covet: supervisor pid {os.getpid()}: {count} worker{'s' if count != 1 else ''} on {describe(sock)} "
+    scheme = "https" if tls is not None else "http"
+    print(f"covet: supervisor pid {os.getpid()}: {count} worker{'s' if count != 1 else ''} on {describe(sock, scheme)} "
           "(HUP reloads, TERM drains, TTIN/TTOU add/remove a worker)", file=sys.stderr, flush=True)
     return Supervisor(spec, count).run()
 
@@ -73,7 +81,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from covet.runtime.config import Config
     from covet.runtime.listener import Listen, ListenError
     from covet.runtime.server import LoopUnavailable, serve
+    from covet.runtime.tls import TLSConfigError
 
+    try:
+        tls = _tls(args)
+    except TLSConfigError as exc:
+        print(f"covet: error: {exc}", file=sys.stderr)
+        return 2
     manifest = None
     if args.compiled != "off":
         try:
@@ -110,7 +124,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
-        serve(app, loop=args.loop, config=config, mode=mode, listen=listen, link=link)
+        serve(app, loop=args.loop, config=config, mode=mode, listen=listen, link=link, tls=tls)
     except LoopUnavailable as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
@@ -118,6 +132,33 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"covet: error: {exc.strerror}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tls(args: argparse.Namespace) -> ServerTLS | None:
+    """The server's TLS from the --ssl-* flags (uvicorn's names), or None for cleartext.
+
+    Raises:
+        TLSConfigError: the flags or the files they name are bad (a one-line message).
+    """
+    from covet.runtime.tls import CERT_REQS, ServerTLS, TLSConfigError, TLSSettings
+
+    if args.ssl_certfile is None:
+        given = [f for f in ("keyfile", "keyfile_password", "ca_certs", "cert_reqs", "ciphers")
+                 if getattr(args, f"ssl_{f}") is not None]
+        if given:
+            flag = "--ssl-" + given[0].replace("_", "-")
+            raise TLSConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
+        return None
+    settings = TLSSettings(
+        certfile=args.ssl_certfile,
+        keyfile=args.ssl_keyfile,
+        password=args.ssl_keyfile_password,
+        ca_certs=args.ssl_ca_certs,
+        cert_reqs=CERT_REQS[args.ssl_cert_reqs or "none"],
+    )
+    if args.ssl_ciphers is not None:
+        settings = dataclasses.replace(settings, ciphers=args.ssl_ciphers)
+    return ServerTLS(settings)
 
 
 def _cmd_routes(args: argparse.Namespace) -> int:
@@ -182,6 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
                          help="use the build from `covet build` (auto: when it matches the sources)")
     p_serve.add_argument("--build-dir", default=".covet/build")
+    tls = p_serve.add_argument_group("TLS (docs/tls.md); SIGHUP reloads the certificate")
+    tls.add_argument("--ssl-certfile", metavar="PEM", help="the server's certificate chain: serve HTTPS")
+    tls.add_argument("--ssl-keyfile", metavar="PEM", help="its private key (default: in --ssl-certfile)")
+    tls.add_argument("--ssl-keyfile-password", metavar="PASSWORD", help="the private key's password")
+    tls.add_argument("--ssl-ca-certs", metavar="PEM", help="CAs that client certificates must chain to")
+    tls.add_argument("--ssl-cert-reqs", choices=["none", "optional", "required", "0", "1", "2"],
+                     help="client certificates: none (default), optional or required (uvicorn's 0, 1, 2 too)")
+    tls.add_argument("--ssl-ciphers", metavar="LIST",
+                     help="OpenSSL cipher list for TLS 1.2 (default: ECDHE+AESGCM:ECDHE+CHACHA20; TLS 1.3's "
+                          "suites are all forward-secret AEAD)")
 
     p_build = sub.add_parser("build", help="type-check and compile an application with mypyc")
     p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPS = ["uring", "uvloop", "asyncio"]
-_LINE = re.compile(r"covet: serving http://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+), runtime=(\w+)\)")
+_LINE = re.compile(r"covet: serving https?://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+), runtime=(\w+)\)")
 
 
 class Server:
@@ -56,7 +56,8 @@ class Server:
         m = self._match
         self.host, self.port = m.group(1), int(m.group(2))
         self.mode, self.loop, self.runtime = m.group(3), m.group(4), m.group(5)
-        self.url = f"http://{self.host}:{self.port}"
+        self.scheme = "https" if "serving https://" in m.group(0) else "http"
+        self.url = f"{self.scheme}://{self.host}:{self.port}"
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None

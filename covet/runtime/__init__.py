@@ -3,7 +3,8 @@
 Stages, in the order a request meets them:
 
 1. ``server``    - event loop, listening socket, signals, lifespan hooks; ``accept``
-                   accepts for the plain asyncio loop (pausing at the descriptor limit).
+                   accepts for the plain asyncio loop (pausing at the descriptor limit);
+                   ``tls`` builds the listener's TLS context and reloads it on SIGHUP.
 2. transports    - ``asyncio_http1`` (asyncio/uvloop) or ``uring_http1`` (the io_uring
                    core's Python half): bytes to the C parser (``covet._native``),
                    requests to dispatch and the exchange, responses back in order.

@@ -15,6 +15,7 @@ import asyncio
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from typing import Final
 
@@ -30,14 +31,19 @@ class Acceptor:
     """Accepts up to ``batch`` connections per readiness of ``sock``, handing each to ``factory``'s protocol."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 factory: Callable[[], asyncio.Protocol], batch: int) -> None:
+                 factory: Callable[[], asyncio.Protocol], batch: int, tls: ssl.SSLContext | None = None,
+                 handshake_timeout: float | None = None) -> None:
         self.loop = loop
+        self.tls = tls  # each connection's TLS handshake starts from it (covet.runtime.tls)
+        self.handshake_timeout = handshake_timeout if tls is not None else None
         self.sock = sock
         self.factory = factory
         self.batch = max(1, batch)
         self.paused: asyncio.TimerHandle | None = None
         self.pauses = 0  # in the current episode
         self.closed = False
+        # Connections still being set up: with TLS, a handshake can take up to handshake_timeout.
+        self.pending: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self.loop.add_reader(self.sock.fileno(), self._ready)
@@ -46,6 +52,8 @@ class Acceptor:
         """Stop accepting and close the listening socket: a client that connects from now on is refused at once,
         and those waiting in the kernel's queue are reset (as asyncio's Server.close does)."""
         self.closed = True
+        for task in list(self.pending):  # else they would be destroyed pending when the loop closes
+            task.cancel()
         if self.paused is not None:
             self.paused.cancel()
             self.paused = None
@@ -72,14 +80,20 @@ class Acceptor:
                             "descriptors or memory")
                 self.pauses = 0
             conn.setblocking(False)
-            self.loop.create_task(self._connect(conn))
+            task = self.loop.create_task(self._connect(conn))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
         try:
-            await self.loop.connect_accepted_socket(self.factory, sock=conn)
-        except OSError as exc:  # e.g. the client reset before its transport was made
+            await self.loop.connect_accepted_socket(self.factory, sock=conn, ssl=self.tls,
+                                                    ssl_handshake_timeout=self.handshake_timeout)
+        except OSError as exc:  # e.g. the client reset before its transport was made, or its TLS handshake failed
             log.debug("could not set up an accepted connection: %s", exc)
             conn.close()
+        except asyncio.CancelledError:  # the server is closing
+            conn.close()
+            raise
 
     def _pause(self, exc: OSError) -> None:
         if self.pauses == 0:

@@ -132,6 +132,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         self.info = ConnectionInfo(
             (peer[0], peer[1]) if isinstance(peer, tuple) else None,
             (sock[0], sock[1]) if isinstance(sock, tuple) else None,
+            self.state.scheme,
             watch=self.left,
         )
         self.state.connections.add(self)
@@ -464,6 +465,15 @@ class AsyncioHTTP1(asyncio.Protocol):
         self.queue.clear()
         if self.transport is not None and not self.closed:
             self.transport.abort()
+
+    def quiet(self) -> bool:
+        """Closed by this side with nothing left to answer, send or read. All that may remain is TLS's wait for
+        the peer's close_notify (asyncio's and uvloop's TLS close waits up to 30 s for it, and an idle client
+        does not read), which graceful shutdown does not wait for."""
+        transport = self.transport
+        return (self.closing and not self.busy and not self.queue and not self.lingering and self.body is None
+                and not self.write_paused and transport is not None and transport.is_closing()
+                and transport.get_write_buffer_size() == 0)
 
     def shutdown(self) -> None:
         """Graceful shutdown: close now when idle for a tick, else after the next response or once idle that long."""

@@ -2,7 +2,8 @@
 
 Stages, in order: pick the loop, plan the routes, run the start-up hooks,
 bind, announce the address on stderr, serve with a one-second ticker, and on
-SIGTERM/SIGINT drain gracefully and run the shutdown hooks.
+SIGTERM/SIGINT drain gracefully and run the shutdown hooks. With TLS (``tls``),
+SIGHUP reloads the certificate for new connections.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.listener import Listen, ListenError, describe, open_listener
 from covet.runtime.state import ServerState
+from covet.runtime.tls import ServerTLS
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
 from covet.runtime.worker_link import WorkerLink
@@ -65,13 +67,19 @@ def _uring_reason() -> str:
     return "" if support.usable else support.reason
 
 
-def choose_loop(name: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+def choose_loop(name: str, tls: bool = False) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
     """Resolve ``auto``/``uring``/``uvloop``/``asyncio`` to a loop name and the asyncio loop factory under it.
 
     ``uring`` runs connections on the io_uring core, with uvloop (or asyncio) for
     handlers, timers and signals; ``auto`` takes it where the kernel offers what the
-    core needs, and otherwise steps down to uvloop, saying why on stderr.
+    core needs, and otherwise steps down to uvloop, saying why on stderr. The core
+    has no TLS yet (docs/tls.md): with ``tls``, ``auto`` steps down and ``uring`` is refused.
     """
+    if tls and name == "uring":
+        raise LoopUnavailable("--loop uring: the io_uring core does not serve TLS yet; use --loop auto or uvloop")
+    if tls and name == "auto":
+        name = "uvloop" if _uvloop_factory() is not None else "asyncio"
+        say(f"covet: io_uring does not serve TLS yet; using {name}")
     if name in ("auto", "uring"):
         reason = _uring_reason()
         if not reason:
@@ -111,7 +119,7 @@ async def run_hooks(hooks: list[Callable[[], Awaitable[None] | None]]) -> None:
 
 
 async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, requested: str, mode: str,
-                 link: WorkerLink | None) -> None:
+                 link: WorkerLink | None, tls: ServerTLS | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -125,9 +133,14 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     # Before the start-up line: a signal sent as soon as it is seen must already drain gracefully.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    if tls is not None:
+        # New connections get the new certificate; a bad one is logged and the old one stays (tls.py).
+        loop.add_signal_handler(signal.SIGHUP, tls.reload)
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
+    if tls is not None:
+        state.scheme = "https"
     sock = open_listener(listen)
     backlog = listen.backlog
     watch: list[asyncio.TimerHandle] = []  # the supervisor's, re-armed each second
@@ -147,11 +160,11 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
         if ring is not None:
             await _serve_ring(loop, state, ring, sock, mode, link, stop, force)
         else:
-            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force)
+            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls)
     finally:
         for handle in watch:
             handle.cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         sock.close()
         await run_hooks(app.shutdown_hooks)
@@ -167,9 +180,9 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, state: ServerState, link:
         stop.set()
 
 
-def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink | None) -> None:
+def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink | None, scheme: str = "http") -> None:
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
-    say(f"covet: serving {describe(sock)} (mode={mode}, loop={loop_name}, runtime={runtime})")
+    say(f"covet: serving {describe(sock, scheme)} (mode={mode}, loop={loop_name}, runtime={runtime})")
     if link is not None:
         link.ready()
 
@@ -183,15 +196,19 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
 
 async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
                          mode: str, loop_name: str, backlog: int, link: WorkerLink | None, stop: asyncio.Event,
-                         force: asyncio.Event) -> None:
+                         force: asyncio.Event, tls: ServerTLS | None) -> None:
     server: asyncio.AbstractServer | Acceptor
+    context = tls.front if tls is not None else None
+    # A client that connects and never finishes its handshake is dropped as one that never sends its head is.
+    handshake = state.config.header_timeout if tls is not None else None
     if loop_name == "asyncio":
         # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
-        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog)
+        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog, context, handshake)
         server.start()
     else:
-        server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog)
-    _announce(sock, mode, loop_name, link)
+        server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog, ssl=context,
+                                          ssl_handshake_timeout=handshake)
+    _announce(sock, mode, loop_name, link, state.scheme)
 
     def tick() -> None:
         state.clock.update()
@@ -209,7 +226,9 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         state.closing = True
         for conn in list(state.connections):
             conn.shutdown()
-        await _drain(state, lambda: len(state.connections), force)
+        # Connections closed with nothing left to send are not waited for: over TLS they would sit waiting for
+        # the peer's close_notify, which an idle keep-alive client never sends (docs/tls.md).
+        await _drain(state, lambda: sum(1 for conn in state.connections if not conn.quiet()), force)
     finally:
         for task in list(state.tasks):
             task.cancel()
@@ -300,22 +319,26 @@ def serve(
     backlog: int = 2048,
     listen: Listen | None = None,
     link: WorkerLink | None = None,
+    tls: ServerTLS | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, on ``host``:``port`` or as ``listen`` says.
 
+    Args:
+        tls: serve HTTPS with this context (``covet.runtime.tls``); SIGHUP reloads its certificate.
+
     Raises:
-        LoopUnavailable: the requested loop cannot run here.
+        LoopUnavailable: the requested loop cannot run here (``uring`` with ``tls``).
         ListenError: the listening socket cannot be opened.
         RouteDefinitionError: a route cannot be served as declared.
     """
-    loop_name, factory = choose_loop(loop)
+    loop_name, factory = choose_loop(loop, tls is not None)
     raise_nofile_limit()
     cfg = config or Config(server_header=app.server_header)
     ev_loop = factory()
     try:
         asyncio.set_event_loop(ev_loop)
         where = listen or Listen(host=host, port=port, backlog=backlog)
-        ev_loop.run_until_complete(_serve(app, where, cfg, loop_name, loop, mode, link))
+        ev_loop.run_until_complete(_serve(app, where, cfg, loop_name, loop, mode, link, tls))
     finally:
         asyncio.set_event_loop(None)
         ev_loop.close()

@@ -35,6 +35,8 @@ class Connection(Protocol):
 
     def shutdown(self) -> None: ...
 
+    def quiet(self) -> bool: ...
+
     def abort(self) -> None: ...
 
 
@@ -50,6 +52,7 @@ class ServerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
         self.budget = BodyBudget(config.body_buffer)  # what they hold unread, together
+        self.scheme = "http"  # "https" when the listener speaks TLS (ConnectionInfo.scheme)
         self.requests = 0  # requests of the asyncio transports, counted by their ticks (not per request)
         # How many requests were served so far: the io_uring core counts its own, and replaces this.
         self.served: Callable[[], int] = self.counted
