@@ -13,6 +13,7 @@ from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
+from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse
@@ -30,6 +31,8 @@ class Covet(Routes):
     """A CovetPy application.
 
     Args:
+        debug: a handler's unhandled exception is answered with its traceback (text/plain) instead of a bare 500,
+            as FastAPI's ``debug=True`` does; ``covet dev`` turns it on. Never in production.
         server_header: the ``Server`` response header; ``None`` sends none.
         title, version, description: the API's name, version and Markdown description in the OpenAPI document.
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
@@ -42,6 +45,7 @@ class Covet(Routes):
     def __init__(
         self,
         *,
+        debug: bool = False,
         server_header: str | None = "covet",
         title: str = "CovetPy",
         version: str = "0.1.0",
@@ -62,6 +66,7 @@ class Covet(Routes):
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
         self.server_header = server_header
+        self.debug = debug
         self.title = title
         self.version = version
         self.description = description
@@ -126,6 +131,7 @@ class Covet(Routes):
         """The routing table, planned once: every handler analysed, every glue built."""
         if self._dispatcher is None:
             self._dispatcher = self._plan()
+        set_debug(self.debug)  # one switch per process: the app being served is the one that sets it
         return self._dispatcher
 
     @property

@@ -28,11 +28,12 @@ def _version() -> str:
     return f"covet {__version__} (runtime={runtime}, native parser={os.path.basename(_native.__file__ or '?')})"
 
 
-_SUPERVISOR_ONLY = ("workers", "max_requests", "max_requests_jitter", "host", "port", "uds", "fd", "backlog")
+_SUPERVISOR_ONLY = ("workers", "max_requests", "max_requests_jitter", "host", "port", "uds", "fd", "backlog", "reload",
+                    "reload_dir")
 
 
-def _cmd_supervise(args: argparse.Namespace) -> int:
-    """``--workers``: bind once, then run workers that inherit the socket."""
+def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> int:
+    """``--workers``: bind once, then run workers that inherit the socket; with ``watch``, reload on changes."""
     from covet.runtime.listener import Listen, ListenError, describe, open_listener
     from covet.runtime.server import LoopUnavailable, choose_loop, raise_nofile_limit
     from covet.runtime.supervisor import Supervisor, WorkerSpec, cpu_count
@@ -58,7 +59,24 @@ def _cmd_supervise(args: argparse.Namespace) -> int:
     scheme = "https" if tls is not None else "http"
     print(f"covet: supervisor pid {os.getpid()}: {count} worker{'s' if count != 1 else ''} on {describe(sock, scheme)} "
           "(HUP reloads, TERM drains, TTIN/TTOU add/remove a worker)", file=sys.stderr, flush=True)
-    return Supervisor(spec, count).run()
+    if watch is None:
+        return Supervisor(spec, count).run()
+    import threading
+
+    from covet.runtime.watch import WatchUnavailable, start_watching
+
+    stop = threading.Event()
+    try:
+        start_watching(watch, stop)
+    except WatchUnavailable as exc:
+        sock.close()
+        print(f"covet: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"covet: reloading on changes to .py files under {', '.join(watch)}", file=sys.stderr, flush=True)
+    try:
+        return Supervisor(spec, count, spare=False).run()
+    finally:
+        stop.set()
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -73,6 +91,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         for key, value in json.loads(os.environ.pop(ARGS_ENV, "{}")).items():
             setattr(args, key, value)
         args.fd, args.workers, args.max_requests = fd, None, 0
+    elif args.reload:
+        # One worker, interpreted (a build would be stale at the first edit), debug pages, no spare: each change
+        # starts a fresh worker anyway.
+        args.workers, args.compiled, args.debug = args.workers or 1, "off", True
+        return _cmd_supervise(args, watch=args.reload_dir or ["."])
     elif args.workers is not None or args.max_requests:
         return _cmd_supervise(args)
 
@@ -109,6 +132,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
+    if getattr(args, "debug", False):
+        app.debug = True
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
@@ -203,6 +228,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="replace a worker after about N requests (implies a supervisor)")
     p_serve.add_argument("--max-requests-jitter", type=int, default=0, metavar="J",
                          help="add up to J to each worker's --max-requests, so they do not all restart together")
+    p_serve.add_argument("--reload", action="store_true",
+                         help="development: reload when a .py file changes, interpreted, with tracebacks on 500s "
+                              "(`covet dev` is `covet serve --reload`)")
+    p_serve.add_argument("--reload-dir", action="append", metavar="DIR",
+                         help="a directory to watch with --reload (repeatable; default: the current one)")
     p_serve.add_argument("--loop", default="auto", choices=["auto", "uring", "uvloop", "asyncio"],
                          help="auto (default): io_uring where the kernel supports it, else uvloop")
     p_serve.add_argument("--max-body", type=int, default=1 << 20,
@@ -248,9 +278,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_explain.add_argument("--app", help="MODULE:ATTR; without it, the build in --build-dir is read")
     p_explain.add_argument("--build-dir", default=".covet/build")
 
+    sub.add_parser("dev", help="serve for development: `covet serve --reload`, and the same options")
+
     p_routes = sub.add_parser("routes", help="list an application's routes")
     p_routes.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["dev"]:
+        argv = ["serve", *argv[1:], "--reload"]
     args = parser.parse_args(argv)
     if args.version:
         print(_version())

@@ -26,7 +26,8 @@ class Server:
     """A running `covet serve` subprocess."""
 
     def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False,
-                 env_extra: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None) -> None:
+                 env_extra: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None,
+                 command: str = "serve") -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
         if env.get("COVET_TEST_SERVER_PRELOAD"):
             # native/tests/asan_server.sh: the sanitizer's runtime in the servers only, not in curl or the tests.
@@ -35,7 +36,7 @@ class Server:
             env["COVET_PURE_RUNTIME"] = "1"  # the pure-Python runtime, even where compiled modules exist
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), str(ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "covet", "serve", target, "--port", "0", "--loop", loop, *extra],
+            [sys.executable, "-m", "covet", command, target, "--port", "0", "--loop", loop, *extra],
             cwd=cwd,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -31,6 +31,7 @@ __all__ = [
     "http_error_reply",
     "validation_reply",
     "server_error_reply",
+    "set_debug",
     "add_errors",
     "missing_error",
 ]
@@ -116,8 +117,27 @@ def http_error_reply(exc: HTTPError) -> tuple[int, HeaderSeq, bytes]:
     return error_reply(exc.status, exc.detail, extra)
 
 
+@final
+class _Debug:
+    """Whether a 500 shows its traceback (``Covet(debug=True)``, ``covet dev``): never in production."""
+
+    on: bool = False
+
+
+_DEBUG: Final = _Debug()
+
+
+def set_debug(on: bool) -> None:
+    _DEBUG.on = on
+
+
 def server_error_reply(label: str, exc: BaseException) -> tuple[int, HeaderSeq, bytes]:
     log.error("unhandled exception in %s", label, exc_info=exc)
+    if _DEBUG.on:
+        import traceback
+
+        page = f"500 Internal Server Error in {label}\n\n" + "".join(traceback.format_exception(exc))
+        return 500, [(b"content-type", b"text/plain; charset=utf-8")], page.encode("utf-8", "replace")
     return error_reply(500, "Internal Server Error")
 
 

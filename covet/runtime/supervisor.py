@@ -95,8 +95,9 @@ class Worker:
 class Supervisor:
     """Keeps ``count`` workers serving until told to stop; ``run`` returns the exit status."""
 
-    def __init__(self, spec: WorkerSpec, count: int) -> None:
+    def __init__(self, spec: WorkerSpec, count: int, spare: bool = True) -> None:
         self.spec = spec
+        self.keep_spare = spare
         self.count = max(1, count)
         self.workers: dict[int, Worker] = {}
         self.generation = 0
@@ -364,7 +365,7 @@ class Supervisor:
                 self.next_start = now + self.backoff
                 return
         reloading = self.reload_queue or any(w.replaces is not None for w in self.workers.values())
-        if not reloading and self.ever_ready and self._spare() is None:
+        if self.keep_spare and not reloading and self.ever_ready and self._spare() is None:
             self._spawn(spare=True)
 
     def run(self) -> int:

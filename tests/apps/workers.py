@@ -21,3 +21,8 @@ async def who() -> dict[str, object]:
 async def slow(seconds: float = 1.0) -> dict[str, object]:
     await asyncio.sleep(seconds)
     return {"pid": os.getpid(), "slept": seconds}
+
+
+@app.get("/boom")
+async def boom() -> dict[str, object]:
+    raise ValueError("the handler failed on purpose")

@@ -1,0 +1,204 @@
+"""Production serving, measured: workers' scaling, and TLS against cleartext.
+
+    python perf/serving.py [--seconds 3] [--rounds 3] [--docs]
+
+Scaling: requests/s of one process, of ``--workers 1`` and of ``--workers 2``,
+plain and pipelined (16 per round trip), on io_uring and uvloop. Nothing is
+pinned: the workers and wrk share this machine's cores, so on two cores the
+load generator takes about one of them, and two workers cannot double
+anything. The table says how much CPU wrk itself used.
+
+TLS: one process pinned to CPU 0, wrk to CPU 1, on uvloop and asyncio:
+keep-alive requests/s and server CPU per request over HTTPS against
+cleartext on the same route, and full handshakes per second (a new
+connection per request, ``Connection: close``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402
+from docsection import replace_section  # noqa: E402
+
+HERE = bench.HERE
+APP_DIR = HERE / "apps"
+
+
+def serve(cmd: list[str], pin: bool) -> tuple[subprocess.Popen[str], int, str]:
+    port = bench.free_port()
+    full = [str(bench.COVET_PY), "-m", "covet", "serve", "covet_app:app", "--port", str(port), "--log-level",
+            "warning", "--compiled", "off", *cmd]
+    if pin:
+        full = ["taskset", "-c", "0", *full]
+    proc = subprocess.Popen(full, cwd=APP_DIR, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=f"{bench.ROOT}{os.pathsep}{APP_DIR}"))
+    assert proc.stderr is not None
+    scheme = "http"
+    workers = 1
+    if "--workers" in cmd:
+        workers = int(cmd[cmd.index("--workers") + 1])
+    seen = 0
+    deadline = time.monotonic() + 60
+    while seen < workers and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            raise SystemExit(f"perf: the server exited: {cmd}")
+        if "covet: serving" in line:
+            seen += 1
+            scheme = "https" if "https://" in line else "http"
+    threading_drain(proc)
+    return proc, port, scheme
+
+
+def threading_drain(proc: subprocess.Popen[str]) -> None:
+    import threading
+
+    def run() -> None:
+        assert proc.stderr is not None
+        for _ in proc.stderr:
+            pass
+
+    threading.Thread(target=run, daemon=True).start()
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wrk(url: str, seconds: int, pipelined: bool, pin: bool, close: bool = False,
+        server: int = 0) -> dict[str, float]:
+    cmd = ["wrk", "-t1", "-c64", f"-d{seconds}s"]
+    if pin:
+        cmd = ["taskset", "-c", "1", *cmd]
+    if pipelined:
+        cmd += ["-s", str(HERE / "pipeline.lua")]
+    if close:
+        cmd += ["-H", "Connection: close"]
+    cmd.append(url)
+    c0 = bench.cpu_seconds(server) if server else 0.0
+    t0 = os.times()
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    t1 = os.times()
+    c1 = bench.cpu_seconds(server) if server else 0.0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    reqs = int(total.group(1)) if total else 0
+    errors = re.search(r"Socket errors: (.*)", out)
+    if errors and not close:
+        print(f"perf: wrk socket errors: {errors.group(1)}", file=sys.stderr)
+    return {
+        "rps": float(m.group(1)) if m else 0.0,
+        "wrk_cpu": (t1.children_user + t1.children_system - t0.children_user - t0.children_system) / seconds,
+        "cpu_us": (c1 - c0) / reqs * 1e6 if reqs and server else 0.0,
+    }
+
+
+def scaling(seconds: int, rounds: int) -> list[str]:
+    rows = ["| Loop | Server | Requests/s | Pipelined requests/s | wrk's CPU (cores) |", "|---|---|---|---|---|"]
+    for loop in ("uring", "uvloop"):
+        for label, extra in (("one process", []), ("--workers 1", ["--workers", "1"]),
+                             ("--workers 2", ["--workers", "2"])):
+            proc, port, _ = serve(["--loop", loop, *extra], pin=False)
+            try:
+                url = f"http://127.0.0.1:{port}/plaintext"
+                wrk(url, 1, False, pin=False)  # warm-up
+                plain = [wrk(url, seconds, False, pin=False) for _ in range(rounds)]
+                piped = [wrk(url, seconds, True, pin=False) for _ in range(rounds)]
+            finally:
+                stop(proc)
+            rps = statistics.median(r["rps"] for r in plain)
+            prps = statistics.median(r["rps"] for r in piped)
+            share = statistics.median(r["wrk_cpu"] for r in plain + piped)
+            print(f"{loop} {label}: {rps:,.0f} req/s, pipelined {prps:,.0f}; wrk {share:.2f} cores", flush=True)
+            rows.append(f"| {loop} | {label} | {rps:,.0f} | {prps:,.0f} | {share:.2f} |")
+    return rows
+
+
+def certificate(where: Path) -> tuple[str, str]:
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=127.0.0.1"],
+                   check=True, capture_output=True)
+    return str(cert), str(key)
+
+
+def tls(seconds: int, rounds: int) -> list[str]:
+    rows = ["| Loop | Keep-alive req/s, HTTPS : HTTP | CPU µs/request, HTTPS : HTTP | Full handshakes/s |",
+            "|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        cert, key = certificate(Path(tmp))
+        for loop in ("uvloop", "asyncio"):
+            clear, _, _ = serve(["--loop", loop], pin=True)
+            secure, _, _ = serve(["--loop", loop, "--ssl-certfile", cert, "--ssl-keyfile", key], pin=True)
+            cport = int(clear.args[clear.args.index("--port") + 1])
+            sport = int(secure.args[secure.args.index("--port") + 1])
+            try:
+                results: dict[str, list[dict[str, float]]] = {"http": [], "https": [], "handshake": []}
+                wrk(f"http://127.0.0.1:{cport}/plaintext", 1, False, pin=True)
+                wrk(f"https://127.0.0.1:{sport}/plaintext", 1, False, pin=True)
+                for _ in range(rounds):
+                    results["http"].append(wrk(f"http://127.0.0.1:{cport}/plaintext", seconds, False, pin=True,
+                                               server=clear.pid))
+                    results["https"].append(wrk(f"https://127.0.0.1:{sport}/plaintext", seconds, False, pin=True,
+                                                server=secure.pid))
+                    results["handshake"].append(wrk(f"https://127.0.0.1:{sport}/plaintext", seconds, False,
+                                                    pin=True, close=True))
+            finally:
+                stop(clear)
+                stop(secure)
+            ratio = statistics.median(s["rps"] / c["rps"] for s, c in zip(results["https"], results["http"]))
+            cpu = statistics.median(s["cpu_us"] / c["cpu_us"] for s, c in zip(results["https"], results["http"]))
+            https_rps = statistics.median(r["rps"] for r in results["https"])
+            http_rps = statistics.median(r["rps"] for r in results["http"])
+            https_cpu = statistics.median(r["cpu_us"] for r in results["https"])
+            http_cpu = statistics.median(r["cpu_us"] for r in results["http"])
+            hand = statistics.median(r["rps"] for r in results["handshake"])
+            print(f"{loop}: https {https_rps:,.0f} vs http {http_rps:,.0f} req/s ({ratio:.2f}x); "
+                  f"{hand:,.0f} handshakes/s", flush=True)
+            rows.append(f"| {loop} | {https_rps:,.0f} : {http_rps:,.0f} = **{ratio:.2f}×** | "
+                        f"{https_cpu:.1f} : {http_cpu:.1f} = {cpu:.2f}× | {hand:,.0f} |")
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", choices=["scaling", "tls"])
+    ap.add_argument("--docs", action="store_true")
+    args = ap.parse_args()
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    parts: list[str] = []
+    if args.only in (None, "scaling"):
+        parts += [f"Measured {when} by `perf/serving.py` ({args.rounds} rounds of {args.seconds} s, 64 connections, "
+                  "/plaintext of perf/apps/covet_app.py, medians). Nothing pinned: the workers and wrk share the "
+                  "machine's cores; the last column is the CPU wrk itself used, in cores.", "", *scaling(
+                      args.seconds, args.rounds), ""]
+    if args.only in (None, "tls"):
+        parts += [f"TLS, measured {when} (server on CPU 0, wrk on CPU 1; an ECDSA P-256 certificate, TLS 1.3, "
+                  "/plaintext; ratios are medians of the per-round ratios):", "", *tls(args.seconds, args.rounds)]
+    text = "\n".join(parts)
+    print(text)
+    if args.docs:
+        replace_section("serving", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
