@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench  # noqa: E402
-from docsection import replace_section  # noqa: E402
+import bench
+from docsection import replace_section
 
 HERE = bench.HERE
 APP_DIR = HERE / "apps"
@@ -162,8 +162,8 @@ def tls(seconds: int, rounds: int) -> list[str]:
             finally:
                 stop(clear)
                 stop(secure)
-            ratio = statistics.median(s["rps"] / c["rps"] for s, c in zip(results["https"], results["http"]))
-            cpu = statistics.median(s["cpu_us"] / c["cpu_us"] for s, c in zip(results["https"], results["http"]))
+            ratio = statistics.median(s["rps"] / c["rps"] for s, c in zip(results["https"], results["http"], strict=True))
+            cpu = statistics.median(s["cpu_us"] / c["cpu_us"] for s, c in zip(results["https"], results["http"], strict=True))
             https_rps = statistics.median(r["rps"] for r in results["https"])
             http_rps = statistics.median(r["rps"] for r in results["http"])
             https_cpu = statistics.median(r["cpu_us"] for r in results["https"])
@@ -186,13 +186,14 @@ def main() -> int:
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     parts: list[str] = []
     if args.only in (None, "scaling"):
-        parts += [f"Measured {when} by `perf/serving.py` ({args.rounds} rounds of {args.seconds} s, 64 connections, "
-                  "/plaintext of perf/apps/covet_app.py, medians). Nothing pinned: the workers and wrk share the "
-                  "machine's cores; the last column is the CPU wrk itself used, in cores.", "", *scaling(
-                      args.seconds, args.rounds), ""]
+        intro = (f"Measured {when} by `perf/serving.py` ({args.rounds} rounds of {args.seconds} s, 64 connections, "
+                 "/plaintext of perf/apps/covet_app.py, medians). Nothing pinned: the workers and wrk share the "
+                 "machine's cores; the last column is the CPU wrk itself used, in cores.")
+        parts += [intro, "", *scaling(args.seconds, args.rounds), ""]
     if args.only in (None, "tls"):
-        parts += [f"TLS, measured {when} (server on CPU 0, wrk on CPU 1; an ECDSA P-256 certificate, TLS 1.3, "
-                  "/plaintext; ratios are medians of the per-round ratios):", "", *tls(args.seconds, args.rounds)]
+        intro = (f"TLS, measured {when} (server on CPU 0, wrk on CPU 1; an ECDSA P-256 certificate, TLS 1.3, "
+                 "/plaintext; ratios are medians of the per-round ratios):")
+        parts += [intro, "", *tls(args.seconds, args.rounds)]
     text = "\n".join(parts)
     print(text)
     if args.docs:
