@@ -162,8 +162,9 @@ def tls(seconds: int, rounds: int) -> list[str]:
             finally:
                 stop(clear)
                 stop(secure)
-            ratio = statistics.median(s["rps"] / c["rps"] for s, c in zip(results["https"], results["http"], strict=True))
-            cpu = statistics.median(s["cpu_us"] / c["cpu_us"] for s, c in zip(results["https"], results["http"], strict=True))
+            pairs = list(zip(results["https"], results["http"], strict=True))
+            ratio = statistics.median(s["rps"] / c["rps"] for s, c in pairs)
+            cpu = statistics.median(s["cpu_us"] / c["cpu_us"] for s, c in pairs)
             https_rps = statistics.median(r["rps"] for r in results["https"])
             http_rps = statistics.median(r["rps"] for r in results["http"])
             https_cpu = statistics.median(r["cpu_us"] for r in results["https"])
