@@ -7,6 +7,7 @@ from typing import Any, TypeAlias, TypeVar
 
 from covet import docsui
 from covet.exceptions import RouteDefinitionError
+from covet.health import ReadinessCheck
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, wrap_plan
 from covet.requests import Request
@@ -65,6 +66,7 @@ class Covet(Routes):
                 raise RouteDefinitionError(f"{what} {url!r} must be a path starting with '/', without parameters")
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.readiness_checks: list[ReadinessCheck] = []
         self.server_header = server_header
         self.debug = debug
         self.title = title
@@ -124,6 +126,12 @@ class Covet(Routes):
         """Run ``hook`` (sync or async) after the server has drained."""
         self.shutdown_hooks.append(hook)
         return hook
+
+    def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
+        """``/readyz`` answers 200 only while ``check`` (sync or async) passes: returns anything but False, raises
+        nothing, within ``covet.health.CHECK_TIMEOUT`` seconds (a database ping, say)."""
+        self.readiness_checks.append(check)
+        return check
 
     # -- planning ---------------------------------------------------------
 

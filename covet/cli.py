@@ -134,6 +134,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):
         app.debug = True
+    from covet.health import install as install_probes
+
+    install_probes(app, args.health_path, args.ready_path)
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
@@ -228,6 +231,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="replace a worker after about N requests (implies a supervisor)")
     p_serve.add_argument("--max-requests-jitter", type=int, default=0, metavar="J",
                          help="add up to J to each worker's --max-requests, so they do not all restart together")
+    p_serve.add_argument("--health-path", default="/healthz",
+                         help="liveness probe: 200 while the process answers ('' for none; docs/deployment.md)")
+    p_serve.add_argument("--ready-path", default="/readyz",
+                         help="readiness probe: 200 once started, until draining, while @app.readiness_check passes")
     p_serve.add_argument("--reload", action="store_true",
                          help="development: reload when a .py file changes, interpreted, with tracebacks on 500s "
                               "(`covet dev` is `covet serve --reload`)")

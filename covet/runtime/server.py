@@ -19,6 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from covet.health import SERVER
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
@@ -138,6 +139,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
+    SERVER.started = True
     state = ServerState(dispatcher, config)
     if tls is not None:
         state.scheme = "https"
@@ -221,6 +223,7 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
     handle = [loop.call_later(1.0, tick)]
     try:
         await stop.wait()
+        SERVER.draining = True
         say("covet: shutting down")
         server.close()
         state.closing = True
@@ -275,6 +278,7 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
     handle = [loop.call_later(1.0, tick)]
     try:
         await stop.wait()
+        SERVER.draining = True
         say("covet: shutting down")
         state.closing = True
         core.shutdown()
