@@ -22,12 +22,20 @@ def _version() -> str:
     return f"covet {__version__} (runtime={runtime}, native parser={os.path.basename(_native.__file__ or '?')})"
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return n
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from covet import __version__
     from covet.runtime import compiled
     from covet.runtime.config import Config
+    from covet.runtime.proxy import Trust
     from covet.runtime.server import LoopUnavailable, serve
 
     manifest = None
@@ -49,6 +57,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
             return 2
         mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
+    try:
+        Trust.from_option(args.forwarded_allow_ips)
+    except ValueError as exc:
+        print(f"covet: error: {exc}", file=sys.stderr)
+        return 2
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
@@ -60,7 +73,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         graceful_timeout=args.graceful_timeout,
-        server_header=app.server_header,
+        # Behind a proxy (docs/proxies.md); the app's own server_header unless --server-header/--no-server-header.
+        server_header=app.server_header if args.server_header is None else (
+            (app.server_header or "covet") if args.server_header else None),
+        date_header=args.date_header,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
+        limit_concurrency=args.limit_concurrency,
     )
     try:
         serve(app, args.host, args.port, loop=args.loop, config=config, mode=mode)
@@ -114,6 +134,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--header-timeout", type=float, default=10.0)
     p_serve.add_argument("--body-timeout", type=float, default=60.0)
     p_serve.add_argument("--graceful-timeout", type=float, default=10.0)
+    # Behind a proxy (docs/proxies.md): uvicorn's names and defaults.
+    p_serve.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=True,
+                         help="believe X-Forwarded-For/-Proto/-Host and Forwarded from --forwarded-allow-ips "
+                              "(default: on)")
+    p_serve.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                         help="comma-separated addresses and networks trusted with proxy headers, '*' for all "
+                              "(default: $FORWARDED_ALLOW_IPS or 127.0.0.1)")
+    p_serve.add_argument("--root-path", default="", help="where a path-stripping proxy mounts the application")
+    p_serve.add_argument("--limit-concurrency", type=_positive, default=None, metavar="N",
+                         help="past N open connections (so N requests in flight), answer 503")
+    p_serve.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=None,
+                         help="send the Server header (default: the app's server_header)")
+    p_serve.add_argument("--date-header", action=argparse.BooleanOptionalAction, default=True,
+                         help="send the Date header (default: on)")
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
                          help="use the build from `covet build` (auto: when it matches the sources)")

@@ -8,6 +8,7 @@ SIGTERM/SIGINT drain gracefully and run the shutdown hooks.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import os
@@ -134,6 +135,10 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     # Before the start-up line: a signal sent as soon as it is seen must already drain gracefully.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal)
+    if config.root_path != app.root_path:  # --root-path, else the app's own: one value for URLs and the docs page
+        if config.root_path:
+            app.root_path = config.root_path  # checked, and a trailing "/" dropped
+        config = dataclasses.replace(config, root_path=app.root_path)
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
@@ -223,6 +228,7 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
         max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
         max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
         body_timeout=c.body_timeout, write_timeout=c.write_timeout, max_stream_body=c.max_upload,
+        max_connections=c.limit_concurrency or 0,
     )
     http.core = core
     http.install(core)
