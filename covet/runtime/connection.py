@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, final
+from typing import Protocol, final
 
-if TYPE_CHECKING:
-    from covet.runtime.proxy import Front
+from covet.runtime.proxy import Front, forwarded
 
 __all__ = ["AddressSource", "ConnectionInfo", "Left", "Liveness"]
 
@@ -86,8 +85,6 @@ class ConnectionInfo:
                               self._watch, self._front, headers)
 
     def _forward(self) -> None:
-        from covet.runtime.proxy import forwarded
-
         headers = self._headers
         front = self._front
         self._headers = None

@@ -94,28 +94,21 @@ class Trust:
             return False
         if host in self.addresses or host in self.names:
             return True
-        if not self.networks:
+        if not self.networks and ":" not in host:
             return False
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
             return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:  # a dual-stack socket's view of an IPv4 peer
-            mapped = ip.ipv4_mapped
-            return any(mapped in net for net in self.networks) or any(ip in net for net in self.networks)
-        return any(ip in net for net in self.networks)
+        # An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d; "127.0.0.1" still names it.
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        if mapped is not None and str(mapped) in self.addresses:
+            return True
+        return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
 
     def peer_trusted(self, peer: tuple[str, int] | None) -> bool:
         """Whether the direct peer is believed (a peer without an address, a Unix socket's, only under ``*``)."""
-        if peer is None:
-            return self.everyone
-        host = peer[0]
-        if host in self:
-            return True
-        # An IPv4 peer on a dual-stack listener shows as ::ffff:a.b.c.d; "127.0.0.1" still names it.
-        if host.startswith("::ffff:"):
-            return host[7:] in self
-        return False
+        return self.everyone if peer is None else peer[0] in self
 
     @staticmethod
     def from_option(value: str | None) -> Trust:
