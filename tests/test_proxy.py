@@ -222,6 +222,8 @@ def test_trusted_proxy(trusting: Server) -> None:
         fwd = {"forwarded": 'for="[2001:db8::17]:4711";proto=https;host=docs.example'}
         got = c.get("/who?x=1", headers=fwd).json()
         assert got["client"] == ["2001:db8::17", 4711] and got["url"] == "https://docs.example/api/who?x=1"
+        r = c.get("/plain")  # by default, the app's Server header and a Date
+        assert r.headers["server"] == "covet" and "date" in r.headers
         # Without headers, and on the next request of the same connection: the peer itself.
         for _ in range(2):
             got = c.get("/who").json()
