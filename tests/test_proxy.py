@@ -15,7 +15,9 @@ import httpx
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from covet import Covet, Request
 from covet.runtime.proxy import Trust, forwarded
+from covet.testing import TestClient
 from tests.conftest import APPS, TRANSPORTS, Server, app_server, build_project
 
 H = list[tuple[str, str]]
@@ -347,3 +349,16 @@ def test_url() -> None:
     assert (url.hostname, url.port) == ("2001:db8::1", 8443)
     assert (URL("http", "example.com", "/").hostname, URL("http", "example.com", "/").port) == ("example.com", None)
     assert str(url.replace(scheme="http", query="")) == "http://[2001:db8::1]:8443/api/x"
+
+
+def test_app_root_path_in_process() -> None:
+    """Covet(root_path=...) without the flag: the same URLs and docs (TestClient takes it from the app)."""
+    app = Covet(root_path="/v1/")
+
+    @app.get("/here")
+    def here(request: Request) -> str:
+        return str(request.url)
+
+    with TestClient(app) as c:
+        assert c.get("/here?q=1").text == "http://testserver/v1/here?q=1"
+        assert c.get("/openapi.json").json()["servers"] == [{"url": "/v1"}]
