@@ -91,6 +91,7 @@ class UringServer:  # Linux only
         buffers: int = 512,
         buffer_size: int = 16384,
         max_stream_body: int = 0,
+        max_connections: int = 0,
     ) -> None: ...
     @property
     def fd(self) -> int: ...

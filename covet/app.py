@@ -28,6 +28,13 @@ ErrorHandler: TypeAlias = Callable[
 ]
 
 
+def _check_root_path(value: str) -> str:
+    """A root path is ``""`` or starts with ``/``; a trailing ``/`` is dropped (``/api/`` mounts at ``/api``)."""
+    if value and (not value.startswith("/") or any(c in value for c in "?#{} \t\r\n")):
+        raise RouteDefinitionError(f"root_path {value!r} must be a path starting with '/'")
+    return value.rstrip("/")
+
+
 class Covet(Routes):
     """A CovetPy application.
 
@@ -41,6 +48,9 @@ class Covet(Routes):
         handler_timeout: seconds a handler may run once it has suspended; past it, it is cancelled and the
             client gets 504. ``None`` (the default) sets no limit; a route's ``timeout=`` overrides it.
         cancel_on_disconnect: cancel a handler when its client goes away; by default it runs to its end.
+        root_path: where the application is mounted behind a proxy that strips that prefix (``covet serve
+            --root-path`` overrides it): request URLs, the docs page and the OpenAPI ``servers`` include it.
+        root_path_in_servers: list ``root_path`` in the OpenAPI document's ``servers``, as FastAPI does.
     """
 
     def __init__(
@@ -55,8 +65,12 @@ class Covet(Routes):
         docs_url: str | None = "/docs",
         handler_timeout: float | None = None,
         cancel_on_disconnect: bool = False,
+        root_path: str = "",
+        root_path_in_servers: bool = True,
     ) -> None:
         super().__init__()
+        self._root_path = _check_root_path(root_path)
+        self.root_path_in_servers = root_path_in_servers
         if handler_timeout is not None:
             check_timeout("handler_timeout", handler_timeout)
         self.handler_timeout = handler_timeout
@@ -110,6 +124,16 @@ class Covet(Routes):
             return handler
 
         return register
+
+    @property
+    def root_path(self) -> str:
+        return self._root_path
+
+    @root_path.setter
+    def root_path(self, value: str) -> None:
+        # The docs routes are constant replies that include it: plan them again (the OpenAPI document is kept).
+        self._root_path = _check_root_path(value)
+        self._dispatcher = None
 
     def _changed(self) -> None:
         self._dispatcher = None

@@ -35,6 +35,7 @@ _SUPERVISOR_ONLY = ("workers", "max_requests", "max_requests_jitter", "host", "p
 def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> int:
     """``--workers``: bind once, then run workers that inherit the socket; with ``watch``, reload on changes."""
     from covet.runtime.listener import Listen, ListenError, describe, open_listener
+    from covet.runtime.proxy import Trust
     from covet.runtime.server import LoopUnavailable, choose_loop, raise_nofile_limit
     from covet.runtime.supervisor import Supervisor, WorkerSpec, cpu_count
     from covet.runtime.tls import TLSConfigError
@@ -42,8 +43,9 @@ def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> 
     # Bad flags, certificates or loops fail here, once, not in every worker.
     try:
         tls = _tls(args)
+        Trust.from_option(args.forwarded_allow_ips)
         choose_loop(args.loop, tls is not None)
-    except (LoopUnavailable, TLSConfigError) as exc:
+    except (LoopUnavailable, TLSConfigError, ValueError) as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
     raise_nofile_limit()
@@ -79,6 +81,13 @@ def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> 
         stop.set()
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return n
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -103,12 +112,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from covet.runtime import compiled
     from covet.runtime.config import Config
     from covet.runtime.listener import Listen, ListenError
+    from covet.runtime.proxy import Trust
     from covet.runtime.server import LoopUnavailable, serve
     from covet.runtime.tls import TLSConfigError
 
     try:
         tls = _tls(args)
-    except TLSConfigError as exc:
+        Trust.from_option(args.forwarded_allow_ips)
+    except (TLSConfigError, ValueError) as exc:
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
     manifest = None
@@ -148,7 +159,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         graceful_timeout=args.graceful_timeout,
-        server_header=app.server_header,
+        # Behind a proxy (docs/proxies.md); the app's own server_header unless --server-header/--no-server-header.
+        server_header=app.server_header if args.server_header is None else (
+            (app.server_header or "covet") if args.server_header else None),
+        date_header=args.date_header,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        root_path=args.root_path,
+        limit_concurrency=args.limit_concurrency,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -256,6 +274,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--header-timeout", type=float, default=10.0)
     p_serve.add_argument("--body-timeout", type=float, default=60.0)
     p_serve.add_argument("--graceful-timeout", type=float, default=10.0)
+    # Behind a proxy (docs/proxies.md): uvicorn's names and defaults.
+    p_serve.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=True,
+                         help="believe X-Forwarded-For/-Proto/-Host and Forwarded from --forwarded-allow-ips "
+                              "(default: on)")
+    p_serve.add_argument("--forwarded-allow-ips", default=None, metavar="IPS",
+                         help="comma-separated addresses and networks trusted with proxy headers, '*' for all "
+                              "(default: $FORWARDED_ALLOW_IPS or 127.0.0.1)")
+    p_serve.add_argument("--root-path", default="", help="where a path-stripping proxy mounts the application")
+    p_serve.add_argument("--limit-concurrency", type=_positive, default=None, metavar="N",
+                         help="past N open connections (so N requests in flight), answer 503")
+    p_serve.add_argument("--server-header", action=argparse.BooleanOptionalAction, default=None,
+                         help="send the Server header (default: the app's server_header)")
+    p_serve.add_argument("--date-header", action=argparse.BooleanOptionalAction, default=True,
+                         help="send the Date header (default: on)")
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
                          help="use the build from `covet build` (auto: when it matches the sources)")

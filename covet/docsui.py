@@ -66,13 +66,30 @@ def _init_script(openapi_url: str) -> bytes:
     ).encode()
 
 
+def with_servers(document: bytes, root_path: str) -> bytes:
+    """The OpenAPI document with ``root_path`` first in its ``servers`` (FastAPI's ``root_path_in_servers``)."""
+    doc = json.loads(document)
+    servers = doc.get("servers") or []
+    if not any(isinstance(s, dict) and s.get("url") == root_path for s in servers):
+        doc["servers"] = [{"url": root_path}, *servers]
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
-    """(path, plan) of each docs route ``app`` serves; empty when both are turned off."""
+    """(path, plan) of each docs route ``app`` serves; empty when both are turned off.
+
+    Behind a proxy with a root path, the page's links and the document's ``servers`` carry it: the browser asks
+    through the proxy (FastAPI does the same).
+    """
     out: list[tuple[str, RoutePlan]] = []
     openapi_url, docs_url = app.openapi_url, app.docs_url
     if openapi_url is None:
         return out
-    out.append((openapi_url, constant_plan((200, _OPENAPI, app.openapi()), f"[GET {openapi_url}]")))
+    root = app.root_path
+    document = app.openapi()
+    if root and app.root_path_in_servers:
+        document = with_servers(document, root)
+    out.append((openapi_url, constant_plan((200, _OPENAPI, document), f"[GET {openapi_url}]")))
     if docs_url is None:
         return out
     static = assets_dir()
@@ -80,9 +97,10 @@ def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
         missing = b"The docs page needs the swagger-ui-py package: pip install swagger-ui-py\n"
         out.append((docs_url, constant_plan((503, _TEXT, missing), f"[GET {docs_url}]")))
         return out
-    out.append((docs_url, constant_plan((200, _HTML, _page(app, docs_url, openapi_url)), f"[GET {docs_url}]")))
+    page = _page(app, root + docs_url, root + openapi_url)
+    out.append((docs_url, constant_plan((200, _HTML, page), f"[GET {docs_url}]")))
     js = HeaderSet(((b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"no-cache")))
-    init = constant_plan((200, js, _init_script(openapi_url)), f"[GET {docs_url}/init.js]")
+    init = constant_plan((200, js, _init_script(root + openapi_url)), f"[GET {docs_url}/init.js]")
     out.append((f"{docs_url}/init.js", init))
     for name, ctype in _ASSETS:
         headers = HeaderSet(((b"content-type", ctype), (b"cache-control", b"public, max-age=86400")))

@@ -30,7 +30,7 @@ log = logging.getLogger("covet.health")
 
 CHECK_TIMEOUT: Final = 2.0  # seconds: shorter than a probe's usual timeout, so the probe hears why
 
-ReadinessCheck = Callable[[], "bool | None | Awaitable[bool | None]"]
+ReadinessCheck = Callable[[], "Awaitable[bool | None] | bool | None"]
 
 
 @final
@@ -52,7 +52,7 @@ async def _run_check(check: ReadinessCheck) -> str | None:
         result = check()
         if inspect.isawaitable(result):
             result = await asyncio.wait_for(result, CHECK_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return f"readiness check {name} took longer than {CHECK_TIMEOUT:g} s"
     except Exception as exc:  # a failing check is an answer, not a 500
         log.warning("readiness check %s failed: %r", name, exc)

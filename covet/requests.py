@@ -13,7 +13,65 @@ if TYPE_CHECKING:
     from covet.runtime.body import RequestBody
     from covet.runtime.connection import ConnectionInfo
 
-__all__ = ["Request", "Headers", "QueryParams"]
+__all__ = ["Request", "Headers", "QueryParams", "URL"]
+
+
+class URL:
+    """A request's URL, as the client asked for it (behind a trusted proxy: the scheme and host it was sent to).
+
+    Compares equal to its string form.
+    """
+
+    __slots__ = ("scheme", "netloc", "path", "query", "fragment")
+
+    def __init__(self, scheme: str, netloc: str, path: str, query: str = "", fragment: str = "") -> None:
+        self.scheme = scheme
+        self.netloc = netloc
+        self.path = path
+        self.query = query
+        self.fragment = fragment
+
+    @property
+    def hostname(self) -> str:
+        """The host, without port or IPv6 brackets."""
+        netloc = self.netloc
+        if netloc.startswith("["):
+            return netloc[1:netloc.find("]")]
+        return netloc.rpartition(":")[0] if ":" in netloc else netloc
+
+    @property
+    def port(self) -> int | None:
+        """The port written in the URL, or None."""
+        netloc = self.netloc
+        tail = netloc[netloc.rfind("]") + 1:] if netloc.startswith("[") else netloc
+        _, sep, port = tail.rpartition(":")
+        return int(port) if sep and port.isdigit() else None
+
+    def replace(self, **parts: str) -> URL:
+        """A copy with some of ``scheme``, ``netloc``, ``path``, ``query``, ``fragment`` replaced."""
+        values = {name: getattr(self, name) for name in self.__slots__}
+        for name, value in parts.items():
+            if name not in values:
+                raise TypeError(f"URL has no part {name!r}")
+            values[name] = value
+        return URL(**values)
+
+    def __str__(self) -> str:
+        out = f"{self.scheme}://{self.netloc}{self.path}"
+        if self.query:
+            out += "?" + self.query
+        if self.fragment:
+            out += "#" + self.fragment
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return str(self) == str(other) if isinstance(other, (str, URL)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __repr__(self) -> str:
+        return f"URL({str(self)!r})"
 
 
 class _MultiMap(Mapping[str, str]):
@@ -141,7 +199,65 @@ class Request:
 
     @property
     def scheme(self) -> str:
+        """``http`` or ``https``; behind a trusted proxy, the scheme the client used (``X-Forwarded-Proto``)."""
         return self._conn.scheme
+
+    @property
+    def root_path(self) -> str:
+        """Where the application is mounted behind its proxy (``--root-path``), or ``""``: ASGI's ``root_path``."""
+        return self._conn.root_path
+
+    def _netloc(self) -> str:
+        conn = self._conn
+        host = conn.forwarded_host
+        if host is None:
+            for name, value in self._raw_headers:
+                if name == "host":
+                    host = value
+                    break
+        if host:
+            return host
+        server = conn.server
+        if server is None:
+            return "localhost"
+        addr = f"[{server[0]}]" if ":" in server[0] else server[0]
+        default = 443 if conn.scheme == "https" else 80
+        return addr if server[1] == default else f"{addr}:{server[1]}"
+
+    @property
+    def url(self) -> URL:
+        """The URL the client asked for: scheme and host (a trusted proxy's word for them), the root path, the
+        path and the query string."""
+        conn = self._conn
+        return URL(conn.scheme, self._netloc(), conn.root_path + self.path, self.query_string)
+
+    @property
+    def base_url(self) -> URL:
+        """The application's own URL: scheme, host and root path, ending in ``/``."""
+        conn = self._conn
+        return URL(conn.scheme, self._netloc(), conn.root_path.rstrip("/") + "/")
+
+    @property
+    def scope(self) -> dict[str, object]:
+        """An ASGI-like view of the request (``type``, ``scheme``, ``path`` with the root path, ``root_path``,
+        ``query_string``, ``headers``, ``client``, ``server``), for code written against Starlette's ``scope``.
+        Built on each read: nothing written to it reaches the request."""
+        conn = self._conn
+        root = conn.root_path
+        return {
+            "type": "http",
+            "http_version": conn.http_version,
+            "method": self.method,
+            "scheme": conn.scheme,
+            "path": root + self.path,
+            "raw_path": (root + self.path).encode("latin-1", "replace"),
+            "root_path": root,
+            "query_string": self.query_string.encode("latin-1", "replace"),
+            "headers": [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in self._raw_headers],
+            "client": conn.client,
+            "server": conn.server,
+            "path_params": self.path_params,
+        }
 
     @property
     def http_version(self) -> str:

@@ -145,7 +145,7 @@ class TestClient:
     def __init__(self, app: Covet, *, config: Config | None = None,
                  client: tuple[str, int] = ("testclient", 50000)) -> None:
         self.app = app
-        self.config = config or Config(server_header=app.server_header)
+        self.config = config or Config(server_header=app.server_header, root_path=app.root_path)
         self.client = client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._state: ServerState | None = None

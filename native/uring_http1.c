@@ -264,6 +264,13 @@ static void run_events(UringServer *s, struct conn *c) {
         if (kind == H1_EV_NONE)
             break;
         if (kind == H1_EV_HEAD) {
+            if (s->n_conns > s->max_conns) { /* --limit-concurrency: 503, and this connection closes */
+                if (answer_error(s, c, 503, "Service Unavailable") < 0)
+                    conn_kill(s, c, 1);
+                else
+                    http_stop_reading(c);
+                break;
+            }
             /* A body that may stream goes through the handler's request(), which decides what takes it. */
             int may_stream = ev.req->body == H1_BODY_CHUNKED || ev.req->content_length > s->lim.max_body;
             a->route = s->header_set_type != NULL && !may_stream

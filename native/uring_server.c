@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
@@ -418,24 +419,28 @@ static int take_handler(UringServer *s, PyObject *handler) {
 }
 
 static int RS_init(UringServer *s, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"listen_fd", "handler",           "max_target",     "max_header_bytes", "max_headers",
-                             "max_body",  "keepalive_timeout", "header_timeout", "body_timeout",     "write_timeout",
-                             "entries",   "buffers",           "buffer_size",    "max_stream_body",  NULL};
+    static char *kwlist[] = {"listen_fd",    "handler",         "max_target",        "max_header_bytes",
+                             "max_headers",  "max_body",        "keepalive_timeout", "header_timeout",
+                             "body_timeout", "write_timeout",   "entries",           "buffers",
+                             "buffer_size",  "max_stream_body", "max_connections",   NULL};
     int listen_fd;
     PyObject *handler;
     Py_ssize_t max_target = 8192, max_header_bytes = 65536, max_headers = 100;
     long long max_body = 1048576, max_stream_body = 0;
+    long max_conns = 0;
     double keepalive = 5, header_to = 10, body_to = 60, write_to = 60;
     unsigned entries = 1024, buffers = 512, buffer_size = 16384;
     if (s->ring_ok) {
         PyErr_SetString(PyExc_RuntimeError, "UringServer is already set up");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIIL:UringServer", kwlist, &listen_fd, &handler,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iO|$nnnLddddIIILl:UringServer", kwlist, &listen_fd, &handler,
                                      &max_target, &max_header_bytes, &max_headers, &max_body, &keepalive, &header_to,
-                                     &body_to, &write_to, &entries, &buffers, &buffer_size, &max_stream_body))
+                                     &body_to, &write_to, &entries, &buffers, &buffer_size, &max_stream_body,
+                                     &max_conns))
         return -1;
-    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0) {
+    if (max_target < 1 || max_header_bytes < 1 || max_headers < 0 || max_body < 0 || max_stream_body < 0 ||
+        max_conns < 0) {
         PyErr_SetString(PyExc_ValueError, "limits must be positive");
         return -1;
     }
@@ -473,6 +478,7 @@ static int RS_init(UringServer *s, PyObject *args, PyObject *kw) {
     s->lim.max_headers = (size_t)max_headers;
     s->lim.max_body = (uint64_t)max_body;
     s->lim.max_stream_body = (uint64_t)max_stream_body;
+    s->max_conns = max_conns > 0 ? max_conns : LONG_MAX; /* 0: no limit */
     s->high_water = 256 * 1024;
     s->low_water = 64 * 1024;
     s->max_saved = 256 * 1024;
@@ -621,7 +627,7 @@ PyTypeObject covet_UringServerType = {
     /* The first line, up to "--", is the signature inspect (and mypy's stubtest) read. */
     .tp_doc = "UringServer(listen_fd, handler, *, max_target=8192, max_header_bytes=65536, max_headers=100, "
               "max_body=1048576, keepalive_timeout=5.0, header_timeout=10.0, body_timeout=60.0, write_timeout=60.0, "
-              "entries=1024, buffers=512, buffer_size=16384, max_stream_body=0)\n--\n\n"
+              "entries=1024, buffers=512, buffer_size=16384, max_stream_body=0, max_connections=0)\n--\n\n"
               "HTTP/1.1 connections on io_uring; the handler answers each request. It has the methods named in "
               "UringServer.HANDLER_METHODS (covet.runtime.uring_contract.UringHandler).",
     .tp_traverse = (traverseproc)RS_traverse,

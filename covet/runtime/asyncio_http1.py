@@ -37,7 +37,7 @@ from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.encode import error_reply
 from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM
-from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed
+from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import CONTINUE, H1Channel, render, render_closing
 from covet.runtime.state import ServerState
@@ -134,6 +134,7 @@ class AsyncioHTTP1(asyncio.Protocol):
             (sock[0], sock[1]) if isinstance(sock, tuple) else None,
             self.state.scheme,
             watch=self.left,
+            front=self.state.front,
         )
         self.state.connections.add(self)
 
@@ -239,10 +240,16 @@ class AsyncioHTTP1(asyncio.Protocol):
             if kind == EV_REQUEST:
                 _, method, path, query, minor, headers, keep_alive, body = ev
                 self.nreq += 1
+                if len(state.connections) > state.max_connections:  # --limit-concurrency
+                    self._refuse(out, minor)
+                    return
                 if self.closing:
                     keep_alive = False
                 plan, params = resolve(method, path)
-                reply = answer_now(state, plan, method, path, query, headers, body, params, self.info)
+                info = self.info
+                if state.forwarding and plan.uses_conn:  # the route may read what a proxy says: give it the headers
+                    info = info.for_request(headers)
+                reply = answer_now(state, plan, method, path, query, headers, body, params, info)
                 if type(reply) is not tuple:
                     self._flush(out)
                     self._take(reply, plan, method == "HEAD", keep_alive, minor)
@@ -259,11 +266,15 @@ class AsyncioHTTP1(asyncio.Protocol):
             elif kind == EV_STREAM:  # a head whose body is too large to hold: only a route that reads a stream gets it
                 _, method, path, query, minor, headers, keep_alive, _ = ev
                 self.nreq += 1
+                if len(state.connections) > state.max_connections:
+                    self._refuse(out, minor)
+                    return
                 if self.closing:
                     keep_alive = False
                 plan, params = resolve(method, path)
+                info = self.info.for_request(headers) if state.forwarding and plan.uses_conn else self.info
                 exchange = answer_streamed(state, AsyncioChannel(self, method == "HEAD", minor), plan, method, path,
-                                           query, headers, params, self.info, keep_alive, self._body_resume,
+                                           query, headers, params, info, keep_alive, self._body_resume,
                                            self._close)
                 if exchange is None:
                     out.append(render_closing(TOO_LARGE_REPLY, head_lines, minor))
@@ -282,6 +293,12 @@ class AsyncioHTTP1(asyncio.Protocol):
                 self._close()
                 return
         self._flush(out)
+
+    def _refuse(self, out: list[bytes], minor: int) -> None:
+        """Past ``--limit-concurrency``: 503, and this connection closes (uvicorn's answer), so the load sheds."""
+        out.append(render_closing(UNAVAILABLE_REPLY, self.state.clock.head_lines, minor))
+        self._flush(out)
+        self._close()
 
     def _take(self, reply: Any, plan: RoutePlan, is_head: bool, keep_alive: bool, minor: int) -> None:
         """An exchange goes on with a request ``answer_now`` could not finish; the connection waits for it."""

@@ -15,9 +15,10 @@ __all__ = ["Clock"]
 class Clock:
     """Holds the current tick and the rendered ``date``/``server`` header lines."""
 
-    __slots__ = ("now", "head_lines", "_server")
+    __slots__ = ("now", "head_lines", "_server", "_date")
 
-    def __init__(self, server_header: str | None) -> None:
+    def __init__(self, server_header: str | None, date_header: bool = True) -> None:
+        self._date = date_header
         self._server = (
             b"" if server_header is None else b"server: " + server_header.encode("latin-1") + b"\r\n"
         )
@@ -27,4 +28,7 @@ class Clock:
 
     def update(self) -> None:
         self.now = time.monotonic()
-        self.head_lines = b"date: " + formatdate(usegmt=True).encode() + b"\r\n" + self._server
+        if self._date:
+            self.head_lines = b"date: " + formatdate(usegmt=True).encode() + b"\r\n" + self._server
+        else:
+            self.head_lines = self._server

@@ -31,6 +31,14 @@ class Config:
         max_pipeline: requests queued on one connection behind a running handler
             before the server stops reading from it.
         server_header: the ``Server`` header value, or None for none.
+        date_header: whether responses carry a ``Date`` header.
+        proxy_headers: whether a trusted peer's ``X-Forwarded-*`` and ``Forwarded`` headers set the client, scheme
+            and host (``covet/runtime/proxy.py``).
+        forwarded_allow_ips: the peers trusted with them: comma-separated addresses and networks, ``*`` for all;
+            None reads ``$FORWARDED_ALLOW_IPS``, else 127.0.0.1.
+        root_path: where the application is mounted behind its proxy (ASGI's ``root_path``).
+        limit_concurrency: most open connections (and so requests in flight); past it, requests get 503. None:
+            no limit.
     """
 
     max_target: int = 8192
@@ -46,3 +54,8 @@ class Config:
     graceful_timeout: float = 10.0
     max_pipeline: int = 64
     server_header: str | None = "covet"
+    date_header: bool = True
+    proxy_headers: bool = True
+    forwarded_allow_ips: str | None = None
+    root_path: str = ""
+    limit_concurrency: int | None = None

@@ -41,12 +41,16 @@ from covet.runtime.resume import resume
 from covet.runtime.state import ServerState
 from covet.runtime.streaming import call_streamed, send_body
 
-__all__ = ["Channel", "Exchange", "TOO_LARGE_REPLY", "answer_now", "answer_streamed", "failure_reply", "task_reply"]
+__all__ = ["Channel", "Exchange", "TOO_LARGE_REPLY", "UNAVAILABLE_REPLY", "answer_now", "answer_streamed",
+           "failure_reply", "task_reply"]
 
 log = logging.getLogger("covet.exchange")
 
 # The answer to a body too large to hold, for a route that cannot read one as a stream; the connection closes.
 TOO_LARGE_REPLY: Final = error_reply(413, TOO_LARGE)
+# The answer past --limit-concurrency (the io_uring core asks the handler's error() for the same).
+UNAVAILABLE: Final = "Service Unavailable"
+UNAVAILABLE_REPLY: Final = error_reply(503, UNAVAILABLE)
 
 
 class Channel(Protocol):

@@ -9,6 +9,7 @@ SIGHUP reloads the certificate for new connections.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import os
@@ -137,6 +138,10 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     if tls is not None:
         # New connections get the new certificate; a bad one is logged and the old one stays (tls.py).
         loop.add_signal_handler(signal.SIGHUP, tls.reload)
+    if config.root_path != app.root_path:  # --root-path, else the app's own: one value for URLs and the docs page
+        if config.root_path:
+            app.root_path = config.root_path  # checked, and a trailing "/" dropped
+        config = dataclasses.replace(config, root_path=app.root_path)
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     SERVER.started = True
@@ -251,6 +256,7 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
         max_target=c.max_target, max_header_bytes=c.max_header_bytes, max_headers=c.max_headers,
         max_body=c.max_body, keepalive_timeout=c.keepalive_timeout, header_timeout=c.header_timeout,
         body_timeout=c.body_timeout, write_timeout=c.write_timeout, max_stream_body=c.max_upload,
+        max_connections=c.limit_concurrency or 0,
     )
     http.core = core
     http.install(core)

@@ -15,6 +15,7 @@ from covet.runtime.config import Config
 from covet.runtime.dispatch import Dispatcher
 from covet.runtime.encode import Reply
 from covet.runtime.exits import AfterReply
+from covet.runtime.proxy import Front, Trust
 
 __all__ = ["Connection", "ServerState"]
 
@@ -46,7 +47,15 @@ class ServerState:
     def __init__(self, dispatcher: Dispatcher, config: Config) -> None:
         self.dispatcher = dispatcher
         self.config = config
-        self.clock = Clock(config.server_header)
+        self.clock = Clock(config.server_header, config.date_header)
+        # Behind a proxy: who is believed, where the app is mounted; ``forwarding`` when requests must carry their
+        # headers to their ConnectionInfo (read only if the route looks).
+        trust = Trust.from_option(config.forwarded_allow_ips) if config.proxy_headers else None
+        self.front = Front(trust, config.root_path)
+        self.forwarding = trust is not None
+        # --limit-concurrency: past this many open connections, requests are refused with 503 (an HTTP/1.1
+        # connection carries at most one request in flight, so this bounds those too).
+        self.max_connections: int = config.limit_concurrency if config.limit_concurrency else 1 << 62
         self.connections: set[Connection] = set()  # the asyncio transports' (the io_uring core counts its own)
         self.closing = False
         self.tasks: set[asyncio.Task[Any]] = set()

@@ -160,7 +160,8 @@ class UringHTTP1:
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
-        info = ConnectionInfo(None, None, "http", "1.1", self.core, cid, self) if plan.uses_conn else _UNUSED_CONN
+        info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
+                if plan.uses_conn else _UNUSED_CONN)
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
         return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor)
 
@@ -168,7 +169,8 @@ class UringHTTP1:
         _, method, path, query, minor, headers, keep_alive, _ = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
-        info = ConnectionInfo(None, None, "http", "1.1", self.core, cid, self) if plan.uses_conn else _UNUSED_CONN
+        info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
+                if plan.uses_conn else _UNUSED_CONN)
         channel = UringChannel(self, cid, method == "HEAD", minor)
         exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info, keep_alive,
                                    channel.resume_reading, channel.stop)
