@@ -109,6 +109,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return _cmd_supervise(args)
 
     from covet import __version__
+    from covet.health import install as install_probes
     from covet.runtime import compiled
     from covet.runtime.config import Config
     from covet.runtime.listener import Listen, ListenError
@@ -133,6 +134,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if Path(args.build_dir).exists():
                 print(f"covet: warning: running interpreted: {exc}", file=sys.stderr)
     app = load_app(args.app)
+    declared = sum(len(r.methods) for r in app.routes)
+    # Before the build is attached: a route added after it would drop the OpenAPI document the build ships.
+    install_probes(app, args.health_path, args.ready_path)
     mode = "interpreted"
     if manifest is not None:
         try:
@@ -140,14 +144,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except (compiled.BuildMismatch, RouteDefinitionError) as exc:
             print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
             return 2
-        mode = f"compiled, {count}/{sum(len(r.methods) for r in app.routes)} routes compiled"
+        mode = f"compiled, {count}/{declared} routes compiled"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):
         app.debug = True
-    from covet.health import install as install_probes
-
-    install_probes(app, args.health_path, args.ready_path)
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
