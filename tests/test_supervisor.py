@@ -446,3 +446,34 @@ def test_bad_command_lines_get_one_line(workers: list[str]) -> None:
     assert code == 1 and "not a socket" in line, line
     code, line = one_line_error(["serve", "examples.hello:app", "--fd", "999", *workers])
     assert code == 1 and "--fd 999" in line, line
+
+
+@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["one-process", "two-workers"])
+def test_sigterm_under_load_loses_no_accepted_request(request: pytest.FixtureRequest, project: Project,
+                                                      workers: list[str]) -> None:
+    """wrk at full load, then SIGTERM: every request on a connection the server had taken is answered, and the server
+    exits within --graceful-timeout. wrk goes on until it is stopped: its reconnections after the exit are refused,
+    and this wrk counts a refused connection as a write error, so only read errors, timeouts and non-2xx answers
+    would be requests lost."""
+    transport = request.node.callspec.params["project"]
+    srv = start(transport, project, *workers, "--graceful-timeout", "5")
+    try:
+        wait_for("the workers", lambda: count(srv, r"covet: serving ") >= (2 if workers else 1), srv=srv)
+        load = Wrk(srv.url + "/who")
+        try:
+            time.sleep(1)
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            srv.proc.wait(timeout=15)
+            took = time.monotonic() - t0
+        finally:
+            stats = load.stop()
+        lost = {k: stats[k] for k in ("read", "timeout", "non2xx")}
+        print(f"{transport} {workers}: exit after {took:.2f} s; {stats['requests']} requests, refused afterwards "
+              f"{stats['connect'] + stats['write']}, {lost}")
+        assert took < 5, srv.log
+        assert not any(lost.values()), (lost, stats["output"])
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log

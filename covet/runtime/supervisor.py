@@ -186,6 +186,25 @@ class Supervisor:
             spare.go = -1
             spare.draining = time.monotonic()
 
+    def _kill_spare(self) -> None:
+        """Stopping: the spare goes first and at once. It holds the listening socket too, and while it does the kernel
+        keeps completing handshakes that nobody will accept, then resets them when it exits (wrk counted one read
+        error per connection). Killed and reaped before the workers drain, the socket closes with the last of them."""
+        spare = self._spare()
+        if spare is None:
+            return
+        self._let_spare_go()
+        self._signal(spare, signal.SIGKILL)
+        try:
+            os.waitpid(spare.pid, 0)
+        except ChildProcessError:
+            pass
+        self.workers.pop(spare.pid, None)
+        if spare.pipe >= 0:
+            self.selector.unregister(spare.pipe)
+            os.close(spare.pipe)
+            spare.pipe = -1
+
     def _serving(self) -> list[Worker]:
         """Workers that are not draining (starting ones included), spares not counted."""
         return [w for w in self.workers.values() if not w.draining and w.go < 0]
@@ -306,11 +325,17 @@ class Supervisor:
             self.stopping = time.monotonic()
             log.info("shutting down %d workers", len(self.workers))
             self.reload_queue.clear()
-            self._let_spare_go()
+            self._kill_spare()
             for w in list(self.workers.values()):
                 if not w.draining:
                     self._drain(w, "shutting down")
-            # The socket closes for good once the last worker lets go of it: nothing new is accepted meanwhile.
+            # Stop listening now, for every process that holds the socket. Closing our descriptor would not: the
+            # kernel listens until the last holder closes, and between the first worker's close and the last's it
+            # completed handshakes that nobody accepted, then reset them (wrk: one read error per connection).
+            try:
+                self.spec.sock.shutdown(socket.SHUT_RD)
+            except OSError as exc:
+                log.debug("shutting the listening socket: %s", exc)
             self.spec.sock.close()
         elif sig == signal.SIGHUP and not self.stopping:
             queued = {w.pid for w in self.reload_queue}
