@@ -83,6 +83,7 @@ class Covet(Routes):
         self.readiness_checks: list[ReadinessCheck] = []
         self.server_header = server_header
         self.debug = debug
+        self.tracer: Any = None  # an OpenTelemetry Tracer once covet.tracing.instrument(app) ran
         self.title = title
         self.version = version
         self.description = description
@@ -241,6 +242,10 @@ class Covet(Routes):
                 cancel = rd.cancel_on_disconnect
                 served.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)
+                if self.tracer is not None:
+                    from covet.tracing import trace_plan
+
+                    served = trace_plan(served, self.tracer, method, rd.path)
                 endpoint.methods[method] = served
         app_mw = self.middleware_stack
         for path, endpoint in endpoints.items():

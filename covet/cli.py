@@ -149,6 +149,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):
         app.debug = True
+    if args.tracing:
+        from covet.tracing import TracingUnavailable, instrument
+
+        try:
+            instrument(app)
+        except TracingUnavailable as exc:
+            print(f"covet: error: {exc}", file=sys.stderr)
+            return 2
     config = Config(
         max_body=args.max_body,
         max_upload=args.max_upload,
@@ -254,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="liveness probe: 200 while the process answers ('' for none; docs/deployment.md)")
     p_serve.add_argument("--ready-path", default="/readyz",
                          help="readiness probe: 200 once started, until draining, while @app.readiness_check passes")
+    p_serve.add_argument("--tracing", action="store_true",
+                         help="an OpenTelemetry server span per request (the app configures the SDK; docs/tracing.md)")
     p_serve.add_argument("--reload", action="store_true",
                          help="development: reload when a .py file changes, interpreted, with tracebacks on 500s "
                               "(`covet dev` is `covet serve --reload`)")
