@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "accesslog.h"
 #include "events.h"
 #include "uring_server.h"
 
@@ -48,6 +49,8 @@ struct active {
     const struct route *route; /* the direct route of that head, or NULL */
     char *saved;               /* input held while Python keeps the connection */
     size_t saved_len, saved_cap;
+    uint8_t rid_len; /* the sane X-Request-ID of that head, for the access log (0: none) */
+    char rid[ALOG_RID_MAX];
 };
 
 struct conn {
@@ -58,6 +61,7 @@ struct conn {
     uint32_t mark; /* tick of the last progress */
     uint16_t ops;  /* operations in flight */
     uint8_t seen_state;
+    struct alog_peer peer; /* the client's address, asked once for the access log (family 0: not yet) */
     struct active *act;
     struct outq *out;
 };

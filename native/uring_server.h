@@ -78,6 +78,8 @@ typedef struct UringServer {
     unsigned routes_cap, nroutes;
     PyObject *on_reply, *on_fail; /* the handler's reply_for and failed */
     PyObject *header_set_type, *unused_conn, *head_lines, *h1_name;
+    /* the access log (accesslog.c), or NULL: the core records the responses it sends without Python's help */
+    struct AccessLog *access_log;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;

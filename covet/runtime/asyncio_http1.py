@@ -39,7 +39,7 @@ from covet.runtime.encode import error_reply
 from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
-from covet.runtime.h1_response import CONTINUE, H1Channel, render, render_closing
+from covet.runtime.h1_response import CONTINUE, H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
@@ -71,6 +71,7 @@ class AsyncioChannel(H1Channel):
         self.conn.exchange_done(data, keep_alive)
 
     def abort(self) -> None:
+        self.ended()
         self.conn.exchange_aborted()
 
     async def drained(self) -> None:
@@ -176,6 +177,9 @@ class AsyncioHTTP1(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
+        access = self.state.access
+        if access is not None:
+            access.begin()  # durations count from the read that brought the request
         events = self.parser.feed(data)
         if self.body is not None:
             events = self._body_events(events, 0)
@@ -222,6 +226,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         state = self.state
         resolve = state.dispatcher.resolve
         head_lines = state.clock.head_lines
+        access = state.access
         out: list[bytes] = []
         n = len(events)
         i = 0
@@ -238,10 +243,21 @@ class AsyncioHTTP1(asyncio.Protocol):
                 reply = answer_now(state, plan, method, path, query, headers, body, params, self.info)
                 if type(reply) is not tuple:
                     self._flush(out)
-                    self._take(reply, plan, method == "HEAD", keep_alive, minor)
+                    channel = AsyncioChannel(self, method == "HEAD", minor)
+                    if access is not None:
+                        channel.logs(access, self.info.client, method, path, query, headers)
+                    self._take(reply, plan, channel, keep_alive)
                     self.queue.extend(events[i:])
                     return
-                data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
+                if access is not None:
+                    if state.echo_id:
+                        lines = head_lines + id_line(access.request_id(headers))
+                        data, keep_alive = render(reply, lines, keep_alive, method == "HEAD", minor)
+                    else:
+                        data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
+                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                else:
+                    data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
                 out.append(data)
                 if not keep_alive:
                     self._flush(out)
@@ -255,11 +271,16 @@ class AsyncioHTTP1(asyncio.Protocol):
                 if self.closing:
                     keep_alive = False
                 plan, params = resolve(method, path)
-                exchange = answer_streamed(state, AsyncioChannel(self, method == "HEAD", minor), plan, method, path,
-                                           query, headers, params, self.info, keep_alive, self._body_resume,
-                                           self._close)
+                channel = AsyncioChannel(self, method == "HEAD", minor)
+                if access is not None:
+                    channel.logs(access, self.info.client, method, path, query, headers)
+                exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, self.info,
+                                           keep_alive, self._body_resume, self._close)
                 if exchange is None:
-                    out.append(render_closing(TOO_LARGE_REPLY, head_lines, minor))
+                    data = render_closing(TOO_LARGE_REPLY, head_lines, minor)
+                    if access is not None:
+                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                    out.append(data)
                     self._flush(out)
                     self._close()
                     return
@@ -270,16 +291,19 @@ class AsyncioHTTP1(asyncio.Protocol):
                 self.queue.extend(self._body_events(events, i))
                 return
             else:
-                out.append(render_closing(error_reply(ev[1], ev[2]), head_lines))
+                data = render_closing(error_reply(ev[1], ev[2]), head_lines)
+                if access is not None:
+                    access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
+                out.append(data)
                 self._flush(out)
                 self._close()
                 return
         self._flush(out)
 
-    def _take(self, reply: Any, plan: RoutePlan, is_head: bool, keep_alive: bool, minor: int) -> None:
+    def _take(self, reply: Any, plan: RoutePlan, channel: AsyncioChannel, keep_alive: bool) -> None:
         """An exchange goes on with a request ``answer_now`` could not finish; the connection waits for it."""
         self.busy = True
-        exchange = Exchange(self.state, AsyncioChannel(self, is_head, minor), plan, keep_alive)
+        exchange = Exchange(self.state, channel, plan, keep_alive)
         self.exchange = exchange
         exchange.take(reply)
 
@@ -442,6 +466,9 @@ class AsyncioHTTP1(asyncio.Protocol):
 
     def _timeout(self) -> None:
         data = render_closing(error_reply(408, "Request Timeout"), self.state.clock.head_lines)
+        access = self.state.access
+        if access is not None:
+            access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
         if self.transport is not None and not self.closed:
             self.transport.write(data)
         self._close()

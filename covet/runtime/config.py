@@ -31,6 +31,8 @@ class Config:
         max_pipeline: requests queued on one connection behind a running handler
             before the server stops reading from it.
         server_header: the ``Server`` header value, or None for none.
+        access_log: the access log's format, ``"line"`` (uvicorn's) or ``"json"``; None for no access log.
+        request_id_header: responses carry the request id back (``x-request-id``); see docs/logging.md.
     """
 
     max_target: int = 8192
@@ -46,3 +48,5 @@ class Config:
     graceful_timeout: float = 10.0
     max_pipeline: int = 64
     server_header: str | None = "covet"
+    access_log: str | None = None
+    request_id_header: bool = False

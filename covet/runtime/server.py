@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
+from covet.runtime.accesslog import AccessLogWriter
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.state import ServerState
@@ -137,6 +138,7 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
     dispatcher = app.dispatcher()
     await run_hooks(app.startup_hooks)
     state = ServerState(dispatcher, config)
+    writer = _access_log(state)
     sock = _bind(host, port, backlog)
     try:
         ring = None
@@ -158,7 +160,23 @@ async def _serve(app: Covet, host: str, port: int, config: Config, loop_name: st
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         sock.close()
+        if writer is not None:
+            writer.close()  # every line recorded before the drain ended is written
         await run_hooks(app.shutdown_hooks)
+
+
+def _access_log(state: ServerState) -> AccessLogWriter | None:
+    """The access log's writer (started), when the config asks for one; the transports record into ``state.access``."""
+    fmt = state.config.access_log
+    echo = state.config.request_id_header
+    if fmt is None and not echo:
+        return None
+    # (--no-access-log with --request-id-header: ids are still made and echoed, and the records dropped)
+    writer = AccessLogWriter(json=fmt == "json", echo=echo, enabled=fmt is not None)
+    state.access = writer.log
+    state.echo_id = echo
+    writer.start()
+    return writer
 
 
 def _announce(sock: socket.socket, mode: str, loop_name: str) -> None:
@@ -225,6 +243,8 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
         body_timeout=c.body_timeout, write_timeout=c.write_timeout, max_stream_body=c.max_upload,
     )
     http.core = core
+    if state.access is not None:
+        core.set_access_log(state.access)  # the core records what it sends, direct routes and errors included
     http.install(core)
     return http, core
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from covet._native import Parser
+from covet._native import AccessLog, Parser
 from covet.responses import StreamingResponse
 from covet.runtime.body import BodyBudget, RequestBody, content_length
 from covet.runtime.clock import Clock
@@ -50,6 +50,8 @@ class ServerState:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.bodies: set[RequestBody] = set()  # streamed request bodies not ended yet
         self.budget = BodyBudget(config.body_buffer)  # what they hold unread, together
+        self.access: AccessLog | None = None  # the access log's buffer, when it is on (runtime/accesslog.py)
+        self.echo_id = False  # responses carry the request id (``access`` is set then too)
 
     def unwrap(self, reply: Reply) -> Reply:
         """The reply to send; the work an ``AfterReply`` carries is scheduled to run once it is sent."""
