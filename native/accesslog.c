@@ -9,8 +9,8 @@
 #include "accesslog.h"
 
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 struct rec {
-    PyObject *client;                /* (host, port), or NULL */
+    PyObject *client;                /* the client's host (str, its port in peer.port), or NULL */
     PyObject *method, *path, *query; /* str, or NULL */
     int64_t start_ns, end_ns, bytes;
     uint64_t seq; /* the generated id's number, when rid_len is 0 */
@@ -27,6 +27,8 @@ struct rec {
     struct alog_peer peer;
     char rid[ALOG_RID_MAX];
 };
+
+static const char hexd[] = "0123456789abcdef";
 
 struct AccessLog {
     PyObject_HEAD
@@ -177,14 +179,22 @@ void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *pee
     r->status = status;
     r->bytes = bytes;
     r->minor = (uint8_t)minor;
-    r->client = Py_XNewRef(client);
+    r->client = NULL;
+    if (client != NULL && PyTuple_Check(client) && PyTuple_GET_SIZE(client) == 2 &&
+        PyUnicode_Check(PyTuple_GET_ITEM(client, 0))) {
+        long port = PyLong_AsLong(PyTuple_GET_ITEM(client, 1));
+        if (port == -1 && PyErr_Occurred())
+            PyErr_Clear();
+        r->client = Py_NewRef(PyTuple_GET_ITEM(client, 0));
+        r->peer.port = (uint16_t)port;
+    }
     r->method = Py_XNewRef(method);
     r->path = Py_XNewRef(path);
     r->query = Py_XNewRef(query);
     if (peer != NULL)
         r->peer = *peer;
     else
-        r->peer.family = 0;
+        r->peer.family = 0; /* (its port is the client's, above) */
     if (rid_len > 0) {
         memcpy(r->rid, rid, rid_len);
         r->rid_len = (uint8_t)rid_len;
@@ -227,7 +237,7 @@ static int out_room(struct out *o, size_t more) {
     size_t cap = o->cap ? o->cap : 4096;
     while (cap < o->n + more)
         cap *= 2;
-    char *p = PyMem_Realloc(o->p, cap);
+    char *p = realloc(o->p, cap); /* (not PyMem: drain formats without the GIL) */
     if (p == NULL) {
         o->failed = 1;
         return 0;
@@ -248,19 +258,34 @@ static void out_cstr(struct out *o, const char *s) {
     out_put(o, s, strlen(s));
 }
 
-static void out_fmt(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void out_fmt(struct out *o, const char *fmt, ...) {
-    char buf[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        out_put(o, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+/* PERF: decimal digits by hand; snprintf cost more than the rest of a line. */
+static void out_uint(struct out *o, unsigned long long v) {
+    char b[24];
+    int i = (int)sizeof b;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    out_put(o, b + i, sizeof b - (size_t)i);
 }
 
-static const char hexd[] = "0123456789abcdef";
+static void out_int(struct out *o, long long v) {
+    if (v < 0) {
+        out_put(o, "-", 1);
+        v = -v;
+    }
+    out_uint(o, (unsigned long long)v);
+}
+
+/* v in exactly ``width`` digits, zero-padded. */
+static void out_digits(struct out *o, unsigned long long v, int width) {
+    char b[24];
+    for (int i = width - 1; i >= 0; i--) {
+        b[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+    out_put(o, b, (size_t)width);
+}
 
 /* One code point of client-sent text: printable ASCII as is (but the quote and the backslash), anything else
  * escaped, JSON's way (\u00XX) or the line's (\xXX, \uXXXX, \UXXXXXXXX). The output is ASCII either way. */
@@ -308,9 +333,16 @@ static void out_text(struct out *o, PyObject *s, int json) {
         return;
     if (PyUnicode_IS_ASCII(s)) { /* the common case: scan for what needs escaping, copy the rest */
         const unsigned char *p = PyUnicode_1BYTE_DATA(s);
-        Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-        for (Py_ssize_t i = 0; i < n; i++)
-            out_char(o, p[i], json);
+        size_t n = (size_t)PyUnicode_GET_LENGTH(s), run = 0;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char ch = p[i];
+            if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+                continue;
+            out_put(o, (const char *)p + run, i - run); /* PERF: runs that need no escaping are copied whole */
+            out_char(o, ch, json);
+            run = i + 1;
+        }
+        out_put(o, (const char *)p + run, n - run);
         return;
     }
     int kind = PyUnicode_KIND(s);
@@ -322,12 +354,10 @@ static void out_text(struct out *o, PyObject *s, int json) {
 
 /* host:port of the client (as uvicorn prints it, IPv6 without brackets); 0 when unknown. */
 static int out_client(struct out *o, const struct rec *r, int json) {
-    if (r->client != NULL && PyTuple_Check(r->client) && PyTuple_GET_SIZE(r->client) == 2) {
-        out_text(o, PyTuple_GET_ITEM(r->client, 0), json);
-        long port = PyLong_AsLong(PyTuple_GET_ITEM(r->client, 1));
-        if (port == -1 && PyErr_Occurred())
-            PyErr_Clear();
-        out_fmt(o, ":%ld", port);
+    if (r->client != NULL) {
+        out_text(o, r->client, json);
+        out_put(o, ":", 1);
+        out_uint(o, r->peer.port);
         return 1;
     }
     if (r->peer.family == AF_INET || r->peer.family == AF_INET6) {
@@ -335,7 +365,8 @@ static int out_client(struct out *o, const struct rec *r, int json) {
         if (inet_ntop(r->peer.family, r->peer.addr, host, sizeof host) == NULL)
             return 0;
         out_cstr(o, host);
-        out_fmt(o, ":%u", (unsigned)r->peer.port);
+        out_put(o, ":", 1);
+        out_uint(o, r->peer.port);
         return 1;
     }
     return 0;
@@ -344,8 +375,14 @@ static int out_client(struct out *o, const struct rec *r, int json) {
 static void out_rid(struct out *o, const AccessLog *al, const struct rec *r) {
     if (r->rid_len > 0)
         out_put(o, r->rid, r->rid_len); /* only characters that need no escaping (rid_char) */
-    else
-        out_fmt(o, "%s-%012llx", al->prefix, (unsigned long long)r->seq);
+    else {
+        char b[8 + 1 + 12];
+        memcpy(b, al->prefix, 8);
+        b[8] = '-';
+        for (int i = 0; i < 12; i++)
+            b[9 + i] = hexd[(r->seq >> (4 * (11 - i))) & 0xf];
+        out_put(o, b, sizeof b);
+    }
 }
 
 static void out_target(struct out *o, const struct rec *r, int json) {
@@ -368,7 +405,8 @@ static void format_line(struct out *o, const struct rec *r, const char *prefix, 
         out_target(o, r, 0);
         out_put(o, " ", 1);
     }
-    out_fmt(o, "HTTP/1.%u\" %d", (unsigned)r->minor, r->status);
+    out_cstr(o, r->minor ? "HTTP/1.1\" " : "HTTP/1.0\" ");
+    out_int(o, r->status);
     const char *phrase = NULL;
     if (r->status >= 100 && r->status <= 599) {
         /* HTTPStatus's phrases come from Python, once per drain would cost more than this table lookup in C */
@@ -443,16 +481,42 @@ static void format_line(struct out *o, const struct rec *r, const char *prefix, 
 
 /* {"time": ..., "client": ..., "method": ..., "path": ..., "status": ..., "bytes": ..., "duration": ...,
  *  "request_id": ...} */
+struct clock_cache {
+    struct timespec wall; /* now, and the monotonic clock at the same moment: a record's time is now - its age */
+    int64_t mono;
+    int64_t sec; /* the second "date" holds, -1 for none */
+    char date[20];
+};
+
 static void format_json(struct out *o, const AccessLog *al, const struct rec *r, const char *prefix, size_t plen,
-                        const struct timespec *wall_now, int64_t mono_now) {
-    int64_t ago = mono_now - r->end_ns;
-    int64_t wall = (int64_t)wall_now->tv_sec * 1000000000 + wall_now->tv_nsec - (ago > 0 ? ago : 0);
-    time_t secs = (time_t)(wall / 1000000000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
+                        struct clock_cache *cc) {
+    int64_t ago = cc->mono - r->end_ns;
+    int64_t wall = (int64_t)cc->wall.tv_sec * 1000000000 + cc->wall.tv_nsec - (ago > 0 ? ago : 0);
+    int64_t sec = wall / 1000000000;
+    if (sec != cc->sec) { /* PERF: the date is formatted once a second of records */
+        time_t t = (time_t)sec;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        struct out d = {cc->date, 0, sizeof cc->date, 0};
+        out_digits(&d, (unsigned long long)(tm.tm_year + 1900), 4);
+        out_put(&d, "-", 1);
+        out_digits(&d, (unsigned long long)(tm.tm_mon + 1), 2);
+        out_put(&d, "-", 1);
+        out_digits(&d, (unsigned long long)tm.tm_mday, 2);
+        out_put(&d, "T", 1);
+        out_digits(&d, (unsigned long long)tm.tm_hour, 2);
+        out_put(&d, ":", 1);
+        out_digits(&d, (unsigned long long)tm.tm_min, 2);
+        out_put(&d, ":", 1);
+        out_digits(&d, (unsigned long long)tm.tm_sec, 2);
+        cc->sec = sec;
+    }
     out_put(o, prefix, plen);
-    out_fmt(o, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\",\"client\":", tm.tm_year + 1900, tm.tm_mon + 1,
-            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)((wall % 1000000000) / 1000));
+    out_cstr(o, "{\"time\":\"");
+    out_put(o, cc->date, 19);
+    out_put(o, ".", 1);
+    out_digits(o, (unsigned long long)((wall % 1000000000) / 1000), 6);
+    out_cstr(o, "Z\",\"client\":");
     size_t at = o->n;
     out_put(o, "\"", 1);
     if (out_client(o, r, 1))
@@ -473,8 +537,16 @@ static void format_json(struct out *o, const AccessLog *al, const struct rec *r,
     int64_t dur = r->end_ns - r->start_ns;
     if (dur < 0 || r->start_ns == 0)
         dur = 0;
-    out_fmt(o, ",\"status\":%d,\"bytes\":%lld,\"duration\":%.6f,\"request_id\":\"", r->status, (long long)r->bytes,
-            (double)dur / 1e9);
+    int64_t us = (dur + 500) / 1000;
+    out_cstr(o, ",\"status\":");
+    out_int(o, r->status);
+    out_cstr(o, ",\"bytes\":");
+    out_int(o, (long long)r->bytes);
+    out_cstr(o, ",\"duration\":");
+    out_uint(o, (unsigned long long)(us / 1000000));
+    out_put(o, ".", 1);
+    out_digits(o, (unsigned long long)(us % 1000000), 6);
+    out_cstr(o, ",\"request_id\":\"");
     out_rid(o, al, r);
     out_cstr(o, "\"}\n");
 }
@@ -608,24 +680,27 @@ static PyObject *AL_drain(AccessLog *al, PyObject *prefix_obj) {
     al->dropped = 0;
     al->asked = 0;
     struct out o = {NULL, 0, 0, 0};
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    int64_t mono = covet_alog_now();
+    struct clock_cache cc;
+    cc.sec = -1;
+    /* The records own references to what they print, and str data never changes: formatting needs no GIL, so the
+     * event loop's thread goes on serving meanwhile. */
+    Py_BEGIN_ALLOW_THREADS clock_gettime(CLOCK_REALTIME, &cc.wall);
+    cc.mono = covet_alog_now();
     for (size_t i = 0; i < n; i++) {
         if (al->json)
-            format_json(&o, al, &recs[i], prefix, (size_t)plen, &wall, mono);
+            format_json(&o, al, &recs[i], prefix, (size_t)plen, &cc);
         else
             format_line(&o, &recs[i], prefix, (size_t)plen);
     }
-    recs_release(recs, n);
+    Py_END_ALLOW_THREADS recs_release(recs, n);
     if (o.failed) {
-        PyMem_Free(o.p);
+        free(o.p);
         return PyErr_NoMemory();
     }
     PyObject *text = PyUnicode_New((Py_ssize_t)o.n, 127);
     if (text != NULL && o.n)
         memcpy(PyUnicode_1BYTE_DATA(text), o.p, o.n);
-    PyMem_Free(o.p);
+    free(o.p);
     if (text == NULL)
         return NULL;
     return Py_BuildValue("(NnK)", text, (Py_ssize_t)n, dropped);
