@@ -164,7 +164,8 @@ void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *pee
     struct rec *r = &al->recs[al->n++];
     al->recorded++;
     r->end_ns = covet_alog_now();
-    r->start_ns = start_ns ? start_ns : al->mark;
+    /* A response with no request (a framing error, a timeout) has no duration: 0. */
+    r->start_ns = method == NULL ? r->end_ns : start_ns ? start_ns : al->mark;
     char echoed[ALOG_RID_MAX];
     if (response != NULL) {
         status = response_facts(response, &bytes);

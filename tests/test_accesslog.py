@@ -249,3 +249,21 @@ def test_request_id_header_echoes_the_logged_id(request: pytest.FixtureRequest, 
     assert len(recs) == 5
     logged = {str(r["path"]).split("?n=")[0]: r["request_id"] for r in recs}
     assert logged == echoed
+
+
+@pytest.mark.parametrize("loop", ["uring", "uvloop", "asyncio"])
+def test_cut_streams_log_the_status_sent_and_the_bytes_queued(loop: str) -> None:
+    """A stream that fails after its head, and one whose client resets mid-body: each logged once, with the status
+    of the head it sent and the body bytes queued before it stopped."""
+    srv = Server("apps.behaviour:app", loop, "--access-log-format", "json", cwd=Path(__file__).resolve().parent)
+    assert _get(srv, "/broken-stream").startswith(b"HTTP/1.1 200")
+    with srv.connect() as s:
+        s.sendall(b"GET /forever HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while len(got) < 20_000:
+            got += s.recv(65536)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset mid-body
+    time.sleep(0.5)
+    recs = {r["path"]: r for r in _json_records(_stop(srv))}
+    assert (recs["/broken-stream"]["status"], recs["/broken-stream"]["bytes"]) == (200, len("first part;"))
+    assert recs["/forever"]["status"] == 200 and int(str(recs["/forever"]["bytes"])) >= 16 * 1024

@@ -374,6 +374,9 @@ class AsyncioHTTP1(asyncio.Protocol):
         if self.queue:
             events = self.queue
             self.queue = []
+            access = self.state.access
+            if access is not None:
+                access.begin()  # (the queued requests' durations count from here, not from their read)
             self._run(events)
         elif self.closing and not self.closed:
             self._close()
