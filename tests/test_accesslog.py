@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from covet._native import AccessLog
 from tests.conftest import TRANSPORTS, Server, hello_server, read_response_simple
 
 _LINE = re.compile(r'^INFO:     (\S+) - "([A-Z]+) (\S+) HTTP/1\.([01])" (\d{3})(?: [A-Za-z -]+)?$')
@@ -180,11 +179,15 @@ def test_bad_log_config_is_one_line(tmp_path: Path) -> None:
 
 
 # -- the record buffer itself (no server) ----------------------------------------------------------------------------
+# (covet._native is imported inside the tests: native/tests/asan_server.sh runs this module with an ASan build of it
+# that only the servers can load.)
 
 _HOSTILE = '/x"\\\r\n\x00\x1b[31m\x7f\xe9\u2603\U0001f600'
 
 
 def test_escaping_keeps_one_line_and_valid_json() -> None:
+    from covet._native import AccessLog
+
     response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"
     for as_json in (False, True):
         log = AccessLog(json=as_json)
@@ -203,6 +206,8 @@ def test_escaping_keeps_one_line_and_valid_json() -> None:
 
 
 def test_request_id_rules() -> None:
+    from covet._native import AccessLog
+
     log = AccessLog(json=True)
     for rid in ["abc-DEF_1.2:3/4+5=6@7~8", "x" * 64, "x" * 65, "", "a b", "a,b", "é"]:
         log.record(None, "GET", "/", "", [("x-request-id", rid)], 1, 204, 0, 0)
@@ -213,6 +218,8 @@ def test_request_id_rules() -> None:
 
 
 def test_buffer_asks_to_be_drained_and_counts_what_it_drops() -> None:
+    from covet._native import AccessLog
+
     asked: list[int] = []
     log = AccessLog(on_full=lambda: asked.append(1), capacity=16)
     for _ in range(20):
