@@ -61,7 +61,6 @@ struct conn {
     uint32_t mark; /* tick of the last progress */
     uint16_t ops;  /* operations in flight */
     uint8_t seen_state;
-    struct alog_peer peer; /* the client's address, asked once for the access log (family 0: not yet) */
     struct active *act;
     struct outq *out;
 };

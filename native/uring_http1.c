@@ -155,33 +155,34 @@ static int save_input(struct active *a, const char *data, size_t n) {
  * is asked of the kernel once per connection. */
 void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, PyObject *query, int minor,
               PyObject *response) {
-    if (c->peer.family == 0) {
+    struct alog_peer *peer = &s->peers[c->fd];
+    if (peer->family == 0) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof ss;
-        c->peer.family = 0xff; /* asked: unknown unless the kernel says */
+        peer->family = 0xff; /* asked: unknown unless the kernel says */
         if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
             if (ss.ss_family == AF_INET) {
                 const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
-                c->peer.family = AF_INET;
-                c->peer.port = ntohs(a->sin_port);
-                memcpy(c->peer.addr, &a->sin_addr, 4);
+                peer->family = AF_INET;
+                peer->port = ntohs(a->sin_port);
+                memcpy(peer->addr, &a->sin_addr, 4);
             } else if (ss.ss_family == AF_INET6) {
                 const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
-                c->peer.port = ntohs(a->sin6_port);
+                peer->port = ntohs(a->sin6_port);
                 if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
-                    c->peer.family = AF_INET;
-                    memcpy(c->peer.addr, &a->sin6_addr.s6_addr[12], 4);
+                    peer->family = AF_INET;
+                    memcpy(peer->addr, &a->sin6_addr.s6_addr[12], 4);
                 } else {
-                    c->peer.family = AF_INET6;
-                    memcpy(c->peer.addr, &a->sin6_addr, 16);
+                    peer->family = AF_INET6;
+                    memcpy(peer->addr, &a->sin6_addr, 16);
                 }
             }
         }
     }
     const struct active *a = c->act;
     size_t rid_len = method != NULL && a != NULL ? a->rid_len : 0;
-    covet_alog_add(s->access_log, NULL, &c->peer, method, path, query, minor, rid_len ? a->rid : NULL, rid_len,
-                   response, 0, 0, 0);
+    covet_alog_add(s->access_log, NULL, peer, method, path, query, minor, rid_len ? a->rid : NULL, rid_len, response, 0,
+                   0, 0);
 }
 
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None

@@ -545,6 +545,7 @@ static void RS_dealloc(UringServer *s) {
     Py_CLEAR(s->timeout_bytes);
     PyMem_Free(s->conns);
     PyMem_Free(s->dirty);
+    free(s->peers);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -566,6 +567,12 @@ static PyObject *RS_set_access_log(UringServer *s, PyObject *log) {
     if (log != Py_None && !PyObject_TypeCheck(log, &covet_AccessLogType)) {
         PyErr_SetString(PyExc_TypeError, "set_access_log(log: AccessLog | None)");
         return NULL;
+    }
+    if (log != Py_None && s->peers == NULL) {
+        /* calloc: pages of descriptors never used are never touched (the table is as long as RLIMIT_NOFILE) */
+        s->peers = calloc(s->conns_cap, sizeof *s->peers);
+        if (s->peers == NULL)
+            return PyErr_NoMemory();
     }
     Py_XSETREF(s->access_log, log == Py_None ? NULL : (struct AccessLog *)Py_NewRef(log));
     Py_RETURN_NONE;
