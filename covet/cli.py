@@ -176,6 +176,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         forwarded_allow_ips=args.forwarded_allow_ips,
         root_path=args.root_path,
         limit_concurrency=args.limit_concurrency,
+        access_log=args.access_log_format if args.access_log else None,
+        request_id_header=args.request_id_header,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -214,6 +216,41 @@ def _tls(args: argparse.Namespace) -> ServerTLS | None:
     if args.ssl_ciphers is not None:
         settings = dataclasses.replace(settings, ciphers=args.ssl_ciphers)
     return ServerTLS(settings)
+
+
+def _configure_access_log(log_config: str | None, json_lines: bool) -> None:
+    """``covet.access`` gets its own handler (uvicorn's line prefix, on stderr); a --log-config file comes after, so
+    it may route the logger elsewhere. Raises what reading or applying the file raises."""
+    import logging.config
+
+    from covet.runtime.accesslog import ACCESS_LOGGER, default_handler
+
+    access = logging.getLogger(ACCESS_LOGGER)
+    access.handlers[:] = [default_handler(json_lines)]
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    if log_config is None:
+        return
+    with open(log_config, encoding="utf-8") as f:
+        text = f.read()
+    if log_config.endswith((".yaml", ".yml")):
+        import importlib
+
+        try:
+            # (imported by name: PyYAML is an optional extra, and its type stubs are not a dependency)
+            yaml = importlib.import_module("yaml")
+        except ImportError:
+            raise ImportError("a YAML log config needs PyYAML: pip install 'covetpy[yaml]'") from None
+        conf = yaml.safe_load(text)
+    else:
+        import json
+
+        conf = json.loads(text)
+    if not isinstance(conf, dict):
+        raise ValueError("a dictConfig must be a mapping")
+    conf.setdefault("version", 1)
+    conf.setdefault("disable_existing_loggers", False)
+    logging.config.dictConfig(conf)
 
 
 def _cmd_routes(args: argparse.Namespace) -> int:
@@ -300,6 +337,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--date-header", action=argparse.BooleanOptionalAction, default=True,
                          help="send the Date header (default: on)")
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p_serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
+                         help="log every response on the covet.access logger (default: on)")
+    p_serve.add_argument("--access-log-format", default="line", choices=["line", "json"],
+                         help="line: uvicorn's; json: one object a line (docs/logging.md)")
+    p_serve.add_argument("--request-id-header", action="store_true",
+                         help="answer every response with its request id (x-request-id); off by default")
+    p_serve.add_argument("--log-config", metavar="FILE",
+                         help="a logging dictConfig, JSON or YAML (.yaml/.yml), applied after the defaults")
     p_serve.add_argument("--compiled", default="auto", choices=["auto", "require", "off"],
                          help="use the build from `covet build` (auto: when it matches the sources)")
     p_serve.add_argument("--build-dir", default=".covet/build")
@@ -348,6 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="covet: %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    try:
+        if args.command == "serve":
+            _configure_access_log(args.log_config, args.access_log_format == "json")
+    except (OSError, ValueError, TypeError, AttributeError, ImportError) as exc:
+        print(f"covet: error: --log-config {args.log_config}: {exc}", file=sys.stderr)
+        return 2
     try:
         if args.command == "serve":
             return _cmd_serve(args)

@@ -12,6 +12,7 @@
 
 #include <string.h>
 
+#include "accesslog.h"
 #include "events.h"
 #include "h1_parser.h"
 #include "percent.h"
@@ -360,7 +361,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (covet_events_init() < 0)
         return NULL;
 
-    if (PyType_Ready(&ParserType) < 0)
+    if (PyType_Ready(&ParserType) < 0 || covet_accesslog_ready() < 0)
         return NULL;
     m = PyModule_Create(&native_module);
     if (!m)
@@ -383,6 +384,12 @@ PyMODINIT_FUNC PyInit__native(void) {
         return NULL;
     }
 #endif
+    Py_INCREF(&covet_AccessLogType);
+    if (PyModule_AddObject(m, "AccessLog", (PyObject *)&covet_AccessLogType) < 0) {
+        Py_DECREF(&covet_AccessLogType);
+        Py_DECREF(m);
+        return NULL;
+    }
     Py_INCREF(&covet_RequestType);
     if (PyModule_AddObject(m, "Request", (PyObject *)&covet_RequestType) < 0) {
         Py_DECREF(&covet_RequestType);

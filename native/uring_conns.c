@@ -18,6 +18,8 @@ struct conn *conn_new(UringServer *s, int fd) {
         c->gen = ++s->gen;
     c->mark = s->now;
     s->conns[fd] = c;
+    if (s->peers != NULL)
+        s->peers[fd].family = 0; /* another client than the descriptor's last */
     s->n_conns++;
     return c;
 }

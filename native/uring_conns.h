@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "accesslog.h"
 #include "events.h"
 #include "uring_server.h"
 
@@ -48,6 +49,8 @@ struct active {
     const struct route *route; /* the direct route of that head, or NULL */
     char *saved;               /* input held while Python keeps the connection */
     size_t saved_len, saved_cap;
+    uint8_t rid_len; /* the sane X-Request-ID of that head, for the access log (0: none) */
+    char rid[ALOG_RID_MAX];
 };
 
 struct conn {

@@ -163,13 +163,15 @@ int direct_answer(UringServer *s, struct conn *c, const struct route *rt, const 
         } else if (!PyErr_Occurred()) {
             PyObject *cid = conn_cid(c);
             PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
-            if (minor_obj != NULL) {
+            PyObject *line = minor_obj != NULL ? PyTuple_Pack(3, h->method, h->path, h->query) : NULL;
+            if (line != NULL) {
                 PyObject *flags[2] = {keep ? Py_True : Py_False, is_head ? Py_True : Py_False};
-                PyObject *a[6] = {cid, rt->plan, reply, flags[0], flags[1], minor_obj};
-                out = PyObject_Vectorcall(s->on_reply, a, 6, NULL);
+                PyObject *a[7] = {cid, rt->plan, reply, flags[0], flags[1], minor_obj, line};
+                out = PyObject_Vectorcall(s->on_reply, a, 7, NULL);
             }
             Py_XDECREF(cid);
             Py_XDECREF(minor_obj);
+            Py_XDECREF(line);
         }
         Py_DECREF(reply);
     } else {
@@ -180,15 +182,20 @@ int direct_answer(UringServer *s, struct conn *c, const struct route *rt, const 
             PyException_SetTraceback(value, tb);
         PyObject *cid = conn_cid(c);
         PyObject *minor_obj = cid != NULL ? PyLong_FromLong(minor) : NULL;
-        if (minor_obj != NULL && value != NULL) {
-            PyObject *a[6] = {cid, rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False, minor_obj};
-            out = PyObject_Vectorcall(s->on_fail, a, 6, NULL);
+        PyObject *line = minor_obj != NULL ? PyTuple_Pack(3, h->method, h->path, h->query) : NULL;
+        if (line != NULL && value != NULL) {
+            PyObject *a[7] = {cid,       rt->plan, value, keep ? Py_True : Py_False, is_head ? Py_True : Py_False,
+                              minor_obj, line};
+            out = PyObject_Vectorcall(s->on_fail, a, 7, NULL);
         }
         Py_XDECREF(cid);
         Py_XDECREF(minor_obj);
+        Py_XDECREF(line);
         Py_XDECREF(type);
         Py_XDECREF(value);
         Py_XDECREF(tb);
     }
+    if (s->access_log != NULL && out != NULL && PyBytes_Check(out))
+        http_log(s, c, h->method, h->path, h->query, (int)minor, out);
     return http_take_answer(s, c, out, rt->glue);
 }

@@ -8,6 +8,8 @@
 #define _GNU_SOURCE
 #include "uring_http1.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -159,6 +161,41 @@ static int save_input(struct active *a, const char *data, size_t n) {
     return 0;
 }
 
+/* The access log's record of a response the core sends (``response``: its bytes), for a request whose head parts
+ * are given (NULL: no request, a framing error or a timeout; then no client id is taken either). The client's address
+ * is asked of the kernel once per connection. */
+void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, PyObject *query, int minor,
+              PyObject *response) {
+    struct alog_peer *peer = &s->peers[c->fd];
+    if (peer->family == 0) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        peer->family = 0xff; /* asked: unknown unless the kernel says */
+        if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+            if (ss.ss_family == AF_INET) {
+                const struct sockaddr_in *a = (const struct sockaddr_in *)(const void *)&ss;
+                peer->family = AF_INET;
+                peer->port = ntohs(a->sin_port);
+                memcpy(peer->addr, &a->sin_addr, 4);
+            } else if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)(const void *)&ss;
+                peer->port = ntohs(a->sin6_port);
+                if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+                    peer->family = AF_INET;
+                    memcpy(peer->addr, &a->sin6_addr.s6_addr[12], 4);
+                } else {
+                    peer->family = AF_INET6;
+                    memcpy(peer->addr, &a->sin6_addr, 16);
+                }
+            }
+        }
+    }
+    const struct active *a = c->act;
+    size_t rid_len = method != NULL && a != NULL ? a->rid_len : 0;
+    covet_alog_add(s->access_log, NULL, peer, method, path, query, minor, rid_len ? a->rid : NULL, rid_len, response, 0,
+                   0, 0);
+}
+
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None
  * means Python keeps the connection. Returns 0 answered, 1 kept, -1 the connection failed (reported as raised by
  * ``origin``). */
@@ -196,6 +233,11 @@ static int answer(UringServer *s, struct conn *c, PyObject *req) {
     s->requests++;
     PyObject *r = PyObject_Vectorcall(s->on_request, args, 2, NULL);
     Py_DECREF(cid);
+    if (s->access_log != NULL && r != NULL && PyBytes_Check(r)) {
+        long minor = PyLong_AsLong(PyStructSequence_GET_ITEM(req, 4));
+        http_log(s, c, PyStructSequence_GET_ITEM(req, 1), PyStructSequence_GET_ITEM(req, 2),
+                 PyStructSequence_GET_ITEM(req, 3), (int)minor, r);
+    }
     return http_take_answer(s, c, r, s->on_request);
 }
 
@@ -209,6 +251,8 @@ static int answer_error(UringServer *s, struct conn *c, int status, const char *
         PyErr_WriteUnraisable(s->on_error);
         return -1;
     }
+    if (s->access_log != NULL)
+        http_log(s, c, NULL, NULL, NULL, 1, r);
     int rc = conn_enqueue(s, c, r);
     Py_DECREF(r);
     return rc;
@@ -286,6 +330,8 @@ static void run_events(UringServer *s, struct conn *c) {
             }
             if (s->closing || (c->flags & C_EOF))
                 a->head.keep_alive = 0;
+            if (s->access_log != NULL)
+                a->rid_len = (uint8_t)covet_alog_rid_raw(ev.req, a->rid);
         } else if (kind == H1_EV_CONTINUE) {
             if (conn_enqueue(s, c, s->continue_bytes) < 0) {
                 h1_conn_abort(&a->p);
@@ -408,6 +454,8 @@ static void feed(UringServer *s, struct conn *c, const char *data, size_t n) {
             conn_kill(s, c, 1);
         return;
     }
+    if (s->access_log != NULL)
+        covet_alog_begin(s->access_log);
     h1_conn_feed(&a->p, data, n);
     run_events(s, c);
 }
@@ -421,6 +469,8 @@ void http_resume_input(UringServer *s, struct conn *c) {
     size_t n = a->saved_len;
     a->saved = NULL;
     a->saved_len = a->saved_cap = 0;
+    if (s->access_log != NULL)
+        covet_alog_begin(s->access_log);
     h1_conn_feed(&a->p, buf, n);
     run_events(s, c);
     PyMem_Free(buf);
@@ -471,10 +521,13 @@ static void sweep(UringServer *s) {
                 acted++;
             }
         } else if ((st == H1_STATE_HEAD && age >= s->header_ticks) || (st == H1_STATE_BODY && age >= s->body_ticks)) {
-            if (s->timeout_bytes == NULL || conn_enqueue(s, c, s->timeout_bytes) < 0)
+            if (s->timeout_bytes == NULL || conn_enqueue(s, c, s->timeout_bytes) < 0) {
                 conn_kill(s, c, 1);
-            else
+            } else {
+                if (s->access_log != NULL)
+                    http_log(s, c, NULL, NULL, NULL, 1, s->timeout_bytes);
                 http_close_after_output(c);
+            }
             if (c->act != NULL)
                 h1_conn_abort(&c->act->p);
             http_settle(s, c);

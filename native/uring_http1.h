@@ -19,6 +19,11 @@ int http_take_answer(UringServer *s, struct conn *c, PyObject *r, PyObject *orig
 /* c closes once its output is sent; if a request was arriving (or broke the parser), with a lingering close. */
 void http_close_after_output(struct conn *c);
 
+/* Records a response the core sends in the access log (which must be set): ``response`` its bytes; method, path and
+ * query of its request (borrowed), or NULL for a framing error or a timeout. */
+void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, PyObject *query, int minor,
+              PyObject *response);
+
 /* c's last response is queued: no later request is parsed or answered. */
 void http_stop_reading(struct conn *c);
 

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "uring_direct.h"
 #include "uring_engine.h"
 #include "uring_http1.h"
@@ -514,6 +515,7 @@ static int RS_traverse(UringServer *s, visitproc visit, void *arg) {
         Py_VISIT(*handler_method(s, i));
     Py_VISIT(s->header_set_type);
     Py_VISIT(s->unused_conn);
+    Py_VISIT((PyObject *)s->access_log);
     for (unsigned i = 0; i < s->routes_cap; i++) {
         Py_VISIT(s->routes[i].glue);
         Py_VISIT(s->routes[i].plan);
@@ -530,6 +532,7 @@ static int RS_clear(UringServer *s) {
     Py_CLEAR(s->handler);
     Py_CLEAR(s->header_set_type);
     Py_CLEAR(s->unused_conn);
+    Py_CLEAR(s->access_log);
     direct_routes_free(s);
     return 0;
 }
@@ -549,6 +552,7 @@ static void RS_dealloc(UringServer *s) {
     Py_CLEAR(s->timeout_bytes);
     PyMem_Free(s->conns);
     PyMem_Free(s->dirty);
+    free(s->peers);
     Py_TYPE(s)->tp_free((PyObject *)s);
 }
 
@@ -564,6 +568,23 @@ static PyObject *RS_set_direct(UringServer *s, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* set_access_log(log): the core records every response it sends (also those it renders itself) in ``log``, an
+ * AccessLog; None stops it. */
+static PyObject *RS_set_access_log(UringServer *s, PyObject *log) {
+    if (log != Py_None && !PyObject_TypeCheck(log, &covet_AccessLogType)) {
+        PyErr_SetString(PyExc_TypeError, "set_access_log(log: AccessLog | None)");
+        return NULL;
+    }
+    if (log != Py_None && s->peers == NULL) {
+        /* calloc: pages of descriptors never used are never touched (the table is as long as RLIMIT_NOFILE) */
+        s->peers = calloc(s->conns_cap, sizeof *s->peers);
+        if (s->peers == NULL)
+            return PyErr_NoMemory();
+    }
+    Py_XSETREF(s->access_log, log == Py_None ? NULL : (struct AccessLog *)Py_NewRef(log));
+    Py_RETURN_NONE;
+}
+
 static PyObject *RS_set_head_lines(UringServer *s, PyObject *lines) {
     if (!PyBytes_CheckExact(lines)) {
         PyErr_SetString(PyExc_TypeError, "set_head_lines(lines: bytes)");
@@ -575,6 +596,8 @@ static PyObject *RS_set_head_lines(UringServer *s, PyObject *lines) {
 }
 
 static PyMethodDef RS_methods[] = {
+    {"set_access_log", (PyCFunction)RS_set_access_log, METH_O,
+     "set_access_log(log) -> None: record every response sent in an AccessLog (None: stop)."},
     {"process", (PyCFunction)RS_process, METH_NOARGS,
      "process() -> None: submit, reap and dispatch completions (the ring fd's reader callback)."},
     {"flush", (PyCFunction)RS_flush, METH_NOARGS, "flush() -> None: send what reply() and write() queued."},

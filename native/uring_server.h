@@ -80,6 +80,11 @@ typedef struct UringServer {
     PyObject *on_reply, *on_fail; /* the handler's reply_for and failed */
     PyObject *header_set_type, *unused_conn, *head_lines, *h1_name;
     long max_conns; /* --limit-concurrency: past this many connections, requests are answered 503 */
+    /* the access log (accesslog.c), or NULL: the core records the responses it sends without Python's help */
+    struct AccessLog *access_log;
+    /* its clients' addresses, by descriptor, asked once per connection (family 0: not yet); kept beside the table,
+     * not in struct conn, so that an idle connection stays 48 bytes and costs nothing more without an access log */
+    struct alog_peer *peers;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items;
     unsigned long long accepted, requests, passes, enters, completions;

@@ -39,7 +39,7 @@ from covet.runtime.encode import error_reply
 from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
-from covet.runtime.h1_response import CONTINUE, H1Channel, render, render_closing
+from covet.runtime.h1_response import CONTINUE, H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
@@ -75,6 +75,7 @@ class AsyncioChannel(H1Channel):
         self.conn.exchange_done(data, keep_alive)
 
     def abort(self) -> None:
+        self.ended()
         self.conn.exchange_aborted()
 
     async def drained(self) -> None:
@@ -184,6 +185,9 @@ class AsyncioHTTP1(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
+        access = self.state.access
+        if access is not None:
+            access.begin()  # durations count from the read that brought the request
         events = self.parser.feed(data)
         if self.body is not None:
             events = self._body_events(events, 0)
@@ -230,6 +234,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         state = self.state
         resolve = state.dispatcher.resolve
         head_lines = state.clock.head_lines
+        access = state.access
         out: list[bytes] = []
         n = len(events)
         i = 0
@@ -241,7 +246,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                 _, method, path, query, minor, headers, keep_alive, body = ev
                 self.nreq += 1
                 if len(state.connections) > state.max_connections:  # --limit-concurrency
-                    self._refuse(out, minor)
+                    self._refuse(out, minor, method, path, query, headers)
                     return
                 if self.closing:
                     keep_alive = False
@@ -252,10 +257,21 @@ class AsyncioHTTP1(asyncio.Protocol):
                 reply = answer_now(state, plan, method, path, query, headers, body, params, info)
                 if type(reply) is not tuple:
                     self._flush(out)
-                    self._take(reply, plan, method == "HEAD", keep_alive, minor)
+                    channel = AsyncioChannel(self, method == "HEAD", minor)
+                    if access is not None:
+                        channel.logs(access, self.info.client, method, path, query, headers)
+                    self._take(reply, plan, channel, keep_alive)
                     self.queue.extend(events[i:])
                     return
-                data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
+                if access is not None:
+                    if state.echo_id:
+                        lines = head_lines + id_line(access.request_id(headers))
+                        data, keep_alive = render(reply, lines, keep_alive, method == "HEAD", minor)
+                    else:
+                        data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
+                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                else:
+                    data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
                 out.append(data)
                 if not keep_alive:
                     self._flush(out)
@@ -267,17 +283,22 @@ class AsyncioHTTP1(asyncio.Protocol):
                 _, method, path, query, minor, headers, keep_alive, _ = ev
                 self.nreq += 1
                 if len(state.connections) > state.max_connections:
-                    self._refuse(out, minor)
+                    self._refuse(out, minor, method, path, query, headers)
                     return
                 if self.closing:
                     keep_alive = False
                 plan, params = resolve(method, path)
                 info = self.info.for_request(headers) if state.forwarding and plan.uses_conn else self.info
-                exchange = answer_streamed(state, AsyncioChannel(self, method == "HEAD", minor), plan, method, path,
-                                           query, headers, params, info, keep_alive, self._body_resume,
-                                           self._close)
+                channel = AsyncioChannel(self, method == "HEAD", minor)
+                if access is not None:
+                    channel.logs(access, self.info.client, method, path, query, headers)
+                exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info,
+                                           keep_alive, self._body_resume, self._close)
                 if exchange is None:
-                    out.append(render_closing(TOO_LARGE_REPLY, head_lines, minor))
+                    data = render_closing(TOO_LARGE_REPLY, head_lines, minor)
+                    if access is not None:
+                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                    out.append(data)
                     self._flush(out)
                     self._close()
                     return
@@ -288,22 +309,30 @@ class AsyncioHTTP1(asyncio.Protocol):
                 self.queue.extend(self._body_events(events, i))
                 return
             else:
-                out.append(render_closing(error_reply(ev[1], ev[2]), head_lines))
+                data = render_closing(error_reply(ev[1], ev[2]), head_lines)
+                if access is not None:
+                    access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
+                out.append(data)
                 self._flush(out)
                 self._close()
                 return
         self._flush(out)
 
-    def _refuse(self, out: list[bytes], minor: int) -> None:
+    def _refuse(self, out: list[bytes], minor: int, method: str, path: str, query: str,
+                headers: list[tuple[str, str]]) -> None:
         """Past ``--limit-concurrency``: 503, and this connection closes (uvicorn's answer), so the load sheds."""
-        out.append(render_closing(UNAVAILABLE_REPLY, self.state.clock.head_lines, minor))
+        data = render_closing(UNAVAILABLE_REPLY, self.state.clock.head_lines, minor)
+        access = self.state.access
+        if access is not None:
+            access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+        out.append(data)
         self._flush(out)
         self._close()
 
-    def _take(self, reply: Any, plan: RoutePlan, is_head: bool, keep_alive: bool, minor: int) -> None:
+    def _take(self, reply: Any, plan: RoutePlan, channel: AsyncioChannel, keep_alive: bool) -> None:
         """An exchange goes on with a request ``answer_now`` could not finish; the connection waits for it."""
         self.busy = True
-        exchange = Exchange(self.state, AsyncioChannel(self, is_head, minor), plan, keep_alive)
+        exchange = Exchange(self.state, channel, plan, keep_alive)
         self.exchange = exchange
         exchange.take(reply)
 
@@ -374,6 +403,9 @@ class AsyncioHTTP1(asyncio.Protocol):
         if self.queue:
             events = self.queue
             self.queue = []
+            access = self.state.access
+            if access is not None:
+                access.begin()  # (the queued requests' durations count from here, not from their read)
             self._run(events)
         elif self.closing and not self.closed:
             self._close()
@@ -467,6 +499,9 @@ class AsyncioHTTP1(asyncio.Protocol):
 
     def _timeout(self) -> None:
         data = render_closing(error_reply(408, "Request Timeout"), self.state.clock.head_lines)
+        access = self.state.access
+        if access is not None:
+            access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
         if self.transport is not None and not self.closed:
             self.transport.write(data)
         self._close()

@@ -39,6 +39,8 @@ class Config:
         root_path: where the application is mounted behind its proxy (ASGI's ``root_path``).
         limit_concurrency: most open connections (and so requests in flight); past it, requests get 503. None:
             no limit.
+        access_log: the access log's format, ``"line"`` (uvicorn's) or ``"json"``; None for no access log.
+        request_id_header: responses carry the request id back (``x-request-id``); see docs/logging.md.
     """
 
     max_target: int = 8192
@@ -59,3 +61,5 @@ class Config:
     forwarded_allow_ips: str | None = None
     root_path: str = ""
     limit_concurrency: int | None = None
+    access_log: str | None = None
+    request_id_header: bool = False

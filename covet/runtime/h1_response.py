@@ -14,12 +14,12 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Final
 
-from covet._native import render_fields, render_reply
+from covet._native import AccessLog, render_fields, render_reply
 from covet.responses import StreamingResponse
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
 
-__all__ = ["CONTINUE", "H1Channel", "prefix_of", "render", "render_closing", "stream_head"]
+__all__ = ["CONTINUE", "H1Channel", "id_line", "prefix_of", "render", "render_closing", "stream_head"]
 
 log = logging.getLogger("covet.http1")
 
@@ -70,6 +70,11 @@ def _unsendable(exc: ValueError) -> tuple[bytes, bool]:
     """The head of the 500 that replaces a response that cannot be sent; the developer reads why in the log."""
     log.error("response not sent, answered 500 instead: %s", exc)
     return prefix_of(_SERVER_ERROR[0], _SERVER_ERROR[1])
+
+
+def id_line(rid: str) -> bytes:
+    """The ``x-request-id`` line of a response (the id is sane ASCII: ``AccessLog.request_id``)."""
+    return b"x-request-id: " + rid.encode("ascii") + b"\r\n"
 
 
 def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool,
@@ -124,7 +129,8 @@ class H1Channel:
     only moves bytes: ``put``, ``done``, ``abort``, ``drained``, ``gone`` and ``may_keep``.
     """
 
-    __slots__ = ("clock", "is_head", "minor", "chunked", "keep")
+    __slots__ = ("clock", "is_head", "minor", "chunked", "keep", "access", "client", "method", "path", "query",
+                 "headers", "began", "status", "sent", "extra")
 
     def __init__(self, clock: Clock, is_head: bool, minor: int) -> None:
         self.clock = clock
@@ -132,18 +138,64 @@ class H1Channel:
         self.minor = minor
         self.chunked = False
         self.keep = False
+        # The access log's record of this response (``logs``): made once, when it ends however it ends.
+        self.access: AccessLog | None = None
+        self.client: tuple[str, int] | None = None
+        self.method = ""
+        self.path = ""
+        self.query = ""
+        self.headers: list[tuple[str, str]] | str | None = None  # (or the request id, when it is echoed)
+        self.began = 0
+        self.status = 0  # of a streamed response's head, once sent
+        self.sent = 0  # body bytes of a streamed response queued so far
+        self.extra = b""  # head lines of this response only (its x-request-id)
+
+    def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
+             headers: list[tuple[str, str]] | None) -> None:
+        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``)."""
+        self.access = access
+        self.client = client
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.began = access.started()
+        if access.echo:
+            rid = access.request_id(headers if headers is not None else [])
+            self.extra = id_line(rid)
+            self.headers = rid  # the record names the id the response carried
+
+    def ended(self) -> None:
+        """Record a response that was not ``respond``ed: a stream (ended or aborted: the status of its head and the
+        body bytes queued), or nothing at all (closed: status 0)."""
+        access = self.access
+        if access is not None:
+            self.access = None
+            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, self.status,
+                          self.sent, self.began)
 
     # -- the exchange's side (exchange.Channel) ----------------------------------
 
     def respond(self, reply: tuple[int, HeaderSeq, bytes], keep_alive: bool) -> None:
-        data, keep = render(reply, self.clock.head_lines, keep_alive and self.may_keep(), self.is_head, self.minor)
+        lines = self.clock.head_lines
+        if self.extra:
+            lines += self.extra
+        data, keep = render(reply, lines, keep_alive and self.may_keep(), self.is_head, self.minor)
+        access = self.access
+        if access is not None:
+            self.access = None
+            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, 0,
+                          self.began)
         self.done(data, keep)
 
     def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:
         """Send a streamed response's head; False when the connection is gone. The body follows (``send``) unless
         the request was HEAD (``wants_body``)."""
-        head, self.keep, self.chunked = stream_head(resp, self.clock.head_lines, keep_alive and self.may_keep(),
-                                                    self.minor)
+        lines = self.clock.head_lines
+        if self.extra:
+            lines += self.extra
+        head, self.keep, self.chunked = stream_head(resp, lines, keep_alive and self.may_keep(), self.minor)
+        self.status = int(head[9:12])
         return self.put(head) >= 0
 
     def wants_body(self) -> bool:
@@ -151,16 +203,19 @@ class H1Channel:
 
     def send(self, chunk: bytes) -> int:
         """-1 gone, 0 sent, 1 sent and the next must wait for ``drained()``."""
+        self.sent += len(chunk)
         if self.chunked:
             return self.put(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         return self.put(chunk)
 
     def end(self) -> None:
         """The streamed response is complete."""
+        self.ended()
         self.done(_LAST_CHUNK if self.chunked and not self.is_head else None, self.keep)
 
     def close(self) -> None:
         """Nothing will be answered (the handler was cancelled): close after what was sent."""
+        self.ended()
         self.done(None, False)
 
     # -- the transport's side ------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from covet.health import SERVER
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
+from covet.runtime.accesslog import AccessLogWriter
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.listener import Listen, ListenError, describe, open_listener
@@ -148,6 +149,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     state = ServerState(dispatcher, config)
     if tls is not None:
         state.scheme = "https"
+    writer = _access_log(state)
     sock = open_listener(listen)
     backlog = listen.backlog
     watch: list[asyncio.TimerHandle] = []  # the supervisor's, re-armed each second
@@ -174,6 +176,8 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         sock.close()
+        if writer is not None:
+            writer.close()  # every line recorded before the drain ended is written
         await run_hooks(app.shutdown_hooks)
 
 
@@ -185,6 +189,20 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, state: ServerState, link:
         if not stop.is_set():
             log.warning("the supervisor is gone: draining")
         stop.set()
+
+
+def _access_log(state: ServerState) -> AccessLogWriter | None:
+    """The access log's writer (started), when the config asks for one; the transports record into ``state.access``."""
+    fmt = state.config.access_log
+    echo = state.config.request_id_header
+    if fmt is None and not echo:
+        return None
+    # (--no-access-log with --request-id-header: ids are still made and echoed, and the records dropped)
+    writer = AccessLogWriter(json=fmt == "json", echo=echo, enabled=fmt is not None)
+    state.access = writer.log
+    state.echo_id = echo
+    writer.start()
+    return writer
 
 
 def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink | None, scheme: str = "http") -> None:
@@ -259,6 +277,8 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
         max_connections=c.limit_concurrency or 0,
     )
     http.core = core
+    if state.access is not None:
+        core.set_access_log(state.access)  # the core records what it sends, direct routes and errors included
     http.install(core)
     return http, core
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from covet._native import Parser
+from covet._native import AccessLog, Parser
 from covet.responses import StreamingResponse
 from covet.runtime.body import BodyBudget, RequestBody, content_length
 from covet.runtime.clock import Clock
@@ -65,6 +65,8 @@ class ServerState:
         self.requests = 0  # requests of the asyncio transports, counted by their ticks (not per request)
         # How many requests were served so far: the io_uring core counts its own, and replaces this.
         self.served: Callable[[], int] = self.counted
+        self.access: AccessLog | None = None  # the access log's buffer, when it is on (runtime/accesslog.py)
+        self.echo_id = False  # responses carry the request id (``access`` is set then too)
 
     def counted(self) -> int:
         return self.requests

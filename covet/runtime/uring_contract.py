@@ -36,10 +36,10 @@ class UringHandler(Protocol):
         until ``resume_body``."""
 
     def reply_for(self, cid: int, plan: Any, reply: Any, keep_alive: bool, is_head: bool, minor: int,
-                  /) -> bytes | None:
+                  line: tuple[str, str, str], /) -> bytes | None:
         """The response bytes of a direct route's reply the core could not render itself (None when an exchange
-        goes on with it)."""
+        goes on with it); ``line`` is the request's (method, path, query), for the access log."""
 
     def failed(self, cid: int, plan: Any, exc: BaseException, keep_alive: bool, is_head: bool, minor: int,
-               /) -> bytes | None:
+               line: tuple[str, str, str], /) -> bytes | None:
         """A direct route raised ``exc``: its error response."""

@@ -29,7 +29,7 @@ from covet.runtime.encode import HeaderSet, Reply, error_reply
 from covet.runtime.events import EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
 from covet.runtime.glue import RoutePlan
-from covet.runtime.h1_response import H1Channel, render, render_closing
+from covet.runtime.h1_response import H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
@@ -100,6 +100,7 @@ class UringChannel(H1Channel):
             core.reply(self.cid, data, keep_alive)
 
     def abort(self) -> None:
+        self.ended()
         core = self.owner.forget(self.cid)
         if core is not None:
             core.abort(self.cid)
@@ -163,7 +164,11 @@ class UringHTTP1:
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
-        return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor)
+        if type(reply) is not tuple:  # an exchange goes on with it: its channel records the response
+            self._take(cid, plan, reply, keep_alive, method == "HEAD", minor, ev)
+            return None
+        # (the core records the bytes returned here in the access log itself)
+        return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor, headers)
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev
@@ -172,6 +177,7 @@ class UringHTTP1:
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         channel = UringChannel(self, cid, method == "HEAD", minor)
+        self._logs(channel, cid, ev)
         exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info, keep_alive,
                                    channel.resume_reading, channel.stop)
         if exchange is None:
@@ -185,8 +191,22 @@ class UringHTTP1:
             self.bodies[cid] = exchange.body
         return None
 
-    def _take(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool, minor: int) -> None:
+    def _logs(self, channel: UringChannel, cid: int, ev: tuple[Any, ...] | None) -> None:
+        """The channel records its response in the access log, when it is on: ``ev`` is the request, or a direct
+        route's (method, path, query) (the core hands no Request over for those)."""
+        access = self.state.access
+        core = self.core
+        if access is None or core is None or ev is None:
+            return
+        if len(ev) == 3:
+            channel.logs(access, core.peer(cid), ev[0], ev[1], ev[2], None)
+        else:
+            channel.logs(access, core.peer(cid), ev[1], ev[2], ev[3], ev[5])
+
+    def _take(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool, minor: int,
+              ev: tuple[Any, ...] | None) -> None:
         channel = UringChannel(self, cid, is_head, minor)
+        self._logs(channel, cid, ev)
         exchange = Exchange(self.state, channel, plan, keep_alive)
         channel.exchange = exchange
         self.live[cid] = channel
@@ -224,21 +244,25 @@ class UringHTTP1:
         return False
 
     def reply_for(self, cid: int, plan: RoutePlan, reply: Reply, keep_alive: bool, is_head: bool,
-                  minor: int) -> bytes | None:
+                  minor: int, line: tuple[str, str, str]) -> bytes | None:
         """A reply the core could not render itself, from a route it called directly: its response bytes, or None
-        when an exchange goes on with it."""
+        when an exchange goes on with it (``line``: the request's method, path and query)."""
         if type(reply) is not tuple:
             reply = self.state.unwrap(reply)
-        return self._answer(cid, plan, reply, keep_alive, is_head, minor)
+        if type(reply) is not tuple:
+            self._take(cid, plan, reply, keep_alive, is_head, minor, line)
+            return None
+        return self._answer(cid, plan, reply, keep_alive, is_head, minor, [])
 
     def _answer(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool,
-                minor: int) -> bytes | None:
-        """A reply tuple's response bytes (closing after them when they say so), or None when an exchange goes on
-        with what ``answer_now`` could not finish."""
-        if type(reply) is not tuple:
-            self._take(cid, plan, reply, keep_alive, is_head, minor)
-            return None
-        data, keep = render(reply, self.state.clock.head_lines, keep_alive, is_head, minor)
+                minor: int, headers: list[tuple[str, str]]) -> bytes | None:
+        """A reply tuple's response bytes (closing after them when they say so)."""
+        state = self.state
+        lines = state.clock.head_lines
+        access = state.access
+        if state.echo_id and access is not None:  # the core reads the id back from the response for the log
+            lines += id_line(access.request_id(headers))
+        data, keep = render(reply, lines, keep_alive, is_head, minor)
         if not keep:
             core = self.core
             assert core is not None
@@ -246,14 +270,17 @@ class UringHTTP1:
         return data
 
     def failed(self, cid: int, plan: RoutePlan, exc: BaseException, keep_alive: bool, is_head: bool,
-               minor: int) -> bytes | None:
+               minor: int, line: tuple[str, str, str]) -> bytes | None:
         """A route the core called directly raised ``exc``: its error response, as ``request`` would give."""
-        return self.reply_for(cid, plan, failure_reply(plan.label, exc), keep_alive, is_head, minor)
+        return self.reply_for(cid, plan, failure_reply(plan.label, exc), keep_alive, is_head, minor, line)
 
     def install(self, core: DirectCore) -> int:
         """Hand the core the routes it may call itself: static paths with sync handlers; returns how many."""
         core.set_direct(HeaderSet, _UNUSED_CONN)
         core.set_head_lines(self.state.clock.head_lines)
+        if self.state.echo_id:
+            # A direct route's head is cached whole; a per-response x-request-id would need it rendered each time.
+            return 0
         n = 0
         for method, path, plan in self.state.dispatcher.static_plans():
             if plan.is_async or plan.uses_conn or "%" in path:  # the router decodes paths with "%" first

@@ -1,0 +1,115 @@
+"""The access log: records made on the request path, lines written by a thread of their own.
+
+A transport records each response with one call into ``covet._native.AccessLog``
+(the io_uring core records the responses it sends itself, in C): a few fields
+copied into a C array, nothing formatted, nothing written. ``AccessLogWriter``
+runs a thread that wakes every ``FLUSH_SECONDS`` (or as soon as the buffer
+is a quarter full), drains the buffer into text (formatted in C) and hands it
+to the ``covet.access`` logger. ``close`` drains what is left, so a graceful
+shutdown (SIGTERM) loses no line; a crash loses at most what was recorded
+since the last drain. See docs/logging.md.
+
+Not compiled: nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Final, TextIO
+
+from covet._native import AccessLog
+
+__all__ = ["ACCESS_LOGGER", "AccessFormatter", "AccessLogWriter", "default_handler"]
+
+ACCESS_LOGGER: Final = "covet.access"
+FLUSH_SECONDS: Final = 0.5
+# uvicorn's level prefix: "INFO:" padded to nine columns, then a space.
+_PREFIX: Final = "INFO:     "
+
+
+class AccessFormatter(logging.Formatter):
+    """The default formatter of ``covet.access``: uvicorn's ``INFO:     `` prefix, then the line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname + ':':<9} {super().format(record)}"
+
+
+class _AccessHandler(logging.StreamHandler[TextIO]):
+    """The handler ``covet serve`` gives ``covet.access`` when no --log-config does: the writer sees it and writes
+    a whole drained batch in one ``write``, instead of one LogRecord a line."""
+
+
+def default_handler(json: bool = False, stream: TextIO | None = None) -> logging.Handler:
+    """``covet.access``'s handler when no --log-config replaces it: stderr, uvicorn's prefix on lines, JSON bare."""
+    handler = _AccessHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s") if json else AccessFormatter())
+    return handler
+
+
+class AccessLogWriter:
+    """The access log of one server: ``log`` is what the request path records into; a thread writes it out."""
+
+    def __init__(self, json: bool = False, capacity: int = 65536, echo: bool = False, enabled: bool = True) -> None:
+        self._wake = threading.Event()
+        self.log = AccessLog(json=json, on_full=self._wake.set, capacity=capacity, echo=echo)
+        self.enabled = enabled  # False: records are drained and dropped (ids echoed with no access log)
+        self.prefix = "" if json else _PREFIX  # what the default handler's formatter would put before a line
+        self.logger = logging.getLogger(ACCESS_LOGGER)
+        self._stop = False
+        self._lock = threading.Lock()  # one drain and write at a time: the thread's, or close()'s
+        self._thread = threading.Thread(target=self._run, name="covet-access-log", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(FLUSH_SECONDS)
+            self._wake.clear()
+            self.flush()
+
+    def flush(self) -> None:
+        """Drain what was recorded so far and write it."""
+        with self._lock:
+            logger = self.logger
+            fast = _fast_handler(logger)
+            text, lines, dropped = self.log.drain(self.prefix if fast is not None else "")
+            if dropped:
+                logging.getLogger("covet.server").warning(
+                    "access log: %d records dropped (the writer fell behind the buffer's capacity)", dropped)
+            if not lines or not self.enabled or not logger.isEnabledFor(logging.INFO):
+                return
+            if fast is not None:
+                # PERF: one write for the batch; a LogRecord a line costs ~5 us each.
+                fast.acquire()
+                try:
+                    fast.stream.write(text)
+                    fast.flush()
+                finally:
+                    fast.release()
+                return
+            for line in text.splitlines():
+                logger.info(line)
+
+    def close(self) -> None:
+        """Stop the thread and write every line recorded so far (graceful shutdown)."""
+        self._stop = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self.flush()
+
+
+def _fast_handler(logger: logging.Logger) -> _AccessHandler | None:
+    """The default handler, when it is the only place ``covet.access`` lines go."""
+    handlers = logger.handlers
+    if len(handlers) == 1 and not logger.propagate and not logger.filters:
+        handler = handlers[0]
+        if type(handler) is _AccessHandler and not handler.filters and handler.level <= logging.INFO:
+            return handler
+    return None
