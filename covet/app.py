@@ -83,7 +83,9 @@ class Covet(Routes):
         self.readiness_checks: list[ReadinessCheck] = []
         self.server_header = server_header
         self.debug = debug
-        self.tracer: Any = None  # an OpenTelemetry Tracer once covet.tracing.instrument(app) ran
+        # Set by covet.tracing.instrument(app): wraps each route's plan in a span. (A callable here rather than an
+        # import, so that the runtime's build never type-checks the optional OpenTelemetry.)
+        self.traced: Callable[[RoutePlan, str, str], RoutePlan] | None = None
         self.title = title
         self.version = version
         self.description = description
@@ -242,10 +244,8 @@ class Covet(Routes):
                 cancel = rd.cancel_on_disconnect
                 served.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)
-                if self.tracer is not None:
-                    from covet.tracing import trace_plan
-
-                    served = trace_plan(served, self.tracer, method, rd.path)
+                if self.traced is not None:
+                    served = self.traced(served, method, rd.path)
                 endpoint.methods[method] = served
         app_mw = self.middleware_stack
         for path, endpoint in endpoints.items():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
@@ -33,19 +33,20 @@ class TracingUnavailable(RuntimeError):
     """opentelemetry-api is not installed."""
 
 
+class _Headers:
+    """Reads W3C ``traceparent``/``tracestate`` from a request's header list (names are lower-case); an
+    OpenTelemetry ``Getter`` by its shape."""
+
+    def get(self, carrier: list[tuple[str, str]], key: str) -> list[str] | None:
+        found = [v for k, v in carrier if k == key]
+        return found or None
+
+    def keys(self, carrier: list[tuple[str, str]]) -> list[str]:
+        return [k for k, _ in carrier]
+
+
 def _header_getter() -> Getter[list[tuple[str, str]]]:
-    """Reads W3C ``traceparent``/``tracestate`` from a request's header list (names are lower-case)."""
-    from opentelemetry.propagators.textmap import Getter
-
-    class Headers(Getter[list[tuple[str, str]]]):
-        def get(self, carrier: list[tuple[str, str]], key: str) -> list[str] | None:
-            found = [v for k, v in carrier if k == key]
-            return found or None
-
-        def keys(self, carrier: list[tuple[str, str]]) -> list[str]:
-            return [k for k, _ in carrier]
-
-    return Headers()
+    return cast("Getter[list[tuple[str, str]]]", _Headers())
 
 
 def instrument(app: Covet, tracer_provider: TracerProvider | None = None) -> None:
@@ -60,7 +61,12 @@ def instrument(app: Covet, tracer_provider: TracerProvider | None = None) -> Non
         raise TracingUnavailable("tracing needs OpenTelemetry: pip install 'covet[otel]'") from exc
     from covet import __version__
 
-    app.tracer = trace.get_tracer("covet", __version__, tracer_provider=tracer_provider)
+    tracer = trace.get_tracer("covet", __version__, tracer_provider=tracer_provider)
+
+    def traced(plan: RoutePlan, method: str, template: str) -> RoutePlan:
+        return trace_plan(plan, tracer, method, template)
+
+    app.traced = traced
     app._changed()
 
 
