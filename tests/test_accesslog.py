@@ -274,3 +274,27 @@ def test_cut_streams_log_the_status_sent_and_the_bytes_queued(loop: str) -> None
     recs = {r["path"]: r for r in _json_records(_stop(srv))}
     assert (recs["/broken-stream"]["status"], recs["/broken-stream"]["bytes"]) == (200, len("first part;"))
     assert recs["/forever"]["status"] == 200 and int(str(recs["/forever"]["bytes"])) >= 16 * 1024
+
+
+def test_lines_are_written_whole_in_pieces_a_pipe_keeps_whole() -> None:
+    """Workers share stderr: each write is whole lines of at most PIPE_BUF bytes (a longer line goes alone)."""
+    import io
+    import select
+
+    from covet.runtime.accesslog import _write_whole_lines
+
+    class Recorder(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes: list[str] = []
+
+        def write(self, s: str) -> int:
+            self.writes.append(s)
+            return super().write(s)
+
+    text = "".join(f"line {i} " + "x" * (i % 300) + "\n" for i in range(3000)) + "y" * 9000 + "\nlast\n"
+    out = Recorder()
+    _write_whole_lines(out, text)
+    assert "".join(out.writes) == text
+    assert all(w.endswith("\n") for w in out.writes)
+    assert [len(w) for w in out.writes if len(w) > select.PIPE_BUF] == [9001]

@@ -15,6 +15,7 @@ Not compiled: nothing here runs per request.
 from __future__ import annotations
 
 import logging
+import select
 import sys
 import threading
 from typing import Final, TextIO
@@ -88,8 +89,7 @@ class AccessLogWriter:
                 # PERF: one write for the batch; a LogRecord a line costs ~5 us each.
                 fast.acquire()
                 try:
-                    fast.stream.write(text)
-                    fast.flush()
+                    _write_whole_lines(fast.stream, text)
                 finally:
                     fast.release()
                 return
@@ -103,6 +103,24 @@ class AccessLogWriter:
         if self._thread.is_alive():
             self._thread.join(5)
         self.flush()
+
+
+def _write_whole_lines(stream: TextIO, text: str) -> None:
+    """Write ``text`` (ASCII lines) in writes of whole lines of at most PIPE_BUF bytes: the workers of a supervisor
+    share stderr, and the kernel keeps a write to a pipe in one piece only up to that size, so a larger one could
+    interleave with another worker's in the middle of a line."""
+    start, n = 0, len(text)
+    while start < n:
+        end = start + _PIPE_BUF
+        if end < n:
+            cut = text.rfind("\n", start, end)
+            end = cut + 1 if cut >= start else (text.find("\n", end) + 1 or n)  # a line longer than that: whole
+        stream.write(text[start:end])
+        stream.flush()
+        start = end
+
+
+_PIPE_BUF: Final = select.PIPE_BUF
 
 
 def _fast_handler(logger: logging.Logger) -> _AccessHandler | None:
