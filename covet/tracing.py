@@ -58,7 +58,7 @@ def instrument(app: Covet, tracer_provider: TracerProvider | None = None) -> Non
     try:
         from opentelemetry import trace
     except ImportError as exc:
-        raise TracingUnavailable("tracing needs OpenTelemetry: pip install 'covet[otel]'") from exc
+        raise TracingUnavailable("tracing needs OpenTelemetry: pip install 'covetpy[otel]'") from exc
     from covet import __version__
 
     tracer = trace.get_tracer("covet", __version__, tracer_provider=tracer_provider)

@@ -34,7 +34,7 @@ def start_watching(dirs: Sequence[str], stop: threading.Event) -> threading.Thre
     try:
         from watchfiles import PythonFilter, watch
     except ImportError as exc:
-        raise WatchUnavailable("covet dev needs watchfiles: pip install 'covet[dev]'") from exc
+        raise WatchUnavailable("covet dev needs watchfiles: pip install 'covetpy[dev]'") from exc
     roots = [str(Path(d).resolve()) for d in dirs]
     pid = os.getpid()
 
