@@ -57,7 +57,7 @@ def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> 
     count = args.workers if args.workers else cpu_count()
     options = {k: v for k, v in vars(args).items() if k not in _SUPERVISOR_ONLY and k != "command"}
     spec = WorkerSpec(["serve", args.app], options, sock, args.max_requests, args.max_requests_jitter,
-                      args.graceful_timeout)
+                      args.graceful_timeout, uds=args.uds if args.fd is None else None)
     scheme = "https" if tls is not None else "http"
     print(f"covet: supervisor pid {os.getpid()}: {count} worker{'s' if count != 1 else ''} on {describe(sock, scheme)} "
           "(HUP reloads, TERM drains, TTIN/TTOU add/remove a worker)", file=sys.stderr, flush=True)
@@ -79,6 +79,20 @@ def _cmd_supervise(args: argparse.Namespace, watch: list[str] | None = None) -> 
         return Supervisor(spec, count, spare=False).run()
     finally:
         stop.set()
+
+
+def _port(text: str) -> int:
+    n = int(text)
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a TCP port (0-65535)")
+    return n
+
+
+def _nonnegative(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return n
 
 
 def _positive(text: str) -> int:
@@ -284,16 +298,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve = sub.add_parser("serve", help="serve an application")
     p_serve.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_serve.add_argument("--host", default="127.0.0.1")
-    p_serve.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    p_serve.add_argument("--port", type=_port, default=8000, help="0 picks a free port")
     p_serve.add_argument("--uds", metavar="PATH", help="listen on a Unix domain socket instead of --host/--port")
     p_serve.add_argument("--fd", type=int, help="listen on this inherited socket descriptor (systemd, a supervisor)")
-    p_serve.add_argument("--backlog", type=int, default=2048, help="connections the kernel queues unaccepted")
-    p_serve.add_argument("--workers", type=int, metavar="N",
+    p_serve.add_argument("--backlog", type=_positive, default=2048, help="connections the kernel queues unaccepted")
+    p_serve.add_argument("--workers", type=_nonnegative, metavar="N",
                          help="run N worker processes on one socket under a supervisor (0: one per CPU); without "
                               "it, one process and no supervisor")
-    p_serve.add_argument("--max-requests", type=int, default=0, metavar="N",
+    p_serve.add_argument("--max-requests", type=_nonnegative, default=0, metavar="N",
                          help="replace a worker after about N requests (implies a supervisor)")
-    p_serve.add_argument("--max-requests-jitter", type=int, default=0, metavar="J",
+    p_serve.add_argument("--max-requests-jitter", type=_nonnegative, default=0, metavar="J",
                          help="add up to J to each worker's --max-requests, so they do not all restart together")
     p_serve.add_argument("--health-path", default="/healthz",
                          help="liveness probe: 200 while the process answers ('' for none; docs/deployment.md)")

@@ -165,7 +165,8 @@ static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
         s->n_ops--;
         /* Out of descriptors, accepting waits for the tick (a second) rather than spin; otherwise at once. */
         int res = cqe->res;
-        if (!s->closing && res != -ECANCELED && res != -EMFILE && res != -ENFILE && res != -ENOBUFS && res != -ENOMEM)
+        if (!s->closing && res != -ECANCELED && res != -EINVAL && res != -EMFILE && res != -ENFILE && res != -ENOBUFS &&
+            res != -ENOMEM)
             uring_arm_accept(s);
     }
     if (cqe->res < 0) {

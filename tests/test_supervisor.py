@@ -442,6 +442,10 @@ def test_bad_command_lines_get_one_line(workers: list[str]) -> None:
     assert code == 2 and "invalid choice: 'epoll'" in line, line
     code, line = one_line_error(["serve", "examples.hello:app", "--workers", "many"])
     assert code == 2 and "--workers" in line, line
+    for flag, value in (("--workers", "-3"), ("--max-requests", "-1"), ("--port", "99999"), ("--port", "65536"),
+                        ("--backlog", "0")):
+        code, line = one_line_error(["serve", "examples.hello:app", flag, value, *workers])
+        assert code == 2 and flag in line, line
     code, line = one_line_error(["serve", "examples.hello:app", "--uds", "/proc/version", *workers])
     assert code == 1 and "not a socket" in line, line
     code, line = one_line_error(["serve", "examples.hello:app", "--fd", "999", *workers])
@@ -474,6 +478,91 @@ def test_sigterm_under_load_loses_no_accepted_request(request: pytest.FixtureReq
               f"{stats['connect'] + stats['write']}, {lost}")
         assert took < 5, srv.log
         assert not any(lost.values()), (lost, stats["output"])
+        assert "ERROR" not in srv.log, srv.log
     finally:
         code, log = srv.stop()
     assert code == 0, log
+
+
+# -- what a hostile review found ------------------------------------------------------------------------------------
+
+
+def test_workers_orphaned_as_they_start_drain_and_exit(tmp_path: Path) -> None:
+    """The supervisor killed just after it started a worker: that worker must not take init for its supervisor."""
+    srv = start("interpreted-uvloop", Project(tmp_path, False, None), "--workers", "2")
+    wait_for("two workers", lambda: count(srv, r"covet: serving ") >= 2, srv=srv)
+    kids = children(srv.proc.pid)
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.15)
+    kids |= children(srv.proc.pid)
+    srv.proc.kill()
+    srv.proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in kids):
+        time.sleep(0.1)
+    alive = [pid for pid in kids if Path(f"/proc/{pid}").exists()]
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, srv.log
+
+
+def test_a_reload_during_a_slow_start_ends_on_the_last_code(tmp_path: Path) -> None:
+    project = Project(tmp_path, False, None)
+    srv = Server("workers:app", "uvloop", "--workers", "1", "--compiled", "off", cwd=tmp_path, pure=True,
+                 env_extra={"WORKERS_SLOW_IMPORT": "1.5"})
+    try:
+        wait_for("the worker", lambda: count(srv, r"covet: serving ") >= 1, srv=srv)
+        project.set(2)
+        srv.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # the replacement is importing v2
+        project.set(3)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for("v3", lambda: who(srv.url)["version"] == "v3", timeout=30, srv=srv)
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_killing_the_spare_does_not_slow_the_next_replacement(tmp_path: Path) -> None:
+    srv = start("interpreted-uvloop", Project(tmp_path, False, None), "--workers", "1")
+    try:
+        for n in range(1, 4):
+            wait_for("a spare", lambda n=n: count(srv, r"started spare") >= n and
+                     len(children(srv.proc.pid) - workers(srv)) == 1, srv=srv)
+            time.sleep(1.2)  # it has loaded: its death is not a failing start
+            (spare,) = children(srv.proc.pid) - workers(srv)
+            os.kill(spare, signal.SIGKILL)
+        assert "waiting" not in srv.log, srv.log
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_a_failed_first_start_says_only_that(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "covet", "serve", "nosuchmodule:app", "--workers", "2", "--port", "0"],
+                         cwd=tmp_path, env=dict(os.environ, PYTHONPATH=checkout_path(tmp_path)), capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 3, out.stderr
+    assert "did not drain" not in out.stderr, out.stderr
+
+
+def test_a_unix_socket_file_goes_with_the_server_and_a_live_one_is_never_taken(tmp_path: Path) -> None:
+    Project(tmp_path, False, None)
+    path = tmp_path / "app.sock"
+    for workers in ([], ["--workers", "1"]):
+        proc = subprocess.Popen([sys.executable, "-m", "covet", "serve", "workers:app", "--uds", str(path),
+                                 "--compiled", "off", *workers], cwd=tmp_path,
+                                env=dict(os.environ, PYTHONPATH=checkout_path(tmp_path)), stderr=subprocess.PIPE,
+                                text=True)
+        assert proc.stderr is not None
+        while "covet: serving" not in proc.stderr.readline():
+            assert proc.poll() is None
+        # A second server on the same path is refused, and the first keeps its socket.
+        code, line = one_line_error(["serve", "workers:app", "--uds", str(path), "--compiled", "off"], cwd=tmp_path)
+        assert code == 1 and "another server is listening" in line, line
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), base_url="http://covet") as c:
+            assert c.get("/who").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert not path.exists()

@@ -72,6 +72,9 @@ class Acceptor:
             except OSError as exc:
                 if exc.errno in _OUT_OF_RESOURCES:
                     self._pause(exc)
+                elif exc.errno == errno.EINVAL:
+                    # The socket no longer listens (the supervisor shut it for a stop): nothing more to accept.
+                    self.loop.remove_reader(self.sock.fileno())
                 else:
                     log.error("accepting a connection failed: %s", exc)
                 return

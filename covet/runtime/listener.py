@@ -12,7 +12,7 @@ import socket
 import stat
 from typing import final
 
-__all__ = ["Listen", "ListenError", "open_listener", "describe"]
+__all__ = ["Listen", "ListenError", "close_listener", "open_listener", "describe"]
 
 
 class ListenError(OSError):
@@ -72,8 +72,11 @@ def _unix(path: str, backlog: int) -> socket.socket:
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(path)
-        except OSError:
+        except ConnectionRefusedError:  # nobody listens: taken over
             os.unlink(path)
+        except OSError as exc:  # EACCES and the like: whether a server is there is not known, so it is not taken
+            raise ListenError(exc.errno, f"--uds {path}: cannot tell whether a server listens on it "
+                                         f"({exc.strerror}); remove it if none does") from exc
         else:
             raise ListenError(0, f"--uds {path}: another server is listening on it")
         finally:
@@ -109,6 +112,16 @@ def _tcp(host: str, port: int, backlog: int) -> socket.socket:
         sock.close()
         raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
     return sock
+
+
+def close_listener(sock: socket.socket, spec: Listen) -> None:
+    """Close the socket; a Unix socket's file goes too, when this process made it (not an inherited one)."""
+    sock.close()
+    if spec.uds is not None and spec.fd is None:
+        try:
+            os.unlink(spec.uds)
+        except OSError:
+            pass
 
 
 def describe(sock: socket.socket, scheme: str = "http") -> str:

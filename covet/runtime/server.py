@@ -26,7 +26,7 @@ from covet.runtime.accept import Acceptor
 from covet.runtime.accesslog import AccessLogWriter
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
-from covet.runtime.listener import Listen, ListenError, describe, open_listener
+from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener
 from covet.runtime.state import ServerState
 from covet.runtime.tls import ServerTLS
 from covet.runtime.uring_http1 import UringHTTP1
@@ -175,7 +175,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
             handle.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-        sock.close()
+        close_listener(sock, listen)
         if writer is not None:
             writer.close()  # every line recorded before the drain ended is written
         await run_hooks(app.shutdown_hooks)

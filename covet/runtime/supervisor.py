@@ -39,7 +39,17 @@ import time
 from collections.abc import Sequence
 from typing import Final, final
 
-from covet.runtime.worker_link import ARGS_ENV, GO, GO_ENV, MAX_REQUESTS_ENV, PIPE_ENV, READY, RETIRE, STANDBY
+from covet.runtime.worker_link import (
+    ARGS_ENV,
+    GO,
+    GO_ENV,
+    MAX_REQUESTS_ENV,
+    PARENT_ENV,
+    PIPE_ENV,
+    READY,
+    RETIRE,
+    STANDBY,
+)
 
 __all__ = ["Supervisor", "WorkerSpec", "cpu_count"]
 
@@ -64,8 +74,9 @@ class WorkerSpec:
     """How to start a worker: its command line, the options it is to run with, and the socket it inherits."""
 
     def __init__(self, argv: Sequence[str], options: dict[str, object], sock: socket.socket, max_requests: int,
-                 jitter: int, graceful_timeout: float) -> None:
+                 jitter: int, graceful_timeout: float, uds: str | None = None) -> None:
         self.argv = list(argv)
+        self.uds = uds  # the Unix socket file this supervisor made, removed when it exits
         self.options = options
         self.sock = sock
         self.max_requests = max_requests
@@ -81,6 +92,7 @@ class Worker:
         self.proc = proc
         self.go = go  # a spare's: write GO to make it serve, close to let it go
         self.standby = False  # a spare that has loaded the application
+        self.spare = go >= 0
         self.pid = proc.pid
         self.pipe = pipe  # the read end: READY, RETIRE, or EOF when it exits
         self.generation = generation
@@ -89,6 +101,7 @@ class Worker:
         self.draining = 0.0  # when it was told to drain; 0 while it serves
         self.replacement: Worker | None = None  # the worker started to take its place
         self.replaces: Worker | None = None
+        self.killed = False  # sent SIGKILL for not draining in time (said once)
 
 
 @final
@@ -126,6 +139,7 @@ class Supervisor:
         env[PIPE_ENV] = str(write_end)
         env[ARGS_ENV] = json.dumps(self.spec.options)
         env[MAX_REQUESTS_ENV] = str(limit)
+        env[PARENT_ENV] = str(os.getpid())
         passed: tuple[int, ...] = (fd, write_end)
         if spare:
             env[GO_ENV] = str(go_read)
@@ -307,7 +321,7 @@ class Supervisor:
         if not worker.ready and not self.ever_ready:
             self.failed_boot = True
             return
-        if lived < QUICK_DEATH or not worker.ready:
+        if lived < QUICK_DEATH or not (worker.ready or worker.standby):
             self.backoff = min(MAX_BACKOFF, max(0.5, self.backoff * 2))
             self.next_start = time.monotonic() + self.backoff
             log.error("workers die at start: waiting %.1f s before the next one", self.backoff)
@@ -326,21 +340,23 @@ class Supervisor:
             log.info("shutting down %d workers", len(self.workers))
             self.reload_queue.clear()
             self._kill_spare()
-            for w in list(self.workers.values()):
-                if not w.draining:
-                    self._drain(w, "shutting down")
-            # Stop listening now, for every process that holds the socket. Closing our descriptor would not: the
+            # Stop listening first, for every process that holds the socket. Closing our descriptor would not: the
             # kernel listens until the last holder closes, and between the first worker's close and the last's it
-            # completed handshakes that nobody accepted, then reset them (wrk: one read error per connection).
+            # completed handshakes that nobody accepted, then reset them. And before the workers drain: their
+            # `connection: close` answers send each client to reconnect, into a queue this shutdown would reset
+            # (wrk: one read error per connection, either way).
             try:
                 self.spec.sock.shutdown(socket.SHUT_RD)
             except OSError as exc:
                 log.debug("shutting the listening socket: %s", exc)
             self.spec.sock.close()
+            for w in list(self.workers.values()):
+                if not w.draining:
+                    self._drain(w, "shutting down")
         elif sig == signal.SIGHUP and not self.stopping:
             queued = {w.pid for w in self.reload_queue}
-            fresh = [w for w in sorted(self._serving(), key=lambda w: w.generation)
-                     if w.pid not in queued and w.replaces is None]
+            # A replacement still starting is queued too: it may have read the code before this HUP's change.
+            fresh = [w for w in sorted(self._serving(), key=lambda w: w.generation) if w.pid not in queued]
             log.info("reloading: replacing %d workers one at a time", len(fresh))
             self._let_spare_go()  # it holds the old code
             self.reload_queue.extend(fresh)
@@ -361,7 +377,8 @@ class Supervisor:
         if self.stopping or self.failed_boot:
             limit = self.spec.graceful_timeout + KILL_GRACE
             for w in list(self.workers.values()):
-                if now - w.draining > limit:
+                if w.draining and now - w.draining > limit and not w.killed:
+                    w.killed = True
                     log.error("worker pid %d did not drain in time: killed", w.pid)
                     self._signal(w, signal.SIGKILL)
             return
@@ -369,16 +386,21 @@ class Supervisor:
             if not w.ready and not w.draining and now - w.started > READY_TIMEOUT:
                 log.error("worker pid %d did not start serving in %.0f s: killed", w.pid, READY_TIMEOUT)
                 self._signal(w, signal.SIGKILL)
-            elif w.draining and now - w.draining > self.spec.graceful_timeout + KILL_GRACE:
+            elif w.draining and now - w.draining > self.spec.graceful_timeout + KILL_GRACE and not w.killed:
+                w.killed = True
                 log.error("worker pid %d did not drain in time: killed", w.pid)
                 self._signal(w, signal.SIGKILL)
         # One reload replacement at a time: the next starts once the last one is serving.
         if self.reload_queue and not any(w.replaces is not None for w in self.workers.values()):
             while self.reload_queue:
-                old = self.reload_queue.pop(0)
-                if old.pid in self.workers and not old.draining:
+                old = self.reload_queue[0]
+                if old.pid not in self.workers or old.draining:
+                    self.reload_queue.pop(0)
+                    continue
+                if old.ready:
+                    self.reload_queue.pop(0)
                     self._replace(old, fresh=True)
-                    break
+                break  # (one still starting is replaced once it serves)
         missing = self.count - self._counted()
         while missing > 0 and self._promote():
             missing -= 1
@@ -413,9 +435,11 @@ class Supervisor:
                     self._on_signal(signal.SIGTERM)
                 for key, _ in self.selector.select(timeout=0.5):
                     if key.data is None:
+                        # One byte per signal delivered. (The kernel itself merges a signal sent again before the
+                        # first was delivered: TTINs sent back to back may count once, as with any server.)
                         try:
-                            while os.read(wake_r, 512):
-                                pass
+                            while chunk := os.read(wake_r, 512):
+                                self.signals.extend(chunk)
                         except BlockingIOError:
                             pass
                     else:
@@ -438,7 +462,12 @@ class Supervisor:
             except OSError as exc:
                 if exc.errno != errno.EBADF:
                     raise
+            if self.spec.uds is not None:
+                try:
+                    os.unlink(self.spec.uds)
+                except OSError:
+                    pass
         return 3 if self.failed_boot else 0
 
     def _queue_signal(self, sig: int, frame: object) -> None:
-        self.signals.append(sig)
+        """Nothing to do here: the wake-up descriptor carries the signal's number to the loop."""

@@ -21,9 +21,11 @@ import errno
 import os
 from typing import Final, final
 
-__all__ = ["ARGS_ENV", "GO", "GO_ENV", "MAX_REQUESTS_ENV", "PIPE_ENV", "READY", "RETIRE", "STANDBY", "WorkerLink"]
+__all__ = ["ARGS_ENV", "GO", "GO_ENV", "MAX_REQUESTS_ENV", "PARENT_ENV", "PIPE_ENV", "READY", "RETIRE", "STANDBY",
+           "WorkerLink"]
 
 PIPE_ENV: Final = "COVET_WORKER_PIPE"
+PARENT_ENV: Final = "COVET_WORKER_PARENT"  # the supervisor's pid: a worker orphaned before it looked knows it
 GO_ENV: Final = "COVET_WORKER_GO"
 ARGS_ENV: Final = "COVET_WORKER_ARGS"  # the supervisor's parsed `covet serve` options, as JSON
 MAX_REQUESTS_ENV: Final = "COVET_WORKER_MAX_REQUESTS"  # this worker's share, jitter included; 0 for no limit
@@ -52,7 +54,8 @@ class WorkerLink:
         if raw is None:
             return None
         limit = int(os.environ.pop(MAX_REQUESTS_ENV, "0") or 0)
-        return cls(int(raw), os.getppid(), limit, int(os.environ.pop(GO_ENV, "-1")))
+        parent = int(os.environ.pop(PARENT_ENV, "0") or 0) or os.getppid()
+        return cls(int(raw), parent, limit, int(os.environ.pop(GO_ENV, "-1")))
 
     def stand_by(self) -> bool:
         """A spare: wait, loaded, until the supervisor needs a worker. False when it never will (exit)."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from covet import Covet
 
 VERSION = "v0"
+time.sleep(float(os.environ.get("WORKERS_SLOW_IMPORT", "0")))  # a slow import or start-up, for reload tests
 
 app = Covet()
 
