@@ -81,15 +81,7 @@ def _unix(path: str, backlog: int) -> socket.socket:
             raise ListenError(0, f"--uds {path}: another server is listening on it")
         finally:
             probe.close()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.bind(path)
-        sock.listen(backlog)
-        sock.setblocking(False)
-    except OSError as exc:
-        sock.close()
-        raise ListenError(exc.errno, f"cannot listen on {path}: {exc.strerror or exc}") from exc
-    return sock
+    return _listening(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, backlog, path)
 
 
 def _tcp(host: str, port: int, backlog: int) -> socket.socket:
@@ -99,18 +91,23 @@ def _tcp(host: str, port: int, backlog: int) -> socket.socket:
         raise ListenError(0, f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     family, kind, proto, _, addr = infos[0]
     sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    # Accepted sockets inherit it from the listener on Linux: no setsockopt per connection.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return _listening(sock, addr, backlog, f"{host}:{port}")
+
+
+def _listening(sock: socket.socket, addr: str | tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+               backlog: int, where: str) -> socket.socket:
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        # Accepted sockets inherit it from the listener on Linux: no setsockopt per connection.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(addr)
         sock.listen(backlog)
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise ListenError(exc.errno, f"cannot listen on {where}: {exc.strerror or exc}") from exc
     return sock
 
 
