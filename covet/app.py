@@ -252,5 +252,10 @@ class Covet(Routes):
             if app_mw and path in docs_paths:
                 endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
             endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
+        templates = list(endpoints)
+        for index, endpoint in enumerate(endpoints.values()):  # the metrics' route label (covet/metrics.py)
+            for plan in endpoint.methods.values():
+                plan.index = index
+            endpoint.not_allowed.index = index
         self._plans = plans
-        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)
+        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN, templates)

@@ -51,11 +51,16 @@ class Endpoint:
 class Dispatcher:
     """The routing table of one application, built once at start-up."""
 
-    __slots__ = ("paths", "not_found")
+    __slots__ = ("paths", "not_found", "templates")
 
-    def __init__(self, paths: PathTrie[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN) -> None:
+    def __init__(self, paths: PathTrie[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN,
+                 templates: list[str] | None = None) -> None:
         self.paths = paths
         self.not_found = not_found
+        # The path templates, in the order the application declared them: a plan's ``index`` is its template's
+        # place here. Every worker plans the same application the same way, so an index means the same route in each
+        # (the metrics of all workers are merged by it).
+        self.templates: list[str] = templates if templates is not None else []
 
     def static_plans(self) -> list[tuple[str, str, RoutePlan]]:
         """(method, path, plan) of every route whose path has no parameters, HEAD included where GET answers it."""

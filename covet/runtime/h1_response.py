@@ -130,7 +130,7 @@ class H1Channel:
     """
 
     __slots__ = ("clock", "is_head", "minor", "chunked", "keep", "access", "client", "method", "path", "query",
-                 "headers", "began", "status", "sent", "extra")
+                 "headers", "began", "status", "sent", "extra", "route", "received")
 
     def __init__(self, clock: Clock, is_head: bool, minor: int) -> None:
         self.clock = clock
@@ -149,11 +149,16 @@ class H1Channel:
         self.status = 0  # of a streamed response's head, once sent
         self.sent = 0  # body bytes of a streamed response queued so far
         self.extra = b""  # head lines of this response only (its x-request-id)
+        self.route = -1  # the plan's index, and the request body's bytes held in memory, for the metrics
+        self.received = 0
 
     def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
-             headers: list[tuple[str, str]] | None) -> None:
-        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``)."""
+             headers: list[tuple[str, str]] | None, route: int, received: int) -> None:
+        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``,
+        which also counts it in flight for the metrics until then); ``route`` is its plan's index."""
         self.access = access
+        self.route = route
+        self.received = received
         self.client = client
         self.method = method
         self.path = path
@@ -172,7 +177,7 @@ class H1Channel:
         if access is not None:
             self.access = None
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, self.status,
-                          self.sent, self.began)
+                          self.sent, self.began, self.route, self.received)
 
     # -- the exchange's side (exchange.Channel) ----------------------------------
 
@@ -185,7 +190,7 @@ class H1Channel:
         if access is not None:
             self.access = None
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, 0,
-                          self.began)
+                          self.began, self.route, self.received)
         self.done(data, keep)
 
     def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:
