@@ -50,6 +50,8 @@ def open_metrics(fresh: bool = False) -> Metrics:
         fd = os.environ.get(METRICS_FD_ENV)
         if fd is not None:  # a supervised worker: its slot of the supervisor's segment
             _PROCESS.metrics = Metrics(fd=int(fd), slot=int(os.environ[METRICS_SLOT_ENV]))
+            os.close(int(fd))  # mapped: the descriptor is not needed, and no subprocess of the app inherits it
+            del os.environ[METRICS_FD_ENV]
         else:
             _PROCESS.metrics = Metrics(slots=1, slot=1)
     return _PROCESS.metrics

@@ -174,6 +174,7 @@ class TestClient:
                 from covet.metrics import open_metrics
 
                 self._state.access = AccessLog(metrics=open_metrics(fresh=True), store=False)
+                self._state.metered = True
         return self._state
 
     def raw(self, data: bytes, *, responses: int = 1, timeout: float = 10.0, head: bool = False) -> list[TestResponse]:

@@ -334,11 +334,17 @@ static void merge(const Metrics *m, struct merged *g) {
 static PyObject *M_snapshot(Metrics *m, PyObject *unused) {
     (void)unused;
     struct merged g;
-    uint64_t n = m->head->nslots + 1;
-    unsigned scap = 1, hcap = 1;
-    while (scap < n * METRICS_SERIES)
+    uint64_t n = m->head->nslots + 1, used_s = 0, used_h = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        used_s += __atomic_load_n(&slot_at(m, i)->n_series, __ATOMIC_RELAXED);
+        used_h += __atomic_load_n(&slot_at(m, i)->n_hists, __ATOMIC_RELAXED);
+    }
+    /* Sized by what the slots hold (twice, and room for keys made while this reads): a scrape of many slots with
+     * few routes stays small. A key made meanwhile past that room shows at the next scrape. */
+    unsigned scap = 64, hcap = 64;
+    while (scap < 2 * used_s + 256 && scap < n * METRICS_SERIES)
         scap <<= 1;
-    while (hcap < n * METRICS_HISTS)
+    while (hcap < 2 * used_h + 64 && hcap < n * METRICS_HISTS)
         hcap <<= 1;
     g.s = malloc(scap * sizeof *g.s);
     g.h = malloc(hcap * sizeof *g.h);

@@ -20,9 +20,6 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from covet import Covet
-from covet._native import Metrics
-from covet.metrics import METHODS, render
 from tests.conftest import TRANSPORTS, Server, hello_server, read_response_simple
 from tests.test_supervisor import workers
 
@@ -111,7 +108,13 @@ def _check_histograms(samples: dict[Sample, float]) -> None:
 # -- the segment, without a server -----------------------------------------------------------------------------
 
 
+# (covet._native is imported inside the tests: native/tests/asan_server.sh runs this module with an ASan build of it
+# that only the servers load.)
+
+
 def test_segment_sums_slots_and_folds_without_going_back() -> None:
+    from covet._native import Metrics
+
     seg = Metrics(slots=2, slot=0, shared=True)
     assert seg.fd >= 0 and seg.slots == 2
     w1, w2 = Metrics(fd=seg.fd, slot=1), Metrics(fd=seg.fd, slot=2)
@@ -138,6 +141,9 @@ def test_segment_sums_slots_and_folds_without_going_back() -> None:
 
 
 def test_bounded_routes_and_series() -> None:
+    from covet._native import Metrics
+    from covet.metrics import METHODS, render
+
     m = Metrics()
     m.count(5000, "GET", 200, 0, 0, 0)  # past the route ids: the overflow route
     for status in range(100, 600):  # 500 statuses x 8 methods would pass the table: the rest overflow
@@ -153,6 +159,7 @@ def test_bounded_routes_and_series() -> None:
 
 
 def test_app_route_at_the_path_wins() -> None:
+    from covet import Covet
     from covet.metrics import install
 
     app = Covet()

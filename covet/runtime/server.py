@@ -199,6 +199,7 @@ def _access_log(state: ServerState) -> AccessLogWriter | None:
     fmt = state.config.access_log
     echo = state.config.request_id_header
     metrics = open_metrics() if state.config.metrics else None
+    state.metered = metrics is not None
     if fmt is None and not echo:
         if metrics is not None:  # the metrics alone: a record counts, and keeps nothing for a log
             state.access = AccessLog(metrics=metrics, store=False)

@@ -160,9 +160,10 @@ class UringHTTP1:
         _, method, path, query, minor, headers, keep_alive, body = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
-        access = state.access
-        if access is not None:
-            access.route = plan.index  # the core records the response it gets back, under this route
+        if state.metered:
+            access = state.access
+            assert access is not None
+            access.route = plan.index  # the core counts the response it gets back under this route
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
@@ -177,8 +178,9 @@ class UringHTTP1:
         _, method, path, query, minor, headers, keep_alive, _ = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
-        access = state.access
-        if access is not None:
+        if state.metered:
+            access = state.access
+            assert access is not None
             access.route = plan.index
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
