@@ -107,7 +107,7 @@ def render(metrics: Metrics, templates: list[str]) -> str:
         "# HELP covet_open_connections Client connections open, all workers.",
         "# TYPE covet_open_connections gauge",
         f"covet_open_connections {conns}",
-        "# HELP covet_request_body_bytes_total Request body bytes received (bodies held in memory).",
+        "# HELP covet_request_body_bytes_total Request body bytes received.",
         "# TYPE covet_request_body_bytes_total counter",
         f"covet_request_body_bytes_total {bytes_in}",
         "# HELP covet_response_body_bytes_total Response body bytes sent.",

@@ -312,3 +312,26 @@ def test_workers_merge_and_survive_reload(request: pytest.FixtureRequest, transp
     assert code == 0, text
 
 
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_streamed_request_bodies_count(request: pytest.FixtureRequest, transport: str) -> None:
+    """A body past --max-body streams to the route that reads it: its bytes count when its response does."""
+    from tests.conftest import app_server
+
+    srv = app_server(request, transport, "forms", "built_forms", "--metrics", "--no-access-log", "--max-body", "1024")
+    try:
+        sized = b"x" * 5000
+        raw = _exchange(srv, b"POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n"
+                        + sized)
+        assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
+        chunked = b"".join(b"%x\r\n%s\r\n" % (1000, b"y" * 1000) for _ in range(3)) + b"0\r\n\r\n"
+        raw = _exchange(srv, b"POST /raw HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                        + chunked)
+        assert raw.startswith(b"HTTP/1.1 200"), raw[:300]
+        samples, _ = _scrape(srv)
+        assert samples[("covet_request_body_bytes_total", ())] == 8000
+        assert _requests(samples)[("/raw", "POST", "200")] == 2
+    finally:
+        code, text = srv.stop()
+    assert code == 0, text

@@ -312,7 +312,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                     return
                 self.busy = True
                 self.exchange = exchange
-                self.body = exchange.body
+                self.body = channel.body = exchange.body
                 self._flush(out)
                 self.queue.extend(self._body_events(events, i))
                 return

@@ -16,6 +16,7 @@ from typing import Final
 
 from covet._native import AccessLog, render_fields, render_reply
 from covet.responses import StreamingResponse
+from covet.runtime.body import RequestBody
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
 
@@ -130,7 +131,7 @@ class H1Channel:
     """
 
     __slots__ = ("clock", "is_head", "minor", "chunked", "keep", "access", "client", "method", "path", "query",
-                 "headers", "began", "status", "sent", "extra", "route", "received")
+                 "headers", "began", "status", "sent", "extra", "route", "received", "body")
 
     def __init__(self, clock: Clock, is_head: bool, minor: int) -> None:
         self.clock = clock
@@ -151,6 +152,7 @@ class H1Channel:
         self.extra = b""  # head lines of this response only (its x-request-id)
         self.route = -1  # the plan's index, and the request body's bytes held in memory, for the metrics
         self.received = 0
+        self.body: RequestBody | None = None  # a body that streams in: its bytes count when the response does
 
     def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
              headers: list[tuple[str, str]] | None, route: int, received: int) -> None:
@@ -176,8 +178,9 @@ class H1Channel:
         access = self.access
         if access is not None:
             self.access = None
+            body = self.body
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, self.status,
-                          self.sent, self.began, self.route, self.received)
+                          self.sent, self.began, self.route, self.received if body is None else body.received)
 
     # -- the exchange's side (exchange.Channel) ----------------------------------
 
@@ -189,8 +192,9 @@ class H1Channel:
         access = self.access
         if access is not None:
             self.access = None
+            body = self.body
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, 0,
-                          self.began, self.route, self.received)
+                          self.began, self.route, self.received if body is None else body.received)
         self.done(data, keep)
 
     def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:

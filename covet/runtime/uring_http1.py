@@ -196,7 +196,7 @@ class UringHTTP1:
         channel.exchange = exchange
         self.live[cid] = channel
         if exchange.body is not None:
-            self.bodies[cid] = exchange.body
+            self.bodies[cid] = channel.body = exchange.body
         return None
 
     def _logs(self, channel: UringChannel, cid: int, ev: tuple[Any, ...] | None, route: int, received: int) -> None:
