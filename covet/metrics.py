@@ -30,7 +30,8 @@ log = logging.getLogger("covet.metrics")
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED: Final = "<unmatched>"  # the route label of responses to paths no route declares, and errors before one
-OVERFLOW: Final = "<overflow>"  # routes past the segment's bound (native/metrics.h)
+OVERFLOW: Final = "<overflow>"  # series past a worker's tables (native/metrics.h)
+RETIRED: Final = "<retired>"  # a route id this process does not serve: a route a reload removed
 METHODS: Final = ("other", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 
 
@@ -70,14 +71,18 @@ def _seconds(ns: int) -> str:
     return repr(ns / 1e9)
 
 
-def render(metrics: Metrics, templates: list[str]) -> str:
-    """The text exposition of every worker's counts, summed."""
+def render(metrics: Metrics, templates: dict[int, str]) -> str:
+    """The text exposition of every worker's counts, summed; ``templates`` names the route ids
+    (``Dispatcher.templates``)."""
     restarts, in_flight, conns, bytes_in, bytes_out, series, hists = metrics.snapshot()
 
     def route(i: int) -> str:
-        if i == -2 or i >= len(templates):
+        if i == -2:
             return OVERFLOW
-        return UNMATCHED if i < 0 else _label(templates[i])
+        if i == -1:
+            return UNMATCHED
+        name = templates.get(i)
+        return RETIRED if name is None else _label(name)
 
     out: list[str] = [
         "# HELP covet_requests_total Responses sent, by route template, method and status (0: none sent).",

@@ -788,7 +788,7 @@ static PyMethodDef AL_methods[] = {
     {"record", (PyCFunction)(void (*)(void))AL_record, METH_FASTCALL,
      "record(client, method, path, query, headers, minor, response, nbytes, start) -> None: one response; "
      "``response`` is its rendered bytes, or its status (with ``nbytes`` of body sent); start 0: since begin(); "
-     "``route`` the plan's index (-1: none), ``received`` the request body's bytes."},
+     "``route`` the plan's route_id (-1: none), ``received`` the request body's bytes."},
     {"connections", (PyCFunction)AL_connections, METH_O,
      "connections(delta) -> None: connections opened (1) or closed (-1), for the metrics."},
     {"request_id", (PyCFunction)AL_request_id, METH_O,

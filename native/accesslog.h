@@ -42,7 +42,7 @@ size_t covet_alog_rid_raw(const h1_request *r, char *out);
 /* Records one response. ``client`` ((host, port)) or ``peer`` says who asked (either may be NULL/unknown); method,
  * path and query are str or NULL (no request: a framing error, a timeout); rid[0..rid_len) the sane client id (0:
  * generate one). ``response`` is the rendered response, whose status and body length are read from it; without it,
- * ``status`` and ``bytes``. start_ns 0: from the last covet_alog_begin. ``route`` is the route's plan index (-1:
+ * ``status`` and ``bytes``. start_ns 0: from the last covet_alog_begin. ``route`` is the plan's route_id (-1:
  * none), ``received`` the request body's bytes: both for the metrics, which count every record when the log has
  * them (metrics.h). Never fails: a full buffer drops the record and counts it. */
 void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *peer, PyObject *method, PyObject *path,

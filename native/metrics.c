@@ -38,7 +38,7 @@ struct head {
 };
 
 struct series {
-    uint64_t key; /* USED | route id << 24 | method << 16 | status */
+    uint64_t key; /* USED | stored route id (32 bits) << 24 | method << 16 | status */
     uint64_t count;
 };
 
@@ -110,7 +110,7 @@ static struct hist *hist_at(struct hist *t, unsigned cap, uint64_t *used, uint64
 }
 
 static uint64_t route_id(int route) {
-    return route < 0 ? 0 : route < METRICS_MAX_ROUTES ? (uint64_t)route + 1 : METRICS_OVERFLOW;
+    return route < 0 ? 0 : (uint64_t)route + 1;
 }
 
 unsigned covet_metrics_method(PyObject *method) {
@@ -364,7 +364,7 @@ static PyObject *M_snapshot(Metrics *m, PyObject *unused) {
         uint64_t key = g.s[j].key;
         if (key == 0)
             continue;
-        long rid = (long)((key >> 24) & 0xfff);
+        long rid = (long)((key >> 24) & 0xffffffffu);
         PyObject *t = Py_BuildValue("(lllK)", rid == METRICS_OVERFLOW ? -2L : rid - 1, (long)((key >> 16) & 0xff),
                                     (long)(key & 0xffff), (unsigned long long)g.s[j].count);
         if (t == NULL || PyList_Append(series, t) < 0) {
@@ -377,7 +377,7 @@ static PyObject *M_snapshot(Metrics *m, PyObject *unused) {
         const struct hist *h = &g.h[j];
         if (h->key == 0)
             continue;
-        long rid = (long)((h->key >> 24) & 0xfff);
+        long rid = (long)((h->key >> 24) & 0xffffffffu);
         PyObject *b = PyList_New(METRICS_BUCKETS + 1);
         if (b == NULL)
             goto done;
@@ -425,13 +425,14 @@ static PyObject *M_fold(Metrics *m, PyObject *arg) {
     for (unsigned j = 0; j < METRICS_SERIES; j++) {
         uint64_t key = sl->s[j].key;
         if (key != 0)
-            add_series(past, (key >> 24) & 0xfff, (key >> 16) & 0xff, key & 0xffff, sl->s[j].count, METRICS_SERIES);
+            add_series(past, (key >> 24) & 0xffffffffu, (key >> 16) & 0xff, key & 0xffff, sl->s[j].count,
+                       METRICS_SERIES);
     }
     for (unsigned j = 0; j < METRICS_HISTS; j++) {
         const struct hist *src = &sl->h[j];
         if (src->key == 0)
             continue;
-        struct hist *h = find_hist(past, (src->key >> 24) & 0xfff, (src->key >> 16) & 0xff, METRICS_HISTS);
+        struct hist *h = find_hist(past, (src->key >> 24) & 0xffffffffu, (src->key >> 16) & 0xff, METRICS_HISTS);
         if (h == NULL)
             continue;
         for (unsigned b = 0; b <= METRICS_BUCKETS; b++)

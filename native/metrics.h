@@ -13,10 +13,9 @@
 
 #include <stdint.h>
 
-/* Route ids are 16 bits: id 0 is "no route" (unmatched paths, errors before routing), route i is id i + 1; a route
- * past METRICS_MAX_ROUTES counts under METRICS_OVERFLOW. */
-#define METRICS_MAX_ROUTES 4094
-#define METRICS_OVERFLOW 4095
+/* A route is a plan's route_id (31 bits of its template's CRC-32; covet/runtime/dispatch.py), -1 for none: stored
+ * plus one (0: none), and METRICS_OVERFLOW for the series past a slot's tables. */
+#define METRICS_OVERFLOW 0xffffffffu
 /* Histogram buckets: upper bounds in ns, log-spaced 1-2.5-5 from 100 us to 10 s (then +Inf). */
 #define METRICS_BUCKETS 16
 /* (route, method, status) series and (route, method) histograms one slot holds; past them, counted as overflow. */
@@ -32,7 +31,7 @@ int covet_metrics_ready(void);
 /* A method's label index: 1..7 for GET HEAD POST PUT DELETE PATCH OPTIONS, 0 for any other. */
 unsigned covet_metrics_method(PyObject *method);
 
-/* One response: its route (-1: none), method index, status (0: none sent), body bytes out and in, duration. */
+/* One response: its route id (-1: none), method index, status (0: none sent), body bytes out and in, duration. */
 void covet_metrics_count(Metrics *m, int route, unsigned method, int status, int64_t out, int64_t in, int64_t dur_ns);
 
 /* Requests an exchange holds (entered now, left at its count with ``entered``), and open connections. */

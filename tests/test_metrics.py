@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -143,18 +144,24 @@ def test_segment_sums_slots_and_folds_without_going_back() -> None:
 def test_bounded_routes_and_series() -> None:
     from covet._native import Metrics
     from covet.metrics import METHODS, render
+    from covet.runtime.dispatch import route_id
 
     m = Metrics()
-    m.count(5000, "GET", 200, 0, 0, 0)  # past the route ids: the overflow route
+    b = route_id("/b")
+    m.count(route_id("/gone"), "GET", 200, 0, 0, 0)  # a route id this process does not serve (a reload removed it)
     for status in range(100, 600):  # 500 statuses x 8 methods would pass the table: the rest overflow
         for method in METHODS:
-            m.count(1, method, status, 0, 0, 0)
+            m.count(b, method, status, 0, 0, 0)
     series = m.snapshot()[5]
     assert sum(n for *_, n in series) == 1 + 500 * 8
     assert len(series) <= 4096
-    text = render(m, ["/a", "/b"])
+    text = render(m, {route_id("/a"): "/a", b: "/b"})
     samples = _parse(text)
-    assert samples[("covet_requests_total", (("method", "GET"), ("route", "<overflow>"), ("status", "200")))] >= 1
+    assert samples[("covet_requests_total", (("method", "GET"), ("route", "<retired>"), ("status", "200")))] == 1
+    assert samples[("covet_requests_total", (("method", "GET"), ("route", "/b"), ("status", "100")))] == 1
+    overflow = [v for (name, labels), v in samples.items()
+                if name == "covet_requests_total" and ("route", "<overflow>") in labels]
+    assert overflow and sum(overflow) == 500 * 8 - (3072 - 1)  # (the table fills at 3072 series, "/gone" one)
     _check_histograms(samples)
 
 
@@ -332,6 +339,47 @@ def test_streamed_request_bodies_count(request: pytest.FixtureRequest, transport
         samples, _ = _scrape(srv)
         assert samples[("covet_request_body_bytes_total", ())] == 8000
         assert _requests(samples)[("/raw", "POST", "200")] == 2
+    finally:
+        code, text = srv.stop()
+    assert code == 0, text
+
+
+_RELOADED = '''
+from covet import Covet
+
+app = Covet()
+{extra}
+
+@app.get("/a")
+def a() -> str:
+    return "a"
+
+
+@app.get("/b/{{n}}")
+def b(n: int) -> str:
+    return "b"
+'''
+
+
+def test_a_reload_that_changes_the_routes_keeps_each_routes_counts(tmp_path: Path) -> None:
+    """Route ids are their templates' hashes, not their places: a route added before the others by a reload does
+    not move their counts, and a route it removes keeps its counts under "<retired>"."""
+    (tmp_path / "reloaded.py").write_text(
+        _RELOADED.format(extra='@app.get("/old")\ndef old() -> str:\n    return "o"\n'))
+    srv = Server("reloaded:app", "uvloop", "--metrics", "--no-access-log", "--workers", "2", cwd=tmp_path, pure=True)
+    try:
+        _wait("two workers", lambda: _serving(srv) >= 2, srv)
+        for target in ("/a", "/b/1", "/b/2", "/old"):
+            assert _get(srv, target).startswith(b"HTTP/1.1 200")
+        (tmp_path / "reloaded.py").write_text(
+            _RELOADED.format(extra='@app.get("/new")\ndef new() -> str:\n    return "n"\n'))
+        old = workers(srv)
+        srv.proc.send_signal(signal.SIGHUP)
+        _wait("the reload", lambda: len(workers(srv)) == 2 and not workers(srv) & old and _serving(srv) >= 4, srv)
+        assert _get(srv, "/new").startswith(b"HTTP/1.1 200")
+        got = _requests(_scrape(srv)[0])
+        assert got == {("/a", "GET", "200"): 1, ("/b/{n}", "GET", "200"): 2, ("<retired>", "GET", "200"): 1,
+                       ("/new", "GET", "200"): 1}, got
     finally:
         code, text = srv.stop()
     assert code == 0, text

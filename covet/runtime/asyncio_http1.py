@@ -265,7 +265,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                     self._flush(out)
                     channel = AsyncioChannel(self, method == "HEAD", minor)
                     if access is not None:
-                        channel.logs(access, self.info.client, method, path, query, headers, plan.index,
+                        channel.logs(access, self.info.client, method, path, query, headers, plan.route_id,
                                      len(body) if body is not None else 0)
                     self._take(reply, plan, channel, keep_alive)
                     self.queue.extend(events[i:])
@@ -276,7 +276,7 @@ class AsyncioHTTP1(asyncio.Protocol):
                         data, keep_alive = render(reply, lines, keep_alive, method == "HEAD", minor)
                     else:
                         data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
-                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0, plan.index,
+                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0, plan.route_id,
                                   len(body) if body is not None else 0)
                 else:
                     data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
@@ -299,13 +299,14 @@ class AsyncioHTTP1(asyncio.Protocol):
                 info = self.info.for_request(headers) if state.forwarding and plan.uses_conn else self.info
                 channel = AsyncioChannel(self, method == "HEAD", minor)
                 if access is not None:
-                    channel.logs(access, self.info.client, method, path, query, headers, plan.index, 0)
+                    channel.logs(access, self.info.client, method, path, query, headers, plan.route_id, 0)
                 exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info,
                                            keep_alive, self._body_resume, self._close)
                 if exchange is None:
                     data = render_closing(TOO_LARGE_REPLY, head_lines, minor)
                     if access is not None:
-                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0, plan.index, 0)
+                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0,
+                                      plan.route_id, 0)
                     out.append(data)
                     self._flush(out)
                     self._close()

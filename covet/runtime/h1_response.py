@@ -150,14 +150,14 @@ class H1Channel:
         self.status = 0  # of a streamed response's head, once sent
         self.sent = 0  # body bytes of a streamed response queued so far
         self.extra = b""  # head lines of this response only (its x-request-id)
-        self.route = -1  # the plan's index, and the request body's bytes held in memory, for the metrics
+        self.route = -1  # the plan's route_id, and the request body's bytes held in memory, for the metrics
         self.received = 0
         self.body: RequestBody | None = None  # a body that streams in: its bytes count when the response does
 
     def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
              headers: list[tuple[str, str]] | None, route: int, received: int) -> None:
         """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``,
-        which also counts it in flight for the metrics until then); ``route`` is its plan's index."""
+        which also counts it in flight for the metrics until then); ``route`` is its plan's route_id."""
         self.access = access
         self.route = route
         self.received = received

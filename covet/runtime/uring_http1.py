@@ -163,7 +163,7 @@ class UringHTTP1:
         if state.metered:
             access = state.access
             assert access is not None
-            access.route = plan.index  # the core counts the response it gets back under this route
+            access.route = plan.route_id  # the core counts the response it gets back under this route
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
@@ -181,11 +181,11 @@ class UringHTTP1:
         if state.metered:
             access = state.access
             assert access is not None
-            access.route = plan.index
+            access.route = plan.route_id
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         channel = UringChannel(self, cid, method == "HEAD", minor)
-        self._logs(channel, cid, ev, plan.index, 0)
+        self._logs(channel, cid, ev, plan.route_id, 0)
         exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info, keep_alive,
                                    channel.resume_reading, channel.stop)
         if exchange is None:
@@ -201,7 +201,7 @@ class UringHTTP1:
 
     def _logs(self, channel: UringChannel, cid: int, ev: tuple[Any, ...] | None, route: int, received: int) -> None:
         """The channel records its response in the access log, when it is on: ``ev`` is the request, or a direct
-        route's (method, path, query) (the core hands no Request over for those); ``route`` its plan's index."""
+        route's (method, path, query) (the core hands no Request over for those); ``route`` its plan's route_id."""
         access = self.state.access
         core = self.core
         if access is None or core is None or ev is None:
@@ -214,7 +214,7 @@ class UringHTTP1:
     def _take(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool, minor: int,
               ev: tuple[Any, ...] | None, received: int = 0) -> None:
         channel = UringChannel(self, cid, is_head, minor)
-        self._logs(channel, cid, ev, plan.index, received)
+        self._logs(channel, cid, ev, plan.route_id, received)
         exchange = Exchange(self.state, channel, plan, keep_alive)
         channel.exchange = exchange
         self.live[cid] = channel
