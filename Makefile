@@ -43,7 +43,8 @@ $(NATIVE_COV): $(RTSTAMP) $(NATIVE) setup.py
 run: $(NATIVE_FAST)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
-# System packages the tests use (curl, and chromium for the /docs page), the fuzzer needs (clang) and the C format
+# System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
+# tests/test_metrics.py), the fuzzer needs (clang) and the C format
 # check of native/tests/run.sh needs (clang-format); installed only when missing.
 system-deps:
 	@missing=""; \
@@ -53,6 +54,7 @@ system-deps:
 	command -v clang >/dev/null || missing="$$missing clang"; \
 	command -v clang-format >/dev/null || missing="$$missing clang-format"; \
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \

@@ -13,7 +13,7 @@ from covet.middleware import Middleware, wrap_plan
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
-from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint
+from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
@@ -252,5 +252,11 @@ class Covet(Routes):
             if app_mw and path in docs_paths:
                 endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
             endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
+        templates = list(endpoints)
+        for path, endpoint in endpoints.items():  # the metrics' route label (covet/metrics.py)
+            rid = route_id(path)
+            for plan in endpoint.methods.values():
+                plan.route_id = rid
+            endpoint.not_allowed.route_id = rid
         self._plans = plans
-        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN)
+        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN, templates)

@@ -151,6 +151,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     declared = sum(len(r.methods) for r in app.routes)
     # Before the build is attached: a route added after it would drop the OpenAPI document the build ships.
     install_probes(app, args.health_path, args.ready_path)
+    if args.metrics:
+        from covet.metrics import install as install_metrics
+
+        install_metrics(app, args.metrics_path)
     mode = "interpreted"
     if manifest is not None:
         try:
@@ -192,6 +196,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         limit_concurrency=args.limit_concurrency,
         access_log=args.access_log_format if args.access_log else None,
         request_id_header=args.request_id_header,
+        metrics=args.metrics,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -313,6 +318,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="liveness probe: 200 while the process answers ('' for none; docs/deployment.md)")
     p_serve.add_argument("--ready-path", default="/readyz",
                          help="readiness probe: 200 once started, until draining, while @app.readiness_check passes")
+    p_serve.add_argument("--metrics", action="store_true",
+                         help="count every response and serve the counts for Prometheus at --metrics-path, summed "
+                              "over the workers (docs/metrics.md)")
+    p_serve.add_argument("--metrics-path", default="/metrics",
+                         help="where --metrics answers (a route of the app's own there wins)")
     p_serve.add_argument("--tracing", action="store_true",
                          help="an OpenTelemetry server span per request (the app configures the SDK; docs/tracing.md)")
     p_serve.add_argument("--reload", action="store_true",

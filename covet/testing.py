@@ -169,6 +169,12 @@ class TestClient:
     def _get_state(self) -> ServerState:
         if self._state is None:
             self._state = ServerState(self.app.dispatcher(), self.config)
+            if self.config.metrics:  # counted as `covet serve --metrics` counts, from zero for each client
+                from covet._native import AccessLog
+                from covet.metrics import open_metrics
+
+                self._state.access = AccessLog(metrics=open_metrics(fresh=True), store=False)
+                self._state.metered = True
         return self._state
 
     def raw(self, data: bytes, *, responses: int = 1, timeout: float = 10.0, head: bool = False) -> list[TestResponse]:

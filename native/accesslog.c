@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
+
 struct rec {
     PyObject *client;                /* the client's host (str, its port in peer.port), or NULL */
     PyObject *method, *path, *query; /* str, or NULL */
@@ -41,6 +43,9 @@ struct AccessLog {
     int64_t mark;
     uint64_t seq;
     unsigned long long dropped, recorded;
+    int store;        /* 0: metrics only, nothing kept for the log */
+    int route;        /* the route of the response the io_uring core records next (set by Python; -1: none) */
+    Metrics *metrics; /* counted into at each record, or NULL */
     PyObject *on_full;
     char prefix[9]; /* the generated ids' per-process part: 8 hex digits */
 };
@@ -148,7 +153,20 @@ static int response_facts(PyObject *response, int64_t *body) {
 
 void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *peer, PyObject *method, PyObject *path,
                     PyObject *query, int minor, const char *rid, size_t rid_len, PyObject *response, int status,
-                    int64_t bytes, int64_t start_ns) {
+                    int64_t bytes, int64_t start_ns, int route, int64_t received) {
+    int64_t now = covet_alog_now();
+    if (response != NULL)
+        status = response_facts(response, &bytes);
+    /* A response with no request (a framing error, a timeout) has no duration: 0. */
+    int64_t start = method == NULL ? now : start_ns ? start_ns : al->mark;
+    Metrics *m = al->metrics;
+    if (m != NULL) {
+        if (start_ns != 0) /* an exchange's record: started() counted it in flight */
+            covet_metrics_leave(m);
+        covet_metrics_count(m, route, covet_metrics_method(method), status, bytes, received, now - start);
+    }
+    if (!al->store)
+        return;
     if (al->n == al->cap) {
         size_t cap = al->cap ? al->cap * 2 : 1024;
         if (cap > al->max)
@@ -163,12 +181,10 @@ void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *pee
     }
     struct rec *r = &al->recs[al->n++];
     al->recorded++;
-    r->end_ns = covet_alog_now();
-    /* A response with no request (a framing error, a timeout) has no duration: 0. */
-    r->start_ns = method == NULL ? r->end_ns : start_ns ? start_ns : al->mark;
+    r->end_ns = now;
+    r->start_ns = start;
     char echoed[ALOG_RID_MAX];
     if (response != NULL) {
-        status = response_facts(response, &bytes);
         if (al->echo) {
             size_t len = rid_from_response(response, echoed);
             if (len > 0) {
@@ -555,12 +571,17 @@ static void format_json(struct out *o, const AccessLog *al, const struct rec *r,
 /* -- the Python type ------------------------------------------------------------------------------------------ */
 
 static PyObject *AL_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"json", "on_full", "capacity", "echo", NULL};
-    int json = 0, echo = 0;
-    PyObject *on_full = Py_None;
+    static char *kwlist[] = {"json", "on_full", "capacity", "echo", "metrics", "store", NULL};
+    int json = 0, echo = 0, store = 1;
+    PyObject *on_full = Py_None, *metrics = Py_None;
     Py_ssize_t capacity = 65536;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pOnp:AccessLog", kwlist, &json, &on_full, &capacity, &echo))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|$pOnpOp:AccessLog", kwlist, &json, &on_full, &capacity, &echo,
+                                     &metrics, &store))
         return NULL;
+    if (metrics != Py_None && !PyObject_TypeCheck(metrics, &covet_MetricsType)) {
+        PyErr_SetString(PyExc_TypeError, "AccessLog(metrics=...) must be a Metrics or None");
+        return NULL;
+    }
     if (capacity < 16) {
         PyErr_SetString(PyExc_ValueError, "AccessLog(capacity=...) must be at least 16");
         return NULL;
@@ -574,6 +595,9 @@ static PyObject *AL_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
         return NULL;
     al->json = json;
     al->echo = echo;
+    al->store = store;
+    al->route = -1;
+    al->metrics = metrics == Py_None ? NULL : (Metrics *)Py_NewRef(metrics);
     al->max = (size_t)capacity;
     /* PERF: each drain takes the GIL from the event loop for a moment: a quarter of the buffer (16,384 records by
      * default) per drain keeps that to a few times a second at full load. */
@@ -595,11 +619,13 @@ static PyObject *AL_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 
 static int AL_traverse(AccessLog *al, visitproc visit, void *arg) {
     Py_VISIT(al->on_full);
+    Py_VISIT((PyObject *)al->metrics);
     return 0;
 }
 
 static int AL_clear(AccessLog *al) {
     Py_CLEAR(al->on_full);
+    Py_CLEAR(al->metrics);
     return 0;
 }
 
@@ -610,11 +636,11 @@ static void AL_dealloc(AccessLog *al) {
     Py_TYPE(al)->tp_free((PyObject *)al);
 }
 
-/* record(client, method, path, query, headers, minor, response, nbytes, start) -> None */
+/* record(client, method, path, query, headers, minor, response, nbytes, start, route, received) -> None */
 static PyObject *AL_record(AccessLog *al, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9) {
+    if (nargs != 11) {
         PyErr_SetString(PyExc_TypeError, "record(client, method, path, query, headers, minor, response, nbytes, "
-                                         "start) takes 9 arguments");
+                                         "start, route, received) takes 11 arguments");
         return NULL;
     }
     PyObject *client = args[0] == Py_None ? NULL : args[0];
@@ -624,7 +650,9 @@ static PyObject *AL_record(AccessLog *al, PyObject *const *args, Py_ssize_t narg
     long minor = PyLong_AsLong(args[5]);
     long long nbytes = PyLong_AsLongLong(args[7]);
     long long start = PyLong_AsLongLong(args[8]);
-    if ((minor == -1 || nbytes == -1 || start == -1) && PyErr_Occurred())
+    long route = PyLong_AsLong(args[9]);
+    long long received = PyLong_AsLongLong(args[10]);
+    if ((minor == -1 || nbytes == -1 || start == -1 || route == -1 || received == -1) && PyErr_Occurred())
         return NULL;
     PyObject *response = NULL;
     int status = 0;
@@ -637,9 +665,9 @@ static PyObject *AL_record(AccessLog *al, PyObject *const *args, Py_ssize_t narg
         status = (int)st;
     }
     char rid[ALOG_RID_MAX];
-    size_t rid_len = rid_from_list(args[4], rid);
+    size_t rid_len = al->store ? rid_from_list(args[4], rid) : 0;
     covet_alog_add(al, client, NULL, method, path, query, (int)minor, rid, rid_len, response, status, (int64_t)nbytes,
-                   (int64_t)start);
+                   (int64_t)start, (int)route, (int64_t)received);
     Py_RETURN_NONE;
 }
 
@@ -660,8 +688,11 @@ static PyObject *AL_begin(AccessLog *al, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* Asked by a channel that records its response later, when it ends: in flight until then. */
 static PyObject *AL_started(AccessLog *al, PyObject *unused) {
     (void)unused;
+    if (al->metrics != NULL)
+        covet_metrics_enter(al->metrics);
     return PyLong_FromLongLong(al->mark);
 }
 
@@ -719,6 +750,35 @@ static PyObject *AL_echo(AccessLog *al, void *unused) {
     return PyBool_FromLong(al->echo);
 }
 
+static PyObject *AL_store(AccessLog *al, void *unused) {
+    (void)unused;
+    return PyBool_FromLong(al->store);
+}
+
+static PyObject *AL_get_route(AccessLog *al, void *unused) {
+    (void)unused;
+    return PyLong_FromLong(al->route);
+}
+
+static int AL_set_route(AccessLog *al, PyObject *value, void *unused) {
+    (void)unused;
+    long v = value != NULL ? PyLong_AsLong(value) : -1;
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    al->route = (int)v;
+    return 0;
+}
+
+static PyObject *AL_connections(AccessLog *al, PyObject *arg) {
+    if (al->metrics != NULL) {
+        long d = PyLong_AsLong(arg);
+        if (d == -1 && PyErr_Occurred())
+            return NULL;
+        covet_metrics_conn(al->metrics, (int)d);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *AL_recorded(AccessLog *al, void *unused) {
     (void)unused;
     return PyLong_FromUnsignedLongLong(al->recorded);
@@ -727,7 +787,10 @@ static PyObject *AL_recorded(AccessLog *al, void *unused) {
 static PyMethodDef AL_methods[] = {
     {"record", (PyCFunction)(void (*)(void))AL_record, METH_FASTCALL,
      "record(client, method, path, query, headers, minor, response, nbytes, start) -> None: one response; "
-     "``response`` is its rendered bytes, or its status (with ``nbytes`` of body sent); start 0: since begin()."},
+     "``response`` is its rendered bytes, or its status (with ``nbytes`` of body sent); start 0: since begin(); "
+     "``route`` the plan's route_id (-1: none), ``received`` the request body's bytes."},
+    {"connections", (PyCFunction)AL_connections, METH_O,
+     "connections(delta) -> None: connections opened (1) or closed (-1), for the metrics."},
     {"request_id", (PyCFunction)AL_request_id, METH_O,
      "request_id(headers) -> str: the client's sane X-Request-ID, or a new generated one."},
     {"begin", (PyCFunction)AL_begin, METH_NOARGS, "begin() -> None: the requests of the input read now start here."},
@@ -740,6 +803,9 @@ static PyGetSetDef AL_getset[] = {
     {"pending", (getter)AL_pending, NULL, "records not drained yet", NULL},
     {"recorded", (getter)AL_recorded, NULL, "records ever made", NULL},
     {"echo", (getter)AL_echo, NULL, "responses carry the request id", NULL},
+    {"store", (getter)AL_store, NULL, "records are kept for the log (False: counted in the metrics only)", NULL},
+    {"route", (getter)AL_get_route, (setter)AL_set_route,
+     "the route of the response the io_uring core records next (-1: none)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -756,6 +822,19 @@ PyTypeObject covet_AccessLogType = {
     .tp_getset = AL_getset,
 };
 
+int covet_alog_route(const AccessLog *al) {
+    return al->route;
+}
+
+int covet_alog_store(const AccessLog *al) {
+    return al->store;
+}
+
+void covet_alog_conn(AccessLog *al, int delta) {
+    if (al->metrics != NULL)
+        covet_metrics_conn(al->metrics, delta);
+}
+
 int covet_accesslog_ready(void) {
-    return PyType_Ready(&covet_AccessLogType);
+    return PyType_Ready(&covet_AccessLogType) < 0 ? -1 : covet_metrics_ready();
 }

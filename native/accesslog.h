@@ -42,10 +42,21 @@ size_t covet_alog_rid_raw(const h1_request *r, char *out);
 /* Records one response. ``client`` ((host, port)) or ``peer`` says who asked (either may be NULL/unknown); method,
  * path and query are str or NULL (no request: a framing error, a timeout); rid[0..rid_len) the sane client id (0:
  * generate one). ``response`` is the rendered response, whose status and body length are read from it; without it,
- * ``status`` and ``bytes``. start_ns 0: from the last covet_alog_begin. Never fails: a full buffer drops the record
- * and counts it. */
+ * ``status`` and ``bytes``. start_ns 0: from the last covet_alog_begin. ``route`` is the plan's route_id (-1:
+ * none), ``received`` the request body's bytes: both for the metrics, which count every record when the log has
+ * them (metrics.h). Never fails: a full buffer drops the record and counts it. */
 void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *peer, PyObject *method, PyObject *path,
                     PyObject *query, int minor, const char *rid, size_t rid_len, PyObject *response, int status,
-                    int64_t bytes, int64_t start_ns);
+                    int64_t bytes, int64_t start_ns, int route, int64_t received);
+
+/* The route Python answered the last request with (its ``route`` attribute; -1 none), for the io_uring core's
+ * record of that response. */
+int covet_alog_route(const AccessLog *al);
+
+/* Whether records are kept for the log (0: the metrics only: no client id need be read). */
+int covet_alog_store(const AccessLog *al);
+
+/* Connections opened (+1) or closed (-1), for the metrics. */
+void covet_alog_conn(AccessLog *al, int delta);
 
 #endif

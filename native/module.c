@@ -15,6 +15,7 @@
 #include "accesslog.h"
 #include "events.h"
 #include "h1_parser.h"
+#include "metrics.h"
 #include "percent.h"
 #include "response.h"
 #ifdef __linux__
@@ -387,6 +388,12 @@ PyMODINIT_FUNC PyInit__native(void) {
     Py_INCREF(&covet_AccessLogType);
     if (PyModule_AddObject(m, "AccessLog", (PyObject *)&covet_AccessLogType) < 0) {
         Py_DECREF(&covet_AccessLogType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&covet_MetricsType);
+    if (PyModule_AddObject(m, "Metrics", (PyObject *)&covet_MetricsType) < 0) {
+        Py_DECREF(&covet_MetricsType);
         Py_DECREF(m);
         return NULL;
     }

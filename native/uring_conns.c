@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "uring_engine.h"
 
 struct conn *conn_new(UringServer *s, int fd) {
@@ -21,6 +22,8 @@ struct conn *conn_new(UringServer *s, int fd) {
     if (s->peers != NULL)
         s->peers[fd].family = 0; /* another client than the descriptor's last */
     s->n_conns++;
+    if (s->access_log != NULL)
+        covet_alog_conn(s->access_log, 1);
     return c;
 }
 
@@ -84,6 +87,8 @@ void conn_free(UringServer *s, struct conn *c) {
     close(c->fd);
     PyMem_Free(c);
     s->n_conns--;
+    if (s->access_log != NULL)
+        covet_alog_conn(s->access_log, -1);
 }
 
 void conn_kill(UringServer *s, struct conn *c, int reset) {

@@ -99,6 +99,13 @@ PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nar
     r.len = (size_t)plen;
     r.method = (uint8_t)method;
     r.headers = (uint8_t)headers;
+    /* The plan's route_id (covet/runtime/dispatch.py): the metrics count this route's responses under it. */
+    PyObject *index = PyObject_GetAttrString(args[3], "route_id");
+    long idx = index != NULL ? PyLong_AsLong(index) : -1;
+    Py_XDECREF(index);
+    if (idx == -1 && PyErr_Occurred())
+        PyErr_Clear(); /* a plan without one (a test's stand-in) counts as no route */
+    r.route_id = (int)idx;
     struct route *placed = route_put(s->routes, s->routes_cap, &r);
     if (placed == NULL) {
         PyMem_Free(r.path);
@@ -196,6 +203,6 @@ int direct_answer(UringServer *s, struct conn *c, const struct route *rt, const 
         Py_XDECREF(tb);
     }
     if (s->access_log != NULL && out != NULL && PyBytes_Check(out))
-        http_log(s, c, h->method, h->path, h->query, (int)minor, out);
+        http_log(s, c, h->method, h->path, h->query, (int)minor, out, rt->route_id, 0);
     return http_take_answer(s, c, out, rt->glue);
 }

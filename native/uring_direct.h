@@ -14,6 +14,7 @@ struct route {
     PyObject *plan;
     uint8_t method;  /* enum h1_method */
     uint8_t headers; /* the glue reads the request headers */
+    int route_id;    /* the plan's route_id, for the metrics (-1: none) */
 };
 
 /* The route of (method, path), or NULL. */

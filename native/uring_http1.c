@@ -165,7 +165,7 @@ static int save_input(struct active *a, const char *data, size_t n) {
  * are given (NULL: no request, a framing error or a timeout; then no client id is taken either). The client's address
  * is asked of the kernel once per connection. */
 void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, PyObject *query, int minor,
-              PyObject *response) {
+              PyObject *response, int route, int64_t received) {
     struct alog_peer *peer = &s->peers[c->fd];
     if (peer->family == 0) {
         struct sockaddr_storage ss;
@@ -193,7 +193,7 @@ void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, 
     const struct active *a = c->act;
     size_t rid_len = method != NULL && a != NULL ? a->rid_len : 0;
     covet_alog_add(s->access_log, NULL, peer, method, path, query, minor, rid_len ? a->rid : NULL, rid_len, response, 0,
-                   0, 0);
+                   0, 0, route, received);
 }
 
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None
@@ -235,8 +235,10 @@ static int answer(UringServer *s, struct conn *c, PyObject *req) {
     Py_DECREF(cid);
     if (s->access_log != NULL && r != NULL && PyBytes_Check(r)) {
         long minor = PyLong_AsLong(PyStructSequence_GET_ITEM(req, 4));
+        PyObject *body = PyStructSequence_GET_ITEM(req, 7);
         http_log(s, c, PyStructSequence_GET_ITEM(req, 1), PyStructSequence_GET_ITEM(req, 2),
-                 PyStructSequence_GET_ITEM(req, 3), (int)minor, r);
+                 PyStructSequence_GET_ITEM(req, 3), (int)minor, r, covet_alog_route(s->access_log),
+                 PyBytes_Check(body) ? (int64_t)PyBytes_GET_SIZE(body) : 0);
     }
     return http_take_answer(s, c, r, s->on_request);
 }
@@ -252,7 +254,7 @@ static int answer_error(UringServer *s, struct conn *c, int status, const char *
         return -1;
     }
     if (s->access_log != NULL)
-        http_log(s, c, NULL, NULL, NULL, 1, r);
+        http_log(s, c, NULL, NULL, NULL, 1, r, -1, 0);
     int rc = conn_enqueue(s, c, r);
     Py_DECREF(r);
     return rc;
@@ -330,7 +332,7 @@ static void run_events(UringServer *s, struct conn *c) {
             }
             if (s->closing || (c->flags & C_EOF))
                 a->head.keep_alive = 0;
-            if (s->access_log != NULL)
+            if (s->access_log != NULL && covet_alog_store(s->access_log))
                 a->rid_len = (uint8_t)covet_alog_rid_raw(ev.req, a->rid);
         } else if (kind == H1_EV_CONTINUE) {
             if (conn_enqueue(s, c, s->continue_bytes) < 0) {
@@ -525,7 +527,7 @@ static void sweep(UringServer *s) {
                 conn_kill(s, c, 1);
             } else {
                 if (s->access_log != NULL)
-                    http_log(s, c, NULL, NULL, NULL, 1, s->timeout_bytes);
+                    http_log(s, c, NULL, NULL, NULL, 1, s->timeout_bytes, -1, 0);
                 http_close_after_output(c);
             }
             if (c->act != NULL)

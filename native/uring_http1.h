@@ -20,9 +20,10 @@ int http_take_answer(UringServer *s, struct conn *c, PyObject *r, PyObject *orig
 void http_close_after_output(struct conn *c);
 
 /* Records a response the core sends in the access log (which must be set): ``response`` its bytes; method, path and
- * query of its request (borrowed), or NULL for a framing error or a timeout. */
+ * query of its request (borrowed), or NULL for a framing error or a timeout; ``route`` the plan's route_id (-1:
+ * none) and ``received`` the request body's bytes, for the metrics. */
 void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, PyObject *query, int minor,
-              PyObject *response);
+              PyObject *response, int route, int64_t received);
 
 /* c's last response is queued: no later request is parsed or answered. */
 void http_stop_reading(struct conn *c);

@@ -27,7 +27,7 @@ def bench(json: bool) -> None:
     for _ in range(5):
         t0 = time.perf_counter_ns()
         for _ in range(N):
-            record(CLIENT, "GET", "/plaintext", "", HEADERS, 1, RESPONSE, 0, 0)
+            record(CLIENT, "GET", "/plaintext", "", HEADERS, 1, RESPONSE, 0, 0, 0, 0)
         t1 = time.perf_counter_ns()
         text, n, dropped = log.drain("" if json else "INFO:     ")
         t2 = time.perf_counter_ns()

@@ -191,7 +191,7 @@ def test_escaping_keeps_one_line_and_valid_json() -> None:
     response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"
     for as_json in (False, True):
         log = AccessLog(json=as_json)
-        log.record(("::1", 8), _HOSTILE, _HOSTILE, "q=\r\n", [("x-request-id", "a\r\nb")], 1, response, 0, 0)
+        log.record(("::1", 8), _HOSTILE, _HOSTILE, "q=\r\n", [("x-request-id", "a\r\nb")], 1, response, 0, 0, -1, 0)
         text, n, dropped = log.drain("")
         assert (n, dropped) == (1, 0)
         assert text.count("\n") == 1 and text.endswith("\n") and text.isascii()
@@ -210,7 +210,7 @@ def test_request_id_rules() -> None:
 
     log = AccessLog(json=True)
     for rid in ["abc-DEF_1.2:3/4+5=6@7~8", "x" * 64, "x" * 65, "", "a b", "a,b", "é"]:
-        log.record(None, "GET", "/", "", [("x-request-id", rid)], 1, 204, 0, 0)
+        log.record(None, "GET", "/", "", [("x-request-id", rid)], 1, 204, 0, 0, -1, 0)
     ids = [json.loads(line)["request_id"] for line in log.drain("")[0].splitlines()]
     assert ids[:2] == ["abc-DEF_1.2:3/4+5=6@7~8", "x" * 64]
     assert all(_RID.match(i) for i in ids[2:])
@@ -223,7 +223,7 @@ def test_buffer_asks_to_be_drained_and_counts_what_it_drops() -> None:
     asked: list[int] = []
     log = AccessLog(on_full=lambda: asked.append(1), capacity=16)
     for _ in range(20):
-        log.record(None, "GET", "/", "", None, 1, 200, 0, 0)
+        log.record(None, "GET", "/", "", None, 1, 200, 0, 0, -1, 0)
     assert asked == [1]  # once, at a quarter full
     _, n, dropped = log.drain("")
     assert (n, dropped) == (16, 4)

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Final, TextIO
 
-from covet._native import AccessLog
+from covet._native import AccessLog, Metrics
 
 __all__ = ["ACCESS_LOGGER", "AccessFormatter", "AccessLogWriter", "default_handler"]
 
@@ -55,9 +55,10 @@ def default_handler(json: bool = False, stream: TextIO | None = None) -> logging
 class AccessLogWriter:
     """The access log of one server: ``log`` is what the request path records into; a thread writes it out."""
 
-    def __init__(self, json: bool = False, capacity: int = 65536, echo: bool = False, enabled: bool = True) -> None:
+    def __init__(self, json: bool = False, capacity: int = 65536, echo: bool = False, enabled: bool = True,
+                 metrics: Metrics | None = None) -> None:
         self._wake = threading.Event()
-        self.log = AccessLog(json=json, on_full=self._wake.set, capacity=capacity, echo=echo)
+        self.log = AccessLog(json=json, on_full=self._wake.set, capacity=capacity, echo=echo, metrics=metrics)
         self.enabled = enabled  # False: records are drained and dropped (ids echoed with no access log)
         self.prefix = "" if json else _PREFIX  # what the default handler's formatter would put before a line
         self.logger = logging.getLogger(ACCESS_LOGGER)

@@ -138,12 +138,18 @@ class AsyncioHTTP1(asyncio.Protocol):
             front=self.state.front,
         )
         self.state.connections.add(self)
+        access = self.state.access
+        if access is not None:
+            access.connections(1)  # (the metrics' open connections)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.left.left = True
         self.queue.clear()
         self.state.connections.discard(self)
+        access = self.state.access
+        if access is not None:
+            access.connections(-1)
         self.state.requests += self.nreq - self.seen_nreq
         self.seen_nreq = self.nreq
         exchange = self.exchange
@@ -259,7 +265,8 @@ class AsyncioHTTP1(asyncio.Protocol):
                     self._flush(out)
                     channel = AsyncioChannel(self, method == "HEAD", minor)
                     if access is not None:
-                        channel.logs(access, self.info.client, method, path, query, headers)
+                        channel.logs(access, self.info.client, method, path, query, headers, plan.route_id,
+                                     len(body) if body is not None else 0)
                     self._take(reply, plan, channel, keep_alive)
                     self.queue.extend(events[i:])
                     return
@@ -269,7 +276,8 @@ class AsyncioHTTP1(asyncio.Protocol):
                         data, keep_alive = render(reply, lines, keep_alive, method == "HEAD", minor)
                     else:
                         data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
-                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                    access.record(self.info.client, method, path, query, headers, minor, data, 0, 0, plan.route_id,
+                                  len(body) if body is not None else 0)
                 else:
                     data, keep_alive = render(reply, head_lines, keep_alive, method == "HEAD", minor)
                 out.append(data)
@@ -291,27 +299,28 @@ class AsyncioHTTP1(asyncio.Protocol):
                 info = self.info.for_request(headers) if state.forwarding and plan.uses_conn else self.info
                 channel = AsyncioChannel(self, method == "HEAD", minor)
                 if access is not None:
-                    channel.logs(access, self.info.client, method, path, query, headers)
+                    channel.logs(access, self.info.client, method, path, query, headers, plan.route_id, 0)
                 exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info,
                                            keep_alive, self._body_resume, self._close)
                 if exchange is None:
                     data = render_closing(TOO_LARGE_REPLY, head_lines, minor)
                     if access is not None:
-                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+                        access.record(self.info.client, method, path, query, headers, minor, data, 0, 0,
+                                      plan.route_id, 0)
                     out.append(data)
                     self._flush(out)
                     self._close()
                     return
                 self.busy = True
                 self.exchange = exchange
-                self.body = exchange.body
+                self.body = channel.body = exchange.body
                 self._flush(out)
                 self.queue.extend(self._body_events(events, i))
                 return
             else:
                 data = render_closing(error_reply(ev[1], ev[2]), head_lines)
                 if access is not None:
-                    access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
+                    access.record(self.info.client, None, None, None, None, 1, data, 0, 0, -1, 0)
                 out.append(data)
                 self._flush(out)
                 self._close()
@@ -324,7 +333,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         data = render_closing(UNAVAILABLE_REPLY, self.state.clock.head_lines, minor)
         access = self.state.access
         if access is not None:
-            access.record(self.info.client, method, path, query, headers, minor, data, 0, 0)
+            access.record(self.info.client, method, path, query, headers, minor, data, 0, 0, -1, 0)
         out.append(data)
         self._flush(out)
         self._close()
@@ -501,7 +510,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         data = render_closing(error_reply(408, "Request Timeout"), self.state.clock.head_lines)
         access = self.state.access
         if access is not None:
-            access.record(self.info.client, None, None, None, None, 1, data, 0, 0)
+            access.record(self.info.client, None, None, None, None, 1, data, 0, 0, -1, 0)
         if self.transport is not None and not self.closed:
             self.transport.write(data)
         self._close()

@@ -41,6 +41,7 @@ class Config:
             no limit.
         access_log: the access log's format, ``"line"`` (uvicorn's) or ``"json"``; None for no access log.
         request_id_header: responses carry the request id back (``x-request-id``); see docs/logging.md.
+        metrics: count every response for Prometheus (``covet.metrics``; docs/metrics.md).
     """
 
     max_target: int = 8192
@@ -63,3 +64,4 @@ class Config:
     limit_concurrency: int | None = None
     access_log: str | None = None
     request_id_header: bool = False
+    metrics: bool = False

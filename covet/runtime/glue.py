@@ -52,7 +52,7 @@ class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
     __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers",
-                 "streams_body", "timeout", "cancel_on_disconnect")
+                 "streams_body", "timeout", "cancel_on_disconnect", "route_id")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -72,6 +72,9 @@ class RoutePlan:
         # Seconds the handler may run once suspended (0: no limit), and whether its client leaving cancels it.
         self.timeout = 0.0
         self.cancel_on_disconnect = False
+        # What the metrics count it under (set when the dispatcher is planned): ``route_id(template)``; -1 for none
+        # (not found, a bad path).
+        self.route_id = -1
 
 
 def reads_headers(spec: RouteSpec) -> bool:

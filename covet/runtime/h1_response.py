@@ -16,6 +16,7 @@ from typing import Final
 
 from covet._native import AccessLog, render_fields, render_reply
 from covet.responses import StreamingResponse
+from covet.runtime.body import RequestBody
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
 
@@ -130,7 +131,7 @@ class H1Channel:
     """
 
     __slots__ = ("clock", "is_head", "minor", "chunked", "keep", "access", "client", "method", "path", "query",
-                 "headers", "began", "status", "sent", "extra")
+                 "headers", "began", "status", "sent", "extra", "route", "received", "body")
 
     def __init__(self, clock: Clock, is_head: bool, minor: int) -> None:
         self.clock = clock
@@ -149,11 +150,17 @@ class H1Channel:
         self.status = 0  # of a streamed response's head, once sent
         self.sent = 0  # body bytes of a streamed response queued so far
         self.extra = b""  # head lines of this response only (its x-request-id)
+        self.route = -1  # the plan's route_id, and the request body's bytes held in memory, for the metrics
+        self.received = 0
+        self.body: RequestBody | None = None  # a body that streams in: its bytes count when the response does
 
     def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
-             headers: list[tuple[str, str]] | None) -> None:
-        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``)."""
+             headers: list[tuple[str, str]] | None, route: int, received: int) -> None:
+        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``,
+        which also counts it in flight for the metrics until then); ``route`` is its plan's route_id."""
         self.access = access
+        self.route = route
+        self.received = received
         self.client = client
         self.method = method
         self.path = path
@@ -171,8 +178,9 @@ class H1Channel:
         access = self.access
         if access is not None:
             self.access = None
+            body = self.body
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, self.status,
-                          self.sent, self.began)
+                          self.sent, self.began, self.route, self.received if body is None else body.received)
 
     # -- the exchange's side (exchange.Channel) ----------------------------------
 
@@ -184,8 +192,9 @@ class H1Channel:
         access = self.access
         if access is not None:
             self.access = None
+            body = self.body
             access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, 0,
-                          self.began)
+                          self.began, self.route, self.received if body is None else body.received)
         self.done(data, keep)
 
     def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:

@@ -20,7 +20,9 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from covet._native import AccessLog
 from covet.health import SERVER
+from covet.metrics import open_metrics
 from covet.runtime import RUNTIME_COMPILED
 from covet.runtime.accept import Acceptor
 from covet.runtime.accesslog import AccessLogWriter
@@ -192,13 +194,18 @@ def _watch_supervisor(loop: asyncio.AbstractEventLoop, state: ServerState, link:
 
 
 def _access_log(state: ServerState) -> AccessLogWriter | None:
-    """The access log's writer (started), when the config asks for one; the transports record into ``state.access``."""
+    """The access log's writer (started), when the config asks for one; the transports record into ``state.access``,
+    which also counts each response in the metrics when they are on (one C call for both)."""
     fmt = state.config.access_log
     echo = state.config.request_id_header
+    metrics = open_metrics() if state.config.metrics else None
+    state.metered = metrics is not None
     if fmt is None and not echo:
+        if metrics is not None:  # the metrics alone: a record counts, and keeps nothing for a log
+            state.access = AccessLog(metrics=metrics, store=False)
         return None
     # (--no-access-log with --request-id-header: ids are still made and echoed, and the records dropped)
-    writer = AccessLogWriter(json=fmt == "json", echo=echo, enabled=fmt is not None)
+    writer = AccessLogWriter(json=fmt == "json", echo=echo, enabled=fmt is not None, metrics=metrics)
     state.access = writer.log
     state.echo_id = echo
     writer.start()

@@ -67,6 +67,7 @@ class ServerState:
         self.served: Callable[[], int] = self.counted
         self.access: AccessLog | None = None  # the access log's buffer, when it is on (runtime/accesslog.py)
         self.echo_id = False  # responses carry the request id (``access`` is set then too)
+        self.metered = False  # --metrics: ``access`` counts each response too (covet/metrics.py)
 
     def counted(self) -> int:
         return self.requests

@@ -39,11 +39,14 @@ import time
 from collections.abc import Sequence
 from typing import Final, final
 
+from covet._native import Metrics
 from covet.runtime.worker_link import (
     ARGS_ENV,
     GO,
     GO_ENV,
     MAX_REQUESTS_ENV,
+    METRICS_FD_ENV,
+    METRICS_SLOT_ENV,
     PARENT_ENV,
     PIPE_ENV,
     READY,
@@ -102,6 +105,7 @@ class Worker:
         self.replacement: Worker | None = None  # the worker started to take its place
         self.replaces: Worker | None = None
         self.killed = False  # sent SIGKILL for not draining in time (said once)
+        self.slot = 0  # its slot in the metrics segment (0: none)
 
 
 @final
@@ -124,6 +128,13 @@ class Supervisor:
         self.signals: list[int] = []
         self.selector = selectors.DefaultSelector()
         self.restarts = 0
+        # --metrics: the segment every worker counts into, one slot each (docs/metrics.md). Made before any worker,
+        # passed by descriptor. Room for the workers, their replacements during a reload, and the spare, twice over.
+        self.metrics: Metrics | None = None
+        self.free_slots: list[int] = []
+        if spec.options.get("metrics"):
+            self.metrics = Metrics(slots=min(1024, 2 * self.count + 4), slot=0, shared=True)
+            self.free_slots = list(range(1, self.metrics.slots + 1))
 
     # -- starting and replacing -------------------------------------------------
 
@@ -144,6 +155,14 @@ class Supervisor:
         if spare:
             env[GO_ENV] = str(go_read)
             passed = (fd, write_end, go_read)
+        slot = 0
+        if self.metrics is not None and self.free_slots:
+            slot = self.free_slots.pop(0)
+            env[METRICS_FD_ENV] = str(self.metrics.fd)
+            env[METRICS_SLOT_ENV] = str(slot)
+            passed += (self.metrics.fd,)
+        elif self.metrics is not None:  # (only with over 2N + 4 workers alive at once)
+            log.error("no metrics slot left: this worker's counts are its own, not merged")
         try:
             # Its own process group: a Ctrl-C at the terminal reaches the supervisor only, which drains each worker
             # once (a worker that saw it too would take the supervisor's SIGTERM as its second signal, and stop).
@@ -154,6 +173,8 @@ class Supervisor:
             if spare:
                 os.close(go_write)
             log.error("could not start a worker: %s", exc)
+            if slot:
+                self.free_slots.insert(0, slot)
             return None
         finally:
             os.close(write_end)
@@ -161,6 +182,7 @@ class Supervisor:
                 os.close(go_read)
         self.generation += 1
         worker = Worker(proc, read_end, self.generation, go_write)
+        worker.slot = slot
         worker.replaces = replaces
         if replaces is not None:
             replaces.replacement = worker
@@ -297,6 +319,12 @@ class Supervisor:
                 self.selector.unregister(worker.pipe)
                 os.close(worker.pipe)
                 worker.pipe = -1
+            if worker.slot and self.metrics is not None:
+                # Its counts stay (counters never go back): folded into the past, and its slot free for another.
+                self.metrics.fold(worker.slot)
+                self.free_slots.append(worker.slot)
+                self.free_slots.sort()
+                worker.slot = 0
             self._exited(worker, worker.proc.returncode)
 
     def _exited(self, worker: Worker, code: int) -> None:
@@ -326,6 +354,8 @@ class Supervisor:
             self.next_start = time.monotonic() + self.backoff
             log.error("workers die at start: waiting %.1f s before the next one", self.backoff)
         self.restarts += 1
+        if self.metrics is not None:
+            self.metrics.restarted()
 
     def _on_signal(self, sig: int) -> None:
         if sig in (signal.SIGTERM, signal.SIGINT):

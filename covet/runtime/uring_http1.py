@@ -160,12 +160,16 @@ class UringHTTP1:
         _, method, path, query, minor, headers, keep_alive, body = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
+        if state.metered:
+            access = state.access
+            assert access is not None
+            access.route = plan.route_id  # the core counts the response it gets back under this route
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
         if type(reply) is not tuple:  # an exchange goes on with it: its channel records the response
-            self._take(cid, plan, reply, keep_alive, method == "HEAD", minor, ev)
+            self._take(cid, plan, reply, keep_alive, method == "HEAD", minor, ev, len(body) if body is not None else 0)
             return None
         # (the core records the bytes returned here in the access log itself)
         return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor, headers)
@@ -174,10 +178,14 @@ class UringHTTP1:
         _, method, path, query, minor, headers, keep_alive, _ = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
+        if state.metered:
+            access = state.access
+            assert access is not None
+            access.route = plan.route_id
         info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         channel = UringChannel(self, cid, method == "HEAD", minor)
-        self._logs(channel, cid, ev)
+        self._logs(channel, cid, ev, plan.route_id, 0)
         exchange = answer_streamed(state, channel, plan, method, path, query, headers, params, info, keep_alive,
                                    channel.resume_reading, channel.stop)
         if exchange is None:
@@ -188,25 +196,25 @@ class UringHTTP1:
         channel.exchange = exchange
         self.live[cid] = channel
         if exchange.body is not None:
-            self.bodies[cid] = exchange.body
+            self.bodies[cid] = channel.body = exchange.body
         return None
 
-    def _logs(self, channel: UringChannel, cid: int, ev: tuple[Any, ...] | None) -> None:
+    def _logs(self, channel: UringChannel, cid: int, ev: tuple[Any, ...] | None, route: int, received: int) -> None:
         """The channel records its response in the access log, when it is on: ``ev`` is the request, or a direct
-        route's (method, path, query) (the core hands no Request over for those)."""
+        route's (method, path, query) (the core hands no Request over for those); ``route`` its plan's route_id."""
         access = self.state.access
         core = self.core
         if access is None or core is None or ev is None:
             return
         if len(ev) == 3:
-            channel.logs(access, core.peer(cid), ev[0], ev[1], ev[2], None)
+            channel.logs(access, core.peer(cid), ev[0], ev[1], ev[2], None, route, received)
         else:
-            channel.logs(access, core.peer(cid), ev[1], ev[2], ev[3], ev[5])
+            channel.logs(access, core.peer(cid), ev[1], ev[2], ev[3], ev[5], route, received)
 
     def _take(self, cid: int, plan: RoutePlan, reply: Any, keep_alive: bool, is_head: bool, minor: int,
-              ev: tuple[Any, ...] | None) -> None:
+              ev: tuple[Any, ...] | None, received: int = 0) -> None:
         channel = UringChannel(self, cid, is_head, minor)
-        self._logs(channel, cid, ev)
+        self._logs(channel, cid, ev, plan.route_id, received)
         exchange = Exchange(self.state, channel, plan, keep_alive)
         channel.exchange = exchange
         self.live[cid] = channel

@@ -21,14 +21,18 @@ import errno
 import os
 from typing import Final, final
 
-__all__ = ["ARGS_ENV", "GO", "GO_ENV", "MAX_REQUESTS_ENV", "PARENT_ENV", "PIPE_ENV", "READY", "RETIRE", "STANDBY",
-           "WorkerLink"]
+__all__ = ["ARGS_ENV", "GO", "GO_ENV", "MAX_REQUESTS_ENV", "METRICS_FD_ENV", "METRICS_SLOT_ENV", "PARENT_ENV",
+           "PIPE_ENV", "READY", "RETIRE", "STANDBY", "WorkerLink"]
 
 PIPE_ENV: Final = "COVET_WORKER_PIPE"
 PARENT_ENV: Final = "COVET_WORKER_PARENT"  # the supervisor's pid: a worker orphaned before it looked knows it
 GO_ENV: Final = "COVET_WORKER_GO"
 ARGS_ENV: Final = "COVET_WORKER_ARGS"  # the supervisor's parsed `covet serve` options, as JSON
 MAX_REQUESTS_ENV: Final = "COVET_WORKER_MAX_REQUESTS"  # this worker's share, jitter included; 0 for no limit
+# With --metrics: the descriptor of the supervisor's metrics segment, and the slot this worker counts into
+# (covet/metrics.py, native/metrics.c).
+METRICS_FD_ENV: Final = "COVET_METRICS_FD"
+METRICS_SLOT_ENV: Final = "COVET_METRICS_SLOT"
 READY: Final = b"R"
 RETIRE: Final = b"M"
 STANDBY: Final = b"S"
