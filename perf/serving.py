@@ -177,11 +177,43 @@ def tls(seconds: int, rounds: int) -> list[str]:
     return rows
 
 
+def observability(seconds: int, rounds: int) -> list[str]:
+    """Server CPU per request with the access log, the metrics, and both, against neither, in the same rounds."""
+    variants = {"neither": ["--no-access-log"], "access log": [], "metrics": ["--no-access-log", "--metrics"],
+                "both": ["--metrics"]}
+    rows = ["| Loop | Route | Access log | Metrics | Both | Neither (µs/request) |", "|---|---|---|---|---|---|"]
+    for loop in ("uring", "uvloop"):
+        procs = {name: serve(["--loop", loop, *flags], pin=True) for name, flags in variants.items()}
+        try:
+            for route in ("/plaintext", "/users/42?q=hi"):
+                cpu: dict[str, list[float]] = {name: [] for name in variants}
+                for _proc, port, _ in procs.values():
+                    wrk(f"http://127.0.0.1:{port}{route}", 1, True, pin=True)  # warm-up
+                for _ in range(rounds):
+                    for name, (proc, port, _) in procs.items():
+                        cpu[name].append(wrk(f"http://127.0.0.1:{port}{route}", seconds, True, pin=True,
+                                             server=proc.pid)["cpu_us"])
+                base = cpu["neither"]
+
+                def delta(name: str, base: list[float] = base, cpu: dict[str, list[float]] = cpu) -> str:
+                    d = statistics.median(a - b for a, b in zip(cpu[name], base, strict=True))
+                    return f"{d:+.2f}"
+
+                row = (f"| {loop} | {route.split('?')[0]} | {delta('access log')} | {delta('metrics')} | "
+                       f"{delta('both')} | {statistics.median(base):.2f} |")
+                print(row, flush=True)
+                rows.append(row)
+        finally:
+            for proc, _, _ in procs.values():
+                stop(proc)
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--only", choices=["scaling", "tls"])
+    ap.add_argument("--only", choices=["scaling", "tls", "observability"])
     ap.add_argument("--docs", action="store_true")
     args = ap.parse_args()
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
@@ -195,6 +227,11 @@ def main() -> int:
         intro = (f"TLS, measured {when} (server on CPU 0, wrk on CPU 1; an ECDSA P-256 certificate, TLS 1.3, "
                  "/plaintext; ratios are medians of the per-round ratios):")
         parts += [intro, "", *tls(args.seconds, args.rounds)]
+    if args.only in (None, "observability"):
+        intro = (f"Access log and metrics, measured {when}: server CPU per pipelined request (16 per round trip) "
+                 "added to a server with neither, median of the per-round differences (server on CPU 0, wrk on "
+                 "CPU 1, the four servers up together and taking turns).")
+        parts += ["", intro, "", *observability(args.seconds, args.rounds)]
     text = "\n".join(parts)
     print(text)
     if args.docs:
