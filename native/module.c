@@ -371,38 +371,24 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (covet_ringserver_ready() < 0)
         return NULL;
 #endif
-    Py_INCREF(&ParserType);
-    if (PyModule_AddObject(m, "Parser", (PyObject *)&ParserType) < 0) {
-        Py_DECREF(&ParserType);
-        Py_DECREF(m);
-        return NULL;
-    }
+    /* The module's types, added by one loop: PyModule_AddObjectRef takes no reference on failure. */
+    struct {
+        const char *name;
+        PyTypeObject *type;
+    } types[] = {
+        {"Parser", &ParserType},
 #ifdef __linux__
-    Py_INCREF(&covet_UringServerType);
-    if (PyModule_AddObject(m, "UringServer", (PyObject *)&covet_UringServerType) < 0) {
-        Py_DECREF(&covet_UringServerType);
-        Py_DECREF(m);
-        return NULL;
-    }
+        {"UringServer", &covet_UringServerType},
 #endif
-    Py_INCREF(&covet_AccessLogType);
-    if (PyModule_AddObject(m, "AccessLog", (PyObject *)&covet_AccessLogType) < 0) {
-        Py_DECREF(&covet_AccessLogType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&covet_MetricsType);
-    if (PyModule_AddObject(m, "Metrics", (PyObject *)&covet_MetricsType) < 0) {
-        Py_DECREF(&covet_MetricsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&covet_RequestType);
-    if (PyModule_AddObject(m, "Request", (PyObject *)&covet_RequestType) < 0) {
-        Py_DECREF(&covet_RequestType);
-        Py_DECREF(m);
-        return NULL;
-    }
+        {"AccessLog", &covet_AccessLogType},
+        {"Metrics", &covet_MetricsType},
+        {"Request", &covet_RequestType},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (PyModule_AddObjectRef(m, types[i].name, (PyObject *)types[i].type) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
     if (PyModule_AddIntConstant(m, "EV_REQUEST", EV_REQUEST) < 0 ||
         PyModule_AddIntConstant(m, "EV_CONTINUE", EV_CONTINUE) < 0 ||
         PyModule_AddIntConstant(m, "EV_ERROR", EV_ERROR) < 0 ||

@@ -383,3 +383,28 @@ def test_a_reload_that_changes_the_routes_keeps_each_routes_counts(tmp_path: Pat
     finally:
         code, text = srv.stop()
     assert code == 0, text
+
+
+def test_a_segment_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
+    """A worker given a descriptor that is not a metrics segment, or one of another layout, says so; bad sizes are
+    refused before anything is mapped."""
+    from covet._native import Metrics
+
+    small = tmp_path / "small"
+    small.write_bytes(b"x" * 100)
+    zeros = tmp_path / "zeros"
+    zeros.write_bytes(bytes(2 << 20))
+    for path, message in ((small, "not a metrics segment"), (zeros, "another layout")):
+        with open(path, "r+b") as f, pytest.raises(ValueError, match=message):
+            Metrics(fd=f.fileno())
+    for slots in (0, 1025):
+        with pytest.raises(ValueError, match="must be 1 to 1024"):
+            Metrics(slots=slots)
+    with pytest.raises(ValueError, match="the segment has slots 1 to 2"):
+        Metrics(slots=2, slot=3)
+    with pytest.raises(TypeError):
+        Metrics(slots="two")  # type: ignore[arg-type]
+    shared = Metrics(slots=2, shared=True)
+    assert shared.fd >= 0
+    with pytest.raises(ValueError, match="the segment has slots 1 to 2"):
+        Metrics(fd=shared.fd, slot=7)
