@@ -408,3 +408,16 @@ def test_a_segment_of_the_wrong_kind_is_refused(tmp_path: Path) -> None:
     assert shared.fd >= 0
     with pytest.raises(ValueError, match="the segment has slots 1 to 2"):
         Metrics(fd=shared.fd, slot=7)
+
+
+def test_every_method_has_its_label_and_others_share_one() -> None:
+    from covet._native import Metrics
+
+    m = Metrics(slots=1)
+    names = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "BREW", "PROPFIND", "X"]
+    for i, name in enumerate(names):
+        m.count(1, name, 200, 10, 0, 1000 * (i + 1))
+    series = m.snapshot()[5]
+    assert sum(count for _, _, _, count in series) == len(names)
+    methods = {method for _, method, _, _ in series}
+    assert len(methods) == 8  # seven named methods, and one label for every other
