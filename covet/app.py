@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, TypeVar
 
@@ -22,6 +23,7 @@ from covet.runtime.signature import analyse
 __all__ = ["Covet", "RouteDef"]
 
 Hook = Callable[[], "Awaitable[None] | None"]
+_log = logging.getLogger("covet.server")
 E = TypeVar("E", bound=BaseException)
 ErrorHandler: TypeAlias = Callable[
     [Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"
@@ -153,6 +155,15 @@ class Covet(Routes):
         """Run ``hook`` (sync or async) after the server has drained."""
         self.shutdown_hooks.append(hook)
         return hook
+
+    def add_server_route(self, path: str, handler: Callable[..., Any], what: str) -> bool:
+        """A route CovetPy itself serves (a probe, the metrics) at ``path``, out of the OpenAPI document; not when
+        the application declares that path itself, whose route wins. Returns whether it was added."""
+        if any(rd.path == path for rd in self.routes):
+            _log.info("%s is the application's own route: covet serves no %s there", path, what)
+            return False
+        self.get(path, include_in_schema=False)(handler)
+        return True
 
     def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
         """``/readyz`` answers 200 only while ``check`` (sync or async) passes: returns anything but False, raises

@@ -64,8 +64,6 @@ async def _run_check(check: ReadinessCheck) -> str | None:
 
 def install(app: Covet, health_path: str, ready_path: str) -> None:
     """Add the probe routes to ``app`` (before it is planned), except where the app has a route of its own."""
-    declared = {rd.path for rd in app.routes}
-
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "alive"})
 
@@ -81,9 +79,5 @@ def install(app: Covet, health_path: str, ready_path: str) -> None:
         return JSONResponse({"status": "ready"})
 
     for path, handler in ((health_path, healthz), (ready_path, readyz)):
-        if not path:
-            continue
-        if path in declared:
-            log.info("%s is the application's own route: covet serves no probe there", path)
-            continue
-        app.get(path, include_in_schema=False)(handler)
+        if path:
+            app.add_server_route(path, handler, "probe")

@@ -130,13 +130,10 @@ def install(app: Covet, path: str) -> None:
     """Add the metrics route to ``app`` (before it is planned), unless the app has a route of its own there."""
     if not path:
         return
-    if any(rd.path == path for rd in app.routes):
-        log.info("%s is the application's own route: covet serves no metrics there", path)
-        return
 
     def metrics() -> Response:
         counts = process_metrics()
         text = render(counts, app.dispatcher().templates) if counts is not None else ""
         return Response(text.encode(), media_type=CONTENT_TYPE)
 
-    app.get(path, include_in_schema=False)(metrics)
+    app.add_server_route(path, metrics, "metrics")

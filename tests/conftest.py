@@ -264,3 +264,18 @@ def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
             break
         chunks.append(data)
     return b"".join(chunks)
+
+
+def exchange(srv: Server, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send ``raw`` on a fresh connection (any worker may take it); everything answered until the server closes
+    (or ``timeout`` passes without a byte)."""
+    with srv.connect() as s:
+        s.sendall(raw)
+        s.settimeout(timeout)
+        out = b""
+        try:
+            while chunk := s.recv(65536):
+                out += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return out

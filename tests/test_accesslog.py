@@ -15,24 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TRANSPORTS, Server, hello_server, read_response_simple
+from tests.conftest import TRANSPORTS, Server, exchange, hello_server, read_response_simple
 
 _LINE = re.compile(r'^INFO:     (\S+) - "([A-Z]+) (\S+) HTTP/1\.([01])" (\d{3})(?: [A-Za-z -]+)?$')
 _RID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{12}$")
 
 
 def _exchange(srv: Server, raw: bytes) -> bytes:
-    """Send ``raw`` on a fresh connection; everything the server answers until it closes (or 2 s pass)."""
-    with srv.connect() as s:
-        s.sendall(raw)
-        s.settimeout(2)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return out
+    return exchange(srv, raw, 2)
 
 
 def _get(srv: Server, target: str, *headers: str) -> bytes:

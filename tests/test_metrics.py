@@ -21,24 +21,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import TRANSPORTS, Server, hello_server, read_response_simple
+from tests.conftest import TRANSPORTS, Server, exchange, hello_server, read_response_simple
 from tests.test_supervisor import workers
 
 Sample = tuple[str, tuple[tuple[str, str], ...]]
 
 
 def _exchange(srv: Server, raw: bytes) -> bytes:
-    """Send ``raw`` on a fresh connection (any worker may take it); everything answered until the server closes."""
-    with srv.connect() as s:
-        s.sendall(raw)
-        s.settimeout(5)
-        out = b""
-        try:
-            while chunk := s.recv(65536):
-                out += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return out
+    return exchange(srv, raw, 5)
 
 
 def _get(srv: Server, target: str) -> bytes:
