@@ -317,11 +317,34 @@ def test_a_new_worker_that_fails_keeps_the_old_one_serving(tmp_path: Path) -> No
         wait_for("the worker", lambda: count(srv, r"covet: serving ") >= 1)
         (tmp_path / "workers.py").write_text("raise RuntimeError('a bad deploy')\n")
         srv.proc.send_signal(signal.SIGHUP)
-        wait_for("the failed start", lambda: count(srv, r"reload stopped") >= 1 or count(srv, "exited with") >= 1)
+        wait_for("the failed start", lambda: count(srv, r"exited with status 1 after") >= 1, srv=srv)
         assert who(srv.url)["version"] == "v1"
         project.set(2)
         srv.proc.send_signal(signal.SIGHUP)
         wait_for("the reload", lambda: count(srv, r"\(replaced\)") >= 1)
+        assert who(srv.url)["version"] == "v2"
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_a_fix_sent_while_a_bad_worker_starts_is_not_called_off(tmp_path: Path) -> None:
+    """The replacement from the first HUP fails after the second HUP: that reload still goes on, with the fix."""
+    project = Project(tmp_path, False, None)
+    srv = start("interpreted-uvloop", project, "--workers", "1")
+    try:
+        wait_for("the worker", lambda: count(srv, r"covet: serving ") >= 1)
+        # Each process that reads this code leaves its pid (the spare may read it too, as it loads).
+        (tmp_path / "workers.py").write_text(f"import os, time\nopen({str(tmp_path)!r} + f'/read.{{os.getpid()}}', 'w')"
+                                             ".close()\ntime.sleep(2)\nraise RuntimeError('a bad deploy')\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for("the bad replacement", lambda: count(srv, r"to replace pid") >= 1)
+        replacement = re.findall(r"\(pid (\d+)\) to replace pid", srv.log)[0]
+        wait_for("it to read its code", (tmp_path / f"read.{replacement}").exists)
+        project.set(2)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for("the failed start", lambda: count(srv, r"exited with status 1 after") >= 1, srv=srv)
+        wait_for("the reload", lambda: count(srv, r"\(replaced\)") >= 1, srv=srv)
         assert who(srv.url)["version"] == "v2"
     finally:
         code, log = srv.stop()

@@ -105,6 +105,7 @@ class Worker:
         self.replacement: Worker | None = None  # the worker started to take its place
         self.replaces: Worker | None = None
         self.killed = False  # sent SIGKILL for not draining in time (said once)
+        self.reload = 0  # the HUPs seen when it was started
         self.slot = 0  # its slot in the metrics segment (0: none)
 
 
@@ -125,6 +126,7 @@ class Supervisor:
         self.ever_ready = False
         self.failed_boot = False
         self.reload_queue: list[Worker] = []
+        self.reloads = 0  # HUPs seen
         self.signals: list[int] = []
         self.selector = selectors.DefaultSelector()
         self.restarts = 0
@@ -183,6 +185,7 @@ class Supervisor:
         self.generation += 1
         worker = Worker(proc, read_end, self.generation, go_write)
         worker.slot = slot
+        worker.reload = self.reloads
         worker.replaces = replaces
         if replaces is not None:
             replaces.replacement = worker
@@ -343,7 +346,8 @@ class Supervisor:
         if old is not None:
             # A replacement that never came up: the old one keeps serving, and the rest of a reload is called off.
             old.replacement = None
-            if self.reload_queue:
+            # Only its own reload: a HUP since it started may bring code that works, and goes on.
+            if self.reload_queue and worker.reload == self.reloads:
                 log.error("reload stopped: a new worker failed to start; the old workers keep serving")
                 self.reload_queue.clear()
         if not worker.ready and not self.ever_ready:
@@ -388,6 +392,7 @@ class Supervisor:
             # A replacement still starting is queued too: it may have read the code before this HUP's change.
             fresh = [w for w in sorted(self._serving(), key=lambda w: w.generation) if w.pid not in queued]
             log.info("reloading: replacing %d workers one at a time", len(fresh))
+            self.reloads += 1
             self._let_spare_go()  # it holds the old code
             self.reload_queue.extend(fresh)
         elif sig == signal.SIGTTIN and not self.stopping:
