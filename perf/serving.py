@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -177,13 +178,43 @@ def tls(seconds: int, rounds: int) -> list[str]:
     return rows
 
 
+def serve_fastapi(access_log: bool, metrics: bool) -> tuple[subprocess.Popen[str], int, str]:
+    """The peer: FastAPI on uvicorn (httptools, uvloop), with uvicorn's access log and/or the instrumentator."""
+    port = bench.free_port()
+    cmd = ["taskset", "-c", "0", str(bench.PEERS_PY), "-m", "uvicorn", "fastapi_observed_app:app", "--http",
+           "httptools", "--loop", "uvloop", "--port", str(port), "--log-level", "info" if access_log else "warning"]
+    if not access_log:
+        cmd.append("--no-access-log")
+    # uvicorn's access log goes to stdout: into the same drained pipe as ours goes to stderr.
+    proc = subprocess.Popen(cmd, cwd=APP_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(APP_DIR), PERF_METRICS="1" if metrics else "0"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("perf: uvicorn did not start") from None
+            time.sleep(0.1)
+    assert proc.stdout is not None
+    proc.stderr = proc.stdout
+    threading_drain(proc)
+    return proc, port, "http"
+
+
 def observability(seconds: int, rounds: int) -> list[str]:
-    """Server CPU per request with the access log, the metrics, and both, against neither, in the same rounds."""
+    """Server CPU per request with the access log, the metrics, and both, against neither, in the same rounds;
+    FastAPI with uvicorn's access log and prometheus-fastapi-instrumentator is the peer row."""
     variants = {"neither": ["--no-access-log"], "access log": [], "metrics": ["--no-access-log", "--metrics"],
                 "both": ["--metrics"]}
-    rows = ["| Loop | Route | Access log | Metrics | Both | Neither (µs/request) |", "|---|---|---|---|---|---|"]
-    for loop in ("uring", "uvloop"):
-        procs = {name: serve(["--loop", loop, *flags], pin=True) for name, flags in variants.items()}
+    rows = ["| Server | Route | Access log | Metrics | Both | Neither (µs/request) |", "|---|---|---|---|---|---|"]
+    for loop in ("uring", "uvloop", "fastapi"):
+        if loop == "fastapi":
+            procs = {name: serve_fastapi(name in ("access log", "both"), name in ("metrics", "both"))
+                     for name in variants}
+        else:
+            procs = {name: serve(["--loop", loop, *flags], pin=True) for name, flags in variants.items()}
         try:
             for route in ("/plaintext", "/users/42?q=hi"):
                 cpu: dict[str, list[float]] = {name: [] for name in variants}
@@ -199,7 +230,8 @@ def observability(seconds: int, rounds: int) -> list[str]:
                     d = statistics.median(a - b for a, b in zip(cpu[name], base, strict=True))
                     return f"{d:+.2f}"
 
-                row = (f"| {loop} | {route.split('?')[0]} | {delta('access log')} | {delta('metrics')} | "
+                who = "FastAPI + uvicorn (access log) + instrumentator (metrics)" if loop == "fastapi" else loop
+                row = (f"| {who} | {route.split('?')[0]} | {delta('access log')} | {delta('metrics')} | "
                        f"{delta('both')} | {statistics.median(base):.2f} |")
                 print(row, flush=True)
                 rows.append(row)
