@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LOOPS, ROOT, TRANSPORTS, Server, checkout_path, read_response_simple
+from tests.conftest import LOOPS, ROOT, TRANSPORTS, Server, built_once, checkout_path, read_response_simple
 
 APP = ROOT / "tests" / "apps" / "workers.py"
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make system-deps)")
@@ -36,14 +36,16 @@ def source(version: str) -> str:
 @pytest.fixture(scope="session")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project with workers.py built twice: as "b1" (VERSION v1) into .covet/b1, as "b2" into .covet/b2."""
-    where = tmp_path_factory.mktemp("workers-builds")
-    for version in ("b1", "b2"):
-        (where / "workers.py").write_text(source(version))
-        out = subprocess.run([sys.executable, "-m", "covet", "build", "workers:app", "--out", f".covet/{version}"],
-                             cwd=where, env=dict(os.environ, PYTHONPATH=checkout_path(where)), capture_output=True,
-                             text=True)
-        assert out.returncode == 0, out.stdout + out.stderr
-    return where
+
+    def make(where: Path) -> None:
+        for version in ("b1", "b2"):
+            (where / "workers.py").write_text(source(version))
+            env = dict(os.environ, PYTHONPATH=checkout_path(where))
+            out = subprocess.run([sys.executable, "-m", "covet", "build", "workers:app", "--out", f".covet/{version}"],
+                                 cwd=where, env=env, capture_output=True, text=True)
+            assert out.returncode == 0, out.stdout + out.stderr
+
+    return built_once(tmp_path_factory, "workers-builds", make)
 
 
 class Project:
@@ -260,6 +262,35 @@ def test_sigterm_answers_every_accepted_request_and_exits_in_time(request: pytes
             s.close()
         code, log = srv.stop()
     assert code == 0, log
+
+
+@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
+def test_a_sync_handler_still_running_does_not_hold_the_exit_past_the_graceful_timeout(
+        request: pytest.FixtureRequest, project: Project) -> None:
+    """A thread cannot be stopped, and the interpreter waits for the pool's at exit: the server (a worker too: the
+    same code) leaves without it."""
+    transport = request.node.callspec.params["project"]
+    srv = start(transport, project, "--graceful-timeout", "1")
+    try:
+        wait_for("the server", lambda: count(srv, r"covet: serving ") >= 1, srv=srv)
+        with srv.connect(timeout=10) as stuck, srv.connect(timeout=10) as quick:
+            stuck.sendall(b"GET /blocking?seconds=60 HTTP/1.1\r\nHost: x\r\n\r\n")
+            quick.sendall(b"GET /blocking?seconds=0.3 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.2)  # both are in the pool now
+            t0 = time.monotonic()
+            srv.proc.send_signal(signal.SIGTERM)
+            assert b'"slept":0.3' in read_response_simple(quick, bytearray())  # in time: answered
+            srv.proc.wait(timeout=30)
+            took = time.monotonic() - t0
+            try:
+                assert stuck.recv(100) == b""  # not answered: closed (asyncio), or reset (io_uring)
+            except ConnectionResetError:
+                pass
+        assert took < 5, f"exit took {took:.1f} s"
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+    assert count(srv, r"1 sync handler call\(s\) still running after --graceful-timeout") == 1, log
 
 
 # -- limits and life cycle ------------------------------------------------------------------------------------------

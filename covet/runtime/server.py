@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from covet._native import AccessLog
 from covet.health import SERVER
@@ -30,6 +30,7 @@ from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener
 from covet.runtime.state import ServerState
+from covet.runtime.threadpool import HandlerPool
 from covet.runtime.tls import ServerTLS
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
@@ -372,12 +373,30 @@ def serve(
     raise_nofile_limit()
     cfg = config or Config(server_header=app.server_header)
     ev_loop = factory()
+    pool = HandlerPool()
+    ev_loop.set_default_executor(pool)
     try:
         asyncio.set_event_loop(ev_loop)
         where = listen or Listen(host=host, port=port, backlog=backlog)
         ev_loop.run_until_complete(_serve(app, where, cfg, loop_name, loop, mode, link, tls))
     finally:
         asyncio.set_event_loop(None)
+        pool.shutdown(wait=False, cancel_futures=True)
         ev_loop.close()
+    if pool.running:
+        _leave_without(pool.running)
+
+
+def _leave_without(running: int) -> NoReturn:
+    """Exit now: ``running`` sync calls outlived the drain, and the interpreter would wait for their threads at exit
+    (they cannot be stopped), past the --graceful-timeout that systemd, Kubernetes or the supervisor count on."""
+    log.warning("%d sync handler call(s) still running after --graceful-timeout: exiting without them", running)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 

@@ -25,6 +25,12 @@ async def slow(seconds: float = 1.0) -> dict[str, object]:
     return {"pid": os.getpid(), "slept": seconds}
 
 
+@app.get("/blocking", blocking=True)
+def blocking(seconds: float = 1.0) -> dict[str, object]:
+    time.sleep(seconds)  # in the thread pool
+    return {"pid": os.getpid(), "slept": seconds}
+
+
 @app.get("/boom")
 async def boom() -> dict[str, object]:
     raise ValueError("the handler failed on purpose")
