@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -101,17 +102,37 @@ def checkout_path(*first: Path) -> str:
 TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """The directory ``name``, filled by ``make`` once per run: under pytest-xdist, by the first worker to ask, while
+    the others wait for it (builds are most of the suite's CPU)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the workers' common directory
+    where = root / name
+    with open(f"{where}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = where / ".made"
+        if not done.exists():
+            shutil.rmtree(where, ignore_errors=True)
+            where.mkdir()
+            make(where)
+            done.touch()
+    return where
+
+
 def build_project(tmp_path_factory: pytest.TempPathFactory, source: Path, *others: Path) -> Path:
     """``source`` (an app module, with ``others`` beside it) as a project of its own, compiled with `covet build`
     as ``<stem>:app``."""
-    proj = tmp_path_factory.mktemp(source.stem)
-    for path in (source, *others):
-        shutil.copy(path, proj / path.name)
-    env = dict(os.environ, PYTHONPATH=checkout_path(proj))
-    out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
-                         capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stdout + out.stderr
-    return proj
+
+    def make(proj: Path) -> None:
+        for path in (source, *others):
+            shutil.copy(path, proj / path.name)
+        env = dict(os.environ, PYTHONPATH=checkout_path(proj))
+        out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    return built_once(tmp_path_factory, "-".join(["built", *(p.stem for p in (source, *others))]), make)
 
 
 @pytest.fixture(scope="session")

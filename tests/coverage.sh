@@ -33,7 +33,12 @@ if [ "$(uname -s)" = Linux ]; then
       "$gcov_dir/ctests/ring_test"; } || status=1
 fi
 
-"$py" -m coverage run -m pytest -q "$@" || status=$?
+# Two processes (pytest-xdist; an idle one takes tests from the other): most of the time is servers and builds
+# waited for, and each build is made once (conftest.built_once). COVET_TEST_JOBS=0 runs it in one process.
+jobs="${COVET_TEST_JOBS:-2}"
+xdist=()
+[ "$jobs" = 0 ] || xdist=(-n "$jobs" --dist worksteal)
+"$py" -m coverage run -m pytest -q "${xdist[@]}" "$@" || status=$?
 
 echo
 echo "== covet/ line coverage (coverage.py; mypyc-compiled modules count from the interpreted runs)"

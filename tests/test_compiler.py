@@ -19,8 +19,10 @@ from conftest import LOOPS, ROOT, Server, checkout_path
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
-def covet(cwd: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def covet(cwd: Path, *args: str, timeout: float = 900, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=checkout_path(cwd))
+    if tmp is not None:  # its temporary files, apart from other runs'
+        env["TMPDIR"] = str(tmp)
     return subprocess.run([sys.executable, "-m", "covet", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -227,19 +229,20 @@ def get_user(user_id: int) -> str:
 
 def test_type_error_fails_build_and_check_at_the_line(tmp_path: Path) -> None:
     (tmp_path / "app.py").write_text(TYPE_ERROR_APP)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     for args in (["build", "app:app"], ["check", "app:app"]):
-        out = covet(tmp_path, *args)
+        out = covet(tmp_path, *args, tmp=scratch)
         assert out.returncode == 1, out.stderr
         assert "app.py:13: error: Incompatible return value type" in out.stderr
         assert "[GET /users/{user_id} -> app.py:get_user]" in out.stderr
-    out = covet(tmp_path, "check", "app:app", "--format", "github")
+    out = covet(tmp_path, "check", "app:app", "--format", "github", tmp=scratch)
     assert out.returncode == 1
     assert "::error file=app.py,line=13::Incompatible return value type" in out.stdout
-    out = covet(tmp_path, "check", "app:app", "--format", "json")
+    out = covet(tmp_path, "check", "app:app", "--format", "json", tmp=scratch)
     data = json.loads(out.stdout)
     assert data["ok"] is False and data["diagnostics"][0]["line"] == 13
-    assert not any(p.name.startswith("covet-check-") for p in Path("/tmp").iterdir() if p.is_dir() and
-                   (p / "covet_glue.py").exists())
+    assert not any(scratch.iterdir()), "covet check left its temporary files"
 
 
 DEP_MISMATCH_APP = '''\

@@ -292,7 +292,7 @@ def test_sigterm_does_not_wait_for_idle_tls_clients(request: pytest.FixtureReque
         time.sleep(0.2)
         started = time.monotonic()
         code, log = srv.stop()
-        assert code == 0 and time.monotonic() - started < 3, log
+        assert code == 0 and time.monotonic() - started < 5, log  # half the graceful timeout
     assert [line for line in log.splitlines()[1:] if not line.startswith("INFO:")] == ["covet: shutting down"], log
 
 
