@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +138,26 @@ def test_shutdown_hook_runs_on_sigterm(loop: str, tmp_path: Path) -> None:
     code, log = srv.stop()
     assert code == 0, log
     assert marker.read_text() == "shutdown ran"
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_second_signal_leaves_a_shutdown_hook_that_hangs(loop: str, tmp_path: Path) -> None:
+    marker = tmp_path / "marker"
+    srv = Server("apps.behaviour:app", loop, cwd=TESTS,
+                 env_extra={"COVET_TEST_SHUTDOWN_FILE": str(marker), "COVET_TEST_SHUTDOWN_HANG": "1"})
+    try:
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while not (marker.exists() and marker.read_text() == "hanging") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(timeout=20)
+        assert time.monotonic() - t0 < 5
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+    assert "second signal: leaving without waiting for the shutdown hooks" in log, log
 
 
 @pytest.fixture(scope="module", params=LOOPS)

@@ -176,12 +176,30 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     finally:
         for handle in watch:
             handle.cancel()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+        loop.remove_signal_handler(signal.SIGHUP)
         close_listener(sock, listen)
         if writer is not None:
             writer.close()  # every line recorded before the drain ended is written
-        await run_hooks(app.shutdown_hooks)
+        await _unless_forced(run_hooks(app.shutdown_hooks), force)
+        # From here the process only exits. A TERM now (a second one, from a supervisor, systemd or a test) must
+        # not kill it by the default action, which would turn a clean stop into "killed by signal 15".
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+
+async def _unless_forced(hooks: Awaitable[None], force: asyncio.Event) -> None:
+    """Run the shutdown hooks, unless a signal sent meanwhile says to stop waiting (for a hook that hangs)."""
+    force.clear()  # (a second signal that cut the drain short still lets the hooks run)
+    task = asyncio.ensure_future(hooks)
+    forced = asyncio.ensure_future(force.wait())
+    await asyncio.wait((task, forced), return_when=asyncio.FIRST_COMPLETED)
+    forced.cancel()
+    if not task.done():
+        log.warning("second signal: leaving without waiting for the shutdown hooks")
+        task.cancel()
+    else:
+        task.result()  # a hook's exception, as before
 
 
 def _watch_supervisor(loop: asyncio.AbstractEventLoop, state: ServerState, link: WorkerLink, stop: asyncio.Event,

@@ -51,6 +51,10 @@ async def write_marker() -> None:
     import os
 
     marker = os.environ.get("COVET_TEST_SHUTDOWN_FILE")
+    if marker and os.environ.get("COVET_TEST_SHUTDOWN_HANG"):
+        with open(marker, "w") as f:
+            f.write("hanging")
+        await asyncio.sleep(3600)  # a hook that never ends: only a second signal gets the server out
     if marker:
         with open(marker, "w") as f:
             f.write("shutdown ran")
