@@ -12,7 +12,9 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -411,3 +413,63 @@ def test_every_method_has_its_label_and_others_share_one() -> None:
     assert sum(count for _, _, _, count in series) == len(names)
     methods = {method for _, method, _, _ in series}
     assert len(methods) == 8  # seven named methods, and one label for every other
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_scrapes_in_a_crowd_of_connections_and_traffic(request: pytest.FixtureRequest, transport: str) -> None:
+    """Two workers, 2,000 idle keep-alive connections held open, requests and scrapes from many threads at once:
+    every scrape parses, the open connections show the crowd, and the final counts are exact."""
+    srv = hello_server(request, transport, "--metrics", "--no-access-log", "--workers", "2")
+    crowd: list[socket.socket] = []
+    try:
+        _wait("two workers", lambda: _serving(srv) >= 2, srv)
+        for _ in range(2000):
+            crowd.append(srv.connect(timeout=10))
+        # (connected is not yet accepted: the kernel's queue holds some until the workers get to them)
+        _wait("the crowd accepted", lambda: _scrape(srv)[0][("covet_open_connections", ())] >= 2000, srv)
+        errors: list[str] = []
+        scrapes = [0]
+
+        def client(k: int) -> None:
+            try:
+                with srv.connect(timeout=20) as s:  # keep-alive: 30 requests on one connection
+                    buf = bytearray()
+                    for i in range(30):
+                        s.sendall(b"GET /users/%d HTTP/1.1\r\nHost: t\r\n\r\n" % (k * 100 + i))
+                        reply = read_response_simple(s, buf)
+                        if not reply.startswith(b"HTTP/1.1 200"):
+                            errors.append(reply[:100].decode("latin-1"))
+            except OSError as exc:
+                errors.append(f"client {k}: {exc!r}")
+
+        def scraper() -> None:
+            try:
+                for _ in range(10):
+                    samples, _ = _scrape(srv)
+                    scrapes[0] += 1
+                    if samples[("covet_open_connections", ())] < 2000:
+                        errors.append(f"open connections {samples[('covet_open_connections', ())]}")
+            except (OSError, AssertionError, ValueError) as exc:
+                errors.append(f"scrape: {exc!r}")
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        threads += [threading.Thread(target=scraper) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:5]
+        samples, _ = _scrape(srv)
+        got = _requests(samples)
+        assert got.pop(("/metrics", "GET", "200")) >= scrapes[0]
+        assert got == Counter({("/users/{user_id}", "GET", "200"): 8 * 30})
+        _check_histograms(samples)
+        for s in crowd:
+            s.close()
+        crowd.clear()
+        _wait("the crowd's connections to close", lambda: _scrape(srv)[0][("covet_open_connections", ())] < 10, srv)
+    finally:
+        for s in crowd:
+            s.close()
+        code, text = srv.stop()
+    assert code == 0, text
