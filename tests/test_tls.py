@@ -301,7 +301,9 @@ def test_sigterm_does_not_wait_for_idle_tls_clients(request: pytest.FixtureReque
         time.sleep(0.2)
         started = time.monotonic()
         code, log = srv.stop()
-        assert code == 0 and time.monotonic() - started < 3, log
+        # Well under the graceful timeout: io_uring closes an idle connection once it has been idle for a tick or
+        # two (uring_http1.c, DRAIN_IDLE_TICKS), which with an ASan build's slower exit came to 3.05 s.
+        assert code == 0 and time.monotonic() - started < 5, log
     quiet = ("INFO:", "covet: serving ", "covet: io_uring ring")  # the access log, and the start-up lines
     said = [line for line in log.splitlines() if not line.startswith(quiet)]
     assert said == ["covet: shutting down"], log

@@ -26,9 +26,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import ssl
-from typing import Final, Protocol, final
+from typing import Final, final
 
-__all__ = ["ALPN_PROTOCOLS", "CERT_REQS", "DEFAULT_CIPHERS", "NativeTLS", "ServerTLS", "TLSConfigError", "TLSSettings"]
+from covet.runtime.uring_contract import UringTLS
+
+__all__ = ["ALPN_PROTOCOLS", "CERT_REQS", "DEFAULT_CIPHERS", "ServerTLS", "TLSConfigError", "TLSSettings"]
 
 log = logging.getLogger("covet.tls")
 
@@ -44,17 +46,6 @@ CERT_REQS: Final = {
     "none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED,
     "0": ssl.CERT_NONE, "1": ssl.CERT_OPTIONAL, "2": ssl.CERT_REQUIRED,
 }
-
-
-class NativeTLS(Protocol):
-    """What serves TLS in C (``covet._native.UringServer.set_tls``): a context from validated settings.
-
-    ``password`` is the key's, encoded; ``cert_reqs`` 0, 1 or 2; ``alpn`` the protocols in ALPN's wire format.
-    Raises ``ssl.SSLError`` when OpenSSL refuses them; the context in service then stays.
-    """
-
-    def set_tls(self, certfile: str, keyfile: str | None, password: bytes | None, ca_certs: str | None,
-                cert_reqs: int, ciphers: str, alpn: bytes, /) -> None: ...
 
 
 class TLSConfigError(ValueError):
@@ -166,9 +157,9 @@ class ServerTLS:
         self.current = self.front
         self.reloads = 0
         self.front.sni_callback = self._choose
-        self.native: NativeTLS | None = None
+        self.native: UringTLS | None = None
 
-    def attach(self, native: NativeTLS) -> None:
+    def attach(self, native: UringTLS) -> None:
         """Have ``native`` (the io_uring core) serve TLS from these settings, now and after each reload.
 
         Raises:
@@ -180,7 +171,7 @@ class ServerTLS:
             raise TLSConfigError(str(exc)) from exc
         self.native = native
 
-    def _give(self, native: NativeTLS) -> None:
+    def _give(self, native: UringTLS) -> None:
         s = self.settings
         alpn = b"".join(bytes([len(p)]) + p.encode() for p in s.alpn)
         native.set_tls(s.certfile, s.keyfile, s.password.encode() if s.password is not None else None, s.ca_certs,
