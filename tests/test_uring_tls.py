@@ -164,6 +164,37 @@ def test_a_direct_route_over_tls_on_a_raw_socket(ring_tls: Server, pki: PKI) -> 
             assert read_response_simple(tls, buf).endswith(b'{"plain":"yes"}')  # type: ignore[arg-type]
 
 
+# -- closing -------------------------------------------------------------------------------------------------------
+
+
+def test_a_closing_response_ends_with_close_notify(ring_tls: Server, pki: PKI) -> None:  # noqa: F811
+    client = Drip(ring_tls, pki.trust(), drip=False)
+    try:
+        client.handshake()
+        client.write(b"GET /plain HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        buf = bytearray()
+        assert client.read_response(buf).endswith(b'{"plain":"yes"}')
+        # b"" from the TLS layer is the server's close_notify; a bare FIN would be pull()'s ConnectionError first.
+        while True:
+            try:
+                if client.tls.read(65536) == b"":
+                    break
+            except ssl.SSLWantReadError:
+                client.pull()
+    finally:
+        client.sock.close()
+
+
+def test_the_clients_close_notify_is_answered_with_the_servers(ring_tls: Server, pki: PKI) -> None:  # noqa: F811
+    with pki.trust().wrap_socket(ring_tls.connect(), server_hostname="127.0.0.1") as tls:
+        buf = bytearray()
+        tls.sendall(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert read_response_simple(tls, buf).endswith(b'{"plain":"yes"}')  # type: ignore[arg-type]
+        plain = tls.unwrap()  # sends ours and waits for the server's
+        assert plain.recv(100) == b""  # then the server closes
+        plain.close()
+
+
 # -- megabytes each way -------------------------------------------------------------------------------------------
 
 
