@@ -428,11 +428,9 @@ static SSL_CTX *build_ctx(const char *certfile, const char *keyfile, const struc
         } else if (!SSL_CTX_use_PrivateKey_file(ctx, keyfile != NULL ? keyfile : certfile, SSL_FILETYPE_PEM)) {
             unsigned long e = ERR_peek_last_error();
             int mismatch = ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH;
+            /* (loading the key checks it against the certificate: no SSL_CTX_check_private_key needed) */
             why = mismatch ? "set_tls(): the key does not match the certificate" : "set_tls(): cannot load the key";
             path = keyfile != NULL ? keyfile : certfile;
-        } else if (!SSL_CTX_check_private_key(ctx)) {
-            why = "set_tls(): the key does not match the certificate";
-            path = certfile;
         }
         SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL); /* pw is the caller's: not kept */
     }

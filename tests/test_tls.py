@@ -149,6 +149,14 @@ def test_python_ssl_negotiates_tls12_and_13_with_alpn_http11(tls_server: Server,
             assert raw_get(tls, buf).endswith(b'{"scheme":"https","http_version":"1.1"}')
 
 
+def test_alpn_without_http11_in_common_selects_nothing(tls_server: Server, pki: PKI) -> None:
+    ctx = pki.trust()
+    ctx.set_alpn_protocols(["h2"])  # a protocol the server does not speak (yet): no ALPN in its answer
+    with ctx.wrap_socket(tls_server.connect(), server_hostname="127.0.0.1") as tls:
+        assert tls.selected_alpn_protocol() is None
+        assert raw_get(tls, bytearray()).startswith(b"HTTP/1.1 200")
+
+
 # -- what is refused ---------------------------------------------------------------------------------------------
 
 

@@ -215,6 +215,37 @@ def test_a_large_response_over_tls(ring_tls: Server, pki: PKI, path: str) -> Non
             assert r.status_code == 200 and r.content == payload(n)
 
 
+def test_a_body_refused_midway_is_answered_413_and_the_rest_read_and_dropped(ring_tls: Server,
+                                                                            pki: PKI) -> None:  # noqa: F811
+    """/echo holds its body whole: past --max-body it answers 413 while the body still arrives; the rest is read
+    and dropped, and the connection serves the next request."""
+    body = payload(3_000_017)
+    with httpx.Client(base_url=ring_tls.url, verify=pki.trust(), timeout=30) as client:
+        r = client.post("/echo", content=body)
+        assert r.status_code == 413 and "too large" in r.text, r.text
+        assert client.get("/plain").json() == {"plain": "yes"}
+    still_serves(ring_tls, pki)
+
+
+def test_a_record_that_does_not_decrypt_ends_the_connection(ring_tls: Server, pki: PKI) -> None:  # noqa: F811
+    client = Drip(ring_tls, pki.trust(), drip=False)
+    try:
+        client.handshake()
+        client.write(b"GET /plain HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert client.read_response(bytearray()).endswith(b'{"plain":"yes"}')
+        client.sock.sendall(b"\x17\x03\x03\x00\x40" + bytes(64))  # application data, forged
+        client.sock.settimeout(5)
+        with pytest.raises((ssl.SSLError, ConnectionError)):  # the alert (bad record MAC), or the reset
+            while True:
+                try:
+                    client.tls.read(65536)
+                except ssl.SSLWantReadError:
+                    client.pull()
+    finally:
+        client.sock.close()
+    still_serves(ring_tls, pki)
+
+
 # -- clients that vanish ------------------------------------------------------------------------------------------
 
 
@@ -358,8 +389,17 @@ def test_set_tls_refuses_bad_files_with_ssl_error(pki: PKI) -> None:  # noqa: F8
                                                     serialization.BestAvailableEncryption(b"pw")))
             core.set_tls(str(pki.cert), str(encrypted), None, *good[3:])
         core.set_tls(str(pki.cert), str(encrypted), b"pw", *good[3:])
+        with pytest.raises(ssl.SSLError, match="cannot load the CA certificates"):
+            core.set_tls(*good[:3], str(pki.where / "missing-ca.pem"), 2, *good[5:])
         with pytest.raises(TypeError):
             core.set_tls(*good[:6])
+        with pytest.raises(TypeError):
+            core.set_tls(b"/cert.pem", *good[1:])
+        with pytest.raises(TypeError, match="paths must be str"):
+            core.set_tls(str(pki.cert), 3, *good[2:])
+        with pytest.raises(ValueError, match="cert_reqs"):
+            core.set_tls(*good[:4], 3, *good[5:])
+        core.set_tls(*good[:3], str(pki.ca_pem), 2, *good[5:])  # the last good context stays in service
         assert core.stats()["tls_sessions"] == 0
     finally:
         core.close()
