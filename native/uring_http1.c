@@ -513,8 +513,8 @@ static void sweep(UringServer *s) {
         }
         if (c->flags & C_HANDSHAKE) {
             /* A TLS handshake is bounded by the header timeout, as on the other loops; ">": at least that long (the
-             * tick may come right after the connection did), at most a tick more. */
-            if (age > s->header_ticks) {
+             * tick may come right after the connection did), at most a tick more. A drain does not wait for it. */
+            if (age > s->header_ticks || (s->closing && age >= DRAIN_IDLE_TICKS)) {
                 conn_kill(s, c, 0);
                 http_settle(s, c);
                 acted++;

@@ -35,8 +35,9 @@
 /* The plaintext of one record, and what a record adds to it at most (header, explicit nonce, tag, content type). */
 #define TLS_RECORD 16384
 #define TLS_RECORD_OVERHEAD 32
-/* The first guess for a flush that is not a write's (the handshake's flight, with the certificate chain). */
-#define TLS_OUT_HINT 8192
+/* The first guess for a flush that is not a write's: an alert, session tickets or a close_notify are a few hundred
+ * bytes; the handshake's flight, with the certificate chain, grows it (out_write) once or twice. */
+#define TLS_OUT_HINT 1024
 
 /* The received buffer the input BIO reads (lent by the engine for one tls_input call). */
 struct tls_cursor {
@@ -72,19 +73,16 @@ static int in_read(BIO *b, char *buf, size_t want, size_t *got) {
     return 1;
 }
 
+/* Appends a record to s->tls_out (set as the BIO's data by tls_attach). Bounded: one SSL call writes at most
+ * TLS_CHUNK bytes of plaintext as records, or a handshake flight. */
 static int out_write(BIO *b, const char *data, size_t n, size_t *put) {
     UringServer *s = BIO_get_data(b);
     *put = 0;
-    if (s == NULL)
-        return 0;
     size_t need = s->tls_out_len + n;
     size_t have = s->tls_out != NULL ? (size_t)PyBytes_GET_SIZE(s->tls_out) : 0;
     if (need > have) {
         size_t cap = have != 0 ? have * 2 : s->tls_out_hint;
-        if (cap < need)
-            cap = need;
-        if (cap > (size_t)PY_SSIZE_T_MAX)
-            return 0;
+        cap = cap < need ? need : cap;
         if (s->tls_out == NULL)
             s->tls_out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
         else
@@ -113,7 +111,6 @@ static int bio_create(BIO *b) {
     return 1;
 }
 
-/* The BIO methods and the ALPN ex_data index, made once per process; 0, or -1 with an exception set. */
 static void alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp) {
     (void)parent;
     (void)ad;
@@ -123,33 +120,28 @@ static void alpn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long
     PyMem_RawFree(ptr);
 }
 
+/* A BIO method of ours: the input one (reads the lent buffer) or the output one (appends to s->tls_out); NULL when
+ * out of memory. */
+static BIO_METHOD *bio_method(const char *name, int input) {
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+    int ok = m != NULL && BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create) &&
+             (input ? BIO_meth_set_read_ex(m, in_read) : BIO_meth_set_write_ex(m, out_write));
+    if (!ok)
+        BIO_meth_free(m); /* (NULL is fine) */
+    return ok ? m : NULL;
+}
+
+/* The BIO methods and the ALPN ex_data index, made once per process (kept until exit); 0, or -1 with MemoryError. */
 static int tls_once(void) {
-    if (in_method == NULL) {
-        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "covet ring input");
-        if (m == NULL || !BIO_meth_set_read_ex(m, in_read) || !BIO_meth_set_ctrl(m, bio_ctrl) ||
-            !BIO_meth_set_create(m, bio_create)) {
-            BIO_meth_free(m);
-            PyErr_NoMemory();
-            return -1;
-        }
-        in_method = m;
-    }
-    if (out_method == NULL) {
-        BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "covet ring output");
-        if (m == NULL || !BIO_meth_set_write_ex(m, out_write) || !BIO_meth_set_ctrl(m, bio_ctrl) ||
-            !BIO_meth_set_create(m, bio_create)) {
-            BIO_meth_free(m);
-            PyErr_NoMemory();
-            return -1;
-        }
-        out_method = m;
-    }
-    if (alpn_index < 0) {
+    if (in_method == NULL)
+        in_method = bio_method("covet ring input", 1);
+    if (out_method == NULL)
+        out_method = bio_method("covet ring output", 0);
+    if (alpn_index < 0)
         alpn_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, alpn_free);
-        if (alpn_index < 0) {
-            PyErr_NoMemory();
-            return -1;
-        }
+    if (in_method == NULL || out_method == NULL || alpn_index < 0) {
+        PyErr_NoMemory();
+        return -1;
     }
     tls_upcalls = uring_http1_upcalls;
     return 0;
@@ -157,32 +149,31 @@ static int tls_once(void) {
 
 /* ------------------------------------------------------------ connections */
 
-/* Queues what the last SSL call wrote (s->tls_out) on c's output; 0, or -1 when out of memory. */
-static int tls_flush(UringServer *s, struct conn *c) {
+/* Queues what the last SSL call wrote (s->tls_out) on c's output. Out of memory, c is killed (C_DEAD): its stream
+ * would miss records. */
+static void tls_flush(UringServer *s, struct conn *c) {
     PyObject *out = s->tls_out;
     size_t len = s->tls_out_len;
     s->tls_out = NULL;
     s->tls_out_len = 0;
     s->tls_out_hint = TLS_OUT_HINT;
     if (out == NULL)
-        return 0;
-    int rc = 0;
-    if (len > 0 && !(c->flags & C_DEAD)) {
-        if ((size_t)PyBytes_GET_SIZE(out) != len && _PyBytes_Resize(&out, (Py_ssize_t)len) < 0) {
-            PyErr_Clear();
-            return -1; /* out is freed */
-        }
-        rc = conn_enqueue_raw(s, c, out);
+        return;
+    /* _PyBytes_Resize shrinks it to what was written, in place; on failure it frees it and sets NULL */
+    if (len > 0 && !(c->flags & C_DEAD) &&
+        (((size_t)PyBytes_GET_SIZE(out) != len && _PyBytes_Resize(&out, (Py_ssize_t)len) < 0) ||
+         conn_enqueue_raw(s, c, out) < 0)) {
+        PyErr_Clear();
+        conn_kill(s, c, 1);
     }
-    Py_DECREF(out);
-    return rc;
+    Py_XDECREF(out);
 }
 
 /* TLS failed on c: what OpenSSL wrote (an alert) goes out, nothing more is read or written through its SSL. */
 static void tls_failed(UringServer *s, struct conn *c) {
     ERR_clear_error();
     c->flags |= C_TLSDOWN;
-    (void)tls_flush(s, c);
+    tls_flush(s, c);
 }
 
 int tls_attach(UringServer *s, struct conn *c) {
@@ -216,66 +207,51 @@ void tls_detach(UringServer *s, struct conn *c) {
 }
 
 /* The engine's input upcall of a TLS server: n bytes of ciphertext arrived for c. */
+/* The engine's input upcall of a TLS server: n bytes of ciphertext arrived for c (every connection of a TLS server
+ * is one: set_tls comes before the first accept). */
 static void tls_input(UringServer *s, struct conn *c, const char *data, size_t n) {
-    if (!(c->flags & C_TLS)) {
-        uring_http1_upcalls.input(s, c, data, n);
-        return;
-    }
     if (c->flags & (C_TLSDOWN | C_CLOSING))
-        return; /* its last bytes are decided: what arrives is dropped, as HTTP/1 would */
+        return; /* its last bytes are decided: what arrives is dropped undecrypted, as HTTP/1 would drop it */
     SSL *ssl = s->tls_conns[c->fd];
     BIO *rbio = SSL_get_rbio(ssl);
     struct tls_cursor in = {data, n};
-    BIO_set_data(rbio, &in);
+    BIO_set_data(rbio, &in); /* until this returns: the buffer is only lent */
     if (c->flags & C_HANDSHAKE) {
         ERR_clear_error();
         int r = SSL_do_handshake(ssl);
-        if (r != 1) {
-            int err = SSL_get_error(ssl, r);
-            if (err == SSL_ERROR_WANT_READ) {
-                if (tls_flush(s, c) < 0)
-                    conn_kill(s, c, 1);
-            } else {
-                tls_failed(s, c); /* garbage, an old protocol, a refused certificate: close quietly */
-                c->flags |= C_CLOSING;
-            }
-            BIO_set_data(rbio, NULL);
-            return;
-        }
-        c->flags &= ~(unsigned)C_HANDSHAKE;
-        c->mark = s->now;
-        if (tls_flush(s, c) < 0) {
-            conn_kill(s, c, 1);
-            BIO_set_data(rbio, NULL);
-            return;
+        int err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(ssl, r);
+        if (err == SSL_ERROR_NONE) {
+            c->flags &= ~(unsigned)C_HANDSHAKE;
+            c->mark = s->now;
+            tls_flush(s, c);
+        } else if (err == SSL_ERROR_WANT_READ) {
+            tls_flush(s, c); /* this side's flight, if any; the rest of the client's is awaited */
+        } else {
+            tls_failed(s, c); /* garbage, an old protocol, a refused certificate: the alert, and close quietly */
+            c->flags |= C_CLOSING;
         }
     }
     char plain[TLS_RECORD];
-    for (;;) {
+    /* C_HANDSHAKE: the handshake is still under way (the loop runs once it is done, on what followed it) */
+    while (!(c->flags & (C_DEAD | C_CLOSING | C_HANDSHAKE | C_TLSDOWN))) {
         size_t got = 0;
         ERR_clear_error();
         int ok = SSL_read_ex(ssl, plain, sizeof plain, &got);
         int err = ok ? SSL_ERROR_NONE : SSL_get_error(ssl, 0);
-        if (tls_flush(s, c) < 0) { /* TLS 1.3's session tickets go out after the client's Finished is read */
-            conn_kill(s, c, 1);
+        tls_flush(s, c); /* TLS 1.3's session tickets go out once the client's Finished is read */
+        if (err == SSL_ERROR_NONE) {
+            if (!(c->flags & C_DEAD))
+                uring_http1_upcalls.input(s, c, plain, got); /* may call Python, which may write: not in an SSL call */
+        } else if (err == SSL_ERROR_WANT_READ) {
             break;
-        }
-        if (ok) {
-            uring_http1_upcalls.input(s, c, plain, got);
-            if (c->flags & (C_DEAD | C_CLOSING))
-                break;
-            continue;
-        }
-        if (err == SSL_ERROR_WANT_READ)
-            break;
-        if (err == SSL_ERROR_ZERO_RETURN) { /* the client's close_notify: as its FIN */
+        } else if (err == SSL_ERROR_ZERO_RETURN) { /* the client's close_notify: as its FIN */
             c->flags |= C_EOF;
             uring_http1_upcalls.eof(s, c);
             break;
+        } else {
+            tls_failed(s, c); /* a record that does not decrypt: the stream cannot go on */
+            conn_kill(s, c, 1);
         }
-        tls_failed(s, c); /* a record that does not decrypt: the stream cannot go on */
-        conn_kill(s, c, 1);
-        break;
     }
     BIO_set_data(rbio, NULL);
 }
@@ -291,11 +267,12 @@ int tls_enqueue(UringServer *s, struct conn *c, PyObject *data) {
         size_t put = 0;
         s->tls_out_hint = chunk + (chunk / TLS_RECORD + 1) * TLS_RECORD_OVERHEAD;
         ERR_clear_error();
-        if (!SSL_write_ex(ssl, p, chunk, &put) || put == 0) {
+        if (!SSL_write_ex(ssl, p, chunk, &put) || put == 0) { /* out of memory: TLS has no other reason here */
             tls_failed(s, c);
             return -1;
         }
-        if (tls_flush(s, c) < 0)
+        tls_flush(s, c);
+        if (c->flags & C_DEAD)
             return -1;
         p += put;
         left -= put;
@@ -312,8 +289,7 @@ int tls_close_notify(UringServer *s, struct conn *c) {
     ERR_clear_error();
     (void)SSL_shutdown(s->tls_conns[c->fd]); /* 0: ours is written; the client's is not waited for */
     ERR_clear_error();
-    if (tls_flush(s, c) < 0)
-        return 0;
+    tls_flush(s, c);
     return conn_out_bytes(c) > 0;
 }
 
@@ -450,16 +426,13 @@ static SSL_CTX *build_ctx(const char *certfile, const char *keyfile, const struc
             cert_reqs == 0 ? SSL_VERIFY_NONE : SSL_VERIFY_PEER | (cert_reqs == 2 ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0);
         SSL_CTX_set_verify(ctx, mode, NULL);
         struct tls_alpn *a = PyMem_RawMalloc(sizeof *a + alpn_len);
-        if (a == NULL) {
-            SSL_CTX_free(ctx);
-            PyErr_NoMemory();
-            return NULL;
+        if (a != NULL) {
+            a->len = (unsigned)alpn_len;
+            memcpy(a->data, alpn, alpn_len);
         }
-        a->len = (unsigned)alpn_len;
-        memcpy(a->data, alpn, alpn_len);
-        if (!SSL_CTX_set_ex_data(ctx, alpn_index, a)) { /* from here the context frees it (alpn_free) */
+        if (a == NULL || !SSL_CTX_set_ex_data(ctx, alpn_index, a)) { /* from here the context frees it (alpn_free) */
             PyMem_RawFree(a);
-            why = "set_tls(): cannot keep the ALPN protocols";
+            why = "set_tls(): out of memory for the ALPN protocols";
         } else {
             SSL_CTX_set_alpn_select_cb(ctx, alpn_select, a);
         }

@@ -195,6 +195,45 @@ def test_the_clients_close_notify_is_answered_with_the_servers(ring_tls: Server,
         plain.close()
 
 
+def test_records_after_a_closing_error_are_dropped_undecrypted(ring_tls: Server, pki: PKI) -> None:  # noqa: F811
+    """A head that breaks the parser gets its 400 and a lingering close: what the client still sends meanwhile
+    is read and dropped without being decrypted, and the 400 and the close_notify still reach it."""
+    client = Drip(ring_tls, pki.trust(), drip=False)
+    try:
+        client.handshake()
+        client.write(b"GET /plain HTTP/1.1\r\nno colon here\r\n\r\n")
+        buf = bytearray()
+        while b"\r\n\r\n" not in buf:
+            try:
+                buf += client.tls.read(65536)
+            except ssl.SSLWantReadError:
+                client.pull()
+        assert buf.startswith(b"HTTP/1.1 400 "), buf
+        client.write(b"more of a head that will never be read\r\n" * 100)  # arrives while the server lingers
+        while True:
+            try:
+                if client.tls.read(65536) == b"":  # the close_notify
+                    break
+            except ssl.SSLWantReadError:
+                client.pull()
+    finally:
+        client.sock.close()
+    still_serves(ring_tls, pki)
+
+
+def test_sigterm_closes_a_stalled_handshake_without_its_timeout(request: pytest.FixtureRequest,
+                                                              pki: PKI) -> None:  # noqa: F811
+    """With the default 10 s header timeout, a client stuck mid-handshake does not hold up a drain."""
+    srv = app_server(request, "interpreted-uring", "tlsapp", "built_tlsapp", "--ssl-certfile", str(pki.cert),
+                     "--ssl-keyfile", str(pki.key), env=COUNTERS)
+    with srv.connect() as silent:
+        silent.sendall(b"\x16\x03\x01")
+        time.sleep(0.2)
+        started = time.monotonic()
+        stop_clean(srv)
+        assert time.monotonic() - started < 5
+
+
 # -- megabytes each way -------------------------------------------------------------------------------------------
 
 
@@ -399,8 +438,31 @@ def test_set_tls_refuses_bad_files_with_ssl_error(pki: PKI) -> None:  # noqa: F8
             core.set_tls(str(pki.cert), 3, *good[2:])
         with pytest.raises(ValueError, match="cert_reqs"):
             core.set_tls(*good[:4], 3, *good[5:])
+        with pytest.raises(OverflowError):
+            core.set_tls(*good[:4], 1 << 70, *good[5:])
+        with pytest.raises(UnicodeEncodeError):
+            core.set_tls(*good[:5], "ECDHE+AESGCM\udc80", alpn)
         core.set_tls(*good[:3], str(pki.ca_pem), 2, *good[5:])  # the last good context stays in service
         assert core.stats()["tls_sessions"] == 0
+    finally:
+        core.close()
+        sock.close()
+
+
+def test_set_tls_comes_before_the_first_connection() -> None:
+    """A cleartext server does not turn TLS on under connections it has accepted in cleartext."""
+    from covet._native import UringServer
+    from direct_core import Half, listener, pump
+
+    sock = listener()
+    half = Half()
+    core: UringServer = half.core(sock)
+    try:
+        with socket.create_connection(sock.getsockname()) as client:
+            client.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            pump(core, lambda: bool(half.cids))
+            with pytest.raises(RuntimeError, match="after connections were accepted"):
+                core.set_tls("cert.pem", None, None, None, 0, "DEFAULT", b"")
     finally:
         core.close()
         sock.close()
