@@ -44,8 +44,9 @@ run: $(NATIVE_FAST)
 	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
-# tests/test_metrics.py), the fuzzer needs (clang) and the C format
-# check of native/tests/run.sh needs (clang-format); installed only when missing.
+# tests/test_metrics.py), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
+# (clang-format), and the io_uring core's TLS builds against (OpenSSL's headers, libssl-dev); installed only
+# when missing.
 system-deps:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
@@ -55,6 +56,7 @@ system-deps:
 	command -v clang-format >/dev/null || missing="$$missing clang-format"; \
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	test -f /usr/include/openssl/ssl.h || missing="$$missing libssl-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \

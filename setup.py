@@ -59,11 +59,13 @@ setup(
             sources=["native/h1_parser.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c",
                      "native/accesslog.c", "native/metrics.c", "native/module.c",
                      *(["native/uring_probe.c", "native/uring_ring.c", "native/uring_engine.c", "native/uring_conns.c",
-                        "native/uring_http1.c", "native/uring_direct.c", "native/uring_server.c"]
+                        "native/uring_tls.c", "native/uring_http1.c", "native/uring_direct.c", "native/uring_server.c"]
                        if sys.platform == "linux" else [])],
             include_dirs=["native"],
             extra_compile_args=flags,
             extra_link_args=link_flags,
+            # OpenSSL for the io_uring core's TLS (native/uring_tls.c); `make system-deps` installs libssl-dev.
+            libraries=["ssl", "crypto"] if sys.platform == "linux" else [],
         ),
         *runtime_extensions(),
     ]

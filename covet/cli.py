@@ -201,7 +201,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
         serve(app, loop=args.loop, config=config, mode=mode, listen=listen, link=link, tls=tls)
-    except LoopUnavailable as exc:
+    except (LoopUnavailable, TLSConfigError) as exc:  # TLSConfigError: the io_uring core refused what tls.py took
         print(f"covet: error: {exc}", file=sys.stderr)
         return 2
     except ListenError as exc:

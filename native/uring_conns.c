@@ -8,6 +8,7 @@
 
 #include "accesslog.h"
 #include "uring_engine.h"
+#include "uring_tls.h"
 
 struct conn *conn_new(UringServer *s, int fd) {
     struct conn *c = PyMem_Calloc(1, sizeof *c);
@@ -18,6 +19,10 @@ struct conn *conn_new(UringServer *s, int fd) {
     if ((c->gen & 0xffffffu) == 0)
         c->gen = ++s->gen;
     c->mark = s->now;
+    if (tls_attach(s, c) < 0) {
+        PyMem_Free(c);
+        return NULL;
+    }
     s->conns[fd] = c;
     if (s->peers != NULL)
         s->peers[fd].family = 0; /* another client than the descriptor's last */
@@ -80,6 +85,7 @@ void conn_free(UringServer *s, struct conn *c) {
     s->conns[c->fd] = NULL;
     conn_active_release(s, c);
     conn_outq_free(s, c);
+    tls_detach(s, c);
     if (c->flags & C_RESET) {
         struct linger lg = {1, 0};
         (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -107,6 +113,12 @@ void conn_kill(UringServer *s, struct conn *c, int reset) {
 }
 
 int conn_enqueue(UringServer *s, struct conn *c, PyObject *data) {
+    if (c->flags & C_TLS)
+        return tls_enqueue(s, c, data);
+    return conn_enqueue_raw(s, c, data);
+}
+
+int conn_enqueue_raw(UringServer *s, struct conn *c, PyObject *data) {
     Py_ssize_t len = PyBytes_GET_SIZE(data);
     if (len == 0)
         return 0;

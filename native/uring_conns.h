@@ -27,7 +27,10 @@ enum {
     C_BODYWAIT = 1u << 13,   /* Python has enough of that body for now: no reading until resume_body() */
     C_LINGER = 1u << 14,     /* closing while a request was arriving: shut our side, read and drop, then close */
     C_SHUTWR = 1u << 15,     /* our side is shut (lingering since c->mark) */
-    C_TOLD = 1u << 16        /* Python was told (on_drain) that the client of its handler left */
+    C_TOLD = 1u << 16,       /* Python was told (on_drain) that the client of its handler left */
+    C_TLS = 1u << 17,        /* a TLS connection: its SSL object is s->tls_conns[fd] (uring_tls.c) */
+    C_HANDSHAKE = 1u << 18,  /* its TLS handshake is not done yet */
+    C_TLSDOWN = 1u << 19     /* its close_notify is sent, or TLS failed on it: no more TLS in or out */
 };
 
 #define OUT_IOV 32
@@ -115,8 +118,12 @@ void conn_free(UringServer *s, struct conn *c);
 /* Stops everything of c; its memory goes once no operation of it is in flight. */
 void conn_kill(UringServer *s, struct conn *c, int reset);
 
-/* Queues ``data`` (bytes, a new reference taken) on c's output; 0, or -1 when out of memory. */
+/* Queues ``data`` (bytes, a new reference taken) on c's output, encrypted first on a TLS connection; 0, or -1 when
+ * out of memory (or TLS failed). */
 int conn_enqueue(UringServer *s, struct conn *c, PyObject *data);
+
+/* Queues ``data`` as it is, ciphertext on a TLS connection (uring_tls.c); 0, or -1 when out of memory. */
+int conn_enqueue_raw(UringServer *s, struct conn *c, PyObject *data);
 
 /* The kernel sent res bytes of the send in flight. */
 void conn_consume(UringServer *s, struct conn *c, size_t res);

@@ -15,6 +15,7 @@
 
 #include "events.h"
 #include "uring_direct.h"
+#include "uring_tls.h"
 
 /* Ticks a lingering close waits for the client to close its side. */
 #define LINGER_TICKS 2
@@ -114,6 +115,8 @@ void http_settle(UringServer *s, struct conn *c) {
         uring_mark_dirty(s, c);
     int busy = (c->flags & C_BUSY) != 0;
     if ((c->flags & (C_CLOSING | C_EOF)) && !busy && pending == 0 && !(c->flags & C_SEND)) {
+        if ((c->flags & (C_TLS | C_TLSDOWN)) == C_TLS && tls_close_notify(s, c))
+            return; /* TLS says goodbye first: settled again once it is sent */
         if ((c->flags & (C_LINGER | C_EOF)) == C_LINGER) {
             /* The client may still be sending: a close now would reset the connection with its input unread,
              * and the answer could be lost. Shut our side instead, and drop what arrives until it closes too. */
@@ -503,6 +506,16 @@ static void sweep(UringServer *s) {
         if (conn_out_bytes(c) > 0) {
             if (age >= s->write_ticks) {
                 conn_kill(s, c, 1); /* the client does not read its responses */
+                http_settle(s, c);
+                acted++;
+            }
+            continue;
+        }
+        if (c->flags & C_HANDSHAKE) {
+            /* A TLS handshake is bounded by the header timeout, as on the other loops; ">": at least that long (the
+             * tick may come right after the connection did), at most a tick more. A drain does not wait for it. */
+            if (age > s->header_ticks || (s->closing && age >= DRAIN_IDLE_TICKS)) {
+                conn_kill(s, c, 0);
                 http_settle(s, c);
                 acted++;
             }

@@ -20,6 +20,7 @@
 #include "uring_direct.h"
 #include "uring_engine.h"
 #include "uring_http1.h"
+#include "uring_tls.h"
 
 static void wake(UringServer *s) {
     /* Work queued outside uring_process() (a suspended handler answered): have the loop call flush() soon. */
@@ -338,11 +339,11 @@ static PyObject *RS_close(UringServer *s, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *RS_stats(UringServer *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns, "parsers",
+    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns, "parsers",
                          s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
-                         s->n_out_items, "buffers_out", s->ring.bufs_out, "accepted", s->accepted, "requests",
-                         s->requests, "passes", s->passes, "enters", s->enters, "completions", s->completions,
-                         "accept_errno", s->accept_errno);
+                         s->n_out_items, "tls_sessions", s->n_tls, "buffers_out", s->ring.bufs_out, "accepted",
+                         s->accepted, "requests", s->requests, "passes", s->passes, "enters", s->enters, "completions",
+                         s->completions, "accept_errno", s->accept_errno);
 }
 
 static PyObject *RS_get_fd(UringServer *s, void *closure) {
@@ -550,6 +551,7 @@ static void RS_dealloc(UringServer *s) {
     Py_CLEAR(s->head_lines);
     Py_CLEAR(s->h1_name);
     Py_CLEAR(s->timeout_bytes);
+    tls_free(s);
     PyMem_Free(s->conns);
     PyMem_Free(s->dirty);
     free(s->peers);
@@ -627,6 +629,9 @@ static PyMethodDef RS_methods[] = {
      "set_direct(header_set_type, unused_conn) -> None: enable direct routes."},
     {"set_head_lines", (PyCFunction)RS_set_head_lines, METH_O,
      "set_head_lines(lines) -> None: the current date and server header lines."},
+    {"set_tls", (PyCFunction)(void (*)(void))tls_set, METH_FASTCALL,
+     "set_tls(certfile, keyfile, password, ca_certs, cert_reqs, ciphers, alpn) -> None: serve TLS with a context "
+     "built from these (covet.runtime.tls validates them); called again, new connections get the new one."},
     {"stats", (PyCFunction)RS_stats, METH_NOARGS,
      "stats() -> dict: connections, parsers, operations and buffers held."},
     {NULL, NULL, 0, NULL},

@@ -1,13 +1,15 @@
 /*
  * covet._native.UringServer: HTTP/1.1 connections on io_uring, with Python entered once per request. Linux only.
  *
- * The io_uring server is five files, each one job, lowest first:
+ * The io_uring server is six files, each one job, lowest first:
  *
  *   uring_engine.c  the submission engine: user_data encoding, SQEs of accept/recv/send/cancel, completion dispatch,
  *                   process()/flush/enter. It knows sockets and bytes, not HTTP: what arrives goes UP through
  *                   struct uring_upcalls (uring_engine.h).
  *   uring_conns.c   the connection table: struct conn, lookup by descriptor or cid, the output queue, kill and free,
  *                   and the free list of the per-request state (struct active).
+ *   uring_tls.c     TLS on a connection, for a server given set_tls(): OpenSSL in memory-BIO mode between the engine
+ *                   and HTTP/1 (ciphertext in, plaintext up; plaintext out is encrypted as it is queued).
  *   uring_http1.c   HTTP/1 on a connection: the parser's events, Python's answers, streamed bodies, lingering close,
  *                   the timeout sweep. It implements the engine's upcalls.
  *   uring_direct.c  direct routes: static paths with sync handlers whose glue the core calls itself.
@@ -38,6 +40,8 @@ struct conn;
 struct active;
 struct route;
 struct uring_upcalls;
+struct ssl_ctx_st; /* OpenSSL's SSL_CTX and SSL, known by name only outside uring_tls.c */
+struct ssl_st;
 
 /* Per-request state structs kept for reuse (uring_conns.c). */
 #define FREE_ACTIVE 64
@@ -85,8 +89,13 @@ typedef struct UringServer {
     /* its clients' addresses, by descriptor, asked once per connection (family 0: not yet); kept beside the table,
      * not in struct conn, so that an idle connection stays 48 bytes and costs nothing more without an access log */
     struct alog_peer *peers;
+    /* TLS (uring_tls.c), once set_tls() was called; all NULL on a cleartext server */
+    struct ssl_ctx_st *tls_ctx; /* the context new connections get (a reference; open ones hold their own) */
+    struct ssl_st **tls_conns;  /* by descriptor: each TLS connection's SSL object, owned (freed by conn_free) */
+    PyObject *tls_out;          /* the ciphertext the output BIO collects during one SSL call (uring_tls.c, rule 2) */
+    size_t tls_out_len, tls_out_hint;
     /* accounting: every one is back to zero once the server is closed */
-    long n_conns, n_active, n_ops, n_outq, n_out_items;
+    long n_conns, n_active, n_ops, n_outq, n_out_items, n_tls;
     unsigned long long accepted, requests, passes, enters, completions;
 } UringServer;
 

@@ -144,7 +144,7 @@ def tls(seconds: int, rounds: int) -> list[str]:
             "|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = certificate(Path(tmp))
-        for loop in ("uvloop", "asyncio"):
+        for loop in ("uring", "uvloop", "asyncio"):  # uring: its own TLS layer in C (native/uring_tls.c)
             clear, _, _ = serve(["--loop", loop], pin=True)
             secure, _, _ = serve(["--loop", loop, "--ssl-certfile", cert, "--ssl-keyfile", key], pin=True)
             cport = int(clear.args[clear.args.index("--port") + 1])

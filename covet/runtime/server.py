@@ -79,13 +79,9 @@ def choose_loop(name: str, tls: bool = False) -> tuple[str, Callable[[], asyncio
     ``uring`` runs connections on the io_uring core, with uvloop (or asyncio) for
     handlers, timers and signals; ``auto`` takes it where the kernel offers what the
     core needs, and otherwise steps down to uvloop, saying why on stderr. The core
-    has no TLS yet (docs/tls.md): with ``tls``, ``auto`` steps down and ``uring`` is refused.
+    serves TLS itself (docs/tls.md), so ``tls`` changes nothing here.
     """
-    if tls and name == "uring":
-        raise LoopUnavailable("--loop uring: the io_uring core does not serve TLS yet; use --loop auto or uvloop")
-    if tls and name == "auto":
-        name = "uvloop" if _uvloop_factory() is not None else "asyncio"
-        say(f"covet: io_uring does not serve TLS yet; using {name}")
+    del tls  # every loop serves TLS
     if name in ("auto", "uring"):
         reason = _uring_reason()
         if not reason:
@@ -162,7 +158,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
         ring = None
         if loop_name == "uring":
             try:
-                ring = _ring_core(state, sock)
+                ring = _ring_core(state, sock, tls)
             except OSError as exc:
                 # The probe said yes, yet the core's own set-up was refused (a resource limit, a filter).
                 if requested == "uring":
@@ -170,7 +166,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
                 loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
                 say(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}")
         if ring is not None:
-            await _serve_ring(loop, state, ring, sock, mode, link, stop, force)
+            await _serve_ring(loop, state, ring, sock, mode, link, stop, force, tls)
         else:
             await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls)
     finally:
@@ -289,8 +285,9 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         handle[0].cancel()
 
 
-def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, UringServer]:
-    """The io_uring core on ``sock`` with its Python half; OSError when the kernel refuses its set-up."""
+def _ring_core(state: ServerState, sock: socket.socket, tls: ServerTLS | None) -> tuple[UringHTTP1, UringServer]:
+    """The io_uring core on ``sock`` with its Python half, serving TLS with ``tls``; OSError when the kernel
+    refuses its set-up."""
     from covet._native import UringServer
 
     http = UringHTTP1(state, asyncio.get_running_loop())
@@ -303,6 +300,8 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
         max_connections=c.limit_concurrency or 0,
     )
     http.core = core
+    if tls is not None:
+        tls.attach(core)  # before the first connection: the core builds its own context from the same settings
     if state.access is not None:
         core.set_access_log(state.access)  # the core records what it sends, direct routes and errors included
     http.install(core)
@@ -311,13 +310,13 @@ def _ring_core(state: ServerState, sock: socket.socket) -> tuple[UringHTTP1, Uri
 
 async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, UringServer],
                       sock: socket.socket, mode: str, link: WorkerLink | None, stop: asyncio.Event,
-                      force: asyncio.Event) -> None:
+                      force: asyncio.Event, tls: ServerTLS | None = None) -> None:
     http, core = ring
     ring_fd = core.fd
     state.served = lambda: int(core.stats()["requests"])
     loop.add_reader(ring_fd, core.process)
     say(f"covet: io_uring ring set up as {core.mode}")
-    _announce(sock, mode, "uring", link)
+    _announce(sock, mode, "uring", link, state.scheme)
 
     def tick() -> None:
         # Re-armed first: a failing tick must not end the timeouts, the Date header and accept retries.
@@ -346,6 +345,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         loop.remove_reader(ring_fd)
         http.core = None
         core.close()
+        if tls is not None:
+            tls.native = None  # a SIGHUP from now on has no core to give a context to
         counts = core.stats()
         # The Python half's part: streamed bodies of connections the core has let go of would be leaks.
         counts["bodies"] = len(http.bodies)
@@ -360,8 +361,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
             say(f"covet: io_uring activity: {busy}")
 
 
-_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "buffers_out", "bodies",
-         "bodies_watched")
+_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "tls_sessions", "buffers_out",
+         "bodies", "bodies_watched")
 
 
 def serve(
@@ -383,7 +384,7 @@ def serve(
         tls: serve HTTPS with this context (``covet.runtime.tls``); SIGHUP reloads its certificate.
 
     Raises:
-        LoopUnavailable: the requested loop cannot run here (``uring`` with ``tls``).
+        LoopUnavailable: the requested loop cannot run here.
         ListenError: the listening socket cannot be opened.
         RouteDefinitionError: a route cannot be served as declared.
     """

@@ -10,6 +10,9 @@ Rules this module keeps:
 4. A reload builds a whole new context from the files as they are now; only when that succeeds do new
    connections get it. A failed reload keeps the context in service and says why. Connections already
    open keep the context they were made with.
+5. This module is the one validator of the settings. The io_uring core builds its own OpenSSL context in C
+   (``native/uring_tls.c``) from settings that passed ``build_context`` here (``attach``), and again on
+   each reload that passed it; a refusal by the core is a failed reload like any other.
 
 How a reload reaches new connections without touching the listener: the listener's context (``front``,
 the first one built) has a server-name callback, which OpenSSL calls on every ClientHello, with or
@@ -24,6 +27,8 @@ import dataclasses
 import logging
 import ssl
 from typing import Final, final
+
+from covet.runtime.uring_contract import UringTLS
 
 __all__ = ["ALPN_PROTOCOLS", "CERT_REQS", "DEFAULT_CIPHERS", "ServerTLS", "TLSConfigError", "TLSSettings"]
 
@@ -152,6 +157,25 @@ class ServerTLS:
         self.current = self.front
         self.reloads = 0
         self.front.sni_callback = self._choose
+        self.native: UringTLS | None = None
+
+    def attach(self, native: UringTLS) -> None:
+        """Have ``native`` (the io_uring core) serve TLS from these settings, now and after each reload.
+
+        Raises:
+            TLSConfigError: OpenSSL refused in C what it took here (the files changed in between).
+        """
+        try:
+            self._give(native)
+        except ssl.SSLError as exc:
+            raise TLSConfigError(str(exc)) from exc
+        self.native = native
+
+    def _give(self, native: UringTLS) -> None:
+        s = self.settings
+        alpn = b"".join(bytes([len(p)]) + p.encode() for p in s.alpn)
+        native.set_tls(s.certfile, s.keyfile, s.password.encode() if s.password is not None else None, s.ca_certs,
+                       int(s.cert_reqs), s.ciphers, alpn)
 
     def _choose(self, conn: ssl.SSLObject | ssl.SSLSocket, server_name: str | None,
                 front: ssl.SSLContext) -> None:
@@ -167,6 +191,13 @@ class ServerTLS:
         except TLSConfigError as exc:
             log.error("TLS reload failed, still serving the previous certificate: %s", exc)
             return False
+        native = self.native
+        if native is not None:
+            try:
+                self._give(native)
+            except ssl.SSLError as exc:
+                log.error("TLS reload failed, still serving the previous certificate: %s", exc)
+                return False
         self.current = fresh
         self.reloads += 1
         log.info("TLS certificate reloaded from %s", self.settings.certfile)

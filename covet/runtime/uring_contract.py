@@ -4,13 +4,17 @@
 ``UringServer.HANDLER_METHODS`` (one table in ``native/uring_server.c``); ``UringHandler`` declares the same methods,
 in the same order, and ``tests/test_contract.py`` checks that the two agree. ``covet.runtime.uring_http1.UringHTTP1``
 is the handler of the server.
+
+The other way, what Python calls in the core is the stub ``covet/_native.pyi`` (checked against the extension by
+mypy's stubtest, ``tests/test_contract.py``); ``UringTLS`` names the one method through which ``covet.runtime.tls``
+hands the core its TLS settings, so that module needs nothing else of the core.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["UringHandler"]
+__all__ = ["UringHandler", "UringTLS"]
 
 
 class UringHandler(Protocol):
@@ -43,3 +47,14 @@ class UringHandler(Protocol):
     def failed(self, cid: int, plan: Any, exc: BaseException, keep_alive: bool, is_head: bool, minor: int,
                line: tuple[str, str, str], /) -> bytes | None:
         """A direct route raised ``exc``: its error response."""
+
+
+class UringTLS(Protocol):
+    """The core serving TLS (``native/uring_tls.c``): ``UringServer.set_tls``."""
+
+    def set_tls(self, certfile: str, keyfile: str | None, password: bytes | None, ca_certs: str | None,
+                cert_reqs: int, ciphers: str, alpn: bytes, /) -> None:
+        """Serve TLS with an OpenSSL context built in C from settings ``covet.runtime.tls`` has validated: the key's
+        ``password`` encoded, ``cert_reqs`` 0, 1 or 2 (none, optional, required), ``alpn`` the protocols in ALPN's
+        wire format. New connections get it; open ones keep theirs. Raises ``ssl.SSLError`` when OpenSSL refuses
+        them (the context in service then stays)."""

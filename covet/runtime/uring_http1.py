@@ -165,7 +165,7 @@ class UringHTTP1:
             assert access is not None
             access.route = plan.route_id  # the core counts the response it gets back under this route
         # Most routes never read their connection: only those that do get one (with addresses asked lazily).
-        info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
+        info = (ConnectionInfo(None, None, state.scheme, "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
         if type(reply) is not tuple:  # an exchange goes on with it: its channel records the response
@@ -182,7 +182,7 @@ class UringHTTP1:
             access = state.access
             assert access is not None
             access.route = plan.route_id
-        info = (ConnectionInfo(None, None, "http", "1.1", self.core, cid, self, state.front, headers)
+        info = (ConnectionInfo(None, None, state.scheme, "1.1", self.core, cid, self, state.front, headers)
                 if plan.uses_conn else _UNUSED_CONN)
         channel = UringChannel(self, cid, method == "HEAD", minor)
         self._logs(channel, cid, ev, plan.route_id, 0)
