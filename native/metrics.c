@@ -75,38 +75,33 @@ static unsigned spot(uint64_t key, unsigned cap) {
     return (unsigned)((key * 0x9E3779B97F4A7C15ull) >> 40) & (cap - 1);
 }
 
-/* The series entry of key in t (cap a power of two), made when absent while fewer than fill are used; NULL when
- * the table has no room for it. */
-static struct series *series_at(struct series *t, unsigned cap, uint64_t *used, uint64_t fill, uint64_t key) {
+/* The entry of key in t, an open-addressed table of cap (a power of two) entries of size bytes that each begin with
+ * their uint64_t key (0: free), made (the rest zeroed) when absent while fewer than fill are used; NULL when the
+ * table has no room for it. */
+static void *entry_at(void *t, size_t size, unsigned cap, uint64_t *used, uint64_t fill, uint64_t key) {
     for (unsigned i = spot(key, cap), n = 0; n < cap; i = (i + 1) & (cap - 1), n++) {
-        if (t[i].key == key)
-            return &t[i];
-        if (t[i].key == 0) {
+        char *e = (char *)t + (size_t)i * size;
+        uint64_t *k = (uint64_t *)(void *)e;
+        if (*k == key)
+            return e;
+        if (*k == 0) {
             if (*used >= fill)
                 return NULL;
             (*used)++;
-            t[i].count = 0;
-            __atomic_store_n(&t[i].key, key, __ATOMIC_RELEASE);
-            return &t[i];
+            memset(e + sizeof *k, 0, size - sizeof *k);
+            __atomic_store_n(k, key, __ATOMIC_RELEASE);
+            return e;
         }
     }
     return NULL;
 }
 
+static struct series *series_at(struct series *t, unsigned cap, uint64_t *used, uint64_t fill, uint64_t key) {
+    return entry_at(t, sizeof *t, cap, used, fill, key);
+}
+
 static struct hist *hist_at(struct hist *t, unsigned cap, uint64_t *used, uint64_t fill, uint64_t key) {
-    for (unsigned i = spot(key, cap), n = 0; n < cap; i = (i + 1) & (cap - 1), n++) {
-        if (t[i].key == key)
-            return &t[i];
-        if (t[i].key == 0) {
-            if (*used >= fill)
-                return NULL;
-            (*used)++;
-            memset(&t[i].count, 0, sizeof t[i] - sizeof t[i].key);
-            __atomic_store_n(&t[i].key, key, __ATOMIC_RELEASE);
-            return &t[i];
-        }
-    }
-    return NULL;
+    return entry_at(t, sizeof *t, cap, used, fill, key);
 }
 
 static uint64_t route_id(int route) {

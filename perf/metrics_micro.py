@@ -27,14 +27,13 @@ from pathlib import Path
 
 from covet._native import AccessLog, Metrics
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accesslog_micro import CLIENT, HEADERS, RESPONSE  # the same response and request as that micro
+
 ROOT = Path(__file__).resolve().parent.parent
 TICK = os.sysconf("SC_CLK_TCK")
 
 N = 200_000
-RESPONSE = (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 13\r\n"
-            b"date: Fri, 27 Nov 2026 11:00:00 GMT\r\nserver: covet\r\n\r\nHello, World!")
-CLIENT = ("127.0.0.1", 54321)
-HEADERS = [("host", "localhost:8000"), ("user-agent", "wrk"), ("accept", "*/*")]
 
 
 def per_record(log: AccessLog) -> float:
