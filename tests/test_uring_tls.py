@@ -41,8 +41,10 @@ def stop_clean(srv: Server) -> str:
 
 @pytest.fixture(scope="module", params=URING)
 def ring_tls(request: pytest.FixtureRequest, pki: PKI) -> Iterator[Server]:  # noqa: F811
-    srv = app_server(request, request.param, "tlsapp", "built_tlsapp", *tls_flags(pki, "--header-timeout", "10"),
-                     env=COUNTERS)
+    # (--keepalive-timeout 60: a thousand handshakes take a loaded machine more than the default 5 s, and the first
+    # connections, idle until the last is open, must not be closed as idle keep-alive ones meanwhile)
+    srv = app_server(request, request.param, "tlsapp", "built_tlsapp",
+                     *tls_flags(pki, "--header-timeout", "10", "--keepalive-timeout", "60"), env=COUNTERS)
     assert srv.loop == "uring", srv.log
     yield srv
     stop_clean(srv)
