@@ -162,7 +162,7 @@ class Covet(Routes):
         if any(rd.path == path for rd in self.routes):
             _log.info("%s is the application's own route: covet serves no %s there", path, what)
             return False
-        self.get(path, include_in_schema=False)(handler)
+        self.get(path, include_in_schema=False, inline=True)(handler)  # (they never block)
         return True
 
     def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:

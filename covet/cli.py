@@ -197,6 +197,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         access_log=args.access_log_format if args.access_log else None,
         request_id_header=args.request_id_header,
         metrics=args.metrics,
+        threads=args.threads,
+        loop_watchdog=args.loop_watchdog,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -346,6 +348,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--header-timeout", type=float, default=10.0)
     p_serve.add_argument("--body-timeout", type=float, default=60.0)
     p_serve.add_argument("--graceful-timeout", type=float, default=10.0)
+    p_serve.add_argument("--threads", type=_positive, default=40, metavar="N",
+                         help="the thread pool's size: most `def` handlers and dependencies running at once "
+                              "(default: 40, as FastAPI's)")
+    p_serve.add_argument("--loop-watchdog", type=float, default=0.5, metavar="SECONDS",
+                         help="warn, naming the route, when code holds the event loop this long (default: 0.5; "
+                              "0: off)")
     # Behind a proxy (docs/proxies.md): uvicorn's names and defaults.
     p_serve.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=True,
                          help="believe X-Forwarded-For/-Proto/-Host and Forwarded from --forwarded-allow-ips "

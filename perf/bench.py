@@ -93,6 +93,15 @@ def granian(app: str, interface: str) -> list[str]:
             "--no-access-log", "--log-level", "warning", "--port", "{port}", app]
 
 
+def copy_app(app_file: Path, where: Path, covet_src: Path | None = None) -> None:
+    """Put a benchmark app in project ``where``, for the CovetPy at ``covet_src`` (None: this tree). A CovetPy from
+    before ``inline=`` ran every sync handler on the loop: it gets the same routes spelled its way."""
+    text = app_file.read_text()
+    if covet_src is not None and "inline" not in (covet_src / "covet" / "routing.py").read_text():
+        text = text.replace(", inline=True)", ")")
+    (where / app_file.name).write_text(text)
+
+
 COMPILED_DIR = HERE / ".build-compiled"
 
 

@@ -11,6 +11,8 @@ run (server pinned to CPU 0, wrk to CPU 1, rounds alternating, medians):
    exception handler, against the same routes of the plain app.
 3. Use: /mw/users/{id}, one dependency and one middleware, against FastAPI's
    equivalent (apps/fastapi_features_app.py on uvicorn).
+4. The thread pool: a ``def`` handler in CovetPy's pool against FastAPI's ``def``
+   handler in anyio's pool, and against the same handler ``inline=True``.
 
 Usage: python perf/features.py [--seconds 10] [--rounds 3] [--before REV] [--docs]
 """
@@ -20,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,8 @@ PLAIN = Endpoint("plaintext", "/plaintext", b"Hello, World!")
 JSONE = Endpoint("json", "/json", b'{"message":"Hello, World!"}')
 TYPED = Endpoint("users", "/users/42?q=hi", b'{"id":42,"q":"hi"}')
 MW = Endpoint("dep+mw", "/mw/users/42", b'{"id":42,"user":"anonymous"}')
+POOLED = Endpoint("pooled", "/pooled/users/42?q=hi", b'{"id":42,"q":"hi"}')
+INLINE = Endpoint("inline", "/inline/users/42?q=hi", b'{"id":42,"q":"hi"}')
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> None:
@@ -49,7 +52,7 @@ def build(app_file: Path, where: Path, covet_src: Path | None = None) -> Path:
     """``covet build`` of ``app_file`` in a project of its own (with another CovetPy's sources when given)."""
     where.mkdir(parents=True, exist_ok=True)
     (where / ".gitignore").write_text("*\n")
-    shutil.copy(app_file, where / app_file.name)
+    bench.copy_app(app_file, where, covet_src)
     path = os.pathsep.join(str(p) for p in (covet_src, where) if p is not None)
     sh([str(COVET_PY), "-m", "covet", "build", f"{app_file.stem}:app"], where, {"PYTHONPATH": path})
     return where
@@ -73,13 +76,16 @@ def serve(name: str, project: Path, target: str, covet_src: Path | None = None) 
     return Target(name, cmd, project, env=env)
 
 
-def measure(pairs: list[tuple[str, Target, Target, Endpoint]], seconds: int,
-            rounds: int) -> dict[str, dict[str, list[float]]]:
-    """Each pair's two servers, alternately, ``rounds`` times: CPU per request and requests/s of each."""
+Pair = tuple[str, Target, Target, Endpoint, Endpoint]
+
+
+def measure(pairs: list[Pair], seconds: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Each pair's two servers (each on its endpoint), alternately, ``rounds`` times: CPU per request and
+    requests/s of each."""
     found: dict[str, dict[str, list[float]]] = {}
     for rnd in range(rounds):
-        for label, a, b, ep in pairs:
-            for side, t in (("a", a), ("b", b)):
+        for label, a, b, ep_a, ep_b in pairs:
+            for side, t, ep in (("a", a, ep_a), ("b", b, ep_b)):
                 bench.start(t)
                 try:
                     wrong = bench.check(t, ep)
@@ -115,13 +121,15 @@ def main() -> int:
     before = serve(f"plain app, CovetPy {args.before}", plain_before, "covet_app:app", tree)
     feat = serve("features app", features, "covet_features_app:app")
     fastapi = Target("FastAPI (uvicorn)", bench.uvicorn("apps.fastapi_features_app:app"), HERE)
-    pairs = [
-        ("existence plaintext", now, before, PLAIN),
-        ("existence json", now, before, JSONE),
-        ("existence typed", now, before, TYPED),
-        ("neighbours plaintext", feat, now, PLAIN),
-        ("neighbours json", feat, now, JSONE),
-        ("dependency+middleware", feat, fastapi, MW),
+    pairs: list[Pair] = [
+        ("existence plaintext", now, before, PLAIN, PLAIN),
+        ("existence json", now, before, JSONE, JSONE),
+        ("existence typed", now, before, TYPED, TYPED),
+        ("neighbours plaintext", feat, now, PLAIN, PLAIN),
+        ("neighbours json", feat, now, JSONE, JSONE),
+        ("dependency+middleware", feat, fastapi, MW, MW),
+        ("pool: def handler vs FastAPI's", feat, fastapi, POOLED, POOLED),
+        ("pool: def handler vs inline", feat, feat, POOLED, INLINE),
     ]
     pairs = [p for p in pairs if p[0].startswith(args.only)]
     found = measure(pairs, args.seconds, args.rounds)
@@ -132,7 +140,7 @@ def main() -> int:
         "| Comparison | A | B | CPU/request A ÷ B | requests/s A ÷ B |",
         "|---|---|---|---|---|",
     ]
-    names = {label: (a.name, b.name) for label, a, b, _ in pairs}
+    names = {label: (f"{a.name} {ea.path}", f"{b.name} {eb.path}") for label, a, b, ea, eb in pairs}
     summary: dict[str, dict[str, float]] = {}
     for label, slot in found.items():
         cpu = statistics.median(slot["a_cpu"]) / statistics.median(slot["b_cpu"])

@@ -58,7 +58,7 @@ def project(name: str, covet_src: Path, compiled: bool) -> Path:
         shutil.rmtree(where)
     where.mkdir(parents=True)
     (where / ".gitignore").write_text("*\n")
-    shutil.copy(HERE / "apps" / "covet_app.py", where / "covet_app.py")
+    bench.copy_app(HERE / "apps" / "covet_app.py", where, covet_src)
     if compiled:
         sh([str(COVET_PY), "-m", "covet", "build", "covet_app:app"], where,
            {"PYTHONPATH": os.pathsep.join((str(covet_src), str(where)))})

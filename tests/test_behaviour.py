@@ -37,12 +37,13 @@ def bclient(request: pytest.FixtureRequest) -> Iterator[Any]:
     srv.stop()
 
 
-def test_sync_handler_runs_on_loop_thread(bclient: Any) -> None:
-    assert bclient.get("/where/sync").json() == {"main_thread": True}
-
-
-def test_blocking_handler_runs_in_pool(bclient: Any) -> None:
+def test_sync_handler_runs_in_the_pool(bclient: Any) -> None:
+    assert bclient.get("/where/sync").json() == {"main_thread": False}
     assert bclient.get("/where/blocking").json() == {"main_thread": False}
+
+
+def test_inline_sync_handler_runs_on_loop_thread(bclient: Any) -> None:
+    assert bclient.get("/where/inline").json() == {"main_thread": True}
 
 
 def test_async_handler_gets_a_task_only_after_suspending(bclient: Any) -> None:

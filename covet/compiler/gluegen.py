@@ -159,9 +159,10 @@ class SourceBinder(Binder):
         return self.importer.expr(node, self.route.module)
 
 
-# The gluekit names glue uses as types (annotations, except clauses); every other one is a value.
+# The gluekit names glue uses as types (annotations, except clauses), and ``partial``, which mypy checks against
+# the function it wraps only under its own name; every other one is a value.
 _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "ValidationError", "Reply", "BackgroundTasks",
-                         "HTTPError"})
+                         "HTTPError", "partial"})
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,

@@ -42,6 +42,10 @@ class Config:
         access_log: the access log's format, ``"line"`` (uvicorn's) or ``"json"``; None for no access log.
         request_id_header: responses carry the request id back (``x-request-id``); see docs/logging.md.
         metrics: count every response for Prometheus (``covet.metrics``; docs/metrics.md).
+        threads: the thread pool's size: most ``def`` handlers, ``def`` dependencies and sync background tasks
+            running at once (anyio's default under FastAPI is 40 too); the rest wait their turn.
+        loop_watchdog: seconds the event loop may be held by one piece of code before a warning names it
+            (``covet.runtime.watchdog``); 0 turns the watchdog off.
     """
 
     max_target: int = 8192
@@ -65,3 +69,5 @@ class Config:
     access_log: str | None = None
     request_id_header: bool = False
     metrics: bool = False
+    threads: int = 40
+    loop_watchdog: float = 0.5

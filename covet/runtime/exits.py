@@ -7,6 +7,9 @@ never sees this module.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -14,7 +17,7 @@ from typing import Any, final
 
 from covet.background import BackgroundTasks
 
-__all__ = ["AfterReply", "after_reply", "finish", "unwind", "unwind_sync"]
+__all__ = ["AfterReply", "after_reply", "finish", "first_yield", "unwind", "unwind_sync"]
 
 log = logging.getLogger("covet.error")
 
@@ -30,8 +33,9 @@ class AfterReply:
         self.after = after
 
 
-def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | None) -> Any:
-    """``reply``, wrapped with its after-work when there is any."""
+def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | None, threaded: bool = False) -> Any:
+    """``reply``, wrapped with its after-work when there is any; ``threaded``: sync generator dependencies finish
+    in the thread pool, as they started."""
     if not exits and (tasks is None or not tasks.tasks):
         return reply
 
@@ -39,7 +43,7 @@ def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | No
         if tasks is not None:
             await tasks.run()
         if exits:
-            await finish(exits)
+            await finish(exits, threaded)
 
     return AfterReply(reply, after)
 
@@ -58,12 +62,45 @@ async def _close_extra_yield(gen: Any, when: str) -> None:
         gen.close()
 
 
-async def finish(exits: list[Any]) -> None:
+async def _in_pool(call: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
+
+
+def first_yield(gen: Any) -> Any:
+    """What a sync generator dependency yields, for a thread of the pool: a StopIteration cannot cross a Future."""
+    try:
+        return next(gen)
+    except StopIteration:
+        raise RuntimeError(f"dependency {_name(gen)} ended without yielding a value") from None
+
+
+def _step(gen: Any) -> bool:
+    """Run a sync generator dependency past its ``yield``: whether it ended (in a thread of the pool)."""
+    try:
+        next(gen)
+    except StopIteration:
+        return True
+    return False
+
+
+def _throw(gen: Any, exc: BaseException) -> bool:
+    """``gen.throw(exc)`` in a thread of the pool: whether it ended; what it raises instead is raised."""
+    try:
+        gen.throw(exc)
+    except StopIteration:
+        return True
+    return False
+
+
+async def finish(exits: list[Any], threaded: bool = False) -> None:
     """Run each generator dependency past its ``yield``, the last opened first."""
     for gen in reversed(exits):
         try:
             if inspect.isasyncgen(gen):
                 await gen.__anext__()
+            elif threaded:
+                if await _in_pool(functools.partial(_step, gen)):
+                    continue
             else:
                 next(gen)
         except (StopIteration, StopAsyncIteration):
@@ -95,13 +132,17 @@ def unwind_sync(exits: list[Any], exc: BaseException) -> None:
         raise current
 
 
-async def unwind(exits: list[Any], exc: BaseException) -> None:
-    """``unwind_sync`` for a route with async generator dependencies too."""
+async def unwind(exits: list[Any], exc: BaseException, threaded: bool = False) -> None:
+    """``unwind_sync`` for a route with async generator dependencies too, or (``threaded``) whose sync ones run
+    in the thread pool."""
     current = exc
     for gen in reversed(exits):
         try:
             if inspect.isasyncgen(gen):
                 await gen.athrow(current)
+            elif threaded:
+                if await _in_pool(functools.partial(_throw, gen, current)):
+                    continue
             else:
                 gen.throw(current)
         except (StopIteration, StopAsyncIteration):

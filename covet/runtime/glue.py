@@ -508,9 +508,15 @@ def glue_source(
         w("try:")
         pad = "    "
     used = {p.dep.index for p in params if p.dep is not None}
+    # A route's sync code runs in the thread pool unless the route is inline (FastAPI's rule for ``def``):
+    # ``partial`` keeps the call's arguments checked against the function's signature in a build.
+    threaded = spec.blocking
     for d in spec.deps:
         fn = binder.provider(d)
         call = f"{fn}({arguments(d.params)}){binder.origin(d.provider)}"
+        if d.kind == "call" and threaded:
+            args_ = f"{', ' if d.params else ''}{arguments(d.params)}"
+            call = f"await run_blocking(partial({fn}{args_})){binder.origin(d.provider)}"
         if d.kind in ("call", "await"):
             call = f"await {call}" if d.kind == "await" else call
             if d.index in used and not d.returns_none:
@@ -521,7 +527,10 @@ def glue_source(
                 if d.index in used:
                     w(f"{pad}_d{d.index}: None = None")
         else:
-            step = f"next(_g{d.index})" if d.kind == "gen" else f"await _g{d.index}.__anext__()"
+            if d.kind == "agen":
+                step = f"await _g{d.index}.__anext__()"
+            else:
+                step = f"await run_blocking(partial(first_yield, _g{d.index}))" if threaded else f"next(_g{d.index})"
             w(f"{pad}_g{d.index} = {call}")
             if d.index in used and not d.returns_none:
                 w(f"{pad}_d{d.index} = {step}")
@@ -533,8 +542,8 @@ def glue_source(
 
     handler = binder.handler()
     args = arguments(spec.params)
-    if spec.blocking and not spec.is_async:
-        call = f"await run_blocking({handler}{', ' if args else ''}{args})"
+    if threaded and not spec.is_async:
+        call = f"await run_blocking(partial({handler}{', ' if args else ''}{args}))"
     elif spec.is_async:
         call = f"await {handler}({args})"
     else:
@@ -589,10 +598,12 @@ def glue_source(
         else:
             w(f"    _reply = {last}")
         w("except BaseException as _x:")
+        sync_exits = threaded and any(d.kind == "gen" for d in spec.deps)
         if exits:
-            w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
+            w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x{', True' if sync_exits else ''})")
         w("    raise")
-        w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_0tasks' if background else 'None'})")
+        w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_0tasks' if background else 'None'}"
+          f"{', True' if sync_exits else ''})")
     if errors:
         inner = body[guarded:]
         del body[guarded:]

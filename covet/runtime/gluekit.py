@@ -16,7 +16,8 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from typing import Any, Final
+from functools import partial
+from typing import Any, Final, TypeVar
 
 import pydantic
 import pydantic_core
@@ -41,7 +42,7 @@ from covet.runtime.encode import (
     reply_of,
     validation_reply,
 )
-from covet.runtime.exits import after_reply, unwind, unwind_sync
+from covet.runtime.exits import after_reply, first_yield, unwind, unwind_sync
 from covet.runtime.formdata import parse_cookies, parse_query
 from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
@@ -50,19 +51,19 @@ from covet.runtime.signature import MISSING
 __all__ = [
     "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
-    "validation_reply", "parse_cookies", "parse_query", "run_blocking", "validator", "json_validator",
-    "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "unwind", "unwind_sync",
+    "validation_reply", "parse_cookies", "parse_query", "run_blocking", "partial", "validator", "json_validator",
+    "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "first_yield", "unwind",
+    "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
+T = TypeVar("T")
 
 
-async def run_blocking(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """Run a sync handler in the loop's thread pool, with the caller's context variables."""
-    loop = asyncio.get_running_loop()
-    ctx = contextvars.copy_context()
-    return await loop.run_in_executor(None, functools.partial(ctx.run, func, *args, **kwargs))
+async def run_blocking(call: Callable[[], T]) -> T:
+    """Run a sync handler or dependency in the loop's thread pool, with the caller's context variables."""
+    return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
 
 
 def validator(tp: Any) -> Callable[[Any], Any]:

@@ -34,6 +34,7 @@ from covet.runtime.threadpool import HandlerPool
 from covet.runtime.tls import ServerTLS
 from covet.runtime.uring_http1 import UringHTTP1
 from covet.runtime.uring_probe import probe as probe_uring
+from covet.runtime.watchdog import LoopWatchdog, code_labels
 from covet.runtime.worker_link import WorkerLink
 
 if TYPE_CHECKING:
@@ -154,7 +155,11 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     watch: list[asyncio.TimerHandle] = []  # the supervisor's, re-armed each second
     if link is not None:
         _watch_supervisor(loop, state, link, stop, watch)
+    watchdog = None
     try:
+        if config.loop_watchdog > 0:
+            watchdog = LoopWatchdog(loop, config.loop_watchdog, code_labels(app.plans))
+            watchdog.start()
         ring = None
         if loop_name == "uring":
             try:
@@ -170,6 +175,8 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
         else:
             await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls)
     finally:
+        if watchdog is not None:
+            watchdog.stop()
         for handle in watch:
             handle.cancel()
         loop.remove_signal_handler(signal.SIGHUP)
@@ -392,7 +399,7 @@ def serve(
     raise_nofile_limit()
     cfg = config or Config(server_header=app.server_header)
     ev_loop = factory()
-    pool = HandlerPool()
+    pool = HandlerPool(cfg.threads)
     ev_loop.set_default_executor(pool)
     try:
         asyncio.set_event_loop(ev_loop)

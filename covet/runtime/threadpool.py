@@ -1,4 +1,5 @@
-"""The thread pool ``def`` handlers and sync background tasks run in: the event loop's default executor.
+"""The thread pool ``def`` handlers, ``def`` dependencies and sync background tasks run in: the event loop's
+default executor, of ``--threads`` threads (40, anyio's default under FastAPI).
 
 It is asyncio's own pool, which also says how many calls are running. A call still
 running when the drain's ``--graceful-timeout`` is over would keep the process alive
@@ -25,8 +26,8 @@ T = TypeVar("T")
 class HandlerPool(ThreadPoolExecutor):
     """asyncio's default executor, counting the calls in progress."""
 
-    def __init__(self) -> None:
-        super().__init__(thread_name_prefix="covet-handler")
+    def __init__(self, size: int = 40) -> None:
+        super().__init__(max_workers=size, thread_name_prefix="covet-handler")
         self._count_lock = threading.Lock()
         self._running = 0
 

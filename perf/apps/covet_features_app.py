@@ -3,6 +3,8 @@
 /plaintext and /json are the plain routes of covet_app.py and use none of it:
 perf/features.py measures what the features' existence costs them. /mw/users/{user_id}
 has one dependency and one middleware, like apps/fastapi_features_app.py.
+/pooled/users/{user_id} is a ``def`` handler in the thread pool (the default, as in
+FastAPI), /inline/users/{user_id} the same handler on the loop (``inline=True``).
 """
 
 from __future__ import annotations
@@ -36,12 +38,12 @@ def unavailable(request: Request, exc: Unavailable) -> Response:
 app.exception_handler(Unavailable)(unavailable)
 
 
-@app.get("/plaintext")
+@app.get("/plaintext", inline=True)
 def plaintext() -> str:
     return "Hello, World!"
 
 
-@app.get("/json")
+@app.get("/json", inline=True)
 def json_() -> dict[str, str]:
     return {"message": "Hello, World!"}
 
@@ -59,7 +61,7 @@ async def request_id(request: Request, call_next: CallNext) -> AnyResponse:
 mw = Router(prefix="/mw", middleware=[request_id])
 
 
-@mw.get("/users/{user_id}")
+@mw.get("/users/{user_id}", inline=True)
 def user(user_id: int, who: Annotated[str, Depends(current_user)]) -> dict[str, object]:
     return {"id": user_id, "user": who}
 
@@ -67,10 +69,20 @@ def user(user_id: int, who: Annotated[str, Depends(current_user)]) -> dict[str, 
 app.include_router(mw)
 
 
+@app.get("/pooled/users/{user_id}")
+def pooled_user(user_id: int, q: str | None = None) -> dict[str, object]:
+    return {"id": user_id, "q": q}
+
+
+@app.get("/inline/users/{user_id}", inline=True)
+def inline_user(user_id: int, q: str | None = None) -> dict[str, object]:
+    return {"id": user_id, "q": q}
+
+
 def log_visit(user_id: int) -> None:
     pass
 
 
-@app.post("/visits/{user_id}")
+@app.post("/visits/{user_id}", inline=True)
 def visit(user_id: int, tasks: BackgroundTasks) -> None:
     tasks.add_task(log_visit, user_id)

@@ -1,4 +1,5 @@
-"""FastAPI's equivalent of covet_features_app.py's /mw/users/{user_id}: one dependency and one middleware."""
+"""FastAPI's equivalent of covet_features_app.py's /mw/users/{user_id} (one dependency and one middleware) and
+/pooled/users/{user_id} (a ``def`` handler, which FastAPI runs in its thread pool)."""
 
 from typing import Annotated
 
@@ -22,3 +23,8 @@ async def request_id(request: Request, call_next):  # type: ignore[no-untyped-de
 @app.get("/mw/users/{user_id}")
 async def user(user_id: int, who: Annotated[str, Depends(current_user)]) -> dict[str, object]:
     return {"id": user_id, "user": who}
+
+
+@app.get("/pooled/users/{user_id}")
+def pooled_user(user_id: int, q: str | None = None) -> dict[str, object]:
+    return {"id": user_id, "q": q}

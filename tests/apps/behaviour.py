@@ -17,7 +17,12 @@ def where_sync() -> dict[str, object]:
     return {"main_thread": threading.current_thread() is threading.main_thread()}
 
 
-@app.get("/where/blocking", blocking=True)
+@app.get("/where/inline", inline=True)
+def where_inline() -> dict[str, object]:
+    return {"main_thread": threading.current_thread() is threading.main_thread()}
+
+
+@app.get("/where/blocking", blocking=True)  # the old spelling of the default
 def where_blocking() -> dict[str, object]:
     return {"main_thread": threading.current_thread() is threading.main_thread()}
 
