@@ -40,22 +40,22 @@ from covet import (
 app = Covet(title="CovetPy tour", version="1.0.0", description="Every feature of the core in one small app.")
 
 
-@app.get("/")
+@app.get("/", inline=True)
 def index() -> str:
     return "Hello, World!"
 
 
-@app.get("/plaintext")
+@app.get("/plaintext", inline=True)
 def plaintext() -> str:
     return "Hello, World!"
 
 
-@app.get("/json")
+@app.get("/json", inline=True)
 def json_hello() -> dict[str, str]:
     return {"message": "Hello, World!"}
 
 
-@app.get("/users/{user_id}")
+@app.get("/users/{user_id}", inline=True)
 def get_user(user_id: int, q: str | None = None, limit: int = 10) -> dict[str, object]:
     return {"id": user_id, "q": q, "limit": limit}
 
@@ -77,7 +77,7 @@ class Point(TypedDict):
     y: float
 
 
-@app.post("/points", responses={400: "No points were given"})
+@app.post("/points", responses={400: "No points were given"}, inline=True)
 def centroid(points: list[Point]) -> Point:
     """The centroid of some points.
 
@@ -90,18 +90,18 @@ def centroid(points: list[Point]) -> Point:
     return {"x": sum(p["x"] / n for p in points), "y": sum(p["y"] / n for p in points)}
 
 
-@app.get("/h")
+@app.get("/h", inline=True)
 def header_echo(x_test: Annotated[str, Header()] = "") -> str:
     return x_test
 
 
-@app.get("/whoami")
+@app.get("/whoami", inline=True)
 def whoami(session: Annotated[str | None, Cookie()] = None,
            user_agent: Annotated[str, Header()] = "?") -> dict[str, object]:
     return {"session": session, "user_agent": user_agent}
 
 
-@app.get("/search")
+@app.get("/search", inline=True)
 def search(ids: list[int] = [], page_size: Annotated[int, Query(alias="page-size")] = 20) -> dict[str, object]:
     return {"ids": ids, "page_size": page_size}
 
@@ -111,17 +111,17 @@ class Color(enum.Enum):
     green = "green"
 
 
-@app.get("/colors/{color}")
+@app.get("/colors/{color}", inline=True)
 def color(color: Color) -> str:
     return color.value
 
 
-@app.get("/things/{thing_id}")
+@app.get("/things/{thing_id}", inline=True)
 def thing(thing_id: uuid.UUID, verbose: bool = False) -> dict[str, object]:
     return {"id": str(thing_id), "verbose": verbose}
 
 
-@app.get("/files/{rest:path}")
+@app.get("/files/{rest:path}", inline=True)
 def files(rest: str) -> str:
     return rest
 
@@ -144,7 +144,7 @@ async def inspect_request(request: Request) -> dict[str, object]:
     }
 
 
-@app.delete("/items/{item_id}", responses={404: "No such item"})
+@app.delete("/items/{item_id}", responses={404: "No such item"}, inline=True)
 def delete_item(item_id: int) -> None:
     if item_id < 0:
         raise HTTPError(404, f"item {item_id} not found", headers={"x-reason": "negative"})
@@ -156,7 +156,10 @@ async def slow(ms: Annotated[int, Query(ge=0, le=2000, description="how long to 
     return f"slept {ms} ms"
 
 
-@app.get("/cpu", blocking=True)
+# A ``def`` handler runs in the thread pool (as in FastAPI): a long computation or a blocking call holds up only
+# its own request. The routes above that only compute an answer from their parameters say ``inline=True``: they
+# never block, so they skip the hand-off to a thread and run on the event loop.
+@app.get("/cpu")
 def cpu_bound(n: Annotated[int, Query(ge=0, le=10_000_000)] = 100_000) -> dict[str, int]:
     return {"sum": sum(range(n))}
 
@@ -167,23 +170,23 @@ def custom() -> Response:
     return PlainTextResponse("teapot", status=418, headers={"x-custom": "yes"})
 
 
-@app.get("/made", status=202)
+@app.get("/made", status=202, inline=True)
 def made() -> JSONResponse:
     return JSONResponse({"made": True}, status=202)
 
 
-@app.get("/old", responses={307: {"description": "Moved to /"}})
+@app.get("/old", responses={307: {"description": "Moved to /"}}, inline=True)
 def old() -> RedirectResponse:
     return RedirectResponse("/")
 
 
-@app.get("/stream")
+@app.get("/stream", inline=True)
 def stream(n: Annotated[int, Query(ge=0, le=10_000)] = 5) -> StreamingResponse:
     # Any iterable or async iterable of str/bytes streams; each item is one chunk.
     return StreamingResponse((f"{i}\n" for i in range(n)), media_type="text/plain")
 
 
-@app.get("/boom", include_in_schema=False)
+@app.get("/boom", include_in_schema=False, inline=True)
 def boom() -> str:
     raise RuntimeError("this handler is broken on purpose")
 
@@ -222,7 +225,7 @@ async def me(user: Annotated[str, Depends(current_user)], settings: Annotated[Se
     return {"user": user, "region": settings["region"]}
 
 
-@app.get("/deps/log")
+@app.get("/deps/log", inline=True)
 def deps_log() -> list[str]:
     return cleanups
 
@@ -231,13 +234,13 @@ def deps_log() -> list[str]:
 accounts = Router(prefix="/accounts", tags=["accounts"])
 
 
-@accounts.get("/{account_id}")
+@accounts.get("/{account_id}", inline=True)
 def get_account(account_id: Annotated[int, Path(ge=1)], verbose: bool = False) -> dict[str, object]:
     """One account, by its number."""
     return {"account": account_id, "verbose": verbose}
 
 
-@accounts.post("/{account_id}/rename")
+@accounts.post("/{account_id}/rename", inline=True)
 def rename_account(account_id: Annotated[int, Path(ge=1)],
                    name: Annotated[str, Body(min_length=1, max_length=40)]) -> dict[str, object]:
     return {"account": account_id, "name": name}
@@ -259,6 +262,6 @@ def shutdown() -> None:
     state["started"] = False
 
 
-@app.get("/health")
+@app.get("/health", inline=True)
 def health() -> dict[str, bool]:
     return state
