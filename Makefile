@@ -12,17 +12,30 @@ PORT   ?= 8000
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
 RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\([^]]*\)\].*/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
 
-$(STAMP): pyproject.toml setup.py $(NATIVE)
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	touch $(STAMP)
+# What serving (and `covet build`) needs: CovetPy itself, editable, with the compiler. Its own build skips mypyc
+# (COVET_PURE_BUILD): the runtime is compiled once, in place, below. -qq: pip's and setuptools' chatter hides what
+# is happening; these lines say it instead, and errors still show.
+SERVE_STAMP := $(VENV)/.installed-serve
+$(SERVE_STAMP): pyproject.toml setup.py
+	@test -x $(PY) || { echo "make: creating the virtualenv $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "make: installing CovetPy (editable) and what serving needs into $(VENV) (pip; about a minute)"
+	@$(PY) -m pip install -qq --upgrade pip 'setuptools>=77'
+	@COVET_PURE_BUILD=1 $(PY) -m pip install -qq -e '.[build]'
+	@touch $@
+
+# And what the tests need (pyproject's `test` extra, installed from its list: no second build of CovetPy).
+$(STAMP): $(SERVE_STAMP)
+	@echo "make: installing the test dependencies into $(VENV) (pip; a few minutes the first time)"
+	@$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['test']))" > $(VENV)/test-requirements.txt
+	@$(PY) -m pip install -qq -r $(VENV)/test-requirements.txt
+	@touch $@
 
 # An edit to a compiled runtime module rebuilds the extensions in place (a stale one would shadow the edit).
 RTSTAMP := $(VENV)/.runtime-built
-$(RTSTAMP): $(STAMP) $(RUNTIME_PY)
-	$(PY) setup.py -q build_ext --inplace
-	touch $(RTSTAMP)
+$(RTSTAMP): $(SERVE_STAMP) $(RUNTIME_PY)
+	@echo "make: compiling the hot runtime modules with mypyc (2 to 4 minutes, once; an edit recompiles them)"
+	@$(PY) setup.py -q build_ext --inplace
+	@touch $(RTSTAMP)
 
 # covet/_native comes in two flavours, built in place: -O3 for `make run` and the benchmarks, and instrumented for
 # gcov (setup.py's COVET_COVERAGE=1, objects and counters in build/coverage/) for `make test`. Building one removes
@@ -30,18 +43,20 @@ $(RTSTAMP): $(STAMP) $(RUNTIME_PY)
 NATIVE_FAST := $(VENV)/.native-fast
 NATIVE_COV  := $(VENV)/.native-coverage
 $(NATIVE_FAST): $(RTSTAMP) $(NATIVE) setup.py
-	rm -f covet/_native.*.so $(NATIVE_COV)
-	COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace
-	touch $@
+	@echo "make: building the C core (covet/_native, -O3)"
+	@rm -f covet/_native.*.so $(NATIVE_COV)
+	@COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace
+	@touch $@
 
-$(NATIVE_COV): $(RTSTAMP) $(NATIVE) setup.py
+$(NATIVE_COV): $(RTSTAMP) $(STAMP) $(NATIVE) setup.py
 	rm -f covet/_native.*.so $(NATIVE_FAST)
 	COVET_COVERAGE=1 COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace \
 	  --build-lib build/coverage/lib --build-temp build/coverage/temp
 	touch $@
 
 run: $(NATIVE_FAST)
-	$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
+	@echo "make: serving examples/hello.py (Ctrl-C stops; $(VENV)/bin/covet is the command line)"
+	@$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
 # tests/test_metrics.py), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
@@ -111,7 +126,8 @@ bench-deps:
 
 PERFSTAMP := $(VENV)/.perf-installed
 $(PERFSTAMP): $(STAMP)
-	$(PY) -m pip install -q -e '.[test,perf]'
+	@$(PY) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['perf']))" > $(VENV)/perf-requirements.txt
+	$(PY) -m pip install -q -r $(VENV)/perf-requirements.txt
 	touch $(PERFSTAMP)
 
 .PHONY: bench bench-quick bench-deps bench-memory bench-micro
