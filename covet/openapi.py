@@ -214,7 +214,7 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
             }
         else:
             responses[str(status)] = {"description": _phrase(status), **doc}
-    if wire or bodies:
+    if wire or bodies or fields:  # a form or a file can be refused too
         responses.setdefault("422", {
             "description": "Validation Error",
             "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}},

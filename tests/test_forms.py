@@ -101,6 +101,10 @@ def test_the_form_is_in_the_openapi_document(fclient: Any) -> None:
     upload = doc["paths"]["/upload"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert upload["properties"]["doc"] == {"type": "string", "format": "binary"}
     assert upload["properties"]["extra"] == {"type": "array", "items": {"type": "string", "format": "binary"}}
+    # A form or an upload can be refused with a 422 (a missing field, a body that is no form): documented.
+    for path in ("/login", "/upload"):
+        refused = doc["paths"][path]["post"]["responses"]["422"]
+        assert refused["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/HTTPValidationError"}
 
 
 @pytest.mark.parametrize("escape", [b"%", b"%zz", b"%41", b"%4%", b"+"])
