@@ -421,12 +421,9 @@ class _Transport(httpx.BaseTransport):
         reader = _Reader(self, wire, transport, probe)
         try:
             head = reader.head()
-        except BaseException:
-            reader.finish(wait=False)
-            raise
-        if probe.errors and self.raise_server_exceptions:
-            reader.finish(wait=True)
-            raise probe.errors[0]
+        finally:
+            if probe.errors and self.raise_server_exceptions:
+                reader.finish(wait=True)  # raises what the app raised
         return httpx.Response(
             head.status_code,
             headers=head.headers.raw_items(),
@@ -452,50 +449,37 @@ class _Reader(httpx.SyncByteStream):
         self.finished = False
 
     def _event(self) -> Any:
+        """The next h11 event, taking what the server wrote as needed; httpx's error for a response h11 refuses."""
         wire = self.wire
-        while True:
-            event = wire.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = self.transport.take()
-            try:
+        try:
+            while True:
+                event = wire.next_event()
+                if event is not h11.NEED_DATA:
+                    return event
+                data = self.transport.take()
                 wire.receive_data(data if data is not None else b"")
-            except h11.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(f"the server's response is not valid HTTP/1.1: {exc}") from exc
+        except h11.RemoteProtocolError as exc:
+            # (Closed mid-body, an aborted stream, is one: the server logged why, and that is raised instead.)
+            self.finish(wait=False)
+            raise httpx.RemoteProtocolError(f"the server's response is not valid HTTP/1.1: {exc}") from exc
 
     def head(self) -> h11.Response:
         while True:
-            try:
-                event = self._event()
-            except h11.RemoteProtocolError as exc:
-                self._raise_logged()
-                raise httpx.RemoteProtocolError(f"the server's response is not valid HTTP/1.1: {exc}") from exc
+            event = self._event()
             if isinstance(event, h11.Response):
                 return event
             if isinstance(event, h11.ConnectionClosed):
-                self._raise_logged()
+                self.finish(wait=False)
                 raise httpx.RemoteProtocolError("the server closed the connection without sending a response")
             # (an InformationalResponse, such as 100 Continue, is not the answer)
 
-    def _raise_logged(self) -> None:
-        if self.probe.errors and self.owner.raise_server_exceptions:
-            raise self.probe.errors[0]
-
     def __iter__(self) -> Iterator[bytes]:
         while not self.done:
-            try:
-                event = self._event()
-            except h11.RemoteProtocolError as exc:
-                self.close()
-                raise httpx.RemoteProtocolError(f"the server's response is not valid HTTP/1.1: {exc}") from exc
+            event = self._event()
             if isinstance(event, h11.Data):
                 yield bytes(event.data)
             elif isinstance(event, h11.EndOfMessage):
                 self.done = True
-            else:
-                # Closed before the end (an aborted stream): the server's exception, or what httpx says then.
-                self.close()
-                raise httpx.RemoteProtocolError("the server closed the connection before the response ended")
 
     def close(self) -> None:
         self.finish(wait=self.done)
@@ -510,8 +494,8 @@ class _Reader(httpx.SyncByteStream):
         portal = server.portal
         if portal is not None:
             portal.call(server.finish(self.transport, self.probe, wait))
-        if self.owner.raise_server_exceptions:
-            self._raise_logged()
+        if self.probe.errors and self.owner.raise_server_exceptions:
+            raise self.probe.errors[0]
 
 
 class TestClient(httpx.Client):

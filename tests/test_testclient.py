@@ -180,6 +180,17 @@ def endless_stream() -> StreamingResponse:
     return StreamingResponse(endless(), media_type="application/octet-stream")
 
 
+async def breaking() -> AsyncIterator[bytes]:
+    yield b"first\n"
+    await asyncio.sleep(0)
+    raise OSError("the stream broke")
+
+
+@app.get("/breaks")
+def breaks() -> StreamingResponse:
+    return StreamingResponse(breaking(), media_type="text/plain")
+
+
 @app.get("/boom")
 def boom() -> str:
     raise ValueError("sync failure on purpose")
@@ -410,6 +421,17 @@ def test_server_exceptions_are_raised_in_the_test(client: TestClient) -> None:
     r = client.get("/teapot")  # an HTTPError is the app's answer
     assert (r.status_code, r.json()) == (418, {"detail": "an HTTPError is an answer, not a failure"})
     assert client.get("/echo").status_code == 200
+
+
+def test_a_stream_that_fails_midway(client: TestClient) -> None:
+    """Its head is sent: the test sees the app's exception (Starlette's client too), or else a response cut short,
+    never one that looks complete."""
+    with pytest.raises(OSError, match="the stream broke"):
+        client.get("/breaks")
+    with TestClient(app, raise_server_exceptions=False) as c, c.stream("GET", "/breaks") as r:
+        assert r.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            r.read()
 
 
 def test_server_exceptions_answer_500_when_asked(caplog: pytest.LogCaptureFixture) -> None:
