@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import httpx
 import pytest
@@ -30,6 +30,7 @@ from covet import (
     Request,
     StreamingResponse,
 )
+from covet.runtime.config import Config
 from covet.testclient import TestClient
 
 APPS = Path(__file__).resolve().parent / "apps"
@@ -52,9 +53,9 @@ def stopped() -> None:
 
 
 @app.get("/echo")
-async def echo(request: Request, q: list[str] = []) -> dict[str, object]:
+async def echo(request: Request, q: list[str] | None = None) -> dict[str, object]:
     return {
-        "q": q,
+        "q": q or [],
         "host": request.headers.get("host"),
         "user_agent": request.headers.get("user-agent"),
         "client": list(request.client or ()),
@@ -469,7 +470,7 @@ def test_a_client_used_from_several_threads(client: TestClient) -> None:
     def one() -> None:
         try:
             results.append(client.get("/gather", params={"n": 8}).json())
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # (reported by the assert below)
             results.append(exc)
 
     threads = [threading.Thread(target=one) for _ in range(8)]
@@ -519,6 +520,18 @@ def test_raw_bytes_reach_the_parser_as_sent(client: TestClient) -> None:
     [r1, r2] = client.raw(b"GET /echo HTTP/1.1\r\nhost: a\r\n\r\nGET /echo?q=2 HTTP/1.1\r\nhost: b\r\n\r\n",
                           responses=2)
     assert (r1.json()["host"], r2.json()["q"]) == ("a", ["2"])
+
+
+def test_the_servers_timeouts_run_on_its_ticker() -> None:
+    """config= sets the server's limits; its one-second ticker runs in process too (timeouts, the Date header)."""
+    with TestClient(app, config=Config(body_timeout=1.0, max_body=100)) as c:
+        started = time.monotonic()
+        [r] = c.raw(b'POST /json HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\n{"a"', timeout=10)
+        assert r.status_code == 408 and time.monotonic() - started < 5
+        assert c.post("/json", json={"a": "1" * 200}).status_code == 413
+        first = c.get("/echo").headers["date"]
+        time.sleep(1.1)
+        assert c.get("/echo").headers["date"] != first
 
 
 def test_the_old_import_path_still_works() -> None:
