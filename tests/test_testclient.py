@@ -30,6 +30,7 @@ from covet import (
     Request,
     StreamingResponse,
 )
+from covet._inprocess import HIGH_WATER
 from covet.runtime.config import Config
 from covet.testclient import TestClient
 
@@ -392,6 +393,10 @@ def test_a_streaming_response_is_read_as_it_comes(client: TestClient) -> None:
 def test_an_endless_stream_is_closed_when_the_test_stops_reading(client: TestClient) -> None:
     stream_closed.clear()
     with client.stream("GET", "/endless") as r:
+        # While the test does not read, the server is paused: what waits unread stays bounded.
+        time.sleep(0.3)
+        transport = getattr(r.stream, "_stream", r.stream).transport  # (httpx wraps the transport's stream)
+        assert transport.paused and transport.written - transport.taken < 2 * HIGH_WATER
         got = 0
         for piece in r.iter_raw():
             got += len(piece)
@@ -445,6 +450,24 @@ def test_server_exceptions_answer_500_when_asked(caplog: pytest.LogCaptureFixtur
     assert "the background task failed" in caplog.text
 
 
+def test_on_uvloop() -> None:
+    events.clear()
+    with TestClient(app, backend_options={"use_uvloop": True}) as c:
+        assert type(c._server.portal.loop).__module__.startswith("uvloop")  # type: ignore[union-attr]
+        assert c.get("/later", params={"what": "u"}).text == "answered"
+        assert events[-2:] == ["sync u", "async u"]
+        with pytest.raises(KeyError):
+            c.get("/aboom")
+        assert c.get("/stream").text == "chunk 1\nchunk 2\nchunk 3\n"
+
+
+def test_backends_other_than_asyncio_are_refused() -> None:
+    with pytest.raises(ValueError, match="asyncio only"):
+        TestClient(app, backend="trio")
+    with pytest.raises(ValueError, match="use_uvloop"):
+        TestClient(app, backend_options={"loop_factory": None})
+
+
 def test_several_clients_at_once() -> None:
     other = Covet()
 
@@ -463,8 +486,9 @@ def test_several_clients_at_once() -> None:
 
 def test_a_client_used_from_several_threads(client: TestClient) -> None:
     """Requests from 8 threads run on the client's loop at once: each waits until all 8 have arrived."""
+    global all_here
     arrivals.clear()
-    all_here.clear()
+    all_here = asyncio.Event()  # (an Event is bound to the first loop that waits on it)
     results: list[object] = []
 
     def one() -> None:
