@@ -89,15 +89,14 @@ def _alone(handler: logging.Handler, name: str) -> bool:
     return True
 
 
-_capture_lock = threading.Lock()
-_capture: list[ErrorCapture] = []
+_capture: Final = ErrorCapture()
 
 
 def install_capture() -> None:
-    with _capture_lock:
-        if not _capture:
-            _capture.append(ErrorCapture())
-            logging.getLogger("covet").addHandler(_capture[0])
+    """Put the capture on the ``covet`` logger, again if a logging configuration replaced its handlers since."""
+    logger = logging.getLogger("covet")
+    if _capture not in logger.handlers:
+        logger.addHandler(_capture)  # (addHandler takes logging's lock, and adds a handler once)
 
 
 def track_tasks(loop: asyncio.AbstractEventLoop, coro: Any, *, context: contextvars.Context | None = None) -> Any:

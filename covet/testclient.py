@@ -65,6 +65,7 @@ class _Transport(httpx.BaseTransport):
             data += wire.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:  # (a header with CR or LF in it, a body longer than its length, ...)
             raise httpx.LocalProtocolError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
+        install_capture()
         url = request.url
         port = url.port or (443 if url.scheme == "https" else 80)
         server = self.server
@@ -224,7 +225,8 @@ class TestClient(httpx.Client):
     def raw(self, data: bytes, *, responses: int = 1, timeout: float = 10.0, head: bool = False) -> list[RawResponse]:
         """Send raw bytes on a fresh connection; read ``responses`` responses (fewer if it closes).
 
-        For wire-level tests: nothing checks ``data``, and the responses are parsed loosely.
+        For wire-level tests: nothing checks ``data``, the responses are parsed loosely, and they are the server's
+        answers as they are (an exception the app raised is a 500 here, not raised).
         """
         server = self._server
         portal = server.get_portal()

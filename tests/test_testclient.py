@@ -440,6 +440,23 @@ def test_a_stream_that_fails_midway(client: TestClient) -> None:
             r.read()
 
 
+def test_server_exceptions_are_raised_after_a_logging_configuration(client: TestClient) -> None:
+    """An app's logging set-up that replaces the covet logger's handlers does not silence the client."""
+    import logging.config
+
+    covet_logger = logging.getLogger("covet")
+    saved = covet_logger.handlers[:]
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": False,
+                               "handlers": {"null": {"class": "logging.NullHandler"}},
+                               "loggers": {"covet": {"handlers": ["null"], "level": "INFO"}}})
+    try:
+        with pytest.raises(ValueError, match="sync failure on purpose"):
+            client.get("/boom")
+    finally:
+        covet_logger.handlers[:] = saved
+        covet_logger.setLevel(logging.NOTSET)
+
+
 def test_server_exceptions_answer_500_when_asked(caplog: pytest.LogCaptureFixture) -> None:
     with TestClient(app, raise_server_exceptions=False) as c:
         r = c.get("/boom")
