@@ -99,10 +99,14 @@ def install_capture() -> None:
         logger.addHandler(_capture)  # (addHandler takes logging's lock, and adds a handler once)
 
 
-def track_tasks(loop: asyncio.AbstractEventLoop, coro: Any, *, context: contextvars.Context | None = None) -> Any:
+def track_tasks(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> Any:
     """The loop's task factory: a task made for a request is noted on its probe, so the request can wait for the
-    ones the server tracks (a handler's, a stream's, its after-response work)."""
-    task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, context=context)
+    ones the server tracks (a handler's, a stream's, its after-response work).
+
+    ``kwargs`` are create_task's (``context`` on 3.11; ``name`` and more on later Pythons), passed on.
+    """
+    task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+    context: contextvars.Context | None = kwargs.get("context")
     probe = context.get(current_probe) if context is not None else current_probe.get()
     if probe is not None:
         probe.tasks.append(task)
