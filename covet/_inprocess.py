@@ -128,7 +128,8 @@ class Portal:
         else:
             self.loop = asyncio.new_event_loop()
         self.loop.set_task_factory(track_tasks)
-        self.loop.set_default_executor(HandlerPool())  # the pool `def` handlers run in under `covet serve`
+        self.pool = HandlerPool()
+        self.loop.set_default_executor(self.pool)  # the pool `def` handlers run in under `covet serve`
         self.thread = threading.Thread(target=self._run, name="covet-testclient", daemon=True)
         self.thread.start()
 
@@ -157,10 +158,13 @@ class Portal:
         except RuntimeError:  # the loop is closed: nothing is left to tell
             pass
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop the loop; with ``wait``, return once its thread has cancelled what was left and closed it (unless
+        called from that thread or its pool, which the closing waits for)."""
         if self.thread.is_alive():
             self.soon(self.loop.stop)
-            if threading.current_thread() is not self.thread:
+            here = threading.current_thread()
+            if wait and here is not self.thread and here not in getattr(self.pool, "_threads", ()):
                 self.thread.join()
 
 
@@ -383,9 +387,14 @@ class InProcessServer:
     def shutdown(self) -> None:
         self.get_portal().call(run_hooks(self.app.shutdown_hooks))
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         with self.lock:
             portal, self.portal = self.portal, None
         if portal is not None:
-            portal.stop()
+            portal.stop(wait)
         self.state = None
+
+    def drop(self) -> None:
+        """The client was garbage-collected without close(): stop its loop, waiting for nothing (the collection
+        may run in any thread, the loop's pool too)."""
+        self.stop(wait=False)

@@ -201,7 +201,7 @@ class TestClient(httpx.Client):
         super().__init__(base_url=base_url, headers=headers, follow_redirects=follow_redirects, cookies=cookies,
                          transport=_Transport(self._server, raise_server_exceptions))
         # A client dropped without close() must not leave its loop's thread behind.
-        weakref.finalize(self, self._server.stop)
+        weakref.finalize(self, self._server.drop)
 
     @property
     def config(self) -> Config:

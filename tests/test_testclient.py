@@ -540,6 +540,19 @@ def test_close_stops_the_loop_and_its_thread() -> None:
     assert not portal.thread.is_alive() and portal.loop.is_closed()
 
 
+def test_a_client_dropped_without_close_stops_its_loop() -> None:
+    import gc
+
+    c = TestClient(app)
+    c.get("/echo")
+    portal = c._server.portal
+    assert portal is not None
+    del c
+    gc.collect()
+    portal.thread.join(5)
+    assert not portal.thread.is_alive()
+
+
 def test_the_client_cannot_be_called_from_its_own_loop() -> None:
     inner = Covet()
     holder: list[TestClient] = []
