@@ -23,6 +23,7 @@ import pytest
 from covet import (
     BackgroundTasks,
     Covet,
+    Depends,
     Header,
     HTTPError,
     PlainTextResponse,
@@ -128,6 +129,19 @@ def slow_sync(what: str) -> None:
 async def slow_async(what: str) -> None:
     await asyncio.sleep(0.2)
     events.append(f"async {what}")
+
+
+async def held() -> AsyncIterator[str]:
+    try:
+        yield "held"
+    finally:
+        await asyncio.sleep(0.2)
+        events.append("released")
+
+
+@app.get("/held")
+async def with_held(h: Annotated[str, Depends(held)]) -> str:
+    return h
 
 
 @app.get("/later/fails")
@@ -381,6 +395,12 @@ def test_background_tasks_are_done_when_the_request_returns(client: TestClient) 
     events.clear()
     assert client.get("/later", params={"what": "x"}).text == "answered"
     assert events == ["sync x", "async x"]
+
+
+def test_dependency_clean_up_is_done_when_the_request_returns(client: TestClient) -> None:
+    events.clear()
+    assert client.get("/held").text == "held"
+    assert events == ["released"]
 
 
 def test_a_streaming_response_is_read_as_it_comes(client: TestClient) -> None:
