@@ -303,7 +303,7 @@ class Feed:
 
 @final
 class InProcessServer:
-    """The application as the client serves it: its state, its loop, and whether its lifespan is running."""
+    """The application as a test client serves it: the server's state and config, and the loop it runs on."""
 
     def __init__(self, app: Covet, config: Config | None, root_path: str, peer: tuple[str, int],
                  use_uvloop: bool) -> None:
