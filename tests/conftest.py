@@ -179,7 +179,9 @@ def app_client(request: pytest.FixtureRequest, module: str, built_fixture: str, 
         os.environ.update(env or {})
         sys.path.insert(0, str(APPS))
         app = importlib.import_module(module).app
-        with TestClient(app, **({"config": config} if config is not None else {})) as c:
+        # As httpx.Client on a server: an unhandled exception is a 500, not raised in the test; redirects are read.
+        with TestClient(app, raise_server_exceptions=False, follow_redirects=False,
+                        **({"config": config} if config is not None else {})) as c:
             c.server = None  # type: ignore[attr-defined]
             yield c
         return
@@ -222,7 +224,8 @@ class InProcess:
         from covet.testing import TestClient
         from examples.hello import app
 
-        self.client = TestClient(app)
+        # As httpx.Client on a server: a 500 rather than the exception, and redirects read rather than followed.
+        self.client = TestClient(app, raise_server_exceptions=False, follow_redirects=False)
         self.client.__enter__()
 
     def request(self, method: str, url: str, **kw: object):  # type: ignore[no-untyped-def]

@@ -81,7 +81,7 @@ def test_every_change_to_a_session_is_saved() -> None:
 
 
 def test_a_session_larger_than_a_cookie_is_an_error_not_a_silent_loss(caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(_app) as client:
+    with TestClient(_app, raise_server_exceptions=False) as client:
         r = client.post("/session/huge")
     assert r.status_code == 500
     assert "more than a cookie holds" in caplog.text
@@ -93,7 +93,7 @@ def test_session_middleware_needs_a_key() -> None:
 
 
 def test_a_result_of_no_declared_type_is_encoded_by_what_it_is() -> None:
-    with TestClient(_app) as client:
+    with TestClient(_app, raise_server_exceptions=False) as client:
         r = client.get("/any/text")
         assert (r.status_code, r.text, r.headers["content-type"].split(";")[0]) == (200, "hi", "text/plain")
         assert client.get("/any/none").status_code == 204
@@ -105,7 +105,7 @@ def test_a_result_of_no_declared_type_is_encoded_by_what_it_is() -> None:
 
 
 def test_an_http_error_header_that_is_not_latin1_answers_500(caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(_app) as client:
+    with TestClient(_app, raise_server_exceptions=False) as client:
         r = client.get("/latin")
     assert r.status_code == 500
     assert "is not Latin-1" in caplog.text
@@ -142,7 +142,7 @@ def test_a_middleware_failing_after_the_handler_still_closes_the_dependencies(
     import time
 
     _cleaned.clear()
-    with TestClient(_failing) as client:
+    with TestClient(_failing, raise_server_exceptions=False) as client:
         assert client.get("/boom").status_code == 500
         deadline = time.monotonic() + 5
         while not _cleaned and time.monotonic() < deadline:

@@ -12,19 +12,29 @@ app = Covet(server_header="behaviour-test")
 MAIN = threading.main_thread().name
 
 
+def on_loop_thread() -> bool:
+    """Whether the caller runs on the event loop's thread (the main thread under `covet serve`; the test client's
+    loop thread in process)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 @app.get("/where/sync")
 def where_sync() -> dict[str, object]:
-    return {"main_thread": threading.current_thread() is threading.main_thread()}
+    return {"loop_thread": on_loop_thread()}
 
 
 @app.get("/where/inline", inline=True)
 def where_inline() -> dict[str, object]:
-    return {"main_thread": threading.current_thread() is threading.main_thread()}
+    return {"loop_thread": on_loop_thread()}
 
 
 @app.get("/where/blocking", blocking=True)  # the old spelling of the default
 def where_blocking() -> dict[str, object]:
-    return {"main_thread": threading.current_thread() is threading.main_thread()}
+    return {"loop_thread": on_loop_thread()}
 
 
 @app.get("/where/async")
