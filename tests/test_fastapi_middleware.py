@@ -360,3 +360,59 @@ def test_mutable_headers_behave_as_starlettes() -> None:
     with pytest.raises(ValueError):
         h["bad name"] = "v"
     assert "x-bad" not in h and "bad name" not in h
+
+
+# -- a FastAPI app, with only its imports changed ------------------------------------------------------
+
+FASTAPI_APP = '''
+import time
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.middleware.httpsredirect import HTTPSRedirectMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
+
+app = FastAPI()
+app.add_middleware(GZipMiddleware, minimum_size=1000)
+app.add_middleware(TrustedHostMiddleware, allowed_hosts=["testserver", "*.example.com"])
+app.add_middleware(CORSMiddleware, allow_origins=["https://front.example.com"], allow_credentials=True,
+                   allow_methods=["*"], allow_headers=["*"])
+
+
+@app.middleware("http")
+async def add_process_time_header(request: Request, call_next):
+    start_time = time.perf_counter()
+    response = await call_next(request)
+    response.headers["X-Process-Time"] = str(time.perf_counter() - start_time)
+    return response
+
+
+@app.get("/")
+async def main():
+    return {"message": "Hello World " * 100}
+
+
+secure = FastAPI()
+secure.add_middleware(HTTPSRedirectMiddleware)
+'''
+
+
+def test_a_fastapi_app_runs_with_only_its_imports_changed() -> None:
+    from covet.testing import TestClient
+
+    namespace: dict[str, Any] = {}
+    exec(compile(FASTAPI_APP.replace("fastapi", "covet").replace("FastAPI", "Covet"), "<fastapi app>", "exec"),
+         namespace)
+    client = TestClient(namespace["app"])
+    r = client.get("/", headers={"origin": "https://front.example.com", "accept-encoding": "gzip"})
+    assert r.status_code == 200 and float(r.headers["x-process-time"]) >= 0
+    assert (r.headers["access-control-allow-origin"], r.headers["content-encoding"]) == ("https://front.example.com",
+                                                                                        "gzip")
+    assert gzip.decompress(r.content) == b'{"message":"' + b"Hello World " * 100 + b'"}'
+    r = client.options("/", headers={"origin": "https://front.example.com", "access-control-request-method": "PUT",
+                                     "access-control-request-headers": "x-custom"})
+    assert (r.status_code, r.headers["access-control-allow-headers"]) == (200, "x-custom")
+    assert client.get("/", headers={"host": "evil.com"}).status_code == 400
+    r = TestClient(namespace["secure"]).get("/", headers={"host": "api.example.com"})
+    assert (r.status_code, r.headers["location"]) == (307, "https://api.example.com/")
