@@ -37,7 +37,7 @@ class GZipMiddleware(CompressionMiddleware):
     def __init__(self, minimum_size: int = 500, compresslevel: int = 9, thread_minimum_size: int = 128 * 1024, *,
                  exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES) -> None:
         if isinstance(compresslevel, bool) or not isinstance(compresslevel, int) or not -1 <= compresslevel <= 9:
-            raise RouteDefinitionError(f"GZipMiddleware(compresslevel={compresslevel!r}) must be 1 to 9 (or -1, "
+            raise RouteDefinitionError(f"GZipMiddleware(compresslevel={compresslevel!r}) must be 0 to 9 (or -1, "
                                        "zlib's default)")
         super().__init__(minimum_size=minimum_size, gzip_level=compresslevel, codings=("gzip",))
         self.thread_minimum_size = thread_minimum_size
