@@ -18,6 +18,7 @@ from covet.exceptions import (
     ResponseValidationError,
     RouteDefinitionError,
 )
+from covet.headers import MutableHeaders
 from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
@@ -53,6 +54,7 @@ __all__ = [
     "CompressionMiddleware",
     "Request",
     "Headers",
+    "MutableHeaders",
     "QueryParams",
     "ConnectionInfo",
     "Response",

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, overload
 
 from covet import docsui
 from covet.exceptions import RouteDefinitionError
 from covet.health import ReadinessCheck
 from covet.manifest import RouteRow
-from covet.middleware import Middleware, wrap_plan
+from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
-from covet.routing import RouteDef, Routes, _check_middleware, check_timeout
+from covet.routing import RouteDef, Routes, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
@@ -25,6 +25,7 @@ __all__ = ["Covet", "RouteDef"]
 Hook = Callable[[], "Awaitable[None] | None"]
 _log = logging.getLogger("covet.server")
 E = TypeVar("E", bound=BaseException)
+M = TypeVar("M", bound=Middleware)
 ErrorHandler: TypeAlias = Callable[
     [Request, E], "Response | StreamingResponse | Awaitable[Response | StreamingResponse]"
 ]
@@ -102,16 +103,59 @@ class Covet(Routes):
 
     # -- middleware and exception handlers ------------------------------------
 
-    def add_middleware(self, mw: Middleware) -> Middleware:
-        """Add ``mw`` around every route (and the 404 and 405 answers), inside the middleware added before it.
+    @overload
+    def add_middleware(self, middleware: M, /) -> M: ...
 
-        Usable as a decorator: ``@app.add_middleware``.
+    @overload
+    def add_middleware(self, middleware: type[Any], /, *args: Any, **options: Any) -> Middleware: ...
+
+    def add_middleware(self, middleware: Any, /, *args: Any, **options: Any) -> Any:
+        """Add middleware around every route (and the 404 and 405 answers, and the docs).
+
+        ``add_middleware(mw)``, with ``mw`` an async function ``(request, call_next) -> response`` or an instance
+        with such a ``__call__``, puts it inside the middleware added before it; usable as a decorator.
+
+        ``add_middleware(SomeMiddleware, **options)``, FastAPI's spelling, makes ``SomeMiddleware(**options)`` and
+        puts it outside the middleware added before it, as Starlette does (the last added is the outermost).
         """
-        self.middleware_stack.append(_check_middleware(mw))
+        where = call_site()
+        if isinstance(middleware, type):
+            mw = build_middleware(middleware, args, options, where)
+            self.middleware_stack.insert(0, mw)
+            self._changed()
+            return mw
+        if args or options:
+            raise RouteDefinitionError(f"{where}: add_middleware({middleware!r}, ...) takes options only with a "
+                                       "middleware class")
+        self.middleware_stack.append(check_middleware(middleware, where))
         self._changed()
-        return mw
+        return middleware
 
-    middleware = add_middleware
+    @overload
+    def middleware(self, middleware_type: str, /) -> Callable[[M], M]: ...
+
+    @overload
+    def middleware(self, middleware_type: M, /) -> M: ...
+
+    def middleware(self, middleware_type: Any, /) -> Any:
+        """``@app.middleware("http")``, FastAPI's decorator: the function goes outside the middleware added before
+        it (the last added is the outermost, as in Starlette).
+
+        ``@app.middleware`` without ``"http"`` is ``add_middleware(mw)``: inside those added before.
+        """
+        if not isinstance(middleware_type, str):
+            return self.add_middleware(middleware_type)
+        where = call_site()
+        if middleware_type != "http":
+            raise RouteDefinitionError(f"{where}: app.middleware({middleware_type!r}): the only middleware type is "
+                                       "\"http\"")
+
+        def register(func: M) -> M:
+            self.middleware_stack.insert(0, check_middleware(func, call_site()))
+            self._changed()
+            return func
+
+        return register
 
     def exception_handler(self, cls: type[E]) -> Callable[[ErrorHandler[E]], ErrorHandler[E]]:
         """Answer exceptions of class ``cls`` (raised by a handler or a dependency) with the decorated function.

@@ -106,11 +106,20 @@ class CompressionMiddleware:
         c = zstandard.ZstdCompressor(level=self.zstd_level).compressobj()
         return c.compress, lambda: c.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK), c.flush
 
+    def compressible(self, ctype: str) -> bool:
+        """Whether a body of type ``ctype`` (the Content-Type header, or "") is worth compressing."""
+        return _compressible(ctype)
+
+    async def compress_body(self, coding: str, body: bytes) -> bytes:
+        """A whole body, compressed with ``coding``."""
+        compress, _, end = self.compressor(coding)
+        return compress(body) + end()
+
     async def __call__(self, request: Request, call_next: CallNext) -> AnyResponse:
         response = await call_next(request)
-        headers = dict(response.headers)
+        headers = dict(response.raw_headers)
         ctype = headers.get(b"content-type", b"").decode("latin-1")
-        if not _compressible(ctype) or b"content-encoding" in headers or response.status == 204:
+        if not self.compressible(ctype) or b"content-encoding" in headers or response.status == 204:
             return response
         _vary(response)  # a 304 or 206 of a resource that may be sent compressed varies too
         if response.status in (206, 304):
@@ -124,11 +133,10 @@ class CompressionMiddleware:
         else:
             if len(response.body) < self.minimum_size:
                 return response
-            compress, _, end = self.compressor(coding)
-            response.body = compress(response.body) + end()
+            response.body = await self.compress_body(coding, response.body)
         response.set_header("content-encoding", coding)
         # Ranges would count the uncompressed bytes: none are offered on a compressed answer.
-        response.headers = [(k, v) for k, v in response.headers if k != b"accept-ranges"]
+        response.raw_headers = [(k, v) for k, v in response.raw_headers if k != b"accept-ranges"]
         etag = headers.get(b"etag")
         if etag is not None and not etag.startswith(b"W/"):
             # The compressed bytes are not the bytes the strong validator names.
@@ -147,7 +155,7 @@ class CompressionMiddleware:
 
 
 def _vary(response: AnyResponse) -> None:
-    for k, v in response.headers:
+    for k, v in response.raw_headers:
         if k == b"vary":
             if b"accept-encoding" not in v.lower() and v.strip() != b"*":
                 response.set_header("vary", v.decode("latin-1") + ", Accept-Encoding")

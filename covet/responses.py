@@ -16,6 +16,8 @@ from typing import Literal, TypeAlias
 
 import pydantic_core
 
+from covet.headers import MutableHeaders
+
 __all__ = [
     "Response",
     "JSONResponse",
@@ -66,17 +68,24 @@ _SAMESITE = ("lax", "strict", "none")
 class _Headers:
     """Header and cookie methods every response has."""
 
-    headers: list[tuple[bytes, bytes]]
+    # What the server sends: lower-cased (name, value) byte pairs, as Starlette's ``raw_headers``.
+    raw_headers: list[tuple[bytes, bytes]]
+
+    @property
+    def headers(self) -> MutableHeaders:
+        """The headers as a case-insensitive mapping that changes the response: ``headers["x-a"] = "1"``,
+        ``del headers["x-a"]``, ``headers.append(name, value)``, ``headers.getlist(name)``."""
+        return MutableHeaders(raw=self.raw_headers)
 
     def set_header(self, name: str, value: str) -> None:
         """Set header ``name`` to ``value``, replacing any it had."""
         ((bname, bvalue),) = _encode_headers([(name, value)])
-        self.headers = [(k, v) for k, v in self.headers if k != bname]
-        self.headers.append((bname, bvalue))
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != bname]
+        self.raw_headers.append((bname, bvalue))
 
     def append_header(self, name: str, value: str) -> None:
         """Add a header line, keeping any others of the same name."""
-        self.headers.extend(_encode_headers([(name, value)]))
+        self.raw_headers.extend(_encode_headers([(name, value)]))
 
     def set_cookie(
         self,
@@ -152,7 +161,7 @@ class Response(_Headers):
         if media_type is not None:
             self.media_type = media_type
         self.body = self.render(content)
-        self.headers = _encode_headers(headers)
+        self.raw_headers = _encode_headers(headers)
         self._add_content_type()
 
     def render(self, content: object) -> bytes:
@@ -165,15 +174,15 @@ class Response(_Headers):
         raise TypeError(f"{type(self).__name__} content must be bytes or str, not {type(content).__name__}")
 
     def _add_content_type(self) -> None:
-        if self.media_type is None or any(k == b"content-type" for k, _ in self.headers):
+        if self.media_type is None or any(k == b"content-type" for k, _ in self.raw_headers):
             return
         ctype = self.media_type
         if ctype.startswith("text/") and "charset=" not in ctype:
             ctype += f"; charset={self.charset}"
-        self.headers.extend(_encode_headers([("content-type", ctype)]))
+        self.raw_headers.extend(_encode_headers([("content-type", ctype)]))
 
     def to_reply(self) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        return (self.status, self.headers, self.body)
+        return (self.status, self.raw_headers, self.body)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, {len(self.body)} bytes)"
@@ -207,7 +216,7 @@ class JSONResponse(Response):
         if media_type is not None:
             self.media_type = media_type
         self.body = pydantic_core.to_json(content)
-        self.headers = _encode_headers(headers)
+        self.raw_headers = _encode_headers(headers)
         self._add_content_type()
 
 
@@ -216,7 +225,7 @@ class RedirectResponse(Response):
 
     def __init__(self, url: str, status: int = 307, headers: HeadersArg = None) -> None:
         super().__init__(b"", status, headers)
-        self.headers.append((b"location", _safe_location(url)))
+        self.raw_headers.append((b"location", _safe_location(url)))
 
 
 def _safe_location(url: str) -> bytes:
@@ -247,14 +256,14 @@ class StreamingResponse(_Headers):
     ) -> None:
         self.status = status
         self.content = content
-        self.headers = _encode_headers(headers)
+        self.raw_headers = _encode_headers(headers)
         if content_length is not None and content_length < 0:
             raise ValueError("content_length cannot be negative")
         self.length = content_length  # the protocol layer frames the body with it
         # Work to run once the stream has ended (a route's background tasks and dependency clean-up).
         self.after: Callable[[], Awaitable[None]] | None = None
-        if media_type is not None and not any(k == b"content-type" for k, _ in self.headers):
-            self.headers.extend(_encode_headers([("content-type", media_type)]))
+        if media_type is not None and not any(k == b"content-type" for k, _ in self.raw_headers):
+            self.raw_headers.extend(_encode_headers([("content-type", media_type)]))
 
     def __repr__(self) -> str:
         return f"StreamingResponse(status={self.status})"

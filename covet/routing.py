@@ -9,7 +9,7 @@ from typing import Any, TypedDict, TypeVar, final
 from typing_extensions import Unpack
 
 from covet.exceptions import RouteDefinitionError
-from covet.middleware import Middleware
+from covet.middleware import Middleware, check_middleware
 from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
 
@@ -116,10 +116,7 @@ def _check_prefix(prefix: str) -> str:
 
 
 def _check_middleware(mw: Middleware) -> Middleware:
-    # An instance whose __call__ is async also qualifies; callable() cannot tell (hence the noqa).
-    if not inspect.iscoroutinefunction(mw) and not inspect.iscoroutinefunction(getattr(mw, "__call__", None)):  # noqa: B004
-        raise RouteDefinitionError(f"middleware {mw!r} must be an async function (request, call_next) -> response")
-    return mw
+    return check_middleware(mw)
 
 
 def check_timeout(what: str, seconds: float) -> None:

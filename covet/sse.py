@@ -119,8 +119,8 @@ class EventSourceResponse(StreamingResponse):
     def __init__(self, content: AsyncIterable[Any] | Iterable[Any], status: int = 200, headers: HeadersArg = None,
                  *, ping: float | None = 15.0) -> None:
         super().__init__(_frames(content, ping), status=status, headers=headers, media_type="text/event-stream")
-        names = {k for k, _ in self.headers}
+        names = {k for k, _ in self.raw_headers}
         if b"cache-control" not in names:
-            self.headers.append((b"cache-control", b"no-cache"))
+            self.raw_headers.append((b"cache-control", b"no-cache"))
         if b"x-accel-buffering" not in names:
-            self.headers.append((b"x-accel-buffering", b"no"))  # nginx would otherwise hold events back
+            self.raw_headers.append((b"x-accel-buffering", b"no"))  # nginx would otherwise hold events back

@@ -78,8 +78,8 @@ def reply_of(result: Response | StreamingResponse) -> Reply:
         return result
     after = result.after
     if after is not None:  # a response middleware handed on, with its route's work still to run
-        return AfterReply((result.status, result.headers, result.body), after)
-    return (result.status, result.headers, result.body)
+        return AfterReply((result.status, result.raw_headers, result.body), after)
+    return (result.status, result.raw_headers, result.body)
 
 
 def encode_any(result: object, status: int) -> Reply:

@@ -104,7 +104,7 @@ def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, mi
     if minor != 1:
         keep_alive = False  # HTTP/1.0: the close ends a body of unknown length, and is simplest for a known one
     try:
-        prefix, close = prefix_of(resp.status, resp.headers)
+        prefix, close = prefix_of(resp.status, resp.raw_headers)
     except ValueError as exc:
         # Nothing of the stream has been sent: it is replaced whole by a 500, and its source is left unread.
         prefix, close = _unsendable(exc)

@@ -26,16 +26,16 @@ def split_media(t: str) -> Response:
 
 @app.get("/split/raw")
 def split_raw(v: str) -> Response:
-    # Past the checks of Response's own methods: only the writer stands between this value and the wire.
+    # Past the checks of response.headers and set_header: only the writer stands between this value and the wire.
     r = Response("x")
-    r.headers.append((b"x-raw", v.encode("latin-1")))
+    r.raw_headers.append((b"x-raw", v.encode("latin-1")))
     return r
 
 
 @app.get("/split/raw-name")
 def split_raw_name(v: str) -> Response:
     r = Response("x")
-    r.headers.append((v.encode("latin-1"), b"1"))
+    r.raw_headers.append((v.encode("latin-1"), b"1"))
     return r
 
 
@@ -47,7 +47,7 @@ def split_stream_media(t: str) -> StreamingResponse:
 @app.get("/split/stream-raw")
 def split_stream_raw(v: str) -> StreamingResponse:
     r = StreamingResponse(chunks())
-    r.headers.append((b"x-raw", v.encode("latin-1")))
+    r.raw_headers.append((b"x-raw", v.encode("latin-1")))
     return r
 
 

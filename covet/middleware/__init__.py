@@ -12,6 +12,12 @@ It may answer without calling ``call_next``, or change the response it gets
 back. Routes are wrapped when they are planned, each with exactly the
 middleware that applies to it (the application's, then its routers'), so a
 route with none runs as if middleware did not exist.
+
+FastAPI's middleware classes live in submodules under FastAPI's names: ``covet.middleware.cors.CORSMiddleware``,
+``.trustedhost.TrustedHostMiddleware``, ``.gzip.GZipMiddleware`` and ``.httpsredirect.HTTPSRedirectMiddleware``,
+added as ``app.add_middleware(CORSMiddleware, allow_origins=[...])``. They are typed middleware like the
+functions above (built from their options, then called with ``(request, call_next)``); pure ASGI middleware
+classes (``__init__(app, ...)``, ``__call__(scope, receive, send)``) are refused at start-up, for now.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeAlias, cast
 
 from covet.exceptions import HTTPError
+from covet.middleware.checks import build_middleware, call_site, check_middleware
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
 from covet.runtime.body import RequestBody
@@ -30,7 +37,7 @@ from covet.runtime.encode import http_error_reply, reply_of
 from covet.runtime.exits import AfterReply
 from covet.runtime.glue import RoutePlan
 
-__all__ = ["AnyResponse", "CallNext", "Middleware", "wrap_plan"]
+__all__ = ["AnyResponse", "CallNext", "Middleware", "wrap_plan", "check_middleware", "build_middleware", "call_site"]
 
 AnyResponse: TypeAlias = Response | StreamingResponse
 CallNext: TypeAlias = Callable[[Request], Awaitable[AnyResponse]]
@@ -49,7 +56,7 @@ def response_of(reply: Any) -> AnyResponse:
     status, headers, body = reply
     resp = Response.__new__(Response)
     resp.status = status
-    resp.headers = list(headers)
+    resp.raw_headers = list(headers)
     resp.body = body
     resp.after = after
     return resp
