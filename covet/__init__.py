@@ -19,7 +19,7 @@ from covet.exceptions import (
     RouteDefinitionError,
 )
 from covet.middleware import AnyResponse, CallNext, Middleware
-from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
+from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query, Security
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -75,6 +75,7 @@ __all__ = [
     "File",
     "UploadFile",
     "Depends",
+    "Security",
     "BackgroundTasks",
     "__version__",
 ]

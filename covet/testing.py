@@ -167,6 +167,9 @@ class TestClient:
         return self._loop
 
     def _get_state(self) -> ServerState:
+        if self._state is not None and self._state.dispatcher is not self.app.dispatcher():
+            # The application changed since (``app.dependency_overrides`` set, say): serve its new plan.
+            self._state.dispatcher = self.app.dispatcher()
         if self._state is None:
             self._state = ServerState(self.app.dispatcher(), self.config)
             if self.config.metrics:  # counted as `covet serve --metrics` counts, from zero for each client
@@ -229,8 +232,10 @@ class TestClient:
         cookies: Mapping[str, str] | None = None,
         content: bytes | str | None = None,
         json: Any = None,
+        data: Mapping[str, Any] | None = None,
     ) -> TestResponse:
-        """Send one request and return its response."""
+        """Send one request and return its response; ``data`` is sent as a form
+        (``application/x-www-form-urlencoded``)."""
         target = url
         if params:
             target += ("&" if "?" in url else "?") + urlencode(params, doseq=True)
@@ -243,6 +248,9 @@ class TestClient:
         if json is not None:
             body = _json.dumps(json).encode()
             hdrs.setdefault("content-type", "application/json")
+        elif data is not None:
+            body = urlencode(data, doseq=True).encode()
+            hdrs.setdefault("content-type", "application/x-www-form-urlencoded")
         elif content is not None:
             body = content.encode() if isinstance(content, str) else content
         if body or method.upper() in ("POST", "PUT", "PATCH"):

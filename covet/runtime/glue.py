@@ -33,6 +33,7 @@ from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionE
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
+from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
            "GLUE_SIGNATURE", "STREAM_GLUE_SIGNATURE", "reads_stream"]
@@ -148,6 +149,10 @@ class Binder:
     def provider(self, dep: DepSpec) -> str:
         raise NotImplementedError
 
+    def security_scopes(self) -> str:
+        """Name of the ``SecurityScopes`` class, for parameters of that type."""
+        raise NotImplementedError
+
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
         """Names of an exception class and of the application's handler for it."""
         raise NotImplementedError
@@ -190,6 +195,10 @@ class ObjectBinder(Binder):
         name = f"_P{dep.index}"
         self.ns[name] = dep.provider
         return name
+
+    def security_scopes(self) -> str:
+        self.ns["SecurityScopes"] = SecurityScopes
+        return "SecurityScopes"
 
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
         self.ns[f"_E{index}"], self.ns[f"_H{index}"] = pair
@@ -284,6 +293,10 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+# Parameters whose value cannot be invalid: they hold no error list.
+_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes")
+
+
 def glue_function_name(spec: RouteSpec) -> str:
     return "glue_" + "".join(c if c.isalnum() else "_" for c in getattr(spec.handler, "__name__", "handler"))
 
@@ -325,9 +338,19 @@ def glue_source(
     by_source: dict[str, list[ParamSpec]] = {}
     for p in params:
         by_source.setdefault(p.source, []).append(p)
-    need_errs = any(p.source not in ("request", "connection", "background", "depends") for p in params)
+    fallible = [p for p in params if p.source not in _INFALLIBLE]
+    need_errs = bool(fallible)
     if need_errs:
         w("_errs: list[dict[str, Any]] | None = None")
+    # Each dependency's parameters' errors are kept apart: as in FastAPI, a dependency runs unless its own
+    # parameters (or those of one it needs) are invalid, and those errors are answered once all have run, with the
+    # handler's. So a dependency that refuses the request (401) is heard before the body's 422.
+    failing = sorted({p.group for p in fallible if p.group >= 0})
+    for g in failing:
+        w(f"_e{g}: list[dict[str, Any]] | None = None")
+
+    def err(p: ParamSpec) -> str:
+        return "_errs" if p.group < 0 else f"_e{p.group}"
 
     def default(p: ParamSpec) -> str:
         name = binder.default(p)
@@ -345,7 +368,7 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}({raw})")
         w(f"{pad}except ValidationError as _e:")
-        w(f"{pad}    _errs = add_errors(_errs, _e, {loc!r})")
+        w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, {loc!r})")
         w(f"{pad}    p_{p.local} = None")
 
     # Path parameters: always present once the route matched.
@@ -380,7 +403,7 @@ def glue_source(
             convert(p, f"r_{p.local}", loc)
             w("else:")
             if p.required:
-                w(f"    _errs = missing_error(_errs, {loc!r})")
+                w(f"    {err(p)} = missing_error({err(p)}, {loc!r})")
                 w(f"    p_{p.local} = None")
             else:
                 w(f"    p_{p.local} = {default(p)}")
@@ -430,11 +453,11 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}(_b)")
         w(f"{pad}except ValidationError as _e:")
-        w(f"{pad}    _errs = add_errors(_errs, _e, ('body',))")
+        w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, ('body',))")
         w(f"{pad}    p_{p.local} = None")
         w("else:")
         if p.required:
-            w("    _errs = missing_error(_errs, ('body',))")
+            w(f"    {err(p)} = missing_error({err(p)}, ('body',))")
             w(f"    p_{p.local} = None")
         else:
             w(f"    p_{p.local} = {default(p)}")
@@ -458,11 +481,11 @@ def glue_source(
             w("    try:")
             w(f"        p_{p.local} = {vname}(r_{p.local})")
             w("    except ValidationError as _e:")
-            w(f"        _errs = add_errors(_errs, _e, ('body', {p.key!r}))")
+            w(f"        {err(p)} = add_errors({err(p)}, _e, ('body', {p.key!r}))")
             w(f"        p_{p.local} = None")
             w("else:")
             if p.required:
-                w(f"    _errs = missing_error(_errs, ('body', {p.key!r}))")
+                w(f"    {err(p)} = missing_error({err(p)}, ('body', {p.key!r}))")
                 w(f"    p_{p.local} = None")
             else:
                 w(f"    p_{p.local} = {default(p)}")
@@ -476,17 +499,20 @@ def glue_source(
             w(f"p_{p.local} = p_{requests[0].local}")  # one Request per request, whoever asks
     for p in by_source.get("connection", []):
         w(f"p_{p.local} = _c")
+    for p in by_source.get("scopes", []):
+        w(f"p_{p.local} = {binder.security_scopes()}({list(p.scopes)!r})")
     background = bool(by_source.get("background"))
     if background:
         w("p_0tasks = BackgroundTasks()")
     # The application may answer validation errors itself: they are then raised inside the handlers' try.
     raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
-    if need_errs and not raise_invalid:
+    late = need_errs and bool(spec.deps)  # errors answered once the dependencies have run
+    if need_errs and not raise_invalid and not late:
         w("if _errs is not None:")
         w("    return validation_reply(_errs)")
 
     guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
-    if need_errs and raise_invalid:
+    if need_errs and raise_invalid and not late:
         w("if _errs is not None:")
         w("    raise RequestValidationError(_errs)")
 
@@ -508,13 +534,21 @@ def glue_source(
         w("try:")
         pad = "    "
     used = {p.dep.index for p in params if p.dep is not None}
+    blocked: dict[int, list[int]] = {}  # dependency -> the error lists that, when set, keep it from running
+    outer = pad
     for d in spec.deps:
+        below = {g for q in d.params if q.dep is not None for g in blocked[q.dep.index]}
+        blocked[d.index] = sorted(below | ({d.index} if d.index in failing else set()))
+        pad = outer
+        if blocked[d.index]:
+            w(f"{pad}if {' and '.join(f'_e{g} is None' for g in blocked[d.index])}:")
+            pad += "    "
         fn = binder.provider(d)
         call = f"{fn}({arguments(d.params)}){binder.origin(d.provider)}"
         if d.kind in ("call", "await"):
             call = f"await {call}" if d.kind == "await" else call
             if d.index in used and not d.returns_none:
-                w(f"{pad}_d{d.index} = {call}")
+                w(f"{pad}_d{d.index}{': Any' if d.loose else ''} = {call}")
             else:
                 # A provider declared to return None is called as a statement, as mypy requires.
                 w(pad + call)
@@ -524,12 +558,22 @@ def glue_source(
             step = f"next(_g{d.index})" if d.kind == "gen" else f"await _g{d.index}.__anext__()"
             w(f"{pad}_g{d.index} = {call}")
             if d.index in used and not d.returns_none:
-                w(f"{pad}_d{d.index} = {step}")
+                w(f"{pad}_d{d.index}{': Any' if d.loose else ''} = {step}")
             else:
                 w(pad + step)
                 if d.index in used:
                     w(f"{pad}_d{d.index}: None = None")
             w(f"{pad}_exits.append(_g{d.index})")
+    pad = outer
+    if late:
+        if failing:
+            w(f"{pad}if {' or '.join(f'_e{g} is not None' for g in failing)}:")
+            w(f"{pad}    _errs = {' + '.join(f'(_e{g} or [])' for g in failing)} + (_errs or [])")
+        w(f"{pad}if _errs is not None:")
+        if raise_invalid or wrapped:
+            w(f"{pad}    raise RequestValidationError(_errs)")
+        else:
+            w(f"{pad}    return validation_reply(_errs)")
 
     handler = binder.handler()
     args = arguments(spec.params)
@@ -588,6 +632,12 @@ def glue_source(
             w(f"        _reply = {last}")
         else:
             w(f"    _reply = {last}")
+        if late and not raise_invalid:
+            # The dependencies' and the handler's parameters' errors, once the dependencies have run.
+            w("except RequestValidationError as _x:")
+            if exits:
+                w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
+            w("    return validation_reply(_x.errors())")
         w("except BaseException as _x:")
         if exits:
             w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
