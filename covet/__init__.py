@@ -19,7 +19,8 @@ from covet.exceptions import (
     RouteDefinitionError,
 )
 from covet.middleware import AnyResponse, CallNext, Middleware
-from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query, Security
+from covet.param_functions import Depends, Security
+from covet.params import Body, Cookie, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,

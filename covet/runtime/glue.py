@@ -84,8 +84,10 @@ def reads_headers(spec: RouteSpec) -> bool:
 
 
 def reads_stream(spec: RouteSpec) -> bool:
-    """Whether a route can read its body as a stream: it has form or file parameters, or takes the ``Request``."""
-    return any(p.source in ("form", "file", "request") for p in all_params(spec))
+    """Whether a route can read its body as a stream: it has form or file parameters, or takes the ``Request``
+    (and no JSON body, which is validated from memory)."""
+    sources = {p.source for p in all_params(spec)}
+    return "body" not in sources and bool(sources & {"form", "file", "request"})
 
 
 def uses_connection(spec: RouteSpec) -> bool:

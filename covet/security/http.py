@@ -98,7 +98,7 @@ class HTTPBasic(_HTTPScheme):
 class HTTPBearer(HTTPBase):
     """``Authorization: Bearer <token>``; the value is an ``HTTPAuthorizationCredentials``."""
 
-    def __init__(self, *, bearerFormat: str | None = None, scheme_name: str | None = None,  # noqa: N803
+    def __init__(self, *, bearerFormat: str | None = None, scheme_name: str | None = None,
                  description: str | None = None, auto_error: bool = True) -> None:
         super().__init__(scheme="bearer", scheme_name=scheme_name, description=description, auto_error=auto_error)
         if bearerFormat is not None:

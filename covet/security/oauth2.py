@@ -89,9 +89,9 @@ class OAuth2PasswordBearer(OAuth2):
     """OAuth2's password flow: clients get a token from ``tokenUrl`` and send it as ``Authorization: Bearer``;
     the value is the token."""
 
-    def __init__(self, tokenUrl: str, scheme_name: str | None = None,  # noqa: N803 (OpenAPI's and FastAPI's name)
+    def __init__(self, tokenUrl: str, scheme_name: str | None = None,
                  scopes: Mapping[str, str] | None = None, description: str | None = None, auto_error: bool = True,
-                 refreshUrl: str | None = None) -> None:  # noqa: N803
+                 refreshUrl: str | None = None) -> None:
         flow = {"tokenUrl": tokenUrl, "refreshUrl": refreshUrl, "scopes": dict(scopes or {})}
         super().__init__(flows={"password": flow}, scheme_name=scheme_name, description=description,
                          auto_error=auto_error)
@@ -103,7 +103,7 @@ class OAuth2PasswordBearer(OAuth2):
 class OAuth2AuthorizationCodeBearer(OAuth2):
     """OAuth2's authorization code flow; the value is the bearer token."""
 
-    def __init__(self, authorizationUrl: str, tokenUrl: str, refreshUrl: str | None = None,  # noqa: N803
+    def __init__(self, authorizationUrl: str, tokenUrl: str, refreshUrl: str | None = None,
                  scheme_name: str | None = None, scopes: Mapping[str, str] | None = None,
                  description: str | None = None, auto_error: bool = True) -> None:
         flow = {"authorizationUrl": authorizationUrl, "tokenUrl": tokenUrl, "refreshUrl": refreshUrl,
