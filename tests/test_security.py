@@ -84,6 +84,8 @@ def test_the_bearer_token(sclient: Any) -> None:
     refused(sclient.get("/token/read", headers={"authorization": "Bearerabc"}), "Bearer")
     assert sclient.get("/code", headers={"authorization": "Bearer c"}).json() == {"token": "c"}
     refused(sclient.get("/code"), "Bearer")
+    assert sclient.get("/oidc", headers={"authorization": "Bearer o"}).text == "Bearer o"
+    refused(sclient.get("/oidc"), "Bearer")
 
 
 def test_a_dependency_refuses_before_the_body_is_found_invalid(sclient: Any) -> None:
@@ -93,6 +95,9 @@ def test_a_dependency_refuses_before_the_body_is_found_invalid(sclient: Any) -> 
     assert [e["loc"] for e in r.json()["detail"]] == [["body", "name"], ["body", "price"]]
     r = sclient.post("/items", json={"name": "n", "price": 1}, headers={"authorization": "Bearer t"})
     assert r.json() == {"token": "t", "name": "n"}
+    # A body that is not JSON at all is answered first, as FastAPI reads the body before solving dependencies.
+    r = sclient.post("/items", content=b"{not json", headers={"content-type": "application/json"})
+    assert (r.status_code, [e["type"] for e in r.json()["detail"]]) == (422, ["json_invalid"])
 
 
 def test_a_dependency_with_invalid_parameters_is_skipped_and_the_others_run(sclient: Any) -> None:
@@ -214,6 +219,8 @@ def test_security_schemes_in_the_openapi_document(sclient: Any) -> None:
     assert schemes["OAuth2AuthorizationCodeBearer"] == {"type": "oauth2", "flows": {"authorizationCode": {
         "authorizationUrl": "https://auth.example/authorize", "tokenUrl": "https://auth.example/token",
         "scopes": {"read": "Read."}}}}
+    assert schemes["OpenIdConnect"] == {
+        "type": "openIdConnect", "openIdConnectUrl": "https://auth.example/.well-known/openid-configuration"}
     assert schemes["HTTPBasic"] == {"type": "http", "scheme": "basic"}
     assert schemes["StaffBasic"] == {"type": "http", "scheme": "basic", "description": "Staff only."}
     assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
@@ -230,6 +237,13 @@ def test_security_schemes_in_the_openapi_document(sclient: Any) -> None:
     form = paths["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert form["required"] == ["username", "password"]
     assert list(form["properties"]) == ["grant_type", "username", "password", "scope", "client_id", "client_secret"]
+
+
+def test_the_docs_page_has_the_oauth2_redirect_page(sclient: Any) -> None:
+    assert b'"/docs/oauth2-redirect"' in sclient.get("/docs/init.js").content
+    r = sclient.get("/docs/oauth2-redirect")
+    assert (r.status_code, r.headers["content-type"]) == (200, "text/html; charset=utf-8")
+    assert "swaggerUIRedirectOauth2" in r.text
 
 
 # -- overrides, in process -----------------------------------------------------------------------------------

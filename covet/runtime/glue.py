@@ -295,6 +295,12 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def _can_fail(p: ParamSpec) -> bool:
+    """Whether the glue may record an error for the parameter: it is validated, or required."""
+    plain = p.source == "file" or (p.source != "body" and _is_plain_str(p.annotation) and not p.multi)
+    return p.required or not plain
+
+
 # Parameters whose value cannot be invalid: they hold no error list.
 _INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes")
 
@@ -347,9 +353,16 @@ def glue_source(
     # Each dependency's parameters' errors are kept apart: as in FastAPI, a dependency runs unless its own
     # parameters (or those of one it needs) are invalid, and those errors are answered once all have run, with the
     # handler's. So a dependency that refuses the request (401) is heard before the body's 422.
-    failing = sorted({p.group for p in fallible if p.group >= 0})
+    failing = sorted({p.group for p in fallible if p.group >= 0 and _can_fail(p)})
     for g in failing:
         w(f"_e{g}: list[dict[str, Any]] | None = None")
+    late = need_errs and bool(spec.deps)  # errors answered once the dependencies have run
+    # A body that cannot be read at all (not JSON, a broken form) is answered before any dependency runs, as
+    # FastAPI reads the body before solving them.
+    has_early = late and any(p.source in ("body", "form", "file") for p in params)
+    unread = "_early" if late else "_errs"
+    if has_early:
+        w("_early: list[dict[str, Any]] | None = None")
 
     def err(p: ParamSpec) -> str:
         return "_errs" if p.group < 0 else f"_e{p.group}"
@@ -425,7 +438,8 @@ def glue_source(
     if "form" in by_source or "file" in by_source:
         w("_fm = await read_form(_h, _b)")
         w("if _fm.error is not None:")
-        w("    _errs = (_errs or []) + [{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error, 'input': None}]")
+        w(f"    {unread} = ({unread} or []) + [{{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error,"
+          " 'input': None}]")
         if "form" in by_source:
             keyed("body", by_source["form"], "_fm.fields", None)
         if "file" in by_source:
@@ -455,7 +469,13 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}(_b)")
         w(f"{pad}except ValidationError as _e:")
-        w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, ('body',))")
+        if late:
+            w(f"{pad}    if _e.errors()[0]['type'] == 'json_invalid':")
+            w(f"{pad}        _early = add_errors(_early, _e, ('body',))")
+            w(f"{pad}    else:")
+            w(f"{pad}        {err(p)} = add_errors({err(p)}, _e, ('body',))")
+        else:
+            w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, ('body',))")
         w(f"{pad}    p_{p.local} = None")
         w("else:")
         if p.required:
@@ -470,10 +490,10 @@ def glue_source(
         w("    try:")
         w("        _obj = from_json(_b)")
         w("    except ValueError as _e:")
-        w("        _errs = (_errs or []) + [{'type': 'json_invalid', 'loc': ['body'],"
+        w(f"        {unread} = ({unread} or []) + [{{'type': 'json_invalid', 'loc': ['body'],"
           " 'msg': 'Invalid JSON: ' + str(_e), 'input': None}]")
         w("    if not isinstance(_obj, dict):")
-        w("        _errs = (_errs or []) + [{'type': 'dict_type', 'loc': ['body'],"
+        w(f"        {unread} = ({unread} or []) + [{{'type': 'dict_type', 'loc': ['body'],"
           " 'msg': 'Input should be a valid dictionary', 'input': None}]")
         w("        _obj = {}")
         for p in bodies:
@@ -508,15 +528,16 @@ def glue_source(
         w("p_0tasks = BackgroundTasks()")
     # The application may answer validation errors itself: they are then raised inside the handlers' try.
     raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
-    late = need_errs and bool(spec.deps)  # errors answered once the dependencies have run
-    if need_errs and not raise_invalid and not late:
-        w("if _errs is not None:")
-        w("    return validation_reply(_errs)")
+    early = "_early" if late else "_errs"
+    answer_early = (need_errs and not late) or has_early
+    if answer_early and not raise_invalid:
+        w(f"if {early} is not None:")
+        w(f"    return validation_reply({early})")
 
     guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
-    if need_errs and raise_invalid and not late:
-        w("if _errs is not None:")
-        w("    raise RequestValidationError(_errs)")
+    if answer_early and raise_invalid:
+        w(f"if {early} is not None:")
+        w(f"    raise RequestValidationError({early})")
 
     def value(p: ParamSpec) -> str:
         return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"

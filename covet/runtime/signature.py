@@ -251,10 +251,11 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
     what = "handler" if not prefix else f"dependency {name!r}"
     if not prefix and not (inspect.isfunction(fn) or inspect.ismethod(fn)):
         raise RouteDefinitionError(f"{label} {what} must be a function")
-    if isinstance(fn, type) and vars_init(fn) is object.__init__ and not dataclasses.is_dataclass(fn):
+    is_dataclass = isinstance(fn, type) and dataclasses.is_dataclass(fn)
+    if isinstance(fn, type) and vars_init(fn) is object.__init__ and not is_dataclass:
         raise RouteDefinitionError(f"{label} {what} is a class without an __init__ to take its parameters from")
     try:
-        if dataclasses.is_dataclass(fn):
+        if is_dataclass:
             hints = typing.get_type_hints(fn, include_extras=True)  # the generated __init__ takes its fields
         else:
             hints = typing.get_type_hints(_body_of(fn), include_extras=True)

@@ -7,8 +7,10 @@ also describes itself to the OpenAPI document (``components.securitySchemes`` an
 
 - ``api_key``: ``APIKeyHeader``, ``APIKeyQuery``, ``APIKeyCookie``
 - ``http``: ``HTTPBasic``, ``HTTPBearer``, ``HTTPDigest`` and their credentials
+- ``utils``: ``get_authorization_scheme_param``
 - ``oauth2``: ``OAuth2PasswordBearer``, ``OAuth2AuthorizationCodeBearer``, ``OAuth2``, the password form,
   ``SecurityScopes``
+- ``open_id_connect_url``: ``OpenIdConnect``
 """
 
 from covet.security.api_key import APIKeyCookie, APIKeyHeader, APIKeyQuery
@@ -29,10 +31,11 @@ from covet.security.oauth2 import (
     OAuth2PasswordRequestFormStrict,
     SecurityScopes,
 )
+from covet.security.open_id_connect_url import OpenIdConnect
 
 __all__ = [
     "APIKeyCookie", "APIKeyHeader", "APIKeyQuery", "HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic",
     "HTTPBasicCredentials", "HTTPBearer", "HTTPDigest", "OAuth2", "OAuth2AuthorizationCodeBearer",
-    "OAuth2PasswordBearer", "OAuth2PasswordRequestForm", "OAuth2PasswordRequestFormStrict", "SecurityBase",
-    "SecurityScopes",
+    "OAuth2PasswordBearer", "OAuth2PasswordRequestForm", "OAuth2PasswordRequestFormStrict", "OpenIdConnect",
+    "SecurityBase", "SecurityScopes",
 ]

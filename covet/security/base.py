@@ -7,7 +7,7 @@ from typing import Any
 
 from covet.exceptions import HTTPError
 
-__all__ = ["SecurityBase", "authorization_parts", "not_authenticated"]
+__all__ = ["SecurityBase", "not_authenticated"]
 
 
 class SecurityBase:
@@ -44,11 +44,3 @@ def _without_none(value: Any) -> Any:
 def not_authenticated(challenge: str) -> HTTPError:
     """The 401 every scheme answers, with the challenge RFC 9110 requires of a 401."""
     return HTTPError(401, "Not authenticated", headers={"WWW-Authenticate": challenge})
-
-
-def authorization_parts(value: str | None) -> tuple[str, str]:
-    """``Authorization: <scheme> <credentials>`` as (scheme, credentials); ("", "") when absent."""
-    if not value:
-        return "", ""
-    scheme, _, rest = value.partition(" ")
-    return scheme, rest.strip()

@@ -9,7 +9,8 @@ import pydantic
 
 from covet.exceptions import HTTPError
 from covet.requests import Request
-from covet.security.base import SecurityBase, authorization_parts
+from covet.security.base import SecurityBase
+from covet.security.utils import get_authorization_scheme_param
 
 __all__ = ["HTTPAuthorizationCredentials", "HTTPBase", "HTTPBasic", "HTTPBasicCredentials", "HTTPBearer",
            "HTTPDigest"]
@@ -44,7 +45,7 @@ class _HTTPScheme(SecurityBase):
         return HTTPError(401, "Not authenticated", headers=self.make_authenticate_headers())
 
     def _credentials(self, request: Request, wanted: str | None) -> HTTPAuthorizationCredentials | None:
-        scheme, credentials = authorization_parts(request.headers.get("authorization"))
+        scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
         if not (scheme and credentials) or (wanted is not None and scheme.lower() != wanted):
             if self.auto_error:
                 raise self.make_not_authenticated_error()
@@ -80,7 +81,7 @@ class HTTPBasic(_HTTPScheme):
 
     async def __call__(self, request: Request) -> HTTPBasicCredentials | None:
         header = request.headers.get("authorization")
-        scheme, encoded = authorization_parts(header)
+        scheme, encoded = get_authorization_scheme_param(header)
         if not header or scheme.lower() != "basic":
             if self.auto_error:
                 raise self.make_not_authenticated_error()

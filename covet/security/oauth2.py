@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from covet.exceptions import HTTPError
 from covet.params import Form
 from covet.requests import Request
-from covet.security.base import SecurityBase, authorization_parts, not_authenticated
+from covet.security.base import SecurityBase, not_authenticated
+from covet.security.utils import get_authorization_scheme_param
 
 __all__ = ["OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer", "OAuth2PasswordRequestForm",
            "OAuth2PasswordRequestFormStrict", "SecurityScopes"]
@@ -77,7 +78,7 @@ class OAuth2(SecurityBase):
 
     def _bearer(self, request: Request) -> str | None:
         header = request.headers.get("authorization")
-        scheme, token = authorization_parts(header)
+        scheme, token = get_authorization_scheme_param(header)
         if not header or scheme.lower() != "bearer":
             if self.auto_error:
                 raise self.make_not_authenticated_error()

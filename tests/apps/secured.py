@@ -21,6 +21,7 @@ from covet.security import (
     OAuth2PasswordBearer,
     OAuth2PasswordRequestForm,
     OAuth2PasswordRequestFormStrict,
+    OpenIdConnect,
     SecurityScopes,
 )
 from secured_models import Item  # served from tests/apps, or built as a project of its own
@@ -158,6 +159,14 @@ code_flow = OAuth2AuthorizationCodeBearer(authorizationUrl="https://auth.example
 @app.get("/code")
 def code(token: Annotated[str, Depends(code_flow)]) -> dict[str, str]:
     return {"token": token}
+
+
+oidc = OpenIdConnect(openIdConnectUrl="https://auth.example/.well-known/openid-configuration")
+
+
+@app.get("/oidc")
+def get_oidc(authorization: Annotated[str, Depends(oidc)]) -> str:
+    return authorization
 
 
 # -- HTTP schemes ------------------------------------------------------------------------------------
