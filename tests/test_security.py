@@ -237,6 +237,9 @@ def test_security_schemes_in_the_openapi_document(sclient: Any) -> None:
     form = paths["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
     assert form["required"] == ["username", "password"]
     assert list(form["properties"]) == ["grant_type", "username", "password", "scope", "client_id", "client_secret"]
+    # Swagger UI shows a password input for these, as for FastAPI's form.
+    assert form["properties"]["password"] == {"type": "string", "format": "password"}
+    assert form["properties"]["client_secret"]["format"] == "password"
 
 
 def test_the_docs_page_has_the_oauth2_redirect_page(sclient: Any) -> None:
@@ -283,6 +286,23 @@ def test_a_default_dependency_keeps_its_module_interpreted_in_a_build() -> None:
 
     with pytest.raises(SourceError, match=r"commons: Annotated\[T, Depends\(\)\] to compile it"):
         read_handler(handler)
+
+
+def test_a_build_imports_a_scheme_from_the_module_that_assigns_it(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strict mypy refuses ``from users import scheme`` when ``users`` only imported it from ``auth``."""
+    import importlib
+
+    from covet.compiler.sourcetypes import read_handler
+
+    (tmp_path / "zz_auth_mod.py").write_text(
+        "from covet.security import OAuth2PasswordBearer\nscheme = OAuth2PasswordBearer(tokenUrl='t')\n")
+    (tmp_path / "aa_users_mod.py").write_text("from zz_auth_mod import scheme\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    users = importlib.import_module("aa_users_mod")
+    source = read_handler(users.scheme)
+    assert (source.module, source.name, source.scope) == ("zz_auth_mod", "scheme", "covet.security.oauth2")
+    assert list(source.annotations) == ["request"]
 
 
 # -- definition errors, at start-up ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import ast
 import builtins
 import dataclasses
 import inspect
+import re
 import sys
 import types
 from pathlib import Path
@@ -182,16 +183,28 @@ def _copy(node: ast.expr) -> ast.expr:
 
 
 def _global_name(obj: Any) -> tuple[str, str]:
-    """(module, name) of a module-level variable holding ``obj``: how the glue imports a callable instance."""
+    """(module, name) of the module-level variable holding ``obj``: how the glue imports a callable instance.
+
+    Where several modules hold it (one imported it from another), the one whose source assigns it wins: strict
+    mypy refuses to import a name from a module that merely imported it.
+    """
+    found: list[tuple[str, str]] = []
     for module_name, module in sorted(sys.modules.items()):
         names = getattr(module, "__dict__", None)
         if not isinstance(names, dict) or module_name.startswith(("covet.", "_")):
             continue
-        for name, value in names.items():
-            if value is obj and not name.startswith("__"):
-                return module_name, name
-    raise SourceError(f"{type(obj).__qualname__} instance {obj!r} is not held by a module-level variable; "
-                      "assign it to one so the compiled glue can import it")
+        found.extend((module_name, name) for name, value in names.items() if value is obj and not name.startswith("__"))
+    if not found:
+        raise SourceError(f"{type(obj).__qualname__} instance {obj!r} is not held by a module-level variable; "
+                          "assign it to one so the compiled glue can import it")
+    for module_name, name in found:
+        try:
+            text = Path(inspect.getsourcefile(sys.modules[module_name]) or "").read_text()
+        except (TypeError, OSError):
+            continue
+        if re.search(rf"^{re.escape(name)}\s*(:[^=\n]*)?=", text, re.M):
+            return module_name, name
+    return found[0]
 
 
 def _read_method(cls: type, method: str, module: str, name: str) -> HandlerSource:

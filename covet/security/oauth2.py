@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any
 
+import pydantic
+
 from covet.exceptions import HTTPError
 from covet.params import Form
 from covet.requests import Request
@@ -27,10 +29,10 @@ class OAuth2PasswordRequestForm:
         *,
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
         username: Annotated[str, Form()],
-        password: Annotated[str, Form()],
+        password: Annotated[str, Form(), pydantic.Field(json_schema_extra={"format": "password"})],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
-        client_secret: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, Form(), pydantic.Field(json_schema_extra={"format": "password"})] = None,
     ) -> None:
         self.grant_type = grant_type
         self.username = username
@@ -47,10 +49,10 @@ class OAuth2PasswordRequestFormStrict(OAuth2PasswordRequestForm):
         self,
         grant_type: Annotated[str, Form(pattern="^password$")],
         username: Annotated[str, Form()],
-        password: Annotated[str, Form()],
+        password: Annotated[str, Form(), pydantic.Field(json_schema_extra={"format": "password"})],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str | None, Form()] = None,
-        client_secret: Annotated[str | None, Form()] = None,
+        client_secret: Annotated[str | None, Form(), pydantic.Field(json_schema_extra={"format": "password"})] = None,
     ) -> None:
         super().__init__(grant_type=grant_type, username=username, password=password, scope=scope,
                          client_id=client_id, client_secret=client_secret)
