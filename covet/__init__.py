@@ -20,7 +20,8 @@ from covet.exceptions import (
 )
 from covet.headers import MutableHeaders
 from covet.middleware import AnyResponse, CallNext, Middleware
-from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
+from covet.param_functions import Depends, Security
+from covet.params import Body, Cookie, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     HTMLResponse,
@@ -77,6 +78,7 @@ __all__ = [
     "File",
     "UploadFile",
     "Depends",
+    "Security",
     "BackgroundTasks",
     "__version__",
 ]

@@ -327,6 +327,9 @@ class InProcessServer:
 
     def get_state(self) -> ServerState:
         """The server's state, made on the loop on first use (the routes are planned then)."""
+        if self.state is not None and self.state.dispatcher is not self.app.dispatcher():
+            # The application changed since (``app.dependency_overrides`` set, say): serve its new plan.
+            self.state.dispatcher = self.app.dispatcher()
         if self.state is None:
             state = ServerState(self.app.dispatcher(), self.config)
             if self.config.metrics:  # counted as `covet serve --metrics` counts, from zero for each client

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeAlias, TypeVar, overload
 
 from covet import docsui
@@ -11,9 +11,10 @@ from covet.exceptions import RouteDefinitionError
 from covet.health import ReadinessCheck
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
+from covet.params import Depends
 from covet.requests import Request
 from covet.responses import Response, StreamingResponse
-from covet.routing import RouteDef, Routes, check_timeout
+from covet.routing import RouteDef, Routes, check_dependencies, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
@@ -54,6 +55,11 @@ class Covet(Routes):
         root_path: where the application is mounted behind a proxy that strips that prefix (``covet serve
             --root-path`` overrides it): request URLs, the docs page and the OpenAPI ``servers`` include it.
         root_path_in_servers: list ``root_path`` in the OpenAPI document's ``servers``, as FastAPI does.
+        dependencies: ``Depends(...)`` every route runs first (before its routers' and its own), for their effect.
+
+    ``dependency_overrides`` maps a provider to the one to call instead (in tests, say); a change takes effect
+    when the application next plans its routes: at once for ``TestClient``, at start-up for a server, which also
+    serves routes interpreted rather than from a build while any override is set.
     """
 
     def __init__(
@@ -70,8 +76,11 @@ class Covet(Routes):
         cancel_on_disconnect: bool = False,
         root_path: str = "",
         root_path_in_servers: bool = True,
+        dependencies: Iterable[Depends] | None = None,
     ) -> None:
         super().__init__()
+        self.dependencies = check_dependencies("Covet", dependencies or ())
+        self._overrides = _Overrides(self._changed)
         self._root_path = _check_root_path(root_path)
         self.root_path_in_servers = root_path_in_servers
         if handler_timeout is not None:
@@ -188,6 +197,16 @@ class Covet(Routes):
         self._dispatcher = None
         self._openapi = None
 
+    @property
+    def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
+        """Providers to call instead of others: ``app.dependency_overrides[get_db] = get_test_db``."""
+        return self._overrides
+
+    @dependency_overrides.setter
+    def dependency_overrides(self, value: dict[Callable[..., Any], Callable[..., Any]]) -> None:
+        self._overrides = _Overrides(self._changed, value)
+        self._changed()
+
     # -- lifespan ---------------------------------------------------------
 
     def on_startup(self, hook: Hook) -> Hook:
@@ -287,9 +306,12 @@ class Covet(Routes):
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
-                plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names,
-                    self.exception_handlers,
+                # A build's glue calls the providers it was built with: overridden, the routes are planned here.
+                compiled = None if self._overrides else self._compiled.get((method, rd.path))
+                plan = compiled or build_plan(
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
+                            [*self.dependencies, *rd.dependencies], self._overrides),
+                    names, self.exception_handlers,
                 )
                 plans.append(plan)
                 chain = [*self.middleware_stack, *rd.middleware]
@@ -315,3 +337,42 @@ class Covet(Routes):
             endpoint.not_allowed.route_id = rid
         self._plans = plans
         return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN, templates)
+
+
+class _Overrides(dict[Callable[..., Any], Callable[..., Any]]):
+    """``dependency_overrides``: a dict whose every change has the application plan its routes again."""
+
+    def __init__(self, changed: Callable[[], None], *args: Any) -> None:
+        super().__init__(*args)
+        self._on_change = changed
+
+    def __setitem__(self, key: Callable[..., Any], value: Callable[..., Any]) -> None:
+        super().__setitem__(key, value)
+        self._on_change()
+
+    def __delitem__(self, key: Callable[..., Any]) -> None:
+        super().__delitem__(key)
+        self._on_change()
+
+    def clear(self) -> None:
+        super().clear()
+        self._on_change()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._on_change()
+
+    def pop(self, *args: Any) -> Any:
+        found = super().pop(*args)
+        self._on_change()
+        return found
+
+    def popitem(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        found = super().popitem()
+        self._on_change()
+        return found
+
+    def setdefault(self, key: Callable[..., Any], default: Any = None) -> Any:
+        found = super().setdefault(key, default)
+        self._on_change()
+        return found

@@ -58,11 +58,14 @@ def _page(app: Covet, docs_url: str, openapi_url: str) -> bytes:
 """.encode()
 
 
-def _init_script(openapi_url: str) -> bytes:
+def _init_script(openapi_url: str, redirect_url: str) -> bytes:
     # A file, not an inline script, so a Content-Security-Policy without 'unsafe-inline' still allows it.
+    # The redirect page is where an OAuth2 authorization server sends the browser back to (the Authorize button
+    # of the authorization code and implicit flows).
     return (
         "window.ui = SwaggerUIBundle({url: " + json.dumps(openapi_url) + ", dom_id: '#swagger-ui', "
-        "deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: 'BaseLayout'});\n"
+        "deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: 'BaseLayout', "
+        "oauth2RedirectUrl: window.location.origin + " + json.dumps(redirect_url) + "});\n"
     ).encode()
 
 
@@ -100,8 +103,12 @@ def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
     page = _page(app, root + docs_url, root + openapi_url)
     out.append((docs_url, constant_plan((200, _HTML, page), f"[GET {docs_url}]")))
     js = HeaderSet(((b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"no-cache")))
-    init = constant_plan((200, js, _init_script(root + openapi_url)), f"[GET {docs_url}/init.js]")
+    redirect = f"{docs_url}/oauth2-redirect"
+    init = constant_plan((200, js, _init_script(root + openapi_url, root + redirect)), f"[GET {docs_url}/init.js]")
     out.append((f"{docs_url}/init.js", init))
+    if (static / "oauth2-redirect.html").is_file():
+        page = (static / "oauth2-redirect.html").read_bytes()
+        out.append((redirect, constant_plan((200, _HTML, page), f"[GET {redirect}]")))
     for name, ctype in _ASSETS:
         headers = HeaderSet(((b"content-type", ctype), (b"cache-control", b"public, max-age=86400")))
         body = (static / name).read_bytes()

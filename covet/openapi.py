@@ -181,7 +181,19 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
     return str(status), out
 
 
-def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas) -> dict[str, Any]:
+def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[str]]]:
+    """The operation's security requirements (each scheme once, with every scope asked of it); its schemes go
+    into ``schemes``."""
+    required: dict[str, list[str]] = {}
+    for scheme, scopes in spec.security:
+        schemes[scheme.scheme_name] = scheme.openapi_scheme()
+        found = required.setdefault(scheme.scheme_name, [])
+        found.extend(s for s in scopes if s not in found)
+    return [{name: scopes} for name, scopes in required.items()]
+
+
+def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas,
+               schemes: dict[str, Any]) -> dict[str, Any]:
     first, rest = _docstring(rd.handler)
     op: dict[str, Any] = {}
     if rd.tags:
@@ -191,6 +203,8 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     if description:
         op["description"] = description
     op["operationId"] = operation_id
+    if spec.security:
+        op["security"] = _security(spec, schemes)
     everything = all_params(spec)
     wire: list[ParamSpec] = []
     for p in everything:  # a key several dependencies read is one parameter of the operation
@@ -244,12 +258,14 @@ def openapi_document(app: Covet) -> dict[str, Any]:
     schemas = _Schemas()
     paths: dict[str, dict[str, Any]] = {}
     seen_ids: set[str] = set()
+    schemes: dict[str, Any] = {}
     for rd in app.routes:
         if not rd.include_in_schema:
             continue
         names = [p.param for p in parse_template(rd.path) if p.param is not None]
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies)
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
+                           [*app.dependencies, *rd.dependencies])
             operation_id = rd.operation_id or f"{rd.name}_{method.lower()}"
             if operation_id in seen_ids:
                 slug = re.sub(r"\W+", "_", rd.path).strip("_")
@@ -259,7 +275,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
                     operation_id = f"{rd.name}_{slug}_{method.lower()}_{n}"
                     n += 1
             seen_ids.add(operation_id)
-            paths.setdefault(openapi_path(rd.path), {})[method.lower()] = _operation(rd, spec, operation_id, schemas)
+            operation = _operation(rd, spec, operation_id, schemas, schemes)
+            paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     defs = schemas.fill()
     _defaults(paths)
     used = pydantic_core.to_json(paths)
@@ -273,8 +290,12 @@ def openapi_document(app: Covet) -> dict[str, Any]:
     if app.description:
         info["description"] = app.description
     doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    if components or schemes:
+        doc["components"] = {}
     if components:
-        doc["components"] = {"schemas": dict(sorted(components.items()))}
+        doc["components"]["schemas"] = dict(sorted(components.items()))
+    if schemes:
+        doc["components"]["securitySchemes"] = schemes
     return doc
 
 

@@ -11,14 +11,14 @@ OpenAPI schema, in interpreted and compiled mode alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar, TypedDict, final
 
 import annotated_types
 import pydantic
 from typing_extensions import Unpack
 
-__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends"]
+__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends", "Security"]
 
 
 class ParamOptions(TypedDict, total=False):
@@ -151,20 +151,44 @@ class Body(Param):
     source = "body"
 
 
-@final
 class Depends:
     """A parameter whose value a provider computes: ``Annotated[T, Depends(provider)]``.
 
     The provider is a function (sync or async, or a generator that yields the value once and cleans up after the
-    response is sent) whose own parameters are declared like a handler's, other dependencies included. Within one
-    request each provider runs once, however many parameters ask for it, unless ``use_cache=False``.
+    response is sent), a class (its constructor's parameters are the dependency's, its instance the value) or a
+    callable instance (its ``__call__``'s parameters, as ``covet.security``'s schemes are). Its own parameters are
+    declared like a handler's, other dependencies included. Bare ``Depends()`` takes the parameter's annotated
+    class. Within one request each provider runs once, however many parameters ask for it, unless
+    ``use_cache=False``.
     """
 
-    def __init__(self, provider: Callable[..., Any], *, use_cache: bool = True) -> None:
-        if not callable(provider):
-            raise TypeError(f"Depends() needs a function, not {provider!r}")
-        self.provider = provider
+    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> None:
+        if dependency is not None and not callable(dependency):
+            raise TypeError(f"Depends() needs a function, a class or a callable instance, not {dependency!r}")
+        self.provider = dependency
         self.use_cache = use_cache
 
+    @property
+    def dependency(self) -> Callable[..., Any] | None:
+        """The provider, under FastAPI's name for it."""
+        return self.provider
+
     def __repr__(self) -> str:
-        return f"Depends({getattr(self.provider, '__qualname__', self.provider)!r})"
+        what = "" if self.provider is None else repr(getattr(self.provider, "__qualname__", self.provider))
+        return f"{type(self).__name__}({what})"
+
+
+@final
+class Security(Depends):
+    """A dependency with the OAuth2 scopes it requires: ``Annotated[User, Security(current_user, scopes=["me"])]``.
+
+    The scopes of every ``Security`` along a chain of dependencies add up; a provider reads them with a
+    ``SecurityScopes`` parameter, and the OpenAPI document lists them in the operation's ``security``.
+    """
+
+    def __init__(self, dependency: Callable[..., Any] | None = None, *, scopes: Sequence[str] | None = None,
+                 use_cache: bool = True) -> None:
+        super().__init__(dependency, use_cache=use_cache)
+        if isinstance(scopes, str):
+            raise TypeError(f"Security(scopes=...) takes a list of scopes, not the string {scopes!r}")
+        self.scopes: list[str] = list(scopes or ())

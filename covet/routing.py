@@ -123,11 +123,13 @@ def check_timeout(what: str, seconds: float) -> None:
         raise RouteDefinitionError(f"{what} must be a positive number of seconds, not {seconds!r}")
 
 
-def _check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
+def check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
     found = list(deps)
     for d in found:
         if not isinstance(d, Depends):
             raise RouteDefinitionError(f"{where}: dependencies must be Depends(...), not {d!r}")
+        if d.provider is None:
+            raise RouteDefinitionError(f"{where}: dependencies must name their provider: Depends(provider)")
     return found
 
 
@@ -168,7 +170,7 @@ class Routes:
         for code in options.get("responses", {}):
             if not 100 <= code <= 599:
                 raise RouteDefinitionError(f"route {path!r}: responses has {code}, which is not an HTTP status")
-        dependencies = _check_dependencies(f"route {path!r}", options.get("dependencies", ()))
+        dependencies = check_dependencies(f"route {path!r}", options.get("dependencies", ()))
         timeout = options.get("timeout")
         if timeout is not None:
             check_timeout(f"route {path!r}: timeout", timeout)
@@ -216,7 +218,7 @@ class Routes:
         for t in router.tags:
             if t not in tags:
                 tags.append(t)
-        deps = [*_check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
+        deps = [*check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
         mws = [*(_check_middleware(m) for m in middleware), *router.middleware]
         self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws) for rd in router.routes)
         self._changed()
@@ -237,7 +239,7 @@ class Router(Routes):
         super().__init__()
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)
-        self.dependencies = _check_dependencies(prefix or "Router", dependencies)
+        self.dependencies = check_dependencies(prefix or "Router", dependencies)
         self.middleware: list[Middleware] = []
         for mw in middleware:
             self.add_middleware(mw)

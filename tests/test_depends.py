@@ -127,15 +127,16 @@ class Paging:
         self.limit = limit
 
 
-def test_a_class_provider_is_refused() -> None:
+def test_a_class_provider_is_built_from_its_constructors_parameters() -> None:
     app = Covet()
 
     @app.get("/p")
-    def p(paging: Annotated[Any, Depends(Paging)]) -> int:
-        return 1
+    def p(paging: Annotated[Paging, Depends()], again: Paging = Depends(Paging)) -> int:  # noqa: B008
+        return paging.limit + again.limit
 
-    with pytest.raises(RouteDefinitionError, match="must be a function"):
-        app.dispatcher()
+    from covet.testing import TestClient
+
+    assert TestClient(app).get("/p", params={"limit": "3"}).text == "6"
 
 
 def test_dependency_parameters_are_in_the_openapi_document(dclient: Any) -> None:

@@ -73,7 +73,7 @@ class SourceBinder(Binder):
         found = self.sources.get(fn)
         if found is None:
             src = read_handler(fn)
-            found = self.sources[fn] = (src, sys.modules[src.module])
+            found = self.sources[fn] = (src, sys.modules[src.scope])
         return found
 
     def _annotation(self, p: ParamSpec) -> str:
@@ -91,6 +91,9 @@ class SourceBinder(Binder):
     def provider(self, dep: DepSpec) -> str:
         src, _ = self._read(dep.provider)
         return self.importer.alias(src.module, src.name)
+
+    def security_scopes(self) -> str:
+        return self.importer.alias("covet.security.oauth2", "SecurityScopes")
 
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Any]) -> tuple[str, str]:
         cls, handler = pair

@@ -13,10 +13,13 @@ import ast
 import builtins
 import dataclasses
 import inspect
+import re
 import sys
 import types
 from pathlib import Path
 from typing import Any
+
+from covet.params import Depends
 
 __all__ = ["HandlerSource", "SourceError", "read_handler", "Importer"]
 
@@ -36,6 +39,12 @@ class HandlerSource:
     metadata: dict[str, list[ast.expr]]  # parameter -> the rest of its Annotated[...]: markers and constraints
     defaults: dict[str, ast.expr]
     returns: ast.expr | None
+    # Where the names in its annotations and defaults are defined: ``module`` but for a class provider whose
+    # ``__init__`` (or a callable instance whose ``__call__``) is inherited from a class of another module.
+    scope: str = ""
+
+    def __post_init__(self) -> None:
+        self.scope = self.scope or self.module
 
 
 def _split_annotated(node: ast.expr) -> tuple[ast.expr, list[ast.expr]]:
@@ -51,7 +60,16 @@ def _split_annotated(node: ast.expr) -> tuple[ast.expr, list[ast.expr]]:
 
 
 def read_handler(handler: Any) -> HandlerSource:
-    """Find a module-level handler's definition in its source file."""
+    """Find a module-level handler's definition in its source file.
+
+    A class provider is read as its ``__init__``, a callable instance (bound to a module-level name) as its
+    class's ``__call__``; the glue imports either by its own name.
+    """
+    _refuse_marker_defaults(handler)
+    if isinstance(handler, type):
+        return _read_method(handler, "__init__", handler.__module__, handler.__name__)
+    if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
+        return _read_method(type(handler), "__call__", *_global_name(handler))
     module = getattr(handler, "__module__", None)
     name = getattr(handler, "__name__", None)
     qualname = getattr(handler, "__qualname__", "")
@@ -69,6 +87,10 @@ def read_handler(handler: Any) -> HandlerSource:
             break
     else:
         raise SourceError(f"{path}: no module-level definition of {name}")
+    return _from_def(node, module, name, path)
+
+
+def _from_def(node: ast.FunctionDef | ast.AsyncFunctionDef, module: str, name: str, path: Path) -> HandlerSource:
     args = node.args
     annotations: dict[str, ast.expr] = {}
     metadata: dict[str, list[ast.expr]] = {}
@@ -158,3 +180,97 @@ class Importer:
 
 def _copy(node: ast.expr) -> ast.expr:
     return ast.parse(ast.unparse(node), mode="eval").body
+
+
+def _global_name(obj: Any) -> tuple[str, str]:
+    """(module, name) of the module-level variable holding ``obj``: how the glue imports a callable instance.
+
+    Where several modules hold it (one imported it from another), the one whose source assigns it wins: strict
+    mypy refuses to import a name from a module that merely imported it.
+    """
+    found: list[tuple[str, str]] = []
+    for module_name, module in sorted(sys.modules.items()):
+        names = getattr(module, "__dict__", None)
+        if not isinstance(names, dict) or module_name.startswith(("covet.", "_")):
+            continue
+        found.extend((module_name, name) for name, value in names.items() if value is obj and not name.startswith("__"))
+    if not found:
+        raise SourceError(f"{type(obj).__qualname__} instance {obj!r} is not held by a module-level variable; "
+                          "assign it to one so the compiled glue can import it")
+    for module_name, name in found:
+        try:
+            text = Path(inspect.getsourcefile(sys.modules[module_name]) or "").read_text()
+        except (TypeError, OSError):
+            continue
+        if re.search(rf"^{re.escape(name)}\s*(:[^=\n]*)?=", text, re.M):
+            return module_name, name
+    return found[0]
+
+
+def _read_method(cls: type, method: str, module: str, name: str) -> HandlerSource:
+    """The parameters of ``cls``'s ``method`` (its own or inherited) for the provider ``module.name``."""
+    owner = next((k for k in cls.__mro__ if method in vars(k)), None)
+    if method == "__init__" and owner is not None and dataclasses.is_dataclass(owner):
+        return _read_dataclass(owner, module, name)
+    if owner is None or owner is object:
+        raise SourceError(f"{cls.__qualname__} has no {method} of its own to take its parameters from")
+    if owner.__qualname__ != owner.__name__:
+        raise SourceError(f"{owner.__qualname__} is not a module-level class; define it at module level")
+    try:
+        path = Path(inspect.getsourcefile(owner) or "")
+    except TypeError as exc:
+        raise SourceError(f"{owner.__module__}.{owner.__name__} has no Python source ({exc})") from exc
+    tree = ast.parse(path.read_text(), str(path))
+    node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    for top in tree.body:
+        if isinstance(top, ast.ClassDef) and top.name == owner.__name__:
+            for item in top.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and item.name == method:
+                    node = item
+    if node is None:
+        raise SourceError(f"{path}: no {method} in a module-level class {owner.__name__}")
+    found = _from_def(node, module, name, path)
+    found.scope = owner.__module__
+    found.annotations.pop(node.args.args[0].arg if node.args.args else "self", None)
+    return found
+
+
+def _read_dataclass(cls: type, module: str, name: str) -> HandlerSource:
+    """A dataclass provider: its generated ``__init__`` takes its fields, read from the class body."""
+    if cls.__qualname__ != cls.__name__:
+        raise SourceError(f"{cls.__qualname__} is not a module-level class; define it at module level")
+    path = Path(inspect.getsourcefile(cls) or "")
+    tree = ast.parse(path.read_text(), str(path))
+    body = next((top for top in tree.body if isinstance(top, ast.ClassDef) and top.name == cls.__name__), None)
+    if body is None or len(cls.__mro__) > 2:
+        raise SourceError(f"{path}: dataclass {cls.__name__} must be a module-level class without bases")
+    annotations: dict[str, ast.expr] = {}
+    metadata: dict[str, list[ast.expr]] = {}
+    defaults: dict[str, ast.expr] = {}
+    for item in body.body:
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            field = item.target.id
+            annotations[field], metadata[field] = _split_annotated(item.annotation)
+            if item.value is not None:
+                if isinstance(item.value, ast.Call):
+                    raise SourceError(f"{path}:{item.lineno}: field {field} of {cls.__name__} is set by a call "
+                                      "(field(...)); give it a plain default to compile it")
+                defaults[field] = item.value
+    found = HandlerSource(module, name, path, body.lineno, body.end_lineno or body.lineno, annotations, metadata,
+                          defaults, None)
+    found.scope = cls.__module__
+    return found
+
+
+def _refuse_marker_defaults(fn: Any) -> None:
+    """mypyc checks a compiled function's defaults against the parameters' types when it defines the function:
+    ``commons: Commons = Depends()`` would stop the module from importing. Such a module stays interpreted."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return
+    for p in parameters:
+        if isinstance(p.default, Depends):
+            where = getattr(fn, "__qualname__", type(fn).__qualname__)
+            raise SourceError(f"{where} declares {p.name} = {p.default!r} as a default, which a compiled function "
+                              f"cannot hold; write {p.name}: Annotated[T, {p.default!r}] to compile it")

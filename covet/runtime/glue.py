@@ -33,6 +33,7 @@ from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionE
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
 from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
+from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
            "GLUE_SIGNATURE", "STREAM_GLUE_SIGNATURE", "reads_stream"]
@@ -83,8 +84,10 @@ def reads_headers(spec: RouteSpec) -> bool:
 
 
 def reads_stream(spec: RouteSpec) -> bool:
-    """Whether a route can read its body as a stream: it has form or file parameters, or takes the ``Request``."""
-    return any(p.source in ("form", "file", "request") for p in all_params(spec))
+    """Whether a route can read its body as a stream: it has form or file parameters, or takes the ``Request``
+    (and no JSON body, which is validated from memory)."""
+    sources = {p.source for p in all_params(spec)}
+    return "body" not in sources and bool(sources & {"form", "file", "request"})
 
 
 def uses_connection(spec: RouteSpec) -> bool:
@@ -148,6 +151,10 @@ class Binder:
     def provider(self, dep: DepSpec) -> str:
         raise NotImplementedError
 
+    def security_scopes(self) -> str:
+        """Name of the ``SecurityScopes`` class, for parameters of that type."""
+        raise NotImplementedError
+
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
         """Names of an exception class and of the application's handler for it."""
         raise NotImplementedError
@@ -190,6 +197,10 @@ class ObjectBinder(Binder):
         name = f"_P{dep.index}"
         self.ns[name] = dep.provider
         return name
+
+    def security_scopes(self) -> str:
+        self.ns["SecurityScopes"] = SecurityScopes
+        return "SecurityScopes"
 
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
         self.ns[f"_E{index}"], self.ns[f"_H{index}"] = pair
@@ -284,6 +295,16 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def _can_fail(p: ParamSpec) -> bool:
+    """Whether the glue may record an error for the parameter: it is validated, or required."""
+    plain = p.source == "file" or (p.source != "body" and _is_plain_str(p.annotation) and not p.multi)
+    return p.required or not plain
+
+
+# Parameters whose value cannot be invalid: they hold no error list.
+_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes")
+
+
 def glue_function_name(spec: RouteSpec) -> str:
     return "glue_" + "".join(c if c.isalnum() else "_" for c in getattr(spec.handler, "__name__", "handler"))
 
@@ -325,9 +346,26 @@ def glue_source(
     by_source: dict[str, list[ParamSpec]] = {}
     for p in params:
         by_source.setdefault(p.source, []).append(p)
-    need_errs = any(p.source not in ("request", "connection", "background", "depends") for p in params)
+    fallible = [p for p in params if p.source not in _INFALLIBLE]
+    need_errs = bool(fallible)
     if need_errs:
         w("_errs: list[dict[str, Any]] | None = None")
+    # Each dependency's parameters' errors are kept apart: as in FastAPI, a dependency runs unless its own
+    # parameters (or those of one it needs) are invalid, and those errors are answered once all have run, with the
+    # handler's. So a dependency that refuses the request (401) is heard before the body's 422.
+    failing = sorted({p.group for p in fallible if p.group >= 0 and _can_fail(p)})
+    for g in failing:
+        w(f"_e{g}: list[dict[str, Any]] | None = None")
+    late = need_errs and bool(spec.deps)  # errors answered once the dependencies have run
+    # A body that cannot be read at all (not JSON, a broken form) is answered before any dependency runs, as
+    # FastAPI reads the body before solving them.
+    has_early = late and any(p.source in ("body", "form", "file") for p in params)
+    unread = "_early" if late else "_errs"
+    if has_early:
+        w("_early: list[dict[str, Any]] | None = None")
+
+    def err(p: ParamSpec) -> str:
+        return "_errs" if p.group < 0 else f"_e{p.group}"
 
     def default(p: ParamSpec) -> str:
         name = binder.default(p)
@@ -345,7 +383,7 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}({raw})")
         w(f"{pad}except ValidationError as _e:")
-        w(f"{pad}    _errs = add_errors(_errs, _e, {loc!r})")
+        w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, {loc!r})")
         w(f"{pad}    p_{p.local} = None")
 
     # Path parameters: always present once the route matched.
@@ -380,7 +418,7 @@ def glue_source(
             convert(p, f"r_{p.local}", loc)
             w("else:")
             if p.required:
-                w(f"    _errs = missing_error(_errs, {loc!r})")
+                w(f"    {err(p)} = missing_error({err(p)}, {loc!r})")
                 w(f"    p_{p.local} = None")
             else:
                 w(f"    p_{p.local} = {default(p)}")
@@ -400,7 +438,8 @@ def glue_source(
     if "form" in by_source or "file" in by_source:
         w("_fm = await read_form(_h, _b)")
         w("if _fm.error is not None:")
-        w("    _errs = (_errs or []) + [{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error, 'input': None}]")
+        w(f"    {unread} = ({unread} or []) + [{{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error,"
+          " 'input': None}]")
         if "form" in by_source:
             keyed("body", by_source["form"], "_fm.fields", None)
         if "file" in by_source:
@@ -430,11 +469,17 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}(_b)")
         w(f"{pad}except ValidationError as _e:")
-        w(f"{pad}    _errs = add_errors(_errs, _e, ('body',))")
+        if late:
+            w(f"{pad}    if _e.errors()[0]['type'] == 'json_invalid':")
+            w(f"{pad}        _early = add_errors(_early, _e, ('body',))")
+            w(f"{pad}    else:")
+            w(f"{pad}        {err(p)} = add_errors({err(p)}, _e, ('body',))")
+        else:
+            w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, ('body',))")
         w(f"{pad}    p_{p.local} = None")
         w("else:")
         if p.required:
-            w("    _errs = missing_error(_errs, ('body',))")
+            w(f"    {err(p)} = missing_error({err(p)}, ('body',))")
             w(f"    p_{p.local} = None")
         else:
             w(f"    p_{p.local} = {default(p)}")
@@ -445,10 +490,10 @@ def glue_source(
         w("    try:")
         w("        _obj = from_json(_b)")
         w("    except ValueError as _e:")
-        w("        _errs = (_errs or []) + [{'type': 'json_invalid', 'loc': ['body'],"
+        w(f"        {unread} = ({unread} or []) + [{{'type': 'json_invalid', 'loc': ['body'],"
           " 'msg': 'Invalid JSON: ' + str(_e), 'input': None}]")
         w("    if not isinstance(_obj, dict):")
-        w("        _errs = (_errs or []) + [{'type': 'dict_type', 'loc': ['body'],"
+        w(f"        {unread} = ({unread} or []) + [{{'type': 'dict_type', 'loc': ['body'],"
           " 'msg': 'Input should be a valid dictionary', 'input': None}]")
         w("        _obj = {}")
         for p in bodies:
@@ -458,11 +503,11 @@ def glue_source(
             w("    try:")
             w(f"        p_{p.local} = {vname}(r_{p.local})")
             w("    except ValidationError as _e:")
-            w(f"        _errs = add_errors(_errs, _e, ('body', {p.key!r}))")
+            w(f"        {err(p)} = add_errors({err(p)}, _e, ('body', {p.key!r}))")
             w(f"        p_{p.local} = None")
             w("else:")
             if p.required:
-                w(f"    _errs = missing_error(_errs, ('body', {p.key!r}))")
+                w(f"    {err(p)} = missing_error({err(p)}, ('body', {p.key!r}))")
                 w(f"    p_{p.local} = None")
             else:
                 w(f"    p_{p.local} = {default(p)}")
@@ -476,19 +521,23 @@ def glue_source(
             w(f"p_{p.local} = p_{requests[0].local}")  # one Request per request, whoever asks
     for p in by_source.get("connection", []):
         w(f"p_{p.local} = _c")
+    for p in by_source.get("scopes", []):
+        w(f"p_{p.local} = {binder.security_scopes()}({list(p.scopes)!r})")
     background = bool(by_source.get("background"))
     if background:
         w("p_0tasks = BackgroundTasks()")
     # The application may answer validation errors itself: they are then raised inside the handlers' try.
     raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
-    if need_errs and not raise_invalid:
-        w("if _errs is not None:")
-        w("    return validation_reply(_errs)")
+    early = "_early" if late else "_errs"
+    answer_early = (need_errs and not late) or has_early
+    if answer_early and not raise_invalid:
+        w(f"if {early} is not None:")
+        w(f"    return validation_reply({early})")
 
     guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
-    if need_errs and raise_invalid:
-        w("if _errs is not None:")
-        w("    raise RequestValidationError(_errs)")
+    if answer_early and raise_invalid:
+        w(f"if {early} is not None:")
+        w(f"    raise RequestValidationError({early})")
 
     def value(p: ParamSpec) -> str:
         return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"
@@ -511,7 +560,15 @@ def glue_source(
     # A route's sync code runs in the thread pool unless the route is inline (FastAPI's rule for ``def``):
     # ``partial`` keeps the call's arguments checked against the function's signature in a build.
     threaded = spec.blocking
+    blocked: dict[int, list[int]] = {}  # dependency -> the error lists that, when set, keep it from running
+    outer = pad
     for d in spec.deps:
+        below = {g for q in d.params if q.dep is not None for g in blocked[q.dep.index]}
+        blocked[d.index] = sorted(below | ({d.index} if d.index in failing else set()))
+        pad = outer
+        if blocked[d.index]:
+            w(f"{pad}if {' and '.join(f'_e{g} is None' for g in blocked[d.index])}:")
+            pad += "    "
         fn = binder.provider(d)
         call = f"{fn}({arguments(d.params)}){binder.origin(d.provider)}"
         if d.kind == "call" and threaded:
@@ -520,7 +577,7 @@ def glue_source(
         if d.kind in ("call", "await"):
             call = f"await {call}" if d.kind == "await" else call
             if d.index in used and not d.returns_none:
-                w(f"{pad}_d{d.index} = {call}")
+                w(f"{pad}_d{d.index}{': Any' if d.loose else ''} = {call}")
             else:
                 # A provider declared to return None is called as a statement, as mypy requires.
                 w(pad + call)
@@ -533,12 +590,22 @@ def glue_source(
                 step = f"await run_blocking(partial(first_yield, _g{d.index}))" if threaded else f"next(_g{d.index})"
             w(f"{pad}_g{d.index} = {call}")
             if d.index in used and not d.returns_none:
-                w(f"{pad}_d{d.index} = {step}")
+                w(f"{pad}_d{d.index}{': Any' if d.loose else ''} = {step}")
             else:
                 w(pad + step)
                 if d.index in used:
                     w(f"{pad}_d{d.index}: None = None")
             w(f"{pad}_exits.append(_g{d.index})")
+    pad = outer
+    if late:
+        if failing:
+            w(f"{pad}if {' or '.join(f'_e{g} is not None' for g in failing)}:")
+            w(f"{pad}    _errs = {' + '.join(f'(_e{g} or [])' for g in failing)} + (_errs or [])")
+        w(f"{pad}if _errs is not None:")
+        if raise_invalid or wrapped:
+            w(f"{pad}    raise RequestValidationError(_errs)")
+        else:
+            w(f"{pad}    return validation_reply(_errs)")
 
     handler = binder.handler()
     args = arguments(spec.params)
@@ -597,6 +664,12 @@ def glue_source(
             w(f"        _reply = {last}")
         else:
             w(f"    _reply = {last}")
+        if late and not raise_invalid:
+            # The dependencies' and the handler's parameters' errors, once the dependencies have run.
+            w("except RequestValidationError as _x:")
+            if exits:
+                w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
+            w("    return validation_reply(_x.errors())")
         w("except BaseException as _x:")
         sync_exits = threaded and any(d.kind == "gen" for d in spec.deps)
         if exits:

@@ -16,14 +16,16 @@ import inspect
 import types
 import typing
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_origin
 
 from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
-from covet.params import Body, Depends, File, Header, Param, Path, Query
+from covet.params import Body, Depends, File, Header, Param, Path, Query, Security
 from covet.requests import Request
 from covet.runtime.connection import ConnectionInfo
+from covet.security.base import SecurityBase
+from covet.security.oauth2 import SecurityScopes
 from covet.uploads import UploadFile
 
 __all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
@@ -41,7 +43,7 @@ class ParamSpec:
     """One handler parameter and where its value comes from."""
 
     name: str
-    source: str  # path | query | header | cookie | body | request | connection | background | depends
+    source: str  # path | query | header | cookie | body | request | connection | background | depends | scopes
     key: str  # the name on the wire: query key, header name, cookie name
     annotation: Any
     default: Any
@@ -51,6 +53,8 @@ class ParamSpec:
     local: str = ""  # its variable in the glue (p_<local>): unique across the handler and its dependencies
     owner: Callable[..., Any] | None = None  # the dependency provider it belongs to; None: the handler
     dep: DepSpec | None = None  # source "depends": the provider that computes it
+    group: int = -1  # the index of the dependency it is a parameter of; -1: the handler's
+    scopes: tuple[str, ...] = ()  # source "scopes": the OAuth2 scopes required along the way to its provider
 
     def __post_init__(self) -> None:
         if not self.local:
@@ -72,6 +76,9 @@ class DepSpec:
     index: int  # its place in the route's run order; its value is _d<index> in the glue
     label: str
     returns_none: bool = False  # declared to return (or yield) None: its value is not taken from the call
+    # A security scheme's value: declared ``T | None`` but never None while it answers 401 (``auto_error``), so
+    # the glue takes it untyped, as a handler declaring ``token: str`` expects.
+    loose: bool = False
 
 
 @final
@@ -88,6 +95,9 @@ class RouteSpec:
     status: int
     blocking: bool
     deps: list[DepSpec] = dataclasses.field(default_factory=list)  # in the order they run
+    # The security schemes among its dependencies, each with the OAuth2 scopes required of it, for the OpenAPI
+    # document: in the order FastAPI lists them (depth first, the route's own first).
+    security: list[tuple[SecurityBase, list[str]]] = dataclasses.field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -96,6 +106,11 @@ class RouteSpec:
 
 def location(handler: Callable[..., Any]) -> str:
     """``file.py:name`` (with the line when known) for messages about a handler."""
+    if isinstance(handler, type):
+        code = getattr(vars_init(handler), "__code__", None)
+        return f"{code.co_filename}:{code.co_firstlineno}:{handler.__qualname__}" if code else handler.__qualname__
+    if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
+        return f"{location(type(handler))} instance"
     code = getattr(handler, "__code__", None)
     name = getattr(handler, "__qualname__", repr(handler))
     if code is None:
@@ -140,57 +155,110 @@ def _is_request(tp: Any) -> bool:
 class _Walk:
     """State of one route's analysis: the dependencies found so far, in the order they must run."""
 
-    def __init__(self, label: str, path_params: list[str]) -> None:
+    def __init__(self, label: str, path_params: list[str], overrides: Mapping[Any, Any]) -> None:
         self.label = label
         self.path_params = path_params
+        self.overrides = overrides
         self.deps: list[DepSpec] = []
         self.cached: dict[Any, DepSpec] = {}
+        self.scoped: dict[Any, bool] = {}  # provider -> whether it (or one below it) reads the scopes
+        self.security: list[tuple[SecurityBase, list[str]]] = []
         self.active: list[Any] = []  # the providers being analysed, to find cycles
         self.seen_path: set[str] = set()
         self.counter = 0  # names each provider's parameters apart in the glue
 
 
-def _dependency(walk: _Walk, dep: Depends) -> DepSpec:
-    provider = dep.provider
-    if dep.use_cache and provider in walk.cached:
-        return walk.cached[provider]
+def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) -> DepSpec:
+    """The spec of ``dep``, analysed or taken from the cache; ``annotated`` is the type of the parameter that asks
+    for it (the class a bare ``Depends()`` builds), ``scopes`` those required by the ``Security`` above it."""
+    declared = dep.provider
+    if declared is None:
+        if not isinstance(annotated, type):
+            raise RouteDefinitionError(
+                f"{walk.label} Depends() without a provider needs a class as the parameter's type, not {annotated!r}")
+        declared = annotated
+    provider = walk.overrides.get(declared, declared)
+    if isinstance(dep, Security):
+        scopes = [*scopes, *(s for s in dep.scopes if s not in scopes)]
+    if isinstance(provider, SecurityBase):
+        walk.security.append((provider, scopes))
+    # As FastAPI does: a provider that needs no scopes is one value per request, whichever scopes are above it.
+    scoped = bool(isinstance(dep, Security) and dep.scopes) or walk.scoped.get(provider, False)
+    key = (declared, tuple(sorted(set(scopes))) if scoped else ())
+    if dep.use_cache and key in walk.cached:
+        return walk.cached[key]
     if provider in walk.active:
         chain = " -> ".join(getattr(f, "__qualname__", repr(f)) for f in [*walk.active, provider])
         raise RouteDefinitionError(f"{walk.label} dependencies form a cycle: {chain}")
-    if inspect.isasyncgenfunction(provider):
+    body = _body_of(provider)
+    if inspect.isasyncgenfunction(body):
         kind = "agen"
-    elif inspect.isgeneratorfunction(provider):
+    elif inspect.isgeneratorfunction(body):
         kind = "gen"
-    elif inspect.iscoroutinefunction(provider):
+    elif inspect.iscoroutinefunction(body):
         kind = "await"
     else:
         kind = "call"
     walk.active.append(provider)
     walk.counter += 1
+    first = len(walk.deps)
     # A digit first: no Python parameter name starts with one, so these locals cannot meet the handler's.
-    params = _params(walk, provider, f"{walk.counter}_")
+    params = _params(walk, provider, f"{walk.counter}_", scopes)
     walk.active.pop()
-    returns = typing.get_type_hints(provider).get("return", Any)  # _params has already resolved them
+    if isinstance(provider, type):
+        returns: Any = provider
+    else:
+        returns = typing.get_type_hints(body).get("return", Any)  # _params has already resolved them
     if kind in ("gen", "agen"):
         args = get_args(returns)
         returns = args[0] if args else Any  # what it yields: Iterator[T], Generator[T, ...], AsyncIterator[T]
     spec = DepSpec(provider, params, kind, len(walk.deps), location(provider),
-                   returns_none=returns is None or returns is type(None))
+                   returns_none=returns is None or returns is type(None), loose=isinstance(provider, SecurityBase))
+    for p in params:
+        p.group = spec.index
     walk.deps.append(spec)
+    uses = (isinstance(provider, SecurityBase) or any(p.source == "scopes" for p in params)
+            or any(walk.scoped.get(d.provider, False) for d in walk.deps[first:-1]))
+    walk.scoped[provider] = uses
     if dep.use_cache:
-        walk.cached[provider] = spec
+        walk.cached[(declared, tuple(sorted(set(scopes))) if uses or scoped else ())] = spec
     return spec
 
 
-def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]:
-    """The parameters of a handler (prefix "") or of a dependency provider, each with where its value comes from."""
+def _body_of(provider: Callable[..., Any]) -> Callable[..., Any]:
+    """The function a provider runs: itself, a class's ``__init__``, or a callable instance's ``__call__``."""
+    if isinstance(provider, type):
+        return vars_init(provider)
+    if inspect.isfunction(provider) or inspect.ismethod(provider):
+        return provider
+    call: Callable[..., Any] = type(provider).__call__
+    return call
+
+
+def vars_init(cls: type) -> Callable[..., Any]:
+    """The ``__init__`` a class's instances are made with (its own or inherited)."""
+    init: Callable[..., Any] = getattr(cls, "__init__")  # noqa: B009 (mypy refuses cls.__init__ as unsound)
+    return init
+
+
+def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str]) -> list[ParamSpec]:
+    """The parameters of a handler (prefix "") or of a dependency provider, each with where its value comes from.
+
+    A class provider's are its constructor's, a callable instance's its ``__call__``'s.
+    """
     label = walk.label
-    what = "handler" if not prefix else f"dependency {getattr(fn, '__qualname__', fn)!r}"
-    if isinstance(fn, type) or not (inspect.isfunction(fn) or inspect.ismethod(fn)):
-        # A class's own annotations are its fields, not its constructor's parameters: refused rather than misread.
-        raise RouteDefinitionError(f"{label} {what} must be a function (wrap a class in one that builds it)")
+    name = getattr(fn, "__qualname__", None) or f"{type(fn).__qualname__} instance"
+    what = "handler" if not prefix else f"dependency {name!r}"
+    if not prefix and not (inspect.isfunction(fn) or inspect.ismethod(fn)):
+        raise RouteDefinitionError(f"{label} {what} must be a function")
+    is_dataclass = isinstance(fn, type) and dataclasses.is_dataclass(fn)
+    if isinstance(fn, type) and vars_init(fn) is object.__init__ and not is_dataclass:
+        raise RouteDefinitionError(f"{label} {what} is a class without an __init__ to take its parameters from")
     try:
-        hints = typing.get_type_hints(fn, include_extras=True)
+        if is_dataclass:
+            hints = typing.get_type_hints(fn, include_extras=True)  # the generated __init__ takes its fields
+        else:
+            hints = typing.get_type_hints(_body_of(fn), include_extras=True)
     except Exception as exc:  # NameError and friends from unresolvable annotations
         raise RouteDefinitionError(f"{label} cannot resolve the {what}'s annotations: {exc}") from exc
     try:
@@ -232,9 +300,13 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
         kw = p.kind is p.KEYWORD_ONLY
         default = p.default
         if depends is not None:
-            dep = _dependency(walk, depends)
+            dep = _dependency(walk, depends, ann, scopes)
             params.append(ParamSpec(p.name, "depends", p.name, ann, MISSING, keyword_only=kw, local=local,
                                     owner=owner, dep=dep))
+            continue
+        if ann is SecurityScopes:
+            params.append(ParamSpec(p.name, "scopes", p.name, ann, MISSING, keyword_only=kw, local=local, owner=owner,
+                                    scopes=tuple(scopes)))
             continue
         if _is_request(ann):
             params.append(ParamSpec(p.name, "request", p.name, ann, MISSING, keyword_only=kw, local=local, owner=owner))
@@ -307,19 +379,22 @@ def analyse(
     status: int,
     blocking: bool,
     dependencies: Sequence[Depends] = (),
+    overrides: Mapping[Any, Any] | None = None,
 ) -> RouteSpec:
     """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix.
 
     ``dependencies`` run before the handler for their effect (a check that raises ``HTTPError``); their values
-    are not passed to it.
+    are not passed to it. ``overrides`` maps a provider to the one that replaces it (``app.dependency_overrides``).
     """
     label = f"[{method} {path} -> {location(handler)}]"
-    walk = _Walk(label, path_params)
+    walk = _Walk(label, path_params, overrides or {})
     for d in dependencies:
         if not isinstance(d, Depends):
             raise RouteDefinitionError(f"{label} dependencies must be Depends(...), not {d!r}")
-        _dependency(walk, d)
-    params = _params(walk, handler, "")
+        if d.provider is None:
+            raise RouteDefinitionError(f"{label} a route's dependencies must name their provider: Depends(provider)")
+        _dependency(walk, d, None, [])
+    params = _params(walk, handler, "", [])
     sources = {p.source for d in walk.deps for p in d.params} | {p.source for p in params}
     if "body" in sources and sources & {"form", "file"}:
         raise RouteDefinitionError(f"{label} a route reads its body as JSON or as a form, not both")
@@ -336,6 +411,7 @@ def analyse(
         status=status,
         blocking=blocking,
         deps=walk.deps,
+        security=walk.security,
     )
 
 
