@@ -11,8 +11,10 @@ Both: every test's outcome, by node id, to $COVET_FASTAPI_OUTCOMES (JSON lines) 
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 _current: list[str] = [""]
+_patching: list[bool] = [False]
 _records: dict[str, dict[str, Any]] = {}
 
 
@@ -44,6 +47,7 @@ def _install_recorder() -> None:
         body = request.read()
         exchange: dict[str, Any] = {
             "test": _current[0],
+            "patched": _patching[0],
             "method": request.method,
             "target": request.url.raw_path.decode("ascii"),
             "scheme": request.url.scheme,
@@ -97,10 +101,19 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
     _current[0] = item.nodeid
+    # A test that patches the app's process (unittest.mock, monkeypatch) gets answers no server would give.
+    func = getattr(item, "function", None)
+    try:
+        source = inspect.getsource(func) if func is not None else ""
+    except (OSError, TypeError):
+        source = ""
+    _patching[0] = ("monkeypatch" in getattr(item, "fixturenames", ())
+                    or re.search(r"(?<![\w.])patch(\.\w+)?\(|\bmock\.", source) is not None)
     try:
         return (yield)
     finally:
         _current[0] = ""
+        _patching[0] = False
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -128,6 +141,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         # The assertion or exception line (pytest's "E   " lines) says most.
         errors = [ln[4:].strip() for ln in text.splitlines() if ln.startswith("E   ")
                   and "inline-snapshot" not in ln and "ignore this message" not in ln and ln[4:].strip()]
+        if not errors and "inline-snapshot" in text:
+            errors = [f"{report.nodeid.rsplit('::', 1)[-1]}: an inline snapshot differs"]
         line["message"] = (" | ".join(errors[:3]) or text.strip().splitlines()[-1])[:600]
     elif report.skipped:
         line["message"] = str(report.longrepr)[-300:]
