@@ -488,6 +488,17 @@ def build(app: App, proj: Path) -> str:
     return "" if out.returncode == 0 else (out.stdout + out.stderr)[-4000:]
 
 
+def own_cause(outcome: dict[str, Any]) -> str:
+    """A ported FastAPI test's failure, labelled like the replay's start-up causes where one matches."""
+    message = outcome.get("message", outcome["outcome"])
+    for pattern, label in STARTUP_CAUSES:
+        m = re.search(pattern, message)
+        if m:
+            return m.expand(label)
+    message = re.sub(r"\[[^\]]*\]: an inline snapshot differs", ": an inline snapshot differs", message)
+    return re.sub(r"/\S+\.py:\d+|0x[0-9a-f]+", "", message)[:110]
+
+
 def app_causes(result: dict[str, Any]) -> list[str]:
     """Every distinct cause of an app's failure: its start-up error, or each mismatch's."""
     if "startup" in result:
@@ -575,12 +586,14 @@ def main(argv: list[str]) -> int:
         for f in files:
             wanted, failed = own_failures(f, own)
             tests, fails, files_ok = tests + len(wanted), fails + len(failed), files_ok + (not failed)
-            why.update(r.get("message", r["outcome"])[:100] for r in failed.values())
+            why.update(own_cause(r) for r in failed.values())
             if failed:
                 first = next(iter(failed.values()))
-                reason = f"{len(failed)}/{len(wanted)} fail; first: {first.get('message', first['outcome'])}"
+                reason = f"{len(failed)}/{len(wanted)} fail; first: {own_cause(first)}"
+                while len(json.dumps(reason)) > 108:
+                    reason = reason[:-1]
                 own_lines.append(f"    {json.dumps(f.removeprefix('tests/test_tutorial/'))}:\n"
-                                 f"        {json.dumps(reason[:105])},\n")
+                                 f"        {json.dumps(reason)},\n")
         if args.xfail:
             args.xfail.with_suffix(".own").write_text("".join(own_lines))
         print(f"\nFastAPI's own tests of these apps, ported: {tests - fails}/{tests} tests pass "
