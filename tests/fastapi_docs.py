@@ -491,7 +491,7 @@ def build(app: App, proj: Path) -> str:
 def own_cause(outcome: dict[str, Any]) -> str:
     """A ported FastAPI test's failure, labelled like the replay's start-up causes where one matches."""
     message = outcome.get("message", outcome["outcome"])
-    for pattern, label in STARTUP_CAUSES:
+    for pattern, label in STARTUP_CAUSES + ERROR_CAUSES:
         m = re.search(pattern, message)
         if m:
             return m.expand(label)
