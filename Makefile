@@ -7,7 +7,7 @@ NATIVE := $(wildcard native/*.c native/*.h)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test fuzz native-test system-deps lint typecheck check-examples clean bench-features
+.PHONY: run test test-fastapi-docs fuzz native-test system-deps lint typecheck check-examples clean bench-features
 
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
 RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\([^]]*\)\].*/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
@@ -80,6 +80,12 @@ system-deps:
 # The whole suite, with line coverage of covet/ and native/ (tests/coverage.sh): fails below 90% for either.
 test: $(NATIVE_COV) system-deps
 	PY=$(PY) bash tests/coverage.sh
+
+# FastAPI's docs examples ported to CovetPy (tests/test_fastapi_docs.py) on the full matrix: every variant of every app
+# on every loop (`make test` runs each app once); then the report by chapter and by cause.
+test-fastapi-docs: $(NATIVE_COV)
+	COVET_FASTAPI_DOCS=full $(PY) -m pytest -q -n 2 tests/test_fastapi_docs.py; \
+	status=$$?; $(PY) -m tests.fastapi_docs report; exit $$status
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
