@@ -31,26 +31,26 @@ __all__ = ["openapi_document", "openapi_json"]
 _REF: Final = "#/components/schemas/{model}"
 _WIRE: Final = ("path", "query", "header", "cookie")
 
+# FastAPI's, exactly: clients generated from either document see the same error types.
 _ERROR_SCHEMAS: Final[dict[str, Any]] = {
     "ValidationError": {
-        "type": "object",
         "title": "ValidationError",
+        "type": "object",
         "properties": {
-            "type": {"type": "string", "title": "Error Type"},
-            "loc": {"type": "array", "title": "Location",
+            "loc": {"title": "Location", "type": "array",
                     "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
-            "msg": {"type": "string", "title": "Message"},
+            "msg": {"title": "Message", "type": "string"},
+            "type": {"title": "Error Type", "type": "string"},
             "input": {"title": "Input"},
-            "ctx": {"type": "object", "title": "Context"},
+            "ctx": {"title": "Context", "type": "object"},
         },
-        "required": ["type", "loc", "msg"],
+        "required": ["loc", "msg", "type"],
     },
     "HTTPValidationError": {
-        "type": "object",
         "title": "HTTPValidationError",
-        "properties": {"detail": {"type": "array", "title": "Detail",
+        "type": "object",
+        "properties": {"detail": {"title": "Detail", "type": "array",
                                   "items": {"$ref": _REF.format(model="ValidationError")}}},
-        "required": ["detail"],
     },
     "HTTPError": {
         "type": "object",
@@ -125,7 +125,9 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
     if marker is not None and marker.deprecated:
         item["deprecated"] = True
     schemas.want(p.annotation, "validation", item)
-    if not p.required:
+    # As FastAPI titles a parameter: the marker's title, else its name on the wire, title-cased.
+    item["x-title"] = getattr(marker, "title", None) or p.key.title().replace("_", " ")
+    if not p.required and p.default is not None:  # (FastAPI leaves a None default out)
         ok, value = _jsonable(p.default)
         if ok:
             item["x-default"] = value  # moved into the schema once it exists (see _defaults)
@@ -178,6 +180,8 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
         media: dict[str, Any] = {}
         schemas.want(spec.return_annotation, "serialization", media)
         out["content"] = {"application/json": media}
+    elif kind == "any":  # any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it
+        out["content"] = {"application/json": {"schema": {}}}
     return str(status), out
 
 
@@ -244,6 +248,9 @@ def _defaults(paths: dict[str, Any]) -> None:
     for item in paths.values():
         for op in item.values():
             for param in op.get("parameters", []):
+                title = param.pop("x-title", None)
+                if title is not None and "$ref" not in param["schema"]:
+                    param["schema"].setdefault("title", title)
                 if "x-default" in param:
                     value = param.pop("x-default")
                     schema = param["schema"]
@@ -266,7 +273,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
         for method in rd.methods:
             spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
                            [*app.dependencies, *rd.dependencies])
-            operation_id = rd.operation_id or f"{rd.name}_{method.lower()}"
+            # FastAPI's: the function's name, the path and the method, non-word characters as "_".
+            operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
             if operation_id in seen_ids:
                 slug = re.sub(r"\W+", "_", rd.path).strip("_")
                 operation_id = f"{rd.name}_{slug}_{method.lower()}"

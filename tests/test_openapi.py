@@ -60,12 +60,12 @@ def test_document_describes_parameters_bodies_and_responses() -> None:
     user = doc["paths"]["/users/{user_id}"]["get"]
     assert [(p["name"], p["in"], p["required"]) for p in user["parameters"]] == [
         ("user_id", "path", True), ("q", "query", False), ("limit", "query", False)]
-    assert user["parameters"][2]["schema"] == {"type": "integer", "default": 10}
+    assert user["parameters"][2]["schema"] == {"type": "integer", "default": 10, "title": "Limit"}  # FastAPI's
     assert user["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HTTPValidationError"}
     slow = doc["paths"]["/slow"]["get"]["parameters"][0]
     assert slow["description"] == "how long to sleep"
-    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50}
+    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50, "title": "Ms"}
     items = doc["paths"]["/items"]["post"]
     assert items["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
     assert set(doc["components"]["schemas"]["Item"]["required"]) == {"name", "price", "tags"}
@@ -82,7 +82,7 @@ def test_document_describes_parameters_bodies_and_responses() -> None:
     account = doc["paths"]["/accounts/{account_id}"]["get"]
     assert account["tags"] == ["accounts"]
     assert account["summary"] == "One account, by its number."
-    assert account["parameters"][0]["schema"] == {"type": "integer", "minimum": 1}
+    assert account["parameters"][0]["schema"] == {"type": "integer", "minimum": 1, "title": "Account Id"}
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
 
@@ -286,7 +286,7 @@ def test_status_code_is_fastapis_spelling_of_status() -> None:
         app.get("/x", status=200, status_code=201)
 
 
-def test_duplicate_operation_ids_are_made_unique() -> None:
+def test_operation_ids_are_fastapis_and_made_unique() -> None:
     app = Covet()
 
     def handler() -> str:
@@ -295,9 +295,16 @@ def test_duplicate_operation_ids_are_made_unique() -> None:
     app.get("/a")(handler)
     app.get("/b")(handler)
     app.post("/b", operation_id="make_b")(handler)
+    @app.get("/users/{user_id}/x-y")
+    def user_handler(user_id: int) -> str:
+        return ""
+
+    app.get("/c", operation_id="handler_b_get")(handler)
     doc = json.loads(app.openapi())
-    assert [doc["paths"][p][m]["operationId"] for p, m in (("/a", "get"), ("/b", "get"), ("/b", "post"))] == [
-        "handler_get", "handler_b_get", "make_b"]
+    where = (("/a", "get"), ("/b", "get"), ("/b", "post"), ("/users/{user_id}/x-y", "get"), ("/c", "get"))
+    # FastAPI's: the name, the path and the method, each non-word character an underscore.
+    assert [doc["paths"][p][m]["operationId"] for p, m in where] == [
+        "handler_a_get", "handler_b_get", "make_b", "user_handler_users__user_id__x_y_get", "handler_c_get"]
     validate(doc)
 
 
