@@ -8,12 +8,14 @@ from covet import _purepy
 # Before any other covet import: the switch decides which runtime modules load (E402 is allowed here).
 _purepy.install_if_asked()
 
+from covet import status
 from covet.app import Covet
 from covet.background import BackgroundTasks
 from covet.compression import CompressionMiddleware
 from covet.exceptions import (
     ClientDisconnect,
     HTTPError,
+    HTTPException,
     RequestValidationError,
     ResponseValidationError,
     RouteDefinitionError,
@@ -22,6 +24,7 @@ from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.params import Body, Cookie, Depends, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
+    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -29,7 +32,7 @@ from covet.responses import (
     Response,
     StreamingResponse,
 )
-from covet.routing import Router
+from covet.routing import APIRouter, Router
 from covet.runtime.connection import ConnectionInfo
 from covet.sessions import Session, SessionMiddleware, session
 from covet.sse import EventSourceResponse, ServerSentEvent
@@ -41,6 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Covet",
     "Router",
+    "APIRouter",
     "Middleware",
     "CallNext",
     "AnyResponse",
@@ -61,7 +65,9 @@ __all__ = [
     "HTMLResponse",
     "RedirectResponse",
     "StreamingResponse",
+    "FileResponse",
     "HTTPError",
+    "HTTPException",
     "ClientDisconnect",
     "RequestValidationError",
     "ResponseValidationError",
@@ -76,5 +82,6 @@ __all__ = [
     "UploadFile",
     "Depends",
     "BackgroundTasks",
+    "status",
     "__version__",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from covet.app import Covet
-from covet.requests import Headers
+from covet.requests import Headers, set_serving
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.server import run_hooks
@@ -182,6 +182,7 @@ class TestClient:
         return self._get_loop().run_until_complete(self._exchange(data, responses, timeout, head))
 
     async def _exchange(self, data: bytes, count: int, timeout: float, head: bool) -> list[TestResponse]:
+        set_serving(self.app)  # request.app, when several clients of different applications take turns
         transport = _MemoryTransport(self.client)
         conn = AsyncioHTTP1(self._get_state())
         conn.connection_made(transport)
