@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
     from covet.runtime.body import RequestBody
     from covet.runtime.connection import ConnectionInfo
 
-__all__ = ["Request", "Headers", "QueryParams", "URL", "set_serving"]
+__all__ = ["Request", "Headers", "QueryParams", "URL", "set_serving", "hand_on_state"]
 
 # The application this process serves (request.app): set when its routes are planned (Covet.dispatcher) and by
 # the TestClient before each exchange.
@@ -24,6 +25,17 @@ _serving: Any = None
 def set_serving(app: object) -> None:
     global _serving
     _serving = app
+
+
+# A middleware's Request and the route's are two objects for one request: the state the first one made is handed
+# to the second through this variable, set in the request's own context (covet/middleware.py, `hand_on_state`).
+_HANDED_STATE: contextvars.ContextVar[State | None] = contextvars.ContextVar("covet_request_state", default=None)
+
+
+def hand_on_state(request: Request) -> None:
+    """Let the route's ``Request`` share the ``state`` this one has made (call it in the request's own context)."""
+    if request._state is not None:
+        _HANDED_STATE.set(request._state)
 
 
 class URL:
@@ -183,10 +195,13 @@ class Request:
         what the application's lifespan yielded."""
         state = self._state
         if state is None:
-            from covet.datastructures import State
+            state = _HANDED_STATE.get()
+            if state is None:
+                from covet.datastructures import State
 
-            start = getattr(_serving, "lifespan_state", None)
-            state = self._state = State(dict(start) if start else None)
+                start = getattr(_serving, "lifespan_state", None)
+                state = State(dict(start) if start else None)
+            self._state = state
         return state
 
     def url_for(self, name: str, /, **path_params: object) -> URL:
