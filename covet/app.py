@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -16,9 +16,18 @@ from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, wrap_plan
+from covet.params import Depends
 from covet.requests import Request, set_serving
 from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from covet.routing import NoMatchFound, RouteDef, Routes, _caller, _check_middleware, check_timeout
+from covet.routing import (
+    NoMatchFound,
+    RouteDef,
+    Routes,
+    _caller,
+    _check_dependencies,
+    _check_middleware,
+    check_timeout,
+)
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
@@ -102,6 +111,7 @@ class Covet(Routes):
         on_startup, on_shutdown: hooks, as ``app.on_startup(hook)`` adds them.
         redirect_slashes: a request for ``/items`` when only ``/items/`` is declared (or the other way round) is
             answered 307 to the other, its query kept, as FastAPI does.
+        dependencies: ``Depends(...)`` every route runs first, for their effect (before a router's own).
     """
 
     def __init__(
@@ -122,8 +132,11 @@ class Covet(Routes):
         on_startup: list[Hook] | None = None,
         on_shutdown: list[Hook] | None = None,
         redirect_slashes: bool = True,
+        dependencies: Iterable[Depends] = (),
     ) -> None:
         super().__init__()
+        self.dependencies = _check_dependencies("Covet", dependencies)
+        self._mounted: set[int] = set()  # id() of the routes of a mounted StaticFiles (kept in self.routes)
         self.state = State()
         self.redirect_slashes = redirect_slashes
         self._root_path = _check_root_path(root_path)
@@ -195,7 +208,7 @@ class Covet(Routes):
         klass: type[BaseException] = Exception
         if isinstance(cls, int) and not isinstance(cls, bool):
             if not 400 <= cls <= 599:
-                raise RouteDefinitionError(f"{_caller()}: exception_handler({cls}): a status handler is for an "
+                raise RouteDefinitionError(f"{_caller()}: exception_handler({cls}) needs an exception class, or an "
                                            "error status (400-599)")
             status = cls
         elif isinstance(cls, type) and _is_starlette_http_exception(cls):
@@ -244,6 +257,13 @@ class Covet(Routes):
             found = next((h for c, h in self.class_handlers if c is HTTPError), None)
         return found
 
+    def route_dependencies(self, rd: RouteDef) -> list[Depends]:
+        """What ``rd`` runs first: the application's dependencies, then its own (a mounted application, as in
+        FastAPI, runs only its own)."""
+        if not self.dependencies or id(rd) in self._mounted:
+            return rd.dependencies
+        return [*self.dependencies, *rd.dependencies]
+
     def url_path_for(self, name: str, /, **path_params: object) -> str:
         """The path of the route called ``name`` (its handler's name, or its ``name=``), its parameters filled in
         from ``path_params``; ``NoMatchFound`` when no route has that name and those parameters. A mounted
@@ -287,10 +307,10 @@ class Covet(Routes):
         if isinstance(app, StaticFiles):
             before = len(self.routes)
             self.include_router(app, prefix=path)
-            if name is not None:
-                for rd in self.routes[before:]:
-                    if "{" in rd.path:
-                        rd.name = name
+            for rd in self.routes[before:]:
+                self._mounted.add(id(rd))
+                if name is not None and "{" in rd.path:
+                    rd.name = name
             return
         if isinstance(app, Router):
             self.include_router(app, prefix=path)
@@ -448,7 +468,8 @@ class Covet(Routes):
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
                 plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names,
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, self.route_dependencies(rd)),
+                    names,
                     self.exception_handlers,
                 )
                 plans.append(plan)

@@ -64,9 +64,11 @@ class RequestValidationError(Exception):
     ``type``, ``loc``, ``msg`` and ``input``, as in the 422 body's ``detail``.
     """
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(errors)
         self._errors = errors
+        # FastAPI's ``exc.body``: the body received, when the glue hands it on (None until then).
+        self.body = body
 
     def errors(self) -> list[dict[str, Any]]:
         return self._errors

@@ -249,7 +249,7 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             continue
         names = [p.param for p in parse_template(rd.path) if p.param is not None]
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies)
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd))
             operation_id = rd.operation_id or f"{rd.name}_{method.lower()}"
             if operation_id in seen_ids:
                 slug = re.sub(r"\W+", "_", rd.path).strip("_")

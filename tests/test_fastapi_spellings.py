@@ -62,6 +62,14 @@ def test_http_exception_takes_fastapis_arguments(sclient: Any) -> None:
     assert sclient.get("/gone").text == "caught: Gone"  # the detail defaults to the status phrase
 
 
+def test_the_applications_dependencies_run_for_its_routes_not_its_mounts(sclient: Any) -> None:
+    r = sclient.get("/positional", headers={"x-block": "1"})  # Covet(dependencies=[Depends(not_blocked)])
+    assert (r.status_code, r.text) == (403, "caught: blocked")
+    assert sclient.get("/r/items/1", headers={"x-block": "1"}).status_code == 403  # an included router's too
+    r = sclient.get("/static/hello.txt", headers={"x-block": "1"})  # a mounted StaticFiles is an app of its own
+    assert (r.status_code, r.text) == (200, "hello file\n")
+
+
 def test_status_has_every_name_starlette_has_with_its_value() -> None:
     for name in starlette.status.__all__:
         assert getattr(status, name) == getattr(starlette.status, name), name
@@ -243,7 +251,7 @@ def test_redirect_slashes_can_be_turned_off() -> None:
         assert client.get("/items").status_code == 404
 
 
-def test_a_redirect_cannot_be_turned_into_another_host() -> None:
+def test_a_redirect_stays_on_this_server_and_keeps_escapes() -> None:
     app = Covet()
 
     @app.get("/{name}/")
@@ -251,10 +259,11 @@ def test_a_redirect_cannot_be_turned_into_another_host() -> None:
         return name
 
     with TestClient(app) as client:
-        r = client.get("//evil.example")  # a path, not a host: the redirect stays on this server
-        assert r.status_code in (307, 404)
-        if r.status_code == 307:
-            assert r.headers["location"].startswith("http://testserver/")
+        # The Location is absolute, on the request's own host: a path cannot make it name another one.
+        for path in ("/%2F%2Fevil.example", "/a%0d%0ab"):
+            r = client.get(path)
+            assert (r.status_code, r.headers["location"]) == (307, f"http://testserver{path}/")
+        assert client.get("//evil.example").status_code == 404  # matches neither form
 
 
 # -- exception handlers for the router's answers -----------------------------------------------------------------
@@ -338,7 +347,7 @@ def test_what_cannot_be_served_is_refused_naming_the_line() -> None:
         Covet().include_router(APIRouter(), route_class=object)
     with refused("on_event\\('boot'\\)"):
         Covet().on_event("boot")
-    with refused("error status"):
+    with refused("needs an exception class, or an error status"):
         Covet().exception_handler(200)
     with refused("lifespan"):
         Covet(lifespan=42)  # type: ignore[arg-type]

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import os
-from typing import Any
+from typing import Annotated, Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from covet import APIRouter, Covet, HTTPException, Request, status
+from covet import APIRouter, Covet, Depends, Header, HTTPException, Request, status
 from covet.encoders import jsonable_encoder
 from covet.exceptions import RequestValidationError
 from covet.responses import (
@@ -26,7 +26,12 @@ from spellings_support import Colour, Item, Point, events, lifespan  # from test
 
 STATIC = os.environ.get("COVET_TEST_STATIC", ".")
 
-app = Covet(lifespan=lifespan)
+def not_blocked(x_block: Annotated[str, Header()] = "") -> None:
+    if x_block:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail="blocked")
+
+
+app = Covet(lifespan=lifespan, dependencies=[Depends(not_blocked)])
 app.state.greeting = "hello"
 
 
