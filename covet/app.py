@@ -14,6 +14,7 @@ from covet import docsui
 from covet.datastructures import State
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
+from covet.jsonbody import strict_json
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, wrap_plan
 from covet.params import Depends
@@ -112,6 +113,9 @@ class Covet(Routes):
         redirect_slashes: a request for ``/items`` when only ``/items/`` is declared (or the other way round) is
             answered 307 to the other, its query kept, as FastAPI does.
         dependencies: ``Depends(...)`` every route runs first, for their effect (before a router's own).
+        strict_content_type: a JSON body is read as JSON only when its ``Content-Type`` says JSON
+            (``application/json``, ``application/*+json``); off, a body without one is read as JSON too. Any other
+            body is validated as the text it is, as FastAPI does (a model then fails with 422).
     """
 
     def __init__(
@@ -133,8 +137,10 @@ class Covet(Routes):
         on_shutdown: list[Hook] | None = None,
         redirect_slashes: bool = True,
         dependencies: Iterable[Depends] = (),
+        strict_content_type: bool = True,
     ) -> None:
         super().__init__()
+        self.strict_content_type = strict_content_type
         self.dependencies = _check_dependencies("Covet", dependencies)
         self._mounted: set[int] = set()  # id() of the routes of a mounted StaticFiles (kept in self.routes)
         self.state = State()
@@ -467,18 +473,17 @@ class Covet(Routes):
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
-                plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, self.route_dependencies(rd)),
-                    names,
-                    self.exception_handlers,
-                )
+                spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
+                               self.route_dependencies(rd))
+                plan = self._compiled.get((method, rd.path)) or build_plan(spec, names, self.exception_handlers)
                 plans.append(plan)
+                checked = strict_json(plan, spec, names, self.strict_content_type, self.exception_handlers)
                 chain = [*self.middleware_stack, *rd.middleware]
-                served = wrap_plan(plan, chain, names) if chain else plan
+                served = wrap_plan(checked, chain, names) if chain else checked
                 timeout = rd.timeout if rd.timeout is not None else self.handler_timeout
-                served.timeout = plan.timeout = float(timeout or 0.0)
+                served.timeout = checked.timeout = plan.timeout = float(timeout or 0.0)
                 cancel = rd.cancel_on_disconnect
-                served.cancel_on_disconnect = plan.cancel_on_disconnect = (
+                served.cancel_on_disconnect = checked.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)
                 if self.traced is not None:
                     served = self.traced(served, method, rd.path)

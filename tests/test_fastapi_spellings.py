@@ -12,14 +12,15 @@ import os
 from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 import starlette.status
+from pydantic import BaseModel
 
 from conftest import TRANSPORTS, app_client, build_project
-from covet import APIRouter, Covet, HTTPException, Request, Router, status
+from covet import APIRouter, Body, Covet, HTTPException, Request, Router, status
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from covet.routing import NoMatchFound
@@ -419,3 +420,65 @@ def test_jsonable_encoder_options() -> None:
     day = datetime.date(2026, 1, 2)
     assert jsonable_encoder([day], custom_encoder={datetime.date: lambda d: d.day}) == [2]
     assert jsonable_encoder((1, "x", None)) == [1, "x", None]
+
+
+# -- which bodies are JSON ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8", "Application/JSON",
+                                   "application/vnd.api+json"])
+def test_a_body_declared_json_is_read_as_json(sclient: Any, ctype: str) -> None:
+    r = sclient.post("/items", content=b'{"name": "pen"}', headers={"content-type": ctype})
+    assert (r.status_code, r.json()) == (200, {"name": "pen", "price": 1.0, "note": None})
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx",
+                                   "json", None])
+def test_a_body_not_declared_json_is_text(sclient: Any, ctype: str | None) -> None:
+    headers = {"content-type": ctype} if ctype else {}
+    r = sclient.post("/items", content=b'{"name": "pen"}', headers=headers)
+    assert (r.status_code, r.text) == (400, "invalid: ['body']")  # through the app's RequestValidationError handler
+    r = sclient.post("/text", content=b"plain words", headers=headers)  # a str body takes the text
+    assert (r.status_code, r.json()) == (200, {"text": "plain words"})
+
+
+class Named(BaseModel):
+    name: str
+
+
+def fastapi_like_app(strict: bool = True) -> Covet:
+    app = Covet(strict_content_type=strict)
+
+    @app.post("/items")
+    async def create(item: Named) -> Named:
+        return item
+
+    @app.post("/pair")
+    def pair(a: Annotated[int, Body()], b: Annotated[int, Body()] = 2) -> int:
+        return a + b
+
+    return app
+
+
+def test_the_422_of_a_body_not_declared_json_is_fastapis() -> None:
+    with TestClient(fastapi_like_app()) as client:
+        r = client.post("/items", content=b'{"name": "pen"}', headers={"content-type": "text/plain"})
+        assert (r.status_code, r.json()) == (422, {"detail": [{
+            "type": "model_attributes_type", "loc": ["body"],
+            "msg": "Input should be a valid dictionary or object to extract fields from",
+            "input": '{"name": "pen"}'}]})
+        r = client.post("/pair", content=b'{"a": 1}', headers={"content-type": "text/plain"})
+        assert (r.status_code, r.json()) == (422, {"detail": [
+            {"type": "missing", "loc": ["body", "a"], "msg": "Field required", "input": None}]})
+        # An empty body is no body, whatever its type: the usual missing-body error
+        r = client.post("/items", content=b"", headers={"content-type": "text/plain"})
+        assert r.json()["detail"][0]["type"] == "missing"
+        r = client.post("/items", content=b"\xff\xfe", headers={"content-type": "text/plain"})  # not UTF-8
+        assert r.status_code == 422 and r.json()["detail"][0]["input"] == "\ufffd\ufffd"
+
+
+def test_without_strict_content_type_a_body_without_one_is_json() -> None:
+    with TestClient(fastapi_like_app(strict=False)) as client:
+        assert client.post("/items", content=b'{"name": "pen"}').json() == {"name": "pen"}
+        r = client.post("/items", content=b'{"name": "pen"}', headers={"content-type": "text/plain"})
+        assert r.status_code == 422  # a content type that says otherwise still counts

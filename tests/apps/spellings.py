@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from covet import APIRouter, Covet, Depends, Header, HTTPException, Request, status
+from covet import APIRouter, Body, Covet, Depends, Header, HTTPException, Request, status
 from covet.encoders import jsonable_encoder
 from covet.exceptions import RequestValidationError
 from covet.responses import (
@@ -140,6 +140,16 @@ def encoded() -> dict[str, object]:
     out = jsonable_encoder(data)
     out["unset"] = jsonable_encoder(Item(name="pen"), exclude_unset=True)
     return {"encoded": out}
+
+
+@app.post("/items")
+def create_item(item: Item) -> Item:
+    return item
+
+
+@app.post("/text")
+async def take_text(text: Annotated[str, Body()]) -> dict[str, str]:
+    return {"text": text}
 
 
 @app.get("/validated/{n}")
