@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar
 from urllib.parse import quote
@@ -14,7 +14,7 @@ from covet import docsui
 from covet.datastructures import State
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
-from covet.jsonbody import strict_json
+from covet.jsonbody import body_of, strict_json
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, wrap_plan
 from covet.params import Depends
@@ -142,7 +142,9 @@ class Covet(Routes):
         super().__init__()
         self.strict_content_type = strict_content_type
         self.dependencies = _check_dependencies("Covet", dependencies)
-        self._mounted: set[int] = set()  # id() of the routes of a mounted StaticFiles (kept in self.routes)
+        # id() of the routes that do not run the application's dependencies: a mounted StaticFiles', and those
+        # CovetPy serves itself (a probe must not need the application's token).
+        self._apart: set[int] = set()
         self.state = State()
         self.redirect_slashes = redirect_slashes
         self._root_path = _check_root_path(root_path)
@@ -180,6 +182,7 @@ class Covet(Routes):
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._compiled_bodies: dict[tuple[str, str], Sequence[tuple[str, Any, bool]]] = {}
         self._openapi: bytes | None = None
         self.middleware_stack: list[Middleware] = []
         # What the routes' glue catches (built from the two below: the compiler reads it too).
@@ -265,8 +268,8 @@ class Covet(Routes):
 
     def route_dependencies(self, rd: RouteDef) -> list[Depends]:
         """What ``rd`` runs first: the application's dependencies, then its own (a mounted application, as in
-        FastAPI, runs only its own)."""
-        if not self.dependencies or id(rd) in self._mounted:
+        FastAPI, and CovetPy's own routes run only their own)."""
+        if not self.dependencies or id(rd) in self._apart:
             return rd.dependencies
         return [*self.dependencies, *rd.dependencies]
 
@@ -314,7 +317,7 @@ class Covet(Routes):
             before = len(self.routes)
             self.include_router(app, prefix=path)
             for rd in self.routes[before:]:
-                self._mounted.add(id(rd))
+                self._apart.add(id(rd))
                 if name is not None and "{" in rd.path:
                     rd.name = name
             return
@@ -392,6 +395,7 @@ class Covet(Routes):
             _log.info("%s is the application's own route: covet serves no %s there", path, what)
             return False
         self.get(path, include_in_schema=False)(handler)
+        self._apart.add(id(self.routes[-1]))
         return True
 
     def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
@@ -420,6 +424,7 @@ class Covet(Routes):
         returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._compiled_bodies = {}
         for row in table:
             if (row.method, row.path) not in known:
                 raise RouteDefinitionError(
@@ -430,6 +435,7 @@ class Covet(Routes):
             plan.reads_headers = row.reads_headers
             plan.streams_body = row.streams_body
             compiled[(row.method, row.path)] = plan
+            self._compiled_bodies[(row.method, row.path)] = row.json_body
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
@@ -473,11 +479,15 @@ class Covet(Routes):
                 if method in endpoint.methods:
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
-                spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
-                               self.route_dependencies(rd))
-                plan = self._compiled.get((method, rd.path)) or build_plan(spec, names, self.exception_handlers)
+                compiled = self._compiled.get((method, rd.path))
+                if compiled is not None:
+                    plan, body = compiled, self._compiled_bodies[(method, rd.path)]
+                else:
+                    spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
+                                   self.route_dependencies(rd))
+                    plan, body = build_plan(spec, names, self.exception_handlers), body_of(spec)
                 plans.append(plan)
-                checked = strict_json(plan, spec, names, self.strict_content_type, self.exception_handlers)
+                checked = strict_json(plan, body, names, self.strict_content_type, self.exception_handlers)
                 chain = [*self.middleware_stack, *rd.middleware]
                 served = wrap_plan(checked, chain, names) if chain else checked
                 timeout = rd.timeout if rd.timeout is not None else self.handler_timeout

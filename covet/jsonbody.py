@@ -11,8 +11,8 @@ JSON body, before their glue; the errors are FastAPI's, and go to the applicatio
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import Any, Final, TypeAlias
 
 import pydantic
 import pydantic_core
@@ -24,7 +24,7 @@ from covet.runtime.glue import ErrorHandlers, RoutePlan
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params
 
-__all__ = ["is_json", "strict_json"]
+__all__ = ["body_of", "is_json", "json_body_params", "strict_json"]
 
 _APPLICATION: Final = "application/"
 
@@ -45,10 +45,23 @@ def _declared_json(headers: list[tuple[str, str]], strict: bool) -> bool:
     return not strict
 
 
-def _text_check(body: list[ParamSpec]) -> Callable[[str], tuple[list[dict[str, Any]], bytes]]:
+BodyParams: TypeAlias = "Sequence[tuple[str, Any, bool]]"
+
+
+def json_body_params(spec: RouteSpec) -> list[ParamSpec]:
+    """The route's JSON body parameters, its dependencies' too."""
+    return [p for p in all_params(spec) if p.source == "body"]
+
+
+def body_of(spec: RouteSpec) -> list[tuple[str, Any, bool]]:
+    """(key, annotation, required) of each JSON body parameter, as a build records them (``RouteRow.json_body``)."""
+    return [(p.key, p.annotation, p.required) for p in json_body_params(spec)]
+
+
+def _text_check(body: BodyParams) -> Callable[[str], tuple[list[dict[str, Any]], bytes]]:
     """What a text body gives: its errors, or the JSON to hand the glue instead."""
     if len(body) == 1:  # the whole body is the parameter's value
-        adapter = pydantic.TypeAdapter(body[0].annotation)
+        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(body[0][1])
 
         def one(text: str) -> tuple[list[dict[str, Any]], bytes]:
             try:
@@ -58,7 +71,7 @@ def _text_check(body: list[ParamSpec]) -> Callable[[str], tuple[list[dict[str, A
             return [], pydantic_core.to_json(text)
 
         return one
-    required = [p.key for p in body if p.required]
+    required = [key for key, _, needed in body if needed]
 
     def several(text: str) -> tuple[list[dict[str, Any]], bytes]:
         errors: list[dict[str, Any]] = []
@@ -69,11 +82,10 @@ def _text_check(body: list[ParamSpec]) -> Callable[[str], tuple[list[dict[str, A
     return several
 
 
-def strict_json(plan: RoutePlan, spec: RouteSpec, path_params: list[str], strict: bool,
+def strict_json(plan: RoutePlan, body: BodyParams, path_params: list[str], strict: bool,
                 handlers: ErrorHandlers) -> RoutePlan:
     """``plan`` answering FastAPI's way to a body that is not declared JSON; ``plan`` itself for a route that reads
-    no JSON body, or reads its body as a stream."""
-    body = [p for p in all_params(spec) if p.source == "body"]
+    no JSON body (``body``: see ``body_of``), or reads its body as a stream."""
     if plan.streams_body or not body:
         return plan
     glue = plan.glue
