@@ -14,13 +14,13 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeAlias
 
-import pydantic
 import pydantic_core
 
 from covet.exceptions import RequestValidationError
 from covet.requests import Request
 from covet.runtime.encode import add_errors, missing_error, validation_reply
 from covet.runtime.glue import ErrorHandlers, RoutePlan
+from covet.runtime.gluekit import _schema_validator
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params
 
@@ -61,12 +61,13 @@ def body_of(spec: RouteSpec) -> list[tuple[str, Any, bool]]:
 def _text_check(body: BodyParams) -> Callable[[str], tuple[list[dict[str, Any]], bytes]]:
     """What a text body gives: its errors, or the JSON to hand the glue instead."""
     if len(body) == 1:  # the whole body is the parameter's value
-        adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(body[0][1])
+        # The glue's own validator of the type (TypedDicts, compiled dataclasses and all), in Python mode.
+        validator = _schema_validator(body[0][1])
 
         def one(text: str) -> tuple[list[dict[str, Any]], bytes]:
             try:
-                adapter.validate_python(text, from_attributes=True)  # as FastAPI validates a body
-            except pydantic.ValidationError as exc:
+                validator.validate_python(text, from_attributes=True)  # as FastAPI validates a body
+            except pydantic_core.ValidationError as exc:
                 return add_errors(None, exc, ("body",)), b""
             return [], pydantic_core.to_json(text)
 
