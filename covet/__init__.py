@@ -8,12 +8,14 @@ from covet import _purepy
 # Before any other covet import: the switch decides which runtime modules load (E402 is allowed here).
 _purepy.install_if_asked()
 
+from covet import status
 from covet.app import Covet
 from covet.background import BackgroundTasks
 from covet.compression import CompressionMiddleware
 from covet.exceptions import (
     ClientDisconnect,
     HTTPError,
+    HTTPException,
     RequestValidationError,
     ResponseValidationError,
     RouteDefinitionError,
@@ -24,6 +26,7 @@ from covet.param_functions import Depends, Security
 from covet.params import Body, Cookie, File, Form, Header, Path, Query
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
+    FileResponse,
     HTMLResponse,
     JSONResponse,
     PlainTextResponse,
@@ -31,7 +34,7 @@ from covet.responses import (
     Response,
     StreamingResponse,
 )
-from covet.routing import Router
+from covet.routing import APIRouter, Router
 from covet.runtime.connection import ConnectionInfo
 from covet.sessions import Session, SessionMiddleware, session
 from covet.sse import EventSourceResponse, ServerSentEvent
@@ -43,6 +46,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Covet",
     "Router",
+    "APIRouter",
     "Middleware",
     "CallNext",
     "AnyResponse",
@@ -64,7 +68,9 @@ __all__ = [
     "HTMLResponse",
     "RedirectResponse",
     "StreamingResponse",
+    "FileResponse",
     "HTTPError",
+    "HTTPException",
     "ClientDisconnect",
     "RequestValidationError",
     "ResponseValidationError",
@@ -80,5 +86,6 @@ __all__ = [
     "Depends",
     "Security",
     "BackgroundTasks",
+    "status",
     "__version__",
 ]

@@ -25,6 +25,7 @@ from collections.abc import Coroutine
 from typing import Any, Final, TypeVar, final
 
 from covet.app import Covet
+from covet.requests import set_serving
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.server import run_hooks
@@ -357,6 +358,7 @@ class InProcessServer:
     async def connect(self, data: bytes, scheme: str, sock: tuple[str, int], probe: Probe | None,
                       piece: int) -> MemoryTransport:
         """A fresh connection with ``data`` arriving on it, fed in the context ``probe`` is set in."""
+        set_serving(self.app)  # request.app, when clients of different applications take turns
         state = self.get_state()
         portal = self.portal
         assert portal is not None

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar, overload
+from urllib.parse import quote
 
 from covet import docsui
-from covet.exceptions import RouteDefinitionError
+from covet.datastructures import State
+from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
+from covet.jsonbody import body_of, strict_json
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
 from covet.params import Depends
-from covet.requests import Request
-from covet.responses import Response, StreamingResponse
-from covet.routing import RouteDef, Routes, check_dependencies, check_timeout
+from covet.requests import Request, set_serving
+from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from covet.routing import NoMatchFound, RouteDef, Routes, _caller, check_dependencies, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse
 
-__all__ = ["Covet", "RouteDef"]
+__all__ = ["Covet", "RouteDef", "http_error_by_status"]
 
 Hook = Callable[[], "Awaitable[None] | None"]
+Lifespan: TypeAlias = Callable[["Covet"], AbstractAsyncContextManager[Mapping[str, Any] | None]]
 _log = logging.getLogger("covet.server")
 E = TypeVar("E", bound=BaseException)
 M = TypeVar("M", bound=Middleware)
@@ -37,6 +44,44 @@ def _check_root_path(value: str) -> str:
     if value and (not value.startswith("/") or any(c in value for c in "?#{} \t\r\n")):
         raise RouteDefinitionError(f"root_path {value!r} must be a path starting with '/'")
     return value.rstrip("/")
+
+
+def _check_lifespan(lifespan: object) -> Lifespan:
+    if inspect.isasyncgenfunction(lifespan):  # FastAPI takes the undecorated generator too
+        return contextlib.asynccontextmanager(lifespan)
+    if not callable(lifespan) or inspect.isgeneratorfunction(lifespan):
+        raise RouteDefinitionError(
+            f"{_caller()}: Covet(lifespan={lifespan!r}): the lifespan is a function of the app that gives an async "
+            "context manager: decorate an `async def lifespan(app): ... yield ...` with "
+            "@contextlib.asynccontextmanager")
+    return lifespan
+
+
+def _is_starlette_http_exception(cls: type) -> bool:
+    return any(c.__module__ == "starlette.exceptions" and c.__name__ == "HTTPException" for c in cls.__mro__)
+
+
+def http_error_by_status(request: Request, exc: HTTPError) -> Any:
+    """The application's answer to ``exc``: its handler for that status, else for ``HTTPError``, else the usual
+    ``{"detail": ...}`` (what a route's glue calls once the application has status handlers)."""
+    app = request.app
+    handler = app.http_error_handler(exc.status) if isinstance(app, Covet) else None
+    if handler is None:
+        return JSONResponse({"detail": exc.detail}, exc.status, exc.headers)
+    return handler(request, exc)
+
+
+def _raising(status: int, headers: dict[str, str] | None = None) -> Callable[[], None]:
+    def router_error() -> None:
+        raise HTTPError(status, headers=headers)
+
+    return router_error
+
+
+async def _other_slash(request: Request) -> Response:
+    path = request.url.path
+    other = path[:-1] if path.endswith("/") else path + "/"
+    return RedirectResponse(str(request.url.replace(path=other)))
 
 
 class Covet(Routes):
@@ -55,7 +100,15 @@ class Covet(Routes):
         root_path: where the application is mounted behind a proxy that strips that prefix (``covet serve
             --root-path`` overrides it): request URLs, the docs page and the OpenAPI ``servers`` include it.
         root_path_in_servers: list ``root_path`` in the OpenAPI document's ``servers``, as FastAPI does.
+        lifespan: ``lifespan(app)`` gives an async context manager (FastAPI's): entered before the server accepts
+            connections, left once it has drained. A mapping it yields is copied into each ``request.state``.
+        on_startup, on_shutdown: hooks, as ``app.on_startup(hook)`` adds them.
+        redirect_slashes: a request for ``/items`` when only ``/items/`` is declared (or the other way round) is
+            answered 307 to the other, its query kept, as FastAPI does.
         dependencies: ``Depends(...)`` every route runs first (before its routers' and its own), for their effect.
+        strict_content_type: a JSON body is read as JSON only when its ``Content-Type`` says JSON
+            (``application/json``, ``application/*+json``); off, a body without one is read as JSON too. Any other
+            body is validated as the text it is, as FastAPI does (a model then fails with 422).
 
     ``dependency_overrides`` maps a provider to the one to call instead (in tests, say); a change takes effect
     when the application next plans its routes: at once for ``TestClient``, at start-up for a server, which also
@@ -76,11 +129,22 @@ class Covet(Routes):
         cancel_on_disconnect: bool = False,
         root_path: str = "",
         root_path_in_servers: bool = True,
+        lifespan: Lifespan | None = None,
+        on_startup: list[Hook] | None = None,
+        on_shutdown: list[Hook] | None = None,
+        redirect_slashes: bool = True,
         dependencies: Iterable[Depends] | None = None,
+        strict_content_type: bool = True,
     ) -> None:
         super().__init__()
+        self.strict_content_type = strict_content_type
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)
+        # id() of the routes that do not run the application's dependencies: a mounted StaticFiles', and those
+        # CovetPy serves itself (a probe must not need the application's token).
+        self._apart: set[int] = set()
+        self.state = State()
+        self.redirect_slashes = redirect_slashes
         self._root_path = _check_root_path(root_path)
         self.root_path_in_servers = root_path_in_servers
         if handler_timeout is not None:
@@ -92,6 +156,16 @@ class Covet(Routes):
                 raise RouteDefinitionError(f"{what} {url!r} must be a path starting with '/', without parameters")
         self.startup_hooks: list[Hook] = []
         self.shutdown_hooks: list[Hook] = []
+        self.lifespan_state: dict[str, Any] | None = None  # what the lifespan yielded: each request.state's start
+        self._lifespan: AbstractAsyncContextManager[Mapping[str, Any] | None] | None = None
+        self._lifespan_factory = _check_lifespan(lifespan) if lifespan is not None else None
+        if self._lifespan_factory is not None:
+            self.startup_hooks.append(self._enter_lifespan)
+            self.shutdown_hooks.append(self._exit_lifespan)
+        for hook in on_startup or ():
+            self.on_startup(hook)
+        for hook in on_shutdown or ():
+            self.on_shutdown(hook)
         self.readiness_checks: list[ReadinessCheck] = []
         self.server_header = server_header
         self.debug = debug
@@ -106,9 +180,13 @@ class Covet(Routes):
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._compiled_bodies: dict[tuple[str, str], Sequence[tuple[str, Any, bool]]] = {}
         self._openapi: bytes | None = None
         self.middleware_stack: list[Middleware] = []
+        # What the routes' glue catches (built from the two below: the compiler reads it too).
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any]]] = []
+        self.class_handlers: list[tuple[type[BaseException], Callable[..., Any]]] = []
+        self.status_handlers: dict[int, Callable[..., Any]] = {}
 
     # -- middleware and exception handlers ------------------------------------
 
@@ -166,22 +244,131 @@ class Covet(Routes):
 
         return register
 
-    def exception_handler(self, cls: type[E]) -> Callable[[ErrorHandler[E]], ErrorHandler[E]]:
+    def exception_handler(self, cls: type[E] | int) -> Callable[[ErrorHandler[E]], ErrorHandler[E]]:
         """Answer exceptions of class ``cls`` (raised by a handler or a dependency) with the decorated function.
 
         It takes ``(request, exc)`` and returns a response; it may be async. The most specific class registered
-        wins. An ``HTTPError`` keeps its own answer unless ``HTTPError`` itself is registered.
+        wins. An ``HTTPError`` keeps its own answer unless ``HTTPError`` itself is registered; a handler of
+        ``HTTPError`` also answers the router's own 404 and 405.
+
+        ``cls`` may be a status instead, as in FastAPI: ``@app.exception_handler(404)`` answers every
+        ``HTTPError`` of that status, the router's 404 included; ``500`` is the same as ``Exception``.
         """
-        if not (isinstance(cls, type) and issubclass(cls, BaseException)):
-            raise RouteDefinitionError(f"exception_handler needs an exception class, not {cls!r}")
+        status: int | None = None
+        klass: type[BaseException] = Exception
+        if isinstance(cls, int) and not isinstance(cls, bool):
+            if not 400 <= cls <= 599:
+                raise RouteDefinitionError(f"{_caller()}: exception_handler({cls}) needs an exception class, or an "
+                                           "error status (400-599)")
+            status = cls
+        elif isinstance(cls, type) and _is_starlette_http_exception(cls):
+            klass = HTTPError  # the router's 404 and 405 are what a Starlette app's handler of it catches
+        elif isinstance(cls, type) and issubclass(cls, BaseException):
+            klass = cls
+        else:
+            raise RouteDefinitionError(
+                f"{_caller()}: exception_handler needs an exception class or a status, not {cls!r}")
 
         def register(handler: ErrorHandler[E]) -> ErrorHandler[E]:
-            self.exception_handlers = [(c, h) for c, h in self.exception_handlers if c is not cls]
-            self.exception_handlers.append((cls, handler))
-            self._changed()
+            if not callable(handler):
+                raise RouteDefinitionError(f"exception_handler: {handler!r} is not a function (request, exc)")
+            if status == 500:
+                self._add_class_handler(Exception, handler)
+            elif status is not None:
+                self.status_handlers[status] = handler
+            else:
+                self._add_class_handler(klass, handler)
+            self._errors_changed()
             return handler
 
         return register
+
+    def add_exception_handler(self, cls: type[BaseException] | int, handler: Callable[..., Any]) -> None:
+        """``exception_handler(cls)(handler)``, as Starlette spells it."""
+        self.exception_handler(cls)(handler)
+
+    def _add_class_handler(self, cls: type[BaseException], handler: Callable[..., Any]) -> None:
+        self.class_handlers = [(c, h) for c, h in self.class_handlers if c is not cls]
+        self.class_handlers.append((cls, handler))
+
+    def _errors_changed(self) -> None:
+        # With status handlers, HTTPError goes through http_error_by_status, which picks the handler of its status
+        # (or the one of HTTPError, or the usual answer) when it is raised.
+        handlers = self.class_handlers
+        if self.status_handlers:
+            handlers = [(c, h) for c, h in handlers if c is not HTTPError] + [(HTTPError, http_error_by_status)]
+        self.exception_handlers = list(handlers)
+        self._changed()
+
+    def http_error_handler(self, status: int) -> Callable[..., Any] | None:
+        """The handler that answers an ``HTTPError`` of ``status``: of that status, else of ``HTTPError``."""
+        found = self.status_handlers.get(status)
+        if found is None:
+            found = next((h for c, h in self.class_handlers if c is HTTPError), None)
+        return found
+
+    def route_dependencies(self, rd: RouteDef) -> list[Depends]:
+        """What ``rd`` runs first: the application's dependencies, then its own (a mounted application, as in
+        FastAPI, and CovetPy's own routes run only their own)."""
+        if not self.dependencies or id(rd) in self._apart:
+            return rd.dependencies
+        return [*self.dependencies, *rd.dependencies]
+
+    def url_path_for(self, name: str, /, **path_params: object) -> str:
+        """The path of the route called ``name`` (its handler's name, or its ``name=``), its parameters filled in
+        from ``path_params``; ``NoMatchFound`` when no route has that name and those parameters. A mounted
+        ``StaticFiles`` is named by ``mount``'s ``name``: ``url_path_for("static", path="/app.css")``."""
+        for rd in self.routes:
+            if rd.name != name:
+                continue
+            parts = parse_template(rd.path)
+            wanted = {p.param for p in parts if p.param is not None}
+            if wanted != set(path_params):
+                continue
+            out = []
+            for p in parts:
+                if p.param is None:
+                    out.append(p.text)
+                    continue
+                value = str(path_params[p.param])
+                if p.catchall:
+                    value = value.lstrip("/")
+                elif "/" in value or not value:
+                    raise NoMatchFound(name, path_params)
+                # Escaped, so that a value cannot end the path ("?", "#") or make another one (CR, LF, spaces).
+                out.append(quote(value, safe="/!$&'()*+,;=:@~" if p.catchall else "!$&'()*+,;=:@~"))
+            return "/" + "/".join(out)
+        raise NoMatchFound(name, path_params)
+
+    # -- mounting -------------------------------------------------------------
+
+    def mount(self, path: str, app: object, name: str | None = None) -> None:
+        """Serve ``app`` under ``path``: a ``StaticFiles`` (``app.mount("/static", StaticFiles(directory="static"),
+        name="static")``), or a ``Router``. Other ASGI applications cannot be mounted."""
+        from covet.routing import Router, _check_prefix
+        from covet.staticfiles import StaticFiles
+
+        path = path.rstrip("/")
+        where = _caller()
+        try:
+            _check_prefix(path)
+        except RouteDefinitionError as exc:
+            raise RouteDefinitionError(f"{where}: app.mount({path!r}): {exc}") from None
+        if isinstance(app, StaticFiles):
+            before = len(self.routes)
+            self.include_router(app, prefix=path)
+            for rd in self.routes[before:]:
+                self._apart.add(id(rd))
+                if name is not None and "{" in rd.path:
+                    rd.name = name
+            return
+        if isinstance(app, Router):
+            self.include_router(app, prefix=path)
+            return
+        raise RouteDefinitionError(
+            f"{where}: app.mount({path!r}, {type(app).__name__}): CovetPy mounts StaticFiles and Routers only; "
+            "another ASGI application (or a second Covet app) cannot be mounted yet: use app.include_router(router, "
+            "prefix=...) for routes, or serve it as its own process behind the same proxy")
 
     @property
     def root_path(self) -> str:
@@ -210,14 +397,47 @@ class Covet(Routes):
     # -- lifespan ---------------------------------------------------------
 
     def on_startup(self, hook: Hook) -> Hook:
-        """Run ``hook`` (sync or async) before the server accepts connections."""
+        """Run ``hook`` (sync or async) before the server accepts connections (after entering the lifespan)."""
         self.startup_hooks.append(hook)
         return hook
 
     def on_shutdown(self, hook: Hook) -> Hook:
-        """Run ``hook`` (sync or async) after the server has drained."""
-        self.shutdown_hooks.append(hook)
+        """Run ``hook`` (sync or async) after the server has drained (before leaving the lifespan)."""
+        if self._lifespan_factory is not None:
+            self.shutdown_hooks.insert(len(self.shutdown_hooks) - 1, hook)
+        else:
+            self.shutdown_hooks.append(hook)
         return hook
+
+    def on_event(self, event: str) -> Callable[[Hook], Hook]:
+        """FastAPI's ``@app.on_event("startup")`` and ``("shutdown")``: ``on_startup`` and ``on_shutdown``."""
+        if event == "startup":
+            return self.on_startup
+        if event == "shutdown":
+            return self.on_shutdown
+        raise RouteDefinitionError(f"{_caller()}: on_event({event!r}): the events are 'startup' and 'shutdown'")
+
+    def add_event_handler(self, event: str, hook: Hook) -> None:
+        """``on_event(event)(hook)``, as Starlette spells it."""
+        self.on_event(event)(hook)
+
+    async def _enter_lifespan(self) -> None:
+        assert self._lifespan_factory is not None
+        context = self._lifespan_factory(self)
+        state = await context.__aenter__()
+        self._lifespan = context
+        if state is not None:
+            if not isinstance(state, Mapping):
+                await context.__aexit__(None, None, None)
+                raise RouteDefinitionError(f"the lifespan yielded {state!r}: it may yield a dict (of what each "
+                                           "request.state starts with), or nothing")
+            self.lifespan_state = dict(state)
+
+    async def _exit_lifespan(self) -> None:
+        context, self._lifespan = self._lifespan, None
+        self.lifespan_state = None
+        if context is not None:
+            await context.__aexit__(None, None, None)
 
     def add_server_route(self, path: str, handler: Callable[..., Any], what: str) -> bool:
         """A route CovetPy itself serves (a probe, the metrics) at ``path``, out of the OpenAPI document; not when
@@ -226,6 +446,7 @@ class Covet(Routes):
             _log.info("%s is the application's own route: covet serves no %s there", path, what)
             return False
         self.get(path, include_in_schema=False, inline=True)(handler)  # (they never block)
+        self._apart.add(id(self.routes[-1]))
         return True
 
     def readiness_check(self, check: ReadinessCheck) -> ReadinessCheck:
@@ -241,6 +462,7 @@ class Covet(Routes):
         if self._dispatcher is None:
             self._dispatcher = self._plan()
         set_debug(self.debug)  # one switch per process: the app being served is the one that sets it
+        set_serving(self)  # request.app
         return self._dispatcher
 
     @property
@@ -253,6 +475,7 @@ class Covet(Routes):
         returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._compiled_bodies = {}
         for row in table:
             if (row.method, row.path) not in known:
                 raise RouteDefinitionError(
@@ -263,6 +486,7 @@ class Covet(Routes):
             plan.reads_headers = row.reads_headers
             plan.streams_body = row.streams_body
             compiled[(row.method, row.path)] = plan
+            self._compiled_bodies[(row.method, row.path)] = row.json_body
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
@@ -308,27 +532,34 @@ class Covet(Routes):
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
                 # A build's glue calls the providers it was built with: overridden, the routes are planned here.
                 compiled = None if self._overrides else self._compiled.get((method, rd.path))
-                plan = compiled or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
-                            [*self.dependencies, *rd.dependencies], self._overrides),
-                    names, self.exception_handlers,
-                )
+                if compiled is not None:
+                    plan, body = compiled, self._compiled_bodies[(method, rd.path)]
+                else:
+                    spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
+                                   self.route_dependencies(rd), self._overrides)
+                    plan, body = build_plan(spec, names, self.exception_handlers), body_of(spec)
                 plans.append(plan)
+                checked = strict_json(plan, body, names, self.strict_content_type, self.exception_handlers)
                 chain = [*self.middleware_stack, *rd.middleware]
-                served = wrap_plan(plan, chain, names) if chain else plan
+                served = wrap_plan(checked, chain, names) if chain else checked
                 timeout = rd.timeout if rd.timeout is not None else self.handler_timeout
-                served.timeout = plan.timeout = float(timeout or 0.0)
+                served.timeout = checked.timeout = plan.timeout = float(timeout or 0.0)
                 cancel = rd.cancel_on_disconnect
-                served.cancel_on_disconnect = plan.cancel_on_disconnect = (
+                served.cancel_on_disconnect = checked.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)
                 if self.traced is not None:
                     served = self.traced(served, method, rd.path)
                 endpoint.methods[method] = served
         app_mw = self.middleware_stack
+        handled_405 = self.http_error_handler(405) is not None
         for path, endpoint in endpoints.items():
             if app_mw and path in docs_paths:
                 endpoint.methods["GET"] = wrap_plan(endpoint.methods["GET"], app_mw, [])
             endpoint.finish((lambda p: wrap_plan(p, app_mw, [])) if app_mw else None)
+            if handled_405:  # the application's handler answers it, as a route's HTTPError
+                allow = ", ".join(sorted(endpoint.methods))
+                plan = self._router_plan(_raising(405, {"allow": allow}), f"[405 {path}]")
+                endpoint.not_allowed = wrap_plan(plan, app_mw, []) if app_mw else plan
         templates = list(endpoints)
         for path, endpoint in endpoints.items():  # the metrics' route label (covet/metrics.py)
             rid = route_id(path)
@@ -336,7 +567,21 @@ class Covet(Routes):
                 plan.route_id = rid
             endpoint.not_allowed.route_id = rid
         self._plans = plans
-        return Dispatcher(paths, wrap_plan(NOT_FOUND_PLAN, app_mw, []) if app_mw else NOT_FOUND_PLAN, templates)
+        not_found = NOT_FOUND_PLAN
+        if self.http_error_handler(404) is not None:
+            not_found = self._router_plan(_raising(404), "[not found]")
+        other_slash = self._router_plan(_other_slash, "[other slash]") if self.redirect_slashes else None
+        if app_mw:
+            not_found = wrap_plan(not_found, app_mw, [])
+            other_slash = wrap_plan(other_slash, app_mw, []) if other_slash is not None else None
+        return Dispatcher(paths, not_found, templates, other_slash)
+
+    def _router_plan(self, handler: Callable[..., Any], label: str) -> RoutePlan:
+        """A plan of the router's own (a 404, a 405, a redirect), run as routes are: through the application's
+        exception handlers."""
+        plan = build_plan(analyse("GET", "/", handler, [], 200, False, []), [], self.exception_handlers)
+        plan.label = label
+        return plan
 
 
 class _Overrides(dict[Callable[..., Any], Callable[..., Any]]):

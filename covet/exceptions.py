@@ -6,24 +6,33 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["ClientDisconnect", "HTTPError", "RequestValidationError", "ResponseValidationError", "RouteDefinitionError"]
+__all__ = ["ClientDisconnect", "HTTPError", "HTTPException", "RequestValidationError", "ResponseValidationError",
+           "RouteDefinitionError"]
 
 
 class HTTPError(Exception):
     """Answer the request with ``status`` and a JSON body ``{"detail": detail}``.
 
     Args:
-        status: the HTTP status code.
+        status: the HTTP status code; ``status_code=`` is the same, as FastAPI's ``HTTPException`` spells it.
         detail: any JSON-serialisable value; defaults to the status phrase.
         headers: extra response headers.
     """
 
     def __init__(
         self,
-        status: int,
+        status: int | None = None,
         detail: object = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        status_code: int | None = None,
     ) -> None:
+        if status is None:
+            if status_code is None:
+                raise TypeError("HTTPError needs a status: HTTPError(404) or HTTPError(status_code=404)")
+            status = status_code
+        elif status_code is not None and status_code != status:
+            raise TypeError(f"HTTPError got status={status} and status_code={status_code}; give one")
         if detail is None:
             try:
                 detail = HTTPStatus(status).phrase
@@ -34,8 +43,17 @@ class HTTPError(Exception):
         self.detail = detail
         self.headers = dict(headers) if headers else {}
 
+    @property
+    def status_code(self) -> int:
+        """``status``, as FastAPI and Starlette spell it."""
+        return self.status
+
     def __repr__(self) -> str:
         return f"HTTPError({self.status}, {self.detail!r})"
+
+
+HTTPException = HTTPError
+"""FastAPI's name for ``HTTPError``: ``HTTPException(status_code, detail=None, headers=None)``."""
 
 
 class RequestValidationError(Exception):
@@ -46,9 +64,11 @@ class RequestValidationError(Exception):
     ``type``, ``loc``, ``msg`` and ``input``, as in the 422 body's ``detail``.
     """
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
+    def __init__(self, errors: list[dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(errors)
         self._errors = errors
+        # FastAPI's ``exc.body``: the body received, when the glue hands it on (None until then).
+        self.body = body
 
     def errors(self) -> list[dict[str, Any]]:
         return self._errors

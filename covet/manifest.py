@@ -23,7 +23,8 @@ __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_has
 # The layout of a build: the manifest's fields and the glue module's ROUTES rows. Bump it with any change to
 # either, so a build made before the change is refused instead of misread.
 # 2: the glue module records SCHEMA; ROUTES rows are RouteRow (were bare 8-tuples).
-SCHEMA: Final = 2
+# 3: RouteRow.json_body, the route's JSON body parameters (covet/jsonbody.py).
+SCHEMA: Final = 3
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
@@ -41,6 +42,9 @@ class RouteRow(NamedTuple):
     uses_conn: bool  # the glue takes the connection (ConnectionInfo)
     reads_headers: bool  # the glue reads the request's headers, or an exception handler may
     streams_body: bool  # the glue reads the body as a stream
+    # (key, annotation, required) of each JSON body parameter, the dependencies' too: what covet/jsonbody.py
+    # validates a body that is not declared JSON against (a compiled handler has no annotations to read).
+    json_body: tuple[tuple[str, Any, bool], ...] = ()
 
 
 class SchemaMismatch(ValueError):

@@ -271,8 +271,7 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             continue
         names = [p.param for p in parse_template(rd.path) if p.param is not None]
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
-                           [*app.dependencies, *rd.dependencies])
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd))
             # FastAPI's: the function's name, the path and the method, non-word characters as "_".
             operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
             if operation_id in seen_ids:

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 
 from covet.runtime.formdata import parse_cookies, parse_query
 
 if TYPE_CHECKING:
+    from covet.datastructures import State
     from covet.runtime.body import RequestBody
     from covet.runtime.connection import ConnectionInfo
 
-__all__ = ["Request", "Headers", "QueryParams", "URL"]
+__all__ = ["Request", "Headers", "QueryParams", "URL", "set_serving", "hand_on_state"]
+
+# The application this process serves (request.app): set when its routes are planned (Covet.dispatcher) and by
+# the TestClient before each exchange.
+_serving: Any = None
+
+
+def set_serving(app: object) -> None:
+    global _serving
+    _serving = app
+
+
+# A middleware's Request and the route's are two objects for one request: the state the first one made is handed
+# to the second through this variable, set in the request's own context (covet/middleware.py, `hand_on_state`).
+_HANDED_STATE: contextvars.ContextVar[State | None] = contextvars.ContextVar("covet_request_state", default=None)
+
+
+def hand_on_state(request: Request) -> None:
+    """Let the route's ``Request`` share the ``state`` this one has made (call it in the request's own context)."""
+    if request._state is not None:
+        _HANDED_STATE.set(request._state)
 
 
 class URL:
@@ -138,7 +160,7 @@ class Request:
     """An HTTP request, independent of the protocol that carried it."""
 
     __slots__ = ("method", "path", "query_string", "_raw_headers", "_body", "_conn",
-                 "path_params", "_headers", "_query", "_cookies")
+                 "path_params", "_headers", "_query", "_cookies", "_state")
 
     def __init__(
         self,
@@ -160,6 +182,36 @@ class Request:
         self._headers: Headers | None = None
         self._query: QueryParams | None = None
         self._cookies: dict[str, str] | None = None
+        self._state: State | None = None
+
+    @property
+    def app(self) -> Any:
+        """The application serving this request (its ``app.state``, its ``url_path_for``)."""
+        return _serving
+
+    @property
+    def state(self) -> State:
+        """This request's own attribute bag (``request.state.user = ...``), made on first use; it starts with
+        what the application's lifespan yielded."""
+        state = self._state
+        if state is None:
+            state = _HANDED_STATE.get()
+            if state is None:
+                from covet.datastructures import State
+
+                start = getattr(_serving, "lifespan_state", None)
+                state = State(dict(start) if start else None)
+            self._state = state
+        return state
+
+    def url_for(self, name: str, /, **path_params: object) -> URL:
+        """The whole URL (scheme, host, root path) of the route called ``name``, its parameters filled in:
+        ``request.url_for("read_item", item_id=3)``; a mounted ``StaticFiles``:
+        ``request.url_for("static", path="/app.css")``."""
+        if _serving is None:
+            raise RuntimeError("request.url_for: no application is being served")
+        path: str = _serving.url_path_for(name, **path_params)
+        return URL(self._conn.scheme, self._netloc(), str(_serving.root_path) + path)
 
     @property
     def headers(self) -> Headers:

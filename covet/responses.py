@@ -25,6 +25,9 @@ __all__ = [
     "HTMLResponse",
     "RedirectResponse",
     "StreamingResponse",
+    "FileResponse",
+    "ORJSONResponse",
+    "UJSONResponse",
 ]
 
 HeaderPairs: TypeAlias = "list[tuple[bytes, bytes]]"
@@ -156,8 +159,10 @@ class Response(_Headers):
         status: int = 200,
         headers: HeadersArg = None,
         media_type: str | None = None,
+        *,
+        status_code: int | None = None,
     ) -> None:
-        self.status = status
+        self.status = _status(status, status_code)
         if media_type is not None:
             self.media_type = media_type
         self.body = self.render(content)
@@ -211,8 +216,10 @@ class JSONResponse(Response):
         status: int = 200,
         headers: HeadersArg = None,
         media_type: str | None = None,
+        *,
+        status_code: int | None = None,
     ) -> None:
-        self.status = status
+        self.status = _status(status, status_code)
         if media_type is not None:
             self.media_type = media_type
         self.body = pydantic_core.to_json(content)
@@ -223,9 +230,19 @@ class JSONResponse(Response):
 class RedirectResponse(Response):
     """A redirect to ``url`` (307 by default, which keeps the method and body)."""
 
-    def __init__(self, url: str, status: int = 307, headers: HeadersArg = None) -> None:
-        super().__init__(b"", status, headers)
+    def __init__(self, url: str, status: int = 307, headers: HeadersArg = None, *,
+                 status_code: int | None = None) -> None:
+        super().__init__(b"", _status(status, status_code), headers)
         self.raw_headers.append((b"location", _safe_location(url)))
+
+
+def _status(status: int, status_code: int | None) -> int:
+    """``status_code=`` (FastAPI's and Starlette's spelling) wins over the positional default ``status``."""
+    if status_code is None:
+        return status
+    if type(status_code) is not int:
+        raise TypeError(f"status_code must be an int, not {status_code!r}")
+    return status_code
 
 
 def _safe_location(url: str) -> bytes:
@@ -253,8 +270,10 @@ class StreamingResponse(_Headers):
         headers: HeadersArg = None,
         media_type: str | None = None,
         content_length: int | None = None,
+        *,
+        status_code: int | None = None,
     ) -> None:
-        self.status = status
+        self.status = _status(status, status_code)
         self.content = content
         self.raw_headers = _encode_headers(headers)
         if content_length is not None and content_length < 0:
@@ -267,3 +286,7 @@ class StreamingResponse(_Headers):
 
     def __repr__(self) -> str:
         return f"StreamingResponse(status={self.status})"
+
+
+# FastAPI's other response classes (covet/fileresponse.py); imported last, since they build on those above.
+from covet.fileresponse import FileResponse, ORJSONResponse, UJSONResponse  # noqa: E402

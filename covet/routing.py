@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar, final
 
@@ -12,7 +13,7 @@ from covet.middleware import Middleware, check_middleware
 from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
 
-__all__ = ["RouteDef", "RouteOptions", "Routes", "Router"]
+__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,6 +43,7 @@ class RouteOptions(TypedDict, total=False):
         cancelled and the client gets 504. Overrides the application's ``handler_timeout``.
     cancel_on_disconnect: cancel the handler when its client goes away (the default keeps it running to the
         end: a handler halfway through a write must not be cut off). Overrides the application's setting.
+    name: the route's name for ``app.url_path_for`` and ``request.url_for``; the handler's name by default.
     """
 
     status: int
@@ -58,6 +60,7 @@ class RouteOptions(TypedDict, total=False):
     dependencies: Sequence[Depends]
     timeout: float | None
     cancel_on_disconnect: bool | None
+    name: str | None
 
 
 @final
@@ -73,13 +76,14 @@ class RouteDef:
                  deprecated: bool = False, operation_id: str | None = None,
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
                  dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
-                 timeout: float | None = None, cancel_on_disconnect: bool | None = None) -> None:
+                 timeout: float | None = None, cancel_on_disconnect: bool | None = None,
+                 name: str | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
         self.status = status
         self.blocking = blocking
-        self.name = getattr(handler, "__name__", "handler")
+        self.name: str = name if name is not None else getattr(handler, "__name__", "handler")
         self.tags = list(tags)
         self.summary = summary
         self.description = description
@@ -93,17 +97,60 @@ class RouteDef:
         self.cancel_on_disconnect = cancel_on_disconnect
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
-              middleware: Iterable[Middleware] = ()) -> RouteDef:
-        """This route under ``prefix``, with ``tags``, ``dependencies`` and ``middleware`` before its own."""
+              middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
+              deprecated: bool = False, include_in_schema: bool = True) -> RouteDef:
+        """This route under ``prefix``, with ``tags``, ``dependencies``, ``middleware`` and ``responses`` before its
+        own; ``deprecated`` or left out of the OpenAPI document when the router says so."""
         tags = list(tags)
         merged = [*tags, *(t for t in self.tags if t not in tags)]
         return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
-                        summary=self.summary, description=self.description, deprecated=self.deprecated,
-                        operation_id=self.operation_id, responses=self.responses,
-                        include_in_schema=self.include_in_schema,
+                        summary=self.summary, description=self.description,
+                        deprecated=self.deprecated or deprecated,
+                        operation_id=self.operation_id, responses={**(responses or {}), **self.responses},
+                        include_in_schema=self.include_in_schema and include_in_schema,
                         dependencies=[*dependencies, *self.dependencies],
                         middleware=[*middleware, *self.middleware], timeout=self.timeout,
-                        cancel_on_disconnect=self.cancel_on_disconnect)
+                        cancel_on_disconnect=self.cancel_on_disconnect, name=self.name)
+
+
+class NoMatchFound(Exception):
+    """``url_path_for``: no route has that name and those parameters (Starlette's exception of the same name)."""
+
+    def __init__(self, name: str, path_params: Mapping[str, object]) -> None:
+        params = ", ".join(path_params)
+        super().__init__(f'No route exists for name "{name}" and params "{params}".')
+
+
+def _caller() -> str:
+    """file:line of the application code that called into covet (for a RouteDefinitionError)."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_code.co_filename.startswith(_COVET_DIR):
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+
+
+_COVET_DIR = __file__.rsplit("/", 1)[0] + "/"
+
+# FastAPI's options CovetPy has no counterpart for yet, and what to do instead.
+_UNSUPPORTED = {
+    "default_response_class": "return the response class from the handler instead",
+    "route_class": "custom route classes are not supported",
+    "callbacks": "OpenAPI callbacks are not supported",
+    "routes": "declare the routes with the router's decorators",
+    "generate_unique_id_function": "give each route its operation_id=",
+    "on_startup": "use the application's on_startup / lifespan",
+    "on_shutdown": "use the application's on_shutdown / lifespan",
+    "lifespan": "give the lifespan to Covet(lifespan=...)",
+    "redirect_slashes": "set it on the application: Covet(redirect_slashes=...)",
+    "default": "the application answers 404 itself (register @app.exception_handler(404))",
+    "dependency_overrides_provider": "override dependencies on the application",
+}
+
+
+def _refuse(what: str, unsupported: Mapping[str, object]) -> None:
+    for name in unsupported:
+        fix = _UNSUPPORTED.get(name, "it is not an option CovetPy knows")
+        raise RouteDefinitionError(f"{_caller()}: {what}({name}=...): {fix}")
 
 
 def _check_prefix(prefix: str) -> str:
@@ -182,7 +229,7 @@ class Routes:
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
                 dependencies=dependencies, timeout=timeout,
-                cancel_on_disconnect=options.get("cancel_on_disconnect")))
+                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name")))
             self._changed()
             return handler
 
@@ -210,9 +257,12 @@ class Routes:
         return self.route(path, ("OPTIONS",), **options)
 
     def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = (),
-                       dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = ()) -> None:
+                       dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
+                       responses: Mapping[int, ResponseDoc] | None = None, deprecated: bool = False,
+                       include_in_schema: bool = True, **unsupported: object) -> None:
         """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags``,
-        ``dependencies`` and ``middleware`` added before (outside) the router's own."""
+        ``dependencies``, ``middleware`` and ``responses`` added before (outside) the router's own."""
+        _refuse("include_router", unsupported)
         _check_prefix(prefix)
         tags = list(tags)
         for t in router.tags:
@@ -220,25 +270,35 @@ class Routes:
                 tags.append(t)
         deps = [*check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
         mws = [*(_check_middleware(m) for m in middleware), *router.middleware]
-        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws) for rd in router.routes)
+        docs = {**(responses or {}), **router.responses}
+        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
+                                    include_in_schema and router.include_in_schema) for rd in router.routes)
         self._changed()
 
 
 class Router(Routes):
-    """A group of routes with a common path prefix and tags, for ``app.include_router``.
+    """A group of routes with a common path prefix and tags, for ``app.include_router`` (FastAPI's ``APIRouter``).
 
     Args:
         prefix: put before every route's path, e.g. ``/users``.
         tags: OpenAPI tags given to every route.
         dependencies: ``Depends(...)`` every route runs first, for their effect.
         middleware: around every route of the router, inside the application's (see ``covet.middleware``).
+        responses: other responses every route documents (see ``RouteOptions``).
+        deprecated: mark every route deprecated in the OpenAPI document.
+        include_in_schema: ``False`` leaves every route out of the OpenAPI document.
     """
 
     def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = (),
-                 middleware: Iterable[Middleware] = ()) -> None:
+                 middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
+                 deprecated: bool = False, include_in_schema: bool = True, **unsupported: object) -> None:
         super().__init__()
+        _refuse(type(self).__name__, unsupported)
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)
+        self.responses = dict(responses or {})
+        self.deprecated = deprecated
+        self.include_in_schema = include_in_schema
         self.dependencies = check_dependencies(prefix or "Router", dependencies)
         self.middleware: list[Middleware] = []
         for mw in middleware:
@@ -248,3 +308,7 @@ class Router(Routes):
         """Add ``mw`` around this router's routes, inside those added before; usable as a decorator."""
         self.middleware.append(_check_middleware(mw))
         return mw
+
+
+APIRouter = Router
+"""FastAPI's name for ``Router``."""

@@ -1,6 +1,7 @@
 """Serving a directory of files: validators, conditional requests, ranges, and nothing outside the root.
 
-``app.include_router(StaticFiles("/static", directory="public"))`` adds one
+``app.include_router(StaticFiles("/static", directory="public"))``, or FastAPI's
+``app.mount("/static", StaticFiles(directory="public"), name="static")``, adds one
 GET (and HEAD) route under the prefix. Files are looked up in a thread (the
 ``blocking`` route mode), read whole when small and streamed with a known
 length when not.
@@ -17,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, BinaryIO, Final
 
-from covet.exceptions import HTTPError
+from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.params import Header
 from covet.responses import Response, StreamingResponse
 from covet.routing import Router
@@ -104,18 +105,25 @@ class StaticFiles(Router):
     """A router serving the files under ``directory`` at ``prefix``.
 
     Args:
-        prefix: where the files appear, e.g. ``/static``.
+        prefix: where the files appear, e.g. ``/static``; ``""`` for one given to ``app.mount("/static", ...)``.
         directory: the root; nothing outside it is ever served.
         html: serve ``index.html`` for a directory, and ``404.html`` (if there is one) when nothing matches.
-        follow_symlinks: serve symlinks that point outside the root (off: such files are 404).
+        follow_symlinks: serve symlinks that point outside the root (off: such files are 404); Starlette's
+            ``follow_symlink`` is the same.
+        check_dir: refuse a directory that does not exist (at start-up); off, its files are 404 until it does.
         cache_control: the ``Cache-Control`` of every file.
     """
 
-    def __init__(self, prefix: str, directory: str | os.PathLike[str], *, html: bool = False,
-                 follow_symlinks: bool = False, cache_control: str = "public, max-age=3600") -> None:
+    def __init__(self, prefix: str = "", directory: str | os.PathLike[str] | None = None, *, html: bool = False,
+                 follow_symlinks: bool = False, follow_symlink: bool | None = None, check_dir: bool = True,
+                 cache_control: str = "public, max-age=3600") -> None:
         super().__init__(prefix=prefix)
+        if directory is None:
+            raise RouteDefinitionError("StaticFiles needs a directory: StaticFiles(directory='static')")
+        if follow_symlink is not None:
+            follow_symlinks = follow_symlink
         root = Path(directory).resolve()
-        if not root.is_dir():
+        if check_dir and not root.is_dir():
             raise ValueError(f"StaticFiles: {directory} is not a directory")
         self.root = root
         self.html = html

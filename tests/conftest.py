@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPS = ["uring", "uvloop", "asyncio"]
-_LINE = re.compile(r"covet: serving https?://([^ ]+):(\d+) \(mode=(\w+)(?:, [^)]*?)?, loop=(\w+), runtime=(\w+)\)")
+_LINE = re.compile(
+    r"covet: serving https?://([^ ]+):(\d+) \(handlers=(\w+)(?:, [^)]*?)?, loop=(\w+), server runtime=(\w+)\)")
 
 
 class Server:

@@ -19,6 +19,7 @@ import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
+from covet.jsonbody import json_body_params
 from covet.manifest import GLUE_MODULE, SCHEMA
 from covet.runtime import gluekit
 from covet.runtime.glue import (
@@ -75,6 +76,10 @@ class SourceBinder(Binder):
             src = read_handler(fn)
             found = self.sources[fn] = (src, sys.modules[src.scope])
         return found
+
+    def annotation(self, p: ParamSpec) -> str:
+        """``p``'s annotation as an expression of the glue module."""
+        return self._annotation(p)
 
     def _annotation(self, p: ParamSpec) -> str:
         source, module = self._source(p)
@@ -182,9 +187,11 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
+        body = "".join(f"({p.key!r}, {binder.annotation(p)}, {p.required!r}), " for p in json_body_params(spec))
         table.append(f"    RouteRow(method={spec.method!r}, path={spec.path!r}, glue={fname}, "
                      f"is_async={glue_is_async(spec)!r}, label={route.label!r}, uses_conn={uses_connection(spec)!r}, "
-                     f"reads_headers={reads_headers(spec) or bool(errors)!r}, streams_body={reads_stream(spec)!r}),")
+                     f"reads_headers={reads_headers(spec) or bool(errors)!r}, streams_body={reads_stream(spec)!r}, "
+                     f"json_body=({body})),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)

@@ -30,7 +30,7 @@ from typing import Any, TypeAlias, cast
 
 from covet.exceptions import HTTPError
 from covet.middleware.checks import build_middleware, call_site, check_middleware
-from covet.requests import Request
+from covet.requests import Request, hand_on_state
 from covet.responses import Response, StreamingResponse
 from covet.runtime.body import RequestBody
 from covet.runtime.encode import http_error_reply, reply_of
@@ -68,7 +68,9 @@ def wrap_plan(plan: RoutePlan, chain: list[Middleware], path_params: list[str]) 
     is_async = plan.is_async
 
     async def innermost(request: Request) -> AnyResponse:
-        # The route gets the request as it arrived (a middleware cannot swap it for another).
+        # The route gets the request as it arrived (a middleware cannot swap it for another), and the state a
+        # middleware set on it (request.state.user, say).
+        hand_on_state(request)
         pp = list(request.path_params.values())
         try:
             reply = glue(request.method, request.path, request.query_string, request._raw_headers, request._body,

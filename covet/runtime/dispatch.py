@@ -59,12 +59,14 @@ class Endpoint:
 class Dispatcher:
     """The routing table of one application, built once at start-up."""
 
-    __slots__ = ("paths", "not_found", "templates")
+    __slots__ = ("paths", "not_found", "templates", "other_slash")
 
     def __init__(self, paths: PathTrie[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN,
-                 templates: list[str] | None = None) -> None:
+                 templates: list[str] | None = None, other_slash: RoutePlan | None = None) -> None:
         self.paths = paths
         self.not_found = not_found
+        # redirect_slashes: what answers a path that only matches with its trailing "/" added or removed.
+        self.other_slash = other_slash
         # The path templates, by their ``route_id`` (the metrics' route label: covet/metrics.py).
         self.templates: dict[int, str] = {route_id(t): t for t in templates or ()}
 
@@ -79,6 +81,14 @@ class Dispatcher:
         except BadPath as exc:
             return constant_plan(error_reply(400, str(exc)), "[bad path]"), _NO_PARAMS
         if hit is None:
+            other = self.other_slash
+            if other is not None and path != "/":
+                try:
+                    again = self.paths.match(path[:-1] if path.endswith("/") else path + "/")
+                except BadPath:
+                    again = None
+                if again is not None:
+                    return other, _NO_PARAMS
             return self.not_found, _NO_PARAMS
         endpoint, params = hit
         plan = endpoint.methods.get(method)

@@ -236,7 +236,9 @@ def _access_log(state: ServerState) -> AccessLogWriter | None:
 
 def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink | None, scheme: str = "http") -> None:
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
-    say(f"covet: serving {describe(sock, scheme)} (mode={mode}, loop={loop_name}, runtime={runtime})")
+    # "handlers=" is how the application's routes run (their glue compiled by `covet build`, or not); "server
+    # runtime=" is CovetPy's own request path (mypyc-compiled, or pure Python): two independent facts.
+    say(f"covet: serving {describe(sock, scheme)} (handlers={mode}, loop={loop_name}, server runtime={runtime})")
     if link is not None:
         link.ready()
 
