@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from covet.requests import URL, Headers, QueryParams
+from covet.requests import URL, Address, Headers, QueryParams
 
-__all__ = ["State", "URL", "Headers", "QueryParams"]
+__all__ = ["State", "URL", "Address", "Headers", "QueryParams"]
 
 
 class State:

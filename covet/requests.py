@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pydantic_core
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from covet.runtime.body import RequestBody
     from covet.runtime.connection import ConnectionInfo
 
-__all__ = ["Request", "Headers", "QueryParams", "URL", "set_serving", "hand_on_state"]
+__all__ = ["Request", "Headers", "QueryParams", "URL", "Address", "set_serving", "hand_on_state"]
 
 # The application this process serves (request.app): set when its routes are planned (Covet.dispatcher) and by
 # the TestClient before each exchange.
@@ -36,6 +36,13 @@ def hand_on_state(request: Request) -> None:
     """Let the route's ``Request`` share the ``state`` this one has made (call it in the request's own context)."""
     if request._state is not None:
         _HANDED_STATE.set(request._state)
+
+
+class Address(NamedTuple):
+    """A peer's address, as Starlette gives it: ``request.client.host``, ``request.client.port``."""
+
+    host: str
+    port: int
 
 
 class URL:
@@ -226,6 +233,11 @@ class Request:
         return self._query
 
     @property
+    def query_params(self) -> QueryParams:
+        """``query``, under FastAPI's (Starlette's) name."""
+        return self.query
+
+    @property
     def cookies(self) -> dict[str, str]:
         if self._cookies is None:
             cookies: dict[str, str] = {}
@@ -237,9 +249,10 @@ class Request:
         return self._cookies
 
     @property
-    def client(self) -> tuple[str, int] | None:
-        """The peer's ``(host, port)``, when the transport knows it."""
-        return self._conn.client
+    def client(self) -> Address | None:
+        """The peer's ``(host, port)``, when the transport knows it: a tuple with ``.host`` and ``.port``."""
+        peer = self._conn.client
+        return None if peer is None else Address(peer[0], peer[1])
 
     async def is_disconnected(self) -> bool:
         """Whether the client has closed or reset its connection: a long handler may ask, and stop early.

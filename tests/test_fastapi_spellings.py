@@ -25,7 +25,7 @@ from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.responses import FileResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from covet.routing import NoMatchFound
 from covet.staticfiles import StaticFiles
-from covet.testing import TestClient
+from covet.testclient import TestClient
 
 TESTS = Path(__file__).resolve().parent
 HERE = os.path.basename(__file__)
@@ -127,7 +127,7 @@ def test_file_response_escapes_a_name_that_needs_it(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"\x00\x01")
     resp = FileResponse(path, filename='a "b"\r\nx.bin', status_code=200)
-    headers = dict(resp.headers)
+    headers = dict(resp.raw_headers)
     assert headers[b"content-disposition"] == b"attachment; filename*=utf-8''a%20%22b%22%0D%0Ax.bin"
     assert headers[b"content-type"] == b"application/octet-stream"
     with pytest.raises(FileNotFoundError):
@@ -261,7 +261,7 @@ def test_a_redirect_stays_on_this_server_and_keeps_escapes() -> None:
     def named(name: str) -> str:
         return name
 
-    with TestClient(app) as client:
+    with TestClient(app, follow_redirects=False) as client:
         # The Location is absolute, on the request's own host: a path cannot make it name another one.
         for path in ("/%2F%2Fevil.example", "/a%0d%0ab"):
             r = client.get(path)
@@ -484,3 +484,16 @@ def test_without_strict_content_type_a_body_without_one_is_json() -> None:
         assert client.post("/items", content=b'{"name": "pen"}').json() == {"name": "pen"}
         r = client.post("/items", content=b'{"name": "pen"}', headers={"content-type": "text/plain"})
         assert r.status_code == 422  # a content type that says otherwise still counts
+
+
+def test_request_client_has_host_and_port_and_query_params_is_query() -> None:
+    app = Covet()
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, object]:
+        peer = request.client
+        assert peer is not None
+        return {"host": peer.host, "port": peer.port, "pair": list(peer), "q": request.query_params.get("q")}
+
+    r = TestClient(app).get("/who?q=1")
+    assert r.json() == {"host": "testclient", "port": 50000, "pair": ["testclient", 50000], "q": "1"}

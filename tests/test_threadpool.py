@@ -36,10 +36,17 @@ def _concurrently(url: str, n: int) -> tuple[float, list[httpx.Response]]:
 
 
 def test_eight_sleeping_def_handlers_run_side_by_side(srv: Server) -> None:
-    elapsed, answers = _concurrently(f"{srv.url}/sleep?seconds=0.3", 8)
-    assert [r.status_code for r in answers] == [200] * 8
-    assert all(r.json()["slept"] >= 0.29 for r in answers)
-    assert elapsed < 0.5, f"8 x 0.3 s took {elapsed:.2f} s: the def handlers did not run side by side"
+    # Best of three: on a shared two-core machine one round can lose 0.2 s to others' work; serialised, every round
+    # would take 2.4 s.
+    times = []
+    for _ in range(3):
+        elapsed, answers = _concurrently(f"{srv.url}/sleep?seconds=0.3", 8)
+        assert [r.status_code for r in answers] == [200] * 8
+        assert all(r.json()["slept"] >= 0.29 for r in answers)
+        times.append(elapsed)
+        if elapsed < 0.5:
+            break
+    assert min(times) < 0.5, f"8 x 0.3 s took {times} s: the def handlers did not run side by side"
 
 
 def test_sync_code_runs_in_the_pool_and_inline_code_on_the_loop(srv: Server) -> None:
@@ -56,8 +63,9 @@ def test_sync_code_runs_in_the_pool_and_inline_code_on_the_loop(srv: Server) -> 
 
 def _events(c: httpx.Client) -> list[str]:
     deadline = time.monotonic() + 5
-    while True:  # the clean-up runs after the response is sent
-        found: list[str] = c.get("/events").json()
+    found: list[str] = []
+    while True:  # the clean-up runs after the response is sent (each read takes what has come so far)
+        found += c.get("/events").json()
         if any(e.startswith("exit") for e in found) or time.monotonic() > deadline:
             return found
         time.sleep(0.02)
