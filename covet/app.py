@@ -244,7 +244,8 @@ class Covet(Routes):
                     other = endpoint.methods[method].label
                     raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
                 plan = self._compiled.get((method, rd.path)) or build_plan(
-                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies), names,
+                    analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, rd.dependencies, rd.result),
+                    names,
                     self.exception_handlers,
                 )
                 plans.append(plan)

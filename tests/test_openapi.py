@@ -60,12 +60,13 @@ def test_document_describes_parameters_bodies_and_responses() -> None:
     user = doc["paths"]["/users/{user_id}"]["get"]
     assert [(p["name"], p["in"], p["required"]) for p in user["parameters"]] == [
         ("user_id", "path", True), ("q", "query", False), ("limit", "query", False)]
-    assert user["parameters"][2]["schema"] == {"type": "integer", "default": 10}
+    assert user["parameters"][2]["schema"] == {"type": "integer", "default": 10, "title": "Limit"}
     assert user["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/HTTPValidationError"}
     slow = doc["paths"]["/slow"]["get"]["parameters"][0]
     assert slow["description"] == "how long to sleep"
-    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50}
+    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50,
+                              "title": "Ms", "description": "how long to sleep"}
     items = doc["paths"]["/items"]["post"]
     assert items["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
     assert set(doc["components"]["schemas"]["Item"]["required"]) == {"name", "price", "tags"}
@@ -82,7 +83,7 @@ def test_document_describes_parameters_bodies_and_responses() -> None:
     account = doc["paths"]["/accounts/{account_id}"]["get"]
     assert account["tags"] == ["accounts"]
     assert account["summary"] == "One account, by its number."
-    assert account["parameters"][0]["schema"] == {"type": "integer", "minimum": 1}
+    assert account["parameters"][0]["schema"] == {"type": "integer", "minimum": 1, "title": "Account Id"}
     ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
     assert len(ids) == len(set(ids))
 

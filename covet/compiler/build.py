@@ -21,7 +21,7 @@ import types
 from pathlib import Path
 
 from covet import __version__
-from covet.compiler.gluegen import GlueRoute, write_glue_module
+from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck
@@ -164,7 +164,8 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             module_files.pop(name, None)
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
-            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers)
+            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
+                                                   base_modules(sys.modules[m] for m in module_files))
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import types
 import typing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, final
 
@@ -30,9 +31,9 @@ from covet.runtime.glue import (
     reads_stream,
     uses_connection,
 )
-from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
+from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
-__all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
+__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "base_modules"]
 
 
 @final
@@ -134,29 +135,70 @@ class SourceBinder(Binder):
         self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, module, annotation=False)}")
         return name
 
+    def _returns(self) -> str | None:
+        """The declared result type as an expression of the glue: the route's response_model, or the handler's
+        return annotation."""
+        if self.spec.result.model is not UNSET:
+            return self._type(self.spec.return_annotation)
+        node = self.route.source.returns
+        if node is None:
+            return None
+        return self.importer.expr(node, self.route.module)
+
+    def _type(self, tp: Any) -> str:
+        """A type object (a response_model) as an expression of the glue, its classes imported."""
+        if tp is None or tp is type(None):
+            return "None"
+        if tp is Any:
+            return "Any"
+        origin = typing.get_origin(tp)
+        if origin is not None:
+            args = typing.get_args(tp)
+            if origin is typing.Union or origin is types.UnionType:
+                return " | ".join(self._type(a) for a in args)
+            if origin is typing.Annotated:
+                raise SourceError(f"{self.route.label} response_model {tp!r}: write it without Annotated to compile")
+            return f"{self._type(origin)}[{', '.join(self._type(a) for a in args)}]"
+        if isinstance(tp, type):
+            cls: type[Any] = tp
+            if cls.__module__ == "builtins":
+                return cls.__name__
+            home = sys.modules.get(cls.__module__)
+            if cls.__qualname__ != cls.__name__ or getattr(home, cls.__name__, None) is not cls:
+                raise SourceError(f"{self.route.label} response_model {cls.__qualname__} is not defined at module "
+                                  "level, so the glue cannot import it")
+            return self.importer.alias(cls.__module__, cls.__name__)
+        raise SourceError(f"{self.route.label} response_model {tp!r} cannot be written in the glue")
+
     def serializer(self) -> str | None:
         try:
             pydantic.TypeAdapter(self.spec.return_annotation)
         except Exception:
             return None  # the interpreted plan encodes such results dynamically too
-        node = self.route.source.returns
-        if node is None:
+        returns = self._returns()
+        if returns is None:
             return None
         name = f"{self.prefix}_SER"
-        self.lines.append(f"{name}: Final = serializer({self.importer.expr(node, self.route.module)})")
+        options = "".join(f", {k}={v!r}" for k, v in self.spec.result.serialize_options().items())
+        self.lines.append(f"{name}: Final = serializer({returns}{options})")
         return name
 
     def result_validator(self) -> str:
-        node = self.route.source.returns
-        assert node is not None  # only asked after serializer() found the annotation
+        returns = self._returns()
+        assert returns is not None  # only asked after serializer() found the annotation
         name = f"{self.prefix}_RV"
-        self.lines.append(f"{name}: Final = result_validator({self.importer.expr(node, self.route.module)})")
+        self.lines.append(f"{name}: Final = result_validator({returns})")
         return name
 
     def result_class(self) -> str:
-        node = self.route.source.returns
-        assert node is not None
-        return self.importer.expr(node, self.route.module)
+        returns = self._returns()
+        assert returns is not None
+        return returns
+
+    def response_class(self) -> str:
+        cls = self.spec.result.response_class
+        assert cls is not None
+        return self._type(cls)
 
 
 # The gluekit names glue uses as types (annotations, except clauses), and ``partial``, which mypy checks against
@@ -166,9 +208,12 @@ _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "Validation
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
-                      errors: ErrorHandlers = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
+                      errors: ErrorHandlers = (),
+                      modules: Sequence[str] = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
-    (``ORIGIN_MARK``), for the type checker to point at."""
+    (``ORIGIN_MARK``), for the type checker to point at.
+
+    ``modules`` are imported for their own sake: see ``base_modules``."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
@@ -195,6 +240,7 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         "from covet.runtime import gluekit as _gk",
         f"from covet.runtime.gluekit import {', '.join(classes)}",
         *importer.lines(),
+        *(f"import {m}" for m in modules),
         "",
         *finals,
         "",
@@ -216,3 +262,38 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
     if not path.exists() or path.read_text() != text:
         path.write_text(text)  # untouched when unchanged, so incremental builds skip it
     return path, origins
+
+
+def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
+    """The modules defining the bases of the classes ``modules`` define, where those bases are typed and live
+    outside them.
+
+    mypyc looks a base class up in the module that defines it (``pydantic.main`` for ``BaseModel``), but declares
+    the C variable of a module only when some module of the group imports it: one that wrote
+    ``from pydantic import BaseModel`` would not compile. The glue module imports them instead.
+    """
+    modules = list(modules)
+    own = {m.__name__ for m in modules}
+    found: set[str] = set()
+    for module in modules:
+        for value in list(vars(module).values()):
+            if not isinstance(value, type) or value.__module__ != module.__name__:
+                continue
+            for base in value.__bases__:
+                name = base.__module__
+                if name in own or name == "builtins" or name in found or name not in sys.modules:
+                    continue
+                if _typed(name):
+                    found.add(name)
+    return sorted(found)
+
+
+def _typed(name: str) -> bool:
+    """Whether mypy reads the package of module ``name`` (it ships ``py.typed``, or is the standard library's)."""
+    top = sys.modules.get(name.partition(".")[0])
+    file = getattr(top, "__file__", None)
+    if not isinstance(file, str):
+        return name.partition(".")[0] in sys.stdlib_module_names
+    if name.partition(".")[0] in sys.stdlib_module_names:
+        return True
+    return (Path(file).parent / "py.typed").is_file()

@@ -23,7 +23,7 @@ from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest, R
 if TYPE_CHECKING:
     from covet.app import Covet
 
-__all__ = ["prepare", "attach", "BuildMismatch"]
+__all__ = ["prepare", "attach", "uncompiled", "BuildMismatch"]
 
 
 class BuildMismatch(Exception):
@@ -101,3 +101,19 @@ def attach(app: Covet, manifest: Manifest, build_dir: Path) -> int:
     if document.is_file():
         app.use_openapi(document.read_bytes())
     return app.use_compiled(table)
+
+
+def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
+    """The application's routes the build runs interpreted, each with why (CovetPy's own routes, such as the docs
+    pages and static files, are interpreted by design and not listed)."""
+    done = {(r["method"], r["path"]) for r in manifest.routes}
+    reasons = {m["module"]: m["reason"] for m in manifest.not_compiled}
+    out: list[str] = []
+    for rd in app.routes:
+        module = str(getattr(rd.handler, "__module__", ""))
+        if module.split(".")[0] == "covet":
+            continue
+        for method in rd.methods:
+            if (method, rd.path) not in done:
+                out.append(f"{method} {rd.path}: module {module} {reasons.get(module, 'was not in the build')}")
+    return out

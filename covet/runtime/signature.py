@@ -23,10 +23,11 @@ from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
 from covet.params import Body, Depends, File, Header, Param, Path, Query
 from covet.requests import Request
+from covet.responses import Response
 from covet.runtime.connection import ConnectionInfo
 from covet.uploads import UploadFile
 
-__all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
+__all__ = ["ParamSpec", "DepSpec", "RouteSpec", "ResultOptions", "UNSET", "analyse", "location", "all_params"]
 
 MISSING: Final = inspect.Parameter.empty
 
@@ -41,7 +42,8 @@ class ParamSpec:
     """One handler parameter and where its value comes from."""
 
     name: str
-    source: str  # path | query | header | cookie | body | request | connection | background | depends
+    source: str  # path | query | header | cookie | body | file | form | request | connection | background | response
+    # | depends
     key: str  # the name on the wire: query key, header name, cookie name
     annotation: Any
     default: Any
@@ -51,6 +53,7 @@ class ParamSpec:
     local: str = ""  # its variable in the glue (p_<local>): unique across the handler and its dependencies
     owner: Callable[..., Any] | None = None  # the dependency provider it belongs to; None: the handler
     dep: DepSpec | None = None  # source "depends": the provider that computes it
+    marker_default: bool = False  # the marker is the parameter's default (``q: str = Query(None)``)
 
     def __post_init__(self) -> None:
         if not self.local:
@@ -74,6 +77,49 @@ class DepSpec:
     returns_none: bool = False  # declared to return (or yield) None: its value is not taken from the call
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@final
+@dataclasses.dataclass
+class ResultOptions:
+    """How a route turns its handler's result into a response (FastAPI's ``response_model*`` and
+    ``response_class`` route options).
+
+    ``model``: the type the result is filtered and validated as; UNSET: the return annotation; None: no filtering.
+    The other fields are pydantic's serialisation options. ``response_class`` wraps a result that is not
+    already a response. ``status_given``: the route named its status (else a ``RedirectResponse`` keeps its 307).
+    """
+
+    model: Any = UNSET
+    include: Any = None
+    exclude: Any = None
+    by_alias: bool = True
+    exclude_unset: bool = False
+    exclude_defaults: bool = False
+    exclude_none: bool = False
+    response_class: type[Any] | None = None
+    status_given: bool = True
+
+    def serialize_options(self) -> dict[str, Any]:
+        """The keyword arguments of pydantic's ``to_json`` that differ from its defaults."""
+        out: dict[str, Any] = {}
+        for name in ("include", "exclude"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        out["by_alias"] = self.by_alias
+        for name in ("exclude_unset", "exclude_defaults", "exclude_none"):
+            if getattr(self, name):
+                out[name] = True
+        return out
+
+
 @final
 @dataclasses.dataclass
 class RouteSpec:
@@ -88,6 +134,8 @@ class RouteSpec:
     status: int
     blocking: bool
     deps: list[DepSpec] = dataclasses.field(default_factory=list)  # in the order they run
+    result: ResultOptions = dataclasses.field(default_factory=ResultOptions)
+    declared_return: Any = Any  # the handler's own return annotation (return_annotation may be a response_model)
 
     @property
     def label(self) -> str:
@@ -231,6 +279,22 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
             depends = p.default
         kw = p.kind is p.KEYWORD_ONLY
         default = p.default
+        from_default = False
+        if marker is not None and marker.has_default:
+            raise RouteDefinitionError(
+                f"{label} {what} parameter {p.name!r}: {type(marker).__name__}() inside Annotated cannot set the "
+                f"default; write it after the annotation: {p.name}: ... = {marker.default!r}")
+        if isinstance(default, Param):
+            # FastAPI's older spelling: the marker is the default, and holds the real one (``...``: required).
+            if marker is not None:
+                raise RouteDefinitionError(
+                    f"{label} {what} parameter {p.name!r} has a marker both in Annotated and as its default; "
+                    "keep one")
+            marker = default
+            default = marker.default if marker.has_default else MISSING
+            from_default = True
+            if marker.constraints:
+                checked = Annotated[ann, marker]
         if depends is not None:
             dep = _dependency(walk, depends)
             params.append(ParamSpec(p.name, "depends", p.name, ann, MISSING, keyword_only=kw, local=local,
@@ -241,6 +305,12 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
             continue
         if ann is ConnectionInfo:
             params.append(ParamSpec(p.name, "connection", p.name, ann, MISSING, keyword_only=kw, local=local,
+                                    owner=owner))
+            continue
+        if ann is Response:
+            # FastAPI's temporal response: the handler sets headers, cookies and a status on it, and they are
+            # merged into the response sent.
+            params.append(ParamSpec(p.name, "response", p.name, ann, MISSING, keyword_only=kw, local="0response",
                                     owner=owner))
             continue
         if ann is BackgroundTasks:
@@ -266,19 +336,21 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
                 raise RouteDefinitionError(f"{label} path parameter {p.name!r} must be a scalar type, not {ann!r}")
             walk.seen_path.add(key)
             params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker,
+                                    marker_default=from_default,
                                     local=local, owner=owner))
             continue
         if source == "file":
-            if not is_upload(ann):
+            if not is_upload(ann) and not is_file_bytes(ann):
                 raise RouteDefinitionError(
-                    f"{label} file parameter {p.name!r} must be an UploadFile or a list of them, not {ann!r}")
+                    f"{label} file parameter {p.name!r} must be an UploadFile, bytes, or a list of them, not {ann!r}")
             params.append(ParamSpec(p.name, "file", marker.alias or p.name, ann, default,
-                                    multi=get_origin(ann) in _SEQUENCES or _upload_list(ann), keyword_only=kw,
-                                    marker=marker, local=local, owner=owner))
+                                    multi=get_origin(ann) in _SEQUENCES or _upload_list(ann) or _bytes_list(ann),
+                                    keyword_only=kw,
+                                    marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
         if source == "body":
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
-                                    marker=marker, local=local, owner=owner))
+                                    marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
@@ -295,6 +367,7 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
         else:
             key = marker.alias or p.name
         params.append(ParamSpec(p.name, source, key, checked, default, multi=multi, keyword_only=kw, marker=marker,
+                                    marker_default=from_default,
                                 local=local, owner=owner))
     return params
 
@@ -307,6 +380,7 @@ def analyse(
     status: int,
     blocking: bool,
     dependencies: Sequence[Depends] = (),
+    result: ResultOptions | None = None,
 ) -> RouteSpec:
     """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix.
 
@@ -326,12 +400,19 @@ def analyse(
     missing = [name for name in path_params if name not in walk.seen_path]
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")
+    result = result or ResultOptions()
+    declared = typing.get_type_hints(handler, include_extras=True).get("return", Any)
+    returns = declared
+    if result.model is not UNSET:
+        returns = Any if result.model is None else result.model
     return RouteSpec(
         method=method,
         path=path,
         handler=handler,
         params=params,
-        return_annotation=typing.get_type_hints(handler, include_extras=True).get("return", Any),
+        result=result,
+        declared_return=declared,
+        return_annotation=returns,
         is_async=inspect.iscoroutinefunction(handler),
         status=status,
         blocking=blocking,
@@ -345,6 +426,25 @@ def _upload_list(tp: Any) -> bool:
         members = [a for a in get_args(tp) if a is not type(None)]
         return len(members) == 1 and _upload_list(members[0])
     return origin in _SEQUENCES and get_args(tp) == (UploadFile,)
+
+
+def _bytes_list(tp: Any) -> bool:
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and _bytes_list(members[0])
+    return origin in _SEQUENCES and get_args(tp) == (bytes,)
+
+
+def is_file_bytes(tp: Any) -> bool:
+    """``bytes`` (or ``bytes | None``, or a list of bytes) read with ``File()``: the files' content."""
+    if tp is bytes:
+        return True
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and is_file_bytes(members[0])
+    return _bytes_list(tp)
 
 
 def is_upload(tp: Any) -> bool:

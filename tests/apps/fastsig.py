@@ -1,0 +1,173 @@
+"""FastAPI's handler-signature and response-model features, written in FastAPI's style (models next to the routes,
+markers as defaults), for tests/test_fastapi_signature.py: served interpreted and compiled."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from covet import Body, Covet, File, Header, HTMLResponse, Path, PlainTextResponse, Query, RedirectResponse, Response
+
+app = Covet()
+
+
+class Item(BaseModel):
+    name: str
+    description: str | None = None
+    price: float
+    tax: float = 10.5
+    tags: list[str] = []
+
+
+class UserIn(BaseModel):
+    username: str
+    password: str
+    email: str
+    full_name: str | None = None
+
+
+class UserOut(BaseModel):
+    username: str
+    email: str
+    full_name: str | None = None
+
+
+class Message(BaseModel):
+    message: str
+
+
+class User(BaseModel):
+    username: str
+    full_name: str | None = None
+
+
+items = {
+    "foo": {"name": "Foo", "price": 50.2},
+    "bar": {"name": "Bar", "description": "The bartenders", "price": 62, "tax": 20.2},
+    "baz": {"name": "Baz", "description": None, "price": 50.2, "tax": 10.5, "tags": []},
+}
+
+
+@app.get("/items/{item_id}", response_model=Item, response_model_exclude_unset=True)
+async def read_item(item_id: str):
+    return items[item_id]
+
+
+@app.get("/items/{item_id}/name", response_model=Item, response_model_include={"name", "description"})
+async def read_item_name(item_id: str):
+    return items[item_id]
+
+
+@app.get("/items/{item_id}/public", response_model=Item, response_model_exclude={"tax"})
+async def read_item_public_data(item_id: str):
+    return items[item_id]
+
+
+@app.get("/items/{item_id}/nonone", response_model=Item, response_model_exclude_none=True)
+async def read_item_no_none(item_id: str):
+    return items[item_id]
+
+
+@app.get("/items/{item_id}/nodefaults", response_model=Item, response_model_exclude_defaults=True)
+async def read_item_no_defaults(item_id: str):
+    return items[item_id]
+
+
+@app.post("/user/", response_model=UserOut)
+async def create_user(user: UserIn) -> Any:
+    return user
+
+
+@app.get("/unfiltered", response_model=None)
+async def unfiltered() -> dict[str, Any]:
+    return {"kept": True, "secret": "x"}
+
+
+@app.get("/users", response_model=list[User])
+async def list_users():
+    return [{"username": "ada", "password": "hidden"}, {"username": "bob", "full_name": "Bob"}]
+
+
+@app.get("/page", response_class=HTMLResponse)
+async def page():
+    return "<h1>hello</h1>"
+
+
+@app.get("/text", response_class=PlainTextResponse)
+def text():
+    return "plain"
+
+
+@app.get("/go", response_class=RedirectResponse)
+async def go():
+    return "/page"
+
+
+@app.get("/found", response_class=RedirectResponse, status_code=302)
+async def found():
+    return "/text"
+
+
+@app.get("/messages/{item_id}", responses={404: {"model": Message, "description": "The item was not found"}})
+async def read_message(item_id: str) -> Item:
+    if item_id not in items:
+        return Response('{"message": "Item not found"}', 404, media_type="application/json")
+    return Item(**items[item_id])
+
+
+@app.get("/search/")
+async def search(
+    q: str | None = Query(default=None, max_length=5, title="Query string", description="What to find"),
+    limit: int = Query(10, ge=1, le=100),
+    tag: list[str] = Query(default=[], alias="item-tag"),
+):
+    return {"q": q, "limit": limit, "tag": tag}
+
+
+@app.get("/things/{thing_id}")
+async def read_thing(
+    thing_id: int = Path(..., gt=0, title="The ID of the thing"),
+    size: float = Query(..., lt=10.5),
+    user_agent: str | None = Header(None),
+):
+    return {"thing_id": thing_id, "size": size, "user_agent": user_agent}
+
+
+@app.put("/merge/{item_id}")
+async def merge(item_id: int, item: Item, user: User, importance: int = Body(..., gt=0), q: str | None = None):
+    return {"item_id": item_id, "item": item, "user": user, "importance": importance, "q": q}
+
+
+@app.put("/embed/{item_id}")
+async def embed(item_id: int, item: Item = Body(embed=True)):
+    return {"item_id": item_id, "item": item}
+
+
+@app.post("/files/")
+async def create_file(file: bytes = File()):
+    return {"file_size": len(file)}
+
+
+@app.post("/many-files/")
+async def create_files(files: list[bytes] = File()):
+    return {"file_sizes": [len(f) for f in files]}
+
+
+@app.put("/headers/")
+def with_headers(response: Response):
+    response.set_header("X-Cat-Dog", "alone in the world")
+    response.set_cookie(key="fakesession", value="fake-cookie-session-value")
+    return {"message": "Hello World"}
+
+
+@app.put("/status/{key}", status_code=200)
+async def status(key: str, response: Response):
+    if key == "new":
+        response.status_code = 201
+        return {"created": key}
+    return {"existing": key}
+
+
+@app.get("/own-response")
+async def own_response(response: Response):
+    response.set_header("x-ignored", "yes")
+    return PlainTextResponse("mine")
