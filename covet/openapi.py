@@ -18,7 +18,7 @@ import pydantic
 import pydantic_core
 from pydantic.json_schema import JsonSchemaMode
 
-from covet.params import Body
+from covet.params import BodyParam
 from covet.responses import JSONResponse, RedirectResponse
 from covet.runtime.glue import embedded, result_kind
 from covet.runtime.pathtrie import parse_template
@@ -147,7 +147,7 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
 def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
     media_type = "application/json"
     for p in params:
-        if isinstance(p.marker, Body) and p.marker.media_type != media_type:
+        if isinstance(p.marker, BodyParam) and p.marker.media_type != media_type:
             media_type = p.marker.media_type
     if len(params) == 1 and not embedded(params[0]):
         p = params[0]
@@ -204,6 +204,8 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
         media: dict[str, Any] = {}
         schemas.want(spec.return_annotation, "serialization", media)
         out["content"] = {"application/json": media}
+    elif kind == "any":
+        out["content"] = {"application/json": {"schema": {}}}  # JSON of any shape, as FastAPI documents it
     return str(status), out
 
 

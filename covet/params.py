@@ -18,7 +18,8 @@ import annotated_types
 import pydantic
 from typing_extensions import Unpack
 
-__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends"]
+__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends", "PathParam", "QueryParam",
+           "HeaderParam", "CookieParam", "BodyParam", "FormParam", "FileParam"]
 
 
 class ParamOptions(TypedDict, total=False):
@@ -143,22 +144,22 @@ class Param(annotated_types.GroupedMetadata):
 
 
 @final
-class Path(Param):
-    """A ``{name}`` segment of the route's path template."""
+class PathParam(Param):
+    """A ``{name}`` segment of the route's path template (``Path(...)`` makes one)."""
 
     source = "path"
 
 
 @final
-class Query(Param):
-    """A query-string parameter; ``alias`` names the key when it differs."""
+class QueryParam(Param):
+    """A query-string parameter (``Query(...)`` makes one)."""
 
     source = "query"
 
 
 @final
-class Header(Param):
-    """A request header; ``x_test`` reads ``x-test`` unless an alias is given or ``convert_underscores=False``."""
+class HeaderParam(Param):
+    """A request header (``Header(...)`` makes one)."""
 
     source = "header"
 
@@ -169,33 +170,29 @@ class Header(Param):
 
 
 @final
-class Cookie(Param):
-    """A cookie sent in the ``Cookie`` request header."""
+class CookieParam(Param):
+    """A cookie (``Cookie(...)`` makes one)."""
 
     source = "cookie"
 
 
 @final
-class Form(Param):
-    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``)."""
+class FormParam(Param):
+    """A field of a form body (``Form(...)`` makes one)."""
 
     source = "form"
 
 
 @final
-class File(Param):
-    """A file of a ``multipart/form-data`` body: an ``UploadFile`` (or a list of them, for a repeated name)."""
+class FileParam(Param):
+    """A file of a multipart form (``File(...)`` makes one)."""
 
     source = "file"
 
 
 @final
-class Body(Param):
-    """The JSON request body, even for a scalar type.
-
-    ``embed=True`` reads a lone body parameter from a key of the body object named after it (as several body
-    parameters always are); ``media_type`` is the content type the OpenAPI document gives the body.
-    """
+class BodyParam(Param):
+    """The JSON request body, or a key of it (``Body(...)`` makes one)."""
 
     source = "body"
 
@@ -204,6 +201,57 @@ class Body(Param):
         super().__init__(default, **kw)
         self.embed = bool(embed)
         self.media_type = media_type
+
+
+# The markers are made by functions typed to return Any, as FastAPI's are: ``q: str | None = Query(None)`` then
+# type-checks, the marker standing in for the default it holds.
+
+
+def Path(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A ``{name}`` segment of the route's path template."""
+    return PathParam(default, **kw)
+
+
+def Query(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A query-string parameter; ``alias`` names the key when it differs."""
+    return QueryParam(default, **kw)
+
+
+def Header(default: Any = REQUIRED, *, convert_underscores: bool = True,
+           **kw: Unpack[ParamOptions]) -> Any:
+    """A request header; ``x_test`` reads ``x-test`` unless an alias is given or ``convert_underscores=False``."""
+    return HeaderParam(default, convert_underscores=convert_underscores, **kw)
+
+
+def Cookie(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A cookie sent in the ``Cookie`` request header."""
+    return CookieParam(default, **kw)
+
+
+def Form(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``)."""
+    return FormParam(default, **kw)
+
+
+def File(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A file of a ``multipart/form-data`` body: an ``UploadFile`` or its content as ``bytes`` (or a list of
+    either, for a repeated name)."""
+    return FileParam(default, **kw)
+
+
+def Body(default: Any = REQUIRED, *, embed: bool | None = None, media_type: str = "application/json",
+         **kw: Unpack[ParamOptions]) -> Any:
+    """The JSON request body, even for a scalar type. ``embed=True`` reads a lone body parameter from the key of
+    the body object named after it (as several body parameters always are); ``media_type`` is the content type
+    the OpenAPI document gives the body."""
+    return BodyParam(default, embed=embed, media_type=media_type, **kw)
+
+
+# A bare marker in Annotated (``Annotated[str, Query]``) is the function: these are what it makes.
+MARKER_FUNCTIONS: Final[dict[Any, type[Param]]] = {
+    Path: PathParam, Query: QueryParam, Header: HeaderParam, Cookie: CookieParam, Form: FormParam, File: FileParam,
+    Body: BodyParam,
+}
 
 
 @final

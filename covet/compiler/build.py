@@ -13,6 +13,7 @@ Stages, in order:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import re
 import sys
@@ -21,13 +22,14 @@ import types
 from pathlib import Path
 
 from covet import __version__
-from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module
+from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
-from covet.manifest import GLUE_MODULE, OPENAPI_NAME, Manifest, file_hash, python_tag
+from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
+from covet.params import Depends, Param
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import RouteSpec
 
@@ -142,6 +144,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
             continue
+        marked = _marker_defaults(spec)
+        if marked is not None:
+            excluded[module.__name__] = marked
+            continue
         module_files[module.__name__] = path
         pending.append((spec, source))
     for spec, source in pending:
@@ -164,12 +170,12 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             module_files.pop(name, None)
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
-            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
-                                                   base_modules(sys.modules[m] for m in module_files))
+            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers)
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result
-        files = [*sorted(module_files.values()), glue_file]
+        preload = write_preload_module(out_dir, header, base_modules(sys.modules[m] for m in module_files))
+        files = [*sorted(module_files.values()), glue_file, *([preload] if preload else [])]
         routes_by_file: dict[str, list[tuple[int, int, str]]] = {}
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
@@ -209,7 +215,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         mypy_version=compiler_version(),
         sources={os.path.relpath(p, root): file_hash(p)
                  for p in sorted({*module_files.values(), *_project_modules(root, out_dir)})},
-        compiled_modules=sorted([*module_files, GLUE_MODULE]),
+        compiled_modules=sorted([*module_files, GLUE_MODULE, *([PRELOAD_MODULE] if preload else [])]),
         routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
                  "compiled": True} for r in routes],
         not_compiled=result.not_compiled,
@@ -219,6 +225,30 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
     (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:
+    """Why a route's module cannot be compiled natively when a parameter's default is a marker
+    (``q: str = Query(None)``, ``db: Session = Depends(get_db)``), with the fix; else None.
+
+    mypyc checks a compiled function's defaults against their parameters' types when the module loads: the marker
+    is not a ``str``, so the module would fail to import.
+    """
+    for fn in [spec.handler, *(d.provider for d in spec.deps)]:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        for p in params:
+            if isinstance(p.default, (Param, Depends)):
+                code = getattr(fn, "__code__", None)
+                where = f"{os.path.relpath(code.co_filename)}:{code.co_firstlineno}" if code else fn.__qualname__
+                kind = type(p.default).__name__.removesuffix("Param")
+                why = (f"parameter {p.name!r} of {fn.__qualname__} ({where}) has {kind}(...) as its default, which "
+                       "mypyc checks against the parameter's type")
+                fix = f"write the marker in the annotation to compile it: {p.name}: Annotated[T, {kind}(...)] = default"
+                return why, fix
+    return None
 
 
 _MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")

@@ -9,6 +9,7 @@ handler's annotation as written in its source.
 
 from __future__ import annotations
 
+import ast
 import sys
 import types
 import typing
@@ -20,7 +21,7 @@ import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
-from covet.manifest import GLUE_MODULE, SCHEMA
+from covet.manifest import GLUE_MODULE, PRELOAD_MODULE, SCHEMA
 from covet.runtime import gluekit
 from covet.runtime.glue import (
     Binder,
@@ -33,7 +34,7 @@ from covet.runtime.glue import (
 )
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
-__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "base_modules"]
+__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
 
 
 @final
@@ -85,8 +86,12 @@ class SourceBinder(Binder):
         text = self.importer.expr(node, module)
         if typing.get_origin(p.annotation) is typing.Annotated:
             # Constraints (a marker's, or other metadata) are validated too, as the interpreted plan does.
-            extra = [self.importer.expr(m, module, annotation=False) for m in source.metadata.get(p.name, [])]
-            text = f"Annotated[{', '.join([text, *extra])}]"
+            metadata = list(source.metadata.get(p.name, []))
+            marker = source.defaults.get(p.name)
+            if p.marker_default and marker is not None:
+                metadata.append(marker)  # the marker is the default: its constraints apply all the same
+            extra = [self.importer.expr(m, module, annotation=False) for m in metadata]
+            text = f"Annotated[{', '.join([text, *extra])}]" if extra else text
         return text
 
     def provider(self, dep: DepSpec) -> str:
@@ -132,6 +137,8 @@ class SourceBinder(Binder):
         node = source.defaults.get(p.name)
         if node is None:
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
+        if p.marker_default:
+            node = _marker_default(node, self.route.label, p.name)
         self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, module, annotation=False)}")
         return name
 
@@ -201,6 +208,18 @@ class SourceBinder(Binder):
         return self._type(cls)
 
 
+def _marker_default(node: ast.expr, label: str, name: str) -> ast.expr:
+    """The default a marker written as a parameter's default holds: ``Query(None)``, ``Query(default=None)``."""
+    if isinstance(node, ast.Call):
+        if node.args:
+            return node.args[0]
+        for kw in node.keywords:
+            if kw.arg == "default":
+                return kw.value
+    raise SourceError(f"{label} the default of {name!r} is a marker whose default the build cannot read; "
+                      f"write it as {name}: Annotated[T, Marker(...)] = default")
+
+
 # The gluekit names glue uses as types (annotations, except clauses), and ``partial``, which mypy checks against
 # the function it wraps only under its own name; every other one is a value.
 _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "ValidationError", "Reply", "BackgroundTasks",
@@ -208,12 +227,9 @@ _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "Validation
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
-                      errors: ErrorHandlers = (),
-                      modules: Sequence[str] = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
+                      errors: ErrorHandlers = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
-    (``ORIGIN_MARK``), for the type checker to point at.
-
-    ``modules`` are imported for their own sake: see ``base_modules``."""
+    (``ORIGIN_MARK``), for the type checker to point at."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
@@ -240,7 +256,6 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         "from covet.runtime import gluekit as _gk",
         f"from covet.runtime.gluekit import {', '.join(classes)}",
         *importer.lines(),
-        *(f"import {m}" for m in modules),
         "",
         *finals,
         "",
@@ -264,14 +279,28 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
     return path, origins
 
 
+def write_preload_module(out_dir: Path, header: str, modules: Sequence[str]) -> Path | None:
+    """Write ``covet_preload.py``, which imports ``modules`` (see ``base_modules``); None when there are none.
+
+    mypyc looks a base class up in the module that defines it (``pydantic.main`` for ``BaseModel``), through a C
+    variable of the compiled group that only an ``import`` of that module by a compiled module declares and fills:
+    a module that wrote ``from pydantic import BaseModel`` alone would neither compile nor find its base. This
+    module, compiled in the same group and imported before the application (``covet.runtime.compiled.prepare``),
+    does both.
+    """
+    path = out_dir / f"{PRELOAD_MODULE}.py"
+    if not modules:
+        path.unlink(missing_ok=True)
+        return None
+    text = "\n".join([f'"""{header}"""', "", *(f"import {m}" for m in modules), ""])
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
 def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
     """The modules defining the bases of the classes ``modules`` define, where those bases are typed and live
-    outside them.
-
-    mypyc looks a base class up in the module that defines it (``pydantic.main`` for ``BaseModel``), but declares
-    the C variable of a module only when some module of the group imports it: one that wrote
-    ``from pydantic import BaseModel`` would not compile. The glue module imports them instead.
-    """
+    outside them (see ``write_preload_module``)."""
     modules = list(modules)
     own = {m.__name__ for m in modules}
     found: set[str] = set()

@@ -18,7 +18,16 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest, RouteRow, SchemaMismatch, check_schema
+from covet.manifest import (
+    GLUE_MODULE,
+    MANIFEST_NAME,
+    OPENAPI_NAME,
+    PRELOAD_MODULE,
+    Manifest,
+    RouteRow,
+    SchemaMismatch,
+    check_schema,
+)
 
 if TYPE_CHECKING:
     from covet.app import Covet
@@ -51,6 +60,13 @@ def prepare(build_dir: Path, target: str, covet_version: str) -> Manifest:
     build_dir = build_dir.resolve()
     sys.path.insert(0, str(build_dir))  # the glue and mypyc's shared library are top-level modules
     sys.meta_path.insert(0, _BuildFinder(build_dir, manifest.compiled_modules))
+    if PRELOAD_MODULE in manifest.compiled_modules:
+        # Before the application's modules: it fills what their class definitions look up (see the build's
+        # covet.compiler.gluegen.write_preload_module).
+        try:
+            importlib.import_module(PRELOAD_MODULE)
+        except Exception as exc:
+            raise BuildMismatch(f"the build's {PRELOAD_MODULE} failed to load: {type(exc).__name__}: {exc}") from exc
     return manifest
 
 

@@ -30,7 +30,7 @@ from typing import Any, Final, TypeAlias, Union, final, get_args, get_origin
 import pydantic
 
 from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionError
-from covet.params import Body
+from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes
@@ -80,7 +80,7 @@ class RoutePlan:
 
 def embedded(p: ParamSpec) -> bool:
     """A body parameter read from its key of the body object even when it is the only one (``Body(embed=True)``)."""
-    return isinstance(p.marker, Body) and p.marker.embed
+    return isinstance(p.marker, BodyParam) and p.marker.embed
 
 
 def reads_headers(spec: RouteSpec) -> bool:

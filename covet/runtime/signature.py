@@ -21,7 +21,7 @@ from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_o
 
 from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
-from covet.params import Body, Depends, File, Header, Param, Path, Query
+from covet.params import MARKER_FUNCTIONS, BodyParam, Depends, FileParam, HeaderParam, Param, PathParam, QueryParam
 from covet.requests import Request
 from covet.responses import Response
 from covet.runtime.connection import ConnectionInfo
@@ -270,6 +270,8 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
                         extras.append(extra)
                 elif isinstance(extra, type) and issubclass(extra, Param):
                     marker = extra()
+                elif extra in MARKER_FUNCTIONS:
+                    marker = MARKER_FUNCTIONS[extra]()
                 else:
                     extras.append(extra)
             if marker is not None or depends is not None:
@@ -282,8 +284,8 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
         from_default = False
         if marker is not None and marker.has_default:
             raise RouteDefinitionError(
-                f"{label} {what} parameter {p.name!r}: {type(marker).__name__}() inside Annotated cannot set the "
-                f"default; write it after the annotation: {p.name}: ... = {marker.default!r}")
+                f"{label} {what} parameter {p.name!r}: {type(marker).__name__.removesuffix('Param')}() inside "
+                f"Annotated cannot set the default; write it after the annotation: {p.name}: ... = {marker.default!r}")
         if isinstance(default, Param):
             # FastAPI's older spelling: the marker is the default, and holds the real one (``...``: required).
             if marker is not None:
@@ -318,14 +320,14 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
                                     owner=owner))
             continue
         if marker is None and is_upload(ann):
-            marker = File()
+            marker = FileParam()
         if marker is None:
             if p.name in path_params:
-                marker = Path()
+                marker = PathParam()
             elif _is_scalar(ann) or _scalar_sequence(ann):
-                marker = Query()
+                marker = QueryParam()
             else:
-                marker = Body()
+                marker = BodyParam()
         source = marker.source
         if source == "path":
             key = marker.alias or p.name
@@ -360,7 +362,7 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str) -> list[ParamSpec]
         if source == "header":
             if marker.alias:
                 key = marker.alias.lower()
-            elif isinstance(marker, Header) and not marker.convert_underscores:
+            elif isinstance(marker, HeaderParam) and not marker.convert_underscores:
                 key = p.name.lower()
             else:
                 key = p.name.replace("_", "-").lower()
