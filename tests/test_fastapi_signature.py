@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import pytest
 
-from conftest import TRANSPORTS, app_client, build_project, checkout_path
+from conftest import LOOPS, TRANSPORTS, Server, app_client, build_project, checkout_path
 from covet import Covet, Query
 from covet.exceptions import RouteDefinitionError
 from covet.openapi import openapi_document
@@ -27,7 +28,7 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def built_fastsig(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_project(tmp_path_factory, TESTS / "apps" / "fastsig.py")
+    return build_project(tmp_path_factory, TESTS / "apps" / "fastsig.py", TESTS / "apps" / "fastsig_models.py")
 
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
@@ -126,32 +127,6 @@ def test_body_and_file_markers_as_defaults(dclient: Any) -> None:
     assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "value"])
     body, headers = multipart(("file", "a.txt", b"hello"))
     assert dclient.post("/files/", content=body, headers=headers).json() == {"file_size": 5, "other": None}
-
-
-def test_markers_as_defaults_keep_their_module_interpreted(built_fastsig_defaults: Path) -> None:
-    manifest = json.loads((built_fastsig_defaults / ".covet" / "build" / "covet-manifest.json").read_text())
-    [entry] = manifest["not_compiled"]
-    assert entry["module"] == "fastsig_defaults"
-    assert entry["reason"].startswith("parameter 'q' of search (fastsig_defaults.py:")
-    assert entry["reason"].endswith("has Query(...) as its default, which mypyc checks against the parameter's type")
-    assert entry["fix"] == "write the marker in the annotation to compile it: q: Annotated[T, Query(...)] = default"
-    # --compiled require means every route compiled: this build has none, and serving it so is refused.
-    out = subprocess.run([sys.executable, "-m", "covet", "serve", "fastsig_defaults:app", "--compiled", "require",
-                          "--port", "0"], cwd=built_fastsig_defaults,
-                         env=dict(os.environ, PYTHONPATH=checkout_path(built_fastsig_defaults)),
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 2, out.stderr
-    assert ("covet: error: --compiled=require, but 4 of the application's routes would run interpreted: "
-            "GET /search/: module fastsig_defaults parameter 'q' of search") in out.stderr, out.stderr
-
-
-def test_a_module_with_pydantic_models_compiles(built_fastsig: Path) -> None:
-    manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
-    assert manifest["not_compiled"] == []
-    # What the models' class statements look up, imported first (see covet.compiler.gluegen.write_preload_module).
-    assert {"fastsig", "covet_glue", "covet_preload"} <= set(manifest["compiled_modules"])
-    assert (built_fastsig / ".covet" / "build" / "covet_preload.py").read_text().splitlines()[2:] == [
-        "import pydantic.main"]
 
 
 def test_several_body_parameters_make_one_object(fclient: Any) -> None:
@@ -288,3 +263,108 @@ def test_a_bad_response_class_is_refused() -> None:
     app = Covet()
     with pytest.raises(RouteDefinitionError, match="response_class must be a Response class, not <class 'dict'>"):
         app.get("/x", response_class=dict)
+
+
+def test_fastapi_style_modules_keep_running_interpreted_in_a_build(built_fastsig_defaults: Path) -> None:
+    manifest = json.loads((built_fastsig_defaults / ".covet" / "build" / "covet-manifest.json").read_text())
+    assert manifest["not_compiled"] == [{
+        "module": "fastsig_defaults",
+        "reason": "defines pydantic model Item, whose field types mypyc would erase",
+        "fix": "move the models to a module of their own (models.py, say), which stays interpreted, to compile the "
+               "handlers"}]
+    assert manifest["routes"] == []
+    # The build serves it all the same, every route interpreted.
+    srv = Server("fastsig_defaults:app", "asyncio", cwd=built_fastsig_defaults)
+    try:
+        assert srv.mode == "compiled", srv.log
+        r = httpx.post(f"{srv.url}/items/", json={"name": "pen", "price": 2})
+        assert r.json() == {"name": "pen", "description": None, "price": 2.0}
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+    # --compiled require means every route compiled: serving this build so is refused, saying why.
+    out = subprocess.run([sys.executable, "-m", "covet", "serve", "fastsig_defaults:app", "--compiled", "require",
+                          "--port", "0"], cwd=built_fastsig_defaults,
+                         env=dict(os.environ, PYTHONPATH=checkout_path(built_fastsig_defaults)),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert ("covet: error: --compiled=require, but 5 of the application's routes would run interpreted: "
+            "POST /items/: module fastsig_defaults defines pydantic model Item, whose field types mypyc would erase; "
+            "GET /search/: ") in out.stderr, out.stderr
+
+
+MARKER_DEFAULT_APP = """\
+from typing import Any
+
+from covet import Covet, Query
+
+app = Covet()
+
+
+@app.get("/search")
+async def search(q: str | None = Query(default=None, max_length=5)) -> Any:
+    return {"q": q}
+"""
+
+
+def test_a_marker_as_a_default_keeps_its_module_interpreted(tmp_path: Path) -> None:
+    (tmp_path / "search.py").write_text(MARKER_DEFAULT_APP)
+    out = subprocess.run([sys.executable, "-m", "covet", "build", "search:app"], cwd=tmp_path,
+                         env=dict(os.environ, PYTHONPATH=checkout_path(tmp_path)), capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert ("covet: note: module search not compiled natively: parameter 'q' of search (search.py:9) has "
+            "Query(...) as its default, which mypyc checks against the parameter's type; write the marker in the "
+            "annotation to compile it: q: Annotated[T, Query(...)] = default") in out.stderr, out.stderr
+
+
+def test_handlers_compile_beside_a_models_module(built_fastsig: Path) -> None:
+    manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
+    assert manifest["not_compiled"] == []
+    assert {"fastsig", "covet_glue"} <= set(manifest["compiled_modules"])
+    assert len(manifest["routes"]) == 20
+
+
+EXCEPTION_APP = """\
+from covet import Covet, HTTPError
+
+app = Covet()
+
+
+class ItemMissing(HTTPError):
+    pass
+
+
+@app.get("/items/{item_id}")
+async def read(item_id: int) -> dict[str, int]:
+    if item_id > 3:
+        raise ItemMissing(404, "gone")
+    return {"id": item_id}
+"""
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_class_whose_base_is_imported_through_a_package_compiles(tmp_path_factory: pytest.TempPathFactory,
+                                                                   loop: str) -> None:
+    def make(proj: Path) -> None:
+        (proj / "errapp.py").write_text(EXCEPTION_APP)
+        out = subprocess.run([sys.executable, "-m", "covet", "build", "errapp:app"], cwd=proj,
+                             env=dict(os.environ, PYTHONPATH=checkout_path(proj)), capture_output=True, text=True,
+                             timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+    from conftest import built_once
+
+    # mypyc looks HTTPError up in covet.exceptions, which the module never imports itself.
+    built = built_once(tmp_path_factory, "built-errapp", make)
+    assert (built / ".covet" / "build" / "covet_preload.py").read_text().splitlines()[2:] == [
+        "import covet.exceptions"]
+    srv = Server("errapp:app", loop, "--compiled", "require", cwd=built)
+    try:
+        assert srv.mode == "compiled", srv.log
+        assert httpx.get(f"{srv.url}/items/2").json() == {"id": 2}
+        r = httpx.get(f"{srv.url}/items/9")
+        assert (r.status_code, r.json()) == (404, {"detail": "gone"})
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log

@@ -144,7 +144,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
             continue
-        marked = _marker_defaults(spec)
+        marked = _marker_defaults(spec) or _models(module)
         if marked is not None:
             excluded[module.__name__] = marked
             continue
@@ -225,6 +225,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
     (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _models(module: types.ModuleType) -> tuple[str, str] | None:
+    """Why a module that defines pydantic models is not compiled natively, with the fix; else None.
+
+    mypyc keeps a class it cannot make native (one with a metaclass, as a model has) but writes each of its
+    annotations as the nearest class (``str | None`` becomes ``type``, ``list[str]`` becomes ``list``), and
+    pydantic builds its fields from those: the models would validate the wrong types.
+    """
+    import pydantic
+
+    for value in list(vars(module).values()):
+        if (isinstance(value, type) and value.__module__ == module.__name__
+                and issubclass(value, pydantic.BaseModel)):
+            why = f"defines pydantic model {value.__qualname__}, whose field types mypyc would erase"
+            return why, ("move the models to a module of their own (models.py, say), which stays interpreted, to "
+                         "compile the handlers")
+    return None
 
 
 def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:

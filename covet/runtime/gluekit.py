@@ -123,10 +123,22 @@ def serializer(tp: Any, **options: Any) -> Callable[[Any], bytes]:
     adapter = pydantic.TypeAdapter(_for_pydantic(tp))
     schema = _native_dataclasses(adapter.core_schema)
     encode = adapter.serializer.to_json if schema is None else pydantic_core.SchemaSerializer(schema).to_json
+    if options.get("by_alias") and not _has_alias(adapter.core_schema):
+        # The usual case: no field has an alias, and the plain method saves a call per response.
+        options = {k: v for k, v in options.items() if k != "by_alias"}
     if not options:
         return encode
     bound: Callable[[Any], bytes] = partial(encode, **options)
     return bound
+
+
+def _has_alias(schema: Any) -> bool:
+    """Whether a core schema names a field's serialisation alias anywhere."""
+    if isinstance(schema, dict):
+        return "serialization_alias" in schema or any(_has_alias(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_alias(v) for v in schema)
+    return False
 
 
 def temporal_response() -> Response:

@@ -1,44 +1,14 @@
-"""FastAPI's handler-signature and response-model features, written in FastAPI's style (models next to the routes),
-for tests/test_fastapi_signature.py: served interpreted and compiled. Markers written as defaults, which mypyc
-cannot compile, are in fastsig_defaults.py."""
+"""FastAPI's handler-signature and response-model features, written in FastAPI's style, for
+tests/test_fastapi_signature.py: served interpreted and compiled. The models are in fastsig_models.py (a module
+that defines pydantic models stays interpreted in a build); markers written as defaults, which mypyc cannot
+compile either, are in fastsig_defaults.py, with models beside its routes."""
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel
-
 from covet import Body, Covet, File, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastsig_models import Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
 
 app = Covet()
-
-
-class Item(BaseModel):
-    name: str
-    description: str | None = None
-    price: float
-    tax: float = 10.5
-    tags: list[str] = []
-
-
-class UserIn(BaseModel):
-    username: str
-    password: str
-    email: str
-    full_name: str | None = None
-
-
-class UserOut(BaseModel):
-    username: str
-    email: str
-    full_name: str | None = None
-
-
-class Message(BaseModel):
-    message: str
-
-
-class User(BaseModel):
-    username: str
-    full_name: str | None = None
 
 
 items: dict[str, dict[str, Any]] = {

@@ -1,14 +1,28 @@
-"""Parameter markers written as defaults (FastAPI's older spelling), for tests/test_fastapi_signature.py.
+"""FastAPI's tutorial style to the letter, for tests/test_fastapi_signature.py: parameter markers written as
+defaults, and a pydantic model beside the routes.
 
-mypyc checks a default against its parameter's type, so ``covet build`` keeps this module interpreted and says
-why; it is served interpreted on every loop.
+``covet build`` keeps this module interpreted and says why (mypyc checks a default against its parameter's type,
+and would erase the model's field types); it is served interpreted on every loop.
 """
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from covet import Body, Covet, File, Header, Path, Query
 
 app = Covet()
+
+
+class Item(BaseModel):
+    name: str
+    description: str | None = None
+    price: float
+
+
+@app.post("/items/")
+async def create_item(item: Item) -> Item:
+    return item
 
 
 @app.get("/search/")
