@@ -313,7 +313,7 @@ def test_a_marker_as_a_default_keeps_its_module_interpreted(tmp_path: Path) -> N
                          env=dict(os.environ, PYTHONPATH=checkout_path(tmp_path)), capture_output=True, text=True,
                          timeout=600)
     assert out.returncode == 0, out.stderr
-    assert ("covet: note: module search not compiled natively: parameter 'q' of search (search.py:9) has "
+    assert ("covet: note: module search not compiled natively: parameter 'q' of search (search.py:8) has "
             "Query(...) as its default, which mypyc checks against the parameter's type; write the marker in the "
             "annotation to compile it: q: Annotated[T, Query(...)] = default") in out.stderr, out.stderr
 
