@@ -73,6 +73,11 @@ def test_response_model_filters_the_result(fclient: Any, path: str, body: Any) -
     assert (r.status_code, r.headers["content-type"], r.json()) == (200, "application/json", body)
 
 
+def test_response_model_writes_aliases_unless_told_not_to(fclient: Any) -> None:
+    assert fclient.get("/alias").content == b'{"itemName":"pen"}'
+    assert fclient.get("/no-alias").content == b'{"item_name":"pen"}'
+
+
 def test_response_model_drops_what_the_output_model_does_not_declare(fclient: Any) -> None:
     r = fclient.post("/user/", json={"username": "ada", "password": "secret", "email": "ada@example.com"})
     assert r.status_code == 200
@@ -322,7 +327,7 @@ def test_handlers_compile_beside_a_models_module(built_fastsig: Path) -> None:
     manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
     assert manifest["not_compiled"] == []
     assert {"fastsig", "covet_glue"} <= set(manifest["compiled_modules"])
-    assert len(manifest["routes"]) == 20
+    assert len(manifest["routes"]) == 22
 
 
 EXCEPTION_APP = """\

@@ -305,16 +305,31 @@ def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
     own = {m.__name__ for m in modules}
     found: set[str] = set()
     for module in modules:
+        imported = _imports(module)  # a module the source imports itself is declared already
         for value in list(vars(module).values()):
             if not isinstance(value, type) or value.__module__ != module.__name__:
                 continue
             for base in value.__bases__:
                 name = base.__module__
-                if name in own or name == "builtins" or name in found or name not in sys.modules:
+                if name in own or name in imported or name == "builtins" or name in found or name not in sys.modules:
                     continue
                 if _typed(name):
                     found.add(name)
     return sorted(found)
+
+
+def _imports(module: types.ModuleType) -> set[str]:
+    """The modules ``module``'s source names in its ``import`` statements."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not file.endswith(".py"):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(Path(file).read_text(), file)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
 
 
 def _typed(name: str) -> bool:

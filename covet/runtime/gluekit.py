@@ -118,14 +118,17 @@ def fields_validator(tp: Any) -> Callable[[bytes], dict[str, Any]]:
     return validate
 
 
-def serializer(tp: Any, **options: Any) -> Callable[[Any], bytes]:
-    """Encode a ``tp`` result as JSON bytes; ``options`` are ``to_json``'s (``exclude_unset``, ``include``...)."""
+def serializer(tp: Any, by_alias: bool = True, **options: Any) -> Callable[[Any], bytes]:
+    """Encode a ``tp`` result as JSON bytes, fields under their alias (FastAPI's default); ``options`` are
+    ``to_json``'s (``exclude_unset``, ``include``...)."""
     adapter = pydantic.TypeAdapter(_for_pydantic(tp))
     schema = _native_dataclasses(adapter.core_schema)
     encode = adapter.serializer.to_json if schema is None else pydantic_core.SchemaSerializer(schema).to_json
-    if options.get("by_alias") and not _has_alias(adapter.core_schema):
-        # The usual case: no field has an alias, and the plain method saves a call per response.
-        options = {k: v for k, v in options.items() if k != "by_alias"}
+    if by_alias and _has_alias(adapter.core_schema):
+        options["by_alias"] = True
+    elif not by_alias:
+        options["by_alias"] = False
+    # Without options (no field has an alias: the usual case), the plain method saves a call per response.
     if not options:
         return encode
     bound: Callable[[Any], bytes] = partial(encode, **options)

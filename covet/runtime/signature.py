@@ -107,13 +107,14 @@ class ResultOptions:
     status_given: bool = True
 
     def serialize_options(self) -> dict[str, Any]:
-        """The keyword arguments of pydantic's ``to_json`` that differ from its defaults."""
+        """The keyword arguments of ``gluekit.serializer`` that differ from its defaults."""
         out: dict[str, Any] = {}
         for name in ("include", "exclude"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
-        out["by_alias"] = self.by_alias
+        if not self.by_alias:
+            out["by_alias"] = False  # serializer() writes aliases unless told not to, as FastAPI does
         for name in ("exclude_unset", "exclude_defaults", "exclude_none"):
             if getattr(self, name):
                 out[name] = True

@@ -6,7 +6,7 @@ compile either, are in fastsig_defaults.py, with models beside its routes."""
 from typing import Annotated, Any
 
 from covet import Body, Covet, File, HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from fastsig_models import Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
+from fastsig_models import Aliased, Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
 
 app = Covet()
 
@@ -125,3 +125,13 @@ async def status(key: str, response: Response) -> Any:
 async def own_response(response: Response) -> Any:
     response.set_header("x-ignored", "yes")
     return PlainTextResponse("mine")
+
+
+@app.get("/alias", response_model=Aliased)
+async def alias() -> Any:
+    return {"itemName": "pen"}
+
+
+@app.get("/no-alias", response_model=Aliased, response_model_by_alias=False)
+async def no_alias() -> Any:
+    return Aliased(itemName="pen")

@@ -1,6 +1,6 @@
 """The pydantic models of tests/apps/fastsig.py."""
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Item(BaseModel):
@@ -31,3 +31,7 @@ class Message(BaseModel):
 class User(BaseModel):
     username: str
     full_name: str | None = None
+
+
+class Aliased(BaseModel):
+    item_name: str = Field(alias="itemName")
