@@ -373,3 +373,26 @@ def test_a_class_whose_base_is_imported_through_a_package_compiles(tmp_path_fact
     finally:
         code, log = srv.stop()
     assert code == 0, log
+
+
+def test_a_json_response_class_keeps_the_model_filter() -> None:
+    from pydantic import BaseModel
+
+    from covet import JSONResponse
+    from covet.testing import TestClient
+
+    class Out(BaseModel):
+        name: str
+
+    app = Covet()
+
+    @app.get("/out", response_model=Out, response_class=JSONResponse,
+             responses={200: {"content": {"image/png": {}}, "description": "The item, or its picture"}})
+    def out() -> Any:
+        return {"name": "pen", "secret": "x"}
+
+    r = TestClient(app).get("/out")
+    assert (r.status_code, r.headers["content-type"], r.content) == (200, "application/json", b'{"name":"pen"}')
+    assert openapi_document(app)["paths"]["/out"]["get"]["responses"]["200"] == {
+        "description": "The item, or its picture",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Out"}}, "image/png": {}}}

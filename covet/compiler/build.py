@@ -19,7 +19,9 @@ import re
 import sys
 import time
 import types
+import typing
 from pathlib import Path
+from typing import Any
 
 from covet import __version__
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
@@ -31,7 +33,7 @@ from covet.loader import load_app
 from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
 from covet.params import Depends, Param
 from covet.runtime.pathtrie import parse_template
-from covet.runtime.signature import RouteSpec
+from covet.runtime.signature import UNSET, RouteSpec
 
 __all__ = ["BuildResult", "build", "compiler_version"]
 
@@ -144,7 +146,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
             continue
-        marked = _marker_defaults(spec) or _models(module)
+        marked = _marker_defaults(spec) or _models(module) or _option_types(spec)
         if marked is not None:
             excluded[module.__name__] = marked
             continue
@@ -225,6 +227,30 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
     (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _option_types(spec: RouteSpec) -> tuple[str, str] | None:
+    """Why a route's module cannot be compiled when its ``response_model`` or ``response_class`` names a class the
+    glue cannot import (one defined inside a function); else None."""
+    found: list[Any] = []
+
+    def walk(tp: Any) -> None:
+        if isinstance(tp, type):
+            found.append(tp)
+        for arg in typing.get_args(tp):
+            walk(arg)
+
+    if spec.result.model is not UNSET:
+        walk(spec.result.model)
+    walk(spec.result.response_class)
+    for cls in found:
+        home = sys.modules.get(cls.__module__)
+        if cls.__module__ != "builtins" and (cls.__qualname__ != cls.__name__
+                                             or getattr(home, cls.__name__, None) is not cls):
+            why = (f"route {spec.method} {spec.path} names {cls.__qualname__} in its options, which is not defined "
+                   "at module level")
+            return why, "define it at module level for the compiled glue to import it"
+    return None
 
 
 def _models(module: types.ModuleType) -> tuple[str, str] | None:
