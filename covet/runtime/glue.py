@@ -622,10 +622,9 @@ def glue_source(
         last = f"encode_any(_r, {status})"
     if merge:
         # The handler's changes to its Response parameter go into the reply, unless it returned a Response itself.
-        result = "None" if kind == "none" else "_r"
         cases = [(c, r if r == "reply_of(_r)" else f"merge_response({r}, p_0response)") for c, r in cases]
-        last = f"merge_response({last}, p_0response)" if last != "reply_of(_r)" else last
-        if kind in ("any", "json", "text", "bytes", "class", "response") and result == "_r":
+        last = f"merge_response({last}, p_0response)"
+        if kind != "none":
             last = f"(reply_of(_r) if isinstance(_r, RESPONSES) else {last})"
     if not wrapped:
         for cond, reply in cases:
