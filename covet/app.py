@@ -536,7 +536,7 @@ class Covet(Routes):
                     plan, body = compiled, self._compiled_bodies[(method, rd.path)]
                 else:
                     spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
-                                   self.route_dependencies(rd), self._overrides)
+                                   self.route_dependencies(rd), self._overrides, rd.result)
                     plan, body = build_plan(spec, names, self.exception_handlers), body_of(spec)
                 plans.append(plan)
                 checked = strict_json(plan, body, names, self.strict_content_type, self.exception_handlers)

@@ -162,6 +162,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except (compiled.BuildMismatch, RouteDefinitionError) as exc:
             print(f"covet: error: the build does not fit: {exc} (run: covet build {args.app})", file=sys.stderr)
             return 2
+        left = compiled.uncompiled(app, manifest)
+        if left and args.compiled == "require":
+            print(f"covet: error: --compiled=require, but {len(left)} of the application's routes would run "
+                  f"interpreted: " + "; ".join(left[:5]) + ("; ..." if len(left) > 5 else "")
+                  + " (fix those modules, or serve with --compiled auto)", file=sys.stderr)
+            return 2
         mode = f"compiled, {count}/{declared} routes compiled"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE",
-           "OPENAPI_NAME", "RouteRow", "SchemaMismatch", "check_schema"]
+           "PRELOAD_MODULE", "OPENAPI_NAME", "RouteRow", "SchemaMismatch", "check_schema"]
 
 # The layout of a build: the manifest's fields and the glue module's ROUTES rows. Bump it with any change to
 # either, so a build made before the change is refused instead of misread.
@@ -28,6 +28,8 @@ SCHEMA: Final = 3
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
+# Imported before the application's modules, when a build has it: see covet.compiler.gluegen.write_preload_module.
+PRELOAD_MODULE: Final = "covet_preload"
 OPENAPI_NAME: Final = "openapi.json"  # the application's OpenAPI document, written by the build
 
 

@@ -18,7 +18,9 @@ import pydantic
 import pydantic_core
 from pydantic.json_schema import JsonSchemaMode
 
-from covet.runtime.glue import result_kind
+from covet.params import BodyParam
+from covet.responses import JSONResponse, RedirectResponse
+from covet.runtime.glue import embedded, result_kind
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
 
@@ -120,28 +122,42 @@ def openapi_path(template: str) -> str:
 def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
     item: dict[str, Any] = {"name": p.key, "in": p.source, "required": p.source == "path" or p.required}
     marker = p.marker
+    # Moved into the schema once it exists (see _defaults): FastAPI titles every inline schema.
+    extra: dict[str, Any] = {"title": (marker.title if marker is not None and marker.title else None)
+                             or p.key.title().replace("_", " ")}
     if marker is not None and marker.description:
-        item["description"] = marker.description
+        item["description"] = extra["description"] = marker.description
     if marker is not None and marker.deprecated:
-        item["deprecated"] = True
+        item["deprecated"] = extra["deprecated"] = True
+    if marker is not None and marker.examples:
+        extra["examples"] = _jsonable(marker.examples)[1]
+    if marker is not None and marker.json_schema_extra:
+        extra.update(marker.json_schema_extra)
     schemas.want(p.annotation, "validation", item)
     # As FastAPI titles a parameter: the marker's title, else its name on the wire, title-cased.
     item["x-title"] = getattr(marker, "title", None) or p.key.title().replace("_", " ")
     if not p.required and p.default is not None:  # (FastAPI leaves a None default out)
         ok, value = _jsonable(p.default)
         if ok:
-            item["x-default"] = value  # moved into the schema once it exists (see _defaults)
-    if marker is not None and marker.examples:
-        item["examples"] = {f"example{i + 1}": {"value": v} for i, v in enumerate(marker.examples)}
+            item["x-default"] = value
+    item["x-schema"] = extra
+    if marker is not None and marker.openapi_examples:
+        item["examples"] = _jsonable(marker.openapi_examples)[1]
     return item
 
 
 def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
-    if len(params) == 1:
+    media_type = "application/json"
+    for p in params:
+        if isinstance(p.marker, BodyParam) and p.marker.media_type != media_type:
+            media_type = p.marker.media_type
+    if len(params) == 1 and not embedded(params[0]):
         p = params[0]
         media: dict[str, Any] = {}
         schemas.want(p.annotation, "validation", media)
         required = p.required
+        if p.marker is not None and p.marker.openapi_examples:
+            media["examples"] = _jsonable(p.marker.openapi_examples)[1]
     else:
         props: dict[str, Any] = {}
         for p in params:
@@ -149,7 +165,7 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
         media = {"schema": {"type": "object", "title": f"Body_{name}", "properties": props,
                             "required": [p.key for p in params if p.required]}}
         required = any(p.required for p in params)
-    return {"required": required, "content": {"application/json": media}}
+    return {"required": required, "content": {media_type: media}}
 
 
 def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
@@ -170,6 +186,16 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
     kind = result_kind(spec.return_annotation)
     status = spec.status
     out: dict[str, Any] = {"description": "Successful Response"}
+    cls = spec.result.response_class
+    if cls is not None and kind not in ("none", "response"):
+        if issubclass(cls, RedirectResponse) and not spec.result.status_given:
+            status = 307
+        media_type = getattr(cls, "media_type", None)
+        if media_type and not issubclass(cls, JSONResponse):
+            out["content"] = {media_type: {"schema": {"type": "string"}}}
+            return str(status), out
+        if media_type is None:
+            return str(status), out
     if kind == "none":
         return str(204 if status == 200 else status), out
     if kind == "text":
@@ -212,6 +238,8 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     everything = all_params(spec)
     wire: list[ParamSpec] = []
     for p in everything:  # a key several dependencies read is one parameter of the operation
+        if p.marker is not None and not p.marker.include_in_schema:
+            continue
         if p.source in _WIRE and not any(q.source == p.source and q.key == p.key for q in wire):
             wire.append(p)
     if wire:
@@ -230,8 +258,19 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
                 "description": doc,
                 "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPError")}}},
             }
-        else:
-            responses[str(status)] = {"description": _phrase(status), **doc}
+            continue
+        # FastAPI's form: an OpenAPI response object, with "model" for the type of its JSON body.
+        doc = dict(doc)
+        model = doc.pop("model", None)
+        found = responses.setdefault(str(status), {})
+        if model is not None:
+            content = doc.setdefault("content", {})
+            media = content.setdefault("application/json", {})
+            schema: dict[str, Any] = {}
+            schemas.want(model, "serialization", schema)
+            media["x-model"] = schema
+        _merge(found, doc)
+        found["description"] = doc.get("description") or found.get("description") or _phrase(status)
     if wire or bodies or fields:  # a form or a file can be refused too
         responses.setdefault("422", {
             "description": "Validation Error",
@@ -243,14 +282,32 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     return op
 
 
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    """``more`` into ``into``, dicts merged key by key."""
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = dict(value) if isinstance(value, dict) else value
+
+
 def _defaults(paths: dict[str, Any]) -> None:
-    """Put each parameter's default into its (now generated) schema."""
+    """Put each parameter's default into its (now generated) schema, and each response model's schema into its
+    response."""
     for item in paths.values():
         for op in item.values():
+            for response in op.get("responses", {}).values():
+                for media in response.get("content", {}).values():
+                    if isinstance(media, dict) and "x-model" in media:
+                        found = media.pop("x-model")
+                        media["schema"] = {**media.get("schema", {}), **found.get("schema", {})}
             for param in op.get("parameters", []):
                 title = param.pop("x-title", None)
-                if title is not None and "$ref" not in param["schema"]:
-                    param["schema"].setdefault("title", title)
+                extra = param.pop("x-schema", {})
+                if "$ref" not in param["schema"]:
+                    param["schema"].update(extra)
+                    if title is not None:
+                        param["schema"].setdefault("title", title)
                 if "x-default" in param:
                     value = param.pop("x-default")
                     schema = param["schema"]
@@ -271,7 +328,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             continue
         names = [p.param for p in parse_template(rd.path) if p.param is not None]
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd))
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd),
+                           result=rd.result)
             # FastAPI's: the function's name, the path and the method, non-word characters as "_".
             operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
             if operation_id in seen_ids:

@@ -12,18 +12,21 @@ OpenAPI schema, in interpreted and compiled mode alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, TypedDict, final
+from typing import Any, ClassVar, Final, TypedDict, final
 
 import annotated_types
 import pydantic
 from typing_extensions import Unpack
 
-__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends", "Security"]
+__all__ = ["Param", "Path", "Query", "Header", "Cookie", "Body", "Form", "File", "Depends", "Security", "PathParam",
+           "QueryParam", "HeaderParam", "CookieParam", "BodyParam", "FormParam", "FileParam"]
 
 
 class ParamOptions(TypedDict, total=False):
     """The keyword arguments every marker takes (see ``Param``)."""
 
+    alias: str | None
+    title: str | None
     description: str | None
     gt: float | None
     ge: float | None
@@ -33,22 +36,43 @@ class ParamOptions(TypedDict, total=False):
     min_length: int | None
     max_length: int | None
     pattern: str | None
-    deprecated: bool
+    regex: str | None
+    deprecated: bool | None
     examples: list[Any] | None
+    openapi_examples: dict[str, Any] | None
+    include_in_schema: bool
+    json_schema_extra: dict[str, Any] | None
     allow_inf_nan: bool | None
+
+
+class _Required:
+    """The default of a marker given none: the parameter is required."""
+
+    def __repr__(self) -> str:
+        return "Required"
+
+
+REQUIRED: Final = _Required()
 
 
 class Param(annotated_types.GroupedMetadata):
     """Where a handler parameter comes from, under which name, and its constraints.
 
+    Used in ``Annotated[T, Query(...)]``, or as the parameter's default (FastAPI's older spelling):
+    ``q: str | None = Query(default=None, max_length=50)``, where ``...`` (or no default) makes it required.
+
     Args:
+        default: the value when the request does not give one (only when the marker is the parameter's default).
         alias: the name on the wire when it differs from the parameter's.
-        description: shown in the OpenAPI document.
+        title, description: shown in the OpenAPI document.
         gt, ge, lt, le, multiple_of: numeric bounds.
         min_length, max_length: bounds on the length of a string or list.
-        pattern: a regular expression a string must match.
+        pattern: a regular expression a string must match (``regex`` is its old name).
         deprecated: marks the parameter deprecated in the OpenAPI document.
-        examples: example values for the OpenAPI document.
+        examples: example values for the OpenAPI document (in the schema, as JSON Schema's ``examples``).
+        openapi_examples: named OpenAPI example objects (``{"name": {"summary": ..., "value": ...}}``).
+        include_in_schema: False leaves the parameter out of the OpenAPI document.
+        json_schema_extra: more keys for the parameter's schema.
         allow_inf_nan: whether a float may be inf or NaN; parameters refuse them unless this is True.
     """
 
@@ -56,8 +80,10 @@ class Param(annotated_types.GroupedMetadata):
 
     def __init__(
         self,
-        alias: str | None = None,
+        default: Any = REQUIRED,
         *,
+        alias: str | None = None,
+        title: str | None = None,
         description: str | None = None,
         gt: float | None = None,
         ge: float | None = None,
@@ -67,14 +93,28 @@ class Param(annotated_types.GroupedMetadata):
         min_length: int | None = None,
         max_length: int | None = None,
         pattern: str | None = None,
-        deprecated: bool = False,
+        regex: str | None = None,
+        deprecated: bool | None = None,
         examples: list[Any] | None = None,
+        openapi_examples: dict[str, Any] | None = None,
+        include_in_schema: bool = True,
+        json_schema_extra: dict[str, Any] | None = None,
         allow_inf_nan: bool | None = None,
     ) -> None:
+        self.default = REQUIRED if default is Ellipsis else default
         self.alias = alias
+        self.title = title
         self.description = description
-        self.deprecated = deprecated
+        self.deprecated = bool(deprecated)
         self.examples = examples
+        self.openapi_examples = openapi_examples
+        self.include_in_schema = include_in_schema
+        self.json_schema_extra = json_schema_extra
+        if regex is not None:
+            if pattern is not None and pattern != regex:
+                raise TypeError("give pattern= only (regex= is its old name)")
+            pattern = regex
+        self.pattern = pattern
         found: list[Any] = []
         bounds: tuple[tuple[float | None, Any], ...] = (
             (gt, annotated_types.Gt), (ge, annotated_types.Ge), (lt, annotated_types.Lt), (le, annotated_types.Le),
@@ -89,66 +129,129 @@ class Param(annotated_types.GroupedMetadata):
             found.append(pydantic.AllowInfNan(allow_inf_nan))
         self.constraints: tuple[Any, ...] = tuple(found)
 
+    @property
+    def has_default(self) -> bool:
+        return self.default is not REQUIRED
+
     def __iter__(self) -> Iterator[object]:  # what pydantic applies to the value
         return iter(self.constraints)
 
     def __repr__(self) -> str:
-        alias = f"alias={self.alias!r}" if self.alias else ""
-        return f"{type(self).__name__}({alias})"
+        parts = [] if self.default is REQUIRED else [repr(self.default)]
+        if self.alias:
+            parts.append(f"alias={self.alias!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
 
 
 @final
-class Path(Param):
-    """A ``{name}`` segment of the route's path template."""
+class PathParam(Param):
+    """A ``{name}`` segment of the route's path template (``Path(...)`` makes one)."""
 
     source = "path"
 
 
 @final
-class Query(Param):
-    """A query-string parameter; ``alias`` names the key when it differs."""
+class QueryParam(Param):
+    """A query-string parameter (``Query(...)`` makes one)."""
 
     source = "query"
 
 
 @final
-class Header(Param):
-    """A request header; ``x_test`` reads ``x-test`` unless an alias is given or ``convert_underscores=False``."""
+class HeaderParam(Param):
+    """A request header (``Header(...)`` makes one)."""
 
     source = "header"
 
-    def __init__(self, alias: str | None = None, *, convert_underscores: bool = True,
+    def __init__(self, default: Any = REQUIRED, *, convert_underscores: bool = True,
                  **kw: Unpack[ParamOptions]) -> None:
-        super().__init__(alias, **kw)
+        super().__init__(default, **kw)
         self.convert_underscores = convert_underscores
 
 
 @final
-class Cookie(Param):
-    """A cookie sent in the ``Cookie`` request header."""
+class CookieParam(Param):
+    """A cookie (``Cookie(...)`` makes one)."""
 
     source = "cookie"
 
 
 @final
-class Form(Param):
-    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``)."""
+class FormParam(Param):
+    """A field of a form body (``Form(...)`` makes one)."""
 
     source = "form"
 
 
 @final
-class File(Param):
-    """A file of a ``multipart/form-data`` body: an ``UploadFile`` (or a list of them, for a repeated name)."""
+class FileParam(Param):
+    """A file of a multipart form (``File(...)`` makes one)."""
 
     source = "file"
 
 
 @final
-class Body(Param):
-    """The JSON request body, even for a scalar type."""
+class BodyParam(Param):
+    """The JSON request body, or a key of it (``Body(...)`` makes one)."""
 
     source = "body"
+
+    def __init__(self, default: Any = REQUIRED, *, embed: bool | None = None, media_type: str = "application/json",
+                 **kw: Unpack[ParamOptions]) -> None:
+        super().__init__(default, **kw)
+        self.embed = bool(embed)
+        self.media_type = media_type
+
+
+# The markers are made by functions typed to return Any, as FastAPI's are: ``q: str | None = Query(None)`` then
+# type-checks, the marker standing in for the default it holds.
+
+
+def Path(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A ``{name}`` segment of the route's path template."""
+    return PathParam(default, **kw)
+
+
+def Query(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A query-string parameter; ``alias`` names the key when it differs."""
+    return QueryParam(default, **kw)
+
+
+def Header(default: Any = REQUIRED, *, convert_underscores: bool = True,
+           **kw: Unpack[ParamOptions]) -> Any:
+    """A request header; ``x_test`` reads ``x-test`` unless an alias is given or ``convert_underscores=False``."""
+    return HeaderParam(default, convert_underscores=convert_underscores, **kw)
+
+
+def Cookie(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A cookie sent in the ``Cookie`` request header."""
+    return CookieParam(default, **kw)
+
+
+def Form(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A field of a form body (``application/x-www-form-urlencoded`` or ``multipart/form-data``)."""
+    return FormParam(default, **kw)
+
+
+def File(default: Any = REQUIRED, **kw: Unpack[ParamOptions]) -> Any:
+    """A file of a ``multipart/form-data`` body: an ``UploadFile`` or its content as ``bytes`` (or a list of
+    either, for a repeated name)."""
+    return FileParam(default, **kw)
+
+
+def Body(default: Any = REQUIRED, *, embed: bool | None = None, media_type: str = "application/json",
+         **kw: Unpack[ParamOptions]) -> Any:
+    """The JSON request body, even for a scalar type. ``embed=True`` reads a lone body parameter from the key of
+    the body object named after it (as several body parameters always are); ``media_type`` is the content type
+    the OpenAPI document gives the body."""
+    return BodyParam(default, embed=embed, media_type=media_type, **kw)
+
+
+# A bare marker in Annotated (``Annotated[str, Query]``) is the function: these are what it makes.
+MARKER_FUNCTIONS: Final[dict[Any, type[Param]]] = {
+    Path: PathParam, Query: QueryParam, Header: HeaderParam, Cookie: CookieParam, Form: FormParam, File: FileParam,
+    Body: BodyParam,
+}
 
 
 class Depends:

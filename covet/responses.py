@@ -169,6 +169,15 @@ class Response(_Headers):
         self.raw_headers = _encode_headers(headers)
         self._add_content_type()
 
+    @property
+    def status_code(self) -> int:
+        """The status, as FastAPI (and Starlette) name it."""
+        return self.status
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self.status = value
+
     def render(self, content: object) -> bytes:
         if isinstance(content, bytes):
             return content

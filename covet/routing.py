@@ -12,6 +12,7 @@ from covet.exceptions import RouteDefinitionError
 from covet.middleware import Middleware, check_middleware
 from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
+from covet.runtime.signature import UNSET, ResultOptions
 
 __all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router"]
 
@@ -43,6 +44,14 @@ class RouteOptions(TypedDict, total=False):
         cancelled and the client gets 504. Overrides the application's ``handler_timeout``.
     cancel_on_disconnect: cancel the handler when its client goes away (the default keeps it running to the
         end: a handler halfway through a write must not be cut off). Overrides the application's setting.
+    response_model: the type the result is validated and filtered as, instead of the return annotation (None:
+        neither, even with an annotation), as in FastAPI.
+    response_model_include, response_model_exclude: the fields to keep or leave out (a set, or a dict for nested
+        fields); response_model_exclude_unset, _exclude_defaults, _exclude_none: leave out the fields the result
+        did not set, that hold their default, or that are None; response_model_by_alias: write fields under their
+        alias (the default).
+    response_class: the response class a result that is not a response is sent as (``HTMLResponse``,
+        ``PlainTextResponse``, ``RedirectResponse``...); the OpenAPI document gives its media type.
     name: the route's name for ``app.url_path_for`` and ``request.url_for``; the handler's name by default.
     """
 
@@ -61,6 +70,14 @@ class RouteOptions(TypedDict, total=False):
     timeout: float | None
     cancel_on_disconnect: bool | None
     name: str | None
+    response_model: Any
+    response_model_include: Any
+    response_model_exclude: Any
+    response_model_by_alias: bool
+    response_model_exclude_unset: bool
+    response_model_exclude_defaults: bool
+    response_model_exclude_none: bool
+    response_class: type[Any]
 
 
 @final
@@ -69,7 +86,7 @@ class RouteDef:
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
-                 "timeout", "cancel_on_disconnect")
+                 "timeout", "cancel_on_disconnect", "result")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -77,7 +94,7 @@ class RouteDef:
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
                  dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
                  timeout: float | None = None, cancel_on_disconnect: bool | None = None,
-                 name: str | None = None) -> None:
+                 name: str | None = None, result: ResultOptions | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -95,6 +112,7 @@ class RouteDef:
         self.middleware = list(middleware)
         self.timeout = timeout
         self.cancel_on_disconnect = cancel_on_disconnect
+        self.result = result or ResultOptions()
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
@@ -110,7 +128,8 @@ class RouteDef:
                         include_in_schema=self.include_in_schema and include_in_schema,
                         dependencies=[*dependencies, *self.dependencies],
                         middleware=[*middleware, *self.middleware], timeout=self.timeout,
-                        cancel_on_disconnect=self.cancel_on_disconnect, name=self.name)
+                        cancel_on_disconnect=self.cancel_on_disconnect, name=self.name,
+                        result=self.result)
 
 
 class NoMatchFound(Exception):
@@ -163,6 +182,35 @@ def _check_prefix(prefix: str) -> str:
 
 def _check_middleware(mw: Middleware) -> Middleware:
     return check_middleware(mw)
+
+
+def _result_options(path: str, options: RouteOptions) -> ResultOptions:
+    from covet.responses import Response, StreamingResponse
+
+    cls = options.get("response_class")
+    if cls is not None and not (isinstance(cls, type) and issubclass(cls, (Response, StreamingResponse))):
+        raise RouteDefinitionError(f"route {path!r}: response_class must be a Response class, not {cls!r}")
+    for name in ("response_model_include", "response_model_exclude"):
+        value = options.get(name)
+        if value is not None and not isinstance(value, (set, frozenset, dict, list, tuple)):
+            raise RouteDefinitionError(f"route {path!r}: {name} must be a set of field names (or a dict), "
+                                       f"not {value!r}")
+    return ResultOptions(
+        model=options.get("response_model", UNSET),
+        include=_fields(options.get("response_model_include")),
+        exclude=_fields(options.get("response_model_exclude")),
+        by_alias=options.get("response_model_by_alias", True),
+        exclude_unset=options.get("response_model_exclude_unset", False),
+        exclude_defaults=options.get("response_model_exclude_defaults", False),
+        exclude_none=options.get("response_model_exclude_none", False),
+        response_class=cls,
+        status_given="status" in options or "status_code" in options,
+    )
+
+
+def _fields(value: Any) -> Any:
+    """A list or tuple of field names as the set pydantic takes."""
+    return set(value) if isinstance(value, (list, tuple)) else value
 
 
 def check_timeout(what: str, seconds: float) -> None:
@@ -222,6 +270,8 @@ class Routes:
         if timeout is not None:
             check_timeout(f"route {path!r}: timeout", timeout)
 
+        result = _result_options(path, options)
+
         def register(handler: F) -> F:
             self.routes.append(RouteDef(
                 path, wanted, handler, status, blocking, tags=options.get("tags", ()),
@@ -229,7 +279,7 @@ class Routes:
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
                 dependencies=dependencies, timeout=timeout,
-                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name")))
+                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result))
             self._changed()
             return handler
 

@@ -131,7 +131,7 @@ def test_a_class_provider_is_built_from_its_constructors_parameters() -> None:
     app = Covet()
 
     @app.get("/p")
-    def p(paging: Annotated[Paging, Depends()], again: Paging = Depends(Paging)) -> int:  # noqa: B008
+    def p(paging: Annotated[Paging, Depends()], again: Paging = Depends(Paging)) -> int:
         return paging.limit + again.limit
 
     from covet.testing import TestClient

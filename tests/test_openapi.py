@@ -65,7 +65,8 @@ def test_document_describes_parameters_bodies_and_responses() -> None:
         "$ref": "#/components/schemas/HTTPValidationError"}
     slow = doc["paths"]["/slow"]["get"]["parameters"][0]
     assert slow["description"] == "how long to sleep"
-    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50, "title": "Ms"}
+    assert slow["schema"] == {"type": "integer", "minimum": 0, "maximum": 2000, "default": 50,
+                              "title": "Ms", "description": "how long to sleep"}
     items = doc["paths"]["/items"]["post"]
     assert items["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Item"}
     assert set(doc["components"]["schemas"]["Item"]["required"]) == {"name", "price", "tags"}

@@ -281,7 +281,7 @@ def test_a_default_dependency_keeps_its_module_interpreted_in_a_build() -> None:
     """``x: T = Depends()`` works interpreted (tests/test_depends.py), but mypyc would refuse the module at import."""
     from covet.compiler.sourcetypes import SourceError, read_handler
 
-    def handler(commons: NoInit = Depends()) -> int:  # noqa: B008
+    def handler(commons: NoInit = Depends()) -> int:
         return 1
 
     with pytest.raises(SourceError, match=r"commons: Annotated\[T, Depends\(\)\] to compile it"):

@@ -13,23 +13,27 @@ Stages, in order:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import re
 import sys
 import time
 import types
+import typing
 from pathlib import Path
+from typing import Any
 
 from covet import __version__
-from covet.compiler.gluegen import GlueRoute, write_glue_module
+from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
-from covet.manifest import GLUE_MODULE, OPENAPI_NAME, Manifest, file_hash, python_tag
+from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
+from covet.params import Depends, Param
 from covet.runtime.pathtrie import parse_template
-from covet.runtime.signature import RouteSpec
+from covet.runtime.signature import UNSET, RouteSpec
 
 __all__ = ["BuildResult", "build", "compiler_version"]
 
@@ -142,6 +146,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
             continue
+        marked = _marker_defaults(spec) or _models(module) or _option_types(spec)
+        if marked is not None:
+            excluded[module.__name__] = marked
+            continue
         module_files[module.__name__] = path
         pending.append((spec, source))
     for spec, source in pending:
@@ -168,7 +176,8 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result
-        files = [*sorted(module_files.values()), glue_file]
+        preload = write_preload_module(out_dir, header, base_modules(sys.modules[m] for m in module_files))
+        files = [*sorted(module_files.values()), glue_file, *([preload] if preload else [])]
         routes_by_file: dict[str, list[tuple[int, int, str]]] = {}
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
@@ -208,7 +217,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         mypy_version=compiler_version(),
         sources={os.path.relpath(p, root): file_hash(p)
                  for p in sorted({*module_files.values(), *_project_modules(root, out_dir)})},
-        compiled_modules=sorted([*module_files, GLUE_MODULE]),
+        compiled_modules=sorted([*module_files, GLUE_MODULE, *([PRELOAD_MODULE] if preload else [])]),
         routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
                  "compiled": True} for r in routes],
         not_compiled=result.not_compiled,
@@ -218,6 +227,72 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
     (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _option_types(spec: RouteSpec) -> tuple[str, str] | None:
+    """Why a route's module cannot be compiled when its ``response_model`` or ``response_class`` names a class the
+    glue cannot import (one defined inside a function); else None."""
+    found: list[Any] = []
+
+    def walk(tp: Any) -> None:
+        if isinstance(tp, type):
+            found.append(tp)
+        for arg in typing.get_args(tp):
+            walk(arg)
+
+    if spec.result.model is not UNSET:
+        walk(spec.result.model)
+    walk(spec.result.response_class)
+    for cls in found:
+        home = sys.modules.get(cls.__module__)
+        if cls.__module__ != "builtins" and (cls.__qualname__ != cls.__name__
+                                             or getattr(home, cls.__name__, None) is not cls):
+            why = (f"route {spec.method} {spec.path} names {cls.__qualname__} in its options, which is not defined "
+                   "at module level")
+            return why, "define it at module level for the compiled glue to import it"
+    return None
+
+
+def _models(module: types.ModuleType) -> tuple[str, str] | None:
+    """Why a module that defines pydantic models is not compiled natively, with the fix; else None.
+
+    mypyc keeps a class it cannot make native (one with a metaclass, as a model has) but writes each of its
+    annotations as the nearest class (``str | None`` becomes ``type``, ``list[str]`` becomes ``list``), and
+    pydantic builds its fields from those: the models would validate the wrong types.
+    """
+    import pydantic
+
+    for value in list(vars(module).values()):
+        if (isinstance(value, type) and value.__module__ == module.__name__
+                and issubclass(value, pydantic.BaseModel)):
+            why = f"defines pydantic model {value.__qualname__}, whose field types mypyc would erase"
+            return why, ("move the models to a module of their own (models.py, say), which stays interpreted, to "
+                         "compile the handlers")
+    return None
+
+
+def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:
+    """Why a route's module cannot be compiled natively when a parameter's default is a marker
+    (``q: str = Query(None)``, ``db: Session = Depends(get_db)``), with the fix; else None.
+
+    mypyc checks a compiled function's defaults against their parameters' types when the module loads: the marker
+    is not a ``str``, so the module would fail to import.
+    """
+    for fn in [spec.handler, *(d.provider for d in spec.deps)]:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        for p in params:
+            if isinstance(p.default, (Param, Depends)):
+                code = getattr(fn, "__code__", None)
+                where = f"{os.path.relpath(code.co_filename)}:{code.co_firstlineno}" if code else fn.__qualname__
+                kind = type(p.default).__name__.removesuffix("Param")
+                why = (f"parameter {p.name!r} of {fn.__qualname__} ({where}) has {kind}(...) as its default, which "
+                       "mypyc checks against the parameter's type")
+                fix = f"write the marker in the annotation to compile it: {p.name}: Annotated[T, {kind}(...)] = default"
+                return why, fix
+    return None
 
 
 _MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from covet.compiler.build import BuildResult, build
 from covet.compiler.typecheck import Diagnostic
+from covet.manifest import GLUE_MODULE
 
 __all__ = ["run"]
 
@@ -60,10 +61,21 @@ def _build(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="covet-check-"))
+    result: BuildResult | None = None
     try:
         result = build(args.app, tmp)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        glue = tmp / f"{GLUE_MODULE}.py"
+        if result is not None and result.internal_error and glue.is_file():
+            # The error names this glue for the report: it stays, the rest of the build goes.
+            for entry in tmp.iterdir():
+                if entry != glue:
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if args.format == "json":
         print(json.dumps({

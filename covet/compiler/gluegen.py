@@ -9,9 +9,11 @@ handler's annotation as written in its source.
 
 from __future__ import annotations
 
+import ast
 import sys
 import types
 import typing
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, final
 
@@ -20,7 +22,7 @@ import pydantic
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
 from covet.jsonbody import json_body_params
-from covet.manifest import GLUE_MODULE, SCHEMA
+from covet.manifest import GLUE_MODULE, PRELOAD_MODULE, SCHEMA
 from covet.runtime import gluekit
 from covet.runtime.glue import (
     Binder,
@@ -31,9 +33,9 @@ from covet.runtime.glue import (
     reads_stream,
     uses_connection,
 )
-from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec
+from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
-__all__ = ["GlueRoute", "SourceBinder", "write_glue_module"]
+__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
 
 
 @final
@@ -89,8 +91,12 @@ class SourceBinder(Binder):
         text = self.importer.expr(node, module)
         if typing.get_origin(p.annotation) is typing.Annotated:
             # Constraints (a marker's, or other metadata) are validated too, as the interpreted plan does.
-            extra = [self.importer.expr(m, module, annotation=False) for m in source.metadata.get(p.name, [])]
-            text = f"Annotated[{', '.join([text, *extra])}]"
+            metadata = list(source.metadata.get(p.name, []))
+            marker = source.defaults.get(p.name)
+            if p.marker_default and marker is not None:
+                metadata.append(marker)  # the marker is the default: its constraints apply all the same
+            extra = [self.importer.expr(m, module, annotation=False) for m in metadata]
+            text = f"Annotated[{', '.join([text, *extra])}]" if extra else text
         return text
 
     def provider(self, dep: DepSpec) -> str:
@@ -139,32 +145,87 @@ class SourceBinder(Binder):
         node = source.defaults.get(p.name)
         if node is None:
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
+        if p.marker_default:
+            node = _marker_default(node, self.route.label, p.name)
         self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, module, annotation=False)}")
         return name
+
+    def _returns(self) -> str | None:
+        """The declared result type as an expression of the glue: the route's response_model, or the handler's
+        return annotation."""
+        if self.spec.result.model is not UNSET:
+            return self._type(self.spec.return_annotation)
+        node = self.route.source.returns
+        if node is None:
+            return None
+        return self.importer.expr(node, self.route.module)
+
+    def _type(self, tp: Any) -> str:
+        """A type object (a response_model) as an expression of the glue, its classes imported."""
+        if tp is None or tp is type(None):
+            return "None"
+        if tp is Any:
+            return "Any"
+        origin = typing.get_origin(tp)
+        if origin is not None:
+            args = typing.get_args(tp)
+            if origin is typing.Union or origin is types.UnionType:
+                return " | ".join(self._type(a) for a in args)
+            if origin is typing.Annotated:
+                raise SourceError(f"{self.route.label} response_model {tp!r}: write it without Annotated to compile")
+            return f"{self._type(origin)}[{', '.join(self._type(a) for a in args)}]"
+        if isinstance(tp, type):
+            cls: type[Any] = tp
+            if cls.__module__ == "builtins":
+                return cls.__name__
+            home = sys.modules.get(cls.__module__)
+            if cls.__qualname__ != cls.__name__ or getattr(home, cls.__name__, None) is not cls:
+                raise SourceError(f"{self.route.label} response_model {cls.__qualname__} is not defined at module "
+                                  "level, so the glue cannot import it")
+            return self.importer.alias(cls.__module__, cls.__name__)
+        raise SourceError(f"{self.route.label} response_model {tp!r} cannot be written in the glue")
 
     def serializer(self) -> str | None:
         try:
             pydantic.TypeAdapter(self.spec.return_annotation)
         except Exception:
             return None  # the interpreted plan encodes such results dynamically too
-        node = self.route.source.returns
-        if node is None:
+        returns = self._returns()
+        if returns is None:
             return None
         name = f"{self.prefix}_SER"
-        self.lines.append(f"{name}: Final = serializer({self.importer.expr(node, self.route.module)})")
+        options = "".join(f", {k}={v!r}" for k, v in self.spec.result.serialize_options().items())
+        self.lines.append(f"{name}: Final = serializer({returns}{options})")
         return name
 
     def result_validator(self) -> str:
-        node = self.route.source.returns
-        assert node is not None  # only asked after serializer() found the annotation
+        returns = self._returns()
+        assert returns is not None  # only asked after serializer() found the annotation
         name = f"{self.prefix}_RV"
-        self.lines.append(f"{name}: Final = result_validator({self.importer.expr(node, self.route.module)})")
+        self.lines.append(f"{name}: Final = result_validator({returns})")
         return name
 
     def result_class(self) -> str:
-        node = self.route.source.returns
-        assert node is not None
-        return self.importer.expr(node, self.route.module)
+        returns = self._returns()
+        assert returns is not None
+        return returns
+
+    def response_class(self) -> str:
+        cls = self.spec.result.response_class
+        assert cls is not None
+        return self._type(cls)
+
+
+def _marker_default(node: ast.expr, label: str, name: str) -> ast.expr:
+    """The default a marker written as a parameter's default holds: ``Query(None)``, ``Query(default=None)``."""
+    if isinstance(node, ast.Call):
+        if node.args:
+            return node.args[0]
+        for kw in node.keywords:
+            if kw.arg == "default":
+                return kw.value
+    raise SourceError(f"{label} the default of {name!r} is a marker whose default the build cannot read; "
+                      f"write it as {name}: Annotated[T, Marker(...)] = default")
 
 
 # The gluekit names glue uses as types (annotations, except clauses), and ``partial``, which mypy checks against
@@ -226,3 +287,67 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
     if not path.exists() or path.read_text() != text:
         path.write_text(text)  # untouched when unchanged, so incremental builds skip it
     return path, origins
+
+
+def write_preload_module(out_dir: Path, header: str, modules: Sequence[str]) -> Path | None:
+    """Write ``covet_preload.py``, which imports ``modules`` (see ``base_modules``); None when there are none.
+
+    mypyc looks a base class up in the module that defines it (``pydantic.main`` for ``BaseModel``), through a C
+    variable of the compiled group that only an ``import`` of that module by a compiled module declares and fills:
+    a module that wrote ``from pydantic import BaseModel`` alone would neither compile nor find its base. This
+    module, compiled in the same group and imported before the application (``covet.runtime.compiled.prepare``),
+    does both.
+    """
+    path = out_dir / f"{PRELOAD_MODULE}.py"
+    if not modules:
+        path.unlink(missing_ok=True)
+        return None
+    text = "\n".join([f'"""{header}"""', "", *(f"import {m}" for m in modules), ""])
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
+    """The modules defining the bases of the classes ``modules`` define, where those bases are typed and live
+    outside them (see ``write_preload_module``)."""
+    modules = list(modules)
+    own = {m.__name__ for m in modules}
+    found: set[str] = set()
+    for module in modules:
+        imported = _imports(module)  # a module the source imports itself is declared already
+        for value in list(vars(module).values()):
+            if not isinstance(value, type) or value.__module__ != module.__name__:
+                continue
+            for base in value.__bases__:
+                name = base.__module__
+                if name in own or name in imported or name == "builtins" or name in found or name not in sys.modules:
+                    continue
+                if _typed(name):
+                    found.add(name)
+    return sorted(found)
+
+
+def _imports(module: types.ModuleType) -> set[str]:
+    """The modules ``module``'s source names in its ``import`` statements."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not file.endswith(".py"):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(Path(file).read_text(), file)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
+def _typed(name: str) -> bool:
+    """Whether mypy reads the package of module ``name`` (it ships ``py.typed``, or is the standard library's)."""
+    top = sys.modules.get(name.partition(".")[0])
+    file = getattr(top, "__file__", None)
+    if not isinstance(file, str):
+        return name.partition(".")[0] in sys.stdlib_module_names
+    if name.partition(".")[0] in sys.stdlib_module_names:
+        return True
+    return (Path(file).parent / "py.typed").is_file()

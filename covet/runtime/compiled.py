@@ -18,12 +18,21 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from covet.manifest import GLUE_MODULE, MANIFEST_NAME, OPENAPI_NAME, Manifest, RouteRow, SchemaMismatch, check_schema
+from covet.manifest import (
+    GLUE_MODULE,
+    MANIFEST_NAME,
+    OPENAPI_NAME,
+    PRELOAD_MODULE,
+    Manifest,
+    RouteRow,
+    SchemaMismatch,
+    check_schema,
+)
 
 if TYPE_CHECKING:
     from covet.app import Covet
 
-__all__ = ["prepare", "attach", "BuildMismatch"]
+__all__ = ["prepare", "attach", "uncompiled", "BuildMismatch"]
 
 
 class BuildMismatch(Exception):
@@ -51,6 +60,13 @@ def prepare(build_dir: Path, target: str, covet_version: str) -> Manifest:
     build_dir = build_dir.resolve()
     sys.path.insert(0, str(build_dir))  # the glue and mypyc's shared library are top-level modules
     sys.meta_path.insert(0, _BuildFinder(build_dir, manifest.compiled_modules))
+    if PRELOAD_MODULE in manifest.compiled_modules:
+        # Before the application's modules: it fills what their class definitions look up (see the build's
+        # covet.compiler.gluegen.write_preload_module).
+        try:
+            importlib.import_module(PRELOAD_MODULE)
+        except Exception as exc:
+            raise BuildMismatch(f"the build's {PRELOAD_MODULE} failed to load: {type(exc).__name__}: {exc}") from exc
     return manifest
 
 
@@ -101,3 +117,19 @@ def attach(app: Covet, manifest: Manifest, build_dir: Path) -> int:
     if document.is_file():
         app.use_openapi(document.read_bytes())
     return app.use_compiled(table)
+
+
+def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
+    """The application's routes the build runs interpreted, each with why (CovetPy's own routes, such as the docs
+    pages and static files, are interpreted by design and not listed)."""
+    done = {(r["method"], r["path"]) for r in manifest.routes}
+    reasons = {m["module"]: m["reason"] for m in manifest.not_compiled}
+    out: list[str] = []
+    for rd in app.routes:
+        module = str(getattr(rd.handler, "__module__", ""))
+        if module.split(".")[0] == "covet":
+            continue
+        for method in rd.methods:
+            if (method, rd.path) not in done:
+                out.append(f"{method} {rd.path}: module {module} {reasons.get(module, 'was not in the build')}")
+    return out

@@ -30,9 +30,10 @@ from typing import Any, Final, TypeAlias, Union, final, get_args, get_origin
 import pydantic
 
 from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionError
+from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
-from covet.runtime.signature import DepSpec, ParamSpec, RouteSpec, all_params
+from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes
 from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
@@ -76,6 +77,11 @@ class RoutePlan:
         # What the metrics count it under (set when the dispatcher is planned): ``route_id(template)``; -1 for none
         # (not found, a bad path).
         self.route_id = -1
+
+
+def embedded(p: ParamSpec) -> bool:
+    """A body parameter read from its key of the body object even when it is the only one (``Body(embed=True)``)."""
+    return isinstance(p.marker, BodyParam) and p.marker.embed
 
 
 def reads_headers(spec: RouteSpec) -> bool:
@@ -155,6 +161,10 @@ class Binder:
         """Name of the ``SecurityScopes`` class, for parameters of that type."""
         raise NotImplementedError
 
+    def response_class(self) -> str:
+        """An expression for the route's ``response_class``."""
+        raise NotImplementedError
+
     def exception_handler(self, index: int, pair: tuple[type[BaseException], Callable[..., Any]]) -> tuple[str, str]:
         """Names of an exception class and of the application's handler for it."""
         raise NotImplementedError
@@ -208,10 +218,14 @@ class ObjectBinder(Binder):
 
     def serializer(self) -> str | None:
         try:
-            self.ns["_SER"] = gluekit.serializer(self.spec.return_annotation)
+            self.ns["_SER"] = gluekit.serializer(self.spec.return_annotation, **self.spec.result.serialize_options())
         except Exception:
             return None
         return "_SER"
+
+    def response_class(self) -> str:
+        self.ns["_RC"] = self.spec.result.response_class
+        return "_RC"
 
     def result_validator(self) -> str:
         self.ns["_RV"] = gluekit.result_validator(self.spec.return_annotation)
@@ -302,7 +316,7 @@ def _can_fail(p: ParamSpec) -> bool:
 
 
 # Parameters whose value cannot be invalid: they hold no error list.
-_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes")
+_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes", "response")
 
 
 def glue_function_name(spec: RouteSpec) -> str:
@@ -376,7 +390,13 @@ def glue_source(
 
     def convert(p: ParamSpec, raw: str, loc: tuple[str, ...], pad: str = "    ") -> None:
         """Emit code converting local ``raw`` into ``p_<local>``."""
-        if (_is_plain_str(p.annotation) and not p.multi) or p.source == "file":
+        if p.source == "file":
+            if is_file_bytes(p.annotation):
+                w(f"{pad}p_{p.local} = await file_bytes({raw})")  # FastAPI's bytes: the content, read whole
+            else:
+                w(f"{pad}p_{p.local} = {raw}")
+            return
+        if _is_plain_str(p.annotation) and not p.multi:
             w(f"{pad}p_{p.local} = {raw}")
             return
         vname = binder.validator(p, json=False)
@@ -446,7 +466,7 @@ def glue_source(
             keyed("body", by_source["file"], "_fm.files", None, "_u")
 
     bodies = by_source.get("body", [])
-    if len(bodies) == 1:
+    if len(bodies) == 1 and not embedded(bodies[0]):
         p = bodies[0]
         vname = binder.validator(p, json=True)
         fast = binder.fields(p)
@@ -526,6 +546,9 @@ def glue_source(
     background = bool(by_source.get("background"))
     if background:
         w("p_0tasks = BackgroundTasks()")
+    merge = bool(by_source.get("response"))
+    if merge:
+        w("p_0response = temporal_response()")
     # The application may answer validation errors itself: they are then raised inside the handlers' try.
     raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
     early = "_early" if late else "_errs"
@@ -618,6 +641,9 @@ def glue_source(
 
     status = spec.status
     kind = result_kind(spec.return_annotation)
+    overridden = spec.result.model is not UNSET  # a response_model: the handler may still return a Response
+    if spec.result.response_class is not None and kind not in ("none", "response"):
+        kind = "class"
     # A handler declared to return None is called as a statement: its type says
     # there is no value to encode (and mypy rejects using one).
     w(pad + (call if kind == "none" else f"_r = {call}") + binder.origin(spec.handler))
@@ -639,7 +665,7 @@ def glue_source(
         if ser is None:
             last = f"encode_any(_r, {status})"
         else:
-            if not (binder.typed and not can_be_response(spec.return_annotation)):
+            if overridden or not (binder.typed and not can_be_response(spec.return_annotation)):
                 cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
             # The declared type filters and validates the result, as FastAPI's response model does: a dict
             # returned for a model loses the fields the model does not declare (a password hash, say).
@@ -648,8 +674,25 @@ def glue_source(
                 cases.append((guard.replace("{T}", binder.result_class()) if "{T}" in guard else guard,
                               f"({status}, H_JSON, {ser}(_r))"))
             last = f"({status}, H_JSON, {ser}({binder.result_validator()}(_r)))"
+    elif kind == "class":
+        cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
+        rc = binder.response_class()
+        given = spec.result.status_given
+        declared = result_kind(spec.return_annotation)
+        ser = binder.serializer() if declared == "json" else None
+        if ser is not None and issubclass(spec.result.response_class or object, gluekit.JSONResponse):
+            # The declared type filters the result; the class only names the media type.
+            last = f"json_class_reply({rc}, {ser}({binder.result_validator()}(_r)), {status})"
+        else:
+            last = f"class_reply({rc}, _r, {status}, {given!r})"
     else:
         last = f"encode_any(_r, {status})"
+    if merge:
+        # The handler's changes to its Response parameter go into the reply, unless it returned a Response itself.
+        cases = [(c, r if r == "reply_of(_r)" else f"merge_response({r}, p_0response)") for c, r in cases]
+        last = f"merge_response({last}, p_0response)"
+        if kind != "none":
+            last = f"(reply_of(_r) if isinstance(_r, RESPONSES) else {last})"
     if not wrapped:
         for cond, reply in cases:
             w(f"if {cond}:")

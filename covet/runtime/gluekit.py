@@ -27,7 +27,7 @@ from pydantic_core import ValidationError, from_json
 from covet.background import BackgroundTasks
 from covet.exceptions import HTTPError, RequestValidationError, ResponseValidationError
 from covet.requests import Request
-from covet.responses import Response, StreamingResponse
+from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from covet.runtime.body import RequestBody
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import (
@@ -55,6 +55,7 @@ __all__ = [
     "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "first_yield", "unwind",
     "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
+    "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
@@ -117,13 +118,79 @@ def fields_validator(tp: Any) -> Callable[[bytes], dict[str, Any]]:
     return validate
 
 
-def serializer(tp: Any) -> Callable[[Any], bytes]:
-    """Encode a ``tp`` result as JSON bytes."""
+def serializer(tp: Any, by_alias: bool = True, **options: Any) -> Callable[[Any], bytes]:
+    """Encode a ``tp`` result as JSON bytes, fields under their alias (FastAPI's default); ``options`` are
+    ``to_json``'s (``exclude_unset``, ``include``...)."""
     adapter = pydantic.TypeAdapter(_for_pydantic(tp))
     schema = _native_dataclasses(adapter.core_schema)
-    if schema is None:
-        return adapter.serializer.to_json
-    return pydantic_core.SchemaSerializer(schema).to_json
+    encode = adapter.serializer.to_json if schema is None else pydantic_core.SchemaSerializer(schema).to_json
+    if by_alias and _has_alias(adapter.core_schema):
+        options["by_alias"] = True
+    elif not by_alias:
+        options["by_alias"] = False
+    # Without options (no field has an alias: the usual case), the plain method saves a call per response.
+    if not options:
+        return encode
+    bound: Callable[[Any], bytes] = partial(encode, **options)
+    return bound
+
+
+def _has_alias(schema: Any) -> bool:
+    """Whether a core schema names a field's serialisation alias anywhere."""
+    if isinstance(schema, dict):
+        return "serialization_alias" in schema or any(_has_alias(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_alias(v) for v in schema)
+    return False
+
+
+def temporal_response() -> Response:
+    """The ``Response`` a handler parameter gets: what it sets on it goes into the reply (``merge_response``);
+    its status stays 0 until the handler sets one."""
+    return Response(b"", 0)
+
+
+def merge_response(reply: Any, response: Response) -> Any:
+    """``reply`` with the headers a handler set on its ``Response`` parameter, and its status when it set one."""
+    status, headers, body = reply
+    extra = response.to_reply()[1]
+    if response.status:
+        status = response.status
+    if extra:
+        names = {k for k, _ in extra if k == b"content-type"}
+        headers = [*(h for h in headers if h[0] not in names), *extra]
+    if status in (204, 304) or status < 200:
+        body = b""  # these statuses have no body (RFC 9110)
+    return (status, headers, body)
+
+
+async def file_bytes(upload: Any) -> Any:
+    """The content of an uploaded file (or of each, for a list), for a ``bytes`` parameter read with ``File()``."""
+    if isinstance(upload, list):
+        return [await u.read() for u in upload]
+    data: bytes = await upload.read()
+    return data
+
+
+def class_reply(cls: Any, result: Any, status: int, status_given: bool) -> Reply:
+    """A result sent as the route's ``response_class``: the body of a text class, the URL of a redirect."""
+    made: Response
+    if isinstance(cls, type) and issubclass(cls, RedirectResponse):
+        made = cls(str(result), status) if status_given else cls(str(result))
+    elif isinstance(cls, type) and issubclass(cls, JSONResponse):
+        made = cls(result, status)
+    elif isinstance(result, (str, bytes)) or result is None:
+        made = cls(result or b"", status)
+    else:
+        made = cls(str(result), status)
+    return reply_of(made)
+
+
+def json_class_reply(cls: Any, body: bytes, status: int) -> Reply:
+    """JSON a response model has already encoded, sent with ``cls``'s media type."""
+    made = cls(None, status)
+    made.body = body
+    return reply_of(made)
 
 
 def result_validator(tp: Any) -> Callable[[Any], Any]:

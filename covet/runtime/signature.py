@@ -21,14 +21,25 @@ from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_o
 
 from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
-from covet.params import Body, Depends, File, Header, Param, Path, Query, Security
+from covet.params import (
+    MARKER_FUNCTIONS,
+    BodyParam,
+    Depends,
+    FileParam,
+    HeaderParam,
+    Param,
+    PathParam,
+    QueryParam,
+    Security,
+)
 from covet.requests import Request
+from covet.responses import Response
 from covet.runtime.connection import ConnectionInfo
 from covet.security.base import SecurityBase
 from covet.security.oauth2 import SecurityScopes
 from covet.uploads import UploadFile
 
-__all__ = ["ParamSpec", "DepSpec", "RouteSpec", "analyse", "location", "all_params"]
+__all__ = ["ParamSpec", "DepSpec", "RouteSpec", "ResultOptions", "UNSET", "analyse", "location", "all_params"]
 
 MISSING: Final = inspect.Parameter.empty
 
@@ -43,7 +54,8 @@ class ParamSpec:
     """One handler parameter and where its value comes from."""
 
     name: str
-    source: str  # path | query | header | cookie | body | request | connection | background | depends | scopes
+    source: str  # path | query | header | cookie | body | file | form | request | connection | background | response
+    # | depends | scopes
     key: str  # the name on the wire: query key, header name, cookie name
     annotation: Any
     default: Any
@@ -55,6 +67,7 @@ class ParamSpec:
     dep: DepSpec | None = None  # source "depends": the provider that computes it
     group: int = -1  # the index of the dependency it is a parameter of; -1: the handler's
     scopes: tuple[str, ...] = ()  # source "scopes": the OAuth2 scopes required along the way to its provider
+    marker_default: bool = False  # the marker is the parameter's default (``q: str = Query(None)``)
 
     def __post_init__(self) -> None:
         if not self.local:
@@ -81,6 +94,50 @@ class DepSpec:
     loose: bool = False
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@final
+@dataclasses.dataclass
+class ResultOptions:
+    """How a route turns its handler's result into a response (FastAPI's ``response_model*`` and
+    ``response_class`` route options).
+
+    ``model``: the type the result is filtered and validated as; UNSET: the return annotation; None: no filtering.
+    The other fields are pydantic's serialisation options. ``response_class`` wraps a result that is not
+    already a response. ``status_given``: the route named its status (else a ``RedirectResponse`` keeps its 307).
+    """
+
+    model: Any = UNSET
+    include: Any = None
+    exclude: Any = None
+    by_alias: bool = True
+    exclude_unset: bool = False
+    exclude_defaults: bool = False
+    exclude_none: bool = False
+    response_class: type[Any] | None = None
+    status_given: bool = True
+
+    def serialize_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``gluekit.serializer`` that differ from its defaults."""
+        out: dict[str, Any] = {}
+        for name in ("include", "exclude"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if not self.by_alias:
+            out["by_alias"] = False  # serializer() writes aliases unless told not to, as FastAPI does
+        for name in ("exclude_unset", "exclude_defaults", "exclude_none"):
+            if getattr(self, name):
+                out[name] = True
+        return out
+
+
 @final
 @dataclasses.dataclass
 class RouteSpec:
@@ -98,6 +155,8 @@ class RouteSpec:
     # The security schemes among its dependencies, each with the OAuth2 scopes required of it, for the OpenAPI
     # document: in the order FastAPI lists them (depth first, the route's own first).
     security: list[tuple[SecurityBase, list[str]]] = dataclasses.field(default_factory=list)
+    result: ResultOptions = dataclasses.field(default_factory=ResultOptions)
+    declared_return: Any = Any  # the handler's own return annotation (return_annotation may be a response_model)
 
     @property
     def label(self) -> str:
@@ -290,6 +349,8 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
                         extras.append(extra)
                 elif isinstance(extra, type) and issubclass(extra, Param):
                     marker = extra()
+                elif extra in MARKER_FUNCTIONS:
+                    marker = MARKER_FUNCTIONS[extra]()
                 else:
                     extras.append(extra)
             if marker is not None or depends is not None:
@@ -299,6 +360,22 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
             depends = p.default
         kw = p.kind is p.KEYWORD_ONLY
         default = p.default
+        from_default = False
+        if marker is not None and marker.has_default:
+            raise RouteDefinitionError(
+                f"{label} {what} parameter {p.name!r}: {type(marker).__name__.removesuffix('Param')}() inside "
+                f"Annotated cannot set the default; write it after the annotation: {p.name}: ... = {marker.default!r}")
+        if isinstance(default, Param):
+            # FastAPI's older spelling: the marker is the default, and holds the real one (``...``: required).
+            if marker is not None:
+                raise RouteDefinitionError(
+                    f"{label} {what} parameter {p.name!r} has a marker both in Annotated and as its default; "
+                    "keep one")
+            marker = default
+            default = marker.default if marker.has_default else MISSING
+            from_default = True
+            if marker.constraints:
+                checked = Annotated[ann, marker]
         if depends is not None:
             dep = _dependency(walk, depends, ann, scopes)
             params.append(ParamSpec(p.name, "depends", p.name, ann, MISSING, keyword_only=kw, local=local,
@@ -315,19 +392,25 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
             params.append(ParamSpec(p.name, "connection", p.name, ann, MISSING, keyword_only=kw, local=local,
                                     owner=owner))
             continue
+        if ann is Response:
+            # FastAPI's temporal response: the handler sets headers, cookies and a status on it, and they are
+            # merged into the response sent.
+            params.append(ParamSpec(p.name, "response", p.name, ann, MISSING, keyword_only=kw, local="0response",
+                                    owner=owner))
+            continue
         if ann is BackgroundTasks:
             params.append(ParamSpec(p.name, "background", p.name, ann, MISSING, keyword_only=kw, local="0tasks",
                                     owner=owner))
             continue
         if marker is None and is_upload(ann):
-            marker = File()
+            marker = FileParam()
         if marker is None:
             if p.name in path_params:
-                marker = Path()
+                marker = PathParam()
             elif _is_scalar(ann) or _scalar_sequence(ann):
-                marker = Query()
+                marker = QueryParam()
             else:
-                marker = Body()
+                marker = BodyParam()
         source = marker.source
         if source == "path":
             key = marker.alias or p.name
@@ -338,19 +421,21 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
                 raise RouteDefinitionError(f"{label} path parameter {p.name!r} must be a scalar type, not {ann!r}")
             walk.seen_path.add(key)
             params.append(ParamSpec(p.name, "path", key, checked, MISSING, keyword_only=kw, marker=marker,
+                                    marker_default=from_default,
                                     local=local, owner=owner))
             continue
         if source == "file":
-            if not is_upload(ann):
+            if not is_upload(ann) and not is_file_bytes(ann):
                 raise RouteDefinitionError(
-                    f"{label} file parameter {p.name!r} must be an UploadFile or a list of them, not {ann!r}")
+                    f"{label} file parameter {p.name!r} must be an UploadFile, bytes, or a list of them, not {ann!r}")
             params.append(ParamSpec(p.name, "file", marker.alias or p.name, ann, default,
-                                    multi=get_origin(ann) in _SEQUENCES or _upload_list(ann), keyword_only=kw,
-                                    marker=marker, local=local, owner=owner))
+                                    multi=get_origin(ann) in _SEQUENCES or _upload_list(ann) or _bytes_list(ann),
+                                    keyword_only=kw,
+                                    marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
         if source == "body":
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
-                                    marker=marker, local=local, owner=owner))
+                                    marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
@@ -360,13 +445,14 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
         if source == "header":
             if marker.alias:
                 key = marker.alias.lower()
-            elif isinstance(marker, Header) and not marker.convert_underscores:
+            elif isinstance(marker, HeaderParam) and not marker.convert_underscores:
                 key = p.name.lower()
             else:
                 key = p.name.replace("_", "-").lower()
         else:
             key = marker.alias or p.name
         params.append(ParamSpec(p.name, source, key, checked, default, multi=multi, keyword_only=kw, marker=marker,
+                                    marker_default=from_default,
                                 local=local, owner=owner))
     return params
 
@@ -380,6 +466,7 @@ def analyse(
     blocking: bool,
     dependencies: Sequence[Depends] = (),
     overrides: Mapping[Any, Any] | None = None,
+    result: ResultOptions | None = None,
 ) -> RouteSpec:
     """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix.
 
@@ -401,12 +488,19 @@ def analyse(
     missing = [name for name in path_params if name not in walk.seen_path]
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")
+    result = result or ResultOptions()
+    declared = typing.get_type_hints(handler, include_extras=True).get("return", Any)
+    returns = declared
+    if result.model is not UNSET:
+        returns = Any if result.model is None else result.model
     return RouteSpec(
         method=method,
         path=path,
         handler=handler,
         params=params,
-        return_annotation=typing.get_type_hints(handler, include_extras=True).get("return", Any),
+        result=result,
+        declared_return=declared,
+        return_annotation=returns,
         is_async=inspect.iscoroutinefunction(handler),
         status=status,
         blocking=blocking,
@@ -421,6 +515,25 @@ def _upload_list(tp: Any) -> bool:
         members = [a for a in get_args(tp) if a is not type(None)]
         return len(members) == 1 and _upload_list(members[0])
     return origin in _SEQUENCES and get_args(tp) == (UploadFile,)
+
+
+def _bytes_list(tp: Any) -> bool:
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and _bytes_list(members[0])
+    return origin in _SEQUENCES and get_args(tp) == (bytes,)
+
+
+def is_file_bytes(tp: Any) -> bool:
+    """``bytes`` (or ``bytes | None``, or a list of bytes) read with ``File()``: the files' content."""
+    if tp is bytes:
+        return True
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [a for a in get_args(tp) if a is not type(None)]
+        return len(members) == 1 and is_file_bytes(members[0])
+    return _bytes_list(tp)
 
 
 def is_upload(tp: Any) -> bool:
