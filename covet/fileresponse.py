@@ -6,33 +6,16 @@ import email.utils
 import mimetypes
 import os
 import stat
-from collections.abc import AsyncIterator
-from typing import BinaryIO, Final
+from typing import BinaryIO
 from urllib.parse import quote
 
 from covet.responses import HeadersArg, JSONResponse, StreamingResponse, _status
-from covet.runtime.fileio import run_file_io
+from covet.runtime.fileio import file_chunks
 
 __all__ = ["FileResponse", "ORJSONResponse", "UJSONResponse"]
 
-_CHUNK: Final = 256 * 1024
-
-
 def _open(path: str | os.PathLike[str]) -> BinaryIO:
     return open(path, "rb")
-
-
-async def _chunks(f: BinaryIO, length: int) -> AsyncIterator[bytes]:
-    try:
-        left = length
-        while left > 0:
-            chunk = await run_file_io(f.read, min(_CHUNK, left))
-            if not chunk:
-                raise OSError(f"{f.name} got shorter while it was being sent")
-            left -= len(chunk)
-            yield chunk
-    finally:
-        await run_file_io(f.close)
 
 
 class FileResponse(StreamingResponse):
@@ -74,7 +57,7 @@ class FileResponse(StreamingResponse):
             media_type += "; charset=utf-8"
         self.path = path
         self.filename = filename
-        super().__init__(_chunks(f, st.st_size), _status(status, status_code), headers, media_type, st.st_size)
+        super().__init__(file_chunks(f, st.st_size), _status(status, status_code), headers, media_type, st.st_size)
         have = {k for k, _ in self.raw_headers}
         extra = {
             "accept-ranges": "bytes",

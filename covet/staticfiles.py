@@ -9,6 +9,7 @@ length when not.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import mimetypes
 import os
@@ -22,11 +23,10 @@ from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.params import Header
 from covet.responses import Response, StreamingResponse
 from covet.routing import Router
-from covet.runtime.fileio import run_file_io
+from covet.runtime.fileio import file_chunks, run_file_io
 
 __all__ = ["StaticFiles"]
 
-_CHUNK: Final = 256 * 1024
 _WHOLE: Final = 1024 * 1024  # files up to this size are read into one response
 _TEXT_TYPES: Final = ("text/", "application/javascript", "application/json", "image/svg+xml", "application/xml")
 
@@ -90,15 +90,12 @@ async def _read_chunks(path: Path, first: int, length: int) -> AsyncIterator[byt
     f = await run_file_io(_open_binary, path)
     try:
         await run_file_io(f.seek, first)
-        left = length
-        while left > 0:
-            chunk = await run_file_io(f.read, min(_CHUNK, left))
-            if not chunk:
-                raise OSError(f"{path} got shorter while it was being sent")
-            left -= len(chunk)
-            yield chunk
-    finally:
+    except BaseException:
         await run_file_io(f.close)
+        raise
+    async with contextlib.aclosing(file_chunks(f, length)) as chunks:  # closed with this one, at once
+        async for chunk in chunks:
+            yield chunk
 
 
 class StaticFiles(Router):
