@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from covet.exceptions import HTTPError
+from covet.requests import Request
 
-__all__ = ["SecurityBase", "not_authenticated"]
+__all__ = ["SecurityBase", "WholeAuthorization", "not_authenticated"]
 
 
 class SecurityBase:
@@ -44,3 +45,19 @@ def _without_none(value: Any) -> Any:
 def not_authenticated(challenge: str) -> HTTPError:
     """The 401 every scheme answers, with the challenge RFC 9110 requires of a 401."""
     return HTTPError(401, "Not authenticated", headers={"WWW-Authenticate": challenge})
+
+
+class WholeAuthorization(SecurityBase):
+    """A scheme whose value is the ``Authorization`` header, whole, for the application to check (OAuth2 with
+    custom flows, OpenID Connect); without one, 401 with a ``Bearer`` challenge."""
+
+    def make_not_authenticated_error(self) -> HTTPError:
+        return not_authenticated("Bearer")
+
+    async def __call__(self, request: Request) -> str | None:
+        header = request.headers.get("authorization")
+        if not header:
+            if self.auto_error:
+                raise self.make_not_authenticated_error()
+            return None
+        return header

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 
 import pydantic
 
-from covet.exceptions import HTTPError
 from covet.params import Form
 from covet.requests import Request
-from covet.security.base import SecurityBase, not_authenticated
+from covet.security.base import WholeAuthorization
 from covet.security.utils import get_authorization_scheme_param
 
 __all__ = ["OAuth2", "OAuth2AuthorizationCodeBearer", "OAuth2PasswordBearer", "OAuth2PasswordRequestForm",
@@ -58,7 +57,7 @@ class OAuth2PasswordRequestFormStrict(OAuth2PasswordRequestForm):
                          client_id=client_id, client_secret=client_secret)
 
 
-class OAuth2(SecurityBase):
+class OAuth2(WholeAuthorization):
     """OAuth2 with the given ``flows`` (the OpenAPI OAuth Flows Object); the value is the ``Authorization``
     header, whole."""
 
@@ -66,17 +65,6 @@ class OAuth2(SecurityBase):
                  description: str | None = None, auto_error: bool = True) -> None:
         model = {"type": "oauth2", "flows": {k: dict(v) for k, v in (flows or {}).items()}}
         self._describe(model, scheme_name, description, auto_error)
-
-    def make_not_authenticated_error(self) -> HTTPError:
-        return not_authenticated("Bearer")
-
-    async def __call__(self, request: Request) -> str | None:
-        header = request.headers.get("authorization")
-        if not header:
-            if self.auto_error:
-                raise self.make_not_authenticated_error()
-            return None
-        return header
 
     def _bearer(self, request: Request) -> str | None:
         header = request.headers.get("authorization")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from covet.exceptions import HTTPError
-from covet.requests import Request
-from covet.security.base import SecurityBase, not_authenticated
+from covet.security.base import WholeAuthorization
 
 __all__ = ["OpenIdConnect"]
 
 
-class OpenIdConnect(SecurityBase):
+class OpenIdConnect(WholeAuthorization):
     """OpenID Connect with the discovery document at ``openIdConnectUrl``; the value is the ``Authorization``
     header, whole, for the application to check."""
 
@@ -17,14 +15,3 @@ class OpenIdConnect(SecurityBase):
                  description: str | None = None, auto_error: bool = True) -> None:
         model = {"type": "openIdConnect", "openIdConnectUrl": openIdConnectUrl}
         self._describe(model, scheme_name, description, auto_error)
-
-    def make_not_authenticated_error(self) -> HTTPError:
-        return not_authenticated("Bearer")
-
-    async def __call__(self, request: Request) -> str | None:
-        header = request.headers.get("authorization")
-        if not header:
-            if self.auto_error:
-                raise self.make_not_authenticated_error()
-            return None
-        return header
