@@ -69,6 +69,17 @@ class _Schemas:
     def __init__(self) -> None:
         self.inputs: list[tuple[int, JsonSchemaMode, pydantic.TypeAdapter[Any]]] = []
         self.slots: list[tuple[dict[str, Any], str]] = []
+        self.named: dict[str, dict[str, Any]] = {}  # the document's own components: Body_<operation id>
+
+    def body_object(self, name: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        """A reference to the component ``Body_<name>``, the object of ``props`` (FastAPI's name for a body of
+        several parameters, or a form)."""
+        schema: dict[str, Any] = {"properties": props, "type": "object"}
+        if required:
+            schema["required"] = required
+        schema["title"] = f"Body_{name}"
+        self.named[f"Body_{name}"] = schema
+        return {"$ref": _REF.format(model=f"Body_{name}")}
 
     def want(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str = "schema") -> None:
         """Put the schema of ``ann`` at ``into[key]`` once ``fill`` runs ({} for a type without one)."""
@@ -162,8 +173,7 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
         props: dict[str, Any] = {}
         for p in params:
             schemas.want(p.annotation, "validation", props, p.key)
-        media = {"schema": {"type": "object", "title": f"Body_{name}", "properties": props,
-                            "required": [p.key for p in params if p.required]}}
+        media = {"schema": schemas.body_object(name, props, [p.key for p in params if p.required])}
         required = any(p.required for p in params)
     return {"required": required, "content": {media_type: media}}
 
@@ -172,13 +182,12 @@ def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     props: dict[str, Any] = {}
     for p in params:
         if p.source == "file":
-            one = {"type": "string", "format": "binary"}
+            one = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's, for a file
             props[p.key] = {"type": "array", "items": one} if p.multi else one
         else:
             schemas.want(p.annotation, "validation", props, p.key)
     media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
-    schema = {"type": "object", "title": f"Form_{name}", "properties": props,
-              "required": [p.key for p in params if p.required]}
+    schema = schemas.body_object(name, props, [p.key for p in params if p.required])
     return {"required": any(p.required for p in params), "content": {media: {"schema": schema}}}
 
 
@@ -343,9 +352,13 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             operation = _operation(rd, spec, operation_id, schemas, schemes)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     defs = schemas.fill()
+    for body in schemas.named.values():  # each property titled as FastAPI titles it (a reference keeps none)
+        for key, prop in body["properties"].items():
+            if "$ref" not in prop:
+                prop.setdefault("title", key.title().replace("_", " "))
     _defaults(paths)
     used = pydantic_core.to_json(paths)
-    components = dict(defs)
+    components = {**defs, **schemas.named}
     for name, schema in _ERROR_SCHEMAS.items():
         if f'"{_REF.format(model=name)}"'.encode() in used:
             components[name] = schema
@@ -361,7 +374,21 @@ def openapi_document(app: Covet) -> dict[str, Any]:
         doc["components"]["schemas"] = dict(sorted(components.items()))
     if schemes:
         doc["components"]["securitySchemes"] = schemes
+    _without_none_defaults(doc)
     return doc
+
+
+def _without_none_defaults(node: Any) -> None:
+    """Drop every ``"default": null``, as FastAPI's document has none (it is written with ``exclude_none``): a
+    field that defaults to None is optional already, and clients read the two documents alike."""
+    if isinstance(node, dict):
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        for value in node.values():
+            _without_none_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _without_none_defaults(value)
 
 
 def openapi_json(app: Covet) -> bytes:

@@ -38,6 +38,7 @@ PLAIN = Endpoint("plaintext", "/plaintext", b"Hello, World!")
 JSONE = Endpoint("json", "/json", b'{"message":"Hello, World!"}')
 TYPED = Endpoint("users", "/users/42?q=hi", b'{"id":42,"q":"hi"}')
 MW = Endpoint("dep+mw", "/mw/users/42", b'{"id":42,"user":"anonymous"}')
+ITEMS = next(e for e in bench.ENDPOINTS if e.name == "items")  # a JSON body: the content-type rule's cost
 POOLED = Endpoint("pooled", "/pooled/users/42?q=hi", b'{"id":42,"q":"hi"}')
 INLINE = Endpoint("inline", "/inline/users/42?q=hi", b'{"id":42,"q":"hi"}')
 
@@ -125,6 +126,7 @@ def main() -> int:
         ("existence plaintext", now, before, PLAIN, PLAIN),
         ("existence json", now, before, JSONE, JSONE),
         ("existence typed", now, before, TYPED, TYPED),
+        ("existence items", now, before, ITEMS, ITEMS),
         ("neighbours plaintext", feat, now, PLAIN, PLAIN),
         ("neighbours json", feat, now, JSONE, JSONE),
         ("dependency+middleware", feat, fastapi, MW, MW),

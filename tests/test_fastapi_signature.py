@@ -222,12 +222,13 @@ def test_openapi_documents_markers_as_fastapi_does() -> None:
                         "schema": {"type": "integer", "exclusiveMinimum": 0, "title": "The ID of the thing"}}
     assert thing[2]["name"] == "user-agent" and thing[2]["required"] is False
     doc = _doc()
-    embed = doc["paths"]["/embed/{item_id}"]["put"]["requestBody"]
-    assert embed["content"]["application/json"]["schema"]["properties"] == {
-        "item": {"$ref": "#/components/schemas/Item"}}
+    schemas = doc["components"]["schemas"]  # a body of several parameters is Body_<operation id>, as in FastAPI
+    embed = doc["paths"]["/embed/{item_id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert schemas[embed["$ref"].rsplit("/", 1)[1]]["properties"] == {"item": {"$ref": "#/components/schemas/Item"}}
     merged = doc["paths"]["/merge/{item_id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    merged = schemas[merged["$ref"].rsplit("/", 1)[1]]
     assert merged["required"] == ["item", "user", "importance"]
-    assert merged["properties"]["importance"] == {"type": "integer", "exclusiveMinimum": 0}
+    assert merged["properties"]["importance"] == {"type": "integer", "exclusiveMinimum": 0, "title": "Importance"}
 
 
 def test_marker_options_reach_the_document() -> None:

@@ -235,10 +235,11 @@ def test_security_schemes_in_the_openapi_document(sclient: Any) -> None:
     assert paths["/admin/ping"]["get"]["security"] == [{"APIKeyHeader": []}]
     assert "security" not in paths["/items"]["get"]
     form = paths["/token"]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    form = doc["components"]["schemas"][form["$ref"].rsplit("/", 1)[1]]  # Body_<operation id>, as in FastAPI
     assert form["required"] == ["username", "password"]
     assert list(form["properties"]) == ["grant_type", "username", "password", "scope", "client_id", "client_secret"]
     # Swagger UI shows a password input for these, as for FastAPI's form.
-    assert form["properties"]["password"] == {"type": "string", "format": "password"}
+    assert form["properties"]["password"] == {"type": "string", "format": "password", "title": "Password"}
     assert form["properties"]["client_secret"]["format"] == "password"
 
 
