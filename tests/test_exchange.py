@@ -97,7 +97,7 @@ def make_app(seen: list[str]) -> Covet:
     """Routes for each part of a request's life; they note what happened in ``seen``."""
     app = Covet()
 
-    @app.get("/now")
+    @app.get("/now", inline=True)  # on the spot: sync code on the loop (a def route is pooled otherwise)
     def now() -> dict[str, str]:
         return {"at": "once"}
 
@@ -115,7 +115,7 @@ def make_app(seen: list[str]) -> Covet:
         await asyncio.sleep(0.05 if name == "slow" else 0)
         return {"name": name}
 
-    @app.get("/teapot")
+    @app.get("/teapot", inline=True)
     def teapot() -> dict[str, str]:
         raise HTTPError(418, "short and stout")
 
@@ -129,7 +129,7 @@ def make_app(seen: list[str]) -> Covet:
         await asyncio.sleep(0)
         raise Weird("not an Exception")
 
-    @app.get("/left")
+    @app.get("/left", inline=True)
     def left() -> dict[str, str]:
         raise ClientDisconnect("gone")
 
