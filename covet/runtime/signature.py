@@ -509,42 +509,37 @@ def analyse(
     )
 
 
-def _upload_list(tp: Any) -> bool:
+def _optional_member(tp: Any) -> Any:
+    """``X`` for ``X | None`` (``tp`` itself otherwise; None for a union of several types)."""
     origin = get_origin(tp)
     if origin is Union or origin is types.UnionType:
         members = [a for a in get_args(tp) if a is not type(None)]
-        return len(members) == 1 and _upload_list(members[0])
-    return origin in _SEQUENCES and get_args(tp) == (UploadFile,)
+        return members[0] if len(members) == 1 else None
+    return tp
+
+
+def _list_of(tp: Any, item: type) -> bool:
+    """A list (or other sequence) of ``item``, optional or not."""
+    tp = _optional_member(tp)
+    return get_origin(tp) in _SEQUENCES and get_args(tp) == (item,)
+
+
+def _upload_list(tp: Any) -> bool:
+    return _list_of(tp, UploadFile)
 
 
 def _bytes_list(tp: Any) -> bool:
-    origin = get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        return len(members) == 1 and _bytes_list(members[0])
-    return origin in _SEQUENCES and get_args(tp) == (bytes,)
+    return _list_of(tp, bytes)
 
 
 def is_file_bytes(tp: Any) -> bool:
     """``bytes`` (or ``bytes | None``, or a list of bytes) read with ``File()``: the files' content."""
-    if tp is bytes:
-        return True
-    origin = get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        return len(members) == 1 and is_file_bytes(members[0])
-    return _bytes_list(tp)
+    return _optional_member(tp) is bytes or _bytes_list(tp)
 
 
 def is_upload(tp: Any) -> bool:
     """``UploadFile``, ``UploadFile | None`` or a list of them: read from a multipart form's files."""
-    if tp is UploadFile:
-        return True
-    origin = get_origin(tp)
-    if origin is Union or origin is types.UnionType:
-        members = [a for a in get_args(tp) if a is not type(None)]
-        return len(members) == 1 and is_upload(members[0])
-    return _upload_list(tp)
+    return _optional_member(tp) is UploadFile or _upload_list(tp)
 
 
 def all_params(spec: RouteSpec) -> list[ParamSpec]:
