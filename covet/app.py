@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar, overload
 from urllib.parse import quote
@@ -14,7 +14,6 @@ from covet import docsui
 from covet.datastructures import State
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
-from covet.jsonbody import body_of, strict_json
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
 from covet.params import Depends
@@ -180,7 +179,6 @@ class Covet(Routes):
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
-        self._compiled_bodies: dict[tuple[str, str], Sequence[tuple[str, Any, bool]]] = {}
         self._openapi: bytes | None = None
         self.middleware_stack: list[Middleware] = []
         # What the routes' glue catches (built from the two below: the compiler reads it too).
@@ -475,7 +473,6 @@ class Covet(Routes):
         returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.methods}
         compiled: dict[tuple[str, str], RoutePlan] = {}
-        self._compiled_bodies = {}
         for row in table:
             if (row.method, row.path) not in known:
                 raise RouteDefinitionError(
@@ -484,9 +481,9 @@ class Covet(Routes):
             plan.compiled = True
             plan.uses_conn = row.uses_conn
             plan.reads_headers = row.reads_headers
+            plan.reads_content_type = row.reads_content_type
             plan.streams_body = row.streams_body
             compiled[(row.method, row.path)] = plan
-            self._compiled_bodies[(row.method, row.path)] = row.json_body
         self._compiled = compiled
         self._dispatcher = None
         return len(compiled)
@@ -533,19 +530,18 @@ class Covet(Routes):
                 # A build's glue calls the providers it was built with: overridden, the routes are planned here.
                 compiled = None if self._overrides else self._compiled.get((method, rd.path))
                 if compiled is not None:
-                    plan, body = compiled, self._compiled_bodies[(method, rd.path)]
+                    plan = compiled
                 else:
                     spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
                                    self.route_dependencies(rd), self._overrides, rd.result)
-                    plan, body = build_plan(spec, names, self.exception_handlers), body_of(spec)
+                    plan = build_plan(spec, names, self.exception_handlers, self.strict_content_type)
                 plans.append(plan)
-                checked = strict_json(plan, body, names, self.strict_content_type, self.exception_handlers)
                 chain = [*self.middleware_stack, *rd.middleware]
-                served = wrap_plan(checked, chain, names) if chain else checked
+                served = wrap_plan(plan, chain, names) if chain else plan
                 timeout = rd.timeout if rd.timeout is not None else self.handler_timeout
-                served.timeout = checked.timeout = plan.timeout = float(timeout or 0.0)
+                served.timeout = plan.timeout = float(timeout or 0.0)
                 cancel = rd.cancel_on_disconnect
-                served.cancel_on_disconnect = checked.cancel_on_disconnect = plan.cancel_on_disconnect = (
+                served.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)
                 if self.traced is not None:
                     served = self.traced(served, method, rd.path)

@@ -24,7 +24,8 @@ __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_has
 # either, so a build made before the change is refused instead of misread.
 # 2: the glue module records SCHEMA; ROUTES rows are RouteRow (were bare 8-tuples).
 # 3: RouteRow.json_body, the route's JSON body parameters (covet/jsonbody.py).
-SCHEMA: Final = 3
+# 4: RouteRow.json_body gone: the glue itself checks a JSON body's Content-Type (RouteRow.reads_content_type).
+SCHEMA: Final = 4
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
@@ -43,10 +44,8 @@ class RouteRow(NamedTuple):
     label: str
     uses_conn: bool  # the glue takes the connection (ConnectionInfo)
     reads_headers: bool  # the glue reads the request's headers, or an exception handler may
+    reads_content_type: bool  # the glue reads the Content-Type of a JSON body
     streams_body: bool  # the glue reads the body as a stream
-    # (key, annotation, required) of each JSON body parameter, the dependencies' too: what covet/jsonbody.py
-    # validates a body that is not declared JSON against (a compiled handler has no annotations to read).
-    json_body: tuple[tuple[str, Any, bool], ...] = ()
 
 
 class SchemaMismatch(ValueError):

@@ -107,17 +107,24 @@ static PyObject *value_str(const h1_header *h) {
     return PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
 }
 
-static PyObject *headers_list(const h1_request *r) {
-    PyObject *list = PyList_New((Py_ssize_t)r->num_headers);
+/* (name, value) of every header of r, or of those whose id is ``only`` (H1_H_OTHER: every header). */
+static PyObject *headers_list(const h1_request *r, unsigned only) {
+    Py_ssize_t n = 0;
     size_t i;
+    for (i = 0; i < r->num_headers; i++)
+        n += only == H1_H_OTHER || r->headers[i].id == only;
+    PyObject *list = PyList_New(n);
     if (!list)
         return NULL;
+    n = 0;
     for (i = 0; i < r->num_headers; i++) {
         const h1_header *h = &r->headers[i];
+        if (only != H1_H_OTHER && h->id != only)
+            continue;
         PyObject *pair = PyTuple_New(2), *o;
         if (!pair)
             goto fail;
-        PyList_SET_ITEM(list, (Py_ssize_t)i, pair);
+        PyList_SET_ITEM(list, n++, pair);
         if (!(o = name_str(h)))
             goto fail;
         PyTuple_SET_ITEM(pair, 0, o);
@@ -158,9 +165,10 @@ int covet_head_set(struct covet_head *h, const h1_request *r, PyObject *path, in
     else if (!(h->query = ascii_str(r->query, r->query_len)))
         goto fail;
 
-    if (!with_headers)
+    if (with_headers == COVET_HEADERS_NONE)
         h->headers = Py_NewRef(g_empty_list);
-    else if (!(h->headers = headers_list(r)))
+    else if (!(h->headers =
+                   headers_list(r, with_headers == COVET_HEADERS_CONTENT_TYPE ? H1_H_CONTENT_TYPE : H1_H_OTHER)))
         goto fail;
     h->minor = r->minor;
     h->keep_alive = r->keep_alive != 0;

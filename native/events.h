@@ -54,8 +54,17 @@ static inline int covet_head_held(const struct covet_head *h) {
     return h->method != NULL;
 }
 
+/* Which of a request's headers its Python half is given (``with_headers``; covet.runtime.uring_contract names them
+ * for Python): all, none (a route known to read none), or only Content-Type (a route that reads only its JSON
+ * body's type). */
+enum covet_headers {
+    COVET_HEADERS_NONE = 0,
+    COVET_HEADERS_ALL = 1,
+    COVET_HEADERS_CONTENT_TYPE = 2
+};
+
 /* Takes the parts of r's head into h (whatever h held is released first); ``path`` (when not NULL) stands for the
- * request's path, and the header list is empty unless ``with_headers``: for a route known to read none.
+ * request's path, and the header list holds what ``with_headers`` (enum covet_headers) says.
  * 0, or -1 with an exception set and h empty. */
 int covet_head_set(struct covet_head *h, const h1_request *r, PyObject *path, int with_headers);
 

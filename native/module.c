@@ -130,7 +130,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
             break;
         if (kind == H1_EV_HEAD) {
             self->streaming = 0;
-            if (covet_head_set(&self->head, ev.req, NULL, 1) < 0)
+            if (covet_head_set(&self->head, ev.req, NULL, COVET_HEADERS_ALL) < 0)
                 goto fail;
         } else if (kind == H1_EV_STREAM) {
             self->streaming = 1;
@@ -397,7 +397,10 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||
         PyModule_AddIntConstant(m, "STATE_BODY", H1_STATE_BODY) < 0 ||
-        PyModule_AddIntConstant(m, "STATE_DEAD", H1_STATE_DEAD) < 0) {
+        PyModule_AddIntConstant(m, "STATE_DEAD", H1_STATE_DEAD) < 0 ||
+        PyModule_AddIntConstant(m, "HEADERS_NONE", COVET_HEADERS_NONE) < 0 ||
+        PyModule_AddIntConstant(m, "HEADERS_ALL", COVET_HEADERS_ALL) < 0 ||
+        PyModule_AddIntConstant(m, "HEADERS_CONTENT_TYPE", COVET_HEADERS_CONTENT_TYPE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

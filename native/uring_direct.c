@@ -58,10 +58,10 @@ static struct route *route_put(struct route *slots, unsigned cap, const struct r
     }
 }
 
-/* add_route(method, path, glue, plan, reads_headers) -> bool (False: a method the parser does not name) */
+/* add_route(method, path, glue, plan, headers) -> bool (False: a method the parser does not name) */
 PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "add_route(method: str, path: str, glue, plan, reads_headers: bool)");
+    if (nargs != 5 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "add_route(method: str, path: str, glue, plan, headers: int)");
         return NULL;
     }
     const char *m = PyUnicode_AsUTF8(args[0]);
@@ -73,9 +73,16 @@ PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nar
     for (unsigned i = 1; i < H1_M__COUNT; i++)
         if (strcmp(m, h1_method_names[i]) == 0)
             method = i;
-    int headers = PyObject_IsTrue(args[4]);
-    if (headers < 0)
+    long headers = PyLong_AsLong(args[4]);
+    if (headers == -1 && PyErr_Occurred())
         return NULL;
+    if (headers != COVET_HEADERS_NONE && headers != COVET_HEADERS_ALL && headers != COVET_HEADERS_CONTENT_TYPE) {
+        PyErr_Format(PyExc_ValueError,
+                     "add_route: headers must be HEADERS_NONE, HEADERS_ALL or "
+                     "HEADERS_CONTENT_TYPE, not %ld",
+                     headers);
+        return NULL;
+    }
     if (method == H1_M_OTHER)
         Py_RETURN_FALSE;
     if ((s->nroutes + 1) * 2 > s->routes_cap) {

@@ -13,7 +13,7 @@ struct route {
     PyObject *glue;
     PyObject *plan;
     uint8_t method;  /* enum h1_method */
-    uint8_t headers; /* the glue reads the request headers */
+    uint8_t headers; /* the headers the glue reads: enum covet_headers */
     int route_id;    /* the plan's route_id, for the metrics (-1: none) */
 };
 
@@ -23,7 +23,7 @@ const struct route *direct_route_find(const UringServer *s, const char *path, si
 /* Releases the route table. */
 void direct_routes_free(UringServer *s);
 
-/* add_route(method, path, glue, plan, reads_headers) -> bool: UringServer.add_route. */
+/* add_route(method, path, glue, plan, headers) -> bool: UringServer.add_route; ``headers`` is an enum covet_headers. */
 PyObject *direct_add_route(UringServer *s, PyObject *const *args, Py_ssize_t nargs);
 
 /* Runs a direct route for the complete request of head h (its parts borrowed) and body: 0 answered, 1 Python keeps

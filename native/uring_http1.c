@@ -326,7 +326,7 @@ static void run_events(UringServer *s, struct conn *c) {
                            ? direct_route_find(s, ev.req->path, ev.req->path_len, ev.req->method_id)
                            : NULL;
             int set = a->route != NULL ? covet_head_set(&a->head, ev.req, a->route->path_str, a->route->headers)
-                                       : covet_head_set(&a->head, ev.req, NULL, 1);
+                                       : covet_head_set(&a->head, ev.req, NULL, COVET_HEADERS_ALL);
             if (set < 0) {
                 PyErr_WriteUnraisable(s->on_request);
                 h1_conn_abort(&a->p);

@@ -624,7 +624,8 @@ static PyMethodDef RS_methods[] = {
      "busy ones after their response."},
     {"close", (PyCFunction)RS_close, METH_NOARGS, "close() -> None: reset every connection and release the ring."},
     {"add_route", (PyCFunction)(void (*)(void))direct_add_route, METH_FASTCALL,
-     "add_route(method, path, glue, plan, reads_headers) -> bool: call this static route's sync glue directly."},
+     "add_route(method, path, glue, plan, headers) -> bool: call this static route's sync glue directly, handing it "
+     "the headers HEADERS_NONE, HEADERS_ALL or HEADERS_CONTENT_TYPE says."},
     {"set_direct", (PyCFunction)(void (*)(void))RS_set_direct, METH_FASTCALL,
      "set_direct(header_set_type, unused_conn) -> None: enable direct routes."},
     {"set_head_lines", (PyCFunction)RS_set_head_lines, METH_O,

@@ -209,6 +209,25 @@ def test_pydantic_model_body_and_result(bclient: Any) -> None:
     assert {e["type"] for e in r.json()["detail"]} == {"string_too_short", "greater_than_equal"}
 
 
+@pytest.mark.parametrize("prefix", ["", "/inline"])
+def test_a_body_is_json_only_when_its_content_type_says_so(bclient: Any, prefix: str) -> None:
+    body = b'{"name": "ann", "age": 3}'
+    crowd = {f"x-h{i}": "application/json" for i in range(20)}  # other headers, some that look like it
+    for ctype in ("application/json", "application/json; charset=utf-8", "APPLICATION/problem+JSON"):
+        r = bclient.post(f"{prefix}/users", content=body, headers={**crowd, "content-type": ctype})
+        assert (r.status_code, r.json()) == (200, {"name": "ann", "age": 3}), ctype
+    for bad in ("text/plain", "application/jsonp", "application/json\u00e9".encode(), ""):  # 8-bit bytes too
+        r = bclient.post(f"{prefix}/users", content=body, headers={**crowd, "content-type": bad})
+        assert r.status_code == 422 and r.json()["detail"][0]["type"] == "model_attributes_type", bad
+    r = bclient.post(f"{prefix}/users", content=body, headers=crowd)  # no Content-Type at all: strict, as FastAPI
+    assert r.status_code == 422
+    good = b'{"user": {"name": "a", "age": 1}, "note": {"k": "v"}}'
+    r = bclient.post(f"{prefix}/embed", content=good, headers={"content-type": "application/json"})
+    assert r.json() == {"user": "a", "note": {"k": "v"}}
+    r = bclient.post(f"{prefix}/embed", content=good, headers={"content-type": "text/plain"})
+    assert sorted(tuple(e["loc"]) for e in r.json()["detail"]) == [("body", "note"), ("body", "user")]
+
+
 def test_dict_body(bclient: Any) -> None:
     assert bclient.post("/scores", json={"a": 1, "b": 2.5}).json() == {"total": 3.5}
     assert bclient.post("/scores", json=[1, 2]).status_code == 422

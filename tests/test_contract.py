@@ -53,6 +53,15 @@ def test_event_kinds_are_the_c_enum() -> None:
         == [0, 1, 2, 3, 4, 5]
 
 
+def test_header_selections_are_the_c_enum() -> None:
+    """covet.runtime.uring_contract names what headers a direct route is handed as native/events.h does."""
+    from covet.runtime import uring_contract
+
+    names = ["HEADERS_NONE", "HEADERS_ALL", "HEADERS_CONTENT_TYPE"]
+    assert [n for n in uring_contract.__all__ if n.startswith("HEADERS_")] == names
+    assert [getattr(uring_contract, n) for n in names] == [getattr(_native, n) for n in names] == [0, 1, 2]
+
+
 def test_a_request_has_named_fields_and_unpacks_as_a_tuple() -> None:
     from covet.runtime.events import EV_REQUEST, REQUEST_FIELDS
 

@@ -172,7 +172,8 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             module_files.pop(name, None)
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
-            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers)
+            glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
+                                                   app.strict_content_type)
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result

@@ -21,7 +21,6 @@ import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
-from covet.jsonbody import json_body_params
 from covet.manifest import GLUE_MODULE, PRELOAD_MODULE, SCHEMA
 from covet.runtime import gluekit
 from covet.runtime.glue import (
@@ -29,6 +28,7 @@ from covet.runtime.glue import (
     ErrorHandlers,
     glue_is_async,
     glue_source,
+    reads_content_type,
     reads_headers,
     reads_stream,
     uses_connection,
@@ -128,6 +128,11 @@ class SourceBinder(Binder):
         name = f"{self.prefix}_V_{p.local}"
         maker = "json_validator" if json else "validator"
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
+        return name
+
+    def text_validator(self, p: ParamSpec) -> str:
+        name = f"{self.prefix}_T_{p.local}"
+        self.lines.append(f"{name}: Final = text_validator({self._annotation(p)})")
         return name
 
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
@@ -235,9 +240,10 @@ _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "Validation
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
-                      errors: ErrorHandlers = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
+                      errors: ErrorHandlers = (), strict_json: bool = True) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
-    (``ORIGIN_MARK``), for the type checker to point at."""
+    (``ORIGIN_MARK``), for the type checker to point at. ``strict_json``: the application's
+    ``strict_content_type``."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
@@ -247,12 +253,12 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         binder = SourceBinder(route, i, importer, bindings, origins)
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
-        functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors))
-        body = "".join(f"({p.key!r}, {binder.annotation(p)}, {p.required!r}), " for p in json_body_params(spec))
+        functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors,
+                                     strict_json=strict_json))
         table.append(f"    RouteRow(method={spec.method!r}, path={spec.path!r}, glue={fname}, "
                      f"is_async={glue_is_async(spec)!r}, label={route.label!r}, uses_conn={uses_connection(spec)!r}, "
-                     f"reads_headers={reads_headers(spec) or bool(errors)!r}, streams_body={reads_stream(spec)!r}, "
-                     f"json_body=({body})),")
+                     f"reads_headers={reads_headers(spec) or bool(errors)!r}, "
+                     f"reads_content_type={reads_content_type(spec)!r}, streams_body={reads_stream(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)

@@ -1,4 +1,4 @@
-"""Decoding of query strings and Cookie headers into name/value pairs.
+"""Decoding of query strings and Cookie headers into name/value pairs, and whether a body says it is JSON.
 
 Kept small and allocation-light: most query strings carry no escapes, so
 the percent-decoder runs only on the parts that need it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, unquote_plus
 
-__all__ = ["parse_query", "parse_query_multi", "parse_cookies", "unquote_path"]
+__all__ = ["parse_query", "parse_query_multi", "parse_cookies", "unquote_path", "is_json", "json_declared"]
 
 
 def parse_query(query: str) -> list[tuple[str, str]]:
@@ -60,3 +60,24 @@ def parse_cookies(header: str) -> dict[str, str]:
 def unquote_path(path: str) -> str:
     """Percent-decode a path for routing; ``%2F`` stays a literal slash inside a segment."""
     return unquote(path, errors="strict")
+
+
+def is_json(content_type: str) -> bool:
+    """Whether a ``Content-Type`` value names JSON: ``application/json`` or ``application/<anything>+json``,
+    parameters such as ``charset`` aside, in any case (FastAPI's rule)."""
+    media = content_type.partition(";")[0].strip().lower()
+    if not media.startswith("application/"):
+        return False
+    return media == "application/json" or media.endswith("+json")
+
+
+def json_declared(headers: list[tuple[str, str]], strict: bool) -> bool:
+    """Whether a request's body is to be read as JSON: its ``Content-Type`` says so, or it has none and the
+    application is not ``strict_content_type``; an empty one counts as none. Any other body is the text it is, as
+    FastAPI reads it."""
+    for name, value in headers:
+        if name == "content-type":
+            if value:
+                return value == "application/json" or is_json(value)
+            break
+    return not strict

@@ -37,7 +37,7 @@ from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_pa
 from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
-           "GLUE_SIGNATURE", "STREAM_GLUE_SIGNATURE", "reads_stream"]
+           "GLUE_SIGNATURE", "STREAM_GLUE_SIGNATURE", "reads_stream", "reads_headers", "reads_content_type"]
 
 _RESPONSE_TYPES: Final = gluekit.RESPONSES
 
@@ -54,7 +54,7 @@ class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
     __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers",
-                 "streams_body", "timeout", "cancel_on_disconnect", "route_id")
+                 "reads_content_type", "streams_body", "timeout", "cancel_on_disconnect", "route_id")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -69,6 +69,8 @@ class RoutePlan:
         self.uses_conn = spec is None or uses_connection(spec)
         # Whether the glue reads the request's header list; a backend may hand an empty one to those that do not.
         self.reads_headers = spec is None or reads_headers(spec)
+        # Whether it reads the Content-Type header (of a JSON body) even when no other.
+        self.reads_content_type = spec is None or reads_content_type(spec)
         # Whether the glue takes a body over the in-memory limit as a RequestBody; other routes answer 413.
         self.streams_body = spec is not None and reads_stream(spec)
         # Seconds the handler may run once suspended (0: no limit), and whether its client leaving cancels it.
@@ -87,6 +89,11 @@ def embedded(p: ParamSpec) -> bool:
 def reads_headers(spec: RouteSpec) -> bool:
     """Whether a route's glue reads the request headers (a header, cookie or ``Request`` parameter)."""
     return any(p.source in ("header", "cookie", "request", "form", "file") for p in all_params(spec))
+
+
+def reads_content_type(spec: RouteSpec) -> bool:
+    """Whether a route's glue reads the request's ``Content-Type``: it takes a JSON body."""
+    return any(p.source == "body" for p in all_params(spec))
 
 
 def reads_stream(spec: RouteSpec) -> bool:
@@ -108,7 +115,7 @@ def constant_plan(reply: Reply, label: str) -> RoutePlan:
         return reply
 
     plan = RoutePlan(glue, False, label, "", None)
-    plan.uses_conn = plan.reads_headers = False
+    plan.uses_conn = plan.reads_headers = plan.reads_content_type = False
     # It never reads the body, so a large one may come: the answer (404, say) is sent and the body dropped.
     plan.streams_body = True
     return plan
@@ -138,6 +145,10 @@ class Binder:
         raise NotImplementedError
 
     def validator(self, p: ParamSpec, json: bool) -> str:
+        raise NotImplementedError
+
+    def text_validator(self, p: ParamSpec) -> str:
+        """Name of the check of a body that does not say it is JSON (``gluekit.text_validator``)."""
         raise NotImplementedError
 
     def default(self, p: ParamSpec) -> str:
@@ -196,6 +207,11 @@ class ObjectBinder(Binder):
         what = f"{'body ' if p.source == 'body' else ''}parameter {p.name!r}"
         v = _adapter(p.annotation, self.spec.label, what).validator
         self.ns[name] = v.validate_json if json else v.validate_python
+        return name
+
+    def text_validator(self, p: ParamSpec) -> str:
+        name = f"_T_{p.local}"
+        self.ns[name] = gluekit.text_validator(p.annotation)
         return name
 
     def default(self, p: ParamSpec) -> str:
@@ -339,12 +355,14 @@ def error_order(handlers: ErrorHandlers) -> list[tuple[int, type[BaseException]]
 
 def glue_source(
     spec: RouteSpec, binder: Binder, path_params: list[str], fname: str | None = None, label: str | None = None,
-    errors: ErrorHandlers = (),
+    errors: ErrorHandlers = (), strict_json: bool = True,
 ) -> str:
     """Generate the glue function of one route, binding what it names through ``binder``.
 
     ``errors`` are the application's exception handlers: an exception of one of their classes raised by a
     dependency or the handler is answered by it (a ``try`` costs nothing until something is raised).
+    ``strict_json`` is the application's ``strict_content_type``: a JSON body without a ``Content-Type`` is
+    then read as the text it is.
     """
     is_async = glue_is_async(spec)
     fname = fname or glue_function_name(spec)
@@ -470,14 +488,23 @@ def glue_source(
         p = bodies[0]
         vname = binder.validator(p, json=True)
         fast = binder.fields(p)
-        w("if _b:")
+        if fast is not None:
+            w(f"p_{p.local}: Any")
+        # FastAPI reads a body whose Content-Type does not say JSON as the text it is: a model then fails, a str
+        # takes the text. The check is here, compiled with the glue, rather than around it.
+        w(f"if _b and not json_declared(_h, {strict_json!r}):")
+        w("    try:")
+        w(f"        p_{p.local} = {binder.text_validator(p)}(_b)")
+        w("    except ValidationError as _e:")
+        w(f"        {err(p)} = add_errors({err(p)}, _e, ('body',))")
+        w(f"        p_{p.local} = None")
+        w("elif _b:")
         pad = "    "
         if fast is not None:
             # Fields into a dict, then the constructor; a body the fields reject goes through the
             # class's own validator, so errors read exactly as in interpreted mode.
             fname, cls, names = fast
             w("    _a: dict[str, Any] | None")
-            w(f"    p_{p.local}: Any")
             w("    try:")
             w(f"        _a = {fname}(_b)")
             w("    except ValidationError:")
@@ -506,7 +533,8 @@ def glue_source(
     elif bodies:
         # Several body parameters: the body is an object with one key each (FastAPI's "embed").
         w("_obj: Any = {}")
-        w("if _b:")
+        # A body that does not say it is JSON is not an object: each parameter is missing, as in FastAPI.
+        w(f"if _b and json_declared(_h, {strict_json!r}):")
         w("    try:")
         w("        _obj = from_json(_b)")
         w("    except ValueError as _e:")
@@ -748,13 +776,14 @@ def glue_source(
 _counter = 0
 
 
-def build_plan(spec: RouteSpec, path_params: list[str], errors: ErrorHandlers = ()) -> RoutePlan:
-    """Generate, compile and load one route's glue (interpreted mode)."""
+def build_plan(spec: RouteSpec, path_params: list[str], errors: ErrorHandlers = (),
+               strict_json: bool = True) -> RoutePlan:
+    """Generate, compile and load one route's glue (interpreted mode); ``strict_json``: see ``glue_source``."""
     global _counter
     ns: dict[str, Any] = {"__name__": "covet.glue", "Any": Any}
     ns.update((name, getattr(gluekit, name)) for name in gluekit.__all__)
     fname = glue_function_name(spec)
-    source = glue_source(spec, ObjectBinder(spec, ns), path_params, fname, errors=errors)
+    source = glue_source(spec, ObjectBinder(spec, ns), path_params, fname, errors=errors, strict_json=strict_json)
     _counter += 1
     filename = f"<covet glue {_counter}: {_one_line(spec.method + ' ' + spec.path)}>"
     code = compile(source, filename, "exec")

@@ -43,7 +43,7 @@ from covet.runtime.encode import (
     validation_reply,
 )
 from covet.runtime.exits import after_reply, first_yield, unwind, unwind_sync
-from covet.runtime.formdata import parse_cookies, parse_query
+from covet.runtime.formdata import json_declared, parse_cookies, parse_query
 from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.signature import MISSING
@@ -51,7 +51,8 @@ from covet.runtime.signature import MISSING
 __all__ = [
     "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
-    "validation_reply", "parse_cookies", "parse_query", "run_blocking", "partial", "validator", "json_validator",
+    "validation_reply", "parse_cookies", "parse_query", "json_declared", "text_validator", "run_blocking",
+    "partial", "validator", "json_validator",
     "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "first_yield", "unwind",
     "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
@@ -77,6 +78,16 @@ def json_validator(tp: Any) -> Callable[[bytes], Any]:
     """Parse and validate a JSON body as ``tp``."""
     validate: Callable[[bytes], Any] = _schema_validator(tp).validate_json
     return validate
+
+
+def text_validator(tp: Any) -> Callable[[bytes], Any]:
+    """Validate a body that is not declared JSON as ``tp``, as FastAPI does: the text it is, in Python mode."""
+    validate = _schema_validator(tp).validate_python
+
+    def from_text(body: bytes) -> Any:
+        return validate(body.decode("utf-8", "replace"), from_attributes=True)
+
+    return from_text
 
 
 def dataclass_fields(tp: Any) -> list[str] | None:

@@ -12,9 +12,15 @@ hands the core its TLS settings, so that module needs nothing else of the core.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
-__all__ = ["UringHandler", "UringTLS"]
+__all__ = ["UringHandler", "UringTLS", "HEADERS_NONE", "HEADERS_ALL", "HEADERS_CONTENT_TYPE"]
+
+# Which headers the core hands a direct route's glue (``UringServer.add_route``; enum covet_headers in
+# native/events.h): none, all, or only Content-Type, for a route that reads no header but its JSON body's type.
+HEADERS_NONE: Final = 0
+HEADERS_ALL: Final = 1
+HEADERS_CONTENT_TYPE: Final = 2
 
 
 class UringHandler(Protocol):

@@ -31,6 +31,7 @@ from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
+from covet.runtime.uring_contract import HEADERS_ALL, HEADERS_CONTENT_TYPE, HEADERS_NONE
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
@@ -70,7 +71,7 @@ class DirectCore(Protocol):
 
     def set_head_lines(self, lines: bytes, /) -> None: ...
 
-    def add_route(self, method: str, path: str, glue: Any, plan: RoutePlan, reads_headers: bool, /) -> bool: ...
+    def add_route(self, method: str, path: str, glue: Any, plan: RoutePlan, headers: int, /) -> bool: ...
 
 
 @final
@@ -293,7 +294,9 @@ class UringHTTP1:
         for method, path, plan in self.state.dispatcher.static_plans():
             if plan.is_async or plan.uses_conn or "%" in path:  # the router decodes paths with "%" first
                 continue
-            if core.add_route(method, path, plan.glue, plan, plan.reads_headers):
+            headers = (HEADERS_ALL if plan.reads_headers else
+                       HEADERS_CONTENT_TYPE if plan.reads_content_type else HEADERS_NONE)
+            if core.add_route(method, path, plan.glue, plan, headers):
                 n += 1
         return n
 
