@@ -88,6 +88,54 @@ def test_errors_raised_in_the_pool_are_answered_as_on_the_loop(srv: Server) -> N
             401, {"detail": "Not authenticated"}, "Bearer")
 
 
+def test_a_crowd_of_pooled_requests_half_of_whose_clients_vanish(srv: Server) -> None:
+    """1,200 connections at once, each asking a def handler that takes 20 ms; half close as soon as they have asked.
+    The 40 threads work through the queue, the rest are all answered, and a newcomer is served right after."""
+    import resource
+    import select
+    import socket
+
+    n = 1200
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4 * n)), hard))
+    host, port = srv.url.removeprefix("http://").split(":")
+    request = b"GET /sleep?seconds=0.02 HTTP/1.1\r\nHost: x\r\n\r\n"
+    kept: dict[int, tuple[socket.socket, bytearray]] = {}
+    for i in range(n):
+        s = socket.create_connection((host, int(port)), timeout=10)
+        s.sendall(request)
+        if i % 2:
+            s.close()  # the client vanishes with its request queued
+        else:
+            s.setblocking(False)
+            kept[s.fileno()] = (s, bytearray())
+    deadline = time.monotonic() + 60
+    done = 0
+    poller = select.poll()
+    for fd in kept:
+        poller.register(fd, select.POLLIN)
+    while done < len(kept) and time.monotonic() < deadline:
+        for fd, _ in poller.poll(1000):
+            sock, buf = kept[fd]
+            chunk = sock.recv(65536)
+            buf += chunk
+            if not chunk or (b"\r\n\r\n" in buf and buf.endswith(b"}")):
+                poller.unregister(fd)
+                done += 1
+    try:
+        answers = [bytes(buf) for _, buf in kept.values()]
+        assert done == len(kept), f"{len(kept) - done} of {len(kept)} clients still wait after 60 s"
+        wrong = [a for a in answers if not (a.startswith(b"HTTP/1.1 200 ") and b'{"slept":' in a)]
+        assert not wrong, f"{len(wrong)} wrong answers, the first: {wrong[0]!r}"
+        start = time.monotonic()
+        assert httpx.get(f"{srv.url}/sleep?seconds=0", timeout=10).status_code == 200
+        assert time.monotonic() - start < 2, "a newcomer waited behind the crowd"
+    finally:
+        for sock, _ in kept.values():
+            sock.close()
+    assert srv.proc.poll() is None and "Traceback" not in srv.log, srv.log[-3000:]
+
+
 def test_the_pool_is_bounded_by_threads() -> None:
     server = Server("threads:app", "uvloop", "--threads", "2", cwd=APPS, pure=True)
     try:
