@@ -73,12 +73,15 @@ EXCLUDED_CHAPTERS = {
 
 # Apps of the chapters in, left out: their answers cannot be replayed the same, on any server.
 EXCLUDED_APPS = {
+    "custom_response.tutorial008": "its test points the module's some_file_path at a file the test writes",
     "query_params_str_validations.tutorial015": "answers with a random.choice() of its items",
     "using_request_directly.tutorial001": "answers with the peer's address, \"testclient\" under FastAPI's TestClient",
 }
 
-# Headers whose value differs on every answer (a duration): only their presence is compared.
-VARYING_HEADERS = frozenset({"x-process-time", "x-response-time"})
+# Headers whose value differs on every answer (a duration), or with the file served (a file's ETag derives from its
+# modification time, which the recording's file and the replay's do not share), as Last-Modified is: only their
+# presence is compared.
+VARYING_HEADERS = frozenset({"x-process-time", "x-response-time", "etag", "last-modified"})
 
 # Response headers compared, if FastAPI's answer has them (an extra header from CovetPy is not a mismatch). Every
 # other header of FastAPI's answer is compared too, except IGNORED_HEADERS. set-cookie compares cookie names only
@@ -456,12 +459,26 @@ def server_errors(log: str) -> list[str]:
     return seen
 
 
+def prepare_workdir(tree: Path) -> None:
+    """Write into ``tree`` what FastAPI's tests write into their working directory before importing an app: a
+    ``static/sample.txt`` (static_files), the templates chapter's ``templates/`` and ``static/`` (templates). A
+    replay serves from ``tree``."""
+    static = tree / "static"
+    static.mkdir(exist_ok=True)
+    (static / "sample.txt").write_text("This is a sample static file.")
+    chapter = tree / "docs_src" / "templates"
+    for name in ("templates", "static"):
+        if (chapter / name).is_dir():
+            shutil.copytree(chapter / name, tree / name, dirs_exist_ok=True)
+
+
 def check_app(app: App, loop: str, *, pure: bool = True, cwd: Path | None = None,
               extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Serve the ported ``app`` on ``loop`` and replay its requests: {"startup": error} if it does not start, else
     {"exchanges": n, "mismatches": [{"request", "why", "cause"}], "errors": [logged exceptions]}."""
     from tests.conftest import Server
 
+    prepare_workdir(cwd or PORTED)
     try:
         srv = Server(f"{app.module}:{app.attr}", loop, *extra, cwd=cwd or PORTED, pure=pure, env_extra=HASH_SEED)
     except RuntimeError as exc:
