@@ -38,7 +38,8 @@ fi
 jobs="${COVET_TEST_JOBS:-2}"
 xdist=()
 [ "$jobs" = 0 ] || xdist=(-n "$jobs" --dist worksteal)
-"$py" -m coverage run -m pytest -q "${xdist[@]}" "$@" || status=$?
+# --durations: the slowest tests, so that the suite's time (CI allows 20 minutes) can be watched run by run.
+"$py" -m coverage run -m pytest -q "${xdist[@]}" --durations=30 "$@" || status=$?
 
 echo
 echo "== covet/ line coverage (coverage.py; mypyc-compiled modules count from the interpreted runs)"
