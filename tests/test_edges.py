@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import pytest
 
 from covet import Covet, Depends, HTTPError, Session, SessionMiddleware, session
+from covet.responses import JSONResponse
 from covet.testing import TestClient
 
 
@@ -46,10 +47,24 @@ def change(op: str, s: Annotated[Session, Depends(session)]) -> dict[str, Any]:
     return dict(s)
 
 
-@_app.get("/any/{kind}")
-def anything(kind: str):  # type: ignore[no-untyped-def]  # no return type: encoded by what it returns
+def _result(kind: str) -> Any:
     return {"text": "hi", "none": None, "bytes": b"\x00\x01", "point": Point(1, 2), "opaque": Opaque(),
-            "list": [Point(3, 4)]}[kind]
+            "list": [Point(3, 4)], "made": JSONResponse({"made": 1}, status_code=201)}[kind]
+
+
+@_app.get("/any/{kind}")
+def anything(kind: str) -> Any:  # declared Any: encoded by what it returns
+    return _result(kind)
+
+
+@_app.get("/untyped/{kind}")
+def untyped(kind: str):  # type: ignore[no-untyped-def]  # no return type: encoded as FastAPI encodes it
+    return _result(kind)
+
+
+@_app.post("/no-content", status_code=204)
+def untyped_no_content():  # type: ignore[no-untyped-def]
+    return None
 
 
 @_app.get("/latin")
@@ -102,6 +117,20 @@ def test_a_result_of_no_declared_type_is_encoded_by_what_it_is() -> None:
         assert client.get("/any/point").json() == {"x": 1, "y": 2}
         assert client.get("/any/list").json() == [{"x": 3, "y": 4}]
         assert client.get("/any/opaque").status_code == 500
+        assert (client.get("/any/made").status_code, client.get("/any/made").json()) == (201, {"made": 1})
+
+
+def test_a_result_of_an_unannotated_handler_is_encoded_as_fastapi_does() -> None:
+    with TestClient(_app, raise_server_exceptions=False) as client:
+        for kind, body in (("text", b'"hi"'), ("none", b"null"), ("bytes", b'"\\u0000\\u0001"'),
+                           ("point", b'{"x":1,"y":2}'), ("list", b'[{"x":3,"y":4}]')):
+            r = client.get(f"/untyped/{kind}")
+            assert (r.status_code, r.headers["content-type"], r.content) == (200, "application/json", body), kind
+        assert client.get("/untyped/opaque").status_code == 500
+        r = client.get("/untyped/made")  # a response is sent as it is
+        assert (r.status_code, r.json()) == (201, {"made": 1})
+        r = client.post("/no-content")  # a status without a body has none
+        assert (r.status_code, r.content) == (204, b"")
 
 
 def test_an_http_error_header_that_is_not_latin1_answers_500(caplog: pytest.LogCaptureFixture) -> None:

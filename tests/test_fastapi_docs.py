@@ -91,20 +91,10 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: Covet(default_response_class=...) not accepted",
     "dataclasses_.tutorial003":
         "OpenAPI differs in 2 places",
-    "dependencies.tutorial008c":
-        "body differs",
-    "dependencies.tutorial008c_non_an":
-        "body differs",
-    "dependencies.tutorial008d":
-        "body differs",
-    "dependencies.tutorial008d_non_an":
-        "body differs",
     "dependencies.tutorial008e":
         "start-up: TypeError: Depends() got an unexpected keyword argument 'scope'",
     "dependencies.tutorial008e_non_an":
         "start-up: TypeError: Depends() got an unexpected keyword argument 'scope'",
-    "encoder.tutorial001":
-        "status 200 expected, got 204 (a handler's None: a difference kept on purpose)",
     "extending_openapi.tutorial001":
         "start-up: module covet.openapi.utils missing",
     "extra_data_types.tutorial001":
@@ -257,8 +247,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "422 detail differs (validation error shape or message)",
     "request_forms_and_files.tutorial001_non_an":
         "422 detail differs (validation error shape or message)",
-    "response_change_status_code.tutorial001":
-        "body differs",
     "response_model.tutorial001":
         "OpenAPI differs in 1 place",
     "response_model.tutorial001_01":
@@ -391,8 +379,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_dependencies/test_tutorial008c.py":
         "8/8 fail; first: covet.exceptions.FastAPIError missing",
-    "test_dependencies/test_tutorial008d.py":
-        "4/8 fail; first: json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
     "test_dependencies/test_tutorial008e.py":
         "2/2 fail; first: TypeError: Depends() got an unexpected keyword argument 'scope'",
     "test_dependencies/test_tutorial011.py":
@@ -593,8 +579,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "4/12 fail; first: AssertionError: assert {'detail': [{...nput': None}]} == {'detail': [{...nput': None}]} ",
     "test_request_forms_and_files/test_tutorial001.py":
         "8/12 fail; first: AssertionError: assert {'detail': [{...nput': None}]} == {'detail': [{...nput': None}]} ",
-    "test_response_change_status_code/test_tutorial001.py":
-        "1/1 fail; first: json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)",
     "test_response_directly/test_tutorial001.py":
         "1/2 fail; first: test_openapi_schema_pv2: an inline snapshot differs",
     "test_response_directly/test_tutorial002.py":

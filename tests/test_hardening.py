@@ -159,7 +159,7 @@ def test_a_declared_pydantic_model_filters_a_dict_and_reads_an_object(hclient: A
 def test_a_result_of_the_wrong_type_is_a_500(hclient: Any, route: str) -> None:
     r = hclient.get(route)
     assert r.status_code == 500
-    assert r.json() == {"detail": "Internal Server Error"}
+    assert r.text == "Internal Server Error"
     if compiled(hclient) and route == "/users/wrong":
         assert logged(hclient, "UserOut object expected; got dict")  # refused at the compiled handler's return
     else:

@@ -26,11 +26,13 @@ __all__ = [
     "H_JSON",
     "H_NONE",
     "encode_any",
+    "encode_untyped",
     "reply_of",
     "error_reply",
     "http_error_reply",
     "validation_reply",
     "server_error_reply",
+    "INTERNAL_ERROR",
     "set_debug",
     "add_errors",
     "missing_error",
@@ -95,6 +97,16 @@ def encode_any(result: object, status: int) -> Reply:
     return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
 
 
+def encode_untyped(result: object, status: int) -> Reply:
+    """Encode the result of a handler that declares no type as FastAPI does: JSON whatever it is (a ``str`` as a
+    JSON string, None as ``null``), unless it is a response; no body for a status that has none."""
+    if isinstance(result, (Response, StreamingResponse)):
+        return reply_of(result)
+    if status < 200 or status == 204 or status == 304:
+        return (status, H_NONE, b"")
+    return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
+
+
 def _json_fallback(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
@@ -113,8 +125,12 @@ def http_error_reply(exc: HTTPError) -> tuple[int, HeaderSeq, bytes]:
         extra = tuple((str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in exc.headers.items())
     except UnicodeEncodeError as err:  # the writer checks every other byte of a header (native/fields.h)
         log.error("response not sent, answered 500 instead: a header of %r is not Latin-1: %s", exc, err)
-        return error_reply(500, "Internal Server Error")
+        return INTERNAL_ERROR
     return error_reply(exc.status, exc.detail, extra)
+
+
+# What an unhandled exception answers: FastAPI's (Starlette's ServerErrorMiddleware) plain text, not a JSON detail.
+INTERNAL_ERROR: Final = (500, H_TEXT, b"Internal Server Error")
 
 
 @final
@@ -138,7 +154,7 @@ def server_error_reply(label: str, exc: BaseException) -> tuple[int, HeaderSeq, 
 
         page = f"500 Internal Server Error in {label}\n\n" + "".join(traceback.format_exception(exc))
         return 500, [(b"content-type", b"text/plain; charset=utf-8")], page.encode("utf-8", "replace")
-    return error_reply(500, "Internal Server Error")
+    return INTERNAL_ERROR
 
 
 def add_errors(

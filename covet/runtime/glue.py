@@ -713,6 +713,8 @@ def glue_source(
             last = f"json_class_reply({rc}, {ser}({binder.result_validator()}(_r)), {status})"
         else:
             last = f"class_reply({rc}, _r, {status}, {given!r})"
+    elif spec.untyped_result:
+        last = f"encode_untyped(_r, {status})"
     else:
         last = f"encode_any(_r, {status})"
     if merge:

@@ -38,6 +38,7 @@ from covet.runtime.encode import (
     Reply,
     add_errors,
     encode_any,
+    encode_untyped,
     missing_error,
     reply_of,
     validation_reply,
@@ -50,7 +51,8 @@ from covet.runtime.signature import MISSING
 
 __all__ = [
     "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
-    "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "missing_error", "reply_of",
+    "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "encode_untyped",
+    "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "json_declared", "text_validator", "run_blocking",
     "partial", "validator", "json_validator",
     "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "first_yield", "unwind",

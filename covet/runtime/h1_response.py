@@ -40,8 +40,7 @@ def _status_line(status: int) -> bytes:
 # request; 101 belongs to a protocol switch, which writes its own head.
 _STATUS: Final = {s.value: _status_line(s.value) for s in HTTPStatus if 200 <= s.value}
 _CLOSE: Final = b"connection: close\r\n"
-_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"application/json"),)),
-                        b'{"detail":"Internal Server Error"}')
+_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),)), b"Internal Server Error")
 
 
 def prefix_of(status: int, headers: HeaderSeq) -> tuple[bytes, bool]:

@@ -157,6 +157,8 @@ class RouteSpec:
     security: list[tuple[SecurityBase, list[str]]] = dataclasses.field(default_factory=list)
     result: ResultOptions = dataclasses.field(default_factory=ResultOptions)
     declared_return: Any = Any  # the handler's own return annotation (return_annotation may be a response_model)
+    # No return annotation and no response_model: the result is encoded as FastAPI encodes it (a str as JSON too).
+    untyped_result: bool = False
 
     @property
     def label(self) -> str:
@@ -489,7 +491,8 @@ def analyse(
     if missing:
         raise RouteDefinitionError(f"{label} path parameter {{{missing[0]}}} is not a parameter of the handler")
     result = result or ResultOptions()
-    declared = typing.get_type_hints(handler, include_extras=True).get("return", Any)
+    hints = typing.get_type_hints(handler, include_extras=True)
+    declared = hints.get("return", Any)
     returns = declared
     if result.model is not UNSET:
         returns = Any if result.model is None else result.model
@@ -500,6 +503,7 @@ def analyse(
         params=params,
         result=result,
         declared_return=declared,
+        untyped_result="return" not in hints and result.model is UNSET,
         return_annotation=returns,
         is_async=inspect.iscoroutinefunction(handler),
         status=status,
