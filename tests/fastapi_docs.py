@@ -73,7 +73,6 @@ EXCLUDED_CHAPTERS = {
 
 # Apps of the chapters in, left out: their answers cannot be replayed the same, on any server.
 EXCLUDED_APPS = {
-    "custom_response.tutorial008": "its test points the module's some_file_path at a file the test writes",
     "query_params_str_validations.tutorial015": "answers with a random.choice() of its items",
     "using_request_directly.tutorial001": "answers with the peer's address, \"testclient\" under FastAPI's TestClient",
 }
@@ -460,9 +459,11 @@ def server_errors(log: str) -> list[str]:
 
 
 def prepare_workdir(tree: Path) -> None:
-    """Write into ``tree`` what FastAPI's tests write into their working directory before importing an app: a
-    ``static/sample.txt`` (static_files), the templates chapter's ``templates/`` and ``static/`` (templates). A
-    replay serves from ``tree``."""
+    """Write into ``tree`` what FastAPI's tests write before importing an app: a ``static/sample.txt``
+    (static_files), the templates chapter's ``templates/`` and ``static/`` (templates), and the file that
+    custom_response's tests write and point the app's relative ``some_file_path`` at. A replay serves from
+    ``tree``."""
+    (tree / "large-video-file.mp4").write_bytes(b"Fake video bytes")
     static = tree / "static"
     static.mkdir(exist_ok=True)
     (static / "sample.txt").write_text("This is a sample static file.")

@@ -83,10 +83,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: covet.routing.APIRoute missing",
     "custom_request_and_route.tutorial003":
         "start-up: covet.routing.APIRoute missing",
-    "custom_response.tutorial009":
-        "500 on a request FastAPI answers 200: FileNotFoundError: [Errno 2] No such file or directory: 'large-vide",
-    "custom_response.tutorial009b":
-        "500 on a request FastAPI answers 200: FileNotFoundError: [Errno 2] No such file or directory: 'large-vide",
     "custom_response.tutorial010":
         "start-up: Covet(default_response_class=...) not accepted",
     "dataclasses_.tutorial003":
