@@ -130,6 +130,17 @@ class SourceBinder(Binder):
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
         return name
 
+    def model_validator(self, p: ParamSpec) -> str:
+        cls = p.model
+        assert cls is not None
+        module, short = cls.__module__, cls.__name__
+        if cls.__qualname__ != short or getattr(sys.modules.get(module), short, None) is not cls:
+            raise SourceError(f"{self.route.label} the model {cls.__qualname__} of parameter {p.name!r} is not "
+                              "defined at module level, so the glue cannot import it")
+        name = f"{self.prefix}_M_{p.local}"
+        self.lines.append(f"{name}: Final = validator({self.importer.alias(module, short)})")
+        return name
+
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:
         names = gluekit.dataclass_fields(p.annotation)
         if names is None:

@@ -143,6 +143,10 @@ class Binder:
     def default(self, p: ParamSpec) -> str:
         raise NotImplementedError
 
+    def model_validator(self, p: ParamSpec) -> str:
+        """Name of the validator of a parameter model's class (``p.model``), which its gathered input goes to."""
+        raise NotImplementedError
+
     def serializer(self) -> str | None:
         raise NotImplementedError
 
@@ -196,6 +200,11 @@ class ObjectBinder(Binder):
         what = f"{'body ' if p.source == 'body' else ''}parameter {p.name!r}"
         v = _adapter(p.annotation, self.spec.label, what).validator
         self.ns[name] = v.validate_json if json else v.validate_python
+        return name
+
+    def model_validator(self, p: ParamSpec) -> str:
+        name = f"_M_{p.local}"
+        self.ns[name] = _adapter(p.model, self.spec.label, f"parameter {p.name!r}").validator.validate_python
         return name
 
     def default(self, p: ParamSpec) -> str:
@@ -410,8 +419,42 @@ def glue_source(
     for p in by_source.get("path", []):
         convert(p, f"_pp[{path_params.index(p.key)}]", ("path", p.key), "")
 
+    def model(source: str, p: ParamSpec, pairs_expr: str) -> None:
+        """Gather a parameter model's input from the source's pairs, and validate it (see runtime/parammodels)."""
+        assert p.model is not None
+        fields = tuple((f.name, f.key, f.multi) for f in p.fields)
+        declared = get_args(p.annotation)[0] if get_origin(p.annotation) is typing.Annotated else p.annotation
+        optional = declared is not p.model  # Model | None
+        strict = p.model.model_config.get("extra") in ("allow", "forbid")
+        renames: tuple[tuple[str, str], ...] = ()
+        if source == "header" and p.model.model_config.get("loc_by_alias", True):
+            renames = tuple((f.name, f.key) for f in p.fields if f.key != f.name.lower())
+        vname = binder.model_validator(p)
+        w(f"r_{p.local}: dict[str, Any] | None = model_input({pairs_expr}, {fields!r}, {source == 'header'!r}, "
+          f"{source == 'body'!r}, {optional!r}, {strict!r})")
+        pad = ""
+        if optional:
+            w(f"if r_{p.local} is not None:")
+            pad = "    "
+        w(f"{pad}try:")
+        w(f"{pad}    p_{p.local} = {vname}(r_{p.local})")
+        w(f"{pad}except ValidationError as _e:")
+        w(f"{pad}    {err(p)} = add_model_errors({err(p)}, _e, {source!r}, {renames!r})")
+        w(f"{pad}    p_{p.local} = None")
+        if optional:
+            w("else:")
+            if p.required:
+                w(f"    {err(p)} = missing_error({err(p)}, {(source,)!r})")
+                w(f"    p_{p.local} = None")
+            else:
+                w(f"    p_{p.local} = {default(p)}")
+
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v") -> None:
-        # ``v``: the loop's value variable; files get their own, as mypy types a variable once.
+        # ``v``: the loop's value variable; files get their own, as mypy types a variable once. Parameter models
+        # read the pairs themselves, after the loop: every parameter is then converted in the order declared, so
+        # their errors come in FastAPI's order.
+        declared = params
+        params = [p for p in params if p.model is None]
         for p in params:
             collected = "list[Any] = []" if p.source == "file" else "list[str] = []"
             w(f"r_{p.local}: {collected if p.multi else 'Any = MISSING'}")
@@ -424,14 +467,17 @@ def glue_source(
             lines.append(f"    {kw} _k == {key!r}:")
             for p in same:
                 lines.append(f"        r_{p.local}{f'.append({v})' if p.multi else f' = {v}'}")
-        if guard:
+        if lines and guard:
             w(f"if {guard}:")
             w(f"    for _k, {v} in {pairs_expr}:")
             body.extend("    " + line for line in lines)
-        else:
+        elif lines:
             w(f"for _k, {v} in {pairs_expr}:")
             body.extend(lines)
-        for p in params:
+        for p in declared:
+            if p.model is not None:
+                model(source, p, pairs_expr)
+                continue
             loc = (source, p.key)
             present = f"r_{p.local}" if p.multi else f"r_{p.local} is not MISSING"
             w(f"if {present}:")
@@ -444,7 +490,11 @@ def glue_source(
                 w(f"    p_{p.local} = {default(p)}")
 
     if "query" in by_source:
-        keyed("query", by_source["query"], "parse_query(_q)", "_q")
+        if any(p.model is not None for p in by_source["query"]):
+            w("_qp = parse_query(_q)")  # parsed once for the models and the plain parameters
+            keyed("query", by_source["query"], "_qp", None)
+        else:
+            keyed("query", by_source["query"], "parse_query(_q)", "_q")
     if "header" in by_source:
         keyed("header", by_source["header"], "_h", None)
     if "cookie" in by_source:
