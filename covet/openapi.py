@@ -178,30 +178,35 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     return {"required": required, "content": {media_type: media}}
 
 
+def _model_type(p: ParamSpec) -> Any:
+    """What a form model parameter's schema is of: its model, or its union of models."""
+    return p.model if p.model is not None else p.annotation
+
+
 def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
     media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
-    models = [p for p in params if p.model is not None]
+    models = [p for p in params if p.is_model]
     if len(params) == 1 and models:
         # One form model: the form is the model (FastAPI documents its schema as the body's).
         one: dict[str, Any] = {}
-        schemas.want(models[0].model, "validation", one)
+        schemas.want(_model_type(models[0]), "validation", one)
         return {"required": models[0].required, "content": {media: one}}
     props: dict[str, Any] = {}
     for p in params:
-        if p.model is not None:
+        if p.is_model:
             continue
         if p.source == "file":
             one = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's, for a file
             props[p.key] = {"type": "array", "items": one} if p.multi else one
         else:
             schemas.want(p.annotation, "validation", props, p.key)
-    schema = schemas.body_object(name, props, [p.key for p in params if p.required and p.model is None])
+    schema = schemas.body_object(name, props, [p.key for p in params if p.required and not p.is_model])
     if models:
         # Each form model's fields are the form's too: FastAPI joins the models' schemas to the others' fields.
         parts: list[dict[str, Any]] = []
         for p in models:
             part: dict[str, Any] = {}
-            schemas.want(p.model, "validation", part)
+            schemas.want(_model_type(p), "validation", part)
             parts.append(part)
         body = schemas.named[f"Body_{name}"]
         schemas.named[f"Body_{name}"] = {"allOf": parts, **body}

@@ -167,6 +167,26 @@ def test_a_form_model_beside_a_form_field(pclient: Any) -> None:
         (["body", "name"], "missing"), (["body", "token"], "missing")]
 
 
+def test_a_form_read_as_one_of_several_models(pclient: Any) -> None:
+    r = post_form(pclient, "/contacts", "kind=person&name=Rick&tags=a&tags=b&token=t")
+    assert r.json() == {"contact": {"kind": "person", "name": "Rick", "tags": ["a", "b"]}, "token": "t"}
+    r = post_form(pclient, "/contacts", "kind=company&company_name=Acme&token=t")
+    assert r.json() == {"contact": {"kind": "company", "company_name": "Acme"}, "token": "t"}
+    # The member the discriminator picks reports its errors under its tag; its own fields come first in the input.
+    r = post_form(pclient, "/contacts", "token=t&kind=person")
+    assert r.json() == {"detail": [{"type": "missing", "loc": ["body", "person", "name"], "msg": "Field required",
+                                    "input": {"kind": "person", "token": "t"}}]}
+    r = post_form(pclient, "/contacts", "name=Rick&token=t")
+    assert r.json()["detail"] == [{"type": "union_tag_not_found", "loc": ["body"],
+                                   "msg": "Unable to extract tag using discriminator 'kind'",
+                                   "input": {"name": "Rick", "token": "t"}, "ctx": {"discriminator": "'kind'"}}]
+    r = post_form(pclient, "/contacts", "kind=robot&token=t")
+    assert r.json()["detail"][0]["type"] == "union_tag_invalid"
+    assert pclient.post("/contacts/maybe").json() == {"contact": None}
+    r = post_form(pclient, "/contacts/maybe", "kind=company&company_name=Acme")
+    assert r.json() == {"contact": {"kind": "company", "company_name": "Acme"}}
+
+
 def test_a_dependency_may_take_a_model(pclient: Any) -> None:
     assert pclient.get("/paged?limit=3&offset=4").json() == {"at": 3004}
     assert pclient.get("/paged?limit=0").json()["detail"][0]["loc"] == ["query", "limit"]

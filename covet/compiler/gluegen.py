@@ -27,8 +27,10 @@ from covet.runtime import gluekit
 from covet.runtime.glue import (
     Binder,
     ErrorHandlers,
+    discriminator,
     glue_is_async,
     glue_source,
+    optional_model,
     reads_headers,
     reads_stream,
     uses_connection,
@@ -131,14 +133,19 @@ class SourceBinder(Binder):
         return name
 
     def model_validator(self, p: ParamSpec) -> str:
-        cls = p.model
-        assert cls is not None
-        module, short = cls.__module__, cls.__name__
-        if cls.__qualname__ != short or getattr(sys.modules.get(module), short, None) is not cls:
-            raise SourceError(f"{self.route.label} the model {cls.__qualname__} of parameter {p.name!r} is not "
-                              "defined at module level, so the glue cannot import it")
+        names: list[str] = []
+        for cls in [p.model] if p.model is not None else p.choices:
+            module, short = cls.__module__, cls.__name__
+            if cls.__qualname__ != short or getattr(sys.modules.get(module), short, None) is not cls:
+                raise SourceError(f"{self.route.label} the model {cls.__qualname__} of parameter {p.name!r} is not "
+                                  "defined at module level, so the glue cannot import it")
+            names.append(self.importer.alias(module, short))
+        tp = names[0]
+        if p.model is None:
+            union = self.importer.alias("covet.runtime.parammodels", "form_union")
+            tp = f"{union}(({', '.join(names)},), {optional_model(p)!r}, {discriminator(p)!r})"
         name = f"{self.prefix}_M_{p.local}"
-        self.lines.append(f"{name}: Final = validator({self.importer.alias(module, short)})")
+        self.lines.append(f"{name}: Final = validator({tp})")
         return name
 
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:

@@ -33,7 +33,8 @@ from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionE
 from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
-from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes
+from covet.runtime.parammodels import form_union
+from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes, model_keys
 from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
@@ -204,7 +205,8 @@ class ObjectBinder(Binder):
 
     def model_validator(self, p: ParamSpec) -> str:
         name = f"_M_{p.local}"
-        self.ns[name] = _adapter(p.model, self.spec.label, f"parameter {p.name!r}").validator.validate_python
+        tp = p.model if p.model is not None else form_union(p.choices, optional_model(p), discriminator(p))
+        self.ns[name] = _adapter(tp, self.spec.label, f"parameter {p.name!r}").validator.validate_python
         return name
 
     def default(self, p: ParamSpec) -> str:
@@ -243,6 +245,19 @@ class ObjectBinder(Binder):
     def result_class(self) -> str:
         self.ns["_RT"] = self.spec.return_annotation
         return "_RT"
+
+
+def optional_model(p: ParamSpec) -> bool:
+    """Whether a parameter model is declared ``Model | None`` (or ``A | B | None``)."""
+    declared = get_args(p.annotation)[0] if get_origin(p.annotation) is typing.Annotated else p.annotation
+    if p.model is not None:
+        return declared is not p.model
+    return type(None) in get_args(declared)
+
+
+def discriminator(p: ParamSpec) -> str | None:
+    """The discriminator a union of form models is declared with (``Form(discriminator="kind")``)."""
+    return p.marker.discriminator if p.marker is not None else None
 
 
 def result_kind(ann: Any) -> str:
@@ -421,17 +436,20 @@ def glue_source(
 
     def model(source: str, p: ParamSpec, pairs_expr: str) -> None:
         """Gather a parameter model's input from the source's pairs, and validate it (see runtime/parammodels)."""
-        assert p.model is not None
-        fields = tuple((f.name, f.key, f.multi) for f in p.fields)
-        declared = get_args(p.annotation)[0] if get_origin(p.annotation) is typing.Annotated else p.annotation
-        optional = declared is not p.model  # Model | None
-        strict = p.model.model_config.get("extra") in ("allow", "forbid")
+        optional = optional_model(p)
+        models = [p.model] if p.model is not None else list(p.choices)
+        strict = any(m.model_config.get("extra") in ("allow", "forbid") for m in models)
         renames: tuple[tuple[str, str], ...] = ()
-        if source == "header" and p.model.model_config.get("loc_by_alias", True):
-            renames = tuple((f.name, f.key) for f in p.fields if f.key != f.name.lower())
         vname = binder.model_validator(p)
-        w(f"r_{p.local}: dict[str, Any] | None = model_input({pairs_expr}, {fields!r}, {source == 'header'!r}, "
-          f"{source == 'body'!r}, {optional!r}, {strict!r})")
+        if p.model is None:
+            names = tuple(dict.fromkeys(key for m in models for _, key, _ in model_keys(m)))
+            w(f"r_{p.local}: dict[str, Any] | None = union_input({pairs_expr}, {names!r}, {optional!r}, {strict!r})")
+        else:
+            fields = tuple((f.name, f.key, f.multi) for f in p.fields)
+            if source == "header" and p.model.model_config.get("loc_by_alias", True):
+                renames = tuple((f.name, f.key) for f in p.fields if f.key != f.name.lower())
+            w(f"r_{p.local}: dict[str, Any] | None = model_input({pairs_expr}, {fields!r}, {source == 'header'!r}, "
+              f"{source == 'body'!r}, {optional!r}, {strict!r})")
         pad = ""
         if optional:
             w(f"if r_{p.local} is not None:")
@@ -454,7 +472,7 @@ def glue_source(
         # read the pairs themselves, after the loop: every parameter is then converted in the order declared, so
         # their errors come in FastAPI's order.
         declared = params
-        params = [p for p in params if p.model is None]
+        params = [p for p in params if not p.is_model]
         for p in params:
             collected = "list[Any] = []" if p.source == "file" else "list[str] = []"
             w(f"r_{p.local}: {collected if p.multi else 'Any = MISSING'}")
@@ -475,7 +493,7 @@ def glue_source(
             w(f"for _k, {v} in {pairs_expr}:")
             body.extend(lines)
         for p in declared:
-            if p.model is not None:
+            if p.is_model:
                 model(source, p, pairs_expr)
                 continue
             loc = (source, p.key)
@@ -490,7 +508,7 @@ def glue_source(
                 w(f"    p_{p.local} = {default(p)}")
 
     if "query" in by_source:
-        if any(p.model is not None for p in by_source["query"]):
+        if any(p.is_model for p in by_source["query"]):
             w("_qp = parse_query(_q)")  # parsed once for the models and the plain parameters
             keyed("query", by_source["query"], "_qp", None)
         else:

@@ -8,14 +8,18 @@ gathers: its fields by their keys, and every other key of the source, which the 
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterable
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
 import pydantic_core
 
 from covet.runtime.encode import add_errors
+from covet.runtime.signature import model_keys
 
-__all__ = ["model_input", "add_model_errors"]
+__all__ = ["model_input", "union_input", "form_union", "add_model_errors"]
 
 # One field: (its key in the model's input, its name on the wire, whether it collects every value of its key).
 Field = tuple[str, str, bool]
@@ -61,6 +65,56 @@ def model_input(pairs: Iterable[tuple[str, str]], fields: tuple[Field, ...], fir
             out[key] = values[0] if len(values) == 1 else values
     if optional and not own and not (strict_extra and out):
         return None
+    return out
+
+
+def union_input(pairs: Iterable[tuple[str, str]], names: tuple[str, ...], optional: bool,
+                strict_extra: bool) -> dict[str, Any] | None:
+    """The input of a union of form models: every field of the form (a repeated one as a list), which each member
+    takes as its own (``form_union``); None when the union is optional and the form gives none of its fields."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        found = out.get(key)
+        if found is None:
+            out[key] = value
+        elif isinstance(found, list):
+            found.append(value)
+        else:
+            out[key] = [found, value]
+    if optional and not any(n in out for n in names) and not (strict_extra and out):
+        return None
+    return out
+
+
+def form_union(models: tuple[type[pydantic.BaseModel], ...], optional: bool, discriminator: str | None) -> Any:
+    """The type a union of form models validates as: a member reads the form's fields as a lone form model does."""
+    choices: list[Any] = [Annotated[m, pydantic.BeforeValidator(functools.partial(_as_form, model_keys(m)))]
+                          for m in models]
+    if optional:
+        choices.append(type(None))
+    union = functools.reduce(operator.or_, choices)
+    return Annotated[union, pydantic.Discriminator(discriminator)] if discriminator else union
+
+
+def _as_form(fields: tuple[Field, ...], value: Any) -> Any:
+    """``value`` (``union_input``'s) as one model's input: its fields first (one value, or a list for a list field;
+    an empty one as not sent), then the other keys."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    taken: set[str] = set()
+    for alias, key, multi in fields:
+        taken.add(key)
+        found = value.get(key)
+        if found is None:
+            continue
+        if multi:
+            out[alias] = found if isinstance(found, list) else [found]
+            continue
+        one = found[-1] if isinstance(found, list) else found
+        if one != "":
+            out[alias] = one
+    out.update((k, v) for k, v in value.items() if k not in taken)
     return out
 
 

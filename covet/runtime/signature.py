@@ -29,6 +29,7 @@ from covet.params import (
     BodyParam,
     Depends,
     FileParam,
+    FormParam,
     HeaderParam,
     Param,
     PathParam,
@@ -76,6 +77,13 @@ class ParamSpec:
     # name on the wire).
     model: type[pydantic.BaseModel] | None = None
     fields: list[ParamSpec] = dataclasses.field(default_factory=list)
+    # A form read as one of several models (``A | B``, perhaps ``| None``), each taking the form's fields as its own.
+    choices: tuple[type[pydantic.BaseModel], ...] = ()
+
+    @property
+    def is_model(self) -> bool:
+        """Whether it is a parameter model (one model, or a union of form models)."""
+        return self.model is not None or bool(self.choices)
 
     def __post_init__(self) -> None:
         if not self.local:
@@ -445,6 +453,11 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
                                     marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
+        choices = form_models(ann) if source == "form" else ()
+        if choices:
+            params.append(ParamSpec(p.name, source, p.name, checked, default, keyword_only=kw, marker=marker,
+                                    marker_default=from_default, local=local, owner=owner, choices=choices))
+            continue
         model = param_model(ann)
         if model is not None and source in _MODEL_SOURCES:
             params.append(ParamSpec(p.name, source, p.name, checked, default, keyword_only=kw, marker=marker,
@@ -480,6 +493,28 @@ def param_model(tp: Any) -> type[pydantic.BaseModel] | None:
     if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
         return tp
     return None
+
+
+def form_models(tp: Any) -> tuple[type[pydantic.BaseModel], ...]:
+    """The models of a union of several (``A | B``, ``A | B | None``); empty for anything else."""
+    if get_origin(tp) is not Union and get_origin(tp) is not types.UnionType:
+        return ()
+    found: list[type[pydantic.BaseModel]] = []
+    for arg in get_args(tp):
+        if arg is type(None):
+            continue
+        if get_origin(arg) is Annotated:
+            arg = get_args(arg)[0]
+        if not (isinstance(arg, type) and issubclass(arg, pydantic.BaseModel)):
+            return ()
+        found.append(arg)
+    return tuple(found) if len(found) > 1 else ()
+
+
+def model_keys(model: type[pydantic.BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """(key of the model's input, name in a form, whether it collects a repeated key) of each field of a form
+    model."""
+    return tuple((f.name, f.key, f.multi) for f in _model_fields(model, FormParam(), False))
 
 
 def _is_sequence(tp: Any) -> bool:

@@ -7,10 +7,12 @@ from covet import Cookie, Covet, Depends, Form, Header, Query
 from parammodels_models import (  # served from tests/apps, or built beside this
     Aliased,
     CommonHeaders,
+    Company,
     Cookies,
     DateRange,
     FilterParams,
     Login,
+    Person,
     Preferences,
     Profile,
     StrictFilter,
@@ -73,6 +75,18 @@ async def login(data: Annotated[Login, Form()]) -> Login:
 @app.post("/profiles")
 async def create_profile(profile: Annotated[Profile, Form()], token: Annotated[str, Form()]) -> dict[str, Any]:
     return {"profile": profile, "token": token}
+
+
+@app.post("/contacts")
+async def create_contact(contact: Annotated[Person | Company, Form(discriminator="kind")],
+                         token: Annotated[str, Form()]) -> dict[str, Any]:
+    return {"contact": contact, "token": token}
+
+
+@app.post("/contacts/maybe")
+async def maybe_contact(
+        contact: Annotated[Person | Company | None, Form(discriminator="kind")] = None) -> dict[str, Any]:
+    return {"contact": contact}
 
 
 def paging(page: Annotated[FilterParams, Query()]) -> int:

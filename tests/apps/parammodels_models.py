@@ -65,3 +65,14 @@ class Login(BaseModel):
 class Profile(BaseModel):
     name: str
     tags: list[str] = []
+
+
+class Person(BaseModel):
+    kind: Literal["person"]
+    name: str
+    tags: list[str] = []
+
+
+class Company(BaseModel):
+    kind: Literal["company"]
+    company_name: str
