@@ -6,12 +6,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from openapi_spec_validator import validate
+from pydantic import BaseModel
 
 from conftest import TRANSPORTS, app_client, build_project, read_response_simple
+from covet import Covet, Query
+from covet.exceptions import RouteDefinitionError
+from covet.testing import TestClient
 
 TESTS = Path(__file__).resolve().parent
 FORM = "application/x-www-form-urlencoded"
@@ -233,3 +237,19 @@ def test_the_openapi_document_lists_each_field_as_fastapi_does(pclient: Any) -> 
     body = doc["components"]["schemas"]["Body_create_profile_profiles_post"]
     assert body["allOf"] == [{"$ref": "#/components/schemas/Profile"}]
     assert body["required"] == ["token"] and list(body["properties"]) == ["token"]
+
+
+class Page(BaseModel):
+    size: int = 10
+
+
+def test_what_a_model_parameter_cannot_be_is_refused_at_start_up() -> None:
+    app = Covet()
+
+    @app.get("/pages")
+    def pages(page: Annotated[list[Page], Query()]) -> int:
+        return len(page)
+
+    with pytest.raises(RouteDefinitionError, match=r"test_param_models\.py:\d+:.*query parameter 'page' must be a "
+                                                   r"scalar, a list of scalars or a pydantic model"):
+        TestClient(app).get("/pages")

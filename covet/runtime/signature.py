@@ -467,7 +467,8 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
             raise RouteDefinitionError(
-                f"{label} {source} parameter {p.name!r} must be a scalar or a list of scalars, not {ann!r}"
+                f"{label} {source} parameter {p.name!r} must be a scalar, a list of scalars or a pydantic model, "
+                f"not {ann!r}"
             )
         if source == "header":
             if marker.alias:
