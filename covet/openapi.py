@@ -178,16 +178,38 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     return {"required": required, "content": {media_type: media}}
 
 
+def _model_type(p: ParamSpec) -> Any:
+    """What a form model parameter's schema is of: its model, or its union of models."""
+    return p.model if p.model is not None else p.annotation
+
+
 def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
+    media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
+    models = [p for p in params if p.is_model]
+    if len(params) == 1 and models:
+        # One form model: the form is the model (FastAPI documents its schema as the body's).
+        one: dict[str, Any] = {}
+        schemas.want(_model_type(models[0]), "validation", one)
+        return {"required": models[0].required, "content": {media: one}}
     props: dict[str, Any] = {}
     for p in params:
+        if p.is_model:
+            continue
         if p.source == "file":
             one = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's, for a file
             props[p.key] = {"type": "array", "items": one} if p.multi else one
         else:
             schemas.want(p.annotation, "validation", props, p.key)
-    media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
-    schema = schemas.body_object(name, props, [p.key for p in params if p.required])
+    schema = schemas.body_object(name, props, [p.key for p in params if p.required and not p.is_model])
+    if models:
+        # Each form model's fields are the form's too: FastAPI joins the models' schemas to the others' fields.
+        parts: list[dict[str, Any]] = []
+        for p in models:
+            part: dict[str, Any] = {}
+            schemas.want(_model_type(p), "validation", part)
+            parts.append(part)
+        body = schemas.named[f"Body_{name}"]
+        schemas.named[f"Body_{name}"] = {"allOf": parts, **body}
     return {"required": any(p.required for p in params), "content": {media: {"schema": schema}}}
 
 
@@ -249,8 +271,10 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     for p in everything:  # a key several dependencies read is one parameter of the operation
         if p.marker is not None and not p.marker.include_in_schema:
             continue
-        if p.source in _WIRE and not any(q.source == p.source and q.key == p.key for q in wire):
-            wire.append(p)
+        # A parameter model is documented as its fields, each a parameter of its own (as FastAPI does).
+        for one in p.fields if p.model is not None else [p]:
+            if one.source in _WIRE and not any(q.source == one.source and q.key == one.key for q in wire):
+                wire.append(one)
     if wire:
         op["parameters"] = [_parameter(p, schemas) for p in wire]
     bodies = [p for p in everything if p.source == "body"]
@@ -353,6 +377,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     defs = schemas.fill()
     for body in schemas.named.values():  # each property titled as FastAPI titles it (a reference keeps none)
+        if "allOf" in body:  # the form models' schemas, each wanted into a holder of its own (see _form)
+            body["allOf"] = [part["schema"] for part in body["allOf"]]
         for key, prop in body["properties"].items():
             if "$ref" not in prop:
                 prop.setdefault("title", key.title().replace("_", " "))

@@ -43,6 +43,7 @@ class ParamOptions(TypedDict, total=False):
     include_in_schema: bool
     json_schema_extra: dict[str, Any] | None
     allow_inf_nan: bool | None
+    discriminator: str | None
 
 
 class _Required:
@@ -74,6 +75,7 @@ class Param(annotated_types.GroupedMetadata):
         include_in_schema: False leaves the parameter out of the OpenAPI document.
         json_schema_extra: more keys for the parameter's schema.
         allow_inf_nan: whether a float may be inf or NaN; parameters refuse them unless this is True.
+        discriminator: the field whose value picks the member of a union of models (pydantic's discriminator).
     """
 
     source: ClassVar[str] = ""
@@ -100,6 +102,7 @@ class Param(annotated_types.GroupedMetadata):
         include_in_schema: bool = True,
         json_schema_extra: dict[str, Any] | None = None,
         allow_inf_nan: bool | None = None,
+        discriminator: str | None = None,
     ) -> None:
         self.default = REQUIRED if default is Ellipsis else default
         self.alias = alias
@@ -127,6 +130,9 @@ class Param(annotated_types.GroupedMetadata):
             found.append(pydantic.StringConstraints(pattern=pattern))
         if allow_inf_nan is not None:
             found.append(pydantic.AllowInfNan(allow_inf_nan))
+        self.discriminator = discriminator
+        if discriminator is not None:
+            found.append(pydantic.Discriminator(discriminator))
         self.constraints: tuple[Any, ...] = tuple(found)
 
     @property

@@ -61,18 +61,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: Covet(swagger_ui_parameters=...) not accepted",
     "configure_swagger_ui.tutorial003":
         "start-up: Covet(swagger_ui_parameters=...) not accepted",
-    "cookie_param_models.tutorial001":
-        "start-up: Pydantic model as cookie parameters refused",
-    "cookie_param_models.tutorial001_non_an":
-        "start-up: Pydantic model as cookie parameters refused",
-    "cookie_param_models.tutorial002":
-        "start-up: Pydantic model as cookie parameters refused",
-    "cookie_param_models.tutorial002_non_an":
-        "start-up: Pydantic model as cookie parameters refused",
-    "cookie_param_models.tutorial003":
-        "start-up: Pydantic model as cookie parameters refused",
-    "cookie_param_models.tutorial003_non_an":
-        "start-up: Pydantic model as cookie parameters refused",
     "custom_request_and_route.tutorial001":
         "start-up: covet.routing.APIRoute missing",
     "custom_request_and_route.tutorial001_non_an":
@@ -107,22 +95,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "body differs",
     "handling_errors.tutorial005":
         "body differs",
-    "header_param_models.tutorial001":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial001_non_an":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial002":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial002_non_an":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial003":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial003_non_an":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial004":
-        "start-up: Pydantic model as header parameters refused",
-    "header_param_models.tutorial004_non_an":
-        "start-up: Pydantic model as header parameters refused",
     "json_base64_bytes.tutorial001":
         "OpenAPI differs in 3 places",
     "metadata.tutorial001":
@@ -159,22 +131,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "OpenAPI differs in 4 places",
     "path_params_numeric_validations.tutorial002_non_an":
         "OpenAPI differs in 4 places",
-    "query_param_models.tutorial001":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial001_non_an":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial002":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial002_non_an":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial003":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial003_non_an":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial004":
-        "start-up: Pydantic model as query parameters refused",
-    "query_param_models.tutorial004_non_an":
-        "start-up: Pydantic model as query parameters refused",
     "query_params_str_validations.tutorial013":
         "start-up: bare `list` query parameter refused",
     "query_params_str_validations.tutorial013_non_an":
@@ -208,33 +164,13 @@ EXPECTED_FAILURES: dict[str, str] = {
     "request_files.tutorial003_non_an":
         "OpenAPI differs in 1 place",
     "request_form_models.tutorial001":
-        "start-up: Pydantic model as form parameters refused",
+        "422 detail differs (validation error shape or message)",
     "request_form_models.tutorial001_non_an":
-        "start-up: Pydantic model as form parameters refused",
+        "422 detail differs (validation error shape or message)",
     "request_form_models.tutorial002":
-        "start-up: Pydantic model as form parameters refused",
+        "422 detail differs (validation error shape or message)",
     "request_form_models.tutorial002_non_an":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial003":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial003_non_an":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial004":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial004_non_an":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial005":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial005_non_an":
-        "start-up: Pydantic model as form parameters refused",
-    "request_form_models.tutorial006":
-        "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
-    "request_form_models.tutorial006_non_an":
-        "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
-    "request_form_models.tutorial007":
-        "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
-    "request_form_models.tutorial007_non_an":
-        "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
+        "422 detail differs (validation error shape or message)",
     "request_forms.tutorial001":
         "422 detail differs (validation error shape or message)",
     "request_forms.tutorial001_non_an":
@@ -334,11 +270,9 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
     "test_configure_swagger_ui/test_tutorial003.py":
         "2/2 fail; first: Covet(swagger_ui_parameters=...) not accepted",
     "test_cookie_param_models/test_tutorial001.py":
-        "10/10 fail; first: Pydantic model as cookie parameters refused",
+        "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_cookie_param_models/test_tutorial002.py":
-        "10/10 fail; first: Pydantic model as cookie parameters refused",
-    "test_cookie_param_models/test_tutorial003.py":
-        "8/8 fail; first: Pydantic model as cookie parameters refused",
+        "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_cookie_params/test_tutorial001.py":
         "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_custom_request_and_route/test_tutorial001.py":
@@ -414,13 +348,11 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
     "test_handling_errors/test_tutorial006.py":
         "1/4 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_header_param_models/test_tutorial001.py":
-        "8/8 fail; first: Pydantic model as header parameters refused",
+        "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_header_param_models/test_tutorial002.py":
-        "10/10 fail; first: Pydantic model as header parameters refused",
+        "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_header_param_models/test_tutorial003.py":
-        "8/8 fail; first: Pydantic model as header parameters refused",
-    "test_header_param_models/test_tutorial004.py":
-        "8/8 fail; first: Pydantic model as header parameters refused",
+        "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_header_params/test_tutorial001.py":
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_header_params/test_tutorial002.py":
@@ -494,13 +426,9 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
     "test_path_params_numeric_validations/test_tutorial006.py":
         "2/14 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_query_param_models/test_tutorial001.py":
-        "10/10 fail; first: Pydantic model as query parameters refused",
+        "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_query_param_models/test_tutorial002.py":
-        "10/10 fail; first: Pydantic model as query parameters refused",
-    "test_query_param_models/test_tutorial003.py":
-        "4/4 fail; first: Pydantic model as query parameters refused",
-    "test_query_param_models/test_tutorial004.py":
-        "8/8 fail; first: Pydantic model as query parameters refused",
+        "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_query_params/test_tutorial001.py":
         "1/4 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_query_params/test_tutorial002.py":
@@ -558,19 +486,9 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
     "test_request_files/test_tutorial003.py":
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_request_form_models/test_tutorial001.py":
-        "12/12 fail; first: Pydantic model as form parameters refused",
+        "4/12 fail; first: AssertionError: assert {'detail': [{...'input': {}}]} == {'detail': [{...'input': {}}]} ",
     "test_request_form_models/test_tutorial002.py":
-        "14/14 fail; first: Pydantic model as form parameters refused",
-    "test_request_form_models/test_tutorial003.py":
-        "4/4 fail; first: Pydantic model as form parameters refused",
-    "test_request_form_models/test_tutorial004.py":
-        "6/6 fail; first: Pydantic model as form parameters refused",
-    "test_request_form_models/test_tutorial005.py":
-        "8/8 fail; first: Pydantic model as form parameters refused",
-    "test_request_form_models/test_tutorial006.py":
-        "14/14 fail; first: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
-    "test_request_form_models/test_tutorial007.py":
-        "18/18 fail; first: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
+        "4/14 fail; first: AssertionError: assert {'detail': [{...'input': {}}]} == {'detail': [{...'input': {}}]} ",
     "test_request_forms/test_tutorial001.py":
         "4/12 fail; first: AssertionError: assert {'detail': [{...nput': None}]} == {'detail': [{...nput': None}]} ",
     "test_request_forms_and_files/test_tutorial001.py":

@@ -26,8 +26,10 @@ from covet.runtime import gluekit
 from covet.runtime.glue import (
     Binder,
     ErrorHandlers,
+    discriminator,
     glue_is_async,
     glue_source,
+    optional_model,
     reads_content_type,
     reads_headers,
     reads_stream,
@@ -133,6 +135,22 @@ class SourceBinder(Binder):
     def text_validator(self, p: ParamSpec) -> str:
         name = f"{self.prefix}_T_{p.local}"
         self.lines.append(f"{name}: Final = text_validator({self._annotation(p)})")
+        return name
+
+    def model_validator(self, p: ParamSpec) -> str:
+        names: list[str] = []
+        for cls in [p.model] if p.model is not None else p.choices:
+            module, short = cls.__module__, cls.__name__
+            if cls.__qualname__ != short or getattr(sys.modules.get(module), short, None) is not cls:
+                raise SourceError(f"{self.route.label} the model {cls.__qualname__} of parameter {p.name!r} is not "
+                                  "defined at module level, so the glue cannot import it")
+            names.append(self.importer.alias(module, short))
+        tp = names[0]
+        if p.model is None:
+            union = self.importer.alias("covet.runtime.parammodels", "form_union")
+            tp = f"{union}(({', '.join(names)},), {optional_model(p)!r}, {discriminator(p)!r})"
+        name = f"{self.prefix}_M_{p.local}"
+        self.lines.append(f"{name}: Final = validator({tp})")
         return name
 
     def fields(self, p: ParamSpec) -> tuple[str, str, list[str]] | None:

@@ -11,8 +11,8 @@ Stages, in the order a request meets them:
 3. ``dispatch``  - protocol-neutral: (method, path) to a route plan, looked up in a
                    ``pathtrie`` (which refuses NUL and dot segments).
 4. ``glue``      - the route's generated function: extract and convert parameters
-                   (``formdata``, pydantic-core), call the handler, filter and encode the
-                   result by its declared type (``encode``).
+                   (``formdata``, ``parammodels``, pydantic-core), call the handler, filter
+                   and encode the result by its declared type (``encode``).
 5. ``exchange``  - one request's life, once for every transport: the glue is called
                    (an async handler with ``send(None)``; ``resume`` continues it in a
                    Task only if it suspended, under ``lifetime``'s deadline), errors

@@ -33,7 +33,8 @@ from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionE
 from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
-from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes
+from covet.runtime.parammodels import form_union
+from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes, model_keys
 from covet.security.oauth2 import SecurityScopes
 
 __all__ = ["RoutePlan", "Binder", "ObjectBinder", "build_plan", "constant_plan", "glue_source", "result_kind",
@@ -154,6 +155,10 @@ class Binder:
     def default(self, p: ParamSpec) -> str:
         raise NotImplementedError
 
+    def model_validator(self, p: ParamSpec) -> str:
+        """Name of the validator of a parameter model's class (``p.model``), which its gathered input goes to."""
+        raise NotImplementedError
+
     def serializer(self) -> str | None:
         raise NotImplementedError
 
@@ -214,6 +219,12 @@ class ObjectBinder(Binder):
         self.ns[name] = gluekit.text_validator(p.annotation)
         return name
 
+    def model_validator(self, p: ParamSpec) -> str:
+        name = f"_M_{p.local}"
+        tp = p.model if p.model is not None else form_union(p.choices, optional_model(p), discriminator(p))
+        self.ns[name] = _adapter(tp, self.spec.label, f"parameter {p.name!r}").validator.validate_python
+        return name
+
     def default(self, p: ParamSpec) -> str:
         name = f"_D_{p.local}"
         self.ns[name] = p.default
@@ -250,6 +261,19 @@ class ObjectBinder(Binder):
     def result_class(self) -> str:
         self.ns["_RT"] = self.spec.return_annotation
         return "_RT"
+
+
+def optional_model(p: ParamSpec) -> bool:
+    """Whether a parameter model is declared ``Model | None`` (or ``A | B | None``)."""
+    declared = get_args(p.annotation)[0] if get_origin(p.annotation) is typing.Annotated else p.annotation
+    if p.model is not None:
+        return declared is not p.model
+    return type(None) in get_args(declared)
+
+
+def discriminator(p: ParamSpec) -> str | None:
+    """The discriminator a union of form models is declared with (``Form(discriminator="kind")``)."""
+    return p.marker.discriminator if p.marker is not None else None
 
 
 def result_kind(ann: Any) -> str:
@@ -428,8 +452,45 @@ def glue_source(
     for p in by_source.get("path", []):
         convert(p, f"_pp[{path_params.index(p.key)}]", ("path", p.key), "")
 
+    def model(source: str, p: ParamSpec, pairs_expr: str) -> None:
+        """Gather a parameter model's input from the source's pairs, and validate it (see runtime/parammodels)."""
+        optional = optional_model(p)
+        models = [p.model] if p.model is not None else list(p.choices)
+        strict = any(m.model_config.get("extra") in ("allow", "forbid") for m in models)
+        renames: tuple[tuple[str, str], ...] = ()
+        vname = binder.model_validator(p)
+        if p.model is None:
+            names = tuple(dict.fromkeys(key for m in models for _, key, _ in model_keys(m)))
+            w(f"r_{p.local}: dict[str, Any] | None = union_input({pairs_expr}, {names!r}, {optional!r}, {strict!r})")
+        else:
+            fields = tuple((f.name, f.key, f.multi) for f in p.fields)
+            if source == "header" and p.model.model_config.get("loc_by_alias", True):
+                renames = tuple((f.name, f.key) for f in p.fields if f.key != f.name.lower())
+            w(f"r_{p.local}: dict[str, Any] | None = model_input({pairs_expr}, {fields!r}, {source == 'header'!r}, "
+              f"{source == 'body'!r}, {optional!r}, {strict!r})")
+        pad = ""
+        if optional:
+            w(f"if r_{p.local} is not None:")
+            pad = "    "
+        w(f"{pad}try:")
+        w(f"{pad}    p_{p.local} = {vname}(r_{p.local})")
+        w(f"{pad}except ValidationError as _e:")
+        w(f"{pad}    {err(p)} = add_model_errors({err(p)}, _e, {source!r}, {renames!r})")
+        w(f"{pad}    p_{p.local} = None")
+        if optional:
+            w("else:")
+            if p.required:
+                w(f"    {err(p)} = missing_error({err(p)}, {(source,)!r})")
+                w(f"    p_{p.local} = None")
+            else:
+                w(f"    p_{p.local} = {default(p)}")
+
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v") -> None:
-        # ``v``: the loop's value variable; files get their own, as mypy types a variable once.
+        # ``v``: the loop's value variable; files get their own, as mypy types a variable once. Parameter models
+        # read the pairs themselves, after the loop: every parameter is then converted in the order declared, so
+        # their errors come in FastAPI's order.
+        declared = params
+        params = [p for p in params if not p.is_model]
         for p in params:
             collected = "list[Any] = []" if p.source == "file" else "list[str] = []"
             w(f"r_{p.local}: {collected if p.multi else 'Any = MISSING'}")
@@ -442,14 +503,17 @@ def glue_source(
             lines.append(f"    {kw} _k == {key!r}:")
             for p in same:
                 lines.append(f"        r_{p.local}{f'.append({v})' if p.multi else f' = {v}'}")
-        if guard:
+        if lines and guard:
             w(f"if {guard}:")
             w(f"    for _k, {v} in {pairs_expr}:")
             body.extend("    " + line for line in lines)
-        else:
+        elif lines:
             w(f"for _k, {v} in {pairs_expr}:")
             body.extend(lines)
-        for p in params:
+        for p in declared:
+            if p.is_model:
+                model(source, p, pairs_expr)
+                continue
             loc = (source, p.key)
             present = f"r_{p.local}" if p.multi else f"r_{p.local} is not MISSING"
             w(f"if {present}:")
@@ -462,7 +526,11 @@ def glue_source(
                 w(f"    p_{p.local} = {default(p)}")
 
     if "query" in by_source:
-        keyed("query", by_source["query"], "parse_query(_q)", "_q")
+        if any(p.is_model for p in by_source["query"]):
+            w("_qp = parse_query(_q)")  # parsed once for the models and the plain parameters
+            keyed("query", by_source["query"], "_qp", None)
+        else:
+            keyed("query", by_source["query"], "parse_query(_q)", "_q")
     if "header" in by_source:
         keyed("header", by_source["header"], "_h", None)
     if "cookie" in by_source:

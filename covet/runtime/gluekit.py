@@ -47,6 +47,7 @@ from covet.runtime.exits import after_reply, first_yield, unwind, unwind_sync
 from covet.runtime.formdata import json_declared, parse_cookies, parse_query
 from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
+from covet.runtime.parammodels import add_model_errors, model_input, union_input
 from covet.runtime.signature import MISSING
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
+    "model_input", "union_input", "add_model_errors",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)

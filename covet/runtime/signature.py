@@ -19,6 +19,9 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Final, Literal, Union, final, get_args, get_origin
 
+import pydantic
+import pydantic_core
+
 from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
 from covet.params import (
@@ -26,6 +29,7 @@ from covet.params import (
     BodyParam,
     Depends,
     FileParam,
+    FormParam,
     HeaderParam,
     Param,
     PathParam,
@@ -68,6 +72,18 @@ class ParamSpec:
     group: int = -1  # the index of the dependency it is a parameter of; -1: the handler's
     scopes: tuple[str, ...] = ()  # source "scopes": the OAuth2 scopes required along the way to its provider
     marker_default: bool = False  # the marker is the parameter's default (``q: str = Query(None)``)
+    # A pydantic model read field by field from the query, headers, cookies or form (FastAPI's parameter models):
+    # the class, and each field as a parameter of its own (``name``: the key of the model's input, ``key``: the
+    # name on the wire).
+    model: type[pydantic.BaseModel] | None = None
+    fields: list[ParamSpec] = dataclasses.field(default_factory=list)
+    # A form read as one of several models (``A | B``, perhaps ``| None``), each taking the form's fields as its own.
+    choices: tuple[type[pydantic.BaseModel], ...] = ()
+
+    @property
+    def is_model(self) -> bool:
+        """Whether it is a parameter model (one model, or a union of form models)."""
+        return self.model is not None or bool(self.choices)
 
     def __post_init__(self) -> None:
         if not self.local:
@@ -439,10 +455,22 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
             params.append(ParamSpec(p.name, "body", marker.alias or p.name, checked, default, keyword_only=kw,
                                     marker=marker, marker_default=from_default, local=local, owner=owner))
             continue
+        choices = form_models(ann) if source == "form" else ()
+        if choices:
+            params.append(ParamSpec(p.name, source, p.name, checked, default, keyword_only=kw, marker=marker,
+                                    marker_default=from_default, local=local, owner=owner, choices=choices))
+            continue
+        model = param_model(ann)
+        if model is not None and source in _MODEL_SOURCES:
+            params.append(ParamSpec(p.name, source, p.name, checked, default, keyword_only=kw, marker=marker,
+                                    marker_default=from_default, local=local, owner=owner, model=model,
+                                    fields=_model_fields(model, marker, model is not ann)))
+            continue
         multi = _scalar_sequence(ann)
         if not multi and not _is_scalar(ann):
             raise RouteDefinitionError(
-                f"{label} {source} parameter {p.name!r} must be a scalar or a list of scalars, not {ann!r}"
+                f"{label} {source} parameter {p.name!r} must be a scalar, a list of scalars or a pydantic model, "
+                f"not {ann!r}"
             )
         if source == "header":
             if marker.alias:
@@ -457,6 +485,74 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
                                     marker_default=from_default,
                                 local=local, owner=owner))
     return params
+
+
+_MODEL_SOURCES: Final = ("query", "header", "cookie", "form")
+
+
+def param_model(tp: Any) -> type[pydantic.BaseModel] | None:
+    """The pydantic model of a ``Model`` or ``Model | None`` parameter, else None."""
+    tp = _optional_member(tp)
+    if isinstance(tp, type) and issubclass(tp, pydantic.BaseModel):
+        return tp
+    return None
+
+
+def form_models(tp: Any) -> tuple[type[pydantic.BaseModel], ...]:
+    """The models of a union of several (``A | B``, ``A | B | None``); empty for anything else."""
+    if get_origin(tp) is not Union and get_origin(tp) is not types.UnionType:
+        return ()
+    found: list[type[pydantic.BaseModel]] = []
+    for arg in get_args(tp):
+        if arg is type(None):
+            continue
+        if get_origin(arg) is Annotated:
+            arg = get_args(arg)[0]
+        if not (isinstance(arg, type) and issubclass(arg, pydantic.BaseModel)):
+            return ()
+        found.append(arg)
+    return tuple(found) if len(found) > 1 else ()
+
+
+def model_keys(model: type[pydantic.BaseModel]) -> tuple[tuple[str, str, bool], ...]:
+    """(key of the model's input, name in a form, whether it collects a repeated key) of each field of a form
+    model."""
+    return tuple((f.name, f.key, f.multi) for f in _model_fields(model, FormParam(), False))
+
+
+def _is_sequence(tp: Any) -> bool:
+    """A list (or other sequence) field, optional or not: it collects every value of a repeated key."""
+    tp = _optional_member(tp)
+    return tp in _SEQUENCES or get_origin(tp) in _SEQUENCES
+
+
+def _model_fields(model: type[pydantic.BaseModel], marker: Param, optional: bool) -> list[ParamSpec]:
+    """Each field of a parameter model as the parameter FastAPI documents and reads it as.
+
+    A header field without an alias is read with its underscores as hyphens, unless the marker says
+    ``convert_underscores=False``. Fields of an optional model are optional.
+    """
+    convert = not isinstance(marker, HeaderParam) or marker.convert_underscores
+    out: list[ParamSpec] = []
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias if isinstance(info.validation_alias, str) else info.alias or name
+        key = alias
+        if marker.source == "header":
+            key = (alias.replace("_", "-") if convert and alias == name else alias).lower()
+        field_marker = type(marker)(title=info.title or name.replace("_", " ").title(),
+                                    description=info.description, deprecated=bool(info.deprecated),
+                                    examples=info.examples, include_in_schema=marker.include_in_schema)
+        ann = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+        required = info.is_required() and not optional
+        if required:
+            default: Any = MISSING
+        elif info.default is pydantic_core.PydanticUndefined or optional:
+            default = None  # (a default_factory's value is the model's to make; None is left out of the document)
+        else:
+            default = info.default
+        out.append(ParamSpec(alias, marker.source, key, ann, default, multi=_is_sequence(info.annotation),
+                             marker=field_marker))
+    return out
 
 
 def analyse(
