@@ -12,7 +12,7 @@ import inspect
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, get_args
 
 import pydantic
 import pydantic_core
@@ -66,10 +66,15 @@ _ERROR_SCHEMAS: Final[dict[str, Any]] = {
 class _Schemas:
     """Collects every schema a document needs, so pydantic writes shared definitions once."""
 
-    def __init__(self) -> None:
+    def __init__(self, output_mode: JsonSchemaMode = "serialization") -> None:
+        # FastAPI's separate_input_output_schemas=False documents results with their input schema.
+        self.output_mode: JsonSchemaMode = output_mode
         self.inputs: list[tuple[int, JsonSchemaMode, pydantic.TypeAdapter[Any]]] = []
         self.slots: list[tuple[dict[str, Any], str]] = []
         self.named: dict[str, dict[str, Any]] = {}  # the document's own components: Body_<operation id>
+        # (into, key, keywords): what a field's marker adds to its schema once written; "title" is left out of a
+        # bare reference, as FastAPI titles only an inline schema.
+        self.fields: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
 
     def body_object(self, name: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
         """A reference to the component ``Body_<name>``, the object of ``props`` (FastAPI's name for a body of
@@ -80,6 +85,11 @@ class _Schemas:
         schema["title"] = f"Body_{name}"
         self.named[f"Body_{name}"] = schema
         return {"$ref": _REF.format(model=f"Body_{name}")}
+
+    def field(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str, keywords: dict[str, Any]) -> None:
+        """As ``want``, then ``keywords`` (a title, a description...) merged into the schema written."""
+        self.want(ann, mode, into, key)
+        self.fields.append((into, key, keywords))
 
     def want(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str = "schema") -> None:
         """Put the schema of ``ann`` at ``into[key]`` once ``fill`` runs ({} for a type without one)."""
@@ -94,12 +104,17 @@ class _Schemas:
 
     def fill(self) -> dict[str, Any]:
         """Write every wanted schema; returns the shared definitions."""
-        if not self.inputs:
-            return {}
-        found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
-        for (index, _mode), schema in found.items():
-            into, key = self.slots[index]
-            into[key] = schema
+        defs: dict[str, Any] = {}
+        if self.inputs:
+            found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
+            for (index, _mode), schema in found.items():
+                into, key = self.slots[index]
+                into[key] = schema
+        for into, key, keywords in self.fields:
+            schema = into.setdefault(key, {})
+            for name, value in keywords.items():
+                if not (name == "title" and "$ref" in schema):
+                    schema[name] = value
         return dict(defs.get("$defs", {}))
 
 
@@ -117,12 +132,10 @@ def _phrase(status: int) -> str:
         return "Response"
 
 
-def _docstring(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
-    doc = inspect.getdoc(handler)
-    if not doc:
-        return None, None
-    first, _, rest = doc.partition("\n")
-    return first.strip() or None, rest.strip() or None
+def _docstring(handler: Callable[..., Any]) -> str:
+    """The operation's description from the handler's docstring, as FastAPI takes it: all of it, cut at a form
+    feed (what follows ``\\f`` is for the code's readers only)."""
+    return inspect.cleandoc(handler.__doc__ or "").split("\f")[0].strip()
 
 
 def openapi_path(template: str) -> str:
@@ -130,7 +143,16 @@ def openapi_path(template: str) -> str:
     return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template)
 
 
-def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
+def _untyped(rd: RouteDef, p: ParamSpec) -> bool:
+    """``p`` was declared without a type (read as a string, documented as anything, as FastAPI does)."""
+    try:
+        declared = inspect.signature(p.owner or rd.handler).parameters.get(p.name)
+    except (TypeError, ValueError):
+        return False
+    return declared is not None and declared.annotation is inspect.Parameter.empty
+
+
+def _parameter(p: ParamSpec, schemas: _Schemas, untyped: bool = False) -> dict[str, Any]:
     item: dict[str, Any] = {"name": p.key, "in": p.source, "required": p.source == "path" or p.required}
     marker = p.marker
     # Moved into the schema once it exists (see _defaults): FastAPI titles every inline schema.
@@ -144,7 +166,10 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
         extra["examples"] = _jsonable(marker.examples)[1]
     if marker is not None and marker.json_schema_extra:
         extra.update(marker.json_schema_extra)
-    schemas.want(p.annotation, "validation", item)
+    if untyped:
+        item["schema"] = {}
+    else:
+        schemas.want(p.annotation, "validation", item)
     # As FastAPI titles a parameter: the marker's title, else its name on the wire, title-cased.
     item["x-title"] = getattr(marker, "title", None) or p.key.title().replace("_", " ")
     if not p.required and p.default is not None:  # (FastAPI leaves a None default out)
@@ -157,6 +182,36 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
     return item
 
 
+def _title(name: str) -> str:
+    """A field's title as pydantic (and so FastAPI) writes it from its name."""
+    return name.title().replace("_", " ")
+
+
+def _keywords(p: ParamSpec) -> dict[str, Any]:
+    """What a body or form field's declaration adds to its schema: its title, description, examples, default..."""
+    marker = p.marker
+    out: dict[str, Any] = {"title": (marker.title if marker is not None and marker.title else None)
+                           or _title(p.key)}
+    if marker is not None:
+        if marker.description:
+            out["description"] = marker.description
+        if marker.deprecated:
+            out["deprecated"] = True
+        if marker.examples:
+            out["examples"] = _jsonable(marker.examples)[1]
+        if marker.json_schema_extra:
+            out.update(marker.json_schema_extra)
+    if not p.required and p.default is not None:
+        ok, value = _jsonable(p.default)
+        if ok:
+            out["default"] = value
+    return out
+
+
+def _nullable(ann: Any) -> bool:
+    return type(None) in get_args(ann)
+
+
 def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
     media_type = "application/json"
     for p in params:
@@ -165,33 +220,40 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     if len(params) == 1 and not embedded(params[0]):
         p = params[0]
         media: dict[str, Any] = {}
-        schemas.want(p.annotation, "validation", media)
+        schemas.field(p.annotation, "validation", media, "schema", _keywords(p))
         required = p.required
         if p.marker is not None and p.marker.openapi_examples:
             media["examples"] = _jsonable(p.marker.openapi_examples)[1]
     else:
         props: dict[str, Any] = {}
         for p in params:
-            schemas.want(p.annotation, "validation", props, p.key)
+            schemas.field(p.annotation, "validation", props, p.key, _keywords(p))
         media = {"schema": schemas.body_object(name, props, [p.key for p in params if p.required])}
         required = any(p.required for p in params)
-    return {"required": required, "content": {media_type: media}}
+    # FastAPI writes "required" only when it is true.
+    return {"required": True, "content": {media_type: media}} if required else {"content": {media_type: media}}
 
 
 def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for p in params:
         if p.source == "file":
-            one = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's, for a file
-            props[p.key] = {"type": "array", "items": one} if p.multi else one
+            one: dict[str, Any] = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's
+            schema = {"type": "array", "items": one} if p.multi else one
+            if _nullable(p.annotation):
+                schema = {"anyOf": [schema, {"type": "null"}]}
+            props[p.key] = {**schema, **_keywords(p)}
         else:
-            schemas.want(p.annotation, "validation", props, p.key)
+            schemas.field(p.annotation, "validation", props, p.key, _keywords(p))
     media = "multipart/form-data" if any(p.source == "file" for p in params) else "application/x-www-form-urlencoded"
     schema = schemas.body_object(name, props, [p.key for p in params if p.required])
-    return {"required": any(p.required for p in params), "content": {media: {"schema": schema}}}
+    body: dict[str, Any] = {"content": {media: {"schema": schema}}}
+    if any(p.required for p in params):
+        body["required"] = True
+    return body
 
 
-def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
+def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str) -> tuple[str, dict[str, Any]]:
     kind = result_kind(spec.return_annotation)
     status = spec.status
     out: dict[str, Any] = {"description": "Successful Response"}
@@ -213,7 +275,8 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
         out["content"] = {"application/octet-stream": {"schema": {}}}
     elif kind == "json":
         media: dict[str, Any] = {}
-        schemas.want(spec.return_annotation, "serialization", media)
+        schemas.field(spec.return_annotation, schemas.output_mode, media, "schema",
+                      {"title": _title(f"Response_{operation_id}")})
         out["content"] = {"application/json": media}
     elif kind == "any":  # any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it
         out["content"] = {"application/json": {"schema": {}}}
@@ -233,12 +296,11 @@ def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[s
 
 def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas,
                schemes: dict[str, Any]) -> dict[str, Any]:
-    first, rest = _docstring(rd.handler)
     op: dict[str, Any] = {}
     if rd.tags:
         op["tags"] = list(rd.tags)
-    op["summary"] = rd.summary or first or rd.name.replace("_", " ").strip().title()
-    description = rd.description or rest
+    op["summary"] = rd.summary or rd.name.replace("_", " ").title()
+    description = (rd.description or "").split("\f")[0].strip() or _docstring(rd.handler)
     if description:
         op["description"] = description
     op["operationId"] = operation_id
@@ -246,20 +308,26 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
         op["security"] = _security(spec, schemes)
     everything = all_params(spec)
     wire: list[ParamSpec] = []
-    for p in everything:  # a key several dependencies read is one parameter of the operation
-        if p.marker is not None and not p.marker.include_in_schema:
+    hidden = False
+    # FastAPI's order: the path's parameters, then the query's, the headers and the cookies, each in declaration
+    # order (the dependencies' first); a key several dependencies read is one parameter of the operation.
+    for p in sorted(everything, key=lambda p: _WIRE.index(p.source) if p.source in _WIRE else len(_WIRE)):
+        if p.source not in _WIRE:
             continue
-        if p.source in _WIRE and not any(q.source == p.source and q.key == p.key for q in wire):
+        if p.marker is not None and not p.marker.include_in_schema:
+            hidden = True  # still validated: the operation can answer 422
+            continue
+        if not any(q.source == p.source and q.key == p.key for q in wire):
             wire.append(p)
     if wire:
-        op["parameters"] = [_parameter(p, schemas) for p in wire]
+        op["parameters"] = [_parameter(p, schemas, _untyped(rd, p)) for p in wire]
     bodies = [p for p in everything if p.source == "body"]
     if bodies:
         op["requestBody"] = _body(bodies, schemas, operation_id)
     fields = [p for p in everything if p.source in ("form", "file")]
     if fields:
         op["requestBody"] = _form(fields, schemas, operation_id)
-    code, success = _success(spec, schemas)
+    code, success = _success(spec, schemas, operation_id)
     responses: dict[str, Any] = {code: success}
     for status, doc in sorted(rd.responses.items()):
         if isinstance(doc, str):
@@ -276,11 +344,12 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
             content = doc.setdefault("content", {})
             media = content.setdefault("application/json", {})
             schema: dict[str, Any] = {}
-            schemas.want(model, "serialization", schema)
+            schemas.field(model, schemas.output_mode, schema, "schema",
+                          {"title": _title(f"Response_{status}_{operation_id}")})
             media["x-model"] = schema
         _merge(found, doc)
         found["description"] = doc.get("description") or found.get("description") or _phrase(status)
-    if wire or bodies or fields:  # a form or a file can be refused too
+    if wire or hidden or bodies or fields:  # a form or a file can be refused too
         responses.setdefault("422", {
             "description": "Validation Error",
             "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}},
@@ -352,10 +421,6 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             operation = _operation(rd, spec, operation_id, schemas, schemes)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     defs = schemas.fill()
-    for body in schemas.named.values():  # each property titled as FastAPI titles it (a reference keeps none)
-        for key, prop in body["properties"].items():
-            if "$ref" not in prop:
-                prop.setdefault("title", key.title().replace("_", " "))
     _defaults(paths)
     used = pydantic_core.to_json(paths)
     components = {**defs, **schemas.named}

@@ -33,8 +33,8 @@ class RouteOptions(TypedDict, total=False):
         the thread pool, as FastAPI does. Only for code known never to block: it saves the thread's hand-off
         (tens of microseconds) but holds up every other request while it runs.
     blocking: the old spelling: ``blocking=True`` is the default now; ``blocking=False`` is ``inline=True``.
-    tags, summary, description, deprecated, operation_id: for the OpenAPI document; the summary and
-        description default to the docstring's first line and the rest of it.
+    tags, summary, description, deprecated, operation_id: for the OpenAPI document; as in FastAPI, the summary
+        defaults to the handler's name, title-cased, and the description to its docstring, cut at a form feed.
     responses: other statuses the handler answers with: for each, a description (of the ``HTTPError`` it raises,
         documented with the error's JSON shape) or an OpenAPI response object as a dict.
     include_in_schema: list the route in the OpenAPI document.
