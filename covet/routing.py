@@ -14,7 +14,7 @@ from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import UNSET, ResultOptions
 
-__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router"]
+__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router", "Webhooks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +53,10 @@ class RouteOptions(TypedDict, total=False):
     response_class: the response class a result that is not a response is sent as (``HTMLResponse``,
         ``PlainTextResponse``, ``RedirectResponse``...); the OpenAPI document gives its media type.
     name: the route's name for ``app.url_path_for`` and ``request.url_for``; the handler's name by default.
+    response_description: the description of the successful response in the OpenAPI document ("Successful
+        Response").
+    openapi_extra: merged into the route's OpenAPI operation, last (dicts key by key, lists appended), as
+        FastAPI's ``openapi_extra``: for what the signature cannot say (a body the handler reads itself).
     """
 
     status: int
@@ -78,6 +82,8 @@ class RouteOptions(TypedDict, total=False):
     response_model_exclude_defaults: bool
     response_model_exclude_none: bool
     response_class: type[Any]
+    response_description: str
+    openapi_extra: dict[str, Any] | None
 
 
 @final
@@ -86,7 +92,7 @@ class RouteDef:
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
-                 "timeout", "cancel_on_disconnect", "result")
+                 "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -94,7 +100,9 @@ class RouteDef:
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
                  dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
                  timeout: float | None = None, cancel_on_disconnect: bool | None = None,
-                 name: str | None = None, result: ResultOptions | None = None) -> None:
+                 name: str | None = None, result: ResultOptions | None = None,
+                 response_description: str = "Successful Response",
+                 openapi_extra: Mapping[str, Any] | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -113,6 +121,8 @@ class RouteDef:
         self.timeout = timeout
         self.cancel_on_disconnect = cancel_on_disconnect
         self.result = result or ResultOptions()
+        self.response_description = response_description
+        self.openapi_extra = dict(openapi_extra) if openapi_extra else None
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
@@ -129,7 +139,8 @@ class RouteDef:
                         dependencies=[*dependencies, *self.dependencies],
                         middleware=[*middleware, *self.middleware], timeout=self.timeout,
                         cancel_on_disconnect=self.cancel_on_disconnect, name=self.name,
-                        result=self.result)
+                        result=self.result, response_description=self.response_description,
+                        openapi_extra=self.openapi_extra)
 
 
 class NoMatchFound(Exception):
@@ -231,6 +242,8 @@ def check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
 class Routes:
     """The route decorators of an application or a router."""
 
+    serves_paths: bool = True  # False for webhooks: their "path" is an event's name, never served
+
     def __init__(self) -> None:
         self.routes: list[RouteDef] = []
 
@@ -242,7 +255,8 @@ class Routes:
 
         A GET route also answers HEAD. The keyword options are those of ``RouteOptions``.
         """
-        parse_template(path)  # fail at declaration, with the path in the message
+        if self.serves_paths:
+            parse_template(path)  # fail at declaration, with the path in the message
         wanted = [m.upper() for m in methods]
         for m in wanted:
             if m not in _METHODS:
@@ -269,6 +283,13 @@ class Routes:
         timeout = options.get("timeout")
         if timeout is not None:
             check_timeout(f"route {path!r}: timeout", timeout)
+        extra = options.get("openapi_extra")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise RouteDefinitionError(f"route {path!r}: openapi_extra must be a dict (merged into the operation), "
+                                       f"not {extra!r}")
+        description = options.get("response_description", "Successful Response")
+        if not isinstance(description, str):
+            raise RouteDefinitionError(f"route {path!r}: response_description must be a string, not {description!r}")
 
         result = _result_options(path, options)
 
@@ -279,7 +300,8 @@ class Routes:
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
                 dependencies=dependencies, timeout=timeout,
-                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result))
+                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result,
+                response_description=description, openapi_extra=extra))
             self._changed()
             return handler
 
@@ -361,4 +383,12 @@ class Router(Routes):
 
 
 APIRouter = Router
+
+
+class Webhooks(Routes):
+    """``app.webhooks`` (FastAPI's): the requests the API sends to the URLs its users register, declared as routes
+    named by their event (``@app.webhooks.post("new-subscription")``). Documented under the OpenAPI document's
+    ``webhooks``, never served."""
+
+    serves_paths = False
 """FastAPI's name for ``Router``."""

@@ -8,6 +8,7 @@ type once under ``components/schemas``.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 import pydantic
+import pydantic.json_schema
 import pydantic_core
-from pydantic.json_schema import JsonSchemaMode
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
 
-from covet.params import BodyParam
+from covet.params import BodyParam, Depends
 from covet.responses import JSONResponse, RedirectResponse
 from covet.runtime.glue import embedded, result_kind
 from covet.runtime.pathtrie import parse_template
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from covet.app import Covet
     from covet.routing import RouteDef
 
-__all__ = ["openapi_document", "openapi_json"]
+__all__ = ["build_document", "openapi_document", "openapi_json"]
 
 _REF: Final = "#/components/schemas/{model}"
 _WIRE: Final = ("path", "query", "header", "cookie")
@@ -63,6 +66,19 @@ _ERROR_SCHEMAS: Final[dict[str, Any]] = {
 }
 
 
+class _SchemaWriter(pydantic.json_schema.GenerateJsonSchema):
+    """pydantic's writer, with bytes as FastAPI documents them: a string of octets, base64 where the model's
+    ``val_json_bytes``/``ser_json_bytes`` says so (pydantic says ``format: binary`` either way)."""
+
+    def bytes_schema(self, schema: core_schema.BytesSchema) -> JsonSchemaValue:
+        out: JsonSchemaValue = {"type": "string", "contentMediaType": "application/octet-stream"}
+        mode = self._config.ser_json_bytes if self.mode == "serialization" else self._config.val_json_bytes
+        if mode == "base64":
+            out["contentEncoding"] = "base64"
+        self.update_with_validations(out, schema, self.ValidationsMapping.bytes)
+        return out
+
+
 class _Schemas:
     """Collects every schema a document needs, so pydantic writes shared definitions once."""
 
@@ -91,6 +107,11 @@ class _Schemas:
         self.want(ann, mode, into, key)
         self.fields.append((into, key, keywords))
 
+    def result_mode(self, ann: Any) -> JsonSchemaMode:
+        """The mode a result of type ``ann`` is documented in: a computed field exists in the output only, so its
+        model keeps its output schema even when inputs and outputs share theirs."""
+        return "serialization" if _computed(ann, set()) else self.output_mode
+
     def want(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str = "schema") -> None:
         """Put the schema of ``ann`` at ``into[key]`` once ``fill`` runs ({} for a type without one)."""
         try:
@@ -106,7 +127,8 @@ class _Schemas:
         """Write every wanted schema; returns the shared definitions."""
         defs: dict[str, Any] = {}
         if self.inputs:
-            found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
+            found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF,
+                                                            schema_generator=_SchemaWriter)
             for (index, _mode), schema in found.items():
                 into, key = self.slots[index]
                 into[key] = schema
@@ -116,6 +138,20 @@ class _Schemas:
                 if not (name == "title" and "$ref" in schema):
                     schema[name] = value
         return dict(defs.get("$defs", {}))
+
+
+def _computed(ann: Any, seen: set[int]) -> bool:
+    """``ann`` is, or holds, a model or dataclass with a computed field."""
+    if id(ann) in seen:
+        return False
+    seen.add(id(ann))
+    fields = getattr(ann, "__pydantic_fields__", None)
+    if isinstance(fields, dict):
+        if getattr(ann, "__pydantic_computed_fields__", None):
+            return True
+        if any(_computed(f.annotation, seen) for f in fields.values()):
+            return True
+    return any(_computed(arg, seen) for arg in get_args(ann))
 
 
 def _jsonable(value: Any) -> tuple[bool, Any]:
@@ -253,12 +289,12 @@ def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     return body
 
 
-def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str) -> tuple[str, dict[str, Any]]:
+def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str, description: str) -> tuple[str, dict[str, Any]]:
     kind = result_kind(spec.return_annotation)
     status = spec.status
-    out: dict[str, Any] = {"description": "Successful Response"}
+    out: dict[str, Any] = {"description": description}
     cls = spec.result.response_class
-    if cls is not None and kind not in ("none", "response"):
+    if cls is not None and kind != "none":
         if issubclass(cls, RedirectResponse) and not spec.result.status_given:
             status = 307
         media_type = getattr(cls, "media_type", None)
@@ -275,10 +311,11 @@ def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str) -> tuple[str
         out["content"] = {"application/octet-stream": {"schema": {}}}
     elif kind == "json":
         media: dict[str, Any] = {}
-        schemas.field(spec.return_annotation, schemas.output_mode, media, "schema",
+        schemas.field(spec.return_annotation, schemas.result_mode(spec.return_annotation), media, "schema",
                       {"title": _title(f"Response_{operation_id}")})
         out["content"] = {"application/json": media}
-    elif kind == "any":  # any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it
+    elif kind == "any" or (kind == "response" and status not in (204, 304)):
+        # Any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it.
         out["content"] = {"application/json": {"schema": {}}}
     return str(status), out
 
@@ -327,7 +364,7 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     fields = [p for p in everything if p.source in ("form", "file")]
     if fields:
         op["requestBody"] = _form(fields, schemas, operation_id)
-    code, success = _success(spec, schemas, operation_id)
+    code, success = _success(spec, schemas, operation_id, rd.response_description)
     responses: dict[str, Any] = {code: success}
     for status, doc in sorted(rd.responses.items()):
         if isinstance(doc, str):
@@ -344,7 +381,7 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
             content = doc.setdefault("content", {})
             media = content.setdefault("application/json", {})
             schema: dict[str, Any] = {}
-            schemas.field(model, schemas.output_mode, schema, "schema",
+            schemas.field(model, schemas.result_mode(model), schema, "schema",
                           {"title": _title(f"Response_{status}_{operation_id}")})
             media["x-model"] = schema
         _merge(found, doc)
@@ -357,14 +394,18 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     op["responses"] = responses
     if rd.deprecated:
         op["deprecated"] = True
+    if rd.openapi_extra:
+        _merge(op, copy.deepcopy(rd.openapi_extra))  # (the document is edited further: the route's stays as is)
     return op
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
-    """``more`` into ``into``, dicts merged key by key."""
+    """``more`` into ``into``, dicts merged key by key and lists appended (FastAPI's way)."""
     for key, value in more.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + value
         else:
             into[key] = dict(value) if isinstance(value, dict) else value
 
@@ -395,18 +436,16 @@ def _defaults(paths: dict[str, Any]) -> None:
                         schema["default"] = value
 
 
-def openapi_document(app: Covet) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes, as plain data."""
-    schemas = _Schemas()
+def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], list[Depends]], served: bool,
+                schemas: _Schemas, seen_ids: set[str], schemes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's path items of ``routes`` (``served``: the application's, else its webhooks')."""
     paths: dict[str, dict[str, Any]] = {}
-    seen_ids: set[str] = set()
-    schemes: dict[str, Any] = {}
-    for rd in app.routes:
+    for rd in routes:
         if not rd.include_in_schema:
             continue
-        names = [p.param for p in parse_template(rd.path) if p.param is not None]
+        names = [p.param for p in parse_template(rd.path) if p.param is not None] if served else []
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd),
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, dependencies_of(rd),
                            result=rd.result)
             # FastAPI's: the function's name, the path and the method, non-word characters as "_".
             operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
@@ -420,25 +459,63 @@ def openapi_document(app: Covet) -> dict[str, Any]:
             seen_ids.add(operation_id)
             operation = _operation(rd, spec, operation_id, schemas, schemes)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
+    return paths
+
+
+def openapi_document(app: Covet) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes, as plain data."""
+    return build_document(
+        app.routes, app.webhooks.routes, app.route_dependencies, title=app.title, version=app.version,
+        summary=app.summary, description=app.description, terms_of_service=app.terms_of_service,
+        contact=app.contact, license_info=app.license_info, tags=app.openapi_tags, servers=app.servers,
+        separate_input_output_schemas=app.separate_input_output_schemas)
+
+
+def build_document(routes: list[RouteDef], webhooks: list[RouteDef],
+                   dependencies_of: Callable[[RouteDef], list[Depends]], *, title: str, version: str,
+                   openapi_version: str = "3.1.0", summary: str | None = None, description: str | None = None,
+                   terms_of_service: str | None = None, contact: dict[str, Any] | None = None,
+                   license_info: dict[str, Any] | None = None, tags: list[dict[str, Any]] | None = None,
+                   servers: list[dict[str, Any]] | None = None, separate_input_output_schemas: bool = True,
+                   external_docs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document of ``routes`` and ``webhooks``, each route running ``dependencies_of(route)`` first."""
+    schemas = _Schemas("serialization" if separate_input_output_schemas else "validation")
+    seen_ids: set[str] = set()
+    schemes: dict[str, Any] = {}
+    paths = _operations(routes, dependencies_of, True, schemas, seen_ids, schemes)
+    hooks = _operations(webhooks, dependencies_of, False, schemas, seen_ids, schemes)
     defs = schemas.fill()
     _defaults(paths)
-    used = pydantic_core.to_json(paths)
+    _defaults(hooks)
+    used = pydantic_core.to_json([paths, hooks])
     components = {**defs, **schemas.named}
     for name, schema in _ERROR_SCHEMAS.items():
         if f'"{_REF.format(model=name)}"'.encode() in used:
             components[name] = schema
     if "HTTPValidationError" in components:
         components["ValidationError"] = _ERROR_SCHEMAS["ValidationError"]
-    info: dict[str, Any] = {"title": app.title, "version": app.version}
-    if app.description:
-        info["description"] = app.description
-    doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    info: dict[str, Any] = {"title": title, "version": version}
+    # FastAPI's info, each field only when given.
+    for key, value in (("summary", summary), ("description", description), ("termsOfService", terms_of_service),
+                       ("contact", contact), ("license", license_info)):
+        if value:
+            info[key] = value
+    doc: dict[str, Any] = {"openapi": openapi_version, "info": info}
+    if servers:
+        doc["servers"] = list(servers)
+    doc["paths"] = paths
+    if hooks:
+        doc["webhooks"] = hooks
     if components or schemes:
         doc["components"] = {}
     if components:
         doc["components"]["schemas"] = dict(sorted(components.items()))
     if schemes:
         doc["components"]["securitySchemes"] = schemes
+    if tags:
+        doc["tags"] = list(tags)
+    if external_docs:
+        doc["externalDocs"] = external_docs
     _without_none_defaults(doc)
     return doc
 
