@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, computed_field
 
 from conftest import TRANSPORTS, app_client, build_project
-from covet import Covet, Query
+from covet import Covet, Query, Router
 from covet.exceptions import RouteDefinitionError
 from covet.openapi.utils import get_openapi
 from covet.testing import TestClient
@@ -248,3 +248,43 @@ def test_openapi_extra_merges_as_fastapi_does() -> None:
     assert op["x-y"] == {"z": 1}
     op["x-y"]["z"] = 2
     assert extra["x-y"] == {"z": 1}  # the route's own dict is not the document's
+
+
+class InvoiceEvent(BaseModel):
+    paid: bool
+
+
+class Received(BaseModel):
+    ok: bool
+
+
+def test_callbacks_are_documented_under_their_operation() -> None:
+    callbacks = Router()
+
+    @callbacks.post("{$callback_url}/invoices/{$request.body.id}", response_model=Received)
+    def invoice_notification(body: InvoiceEvent) -> None:
+        pass
+
+    app = Covet()
+
+    @app.post("/invoices/", callbacks=callbacks.routes)
+    def create_invoice(callback_url: str) -> dict[str, str]:
+        return {"msg": "Invoice received"}
+
+    with TestClient(app) as c:
+        assert c.post("/invoices/", params={"callback_url": "https://x.example"}).json() == {"msg": "Invoice received"}
+        doc = c.get("/openapi.json").json()
+    validate(doc)
+    op = doc["paths"]["/invoices/"]["post"]["callbacks"]["invoice_notification"][
+        "{$callback_url}/invoices/{$request.body.id}"]["post"]
+    assert op["operationId"] == "invoice_notification__callback_url__invoices___request_body_id__post"
+    assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": REF + "InvoiceEvent"}
+    assert op["responses"]["200"]["content"]["application/json"]["schema"] == {"$ref": REF + "Received"}
+    assert "{$callback_url}/invoices/{$request.body.id}" not in doc["paths"]
+    # A callback's path is never served: including its router is refused, with the fix.
+    with pytest.raises(RouteDefinitionError, match="callbacks="):
+        Covet().include_router(callbacks)
+    with pytest.raises(RouteDefinitionError, match="callbacks must be a router's routes"):
+        app.get("/x", callbacks=["nope"])  # type: ignore[list-item]
+    with pytest.raises(RouteDefinitionError, match="must start with '/'"):
+        app.post("{$callback_url}/x")  # the application serves what it declares

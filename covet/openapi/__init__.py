@@ -332,7 +332,7 @@ def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[s
 
 
 def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas,
-               schemes: dict[str, Any]) -> dict[str, Any]:
+               schemes: dict[str, Any], seen_ids: set[str]) -> dict[str, Any]:
     op: dict[str, Any] = {}
     if rd.tags:
         op["tags"] = list(rd.tags)
@@ -394,6 +394,10 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     op["responses"] = responses
     if rd.deprecated:
         op["deprecated"] = True
+    if rd.callbacks:
+        # Each callback's operation, under its route's name and its runtime-expression path (FastAPI's layout).
+        op["callbacks"] = {cb.name: _operations([cb], lambda r: r.dependencies, False, schemas, seen_ids, schemes)
+                           for cb in rd.callbacks}
     if rd.openapi_extra:
         _merge(op, copy.deepcopy(rd.openapi_extra))  # (the document is edited further: the route's stays as is)
     return op
@@ -415,6 +419,8 @@ def _defaults(paths: dict[str, Any]) -> None:
     response."""
     for item in paths.values():
         for op in item.values():
+            for callback in op.get("callbacks", {}).values():
+                _defaults(callback)
             for response in op.get("responses", {}).values():
                 for media in response.get("content", {}).values():
                     if isinstance(media, dict) and "x-model" in media:
@@ -457,7 +463,7 @@ def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], li
                     operation_id = f"{rd.name}_{slug}_{method.lower()}_{n}"
                     n += 1
             seen_ids.add(operation_id)
-            operation = _operation(rd, spec, operation_id, schemas, schemes)
+            operation = _operation(rd, spec, operation_id, schemas, schemes, seen_ids)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     return paths
 
