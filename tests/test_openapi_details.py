@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, computed_field
 
 from conftest import TRANSPORTS, app_client, build_project
-from covet import Covet, Query, Router
+from covet import Covet, HTMLResponse, JSONResponse, Query, RedirectResponse, Response, Router, StreamingResponse
 from covet.exceptions import RouteDefinitionError
 from covet.openapi.utils import get_openapi
 from covet.testing import TestClient
@@ -288,3 +288,33 @@ def test_callbacks_are_documented_under_their_operation() -> None:
         app.get("/x", callbacks=["nope"])  # type: ignore[list-item]
     with pytest.raises(RouteDefinitionError, match="must start with '/'"):
         app.post("{$callback_url}/x")  # the application serves what it declares
+
+
+def test_a_declared_response_class_is_documented_as_fastapi_does_unless_it_is_not_json() -> None:
+    app = Covet()
+
+    @app.get("/any")
+    def any_response() -> Response:
+        return JSONResponse({"a": 1})
+
+    @app.get("/go")
+    def go() -> RedirectResponse:
+        return RedirectResponse("/any")
+
+    @app.get("/lines")
+    def lines() -> StreamingResponse:
+        return StreamingResponse(iter(["a\n"]), media_type="text/plain")
+
+    @app.get("/page")
+    def page() -> HTMLResponse:
+        return HTMLResponse("<p>hi</p>")
+
+    with TestClient(app) as c:
+        assert c.get("/lines").text == "a\n"
+        paths = c.get("/openapi.json").json()["paths"]
+    ok = {"description": "Successful Response"}
+    assert paths["/any"]["get"]["responses"]["200"] == {**ok, "content": {"application/json": {"schema": {}}}}
+    assert paths["/go"]["get"]["responses"]["200"] == {**ok, "content": {"application/json": {"schema": {}}}}
+    # A stream or a page is not JSON: left without content rather than documented wrongly.
+    assert paths["/lines"]["get"]["responses"]["200"] == ok
+    assert paths["/page"]["get"]["responses"]["200"] == ok

@@ -22,7 +22,7 @@ from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
 from covet.params import BodyParam, Depends
-from covet.responses import JSONResponse, RedirectResponse
+from covet.responses import JSONResponse, RedirectResponse, StreamingResponse
 from covet.runtime.glue import embedded, result_kind
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
@@ -314,10 +314,18 @@ def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str, description:
         schemas.field(spec.return_annotation, schemas.result_mode(spec.return_annotation), media, "schema",
                       {"title": _title(f"Response_{operation_id}")})
         out["content"] = {"application/json": media}
-    elif kind == "any" or (kind == "response" and status not in (204, 304)):
+    elif kind == "any" or (kind == "response" and status not in (204, 304) and _may_be_json(spec.return_annotation)):
         # Any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it.
         out["content"] = {"application/json": {"schema": {}}}
     return str(status), out
+
+
+def _may_be_json(cls: Any) -> bool:
+    """A result declared as the response class ``cls`` may be JSON: FastAPI documents it as any JSON value; a
+    stream or a class of another media type is left without content rather than documented wrongly."""
+    if not isinstance(cls, type) or issubclass(cls, StreamingResponse):
+        return False
+    return getattr(cls, "media_type", None) in (None, "application/json")
 
 
 def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[str]]]:
