@@ -201,7 +201,7 @@ class Covet(Routes):
         self.openapi_tags = openapi_tags
         self.servers = servers
         self.separate_input_output_schemas = separate_input_output_schemas
-        self.webhooks = Webhooks()
+        self.webhooks = Webhooks(self._changed)
         self.openapi_url = openapi_url
         self.docs_url = docs_url if openapi_url is not None else None
         self.redoc_url = redoc_url if openapi_url is not None else None

@@ -417,4 +417,12 @@ class Webhooks(Routes):
     ``webhooks``, never served."""
 
     serves_paths = False
+
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self._on_change = changed  # the application's: its document is written again
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 """FastAPI's name for ``Router``."""

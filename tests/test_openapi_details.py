@@ -318,3 +318,15 @@ def test_a_declared_response_class_is_documented_as_fastapi_does_unless_it_is_no
     # A stream or a page is not JSON: left without content rather than documented wrongly.
     assert paths["/lines"]["get"]["responses"]["200"] == ok
     assert paths["/page"]["get"]["responses"]["200"] == ok
+
+
+def test_a_webhook_declared_later_is_in_the_next_document() -> None:
+    app = Covet()
+    assert "webhooks" not in app.openapi()
+
+    @app.webhooks.post("ping")
+    def ping(body: InvoiceEvent) -> None:
+        pass
+
+    with TestClient(app) as c:
+        assert list(c.get("/openapi.json").json()["webhooks"]) == ["ping"]
