@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar, overload
 from urllib.parse import quote
+
+import pydantic_core
 
 from covet import docsui
 from covet.datastructures import State
@@ -19,7 +22,7 @@ from covet.middleware import Middleware, build_middleware, call_site, check_midd
 from covet.params import Depends
 from covet.requests import Request, set_serving
 from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from covet.routing import NoMatchFound, RouteDef, Routes, _caller, check_dependencies, check_timeout
+from covet.routing import NoMatchFound, RouteDef, Routes, Webhooks, _caller, check_dependencies, check_timeout
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
@@ -91,8 +94,16 @@ class Covet(Routes):
             as FastAPI's ``debug=True`` does; ``covet dev`` turns it on. Never in production.
         server_header: the ``Server`` response header; ``None`` sends none.
         title, version, description: the API's name, version and Markdown description in the OpenAPI document.
+        summary, terms_of_service, contact, license_info: the rest of the document's ``info`` (``contact`` and
+            ``license_info`` as OpenAPI's Contact and License objects), as in FastAPI.
+        openapi_tags: the document's ``tags``: each tag's description and external docs, in the order the docs
+            pages list them.
+        servers: the document's ``servers`` (``[{"url": ..., "description": ...}]``).
+        separate_input_output_schemas: ``False`` documents results with the same schema as inputs, one
+            component per model, as FastAPI's option of that name does.
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
         docs_url: where the interactive docs page is served; ``None`` serves none.
+        redoc_url: where the ReDoc page is served (FastAPI's, from ReDoc's CDN); ``None`` serves none.
         handler_timeout: seconds a handler may run once it has suspended; past it, it is cancelled and the
             client gets 504. ``None`` (the default) sets no limit; a route's ``timeout=`` overrides it.
         cancel_on_disconnect: cancel a handler when its client goes away; by default it runs to its end.
@@ -122,8 +133,16 @@ class Covet(Routes):
         title: str = "CovetPy",
         version: str = "0.1.0",
         description: str | None = None,
+        summary: str | None = None,
+        terms_of_service: str | None = None,
+        contact: dict[str, Any] | None = None,
+        license_info: dict[str, Any] | None = None,
+        openapi_tags: list[dict[str, Any]] | None = None,
+        servers: list[dict[str, Any]] | None = None,
+        separate_input_output_schemas: bool = True,
         openapi_url: str | None = "/openapi.json",
         docs_url: str | None = "/docs",
+        redoc_url: str | None = "/redoc",
         handler_timeout: float | None = None,
         cancel_on_disconnect: bool = False,
         root_path: str = "",
@@ -150,7 +169,7 @@ class Covet(Routes):
             check_timeout("handler_timeout", handler_timeout)
         self.handler_timeout = handler_timeout
         self.cancel_on_disconnect = cancel_on_disconnect
-        for what, url in (("openapi_url", openapi_url), ("docs_url", docs_url)):
+        for what, url in (("openapi_url", openapi_url), ("docs_url", docs_url), ("redoc_url", redoc_url)):
             if url is not None and (not url.startswith("/") or "{" in url):
                 raise RouteDefinitionError(f"{what} {url!r} must be a path starting with '/', without parameters")
         self.startup_hooks: list[Hook] = []
@@ -174,12 +193,22 @@ class Covet(Routes):
         self.title = title
         self.version = version
         self.description = description
+        self.summary = summary
+        self.terms_of_service = terms_of_service
+        self.contact = contact
+        self.license_info = license_info
+        self.openapi_tags = openapi_tags
+        self.servers = servers
+        self.separate_input_output_schemas = separate_input_output_schemas
+        self.webhooks = Webhooks(self._changed)
         self.openapi_url = openapi_url
         self.docs_url = docs_url if openapi_url is not None else None
+        self.redoc_url = redoc_url if openapi_url is not None else None
         self._dispatcher: Dispatcher | None = None
         self._plans: list[RoutePlan] = []
         self._compiled: dict[tuple[str, str], RoutePlan] = {}
         self._openapi: bytes | None = None
+        self.openapi_schema: dict[str, Any] | None = None  # FastAPI's name: the document, once built
         self.middleware_stack: list[Middleware] = []
         # What the routes' glue catches (built from the two below: the compiler reads it too).
         self.exception_handlers: list[tuple[type[BaseException], Callable[..., Any]]] = []
@@ -381,6 +410,7 @@ class Covet(Routes):
     def _changed(self) -> None:
         self._dispatcher = None
         self._openapi = None
+        self.openapi_schema = None
 
     @property
     def dependency_overrides(self) -> dict[Callable[..., Any], Callable[..., Any]]:
@@ -490,17 +520,29 @@ class Covet(Routes):
 
     # -- OpenAPI ----------------------------------------------------------
 
-    def openapi(self) -> bytes:
-        """The OpenAPI 3.1 document of the application, as JSON (built once; a build ships its own)."""
-        if self._openapi is None:
-            from covet.openapi import openapi_json
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the application (built once, kept in ``openapi_schema``; a build ships its
+        own). As in FastAPI, an application may replace this method (``app.openapi = custom_openapi``, a function
+        returning the document): ``/openapi.json`` serves what it returns, called once at start-up."""
+        if self.openapi_schema is None:
+            if self._openapi is not None:
+                self.openapi_schema = json.loads(self._openapi)
+            else:
+                from covet.openapi import openapi_document
 
-            self._openapi = openapi_json(self)
+                self.openapi_schema = openapi_document(self)
+        return self.openapi_schema
+
+    def openapi_json(self) -> bytes:
+        """The document ``/openapi.json`` serves, as JSON: the build's, or what ``openapi()`` returns."""
+        if self._openapi is None:
+            self._openapi = pydantic_core.to_json(self.openapi())
         return self._openapi
 
     def use_openapi(self, document: bytes) -> None:
         """Serve ``document`` (from a build) as the OpenAPI document instead of building it from the handlers."""
         self._openapi = document
+        self.openapi_schema = None
         self._dispatcher = None
 
     def _plan(self) -> Dispatcher:
@@ -513,7 +555,7 @@ class Covet(Routes):
             if any(rd.path == path for rd in self.routes):
                 raise RouteDefinitionError(
                     f"{path} is declared by the application and is also where CovetPy serves its API docs; "
-                    "move the docs with Covet(openapi_url=..., docs_url=...), or set them to None")
+                    "move the docs with Covet(openapi_url=..., docs_url=..., redoc_url=...), or set them to None")
             docs = endpoints[path] = Endpoint(path)
             paths.add(path, docs)
             docs.methods["GET"] = plan

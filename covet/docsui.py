@@ -1,8 +1,9 @@
-"""The routes that serve ``/openapi.json`` and the ``/docs`` page, as constant replies.
+"""The routes that serve ``/openapi.json``, the ``/docs`` page and the ``/redoc`` page, as constant replies.
 
-The page is Swagger UI, from the files the ``swagger-ui-py`` package installs:
-nothing is fetched from a CDN, so the docs work offline. The package's own
-code is not imported, only its static files are read.
+The docs page is Swagger UI, from the files the ``swagger-ui-py`` package
+installs: nothing is fetched from a CDN, so the docs work offline. The
+package's own code is not imported, only its static files are read. The ReDoc
+page is FastAPI's, byte for byte: ReDoc's script comes from its CDN.
 """
 
 from __future__ import annotations
@@ -58,6 +59,44 @@ def _page(app: Covet, docs_url: str, openapi_url: str) -> bytes:
 """.encode()
 
 
+_BLANK: Final = ""  # FastAPI's page has two lines of indentation only: written so, the source keeps no trailing spaces
+
+
+def _redoc_page(title: str, openapi_url: str) -> bytes:
+    # FastAPI's page as it serves it (the indentation is part of the bytes a client compares).
+    return f"""
+    <!DOCTYPE html>
+    <html>
+    <head>
+    <title>{html.escape(title)}</title>
+    <!-- needed for adaptive design -->
+    <meta charset="utf-8"/>
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    {_BLANK}
+    <link href="https://fonts.googleapis.com/css?family=Montserrat:300,400,700|Roboto:300,400,700" rel="stylesheet">
+    {_BLANK}
+    <link rel="shortcut icon" href="https://fastapi.tiangolo.com/img/favicon.png">
+    <!--
+    ReDoc doesn't change outer page styles
+    -->
+    <style>
+      body {{
+        margin: 0;
+        padding: 0;
+      }}
+    </style>
+    </head>
+    <body>
+    <noscript>
+        ReDoc requires Javascript to function. Please enable it to browse the documentation.
+    </noscript>
+    <redoc spec-url="{html.escape(openapi_url)}"></redoc>
+    <script src="https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js"> </script>
+    </body>
+    </html>
+    """.encode()
+
+
 def _init_script(openapi_url: str, redirect_url: str) -> bytes:
     # A file, not an inline script, so a Content-Security-Policy without 'unsafe-inline' still allows it.
     # The redirect page is where an OAuth2 authorization server sends the browser back to (the Authorize button
@@ -89,10 +128,13 @@ def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
     if openapi_url is None:
         return out
     root = app.root_path
-    document = app.openapi()
+    document = app.openapi_json()
     if root and app.root_path_in_servers:
         document = with_servers(document, root)
     out.append((openapi_url, constant_plan((200, _OPENAPI, document), f"[GET {openapi_url}]")))
+    if app.redoc_url is not None:
+        page = _redoc_page(f"{app.title} - ReDoc", root + openapi_url)
+        out.append((app.redoc_url, constant_plan((200, _HTML, page), f"[GET {app.redoc_url}]")))
     if docs_url is None:
         return out
     static = assets_dir()

@@ -14,7 +14,7 @@ from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import UNSET, ResultOptions
 
-__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router"]
+__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router", "Webhooks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,8 +33,8 @@ class RouteOptions(TypedDict, total=False):
         the thread pool, as FastAPI does. Only for code known never to block: it saves the thread's hand-off
         (tens of microseconds) but holds up every other request while it runs.
     blocking: the old spelling: ``blocking=True`` is the default now; ``blocking=False`` is ``inline=True``.
-    tags, summary, description, deprecated, operation_id: for the OpenAPI document; the summary and
-        description default to the docstring's first line and the rest of it.
+    tags, summary, description, deprecated, operation_id: for the OpenAPI document; as in FastAPI, the summary
+        defaults to the handler's name, title-cased, and the description to its docstring, cut at a form feed.
     responses: other statuses the handler answers with: for each, a description (of the ``HTTPError`` it raises,
         documented with the error's JSON shape) or an OpenAPI response object as a dict.
     include_in_schema: list the route in the OpenAPI document.
@@ -53,6 +53,12 @@ class RouteOptions(TypedDict, total=False):
     response_class: the response class a result that is not a response is sent as (``HTMLResponse``,
         ``PlainTextResponse``, ``RedirectResponse``...); the OpenAPI document gives its media type.
     name: the route's name for ``app.url_path_for`` and ``request.url_for``; the handler's name by default.
+    response_description: the description of the successful response in the OpenAPI document ("Successful
+        Response").
+    openapi_extra: merged into the route's OpenAPI operation, last (dicts key by key, lists appended), as
+        FastAPI's ``openapi_extra``: for what the signature cannot say (a body the handler reads itself).
+    callbacks: the requests this operation makes to a URL its client gave (OpenAPI callbacks, FastAPI's option):
+        the routes of a router whose paths are OpenAPI runtime expressions (``{$callback_url}/invoices``).
     """
 
     status: int
@@ -78,6 +84,9 @@ class RouteOptions(TypedDict, total=False):
     response_model_exclude_defaults: bool
     response_model_exclude_none: bool
     response_class: type[Any]
+    response_description: str
+    openapi_extra: dict[str, Any] | None
+    callbacks: Sequence[RouteDef]
 
 
 @final
@@ -86,7 +95,7 @@ class RouteDef:
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
-                 "timeout", "cancel_on_disconnect", "result")
+                 "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra", "callbacks")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -94,7 +103,9 @@ class RouteDef:
                  responses: Mapping[int, ResponseDoc] | None = None, include_in_schema: bool = True,
                  dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
                  timeout: float | None = None, cancel_on_disconnect: bool | None = None,
-                 name: str | None = None, result: ResultOptions | None = None) -> None:
+                 name: str | None = None, result: ResultOptions | None = None,
+                 response_description: str = "Successful Response",
+                 openapi_extra: Mapping[str, Any] | None = None, callbacks: Iterable[RouteDef] = ()) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -113,6 +124,9 @@ class RouteDef:
         self.timeout = timeout
         self.cancel_on_disconnect = cancel_on_disconnect
         self.result = result or ResultOptions()
+        self.response_description = response_description
+        self.openapi_extra = dict(openapi_extra) if openapi_extra else None
+        self.callbacks = list(callbacks)
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
@@ -129,7 +143,8 @@ class RouteDef:
                         dependencies=[*dependencies, *self.dependencies],
                         middleware=[*middleware, *self.middleware], timeout=self.timeout,
                         cancel_on_disconnect=self.cancel_on_disconnect, name=self.name,
-                        result=self.result)
+                        result=self.result, response_description=self.response_description,
+                        openapi_extra=self.openapi_extra, callbacks=self.callbacks)
 
 
 class NoMatchFound(Exception):
@@ -154,7 +169,7 @@ _COVET_DIR = __file__.rsplit("/", 1)[0] + "/"
 _UNSUPPORTED = {
     "default_response_class": "return the response class from the handler instead",
     "route_class": "custom route classes are not supported",
-    "callbacks": "OpenAPI callbacks are not supported",
+    "callbacks": "give callbacks= to each route that makes them",
     "routes": "declare the routes with the router's decorators",
     "generate_unique_id_function": "give each route its operation_id=",
     "on_startup": "use the application's on_startup / lifespan",
@@ -170,6 +185,12 @@ def _refuse(what: str, unsupported: Mapping[str, object]) -> None:
     for name in unsupported:
         fix = _UNSUPPORTED.get(name, "it is not an option CovetPy knows")
         raise RouteDefinitionError(f"{_caller()}: {what}({name}=...): {fix}")
+
+
+def is_callback_path(path: str) -> bool:
+    """``path`` is an OpenAPI runtime expression (``{$callback_url}/invoices/{$request.body.id}``): the path of a
+    callback, which a router may declare but never serve."""
+    return path.startswith("{$")
 
 
 def _check_prefix(prefix: str) -> str:
@@ -231,6 +252,9 @@ def check_dependencies(where: str, deps: Iterable[Depends]) -> list[Depends]:
 class Routes:
     """The route decorators of an application or a router."""
 
+    serves_paths: bool = True  # False for webhooks: their "path" is an event's name, never served
+    holds_callbacks: bool = False  # a router may declare callbacks (for a route's callbacks=), an application not
+
     def __init__(self) -> None:
         self.routes: list[RouteDef] = []
 
@@ -242,7 +266,8 @@ class Routes:
 
         A GET route also answers HEAD. The keyword options are those of ``RouteOptions``.
         """
-        parse_template(path)  # fail at declaration, with the path in the message
+        if self.serves_paths and not (self.holds_callbacks and is_callback_path(path)):
+            parse_template(path)  # fail at declaration, with the path in the message
         wanted = [m.upper() for m in methods]
         for m in wanted:
             if m not in _METHODS:
@@ -269,6 +294,18 @@ class Routes:
         timeout = options.get("timeout")
         if timeout is not None:
             check_timeout(f"route {path!r}: timeout", timeout)
+        extra = options.get("openapi_extra")
+        if extra is not None and not isinstance(extra, Mapping):
+            raise RouteDefinitionError(f"route {path!r}: openapi_extra must be a dict (merged into the operation), "
+                                       f"not {extra!r}")
+        callbacks = list(options.get("callbacks", ()))
+        for cb in callbacks:
+            if not isinstance(cb, RouteDef):
+                raise RouteDefinitionError(f"route {path!r}: callbacks must be a router's routes "
+                                           f"(callbacks=router.routes), not {cb!r}")
+        description = options.get("response_description", "Successful Response")
+        if not isinstance(description, str):
+            raise RouteDefinitionError(f"route {path!r}: response_description must be a string, not {description!r}")
 
         result = _result_options(path, options)
 
@@ -279,7 +316,8 @@ class Routes:
                 deprecated=options.get("deprecated", False), operation_id=options.get("operation_id"),
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
                 dependencies=dependencies, timeout=timeout,
-                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result))
+                cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result,
+                response_description=description, openapi_extra=extra, callbacks=callbacks))
             self._changed()
             return handler
 
@@ -320,6 +358,11 @@ class Routes:
                 tags.append(t)
         deps = [*check_dependencies(prefix or "include_router", dependencies), *router.dependencies]
         mws = [*(_check_middleware(m) for m in middleware), *router.middleware]
+        for rd in router.routes:
+            if is_callback_path(rd.path):
+                raise RouteDefinitionError(
+                    f"{_caller()}: include_router: route {rd.path!r} is a callback's path (an OpenAPI runtime "
+                    "expression), which cannot be served: give the router's routes to a route's callbacks= instead")
         docs = {**(responses or {}), **router.responses}
         self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
                                     include_in_schema and router.include_in_schema) for rd in router.routes)
@@ -337,7 +380,12 @@ class Router(Routes):
         responses: other responses every route documents (see ``RouteOptions``).
         deprecated: mark every route deprecated in the OpenAPI document.
         include_in_schema: ``False`` leaves every route out of the OpenAPI document.
+
+    A router may also hold OpenAPI callbacks, routes whose path is a runtime expression
+    (``{$callback_url}/invoices``): they are given to a route's ``callbacks=``, never included.
     """
+
+    holds_callbacks = True
 
     def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = (),
                  middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
@@ -361,4 +409,20 @@ class Router(Routes):
 
 
 APIRouter = Router
+
+
+class Webhooks(Routes):
+    """``app.webhooks`` (FastAPI's): the requests the API sends to the URLs its users register, declared as routes
+    named by their event (``@app.webhooks.post("new-subscription")``). Documented under the OpenAPI document's
+    ``webhooks``, never served."""
+
+    serves_paths = False
+
+    def __init__(self, changed: Callable[[], None] | None = None) -> None:
+        super().__init__()
+        self._on_change = changed  # the application's: its document is written again
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 """FastAPI's name for ``Router``."""

@@ -225,7 +225,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         root=str(root),
     )
     result.manifest.save(out_dir)
-    (out_dir / OPENAPI_NAME).write_bytes(app.openapi())
+    (out_dir / OPENAPI_NAME).write_bytes(app.openapi_json())
     result.seconds = time.monotonic() - t0
     return result
 

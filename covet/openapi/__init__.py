@@ -8,18 +8,21 @@ type once under ``components/schemas``.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import re
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, get_args
 
 import pydantic
+import pydantic.json_schema
 import pydantic_core
-from pydantic.json_schema import JsonSchemaMode
+from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue
+from pydantic_core import core_schema
 
-from covet.params import BodyParam
-from covet.responses import JSONResponse, RedirectResponse
+from covet.params import BodyParam, Depends
+from covet.responses import JSONResponse, RedirectResponse, StreamingResponse
 from covet.runtime.glue import embedded, result_kind
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import ParamSpec, RouteSpec, all_params, analyse
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from covet.app import Covet
     from covet.routing import RouteDef
 
-__all__ = ["openapi_document", "openapi_json"]
+__all__ = ["build_document", "openapi_document", "openapi_json"]
 
 _REF: Final = "#/components/schemas/{model}"
 _WIRE: Final = ("path", "query", "header", "cookie")
@@ -63,13 +66,31 @@ _ERROR_SCHEMAS: Final[dict[str, Any]] = {
 }
 
 
+class _SchemaWriter(pydantic.json_schema.GenerateJsonSchema):
+    """pydantic's writer, with bytes as FastAPI documents them: a string of octets, base64 where the model's
+    ``val_json_bytes``/``ser_json_bytes`` says so (pydantic says ``format: binary`` either way)."""
+
+    def bytes_schema(self, schema: core_schema.BytesSchema) -> JsonSchemaValue:
+        out: JsonSchemaValue = {"type": "string", "contentMediaType": "application/octet-stream"}
+        mode = self._config.ser_json_bytes if self.mode == "serialization" else self._config.val_json_bytes
+        if mode == "base64":
+            out["contentEncoding"] = "base64"
+        self.update_with_validations(out, schema, self.ValidationsMapping.bytes)
+        return out
+
+
 class _Schemas:
     """Collects every schema a document needs, so pydantic writes shared definitions once."""
 
-    def __init__(self) -> None:
+    def __init__(self, output_mode: JsonSchemaMode = "serialization") -> None:
+        # FastAPI's separate_input_output_schemas=False documents results with their input schema.
+        self.output_mode: JsonSchemaMode = output_mode
         self.inputs: list[tuple[int, JsonSchemaMode, pydantic.TypeAdapter[Any]]] = []
         self.slots: list[tuple[dict[str, Any], str]] = []
         self.named: dict[str, dict[str, Any]] = {}  # the document's own components: Body_<operation id>
+        # (into, key, keywords): what a field's marker adds to its schema once written; "title" is left out of a
+        # bare reference, as FastAPI titles only an inline schema.
+        self.fields: list[tuple[dict[str, Any], str, dict[str, Any]]] = []
 
     def body_object(self, name: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
         """A reference to the component ``Body_<name>``, the object of ``props`` (FastAPI's name for a body of
@@ -80,6 +101,16 @@ class _Schemas:
         schema["title"] = f"Body_{name}"
         self.named[f"Body_{name}"] = schema
         return {"$ref": _REF.format(model=f"Body_{name}")}
+
+    def field(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str, keywords: dict[str, Any]) -> None:
+        """As ``want``, then ``keywords`` (a title, a description...) merged into the schema written."""
+        self.want(ann, mode, into, key)
+        self.fields.append((into, key, keywords))
+
+    def result_mode(self, ann: Any) -> JsonSchemaMode:
+        """The mode a result of type ``ann`` is documented in: a computed field exists in the output only, so its
+        model keeps its output schema even when inputs and outputs share theirs."""
+        return "serialization" if _computed(ann, set()) else self.output_mode
 
     def want(self, ann: Any, mode: JsonSchemaMode, into: dict[str, Any], key: str = "schema") -> None:
         """Put the schema of ``ann`` at ``into[key]`` once ``fill`` runs ({} for a type without one)."""
@@ -94,13 +125,33 @@ class _Schemas:
 
     def fill(self) -> dict[str, Any]:
         """Write every wanted schema; returns the shared definitions."""
-        if not self.inputs:
-            return {}
-        found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF)
-        for (index, _mode), schema in found.items():
-            into, key = self.slots[index]
-            into[key] = schema
+        defs: dict[str, Any] = {}
+        if self.inputs:
+            found, defs = pydantic.TypeAdapter.json_schemas(self.inputs, ref_template=_REF,
+                                                            schema_generator=_SchemaWriter)
+            for (index, _mode), schema in found.items():
+                into, key = self.slots[index]
+                into[key] = schema
+        for into, key, keywords in self.fields:
+            schema = into.setdefault(key, {})
+            for name, value in keywords.items():
+                if not (name == "title" and "$ref" in schema):
+                    schema[name] = value
         return dict(defs.get("$defs", {}))
+
+
+def _computed(ann: Any, seen: set[int]) -> bool:
+    """``ann`` is, or holds, a model or dataclass with a computed field."""
+    if id(ann) in seen:
+        return False
+    seen.add(id(ann))
+    fields = getattr(ann, "__pydantic_fields__", None)
+    if isinstance(fields, dict):
+        if getattr(ann, "__pydantic_computed_fields__", None):
+            return True
+        if any(_computed(f.annotation, seen) for f in fields.values()):
+            return True
+    return any(_computed(arg, seen) for arg in get_args(ann))
 
 
 def _jsonable(value: Any) -> tuple[bool, Any]:
@@ -117,12 +168,10 @@ def _phrase(status: int) -> str:
         return "Response"
 
 
-def _docstring(handler: Callable[..., Any]) -> tuple[str | None, str | None]:
-    doc = inspect.getdoc(handler)
-    if not doc:
-        return None, None
-    first, _, rest = doc.partition("\n")
-    return first.strip() or None, rest.strip() or None
+def _docstring(handler: Callable[..., Any]) -> str:
+    """The operation's description from the handler's docstring, as FastAPI takes it: all of it, cut at a form
+    feed (what follows ``\\f`` is for the code's readers only)."""
+    return inspect.cleandoc(handler.__doc__ or "").split("\f")[0].strip()
 
 
 def openapi_path(template: str) -> str:
@@ -130,7 +179,16 @@ def openapi_path(template: str) -> str:
     return re.sub(r"\{(\w+):[^}]*\}", r"{\1}", template)
 
 
-def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
+def _untyped(rd: RouteDef, p: ParamSpec) -> bool:
+    """``p`` was declared without a type (read as a string, documented as anything, as FastAPI does)."""
+    try:
+        declared = inspect.signature(p.owner or rd.handler).parameters.get(p.name)
+    except (TypeError, ValueError):
+        return False
+    return declared is not None and declared.annotation is inspect.Parameter.empty
+
+
+def _parameter(p: ParamSpec, schemas: _Schemas, untyped: bool = False) -> dict[str, Any]:
     item: dict[str, Any] = {"name": p.key, "in": p.source, "required": p.source == "path" or p.required}
     marker = p.marker
     # Moved into the schema once it exists (see _defaults): FastAPI titles every inline schema.
@@ -144,7 +202,10 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
         extra["examples"] = _jsonable(marker.examples)[1]
     if marker is not None and marker.json_schema_extra:
         extra.update(marker.json_schema_extra)
-    schemas.want(p.annotation, "validation", item)
+    if untyped:
+        item["schema"] = {}
+    else:
+        schemas.want(p.annotation, "validation", item)
     # As FastAPI titles a parameter: the marker's title, else its name on the wire, title-cased.
     item["x-title"] = getattr(marker, "title", None) or p.key.title().replace("_", " ")
     if not p.required and p.default is not None:  # (FastAPI leaves a None default out)
@@ -157,6 +218,36 @@ def _parameter(p: ParamSpec, schemas: _Schemas) -> dict[str, Any]:
     return item
 
 
+def _title(name: str) -> str:
+    """A field's title as pydantic (and so FastAPI) writes it from its name."""
+    return name.title().replace("_", " ")
+
+
+def _keywords(p: ParamSpec) -> dict[str, Any]:
+    """What a body or form field's declaration adds to its schema: its title, description, examples, default..."""
+    marker = p.marker
+    out: dict[str, Any] = {"title": (marker.title if marker is not None and marker.title else None)
+                           or _title(p.key)}
+    if marker is not None:
+        if marker.description:
+            out["description"] = marker.description
+        if marker.deprecated:
+            out["deprecated"] = True
+        if marker.examples:
+            out["examples"] = _jsonable(marker.examples)[1]
+        if marker.json_schema_extra:
+            out.update(marker.json_schema_extra)
+    if not p.required and p.default is not None:
+        ok, value = _jsonable(p.default)
+        if ok:
+            out["default"] = value
+    return out
+
+
+def _nullable(ann: Any) -> bool:
+    return type(None) in get_args(ann)
+
+
 def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, Any]:
     media_type = "application/json"
     for p in params:
@@ -165,17 +256,18 @@ def _body(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     if len(params) == 1 and not embedded(params[0]):
         p = params[0]
         media: dict[str, Any] = {}
-        schemas.want(p.annotation, "validation", media)
+        schemas.field(p.annotation, "validation", media, "schema", _keywords(p))
         required = p.required
         if p.marker is not None and p.marker.openapi_examples:
             media["examples"] = _jsonable(p.marker.openapi_examples)[1]
     else:
         props: dict[str, Any] = {}
         for p in params:
-            schemas.want(p.annotation, "validation", props, p.key)
+            schemas.field(p.annotation, "validation", props, p.key, _keywords(p))
         media = {"schema": schemas.body_object(name, props, [p.key for p in params if p.required])}
         required = any(p.required for p in params)
-    return {"required": required, "content": {media_type: media}}
+    # FastAPI writes "required" only when it is true.
+    return {"required": True, "content": {media_type: media}} if required else {"content": {media_type: media}}
 
 
 def _model_type(p: ParamSpec) -> Any:
@@ -188,18 +280,21 @@ def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
     models = [p for p in params if p.is_model]
     if len(params) == 1 and models:
         # One form model: the form is the model (FastAPI documents its schema as the body's).
-        one: dict[str, Any] = {}
-        schemas.want(_model_type(models[0]), "validation", one)
-        return {"required": models[0].required, "content": {media: one}}
+        whole: dict[str, Any] = {}
+        schemas.want(_model_type(models[0]), "validation", whole)
+        return {"required": True, "content": {media: whole}} if models[0].required else {"content": {media: whole}}
     props: dict[str, Any] = {}
     for p in params:
         if p.is_model:
             continue
         if p.source == "file":
-            one = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's, for a file
-            props[p.key] = {"type": "array", "items": one} if p.multi else one
+            one: dict[str, Any] = {"type": "string", "contentMediaType": "application/octet-stream"}  # FastAPI's
+            schema = {"type": "array", "items": one} if p.multi else one
+            if _nullable(p.annotation):
+                schema = {"anyOf": [schema, {"type": "null"}]}
+            props[p.key] = {**schema, **_keywords(p)}
         else:
-            schemas.want(p.annotation, "validation", props, p.key)
+            schemas.field(p.annotation, "validation", props, p.key, _keywords(p))
     schema = schemas.body_object(name, props, [p.key for p in params if p.required and not p.is_model])
     if models:
         # Each form model's fields are the form's too: FastAPI joins the models' schemas to the others' fields.
@@ -208,17 +303,20 @@ def _form(params: list[ParamSpec], schemas: _Schemas, name: str) -> dict[str, An
             part: dict[str, Any] = {}
             schemas.want(_model_type(p), "validation", part)
             parts.append(part)
-        body = schemas.named[f"Body_{name}"]
-        schemas.named[f"Body_{name}"] = {"allOf": parts, **body}
-    return {"required": any(p.required for p in params), "content": {media: {"schema": schema}}}
+        named = schemas.named[f"Body_{name}"]
+        schemas.named[f"Body_{name}"] = {"allOf": parts, **named}
+    body: dict[str, Any] = {"content": {media: {"schema": schema}}}
+    if any(p.required for p in params):
+        body["required"] = True  # FastAPI writes "required" only when it is true
+    return body
 
 
-def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
+def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str, description: str) -> tuple[str, dict[str, Any]]:
     kind = result_kind(spec.return_annotation)
     status = spec.status
-    out: dict[str, Any] = {"description": "Successful Response"}
+    out: dict[str, Any] = {"description": description}
     cls = spec.result.response_class
-    if cls is not None and kind not in ("none", "response"):
+    if cls is not None and kind != "none":
         if issubclass(cls, RedirectResponse) and not spec.result.status_given:
             status = 307
         media_type = getattr(cls, "media_type", None)
@@ -235,11 +333,21 @@ def _success(spec: RouteSpec, schemas: _Schemas) -> tuple[str, dict[str, Any]]:
         out["content"] = {"application/octet-stream": {"schema": {}}}
     elif kind == "json":
         media: dict[str, Any] = {}
-        schemas.want(spec.return_annotation, "serialization", media)
+        schemas.field(spec.return_annotation, schemas.result_mode(spec.return_annotation), media, "schema",
+                      {"title": _title(f"Response_{operation_id}")})
         out["content"] = {"application/json": media}
-    elif kind == "any":  # any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it
+    elif kind == "any" or (kind == "response" and status not in (204, 304) and _may_be_json(spec.return_annotation)):
+        # Any JSON value (a Response the handler returns may say otherwise), as FastAPI writes it.
         out["content"] = {"application/json": {"schema": {}}}
     return str(status), out
+
+
+def _may_be_json(cls: Any) -> bool:
+    """A result declared as the response class ``cls`` may be JSON: FastAPI documents it as any JSON value; a
+    stream or a class of another media type is left without content rather than documented wrongly."""
+    if not isinstance(cls, type) or issubclass(cls, StreamingResponse):
+        return False
+    return getattr(cls, "media_type", None) in (None, "application/json")
 
 
 def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[str]]]:
@@ -254,13 +362,12 @@ def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[s
 
 
 def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas,
-               schemes: dict[str, Any]) -> dict[str, Any]:
-    first, rest = _docstring(rd.handler)
+               schemes: dict[str, Any], seen_ids: set[str]) -> dict[str, Any]:
     op: dict[str, Any] = {}
     if rd.tags:
         op["tags"] = list(rd.tags)
-    op["summary"] = rd.summary or first or rd.name.replace("_", " ").strip().title()
-    description = rd.description or rest
+    op["summary"] = rd.summary or rd.name.replace("_", " ").title()
+    description = (rd.description or "").split("\f")[0].strip() or _docstring(rd.handler)
     if description:
         op["description"] = description
     op["operationId"] = operation_id
@@ -268,22 +375,28 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
         op["security"] = _security(spec, schemes)
     everything = all_params(spec)
     wire: list[ParamSpec] = []
-    for p in everything:  # a key several dependencies read is one parameter of the operation
+    hidden = False
+    # FastAPI's order: the path's parameters, then the query's, the headers and the cookies, each in declaration
+    # order (the dependencies' first); a key several dependencies read is one parameter of the operation.
+    for p in sorted(everything, key=lambda p: _WIRE.index(p.source) if p.source in _WIRE else len(_WIRE)):
+        if p.source not in _WIRE:
+            continue
         if p.marker is not None and not p.marker.include_in_schema:
+            hidden = True  # still validated: the operation can answer 422
             continue
         # A parameter model is documented as its fields, each a parameter of its own (as FastAPI does).
         for one in p.fields if p.model is not None else [p]:
             if one.source in _WIRE and not any(q.source == one.source and q.key == one.key for q in wire):
                 wire.append(one)
     if wire:
-        op["parameters"] = [_parameter(p, schemas) for p in wire]
+        op["parameters"] = [_parameter(p, schemas, _untyped(rd, p)) for p in wire]
     bodies = [p for p in everything if p.source == "body"]
     if bodies:
         op["requestBody"] = _body(bodies, schemas, operation_id)
     fields = [p for p in everything if p.source in ("form", "file")]
     if fields:
         op["requestBody"] = _form(fields, schemas, operation_id)
-    code, success = _success(spec, schemas)
+    code, success = _success(spec, schemas, operation_id, rd.response_description)
     responses: dict[str, Any] = {code: success}
     for status, doc in sorted(rd.responses.items()):
         if isinstance(doc, str):
@@ -300,11 +413,12 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
             content = doc.setdefault("content", {})
             media = content.setdefault("application/json", {})
             schema: dict[str, Any] = {}
-            schemas.want(model, "serialization", schema)
+            schemas.field(model, schemas.result_mode(model), schema, "schema",
+                          {"title": _title(f"Response_{status}_{operation_id}")})
             media["x-model"] = schema
         _merge(found, doc)
         found["description"] = doc.get("description") or found.get("description") or _phrase(status)
-    if wire or bodies or fields:  # a form or a file can be refused too
+    if wire or hidden or bodies or fields:  # a form or a file can be refused too
         responses.setdefault("422", {
             "description": "Validation Error",
             "content": {"application/json": {"schema": {"$ref": _REF.format(model="HTTPValidationError")}}},
@@ -312,14 +426,22 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
     op["responses"] = responses
     if rd.deprecated:
         op["deprecated"] = True
+    if rd.callbacks:
+        # Each callback's operation, under its route's name and its runtime-expression path (FastAPI's layout).
+        op["callbacks"] = {cb.name: _operations([cb], lambda r: r.dependencies, False, schemas, seen_ids, schemes)
+                           for cb in rd.callbacks}
+    if rd.openapi_extra:
+        _merge(op, copy.deepcopy(rd.openapi_extra))  # (the document is edited further: the route's stays as is)
     return op
 
 
 def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
-    """``more`` into ``into``, dicts merged key by key."""
+    """``more`` into ``into``, dicts merged key by key and lists appended (FastAPI's way)."""
     for key, value in more.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)
+        elif isinstance(value, list) and isinstance(into.get(key), list):
+            into[key] = into[key] + value
         else:
             into[key] = dict(value) if isinstance(value, dict) else value
 
@@ -329,6 +451,8 @@ def _defaults(paths: dict[str, Any]) -> None:
     response."""
     for item in paths.values():
         for op in item.values():
+            for callback in op.get("callbacks", {}).values():
+                _defaults(callback)
             for response in op.get("responses", {}).values():
                 for media in response.get("content", {}).values():
                     if isinstance(media, dict) and "x-model" in media:
@@ -350,18 +474,16 @@ def _defaults(paths: dict[str, Any]) -> None:
                         schema["default"] = value
 
 
-def openapi_document(app: Covet) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``app``'s routes, as plain data."""
-    schemas = _Schemas()
+def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], list[Depends]], served: bool,
+                schemas: _Schemas, seen_ids: set[str], schemes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The document's path items of ``routes`` (``served``: the application's, else its webhooks')."""
     paths: dict[str, dict[str, Any]] = {}
-    seen_ids: set[str] = set()
-    schemes: dict[str, Any] = {}
-    for rd in app.routes:
+    for rd in routes:
         if not rd.include_in_schema:
             continue
-        names = [p.param for p in parse_template(rd.path) if p.param is not None]
+        names = [p.param for p in parse_template(rd.path) if p.param is not None] if served else []
         for method in rd.methods:
-            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, app.route_dependencies(rd),
+            spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, dependencies_of(rd),
                            result=rd.result)
             # FastAPI's: the function's name, the path and the method, non-word characters as "_".
             operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
@@ -373,33 +495,68 @@ def openapi_document(app: Covet) -> dict[str, Any]:
                     operation_id = f"{rd.name}_{slug}_{method.lower()}_{n}"
                     n += 1
             seen_ids.add(operation_id)
-            operation = _operation(rd, spec, operation_id, schemas, schemes)
+            operation = _operation(rd, spec, operation_id, schemas, schemes, seen_ids)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
+    return paths
+
+
+def openapi_document(app: Covet) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``'s routes, as plain data."""
+    return build_document(
+        app.routes, app.webhooks.routes, app.route_dependencies, title=app.title, version=app.version,
+        summary=app.summary, description=app.description, terms_of_service=app.terms_of_service,
+        contact=app.contact, license_info=app.license_info, tags=app.openapi_tags, servers=app.servers,
+        separate_input_output_schemas=app.separate_input_output_schemas)
+
+
+def build_document(routes: list[RouteDef], webhooks: list[RouteDef],
+                   dependencies_of: Callable[[RouteDef], list[Depends]], *, title: str, version: str,
+                   openapi_version: str = "3.1.0", summary: str | None = None, description: str | None = None,
+                   terms_of_service: str | None = None, contact: dict[str, Any] | None = None,
+                   license_info: dict[str, Any] | None = None, tags: list[dict[str, Any]] | None = None,
+                   servers: list[dict[str, Any]] | None = None, separate_input_output_schemas: bool = True,
+                   external_docs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document of ``routes`` and ``webhooks``, each route running ``dependencies_of(route)`` first."""
+    schemas = _Schemas("serialization" if separate_input_output_schemas else "validation")
+    seen_ids: set[str] = set()
+    schemes: dict[str, Any] = {}
+    paths = _operations(routes, dependencies_of, True, schemas, seen_ids, schemes)
+    hooks = _operations(webhooks, dependencies_of, False, schemas, seen_ids, schemes)
     defs = schemas.fill()
-    for body in schemas.named.values():  # each property titled as FastAPI titles it (a reference keeps none)
-        if "allOf" in body:  # the form models' schemas, each wanted into a holder of its own (see _form)
-            body["allOf"] = [part["schema"] for part in body["allOf"]]
-        for key, prop in body["properties"].items():
-            if "$ref" not in prop:
-                prop.setdefault("title", key.title().replace("_", " "))
+    for named in schemas.named.values():
+        if "allOf" in named:  # the form models' schemas, each wanted into a holder of its own (see _form)
+            named["allOf"] = [part["schema"] for part in named["allOf"]]
     _defaults(paths)
-    used = pydantic_core.to_json(paths)
+    _defaults(hooks)
+    used = pydantic_core.to_json([paths, hooks])
     components = {**defs, **schemas.named}
     for name, schema in _ERROR_SCHEMAS.items():
         if f'"{_REF.format(model=name)}"'.encode() in used:
             components[name] = schema
     if "HTTPValidationError" in components:
         components["ValidationError"] = _ERROR_SCHEMAS["ValidationError"]
-    info: dict[str, Any] = {"title": app.title, "version": app.version}
-    if app.description:
-        info["description"] = app.description
-    doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    info: dict[str, Any] = {"title": title, "version": version}
+    # FastAPI's info, each field only when given.
+    for key, value in (("summary", summary), ("description", description), ("termsOfService", terms_of_service),
+                       ("contact", contact), ("license", license_info)):
+        if value:
+            info[key] = value
+    doc: dict[str, Any] = {"openapi": openapi_version, "info": info}
+    if servers:
+        doc["servers"] = list(servers)
+    doc["paths"] = paths
+    if hooks:
+        doc["webhooks"] = hooks
     if components or schemes:
         doc["components"] = {}
     if components:
         doc["components"]["schemas"] = dict(sorted(components.items()))
     if schemes:
         doc["components"]["securitySchemes"] = schemes
+    if tags:
+        doc["tags"] = list(tags)
+    if external_docs:
+        doc["externalDocs"] = external_docs
     _without_none_defaults(doc)
     return doc
 
