@@ -91,8 +91,15 @@ class Covet(Routes):
             as FastAPI's ``debug=True`` does; ``covet dev`` turns it on. Never in production.
         server_header: the ``Server`` response header; ``None`` sends none.
         title, version, description: the API's name, version and Markdown description in the OpenAPI document.
+        summary, terms_of_service, contact, license_info: the rest of its ``info``: a short summary, the URL of
+            the terms of service, and the contact and license objects (``{"name": ..., "url": ...}``), as in
+            FastAPI.
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
         docs_url: where the interactive docs page is served; ``None`` serves none.
+        swagger_ui_parameters: Swagger UI configuration for the docs page (``{"deepLinking": False}``...), over
+            FastAPI's defaults, written as JSON into its ``SwaggerUIBundle`` call.
+        default_response_class: the ``response_class`` of every route that names none (its router's
+            ``default_response_class`` first), as in FastAPI: ``HTMLResponse`` makes a returned ``str`` a page.
         handler_timeout: seconds a handler may run once it has suspended; past it, it is cancelled and the
             client gets 504. ``None`` (the default) sets no limit; a route's ``timeout=`` overrides it.
         cancel_on_disconnect: cancel a handler when its client goes away; by default it runs to its end.
@@ -134,8 +141,19 @@ class Covet(Routes):
         redirect_slashes: bool = True,
         dependencies: Iterable[Depends] | None = None,
         strict_content_type: bool = True,
+        summary: str | None = None,
+        terms_of_service: str | None = None,
+        contact: Mapping[str, Any] | None = None,
+        license_info: Mapping[str, Any] | None = None,
+        swagger_ui_parameters: Mapping[str, Any] | None = None,
+        default_response_class: type[Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(default_response_class=default_response_class)
+        self.summary = summary
+        self.terms_of_service = terms_of_service
+        self.contact = dict(contact) if contact else None
+        self.license_info = dict(license_info) if license_info else None
+        self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
         self.strict_content_type = strict_content_type
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)

@@ -365,8 +365,11 @@ def openapi_document(app: Covet) -> dict[str, Any]:
     if "HTTPValidationError" in components:
         components["ValidationError"] = _ERROR_SCHEMAS["ValidationError"]
     info: dict[str, Any] = {"title": app.title, "version": app.version}
-    if app.description:
-        info["description"] = app.description
+    for key, value in (("summary", app.summary), ("description", app.description),
+                       ("termsOfService", app.terms_of_service), ("contact", app.contact),
+                       ("license", app.license_info)):
+        if value:
+            info[key] = value
     doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
     if components or schemes:
         doc["components"] = {}

@@ -37,18 +37,10 @@ EXPECTED_FAILURES: dict[str, str] = {
         "status 200 expected, got 404; body differs",
     "bigger_applications.app.main":
         "OpenAPI differs in 3 places",
-    "body.tutorial001":
-        "422 detail differs (validation error shape or message)",
     "body_multiple_params.tutorial001":
         "OpenAPI differs in 2 places",
     "body_multiple_params.tutorial001_non_an":
         "OpenAPI differs in 2 places",
-    "body_multiple_params.tutorial003":
-        "422 detail differs (validation error shape or message)",
-    "body_multiple_params.tutorial003_non_an":
-        "422 detail differs (validation error shape or message)",
-    "body_nested_models.tutorial006":
-        "422 detail differs (validation error shape or message)",
     "body_nested_models.tutorial008":
         "422 detail differs (validation error shape or message); OpenAPI differs in 1 place",
     "body_nested_models.tutorial009":
@@ -83,14 +75,8 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: covet.routing.APIRoute missing",
     "custom_request_and_route.tutorial003":
         "start-up: covet.routing.APIRoute missing",
-    "custom_response.tutorial010":
-        "start-up: Covet(default_response_class=...) not accepted",
     "dataclasses_.tutorial003":
         "OpenAPI differs in 2 places",
-    "dependencies.tutorial008e":
-        "start-up: TypeError: Depends() got an unexpected keyword argument 'scope'",
-    "dependencies.tutorial008e_non_an":
-        "start-up: TypeError: Depends() got an unexpected keyword argument 'scope'",
     "extending_openapi.tutorial001":
         "start-up: module covet.openapi.utils missing",
     "extra_data_types.tutorial001":
@@ -125,10 +111,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: Pydantic model as header parameters refused",
     "json_base64_bytes.tutorial001":
         "OpenAPI differs in 3 places",
-    "metadata.tutorial001":
-        "start-up: Covet(summary=...) not accepted",
-    "metadata.tutorial001_1":
-        "start-up: Covet(summary=...) not accepted",
     "metadata.tutorial003":
         "start-up: Covet(redoc_url=...) not accepted",
     "metadata.tutorial004":
@@ -187,8 +169,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: Covet(max_body_size=...) not accepted",
     "request_body_limits.tutorial002":
         "start-up: Covet(form_limits=...) not accepted",
-    "request_files.tutorial001":
-        "422 detail differs (validation error shape or message)",
     "request_files.tutorial001_02":
         "OpenAPI differs in 4 places",
     "request_files.tutorial001_02_non_an":
@@ -197,12 +177,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "OpenAPI differs in 1 place",
     "request_files.tutorial001_03_non_an":
         "OpenAPI differs in 1 place",
-    "request_files.tutorial001_non_an":
-        "422 detail differs (validation error shape or message)",
-    "request_files.tutorial002":
-        "422 detail differs (validation error shape or message)",
-    "request_files.tutorial002_non_an":
-        "422 detail differs (validation error shape or message)",
     "request_files.tutorial003":
         "OpenAPI differs in 1 place",
     "request_files.tutorial003_non_an":
@@ -235,14 +209,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
     "request_form_models.tutorial007_non_an":
         "start-up: Query/Path/Header/Cookie/Body/Form(discriminator=...) not accepted",
-    "request_forms.tutorial001":
-        "422 detail differs (validation error shape or message)",
-    "request_forms.tutorial001_non_an":
-        "422 detail differs (validation error shape or message)",
-    "request_forms_and_files.tutorial001":
-        "422 detail differs (validation error shape or message)",
-    "request_forms_and_files.tutorial001_non_an":
-        "422 detail differs (validation error shape or message)",
     "response_model.tutorial001":
         "OpenAPI differs in 1 place",
     "response_model.tutorial001_01":
@@ -375,8 +341,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_dependencies/test_tutorial008c.py":
         "8/8 fail; first: covet.exceptions.FastAPIError missing",
-    "test_dependencies/test_tutorial008e.py":
-        "2/2 fail; first: TypeError: Depends() got an unexpected keyword argument 'scope'",
     "test_dependencies/test_tutorial011.py":
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_dependencies/test_tutorial012.py":
@@ -429,10 +393,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_json_base64_bytes/test_tutorial001.py":
         "1/4 fail; first: test_openapi_schema: an inline snapshot differs",
-    "test_metadata/test_tutorial001.py":
-        "2/2 fail; first: Covet(summary=...) not accepted",
-    "test_metadata/test_tutorial001_1.py":
-        "2/2 fail; first: Covet(summary=...) not accepted",
     "test_metadata/test_tutorial002.py":
         "1/3 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_metadata/test_tutorial003.py":
