@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar, overload
 from urllib.parse import quote
@@ -94,6 +94,8 @@ class Covet(Routes):
         summary, terms_of_service, contact, license_info: the rest of its ``info``: a short summary, the URL of
             the terms of service, and the contact and license objects (``{"name": ..., "url": ...}``), as in
             FastAPI.
+        openapi_tags: the document's ``tags``: a description (and ``externalDocs``) for each tag routes use,
+            in the order the docs page shows them (``[{"name": "users", "description": "..."}]``).
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
         docs_url: where the interactive docs page is served; ``None`` serves none.
         swagger_ui_parameters: Swagger UI configuration for the docs page (``{"deepLinking": False}``...), over
@@ -147,6 +149,7 @@ class Covet(Routes):
         license_info: Mapping[str, Any] | None = None,
         swagger_ui_parameters: Mapping[str, Any] | None = None,
         default_response_class: type[Any] | None = None,
+        openapi_tags: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         super().__init__(default_response_class=default_response_class)
         self.summary = summary
@@ -154,6 +157,13 @@ class Covet(Routes):
         self.contact = dict(contact) if contact else None
         self.license_info = dict(license_info) if license_info else None
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
+        tags = list(openapi_tags or ())
+        for tag in tags:
+            if not isinstance(tag, Mapping) or not isinstance(tag.get("name"), str):
+                raise RouteDefinitionError(
+                    f"{_caller()}: openapi_tags holds dicts with a 'name' ({{'name': 'users', 'description': ...}}), "
+                    f"not {tag!r}")
+        self.openapi_tags = [dict(tag) for tag in tags] or None
         self.strict_content_type = strict_content_type
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)

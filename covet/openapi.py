@@ -371,6 +371,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
         if value:
             info[key] = value
     doc: dict[str, Any] = {"openapi": "3.1.0", "info": info, "paths": paths}
+    if app.openapi_tags:
+        doc["tags"] = app.openapi_tags
     if components or schemes:
         doc["components"] = {}
     if components:

@@ -44,6 +44,8 @@ def test_the_openapi_info_has_every_field_given(oclient: Any) -> None:
         "title": "Options", "summary": "Options, summed up.", "version": "0.1.0",
         "termsOfService": "https://example.com/terms/", "contact": {"name": "Ada", "email": "ada@example.com"},
         "license": {"name": "Apache 2.0", "identifier": "Apache-2.0"}}
+    assert doc["tags"] == [{"name": "text", "description": "Plain **text**.",
+                            "externalDocs": {"description": "More", "url": "https://example.com/text"}}]
     # The default response class is documented as the media type of the routes that use it.
     assert list(doc["paths"]["/page"]["get"]["responses"]["200"]["content"]) == ["text/html"]
 

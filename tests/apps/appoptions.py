@@ -11,6 +11,8 @@ app = Covet(
     license_info={"name": "Apache 2.0", "identifier": "Apache-2.0"},
     swagger_ui_parameters={"deepLinking": False, "syntaxHighlight": {"theme": "obsidian"}},
     default_response_class=HTMLResponse,
+    openapi_tags=[{"name": "text", "description": "Plain **text**.",
+                   "externalDocs": {"description": "More", "url": "https://example.com/text"}}],
 )
 
 
@@ -24,7 +26,7 @@ def data() -> dict[str, int]:
     return {"n": 1}
 
 
-text = APIRouter(prefix="/text", default_response_class=PlainTextResponse)
+text = APIRouter(prefix="/text", tags=["text"], default_response_class=PlainTextResponse)
 
 
 @text.get("/")
