@@ -104,6 +104,10 @@ class Covet(Routes):
         openapi_url: where the OpenAPI document is served; ``None`` serves none (and no docs page).
         docs_url: where the interactive docs page is served; ``None`` serves none.
         redoc_url: where the ReDoc page is served (FastAPI's, from ReDoc's CDN); ``None`` serves none.
+        swagger_ui_parameters: Swagger UI configuration for the docs page (``{"deepLinking": False}``...), over
+            FastAPI's defaults, written as JSON into its ``SwaggerUIBundle`` call.
+        default_response_class: the ``response_class`` of every route that names none (its router's
+            ``default_response_class`` first), as in FastAPI: ``HTMLResponse`` makes a returned ``str`` a page.
         handler_timeout: seconds a handler may run once it has suspended; past it, it is cancelled and the
             client gets 504. ``None`` (the default) sets no limit; a route's ``timeout=`` overrides it.
         cancel_on_disconnect: cancel a handler when its client goes away; by default it runs to its end.
@@ -153,8 +157,18 @@ class Covet(Routes):
         redirect_slashes: bool = True,
         dependencies: Iterable[Depends] | None = None,
         strict_content_type: bool = True,
+        swagger_ui_parameters: Mapping[str, Any] | None = None,
+        default_response_class: type[Any] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(default_response_class=default_response_class)
+        self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
+        tags = list(openapi_tags or ())
+        for tag in tags:
+            if not isinstance(tag, Mapping) or not isinstance(tag.get("name"), str):
+                raise RouteDefinitionError(
+                    f"{_caller()}: openapi_tags holds dicts with a 'name' ({{'name': 'users', 'description': ...}}), "
+                    f"not {tag!r}")
+        self.openapi_tags = [dict(tag) for tag in tags] or None
         self.strict_content_type = strict_content_type
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)
@@ -197,7 +211,6 @@ class Covet(Routes):
         self.terms_of_service = terms_of_service
         self.contact = contact
         self.license_info = license_info
-        self.openapi_tags = openapi_tags
         self.servers = servers
         self.separate_input_output_schemas = separate_input_output_schemas
         self.webhooks = Webhooks(self._changed)

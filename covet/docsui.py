@@ -11,16 +11,19 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from covet.exceptions import RouteDefinitionError
+from covet.routing import _caller
 from covet.runtime.encode import H_JSON, HeaderSet
 from covet.runtime.glue import RoutePlan, constant_plan
 
 if TYPE_CHECKING:
     from covet.app import Covet
 
-__all__ = ["plans", "assets_dir"]
+__all__ = ["plans", "assets_dir", "check_swagger_ui_parameters", "SWAGGER_UI_DEFAULTS"]
 
 _ASSETS: Final = (
     ("swagger-ui-bundle.js", b"text/javascript; charset=utf-8"),
@@ -97,15 +100,38 @@ def _redoc_page(title: str, openapi_url: str) -> bytes:
     """.encode()
 
 
-def _init_script(openapi_url: str, redirect_url: str) -> bytes:
+# FastAPI's defaults of Swagger UI's configuration, which ``Covet(swagger_ui_parameters=...)`` adds to or overrides.
+SWAGGER_UI_DEFAULTS: Final = {"dom_id": "#swagger-ui", "layout": "BaseLayout", "deepLinking": True,
+                              "showExtensions": True, "showCommonExtensions": True}
+
+
+def _init_script(openapi_url: str, redirect_url: str, parameters: Mapping[str, Any] | None) -> bytes:
     # A file, not an inline script, so a Content-Security-Policy without 'unsafe-inline' still allows it.
     # The redirect page is where an OAuth2 authorization server sends the browser back to (the Authorize button
-    # of the authorization code and implicit flows).
+    # of the authorization code and implicit flows). Each parameter is written as JSON, as FastAPI writes them.
+    config = {"url": openapi_url, **SWAGGER_UI_DEFAULTS, **(parameters or {})}
+    fields = "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in config.items())
     return (
-        "window.ui = SwaggerUIBundle({url: " + json.dumps(openapi_url) + ", dom_id: '#swagger-ui', "
-        "deepLinking: true, presets: [SwaggerUIBundle.presets.apis], layout: 'BaseLayout', "
+        "window.ui = SwaggerUIBundle({" + fields + "presets: [SwaggerUIBundle.presets.apis], "
         "oauth2RedirectUrl: window.location.origin + " + json.dumps(redirect_url) + "});\n"
     ).encode()
+
+
+def check_swagger_ui_parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``Covet(swagger_ui_parameters=...)``: a dict of JSON values, or a start-up error naming the one that is not."""
+    if parameters is None:
+        return None
+    if not isinstance(parameters, Mapping):
+        raise RouteDefinitionError(f"{_caller()}: swagger_ui_parameters must be a dict, not {parameters!r}")
+    for key, value in parameters.items():
+        try:
+            if not isinstance(key, str):
+                raise TypeError(f"its key {key!r} is not a string")
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise RouteDefinitionError(f"{_caller()}: swagger_ui_parameters[{key!r}] cannot be written into the docs "
+                                       f"page as JSON: {exc}") from None
+    return dict(parameters)
 
 
 def with_servers(document: bytes, root_path: str) -> bytes:
@@ -146,7 +172,8 @@ def plans(app: Covet) -> list[tuple[str, RoutePlan]]:
     out.append((docs_url, constant_plan((200, _HTML, page), f"[GET {docs_url}]")))
     js = HeaderSet(((b"content-type", b"text/javascript; charset=utf-8"), (b"cache-control", b"no-cache")))
     redirect = f"{docs_url}/oauth2-redirect"
-    init = constant_plan((200, js, _init_script(root + openapi_url, root + redirect)), f"[GET {docs_url}/init.js]")
+    script = _init_script(root + openapi_url, root + redirect, app.swagger_ui_parameters)
+    init = constant_plan((200, js, script), f"[GET {docs_url}/init.js]")
     out.append((f"{docs_url}/init.js", init))
     if (static / "oauth2-redirect.html").is_file():
         page = (static / "oauth2-redirect.html").read_bytes()

@@ -8,19 +8,20 @@ the default of a ``CommonQueryParams``), which a build needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from covet import params
 
 __all__ = ["Depends", "Security"]
 
 
-def Depends(dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> Any:
+def Depends(dependency: Callable[..., Any] | None = None, *, use_cache: bool = True,
+            scope: Literal["function", "request"] | None = None) -> Any:
     """A parameter whose value a provider computes (see ``covet.params.Depends``)."""
-    return params.Depends(dependency, use_cache=use_cache)
+    return params.Depends(dependency, use_cache=use_cache, scope=scope)
 
 
 def Security(dependency: Callable[..., Any] | None = None, *, scopes: Sequence[str] | None = None,
-             use_cache: bool = True) -> Any:
+             use_cache: bool = True, scope: Literal["function", "request"] | None = None) -> Any:
     """A dependency with the OAuth2 scopes it requires (see ``covet.params.Security``)."""
-    return params.Security(dependency, scopes=scopes, use_cache=use_cache)
+    return params.Security(dependency, scopes=scopes, use_cache=use_cache, scope=scope)

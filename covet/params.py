@@ -12,7 +12,7 @@ OpenAPI schema, in interpreted and compiled mode alike.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, ClassVar, Final, TypedDict, final
+from typing import Any, ClassVar, Final, Literal, TypedDict, final
 
 import annotated_types
 import pydantic
@@ -269,13 +269,22 @@ class Depends:
     declared like a handler's, other dependencies included. Bare ``Depends()`` takes the parameter's annotated
     class. Within one request each provider runs once, however many parameters ask for it, unless
     ``use_cache=False``.
+
+    ``scope`` is FastAPI's, for a generator provider: ``"request"`` (its default) finishes it once the response
+    is sent; ``"function"`` as soon as the handler has returned and its result is encoded, before the response
+    goes out (the handler's exception reaching it first). A ``"request"`` generator cannot depend on a
+    ``"function"`` one, which would be finished before it.
     """
 
-    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True) -> None:
+    def __init__(self, dependency: Callable[..., Any] | None = None, *, use_cache: bool = True,
+                 scope: Literal["function", "request"] | None = None) -> None:
         if dependency is not None and not callable(dependency):
             raise TypeError(f"Depends() needs a function, a class or a callable instance, not {dependency!r}")
+        if scope not in (None, "function", "request"):
+            raise TypeError(f'Depends(scope=...) is "function" or "request", not {scope!r}')
         self.provider = dependency
         self.use_cache = use_cache
+        self.scope = scope
 
     @property
     def dependency(self) -> Callable[..., Any] | None:
@@ -296,8 +305,8 @@ class Security(Depends):
     """
 
     def __init__(self, dependency: Callable[..., Any] | None = None, *, scopes: Sequence[str] | None = None,
-                 use_cache: bool = True) -> None:
-        super().__init__(dependency, use_cache=use_cache)
+                 use_cache: bool = True, scope: Literal["function", "request"] | None = None) -> None:
+        super().__init__(dependency, use_cache=use_cache, scope=scope)
         if isinstance(scopes, str):
             raise TypeError(f"Security(scopes=...) takes a list of scopes, not the string {scopes!r}")
         self.scopes: list[str] = list(scopes or ())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict, TypeVar, final
@@ -167,7 +168,6 @@ _COVET_DIR = __file__.rsplit("/", 1)[0] + "/"
 
 # FastAPI's options CovetPy has no counterpart for yet, and what to do instead.
 _UNSUPPORTED = {
-    "default_response_class": "return the response class from the handler instead",
     "route_class": "custom route classes are not supported",
     "callbacks": "give callbacks= to each route that makes them",
     "routes": "declare the routes with the router's decorators",
@@ -206,11 +206,9 @@ def _check_middleware(mw: Middleware) -> Middleware:
 
 
 def _result_options(path: str, options: RouteOptions) -> ResultOptions:
-    from covet.responses import Response, StreamingResponse
-
     cls = options.get("response_class")
-    if cls is not None and not (isinstance(cls, type) and issubclass(cls, (Response, StreamingResponse))):
-        raise RouteDefinitionError(f"route {path!r}: response_class must be a Response class, not {cls!r}")
+    if cls is not None:
+        check_response_class(f"route {path!r}: response_class", cls)
     for name in ("response_model_include", "response_model_exclude"):
         value = options.get(name)
         if value is not None and not isinstance(value, (set, frozenset, dict, list, tuple)):
@@ -227,6 +225,22 @@ def _result_options(path: str, options: RouteOptions) -> ResultOptions:
         response_class=cls,
         status_given="status" in options or "status_code" in options,
     )
+
+
+def check_response_class(what: str, cls: Any) -> Any:
+    """``cls``, a Response class (``response_class=``, ``default_response_class=``), or a start-up error."""
+    from covet.responses import Response, StreamingResponse
+
+    if not (isinstance(cls, type) and issubclass(cls, (Response, StreamingResponse))):
+        raise RouteDefinitionError(f"{_caller()}: {what} must be a Response class, not {cls!r}")
+    return cls
+
+
+def _with_class(result: ResultOptions, cls: type[Any] | None) -> ResultOptions:
+    """``result`` with ``cls`` as its response class when it names none (FastAPI's ``default_response_class``)."""
+    if cls is None or result.response_class is not None:
+        return result
+    return dataclasses.replace(result, response_class=cls)
 
 
 def _fields(value: Any) -> Any:
@@ -255,8 +269,11 @@ class Routes:
     serves_paths: bool = True  # False for webhooks: their "path" is an event's name, never served
     holds_callbacks: bool = False  # a router may declare callbacks (for a route's callbacks=), an application not
 
-    def __init__(self) -> None:
+    def __init__(self, default_response_class: type[Any] | None = None) -> None:
         self.routes: list[RouteDef] = []
+        # The response class of the routes that name none, FastAPI's ``default_response_class``.
+        self.default_response_class = (None if default_response_class is None else
+                                       check_response_class("default_response_class", default_response_class))
 
     def _changed(self) -> None:
         """Called whenever a route is added."""
@@ -307,7 +324,7 @@ class Routes:
         if not isinstance(description, str):
             raise RouteDefinitionError(f"route {path!r}: response_description must be a string, not {description!r}")
 
-        result = _result_options(path, options)
+        result = _with_class(_result_options(path, options), self.default_response_class)
 
         def register(handler: F) -> F:
             self.routes.append(RouteDef(
@@ -347,10 +364,15 @@ class Routes:
     def include_router(self, router: Router, *, prefix: str = "", tags: Iterable[str] = (),
                        dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
                        responses: Mapping[int, ResponseDoc] | None = None, deprecated: bool = False,
-                       include_in_schema: bool = True, **unsupported: object) -> None:
+                       include_in_schema: bool = True, default_response_class: type[Any] | None = None,
+                       **unsupported: object) -> None:
         """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags``,
-        ``dependencies``, ``middleware`` and ``responses`` added before (outside) the router's own."""
+        ``dependencies``, ``middleware`` and ``responses`` added before (outside) the router's own. A route
+        that names no response class (nor its router) gets ``default_response_class``, else this one's."""
         _refuse("include_router", unsupported)
+        if default_response_class is not None:
+            check_response_class("include_router: default_response_class", default_response_class)
+        fallback = default_response_class or self.default_response_class
         _check_prefix(prefix)
         tags = list(tags)
         for t in router.tags:
@@ -364,8 +386,11 @@ class Routes:
                     f"{_caller()}: include_router: route {rd.path!r} is a callback's path (an OpenAPI runtime "
                     "expression), which cannot be served: give the router's routes to a route's callbacks= instead")
         docs = {**(responses or {}), **router.responses}
-        self.routes.extend(rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
-                                    include_in_schema and router.include_in_schema) for rd in router.routes)
+        for rd in router.routes:
+            moved = rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
+                             include_in_schema and router.include_in_schema)
+            moved.result = _with_class(moved.result, fallback)
+            self.routes.append(moved)
         self._changed()
 
 
@@ -380,6 +405,7 @@ class Router(Routes):
         responses: other responses every route documents (see ``RouteOptions``).
         deprecated: mark every route deprecated in the OpenAPI document.
         include_in_schema: ``False`` leaves every route out of the OpenAPI document.
+        default_response_class: the ``response_class`` of the router's routes that name none.
 
     A router may also hold OpenAPI callbacks, routes whose path is a runtime expression
     (``{$callback_url}/invoices``): they are given to a route's ``callbacks=``, never included.
@@ -389,8 +415,9 @@ class Router(Routes):
 
     def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = (),
                  middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
-                 deprecated: bool = False, include_in_schema: bool = True, **unsupported: object) -> None:
-        super().__init__()
+                 deprecated: bool = False, include_in_schema: bool = True,
+                 default_response_class: type[Any] | None = None, **unsupported: object) -> None:
+        super().__init__(default_response_class)
         _refuse(type(self).__name__, unsupported)
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)

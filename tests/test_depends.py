@@ -105,6 +105,31 @@ def test_blocking_handlers_get_dependencies_and_tasks_from_them(dclient: Any) ->
     assert events == ["open four", "blocking handler", "from a dependency", "close four"]
 
 
+@pytest.mark.parametrize(("path", "expected"), [
+    # Both of scope "function" (the last opened first), then the task once the response is sent.
+    ("/session/function", ["open f", "aopen", "handler", "aclose", "close f", "task"]),
+    # One of each: the request-scoped one finishes after the response, its tasks first.
+    ("/session/function/mixed", ["open f", "aopen", "handler", "close f", "task", "aclose"]),
+    # A handler that runs on the event loop: the glue finishes the generator without awaiting.
+    ("/session/function/inline", ["open f", "inline handler", "close f", "task"]),
+])
+def test_function_scoped_generators_finish_before_the_response(dclient: Any, path: str,
+                                                               expected: list[str]) -> None:
+    r = dclient.get(path, headers={"x-name": "f"})
+    assert r.status_code == 200
+    assert events_after(dclient, *expected) == expected
+
+
+def test_a_function_scoped_generator_sees_the_handlers_exception_and_closes_before_a_stream(dclient: Any) -> None:
+    r = dclient.get("/session/function/conflict", headers={"x-name": "g"})
+    assert r.status_code == 409
+    assert events_after(dclient, "close g") == ["open g", "g saw 409", "close g"]
+    dclient.post("/events/clear")
+    r = dclient.get("/session/function/stream", headers={"x-name": "h"})
+    assert r.text == "0\n1\n"
+    assert events_after(dclient, "chunk 1") == ["open h", "close h", "chunk 0", "chunk 1"]
+
+
 def test_example_app_me(client: Any) -> None:
     r = client.request("GET", "/me", headers={"x-token": "secret"})
     assert r.json() == {"user": "ada (via db-eu)", "region": "eu"}
@@ -170,6 +195,35 @@ def test_a_cycle_is_refused_with_the_chain() -> None:
 
     with pytest.raises(RouteDefinitionError, match="cycle: cyc_a -> cyc_b -> cyc_a"):
         app.dispatcher()
+
+
+def short_lived() -> Iterator[int]:
+    yield 1
+
+
+def long_lived(n: Annotated[int, Depends(short_lived, scope="function")]) -> Iterator[int]:
+    yield n
+
+
+def test_a_request_scoped_generator_cannot_depend_on_a_function_scoped_one() -> None:
+    # FastAPI's rule: the one it depends on would be finished before it.
+    with pytest.raises(TypeError, match='"function" or "request"'):
+        Depends(short_lived, scope="route")  # type: ignore[arg-type]
+    app = Covet()
+
+    @app.get("/s")
+    def s(n: Annotated[int, Depends(long_lived)]) -> int:
+        return n
+
+    with pytest.raises(RouteDefinitionError, match=r'long_lived has scope "request" .*short_lived, of scope'):
+        app.dispatcher()
+    fine = Covet()
+
+    @fine.get("/s")
+    def t(n: Annotated[int, Depends(long_lived, scope="function")]) -> int:
+        return n
+
+    fine.dispatcher()
 
 
 def bad_provider(page: Annotated[dict[str, int], Query()]) -> int:

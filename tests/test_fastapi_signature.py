@@ -154,6 +154,62 @@ def test_an_embedded_body_is_read_from_its_key(fclient: Any) -> None:
     assert (r.status_code, r.json()["detail"][0]["loc"]) == (422, ["body", "item"])
 
 
+def test_a_body_that_is_no_object_misses_each_body_parameter(fclient: Any) -> None:
+    missing = [{"type": "missing", "loc": ["body", key], "msg": "Field required", "input": None}
+               for key in ("item", "user", "importance")]
+    for sent in (b"[]", b"null", b'"text"', b"3"):
+        r = fclient.put("/merge/7", content=sent, headers={"content-type": "application/json"})
+        assert (r.status_code, r.json()["detail"]) == (422, missing), sent
+    r = fclient.put("/embed/1", content=b"[1]", headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()["detail"]) == (422, missing[:1])
+
+
+def decode_error(pos: int, why: str) -> list[dict[str, Any]]:
+    return [{"type": "json_invalid", "loc": ["body", pos], "msg": "JSON decode error", "input": {},
+             "ctx": {"error": why}}]
+
+
+@pytest.mark.parametrize(("path", "method"), [("/tags/?limit=x", "POST"), ("/merge/x?q=1", "PUT"),
+                                              ("/user/", "POST")])
+def test_a_body_that_is_not_json_is_its_only_error(fclient: Any, path: str, method: str) -> None:
+    # As FastAPI: json's message and offset, and no error for the invalid path or query, as the body is read first.
+    json_type = {"content-type": "application/json"}
+    r = fclient.request(method, path, content=b'{"a": ', headers=json_type)
+    assert (r.status_code, r.json()["detail"]) == (422, decode_error(6, "Expecting value"))
+    r = fclient.request(method, path, content=b"{some broken json}", headers=json_type)
+    assert r.json()["detail"] == decode_error(1, "Expecting property name enclosed in double quotes")
+    # Bytes that are no text in any JSON encoding: FastAPI's 400.
+    r = fclient.request(method, path, content=b'{"a": "\xff\xfe\xfd"}', headers=json_type)
+    assert (r.status_code, r.json()) == (400, {"detail": "There was an error parsing the body"})
+
+
+def test_body_errors_read_as_fastapi_words_them(fclient: Any) -> None:
+    # Python-mode words ("a valid list", not JSON's "a valid array"), as FastAPI validates the parsed body.
+    r = fclient.post("/tags/", json={"a": 1})
+    assert (r.status_code, r.json()["detail"]) == (422, [
+        {"type": "list_type", "loc": ["body"], "msg": "Input should be a valid list", "input": {"a": 1}}])
+    r = fclient.post("/user/", json=[1])
+    assert [(e["type"], e["msg"]) for e in r.json()["detail"]] == [
+        ("model_type", "Input should be a valid dictionary or instance of UserIn")]
+    r = fclient.post("/tags/", json=["a", 2])
+    assert r.json()["detail"] == [
+        {"type": "string_type", "loc": ["body", 1], "msg": "Input should be a valid string", "input": 2}]
+    assert fclient.post("/tags/?limit=1", json=["a", "b"]).json() == {"tags": ["a"]}
+
+
+def test_a_declared_str_result_is_text(fclient: Any) -> None:
+    # CovetPy's typed rule (docs/guide.md, Results): a declared type, Any included, keeps text/plain for a str.
+    r = fclient.get("/any-text")
+    assert (r.headers["content-type"], r.text) == ("text/plain; charset=utf-8", "hello")
+    r = fclient.get("/plain-text")
+    assert (r.headers["content-type"], r.text) == ("text/plain; charset=utf-8", "hello")
+
+
+def test_an_unannotated_handlers_str_is_json(dclient: Any) -> None:
+    r = dclient.get("/untyped", params={"name": "Morty"})
+    assert (r.headers["content-type"], r.json()) == ("application/json", "Morty")
+
+
 def test_file_parameters_typed_bytes_get_the_content(fclient: Any) -> None:
     body, headers = multipart(("file", "a.txt", b"hello"))
     assert fclient.post("/files/", content=body, headers=headers).json() == {"file_size": 5}
@@ -293,7 +349,7 @@ def test_fastapi_style_modules_keep_running_interpreted_in_a_build(built_fastsig
                          env=dict(os.environ, PYTHONPATH=checkout_path(built_fastsig_defaults)),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
-    assert ("covet: error: --compiled=require, but 5 of the application's routes would run interpreted: "
+    assert ("covet: error: --compiled=require, but 6 of the application's routes would run interpreted: "
             "POST /items/: module fastsig_defaults defines pydantic model Item, whose field types mypyc would erase; "
             "GET /search/: ") in out.stderr, out.stderr
 
@@ -327,7 +383,7 @@ def test_handlers_compile_beside_a_models_module(built_fastsig: Path) -> None:
     manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
     assert manifest["not_compiled"] == []
     assert {"fastsig", "covet_glue"} <= set(manifest["compiled_modules"])
-    assert len(manifest["routes"]) == 22
+    assert len(manifest["routes"]) == 25
 
 
 EXCEPTION_APP = """\

@@ -343,8 +343,16 @@ def refused(match: str) -> Any:
 
 
 def test_what_cannot_be_served_is_refused_naming_the_line() -> None:
-    with refused("default_response_class=...\\): return the response class from the handler"):
-        APIRouter(default_response_class=JSONResponse)
+    with refused("callbacks=...\\): OpenAPI callbacks are not supported"):
+        APIRouter(callbacks=[])
+    with refused("default_response_class must be a Response class"):
+        APIRouter(default_response_class=dict)
+    with refused("default_response_class must be a Response class"):
+        Covet(default_response_class="html")  # type: ignore[arg-type]
+    with refused("openapi_tags holds dicts with a 'name'"):
+        Covet(openapi_tags=["users"])  # type: ignore[list-item]
+    with refused("swagger_ui_parameters\\['x'\\] cannot be written into the docs page as JSON"):
+        Covet(swagger_ui_parameters={"x": object()})
     with refused("route_class"):
         Covet().include_router(APIRouter(), route_class=object)
     with refused("on_event\\('boot'\\)"):

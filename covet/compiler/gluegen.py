@@ -126,8 +126,8 @@ class SourceBinder(Binder):
         self.origins[key] = (src.path, src.line)
         return f"  {ORIGIN_MARK}{key}"
 
-    def validator(self, p: ParamSpec, json: bool) -> str:
-        name = f"{self.prefix}_V_{p.local}"
+    def validator(self, p: ParamSpec, json: bool, rereads: bool = False) -> str:
+        name = f"{self.prefix}_V{'P' if rereads else ''}_{p.local}"
         maker = "json_validator" if json else "validator"
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
         return name

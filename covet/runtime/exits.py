@@ -17,7 +17,8 @@ from typing import Any, final
 
 from covet.background import BackgroundTasks
 
-__all__ = ["AfterReply", "after_reply", "finish", "first_yield", "unwind", "unwind_sync"]
+__all__ = ["AfterReply", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield", "unwind",
+           "unwind_sync"]
 
 log = logging.getLogger("covet.error")
 
@@ -109,6 +110,39 @@ async def finish(exits: list[Any], threaded: bool = False) -> None:
             log.exception("dependency %s failed while cleaning up after the response", _name(gen))
             continue
         await _close_extra_yield(gen, "more than once")
+
+
+def finish_now_sync(exits: list[Any]) -> None:
+    """Run each ``scope="function"`` generator dependency past its ``yield`` before the response is sent, the last
+    opened first. What one raises is raised, as FastAPI does: each is taken off ``exits`` as it goes, so that
+    only those left are unwound with it."""
+    while exits:
+        gen = exits.pop()
+        try:
+            next(gen)
+        except StopIteration:
+            continue
+        gen.close()
+        raise RuntimeError(f"dependency {_name(gen)} yielded more than once")
+
+
+async def finish_now(exits: list[Any], threaded: bool = False) -> None:
+    """``finish_now_sync`` for a route with async generator dependencies too, or (``threaded``) whose sync ones
+    run in the thread pool."""
+    while exits:
+        gen = exits.pop()
+        try:
+            if inspect.isasyncgen(gen):
+                await gen.__anext__()
+            elif threaded:
+                if await _in_pool(functools.partial(_step, gen)):
+                    continue
+            else:
+                next(gen)
+        except (StopIteration, StopAsyncIteration):
+            continue
+        await _close_extra_yield(gen, "more than once")
+        raise RuntimeError(f"dependency {_name(gen)} yielded more than once")
 
 
 def unwind_sync(exits: list[Any], exc: BaseException) -> None:

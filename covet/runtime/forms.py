@@ -161,9 +161,8 @@ class FormReader:
         if self._kind == "application/x-www-form-urlencoded":
             self._hold(len(data))
             self._text.append(data)
-        else:
-            self.form.error = ("expected a form (multipart/form-data or application/x-www-form-urlencoded), "
-                               f"got {self._kind or 'no content type'}")
+        # Any other body (JSON, text, no content type) is no form: read as an empty one, each field then missing,
+        # as in FastAPI.
 
     def finish(self) -> FormData:
         """The form, once the whole body was written."""

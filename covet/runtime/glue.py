@@ -145,7 +145,9 @@ class Binder:
     def handler(self) -> str:
         raise NotImplementedError
 
-    def validator(self, p: ParamSpec, json: bool) -> str:
+    def validator(self, p: ParamSpec, json: bool, rereads: bool = False) -> str:
+        """Name of the validator of ``p``'s type, from JSON bytes or from Python values; ``rereads``: the
+        Python-mode one of a JSON body, beside its JSON one, for its errors (``bodyerrors``)."""
         raise NotImplementedError
 
     def text_validator(self, p: ParamSpec) -> str:
@@ -207,8 +209,8 @@ class ObjectBinder(Binder):
         self.ns["_handler"] = self.spec.handler
         return "_handler"
 
-    def validator(self, p: ParamSpec, json: bool) -> str:
-        name = f"_V_{p.local}"
+    def validator(self, p: ParamSpec, json: bool, rereads: bool = False) -> str:
+        name = f"_V{'P' if rereads else ''}_{p.local}"
         what = f"{'body ' if p.source == 'body' else ''}parameter {p.name!r}"
         v = _adapter(p.annotation, self.spec.label, what).validator
         self.ns[name] = v.validate_json if json else v.validate_python
@@ -485,10 +487,12 @@ def glue_source(
             else:
                 w(f"    p_{p.local} = {default(p)}")
 
-    def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v") -> None:
+    def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v",
+              checked: bool = True) -> None:
         # ``v``: the loop's value variable; files get their own, as mypy types a variable once. Parameter models
         # read the pairs themselves, after the loop: every parameter is then converted in the order declared, so
-        # their errors come in FastAPI's order.
+        # their errors come in FastAPI's order. ``checked``: False leaves converting the values to ``check`` (and
+        # ``model``), for the caller to order.
         declared = params
         params = [p for p in params if not p.is_model]
         for p in params:
@@ -510,20 +514,24 @@ def glue_source(
         elif lines:
             w(f"for _k, {v} in {pairs_expr}:")
             body.extend(lines)
-        for p in declared:
-            if p.is_model:
-                model(source, p, pairs_expr)
-                continue
-            loc = (source, p.key)
-            present = f"r_{p.local}" if p.multi else f"r_{p.local} is not MISSING"
-            w(f"if {present}:")
-            convert(p, f"r_{p.local}", loc)
-            w("else:")
-            if p.required:
-                w(f"    {err(p)} = missing_error({err(p)}, {loc!r})")
-                w(f"    p_{p.local} = None")
-            else:
-                w(f"    p_{p.local} = {default(p)}")
+        if checked:
+            for p in declared:
+                if p.is_model:
+                    model(source, p, pairs_expr)
+                else:
+                    check(source, p)
+
+    def check(source: str, p: ParamSpec) -> None:
+        loc = (source, p.key)
+        present = f"r_{p.local}" if p.multi else f"r_{p.local} is not MISSING"
+        w(f"if {present}:")
+        convert(p, f"r_{p.local}", loc)
+        w("else:")
+        if p.required:
+            w(f"    {err(p)} = missing_error({err(p)}, {loc!r})")
+            w(f"    p_{p.local} = None")
+        else:
+            w(f"    p_{p.local} = {default(p)}")
 
     if "query" in by_source:
         if any(p.is_model for p in by_source["query"]):
@@ -547,9 +555,14 @@ def glue_source(
         w(f"    {unread} = ({unread} or []) + [{{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error,"
           " 'input': None}]")
         if "form" in by_source:
-            keyed("body", by_source["form"], "_fm.fields", None)
+            keyed("body", by_source["form"], "_fm.fields", None, checked=False)
         if "file" in by_source:
-            keyed("body", by_source["file"], "_fm.files", None, "_u")
+            keyed("body", by_source["file"], "_fm.files", None, "_u", checked=False)
+        for p in params:  # in the order declared, as FastAPI lists their errors
+            if p.is_model:
+                model("body", p, "_fm.fields")
+            elif p.source in ("form", "file"):
+                check("body", p)
 
     bodies = by_source.get("body", [])
     if len(bodies) == 1 and not embedded(bodies[0]):
@@ -584,13 +597,12 @@ def glue_source(
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}(_b)")
         w(f"{pad}except ValidationError as _e:")
-        if late:
-            w(f"{pad}    if _e.errors()[0]['type'] == 'json_invalid':")
-            w(f"{pad}        _early = add_errors(_early, _e, ('body',))")
-            w(f"{pad}    else:")
-            w(f"{pad}        {err(p)} = add_errors({err(p)}, _e, ('body',))")
-        else:
-            w(f"{pad}    {err(p)} = add_errors({err(p)}, _e, ('body',))")
+        # FastAPI's words (bodyerrors); a body that does not parse is its only error, as FastAPI reads it first.
+        w(f"{pad}    _je = json_decode_errors(_b, _e)")
+        w(f"{pad}    if _je is not None:")
+        w(f"{pad}        {unread} = _je")
+        w(f"{pad}    else:")
+        w(f"{pad}        {err(p)} = body_errors({err(p)}, _e, _b, {binder.validator(p, json=False, rereads=True)})")
         w(f"{pad}    p_{p.local} = None")
         w("else:")
         if p.required:
@@ -601,17 +613,17 @@ def glue_source(
     elif bodies:
         # Several body parameters: the body is an object with one key each (FastAPI's "embed").
         w("_obj: Any = {}")
+        w("_je: list[dict[str, Any]] | None = None")
         # A body that does not say it is JSON is not an object: each parameter is missing, as in FastAPI.
         w(f"if _b and json_declared(_h, {strict_json!r}):")
         w("    try:")
         w("        _obj = from_json(_b)")
-        w("    except ValueError as _e:")
-        w(f"        {unread} = ({unread} or []) + [{{'type': 'json_invalid', 'loc': ['body'],"
-          " 'msg': 'Invalid JSON: ' + str(_e), 'input': None}]")
-        w("    if not isinstance(_obj, dict):")
-        w(f"        {unread} = ({unread} or []) + [{{'type': 'dict_type', 'loc': ['body'],"
-          " 'msg': 'Input should be a valid dictionary', 'input': None}]")
-        w("        _obj = {}")
+        w("    except ValueError as _x:")
+        w("        _je = unparsed_errors(_b, str(_x))")
+        # A body that is no object (a list, a scalar, null) misses each parameter, the optional ones too.
+        w("_embed = isinstance(_obj, dict)")
+        w("if not _embed:")
+        w("    _obj = {}")
         for p in bodies:
             vname = binder.validator(p, json=False)
             w(f"r_{p.local} = _obj.get({p.key!r}, MISSING)")
@@ -621,12 +633,18 @@ def glue_source(
             w("    except ValidationError as _e:")
             w(f"        {err(p)} = add_errors({err(p)}, _e, ('body', {p.key!r}))")
             w(f"        p_{p.local} = None")
-            w("else:")
             if p.required:
+                w("else:")
                 w(f"    {err(p)} = missing_error({err(p)}, ('body', {p.key!r}))")
                 w(f"    p_{p.local} = None")
             else:
+                w("elif _embed:")
                 w(f"    p_{p.local} = {default(p)}")
+                w("else:")
+                w(f"    {err(p)} = missing_error({err(p)}, ('body', {p.key!r}))")
+                w(f"    p_{p.local} = None")
+        w("if _je is not None:")
+        w(f"    {unread} = _je  # alone, as FastAPI reads the body before any parameter")
 
     requests = by_source.get("request", [])
     for i, p in enumerate(requests):
@@ -665,6 +683,10 @@ def glue_source(
         return ", ".join(f"{p.name}={value(p)}" if p.keyword_only else value(p) for p in ps)
 
     exits = any(d.kind in ("gen", "agen") for d in spec.deps)
+    # Generators of scope "function" finish once the handler has returned, before the response is sent; they
+    # are unwound first when something raises, as FastAPI's inner exit stack is.
+    now = any(d.kind in ("gen", "agen") and d.scope == "function" for d in spec.deps)
+    unwound = "_exits + _fexits" if now else "_exits"
     wrapped = exits or background
     pad = ""
     if wrapped:
@@ -672,6 +694,8 @@ def glue_source(
         # handler or a dependency raises, the generators opened so far see the exception first.
         if exits:
             w("_exits: list[Any] = []")
+        if now:
+            w("_fexits: list[Any] = []")
         w("_reply: Any")
         w("try:")
         pad = "    "
@@ -714,7 +738,7 @@ def glue_source(
                 w(pad + step)
                 if d.index in used:
                     w(f"{pad}_d{d.index}: None = None")
-            w(f"{pad}_exits.append(_g{d.index})")
+            w(f"{pad}{'_fexits' if d.scope == 'function' else '_exits'}.append(_g{d.index})")
     pad = outer
     if late:
         if failing:
@@ -805,16 +829,19 @@ def glue_source(
             w(f"        _reply = {last}")
         else:
             w(f"    _reply = {last}")
+        if now:
+            in_pool = ", True" if threaded and any(d.kind == "gen" for d in spec.deps) else ""
+            w(f"    {f'await finish_now(_fexits{in_pool})' if is_async else 'finish_now_sync(_fexits)'}")
         if late and not raise_invalid:
             # The dependencies' and the handler's parameters' errors, once the dependencies have run.
             w("except RequestValidationError as _x:")
             if exits:
-                w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x)")
+                w(f"    {'await unwind' if is_async else 'unwind_sync'}({unwound}, _x)")
             w("    return validation_reply(_x.errors())")
         w("except BaseException as _x:")
         sync_exits = threaded and any(d.kind == "gen" for d in spec.deps)
         if exits:
-            w(f"    {'await unwind' if is_async else 'unwind_sync'}(_exits, _x{', True' if sync_exits else ''})")
+            w(f"    {'await unwind' if is_async else 'unwind_sync'}({unwound}, _x{', True' if sync_exits else ''})")
         w("    raise")
         w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_0tasks' if background else 'None'}"
           f"{', True' if sync_exits else ''})")

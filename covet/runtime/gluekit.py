@@ -29,6 +29,7 @@ from covet.exceptions import HTTPError, RequestValidationError, ResponseValidati
 from covet.requests import Request
 from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from covet.runtime.body import RequestBody
+from covet.runtime.bodyerrors import body_errors, json_decode_errors, unparsed_errors
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import (
     H_BYTES,
@@ -43,7 +44,7 @@ from covet.runtime.encode import (
     reply_of,
     validation_reply,
 )
-from covet.runtime.exits import after_reply, first_yield, unwind, unwind_sync
+from covet.runtime.exits import after_reply, finish_now, finish_now_sync, first_yield, unwind, unwind_sync
 from covet.runtime.formdata import json_declared, parse_cookies, parse_query
 from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
@@ -51,13 +52,14 @@ from covet.runtime.parammodels import add_model_errors, model_input, union_input
 from covet.runtime.signature import MISSING
 
 __all__ = [
-    "MISSING", "ValidationError", "from_json", "Request", "ConnectionInfo", "Reply", "RESPONSES",
+    "MISSING", "ValidationError", "from_json", "body_errors", "json_decode_errors", "unparsed_errors", "Request",
+    "ConnectionInfo", "Reply", "RESPONSES",
     "H_BYTES", "H_JSON", "H_NONE", "H_TEXT", "add_errors", "encode_any", "encode_untyped",
     "missing_error", "reply_of",
     "validation_reply", "parse_cookies", "parse_query", "json_declared", "text_validator", "run_blocking",
     "partial", "validator", "json_validator",
-    "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "first_yield", "unwind",
-    "unwind_sync",
+    "serializer", "result_validator", "fields_validator", "BackgroundTasks", "after_reply", "finish_now",
+    "finish_now_sync", "first_yield", "unwind", "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
     "model_input", "union_input", "add_model_errors",

@@ -108,6 +108,8 @@ class DepSpec:
     # A security scheme's value: declared ``T | None`` but never None while it answers 401 (``auto_error``), so
     # the glue takes it untyped, as a handler declaring ``token: str`` expects.
     loose: bool = False
+    # A generator's: finished once the response is sent ("request") or once the handler returned ("function").
+    scope: str = "request"
 
 
 class _Unset:
@@ -261,12 +263,6 @@ def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) ->
         walk.security.append((provider, scopes))
     # As FastAPI does: a provider that needs no scopes is one value per request, whichever scopes are above it.
     scoped = bool(isinstance(dep, Security) and dep.scopes) or walk.scoped.get(provider, False)
-    key = (declared, tuple(sorted(set(scopes))) if scoped else ())
-    if dep.use_cache and key in walk.cached:
-        return walk.cached[key]
-    if provider in walk.active:
-        chain = " -> ".join(getattr(f, "__qualname__", repr(f)) for f in [*walk.active, provider])
-        raise RouteDefinitionError(f"{walk.label} dependencies form a cycle: {chain}")
     body = _body_of(provider)
     if inspect.isasyncgenfunction(body):
         kind = "agen"
@@ -276,6 +272,14 @@ def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) ->
         kind = "await"
     else:
         kind = "call"
+    # FastAPI's: a generator is request-scoped unless told otherwise; the scope is part of what is cached.
+    scope = dep.scope or ("request" if kind in ("gen", "agen") else "")
+    key = (declared, tuple(sorted(set(scopes))) if scoped else (), scope)
+    if dep.use_cache and key in walk.cached:
+        return walk.cached[key]
+    if provider in walk.active:
+        chain = " -> ".join(getattr(f, "__qualname__", repr(f)) for f in [*walk.active, provider])
+        raise RouteDefinitionError(f"{walk.label} dependencies form a cycle: {chain}")
     walk.active.append(provider)
     walk.counter += 1
     first = len(walk.deps)
@@ -289,8 +293,16 @@ def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) ->
     if kind in ("gen", "agen"):
         args = get_args(returns)
         returns = args[0] if args else Any  # what it yields: Iterator[T], Generator[T, ...], AsyncIterator[T]
+    if scope == "request" and kind in ("gen", "agen"):
+        for p in params:
+            if p.dep is not None and p.dep.scope == "function":
+                raise RouteDefinitionError(
+                    f'{walk.label} the dependency {location(provider)} has scope "request" (a generator\'s '
+                    f'default) and cannot depend on {p.dep.label}, of scope "function", which is finished before '
+                    'it: give it Depends(..., scope="function") too, or the other scope="request"')
     spec = DepSpec(provider, params, kind, len(walk.deps), location(provider),
-                   returns_none=returns is None or returns is type(None), loose=isinstance(provider, SecurityBase))
+                   returns_none=returns is None or returns is type(None), loose=isinstance(provider, SecurityBase),
+                   scope=scope or "request")
     for p in params:
         p.group = spec.index
     walk.deps.append(spec)
@@ -298,7 +310,7 @@ def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) ->
             or any(walk.scoped.get(d.provider, False) for d in walk.deps[first:-1]))
     walk.scoped[provider] = uses
     if dep.use_cache:
-        walk.cached[(declared, tuple(sorted(set(scopes))) if uses or scoped else ())] = spec
+        walk.cached[(declared, tuple(sorted(set(scopes))) if uses or scoped else (), scope)] = spec
     return spec
 
 

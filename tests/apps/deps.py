@@ -166,3 +166,44 @@ def collide(tasks: int, bg: BackgroundTasks, d1_x: str = "mine") -> dict[str, ob
 def blocking(s: Annotated[str, Depends(session)], _: Annotated[BackgroundTasks, Depends(notify)]) -> str:
     events.append("blocking handler")
     return s
+
+
+# -- scope="function": finished once the handler has returned, before the response is sent -----------------------
+
+
+@app.get("/session/function")
+async def function_scoped(s: Annotated[str, Depends(session, scope="function")],
+                          a: Annotated[str, Depends(asession, scope="function")], tasks: BackgroundTasks) -> str:
+    tasks.add_task(events.append, "task")
+    events.append("handler")
+    return s + a
+
+
+@app.get("/session/function/mixed")
+def function_and_request(s: Annotated[str, Depends(session, scope="function")],
+                         a: Annotated[str, Depends(asession)], tasks: BackgroundTasks) -> str:
+    tasks.add_task(events.append, "task")
+    events.append("handler")
+    return s + a
+
+
+@app.get("/session/function/conflict")
+def function_conflict(s: Annotated[str, Depends(session, scope="function")]) -> str:
+    raise HTTPError(409, "taken")
+
+
+@app.get("/session/function/stream")
+def function_stream(s: Annotated[str, Depends(session, scope="function")]) -> StreamingResponse:
+    def chunks() -> Iterator[str]:
+        for i in range(2):
+            events.append(f"chunk {i}")
+            yield f"{i}\n"
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
+@app.get("/session/function/inline", inline=True)
+def function_inline(s: Annotated[str, Depends(session, scope="function")], tasks: BackgroundTasks) -> str:
+    tasks.add_task(events.append, "task")
+    events.append("inline handler")
+    return s

@@ -96,6 +96,21 @@ async def embed(item_id: int, item: Annotated[Item, Body(embed=True)]) -> Any:
     return {"item_id": item_id, "item": item}
 
 
+@app.post("/tags/")
+async def tags(tags: Annotated[list[str], Body()], limit: int = 10) -> Any:
+    return {"tags": tags[:limit]}
+
+
+@app.get("/any-text")
+async def any_text() -> Any:
+    return "hello"
+
+
+@app.get("/plain-text")
+async def plain_text() -> str:
+    return "hello"
+
+
 @app.post("/files/")
 async def create_file(file: Annotated[bytes, File()]) -> Any:
     return {"file_size": len(file)}

@@ -51,3 +51,8 @@ async def importance(value: int = Body(..., gt=0, embed=True), note: str = Body(
 @app.post("/files/")
 async def create_file(file: bytes = File(), other: bytes | None = File(None)) -> Any:
     return {"file_size": len(file), "other": other}
+
+
+@app.get("/untyped")
+async def untyped(name: str = Query("Rick")):  # type: ignore[no-untyped-def]  # FastAPI's examples have none
+    return name

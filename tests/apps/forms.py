@@ -52,6 +52,11 @@ def optional(doc: Annotated[UploadFile | None, File()] = None) -> str:
     return "none" if doc is None else f"{doc.filename}"
 
 
+@app.post("/ordered")
+async def ordered(file: Annotated[bytes, File()], token: Annotated[str, Form()]) -> dict[str, object]:
+    return {"size": len(file), "token": token}
+
+
 # -- bodies past the in-memory limit (tests/test_uploads.py) ---------------------------------------------------
 
 seen: dict[str, object] = {}
