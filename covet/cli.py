@@ -401,10 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_build.add_argument("--out", default=".covet/build", help="build directory")
     p_build.add_argument("--annotate", action="store_true", help="write mypyc's HTML report of slow operations")
+    p_build.add_argument("--strict", action="store_true",
+                         help="refuse unannotated handlers and functions (mypy --strict), instead of compiling them "
+                              "as Any")
 
     p_check = sub.add_parser("check", help="type-check and compile into a temporary directory (for CI)")
     p_check.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_check.add_argument("--format", default="text", choices=["text", "json", "github"])
+    p_check.add_argument("--strict", action="store_true", help="refuse unannotated handlers (mypy --strict)")
 
     p_explain = sub.add_parser("explain", help="print the glue of a route")
     p_explain.add_argument("route", help='e.g. "GET /users/{user_id}"')

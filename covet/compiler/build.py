@@ -12,6 +12,7 @@ Stages, in order:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import os
@@ -27,7 +28,7 @@ from covet import __version__
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
-from covet.compiler.typecheck import Diagnostic, typecheck
+from covet.compiler.typecheck import Diagnostic, typecheck, write_config
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
 from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
@@ -83,7 +84,12 @@ def _user_module(module: types.ModuleType, root: Path) -> tuple[Path | None, str
 def _project_modules(root: Path, out_dir: Path) -> list[Path]:
     """The source of every project module the application imported. The build depends on all of them, not only
     on the modules it compiles: the glue imports providers and exception handlers, and handlers use models."""
-    out: set[Path] = set()
+    return sorted(set(_project_module_names(root, out_dir).values()))
+
+
+def _project_module_names(root: Path, out_dir: Path) -> dict[str, Path]:
+    """Every project module the application imported, by name, with its source."""
+    out: dict[str, Path] = {}
     for name, module in list(sys.modules.items()):
         if name == "covet" or name.startswith("covet."):
             continue
@@ -94,8 +100,8 @@ def _project_modules(root: Path, out_dir: Path) -> list[Path]:
         if (not path.is_relative_to(root) or path.is_relative_to(out_dir)
                 or {"site-packages", "dist-packages"} & set(path.parts)):
             continue
-        out.add(path)
-    return sorted(out)
+        out[name] = path
+    return out
 
 
 def _let_mypy_find_covet() -> None:
@@ -110,8 +116,14 @@ def _let_mypy_find_covet() -> None:
         os.environ["MYPYPATH"] = os.pathsep.join([*paths, here])
 
 
-def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False) -> BuildResult:
-    """Build ``target`` (MODULE:ATTR) into ``out_dir``."""
+def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False,
+          strict: bool = False) -> BuildResult:
+    """Build ``target`` (MODULE:ATTR) into ``out_dir``.
+
+    The project's modules are type-checked strictly but for what only demands annotations
+    (``typecheck.UNTYPED_OK``): an unannotated handler compiles, and runs as ``Any``. ``strict`` demands
+    annotations everywhere, as ``mypy --strict`` does.
+    """
     t0 = time.monotonic()
     root = (root or Path.cwd()).resolve()
     out_dir = out_dir.resolve()
@@ -165,8 +177,9 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
               " Do not edit.")
     cache_dir = out_dir / "mypy_cache"
     _let_mypy_find_covet()
+    config = write_config(out_dir / "mypy.ini", [] if strict else list(_project_module_names(root, out_dir)))
     # mypyc may reject a construct mypy accepts: that module then stays interpreted, and we go again.
-    for _attempt in range(len(module_files) + 1):
+    for _attempt in range(2 * len(module_files) + 1):
         routes = [r for r in routes if r.source.module not in excluded]
         for name in excluded:
             module_files.pop(name, None)
@@ -182,8 +195,13 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
                 (r.source.line, r.source.end_line, r.label))
-        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins)
+        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins, config)
         errors = [d for d in result.diagnostics if d.severity == "error"]
+        if not strict:
+            untyped = _untyped_code_errors(errors, root, module_files)
+            if untyped:
+                excluded.update(untyped)
+                continue
         if any(d.internal for d in errors):
             result.internal_error = (
                 f"the generated glue does not type-check (CovetPy {__version__}, mypy {compiler_version()}, "
@@ -193,7 +211,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             return result
         try:
             compile_modules(files, root, out_dir, cache_dir,
-                            annotate=out_dir / "annotate.html" if annotate else None)
+                            annotate=out_dir / "annotate.html" if annotate else None, config=config)
             break
         except CompileError as exc:
             rejected = _rejections(exc.output, root, module_files, glue_file)
@@ -293,6 +311,61 @@ def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:
                 fix = f"write the marker in the annotation to compile it: {p.name}: Annotated[T, {kind}(...)] = default"
                 return why, fix
     return None
+
+
+def _untyped_code_errors(errors: list[Diagnostic], root: Path,
+                         module_files: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    """The handler modules whose errors are all inside functions written without full annotations, with why.
+
+    mypy checks the body of a function that annotates some of its parameters but not its result, as FastAPI's
+    examples do, and may infer a local's type from its first value (``results = {"items": [...]}``) and refuse a
+    later one. That is no error under FastAPI, where nothing checks types: such a module keeps running interpreted,
+    and the build goes on. An error in fully annotated code is the user's to fix, and fails the build.
+    """
+    by_path = {str(p.resolve()): name for name, p in module_files.items()}
+    found: dict[str, tuple[str, str]] = {}
+    spans: dict[str, list[tuple[int, int, str, bool]]] = {}
+    for d in errors:
+        if d.internal or not d.path:
+            return {}
+        path = str((root / d.path).resolve())
+        module = by_path.get(path)
+        if module is None:
+            return {}
+        if path not in spans:
+            spans[path] = _function_spans(Path(path))
+        inner = [s for s in spans[path] if s[0] <= d.line <= s[1]]
+        if not inner or min(inner, key=lambda s: s[1] - s[0])[3]:
+            return {}  # module level, or in a fully annotated function: the user's error
+        name = min(inner, key=lambda s: s[1] - s[0])[2]
+        found.setdefault(module, (
+            f"mypy: {d.message} ({os.path.relpath(path, root)}:{d.line}, in {name}, which is not fully annotated)",
+            f"annotate {name} (its result, and the variable the error names) to compile the module"))
+    return found
+
+
+def _function_spans(path: Path) -> list[tuple[int, int, str, bool]]:
+    """(first line, last line, name, fully annotated) of every function in ``path``."""
+    out: list[tuple[int, int, str, bool]] = []
+
+    def visit(node: ast.AST, in_class: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = child.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+                if in_class and params and not any(isinstance(d, ast.Name) and d.id == "staticmethod"
+                                                   for d in child.decorator_list):
+                    params = params[1:]
+                typed = all(x.annotation is not None for x in params) and (
+                    child.returns is not None or (child.name == "__init__" and bool(params)))
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                out.append((first, child.end_lineno or child.lineno, child.name, typed))
+                visit(child, False)
+            else:
+                visit(child, isinstance(child, ast.ClassDef))
+
+    visit(ast.parse(path.read_text(), str(path)), False)
+    return out
 
 
 _MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")

@@ -45,7 +45,7 @@ def _print_text(result: BuildResult) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build(args.app, Path(args.out), annotate=args.annotate)
+    result = build(args.app, Path(args.out), annotate=args.annotate, strict=args.strict)
     _print_text(result)
     if not result.ok:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
@@ -63,7 +63,7 @@ def _check(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="covet-check-"))
     result: BuildResult | None = None
     try:
-        result = build(args.app, tmp)
+        result = build(args.app, tmp, strict=args.strict)
     finally:
         glue = tmp / f"{GLUE_MODULE}.py"
         if result is not None and result.internal_error and glue.is_file():
