@@ -164,11 +164,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             return 2
         left = compiled.uncompiled(app, manifest)
         if left and args.compiled == "require":
-            print(f"covet: error: --compiled=require, but {len(left)} of the application's routes would run "
+            print(f"covet: error: --compiled=require, but {len(left)} of the application's routes' handlers would run "
                   f"interpreted: " + "; ".join(left[:5]) + ("; ..." if len(left) > 5 else "")
                   + " (fix those modules, or serve with --compiled auto)", file=sys.stderr)
             return 2
-        mode = f"compiled, {count}/{declared} routes compiled"
+        # A route whose glue is compiled but whose handler's module is not counts apart: it is not compiled whole.
+        glue_only = compiled.interpreted_handlers(manifest)
+        mode = f"compiled, {count - glue_only}/{declared} routes compiled"
+        if glue_only:
+            mode += f", {glue_only}/{declared} compiled glue calling an interpreted handler"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):

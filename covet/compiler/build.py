@@ -53,7 +53,8 @@ class BuildResult:
     not_compiled: list[dict[str, str]] = dataclasses.field(default_factory=list)
     internal_error: str | None = None
     seconds: float = 0.0
-    compiled_routes: int = 0
+    compiled_routes: int = 0  # routes whose glue is compiled
+    interpreted_handlers: int = 0  # of those, the routes whose handler's module runs interpreted
 
     @property
     def ok(self) -> bool:
@@ -136,20 +137,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         result.diagnostics.append(Diagnostic("", 0, "error", str(exc)))
         return result
 
-    # Which modules hold handlers, and which of them can be compiled.
+    # Which modules hold handlers, and which of them can be compiled. A module that cannot be compiled keeps
+    # running interpreted, its routes' glue compiled all the same and calling into it; unless the glue cannot
+    # import its handlers either (``glueless``): those routes run interpreted whole.
     routes: list[GlueRoute] = []
     module_files: dict[str, Path] = {}
     excluded: dict[str, tuple[str, str]] = {}
+    glueless: set[str] = set()
     pending: list[tuple[RouteSpec, HandlerSource]] = []
     for plan in plans:
         spec = plan.spec
         assert spec is not None
         module = sys.modules[spec.handler.__module__]
-        if module.__name__ in excluded:
+        if module.__name__ in glueless:
             continue
         path, why = _user_module(module, root)
         if path is None:
             excluded[module.__name__] = (str(why), "it keeps running interpreted")
+            glueless.add(module.__name__)
             continue
         try:
             source = read_handler(spec.handler)
@@ -157,15 +162,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                 read_handler(dep.provider)  # the glue imports each provider by its module-level name
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
+            glueless.add(module.__name__)
             continue
-        marked = _marker_defaults(spec) or _models(module) or _option_types(spec)
-        if marked is not None:
-            excluded[module.__name__] = marked
+        unimportable = _option_types(spec)
+        if unimportable is not None:
+            excluded[module.__name__] = unimportable
+            glueless.add(module.__name__)
             continue
-        module_files[module.__name__] = path
+        for name, why_fix in _marker_defaults(spec).items():
+            if name in sys.modules and _user_module(sys.modules[name], root)[0] is not None:
+                excluded.setdefault(name, why_fix)
+        models = _models(module)
+        if models is not None:
+            excluded.setdefault(module.__name__, models)
+        if module.__name__ not in excluded:
+            module_files[module.__name__] = path
         pending.append((spec, source))
     for spec, source in pending:
-        if source.module in excluded:
+        if source.module in glueless:
             continue
         module = sys.modules[source.module]
         rel = os.path.relpath(source.path, root)
@@ -177,12 +191,15 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
               " Do not edit.")
     cache_dir = out_dir / "mypy_cache"
     _let_mypy_find_covet()
-    config = write_config(out_dir / "mypy.ini", [] if strict else list(_project_module_names(root, out_dir)))
+    project = [] if strict else list(_project_module_names(root, out_dir))
     # mypyc may reject a construct mypy accepts: that module then stays interpreted, and we go again.
     for _attempt in range(2 * len(module_files) + 1):
-        routes = [r for r in routes if r.source.module not in excluded]
+        routes = [r for r in routes if r.source.module not in glueless]
         for name in excluded:
             module_files.pop(name, None)
+        # The glue imports the interpreted modules' handlers: mypy reads them for their types, and their errors
+        # are not the build's (nothing of them is compiled).
+        config = write_config(out_dir / "mypy.ini", project, sorted(excluded))
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
             glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers)
@@ -228,6 +245,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         return result
 
     result.compiled_routes = len(routes)
+    result.interpreted_handlers = sum(r.source.module not in module_files for r in routes)
     result.manifest = Manifest(
         app=target,
         covet_version=__version__,
@@ -237,7 +255,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                  for p in sorted({*module_files.values(), *_project_modules(root, out_dir)})},
         compiled_modules=sorted([*module_files, GLUE_MODULE, *([PRELOAD_MODULE] if preload else [])]),
         routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
-                 "compiled": True} for r in routes],
+                 "compiled": True, "handler_compiled": r.source.module in module_files} for r in routes],
         not_compiled=result.not_compiled,
         root=str(root),
     )
@@ -289,28 +307,32 @@ def _models(module: types.ModuleType) -> tuple[str, str] | None:
     return None
 
 
-def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:
-    """Why a route's module cannot be compiled natively when a parameter's default is a marker
-    (``q: str = Query(None)``, ``db: Session = Depends(get_db)``), with the fix; else None.
+def _marker_defaults(spec: RouteSpec) -> dict[str, tuple[str, str]]:
+    """The modules that cannot be compiled natively because a function of theirs, the route's handler or one of its
+    providers, has a marker as a parameter's default (``q: str = Query(None)``, ``db: Session = Depends(get_db)``),
+    each with why and the fix.
 
     mypyc checks a compiled function's defaults against their parameters' types when the module loads: the marker
-    is not a ``str``, so the module would fail to import.
+    is not a ``str``, so the module would fail to import. The compiled glue passes every parameter, so it calls
+    such a function, left interpreted, all the same.
     """
+    found: dict[str, tuple[str, str]] = {}
     for fn in [spec.handler, *(d.provider for d in spec.deps)]:
         try:
             params = inspect.signature(fn).parameters.values()
         except (TypeError, ValueError):
             continue
+        home = getattr(fn, "__module__", None) or type(fn).__module__
         for p in params:
-            if isinstance(p.default, (Param, Depends)):
+            if isinstance(p.default, (Param, Depends)) and home not in found:
                 code = getattr(fn, "__code__", None)
                 where = f"{os.path.relpath(code.co_filename)}:{code.co_firstlineno}" if code else fn.__qualname__
                 kind = type(p.default).__name__.removesuffix("Param")
                 why = (f"parameter {p.name!r} of {fn.__qualname__} ({where}) has {kind}(...) as its default, which "
                        "mypyc checks against the parameter's type")
                 fix = f"write the marker in the annotation to compile it: {p.name}: Annotated[T, {kind}(...)] = default"
-                return why, fix
-    return None
+                found[home] = (why, fix)
+    return found
 
 
 def _untyped_code_errors(errors: list[Diagnostic], root: Path,

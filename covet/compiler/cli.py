@@ -52,7 +52,9 @@ def _build(args: argparse.Namespace) -> int:
         print(f"covet: build failed ({errors} error{'s' if errors != 1 else ''})" if errors else "covet: build failed",
               file=sys.stderr)
         return 1
-    print(f"covet: built {result.compiled_routes} routes into {result.out_dir} in {result.seconds:.1f}s",
+    glue_only = (f" ({result.interpreted_handlers} of them compiled glue calling an interpreted handler)"
+                 if result.interpreted_handlers else "")
+    print(f"covet: built {result.compiled_routes} routes{glue_only} into {result.out_dir} in {result.seconds:.1f}s",
           file=sys.stderr)
     if args.annotate:
         print(f"covet: mypyc's report of slow operations: {result.out_dir / 'annotate.html'}", file=sys.stderr)

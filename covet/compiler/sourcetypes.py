@@ -19,8 +19,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-from covet.params import Depends
-
 __all__ = ["HandlerSource", "SourceError", "read_handler", "Importer"]
 
 
@@ -74,7 +72,6 @@ def read_handler(handler: Any) -> HandlerSource:
     A class provider is read as its ``__init__``, a callable instance (bound to a module-level name) as its
     class's ``__call__``; the glue imports either by its own name.
     """
-    _refuse_marker_defaults(handler)
     if isinstance(handler, type):
         return _read_method(handler, "__init__", handler.__module__, handler.__name__)
     if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
@@ -284,17 +281,3 @@ def _read_dataclass(cls: type, module: str, name: str) -> HandlerSource:
                           defaults, None, needs_return=False)
     found.scope = cls.__module__
     return found
-
-
-def _refuse_marker_defaults(fn: Any) -> None:
-    """mypyc checks a compiled function's defaults against the parameters' types when it defines the function:
-    ``commons: Commons = Depends()`` would stop the module from importing. Such a module stays interpreted."""
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return
-    for p in parameters:
-        if isinstance(p.default, Depends):
-            where = getattr(fn, "__qualname__", type(fn).__qualname__)
-            raise SourceError(f"{where} declares {p.name} = {p.default!r} as a default, which a compiled function "
-                              f"cannot hold; write {p.name}: Annotated[T, {p.default!r}] to compile it")

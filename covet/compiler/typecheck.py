@@ -45,12 +45,16 @@ class Diagnostic:
         return f"{where}  {self.route}" if self.route else where
 
 
-def write_config(path: Path, untyped_ok: list[str]) -> Path:
+def write_config(path: Path, untyped_ok: list[str], interpreted: list[str]) -> Path:
     """Write the mypy configuration of a build to ``path``: strict, but ``UNTYPED_OK`` for the modules
-    ``untyped_ok`` names. mypy and mypyc both read it, in place of the project's own."""
+    ``untyped_ok`` names, and no errors reported in ``interpreted`` ones (read for their types, not compiled).
+    mypy and mypyc both read it, in place of the project's own."""
     lines = ["# Written by covet build: mypy's options for this build.", "[mypy]", "strict = True", ""]
+    untyped_ok = sorted(set(untyped_ok) - set(interpreted))
     if untyped_ok:
-        lines += [f"[mypy-{','.join(sorted(untyped_ok))}]", *(f"{k} = {v}" for k, v in UNTYPED_OK.items()), ""]
+        lines += [f"[mypy-{','.join(untyped_ok)}]", *(f"{k} = {v}" for k, v in UNTYPED_OK.items()), ""]
+    if interpreted:
+        lines += [f"[mypy-{','.join(sorted(interpreted))}]", "ignore_errors = True", ""]
     text = "\n".join(lines)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
