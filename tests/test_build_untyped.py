@@ -8,13 +8,16 @@ interpreted and compiled, on every loop.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import APPS, TRANSPORTS, Server, app_server, build_project, checkout_path  # noqa: F401
+from conftest import APPS, TRANSPORTS, Server, app_server, build_project, checkout_path
 from test_compiler import covet
 
 
@@ -111,3 +114,44 @@ def test_strict_demands_annotations(tmp_path: Path) -> None:
     out = covet(tmp_path, "check", "app:app")
     assert out.returncode == 0, out.stderr
     assert "check passed (2 routes compile)" in out.stderr
+
+
+INFERRED_APP = '''\
+from covet import Covet
+
+app = Covet()
+
+
+@app.get("/items/")
+async def read_items(q: str | None = None):
+    results = {"items": [{"item_id": "Foo"}]}
+    if q:
+        results.update({"q": q})
+    return results
+'''
+
+
+def test_code_mypy_cannot_check_untyped_runs_interpreted_behind_compiled_glue(tmp_path: Path) -> None:
+    """mypy checks a function that annotates a parameter, and refuses what FastAPI runs: the module stays
+    interpreted, the build goes on and says where and why, the glue is compiled."""
+    (tmp_path / "app.py").write_text(INFERRED_APP)
+    out = covet(tmp_path, "build", "app:app")
+    assert out.returncode == 0, out.stderr
+    assert ("covet: note: module app not compiled natively: fails mypy's check in read_items, which is not fully "
+            "annotated: Dict entry 0 has incompatible type \"str\": \"str\"; expected \"str\": "
+            "\"list[dict[str, str]]\"  [dict-item] (app.py:10); annotate read_items (its result, and the variable "
+            "the error names) to compile the module") in out.stderr, out.stderr
+    assert "built 1 routes (1 of them compiled glue calling an interpreted handler)" in out.stderr
+    srv = Server("app:app", "asyncio", cwd=tmp_path)
+    try:
+        assert "handlers=compiled, 0/1 routes compiled, 1/1 compiled glue calling an interpreted handler" in srv.log
+        assert httpx.get(f"{srv.url}/items/", params={"q": "x"}).json() == {"items": [{"item_id": "Foo"}], "q": "x"}
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+    serve = [sys.executable, "-m", "covet", "serve", "app:app", "--compiled", "require", "--port", "0"]
+    refused = subprocess.run(serve, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=checkout_path(tmp_path)),
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2, refused.stderr
+    assert ("--compiled=require, but 1 of the application's routes' handlers would run interpreted: GET /items/: its "
+            "glue is compiled, but module app fails mypy's check in read_items") in refused.stderr, refused.stderr

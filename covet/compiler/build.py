@@ -360,8 +360,10 @@ def _untyped_code_errors(errors: list[Diagnostic], root: Path,
         if not inner or min(inner, key=lambda s: s[1] - s[0])[3]:
             return {}  # module level, or in a fully annotated function: the user's error
         name = min(inner, key=lambda s: s[1] - s[0])[2]
+        why = (f"fails mypy's check in {name}, which is not fully annotated: {d.message} "
+               f"({os.path.relpath(path, root)}:{d.line})")
         found.setdefault(module, (
-            f"mypy: {d.message} ({os.path.relpath(path, root)}:{d.line}, in {name}, which is not fully annotated)",
+            why,
             f"annotate {name} (its result, and the variable the error names) to compile the module"))
     return found
 
