@@ -164,11 +164,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             return 2
         left = compiled.uncompiled(app, manifest)
         if left and args.compiled == "require":
-            print(f"covet: error: --compiled=require, but {len(left)} of the application's routes would run "
+            print(f"covet: error: --compiled=require, but {len(left)} of the application's routes' handlers would run "
                   f"interpreted: " + "; ".join(left[:5]) + ("; ..." if len(left) > 5 else "")
                   + " (fix those modules, or serve with --compiled auto)", file=sys.stderr)
             return 2
-        mode = f"compiled, {count}/{declared} routes compiled"
+        # A route whose glue is compiled but whose handler's module is not counts apart: it is not compiled whole.
+        glue_only = compiled.interpreted_handlers(manifest)
+        mode = f"compiled, {count - glue_only}/{declared} routes compiled"
+        if glue_only:
+            mode += f", {glue_only}/{declared} compiled glue calling an interpreted handler"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):
@@ -401,10 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_build.add_argument("--out", default=".covet/build", help="build directory")
     p_build.add_argument("--annotate", action="store_true", help="write mypyc's HTML report of slow operations")
+    p_build.add_argument("--strict", action="store_true",
+                         help="refuse unannotated handlers and functions (mypy --strict), instead of compiling them "
+                              "as Any")
 
     p_check = sub.add_parser("check", help="type-check and compile into a temporary directory (for CI)")
     p_check.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_check.add_argument("--format", default="text", choices=["text", "json", "github"])
+    p_check.add_argument("--strict", action="store_true", help="refuse unannotated handlers (mypy --strict)")
 
     p_explain = sub.add_parser("explain", help="print the glue of a route")
     p_explain.add_argument("route", help='e.g. "GET /users/{user_id}"')

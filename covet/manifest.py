@@ -25,6 +25,8 @@ __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_has
 # 2: the glue module records SCHEMA; ROUTES rows are RouteRow (were bare 8-tuples).
 # 3: RouteRow.json_body, the route's JSON body parameters (covet/jsonbody.py).
 # 4: RouteRow.json_body gone: the glue itself checks a JSON body's Content-Type (RouteRow.reads_content_type).
+#    The manifest says of each route whether its handler is compiled ("handler_compiled") or runs interpreted behind
+#    compiled glue.
 SCHEMA: Final = 4
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"

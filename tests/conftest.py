@@ -152,9 +152,16 @@ def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def app_server(request: pytest.FixtureRequest, transport: str, module: str, built_fixture: str, *extra: str,
-               env: dict[str, str] | None = None) -> Server:
-    """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build."""
+               env: dict[str, str] | None = None, glue_only: bool = False) -> Server:
+    """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build.
+    ``glue_only``: the build keeps the app's module interpreted, and every route's glue is compiled, calling it."""
     mode, loop = transport.split("-")
+    if mode == "compiled" and glue_only:
+        built = request.getfixturevalue(built_fixture)
+        srv = Server(f"{module}:app", loop, *extra, cwd=built, env_extra=env)
+        assert (srv.mode, srv.runtime) == ("compiled", "compiled"), srv.log
+        assert re.search(r"handlers=compiled, 0/(\d+) routes compiled, \1/\1 compiled glue", srv.log), srv.log
+        return srv
     if mode == "compiled":
         built = request.getfixturevalue(built_fixture)
         # Every handler module of the test app compiled (CovetPy's own, StaticFiles, run interpreted by design), or
@@ -169,7 +176,7 @@ def app_server(request: pytest.FixtureRequest, transport: str, module: str, buil
 
 
 def app_client(request: pytest.FixtureRequest, module: str, built_fixture: str, *extra: str,
-               env: dict[str, str] | None = None, config: object = None) -> Iterator[object]:
+               env: dict[str, str] | None = None, config: object = None, glue_only: bool = False) -> Iterator[object]:
     """A client of tests/apps/<module>.py for a fixture parametrized over "inprocess" and TRANSPORTS: the in-process
     TestClient, or httpx on a real server. ``client.server`` is the Server (None in process)."""
     if request.param == "inprocess":
@@ -186,7 +193,7 @@ def app_client(request: pytest.FixtureRequest, module: str, built_fixture: str, 
             c.server = None  # type: ignore[attr-defined]
             yield c
         return
-    srv = app_server(request, request.param, module, built_fixture, *extra, env=env)
+    srv = app_server(request, request.param, module, built_fixture, *extra, env=env, glue_only=glue_only)
     with httpx.Client(base_url=srv.url, timeout=20) as client:
         client.server = srv  # type: ignore[attr-defined]
         yield client

@@ -480,7 +480,8 @@ def prepare_workdir(tree: Path) -> None:
 def check_app(app: App, loop: str, *, pure: bool = True, cwd: Path | None = None,
               extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Serve the ported ``app`` on ``loop`` and replay its requests: {"startup": error} if it does not start, else
-    {"exchanges": n, "mismatches": [{"request", "why", "cause"}], "errors": [logged exceptions]}."""
+    {"exchanges": n, "mismatches": [{"request", "why", "cause"}], "errors": [logged exceptions], "serving": the start-up
+    line}."""
     from tests.conftest import Server
 
     prepare_workdir(cwd or PORTED)
@@ -498,21 +499,30 @@ def check_app(app: App, loop: str, *, pure: bool = True, cwd: Path | None = None
     finally:
         srv.stop()
     errors = server_errors(srv.log)
-    return {"exchanges": len(app.exchanges), "errors": errors,
+    serving = next((line for line in srv.log.splitlines() if "covet: serving" in line), "")
+    return {"exchanges": len(app.exchanges), "errors": errors, "serving": serving,
             "mismatches": [{"request": describe(e), "why": w, "causes": causes_of_mismatch(e, w, errors)}
                            for e, w in bad]}
 
 
+def build_dir(app: App) -> str:
+    """Where ``build`` puts ``app``'s build in its chapter's project (one directory per app, so that the apps of a
+    chapter share one copy of it)."""
+    return f".covet/{app.name}"
+
+
 def build(app: App, proj: Path) -> str:
-    """``app``'s chapter as a project of its own in ``proj``, compiled with `covet build`; "" or the build's errors.
+    """``app``, in a project ``proj`` holding its chapter, compiled with `covet build` into ``build_dir(app)``; "" or
+    the build's errors. Several apps of one chapter may be built in the same ``proj``.
 
     FastAPI's ``docs_src`` is a namespace package; `covet build` compiles modules of regular packages only, so the
     project's ``docs_src`` gets an empty ``__init__.py`` (a file added, no code changed)."""
-    shutil.copytree(PORTED / "docs_src" / app.chapter, proj / "docs_src" / app.chapter)
+    if not (proj / "docs_src" / app.chapter).exists():
+        shutil.copytree(PORTED / "docs_src" / app.chapter, proj / "docs_src" / app.chapter)
     (proj / "docs_src" / "__init__.py").touch()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(proj), str(ROOT)]))
-    out = subprocess.run([sys.executable, "-m", "covet", "build", f"{app.module}:{app.attr}"], cwd=proj, env=env,
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run([sys.executable, "-m", "covet", "build", f"{app.module}:{app.attr}", "--out", build_dir(app)],
+                         cwd=proj, env=env, capture_output=True, text=True, timeout=900)
     return "" if out.returncode == 0 else (out.stdout + out.stderr)[-4000:]
 
 

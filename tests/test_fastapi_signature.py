@@ -41,10 +41,11 @@ def built_fastsig_defaults(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_project(tmp_path_factory, TESTS / "apps" / "fastsig_defaults.py")
 
 
-# Markers written as defaults cannot be compiled (see test_markers_as_defaults_keep_their_module_interpreted).
-@pytest.fixture(scope="module", params=["inprocess", *(t for t in TRANSPORTS if t.startswith("interpreted"))])
+# Markers written as defaults cannot be compiled (see test_fastapi_style_modules_keep_running_interpreted_in_a_build):
+# compiled, the module runs interpreted, called by the compiled glue.
+@pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])
 def dclient(request: pytest.FixtureRequest) -> Iterator[Any]:
-    yield from app_client(request, "fastsig_defaults", "built_fastsig_defaults")
+    yield from app_client(request, "fastsig_defaults", "built_fastsig_defaults", glue_only=True)
 
 
 def multipart(*files: tuple[str, str, bytes]) -> tuple[bytes, dict[str, str]]:
@@ -333,25 +334,28 @@ def test_fastapi_style_modules_keep_running_interpreted_in_a_build(built_fastsig
         "reason": "defines pydantic model Item, whose field types mypyc would erase",
         "fix": "move the models to a module of their own (models.py, say), which stays interpreted, to compile the "
                "handlers"}]
-    assert manifest["routes"] == []
-    # The build serves it all the same, every route interpreted.
+    # Every route's glue is compiled all the same, calling the interpreted handlers.
+    assert len(manifest["routes"]) == 5
+    assert all(r["compiled"] and not r["handler_compiled"] for r in manifest["routes"])
+    assert "fastsig_defaults" not in manifest["compiled_modules"]
     srv = Server("fastsig_defaults:app", "asyncio", cwd=built_fastsig_defaults)
     try:
         assert srv.mode == "compiled", srv.log
+        assert "handlers=compiled, 0/5 routes compiled, 5/5 compiled glue calling an interpreted handler" in srv.log
         r = httpx.post(f"{srv.url}/items/", json={"name": "pen", "price": 2})
         assert r.json() == {"name": "pen", "description": None, "price": 2.0}
     finally:
         code, log = srv.stop()
     assert code == 0, log
-    # --compiled require means every route compiled: serving this build so is refused, saying why.
+    # --compiled require means every route's handler compiled: serving this build so is refused, saying why.
     out = subprocess.run([sys.executable, "-m", "covet", "serve", "fastsig_defaults:app", "--compiled", "require",
                           "--port", "0"], cwd=built_fastsig_defaults,
                          env=dict(os.environ, PYTHONPATH=checkout_path(built_fastsig_defaults)),
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stderr
-    assert ("covet: error: --compiled=require, but 6 of the application's routes would run interpreted: "
-            "POST /items/: module fastsig_defaults defines pydantic model Item, whose field types mypyc would erase; "
-            "GET /search/: ") in out.stderr, out.stderr
+    assert ("covet: error: --compiled=require, but 6 of the application's routes' handlers would run interpreted: "
+            "POST /items/: its glue is compiled, but module fastsig_defaults defines pydantic model Item, whose field "
+            "types mypyc would erase; GET /search/: ") in out.stderr, out.stderr
 
 
 MARKER_DEFAULT_APP = """\

@@ -12,6 +12,7 @@ Stages, in order:
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
 import os
@@ -27,7 +28,7 @@ from covet import __version__
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
-from covet.compiler.typecheck import Diagnostic, typecheck
+from covet.compiler.typecheck import Diagnostic, typecheck, write_config
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
 from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
@@ -52,7 +53,8 @@ class BuildResult:
     not_compiled: list[dict[str, str]] = dataclasses.field(default_factory=list)
     internal_error: str | None = None
     seconds: float = 0.0
-    compiled_routes: int = 0
+    compiled_routes: int = 0  # routes whose glue is compiled
+    interpreted_handlers: int = 0  # of those, the routes whose handler's module runs interpreted
 
     @property
     def ok(self) -> bool:
@@ -83,7 +85,12 @@ def _user_module(module: types.ModuleType, root: Path) -> tuple[Path | None, str
 def _project_modules(root: Path, out_dir: Path) -> list[Path]:
     """The source of every project module the application imported. The build depends on all of them, not only
     on the modules it compiles: the glue imports providers and exception handlers, and handlers use models."""
-    out: set[Path] = set()
+    return sorted(set(_project_module_names(root, out_dir).values()))
+
+
+def _project_module_names(root: Path, out_dir: Path) -> dict[str, Path]:
+    """Every project module the application imported, by name, with its source."""
+    out: dict[str, Path] = {}
     for name, module in list(sys.modules.items()):
         if name == "covet" or name.startswith("covet."):
             continue
@@ -94,8 +101,8 @@ def _project_modules(root: Path, out_dir: Path) -> list[Path]:
         if (not path.is_relative_to(root) or path.is_relative_to(out_dir)
                 or {"site-packages", "dist-packages"} & set(path.parts)):
             continue
-        out.add(path)
-    return sorted(out)
+        out[name] = path
+    return out
 
 
 def _let_mypy_find_covet() -> None:
@@ -110,8 +117,14 @@ def _let_mypy_find_covet() -> None:
         os.environ["MYPYPATH"] = os.pathsep.join([*paths, here])
 
 
-def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False) -> BuildResult:
-    """Build ``target`` (MODULE:ATTR) into ``out_dir``."""
+def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False,
+          strict: bool = False) -> BuildResult:
+    """Build ``target`` (MODULE:ATTR) into ``out_dir``.
+
+    The project's modules are type-checked strictly but for what only demands annotations
+    (``typecheck.UNTYPED_OK``): an unannotated handler compiles, and runs as ``Any``. ``strict`` demands
+    annotations everywhere, as ``mypy --strict`` does.
+    """
     t0 = time.monotonic()
     root = (root or Path.cwd()).resolve()
     out_dir = out_dir.resolve()
@@ -124,20 +137,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         result.diagnostics.append(Diagnostic("", 0, "error", str(exc)))
         return result
 
-    # Which modules hold handlers, and which of them can be compiled.
+    # Which modules hold handlers, and which of them can be compiled. A module that cannot be compiled keeps
+    # running interpreted, its routes' glue compiled all the same and calling into it; unless the glue cannot
+    # import its handlers either (``glueless``): those routes run interpreted whole.
     routes: list[GlueRoute] = []
     module_files: dict[str, Path] = {}
     excluded: dict[str, tuple[str, str]] = {}
+    glueless: set[str] = set()
     pending: list[tuple[RouteSpec, HandlerSource]] = []
     for plan in plans:
         spec = plan.spec
         assert spec is not None
         module = sys.modules[spec.handler.__module__]
-        if module.__name__ in excluded:
+        if module.__name__ in glueless:
             continue
         path, why = _user_module(module, root)
         if path is None:
             excluded[module.__name__] = (str(why), "it keeps running interpreted")
+            glueless.add(module.__name__)
             continue
         try:
             source = read_handler(spec.handler)
@@ -145,15 +162,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                 read_handler(dep.provider)  # the glue imports each provider by its module-level name
         except SourceError as exc:
             excluded[module.__name__] = (str(exc), "define handlers and dependencies as plain module-level functions")
+            glueless.add(module.__name__)
             continue
-        marked = _marker_defaults(spec) or _models(module) or _option_types(spec)
-        if marked is not None:
-            excluded[module.__name__] = marked
+        unimportable = _option_types(spec)
+        if unimportable is not None:
+            excluded[module.__name__] = unimportable
+            glueless.add(module.__name__)
             continue
-        module_files[module.__name__] = path
+        for name, why_fix in _marker_defaults(spec).items():
+            if name in sys.modules and _user_module(sys.modules[name], root)[0] is not None:
+                excluded.setdefault(name, why_fix)
+        models = _models(module)
+        if models is not None:
+            excluded.setdefault(module.__name__, models)
+        if module.__name__ not in excluded:
+            module_files[module.__name__] = path
         pending.append((spec, source))
     for spec, source in pending:
-        if source.module in excluded:
+        if source.module in glueless:
             continue
         module = sys.modules[source.module]
         rel = os.path.relpath(source.path, root)
@@ -165,11 +191,15 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
               " Do not edit.")
     cache_dir = out_dir / "mypy_cache"
     _let_mypy_find_covet()
+    project = [] if strict else list(_project_module_names(root, out_dir))
     # mypyc may reject a construct mypy accepts: that module then stays interpreted, and we go again.
-    for _attempt in range(len(module_files) + 1):
-        routes = [r for r in routes if r.source.module not in excluded]
+    for _attempt in range(2 * len(module_files) + 1):
+        routes = [r for r in routes if r.source.module not in glueless]
         for name in excluded:
             module_files.pop(name, None)
+        # The glue imports the interpreted modules' handlers: mypy reads them for their types, and their errors
+        # are not the build's (nothing of them is compiled).
+        config = write_config(out_dir / "mypy.ini", project, sorted(excluded))
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
         try:
             glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
@@ -183,8 +213,13 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
                 (r.source.line, r.source.end_line, r.label))
-        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins)
+        result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins, config)
         errors = [d for d in result.diagnostics if d.severity == "error"]
+        if not strict:
+            untyped = _untyped_code_errors(errors, root, module_files)
+            if untyped:
+                excluded.update(untyped)
+                continue
         if any(d.internal for d in errors):
             result.internal_error = (
                 f"the generated glue does not type-check (CovetPy {__version__}, mypy {compiler_version()}, "
@@ -194,7 +229,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             return result
         try:
             compile_modules(files, root, out_dir, cache_dir,
-                            annotate=out_dir / "annotate.html" if annotate else None)
+                            annotate=out_dir / "annotate.html" if annotate else None, config=config)
             break
         except CompileError as exc:
             rejected = _rejections(exc.output, root, module_files, glue_file)
@@ -211,6 +246,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         return result
 
     result.compiled_routes = len(routes)
+    result.interpreted_handlers = sum(r.source.module not in module_files for r in routes)
     result.manifest = Manifest(
         app=target,
         covet_version=__version__,
@@ -220,7 +256,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                  for p in sorted({*module_files.values(), *_project_modules(root, out_dir)})},
         compiled_modules=sorted([*module_files, GLUE_MODULE, *([PRELOAD_MODULE] if preload else [])]),
         routes=[{"method": r.spec.method, "path": r.spec.path, "handler": f"{r.source.module}:{r.source.name}",
-                 "compiled": True} for r in routes],
+                 "compiled": True, "handler_compiled": r.source.module in module_files} for r in routes],
         not_compiled=result.not_compiled,
         root=str(root),
     )
@@ -272,28 +308,89 @@ def _models(module: types.ModuleType) -> tuple[str, str] | None:
     return None
 
 
-def _marker_defaults(spec: RouteSpec) -> tuple[str, str] | None:
-    """Why a route's module cannot be compiled natively when a parameter's default is a marker
-    (``q: str = Query(None)``, ``db: Session = Depends(get_db)``), with the fix; else None.
+def _marker_defaults(spec: RouteSpec) -> dict[str, tuple[str, str]]:
+    """The modules that cannot be compiled natively because a function of theirs, the route's handler or one of its
+    providers, has a marker as a parameter's default (``q: str = Query(None)``, ``db: Session = Depends(get_db)``),
+    each with why and the fix.
 
     mypyc checks a compiled function's defaults against their parameters' types when the module loads: the marker
-    is not a ``str``, so the module would fail to import.
+    is not a ``str``, so the module would fail to import. The compiled glue passes every parameter, so it calls
+    such a function, left interpreted, all the same.
     """
+    found: dict[str, tuple[str, str]] = {}
     for fn in [spec.handler, *(d.provider for d in spec.deps)]:
         try:
             params = inspect.signature(fn).parameters.values()
         except (TypeError, ValueError):
             continue
+        home = getattr(fn, "__module__", None) or type(fn).__module__
         for p in params:
-            if isinstance(p.default, (Param, Depends)):
+            if isinstance(p.default, (Param, Depends)) and home not in found:
                 code = getattr(fn, "__code__", None)
                 where = f"{os.path.relpath(code.co_filename)}:{code.co_firstlineno}" if code else fn.__qualname__
                 kind = type(p.default).__name__.removesuffix("Param")
                 why = (f"parameter {p.name!r} of {fn.__qualname__} ({where}) has {kind}(...) as its default, which "
                        "mypyc checks against the parameter's type")
                 fix = f"write the marker in the annotation to compile it: {p.name}: Annotated[T, {kind}(...)] = default"
-                return why, fix
-    return None
+                found[home] = (why, fix)
+    return found
+
+
+def _untyped_code_errors(errors: list[Diagnostic], root: Path,
+                         module_files: dict[str, Path]) -> dict[str, tuple[str, str]]:
+    """The handler modules whose errors are all inside functions written without full annotations, with why.
+
+    mypy checks the body of a function that annotates some of its parameters but not its result, as FastAPI's
+    examples do, and may infer a local's type from its first value (``results = {"items": [...]}``) and refuse a
+    later one. That is no error under FastAPI, where nothing checks types: such a module keeps running interpreted,
+    and the build goes on. An error in fully annotated code is the user's to fix, and fails the build.
+    """
+    by_path = {str(p.resolve()): name for name, p in module_files.items()}
+    found: dict[str, tuple[str, str]] = {}
+    spans: dict[str, list[tuple[int, int, str, bool]]] = {}
+    for d in errors:
+        if d.internal or not d.path:
+            return {}
+        path = str((root / d.path).resolve())
+        module = by_path.get(path)
+        if module is None:
+            return {}
+        if path not in spans:
+            spans[path] = _function_spans(Path(path))
+        inner = [s for s in spans[path] if s[0] <= d.line <= s[1]]
+        if not inner or min(inner, key=lambda s: s[1] - s[0])[3]:
+            return {}  # module level, or in a fully annotated function: the user's error
+        name = min(inner, key=lambda s: s[1] - s[0])[2]
+        why = (f"fails mypy's check in {name}, which is not fully annotated: {d.message} "
+               f"({os.path.relpath(path, root)}:{d.line})")
+        found.setdefault(module, (
+            why,
+            f"annotate {name} (its result, and the variable the error names) to compile the module"))
+    return found
+
+
+def _function_spans(path: Path) -> list[tuple[int, int, str, bool]]:
+    """(first line, last line, name, fully annotated) of every function in ``path``."""
+    out: list[tuple[int, int, str, bool]] = []
+
+    def visit(node: ast.AST, in_class: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = child.args
+                params = [*a.posonlyargs, *a.args, *a.kwonlyargs, *(x for x in (a.vararg, a.kwarg) if x)]
+                if in_class and params and not any(isinstance(d, ast.Name) and d.id == "staticmethod"
+                                                   for d in child.decorator_list):
+                    params = params[1:]
+                typed = all(x.annotation is not None for x in params) and (
+                    child.returns is not None or (child.name == "__init__" and bool(params)))
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                out.append((first, child.end_lineno or child.lineno, child.name, typed))
+                visit(child, False)
+            else:
+                visit(child, isinstance(child, ast.ClassDef))
+
+    visit(ast.parse(path.read_text(), str(path)), False)
+    return out
 
 
 _MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")

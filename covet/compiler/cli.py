@@ -45,14 +45,16 @@ def _print_text(result: BuildResult) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    result = build(args.app, Path(args.out), annotate=args.annotate)
+    result = build(args.app, Path(args.out), annotate=args.annotate, strict=args.strict)
     _print_text(result)
     if not result.ok:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
         print(f"covet: build failed ({errors} error{'s' if errors != 1 else ''})" if errors else "covet: build failed",
               file=sys.stderr)
         return 1
-    print(f"covet: built {result.compiled_routes} routes into {result.out_dir} in {result.seconds:.1f}s",
+    glue_only = (f" ({result.interpreted_handlers} of them compiled glue calling an interpreted handler)"
+                 if result.interpreted_handlers else "")
+    print(f"covet: built {result.compiled_routes} routes{glue_only} into {result.out_dir} in {result.seconds:.1f}s",
           file=sys.stderr)
     if args.annotate:
         print(f"covet: mypyc's report of slow operations: {result.out_dir / 'annotate.html'}", file=sys.stderr)
@@ -63,7 +65,7 @@ def _check(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="covet-check-"))
     result: BuildResult | None = None
     try:
-        result = build(args.app, tmp)
+        result = build(args.app, tmp, strict=args.strict)
     finally:
         glue = tmp / f"{GLUE_MODULE}.py"
         if result is not None and result.internal_error and glue.is_file():

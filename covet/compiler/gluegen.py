@@ -103,7 +103,13 @@ class SourceBinder(Binder):
 
     def provider(self, dep: DepSpec) -> str:
         src, _ = self._read(dep.provider)
-        return self.importer.alias(src.module, src.name)
+        return self._callable(src)
+
+    def _callable(self, src: HandlerSource) -> str:
+        """How the glue names a handler or provider: as imported, or bound as ``Any`` when it is untyped."""
+        if src.typed:
+            return self.importer.alias(src.module, src.name)
+        return self.importer.untyped_alias(src.module, src.name)
 
     def security_scopes(self) -> str:
         return self.importer.alias("covet.security.oauth2", "SecurityScopes")
@@ -118,7 +124,7 @@ class SourceBinder(Binder):
                 self.importer.alias(handler.__module__, handler.__name__))
 
     def handler(self) -> str:
-        return self.importer.alias(self.route.source.module, self.route.source.name)
+        return self._callable(self.route.source)
 
     def origin(self, fn: Any) -> str:
         src, _ = self._read(fn)

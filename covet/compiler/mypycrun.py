@@ -47,7 +47,7 @@ def _chdir(path: Path) -> Iterator[None]:
 
 
 def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Path, *, annotate: Path | None = None,
-                    jobs: int | None = None) -> list[Path]:
+                    jobs: int | None = None, config: Path | None = None) -> list[Path]:
     """Compile ``files`` (one mypyc group) into extension modules under ``out_dir``."""
     from mypyc.build import mypycify
     from setuptools import Distribution
@@ -55,6 +55,8 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
 
     jobs = jobs or os.cpu_count() or 1
     flags = ["--strict", "--cache-dir", str(cache_dir)]
+    if config is not None:  # the options the type check ran with (typecheck.write_config)
+        flags += ["--config-file", str(config)]
     if annotate is not None:
         flags += ["-a", str(annotate)]
     rel = [os.path.relpath(f, root) for f in sorted(files)]

@@ -19,8 +19,6 @@ import types
 from pathlib import Path
 from typing import Any
 
-from covet.params import Depends
-
 __all__ = ["HandlerSource", "SourceError", "read_handler", "Importer"]
 
 
@@ -42,9 +40,18 @@ class HandlerSource:
     # Where the names in its annotations and defaults are defined: ``module`` but for a class provider whose
     # ``__init__`` (or a callable instance whose ``__call__``) is inherited from a class of another module.
     scope: str = ""
+    # Parameters written without an annotation (``self`` aside), and whether a missing return annotation makes the
+    # function untyped to mypy (not for ``__init__``, nor a dataclass).
+    unannotated: list[str] = dataclasses.field(default_factory=list)
+    needs_return: bool = True
 
     def __post_init__(self) -> None:
         self.scope = self.scope or self.module
+
+    @property
+    def typed(self) -> bool:
+        """Whether mypy sees the function as fully annotated: else the glue calls it as ``Any``."""
+        return not self.unannotated and (self.returns is not None or not self.needs_return)
 
 
 def _split_annotated(node: ast.expr) -> tuple[ast.expr, list[ast.expr]]:
@@ -65,7 +72,6 @@ def read_handler(handler: Any) -> HandlerSource:
     A class provider is read as its ``__init__``, a callable instance (bound to a module-level name) as its
     class's ``__call__``; the glue imports either by its own name.
     """
-    _refuse_marker_defaults(handler)
     if isinstance(handler, type):
         return _read_method(handler, "__init__", handler.__module__, handler.__name__)
     if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
@@ -101,11 +107,15 @@ def _from_def(node: ast.FunctionDef | ast.AsyncFunctionDef, module: str, name: s
     for arg, kwdefault in zip(args.kwonlyargs, args.kw_defaults, strict=True):
         if kwdefault is not None:
             defaults[arg.arg] = kwdefault
+    unannotated: list[str] = []
     for arg in positional + args.kwonlyargs:
         if arg.annotation is not None:
             annotations[arg.arg], metadata[arg.arg] = _split_annotated(arg.annotation)
+        else:
+            unannotated.append(arg.arg)
+    unannotated += [a.arg for a in (args.vararg, args.kwarg) if a is not None and a.annotation is None]
     return HandlerSource(module, name, path, node.lineno, node.end_lineno or node.lineno, annotations, metadata,
-                         defaults, node.returns)
+                         defaults, node.returns, unannotated=unannotated)
 
 
 class Importer:
@@ -119,6 +129,13 @@ class Importer:
     def __init__(self) -> None:
         self.imports: dict[str, str] = {}  # import line -> alias
         self._aliases: dict[tuple[str, str], str] = {}
+        self.untyped: dict[str, str] = {}  # alias -> its Any binding
+
+    def untyped_alias(self, module: str, name: str) -> str:
+        """A function mypy sees as untyped, bound as ``Any``: strict glue may call it, and nothing is checked
+        against its missing annotations (see ``lines``)."""
+        alias = self.alias(module, name)
+        return self.untyped.setdefault(alias, f"{alias}_any")
 
     def alias(self, module: str, name: str) -> str:
         key = (module, name)
@@ -175,7 +192,8 @@ class Importer:
         return ast.unparse(tree)
 
     def lines(self) -> list[str]:
-        return sorted(self.imports)
+        """The import lines, then each untyped function's ``Any`` binding."""
+        return [*sorted(self.imports), *(f"{b}: Final[Any] = {a}" for a, b in sorted(self.untyped.items()))]
 
 
 def _copy(node: ast.expr) -> ast.expr:
@@ -231,7 +249,10 @@ def _read_method(cls: type, method: str, module: str, name: str) -> HandlerSourc
         raise SourceError(f"{path}: no {method} in a module-level class {owner.__name__}")
     found = _from_def(node, module, name, path)
     found.scope = owner.__module__
-    found.annotations.pop(node.args.args[0].arg if node.args.args else "self", None)
+    this = node.args.args[0].arg if node.args.args else "self"
+    found.annotations.pop(this, None)
+    found.unannotated = [a for a in found.unannotated if a != this]
+    found.needs_return = method != "__init__" or not found.annotations
     return found
 
 
@@ -257,20 +278,6 @@ def _read_dataclass(cls: type, module: str, name: str) -> HandlerSource:
                                       "(field(...)); give it a plain default to compile it")
                 defaults[field] = item.value
     found = HandlerSource(module, name, path, body.lineno, body.end_lineno or body.lineno, annotations, metadata,
-                          defaults, None)
+                          defaults, None, needs_return=False)
     found.scope = cls.__module__
     return found
-
-
-def _refuse_marker_defaults(fn: Any) -> None:
-    """mypyc checks a compiled function's defaults against the parameters' types when it defines the function:
-    ``commons: Commons = Depends()`` would stop the module from importing. Such a module stays interpreted."""
-    try:
-        parameters = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return
-    for p in parameters:
-        if isinstance(p.default, Depends):
-            where = getattr(fn, "__qualname__", type(fn).__qualname__)
-            raise SourceError(f"{where} declares {p.name} = {p.default!r} as a default, which a compiled function "
-                              f"cannot hold; write {p.name}: Annotated[T, {p.default!r}] to compile it")

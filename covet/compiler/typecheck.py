@@ -7,12 +7,27 @@ import re
 from pathlib import Path
 from typing import Final
 
-__all__ = ["Diagnostic", "typecheck", "STRICT_FLAGS", "ORIGIN_MARK"]
+__all__ = ["Diagnostic", "typecheck", "STRICT_FLAGS", "ORIGIN_MARK", "UNTYPED_OK", "write_config"]
 
 ORIGIN_MARK: Final = "# covet calls "  # ends a glue line that calls a handler or a provider (see gluegen)
 
 # The preset for handler modules: no untyped definitions, no implicit Any.
 STRICT_FLAGS = ["--strict", "--show-error-codes", "--no-error-summary", "--no-color-output", "--hide-error-context"]
+# What --strict demands of handler modules that is about annotations only, not about types that disagree: relaxed
+# for them (a FastAPI app annotates little), as mypy's defaults do. An unannotated function is then not checked and
+# runs as Any; an annotated one is checked as strictly as before. The glue is always checked strict.
+UNTYPED_OK: Final = {
+    "disallow_untyped_defs": False,
+    "disallow_incomplete_defs": False,
+    "disallow_untyped_calls": False,
+    "disallow_untyped_decorators": False,
+    "disallow_any_generics": False,
+    "disallow_subclassing_any": False,
+    "check_untyped_defs": False,
+    "warn_return_any": False,
+    "implicit_reexport": True,
+    "disable_error_code": "var-annotated",  # "Need type annotation for 'x'" (``x = {}``): the local is then Any
+}
 _LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?:(?P<col>\d+):)? (?P<sev>error|note|warning): (?P<msg>.*)$")
 
 
@@ -30,8 +45,25 @@ class Diagnostic:
         return f"{where}  {self.route}" if self.route else where
 
 
+def write_config(path: Path, untyped_ok: list[str], interpreted: list[str]) -> Path:
+    """Write the mypy configuration of a build to ``path``: strict, but ``UNTYPED_OK`` for the modules
+    ``untyped_ok`` names, and no errors reported in ``interpreted`` ones (read for their types, not compiled).
+    mypy and mypyc both read it, in place of the project's own."""
+    lines = ["# Written by covet build: mypy's options for this build.", "[mypy]", "strict = True", ""]
+    untyped_ok = sorted(set(untyped_ok) - set(interpreted))
+    if untyped_ok:
+        lines += [f"[mypy-{','.join(untyped_ok)}]", *(f"{k} = {v}" for k, v in UNTYPED_OK.items()), ""]
+    if interpreted:
+        lines += [f"[mypy-{','.join(sorted(interpreted))}]", "ignore_errors = True", ""]
+    text = "\n".join(lines)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
 def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list[tuple[int, int, str]]],
-              glue_file: Path | None, origins: dict[str, tuple[Path, int]] | None = None) -> list[Diagnostic]:
+              glue_file: Path | None, origins: dict[str, tuple[Path, int]] | None = None,
+              config: Path | None = None) -> list[Diagnostic]:
     """Run mypy on ``files``; each diagnostic names the route whose handler holds its line.
 
     An error in the glue is CovetPy's (``internal``), except on a line that calls a handler or a provider: there
@@ -40,7 +72,8 @@ def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list
     """
     from mypy import api
 
-    stdout, stderr, _ = api.run([*STRICT_FLAGS, "--cache-dir", str(cache_dir), *[str(f) for f in files]])
+    options = [*STRICT_FLAGS, "--cache-dir", str(cache_dir), *(["--config-file", str(config)] if config else [])]
+    stdout, stderr, _ = api.run([*options, *[str(f) for f in files]])
     out: list[Diagnostic] = []
     glue_lines: list[str] | None = None
     for raw in (stdout + stderr).splitlines():

@@ -32,7 +32,7 @@ from covet.manifest import (
 if TYPE_CHECKING:
     from covet.app import Covet
 
-__all__ = ["prepare", "attach", "uncompiled", "BuildMismatch"]
+__all__ = ["prepare", "attach", "uncompiled", "interpreted_handlers", "BuildMismatch"]
 
 
 class BuildMismatch(Exception):
@@ -120,9 +120,11 @@ def attach(app: Covet, manifest: Manifest, build_dir: Path) -> int:
 
 
 def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
-    """The application's routes the build runs interpreted, each with why (CovetPy's own routes, such as the docs
-    pages and static files, are interpreted by design and not listed)."""
+    """The application's routes the build runs interpreted, or whose compiled glue calls an interpreted handler, each
+    with why (CovetPy's own routes, such as the docs pages and static files, are interpreted by design and not
+    listed)."""
     done = {(r["method"], r["path"]) for r in manifest.routes}
+    glue_only = {(r["method"], r["path"]) for r in manifest.routes if not r.get("handler_compiled", True)}
     reasons = {m["module"]: m["reason"] for m in manifest.not_compiled}
     out: list[str] = []
     for rd in app.routes:
@@ -130,6 +132,14 @@ def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
         if module.split(".")[0] == "covet":
             continue
         for method in rd.methods:
-            if (method, rd.path) not in done:
-                out.append(f"{method} {rd.path}: module {module} {reasons.get(module, 'was not in the build')}")
+            why = reasons.get(module, "was not in the build")
+            if (method, rd.path) in glue_only:
+                out.append(f"{method} {rd.path}: its glue is compiled, but module {module} {why}")
+            elif (method, rd.path) not in done:
+                out.append(f"{method} {rd.path}: module {module} {why}")
     return out
+
+
+def interpreted_handlers(manifest: Manifest) -> int:
+    """How many of the build's compiled routes call a handler whose module runs interpreted."""
+    return sum(not r.get("handler_compiled", True) for r in manifest.routes)
