@@ -93,19 +93,26 @@ def _throw(gen: Any, exc: BaseException) -> bool:
     return False
 
 
+async def _advance(gen: Any, threaded: bool) -> bool:
+    """Run a generator dependency past its ``yield``: whether it ended there (False: it yielded again)."""
+    try:
+        if inspect.isasyncgen(gen):
+            await gen.__anext__()
+        elif threaded:
+            return bool(await _in_pool(functools.partial(_step, gen)))
+        else:
+            next(gen)
+    except (StopIteration, StopAsyncIteration):
+        return True
+    return False
+
+
 async def finish(exits: list[Any], threaded: bool = False) -> None:
     """Run each generator dependency past its ``yield``, the last opened first."""
     for gen in reversed(exits):
         try:
-            if inspect.isasyncgen(gen):
-                await gen.__anext__()
-            elif threaded:
-                if await _in_pool(functools.partial(_step, gen)):
-                    continue
-            else:
-                next(gen)
-        except (StopIteration, StopAsyncIteration):
-            continue
+            if await _advance(gen, threaded):
+                continue
         except Exception:
             log.exception("dependency %s failed while cleaning up after the response", _name(gen))
             continue
@@ -131,15 +138,7 @@ async def finish_now(exits: list[Any], threaded: bool = False) -> None:
     run in the thread pool."""
     while exits:
         gen = exits.pop()
-        try:
-            if inspect.isasyncgen(gen):
-                await gen.__anext__()
-            elif threaded:
-                if await _in_pool(functools.partial(_step, gen)):
-                    continue
-            else:
-                next(gen)
-        except (StopIteration, StopAsyncIteration):
+        if await _advance(gen, threaded):
             continue
         await _close_extra_yield(gen, "more than once")
         raise RuntimeError(f"dependency {_name(gen)} yielded more than once")

@@ -481,11 +481,7 @@ def glue_source(
         w(f"{pad}    p_{p.local} = None")
         if optional:
             w("else:")
-            if p.required:
-                w(f"    {err(p)} = missing_error({err(p)}, {(source,)!r})")
-                w(f"    p_{p.local} = None")
-            else:
-                w(f"    p_{p.local} = {default(p)}")
+            absent(p, (source,))
 
     def keyed(source: str, params: list[ParamSpec], pairs_expr: str, guard: str | None, v: str = "_v",
               checked: bool = True) -> None:
@@ -527,6 +523,10 @@ def glue_source(
         w(f"if {present}:")
         convert(p, f"r_{p.local}", loc)
         w("else:")
+        absent(p, loc)
+
+    def absent(p: ParamSpec, loc: tuple[str, ...]) -> None:
+        """The branch of a parameter the request did not give: missing, or its default."""
         if p.required:
             w(f"    {err(p)} = missing_error({err(p)}, {loc!r})")
             w(f"    p_{p.local} = None")
