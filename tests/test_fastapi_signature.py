@@ -335,13 +335,13 @@ def test_fastapi_style_modules_keep_running_interpreted_in_a_build(built_fastsig
         "fix": "move the models to a module of their own (models.py, say), which stays interpreted, to compile the "
                "handlers"}]
     # Every route's glue is compiled all the same, calling the interpreted handlers.
-    assert len(manifest["routes"]) == 5
+    assert len(manifest["routes"]) == 6
     assert all(r["compiled"] and not r["handler_compiled"] for r in manifest["routes"])
     assert "fastsig_defaults" not in manifest["compiled_modules"]
     srv = Server("fastsig_defaults:app", "asyncio", cwd=built_fastsig_defaults)
     try:
         assert srv.mode == "compiled", srv.log
-        assert "handlers=compiled, 0/5 routes compiled, 5/5 compiled glue calling an interpreted handler" in srv.log
+        assert "handlers=compiled, 0/6 routes compiled, 6/6 compiled glue calling an interpreted handler" in srv.log
         r = httpx.post(f"{srv.url}/items/", json={"name": "pen", "price": 2})
         assert r.json() == {"name": "pen", "description": None, "price": 2.0}
     finally:

@@ -343,7 +343,7 @@ def refused(match: str) -> Any:
 
 
 def test_what_cannot_be_served_is_refused_naming_the_line() -> None:
-    with refused("callbacks=...\\): OpenAPI callbacks are not supported"):
+    with refused("callbacks=...\\): give callbacks= to each route that makes them"):
         APIRouter(callbacks=[])
     with refused("default_response_class must be a Response class"):
         APIRouter(default_response_class=dict)

@@ -99,7 +99,7 @@ def test_a_handler_for_request_validation_error_replaces_the_422(mclient: Any) -
     assert r.json() == {"error": "invalid request", "where": ["query.n", "query.m"], "path": "/count"}
     assert mclient.get("/count", params={"n": "2"}).json() == {"n": 2, "m": 0}
     r = mclient.request("POST", "/count", content=b"{nope", headers={"content-type": "application/json"})
-    assert (r.status_code, r.json()["where"]) == (400, ["body"])
+    assert (r.status_code, r.json()["where"]) == (400, ["body.1"])  # FastAPI's: where the JSON broke
     assert mclient.request("POST", "/count", json={"a": 1}).json() == {"a": 1}
 
 
