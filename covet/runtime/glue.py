@@ -605,11 +605,7 @@ def glue_source(
         w(f"{pad}        {err(p)} = body_errors({err(p)}, _e, _b, {binder.validator(p, json=False, rereads=True)})")
         w(f"{pad}    p_{p.local} = None")
         w("else:")
-        if p.required:
-            w(f"    {err(p)} = missing_error({err(p)}, ('body',))")
-            w(f"    p_{p.local} = None")
-        else:
-            w(f"    p_{p.local} = {default(p)}")
+        absent(p, ("body",))
     elif bodies:
         # Several body parameters: the body is an object with one key each (FastAPI's "embed").
         w("_obj: Any = {}")
