@@ -27,7 +27,7 @@ from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_i
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
-from covet.runtime.signature import analyse
+from covet.runtime.signature import analyse, location
 
 __all__ = ["Covet", "RouteDef", "http_error_by_status"]
 
@@ -580,8 +580,11 @@ class Covet(Routes):
                 paths.add(rd.path, endpoint)
             for method in rd.methods:
                 if method in endpoint.methods:
-                    other = endpoint.methods[method].label
-                    raise RouteDefinitionError(f"{method} {rd.path} is declared twice; the other is {other}")
+                    # FastAPI matches routes in order, so the first declaration answers; a FastAPI app that
+                    # relies on it (docs_src/path_params/tutorial003b) runs, and the shadowed one is named.
+                    _log.warning("%s %s is declared twice: the first, %s, answers it; %s is never called",
+                                 method, rd.path, endpoint.methods[method].label, location(rd.handler))
+                    continue
                 # A build's glue calls the providers it was built with: overridden, the routes are planned here.
                 compiled = None if self._overrides else self._compiled.get((method, rd.path))
                 if compiled is not None:

@@ -68,8 +68,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "status 200 expected, got 422; OpenAPI differs in 3 places",
     "path_operation_advanced_configuration.tutorial002":
         "start-up: covet.routing.APIRoute missing",
-    "path_params.tutorial003b":
-        "start-up: same path and method declared twice (FastAPI: first wins)",
     "query_params_str_validations.tutorial013":
         "start-up: bare `list` query parameter refused",
     "query_params_str_validations.tutorial013_non_an":
@@ -277,7 +275,7 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
     "test_path_params/test_tutorial003.py":
         "1/3 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_path_params/test_tutorial003b.py":
-        "2/3 fail; first: same path and method declared twice (FastAPI: first wins)",
+        "1/3 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_path_params/test_tutorial004.py":
         "1/3 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_path_params/test_tutorial005.py":

@@ -242,6 +242,16 @@ def test_the_other_slash_is_redirected_with_its_query(sclient: Any) -> None:
     assert sclient.get("/neither/").json() == {"missing": "/neither/", "detail": "Not Found"}
 
 
+def test_a_route_declared_twice_is_answered_by_the_first(sclient: Any) -> None:
+    assert sclient.get("/twice").json() == ["first"]
+    # FastAPI's document lists the later declaration's operation: each overwrites the path's method
+    doc = sclient.get("/openapi.json").json()
+    assert doc["paths"]["/twice"]["get"]["operationId"] == "twice_second_twice_get"
+    if sclient.server is not None:
+        assert "GET /twice is declared twice: the first, " in sclient.server.log, sclient.server.log
+        assert "twice_second is never called" in sclient.server.log, sclient.server.log
+
+
 def test_redirect_slashes_can_be_turned_off() -> None:
     app = Covet(redirect_slashes=False)
 

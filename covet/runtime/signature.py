@@ -188,6 +188,9 @@ def location(handler: Callable[..., Any]) -> str:
     if isinstance(handler, type):
         code = getattr(vars_init(handler), "__code__", None)
         return f"{code.co_filename}:{code.co_firstlineno}:{handler.__qualname__}" if code else handler.__qualname__
+    if inspect.isbuiltin(handler):  # a mypyc-compiled function: no code object, but its module and name
+        module = getattr(handler, "__module__", None)
+        return f"{module}:{handler.__name__}" if module else handler.__name__
     if not (inspect.isfunction(handler) or inspect.ismethod(handler)) and callable(handler):
         return f"{location(type(handler))} instance"
     code = getattr(handler, "__code__", None)

@@ -125,6 +125,16 @@ def noslash() -> dict[str, str]:
     return {"route": "noslash"}
 
 
+@app.get("/twice")
+def twice_first() -> list[str]:
+    return ["first"]
+
+
+@app.get("/twice")  # FastAPI: the first declaration answers; the second is shadowed (and documented)
+def twice_second() -> list[str]:
+    return ["second"]
+
+
 @app.get("/encoded")
 def encoded() -> dict[str, object]:
     data = {
