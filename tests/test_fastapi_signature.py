@@ -108,10 +108,19 @@ def test_a_response_returned_beside_a_model_goes_out_as_it_is(fclient: Any) -> N
                                                   "tags": []}
 
 
+def test_a_bare_list_parameter_takes_every_value_as_it_came(fclient: Any) -> None:
+    assert fclient.get("/bare-list").json() == {"q": []}
+    assert fclient.get("/bare-list?q=1&q=two&q=").json() == {"q": ["1", "two", ""]}
+    doc = fclient.get("/openapi.json").json()
+    (param,) = doc["paths"]["/bare-list"]["get"]["parameters"]
+    assert param["schema"] == {"type": "array", "items": {}, "title": "Q", "default": []}
+
+
 def test_markers_as_defaults(dclient: Any) -> None:
-    assert dclient.get("/search/").json() == {"q": None, "limit": 10, "tag": []}
-    r = dclient.get("/search/", params=[("q", "ab"), ("limit", "3"), ("item-tag", "a"), ("item-tag", "b")])
-    assert r.json() == {"q": "ab", "limit": 3, "tag": ["a", "b"]}
+    assert dclient.get("/search/").json() == {"q": None, "limit": 10, "tag": [], "bare": []}
+    r = dclient.get("/search/", params=[("q", "ab"), ("limit", "3"), ("item-tag", "a"), ("item-tag", "b"),
+                                        ("bare", "1"), ("bare", "x")])
+    assert r.json() == {"q": "ab", "limit": 3, "tag": ["a", "b"], "bare": ["1", "x"]}
     r = dclient.get("/search/", params={"q": "abcdef", "limit": "0"})
     assert (r.status_code, r.json()) == (422, {"detail": [
         {"type": "string_too_long", "loc": ["query", "q"], "msg": "String should have at most 5 characters",
@@ -273,6 +282,8 @@ def test_openapi_documents_markers_as_fastapi_does() -> None:
          "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10, "title": "Limit"}},
         {"name": "item-tag", "in": "query", "required": False,
          "schema": {"type": "array", "items": {"type": "string"}, "default": [], "title": "Item-Tag"}},
+        {"name": "bare", "in": "query", "required": False,
+         "schema": {"type": "array", "items": {}, "default": [], "title": "Bare"}},
     ]
     thing = doc["paths"]["/things/{thing_id}"]["get"]["parameters"]
     assert thing[0] == {"name": "thing_id", "in": "path", "required": True,
@@ -387,7 +398,7 @@ def test_handlers_compile_beside_a_models_module(built_fastsig: Path) -> None:
     manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
     assert manifest["not_compiled"] == []
     assert {"fastsig", "covet_glue"} <= set(manifest["compiled_modules"])
-    assert len(manifest["routes"]) == 25
+    assert len(manifest["routes"]) == 26
 
 
 EXCEPTION_APP = """\

@@ -225,7 +225,7 @@ def _scalar_sequence(tp: Any) -> bool:
         args = get_args(tp)
         if origin is tuple:
             return len(args) == 2 and args[1] is Ellipsis and _is_scalar(args[0])
-        return len(args) == 1 and _is_scalar(args[0])
+        return len(args) == 1 and (args[0] is Any or _is_scalar(args[0]))
     return False
 
 
@@ -445,6 +445,10 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
             else:
                 marker = BodyParam()
         source = marker.source
+        if ann is list and source in ("query", "header", "cookie", "form"):
+            # FastAPI reads a bare ``list`` as ``list[Any]``: each value given, as the string it came as
+            ann = list[Any]
+            checked = Annotated[(ann, *get_args(checked)[1:])] if get_origin(checked) is Annotated else ann
         if source == "path":
             key = marker.alias or p.name
             if key not in path_params:

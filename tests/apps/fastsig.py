@@ -5,7 +5,7 @@ compile either, are in fastsig_defaults.py, with models beside its routes."""
 
 from typing import Annotated, Any
 
-from covet import Body, Covet, File, HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from covet import Body, Covet, File, HTMLResponse, Query, PlainTextResponse, RedirectResponse, Response
 from fastsig_models import Aliased, Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
 
 app = Covet()
@@ -150,3 +150,8 @@ async def alias() -> Any:
 @app.get("/no-alias", response_model=Aliased, response_model_by_alias=False)
 async def no_alias() -> Any:
     return Aliased(itemName="pen")
+
+
+@app.get("/bare-list")
+async def bare_list(q: Annotated[list, Query()] = []) -> Any:  # FastAPI reads a bare list as list[Any]
+    return {"q": q}

@@ -30,8 +30,9 @@ async def search(
     q: str | None = Query(default=None, max_length=5, title="Query string", description="What to find"),
     limit: int = Query(10, ge=1, le=100),
     tag: list[str] = Query(default=[], alias="item-tag"),
+    bare: list = Query(default=[]),  # FastAPI reads a bare list as list[Any]
 ) -> Any:
-    return {"q": q, "limit": limit, "tag": tag}
+    return {"q": q, "limit": limit, "tag": tag, "bare": bare}
 
 
 @app.get("/things/{thing_id}")
