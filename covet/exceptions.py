@@ -67,11 +67,12 @@ class RequestValidationError(Exception):
     def __init__(self, errors: list[dict[str, Any]], *, body: Any = None) -> None:
         super().__init__(errors)
         self._errors = errors
-        # FastAPI's ``exc.body``: the body received, when the glue hands it on (None until then).
+        # FastAPI's ``exc.body``: a JSON body as it decoded (its text if it did not), else None.
         self.body = body
 
     def errors(self) -> list[dict[str, Any]]:
-        return self._errors
+        # FastAPI's locations are tuples (pydantic's); the 422 written without this exception keeps lists
+        return [{**e, "loc": tuple(e["loc"])} if isinstance(e.get("loc"), list) else e for e in self._errors]
 
 
 class ResponseValidationError(Exception):

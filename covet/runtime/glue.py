@@ -661,6 +661,8 @@ def glue_source(
         w("p_0response = temporal_response()")
     # The application may answer validation errors itself: they are then raised inside the handlers' try.
     raise_invalid = any(cls is RequestValidationError for cls, _ in errors)
+    # FastAPI hands such a handler the body it read as ``exc.body``
+    received = f", body=received_json(_b, _h, {strict_json!r})" if by_source.get("body") else ""
     early = "_early" if late else "_errs"
     answer_early = (need_errs and not late) or has_early
     if answer_early and not raise_invalid:
@@ -670,7 +672,7 @@ def glue_source(
     guarded = len(body)  # what follows runs inside the exception handlers' try, when there are any
     if answer_early and raise_invalid:
         w(f"if {early} is not None:")
-        w(f"    raise RequestValidationError({early})")
+        w(f"    raise RequestValidationError({early}{received})")
 
     def value(p: ParamSpec) -> str:
         return f"_d{p.dep.index}" if p.dep is not None else f"p_{p.local}"
@@ -742,7 +744,7 @@ def glue_source(
             w(f"{pad}    _errs = {' + '.join(f'(_e{g} or [])' for g in failing)} + (_errs or [])")
         w(f"{pad}if _errs is not None:")
         if raise_invalid or wrapped:
-            w(f"{pad}    raise RequestValidationError(_errs)")
+            w(f"{pad}    raise RequestValidationError(_errs{received})")
         else:
             w(f"{pad}    return validation_reply(_errs)")
 

@@ -62,7 +62,7 @@ __all__ = [
     "finish_now_sync", "first_yield", "unwind", "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
-    "model_input", "union_input", "add_model_errors",
+    "model_input", "union_input", "add_model_errors", "received_json",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
@@ -72,6 +72,20 @@ T = TypeVar("T")
 async def run_blocking(call: Callable[[], T]) -> T:
     """Run a sync handler or dependency in the loop's thread pool, with the caller's context variables."""
     return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
+
+
+def received_json(body: Any, headers: Any, strict: bool) -> Any:
+    """FastAPI's ``RequestValidationError.body`` for a JSON body: what it decoded to, its text when it does not
+    decode, the bytes when its Content-Type does not say JSON, None when there is none (only on the way to the
+    application's own handler of the error)."""
+    if not isinstance(body, bytes) or not body:
+        return None
+    if not json_declared(headers, strict):
+        return body
+    try:
+        return from_json(body)
+    except ValueError:
+        return body.decode("utf-8", "replace")
 
 
 def validator(tp: Any) -> Callable[[Any], Any]:

@@ -5,7 +5,7 @@ compile either, are in fastsig_defaults.py, with models beside its routes."""
 
 from typing import Annotated, Any
 
-from covet import Body, Covet, File, HTMLResponse, Query, PlainTextResponse, RedirectResponse, Response
+from covet import Body, Covet, File, HTMLResponse, PlainTextResponse, Query, RedirectResponse, Response
 from fastsig_models import Aliased, Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
 
 app = Covet()

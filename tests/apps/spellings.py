@@ -189,4 +189,5 @@ async def http_errors(request: Request, exc: Any) -> PlainTextResponse:
 
 @app.exception_handler(RequestValidationError)
 async def invalid(request: Request, exc: RequestValidationError) -> PlainTextResponse:
-    return PlainTextResponse(f"invalid: {exc.errors()[0]['loc']}", status_code=400)
+    body = f" {exc.body!r}" if exc.body is not None else ""
+    return PlainTextResponse(f"invalid: {exc.errors()[0]['loc']}{body}", status_code=400)
