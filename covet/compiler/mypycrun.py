@@ -2,7 +2,8 @@
 
 Incremental at both ends: mypy's cache skips re-analysing unchanged modules,
 mypyc rewrites only C files whose content changed (``multi_file``), and when
-``ccache`` is installed unchanged C files compile from its cache.
+``ccache`` is installed unchanged C files compile from its cache, from any
+directory: mypyc's runtime library is the same C in every build.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
     log = io.StringIO()
     if shutil.which("ccache") and "CC" not in os.environ:
         os.environ["CC"] = "ccache gcc"
+        # Paths relative to the project, so that mypyc's runtime library (the same C in every build) and unchanged
+        # modules hit the cache from another checkout or output directory too; ccache's own settings win.
+        os.environ.setdefault("CCACHE_BASEDIR", str(root.resolve()))
+        os.environ.setdefault("CCACHE_NOHASHDIR", "1")
     # distutils logs every compiler command at INFO; the build prints its own summary.
     logging.disable(logging.INFO)
     with _chdir(root), contextlib.redirect_stdout(log), _restore_logging():
