@@ -175,6 +175,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         models = _models(module)
         if models is not None:
             excluded.setdefault(module.__name__, models)
+        if inspect.isasyncgenfunction(spec.handler):
+            excluded.setdefault(module.__name__, (
+                f"its handler {spec.handler.__qualname__} is an async generator, which mypyc cannot compile",
+                "move the generator handlers to a module of their own to compile the others"))
         if module.__name__ not in excluded:
             module_files[module.__name__] = path
         pending.append((spec, source))

@@ -180,9 +180,9 @@ class SourceBinder(Binder):
         return name
 
     def _returns(self) -> str | None:
-        """The declared result type as an expression of the glue: the route's response_model, or the handler's
-        return annotation."""
-        if self.spec.result.model is not UNSET:
+        """The declared result type as an expression of the glue: the route's response_model, a generator's item
+        type, or the handler's return annotation."""
+        if self.spec.result.model is not UNSET or self.spec.streams_items:  # (a generator's: its item type)
             return self._type(self.spec.return_annotation)
         node = self.route.source.returns
         if node is None:

@@ -327,6 +327,12 @@ def _success(spec: RouteSpec, schemas: _Schemas, operation_id: str, description:
             return str(status), out
     if kind == "none":
         return str(204 if status == 200 else status), out
+    if spec.streams_items:  # JSON Lines, each line an item (OpenAPI 3.2's itemSchema, as FastAPI writes it)
+        items: dict[str, Any] = {"itemSchema": {}}
+        if kind != "any":
+            schemas.want(spec.return_annotation, schemas.result_mode(spec.return_annotation), items, "itemSchema")
+        out["content"] = {"application/jsonl": items}
+        return str(status), out
     if kind == "text":
         out["content"] = {"text/plain": {"schema": {"type": "string"}}}
     elif kind == "bytes":

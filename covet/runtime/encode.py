@@ -107,6 +107,11 @@ def encode_untyped(result: object, status: int) -> Reply:
     return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
 
 
+def untyped_json(value: object) -> bytes:
+    """Any value as JSON, as an unannotated handler's result is written."""
+    return pydantic_core.to_json(value, fallback=_json_fallback)
+
+
 def _json_fallback(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)

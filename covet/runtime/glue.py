@@ -21,6 +21,7 @@ instead, so the same glue becomes a module mypyc compiles.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import linecache
 import types
 import typing
@@ -750,7 +751,9 @@ def glue_source(
 
     handler = binder.handler()
     args = arguments(spec.params)
-    if threaded and not spec.is_async:
+    if spec.streams_items:
+        call = f"{handler}({args})"  # a generator: calling it runs none of its code
+    elif threaded and not spec.is_async:
         call = f"await run_blocking(partial({handler}{', ' if args else ''}{args}))"
     elif spec.is_async:
         call = f"await {handler}({args})"
@@ -760,8 +763,10 @@ def glue_source(
     status = spec.status
     kind = result_kind(spec.return_annotation)
     overridden = spec.result.model is not UNSET  # a response_model: the handler may still return a Response
-    if spec.result.response_class is not None and kind not in ("none", "response"):
+    if spec.result.response_class is not None and (kind not in ("none", "response") or spec.streams_items):
         kind = "class"
+    elif spec.streams_items:
+        kind = "jsonl"
     # A handler declared to return None is called as a statement: its type says
     # there is no value to encode (and mypy rejects using one).
     w(pad + (call if kind == "none" else f"_r = {call}") + binder.origin(spec.handler))
@@ -792,6 +797,11 @@ def glue_source(
                 cases.append((guard.replace("{T}", binder.result_class()) if "{T}" in guard else guard,
                               f"({status}, H_JSON, {ser}(_r))"))
             last = f"({status}, H_JSON, {ser}({binder.result_validator()}(_r)))"
+    elif kind == "jsonl":
+        ser = None if spec.untyped_result or result_kind(spec.return_annotation) == "any" else binder.serializer()
+        item_check = binder.result_validator() if ser is not None else "None"
+        pooled = threaded and not inspect.isasyncgenfunction(spec.handler)  # a plain generator, stepped in the pool
+        last = f"reply_of(jsonl_reply(_r, {ser}, {item_check}, {status}, {pooled!r}))"
     elif kind == "class":
         cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
         rc = binder.response_class()

@@ -42,6 +42,7 @@ from covet.runtime.encode import (
     encode_untyped,
     missing_error,
     reply_of,
+    untyped_json,
     validation_reply,
 )
 from covet.runtime.exits import after_reply, finish_now, finish_now_sync, first_yield, unwind, unwind_sync
@@ -62,7 +63,7 @@ __all__ = [
     "finish_now_sync", "first_yield", "unwind", "unwind_sync",
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
-    "model_input", "union_input", "add_model_errors", "received_json",
+    "model_input", "union_input", "add_model_errors", "received_json", "jsonl_reply",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
@@ -206,6 +207,8 @@ async def file_bytes(upload: Any) -> Any:
 def class_reply(cls: Any, result: Any, status: int, status_given: bool) -> Reply:
     """A result sent as the route's ``response_class``: the body of a text class, the URL of a redirect."""
     made: Response
+    if isinstance(cls, type) and issubclass(cls, StreamingResponse):  # a generator handler's items, as they come
+        return reply_of(cls(result, status))
     if isinstance(cls, type) and issubclass(cls, RedirectResponse):
         made = cls(str(result), status) if status_given else cls(str(result))
     elif isinstance(cls, type) and issubclass(cls, JSONResponse):
@@ -215,6 +218,48 @@ def class_reply(cls: Any, result: Any, status: int, status_given: bool) -> Reply
     else:
         made = cls(str(result), status)
     return reply_of(made)
+
+
+_DONE: Final = object()
+
+
+def jsonl_reply(items: Any, ser: Callable[[Any], bytes] | None, check: Callable[[Any], Any] | None, status: int,
+                pooled: bool) -> StreamingResponse:
+    """A generator handler's items as FastAPI streams them: JSON Lines, each item encoded as the declared item type
+    (``ser(check(item))``), or as any JSON value when none is declared. A plain generator is stepped in the thread
+    pool when its handler would run there."""
+    encode: Callable[[Any], bytes]
+    if ser is not None and check is not None:
+        encode = functools.partial(_checked_line, ser, check)
+    else:
+        encode = untyped_json
+    return StreamingResponse(_lines(items, encode, pooled), status, media_type="application/jsonl")
+
+
+def _checked_line(ser: Callable[[Any], bytes], check: Callable[[Any], Any], item: Any) -> bytes:
+    return ser(check(item))
+
+
+async def _lines(items: Any, encode: Callable[[Any], bytes], pooled: bool) -> Any:
+    # Closing this stream (the client went away) closes the handler's generator, so its finally runs.
+    if hasattr(items, "__anext__"):
+        try:
+            async for item in items:
+                yield encode(item) + b"\n"
+        finally:
+            await items.aclose()
+        return
+    try:
+        while True:
+            item = await run_blocking(partial(next, items, _DONE)) if pooled else next(items, _DONE)
+            if item is _DONE:
+                return
+            yield encode(item) + b"\n"
+    finally:
+        try:
+            items.close()
+        except ValueError:  # cancelled while a pool thread still steps it: it is closed when collected
+            pass
 
 
 def json_class_reply(cls: Any, body: bytes, status: int) -> Reply:

@@ -8,6 +8,7 @@ so the one glue writer serves both.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime
 import decimal
@@ -177,6 +178,8 @@ class RouteSpec:
     declared_return: Any = Any  # the handler's own return annotation (return_annotation may be a response_model)
     # No return annotation and no response_model: the result is encoded as FastAPI encodes it (a str as JSON too).
     untyped_result: bool = False
+    # A generator handler: each item it yields is a line of JSON Lines (FastAPI's), of type return_annotation.
+    streams_items: bool = False
 
     @property
     def label(self) -> str:
@@ -609,6 +612,11 @@ def analyse(
     hints = typing.get_type_hints(handler, include_extras=True)
     declared = hints.get("return", Any)
     returns = declared
+    streams = (inspect.isasyncgenfunction(handler) or inspect.isgeneratorfunction(handler)
+               # compiled by mypyc, a generator is a builtin: its declared iterator says what it is
+               or (inspect.isbuiltin(handler) and get_origin(declared) in _STREAMS))
+    if streams:
+        returns = stream_item(declared)
     if result.model is not UNSET:
         returns = Any if result.model is None else result.model
     return RouteSpec(
@@ -620,12 +628,25 @@ def analyse(
         declared_return=declared,
         untyped_result="return" not in hints and result.model is UNSET,
         return_annotation=returns,
+        streams_items=streams,
         is_async=inspect.iscoroutinefunction(handler),
         status=status,
         blocking=blocking,
         deps=walk.deps,
         security=walk.security,
     )
+
+
+_STREAMS: Final = (collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,
+                   collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator)
+
+
+def stream_item(declared: Any) -> Any:
+    """What a generator handler declared to return ``AsyncIterable[Item]`` (or another iterable) yields: ``Item``;
+    ``Any`` when it does not say."""
+    if get_origin(declared) in _STREAMS and get_args(declared):
+        return get_args(declared)[0]
+    return Any
 
 
 def _optional_member(tp: Any) -> Any:

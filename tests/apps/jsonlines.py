@@ -1,0 +1,51 @@
+"""Generator handlers answering JSON Lines as FastAPI does, for tests/test_jsonlines.py. mypyc compiles no async
+generators, so a build keeps this module interpreted behind compiled glue; the plain generators of
+jsonlines_sync.py compile natively."""
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+
+from covet import Covet, EventSourceResponse
+from jsonlines_models import Item
+from jsonlines_sync import closed, router
+
+app = Covet()
+app.include_router(router)
+
+
+@app.get("/items")
+async def items() -> AsyncIterable[Item]:
+    for name in ("Plumbus", "Portal Gun", "Meeseeks Box"):
+        yield Item(name=name, description=f"a {name.lower()}")
+
+
+@app.get("/untyped")
+async def untyped():  # type: ignore[no-untyped-def]  # FastAPI's examples have none: any JSON, a line each
+    yield {"a": 1}
+    yield [1, 2]
+    yield "text"
+    yield None
+
+
+@app.get("/endless")
+async def endless() -> AsyncIterator[dict[str, int]]:
+    try:
+        i = 0
+        while True:
+            yield {"tick": i}
+            i += 1
+            await asyncio.sleep(0.01)
+    finally:
+        closed.append("endless closed")
+
+
+@app.get("/events", response_class=EventSourceResponse)
+async def events() -> AsyncIterator[dict[str, Any]]:
+    yield {"data": "one"}
+    yield {"data": "two"}
+
+
+@app.get("/closed")
+async def was_closed() -> list[str]:
+    return closed

@@ -1,0 +1,41 @@
+"""Plain generator handlers answering JSON Lines, for tests/test_jsonlines.py: compiled natively in a build."""
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from covet import APIRouter
+from jsonlines_models import Item
+
+router = APIRouter()
+closed: list[str] = []
+
+
+@router.get("/plain")
+def plain() -> Iterable[Item]:
+    for name in ("Plumbus", "Portal Gun"):
+        yield Item(name=name)
+
+
+@router.get("/filtered")
+def filtered() -> Iterator[Item]:
+    # dicts are validated as the declared item, which drops what it does not declare
+    yield {"name": "pen", "secret": "hidden"}  # type: ignore[misc]
+    yield {"name": "ink", "description": "blue", "secret": "hidden"}  # type: ignore[misc]
+
+
+@router.get("/invalid")
+def invalid() -> Iterator[Item]:
+    yield Item(name="fine")
+    yield {"description": "no name"}  # type: ignore[misc]
+
+
+@router.get("/blocking-lines")
+def blocking_lines() -> Iterator[dict[str, Any]]:
+    import time
+
+    try:
+        for i in range(3):
+            time.sleep(0.05)  # a plain generator runs in the pool: the loop serves others meanwhile
+            yield {"line": i}
+    finally:
+        closed.append("blocking closed")

@@ -1,0 +1,135 @@
+"""Generator handlers answer JSON Lines, as FastAPI's do: on every transport, interpreted and compiled.
+
+tests/apps/jsonlines.py holds async generators (a build keeps it interpreted, its glue compiled);
+tests/apps/jsonlines_sync.py holds plain generators, compiled natively in a build.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import APPS, TRANSPORTS, Server, build_project
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def built_jsonlines(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_project(tmp_path_factory, APPS / "jsonlines.py", APPS / "jsonlines_sync.py",
+                         APPS / "jsonlines_models.py")
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    mode, loop = request.param.split("-")
+    if mode == "compiled":
+        built = request.getfixturevalue("built_jsonlines")
+        srv = Server("jsonlines:app", loop, cwd=built)
+        # The plain generators compiled natively, the async ones (and the models' module) interpreted behind
+        # compiled glue.
+        m = re.search(r"handlers=compiled, (\d+)/(\d+) routes compiled, (\d+)/\2 compiled glue", srv.log)
+        assert m and int(m.group(1)) == 4 and int(m.group(3)) == 5, srv.log
+    else:
+        srv = Server("jsonlines:app", loop, cwd=APPS, pure=True)
+    yield srv
+    code, log = srv.stop()
+    assert code == 0, log
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=20) as c:
+        yield c
+
+
+def lines(r: httpx.Response) -> list[Any]:
+    return [json.loads(line) for line in r.text.splitlines()]
+
+
+def test_an_async_generator_streams_its_items_as_json_lines(client: httpx.Client) -> None:
+    r = client.get("/items")
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/jsonl")
+    assert r.headers["transfer-encoding"] == "chunked" and "content-length" not in r.headers
+    assert r.text.endswith("\n")
+    assert lines(r) == [{"name": n, "description": f"a {n.lower()}"} for n in ("Plumbus", "Portal Gun",
+                                                                             "Meeseeks Box")]
+
+
+def test_a_plain_generator_streams_too(client: httpx.Client) -> None:
+    r = client.get("/plain")
+    assert (r.status_code, r.headers["content-type"]) == (200, "application/jsonl")
+    assert lines(r) == [{"name": "Plumbus", "description": None}, {"name": "Portal Gun", "description": None}]
+
+
+def test_items_are_validated_as_the_declared_item_and_filtered(client: httpx.Client) -> None:
+    assert lines(client.get("/filtered")) == [{"name": "pen", "description": None},
+                                              {"name": "ink", "description": "blue"}]
+
+
+def test_an_undeclared_item_is_any_json_value(client: httpx.Client) -> None:
+    assert lines(client.get("/untyped")) == [{"a": 1}, [1, 2], "text", None]
+
+
+def test_an_item_that_does_not_validate_cuts_the_stream_and_others_are_served(client: httpx.Client,
+                                                                               server: Server) -> None:
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):  # closed unfinished, or reset
+        with client.stream("GET", "/invalid") as r:
+            assert r.status_code == 200  # the head left before the item that fails
+            body = b"".join(r.iter_raw())
+            raise AssertionError(f"the stream ended cleanly: {body!r}")
+    assert client.get("/plain").status_code == 200
+    assert "ResponseValidationError" in server.log or "does not fit the declared type" in server.log, server.log
+
+
+def test_a_client_that_leaves_closes_the_generator(client: httpx.Client) -> None:
+    with client.stream("GET", "/endless") as r:
+        got = []
+        for line in r.iter_lines():
+            got.append(json.loads(line))
+            if len(got) == 3:
+                break
+    assert got == [{"tick": 0}, {"tick": 1}, {"tick": 2}]
+    deadline = time.monotonic() + 5
+    while "endless closed" not in client.get("/closed").json():
+        assert time.monotonic() < deadline, "the generator was never closed"
+        time.sleep(0.02)
+
+
+def test_a_plain_generator_runs_in_the_pool_and_the_loop_serves_meanwhile(client: httpx.Client,
+                                                                          server: Server) -> None:
+    with httpx.Client(base_url=server.url, timeout=20) as other, client.stream("GET", "/blocking-lines") as r:
+        it = r.iter_lines()
+        assert json.loads(next(it)) == {"line": 0}
+        start = time.monotonic()
+        assert other.get("/plain").status_code == 200  # between two of its 50 ms steps
+        assert time.monotonic() - start < 0.5
+        assert [json.loads(line) for line in it] == [{"line": 1}, {"line": 2}]
+    assert "blocking closed" in client.get("/closed").json()
+
+
+def test_a_response_class_takes_the_generator(client: httpx.Client) -> None:
+    r = client.get("/events")
+    assert r.headers["content-type"] == "text/event-stream"
+    assert [line for line in r.text.splitlines() if line.startswith("data:")] == ["data: one", "data: two"]
+
+
+def test_the_document_gives_the_item_schema(client: httpx.Client) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+
+    def content(path: str) -> Any:
+        return paths[path]["get"]["responses"]["200"]["content"]
+
+    item = {"application/jsonl": {"itemSchema": {"$ref": "#/components/schemas/Item"}}}
+    assert content("/items") == item
+    assert content("/plain") == item  # compiled natively, still known to be a generator
+    assert content("/untyped") == {"application/jsonl": {"itemSchema": {}}}
+    assert content("/endless") == {"application/jsonl": {"itemSchema": {
+        "type": "object", "additionalProperties": {"type": "integer"}}}}
