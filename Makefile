@@ -136,7 +136,7 @@ $(PERFSTAMP): $(STAMP)
 	$(PY) -m pip install -q -r $(VENV)/perf-requirements.txt
 	touch $(PERFSTAMP)
 
-.PHONY: bench bench-quick bench-deps bench-memory bench-micro
+.PHONY: bench bench-quick bench-deps bench-memory bench-micro bench-instructions
 # The whole comparison: every peer, 10 s rounds; writes docs/performance.md and docs/img/.
 bench: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
@@ -162,3 +162,10 @@ bench-features: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 
 bench-micro: $(PERFSTAMP) $(NATIVE_FAST)
 	$(PY) perf/micro.py --fast -o perf/results/micro.json
+
+# A change to the request path in instructions per request (callgrind), against the revisions before issues 14 and
+# 13: noise-free where timed CPU is not, so a 2% budget can be judged cell by cell. About 15 minutes.
+bench-instructions: $(PERFSTAMP) $(NATIVE_FAST)
+	@command -v valgrind >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  apt-get install -y -qq valgrind; else echo "make: please install valgrind"; exit 1; fi; }
+	$(PY) perf/instructions.py --repeat 2 --docs
