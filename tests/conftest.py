@@ -29,8 +29,10 @@ class Server:
 
     def __init__(self, target: str, loop: str, *extra: str, cwd: Path = ROOT, pure: bool = False,
                  env_extra: dict[str, str] | None = None, preexec_fn: Callable[[], None] | None = None,
-                 command: str = "serve") -> None:
+                 command: str = "serve", measured: bool = True) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env_extra or {}))
+        if not measured:  # out of `make test`'s line coverage (its subprocess hook reads this variable)
+            env.pop("COVERAGE_PROCESS_CONFIG", None)
         if env.get("COVET_TEST_SERVER_PRELOAD"):
             # native/tests/asan_server.sh: the sanitizer's runtime in the servers only, not in curl or the tests.
             env["LD_PRELOAD"] = env["COVET_TEST_SERVER_PRELOAD"]
