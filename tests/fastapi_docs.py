@@ -195,7 +195,12 @@ def run_ported_tests(where: Path, shim: bool = False) -> None:
     """FastAPI's tutorial tests, ported, run against the ported apps; their outcomes written to ``where``. ``shim``:
     covet.testing.TestClient stands in for a missing covet.testclient (the report's --shim preview)."""
     record()
-    _pytest(PORTED, where, {"COVET_FASTAPI_TESTCLIENT_SHIM": "1"} if shim else {}, 900)
+    # On a copy: FastAPI's tests write and remove files in their working directory (test_templates removes
+    # ./static), which the replays, running meanwhile on other workers, serve from PORTED.
+    tree = CACHE / "ported-tests"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.copytree(PORTED, tree)
+    _pytest(tree, where, {"COVET_FASTAPI_TESTCLIENT_SHIM": "1"} if shim else {}, 900)
 
 
 def own_failures(test_file: str, ported: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, dict[str, Any]]]:

@@ -36,7 +36,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         # The plain generators compiled natively, the async ones (and the models' module) interpreted behind
         # compiled glue.
         m = re.search(r"handlers=compiled, (\d+)/(\d+) routes compiled, (\d+)/\2 compiled glue", srv.log)
-        assert m and int(m.group(1)) == 4 and int(m.group(3)) == 5, srv.log
+        assert m and int(m.group(1)) == 5 and int(m.group(3)) == 8, srv.log
     else:
         srv = Server("jsonlines:app", loop, cwd=APPS, pure=True)
     yield srv
@@ -133,3 +133,29 @@ def test_the_document_gives_the_item_schema(client: httpx.Client) -> None:
     assert content("/untyped") == {"application/jsonl": {"itemSchema": {}}}
     assert content("/endless") == {"application/jsonl": {"itemSchema": {
         "type": "object", "additionalProperties": {"type": "integer"}}}}
+
+
+def test_a_response_parameter_sets_the_streams_head(client: httpx.Client) -> None:
+    r = client.get("/with-response")
+    assert (r.status_code, r.headers["x-stream"], lines(r)) == (201, "yes", [1, 2])
+
+
+def test_background_tasks_added_while_streaming_run_after_it(client: httpx.Client) -> None:
+    assert lines(client.get("/with-task")) == [1, 2]
+    deadline = time.monotonic() + 5
+    while "task ran" not in client.get("/closed").json():
+        assert time.monotonic() < deadline, "the task never ran"
+        time.sleep(0.02)
+
+
+def test_response_model_does_not_apply_to_the_items(client: httpx.Client) -> None:
+    assert lines(client.get("/model-ignored")) == [{"name": "one", "description": None}]
+
+
+def test_a_plain_generator_cut_mid_step_is_closed_when_the_step_returns(client: httpx.Client) -> None:
+    with client.stream("GET", "/slow-steps") as r:
+        assert json.loads(next(r.iter_lines())) == 0  # then leave, while the pool runs its 0.5 s step
+    deadline = time.monotonic() + 10
+    while "slow closed" not in client.get("/closed").json():
+        assert time.monotonic() < deadline, "the generator was never closed"
+        time.sleep(0.05)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 from covet.background import BackgroundTasks
+from covet.responses import StreamingResponse
 
 __all__ = ["AfterReply", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield", "unwind",
            "unwind_sync"]
@@ -37,7 +38,8 @@ class AfterReply:
 def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | None, threaded: bool = False) -> Any:
     """``reply``, wrapped with its after-work when there is any; ``threaded``: sync generator dependencies finish
     in the thread pool, as they started."""
-    if not exits and (tasks is None or not tasks.tasks):
+    # (A stream's tasks may still be added while it is sent: a generator handler adds them as it runs.)
+    if not exits and (tasks is None or (not tasks.tasks and not isinstance(reply, StreamingResponse))):
         return reply
 
     async def after() -> None:

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import operator
 import sys
+import threading
 import types
 import typing
 from collections.abc import Callable
@@ -184,8 +185,15 @@ def temporal_response() -> Response:
 
 def merge_response(reply: Any, response: Response) -> Any:
     """``reply`` with the headers a handler set on its ``Response`` parameter, and its status when it set one."""
-    status, headers, body = reply
     extra = response.to_reply()[1]
+    if isinstance(reply, StreamingResponse):  # a generator's stream: its head is not sent yet
+        if response.status:
+            reply.status = response.status
+        if extra:
+            names = {k for k, _ in extra if k == b"content-type"}
+            reply.raw_headers = [*(h for h in reply.raw_headers if h[0] not in names), *extra]
+        return reply
+    status, headers, body = reply
     if response.status:
         status = response.status
     if extra:
@@ -249,17 +257,32 @@ async def _lines(items: Any, encode: Callable[[Any], bytes], pooled: bool) -> An
         finally:
             await items.aclose()
         return
+    it = iter(items)
+    lock = threading.Lock()  # a step still running in the pool when the stream is cut is waited for, then closed
+
+    def step() -> Any:
+        with lock:
+            return next(it, _DONE)
+
+    def close() -> None:
+        with lock:
+            getattr(it, "close", _no_close)()
+
     try:
         while True:
-            item = await run_blocking(partial(next, items, _DONE)) if pooled else next(items, _DONE)
+            item = await run_blocking(step) if pooled else next(it, _DONE)
             if item is _DONE:
                 return
             yield encode(item) + b"\n"
     finally:
-        try:
-            items.close()
-        except ValueError:  # cancelled while a pool thread still steps it: it is closed when collected
-            pass
+        if pooled:
+            await run_blocking(close)
+        else:
+            close()
+
+
+def _no_close() -> None:
+    pass
 
 
 def json_class_reply(cls: Any, body: bytes, status: int) -> Reply:

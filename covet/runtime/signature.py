@@ -615,10 +615,10 @@ def analyse(
     streams = (inspect.isasyncgenfunction(handler) or inspect.isgeneratorfunction(handler)
                # compiled by mypyc, a generator is a builtin: its declared iterator says what it is
                or (inspect.isbuiltin(handler) and get_origin(declared) in _STREAMS))
-    if streams:
-        returns = stream_item(declared)
     if result.model is not UNSET:
         returns = Any if result.model is None else result.model
+    if streams:  # its items are of the type it declares it yields (FastAPI leaves response_model out of it)
+        returns = stream_item(declared)
     return RouteSpec(
         method=method,
         path=path,

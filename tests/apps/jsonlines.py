@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-from covet import Covet, EventSourceResponse
+from covet import BackgroundTasks, Covet, Depends, EventSourceResponse, Response
 from jsonlines_models import Item
 from jsonlines_sync import closed, router
 
@@ -49,3 +49,26 @@ async def events() -> AsyncIterator[dict[str, Any]]:
 @app.get("/closed")
 async def was_closed() -> list[str]:
     return closed
+
+
+def stamp(response: Response) -> None:
+    response.headers["x-stream"] = "yes"
+    response.status_code = 201
+
+
+@app.get("/with-response", dependencies=[Depends(stamp)])
+async def with_response(response: Response) -> AsyncIterator[int]:
+    yield 1  # (what the generator sets on its Response now comes after the head, as in FastAPI: too late)
+    yield 2
+
+
+@app.get("/with-task")
+async def with_task(tasks: BackgroundTasks) -> AsyncIterator[int]:
+    yield 1
+    tasks.add_task(closed.append, "task ran")  # added while the stream runs: still run after it
+    yield 2
+
+
+@app.get("/model-ignored", response_model=list[Item])
+async def model_ignored() -> AsyncIterator[Item]:
+    yield Item(name="one")  # each item is an Item, as declared; response_model does not apply to items

@@ -39,3 +39,15 @@ def blocking_lines() -> Iterator[dict[str, Any]]:
             yield {"line": i}
     finally:
         closed.append("blocking closed")
+
+
+@router.get("/slow-steps")
+def slow_steps() -> Iterator[int]:
+    import time
+
+    try:
+        for i in range(100):
+            yield i
+            time.sleep(0.2)  # the client leaves meanwhile: the generator is closed once a step returns
+    finally:
+        closed.append("slow closed")
