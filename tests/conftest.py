@@ -124,12 +124,15 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callab
 
 
 def build_project(tmp_path_factory: pytest.TempPathFactory, source: Path, *others: Path) -> Path:
-    """``source`` (an app module, with ``others`` beside it) as a project of its own, compiled with `covet build`
-    as ``<stem>:app``."""
+    """``source`` (an app module, with ``others`` beside it: files, or directories such as templates/) as a project
+    of its own, compiled with `covet build` as ``<stem>:app``; made once per run, whichever worker asks first."""
 
     def make(proj: Path) -> None:
         for path in (source, *others):
-            shutil.copy(path, proj / path.name)
+            if path.is_dir():
+                shutil.copytree(path, proj / path.name)
+            else:
+                shutil.copy(path, proj / path.name)
         env = dict(os.environ, PYTHONPATH=checkout_path(proj))
         out = subprocess.run([sys.executable, "-m", "covet", "build", f"{source.stem}:app"], cwd=proj, env=env,
                              capture_output=True, text=True, timeout=900)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,8 @@ TESTS = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="session")
 def built_pages(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    proj = build_project(tmp_path_factory, TESTS / "apps" / "pages.py")
-    shutil.copytree(TESTS / "apps" / "templates", proj / "templates")
+    # The templates go in with the build, once: every worker shares the project
+    proj = build_project(tmp_path_factory, TESTS / "apps" / "pages.py", TESTS / "apps" / "templates")
     return proj
 
 
