@@ -94,7 +94,7 @@ def encode_any(result: object, status: int) -> Reply:
         return (204 if status == 200 else status, H_NONE, b"")
     if isinstance(result, (bytes, bytearray, memoryview)):
         return (status, H_BYTES, bytes(result))
-    return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
+    return (status, H_JSON, untyped_json(result))
 
 
 def encode_untyped(result: object, status: int) -> Reply:
@@ -104,7 +104,7 @@ def encode_untyped(result: object, status: int) -> Reply:
         return reply_of(result)
     if status < 200 or status == 204 or status == 304:
         return (status, H_NONE, b"")
-    return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
+    return (status, H_JSON, untyped_json(result))
 
 
 def untyped_json(value: object) -> bytes:

@@ -189,19 +189,23 @@ def merge_response(reply: Any, response: Response) -> Any:
     if isinstance(reply, StreamingResponse):  # a generator's stream: its head is not sent yet
         if response.status:
             reply.status = response.status
-        if extra:
-            names = {k for k, _ in extra if k == b"content-type"}
-            reply.raw_headers = [*(h for h in reply.raw_headers if h[0] not in names), *extra]
+        reply.raw_headers = _with_headers(reply.raw_headers, extra)
         return reply
     status, headers, body = reply
     if response.status:
         status = response.status
-    if extra:
-        names = {k for k, _ in extra if k == b"content-type"}
-        headers = [*(h for h in headers if h[0] not in names), *extra]
+    headers = _with_headers(headers, extra)
     if status in (204, 304) or status < 200:
         body = b""  # these statuses have no body (RFC 9110)
     return (status, headers, body)
+
+
+def _with_headers(headers: Any, extra: list[tuple[bytes, bytes]]) -> Any:
+    """``headers`` and then ``extra``, whose Content-Type replaces theirs."""
+    if not extra:
+        return headers
+    names = {k for k, _ in extra if k == b"content-type"}
+    return [*(h for h in headers if h[0] not in names), *extra]
 
 
 async def file_bytes(upload: Any) -> Any:
