@@ -33,11 +33,10 @@ if [ "$(uname -s)" = Linux ]; then
       "$gcov_dir/ctests/ring_test"; } || status=1
 fi
 
-# Two processes (pytest-xdist; an idle one takes tests from the other): much of the time is servers and builds
-# waited for. Three ran the suite in 895 s against 1,228 s, but in one of three runs the 15,000-connection crowd
-# test of test_uring_server lost a connection under the extra load; until it is made robust, two. Each build is
-# made once (conftest.built_once). COVET_TEST_JOBS=0 runs it in one process, COVET_TEST_JOBS=3 faster.
-jobs="${COVET_TEST_JOBS:-2}"
+# Three processes on two cores (pytest-xdist; an idle one takes tests from the others): much of the time is servers
+# and builds waited for, so two processes kept the cores 81% busy (1,228 s); three ran the suite in 895 s. Each
+# build is made once (conftest.built_once). COVET_TEST_JOBS=0 runs it in one process.
+jobs="${COVET_TEST_JOBS:-3}"
 xdist=()
 [ "$jobs" = 0 ] || xdist=(-n "$jobs" --dist worksteal)
 # --durations: the slowest tests, so that the suite's time (CI allows 20 minutes) can be watched run by run.

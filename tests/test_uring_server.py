@@ -291,14 +291,15 @@ def raise_own_nofile(need: int) -> None:
 
 
 def idle_crowd(srv: Server, n: int) -> list[socket.socket]:
-    """``n`` connections that each sent one request, all in the same second (so that they time out in the same
-    tick too), and read its answer; idle since. The server's keep-alive timeout must outlast opening them (~2 s)."""
+    """``n`` connections that each sent one request and read its answer; idle since, so that they time out within
+    the time it took to open them (~2 s on a quiet machine). Each sends as soon as it is open: a connection that
+    waited for all the others could meet the keep-alive timeout before its request on a loaded machine."""
     raise_own_nofile(n + 1000)
     socks: list[socket.socket] = []
     try:
         for _ in range(n):
-            socks.append(srv.connect(timeout=10))
-        for s in socks:
+            s = srv.connect(timeout=10)
+            socks.append(s)
             s.sendall(GET)
         for s in socks:
             assert read_response_simple(s, bytearray()).endswith(b"Hello, World!")
