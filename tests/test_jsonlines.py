@@ -36,7 +36,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         # The plain generators compiled natively, the async ones (and the models' module) interpreted behind
         # compiled glue.
         m = re.search(r"handlers=compiled, (\d+)/(\d+) routes compiled, (\d+)/\2 compiled glue", srv.log)
-        assert m and int(m.group(1)) == 5 and int(m.group(3)) == 8, srv.log
+        assert m and int(m.group(1)) == 7 and int(m.group(3)) == 10, srv.log
     else:
         srv = Server("jsonlines:app", loop, cwd=APPS, pure=True)
     yield srv
@@ -159,3 +159,42 @@ def test_a_plain_generator_cut_mid_step_is_closed_when_the_step_returns(client: 
     while "slow closed" not in client.get("/closed").json():
         assert time.monotonic() < deadline, "the generator was never closed"
         time.sleep(0.05)
+
+
+def wait_for(client: httpx.Client, entry: str) -> list[str]:
+    deadline = time.monotonic() + 5
+    while entry not in (got := client.get("/closed").json()):
+        assert time.monotonic() < deadline, f"{entry!r} never came: {got}"
+        time.sleep(0.02)
+    return got  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("path, prefix", [("/failing-with-session", ""), ("/async-failing-with-session", "async ")])
+def test_a_failed_stream_is_thrown_into_its_yield_dependencies(client: httpx.Client, path: str, prefix: str) -> None:
+    before = client.get("/closed").json().count(f"{prefix}committed")
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):  # the stream is cut
+        with client.stream("GET", path) as r:
+            b"".join(r.iter_raw())
+    got = wait_for(client, f"{prefix}rolled back: " + ("RuntimeError" if not prefix else "ResponseValidationError"))
+    assert got.count(f"{prefix}committed") == before  # the else: branch (a commit) never ran
+
+
+def test_a_stream_that_ends_well_lets_its_yield_dependencies_finish(client: httpx.Client) -> None:
+    before = client.get("/closed").json().count("async committed")
+    assert lines(client.get("/async-with-session")) == ["session"]
+    deadline = time.monotonic() + 5
+    while client.get("/closed").json().count("async committed") == before:
+        assert time.monotonic() < deadline, "the dependency never finished"
+        time.sleep(0.02)
+
+
+def test_a_plain_streaming_response_source_is_stepped_in_the_pool(client: httpx.Client, server: Server) -> None:
+    with client.stream("GET", "/streaming-def") as r:
+        lines_iter = r.iter_lines()
+        assert next(lines_iter) == "0 False"  # not on the loop's (main) thread
+        with httpx.Client(base_url=server.url, timeout=5) as other:
+            t0 = time.monotonic()
+            assert other.get("/plain").status_code == 200
+            took = time.monotonic() - t0
+        assert list(lines_iter) == ["1 False", "2 False"]
+    assert took < 0.15, f"another request waited {took:.2f} s behind the stream's sleeping source"

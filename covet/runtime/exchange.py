@@ -34,7 +34,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.body import TOO_LARGE, RequestBody, keep_alive_after, streamed_glue
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
-from covet.runtime.exits import AfterReply
+from covet.runtime.exits import AfterReply, RouteExit
 from covet.runtime.glue import RoutePlan
 from covet.runtime.lifetime import Watch
 from covet.runtime.resume import resume
@@ -307,5 +307,8 @@ class _AfterStream:
         self.state = state
         self.after = after
 
-    def run(self, _task: asyncio.Task[bool]) -> None:
-        self.state.run_after(self.after)
+    def run(self, task: asyncio.Task[bool]) -> None:
+        after = self.after
+        if isinstance(after, RouteExit) and not task.cancelled():
+            after.error = task.exception()
+        self.state.run_after(after)

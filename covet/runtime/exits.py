@@ -18,7 +18,7 @@ from typing import Any, final
 from covet.background import BackgroundTasks
 from covet.responses import StreamingResponse
 
-__all__ = ["AfterReply", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield", "unwind",
+__all__ = ["AfterReply", "RouteExit", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield", "unwind",
            "unwind_sync"]
 
 log = logging.getLogger("covet.error")
@@ -35,20 +35,46 @@ class AfterReply:
         self.after = after
 
 
+@final
+class RouteExit:
+    """A route's after-response work: its background tasks, then the rest of its generator dependencies.
+
+    A stream that fails sets ``error`` first (Exchange's ``_AfterStream``): the tasks are dropped and the error is
+    thrown into the dependencies, as FastAPI does, so that an ``except: rollback`` runs and an ``else: commit``
+    does not.
+    """
+
+    __slots__ = ("exits", "tasks", "threaded", "error")
+
+    def __init__(self, exits: list[Any] | None, tasks: BackgroundTasks | None, threaded: bool) -> None:
+        self.exits = exits
+        self.tasks = tasks
+        self.threaded = threaded
+        self.error: BaseException | None = None
+
+    async def __call__(self) -> None:
+        exits, error = self.exits, self.error
+        if error is not None:
+            if exits:
+                try:
+                    await unwind(exits, error, self.threaded)
+                except BaseException as e:
+                    if e is not error:  # a dependency's own failure while it handled the stream's
+                        log.exception("dependency failed while handling a failed stream", exc_info=e)
+            return
+        if self.tasks is not None:
+            await self.tasks.run()
+        if exits:
+            await finish(exits, self.threaded)
+
+
 def after_reply(reply: Any, exits: list[Any] | None, tasks: BackgroundTasks | None, threaded: bool = False) -> Any:
     """``reply``, wrapped with its after-work when there is any; ``threaded``: sync generator dependencies finish
     in the thread pool, as they started."""
     # (A stream's tasks may still be added while it is sent: a generator handler adds them as it runs.)
     if not exits and (tasks is None or (not tasks.tasks and not isinstance(reply, StreamingResponse))):
         return reply
-
-    async def after() -> None:
-        if tasks is not None:
-            await tasks.run()
-        if exits:
-            await finish(exits, threaded)
-
-    return AfterReply(reply, after)
+    return AfterReply(reply, RouteExit(exits, tasks, threaded))
 
 
 def _name(gen: Any) -> str:

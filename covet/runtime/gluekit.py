@@ -13,7 +13,6 @@ import dataclasses
 import functools
 import operator
 import sys
-import threading
 import types
 import typing
 from collections.abc import Callable
@@ -52,6 +51,7 @@ from covet.runtime.forms import read_form
 from covet.runtime.handlers import handled_error, handled_error_async
 from covet.runtime.parammodels import add_model_errors, model_input, union_input
 from covet.runtime.signature import MISSING
+from covet.runtime.streaming import stepped
 
 __all__ = [
     "MISSING", "ValidationError", "from_json", "body_errors", "json_decode_errors", "unparsed_errors", "Request",
@@ -232,9 +232,6 @@ def class_reply(cls: Any, result: Any, status: int, status_given: bool) -> Reply
     return reply_of(made)
 
 
-_DONE: Final = object()
-
-
 def jsonl_reply(items: Any, ser: Callable[[Any], bytes] | None, check: Callable[[Any], Any] | None, status: int,
                 pooled: bool) -> StreamingResponse:
     """A generator handler's items as FastAPI streams them: JSON Lines, each item encoded as the declared item type
@@ -261,32 +258,12 @@ async def _lines(items: Any, encode: Callable[[Any], bytes], pooled: bool) -> An
         finally:
             await items.aclose()
         return
-    it = iter(items)
-    lock = threading.Lock()  # a step still running in the pool when the stream is cut is waited for, then closed
-
-    def step() -> Any:
-        with lock:
-            return next(it, _DONE)
-
-    def close() -> None:
-        with lock:
-            getattr(it, "close", _no_close)()
-
+    source = stepped(items, pooled)
     try:
-        while True:
-            item = await run_blocking(step) if pooled else next(it, _DONE)
-            if item is _DONE:
-                return
+        async for item in source:
             yield encode(item) + b"\n"
     finally:
-        if pooled:
-            await run_blocking(close)
-        else:
-            close()
-
-
-def _no_close() -> None:
-    pass
+        await source.aclose()
 
 
 def json_class_reply(cls: Any, body: bytes, status: int) -> Reply:

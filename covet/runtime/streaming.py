@@ -9,10 +9,13 @@ pulls chunks, and closes the source, therefore lives here, in plain Python.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine
-from typing import Any
+import asyncio
+import contextvars
+import threading
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+from typing import Any, Final
 
-__all__ = ["body_chunks", "call_streamed", "send_body"]
+__all__ = ["body_chunks", "call_streamed", "send_body", "stepped"]
 
 
 async def call_streamed(glue: Callable[..., Any], args: tuple[Any, ...]) -> Any:
@@ -75,6 +78,65 @@ async def body_chunks(content: Any) -> AsyncGenerator[bytes, None]:
             aclose = getattr(source, "aclose", None)
             if aclose is not None:
                 await aclose()
-    else:
+    elif type(content) in _IN_MEMORY:
         for item in content:
             yield _chunk(item, content)
+    else:
+        source = stepped(content)
+        try:
+            async for item in source:
+                yield _chunk(item, content)
+        finally:
+            await source.aclose()
+
+
+# Sources whose items are already in memory (and iterators over them): iterating them cannot block, so they skip
+# the pool.
+_IN_MEMORY: Final = frozenset({list, tuple, str, bytes, type(iter([1])), type(iter((1,)))})
+_DONE: Final = object()
+
+
+async def _pooled(call: Callable[[], Any]) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
+
+
+def _no_close() -> None:
+    pass
+
+
+async def stepped(items: Iterable[Any], pooled: bool = True) -> AsyncGenerator[Any, None]:
+    """The items of a plain iterable, each ``next`` run in the thread pool (as Starlette does for a sync
+    StreamingResponse source: it may read a file or a database), or on the loop when not ``pooled``. The source is
+    closed when this ends, however it ends: after the step still running in the pool when a stream is cut."""
+    it = iter(items)
+    lock = threading.Lock()
+    live = True  # not yet ended or failed: closing a mypyc-compiled nested generator that has ended raises
+
+    def step() -> Any:
+        nonlocal live
+        with lock:
+            try:
+                item = next(it, _DONE)
+            except BaseException:
+                live = False
+                raise
+            if item is _DONE:
+                live = False
+            return item
+
+    def close() -> None:
+        with lock:
+            if live:
+                getattr(it, "close", _no_close)()
+
+    try:
+        while True:
+            item = await _pooled(step) if pooled else next(it, _DONE)
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        if pooled:
+            await _pooled(close)
+        else:
+            close()

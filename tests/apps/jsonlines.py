@@ -4,7 +4,7 @@ jsonlines_sync.py compile natively."""
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 from covet import BackgroundTasks, Covet, Depends, EventSourceResponse, Response
 from jsonlines_models import Item
@@ -72,3 +72,24 @@ async def with_task(tasks: BackgroundTasks) -> AsyncIterator[int]:
 @app.get("/model-ignored", response_model=list[Item])
 async def model_ignored() -> AsyncIterator[Item]:
     yield Item(name="one")  # each item is an Item, as declared; response_model does not apply to items
+
+
+async def async_session() -> AsyncIterator[str]:
+    try:
+        yield "session"
+    except Exception as e:
+        closed.append(f"async rolled back: {type(e).__name__}")
+        raise
+    else:
+        closed.append("async committed")
+
+
+@app.get("/async-failing-with-session")
+async def async_failing(s: Annotated[str, Depends(async_session)]) -> AsyncIterator[Item]:
+    yield Item(name="fine")
+    yield {"description": "no name"}  # type: ignore[misc]  # fails its type: thrown into async_session()
+
+
+@app.get("/async-with-session")
+async def async_with_session(s: Annotated[str, Depends(async_session)]) -> AsyncIterator[str]:
+    yield s

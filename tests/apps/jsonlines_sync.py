@@ -1,9 +1,9 @@
 """Plain generator handlers answering JSON Lines, for tests/test_jsonlines.py: compiled natively in a build."""
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from covet import APIRouter
+from covet import APIRouter, Depends, StreamingResponse
 from jsonlines_models import Item
 
 router = APIRouter()
@@ -51,3 +51,33 @@ def slow_steps() -> Iterator[int]:
             time.sleep(0.2)  # the client leaves meanwhile: the generator is closed once a step returns
     finally:
         closed.append("slow closed")
+
+
+def session() -> Iterator[str]:
+    try:
+        yield "session"
+    except Exception as e:
+        closed.append(f"rolled back: {type(e).__name__}")
+        raise
+    else:
+        closed.append("committed")
+
+
+@router.get("/failing-with-session")
+def failing_with_session(s: Annotated[str, Depends(session)]) -> Iterator[int]:
+    yield 1
+    raise RuntimeError("the stream broke")  # thrown into session(): it rolls back, and does not commit
+
+
+def sleepy_chunks() -> Iterator[str]:
+    import threading
+    import time
+
+    for i in range(3):
+        time.sleep(0.2)  # a plain source of a StreamingResponse is stepped in the pool, as Starlette does
+        yield f"{i} {threading.current_thread() is threading.main_thread()}\n"
+
+
+@router.get("/streaming-def")
+def streaming_def() -> StreamingResponse:
+    return StreamingResponse(sleepy_chunks(), media_type="text/plain")
