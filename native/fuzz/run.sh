@@ -8,8 +8,8 @@
 #
 # Needs clang with the libFuzzer runtime (Debian: apt-get install clang;
 # if linking -fsanitize=fuzzer fails, also libclang-rt-14-dev).
-# FUZZ_JOBS (default 1) runs that many fuzzing processes; keep it low on a
-# shared machine.
+# The targets run at the same time, a process each; FUZZ_JOBS (default 1)
+# runs that many fuzzing processes per target: keep it low on a shared machine.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -59,12 +59,31 @@ fuzz_one() {
 }
 
 targets="${FUZZ_TARGETS:-parser fields}"
-failed=0
 for t in $targets; do
     case "$t" in
-    parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/h1_parser.c" || failed=1 ;;
-    fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/h1_parser.c" || failed=1 ;;
+    parser | fields) ;;
     *) echo "fuzz: unknown target $t (parser, fields)" >&2; exit 2 ;;
     esac
 done
+run_target() {
+    case "$1" in
+    parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/h1_parser.c" ;;
+    fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/h1_parser.c" ;;
+    esac
+}
+# The targets fuzz side by side, each for the whole ${seconds}s (one process each: CI's two cores), and report in
+# order.
+pids=()
+for t in $targets; do
+    run_target "$t" > "$work/$t.out" 2>&1 &
+    pids+=("$!")
+done
+failed=0
+i=0
+for t in $targets; do
+    wait "${pids[$i]}" || failed=1
+    cat "$work/$t.out"
+    i=$((i + 1))
+done
+if [ "$failed" != 0 ]; then keep_work=1; fi
 exit "$failed"
