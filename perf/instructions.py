@@ -14,6 +14,7 @@ server's wake-ups fall against the client's writes, so each server is started ``
 lowest count is kept; the output says how far apart the repeats were.
 
 Usage: python perf/instructions.py [--this REV] [--against REV,REV] [--requests 2000] [--repeat 1]
+                                  [--flags "--no-access-log;--metrics"]
 """
 
 from __future__ import annotations
@@ -92,15 +93,19 @@ def control(pid: int, *args: str) -> None:
         raise SystemExit(f"perf: callgrind_control {' '.join(args)} {pid}: {out.stdout}{out.stderr}")
 
 
-def start(tree: Path, proj: Path, loop: str, compiled: bool, out: Path) -> Counted:
+def start(tree: Path, proj: Path, loop: str, compiled: bool, out: Path, flags: list[str]) -> Counted:
     port = bench.free_port()
     cmd = ["taskset", "-c", "0", "valgrind", "--tool=callgrind", "--instr-atstart=no",
            f"--callgrind-out-file={out}/cg.%p", str(bench.COVET_PY), "-m", "covet", "serve", "covet_app:app",
-           "--loop", loop, "--log-level", "warning", "--port", str(port)]
+           "--loop", loop, "--log-level", "warning", "--port", str(port), *flags]
     if compiled:
         cmd += ["--compiled", "require"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join((str(tree), str(proj))), PYTHONHASHSEED="0")
-    proc = subprocess.Popen(cmd, cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # stderr to a file: the access log is on by default and writes there, and a pipe nobody reads would fill and
+    # stall its writer thread, whose formatting is part of the count.
+    log = out / f"stderr.{port}"
+    with log.open("wb") as err_file:
+        proc = subprocess.Popen(cmd, cwd=proj, env=env, stdout=subprocess.DEVNULL, stderr=err_file)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -108,7 +113,7 @@ def start(tree: Path, proj: Path, loop: str, compiled: bool, out: Path) -> Count
                 return Counted(proc.pid, proc, port, out)
         except OSError:
             if proc.poll() is not None:
-                err = proc.stderr.read().decode() if proc.stderr else ""
+                err = log.read_text(errors="replace")
                 raise SystemExit(f"perf: {tree.name} {loop} exited:\n{err[-3000:]}") from None
             time.sleep(0.5)
     raise SystemExit(f"perf: {tree.name} {loop} did not start under valgrind")
@@ -166,6 +171,9 @@ def main() -> int:
     ap.add_argument("--loops", default=",".join(seam.LOOPS))
     ap.add_argument("--modes", default=",".join(seam.MODES))
     ap.add_argument("--endpoints", default="plaintext,json,users,items")
+    ap.add_argument("--flags", default="",
+                    help="server options to compare on each tree, sets separated by ';' (e.g. "
+                         "'--no-access-log;--metrics'): a column each")
     ap.add_argument("--docs", action="store_true", help="write the section of docs/performance.md")
     args = ap.parse_args()
     os.sched_setaffinity(0, {1})  # the client on CPU 1, the server on CPU 0, as in every perf/ script
@@ -174,6 +182,10 @@ def main() -> int:
     trees = {this: seam.checkout(args.this) if args.this else ROOT,
              **{rev: seam.checkout(rev) for rev in args.against.split(",") if rev}}
     eps = [ep for ep in ENDPOINTS if ep.name in args.endpoints.split(",")]
+    flagsets = [f.split() for f in args.flags.split(";")] if args.flags else [[]]
+    # A column per tree and flag set: (tree's name, flags).
+    sides = {(f"{name} {' '.join(flags)}".strip() if len(flagsets) > 1 else name): (name, flags)
+             for name in trees for flags in flagsets}
     found: dict[tuple[str, str, str, str, str], list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="covet-callgrind-") as tmp:
         for mode in args.modes.split(","):
@@ -181,9 +193,9 @@ def main() -> int:
             projects = {name: seam.project(f"cg-{mode}-{name.split()[0]}", src, compiled)
                         for name, src in trees.items()}
             for loop in args.loops.split(","):
-                for name, tree in trees.items():
+                for name, (tree_name, flags) in sides.items():
                     for _ in range(args.repeat):
-                        srv = start(tree, projects[name], loop, compiled, Path(tmp))
+                        srv = start(trees[tree_name], projects[tree_name], loop, compiled, Path(tmp), flags)
                         try:
                             idle = idle_rate(srv)
                             print(f"{mode} {loop} {name}: {idle:,.0f} instructions/s idle", flush=True)
@@ -195,7 +207,7 @@ def main() -> int:
                                           flush=True)
                         finally:
                             stop(srv)
-    names = list(trees)
+    names = list(sides)
     lines = [
         (f"Measured {time.strftime('%Y-%m-%d %H:%M')} by `perf/instructions.py` "
          f"({args.requests} requests a cell on one connection, each server started {args.repeat}× and the lowest "
