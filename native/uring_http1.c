@@ -196,7 +196,7 @@ void http_log(UringServer *s, struct conn *c, PyObject *method, PyObject *path, 
     const struct active *a = c->act;
     size_t rid_len = method != NULL && a != NULL ? a->rid_len : 0;
     covet_alog_add(s->access_log, NULL, peer, method, path, query, minor, rid_len ? a->rid : NULL, rid_len, response, 0,
-                   0, 0, route, received);
+                   -1, 0, route, received);
 }
 
 /* What Python answered for a request (a reference, stolen; NULL with an exception set): bytes are queued, None

@@ -181,7 +181,7 @@ def test_escaping_keeps_one_line_and_valid_json() -> None:
     response = b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nbody"
     for as_json in (False, True):
         log = AccessLog(json=as_json)
-        log.record(("::1", 8), _HOSTILE, _HOSTILE, "q=\r\n", [("x-request-id", "a\r\nb")], 1, response, 0, 0, -1, 0)
+        log.record(("::1", 8), _HOSTILE, _HOSTILE, "q=\r\n", [("x-request-id", "a\r\nb")], 1, response, -1, 0, -1, 0)
         text, n, dropped = log.drain("")
         assert (n, dropped) == (1, 0)
         assert text.count("\n") == 1 and text.endswith("\n") and text.isascii()
@@ -193,6 +193,43 @@ def test_escaping_keeps_one_line_and_valid_json() -> None:
             assert _RID.match(rec["request_id"])  # the client's had CR/LF in it
         else:
             assert text.startswith('::1:8 - "') and '\\x0d\\x0a' in text and '\\"' in text
+
+
+def test_each_line_has_its_own_client_and_length() -> None:
+    """The drain reuses the last client's text while the next record has the same one, and finds each head's end
+    itself: neither may leak into another record."""
+    from covet._native import AccessLog
+
+    clients = [("10.0.0.1", 5000), ("10.0.0.1", 5000), ("10.0.0.1", 5001), ("10.0.0.2", 5000), None,
+               ("10.0.0.1", 5000), ("10.0.0.1", 5000)]
+    bodies = [b"", b"x", b"\r\n\r\nafter a blank line", b"y" * 70_000, b"ends blank\r\n\r\n"]
+    log = AccessLog()
+    for rounds in range(2):  # a drain leaves an array as large as it took for the next records
+        for i, client in enumerate(clients):
+            body = bodies[i % len(bodies)]
+            head = b"HTTP/1.1 201 Created\r\ncontent-length: %d\r\n\r\n" % len(body)
+            # The length of the body expected (a hint), or none: the head's end is found either way.
+            log.record(client, "GET", f"/{rounds}/{i}", "", None, 1, head + body, len(body) if rounds else -1, 0,
+                       -1, 0)
+        log.record(("10.0.0.1", 5000), "GET", "/cut", "", None, 1, b"HTTP/1.1 200 OK\r\nx: y\r\n\r", -1, 0, -1, 0)
+        text, n, _ = log.drain("")
+        lines = text.splitlines()
+        assert n == len(clients) + 1 == len(lines)
+        for i, (client, line) in enumerate(zip(clients, lines, strict=False)):
+            who = f"{client[0]}:{client[1]}" if client else "-"
+            assert line == f'{who} - "GET /{rounds}/{i} HTTP/1.1" 201 Created', line
+        assert lines[-1] == '10.0.0.1:5000 - "GET /cut HTTP/1.1" 200 OK'
+    log = AccessLog(json=True)
+    for i, client in enumerate(clients):
+        body = bodies[i % len(bodies)]
+        head = b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % len(body)
+        log.record(client, "GET", "/", "", None, 1, head + body, len(body), 0, -1, 0)
+        # A HEAD's response: the body expected was dropped, so the hint is larger than what was sent.
+        log.record(client, "HEAD", "/", "", None, 1, head, len(body), 0, -1, 0)
+    recs = [json.loads(line) for line in log.drain("")[0].splitlines()]
+    assert [r["client"] for r in recs[::2]] == [f"{c[0]}:{c[1]}" if c else None for c in clients]
+    assert [r["bytes"] for r in recs[::2]] == [len(bodies[i % len(bodies)]) for i in range(len(clients))]
+    assert [r["bytes"] for r in recs[1::2]] == [0] * len(clients)
 
 
 def test_request_id_rules() -> None:

@@ -192,7 +192,7 @@ class H1Channel:
         if access is not None:
             self.access = None
             body = self.body
-            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, 0,
+            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, -1,
                           self.began, self.route, self.received if body is None else body.received)
         self.done(data, keep)
 
