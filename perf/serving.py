@@ -249,25 +249,26 @@ def main() -> int:
     ap.add_argument("--docs", action="store_true")
     args = ap.parse_args()
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
-    parts: list[str] = []
+    parts: dict[str, list[str]] = {}  # a section of docs/performance.md each, so that --only rewrites its own
     if args.only in (None, "scaling"):
         intro = (f"Measured {when} by `perf/serving.py` ({args.rounds} rounds of {args.seconds} s, 64 connections, "
                  "/plaintext of perf/apps/covet_app.py, medians). Nothing pinned: the workers and wrk share the "
                  "machine's cores; the last column is the CPU wrk itself used, in cores.")
-        parts += [intro, "", *scaling(args.seconds, args.rounds), ""]
+        parts["serving"] = [intro, "", *scaling(args.seconds, args.rounds)]
     if args.only in (None, "tls"):
         intro = (f"TLS, measured {when} (server on CPU 0, wrk on CPU 1; an ECDSA P-256 certificate, TLS 1.3, "
                  "/plaintext; ratios are medians of the per-round ratios):")
-        parts += [intro, "", *tls(args.seconds, args.rounds)]
+        parts["serving-tls"] = [intro, "", *tls(args.seconds, args.rounds)]
     if args.only in (None, "observability"):
         intro = (f"Access log and metrics, measured {when}: server CPU per pipelined request (16 per round trip) "
                  "added to a server with neither, median of the per-round differences (server on CPU 0, wrk on "
                  "CPU 1, the four servers up together and taking turns).")
-        parts += ["", intro, "", *observability(args.seconds, args.rounds)]
-    text = "\n".join(parts)
-    print(text)
-    if args.docs:
-        replace_section("serving", text)
+        parts["serving-observability"] = [intro, "", *observability(args.seconds, args.rounds)]
+    for section, lines in parts.items():
+        text = "\n".join(lines)
+        print(text + "\n")
+        if args.docs:
+            replace_section(section, text)
     return 0
 
 
