@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import LOOPS, ROOT, Server, checkout_path
+from covet.compiler.mypycache import SEEDED_FROM
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -299,6 +300,30 @@ def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
         assert httpx.get(srv.url + "/").text == "Hello again!"
     finally:
         srv.stop()
+
+
+def test_a_first_build_starts_from_the_mypy_cache_an_earlier_build_left(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COVET_CACHE_DIR", str(tmp_path / "seeds"))
+    first = project(tmp_path / "first", ROOT / "examples" / "hello.py", "hello.py")
+    assert covet(first, "build", "hello:app").returncode == 0
+    seeds = list((tmp_path / "seeds").glob("mypy-seed-*"))
+    assert len(seeds) == 1, seeds
+    # Another app, elsewhere: its cache starts as a copy of the seed (the entries of the standard library,
+    # pydantic and covet are not checked again), and what differs (its own module) is.
+    second = project(tmp_path / "second", ROOT / "examples" / "hello.py", "hello.py")
+    (second / "hello.py").write_text((second / "hello.py").read_text().replace("Hello, World!", "Hello, seed!"))
+    assert covet(second, "build", "hello:app").returncode == 0
+    assert (second / ".covet" / "build" / "mypy_cache" / SEEDED_FROM).read_text().startswith(str(first))
+    srv = Server("hello:app", "asyncio", "--compiled", "require", cwd=second)
+    try:
+        assert httpx.get(srv.url + "/").text == "Hello, seed!"
+    finally:
+        srv.stop()
+    monkeypatch.setenv("COVET_CACHE_DIR", "off")
+    third = project(tmp_path / "third", ROOT / "examples" / "hello.py", "hello.py")
+    assert covet(third, "build", "hello:app").returncode == 0
+    assert not (third / ".covet" / "build" / "mypy_cache" / SEEDED_FROM).exists()  # off: a cold start
 
 
 def test_annotate_writes_mypyc_report_for_handlers_and_glue(tmp_path: Path) -> None:
