@@ -36,7 +36,9 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
         # The plain generators compiled natively, the async ones (and the models' module) interpreted behind
         # compiled glue.
         m = re.search(r"handlers=compiled, (\d+)/(\d+) routes compiled, (\d+)/\2 compiled glue", srv.log)
-        assert m and int(m.group(1)) == 7 and int(m.group(3)) == 10, srv.log
+        if not (m and int(m.group(1)) == 7 and int(m.group(3)) == 10):
+            srv.stop()  # a failed check must not leave the server running
+            raise AssertionError(srv.log)
     else:
         srv = Server("jsonlines:app", loop, cwd=APPS, pure=True)
     yield srv
