@@ -18,8 +18,8 @@ from typing import Any, final
 from covet.background import BackgroundTasks
 from covet.responses import StreamingResponse
 
-__all__ = ["AfterReply", "RouteExit", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield", "unwind",
-           "unwind_sync"]
+__all__ = ["AfterReply", "RouteExit", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield",
+           "in_pool", "unwind", "unwind_sync"]
 
 log = logging.getLogger("covet.error")
 
@@ -91,7 +91,8 @@ async def _close_extra_yield(gen: Any, when: str) -> None:
         gen.close()
 
 
-async def _in_pool(call: Callable[[], Any]) -> Any:
+async def in_pool(call: Callable[[], Any]) -> Any:
+    """``call()`` in the loop's thread pool, with the caller's context variables."""
     return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
 
 
@@ -127,7 +128,7 @@ async def _advance(gen: Any, threaded: bool) -> bool:
         if inspect.isasyncgen(gen):
             await gen.__anext__()
         elif threaded:
-            return bool(await _in_pool(functools.partial(_step, gen)))
+            return bool(await in_pool(functools.partial(_step, gen)))
         else:
             next(gen)
     except (StopIteration, StopAsyncIteration):
@@ -202,7 +203,7 @@ async def unwind(exits: list[Any], exc: BaseException, threaded: bool = False) -
             if inspect.isasyncgen(gen):
                 await gen.athrow(current)
             elif threaded:
-                if await _in_pool(functools.partial(_throw, gen, current)):
+                if await in_pool(functools.partial(_throw, gen, current)):
                     continue
             else:
                 gen.throw(current)

@@ -9,11 +9,11 @@ pulls chunks, and closes the source, therefore lives here, in plain Python.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import threading
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Final
+
+from covet.runtime.exits import in_pool
 
 __all__ = ["body_chunks", "call_streamed", "send_body", "stepped"]
 
@@ -96,10 +96,6 @@ _IN_MEMORY: Final = frozenset({list, tuple, str, bytes, type(iter([1])), type(it
 _DONE: Final = object()
 
 
-async def _pooled(call: Callable[[], Any]) -> Any:
-    return await asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, call)
-
-
 def _no_close() -> None:
     pass
 
@@ -131,12 +127,12 @@ async def stepped(items: Iterable[Any], pooled: bool = True) -> AsyncGenerator[A
 
     try:
         while True:
-            item = await _pooled(step) if pooled else next(it, _DONE)
+            item = await in_pool(step) if pooled else next(it, _DONE)
             if item is _DONE:
                 return
             yield item
     finally:
         if pooled:
-            await _pooled(close)
+            await in_pool(close)
         else:
             close()
