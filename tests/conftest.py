@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,6 +79,16 @@ class Server:
     @property
     def log(self) -> str:
         return "".join(self.lines)
+
+    def logged(self, *texts: str, timeout: float = 5.0) -> bool:
+        """Whether any of ``texts`` reaches the log within ``timeout``: a server writes its log after it has
+        answered, so a test that has its answer may still be ahead of the line."""
+        deadline = time.monotonic() + timeout
+        while not any(t in self.log for t in texts):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def connect(self, timeout: float = 5.0) -> socket.socket:
         s = socket.create_connection((self.host, self.port), timeout=timeout)

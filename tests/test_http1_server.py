@@ -404,9 +404,7 @@ def test_shutdown_refuses_new_connections_at_once(quick_server: Server) -> None:
     s.sendall(b"GET /slow?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
     time.sleep(0.2)
     quick_server.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while "shutting down" not in quick_server.log and time.monotonic() < deadline:
-        time.sleep(0.01)
+    quick_server.logged("shutting down")
     time.sleep(0.1)
     try:
         late = quick_server.connect(timeout=5)
