@@ -38,6 +38,6 @@ LD_PRELOAD="$COVET_TEST_SERVER_PRELOAD" "$py" -c 'import covet._native'
 # (The memory-bound upload test runs in the main suite: ASan's quarantine holds freed memory on purpose.)
 # The direct_core tests drive the core without a server (tests/direct_core.py): a GC-time release, a 4 GiB send.
 # TLS: test_tls.py's io_uring cases and test_uring_tls.py's hostile clients, through native/uring_tls.c.
-"$py" -m pytest -q -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
+"$py" -m pytest -q -n 2 -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
     tests/test_uploads.py tests/test_accesslog.py tests/test_metrics.py tests/test_tls.py tests/test_uring_tls.py \
     -k "(interpreted-uring and not compiled and not memory_stays_bounded) or direct_core"
