@@ -17,6 +17,7 @@ from covet import docsui
 from covet.datastructures import State
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
+from covet.limits import FormLimits, check_form_limits, check_max_body_size, form_limits_tuple, innermost
 from covet.manifest import RouteRow
 from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
 from covet.params import Depends
@@ -123,6 +124,10 @@ class Covet(Routes):
         strict_content_type: a JSON body is read as JSON only when its ``Content-Type`` says JSON
             (``application/json``, ``application/*+json``); off, a body without one is read as JSON too. Any other
             body is validated as the text it is, as FastAPI does (a model then fails with 422).
+        max_body_size: the largest request body a route takes, in bytes (413 past it), where neither the route
+            nor its router sets one; as FastAPI's option. None: only the server's limits.
+        form_limits: ``max_fields``, ``max_files`` and ``max_part_size`` of forms (400 past them), under those
+            of routers and routes; FastAPI's option, with its defaults (1000, 1000, 1 MiB). See ``covet.limits``.
 
     ``dependency_overrides`` maps a provider to the one to call instead (in tests, say); a change takes effect
     when the application next plans its routes: at once for ``TestClient``, at start-up for a server, which also
@@ -159,6 +164,8 @@ class Covet(Routes):
         strict_content_type: bool = True,
         swagger_ui_parameters: Mapping[str, Any] | None = None,
         default_response_class: type[Any] | None = None,
+        max_body_size: int | None = None,
+        form_limits: FormLimits | None = None,
     ) -> None:
         super().__init__(default_response_class=default_response_class)
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
@@ -170,6 +177,8 @@ class Covet(Routes):
                     f"not {tag!r}")
         self.openapi_tags = [dict(tag) for tag in tags] or None
         self.strict_content_type = strict_content_type
+        self.max_body_size = check_max_body_size("Covet", max_body_size)
+        self.form_limits = check_form_limits("Covet", form_limits)
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)
         # id() of the routes that do not run the application's dependencies: a mounted StaticFiles', and those
@@ -591,13 +600,16 @@ class Covet(Routes):
                     plan = compiled
                 else:
                     spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking,
-                                   self.route_dependencies(rd), self._overrides, rd.result)
+                                   self.route_dependencies(rd), self._overrides, rd.result,
+                                   form_limits_tuple(self.form_limits, rd.form_limits))
                     plan = build_plan(spec, names, self.exception_handlers, self.strict_content_type)
                 plans.append(plan)
                 chain = [*self.middleware_stack, *rd.middleware]
                 served = wrap_plan(plan, chain, names) if chain else plan
                 timeout = rd.timeout if rd.timeout is not None else self.handler_timeout
                 served.timeout = plan.timeout = float(timeout or 0.0)
+                largest = innermost(rd.max_body_size, self.max_body_size)
+                served.max_body = plan.max_body = -1 if largest is None else largest
                 cancel = rd.cancel_on_disconnect
                 served.cancel_on_disconnect = plan.cancel_on_disconnect = (
                     self.cancel_on_disconnect if cancel is None else cancel)

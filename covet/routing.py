@@ -10,6 +10,7 @@ from typing import Any, TypedDict, TypeVar, final
 from typing_extensions import Unpack
 
 from covet.exceptions import RouteDefinitionError
+from covet.limits import FormLimits, check_form_limits, check_max_body_size, innermost
 from covet.middleware import Middleware, check_middleware
 from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
@@ -60,6 +61,10 @@ class RouteOptions(TypedDict, total=False):
         FastAPI's ``openapi_extra``: for what the signature cannot say (a body the handler reads itself).
     callbacks: the requests this operation makes to a URL its client gave (OpenAPI callbacks, FastAPI's option):
         the routes of a router whose paths are OpenAPI runtime expressions (``{$callback_url}/invoices``).
+    max_body_size: the largest request body the route takes, in bytes: past it, 413 (FastAPI's option; see
+        ``covet.limits``). None: its router's, else the application's.
+    form_limits: ``max_fields``, ``max_files``, ``max_part_size`` of its form (400 past them), over its routers'
+        and the application's, key by key (FastAPI's option; see ``covet.limits``).
     """
 
     status: int
@@ -88,6 +93,8 @@ class RouteOptions(TypedDict, total=False):
     response_description: str
     openapi_extra: dict[str, Any] | None
     callbacks: Sequence[RouteDef]
+    max_body_size: int | None
+    form_limits: FormLimits | None
 
 
 @final
@@ -96,7 +103,8 @@ class RouteDef:
 
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
-                 "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra", "callbacks")
+                 "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra", "callbacks",
+                 "max_body_size", "form_limits")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -106,7 +114,8 @@ class RouteDef:
                  timeout: float | None = None, cancel_on_disconnect: bool | None = None,
                  name: str | None = None, result: ResultOptions | None = None,
                  response_description: str = "Successful Response",
-                 openapi_extra: Mapping[str, Any] | None = None, callbacks: Iterable[RouteDef] = ()) -> None:
+                 openapi_extra: Mapping[str, Any] | None = None, callbacks: Iterable[RouteDef] = (),
+                 max_body_size: int | None = None, form_limits: Mapping[str, int] | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -128,12 +137,16 @@ class RouteDef:
         self.response_description = response_description
         self.openapi_extra = dict(openapi_extra) if openapi_extra else None
         self.callbacks = list(callbacks)
+        self.max_body_size = max_body_size
+        self.form_limits = dict(form_limits or {})
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
-              deprecated: bool = False, include_in_schema: bool = True) -> RouteDef:
+              deprecated: bool = False, include_in_schema: bool = True, max_body_size: int | None = None,
+              form_limits: Mapping[str, int] | None = None) -> RouteDef:
         """This route under ``prefix``, with ``tags``, ``dependencies``, ``middleware`` and ``responses`` before its
-        own; ``deprecated`` or left out of the OpenAPI document when the router says so."""
+        own; ``deprecated`` or left out of the OpenAPI document when the router says so; the router's body limits
+        where the route sets none."""
         tags = list(tags)
         merged = [*tags, *(t for t in self.tags if t not in tags)]
         return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
@@ -145,7 +158,9 @@ class RouteDef:
                         middleware=[*middleware, *self.middleware], timeout=self.timeout,
                         cancel_on_disconnect=self.cancel_on_disconnect, name=self.name,
                         result=self.result, response_description=self.response_description,
-                        openapi_extra=self.openapi_extra, callbacks=self.callbacks)
+                        openapi_extra=self.openapi_extra, callbacks=self.callbacks,
+                        max_body_size=innermost(self.max_body_size, max_body_size),
+                        form_limits={**(form_limits or {}), **self.form_limits})
 
 
 class NoMatchFound(Exception):
@@ -325,6 +340,8 @@ class Routes:
             raise RouteDefinitionError(f"route {path!r}: response_description must be a string, not {description!r}")
 
         result = _with_class(_result_options(path, options), self.default_response_class)
+        max_body_size = check_max_body_size(f"route {path!r}", options.get("max_body_size"))
+        form_limits = check_form_limits(f"route {path!r}", options.get("form_limits"))
 
         def register(handler: F) -> F:
             self.routes.append(RouteDef(
@@ -334,7 +351,8 @@ class Routes:
                 responses=options.get("responses"), include_in_schema=options.get("include_in_schema", True),
                 dependencies=dependencies, timeout=timeout,
                 cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result,
-                response_description=description, openapi_extra=extra, callbacks=callbacks))
+                response_description=description, openapi_extra=extra, callbacks=callbacks,
+                max_body_size=max_body_size, form_limits=form_limits))
             self._changed()
             return handler
 
@@ -365,11 +383,15 @@ class Routes:
                        dependencies: Iterable[Depends] = (), middleware: Iterable[Middleware] = (),
                        responses: Mapping[int, ResponseDoc] | None = None, deprecated: bool = False,
                        include_in_schema: bool = True, default_response_class: type[Any] | None = None,
+                       max_body_size: int | None = None, form_limits: FormLimits | None = None,
                        **unsupported: object) -> None:
         """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags``,
         ``dependencies``, ``middleware`` and ``responses`` added before (outside) the router's own. A route
-        that names no response class (nor its router) gets ``default_response_class``, else this one's."""
+        that names no response class (nor its router) gets ``default_response_class``, else this one's. The body
+        limits apply where neither the route nor the router sets its own."""
         _refuse("include_router", unsupported)
+        max_body_size = innermost(router.max_body_size, check_max_body_size("include_router", max_body_size))
+        limits = {**check_form_limits("include_router", form_limits), **router.form_limits}
         if default_response_class is not None:
             check_response_class("include_router: default_response_class", default_response_class)
         fallback = default_response_class or self.default_response_class
@@ -388,7 +410,7 @@ class Routes:
         docs = {**(responses or {}), **router.responses}
         for rd in router.routes:
             moved = rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
-                             include_in_schema and router.include_in_schema)
+                             include_in_schema and router.include_in_schema, max_body_size, limits)
             moved.result = _with_class(moved.result, fallback)
             self.routes.append(moved)
         self._changed()
@@ -406,6 +428,7 @@ class Router(Routes):
         deprecated: mark every route deprecated in the OpenAPI document.
         include_in_schema: ``False`` leaves every route out of the OpenAPI document.
         default_response_class: the ``response_class`` of the router's routes that name none.
+        max_body_size, form_limits: the body limits of its routes that set none (see ``RouteOptions``).
 
     A router may also hold OpenAPI callbacks, routes whose path is a runtime expression
     (``{$callback_url}/invoices``): they are given to a route's ``callbacks=``, never included.
@@ -416,9 +439,12 @@ class Router(Routes):
     def __init__(self, *, prefix: str = "", tags: Iterable[str] = (), dependencies: Iterable[Depends] = (),
                  middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
                  deprecated: bool = False, include_in_schema: bool = True,
-                 default_response_class: type[Any] | None = None, **unsupported: object) -> None:
+                 default_response_class: type[Any] | None = None, max_body_size: int | None = None,
+                 form_limits: FormLimits | None = None, **unsupported: object) -> None:
         super().__init__(default_response_class)
         _refuse(type(self).__name__, unsupported)
+        self.max_body_size = check_max_body_size(type(self).__name__, max_body_size)
+        self.form_limits = check_form_limits(type(self).__name__, form_limits)
         self.prefix = _check_prefix(prefix)
         self.tags = list(tags)
         self.responses = dict(responses or {})

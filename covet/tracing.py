@@ -128,4 +128,5 @@ def trace_plan(plan: RoutePlan, tracer: Tracer, method: str, template: str) -> R
     out.streams_body = plan.streams_body
     out.timeout = plan.timeout
     out.cancel_on_disconnect = plan.cancel_on_disconnect
+    out.max_body = plan.max_body
     return out

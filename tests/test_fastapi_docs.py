@@ -64,10 +64,6 @@ EXPECTED_FAILURES: dict[str, str] = {
         "status 200 expected, got 422; OpenAPI differs in 3 places",
     "path_operation_advanced_configuration.tutorial002":
         "start-up: covet.routing.APIRoute missing",
-    "request_body_limits.tutorial001":
-        "start-up: Covet(max_body_size=...) not accepted",
-    "request_body_limits.tutorial002":
-        "start-up: Covet(form_limits=...) not accepted",
     "sub_applications.tutorial001":
         "start-up: covet: error: N: app.mount('/subapi', Covet): CovetPy mounts StaticFiles and Routers only; anot",
 }
@@ -326,10 +322,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "2/6 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_query_params_str_validations/test_tutorial014.py":
         "2/6 fail; first: test_openapi_schema: an inline snapshot differs",
-    "test_request_body_limits/test_tutorial001.py":
-        "4/4 fail; first: Covet(max_body_size=...) not accepted",
-    "test_request_body_limits/test_tutorial002.py":
-        "2/2 fail; first: Covet(form_limits=...) not accepted",
     "test_request_files/test_tutorial001.py":
         "2/12 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_request_files/test_tutorial001_02.py":

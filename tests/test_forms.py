@@ -146,8 +146,8 @@ def test_a_form_of_escapes_decodes_as_urllib_does(fclient: Any, escape: bytes) -
 
 def test_a_form_of_too_many_fields_is_refused_before_decoding(fclient: Any) -> None:
     r = post(fclient, "/login", b"&".join([b"tag=%41"] * 1001) + b"&username=ada", "application/x-www-form-urlencoded")
-    assert r.status_code == 422
-    assert "more than 1000 fields" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 400  # FastAPI's default limit, in its words
+    assert r.json() == {"detail": "Too many fields. Maximum number of fields is 1000."}
     # Empty parts are no fields: a run of them costs nothing and counts for nothing.
     r = post(fclient, "/login", b"&" * 200_000 + b"username=ada", "application/x-www-form-urlencoded")
     assert r.json() == {"username": "ada", "age": 0, "tags": []}

@@ -18,10 +18,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, NoReturn, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
+from covet.runtime.encode import H_TEXT, HeaderSet
 
 __all__ = ["BodyBudget", "RequestBody", "HIGH_WATER", "LOW_WATER", "DRAIN_LIMIT", "content_length", "disconnected",
            "keep_alive_after",
-           "streamed_glue", "TOO_LARGE"]
+           "streamed_glue", "OVER_LIMIT", "OVER_LIMIT_REPLY", "TOO_LARGE"]
 
 HIGH_WATER: Final = 512 * 1024  # unread bytes past which the server stops reading the connection
 LOW_WATER: Final = 128 * 1024  # ...and below which it reads again
@@ -55,13 +56,14 @@ class RequestBody:
     done with it, so nobody else would notice).
     """
 
-    __slots__ = ("length", "memory_limit", "received", "_chunks", "_queued", "_ended", "_error", "_waiter",
+    __slots__ = ("length", "memory_limit", "limit", "received", "_chunks", "_queued", "_ended", "_error", "_waiter",
                  "_resume", "_stop", "_paused", "_discarding", "_seen", "_mark", "_budget")
 
     def __init__(self, length: int | None, memory_limit: int, resume: Callable[[], None],
-                 stop: Callable[[], None], budget: BodyBudget | None = None) -> None:
+                 stop: Callable[[], None], budget: BodyBudget | None = None, limit: int = -1) -> None:
         self.length = length  # the Content-Length, None when chunked
         self.memory_limit = memory_limit  # the most ``read_all`` gathers (the server's max_body)
+        self.limit = limit  # the route's max_body_size (-1: none): past it, reading fails with 413
         self.received = 0
         self._chunks: list[bytes] = []
         self._queued = 0
@@ -101,6 +103,9 @@ class RequestBody:
         """One piece arrived; True asks the caller to stop reading until ``resume``."""
         self.received += len(data)
         if self._discarding or self.done:
+            return False
+        if 0 <= self.limit < self.received:
+            self.fail(HTTPError(413, OVER_LIMIT))
             return False
         self._chunks.append(data)
         self._queued += len(data)
@@ -249,15 +254,18 @@ def content_length(headers: list[tuple[str, str]]) -> int | None:
 TOO_LARGE: Final = "Request body too large"
 
 
-def streamed_glue(plan_glue: Callable[..., Any], streams_body: bool,
-                  headers: list[tuple[str, str]]) -> Callable[..., Any] | None:
-    """What runs for a head whose body is past the in-memory limit: the route's glue when it reads a stream.
-    Otherwise a glue answering 413 when the body is better read and dropped than cut off (the client sends it
+def streamed_glue(plan_glue: Callable[..., Any], streams_body: bool, headers: list[tuple[str, str]],
+                  max_body: int = -1) -> Callable[..., Any] | None:
+    """What runs for a head whose body is past the in-memory limit: the route's glue when it reads a stream and
+    the body's length is not past the route's own ``max_body`` (-1: none). Past that, a glue answering FastAPI's
+    413. Otherwise a glue answering 413 when the body is better read and dropped than cut off (the client sends it
     anyway, no ``Expect: 100-continue``, and it is short enough: closing while it still sends would lose it the
     answer); None when the 413 goes out at once and the connection closes."""
+    length = content_length(headers)
+    if max_body >= 0 and length is not None and length > max_body:
+        return _over_route_limit  # the exchange drains what is short enough, else closes
     if streams_body:
         return plan_glue
-    length = content_length(headers)
     if length is not None and length <= DRAIN_LIMIT and not any(name == "expect" for name, _ in headers):
         return _too_large
     return None
@@ -265,3 +273,13 @@ def streamed_glue(plan_glue: Callable[..., Any], streams_body: bool,
 
 def _too_large(*_: Any) -> NoReturn:
     raise HTTPError(413, TOO_LARGE)
+
+
+OVER_LIMIT: Final = "Content Too Large"  # FastAPI's words for a body past its route's max_body_size
+
+
+OVER_LIMIT_REPLY: Final = (413, H_TEXT, OVER_LIMIT.encode())
+
+
+def _over_route_limit(*_: Any) -> tuple[int, HeaderSet, bytes]:
+    return OVER_LIMIT_REPLY

@@ -31,7 +31,7 @@ from typing import Any, Final, Protocol, cast, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import TOO_LARGE, RequestBody, keep_alive_after, streamed_glue
+from covet.runtime.body import OVER_LIMIT_REPLY, TOO_LARGE, RequestBody, keep_alive_after, streamed_glue
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.exits import AfterReply, RouteExit
@@ -113,6 +113,9 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
 
     An async handler is started with ``send(None)``: one that finishes without suspending costs no Task.
     """
+    limit = plan.max_body
+    if limit >= 0 and len(body) > limit:
+        return OVER_LIMIT_REPLY  # (a body past the server's limit never gets here)
     try:
         if plan.is_async:
             coro = plan.glue(method, path, query, headers, body, params, info)
@@ -138,10 +141,10 @@ def answer_streamed(state: ServerState, channel: Channel, plan: RoutePlan, metho
                     resume_reading: Callable[[], None], stop: Callable[[], None]) -> Exchange | None:
     """A request whose body is too large to hold: a route that reads a stream runs at once, as a Task, reading the
     exchange's ``body`` while the transport feeds it; None for any other route (answer ``TOO_LARGE_REPLY``)."""
-    glue = streamed_glue(plan.glue, plan.streams_body, headers)
+    glue = streamed_glue(plan.glue, plan.streams_body, headers, plan.max_body)
     if glue is None:
         return None
-    body = state.open_body(headers, resume_reading, stop)
+    body = state.open_body(headers, resume_reading, stop, plan.max_body)
     exchange = Exchange(state, channel, plan, keep_alive, body)
     exchange.suspend(call_streamed(glue, (method, path, query, headers, body, params, info)))
     return exchange

@@ -6,6 +6,10 @@ to a temporary file past that, so an upload larger than memory is never
 held whole.  Everything that must be held whole (urlencoded forms, the
 values of multipart fields) counts against the in-memory body limit: 413
 past it.
+
+A route's form limits (FastAPI's ``form_limits``: most fields, most files,
+largest field) answer 400 past them, in Starlette's words, which FastAPI's
+clients see.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from covet.runtime.body import RequestBody
 from covet.runtime.fileio import run_file_io
 from covet.uploads import UploadFile
 
-__all__ = ["FormData", "FormReader", "parse_form", "read_form", "SPOOL_BYTES", "MAX_PARTS"]
+__all__ = ["FormData", "FormReader", "parse_form", "read_form", "SPOOL_BYTES", "FORM_LIMITS"]
 
 SPOOL_BYTES: Final = 1024 * 1024  # a file part larger than this goes to disk
-MAX_PARTS: Final = 1000  # fields and files together: a form of a million empty parts is refused
+# (max_fields, max_files, max_part_size) where the application sets none: Starlette's, as FastAPI has them.
+FORM_LIMITS: Final = (1000, 1000, 1024 * 1024)
 _UNLIMITED: Final = 1 << 62
 
 
@@ -90,6 +95,10 @@ class _Spool:
             self.disk.close()
 
 
+def _too_many(what: str, limit: int) -> HTTPError:
+    return HTTPError(400, f"Too many {what}. Maximum number of {what} is {limit}.")
+
+
 def _too_large(limit: int) -> HTTPError:
     return HTTPError(413, f"The form's fields are too large (over {limit} bytes in memory)")
 
@@ -99,19 +108,25 @@ class FormReader:
     """Parses a form from the pieces of its body, written in order; ``finish`` gives the ``FormData``.
 
     ``memory_limit`` bounds what is held in memory besides spooled files: past it, ``write`` raises
-    ``HTTPError(413)``.  A malformed form sets ``form.error`` and ignores the rest.
+    ``HTTPError(413)``; past ``limits`` (``FORM_LIMITS``'s order), ``HTTPError(400)``.  A malformed form sets
+    ``form.error`` and ignores the rest.
     """
 
-    __slots__ = ("form", "memory_limit", "_kind", "_held", "_text", "_mp", "_parts", "_headers", "_hname",
-                 "_hvalue", "_name", "_filename", "_ctype", "_value", "_spool", "_size", "_ended")
+    __slots__ = ("form", "memory_limit", "max_fields", "max_files", "max_part_size", "_kind", "_held", "_text",
+                 "_mp", "_fields", "_files", "_headers", "_hname", "_hvalue", "_name", "_filename", "_ctype",
+                 "_value", "_spool", "_size", "_ended")
 
-    def __init__(self, headers: list[tuple[str, str]], memory_limit: int) -> None:
+    def __init__(self, headers: list[tuple[str, str]], memory_limit: int,
+                 limits: tuple[int, int, int] = FORM_LIMITS) -> None:
         self.form = FormData()
-        self.memory_limit = memory_limit
+        self.max_fields, self.max_files, self.max_part_size = limits
+        # A route whose fields may be larger than the server's in-memory limit (its form_limits) holds one.
+        self.memory_limit = max(memory_limit, self.max_part_size)
         self._held = 0
         self._text: list[bytes] = []
         self._mp: MultipartParser | None = None
-        self._parts = 0
+        self._fields = 0
+        self._files = 0
         self._headers: dict[bytes, bytes] = {}
         self._hname: list[bytes] = []
         self._hvalue: list[bytes] = []
@@ -159,8 +174,10 @@ class FormReader:
                 raise
             return
         if self._kind == "application/x-www-form-urlencoded":
-            self._hold(len(data))
             self._text.append(data)
+            if self._held + len(data) > self.memory_limit:  # one field too large is the 400 FastAPI gives
+                self._check_field_sizes(b"".join(self._text))
+            self._hold(len(data))
         # Any other body (JSON, text, no content type) is no form: read as an empty one, each field then missing,
         # as in FastAPI.
 
@@ -183,21 +200,25 @@ class FormReader:
             # Imported here: `import covet` needs no native extension (see responses.check_field).
             from covet._native import parse_urlencoded
 
+            self._check_field_sizes(raw)
             try:
                 # In C, in one pass: unquote_plus's per-escape slow path made a form of '%' cost ~0.5 s per MiB.
-                pairs = parse_urlencoded(raw, MAX_PARTS)
-            except ValueError as exc:
-                form.error = str(exc)
-                return form
+                pairs = parse_urlencoded(raw, self.max_fields)
+            except ValueError:  # more than max_fields, found before any is decoded
+                raise _too_many("fields", self.max_fields) from None
             form.fields = [(n.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for n, v in pairs]
         return form
+
+    def _check_field_sizes(self, raw: bytes) -> None:
+        if len(raw) > self.max_part_size:  # else no field can be larger
+            for piece in raw.split(b"&"):
+                # Starlette counts a field's name and value as sent, without the "=".
+                if len(piece) - (b"=" in piece) > self.max_part_size:
+                    raise HTTPError(400, f"Field exceeded maximum size of {self.max_part_size // 1024}KB.")
 
     # -- multipart callbacks ---------------------------------------------------
 
     def _part_begin(self) -> None:
-        self._parts += 1
-        if self._parts > MAX_PARTS:
-            raise FormParserError(f"the form has more than {MAX_PARTS} parts")
         self._headers = {}
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
@@ -224,8 +245,14 @@ class FormReader:
         self._ctype = self._headers.get(b"content-type", b"").decode("latin-1")
         self._size = 0
         if filename is None:
+            self._fields += 1
+            if self._fields > self.max_fields:
+                raise _too_many("fields", self.max_fields)
             self._value = []
         else:
+            self._files += 1
+            if self._files > self.max_files:
+                raise _too_many("files", self.max_files)
             self._value = None
             self._spool = _Spool()
 
@@ -236,6 +263,9 @@ class FormReader:
         if spool is not None:
             spool.write(data[start:end])
         elif self._value is not None:
+            if self._size > self.max_part_size:
+                self._close_files()
+                raise HTTPError(400, f"Part exceeded maximum size of {self.max_part_size // 1024}KB.")
             self._hold(n)
             self._value.append(data[start:end])
 
@@ -279,23 +309,28 @@ class FormReader:
             self._spool = None
 
 
-def parse_form(headers: list[tuple[str, str]], body: bytes) -> FormData:
+def parse_form(headers: list[tuple[str, str]], body: bytes, limits: tuple[int, int, int] = FORM_LIMITS) -> FormData:
     """The form in ``body`` (already within the body limit); an empty one when the request sent none, with
     ``error`` set when it is malformed."""
-    reader = FormReader(headers, _UNLIMITED)
-    reader.write(body)
-    return reader.finish()
+    reader = FormReader(headers, _UNLIMITED, limits)
+    try:
+        reader.write(body)
+        return reader.finish()
+    except BaseException:
+        reader.close()
+        raise
 
 
-async def read_form(headers: list[tuple[str, str]], body: bytes | RequestBody) -> FormData:
+async def read_form(headers: list[tuple[str, str]], body: bytes | RequestBody,
+                    limits: tuple[int, int, int] = FORM_LIMITS) -> FormData:
     """The form of a request whose body is in memory or still arriving (a ``RequestBody``).
 
     Pieces of a streamed body are parsed in a worker thread, since past ``SPOOL_BYTES`` a file part is written
     to disk; the event loop serves other requests meanwhile.
     """
     if isinstance(body, bytes):
-        return parse_form(headers, body)
-    reader = FormReader(headers, body.memory_limit)
+        return parse_form(headers, body, limits)
+    reader = FormReader(headers, body.memory_limit, limits)
     try:
         while reader.form.error is None:  # a malformed form is answered at once; the rest is dropped
             data = await body.read()

@@ -34,6 +34,7 @@ from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionE
 from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
+from covet.runtime.forms import FORM_LIMITS
 from covet.runtime.parammodels import form_union
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec, all_params, is_file_bytes, model_keys
 from covet.security.oauth2 import SecurityScopes
@@ -56,7 +57,8 @@ class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
     __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers",
-                 "reads_content_type", "streams_body", "timeout", "cancel_on_disconnect", "route_id")
+                 "reads_content_type", "streams_body", "timeout", "cancel_on_disconnect", "route_id",
+                 "max_body")
 
     def __init__(
         self, glue: Callable[..., Any], is_async: bool, label: str, source: str, spec: RouteSpec | None
@@ -78,6 +80,8 @@ class RoutePlan:
         # Seconds the handler may run once suspended (0: no limit), and whether its client leaving cancels it.
         self.timeout = 0.0
         self.cancel_on_disconnect = False
+        # The largest body the route takes (its max_body_size, covet/limits.py), 413 past it; -1: the server's.
+        self.max_body = -1
         # What the metrics count it under (set when the dispatcher is planned): ``route_id(template)``; -1 for none
         # (not found, a bad path).
         self.route_id = -1
@@ -493,7 +497,8 @@ def glue_source(
         declared = params
         params = [p for p in params if not p.is_model]
         for p in params:
-            collected = "list[Any] = []" if p.source == "file" else "list[str] = []"
+            # (Files: Any, or a required list of them would be typed ``list[Any] | None`` where the handler is called.)
+            collected = "Any = []" if p.source == "file" else "list[str] = []"
             w(f"r_{p.local}: {collected if p.multi else 'Any = MISSING'}")
         lines: list[str] = []
         keys: dict[str, list[ParamSpec]] = {}
@@ -551,7 +556,8 @@ def glue_source(
         keyed("cookie", by_source["cookie"], "_ck.items()", None)
 
     if "form" in by_source or "file" in by_source:
-        w("_fm = await read_form(_h, _b)")
+        limits = "" if spec.form_limits == FORM_LIMITS else f", {spec.form_limits!r}"
+        w(f"_fm = await read_form(_h, _b{limits})")
         w("if _fm.error is not None:")
         w(f"    {unread} = ({unread} or []) + [{{'type': 'form_invalid', 'loc': ['body'], 'msg': _fm.error,"
           " 'input': None}]")

@@ -40,6 +40,7 @@ from covet.params import (
 from covet.requests import Request
 from covet.responses import Response
 from covet.runtime.connection import ConnectionInfo
+from covet.runtime.forms import FORM_LIMITS
 from covet.security.base import SecurityBase
 from covet.security.oauth2 import SecurityScopes
 from covet.uploads import UploadFile
@@ -180,6 +181,8 @@ class RouteSpec:
     untyped_result: bool = False
     # A generator handler: each item it yields is a line of JSON Lines (FastAPI's), of type return_annotation.
     streams_items: bool = False
+    # Its form's (max_fields, max_files, max_part_size): FastAPI's form_limits, merged (covet/limits.py).
+    form_limits: tuple[int, int, int] = FORM_LIMITS
 
     @property
     def label(self) -> str:
@@ -587,6 +590,7 @@ def analyse(
     dependencies: Sequence[Depends] = (),
     overrides: Mapping[Any, Any] | None = None,
     result: ResultOptions | None = None,
+    form_limits: tuple[int, int, int] = FORM_LIMITS,
 ) -> RouteSpec:
     """Build the spec of one route, or raise ``RouteDefinitionError`` saying what to fix.
 
@@ -634,6 +638,7 @@ def analyse(
         blocking=blocking,
         deps=walk.deps,
         security=walk.security,
+        form_limits=form_limits,
     )
 
 

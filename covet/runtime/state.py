@@ -100,9 +100,10 @@ class ServerState:
         )
 
     def open_body(self, headers: list[tuple[str, str]], resume: Callable[[], None],
-                  stop: Callable[[], None]) -> RequestBody:
-        """A streamed request body, watched by ``tick_bodies`` until it ends."""
-        body = RequestBody(content_length(headers), self.config.max_body, resume, stop, self.budget)
+                  stop: Callable[[], None], limit: int = -1) -> RequestBody:
+        """A streamed request body, watched by ``tick_bodies`` until it ends; ``limit``: the route's
+        max_body_size (-1: none)."""
+        body = RequestBody(content_length(headers), self.config.max_body, resume, stop, self.budget, limit)
         self.bodies.add(body)
         return body
 

@@ -21,7 +21,7 @@ from covet import (
     UploadFile,
 )
 
-app = Covet()
+app = Covet(form_limits={"max_files": 50})  # (the tests send fewer, but to /limited/files)
 
 
 @app.post("/login")
@@ -150,3 +150,46 @@ async def wrapped_upload(doc: UploadFile) -> dict[str, object]:
 
 
 app.include_router(wrapped)
+
+
+# -- body limits (FastAPI's max_body_size and form_limits; tests/test_limits.py) ---------------------------------
+
+limited = Router(prefix="/limited", max_body_size=64 * 1024, form_limits={"max_fields": 3})
+
+
+@limited.post("/note")
+def limited_note(text: Annotated[str, Form()], tag: Annotated[list[str], Form()] = []) -> dict[str, int]:
+    """The router's limits: 64 KiB in all, three fields, and the application's 50 files."""
+    return {"size": len(text), "tags": len(tag)}
+
+
+@limited.post("/doc", max_body_size=8 * 1024 * 1024, form_limits={"max_part_size": 2048})
+async def limited_doc(text: Annotated[str, Form()], doc: UploadFile | None = None) -> dict[str, int]:
+    """Its own: 8 MiB in all, fields of at most 2 KiB; the router's three fields still hold."""
+    size = 0
+    if doc is not None:
+        while data := await doc.read(1 << 20):
+            size += len(data)
+    return {"size": len(text), "file": size}
+
+
+@limited.post("/files")
+async def limited_files(docs: list[UploadFile]) -> dict[str, int]:
+    return {"files": len(docs)}
+
+
+@limited.post("/raw", max_body_size=1024 * 1024)
+async def limited_raw(request: Request) -> dict[str, int]:
+    """A stream, cut at 1 MiB whatever the client announces."""
+    size = 0
+    async for data in request.stream():
+        size += len(data)
+    return {"size": size}
+
+
+app.include_router(limited, max_body_size=1, form_limits={"max_fields": 1})  # the router's own come first
+
+
+@app.post("/limited/json", max_body_size=100)
+def limited_json(item: dict[str, int]) -> dict[str, int]:
+    return item
