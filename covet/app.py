@@ -23,7 +23,16 @@ from covet.middleware import Middleware, build_middleware, call_site, check_midd
 from covet.params import Depends
 from covet.requests import Request, set_serving
 from covet.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from covet.routing import NoMatchFound, RouteDef, Routes, Webhooks, _caller, check_dependencies, check_timeout
+from covet.routing import (
+    NoMatchFound,
+    RouteDef,
+    Routes,
+    Webhooks,
+    _caller,
+    _check_unique_id,
+    check_dependencies,
+    check_timeout,
+)
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
 from covet.runtime.glue import RoutePlan, build_plan
@@ -128,6 +137,8 @@ class Covet(Routes):
             nor its router sets one; as FastAPI's option. None: only the server's limits.
         form_limits: ``max_fields``, ``max_files`` and ``max_part_size`` of forms (400 past them), under those
             of routers and routes; FastAPI's option, with its defaults (1000, 1000, 1 MiB). See ``covet.limits``.
+        generate_unique_id_function: ``function(route) -> str``, each route's id in the OpenAPI document where
+            neither it nor its routers give one (FastAPI's option; see ``covet.routing.RouteOptions``).
 
     ``dependency_overrides`` maps a provider to the one to call instead (in tests, say); a change takes effect
     when the application next plans its routes: at once for ``TestClient``, at start-up for a server, which also
@@ -166,6 +177,7 @@ class Covet(Routes):
         default_response_class: type[Any] | None = None,
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
+        generate_unique_id_function: Callable[[RouteDef], str] | None = None,
     ) -> None:
         super().__init__(default_response_class=default_response_class)
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
@@ -179,6 +191,7 @@ class Covet(Routes):
         self.strict_content_type = strict_content_type
         self.max_body_size = check_max_body_size("Covet", max_body_size)
         self.form_limits = check_form_limits("Covet", form_limits)
+        self.generate_unique_id_function = _check_unique_id("Covet", generate_unique_id_function)
         self.dependencies = check_dependencies("Covet", dependencies or ())
         self._overrides = _Overrides(self._changed)
         # id() of the routes that do not run the application's dependencies: a mounted StaticFiles', and those
@@ -362,6 +375,11 @@ class Covet(Routes):
         if not self.dependencies or id(rd) in self._apart:
             return rd.dependencies
         return [*self.dependencies, *rd.dependencies]
+
+    @property
+    def router(self) -> Covet:
+        """FastAPI's ``app.router``: the application's routes are its own (``app.router.routes``)."""
+        return self
 
     def url_path_for(self, name: str, /, **path_params: object) -> str:
         """The path of the route called ``name`` (its handler's name, or its ``name=``), its parameters filled in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypedDict, TypeVar, final
+from typing import Any, Final, TypedDict, TypeVar, final
 
 from typing_extensions import Unpack
 
@@ -16,7 +16,7 @@ from covet.params import Depends
 from covet.runtime.pathtrie import parse_template
 from covet.runtime.signature import UNSET, ResultOptions
 
-__all__ = ["APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router", "Webhooks"]
+__all__ = ["APIRoute", "APIRouter", "NoMatchFound", "RouteDef", "RouteOptions", "Routes", "Router", "Webhooks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,6 +61,10 @@ class RouteOptions(TypedDict, total=False):
         FastAPI's ``openapi_extra``: for what the signature cannot say (a body the handler reads itself).
     callbacks: the requests this operation makes to a URL its client gave (OpenAPI callbacks, FastAPI's option):
         the routes of a router whose paths are OpenAPI runtime expressions (``{$callback_url}/invoices``).
+    generate_unique_id_function: ``function(route) -> str``, the route's id in the OpenAPI document (its
+        ``operationId`` unless it has an ``operation_id``, and the name of its ``Body_``/``Response_`` schemas), as
+        FastAPI's option: given the ``RouteDef`` (``APIRoute``), with its ``name``, ``path``, ``methods``, ``tags``.
+        None: its router's, else the application's, else FastAPI's default (name, path and method).
     max_body_size: the largest request body the route takes, in bytes: past it, 413 (FastAPI's option; see
         ``covet.limits``). None: its router's, else the application's.
     form_limits: ``max_fields``, ``max_files``, ``max_part_size`` of its form (400 past them), over its routers'
@@ -95,6 +99,7 @@ class RouteOptions(TypedDict, total=False):
     callbacks: Sequence[RouteDef]
     max_body_size: int | None
     form_limits: FormLimits | None
+    generate_unique_id_function: Callable[[RouteDef], str] | None
 
 
 @final
@@ -104,7 +109,7 @@ class RouteDef:
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
                  "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra", "callbacks",
-                 "max_body_size", "form_limits")
+                 "max_body_size", "form_limits", "generate_unique_id_function")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -115,7 +120,8 @@ class RouteDef:
                  name: str | None = None, result: ResultOptions | None = None,
                  response_description: str = "Successful Response",
                  openapi_extra: Mapping[str, Any] | None = None, callbacks: Iterable[RouteDef] = (),
-                 max_body_size: int | None = None, form_limits: Mapping[str, int] | None = None) -> None:
+                 max_body_size: int | None = None, form_limits: Mapping[str, int] | None = None,
+                 generate_unique_id_function: Callable[[RouteDef], str] | None = None) -> None:
         self.path = path
         self.methods = methods
         self.handler = handler
@@ -139,11 +145,18 @@ class RouteDef:
         self.callbacks = list(callbacks)
         self.max_body_size = max_body_size
         self.form_limits = dict(form_limits or {})
+        self.generate_unique_id_function = generate_unique_id_function
+
+    @property
+    def endpoint(self) -> Callable[..., Any]:
+        """The handler, under FastAPI's name for it (``APIRoute.endpoint``)."""
+        return self.handler
 
     def moved(self, prefix: str, tags: Iterable[str], dependencies: Iterable[Depends] = (),
               middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
               deprecated: bool = False, include_in_schema: bool = True, max_body_size: int | None = None,
-              form_limits: Mapping[str, int] | None = None) -> RouteDef:
+              form_limits: Mapping[str, int] | None = None,
+              generate_unique_id_function: Callable[[RouteDef], str] | None = None) -> RouteDef:
         """This route under ``prefix``, with ``tags``, ``dependencies``, ``middleware`` and ``responses`` before its
         own; ``deprecated`` or left out of the OpenAPI document when the router says so; the router's body limits
         where the route sets none."""
@@ -160,7 +173,8 @@ class RouteDef:
                         result=self.result, response_description=self.response_description,
                         openapi_extra=self.openapi_extra, callbacks=self.callbacks,
                         max_body_size=innermost(self.max_body_size, max_body_size),
-                        form_limits={**(form_limits or {}), **self.form_limits})
+                        form_limits={**(form_limits or {}), **self.form_limits},
+                        generate_unique_id_function=self.generate_unique_id_function or generate_unique_id_function)
 
 
 class NoMatchFound(Exception):
@@ -181,12 +195,15 @@ def _caller() -> str:
 
 _COVET_DIR = __file__.rsplit("/", 1)[0] + "/"
 
+_NO_ROUTE_CLASS: Final = ("custom route classes are not supported: time a route or change its response in a "
+                           "middleware (@app.middleware('http')); a RequestValidationError handler has the body as "
+                           "exc.body")
+
 # FastAPI's options CovetPy has no counterpart for yet, and what to do instead.
 _UNSUPPORTED = {
-    "route_class": "custom route classes are not supported",
+    "route_class": _NO_ROUTE_CLASS,
     "callbacks": "give callbacks= to each route that makes them",
     "routes": "declare the routes with the router's decorators",
-    "generate_unique_id_function": "give each route its operation_id=",
     "on_startup": "use the application's on_startup / lifespan",
     "on_shutdown": "use the application's on_shutdown / lifespan",
     "lifespan": "give the lifespan to Covet(lifespan=...)",
@@ -214,6 +231,13 @@ def _check_prefix(prefix: str) -> str:
     if prefix:
         parse_template(prefix)
     return prefix
+
+
+def _check_unique_id(where: str, fn: Callable[[RouteDef], str] | None) -> Callable[[RouteDef], str] | None:
+    if fn is not None and not callable(fn):
+        raise RouteDefinitionError(f"{where}: generate_unique_id_function must be a function of the route, "
+                                   f"not {fn!r}")
+    return fn
 
 
 def _check_middleware(mw: Middleware) -> Middleware:
@@ -286,12 +310,24 @@ class Routes:
 
     def __init__(self, default_response_class: type[Any] | None = None) -> None:
         self.routes: list[RouteDef] = []
+        # The OpenAPI id of the routes declared here that set none (FastAPI's generate_unique_id_function).
+        self.generate_unique_id_function: Callable[[RouteDef], str] | None = None
         # The response class of the routes that name none, FastAPI's ``default_response_class``.
         self.default_response_class = (None if default_response_class is None else
                                        check_response_class("default_response_class", default_response_class))
 
     def _changed(self) -> None:
         """Called whenever a route is added."""
+
+    @property
+    def route_class(self) -> type[RouteDef]:
+        """FastAPI's ``router.route_class``: always ``RouteDef``; setting another is refused, saying what to do."""
+        return RouteDef
+
+    @route_class.setter
+    def route_class(self, cls: type[Any]) -> None:
+        if cls is not RouteDef:
+            raise RouteDefinitionError(f"{_caller()}: route_class = {getattr(cls, '__name__', cls)}: {_NO_ROUTE_CLASS}")
 
     def route(self, path: str, methods: Iterable[str] = ("GET",), **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         """Register the decorated function for ``path`` (a template such as ``/users/{user_id}``) and ``methods``.
@@ -342,6 +378,7 @@ class Routes:
         result = _with_class(_result_options(path, options), self.default_response_class)
         max_body_size = check_max_body_size(f"route {path!r}", options.get("max_body_size"))
         form_limits = check_form_limits(f"route {path!r}", options.get("form_limits"))
+        unique_id = _check_unique_id(f"route {path!r}", options.get("generate_unique_id_function"))
 
         def register(handler: F) -> F:
             self.routes.append(RouteDef(
@@ -352,7 +389,8 @@ class Routes:
                 dependencies=dependencies, timeout=timeout,
                 cancel_on_disconnect=options.get("cancel_on_disconnect"), name=options.get("name"), result=result,
                 response_description=description, openapi_extra=extra, callbacks=callbacks,
-                max_body_size=max_body_size, form_limits=form_limits))
+                max_body_size=max_body_size, form_limits=form_limits,
+                generate_unique_id_function=unique_id or self.generate_unique_id_function))
             self._changed()
             return handler
 
@@ -384,6 +422,7 @@ class Routes:
                        responses: Mapping[int, ResponseDoc] | None = None, deprecated: bool = False,
                        include_in_schema: bool = True, default_response_class: type[Any] | None = None,
                        max_body_size: int | None = None, form_limits: FormLimits | None = None,
+                       generate_unique_id_function: Callable[[RouteDef], str] | None = None,
                        **unsupported: object) -> None:
         """Add every route ``router`` has now, under ``prefix`` + the router's own prefix, with ``tags``,
         ``dependencies``, ``middleware`` and ``responses`` added before (outside) the router's own. A route
@@ -392,6 +431,9 @@ class Routes:
         _refuse("include_router", unsupported)
         max_body_size = innermost(router.max_body_size, check_max_body_size("include_router", max_body_size))
         limits = {**check_form_limits("include_router", form_limits), **router.form_limits}
+        unique_id = (router.generate_unique_id_function
+                     or _check_unique_id("include_router", generate_unique_id_function)
+                     or self.generate_unique_id_function)
         if default_response_class is not None:
             check_response_class("include_router: default_response_class", default_response_class)
         fallback = default_response_class or self.default_response_class
@@ -410,7 +452,7 @@ class Routes:
         docs = {**(responses or {}), **router.responses}
         for rd in router.routes:
             moved = rd.moved(prefix + router.prefix, tags, deps, mws, docs, deprecated or router.deprecated,
-                             include_in_schema and router.include_in_schema, max_body_size, limits)
+                             include_in_schema and router.include_in_schema, max_body_size, limits, unique_id)
             moved.result = _with_class(moved.result, fallback)
             self.routes.append(moved)
         self._changed()
@@ -429,6 +471,7 @@ class Router(Routes):
         include_in_schema: ``False`` leaves every route out of the OpenAPI document.
         default_response_class: the ``response_class`` of the router's routes that name none.
         max_body_size, form_limits: the body limits of its routes that set none (see ``RouteOptions``).
+        generate_unique_id_function: the OpenAPI id of its routes that set none (see ``RouteOptions``).
 
     A router may also hold OpenAPI callbacks, routes whose path is a runtime expression
     (``{$callback_url}/invoices``): they are given to a route's ``callbacks=``, never included.
@@ -440,8 +483,10 @@ class Router(Routes):
                  middleware: Iterable[Middleware] = (), responses: Mapping[int, ResponseDoc] | None = None,
                  deprecated: bool = False, include_in_schema: bool = True,
                  default_response_class: type[Any] | None = None, max_body_size: int | None = None,
-                 form_limits: FormLimits | None = None, **unsupported: object) -> None:
+                 form_limits: FormLimits | None = None,
+                 generate_unique_id_function: Callable[[RouteDef], str] | None = None, **unsupported: object) -> None:
         super().__init__(default_response_class)
+        self.generate_unique_id_function = _check_unique_id(type(self).__name__, generate_unique_id_function)
         _refuse(type(self).__name__, unsupported)
         self.max_body_size = check_max_body_size(type(self).__name__, max_body_size)
         self.form_limits = check_form_limits(type(self).__name__, form_limits)
@@ -462,6 +507,7 @@ class Router(Routes):
 
 
 APIRouter = Router
+APIRoute = RouteDef  # FastAPI's name, for generate_unique_id_function's argument and isinstance()
 
 
 class Webhooks(Routes):

@@ -359,6 +359,7 @@ STARTUP_CAUSES = [
     (r"'Covet' object has no attribute '(\w+)'", r"Covet.\1 missing"),
     (r"middleware 'http' must be", "@app.middleware('http') with call_next refused"),
     (r"is declared twice", "same path and method declared twice (FastAPI: first wins)"),
+    (r"route_class = \w+: custom route classes", "route_class (custom route classes) refused"),
     (r"reads its body as JSON or as a form, not both", "Form model and Form fields in one route refused"),
     (r"schema-for-unknown-type|body parameter 'response' of type",
      "handler parameter `response: Response` (to set headers, cookies, status) refused"),

@@ -16,7 +16,7 @@ from openapi_spec_validator import validate
 from pydantic import BaseModel, computed_field
 
 from conftest import TRANSPORTS, app_client, build_project
-from covet import Covet, HTMLResponse, JSONResponse, Query, RedirectResponse, Response, Router, StreamingResponse
+from covet import Body, Covet, HTMLResponse, JSONResponse, Query, RedirectResponse, Response, Router, StreamingResponse
 from covet.exceptions import RouteDefinitionError
 from covet.openapi.utils import get_openapi
 from covet.testing import TestClient
@@ -330,3 +330,63 @@ def test_a_webhook_declared_later_is_in_the_next_document() -> None:
 
     with TestClient(app) as c:
         assert list(c.get("/openapi.json").json()["webhooks"]) == ["ping"]
+
+
+def test_generate_unique_id_function_names_operations_innermost_first() -> None:
+    from covet.routing import APIRoute, Router
+
+    def tagged(route: APIRoute) -> str:
+        assert isinstance(route, APIRoute) and route.endpoint is route.handler
+        return f"{route.tags[0]}-{route.name}"
+
+    app = Covet(generate_unique_id_function=tagged)
+    users = Router(prefix="/users", tags=["users"])
+    admin = Router(prefix="/admin", tags=["admin"], generate_unique_id_function=lambda r: f"admin_{r.name}")
+
+    @app.post("/items/", tags=["items"])
+    def create_item(item: dict[str, int], note: Annotated[str, Body()]) -> dict[str, int]:
+        return item
+
+    @users.get("/{user_id}")
+    def read_user(user_id: int) -> dict[str, int]:
+        return {"user_id": user_id}
+
+    @users.get("/me", operation_id="whoami")  # an explicit operation_id wins; the id still names its schemas
+    def read_me() -> dict[str, int]:
+        return {}
+
+    @admin.get("/stats", generate_unique_id_function=lambda r: "the-stats")
+    def stats() -> dict[str, int]:
+        return {}
+
+    @admin.get("/audit")
+    def audit() -> dict[str, int]:
+        return {}
+
+    app.include_router(users)
+    app.include_router(admin)
+    doc = app.openapi()
+    ids = {path: next(iter(item.values()))["operationId"] for path, item in doc["paths"].items()}
+    assert ids == {"/items/": "items-create_item", "/users/{user_id}": "users-read_user", "/users/me": "whoami",
+                   "/admin/stats": "the-stats", "/admin/audit": "admin_audit"}
+    # FastAPI names a route's own schemas by the id: its two body parameters' object here.
+    assert "Body_items-create_item" in doc["components"]["schemas"]
+    with TestClient(app) as c:
+        assert c.get("/users/7").json() == {"user_id": 7}
+
+
+def test_a_custom_route_class_is_refused_saying_what_to_do() -> None:
+    from covet.routing import APIRoute, Router
+
+    class Timed(APIRoute):
+        pass
+
+    app = Covet()
+    with pytest.raises(RouteDefinitionError, match=r"test_openapi_details.py:\d+: route_class = Timed: custom route "
+                                                     r"classes are not supported: time a route"):
+        app.router.route_class = Timed
+    app.router.route_class = APIRoute  # what it is already
+    with pytest.raises(RouteDefinitionError, match=r"Router\(route_class=...\): custom route classes"):
+        Router(route_class=Timed)
+    with pytest.raises(RouteDefinitionError, match="generate_unique_id_function must be a function of the route"):
+        Covet(generate_unique_id_function="name")  # type: ignore[arg-type]

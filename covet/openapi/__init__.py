@@ -21,6 +21,7 @@ import pydantic_core
 from pydantic.json_schema import JsonSchemaMode, JsonSchemaValue
 from pydantic_core import core_schema
 
+from covet.exceptions import RouteDefinitionError
 from covet.params import BodyParam, Depends
 from covet.responses import JSONResponse, RedirectResponse, StreamingResponse
 from covet.runtime.glue import embedded, result_kind
@@ -367,8 +368,10 @@ def _security(spec: RouteSpec, schemes: dict[str, Any]) -> list[dict[str, list[s
     return [{name: scopes} for name, scopes in required.items()]
 
 
-def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schemas,
+def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, unique_id: str, schemas: _Schemas,
                schemes: dict[str, Any], seen_ids: set[str]) -> dict[str, Any]:
+    """``unique_id`` names the operation's own components (``Body_<id>``, ``Response_<id>``), as FastAPI's
+    ``route.unique_id`` does."""
     op: dict[str, Any] = {}
     if rd.tags:
         op["tags"] = list(rd.tags)
@@ -398,11 +401,11 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
         op["parameters"] = [_parameter(p, schemas, _untyped(rd, p)) for p in wire]
     bodies = [p for p in everything if p.source == "body"]
     if bodies:
-        op["requestBody"] = _body(bodies, schemas, operation_id)
+        op["requestBody"] = _body(bodies, schemas, unique_id)
     fields = [p for p in everything if p.source in ("form", "file")]
     if fields:
-        op["requestBody"] = _form(fields, schemas, operation_id)
-    code, success = _success(spec, schemas, operation_id, rd.response_description)
+        op["requestBody"] = _form(fields, schemas, unique_id)
+    code, success = _success(spec, schemas, unique_id, rd.response_description)
     responses: dict[str, Any] = {code: success}
     for status, doc in sorted(rd.responses.items()):
         if isinstance(doc, str):
@@ -420,7 +423,7 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
             media = content.setdefault("application/json", {})
             schema: dict[str, Any] = {}
             schemas.field(model, schemas.result_mode(model), schema, "schema",
-                          {"title": _title(f"Response_{status}_{operation_id}")})
+                          {"title": _title(f"Response_{status}_{unique_id}")})
             media["x-model"] = schema
         _merge(found, doc)
         found["description"] = doc.get("description") or found.get("description") or _phrase(status)
@@ -434,7 +437,8 @@ def _operation(rd: RouteDef, spec: RouteSpec, operation_id: str, schemas: _Schem
         op["deprecated"] = True
     if rd.callbacks:
         # Each callback's operation, under its route's name and its runtime-expression path (FastAPI's layout).
-        op["callbacks"] = {cb.name: _operations([cb], lambda r: r.dependencies, False, schemas, seen_ids, schemes)
+        op["callbacks"] = {cb.name: _operations([cb], lambda r: r.dependencies, False, schemas, seen_ids, schemes,
+                                             None)
                            for cb in rd.callbacks}
     if rd.openapi_extra:
         _merge(op, copy.deepcopy(rd.openapi_extra))  # (the document is edited further: the route's stays as is)
@@ -481,8 +485,10 @@ def _defaults(paths: dict[str, Any]) -> None:
 
 
 def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], list[Depends]], served: bool,
-                schemas: _Schemas, seen_ids: set[str], schemes: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The document's path items of ``routes`` (``served``: the application's, else its webhooks')."""
+                schemas: _Schemas, seen_ids: set[str], schemes: dict[str, Any],
+                unique_id: Callable[[RouteDef], str] | None) -> dict[str, dict[str, Any]]:
+    """The document's path items of ``routes`` (``served``: the application's, else its webhooks').
+    ``unique_id``: the application's ``generate_unique_id_function``, where a route and its routers set none."""
     paths: dict[str, dict[str, Any]] = {}
     for rd in routes:
         if not rd.include_in_schema:
@@ -491,8 +497,12 @@ def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], li
         for method in rd.methods:
             spec = analyse(method, rd.path, rd.handler, names, rd.status, rd.blocking, dependencies_of(rd),
                            result=rd.result)
-            # FastAPI's: the function's name, the path and the method, non-word characters as "_".
-            operation_id = rd.operation_id or re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}")
+            # FastAPI's: the function's name, the path and the method, non-word characters as "_"; or what the
+            # route's generate_unique_id_function makes of it (innermost first).
+            generate = rd.generate_unique_id_function or unique_id
+            uid = (_generated_id(generate, rd) if generate is not None
+                   else re.sub(r"\W", "_", f"{rd.name}{openapi_path(rd.path)}_{method.lower()}"))
+            operation_id = rd.operation_id or uid
             if operation_id in seen_ids:
                 slug = re.sub(r"\W+", "_", rd.path).strip("_")
                 operation_id = f"{rd.name}_{slug}_{method.lower()}"
@@ -501,9 +511,19 @@ def _operations(routes: list[RouteDef], dependencies_of: Callable[[RouteDef], li
                     operation_id = f"{rd.name}_{slug}_{method.lower()}_{n}"
                     n += 1
             seen_ids.add(operation_id)
-            operation = _operation(rd, spec, operation_id, schemas, schemes, seen_ids)
+            # (A default id made unique above names the components too: two would otherwise share them.)
+            named = uid if rd.operation_id or generate is not None else operation_id
+            operation = _operation(rd, spec, operation_id, named, schemas, schemes, seen_ids)
             paths.setdefault(openapi_path(rd.path), {})[method.lower()] = operation
     return paths
+
+
+def _generated_id(generate: Callable[[RouteDef], str], rd: RouteDef) -> str:
+    made = generate(rd)
+    if not isinstance(made, str) or not made:
+        raise RouteDefinitionError(f"{rd.path}: generate_unique_id_function {generate!r} gave {made!r}, not an id "
+                                   "(a non-empty string)")
+    return made
 
 
 def openapi_document(app: Covet) -> dict[str, Any]:
@@ -512,7 +532,8 @@ def openapi_document(app: Covet) -> dict[str, Any]:
         app.routes, app.webhooks.routes, app.route_dependencies, title=app.title, version=app.version,
         summary=app.summary, description=app.description, terms_of_service=app.terms_of_service,
         contact=app.contact, license_info=app.license_info, tags=app.openapi_tags, servers=app.servers,
-        separate_input_output_schemas=app.separate_input_output_schemas)
+        separate_input_output_schemas=app.separate_input_output_schemas,
+        generate_unique_id_function=app.generate_unique_id_function)
 
 
 def build_document(routes: list[RouteDef], webhooks: list[RouteDef],
@@ -521,13 +542,14 @@ def build_document(routes: list[RouteDef], webhooks: list[RouteDef],
                    terms_of_service: str | None = None, contact: dict[str, Any] | None = None,
                    license_info: dict[str, Any] | None = None, tags: list[dict[str, Any]] | None = None,
                    servers: list[dict[str, Any]] | None = None, separate_input_output_schemas: bool = True,
-                   external_docs: dict[str, Any] | None = None) -> dict[str, Any]:
+                   external_docs: dict[str, Any] | None = None,
+                   generate_unique_id_function: Callable[[RouteDef], str] | None = None) -> dict[str, Any]:
     """The document of ``routes`` and ``webhooks``, each route running ``dependencies_of(route)`` first."""
     schemas = _Schemas("serialization" if separate_input_output_schemas else "validation")
     seen_ids: set[str] = set()
     schemes: dict[str, Any] = {}
-    paths = _operations(routes, dependencies_of, True, schemas, seen_ids, schemes)
-    hooks = _operations(webhooks, dependencies_of, False, schemas, seen_ids, schemes)
+    paths = _operations(routes, dependencies_of, True, schemas, seen_ids, schemes, generate_unique_id_function)
+    hooks = _operations(webhooks, dependencies_of, False, schemas, seen_ids, schemes, generate_unique_id_function)
     defs = schemas.fill()
     for named in schemas.named.values():
         if "allOf" in named:  # the form models' schemas, each wanted into a holder of its own (see _form)
