@@ -39,7 +39,7 @@ def test_an_untyped_module_is_compiled_whole(built_untyped: Path) -> None:
     assert manifest["not_compiled"] == []
     assert {"untyped", "covet_glue"} <= set(manifest["compiled_modules"])
     assert list(build.glob("untyped*.so"))
-    assert len(manifest["routes"]) == 9 and all(r["compiled"] for r in manifest["routes"])
+    assert len(manifest["routes"]) == 11 and all(r["compiled"] for r in manifest["routes"])
     glue = (build / "covet_glue.py").read_text()
     # Untyped functions are called through an Any binding; a typed one is called as it is.
     assert "await _i" in glue and "_any: Final[Any] = " in glue
@@ -49,7 +49,7 @@ def test_an_untyped_module_is_compiled_whole(built_untyped: Path) -> None:
 
 def test_the_start_up_line_counts_the_compiled_routes(server: Server) -> None:
     if server.mode == "compiled":
-        assert "handlers=compiled, 9/9 routes compiled" in server.log, server.log
+        assert "handlers=compiled, 11/11 routes compiled" in server.log, server.log
     else:
         assert "handlers=interpreted" in server.log, server.log
 
@@ -68,6 +68,8 @@ def test_untyped_handlers_answer_as_interpreted(server: Server) -> None:
         assert c.get("/typed/4").json() == {"n": 8}
         assert c.get("/typed/x").status_code == 422
         assert c.get("/agent/", headers={"user-agent": "probe"}).json() == {"user_agent": "probe"}
+        assert c.get("/wait/").content == b'{"wait":300.0}'
+        assert c.get("/wait/typed/").content == b'{"wait":"PT5M"}'
         assert c.get("/limited/2").json() == {"x": 2}
         r = c.get("/limited/9")
         assert (r.status_code, r.json()) == (404, {"detail": "Too big"})

@@ -94,7 +94,8 @@ def encode_any(result: object, status: int) -> Reply:
         return (204 if status == 200 else status, H_NONE, b"")
     if isinstance(result, (bytes, bytearray, memoryview)):
         return (status, H_BYTES, bytes(result))
-    return (status, H_JSON, untyped_json(result))
+    # (Typed, if only as Any: FastAPI serializes it with pydantic, a timedelta as ISO 8601.)
+    return (status, H_JSON, pydantic_core.to_json(result, fallback=_json_fallback))
 
 
 def encode_untyped(result: object, status: int) -> Reply:
@@ -108,8 +109,10 @@ def encode_untyped(result: object, status: int) -> Reply:
 
 
 def untyped_json(value: object) -> bytes:
-    """Any value as JSON, as an unannotated handler's result is written."""
-    return pydantic_core.to_json(value, fallback=_json_fallback)
+    """Any value as JSON, as an unannotated handler's result is written: FastAPI's ``jsonable_encoder`` writes a
+    timedelta as its seconds. (It also writes a Decimal as a number and a UTC datetime with ``+00:00``; pydantic-core
+    has no such modes: docs/migrating-from-fastapi.md.)"""
+    return pydantic_core.to_json(value, timedelta_mode="float", fallback=_json_fallback)
 
 
 def _json_fallback(value: Any) -> Any:

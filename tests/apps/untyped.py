@@ -3,6 +3,7 @@
 `covet build` compiles it all the same: its functions run as ``Any``.
 """
 
+from datetime import timedelta
 from typing import Annotated
 
 from covet import BackgroundTasks, Covet, Depends, Header, HTTPException
@@ -75,3 +76,13 @@ async def send(email: str, background_tasks: BackgroundTasks):
 @app.get("/written/")
 def read_written():
     return written
+
+
+@app.get("/wait/")
+def wait():
+    return {"wait": timedelta(minutes=5)}  # unannotated: FastAPI's jsonable_encoder writes seconds
+
+
+@app.get("/wait/typed/")
+def wait_typed() -> dict[str, timedelta]:
+    return {"wait": timedelta(minutes=5)}  # declared: pydantic's ISO 8601
