@@ -108,6 +108,15 @@ def test_a_response_returned_beside_a_model_goes_out_as_it_is(fclient: Any) -> N
                                                   "tags": []}
 
 
+def test_a_url_an_address_or_a_path_parameter_is_read_from_the_query(fclient: Any) -> None:
+    r = fclient.get("/where", params={"url": "https://example.com/a", "ip": "10.0.0.1", "path": "/srv/x"})
+    assert r.json() == {"url": "https://example.com/a", "host": "example.com", "ip": "10.0.0.1", "path": "/srv/x"}
+    r = fclient.get("/where", params={"url": "not a url"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "url"]
+    doc = fclient.get("/openapi.json").json()
+    assert [p["in"] for p in doc["paths"]["/where"]["get"]["parameters"]] == ["query"] * 3
+
+
 def test_a_bare_list_parameter_takes_every_value_as_it_came(fclient: Any) -> None:
     assert fclient.get("/bare-list").json() == {"q": []}
     assert fclient.get("/bare-list?q=1&q=two&q=").json() == {"q": ["1", "two", ""]}
@@ -398,7 +407,7 @@ def test_handlers_compile_beside_a_models_module(built_fastsig: Path) -> None:
     manifest = json.loads((built_fastsig / ".covet" / "build" / "covet-manifest.json").read_text())
     assert manifest["not_compiled"] == []
     assert {"fastsig", "covet_glue"} <= set(manifest["compiled_modules"])
-    assert len(manifest["routes"]) == 26
+    assert len(manifest["routes"]) == 27
 
 
 EXCEPTION_APP = """\

@@ -14,6 +14,8 @@ import datetime
 import decimal
 import enum
 import inspect
+import ipaddress
+import pathlib
 import types
 import typing
 import uuid
@@ -49,8 +51,12 @@ __all__ = ["ParamSpec", "DepSpec", "RouteSpec", "ResultOptions", "UNSET", "analy
 
 MISSING: Final = inspect.Parameter.empty
 
+# FastAPI reads any parameter of a type that is not a model, mapping or sequence from the query; these are the
+# types of that kind a query string can hold (pydantic's URLs, ip addresses and paths among them).
 _SCALARS: Final = (str, int, float, bool, uuid.UUID, decimal.Decimal, datetime.datetime,
-                   datetime.date, datetime.time, datetime.timedelta, bytes)
+                   datetime.date, datetime.time, datetime.timedelta, bytes, pydantic.AnyUrl,
+                   ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Network, ipaddress.IPv6Network,
+                   ipaddress.IPv4Interface, ipaddress.IPv6Interface, pathlib.PurePath)
 _SEQUENCES: Final = (list, set, frozenset, tuple)
 
 

@@ -3,7 +3,11 @@ tests/test_fastapi_signature.py: served interpreted and compiled. The models are
 that defines pydantic models stays interpreted in a build); markers written as defaults, which mypyc cannot
 compile either, are in fastsig_defaults.py, with models beside its routes."""
 
+from ipaddress import IPv4Address
+from pathlib import PurePosixPath
 from typing import Annotated, Any
+
+from pydantic import HttpUrl
 
 from covet import Body, Covet, File, HTMLResponse, PlainTextResponse, Query, RedirectResponse, Response
 from fastsig_models import Aliased, Item, Message, User, UserIn, UserOut  # served from tests/apps, or built beside this
@@ -155,3 +159,9 @@ async def no_alias() -> Any:
 @app.get("/bare-list")
 async def bare_list(q: Annotated[list, Query()] = []) -> Any:  # FastAPI reads a bare list as list[Any]
     return {"q": q}
+
+
+@app.get("/where")
+async def where(url: HttpUrl | None = None, ip: IPv4Address | None = None, path: PurePosixPath | None = None) -> Any:
+    """Types that are no model, mapping or sequence: read from the query, as FastAPI reads them."""
+    return {"url": str(url), "host": url.host if url else None, "ip": str(ip), "path": str(path)}
