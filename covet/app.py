@@ -6,7 +6,7 @@ import contextlib
 import inspect
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeAlias, TypeVar, overload
 from urllib.parse import quote
@@ -157,7 +157,8 @@ class Covet(Routes):
         terms_of_service: str | None = None,
         contact: dict[str, Any] | None = None,
         license_info: dict[str, Any] | None = None,
-        openapi_tags: list[dict[str, Any]] | None = None,
+        # (Any: a FastAPI app's list of tag dicts of several shapes is inferred as list[object]; checked below.)
+        openapi_tags: Sequence[Any] | None = None,
         servers: list[dict[str, Any]] | None = None,
         separate_input_output_schemas: bool = True,
         openapi_url: str | None = "/openapi.json",

@@ -148,7 +148,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             if Path(args.build_dir).exists():
                 print(f"covet: warning: running interpreted: {exc}", file=sys.stderr)
     app = load_app(args.app)
-    declared = sum(len(r.methods) for r in app.routes)
+    # (A method and path declared twice is served once, by the first: FastAPI's order.)
+    declared = len({(m, r.path) for r in app.routes for m in r.methods})
     # Before the build is attached: a route added after it would drop the OpenAPI document the build ships.
     install_probes(app, args.health_path, args.ready_path)
     if args.metrics:

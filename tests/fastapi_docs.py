@@ -540,6 +540,7 @@ def build(app: App, proj: Path) -> str:
     if not (proj / "docs_src" / app.chapter).exists():
         shutil.copytree(PORTED / "docs_src" / app.chapter, proj / "docs_src" / app.chapter)
     (proj / "docs_src" / "__init__.py").touch()
+    prepare_workdir(proj)  # the build imports the app, which may serve a directory its tests create
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(proj), str(ROOT)]))
     out = subprocess.run([sys.executable, "-m", "covet", "build", f"{app.module}:{app.attr}", "--out", build_dir(app)],
                          cwd=proj, env=env, capture_output=True, text=True, timeout=900)

@@ -92,6 +92,15 @@ def test_a_generator_may_turn_an_exception_into_an_http_error(dclient: Any) -> N
     assert r.json() == {"detail": "bad value: nope"}
 
 
+def test_an_exception_a_generator_swallows_is_a_500_and_the_server_goes_on(dclient: Any) -> None:
+    # (Compiled, the glue's bare `raise` after its await freed the exception once too often: the server crashed.)
+    for _ in range(3):
+        r = dclient.get("/session/swallowed")
+        assert r.status_code == 500
+    assert events_after(dclient, "swallowed")[-1:] == ["swallowed"]
+    assert dclient.get("/session/translated").status_code == 400
+
+
 def test_a_streaming_response_closes_its_dependencies_after_the_last_chunk(dclient: Any) -> None:
     r = dclient.get("/session/stream", headers={"x-name": "three"})
     assert r.text == "0\n1\n2\n"

@@ -856,7 +856,9 @@ def glue_source(
         sync_exits = threaded and any(d.kind == "gen" for d in spec.deps)
         if exits:
             w(f"    {'await unwind' if is_async else 'unwind_sync'}({unwound}, _x{', True' if sync_exits else ''})")
-        w("    raise")
+        # ``raise _x``, not a bare ``raise``: compiled, a bare one after an ``await`` in the except block freed the
+        # exception once too often (mypyc), and the server crashed logging it (FastAPI's dependencies/tutorial008c).
+        w("    raise _x")
         w(f"return after_reply(_reply, {'_exits' if exits else 'None'}, {'p_0tasks' if background else 'None'}"
           f"{', True' if sync_exits else ''})")
     if errors:

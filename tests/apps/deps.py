@@ -141,6 +141,22 @@ def translated(_: Annotated[None, Depends(translate)]) -> str:
     raise ValueError("nope")
 
 
+class Dangerous(Exception):
+    pass
+
+
+def swallow() -> Iterator[str]:
+    try:
+        yield "Rick"
+    except Dangerous:
+        events.append("swallowed")  # not raised again: the handler's own exception goes on (a 500)
+
+
+@app.get("/session/swallowed")
+def swallowed(name: Annotated[str, Depends(swallow)]) -> str:
+    raise Dangerous(f"too dangerous for {name}")
+
+
 @app.get("/session/stream")
 def stream(s: Annotated[str, Depends(session)]) -> StreamingResponse:
     def chunks() -> Iterator[str]:
