@@ -372,3 +372,25 @@ def test_module_that_cannot_compile_is_reported(tmp_path: Path) -> None:
     out = covet(tmp_path, "build", "app:app")
     assert out.returncode == 0, out.stderr
     assert "module app not compiled natively: make.<locals>.inner is not a module-level function" in out.stderr
+
+
+def test_a_dataclass_with_a_union_field_keeps_its_module_interpreted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """mypyc writes ``str | None`` as ``type`` in a compiled class's annotations, which pydantic then validates
+    (FastAPI's dataclasses_ examples, compiled, answered 500); plain fields compile, as examples/hello.py's Item."""
+    import dataclasses
+    import types
+
+    from covet.compiler.build import _models
+
+    plain = types.ModuleType("plain_models")
+    monkeypatch.setitem(sys.modules, "plain_models", plain)
+    exec("import dataclasses\n@dataclasses.dataclass\nclass Item:\n    name: str\n    tags: list[str]\n",
+         plain.__dict__)
+    assert dataclasses.is_dataclass(plain.Item) and _models(plain) is None
+    optional = types.ModuleType("optional_models")
+    monkeypatch.setitem(sys.modules, "optional_models", optional)
+    exec("import dataclasses\n@dataclasses.dataclass\nclass Item:\n    name: str\n    note: str | None = None\n",
+         optional.__dict__)
+    why, fix = _models(optional) or ("", "")
+    assert why == "defines dataclass Item, whose field 'note' has a union type mypyc would erase"
+    assert fix.startswith("move the dataclass to a module of their own")

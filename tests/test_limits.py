@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
 from conftest import TRANSPORTS, app_client
-from covet import Covet, Router
+from covet import Covet, Form, Router
 from covet.exceptions import RouteDefinitionError
 from test_forms import multipart, post
 
@@ -81,6 +81,9 @@ def test_a_body_past_its_routes_max_body_size_is_413_content_too_large(lclient: 
     r = lclient.post("/limited/json", content=body + b" ", headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert (r.headers["content-type"], r.text) == ("text/plain; charset=utf-8", "Content Too Large")
+    # Chunked, FastAPI answers with its error's JSON.
+    r = lclient.post("/limited/json", content=iter([body, b" "]), headers={"content-type": "application/json"})
+    assert (r.status_code, r.json()) == (413, {"detail": "Content Too Large"})
     # A form under a router's 64 KiB: its text field is within 1 MiB, the body is not within the router's limit.
     r = post(lclient, "/limited/note", urlencoded([("text", "x" * (64 * 1024))]), "application/x-www-form-urlencoded")
     assert (r.status_code, r.text) == (413, "Content Too Large")
@@ -92,6 +95,24 @@ def test_a_route_limit_above_the_in_memory_one_lets_a_streamed_upload_through(lc
     r = post(lclient, "/limited/doc", *multipart([("text", "hi")], [("doc", "big.bin", "application/octet-stream",
                                                                         data)]))
     assert r.json() == {"size": 2, "file": len(data)}
+
+
+def test_a_field_of_exactly_max_part_size_is_taken_past_the_in_memory_limit(lclient: Any) -> None:
+    value = "v" * (1024 * 1024)  # FastAPI's default max_part_size, with the part's headers past --max-body
+    r = post(lclient, "/login", *multipart([("username", value)], []))
+    assert r.status_code == 200 and len(r.json()["username"]) == len(value)
+
+
+def test_a_huge_max_fields_is_no_limit() -> None:
+    from covet.testing import TestClient
+
+    app = Covet(form_limits={"max_fields": 2**64})
+
+    @app.post("/f")
+    def f(a: Annotated[str, Form()]) -> str:
+        return a
+
+    assert TestClient(app).post("/f", data={"a": "x"}).text == "x"
 
 
 def _raw(client: Any, request: bytes, then: bytes = b"") -> bytes:

@@ -307,11 +307,36 @@ def _models(module: types.ModuleType) -> tuple[str, str] | None:
     import pydantic
 
     for value in list(vars(module).values()):
-        if (isinstance(value, type) and value.__module__ == module.__name__
-                and issubclass(value, pydantic.BaseModel)):
+        if not (isinstance(value, type) and value.__module__ == module.__name__):
+            continue
+        if issubclass(value, pydantic.BaseModel):
             why = f"defines pydantic model {value.__qualname__}, whose field types mypyc would erase"
             return why, ("move the models to a module of their own (models.py, say), which stays interpreted, to "
                          "compile the handlers")
+        field = _erased_union(value)
+        if field is not None:
+            # A compiled dataclass keeps its fields, but pydantic (a result validated as it) reads ``type`` for
+            # ``str | None``: FastAPI's dataclasses_ examples answered 500.
+            why = (f"defines dataclass {value.__qualname__}, whose field {field!r} has a union type mypyc would "
+                   "erase")
+            return why, ("move the dataclass to a module of their own (models.py, say), which stays interpreted, "
+                         "to compile the handlers")
+    return None
+
+
+def _erased_union(cls: type) -> str | None:
+    """The first field of dataclass ``cls`` whose type is a union (``X | None``...), which mypyc writes as ``type``
+    in the compiled class's annotations; None for any other class."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # unresolvable annotations: the build reports them where it reads the class
+        return None
+    for f in dataclasses.fields(cls):
+        origin = typing.get_origin(hints.get(f.name))
+        if origin is typing.Union or origin is types.UnionType:
+            return f.name
     return None
 
 

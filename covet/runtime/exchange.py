@@ -31,7 +31,15 @@ from typing import Any, Final, Protocol, cast, final
 
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.responses import StreamingResponse
-from covet.runtime.body import OVER_LIMIT_REPLY, TOO_LARGE, RequestBody, keep_alive_after, streamed_glue
+from covet.runtime.body import (
+    OVER_LIMIT,
+    OVER_LIMIT_REPLY,
+    TOO_LARGE,
+    RequestBody,
+    content_length,
+    keep_alive_after,
+    streamed_glue,
+)
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply, server_error_reply
 from covet.runtime.exits import AfterReply, RouteExit
@@ -48,6 +56,7 @@ log = logging.getLogger("covet.exchange")
 
 # The answer to a body too large to hold, for a route that cannot read one as a stream; the connection closes.
 TOO_LARGE_REPLY: Final = error_reply(413, TOO_LARGE)
+OVER_LIMIT_CHUNKED_REPLY: Final = error_reply(413, OVER_LIMIT)
 # The answer past --limit-concurrency (the io_uring core asks the handler's error() for the same).
 UNAVAILABLE: Final = "Service Unavailable"
 UNAVAILABLE_REPLY: Final = error_reply(503, UNAVAILABLE)
@@ -114,8 +123,9 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
     An async handler is started with ``send(None)``: one that finishes without suspending costs no Task.
     """
     limit = plan.max_body
-    if limit >= 0 and len(body) > limit:
-        return OVER_LIMIT_REPLY  # (a body past the server's limit never gets here)
+    if limit >= 0 and len(body) > limit:  # (a body past the server's limit never gets here)
+        # FastAPI's two answers: its middleware's text for a declared length, its error for a chunked body.
+        return OVER_LIMIT_REPLY if content_length(headers) is not None else OVER_LIMIT_CHUNKED_REPLY
     try:
         if plan.is_async:
             coro = plan.glue(method, path, query, headers, body, params, info)

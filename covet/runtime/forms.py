@@ -33,6 +33,7 @@ SPOOL_BYTES: Final = 1024 * 1024  # a file part larger than this goes to disk
 # (max_fields, max_files, max_part_size) where the application sets none: Starlette's, as FastAPI has them.
 FORM_LIMITS: Final = (1000, 1000, 1024 * 1024)
 _UNLIMITED: Final = 1 << 62
+_PART_SLACK: Final = 64 * 1024  # a field's name and part headers, held beside its value
 
 
 @final
@@ -120,8 +121,9 @@ class FormReader:
                  limits: tuple[int, int, int] = FORM_LIMITS) -> None:
         self.form = FormData()
         self.max_fields, self.max_files, self.max_part_size = limits
-        # A route whose fields may be larger than the server's in-memory limit (its form_limits) holds one.
-        self.memory_limit = max(memory_limit, self.max_part_size)
+        # A route whose fields may be larger than the server's in-memory limit (its form_limits) holds one, with
+        # its name and part headers.
+        self.memory_limit = max(memory_limit, self.max_part_size + _PART_SLACK)
         self._held = 0
         self._text: list[bytes] = []
         self._mp: MultipartParser | None = None
@@ -203,7 +205,7 @@ class FormReader:
             self._check_field_sizes(raw)
             try:
                 # In C, in one pass: unquote_plus's per-escape slow path made a form of '%' cost ~0.5 s per MiB.
-                pairs = parse_urlencoded(raw, self.max_fields)
+                pairs = parse_urlencoded(raw, min(self.max_fields, _UNLIMITED))
             except ValueError:  # more than max_fields, found before any is decoded
                 raise _too_many("fields", self.max_fields) from None
             form.fields = [(n.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for n, v in pairs]
@@ -330,7 +332,8 @@ async def read_form(headers: list[tuple[str, str]], body: bytes | RequestBody,
     """
     if isinstance(body, bytes):
         return parse_form(headers, body, limits)
-    reader = FormReader(headers, body.memory_limit, limits)
+    # A route's own max_body_size past the server's in-memory limit may all be form fields.
+    reader = FormReader(headers, max(body.memory_limit, body.limit), limits)
     try:
         while reader.form.error is None:  # a malformed form is answered at once; the rest is dropped
             data = await body.read()
