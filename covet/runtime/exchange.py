@@ -122,8 +122,9 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
 
     An async handler is started with ``send(None)``: one that finishes without suspending costs no Task.
     """
-    limit = plan.max_body
-    if limit >= 0 and len(body) > limit:  # (a body past the server's limit never gets here)
+    # (A bodiless request skips the plan's attribute, a generic lookup on an interpreted class. A body past the
+    # server's limit never gets here.)
+    if body and 0 <= plan.max_body < len(body):
         # FastAPI's two answers: its middleware's text for a declared length, its error for a chunked body.
         return OVER_LIMIT_REPLY if content_length(headers) is not None else OVER_LIMIT_CHUNKED_REPLY
     try:
