@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["ClientDisconnect", "HTTPError", "HTTPException", "RequestValidationError", "ResponseValidationError",
-           "RouteDefinitionError"]
+__all__ = ["ClientDisconnect", "FastAPIError", "HTTPError", "HTTPException", "RequestValidationError",
+           "ResponseValidationError", "RouteDefinitionError"]
 
 
 class HTTPError(Exception):
@@ -92,6 +92,11 @@ class ResponseValidationError(Exception):
 
 class ClientDisconnect(Exception):
     """The client went away while its request body was being read; there is nobody left to answer."""
+
+
+class FastAPIError(RuntimeError):
+    """Application code that CovetPy cannot serve a request for (FastAPI's name): a dependency with ``yield`` that
+    swallowed the handler's exception, leaving no response to send."""
 
 
 class RouteDefinitionError(TypeError):

@@ -99,6 +99,11 @@ def test_an_exception_a_generator_swallows_is_a_500_and_the_server_goes_on(dclie
         assert r.status_code == 500
     assert events_after(dclient, "swallowed")[-1:] == ["swallowed"]
     assert dclient.get("/session/translated").status_code == 400
+    # There is no response to send: FastAPI's FastAPIError, saying why, is what the server logs.
+    if dclient.server is not None:
+        assert dclient.server.logged("FastAPIError: The application code is raising an exception and a dependency "
+                                     "with yield has a block with a bare except"), dclient.server.log
+        assert "swallowed Dangerous, and there is no response to send" in dclient.server.log
 
 
 def test_a_streaming_response_closes_its_dependencies_after_the_last_chunk(dclient: Any) -> None:

@@ -162,8 +162,6 @@ OWN_EXPECTED_FAILURES: dict[str, str] = {
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_dependencies/test_tutorial006.py":
         "2/10 fail; first: test_openapi_schema: an inline snapshot differs",
-    "test_dependencies/test_tutorial008c.py":
-        "8/8 fail; first: covet.exceptions.FastAPIError missing",
     "test_dependencies/test_tutorial011.py":
         "2/8 fail; first: test_openapi_schema: an inline snapshot differs",
     "test_dependencies/test_tutorial012.py":

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, final
 
 from covet.background import BackgroundTasks
+from covet.exceptions import FastAPIError
 from covet.responses import StreamingResponse
 
 __all__ = ["AfterReply", "RouteExit", "after_reply", "finish", "finish_now", "finish_now_sync", "first_yield",
@@ -173,17 +174,30 @@ async def finish_now(exits: list[Any], threaded: bool = False) -> None:
         raise RuntimeError(f"dependency {_name(gen)} yielded more than once")
 
 
+def _swallowed(gen: Any, exc: BaseException) -> FastAPIError:
+    """What a request whose exception a generator dependency swallowed raises: FastAPI's error (a 500), with why."""
+    error = FastAPIError(
+        "The application code is raising an exception and a dependency with yield has a block with a bare except, "
+        f"or a block with except Exception, and is not raising the exception again: {_name(gen)} swallowed "
+        f"{type(exc).__name__}, and there is no response to send. Raise it again in the dependency "
+        "(docs/dependencies.md).")
+    error.__cause__ = exc
+    return error
+
+
 def unwind_sync(exits: list[Any], exc: BaseException) -> None:
     """The handler (or a later dependency) raised ``exc``: throw it into each sync generator dependency.
 
-    A dependency that raises another exception replaces it (it is raised here); one that swallows it lets the
-    original go on.
+    A dependency that raises another exception replaces it (it is raised here); one that swallows it leaves no
+    response: ``FastAPIError`` is raised, as FastAPI does.
     """
     current = exc
     for gen in reversed(exits):
         try:
             gen.throw(current)
         except StopIteration:
+            if isinstance(current, Exception) and not isinstance(current, FastAPIError):
+                current = _swallowed(gen, current)
             continue
         except BaseException as e:  # the dependency re-raised, or raised something else instead
             current = e
@@ -204,10 +218,12 @@ async def unwind(exits: list[Any], exc: BaseException, threaded: bool = False) -
                 await gen.athrow(current)
             elif threaded:
                 if await in_pool(functools.partial(_throw, gen, current)):
-                    continue
+                    raise StopIteration
             else:
                 gen.throw(current)
         except (StopIteration, StopAsyncIteration):
+            if isinstance(current, Exception) and not isinstance(current, FastAPIError):
+                current = _swallowed(gen, current)
             continue
         except BaseException as e:
             current = e
