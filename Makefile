@@ -59,7 +59,7 @@ run: $(NATIVE_FAST)
 	@$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
-# tests/test_metrics.py), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
+# tests/test_metrics.py, wrk for tests/test_supervisor.py's load), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
 # (clang-format), and the io_uring core's TLS builds against (OpenSSL's headers, libssl-dev); installed only
 # when missing.
 system-deps:
@@ -71,6 +71,7 @@ system-deps:
 	command -v clang-format >/dev/null || missing="$$missing clang-format"; \
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	test -f /usr/include/openssl/ssl.h || missing="$$missing libssl-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \

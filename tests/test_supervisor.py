@@ -24,7 +24,12 @@ import pytest
 from tests.conftest import LOOPS, ROOT, TRANSPORTS, Server, built_once, checkout_path, read_response_simple
 
 APP = ROOT / "tests" / "apps" / "workers.py"
-pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make system-deps)")
+
+
+@pytest.fixture(autouse=True)
+def _wrk() -> None:
+    # A failure, not a skip: without wrk the reload and worker-loss tests under load would not run at all.
+    assert shutil.which("wrk"), "wrk is not installed: `make system-deps` (run by `make test`) installs it"
 
 
 def source(version: str) -> str:
