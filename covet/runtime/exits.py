@@ -174,8 +174,11 @@ async def finish_now(exits: list[Any], threaded: bool = False) -> None:
         raise RuntimeError(f"dependency {_name(gen)} yielded more than once")
 
 
-def _swallowed(gen: Any, exc: BaseException) -> FastAPIError:
-    """What a request whose exception a generator dependency swallowed raises: FastAPI's error (a 500), with why."""
+def _swallowed(gen: Any, exc: BaseException) -> BaseException:
+    """What goes on once generator ``gen`` ended quietly when ``exc`` was thrown into it: for an exception it
+    swallowed, FastAPI's error (a 500), saying why; else ``exc``."""
+    if not isinstance(exc, Exception) or isinstance(exc, FastAPIError):
+        return exc
     error = FastAPIError(
         "The application code is raising an exception and a dependency with yield has a block with a bare except, "
         f"or a block with except Exception, and is not raising the exception again: {_name(gen)} swallowed "
@@ -196,8 +199,7 @@ def unwind_sync(exits: list[Any], exc: BaseException) -> None:
         try:
             gen.throw(current)
         except StopIteration:
-            if isinstance(current, Exception) and not isinstance(current, FastAPIError):
-                current = _swallowed(gen, current)
+            current = _swallowed(gen, current)
             continue
         except BaseException as e:  # the dependency re-raised, or raised something else instead
             current = e
@@ -222,8 +224,7 @@ async def unwind(exits: list[Any], exc: BaseException, threaded: bool = False) -
             else:
                 gen.throw(current)
         except (StopIteration, StopAsyncIteration):
-            if isinstance(current, Exception) and not isinstance(current, FastAPIError):
-                current = _swallowed(gen, current)
+            current = _swallowed(gen, current)
             continue
         except BaseException as e:
             current = e
