@@ -6,6 +6,7 @@ runs switch between two builds made once (editing a handler needs a new build, a
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -81,16 +82,18 @@ class Project:
 
 
 @pytest.fixture
-def project(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     transport: str = request.param
-    compiled = transport.startswith("compiled")
-    if compiled:
-        built = request.getfixturevalue("builds")
-        # The builds record their project root: the copy that is served must be that directory.
-        where = built
-    else:
-        built, where = None, tmp_path
-    return Project(where, compiled, built)
+    if not transport.startswith("compiled"):
+        yield Project(tmp_path, False, None)
+        return
+    built = request.getfixturevalue("builds")
+    # The builds record their project root: the copy that is served must be that directory, which every pytest-xdist
+    # worker shares. One test at a time edits it: another one's Project(...) switching the code back to b1 in the
+    # middle of a reload made a worker serve b1 at the end (CI, stop 27).
+    with open(built / ".in-use", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield Project(built, True, built)
 
 
 def start(transport: str, project: Project, *extra: str) -> Server:
@@ -198,7 +201,7 @@ def test_reload_under_load_loses_no_request(request: pytest.FixtureRequest, proj
             stats = load.stop()
         wait_for("the old workers' exit", lambda: len(workers(srv)) == 2, timeout=30)
         answers = {json.dumps(who(srv.url), sort_keys=True) for _ in range(20)}
-        assert {json.loads(a)["version"] for a in answers} == {version}, answers
+        assert {json.loads(a)["version"] for a in answers} == {version}, (answers, srv.log)
         errors = {k: stats[k] for k in ("connect", "read", "write", "timeout", "non2xx")}
         assert stats["requests"] > 1000 and not any(errors.values()), (errors, stats["output"], srv.log)
     finally:
@@ -390,20 +393,15 @@ def test_a_fix_sent_while_a_bad_worker_starts_is_not_called_off(tmp_path: Path) 
 # -- the listening socket -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("transport", TRANSPORTS)
-def test_unix_socket(request: pytest.FixtureRequest, transport: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
+def test_unix_socket(request: pytest.FixtureRequest, project: Project, tmp_path: Path) -> None:
     path = str(tmp_path / "covet.sock")
-    mode, loop = transport.split("-")
-    project = request.getfixturevalue("builds") if mode == "compiled" else tmp_path
-    if mode == "interpreted":
-        Project(tmp_path, False, None)
-    else:
-        Project(project, True, project)
-    env = dict(os.environ, PYTHONPATH=checkout_path(project))
+    mode, loop = request.node.callspec.params["project"].split("-")
+    env = dict(os.environ, PYTHONPATH=checkout_path(project.where))
     if mode == "interpreted":
         env["COVET_PURE_RUNTIME"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "covet", "serve", "workers:app", "--uds", path, "--loop", loop,
-                             "--compiled", "require" if mode == "compiled" else "off"], cwd=project, env=env,
+                             "--compiled", "require" if mode == "compiled" else "off"], cwd=project.where, env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stderr is not None
