@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of the C core and fuzzes each for
 # ${FUZZ_SECONDS:-60} seconds on a temporary copy of its seed corpus:
-# "parser" (fuzz_parser.c, corpus/) and "fields", the response-header check
-# (fuzz_fields.c, corpus_fields/); FUZZ_TARGETS picks some.
+# "parser" (fuzz_parser.c, corpus/), "fields", the response-header check
+# (fuzz_fields.c, corpus_fields/), and "ws", the WebSocket frame parser
+# (fuzz_ws.c, corpus_ws/); FUZZ_TARGETS picks some.
 # Exits non-zero on any crash, sanitizer report or failed property check;
 # the reproducer is left in ${FUZZ_ARTIFACTS:-<temp dir>/artifacts}.
 #
@@ -58,20 +59,21 @@ fuzz_one() {
     echo "fuzz: $name OK, ${seconds}s without findings"
 }
 
-targets="${FUZZ_TARGETS:-parser fields}"
+targets="${FUZZ_TARGETS:-parser fields ws}"
 for t in $targets; do
     case "$t" in
-    parser | fields) ;;
-    *) echo "fuzz: unknown target $t (parser, fields)" >&2; exit 2 ;;
+    parser | fields | ws) ;;
+    *) echo "fuzz: unknown target $t (parser, fields, ws)" >&2; exit 2 ;;
     esac
 done
 run_target() {
     case "$1" in
     parser) fuzz_one parser corpus "$here/fuzz_parser.c" "$native/h1_parser.c" ;;
     fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/h1_parser.c" ;;
+    ws) fuzz_one ws corpus_ws "$here/fuzz_ws.c" "$native/ws_frame.c" ;;
     esac
 }
-# The targets fuzz side by side, each for the whole ${seconds}s (one process each: CI's two cores), and report in
+# The targets fuzz side by side, each for the whole ${seconds}s (one process each, on CI's two cores), and report in
 # order.
 pids=()
 for t in $targets; do

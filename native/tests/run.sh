@@ -30,3 +30,8 @@ if [ "$(uname -s)" = Linux ]; then
         -I"$native" -o "$work/ring_test" "$here/ring_test.c" "$native/uring_ring.c" "$native/uring_probe.c"
     "$work/ring_test"
 fi
+# The WebSocket frame core: pure C, on every platform.
+"$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+    -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+    -I"$native" -o "$work/ws_frame_test" "$here/ws_frame_test.c" "$native/ws_frame.c"
+"$work/ws_frame_test"
