@@ -72,6 +72,35 @@ def render_fields(headers: Sequence[tuple[bytes, bytes]], /) -> tuple[bytes, boo
 def check_field(name: bytes, value: bytes, /) -> None: ...
 def parse_urlencoded(body: bytes, max_fields: int, /) -> list[tuple[bytes, bytes]]: ...
 
+# WebSocket (native/ws_frame.c, native/ws_binding.c): the kinds of WSParser's events (covet/runtime/ws_events.py)
+# and the opcodes.
+WS_TEXT: Final[int]
+WS_BINARY: Final[int]
+WS_PING: Final[int]
+WS_PONG: Final[int]
+WS_CLOSE: Final[int]
+WS_ERROR: Final[int]
+WS_TEXT_COMPRESSED: Final[int]
+WS_BINARY_COMPRESSED: Final[int]
+WS_OP_CONT: Final[int]
+WS_OP_TEXT: Final[int]
+WS_OP_BINARY: Final[int]
+WS_OP_CLOSE: Final[int]
+WS_OP_PING: Final[int]
+WS_OP_PONG: Final[int]
+
+@final
+class WSParser:
+    """The frames a WebSocket client sends, parsed (RFC 6455); see covet.runtime.ws_events for the events."""
+
+    def __init__(self, *, max_frame: int = 1048576, max_message: int = 1048576, rsv1_allowed: bool = False) -> None: ...
+    # (WS_TEXT, str), (WS_BINARY | WS_PING | WS_PONG | WS_*_COMPRESSED, bytes), (WS_CLOSE | WS_ERROR, int, str)
+    def feed(self, data: bytes | bytearray | memoryview, /) -> list[tuple[int, str] | tuple[int, bytes]
+                                                                    | tuple[int, int, str]]: ...
+
+def ws_frame(opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True, rsv1: bool = False) -> bytes: ...
+def utf8_valid(data: bytes | bytearray | memoryview, /) -> bool: ...
+
 @final
 class AccessLog:
     """The access log's record buffer (native/accesslog.c): one call records a response, ``drain`` formats."""

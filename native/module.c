@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "percent.h"
 #include "response.h"
+#include "ws_binding.h"
 #ifdef __linux__
 #include "uring_probe.h"
 #include "uring_server.h"
@@ -345,6 +346,8 @@ static PyMethodDef module_methods[] = {
      "render_fields(headers) -> (bytes, close): checked header lines, framing fields left out."},
     {"check_field", (PyCFunction)(void (*)(void))covet_check_field, METH_FASTCALL,
      "check_field(name, value): ValueError unless the response header may be sent as it is."},
+    {"ws_frame", (PyCFunction)(void (*)(void))covet_ws_frame, METH_VARARGS | METH_KEYWORDS, covet_ws_frame_doc},
+    {"utf8_valid", covet_utf8_valid, METH_O, covet_utf8_valid_doc},
 #ifdef __linux__
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},
@@ -362,7 +365,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (covet_events_init() < 0)
         return NULL;
 
-    if (PyType_Ready(&ParserType) < 0 || covet_accesslog_ready() < 0)
+    if (PyType_Ready(&ParserType) < 0 || covet_accesslog_ready() < 0 || covet_ws_ready() < 0)
         return NULL;
     m = PyModule_Create(&native_module);
     if (!m)
@@ -383,6 +386,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         {"AccessLog", &covet_AccessLogType},
         {"Metrics", &covet_MetricsType},
         {"Request", &covet_RequestType},
+        {"WSParser", &covet_WSParserType},
     };
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (PyModule_AddObjectRef(m, types[i].name, (PyObject *)types[i].type) < 0) {
@@ -400,7 +404,8 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "STATE_DEAD", H1_STATE_DEAD) < 0 ||
         PyModule_AddIntConstant(m, "HEADERS_NONE", COVET_HEADERS_NONE) < 0 ||
         PyModule_AddIntConstant(m, "HEADERS_ALL", COVET_HEADERS_ALL) < 0 ||
-        PyModule_AddIntConstant(m, "HEADERS_CONTENT_TYPE", COVET_HEADERS_CONTENT_TYPE) < 0) {
+        PyModule_AddIntConstant(m, "HEADERS_CONTENT_TYPE", COVET_HEADERS_CONTENT_TYPE) < 0 ||
+        covet_ws_add_constants(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -53,6 +53,24 @@ def test_event_kinds_are_the_c_enum() -> None:
         == [0, 1, 2, 3, 4, 5]
 
 
+def test_websocket_kinds_and_opcodes_are_the_c_ones() -> None:
+    """covet.runtime.ws_events names each WSParser event kind and opcode as native/ws_binding.h and ws_frame.h do."""
+    from covet.runtime import ws_events
+
+    kinds = ["WS_TEXT", "WS_BINARY", "WS_PING", "WS_PONG", "WS_CLOSE", "WS_ERROR", "WS_TEXT_COMPRESSED",
+             "WS_BINARY_COMPRESSED"]
+    opcodes = ["WS_OP_CONT", "WS_OP_TEXT", "WS_OP_BINARY", "WS_OP_CLOSE", "WS_OP_PING", "WS_OP_PONG"]
+    assert ws_events.__all__ == kinds + opcodes
+    assert sorted(n for n in dir(_native) if n.startswith("WS_")) == sorted(kinds + opcodes)
+    for name in kinds + opcodes:
+        assert getattr(ws_events, name) == getattr(_native, name), name
+    assert [getattr(ws_events, n) for n in kinds] == list(range(8))
+    assert [getattr(ws_events, n) for n in opcodes] == [0, 1, 2, 8, 9, 10]
+    # and the parser's events carry them: a masked text frame, then a frame with no mask
+    events = _native.WSParser().feed(b"\x81\x82\x00\x00\x00\x00hi\x82\x00")
+    assert events == [(ws_events.WS_TEXT, "hi"), (ws_events.WS_ERROR, 1002, "Client frame is not masked")]
+
+
 def test_header_selections_are_the_c_enum() -> None:
     """covet.runtime.uring_contract names what headers a direct route is handed as native/events.h does."""
     from covet.runtime import uring_contract
