@@ -40,6 +40,7 @@ from covet.sessions import Session, SessionMiddleware, session
 from covet.sse import EventSourceResponse, ServerSentEvent
 from covet.staticfiles import StaticFiles
 from covet.uploads import UploadFile
+from covet.websockets import WebSocket, WebSocketDisconnect, WebSocketException
 
 __version__ = "0.1.0"
 
@@ -58,6 +59,9 @@ __all__ = [
     "ServerSentEvent",
     "CompressionMiddleware",
     "Request",
+    "WebSocket",
+    "WebSocketDisconnect",
+    "WebSocketException",
     "Headers",
     "MutableHeaders",
     "QueryParams",

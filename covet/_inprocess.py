@@ -333,6 +333,7 @@ class InProcessServer:
             self.state.dispatcher = self.app.dispatcher()
         if self.state is None:
             state = ServerState(self.app.dispatcher(), self.config)
+            state.ws_origins = self.app.websocket_origins
             if self.config.metrics:  # counted as `covet serve --metrics` counts, from zero for each client
                 from covet._native import AccessLog
                 from covet.metrics import open_metrics

@@ -35,7 +35,7 @@ from covet.routing import (
 )
 from covet.runtime.dispatch import NOT_FOUND_PLAN, Dispatcher, Endpoint, route_id
 from covet.runtime.encode import set_debug
-from covet.runtime.glue import RoutePlan, build_plan
+from covet.runtime.glue import WS_METHOD, RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse, location
 
@@ -179,8 +179,12 @@ class Covet(Routes):
         max_body_size: int | None = None,
         form_limits: FormLimits | None = None,
         generate_unique_id_function: Callable[[RouteDef], str] | None = None,
+        websocket_origins: Iterable[str] | None = None,
     ) -> None:
         super().__init__(default_response_class=default_response_class)
+        # The Origin values a WebSocket handshake may carry ("*": any, the default None: no check); a browser sends
+        # its page's origin, so this keeps other sites' pages from opening WebSockets with the user's cookies.
+        self.websocket_origins = None if websocket_origins is None else frozenset(websocket_origins)
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
         tags = list(openapi_tags or ())
         for tag in tags:
@@ -542,7 +546,7 @@ class Covet(Routes):
     def use_compiled(self, table: list[RouteRow]) -> int:
         """Serve routes from build-time glue (its ``ROUTES``, of a checked schema) instead of planning them now;
         returns how many."""
-        known = {(m, rd.path) for rd in self.routes for m in rd.methods}
+        known = {(m, rd.path) for rd in self.routes for m in rd.served_as}
         compiled: dict[tuple[str, str], RoutePlan] = {}
         for row in table:
             if (row.method, row.path) not in known:
@@ -600,8 +604,30 @@ class Covet(Routes):
             docs = endpoints[path] = Endpoint(path)
             paths.add(path, docs)
             docs.methods["GET"] = plan
+        websockets: PathTrie[tuple[RoutePlan, list[str]]] | None = None
+        ws_paths: set[str] = set()
         for rd in self.routes:
             names = [p.param for p in parse_template(rd.path) if p.param is not None]
+            if rd.websocket:
+                # No middleware, timeout or tracing: those are HTTP's, and a WebSocket lives as long as its peer.
+                compiled = None if self._overrides else self._compiled.get((WS_METHOD, rd.path))
+                if compiled is not None:
+                    plan = compiled
+                else:
+                    spec = analyse(WS_METHOD, rd.path, rd.handler, names, 200, False, self.route_dependencies(rd),
+                                   self._overrides, rd.result)
+                    plan = build_plan(spec, names, self.exception_handlers, self.strict_content_type)
+                plans.append(plan)
+                plan.route_id = route_id(rd.path)
+                if websockets is None:
+                    websockets = PathTrie()
+                if rd.path in ws_paths:
+                    _log.warning("WebSocket %s is declared twice: the first answers it; %s is never called", rd.path,
+                                 location(rd.handler))
+                    continue
+                ws_paths.add(rd.path)
+                websockets.add(rd.path, (plan, names))
+                continue
             endpoint = endpoints.get(rd.path)
             if endpoint is None:
                 endpoint = endpoints[rd.path] = Endpoint(rd.path)
@@ -659,7 +685,7 @@ class Covet(Routes):
         if app_mw:
             not_found = wrap_plan(not_found, app_mw, [])
             other_slash = wrap_plan(other_slash, app_mw, []) if other_slash is not None else None
-        return Dispatcher(paths, not_found, templates, other_slash)
+        return Dispatcher(paths, not_found, templates, other_slash, websockets)
 
     def _router_plan(self, handler: Callable[..., Any], label: str) -> RoutePlan:
         """A plan of the router's own (a 404, a 405, a redirect), run as routes are: through the application's

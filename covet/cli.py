@@ -149,7 +149,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                 print(f"covet: warning: running interpreted: {exc}", file=sys.stderr)
     app = load_app(args.app)
     # (A method and path declared twice is served once, by the first: FastAPI's order.)
-    declared = len({(m, r.path) for r in app.routes for m in r.methods})
+    declared = len({(m, r.path) for r in app.routes for m in r.served_as})
     # Before the build is attached: a route added after it would drop the OpenAPI document the build ships.
     install_probes(app, args.health_path, args.ready_path)
     if args.metrics:
@@ -210,6 +210,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         metrics=args.metrics,
         threads=args.threads,
         loop_watchdog=args.loop_watchdog,
+        ws_max_size=args.ws_max_size,
+        ws_max_queue=args.ws_max_queue,
+        ws_ping_interval=args.ws_ping_interval,
+        ws_ping_timeout=args.ws_ping_timeout,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -379,6 +383,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="send the Server header (default: the app's server_header)")
     p_serve.add_argument("--date-header", action=argparse.BooleanOptionalAction, default=True,
                          help="send the Date header (default: on)")
+    ws = p_serve.add_argument_group("WebSocket (docs/websockets.md)")
+    ws.add_argument("--ws-max-size", type=_positive, default=16 << 20, metavar="BYTES",
+                    help="largest message; past it the connection closes with 1009")
+    ws.add_argument("--ws-max-queue", type=_positive, default=32, metavar="N",
+                    help="messages held for a handler that has not read them before reading stops")
+    ws.add_argument("--ws-ping-interval", type=float, default=20.0, metavar="SECONDS",
+                    help="silence before a keep-alive ping (0: none)")
+    ws.add_argument("--ws-ping-timeout", type=float, default=20.0, metavar="SECONDS",
+                    help="how long a ping may go unanswered before the connection closes (1011)")
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p_serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                          help="log every response on the covet.access logger (default: on)")

@@ -109,7 +109,7 @@ class RouteDef:
     __slots__ = ("path", "methods", "handler", "status", "blocking", "name", "tags", "summary", "description",
                  "deprecated", "operation_id", "responses", "include_in_schema", "dependencies", "middleware",
                  "timeout", "cancel_on_disconnect", "result", "response_description", "openapi_extra", "callbacks",
-                 "max_body_size", "form_limits", "generate_unique_id_function")
+                 "max_body_size", "form_limits", "generate_unique_id_function", "websocket")
 
     def __init__(self, path: str, methods: list[str], handler: Callable[..., Any], status: int, blocking: bool,
                  *, tags: Iterable[str] = (), summary: str | None = None, description: str | None = None,
@@ -146,6 +146,12 @@ class RouteDef:
         self.max_body_size = max_body_size
         self.form_limits = dict(form_limits or {})
         self.generate_unique_id_function = generate_unique_id_function
+        self.websocket = False  # a WebSocket route (``methods`` is empty then)
+
+    @property
+    def served_as(self) -> list[str]:
+        """The methods its plans are keyed by: its HTTP methods, or "WEBSOCKET" for a WebSocket route."""
+        return ["WEBSOCKET"] if self.websocket else self.methods
 
     @property
     def endpoint(self) -> Callable[..., Any]:
@@ -162,7 +168,7 @@ class RouteDef:
         where the route sets none."""
         tags = list(tags)
         merged = [*tags, *(t for t in self.tags if t not in tags)]
-        return RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
+        moved = RouteDef(prefix + self.path, self.methods, self.handler, self.status, self.blocking, tags=merged,
                         summary=self.summary, description=self.description,
                         deprecated=self.deprecated or deprecated,
                         operation_id=self.operation_id, responses={**(responses or {}), **self.responses},
@@ -175,6 +181,8 @@ class RouteDef:
                         max_body_size=innermost(self.max_body_size, max_body_size),
                         form_limits={**(form_limits or {}), **self.form_limits},
                         generate_unique_id_function=self.generate_unique_id_function or generate_unique_id_function)
+        moved.websocket = self.websocket
+        return moved
 
 
 class NoMatchFound(Exception):
@@ -337,6 +345,8 @@ class Routes:
         if self.serves_paths and not (self.holds_callbacks and is_callback_path(path)):
             parse_template(path)  # fail at declaration, with the path in the message
         wanted = [m.upper() for m in methods]
+        if not wanted:
+            raise RouteDefinitionError(f"route {path!r}: methods is empty (a WebSocket is declared with websocket())")
         for m in wanted:
             if m not in _METHODS:
                 raise RouteDefinitionError(f"route {path!r}: unknown method {m!r}")
@@ -398,6 +408,35 @@ class Routes:
 
     def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route(path, ("GET",), **options)
+
+    def websocket(self, path: str, name: str | None = None, *,
+                  dependencies: Iterable[Depends] | None = None) -> Callable[[F], F]:
+        """Register the decorated ``async def`` as the WebSocket handler of ``path`` (docs/websockets.md). It takes
+        a ``WebSocket`` parameter, and path, query, header and cookie parameters and dependencies as an HTTP
+        route does; those are resolved before the handshake is answered."""
+        parse_template(path)
+        deps = check_dependencies(f"websocket {path!r}", dependencies or ())
+        where = _caller()
+
+        def register(handler: F) -> F:
+            if not inspect.iscoroutinefunction(handler):
+                raise RouteDefinitionError(f"{where}: websocket {path!r}: the handler must be an async def")
+            rd = RouteDef(path, [], handler, 200, False, name=name, dependencies=deps, include_in_schema=False)
+            rd.websocket = True
+            self.routes.append(rd)
+            self._changed()
+            return handler
+
+        return register
+
+    def add_api_websocket_route(self, path: str, endpoint: Callable[..., Any], name: str | None = None, *,
+                                dependencies: Iterable[Depends] | None = None) -> None:
+        """``websocket(path)`` without the decorator (FastAPI's name)."""
+        self.websocket(path, name, dependencies=dependencies)(endpoint)
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[F], F]:
+        """Starlette's spelling of ``websocket``."""
+        return self.websocket(path, name)
 
     def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route(path, ("POST",), **options)

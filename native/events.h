@@ -9,6 +9,10 @@
  *   Request(EV_STREAM, method, path, query, minor, headers, keep_alive, None)  a head whose body follows in pieces
  *   (EV_DATA, bytes)                      one piece of that body
  *   (EV_END,)                             its end
+ *   Request(EV_UPGRADE, method, path, query, minor, headers, keep_alive, rest)  a GET with an Upgrade field and no
+ *                                         body; the parser stops after it: ``rest`` is what followed it in the
+ *                                         input, unparsed (the first bytes of the new protocol, or more HTTP/1.1 to
+ *                                         feed again if the upgrade is not taken)
  * A Request is a struct sequence (a tuple with named fields), built once, complete, and never changed after. */
 #ifndef COVET_EVENTS_H
 #define COVET_EVENTS_H
@@ -26,6 +30,7 @@ enum covet_event_kind {
     EV_STREAM = 3,
     EV_DATA = 4,
     EV_END = 5,
+    EV_UPGRADE = 6,
 };
 
 extern PyObject *g_methods[H1_M__COUNT];

@@ -1193,6 +1193,15 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len) {
     return 0;
 }
 
+int h1_asks_upgrade(const h1_request *r) {
+    if (r->method_id != H1_M_GET || r->body != H1_BODY_NONE)
+        return 0;
+    for (size_t i = 0; i < r->num_headers; i++)
+        if (r->headers[i].id == H1_H_UPGRADE)
+            return 1;
+    return 0;
+}
+
 size_t h1_conn_detach(h1_conn *c, const char **rest) {
     size_t n = c->in_len - c->in_pos;
     *rest = n ? c->in + c->in_pos : NULL;

@@ -170,6 +170,13 @@ typedef struct {
 int h1_parse_head(const char *buf, size_t len, const h1_limits *lim, h1_request *req, h1_header *hdrs, size_t hdr_cap,
                   const char **msg);
 
+/*
+ * Whether a parsed request asks to switch protocols (RFC 9110 7.8): a GET without a body that carries an Upgrade
+ * field, as a WebSocket (RFC 6455 4.1) or h2c upgrade does. What follows it on the connection may not be HTTP/1.1,
+ * so a binding stops parsing there until it knows whether the switch is taken.
+ */
+int h1_asks_upgrade(const h1_request *r);
+
 /* ---------------------------------------------------------------- chunked */
 
 typedef struct {

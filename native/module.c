@@ -32,6 +32,7 @@ typedef struct {
     struct covet_head head;
     int busy;
     int streaming; /* the body of the last head comes in pieces */
+    int upgrade;   /* the last head asks to switch protocols (a GET with an Upgrade field and no body) */
 } ParserObject;
 
 static int parser_setup(ParserObject *self, Py_ssize_t max_target, Py_ssize_t max_header_bytes, Py_ssize_t max_headers,
@@ -51,7 +52,7 @@ static int parser_setup(ParserObject *self, Py_ssize_t max_target, Py_ssize_t ma
     h1_conn_free(&self->conn);
     h1_conn_init(&self->conn, &lim);
     covet_head_clear(&self->head);
-    self->streaming = 0;
+    self->streaming = self->upgrade = 0;
     return 0;
 }
 
@@ -131,6 +132,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
             break;
         if (kind == H1_EV_HEAD) {
             self->streaming = 0;
+            self->upgrade = h1_asks_upgrade(ev.req);
             if (covet_head_set(&self->head, ev.req, NULL, COVET_HEADERS_ALL) < 0)
                 goto fail;
         } else if (kind == H1_EV_STREAM) {
@@ -144,6 +146,19 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
             self->streaming = 0;
             if (PyList_Append(events, g_body_end) < 0)
                 goto fail;
+        } else if (kind == H1_EV_MESSAGE && self->upgrade) {
+            /* Whatever follows may be another protocol's bytes: stop, and hand them over unparsed. */
+            const char *rest;
+            size_t n = h1_conn_detach(&self->conn, &rest);
+            PyObject *tail = PyBytes_FromStringAndSize(n ? rest : "", (Py_ssize_t)n);
+            self->upgrade = 0;
+            if (!tail)
+                goto fail;
+            PyObject *req = covet_head_request(&self->head, EV_UPGRADE, tail);
+            Py_DECREF(tail);
+            if (append_steal(events, req) < 0)
+                goto fail;
+            break;
         } else if (kind == H1_EV_MESSAGE) {
             PyObject *body = PyBytes_FromStringAndSize(ev.body, (Py_ssize_t)ev.body_len);
             if (!body)
@@ -157,7 +172,7 @@ static PyObject *Parser_feed(ParserObject *self, PyObject *arg) {
                 goto fail;
         } else {
             covet_head_clear(&self->head);
-            self->streaming = 0;
+            self->streaming = self->upgrade = 0;
             if (append_steal(events, Py_BuildValue("(Ois)", g_ev_error, ev.status, ev.message)) < 0)
                 goto fail;
             break;
@@ -170,7 +185,7 @@ fail:
     /* the core may still point into `data`: make sure it never looks */
     h1_conn_abort(&self->conn);
     covet_head_clear(&self->head);
-    self->streaming = 0;
+    self->streaming = self->upgrade = 0;
     Py_CLEAR(events);
     self->busy = 0;
 done:
@@ -186,7 +201,7 @@ static PyObject *Parser_reset(ParserObject *self, PyObject *Py_UNUSED(ignored)) 
     }
     h1_conn_reset(&self->conn);
     covet_head_clear(&self->head);
-    self->streaming = 0;
+    self->streaming = self->upgrade = 0;
     Py_RETURN_NONE;
 }
 
@@ -209,7 +224,9 @@ static PyMethodDef Parser_methods[] = {
      "(EV_ERROR, status, message) after which the parser is dead,\n"
      "Request(EV_STREAM, ..., keep_alive, None) for a head whose body\n"
      "(over max_body) follows in pieces: (EV_DATA, bytes) each, then\n"
-     "(EV_END,)."},
+     "(EV_END,).  Request(EV_UPGRADE, ..., keep_alive, rest) is a GET with\n"
+     "an Upgrade field: parsing stops after it, and rest is the input that\n"
+     "followed, unparsed (feed it again to go on with HTTP/1.1)."},
     {"reset", (PyCFunction)Parser_reset, METH_NOARGS,
      "reset() -> None\n\nForgets everything buffered; back to a fresh state."},
     {NULL, NULL, 0, NULL},
@@ -397,7 +414,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "EV_CONTINUE", EV_CONTINUE) < 0 ||
         PyModule_AddIntConstant(m, "EV_ERROR", EV_ERROR) < 0 ||
         PyModule_AddIntConstant(m, "EV_STREAM", EV_STREAM) < 0 || PyModule_AddIntConstant(m, "EV_DATA", EV_DATA) < 0 ||
-        PyModule_AddIntConstant(m, "EV_END", EV_END) < 0 ||
+        PyModule_AddIntConstant(m, "EV_END", EV_END) < 0 || PyModule_AddIntConstant(m, "EV_UPGRADE", EV_UPGRADE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_IDLE", H1_STATE_IDLE) < 0 ||
         PyModule_AddIntConstant(m, "STATE_HEAD", H1_STATE_HEAD) < 0 ||
         PyModule_AddIntConstant(m, "STATE_BODY", H1_STATE_BODY) < 0 ||

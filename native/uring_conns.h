@@ -30,7 +30,9 @@ enum {
     C_TOLD = 1u << 16,       /* Python was told (on_drain) that the client of its handler left */
     C_TLS = 1u << 17,        /* a TLS connection: its SSL object is s->tls_conns[fd] (uring_tls.c) */
     C_HANDSHAKE = 1u << 18,  /* its TLS handshake is not done yet */
-    C_TLSDOWN = 1u << 19     /* its close_notify is sent, or TLS failed on it: no more TLS in or out */
+    C_TLSDOWN = 1u << 19,    /* its close_notify is sent, or TLS failed on it: no more TLS in or out */
+    C_RAW = 1u << 20         /* switched protocols (a WebSocket after its 101): every byte read goes to Python's
+                                on_body as it comes, with C_BODY and C_BUSY set; no HTTP/1.1 parsing */
 };
 
 #define OUT_IOV 32
@@ -53,6 +55,7 @@ struct active {
     char *saved;               /* input held while Python keeps the connection */
     size_t saved_len, saved_cap;
     uint8_t rid_len; /* the sane X-Request-ID of that head, for the access log (0: none) */
+    uint8_t upgrade; /* that head asks to switch protocols (h1_asks_upgrade) */
     char rid[ALOG_RID_MAX];
 };
 

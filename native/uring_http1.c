@@ -81,6 +81,10 @@ static int body_event(UringServer *s, struct conn *c, PyObject *item) {
  * goes once no operation of it is in flight. Every path that kills a connection ends here, so Python never keeps a
  * connection the core has freed. */
 static void settle_dead(UringServer *s, struct conn *c) {
+    /* C_INRUN while Python hears of it: whatever Python does meanwhile (an abort() settles c again), c is freed here,
+     * once. */
+    uint32_t inrun = c->flags & C_INRUN;
+    c->flags |= C_INRUN;
     /* Python waits for the output to drain, or its handler may want to know that the client left. */
     if (((c->flags & C_DRAIN) || (c->flags & (C_BUSY | C_TOLD)) == C_BUSY) && s->on_drain != NULL) {
         c->flags |= C_TOLD;
@@ -91,7 +95,8 @@ static void settle_dead(UringServer *s, struct conn *c) {
         if (body_event(s, c, Py_NewRef(Py_False)) < 0)
             PyErr_WriteUnraisable(s->on_body);
     }
-    if (c->ops == 0)
+    c->flags = (c->flags & ~C_INRUN) | inrun;
+    if (c->ops == 0 && !inrun)
         conn_free(s, c);
 }
 
@@ -335,6 +340,18 @@ static void run_events(UringServer *s, struct conn *c) {
             }
             if (s->closing || (c->flags & C_EOF))
                 a->head.keep_alive = 0;
+            /* A request to switch protocols goes to Python (never a direct route): only it knows the WebSocket
+             * routes. What follows it is held, unparsed, while Python decides (see answer's "kept"). */
+            a->upgrade = (uint8_t)h1_asks_upgrade(ev.req);
+            if (a->upgrade && a->route != NULL) {
+                a->route = NULL;
+                if (covet_head_set(&a->head, ev.req, NULL, COVET_HEADERS_ALL) < 0) {
+                    PyErr_WriteUnraisable(s->on_request);
+                    h1_conn_abort(&a->p);
+                    conn_kill(s, c, 1);
+                    break;
+                }
+            }
             if (s->access_log != NULL && covet_alog_store(s->access_log))
                 a->rid_len = (uint8_t)covet_alog_rid_raw(ev.req, a->rid);
         } else if (kind == H1_EV_CONTINUE) {
@@ -397,7 +414,7 @@ static void run_events(UringServer *s, struct conn *c) {
                 rc = direct_answer(s, c, a->route, &a->head, body);
                 covet_head_clear(&a->head);
             } else {
-                PyObject *req = covet_head_request(&a->head, EV_REQUEST, body);
+                PyObject *req = covet_head_request(&a->head, a->upgrade ? EV_UPGRADE : EV_REQUEST, body);
                 rc = req != NULL ? answer(s, c, req) : -1;
                 if (req == NULL)
                     PyErr_WriteUnraisable(s->on_request);
@@ -446,9 +463,27 @@ static void run_events(UringServer *s, struct conn *c) {
         conn_active_release(s, c);
 }
 
+/* A switched connection's input: to Python as it comes (which may ask to stop reading until resume_body). */
+static void raw_input(UringServer *s, struct conn *c, const char *data, size_t n) {
+    /* C_INRUN: c outlives the call whatever Python does meanwhile (it closes later, on the loop's next turn). */
+    c->flags |= C_INRUN;
+    int r = body_event(s, c, PyBytes_FromStringAndSize(data, (Py_ssize_t)n));
+    c->flags &= ~C_INRUN;
+    if (r < 0) {
+        PyErr_WriteUnraisable(s->on_body);
+        conn_kill(s, c, 1);
+    } else if (r > 0) {
+        c->flags |= C_BODYWAIT;
+    }
+}
+
 static void feed(UringServer *s, struct conn *c, const char *data, size_t n) {
     if (c->flags & C_CLOSING)
         return; /* its last response is decided: nothing after it is read (the receive is being cancelled) */
+    if (c->flags & C_RAW) {
+        raw_input(s, c, data, n);
+        return;
+    }
     struct active *a = conn_active_get(s, c);
     if (a == NULL) {
         conn_kill(s, c, 1);
@@ -559,8 +594,11 @@ static void sweep(UringServer *s) {
 
 /* The peer's FIN: a streamed body can never complete now. */
 static void on_eof(UringServer *s, struct conn *c) {
-    if ((c->flags & (C_BODY | C_DEAD)) == C_BODY)
+    if ((c->flags & (C_BODY | C_DEAD)) == C_BODY) {
+        c->flags |= C_INRUN; /* the engine settles c after this: Python must not free it meanwhile */
         body_cut(s, c);
+        c->flags &= ~C_INRUN;
+    }
 }
 
 const struct uring_upcalls uring_http1_upcalls = {
@@ -569,3 +607,28 @@ const struct uring_upcalls uring_http1_upcalls = {
     .settle = http_settle,
     .sweep = sweep,
 };
+
+PyObject *http_switch(UringServer *s, struct conn *c, PyObject *head) {
+    if ((c->flags & (C_BUSY | C_RAW | C_DEAD)) != C_BUSY) {
+        PyErr_SetString(PyExc_RuntimeError, "upgrade() of a connection that is not waiting for Python's answer");
+        return NULL;
+    }
+    if (conn_enqueue(s, c, head) < 0) {
+        conn_kill(s, c, 1);
+        http_settle(s, c);
+        return PyErr_NoMemory();
+    }
+    c->flags |= C_RAW | C_BODY;
+    c->flags &= ~C_BODYWAIT;
+    struct active *a = c->act;
+    PyObject *held;
+    if (a != NULL) {
+        held = PyBytes_FromStringAndSize(a->saved_len ? a->saved : "", (Py_ssize_t)a->saved_len);
+        a->saved_len = 0;
+        h1_conn_abort(&a->p); /* no more HTTP/1.1 on this connection */
+    } else {
+        held = PyBytes_FromStringAndSize("", 0);
+    }
+    http_settle(s, c);
+    return held;
+}

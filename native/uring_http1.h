@@ -34,4 +34,8 @@ int http_idle_for_a_tick(const UringServer *s, const struct conn *c);
 /* Python let go of c: run the input held meanwhile. */
 void http_resume_input(UringServer *s, struct conn *c);
 
+/* Python accepted the upgrade c asked for (it holds c): ``head`` (the 101) is queued, and from now on every byte read
+ * goes to on_body as it comes (C_RAW). Returns the input held meanwhile, or NULL with an exception set. */
+PyObject *http_switch(UringServer *s, struct conn *c, PyObject *head);
+
 #endif

@@ -147,6 +147,28 @@ static PyObject *RS_resume_body(UringServer *s, PyObject *cid) {
     Py_RETURN_NONE;
 }
 
+/* upgrade(cid, head) -> bytes: Python switched the connection it holds to another protocol (uring_http1.h). */
+static PyObject *RS_upgrade(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "upgrade(cid, head: bytes)");
+        return NULL;
+    }
+    struct conn *c = conn_lookup_cid(s, args[0]);
+    if (c == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        PyErr_SetString(PyExc_ConnectionResetError, "the connection is gone");
+        return NULL;
+    }
+    if (c->flags & C_DEAD) {
+        PyErr_SetString(PyExc_ConnectionResetError, "the connection is gone");
+        return NULL;
+    }
+    PyObject *held = http_switch(s, c, args[1]);
+    wake(s);
+    return held;
+}
+
 static PyObject *RS_close_after(UringServer *s, PyObject *cid) {
     struct conn *c = conn_lookup_cid(s, cid);
     if (c == NULL) {
@@ -609,6 +631,9 @@ static PyMethodDef RS_methods[] = {
      "write(cid, data) -> int: 0 queued, 1 queued and handler.drained(cid) will be called, -1 the connection is gone."},
     {"finish", (PyCFunction)(void (*)(void))RS_finish, METH_FASTCALL,
      "finish(cid, keep_alive) -> bool: a streamed response ended; the connection reads on or closes."},
+    {"upgrade", (PyCFunction)(void (*)(void))RS_upgrade, METH_FASTCALL,
+     "upgrade(cid, head: bytes) -> bytes: queue the 101 head of the connection Python holds, and hand every byte "
+     "read from then on to handler.body(cid, data); returns the input held meanwhile."},
     {"resume_body", (PyCFunction)RS_resume_body, METH_O,
      "resume_body(cid) -> None: read on after handler.body(cid, data) returned True."},
     {"close_after", (PyCFunction)RS_close_after, METH_O,

@@ -46,11 +46,11 @@ def test_event_kinds_are_the_c_enum() -> None:
     from covet.runtime import events
 
     names = [n for n in events.__all__ if n.startswith("EV_")]
-    assert sorted(names) == sorted(["EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END"])
+    order = ("EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END", "EV_UPGRADE")
+    assert sorted(names) == sorted(order)
     for name in names:
         assert getattr(events, name) == getattr(_native, name), name
-    assert [getattr(events, n) for n in ("EV_REQUEST", "EV_CONTINUE", "EV_ERROR", "EV_STREAM", "EV_DATA", "EV_END")] \
-        == [0, 1, 2, 3, 4, 5]
+    assert [getattr(events, n) for n in order] == [0, 1, 2, 3, 4, 5, 6]
 
 
 def test_websocket_kinds_and_opcodes_are_the_c_ones() -> None:

@@ -36,11 +36,13 @@ from covet.exceptions import HTTPError
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.encode import error_reply
-from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM
+from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM, EV_UPGRADE
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import CONTINUE, H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
+from covet.runtime.ws_session import WSLink
+from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
 
@@ -87,6 +89,9 @@ class AsyncioChannel(H1Channel):
     def may_keep(self) -> bool:
         return not self.conn.closing
 
+    def switch(self, data: bytes) -> WSLink:
+        return self.conn.switch(data)
+
 
 class AsyncioHTTP1(asyncio.Protocol):
     """One HTTP/1.1 connection on an asyncio transport."""
@@ -112,7 +117,9 @@ class AsyncioHTTP1(asyncio.Protocol):
         self.body_paused = False  # the route has enough of its streamed body unread
         self.reading = True
         self.drain: asyncio.Future[None] | None = None
-        self.exchange: Exchange | None = None  # the request not answered on the spot
+        # The request not answered on the spot: an HTTP exchange, or a WebSocket's upgrade its handler has not
+        # answered yet.
+        self.exchange: Exchange | Upgrade | None = None
         self.body: RequestBody | None = None  # the request body streaming in (it may outlive its exchange)
         self.lingering = False  # our side is shut; what the client still sends is dropped
         self.eof = False  # the client shut its side (FIN)
@@ -320,6 +327,35 @@ class AsyncioHTTP1(asyncio.Protocol):
                 self._flush(out)
                 self.queue.extend(self._body_events(events, i))
                 return
+            elif kind == EV_UPGRADE:
+                _, method, path, query, minor, headers, keep_alive, rest = ev
+                hit = state.dispatcher.resolve_ws(path) if is_websocket(headers) else None
+                if hit is None:
+                    # Not a WebSocket route (or not a WebSocket upgrade): the GET it also is, then what followed it.
+                    events = [(EV_REQUEST, method, path, query, minor, headers, keep_alive, b""),
+                              *self.parser.feed(rest), *events[i:]]
+                    n = len(events)
+                    i = 0
+                    continue
+                self.nreq += 1
+                refused = refusal(state, minor, headers)
+                if refused is not None:
+                    data = render_closing(refused, head_lines, minor)
+                    if access is not None:
+                        access.record(self.info.client, method, path, query, headers, minor, data, -1, 0, -1, 0)
+                    out.append(data)
+                    self._flush(out)
+                    self._close()
+                    return
+                self._flush(out)
+                plan, names, params = hit
+                channel = AsyncioChannel(self, False, minor)
+                if access is not None:
+                    channel.logs(access, self.info.client, method, path, query, headers, plan.route_id, 0)
+                self.busy = True
+                self.exchange = start_websocket(state, channel, plan, path, query, headers, params, self.info,
+                                                names, rest)
+                return
             else:
                 data = render_closing(error_reply(ev[1], ev[2]), head_lines)
                 if access is not None:
@@ -391,6 +427,25 @@ class AsyncioHTTP1(asyncio.Protocol):
             self._close()
             return
         self._resume_queue()
+
+    def switch(self, data: bytes) -> WSLink:
+        """The WebSocket handshake's 101: this connection carries the WebSocket protocol from now on."""
+        from covet.runtime.asyncio_ws import AsyncioWS
+
+        transport = self.transport
+        assert transport is not None and not self.closed
+        transport.write(data)
+        ws = AsyncioWS(self.state, transport, self.write_paused, self.left)
+        transport.set_protocol(ws)
+        self.closed = True  # for this object: what the transport says now goes to ``ws``
+        self.exchange = None
+        self.queue.clear()
+        connections = self.state.connections
+        connections.discard(self)
+        connections.add(ws)
+        if not self.reading:
+            transport.resume_reading()
+        return ws
 
     def exchange_aborted(self) -> None:
         self.exchange = None

@@ -131,7 +131,7 @@ def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
         module = str(getattr(rd.handler, "__module__", ""))
         if module.split(".")[0] == "covet":
             continue
-        for method in rd.methods:
+        for method in rd.served_as:
             why = reasons.get(module, "was not in the build")
             if (method, rd.path) in glue_only:
                 out.append(f"{method} {rd.path}: its glue is compiled, but module {module} {why}")

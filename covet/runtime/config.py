@@ -46,6 +46,10 @@ class Config:
             running at once (anyio's default under FastAPI is 40 too); the rest wait their turn.
         loop_watchdog: seconds the event loop may be held by one piece of code before a warning names it
             (``covet.runtime.watchdog``); 0 turns the watchdog off.
+        ws_max_size: largest WebSocket message, in bytes (the connection closes with 1009 past it).
+        ws_max_queue: WebSocket messages received and not yet read by the handler before reading stops.
+        ws_ping_interval: seconds of silence from a WebSocket peer before a keep-alive ping; 0: none.
+        ws_ping_timeout: seconds a keep-alive ping may go unanswered before the connection closes (1011).
     """
 
     max_target: int = 8192
@@ -71,3 +75,7 @@ class Config:
     metrics: bool = False
     threads: int = 40
     loop_watchdog: float = 0.5
+    ws_max_size: int = 16 << 20
+    ws_max_queue: int = 32
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0

@@ -59,11 +59,15 @@ class Endpoint:
 class Dispatcher:
     """The routing table of one application, built once at start-up."""
 
-    __slots__ = ("paths", "not_found", "templates", "other_slash")
+    __slots__ = ("paths", "not_found", "templates", "other_slash", "websockets")
 
     def __init__(self, paths: PathTrie[Endpoint], not_found: RoutePlan = _NOT_FOUND_PLAN,
-                 templates: list[str] | None = None, other_slash: RoutePlan | None = None) -> None:
+                 templates: list[str] | None = None, other_slash: RoutePlan | None = None,
+                 websockets: PathTrie[tuple[RoutePlan, list[str]]] | None = None) -> None:
         self.paths = paths
+        # The WebSocket routes: (plan, the names of the path's parameters) by template. Apart from the HTTP ones, so
+        # that a GET to a WebSocket's path is a 404 (as in FastAPI), and HTTP dispatch never looks at them.
+        self.websockets = websockets
         self.not_found = not_found
         # redirect_slashes: what answers a path that only matches with its trailing "/" added or removed.
         self.other_slash = other_slash
@@ -95,3 +99,17 @@ class Dispatcher:
         if plan is None:
             return endpoint.not_allowed, _NO_PARAMS
         return plan, params
+
+    def resolve_ws(self, path: str) -> tuple[RoutePlan, list[str], list[str]] | None:
+        """The WebSocket route of ``path``: its plan, its parameters' names and their values; None when none."""
+        table = self.websockets
+        if table is None:
+            return None
+        try:
+            hit = table.match(path)
+        except BadPath:
+            return None
+        if hit is None:
+            return None
+        (plan, names), params = hit
+        return plan, names, params

@@ -20,7 +20,7 @@ So ``_, method, path, query, minor, headers, keep_alive, body = ev`` and ``ev.pa
 
 from typing import Final
 
-__all__ = ["EV_CONTINUE", "EV_DATA", "EV_END", "EV_ERROR", "EV_REQUEST", "EV_STREAM", "REQUEST_FIELDS"]
+__all__ = ["EV_CONTINUE", "EV_DATA", "EV_END", "EV_ERROR", "EV_REQUEST", "EV_STREAM", "EV_UPGRADE", "REQUEST_FIELDS"]
 
 EV_REQUEST: Final = 0
 """``Request(EV_REQUEST, method, path, query, minor, headers, keep_alive, body)``: a complete request."""
@@ -41,6 +41,11 @@ EV_DATA: Final = 4
 
 EV_END: Final = 5
 """``(EV_END,)``: the end of a streamed body."""
+
+EV_UPGRADE: Final = 6
+"""``Request(EV_UPGRADE, method, path, query, minor, headers, keep_alive, rest)``: a GET with an ``Upgrade`` field
+and no body. The parser stops after it: ``rest`` is the input that followed, unparsed. A transport that switches
+protocols hands it to the new one; one that does not answers the request as a GET and feeds ``rest`` again."""
 
 REQUEST_FIELDS: Final = ("kind", "method", "path", "query", "minor", "headers", "keep_alive", "body")
 """The fields of ``covet._native.Request``, in order."""

@@ -19,6 +19,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.body import RequestBody
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
+from covet.runtime.ws_session import WSConfig, WSLink, WSSession
 
 __all__ = ["CONTINUE", "H1Channel", "id_line", "prefix_of", "render", "render_closing", "stream_head"]
 
@@ -226,7 +227,25 @@ class H1Channel:
         self.ended()
         self.done(None, False)
 
+    def upgrade(self, head: bytes, config: WSConfig) -> WSSession:
+        """Answer 101 with ``head`` (its status line and fields, checked) and carry the WebSocket protocol on this
+        connection from now on."""
+        data = head + self.clock.head_lines + self.extra + b"\r\n"
+        access = self.access
+        if access is not None:
+            self.access = None
+            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, -1,
+                          self.began, self.route, 0)
+        link = self.switch(data)
+        session = WSSession(link, config, self.clock)
+        link.carry(session)
+        return session
+
     # -- the transport's side ------------------------------------------------------
+
+    def switch(self, data: bytes) -> WSLink:
+        """Write ``data`` (a 101) and hand the connection over to another protocol: its link."""
+        raise NotImplementedError
 
     def put(self, data: bytes) -> int:
         """Queue bytes: -1 gone, 0 queued, 1 queued and the peer is behind (wait for ``drained()``)."""

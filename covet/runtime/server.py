@@ -147,6 +147,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     await run_hooks(app.startup_hooks)
     SERVER.started = True
     state = ServerState(dispatcher, config)
+    state.ws_origins = app.websocket_origins
     if tls is not None:
         state.scheme = "https"
     writer = _access_log(state)
@@ -334,6 +335,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         core.set_head_lines(state.clock.head_lines)
         core.tick(http.timeout_response())
         state.tick_bodies(state.clock.now)
+        for conn in list(state.connections):  # (the WebSockets: the core times HTTP/1.1 itself)
+            conn.tick(state.clock.now)
 
     handle = [loop.call_later(1.0, tick)]
     try:
@@ -342,6 +345,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         say("covet: shutting down")
         state.closing = True
         core.shutdown()
+        for conn in list(state.connections):
+            conn.shutdown()
         # Refuse new connections now, as the asyncio loops' server.close() does: left open, the kernel would
         # complete their handshakes, and they would wait out the drain and then be reset.
         sock.close()

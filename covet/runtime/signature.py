@@ -241,6 +241,12 @@ def _scalar_sequence(tp: Any) -> bool:
     return False
 
 
+def _is_websocket(tp: Any) -> bool:
+    from covet.websockets import WebSocket
+
+    return isinstance(tp, type) and issubclass(tp, WebSocket)
+
+
 def _is_request(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, Request)
 
@@ -429,6 +435,10 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
         if ann is SecurityScopes:
             params.append(ParamSpec(p.name, "scopes", p.name, ann, MISSING, keyword_only=kw, local=local, owner=owner,
                                     scopes=tuple(scopes)))
+            continue
+        if _is_websocket(ann):
+            params.append(ParamSpec(p.name, "websocket", p.name, ann, MISSING, keyword_only=kw, local=local,
+                                    owner=owner))
             continue
         if _is_request(ann):
             params.append(ParamSpec(p.name, "request", p.name, ann, MISSING, keyword_only=kw, local=local, owner=owner))

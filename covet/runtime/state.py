@@ -16,6 +16,7 @@ from covet.runtime.dispatch import Dispatcher
 from covet.runtime.encode import Reply
 from covet.runtime.exits import AfterReply
 from covet.runtime.proxy import Front, Trust
+from covet.runtime.ws_session import WSConfig
 
 __all__ = ["Connection", "ServerState"]
 
@@ -68,6 +69,10 @@ class ServerState:
         self.access: AccessLog | None = None  # the access log's buffer, when it is on (runtime/accesslog.py)
         self.echo_id = False  # responses carry the request id (``access`` is set then too)
         self.metered = False  # --metrics: ``access`` counts each response too (covet/metrics.py)
+        self.ws_config = WSConfig(config.ws_max_size, config.ws_max_queue, config.ws_ping_interval,
+                                  config.ws_ping_timeout)
+        # The Origin values a WebSocket handshake may carry (the application's websocket_origins); None: any.
+        self.ws_origins: frozenset[str] | None = None
 
     def counted(self) -> int:
         return self.requests

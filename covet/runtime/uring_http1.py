@@ -26,12 +26,15 @@ from covet.exceptions import HTTPError
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply
-from covet.runtime.events import EV_STREAM
+from covet.runtime.events import EV_REQUEST, EV_STREAM
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
 from covet.runtime.uring_contract import HEADERS_ALL, HEADERS_CONTENT_TYPE, HEADERS_NONE
+from covet.runtime.uring_ws import UringWS
+from covet.runtime.ws_session import WSLink
+from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
@@ -50,6 +53,8 @@ class UringCore(Protocol):
     def close_after(self, cid: int, /) -> None: ...
 
     def resume_body(self, cid: int, /) -> None: ...
+
+    def upgrade(self, cid: int, head: bytes, /) -> bytes: ...
 
     def abort(self, cid: int, /) -> None: ...
 
@@ -84,8 +89,11 @@ class UringChannel(H1Channel):
         super().__init__(owner.state.clock, is_head, minor)
         self.owner = owner
         self.cid = cid
-        self.exchange: Exchange | None = None
+        self.exchange: Exchange | Upgrade | None = None
         self.waiter: asyncio.Future[None] | None = None
+
+    def switch(self, data: bytes) -> WSLink:
+        return self.owner.switch(self.cid, data)
 
     def put(self, data: bytes) -> int:
         core = self.owner.core
@@ -150,14 +158,20 @@ class UringHTTP1:
         self.core: UringCore | None = None
         self.live: dict[int, UringChannel] = {}  # by connection: the exchange it waits for
         self.bodies: dict[int, RequestBody] = {}  # by connection: the request body streaming in
+        self.sockets: dict[int, UringWS] = {}  # by connection: the WebSockets (switched after their 101)
 
     # -- called by the core -------------------------------------------------
 
     def request(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         """One complete request (or the head of one whose body streams): its response, or None when an exchange
         goes on with it."""
-        if ev[0] == EV_STREAM:
-            return self._open_body(cid, ev)
+        if ev[0] != EV_REQUEST:
+            if ev[0] == EV_STREAM:
+                return self._open_body(cid, ev)
+            hit = self.state.dispatcher.resolve_ws(ev[2]) if is_websocket(ev[5]) else None
+            if hit is not None:
+                return self._upgrade(cid, ev, hit)
+            # (an upgrade to anything else is answered as the GET it also is)
         _, method, path, query, minor, headers, keep_alive, body = ev
         state = self.state
         plan, params = state.dispatcher.resolve(method, path)
@@ -174,6 +188,39 @@ class UringHTTP1:
             return None
         # (the core records the bytes returned here in the access log itself)
         return self._answer(cid, plan, reply, keep_alive, method == "HEAD", minor, headers)
+
+    def _upgrade(self, cid: int, ev: tuple[Any, ...], hit: tuple[RoutePlan, list[str], list[str]]) -> bytes | None:
+        """A WebSocket upgrade to the route ``hit``: refused at once (its response), or run (None)."""
+        _, _, path, query, minor, headers, _, _ = ev
+        state = self.state
+        core = self.core
+        assert core is not None
+        refused = refusal(state, minor, headers)
+        if refused is not None:
+            core.close_after(cid)
+            return render_closing(refused, state.clock.head_lines, minor)
+        plan, names, params = hit
+        info = ConnectionInfo(None, None, state.scheme, "1.1", core, cid, self, state.front, headers)
+        channel = UringChannel(self, cid, False, minor)
+        self._logs(channel, cid, ev, plan.route_id, 0)
+        channel.exchange = start_websocket(state, channel, plan, path, query, headers, params, info, names, b"")
+        self.live[cid] = channel
+        return None
+
+    def switch(self, cid: int, data: bytes) -> WSLink:
+        """The 101 of ``cid``'s WebSocket: the core carries that protocol from now on (``body`` hands its bytes)."""
+        core = self.core
+        if core is None:
+            raise ConnectionResetError("the server is stopping")
+        self.live.pop(cid, None)
+        held = core.upgrade(cid, data)
+        link = UringWS(self, cid)
+        self.sockets[cid] = link
+        self.state.connections.add(link)
+        if held:
+            # What the client sent after its head, before the 101: fed once the session is attached.
+            self.loop.call_soon(link.received, held)
+        return link
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev
@@ -237,6 +284,12 @@ class UringHTTP1:
         ``resume_body``."""
         body = self.bodies.get(cid)
         if body is None:
+            link = self.sockets.get(cid)
+            if link is None:
+                return False
+            if type(item) is bytes:
+                return link.received(item)
+            link.lost()
             return False
         if type(item) is bytes:
             return body.feed(item)
@@ -319,6 +372,12 @@ class UringHTTP1:
         """The connection's output fell below the low-water mark, or its client left (FIN, reset, close)."""
         channel = self.live.get(cid)
         if channel is None:
+            link = self.sockets.get(cid)
+            if link is not None:
+                link.wake()
+                core = self.core
+                if core is None or core.closed(cid):
+                    link.lost()
             return
         exchange = channel.exchange
         if exchange is not None and self.gone(cid):

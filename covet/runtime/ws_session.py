@@ -1,0 +1,266 @@
+"""One WebSocket connection after its 101, whatever carries it: the protocol's life, written once.
+
+Frames come in through the C parser (``covet._native.WSParser``: unmasking, fragments, UTF-8, limits) and leave
+through ``covet._native.ws_frame``. This module holds what is left: the close handshake, answering pings,
+keep-alive pings, and the two bounded queues. A transport gives the session a ``WSLink`` (bytes out, reading
+paused and resumed, a way to wait until the peer reads) and calls ``feed``, ``lost`` and ``tick``; the handler's
+``WebSocket`` calls ``receive``, ``send`` and ``close``.
+
+Backpressure, both ways: past ``max_queue`` messages nobody has received, the link stops reading (the peer's
+sends then wait in the kernel, then in the peer); ``send`` waits while the link holds more than its high-water
+mark unsent, so a peer that does not read cannot grow the server's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+from collections import deque
+from typing import Final, Protocol, final
+
+from covet._native import WSParser, ws_frame
+from covet.runtime.clock import Clock
+from covet.runtime.ws_events import (
+    WS_BINARY,
+    WS_CLOSE,
+    WS_ERROR,
+    WS_OP_BINARY,
+    WS_OP_CLOSE,
+    WS_OP_PING,
+    WS_OP_PONG,
+    WS_OP_TEXT,
+    WS_PING,
+    WS_TEXT,
+)
+
+__all__ = ["WSConfig", "WSLink", "WSSession", "Closed", "close_payload", "OPEN", "CLOSING", "CLOSED"]
+
+log = logging.getLogger("covet.websocket")
+
+OPEN: Final = 1
+CLOSING: Final = 2  # our Close frame is sent; waiting for the peer's
+CLOSED: Final = 3
+
+# What a receiver gets once the connection is over: the close code and reason (1006: it went without a Close).
+ABNORMAL: Final = 1006
+NO_STATUS: Final = 1005
+
+
+@final
+class WSConfig:
+    """The WebSocket limits of one server (``covet serve --ws-*``, uvicorn's names and defaults)."""
+
+    __slots__ = ("max_size", "max_queue", "ping_interval", "ping_timeout", "close_timeout")
+
+    def __init__(self, max_size: int = 16 * 1024 * 1024, max_queue: int = 32, ping_interval: float = 20.0,
+                 ping_timeout: float = 20.0, close_timeout: float = 5.0) -> None:
+        self.max_size = max_size  # bytes of one message (and so of one frame); 1009 past it
+        self.max_queue = max_queue  # received messages held before reading stops
+        self.ping_interval = ping_interval  # 0: no keep-alive pings
+        self.ping_timeout = ping_timeout  # a ping unanswered this long closes the connection (1011)
+        self.close_timeout = close_timeout  # our Close unanswered this long: the connection is cut
+
+
+class WSLink(Protocol):
+    """What a transport gives a WebSocket session: its connection, after the 101."""
+
+    def carry(self, session: WSSession, /) -> None:
+        """From now on, hand what the peer sends to ``session`` (``feed``, ``lost``)."""
+
+    def write(self, data: bytes, /) -> None: ...
+
+    def close(self) -> None:
+        """Close the connection once what was written is sent."""
+
+    def abort(self) -> None:
+        """Cut the connection now."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def backed_up(self) -> bool:
+        """More is waiting to be sent than the high-water mark."""
+
+    async def drained(self) -> None:
+        """Return once the unsent bytes are below the low-water mark, or the connection is gone."""
+
+
+@final
+class Closed(Exception):
+    """The connection is over: the close code and reason the handler is told (``WebSocketDisconnect``)."""
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(code, reason)
+        self.code = code
+        self.reason = reason
+
+
+def close_payload(code: int, reason: str) -> bytes:
+    """A Close frame's payload: the code, then the reason cut to fit a control frame (125 bytes)."""
+    if code == NO_STATUS:
+        return b""
+    raw = reason.encode()
+    if len(raw) > 123:
+        raw = raw[:123].decode(errors="ignore").encode()  # never half a character
+    return struct.pack("!H", code) + raw
+
+
+@final
+class WSSession:
+    """One WebSocket connection: see the module's docstring."""
+
+    __slots__ = ("link", "config", "clock", "parser", "state", "inbox", "waiter", "reading", "closed_with",
+                 "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings")
+
+    def __init__(self, link: WSLink, config: WSConfig, clock: Clock) -> None:
+        self.link = link
+        self.config = config
+        self.clock = clock  # its ``now``, a second's precision, is all the timeouts need
+        self.parser = WSParser(max_frame=config.max_size, max_message=config.max_size)
+        self.state = OPEN
+        self.inbox: deque[str | bytes] = deque()
+        self.waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
+        self.reading = True
+        self.closed_with: Closed | None = None  # once over: what a receiver is told
+        self.close_sent = False
+        self.ping_sent = 0.0  # when our unanswered keep-alive ping went out (0: none out)
+        self.ping_payload = b""
+        self.last_seen = clock.now  # the last time the peer sent anything
+        self.closing_since = 0.0
+        self.pings = 0
+
+    # -- from the transport ---------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes the peer sent."""
+        if self.state == CLOSED:
+            return
+        self.last_seen = self.clock.now
+        for ev in self.parser.feed(data):
+            kind = ev[0]
+            if kind == WS_TEXT or kind == WS_BINARY:
+                if self.state != OPEN:
+                    continue  # after our Close, data is read and dropped (RFC 6455 1.4)
+                self.inbox.append(ev[1])
+                if len(self.inbox) >= self.config.max_queue and self.reading:
+                    self.reading = False
+                    self.link.pause_reading()
+                self._wake()
+            elif kind == WS_PING:
+                if not self.close_sent:
+                    self.link.write(ws_frame(WS_OP_PONG, ev[1]))
+            elif kind == WS_CLOSE:
+                self._peer_closed(ev[1], ev[2])
+                return
+            elif kind == WS_ERROR:
+                log.debug("closing a WebSocket: %s (%d)", ev[2], ev[1])
+                self._fail(ev[1], ev[2])
+                return
+            else:  # a pong
+                if self.ping_sent and ev[1] == self.ping_payload:
+                    self.ping_sent = 0.0
+
+    def lost(self) -> None:
+        """The connection is gone (reset, closed, or closed by us after the handshake)."""
+        if self.state != CLOSED:
+            self._over(Closed(ABNORMAL))
+
+    def tick(self, now: float) -> None:
+        """Once a second: keep-alive pings, and the limit on waiting for the peer's Close."""
+        if self.state == CLOSED:
+            return
+        config = self.config
+        if self.state == CLOSING:
+            if now - self.closing_since >= config.close_timeout:
+                self.link.abort()
+                self._over(self.closed_with or Closed(ABNORMAL))
+            return
+        if self.ping_sent:
+            if config.ping_timeout and now - self.ping_sent >= config.ping_timeout:
+                log.debug("closing a WebSocket: no pong in %.0f s", config.ping_timeout)
+                self._fail(1011, "keepalive ping timeout")
+        elif config.ping_interval and now - self.last_seen >= config.ping_interval:
+            self.pings += 1
+            self.ping_payload = b"%d" % self.pings
+            self.ping_sent = now
+            self.link.write(ws_frame(WS_OP_PING, self.ping_payload))
+
+    # -- from the handler -------------------------------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next message; ``Closed`` once the connection is over and every message before that was read."""
+        while not self.inbox:
+            if self.closed_with is not None or self.state != OPEN:
+                raise self.closed_with or Closed(ABNORMAL)
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+        message = self.inbox.popleft()
+        if not self.reading and len(self.inbox) < self.config.max_queue // 2 + 1 and self.state == OPEN:
+            self.reading = True
+            self.link.resume_reading()
+        return message
+
+    async def send(self, data: str | bytes) -> None:
+        """One message, as one frame; waits while the peer is behind. ``Closed`` when the connection is over."""
+        if self.close_sent or self.state == CLOSED:
+            raise self.closed_with or Closed(ABNORMAL)
+        if isinstance(data, str):
+            self.link.write(ws_frame(WS_OP_TEXT, data.encode()))
+        else:
+            self.link.write(ws_frame(WS_OP_BINARY, bytes(data)))
+        while self.link.backed_up() and self.state != CLOSED:
+            await self.link.drained()
+
+    async def close(self, code: int, reason: str) -> None:
+        """Start the close handshake (the peer's Close, or ``close_timeout``, ends it)."""
+        self.start_close(code, reason)
+
+    def start_close(self, code: int, reason: str) -> None:
+        if self.close_sent or self.state == CLOSED:
+            return
+        self._send_close(code, reason)
+        self.state = CLOSING
+        # What a receive() still waiting is told, should the peer's Close not come.
+        self.closed_with = Closed(code, reason)
+        self._wake()
+
+    # -- the close handshake ----------------------------------------------------------------------------------------
+
+    def _send_close(self, code: int, reason: str) -> None:
+        self.close_sent = True
+        self.closing_since = self.clock.now
+        self.link.write(ws_frame(WS_OP_CLOSE, close_payload(code, reason)))
+
+    def _peer_closed(self, code: int, reason: str) -> None:
+        """The peer's Close: echo it (unless ours went first), then the server closes the connection (RFC 6455
+        7.1.1: the server closes the TCP connection first)."""
+        if not self.close_sent:
+            self._send_close(code if code != NO_STATUS else NO_STATUS, "")
+            self.closed_with = Closed(code, reason)
+        elif self.closed_with is None:
+            self.closed_with = Closed(code, reason)
+        self.link.close()
+        self._over(self.closed_with)
+
+    def _fail(self, code: int, why: str) -> None:
+        """The peer broke the protocol (or stopped answering): send our Close and go (RFC 6455 7.1.7)."""
+        if not self.close_sent:
+            self._send_close(code, why)
+        self.link.close()
+        self._over(Closed(code, why))
+
+    def _over(self, closed: Closed) -> None:
+        self.state = CLOSED
+        if self.closed_with is None:
+            self.closed_with = closed
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

@@ -1,0 +1,237 @@
+"""A WebSocket request's life until its handler accepts or refuses it, whatever transport carried it.
+
+The transport hands over a request that asked to upgrade (``EV_UPGRADE``) to a path with a WebSocket route:
+``start`` checks the handshake (RFC 6455 4.2.1; a bad one is answered 400, a version other than 13 is 426) and the
+allowed origins, then runs the route's glue in a Task with a ``covet.websockets.WebSocket``. Its parameters and
+dependencies are resolved first, as on any route: one that fails refuses the upgrade with an HTTP answer (403 for
+invalid parameters, a dependency's ``HTTPException`` its own), never a half-open socket.
+
+``accept`` writes the 101 through the exchange's channel (``H1Channel.upgrade``); the transport then carries the
+WebSocket protocol (``ws_session.WSSession``) on that connection. Whatever the handler does next, the session
+closes once it returns: 1000 when it returned, 1011 when it raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import logging
+from typing import TYPE_CHECKING, Any, Final, final
+
+from covet._native import render_fields
+from covet.exceptions import HTTPError, RequestValidationError
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.encode import encode_any, error_reply, http_error_reply, server_error_reply
+from covet.runtime.ws_session import ABNORMAL, WSSession
+from covet.websockets import WebSocket, WebSocketDisconnect, WebSocketException, WebSocketState
+
+if TYPE_CHECKING:
+    from covet.runtime.glue import RoutePlan
+    from covet.runtime.h1_response import H1Channel
+    from covet.runtime.state import ServerState
+
+__all__ = ["start", "refusal", "Upgrade", "accept_key", "handshake_error", "is_websocket"]
+
+log = logging.getLogger("covet.websocket")
+
+_GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_VERSION: Final = ((b"sec-websocket-version", b"13"),)
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for the client's ``Sec-WebSocket-Key`` (RFC 6455 4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode("latin-1") + _GUID).digest()).decode()
+
+
+def _tokens(headers: list[tuple[str, str]], name: str) -> list[str]:
+    return [t.strip().lower() for k, v in headers if k == name for t in v.split(",")]
+
+
+def handshake_error(minor: int, headers: list[tuple[str, str]]) -> tuple[int, Any, bytes] | None:
+    """The HTTP answer to an upgrade request that is not a valid WebSocket opening handshake, else None."""
+    if minor != 1:
+        return error_reply(400, "a WebSocket handshake needs HTTP/1.1")
+    if "websocket" not in _tokens(headers, "upgrade"):
+        return None  # not a WebSocket upgrade at all: the caller answers it as the GET it also is
+    if "upgrade" not in _tokens(headers, "connection"):
+        return error_reply(400, "the WebSocket handshake lacks 'Connection: Upgrade'")
+    versions = [v.strip() for k, v in headers if k == "sec-websocket-version"]
+    if versions != ["13"]:
+        return error_reply(426, "only WebSocket version 13 is supported", _VERSION)
+    keys = [v for k, v in headers if k == "sec-websocket-key"]
+    if len(keys) != 1:
+        return error_reply(400, "the WebSocket handshake needs one Sec-WebSocket-Key")
+    try:
+        raw = base64.b64decode(keys[0].strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        return error_reply(400, "Sec-WebSocket-Key is not 16 bytes in base64")
+    return None
+
+
+def is_websocket(headers: list[tuple[str, str]]) -> bool:
+    return "websocket" in _tokens(headers, "upgrade")
+
+
+@final
+class Upgrade:
+    """The request between its head and the handler's answer: ``accept`` (101, then the WebSocket protocol) or
+    ``refuse`` (an HTTP answer). Exactly one of them reaches the channel; ``lost`` when the client went first."""
+
+    __slots__ = ("state", "channel", "key", "protocols", "rest", "session", "answered", "task", "websocket", "path")
+
+    def __init__(self, state: ServerState, channel: H1Channel, key: str, protocols: list[str], rest: bytes,
+                 path: str) -> None:
+        self.state = state
+        self.path = path
+        self.channel = channel
+        self.key = key
+        self.protocols = protocols
+        self.rest = rest  # what the client sent after its head: the first frames, already
+        self.session: WSSession | None = None
+        self.answered = False
+        self.task: asyncio.Task[Any] | None = None
+        self.websocket: WebSocket | None = None
+
+    def accept(self, subprotocol: str | None, headers: list[tuple[str, str]]) -> WSSession:
+        if self.answered:
+            raise RuntimeError("the WebSocket handshake was already answered")
+        if self.channel.gone():
+            raise WebSocketDisconnect(ABNORMAL)
+        if subprotocol is not None and subprotocol not in self.protocols:
+            raise RuntimeError(f"accept(subprotocol={subprotocol!r}): the client offered {self.protocols}")
+        extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        if subprotocol is not None:
+            extra.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+        lines, _ = render_fields(extra)  # every byte checked: no CR, LF or NUL reaches the head
+        head = (b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                b"sec-websocket-accept: " + accept_key(self.key).encode() + b"\r\n" + lines)
+        self.answered = True
+        session = self.session = self.channel.upgrade(head, self.state.ws_config)
+        if self.rest:
+            rest, self.rest = self.rest, b""
+            session.feed(rest)
+        return session
+
+    def refuse(self, status: int) -> None:
+        self.refuse_reply(error_reply(status, "WebSocket connection refused" if status == 403 else "refused"))
+
+    def refuse_with(self, response: Any) -> None:
+        reply = encode_any(response, 200)
+        if type(reply) is not tuple:
+            raise TypeError("send_denial_response: a streamed response cannot refuse a WebSocket; give a Response")
+        self.refuse_reply(reply)
+
+    def refuse_reply(self, reply: tuple[int, Any, bytes]) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        self.channel.respond(reply, False)  # what the client sent after its head is not HTTP: the connection ends
+
+    # -- the transport's side (the exchange it holds while the handler has not answered) ---------------------------
+
+    def client_left(self) -> None:
+        self.lost()
+
+    def lost(self) -> None:
+        session = self.session
+        if session is not None:
+            session.lost()
+        elif not self.answered:
+            task = self.task
+            if task is not None and not task.done():
+                task.cancel()
+            self.answered = True
+            self.channel.close()
+
+    # -- the handler ----------------------------------------------------------------------------------------------
+
+    def done(self, task: asyncio.Task[Any]) -> None:
+        self.state.tasks.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        reply = None if task.cancelled() or exc is not None else task.result()
+        session = self.session
+        if not self.answered:
+            # The handler ended (or failed) before it accepted: the client gets an HTTP answer.
+            if exc is not None:
+                if isinstance(exc, (WebSocketException, WebSocketDisconnect)):
+                    self.refuse(403)
+                elif isinstance(exc, RequestValidationError):
+                    self.refuse_reply(error_reply(403, exc.errors()))
+                elif isinstance(exc, HTTPError):
+                    self.refuse_reply(http_error_reply(exc))
+                else:
+                    self.refuse_reply(server_error_reply(f"WebSocket {self.path}", exc))
+            elif type(reply) is tuple and reply[0] >= 400:
+                self.refuse_reply((403, reply[1], reply[2]) if reply[0] == 422 else reply)
+            else:
+                self.refuse(403)
+            return
+        if session is None:
+            return  # refused (denial response, or close() before accept)
+        ws = self.websocket
+        if exc is None and not task.cancelled():
+            if type(reply) is tuple and reply[0] >= 400:
+                log.error("WebSocket %s: an error after accept (%d) closes it with 1011", self.path,
+                          reply[0])
+                self._close(1011, "")
+            else:
+                self._close(1000, "")
+        elif isinstance(exc, WebSocketDisconnect):
+            self._close(exc.code, exc.reason)
+        elif isinstance(exc, WebSocketException):
+            self._close(exc.code, exc.reason)
+        elif exc is not None:
+            log.error("WebSocket %s: the handler raised", self.path, exc_info=exc)
+            self._close(1011, "")
+        else:  # cancelled: the server stops
+            self._close(1001, "")
+        if ws is not None:
+            ws.application_state = WebSocketState.DISCONNECTED
+
+    def _close(self, code: int, reason: str) -> None:
+        session = self.session
+        if session is not None and not session.close_sent:
+            session.start_close(code, reason)
+
+
+def refusal(state: ServerState, minor: int, headers: list[tuple[str, str]]) -> tuple[int, Any, bytes] | None:
+    """The HTTP answer to a WebSocket upgrade refused before its route runs (a bad handshake, an Origin not
+    allowed), else None. The connection closes after it: what the client sent next is not HTTP."""
+    bad = handshake_error(minor, headers)
+    if bad is not None:
+        return bad
+    origins = state.ws_origins
+    if origins is not None:
+        origin = next((v for k, v in headers if k == "origin"), None)
+        if origin is None or (origin not in origins and "*" not in origins):
+            return error_reply(403, "this Origin may not open a WebSocket here")
+    return None
+
+
+def start(state: ServerState, channel: H1Channel, plan: RoutePlan, path: str, query: str,
+          headers: list[tuple[str, str]], params: list[str], info: ConnectionInfo, names: list[str],
+          rest: bytes) -> Upgrade:
+    """Run the WebSocket route ``plan`` for an upgrade request ``refusal`` has passed."""
+    key = next(v for k, v in headers if k == "sec-websocket-key").strip()
+    protocols = [t.strip() for k, v in headers if k == "sec-websocket-protocol" for t in v.split(",") if t.strip()]
+    upgrade = Upgrade(state, channel, key, protocols, rest, path)
+    ws = upgrade.websocket = WebSocket(path, query, headers, info, dict(zip(names, params, strict=True)), upgrade)
+    result = plan.glue("GET", path, query, headers, ws, params, info)
+    if not asyncio.iscoroutine(result):
+        # (a glue answers at once only when it refused: a parameter or a dependency)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        fut.set_result(result)
+        result = _value(fut)
+    task = upgrade.task = asyncio.get_running_loop().create_task(result)
+    state.tasks.add(task)
+    task.add_done_callback(upgrade.done)
+    return upgrade
+
+
+async def _value(fut: asyncio.Future[Any]) -> Any:
+    return await fut
+

@@ -1,0 +1,222 @@
+"""WebSocket handlers' side of a connection, in FastAPI's (Starlette's) names: ``WebSocket``, ``WebSocketDisconnect``,
+``WebSocketState``. See docs/websockets.md."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, final
+
+from covet.requests import Request
+
+if TYPE_CHECKING:
+    from covet.runtime.connection import ConnectionInfo
+    from covet.runtime.ws_session import WSSession
+    from covet.runtime.ws_upgrade import Upgrade
+
+__all__ = ["WebSocket", "WebSocketDisconnect", "WebSocketException", "WebSocketState"]
+
+
+class WebSocketState(enum.Enum):
+    CONNECTING = 0
+    CONNECTED = 1
+    DISCONNECTED = 2
+    RESPONSE = 3
+
+
+class WebSocketDisconnect(Exception):
+    """The connection is over: the peer closed it (its close ``code`` and ``reason``), or it went (1006)."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+        super().__init__(code, self.reason)
+
+
+class WebSocketException(Exception):
+    """Raised by a handler or a dependency: before ``accept`` it refuses the upgrade (403), after it closes the
+    connection with ``code`` and ``reason``."""
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+        super().__init__(code, self.reason)
+
+
+@final
+class WebSocket(Request):
+    """One WebSocket connection, handed to a ``@app.websocket`` handler: ``accept`` it, then receive and send.
+
+    Before ``accept`` nothing is sent: the handler (and its dependencies) may still refuse the upgrade, which the
+    client then gets as an HTTP answer (403 for ``close()``, an ``HTTPException``'s own status).
+    """
+
+    __slots__ = ("_upgrade", "_session", "client_state", "application_state")
+
+    def __init__(self, path: str, query_string: str, headers: list[tuple[str, str]], conn: ConnectionInfo,
+                 path_params: dict[str, str], upgrade: Upgrade) -> None:
+        super().__init__("GET", path, query_string, headers, b"", conn, path_params)
+        self._upgrade = upgrade
+        self._session: WSSession | None = None
+        self.client_state = WebSocketState.CONNECTING
+        self.application_state = WebSocketState.CONNECTING
+
+    @property
+    def scope(self) -> dict[str, object]:
+        scope = super().scope
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if scope["scheme"] == "https" else "ws"
+        scope.pop("method", None)
+        scope["subprotocols"] = self._upgrade.protocols
+        return scope
+
+    @property
+    def url(self) -> Any:
+        url = super().url
+        return url.replace(scheme="wss" if url.scheme == "https" else "ws")
+
+    # -- the handshake --------------------------------------------------------------------------------------------
+
+    async def accept(self, subprotocol: str | None = None,
+                     headers: Mapping[str, str] | list[tuple[bytes, bytes]] | None = None) -> None:
+        """Answer the upgrade (101) with ``subprotocol`` (one the client offered) and extra response headers."""
+        if self.application_state != WebSocketState.CONNECTING:
+            raise RuntimeError('Cannot call "accept" more than once, nor after "close"')
+        pairs: list[tuple[str, str]] = []
+        if headers is not None:
+            items = headers.items() if isinstance(headers, Mapping) else headers
+            for k, v in items:
+                pairs.append((k.decode("latin-1") if isinstance(k, bytes) else str(k),
+                              v.decode("latin-1") if isinstance(v, bytes) else str(v)))
+        self._session = self._upgrade.accept(subprotocol, pairs)
+        self.application_state = self.client_state = WebSocketState.CONNECTED
+
+    async def send_denial_response(self, response: Any) -> None:
+        """Refuse the upgrade with an HTTP ``response`` of the handler's own (instead of ``close()``'s 403)."""
+        if self.application_state != WebSocketState.CONNECTING:
+            raise RuntimeError("the WebSocket is accepted: an HTTP response can no longer be sent")
+        self._upgrade.refuse_with(response)
+        self.application_state = WebSocketState.RESPONSE
+
+    # -- receiving ------------------------------------------------------------------------------------------------
+
+    def _connected(self) -> WSSession:
+        session = self._session
+        if session is None or self.application_state == WebSocketState.CONNECTING:
+            raise RuntimeError('WebSocket is not connected. Need to call "accept" first.')
+        return session
+
+    async def _next(self) -> str | bytes:
+        from covet.runtime.ws_session import Closed
+
+        session = self._connected()
+        if self.client_state == WebSocketState.DISCONNECTED:
+            raise RuntimeError('Cannot call "receive" once a disconnect message has been received.')
+        try:
+            return await session.receive()
+        except Closed as exc:
+            self.client_state = WebSocketState.DISCONNECTED
+            raise WebSocketDisconnect(exc.code, exc.reason) from None
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message, as ASGI has it: ``{"type": "websocket.receive", "text": ...}`` (or ``"bytes"``), or
+        ``{"type": "websocket.disconnect", "code": ..., "reason": ...}`` once the peer is gone."""
+        try:
+            data = await self._next()
+        except WebSocketDisconnect as exc:
+            return {"type": "websocket.disconnect", "code": exc.code, "reason": exc.reason}
+        if type(data) is str:
+            return {"type": "websocket.receive", "text": data}
+        return {"type": "websocket.receive", "bytes": data}
+
+    async def receive_text(self) -> str:
+        data = await self._next()
+        if not isinstance(data, str):
+            raise TypeError("receive_text: the peer sent a binary message (use receive_bytes or receive)")
+        return data
+
+    async def receive_bytes(self) -> bytes:
+        data = await self._next()
+        if isinstance(data, str):
+            raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
+        return bytes(data)
+
+    async def receive_json(self, mode: str = "text") -> Any:
+        """The next message, decoded as JSON; ``mode="binary"`` reads it from a binary message."""
+        if mode not in ("text", "binary"):
+            raise RuntimeError('The "mode" argument should be "text" or "binary".')
+        data = await (self.receive_text() if mode == "text" else self.receive_bytes())
+        return json.loads(data)
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Each text message until the peer closes (then the loop ends, without an exception)."""
+        try:
+            while True:
+                yield await self.receive_text()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                yield await self.receive_bytes()
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        try:
+            while True:
+                yield await self.receive_json()
+        except WebSocketDisconnect:
+            pass
+
+    # -- sending --------------------------------------------------------------------------------------------------
+
+    async def _send(self, data: str | bytes) -> None:
+        from covet.runtime.ws_session import Closed
+
+        session = self._connected()
+        if self.application_state == WebSocketState.DISCONNECTED:
+            raise RuntimeError('Cannot call "send" once a close message has been sent.')
+        try:
+            await session.send(data)
+        except Closed as exc:
+            self.client_state = WebSocketState.DISCONNECTED
+            raise WebSocketDisconnect(exc.code, exc.reason) from None
+
+    async def send_text(self, data: str) -> None:
+        await self._send(str(data))
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self._send(bytes(data))
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        if mode not in ("text", "binary"):
+            raise RuntimeError('The "mode" argument should be "text" or "binary".')
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        await self._send(text if mode == "text" else text.encode())
+
+    async def send(self, message: Mapping[str, Any]) -> None:
+        """An ASGI message: ``websocket.accept``, ``websocket.send`` (``text`` or ``bytes``), ``websocket.close``."""
+        kind = message.get("type")
+        if kind == "websocket.accept":
+            await self.accept(message.get("subprotocol"), message.get("headers"))
+        elif kind == "websocket.send":
+            text = message.get("text")
+            await self._send(text if text is not None else bytes(message.get("bytes") or b""))
+        elif kind == "websocket.close":
+            await self.close(message.get("code", 1000), message.get("reason"))
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close the connection with ``code``; before ``accept``, refuse the upgrade (HTTP 403)."""
+        if self.application_state == WebSocketState.CONNECTING:
+            self._upgrade.refuse(403)
+            self.application_state = WebSocketState.DISCONNECTED
+            return
+        if self.application_state == WebSocketState.DISCONNECTED:
+            raise RuntimeError('Cannot call "send" once a close message has been sent.')
+        self.application_state = WebSocketState.DISCONNECTED
+        await self._connected().close(code, reason or "")

@@ -1,0 +1,119 @@
+"""The app of tests/test_websockets.py: WebSocket routes beside an HTTP one."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from covet import Covet, Depends, Header, HTTPException, Query, WebSocket, WebSocketDisconnect, WebSocketException
+
+app = Covet()
+
+closed: list[int] = []  # the codes the echo handler saw its peers leave with (read by /closes)
+
+
+@app.get("/plain")
+async def plain() -> dict[str, str]:
+    return {"http": "yes"}
+
+
+@app.get("/closes")
+async def closes() -> list[int]:
+    return closed
+
+
+@app.websocket("/echo")
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                closed.append(message["code"])
+                return
+            if "text" in message:
+                await websocket.send_text(message["text"])
+            else:
+                await websocket.send_bytes(message["bytes"])
+    except WebSocketDisconnect as exc:
+        closed.append(exc.code)
+
+
+@app.websocket("/json")
+async def json_echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for item in websocket.iter_json():
+        await websocket.send_json({"got": item})
+
+
+def token(token: Annotated[str, Query()]) -> str:
+    if token == "forbidden":
+        raise HTTPException(status_code=401, detail="bad token")
+    if token == "policy":
+        raise WebSocketException(code=1008, reason="policy")
+    return token
+
+
+@app.websocket("/rooms/{room}")
+async def room(websocket: WebSocket, room: str, user: Annotated[str, Depends(token)],
+               x_client: Annotated[str | None, Header()] = None, n: int = 1) -> None:
+    await websocket.accept()
+    await websocket.send_json({"room": room, "user": user, "client": x_client, "n": n,
+                               "path": websocket.url.path, "scheme": websocket.url.scheme})
+    await websocket.close()
+
+
+@app.websocket("/close")
+async def close_with_code(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.close(code=4001, reason="bye")
+
+
+@app.websocket("/refuse")
+async def refuse(websocket: WebSocket) -> None:
+    await websocket.close()
+
+
+@app.websocket("/boom")
+async def boom(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.receive_text()
+    raise ValueError("the handler failed on purpose")
+
+
+@app.websocket("/boom-early")
+async def boom_early(websocket: WebSocket) -> None:
+    raise ValueError("the handler failed before accepting")
+
+
+@app.websocket("/protocols")
+async def protocols(websocket: WebSocket) -> None:
+    offered = websocket.scope["subprotocols"]
+    assert isinstance(offered, list)
+    await websocket.accept(subprotocol="chat.v2" if "chat.v2" in offered else None, headers={"x-extra": "1"})
+    await websocket.send_text(",".join(offered))
+    await websocket.close()
+
+
+@app.websocket("/flood")
+async def flood(websocket: WebSocket, size: int = 65536, count: int = 1000) -> None:
+    """Sends ``count`` messages of ``size`` bytes to a peer that may not read them: send() must wait."""
+    await websocket.accept()
+    chunk = b"x" * size
+    for _ in range(count):
+        await websocket.send_bytes(chunk)
+    await websocket.close()
+
+
+@app.websocket("/sleepy")
+async def sleepy(websocket: WebSocket) -> None:
+    """Accepts and reads nothing for a while: what the peer sends waits in a bounded queue."""
+    await websocket.accept()
+    await asyncio.sleep(3)
+    total = 0
+    async for data in websocket.iter_bytes():
+        total += len(data)
+        if data == b"end":
+            break
+    await websocket.send_json({"total": total})
+    await websocket.close()

@@ -1,0 +1,466 @@
+"""WebSocket routes (docs/websockets.md), end to end: a real server on every transport, interpreted and compiled, and
+a real client (the ``websockets`` package), or raw bytes where a client would not misbehave."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from conftest import APPS, TRANSPORTS, Server, app_server, build_project
+
+KEY = base64.b64encode(b"0123456789abcdef").decode()
+
+
+@pytest.fixture(scope="session")
+def built_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_project(tmp_path_factory, APPS / "ws.py")
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    srv = app_server(request, request.param, "ws", "built_ws", "--ws-max-size", "1048576")
+    yield srv
+    code, log = srv.stop()
+    assert code == 0, log
+
+
+def ws_url(srv: Server, path: str) -> str:
+    return f"ws://{srv.host}:{srv.port}{path}"
+
+
+def open_ws(srv: Server, path: str, **kw: object) -> ClientConnection:
+    return connect(ws_url(srv, path), open_timeout=10, close_timeout=10, max_size=None, **kw)  # type: ignore[arg-type]
+
+
+def raw_handshake(srv: Server, path: str = "/echo", extra: bytes = b"") -> tuple[socket.socket, bytes]:
+    """A handshake on a plain socket: the socket and what the server answered (up to the end of its head)."""
+    s = srv.connect()
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n".encode() + extra + b"\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return s, head
+
+
+def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = b"abcd", rsv: int = 0) -> bytes:
+    """A client frame (masked unless ``mask`` is None)."""
+    first = (0x80 if fin else 0) | rsv << 4 | opcode
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", first, (0x80 if mask else 0) | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", first, (0x80 if mask else 0) | 126, n)
+    else:
+        head = struct.pack("!BBQ", first, (0x80 if mask else 0) | 127, n)
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def read_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+    """The server's frames until it closes the connection: (opcode, payload) each."""
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while data:
+        op, n = data[0] & 0x0F, data[1] & 0x7F
+        at = 2
+        if n == 126:
+            n, at = struct.unpack("!H", data[2:4])[0], 4
+        elif n == 127:
+            n, at = struct.unpack("!Q", data[2:10])[0], 10
+        frames.append((op, data[at:at + n]))
+        data = data[at + n:]
+    return frames
+
+
+def close_code(payload: bytes) -> int:
+    return int(struct.unpack("!H", payload[:2])[0]) if len(payload) >= 2 else 1005
+
+
+# -- messages -------------------------------------------------------------------------------------------------------
+
+
+def test_echo_text_binary_and_large(server: Server) -> None:
+    with open_ws(server, "/echo") as ws:
+        ws.send("héllo")
+        assert ws.recv() == "héllo"
+        ws.send(b"\x00\xff" * 10)
+        assert ws.recv() == b"\x00\xff" * 10
+        big = os.urandom(1 << 20)  # the limit exactly
+        ws.send(big)
+        assert ws.recv() == big
+        ws.send("")
+        assert ws.recv() == ""
+
+
+def test_fragmented_messages_with_a_ping_between(server: Server) -> None:
+    with open_ws(server, "/echo") as ws:
+        ws.send(["frag", "mented ", "ü"])  # one message in three frames
+        assert ws.recv() == "fragmented ü"
+        pong = ws.ping(b"are you there")
+        assert pong.wait(5)
+        ws.send([b"a", b"b"])
+        assert ws.recv() == b"ab"
+
+
+def test_json_messages(server: Server) -> None:
+    with open_ws(server, "/json") as ws:
+        ws.send(json.dumps({"a": [1, 2]}))
+        assert json.loads(ws.recv()) == {"got": {"a": [1, 2]}}
+
+
+def test_a_message_split_at_every_byte(server: Server) -> None:
+    """The frames arrive a byte at a time: the parser holds what it was given across reads."""
+    s, head = raw_handshake(server)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    data = frame(1, "ein Gruß".encode()) + frame(2, b"\x01\x02\x03", fin=False) + frame(9, b"p") + \
+        frame(0, b"\x04") + frame(8, struct.pack("!H", 1000))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for i in range(len(data)):
+        s.sendall(data[i:i + 1])
+        time.sleep(0.001)
+    frames = read_frames(s)
+    s.close()
+    assert frames == [(1, "ein Gruß".encode()), (10, b"p"), (2, b"\x01\x02\x03\x04"), (8, struct.pack("!H", 1000))]
+
+
+# -- the handshake --------------------------------------------------------------------------------------------------
+
+
+def test_http_beside_websocket(server: Server) -> None:
+    with httpx.Client(base_url=server.url) as c:
+        assert c.get("/plain").json() == {"http": "yes"}
+        assert c.get("/echo").status_code == 404  # a WebSocket's path is not an HTTP route, as in FastAPI
+    with pytest.raises(InvalidStatus) as err:
+        open_ws(server, "/plain")  # an upgrade to an HTTP route is answered as the GET it is
+    assert err.value.response.status_code == 200
+    with pytest.raises(InvalidStatus) as err:
+        open_ws(server, "/nowhere")
+    assert err.value.response.status_code == 404
+
+
+def test_the_accept_key_and_extra_headers(server: Server) -> None:
+    s, head = raw_handshake(server, "/protocols", b"Sec-WebSocket-Protocol: chat.v1, chat.v2\r\n")
+    s.close()
+    lines = head.split(b"\r\n\r\n")[0].decode().split("\r\n")
+    assert lines[0] == "HTTP/1.1 101 Switching Protocols"
+    fields = {k.lower(): v for k, v in (line.split(": ", 1) for line in lines[1:] if ": " in line)}
+    assert fields["sec-websocket-accept"] == "BACScCJPNqyz+UBoqMH89VmURoA="  # RFC 6455's algorithm for KEY
+    assert fields["sec-websocket-protocol"] == "chat.v2"
+    assert fields["x-extra"] == "1"
+    assert fields["upgrade"].lower() == "websocket"
+
+
+def test_subprotocols(server: Server) -> None:
+    with open_ws(server, "/protocols", subprotocols=["chat.v1", "chat.v2"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "chat.v2"
+        assert ws.recv() == "chat.v1,chat.v2"
+
+
+@pytest.mark.parametrize(("extra", "status"), [
+    (b"Sec-WebSocket-Version: 8\r\n", 426),
+    (b"Sec-WebSocket-Key: c2hvcnQ=\r\n", 400),
+])
+def test_bad_handshakes(server: Server, extra: bytes, status: int) -> None:
+    s = server.connect()
+    key = b"" if b"Key" in extra else f"Sec-WebSocket-Key: {KEY}\r\n".encode()
+    version = b"" if b"Version" in extra else b"Sec-WebSocket-Version: 13\r\n"
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + version +
+              extra + b"\r\n")
+    s.settimeout(5)
+    answer = s.recv(4096)
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+    if status == 426:
+        assert b"sec-websocket-version: 13" in answer.lower()
+
+
+def test_parameters_and_dependencies(server: Server) -> None:
+    with open_ws(server, "/rooms/blue?token=ann&n=3", additional_headers={"X-Client": "t1"}) as ws:
+        assert json.loads(ws.recv()) == {"room": "blue", "user": "ann", "client": "t1", "n": 3, "path": "/rooms/blue",
+                                         "scheme": "ws"}
+
+
+@pytest.mark.parametrize(("query", "status"), [
+    ("", 403),  # the token is missing: the upgrade is refused, as an HTTP answer
+    ("?token=x&n=many", 403),  # not an int
+    ("?token=forbidden", 401),  # the dependency's HTTPException
+    ("?token=policy", 403),  # the dependency's WebSocketException
+])
+def test_a_refused_upgrade_is_an_http_answer(server: Server, query: str, status: int) -> None:
+    with pytest.raises(InvalidStatus) as err:
+        open_ws(server, "/rooms/blue" + query)
+    assert err.value.response.status_code == status
+
+
+def test_close_before_accept_is_403_and_a_failure_before_accept_500(server: Server) -> None:
+    with pytest.raises(InvalidStatus) as err:
+        open_ws(server, "/refuse")
+    assert err.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as err:
+        open_ws(server, "/boom-early")
+    assert err.value.response.status_code == 500
+
+
+# -- closing --------------------------------------------------------------------------------------------------------
+
+
+def test_the_server_closes_with_its_code(server: Server) -> None:
+    with open_ws(server, "/close") as ws:
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None
+    assert (err.value.rcvd.code, err.value.rcvd.reason) == (4001, "bye")
+
+
+def test_a_handler_that_raises_closes_with_1011(server: Server) -> None:
+    with open_ws(server, "/boom") as ws:
+        ws.send("go")
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1011
+    assert server.logged("the handler failed on purpose")
+
+
+def test_the_client_closes_and_the_handler_hears_its_code(server: Server) -> None:
+    with open_ws(server, "/echo") as ws:
+        ws.send("x")
+        ws.recv()
+        ws.close(code=4321, reason="done")
+    deadline = time.monotonic() + 5
+    while 4321 not in httpx.get(server.url + "/closes").json():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_a_client_that_vanishes(server: Server) -> None:
+    """A reset in the middle of a message: the handler hears 1006, and the server serves on."""
+    s, head = raw_handshake(server)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    s.sendall(frame(1, b"half a message", fin=False))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    deadline = time.monotonic() + 5
+    while 1006 not in httpx.get(server.url + "/closes").json():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with open_ws(server, "/echo") as ws:
+        ws.send("still here")
+        assert ws.recv() == "still here"
+
+
+@pytest.mark.parametrize(("data", "code"), [
+    (frame(1, b"unmasked", mask=None), 1002),
+    (frame(1, b"\xff\xfe"), 1007),
+    (frame(3, b""), 1002),
+    (frame(1, b"x", rsv=4), 1002),
+    (frame(9, b"p" * 126), 1002),
+    (frame(0, b"nothing to continue"), 1002),
+    (frame(8, b"\x03\xe8\xff"), 1007),
+    (frame(8, struct.pack("!H", 1005)), 1002),
+])
+def test_protocol_errors_close_with_their_code(server: Server, data: bytes, code: int) -> None:
+    s, head = raw_handshake(server)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    s.sendall(data)
+    frames = read_frames(s)
+    s.close()
+    assert frames and frames[-1][0] == 8 and close_code(frames[-1][1]) == code, frames
+
+
+def test_a_message_over_the_limit_closes_with_1009(server: Server) -> None:
+    with open_ws(server, "/echo") as ws:
+        ws.send(b"x" * ((1 << 20) + 1))
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1009
+
+
+# -- backpressure ---------------------------------------------------------------------------------------------------
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_peer_that_does_not_read_cannot_grow_the_servers_memory(server: Server) -> None:
+    """/flood sends 64 MiB to a client that reads nothing for two seconds: send() waits, the server's memory stays
+    flat, and once the client reads, every byte arrives."""
+    before = rss_kib(server.proc.pid)
+    with open_ws(server, "/flood?size=65536&count=1024") as ws:
+        time.sleep(2)
+        grown = rss_kib(server.proc.pid) - before
+        total = 0
+        try:
+            while True:
+                total += len(ws.recv())
+        except ConnectionClosed as exc:
+            assert exc.rcvd is not None and exc.rcvd.code == 1000
+    assert total == 65536 * 1024
+    assert grown < 16 * 1024, f"the server grew by {grown} KiB while its peer did not read"
+
+
+def test_a_handler_that_does_not_read_stops_the_reading(server: Server) -> None:
+    """/sleepy reads nothing for three seconds while the client sends 64 MiB: the server holds a bounded queue (the
+    rest waits in the kernel and the client), and then receives every byte."""
+    before = rss_kib(server.proc.pid)
+    with open_ws(server, "/sleepy") as ws:
+        sent = threading.Event()
+
+        def send() -> None:
+            for _ in range(1024):
+                ws.send(b"y" * 65536)
+            ws.send(b"end")
+            sent.set()
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(2)
+        grown = rss_kib(server.proc.pid) - before
+        assert not sent.is_set()  # the server stopped reading: the client's sends wait
+        assert json.loads(ws.recv()) == {"total": 65536 * 1024 + 3}
+        sender.join(10)
+    assert grown < 16 * 1024 + 2 * 32 * 64, f"the server grew by {grown} KiB while its handler did not read"
+
+
+# -- the server's side of a connection's life ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_shutdown_closes_with_1001(request: pytest.FixtureRequest, transport: str) -> None:
+    srv = app_server(request, transport, "ws", "built_ws")
+    try:
+        with open_ws(srv, "/echo") as ws:
+            ws.send("x")
+            assert ws.recv() == "x"
+            srv.proc.send_signal(2)  # SIGINT: a graceful stop
+            with pytest.raises(ConnectionClosed) as err:
+                ws.recv(timeout=10)
+        assert err.value.rcvd is not None and err.value.rcvd.code == 1001
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_peer_that_does_not_answer_pings_is_closed(request: pytest.FixtureRequest, transport: str) -> None:
+    """--ws-ping-interval 1 --ws-ping-timeout 1: a peer that never answers the keep-alive ping is closed (1011) in a
+    few seconds, while one that answers stays."""
+    srv = app_server(request, transport, "ws", "built_ws", "--ws-ping-interval", "1", "--ws-ping-timeout", "1")
+    try:
+        with open_ws(srv, "/echo") as live:  # the websockets client answers pings
+            s, head = raw_handshake(srv)  # this one never does
+            assert head.startswith(b"HTTP/1.1 101 ")
+            t0 = time.monotonic()
+            frames = read_frames(s, timeout=15)
+            took = time.monotonic() - t0
+            s.close()
+            assert [op for op, _ in frames][:1] == [9], frames  # a ping first
+            assert frames[-1][0] == 8 and close_code(frames[-1][1]) == 1011, frames
+            assert took < 8, took
+            live.send("still")
+            assert live.recv() == "still"
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+def test_allowed_origins(tmp_path: Path) -> None:
+    (tmp_path / "origins.py").write_text(
+        "from covet import Covet, WebSocket\n"
+        "app = Covet(websocket_origins=['https://good.example'])\n"
+        "@app.websocket('/ws')\n"
+        "async def ws(websocket: WebSocket) -> None:\n"
+        "    await websocket.accept()\n"
+        "    await websocket.send_text('hi')\n"
+        "    await websocket.close()\n")
+    srv = Server("origins:app", "asyncio", cwd=tmp_path, pure=True)
+    try:
+        with open_ws(srv, "/ws", origin="https://good.example") as ws:  # type: ignore[arg-type]
+            assert ws.recv() == "hi"
+        for origin in ("https://evil.example", None):
+            with pytest.raises(InvalidStatus) as err:
+                open_ws(srv, "/ws", **({"origin": origin} if origin else {}))
+            assert err.value.response.status_code == 403
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_ten_thousand_idle_connections(request: pytest.FixtureRequest, transport: str) -> None:
+    """10,000 WebSockets opened and held idle: every handshake answered, the server still serves a new one at once,
+    and its memory per connection is bounded (the figure is printed; perf/ measures it against the peers)."""
+    import asyncio
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    n = 10_000
+    srv = app_server(request, transport, "ws", "built_ws", "--ws-ping-interval", "0")
+    hello = (f"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+
+    async def one(held: list[asyncio.StreamWriter]) -> None:
+        reader, writer = await asyncio.open_connection(srv.host, srv.port)
+        writer.write(hello)
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        held.append(writer)
+
+    async def hold() -> tuple[int, float]:
+        held: list[asyncio.StreamWriter] = []
+        before = rss_kib(srv.proc.pid)
+        for start in range(0, n, 500):
+            await asyncio.gather(*(one(held) for _ in range(start, min(n, start + 500))))
+        grown = rss_kib(srv.proc.pid) - before
+        t0 = time.monotonic()
+        await asyncio.to_thread(check_echo)
+        took = time.monotonic() - t0
+        for w in held:
+            w.close()
+        return grown, took
+
+    def check_echo() -> None:
+        with open_ws(srv, "/echo") as ws:
+            ws.send("still served")
+            assert ws.recv() == "still served"
+
+    try:
+        grown, took = asyncio.run(hold())
+        print(f"{transport}: {n} idle WebSockets grew the server by {grown} KiB ({grown * 1024 / n:.0f} B each); "
+              f"a new one echoed in {took * 1000:.0f} ms")
+        assert took < 2.0
+        assert grown * 1024 / n < 16 * 1024
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        code, log = srv.stop()
+    assert code == 0, log
