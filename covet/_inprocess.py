@@ -27,12 +27,13 @@ from typing import Any, Final, TypeVar, final
 from covet.app import Covet
 from covet.requests import set_serving
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
+from covet.runtime.asyncio_ws import AsyncioWS
 from covet.runtime.config import Config
 from covet.runtime.server import run_hooks
 from covet.runtime.state import ServerState
 from covet.runtime.threadpool import HandlerPool
 
-__all__ = ["PIECE", "InProcessServer", "MemoryTransport", "Portal", "Probe", "install_capture"]
+__all__ = ["PIECE", "InProcessServer", "MemoryTransport", "Portal", "Probe", "current_probe", "install_capture"]
 
 T = TypeVar("T")
 
@@ -186,7 +187,7 @@ class MemoryTransport(asyncio.Transport):
 
     def __init__(self, conn: AsyncioHTTP1, peer: tuple[str, int], sock: tuple[str, int], portal: Portal) -> None:
         super().__init__()
-        self.conn = conn
+        self.conn: AsyncioHTTP1 | AsyncioWS = conn
         self.portal = portal
         self.out: queue.Queue[bytes | None] = queue.Queue()  # None: the server closed the connection
         self.closed = False
@@ -236,6 +237,15 @@ class MemoryTransport(asyncio.Transport):
 
     def get_write_buffer_size(self) -> int:
         return 0
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        """A WebSocket's 101: what arrives from now on goes to its protocol (``AsyncioWS``)."""
+        if not isinstance(protocol, (AsyncioHTTP1, AsyncioWS)):
+            raise TypeError(f"an in-memory connection carries HTTP/1.1 or a WebSocket, not {protocol!r}")
+        self.conn = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.conn
 
     def can_write_eof(self) -> bool:
         return False

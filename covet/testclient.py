@@ -29,7 +29,7 @@ import queue
 import weakref
 from collections.abc import Iterator
 from types import TracebackType
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 try:
     import h11
@@ -42,6 +42,9 @@ except ImportError as exc:  # pragma: no cover - the test extra brings both
 from covet._inprocess import PIECE, InProcessServer, MemoryTransport, Probe, install_capture
 from covet.app import Covet
 from covet.runtime.config import Config
+
+if TYPE_CHECKING:
+    from covet.testclient_ws import WebSocketTestSession
 
 __all__ = ["TestClient", "RawResponse"]
 
@@ -195,6 +198,7 @@ class TestClient(httpx.Client):
             raise ValueError(f"unknown TestClient backend_options {sorted(options)}: only 'use_uvloop' is supported")
         install_capture()
         self.app = app
+        self.raise_server_exceptions = raise_server_exceptions
         self._server = InProcessServer(app, config, root_path, client, use_uvloop)
         headers = dict(headers or {})
         headers.setdefault("user-agent", "testclient")
@@ -221,6 +225,15 @@ class TestClient(httpx.Client):
             self._server.shutdown()
         finally:
             self._server.stop()
+
+    def websocket_connect(self, url: str, subprotocols: list[str] | None = None,
+                          headers: dict[str, str] | None = None, timeout: float = 10.0) -> WebSocketTestSession:
+        """Open a WebSocket to ``url`` through the application's own server code, in process (Starlette's
+        ``websocket_connect``): use it in a ``with`` block. A refused upgrade raises ``WebSocketDisconnect`` (the
+        handler closed before it accepted: its code) or ``WebSocketDenialResponse`` (an HTTP answer)."""
+        from covet.testclient_ws import connect
+
+        return connect(self, url, subprotocols, headers, timeout)
 
     def raw(self, data: bytes, *, responses: int = 1, timeout: float = 10.0, head: bool = False) -> list[RawResponse]:
         """Send raw bytes on a fresh connection; read ``responses`` responses (fewer if it closes).

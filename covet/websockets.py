@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import enum
+import functools
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, final
+from typing import TYPE_CHECKING, Any, TypeVar, final, overload
+
+import pydantic
 
 from covet.requests import Request
 
@@ -16,6 +19,14 @@ if TYPE_CHECKING:
     from covet.runtime.ws_upgrade import Upgrade
 
 __all__ = ["WebSocket", "WebSocketDisconnect", "WebSocketException", "WebSocketState"]
+
+T = TypeVar("T")
+
+
+@functools.lru_cache(maxsize=256)
+def _adapter(model: Any) -> pydantic.TypeAdapter[Any]:
+    """One validator per message type, made on first use (a handler's loop reuses it)."""
+    return pydantic.TypeAdapter(model)
 
 
 class WebSocketState(enum.Enum):
@@ -142,12 +153,33 @@ class WebSocket(Request):
             raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
         return bytes(data)
 
-    async def receive_json(self, mode: str = "text") -> Any:
-        """The next message, decoded as JSON; ``mode="binary"`` reads it from a binary message."""
+    @overload
+    async def receive_json(self, mode: str = "text") -> Any: ...
+
+    @overload
+    async def receive_json(self, mode: str = "text", *, model: type[T]) -> T: ...
+
+    async def receive_json(self, mode: str = "text", *, model: Any = None) -> Any:
+        """The next message, decoded as JSON; ``mode="binary"`` reads it from a binary message.
+
+        With ``model`` (a pydantic model, a dataclass, any type pydantic validates), the message is validated into
+        it in one pass (pydantic-core parses the JSON itself). A message that is not JSON, or not valid for
+        ``model``, closes the connection with 1007 and raises ``WebSocketDisconnect(1007, why)``.
+        """
         if mode not in ("text", "binary"):
             raise RuntimeError('The "mode" argument should be "text" or "binary".')
         data = await (self.receive_text() if mode == "text" else self.receive_bytes())
-        return json.loads(data)
+        if model is None:
+            return json.loads(data)
+        try:
+            return _adapter(model).validate_json(data)
+        except pydantic.ValidationError as exc:
+            errors = exc.errors(include_url=False, include_context=False)
+            first = errors[0] if errors else {"msg": str(exc), "loc": ()}
+            where = ".".join(str(x) for x in first.get("loc", ()))
+            why = f"invalid message: {where + ': ' if where else ''}{first.get('msg', '')}"[:120]
+        await self.close(1007, why)
+        raise WebSocketDisconnect(1007, why)
 
     async def iter_text(self) -> AsyncIterator[str]:
         """Each text message until the peer closes (then the loop ends, without an exception)."""
@@ -213,7 +245,7 @@ class WebSocket(Request):
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection with ``code``; before ``accept``, refuse the upgrade (HTTP 403)."""
         if self.application_state == WebSocketState.CONNECTING:
-            self._upgrade.refuse(403)
+            self._upgrade.refuse(code)
             self.application_state = WebSocketState.DISCONNECTED
             return
         if self.application_state == WebSocketState.DISCONNECTED:

@@ -25,7 +25,7 @@ KEY = base64.b64encode(b"0123456789abcdef").decode()
 
 @pytest.fixture(scope="session")
 def built_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_project(tmp_path_factory, APPS / "ws.py")
+    return build_project(tmp_path_factory, APPS / "ws.py", APPS / "ws_models.py")
 
 
 @pytest.fixture(scope="module", params=TRANSPORTS)
@@ -132,6 +132,22 @@ def test_json_messages(server: Server) -> None:
     with open_ws(server, "/json") as ws:
         ws.send(json.dumps({"a": [1, 2]}))
         assert json.loads(ws.recv()) == {"got": {"a": [1, 2]}}
+
+
+def test_typed_messages(server: Server) -> None:
+    with open_ws(server, "/moves") as ws:
+        ws.send('{"x": 2, "y": 3}')
+        assert json.loads(ws.recv()) == {"total": 6}
+        ws.send('{"x": 1, "y": "three"}')
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1007
+    assert err.value.rcvd.reason.startswith("invalid message: y: Input should be a valid integer")
+    with open_ws(server, "/moves") as ws:
+        ws.send("not json")
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1007
 
 
 def test_a_message_split_at_every_byte(server: Server) -> None:
@@ -464,3 +480,55 @@ def test_ten_thousand_idle_connections(request: pytest.FixtureRequest, transport
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         code, log = srv.stop()
     assert code == 0, log
+
+
+# -- the in-process test client ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tc() -> Iterator[object]:
+    import importlib
+    import sys
+
+    from covet.testclient import TestClient
+
+    sys.path.insert(0, str(APPS))
+    app = importlib.import_module("ws").app
+    with TestClient(app) as client:
+        yield client
+
+
+def test_testclient_websocket_connect(tc: object) -> None:
+    from covet.testclient import TestClient
+
+    assert isinstance(tc, TestClient)
+    with tc.websocket_connect("/echo") as ws:
+        ws.send_text("in process")
+        assert ws.receive_text() == "in process"
+        ws.send_bytes(b"\x00" * 70000)
+        assert ws.receive_bytes() == b"\x00" * 70000
+    with tc.websocket_connect("/rooms/red?token=bob&n=2", headers={"x-client": "c"}) as ws:
+        assert ws.receive_json() == {"room": "red", "user": "bob", "client": "c", "n": 2, "path": "/rooms/red",
+                                     "scheme": "ws"}
+    with tc.websocket_connect("/protocols", subprotocols=["chat.v2"]) as ws:
+        assert ws.accepted_subprotocol == "chat.v2"
+        assert ws.receive_text() == "chat.v2"
+    with tc.websocket_connect("/close") as ws:
+        with pytest.raises(Exception) as err:
+            ws.receive_text()
+    assert getattr(err.value, "code", None) == 4001
+
+
+def test_testclient_refusals(tc: object) -> None:
+    from covet.testclient import TestClient
+    from covet.websockets import WebSocketDisconnect
+
+    assert isinstance(tc, TestClient)
+    with pytest.raises(WebSocketDisconnect) as err:
+        tc.websocket_connect("/rooms/red?token=policy")
+    assert err.value.code == 1008  # the dependency's WebSocketException
+    with pytest.raises(WebSocketDisconnect) as err:
+        tc.websocket_connect("/rooms/red?token=forbidden")
+    assert getattr(err.value, "status_code", None) == 401
+    with pytest.raises(WebSocketDisconnect):
+        tc.websocket_connect("/refuse")

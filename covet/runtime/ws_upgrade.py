@@ -116,8 +116,9 @@ class Upgrade:
             session.feed(rest)
         return session
 
-    def refuse(self, status: int) -> None:
-        self.refuse_reply(error_reply(status, "WebSocket connection refused" if status == 403 else "refused"))
+    def refuse(self, code: int = 1000) -> None:
+        """The handler closed (with ``code``) before it accepted: 403, as uvicorn answers it."""
+        self.refuse_reply(error_reply(403, f"WebSocket connection refused: close code {code}"))
 
     def refuse_with(self, response: Any) -> None:
         reply = encode_any(response, 200)
@@ -158,7 +159,7 @@ class Upgrade:
             # The handler ended (or failed) before it accepted: the client gets an HTTP answer.
             if exc is not None:
                 if isinstance(exc, (WebSocketException, WebSocketDisconnect)):
-                    self.refuse(403)
+                    self.refuse(exc.code)
                 elif isinstance(exc, RequestValidationError):
                     self.refuse_reply(error_reply(403, exc.errors()))
                 elif isinstance(exc, HTTPError):
@@ -168,7 +169,7 @@ class Upgrade:
             elif type(reply) is tuple and reply[0] >= 400:
                 self.refuse_reply((403, reply[1], reply[2]) if reply[0] == 422 else reply)
             else:
-                self.refuse(403)
+                self.refuse()
             return
         if session is None:
             return  # refused (denial response, or close() before accept)

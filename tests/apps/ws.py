@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
+from ws_models import Move
+
 from covet import Covet, Depends, Header, HTTPException, Query, WebSocket, WebSocketDisconnect, WebSocketException
 
 app = Covet()
@@ -44,6 +46,17 @@ async def json_echo(websocket: WebSocket) -> None:
     await websocket.accept()
     async for item in websocket.iter_json():
         await websocket.send_json({"got": item})
+
+
+@app.websocket("/moves")
+async def moves(websocket: WebSocket) -> None:
+    """Typed messages: each one validated into a Move; a bad one closes the connection (1007)."""
+    await websocket.accept()
+    total = 0
+    while True:
+        move = await websocket.receive_json(model=Move)
+        total += move.x * move.y
+        await websocket.send_json({"total": total})
 
 
 def token(token: Annotated[str, Query()]) -> str:
