@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from ws_models import Move
-
 from covet import Covet, Depends, Header, HTTPException, Query, WebSocket, WebSocketDisconnect, WebSocketException
+from ws_models import Move
 
 app = Covet()
 
