@@ -214,6 +214,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         ws_max_queue=args.ws_max_queue,
         ws_ping_interval=args.ws_ping_interval,
         ws_ping_timeout=args.ws_ping_timeout,
+        ws_per_message_deflate=args.ws_per_message_deflate,
     )
     listen = Listen(host=args.host, port=args.port, uds=args.uds, fd=args.fd, backlog=args.backlog)
     try:
@@ -392,6 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="silence before a keep-alive ping (0: none)")
     ws.add_argument("--ws-ping-timeout", type=float, default=20.0, metavar="SECONDS",
                     help="how long a ping may go unanswered before the connection closes (1011)")
+    ws.add_argument("--ws-per-message-deflate", action=argparse.BooleanOptionalAction, default=True,
+                    help="agree to permessage-deflate when a client offers it (no memory held per connection)")
     p_serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     p_serve.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True,
                          help="log every response on the covet.access logger (default: on)")

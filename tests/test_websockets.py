@@ -10,6 +10,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +95,31 @@ def read_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, byte
         elif n == 127:
             n, at = struct.unpack("!Q", data[2:10])[0], 10
         frames.append((op, data[at:at + n]))
+        data = data[at + n:]
+    return frames
+
+
+def read_raw_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, bytes]]:
+    """As ``read_frames``, with the whole first byte (FIN, RSV bits, opcode) of each frame."""
+    s.settimeout(timeout)
+    data = b""
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            break
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while data:
+        first, n = data[0], data[1] & 0x7F
+        at = 2
+        if n == 126:
+            n, at = struct.unpack("!H", data[2:4])[0], 4
+        elif n == 127:
+            n, at = struct.unpack("!Q", data[2:10])[0], 10
+        frames.append((first, data[at:at + n]))
         data = data[at + n:]
     return frames
 
@@ -317,6 +343,75 @@ def test_a_message_over_the_limit_closes_with_1009(server: Server) -> None:
     assert err.value.rcvd is not None and err.value.rcvd.code == 1009
 
 
+# -- permessage-deflate ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("offer", "answer"), [
+    (b"permessage-deflate", b"permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    (b"permessage-deflate; client_max_window_bits",
+     b"permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    (b"permessage-deflate; server_max_window_bits=10, permessage-deflate",
+     b"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=10"),
+    (b"permessage-deflate; server_max_window_bits=16, permessage-deflate; server_no_context_takeover",
+     b"permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+    (b"permessage-deflate; mystery=1", None),
+    (b"x-webkit-deflate-frame", None),
+])
+def test_deflate_offers(server: Server, offer: bytes, answer: bytes | None) -> None:
+    s, head = raw_handshake(server, extra=b"Sec-WebSocket-Extensions: " + offer + b"\r\n")
+    s.close()
+    assert head.startswith(b"HTTP/1.1 101 ")
+    said = [line.split(b": ", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"sec-websocket-ext")]
+    assert said == ([answer] if answer else [])
+
+
+def deflated(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, -15)
+    out = c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def test_deflate_on_the_wire(server: Server) -> None:
+    """A compressed text message in, a compressed one back (RSV1 set), inflating to the same text."""
+    s, head = raw_handshake(server, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert b"permessage-deflate" in head
+    text = "ein Gruß, " * 100
+    s.sendall(frame(1, deflated(text.encode()), rsv=4) + frame(1, b"short", rsv=0))
+    s.sendall(frame(8, struct.pack("!H", 1000)))
+    got = read_raw_frames(s)
+    s.close()
+    assert got[0][0] == 0xC1  # FIN, RSV1, text
+    assert zlib.decompressobj(-15).decompress(got[0][1] + b"\x00\x00\xff\xff").decode() == text
+    assert got[1] == (0x81, b"short")  # under MIN_SIZE: sent as it is
+
+
+@pytest.mark.parametrize(("payload", "code"), [
+    (deflated(b"\0" * (64 << 20)), 1009),  # 64 KiB that inflate to 64 MiB: cut at the limit
+    (b"\xff\xff\xff not deflate", 1007),
+    (deflated(b"\xff\xfe not utf-8"), 1007),
+])
+def test_bad_compressed_messages(server: Server, payload: bytes, code: int) -> None:
+    before = rss_kib(server.proc.pid)
+    s, head = raw_handshake(server, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    s.sendall(frame(1, payload, rsv=4))
+    frames = read_frames(s)
+    s.close()
+    assert frames and frames[-1][0] == 8 and close_code(frames[-1][1]) == code, frames
+    assert rss_kib(server.proc.pid) - before < 16 * 1024
+
+
+def test_deflate_off(request: pytest.FixtureRequest) -> None:
+    srv = app_server(request, "interpreted-asyncio", "ws", "built_ws", "--no-ws-per-message-deflate")
+    try:
+        s, head = raw_handshake(srv, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+        s.close()
+        assert head.startswith(b"HTTP/1.1 101 ") and b"sec-websocket-extensions" not in head.lower()
+    finally:
+        code, log = srv.stop()
+    assert code == 0, log
+
+
 # -- backpressure ---------------------------------------------------------------------------------------------------
 
 
@@ -351,9 +446,11 @@ def test_a_handler_that_does_not_read_stops_the_reading(server: Server) -> None:
     with open_ws(server, "/sleepy") as ws:
         sent = threading.Event()
 
+        chunk = os.urandom(65536)  # (random: deflate leaves it as large on the wire)
+
         def send() -> None:
             for _ in range(1024):
-                ws.send(b"y" * 65536)
+                ws.send(chunk)
             ws.send(b"end")
             sent.set()
 
@@ -433,8 +530,9 @@ def test_allowed_origins(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_ten_thousand_idle_connections(request: pytest.FixtureRequest, transport: str) -> None:
-    """10,000 WebSockets opened and held idle: every handshake answered, the server still serves a new one at once,
-    and its memory per connection is bounded (the figure is printed; perf/ measures it against the peers)."""
+    """10,000 WebSockets opened (with permessage-deflate agreed) and held idle: every handshake answered, the server
+    still serves a new one at once, and its memory per connection is bounded (the figure is printed; perf/ measures
+    it against the peers)."""
     import asyncio
     import resource
 
@@ -443,13 +541,14 @@ def test_ten_thousand_idle_connections(request: pytest.FixtureRequest, transport
     n = 10_000
     srv = app_server(request, transport, "ws", "built_ws", "--ws-ping-interval", "0")
     hello = (f"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-             f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+             f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n").encode()
 
     async def one(held: list[asyncio.StreamWriter]) -> None:
         reader, writer = await asyncio.open_connection(srv.host, srv.port)
         writer.write(hello)
         head = await reader.readuntil(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 101 "), head
+        assert head.startswith(b"HTTP/1.1 101 ") and b"permessage-deflate" in head, head
         held.append(writer)
 
     async def hold() -> tuple[int, float]:

@@ -50,6 +50,7 @@ class Config:
         ws_max_queue: WebSocket messages received and not yet read by the handler before reading stops.
         ws_ping_interval: seconds of silence from a WebSocket peer before a keep-alive ping; 0: none.
         ws_ping_timeout: seconds a keep-alive ping may go unanswered before the connection closes (1011).
+        ws_per_message_deflate: agree to permessage-deflate when a client offers it (docs/websockets.md).
     """
 
     max_target: int = 8192
@@ -79,3 +80,4 @@ class Config:
     ws_max_queue: int = 32
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
+    ws_per_message_deflate: bool = True

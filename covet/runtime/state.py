@@ -70,7 +70,7 @@ class ServerState:
         self.echo_id = False  # responses carry the request id (``access`` is set then too)
         self.metered = False  # --metrics: ``access`` counts each response too (covet/metrics.py)
         self.ws_config = WSConfig(config.ws_max_size, config.ws_max_queue, config.ws_ping_interval,
-                                  config.ws_ping_timeout)
+                                  config.ws_ping_timeout, deflate=config.ws_per_message_deflate)
         # The Origin values a WebSocket handshake may carry (the application's websocket_origins); None: any.
         self.ws_origins: frozenset[str] | None = None
 

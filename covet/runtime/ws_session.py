@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
+import zlib
 from collections import deque
 from typing import Final, Protocol, final
 
 from covet._native import WSParser, ws_frame
 from covet.runtime.clock import Clock
+from covet.runtime.ws_deflate import MIN_SIZE, PerMessageDeflate, TooLarge
 from covet.runtime.ws_events import (
     WS_BINARY,
+    WS_BINARY_COMPRESSED,
     WS_CLOSE,
     WS_ERROR,
     WS_OP_BINARY,
@@ -32,6 +35,7 @@ from covet.runtime.ws_events import (
     WS_OP_TEXT,
     WS_PING,
     WS_TEXT,
+    WS_TEXT_COMPRESSED,
 )
 
 __all__ = ["WSConfig", "WSLink", "WSSession", "Closed", "close_payload", "OPEN", "CLOSING", "CLOSED"]
@@ -51,10 +55,11 @@ NO_STATUS: Final = 1005
 class WSConfig:
     """The WebSocket limits of one server (``covet serve --ws-*``, uvicorn's names and defaults)."""
 
-    __slots__ = ("max_size", "max_queue", "ping_interval", "ping_timeout", "close_timeout")
+    __slots__ = ("max_size", "max_queue", "ping_interval", "ping_timeout", "close_timeout", "deflate")
 
     def __init__(self, max_size: int = 16 * 1024 * 1024, max_queue: int = 32, ping_interval: float = 20.0,
-                 ping_timeout: float = 20.0, close_timeout: float = 5.0) -> None:
+                 ping_timeout: float = 20.0, close_timeout: float = 5.0, deflate: bool = True) -> None:
+        self.deflate = deflate  # permessage-deflate is agreed when a client offers it
         self.max_size = max_size  # bytes of one message (and so of one frame); 1009 past it
         self.max_queue = max_queue  # received messages held before reading stops
         self.ping_interval = ping_interval  # 0: no keep-alive pings
@@ -112,7 +117,7 @@ class WSSession:
     """One WebSocket connection: see the module's docstring."""
 
     __slots__ = ("link", "config", "clock", "parser", "state", "inbox", "waiter", "reading", "closed_with",
-                 "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings")
+                 "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings", "deflate")
 
     def __init__(self, link: WSLink, config: WSConfig, clock: Clock) -> None:
         self.link = link
@@ -130,6 +135,18 @@ class WSSession:
         self.last_seen = clock.now  # the last time the peer sent anything
         self.closing_since = 0.0
         self.pings = 0
+        self.deflate: PerMessageDeflate | None = None
+
+    def use_deflate(self, deflate: PerMessageDeflate) -> None:
+        """permessage-deflate was agreed (ws_deflate.py): before the first byte is fed."""
+        self.deflate = deflate
+        # A compressed message may be longer than what it inflates to: by ~0.03% with zlib's defaults, by up to
+        # ~14% with a small memLevel (zlib's deflateBound), which clients use to save memory (websockets' adds
+        # 0.25% to random bytes). The parser lets that much through; the size that counts is the inflated one
+        # (``_inflate``), or, for a message sent uncompressed, its own (``feed``).
+        limit = self.config.max_size
+        slack = limit + (limit >> 3) + (limit >> 6) + 64
+        self.parser = WSParser(max_frame=slack, max_message=slack, rsv1_allowed=True)
 
     # -- from the transport ---------------------------------------------------------------------------------------
 
@@ -143,7 +160,21 @@ class WSSession:
             if kind == WS_TEXT or kind == WS_BINARY:
                 if self.state != OPEN:
                     continue  # after our Close, data is read and dropped (RFC 6455 1.4)
+                if self.deflate is not None and len(ev[1]) > self.config.max_size:
+                    self._fail(1009, "Message over the size limit")  # (see use_deflate)
+                    return
                 self.inbox.append(ev[1])
+                if len(self.inbox) >= self.config.max_queue and self.reading:
+                    self.reading = False
+                    self.link.pause_reading()
+                self._wake()
+            elif kind == WS_TEXT_COMPRESSED or kind == WS_BINARY_COMPRESSED:
+                if self.state != OPEN:
+                    continue
+                message = self._inflate(ev[1], kind == WS_TEXT_COMPRESSED)
+                if message is None:
+                    return
+                self.inbox.append(message)
                 if len(self.inbox) >= self.config.max_queue and self.reading:
                     self.reading = False
                     self.link.pause_reading()
@@ -161,6 +192,24 @@ class WSSession:
             else:  # a pong
                 if self.ping_sent and ev[1] == self.ping_payload:
                     self.ping_sent = 0.0
+
+    def _inflate(self, data: bytes, text: bool) -> str | bytes | None:
+        """A compressed message, inflated (and decoded when text); None when it failed the connection."""
+        try:
+            raw = PerMessageDeflate.decompress(data, self.config.max_size)
+        except TooLarge as exc:
+            self._fail(1009, str(exc))
+            return None
+        except zlib.error:
+            self._fail(1007, "the message is not a valid deflate stream")
+            return None
+        if not text:
+            return bytes(raw)
+        try:
+            return str(raw.decode())
+        except UnicodeDecodeError:
+            self._fail(1007, "the text message is not UTF-8")
+            return None
 
     def lost(self) -> None:
         """The connection is gone (reset, closed, or closed by us after the handshake)."""
@@ -210,9 +259,14 @@ class WSSession:
         if self.close_sent or self.state == CLOSED:
             raise self.closed_with or Closed(ABNORMAL)
         if isinstance(data, str):
-            self.link.write(ws_frame(WS_OP_TEXT, data.encode()))
+            op, payload = WS_OP_TEXT, data.encode()
         else:
-            self.link.write(ws_frame(WS_OP_BINARY, bytes(data)))
+            op, payload = WS_OP_BINARY, bytes(data)
+        deflate = self.deflate
+        if deflate is not None and deflate.server_bits and len(payload) >= MIN_SIZE:
+            self.link.write(ws_frame(op, deflate.compress(payload), True, True))
+        else:
+            self.link.write(ws_frame(op, payload))
         while self.link.backed_up() and self.state != CLOSED:
             await self.link.drained()
 

@@ -24,6 +24,7 @@ from covet._native import render_fields
 from covet.exceptions import HTTPError, RequestValidationError
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import encode_any, error_reply, http_error_reply, server_error_reply
+from covet.runtime.ws_deflate import negotiate
 from covet.runtime.ws_session import ABNORMAL, WSSession
 from covet.websockets import WebSocket, WebSocketDisconnect, WebSocketException, WebSocketState
 
@@ -81,12 +82,14 @@ class Upgrade:
     """The request between its head and the handler's answer: ``accept`` (101, then the WebSocket protocol) or
     ``refuse`` (an HTTP answer). Exactly one of them reaches the channel; ``lost`` when the client went first."""
 
-    __slots__ = ("state", "channel", "key", "protocols", "rest", "session", "answered", "task", "websocket", "path")
+    __slots__ = ("state", "channel", "key", "protocols", "rest", "session", "answered", "task", "websocket", "path",
+                 "headers")
 
     def __init__(self, state: ServerState, channel: H1Channel, key: str, protocols: list[str], rest: bytes,
-                 path: str) -> None:
+                 path: str, headers: list[tuple[str, str]]) -> None:
         self.state = state
         self.path = path
+        self.headers = headers
         self.channel = channel
         self.key = key
         self.protocols = protocols
@@ -106,11 +109,16 @@ class Upgrade:
         extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
         if subprotocol is not None:
             extra.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
+        deflate = negotiate(self.headers) if self.state.ws_config.deflate else None
+        if deflate is not None:
+            extra.append((b"sec-websocket-extensions", deflate[0].encode()))
         lines, _ = render_fields(extra)  # every byte checked: no CR, LF or NUL reaches the head
         head = (b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
                 b"sec-websocket-accept: " + accept_key(self.key).encode() + b"\r\n" + lines)
         self.answered = True
         session = self.session = self.channel.upgrade(head, self.state.ws_config)
+        if deflate is not None:
+            session.use_deflate(deflate[1])
         if self.rest:
             rest, self.rest = self.rest, b""
             session.feed(rest)
@@ -219,7 +227,7 @@ def start(state: ServerState, channel: H1Channel, plan: RoutePlan, path: str, qu
     """Run the WebSocket route ``plan`` for an upgrade request ``refusal`` has passed."""
     key = next(v for k, v in headers if k == "sec-websocket-key").strip()
     protocols = [t.strip() for k, v in headers if k == "sec-websocket-protocol" for t in v.split(",") if t.strip()]
-    upgrade = Upgrade(state, channel, key, protocols, rest, path)
+    upgrade = Upgrade(state, channel, key, protocols, rest, path, headers)
     ws = upgrade.websocket = WebSocket(path, query, headers, info, dict(zip(names, params, strict=True)), upgrade)
     result = plan.glue("GET", path, query, headers, ws, params, info)
     if not asyncio.iscoroutine(result):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Annotated
 
 from covet import Covet, Depends, Header, HTTPException, Query, WebSocket, WebSocketDisconnect, WebSocketException
@@ -111,7 +112,7 @@ async def protocols(websocket: WebSocket) -> None:
 async def flood(websocket: WebSocket, size: int = 65536, count: int = 1000) -> None:
     """Sends ``count`` messages of ``size`` bytes to a peer that may not read them: send() must wait."""
     await websocket.accept()
-    chunk = b"x" * size
+    chunk = os.urandom(size)  # (random: deflate, when agreed, leaves it as large on the wire)
     for _ in range(count):
         await websocket.send_bytes(chunk)
     await websocket.close()
