@@ -394,6 +394,7 @@ def test_deflate_on_the_wire(server: Server) -> None:
 def test_bad_compressed_messages(server: Server, payload: bytes, code: int) -> None:
     before = rss_kib(server.proc.pid)
     s, head = raw_handshake(server, extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")
+    assert b"permessage-deflate" in head
     s.sendall(frame(1, payload, rsv=4))
     frames = read_frames(s)
     s.close()
