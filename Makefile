@@ -59,7 +59,7 @@ run: $(NATIVE_FAST)
 	@$(VENV)/bin/covet serve examples.hello:app --host $(HOST) --port $(PORT)
 
 # System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
-# tests/test_metrics.py, wrk for tests/test_supervisor.py's load), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
+# tests/test_metrics.py, wrk for tests/test_supervisor.py's load, redis-server for tests/test_broadcast.py), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
 # (clang-format), and the io_uring core's TLS builds against (OpenSSL's headers, libssl-dev); installed only
 # when missing.
 system-deps:
@@ -72,6 +72,7 @@ system-deps:
 	command -v ccache >/dev/null || missing="$$missing ccache"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	test -f /usr/include/openssl/ssl.h || missing="$$missing libssl-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
@@ -120,6 +121,7 @@ $(PEERS): perf/requirements-peers.txt
 bench-deps:
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \

@@ -45,7 +45,7 @@ from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply
 from covet.runtime.exits import AfterReply, RouteExit
 from covet.runtime.glue import RoutePlan
 from covet.runtime.lifetime import Watch
-from covet.runtime.resume import resume
+from covet.runtime.resume import start
 from covet.runtime.state import ServerState
 from covet.runtime.streaming import call_streamed, send_body
 
@@ -129,13 +129,9 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
         return OVER_LIMIT_REPLY if content_length(headers) is not None else OVER_LIMIT_CHUNKED_REPLY
     try:
         if plan.is_async:
-            coro = plan.glue(method, path, query, headers, body, params, info)
-            try:
-                waiting = coro.send(None)
-            except StopIteration as stop:
-                reply = stop.value
-            else:
-                return resume(coro, waiting)
+            done, reply = start(plan.glue(method, path, query, headers, body, params, info))
+            if not done:
+                return reply  # (the rest of the handler, for a Task)
         else:
             reply = plan.glue(method, path, query, headers, body, params, info)
     except HTTPError as exc:
