@@ -4,6 +4,7 @@ workers through a real redis-server, on every transport, interpreted and compile
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -53,9 +54,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.wait(10)
 
 
-def join(srv: Server, room: str) -> tuple[ClientConnection, int]:
-    """A member of ``room``: its connection, and the pid of the worker it reached (once subscribed)."""
-    ws = connect(f"ws://{srv.host}:{srv.port}/rooms/{room}", open_timeout=10)
+def join(stack: contextlib.ExitStack, srv: Server, room: str) -> tuple[ClientConnection, int]:
+    """A member of ``room`` (closed with ``stack``): its connection, and the pid of the worker it reached (once
+    subscribed)."""
+    ws = stack.enter_context(connect(f"ws://{srv.host}:{srv.port}/rooms/{room}", open_timeout=10))
     ready = json.loads(ws.recv(timeout=10))
     return ws, int(ready["ready"])
 
@@ -64,16 +66,15 @@ def join(srv: Server, room: str) -> tuple[ClientConnection, int]:
 def test_one_process_memory(request: pytest.FixtureRequest, transport: str) -> None:
     srv = app_server(request, transport, "chat", "built_chat")
     try:
-        a, _ = join(srv, "lobby")
-        b, _ = join(srv, "lobby")
-        other, _ = join(srv, "elsewhere")
-        a.send("hello from a")
-        assert a.recv(timeout=5) == "hello from a"
-        assert b.recv(timeout=5) == "hello from a"
-        with pytest.raises(TimeoutError):
-            other.recv(timeout=0.3)  # another room hears nothing
-        for ws in (a, b, other):
-            ws.close()
+        with contextlib.ExitStack() as stack:
+            a, _ = join(stack, srv, "lobby")
+            b, _ = join(stack, srv, "lobby")
+            other, _ = join(stack, srv, "elsewhere")
+            a.send("hello from a")
+            assert a.recv(timeout=5) == "hello from a"
+            assert b.recv(timeout=5) == "hello from a"
+            with pytest.raises(TimeoutError):
+                other.recv(timeout=0.3)  # another room hears nothing
     finally:
         code, log = srv.stop()
     assert code == 0, log
@@ -85,24 +86,20 @@ def test_across_two_workers_through_redis(request: pytest.FixtureRequest, transp
     srv = app_server(request, transport, "chat", "built_chat", "--workers", "2", env={"BROADCAST_URL": redis_url})
     members: list[tuple[ClientConnection, int]] = []
     try:
-        deadline = time.monotonic() + 30
-        while len({pid for _, pid in members}) < 2 or len(members) < 6:  # the kernel picks the worker
-            assert time.monotonic() < deadline, f"every member reached one worker: {members}"
-            members.append(join(srv, "blue"))
-        pids = {pid for _, pid in members}
-        for n in range(5):
-            r = httpx.post(f"{srv.url}/rooms/blue", params={"message": f"news {n}"}, timeout=10)
-            assert r.status_code == 200, srv.log
-            pids.discard(r.json()["pid"])
+        with contextlib.ExitStack() as stack:
+            deadline = time.monotonic() + 30
+            while len({pid for _, pid in members}) < 2 or len(members) < 6:  # the kernel picks the worker
+                assert time.monotonic() < deadline, f"every member reached one worker: {members}"
+                members.append(join(stack, srv, "blue"))
+            for n in range(5):
+                r = httpx.post(f"{srv.url}/rooms/blue", params={"message": f"news {n}"}, timeout=10)
+                assert r.status_code == 200, srv.log
+                for ws, _ in members:
+                    assert ws.recv(timeout=5) == f"news {n}"
+            # A member's own message, published by whichever worker holds it, reaches the other worker's members.
+            members[0][0].send("from a member")
             for ws, _ in members:
-                assert ws.recv(timeout=5) == f"news {n}"
-        # And a member's own message, published by whichever worker holds it, reaches the members of the other.
-        ws0, pid0 = members[0]
-        ws0.send("from a member")
-        for ws, _ in members:
-            assert ws.recv(timeout=5) == "from a member"
-        for ws, _ in members:
-            ws.close()
+                assert ws.recv(timeout=5) == "from a member"
     finally:
         code, log = srv.stop()
     assert code == 0, log
@@ -134,7 +131,7 @@ def test_misuse() -> None:
 
     async def main() -> None:
         b = Broadcast()
-        with pytest.raises(RuntimeError, match="lifespan=broadcast.lifespan"):
+        with pytest.raises(RuntimeError, match=r"lifespan=broadcast\.lifespan"):
             await b.publish("c", "m")
 
     asyncio.run(main())

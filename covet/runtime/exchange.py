@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import get_running_loop
+from asyncio.tasks import _enter_task as enter_task, _leave_task as leave_task
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Protocol, cast, final
 
@@ -45,7 +47,7 @@ from covet.runtime.encode import HeaderSeq, Reply, error_reply, http_error_reply
 from covet.runtime.exits import AfterReply, RouteExit
 from covet.runtime.glue import RoutePlan
 from covet.runtime.lifetime import Watch
-from covet.runtime.resume import start
+from covet.runtime.resume import EagerTask, resume
 from covet.runtime.state import ServerState
 from covet.runtime.streaming import call_streamed, send_body
 
@@ -129,9 +131,29 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
         return OVER_LIMIT_REPLY if content_length(headers) is not None else OVER_LIMIT_CHUNKED_REPLY
     try:
         if plan.is_async:
-            done, reply = start(plan.glue(method, path, query, headers, body, params, info))
-            if not done:
-                return reply  # (the rest of the handler, for a Task)
+            coro = plan.glue(method, path, query, headers, body, params, info)
+            # The handler's first step, with a stand-in for the Task it would run in as the current task
+            # (runtime/resume.py): asyncio.timeout() and its kind need one.
+            loop = state.loop
+            if loop is None:
+                loop = get_running_loop()
+            stand_in: EagerTask | None = state.eager
+            try:
+                enter_task(loop, stand_in)  # type: ignore[arg-type]  # (asyncio keeps any object as current)
+            except RuntimeError:  # inside a Task already (a test driving the exchange): the handler runs in it
+                stand_in = None
+            try:
+                waiting = coro.send(None)
+            except StopIteration as stop:
+                reply = stop.value
+            else:
+                state.eager = EagerTask()  # this one stands for the handler's Task from now on
+                return resume(coro, waiting, stand_in)
+            finally:
+                if stand_in is not None:
+                    leave_task(loop, stand_in)  # type: ignore[arg-type]
+            if stand_in is not None and stand_in.used:
+                state.eager = EagerTask()
         else:
             reply = plan.glue(method, path, query, headers, body, params, info)
     except HTTPError as exc:

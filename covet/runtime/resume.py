@@ -21,17 +21,19 @@ from asyncio.tasks import _enter_task, _leave_task
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any, final
 
-__all__ = ["EagerTask", "resume", "start"]
+__all__ = ["EagerTask", "resume"]
 
 
 @final
 class EagerTask:
     """``asyncio.current_task()`` during a handler's first step: the Task it will run in if it suspends."""
 
-    __slots__ = ("real", "cancel_asked", "callbacks", "cancels", "__weakref__")
+    __slots__ = ("real", "cancel_asked", "callbacks", "cancels", "used", "__weakref__")
 
     def __init__(self) -> None:
         self.real: asyncio.Task[Any] | None = None
+        # Asked anything: it is not handed to the next handler (one that was not is, and costs no allocation).
+        self.used = False
         self.cancel_asked: list[Any] = []  # cancel(msg) calls made before the real Task existed
         self.callbacks: list[tuple[Callable[[Any], object], Any]] = []
         self.cancels = 0  # cancelling(), before the real Task
@@ -49,6 +51,7 @@ class EagerTask:
     # The Task methods asyncio.timeout(), aiohttp's timers and anyio's cancel scopes use.
 
     def cancel(self, msg: Any = None) -> bool:
+        self.used = True
         real = self.real
         if real is not None:
             return real.cancel(msg)
@@ -57,10 +60,12 @@ class EagerTask:
         return True
 
     def cancelling(self) -> int:
+        self.used = True
         real = self.real
         return real.cancelling() if real is not None else self.cancels
 
     def uncancel(self) -> int:
+        self.used = True
         real = self.real
         if real is not None:
             return real.uncancel()
@@ -71,14 +76,17 @@ class EagerTask:
         return self.cancels
 
     def done(self) -> bool:
+        self.used = True
         real = self.real
         return real.done() if real is not None else False
 
     def cancelled(self) -> bool:
+        self.used = True
         real = self.real
         return real.cancelled() if real is not None else False
 
     def add_done_callback(self, fn: Callable[[Any], object], *, context: Any = None) -> None:
+        self.used = True
         real = self.real
         if real is not None:
             real.add_done_callback(fn, context=context)
@@ -86,6 +94,7 @@ class EagerTask:
             self.callbacks.append((fn, context))
 
     def remove_done_callback(self, fn: Callable[[Any], object]) -> int:
+        self.used = True
         real = self.real
         if real is not None:
             return real.remove_done_callback(fn)
@@ -94,13 +103,16 @@ class EagerTask:
         return before - len(self.callbacks)
 
     def get_name(self) -> str:
+        self.used = True
         real = self.real
         return real.get_name() if real is not None else "covet-handler"
 
     def get_loop(self) -> asyncio.AbstractEventLoop:
+        self.used = True
         return asyncio.get_running_loop()
 
     def __getattr__(self, name: str) -> Any:
+        self.used = True
         real = self.real
         if real is None:
             raise AttributeError(f"{name!r}: the handler has not suspended yet, so it runs in no Task so far")
@@ -108,26 +120,6 @@ class EagerTask:
 
     def __repr__(self) -> str:
         return f"<EagerTask of {self.real!r}>" if self.real is not None else "<EagerTask (first step)>"
-
-
-def start(coro: Coroutine[Any, Any, Any]) -> tuple[bool, Any]:
-    """Run ``coro`` to its first suspension, with an ``EagerTask`` current: (True, its result) when it finished,
-    (False, the coroutine to run in a Task) when it suspended. Exceptions propagate."""
-    loop = asyncio.get_running_loop()
-    stand_in: EagerTask | None = EagerTask()
-    try:
-        # (typeshed says Task; asyncio only keeps the object as the loop's current task, and compares it on leaving)
-        _enter_task(loop, stand_in)  # type: ignore[arg-type]
-    except RuntimeError:  # called from inside a Task already (a test driving an exchange): the handler runs in it
-        stand_in = None
-    try:
-        waiting = coro.send(None)
-    except StopIteration as stop:
-        return True, stop.value
-    finally:
-        if stand_in is not None:
-            _leave_task(loop, stand_in)  # type: ignore[arg-type]
-    return False, resume(coro, waiting, stand_in)
 
 
 class _Yield:

@@ -16,6 +16,7 @@ from covet.runtime.dispatch import Dispatcher
 from covet.runtime.encode import Reply
 from covet.runtime.exits import AfterReply
 from covet.runtime.proxy import Front, Trust
+from covet.runtime.resume import EagerTask
 from covet.runtime.ws_session import WSConfig
 
 __all__ = ["Connection", "ServerState"]
@@ -71,6 +72,15 @@ class ServerState:
         self.metered = False  # --metrics: ``access`` counts each response too (covet/metrics.py)
         self.ws_config = WSConfig(config.ws_max_size, config.ws_max_queue, config.ws_ping_interval,
                                   config.ws_ping_timeout, deflate=config.ws_per_message_deflate)
+        # The stand-in for the current task during async handlers' first steps (runtime/resume.py), reused while
+        # nothing asks anything of it.
+        self.eager = EagerTask()
+        # The loop the server runs on (asyncio.get_running_loop() costs ~0.15 us a call); None when the state is
+        # made outside one (a test), then asked for each time.
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self.loop = None
         # The Origin values a WebSocket handshake may carry (the application's websocket_origins); None: any.
         self.ws_origins: frozenset[str] | None = None
 
