@@ -7,7 +7,8 @@ NATIVE := $(wildcard native/*.c native/*.h)
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test test-fastapi-docs fuzz native-test system-deps lint typecheck check-examples clean bench-features
+.PHONY: run test test-fastapi-docs fuzz native-test system-deps autobahn-deps conformance-ws lint typecheck check-examples \
+        clean bench-features
 
 # The runtime modules setup.py compiles with mypyc; an edit to one rebuilds them in place.
 RUNTIME_PY := $(shell sed -n 's/^COMPILED_RUNTIME = \[\([^]]*\)\].*/\1/p' setup.py | tr -d '",' | sed 's|[^ ]*|covet/runtime/&.py|g')
@@ -79,8 +80,14 @@ system-deps:
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \
 	fi
 
+# Autobahn|Testsuite's wstest, for tests/test_autobahn.py and conformance-ws: a Python 2.7 virtualenv in
+# .cache/autobahn-venv, installed once (tests/autobahn/setup.sh). Where it cannot be (no Python 2.7 here), the
+# script says why in one line and `make test` goes on: tests/test_autobahn.py then skips with that line.
+autobahn-deps:
+	@bash tests/autobahn/setup.sh || [ $$? = 3 ]
+
 # The whole suite, with line coverage of covet/ and native/ (tests/coverage.sh): fails below 90% for either.
-test: $(NATIVE_COV) system-deps
+test: $(NATIVE_COV) system-deps autobahn-deps
 	PY=$(PY) bash tests/coverage.sh
 
 # FastAPI's docs examples ported to CovetPy (tests/test_fastapi_docs.py) on the full matrix: every variant of every app
@@ -88,6 +95,13 @@ test: $(NATIVE_COV) system-deps
 test-fastapi-docs: $(NATIVE_COV)
 	COVET_FASTAPI_DOCS=full $(PY) -m pytest -q -n 2 tests/test_fastapi_docs.py; \
 	status=$$?; $(PY) -m tests.fastapi_docs report; exit $$status
+
+# Autobahn|Testsuite's fuzzingclient against tests/autobahn/echo.py: every case (9.*, limits and performance,
+# included) on every loop, compiled and interpreted server runtime; about two minutes. Fails on a FAILED case, or
+# where wstest cannot be installed. Reports in .cache/autobahn/<mode>-<loop>/reports/servers/index.html.
+conformance-ws: $(NATIVE_FAST)
+	@bash tests/autobahn/setup.sh
+	$(PY) tests/autobahn/run.py --full --mode compiled --mode interpreted
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
