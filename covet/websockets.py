@@ -244,6 +244,10 @@ class WebSocket(Request):
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection with ``code``; before ``accept``, refuse the upgrade (HTTP 403)."""
+        from covet.runtime.ws_session import sendable
+
+        if not sendable(code) or code == 1005:
+            raise ValueError(f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999")
         if self.application_state == WebSocketState.CONNECTING:
             self._upgrade.refuse(code)
             self.application_state = WebSocketState.DISCONNECTED

@@ -109,12 +109,26 @@ void http_settle(UringServer *s, struct conn *c) {
         return;
     }
     size_t pending = conn_out_bytes(c);
-    if ((c->flags & C_DRAIN) && pending <= s->low_water)
+    /* C_INRUN while Python hears of it: whatever it does meanwhile (an abort() settles c again), c stays, and is
+     * settled below. */
+    int told = 0;
+    if ((c->flags & C_DRAIN) && pending <= s->low_water) {
+        c->flags |= C_INRUN;
         notify_drain(s, c);
-    else if ((c->flags & (C_EOF | C_BUSY | C_TOLD)) == (C_EOF | C_BUSY) && s->on_drain != NULL) {
+        told = 1;
+    } else if ((c->flags & (C_EOF | C_BUSY | C_TOLD)) == (C_EOF | C_BUSY) && s->on_drain != NULL) {
         /* The client sent FIN while its handler runs: most clients leave so (its answer is still sent). */
-        c->flags |= C_TOLD;
+        c->flags |= C_TOLD | C_INRUN;
         notify_drain(s, c);
+        told = 1;
+    }
+    if (told) {
+        c->flags &= ~C_INRUN;
+        if (c->flags & C_DEAD) {
+            settle_dead(s, c);
+            return;
+        }
+        pending = conn_out_bytes(c);
     }
     if (pending > 0 && !(c->flags & C_SEND))
         uring_mark_dirty(s, c);

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import struct
 import threading
@@ -59,6 +60,14 @@ def raw_handshake(srv: Server, path: str = "/echo", extra: bytes = b"") -> tuple
     return s, head
 
 
+def raw_handshake_nowait(srv: Server, path: str, after: bytes = b"") -> tuple[socket.socket, None]:
+    """A handshake (and ``after``, in the same write) on a plain socket, its answer not read."""
+    s = srv.connect()
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode() + after)
+    return s, None
+
+
 def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = b"abcd", rsv: int = 0) -> bytes:
     """A client frame (masked unless ``mask`` is None)."""
     first = (0x80 if fin else 0) | rsv << 4 | opcode
@@ -74,8 +83,9 @@ def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = b"
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def read_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, bytes]]:
-    """The server's frames until it closes the connection: (opcode, payload) each."""
+def read_frames(s: socket.socket, timeout: float = 10.0, head: bool = False) -> list[tuple[int, bytes]]:
+    """The server's frames until it closes the connection: (opcode, payload) each; ``head``: after the 101's head,
+    which was not read yet."""
     s.settimeout(timeout)
     data = b""
     while True:
@@ -86,6 +96,9 @@ def read_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, byte
         if not chunk:
             break
         data += chunk
+    if head:
+        assert data.startswith(b"HTTP/1.1 101 "), data[:200]
+        data = data.split(b"\r\n\r\n", 1)[1]
     frames = []
     while data:
         op, n = data[0] & 0x0F, data[1] & 0x7F
@@ -465,6 +478,93 @@ def test_a_handler_that_does_not_read_stops_the_reading(server: Server) -> None:
     assert grown < 16 * 1024 + 2 * 32 * 64, f"the server grew by {grown} KiB while its handler did not read"
 
 
+# -- what a hostile review found (each once a crash, a leak or lost data) --------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["close", "shut_wr"])
+def test_a_client_that_leaves_before_accept(server: Server, how: str) -> None:
+    """FIN (or a close) while the handler awaits before accept(): the io_uring core freed the connection twice."""
+    for _ in range(3):
+        s, _ = raw_handshake_nowait(server, "/slowaccept?t=0.3")
+        if how == "close":
+            s.close()
+        else:
+            s.shutdown(socket.SHUT_WR)
+            time.sleep(0.05)
+            s.close()
+    time.sleep(0.5)
+    with open_ws(server, "/echo") as ws:
+        ws.send("alive")
+        assert ws.recv() == "alive"
+
+
+def test_bytes_sent_before_the_101_arrive_in_order(server: Server) -> None:
+    """A client that does not wait for the 101 (against RFC 6455, but it happens): its frames are all read, in
+    order, once the handler accepts."""
+    s, _ = raw_handshake_nowait(server, "/slowaccept?t=0.3", frame(1, b"one"))
+    time.sleep(0.1)
+    s.sendall(frame(1, b"two"))
+    time.sleep(0.05)
+    s.sendall(frame(1, b"three"))
+    s.settimeout(5)
+    data = b""
+    while data.count(b"\x81") < 3 or not data.endswith(b"three"):
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 101 ")
+    assert data.split(b"\r\n\r\n", 1)[1] == b"\x81\x03one\x81\x03two\x81\x05three"
+
+
+def test_pipelining_after_an_upgrade_to_an_http_route(server: Server) -> None:
+    """GET with an Upgrade field to an HTTP route, behind a slow request and before another split in two writes:
+    all three answered, in order (the asyncio transports once parsed the third before the second's rest)."""
+    s = server.connect()
+    s.sendall(b"GET /slowhttp HTTP/1.1\r\nHost: x\r\n\r\n"
+              b"GET /plain HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\nGET /pl")
+    time.sleep(0.1)
+    s.sendall(b"ain HTTP/1.1\r\nHost: x\r\n\r\n")
+    data = b""
+    s.settimeout(5)
+    while len(re.findall(rb"HTTP/1\.1 \d{3} ", data)) < 3:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", data) == [b"200"] * 3, data
+
+
+def test_a_peer_that_sends_pings_and_reads_nothing(server: Server) -> None:
+    """Pongs are owed to a peer that reads nothing: the server stops reading it, rather than queue them without
+    bound (the asyncio transports once grew by 1.5 GiB in 8 s)."""
+    before = rss_kib(server.proc.pid)
+    s, head = raw_handshake(server)
+    assert head.startswith(b"HTTP/1.1 101 ")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.setblocking(False)
+    pings = frame(9, b"p" * 125) * 64
+    out = b""
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        out = out or pings
+        try:
+            out = out[s.send(out):]  # (whole frames only: a partial send keeps the rest for the next)
+        except BlockingIOError:
+            time.sleep(0.01)  # the server stopped reading us: what we send waits here
+    grown = rss_kib(server.proc.pid) - before
+    s.close()
+    assert grown < 32 * 1024, f"the server grew by {grown} KiB"
+
+
+def test_a_close_code_no_close_may_carry(server: Server) -> None:
+    with open_ws(server, "/badclose") as ws:
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv()
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1011
+    assert server.logged("close code 70000 cannot be sent")
+
+
 # -- the server's side of a connection's life ----------------------------------------------------------------------
 
 
@@ -491,7 +591,9 @@ def test_a_peer_that_does_not_answer_pings_is_closed(request: pytest.FixtureRequ
     srv = app_server(request, transport, "ws", "built_ws", "--ws-ping-interval", "1", "--ws-ping-timeout", "1")
     try:
         with open_ws(srv, "/echo") as live:  # the websockets client answers pings
-            s, head = raw_handshake(srv)  # this one never does
+            stuck, _ = raw_handshake_nowait(srv, "/flood?size=65536&count=100000")  # reads nothing, ever
+            stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s, head = raw_handshake(srv)  # this one never answers pings
             assert head.startswith(b"HTTP/1.1 101 ")
             t0 = time.monotonic()
             frames = read_frames(s, timeout=15)
@@ -502,6 +604,13 @@ def test_a_peer_that_does_not_answer_pings_is_closed(request: pytest.FixtureRequ
             assert took < 8, took
             live.send("still")
             assert live.recv() == "still"
+            # The one that reads nothing was cut too (its handler's send() woken), not left with its output stuck.
+            stuck.settimeout(10)
+            with pytest.raises((ConnectionResetError, BrokenPipeError)):
+                while stuck.recv(1 << 20):
+                    pass
+                raise ConnectionResetError  # (an orderly end counts too)
+            stuck.close()
     finally:
         code, log = srv.stop()
     assert code == 0, log

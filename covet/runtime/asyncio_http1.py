@@ -202,6 +202,8 @@ class AsyncioHTTP1(asyncio.Protocol):
         if access is not None:
             access.begin()  # durations count from the read that brought the request
         events = self.parser.feed(data)
+        if events and events[-1][0] == EV_UPGRADE:
+            events = self._upgrade_events(events)
         if self.body is not None:
             events = self._body_events(events, 0)
         if self.busy:
@@ -237,6 +239,21 @@ class AsyncioHTTP1(asyncio.Protocol):
                 exchange.client_left()
             return True
         return None
+
+    def _upgrade_events(self, events: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """The parser stopped after a request to switch protocols (``EV_UPGRADE``), decided here, as it is parsed,
+        so that the bytes after it keep their order. To a WebSocket route: reading stops until its handler answers
+        (what the client sends meanwhile waits in the kernel; what came with the head is the event's). Otherwise it
+        is the GET it also is, and what followed it is parsed now."""
+        while events and events[-1][0] == EV_UPGRADE:
+            _, method, path, query, minor, headers, keep_alive, rest = events[-1]
+            if is_websocket(headers) and self.state.dispatcher.resolve_ws(path) is not None:
+                self.read_paused = True
+                self._update_reading()
+                return events
+            events[-1] = (EV_REQUEST, method, path, query, minor, headers, keep_alive, b"")
+            events.extend(self.parser.feed(rest))
+        return events
 
     # -- requests ---------------------------------------------------------------
 
@@ -330,13 +347,9 @@ class AsyncioHTTP1(asyncio.Protocol):
             elif kind == EV_UPGRADE:
                 _, method, path, query, minor, headers, keep_alive, rest = ev
                 hit = state.dispatcher.resolve_ws(path) if is_websocket(headers) else None
-                if hit is None:
-                    # Not a WebSocket route (or not a WebSocket upgrade): the GET it also is, then what followed it.
-                    events = [(EV_REQUEST, method, path, query, minor, headers, keep_alive, b""),
-                              *self.parser.feed(rest), *events[i:]]
-                    n = len(events)
-                    i = 0
-                    continue
+                if hit is None:  # (_upgrade_events let through only WebSocket routes' upgrades)
+                    self._close()
+                    return
                 self.nreq += 1
                 refused = refusal(state, minor, headers)
                 if refused is not None:
@@ -437,6 +450,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         transport.write(data)
         ws = AsyncioWS(self.state, transport, self.write_paused, self.left)
         transport.set_protocol(ws)
+        self.read_paused = False
         self.closed = True  # for this object: what the transport says now goes to ``ws``
         self.exchange = None
         self.queue.clear()
@@ -444,7 +458,8 @@ class AsyncioHTTP1(asyncio.Protocol):
         connections.discard(self)
         connections.add(ws)
         if not self.reading:
-            transport.resume_reading()
+            transport.resume_reading()  # (paused while the handler had not answered)
+        ws.update_reading()
         return ws
 
     def exchange_aborted(self) -> None:

@@ -8,6 +8,8 @@ connection that changed protocols. This class only moves bytes between the trans
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from typing import TYPE_CHECKING, final
 
 from covet.runtime.connection import Left
@@ -23,7 +25,8 @@ __all__ = ["AsyncioWS"]
 class AsyncioWS(asyncio.Protocol):
     """The ``WSLink`` of a WebSocket on an asyncio transport, and the server's ``Connection`` for it."""
 
-    __slots__ = ("state", "transport", "session", "closed", "write_paused", "waiters", "left")
+    __slots__ = ("state", "transport", "session", "closed", "write_paused", "waiters", "left", "queue_full",
+                 "reading", "paused_at")
 
     def __init__(self, state: ServerState, transport: asyncio.Transport, write_paused: bool, left: Left) -> None:
         self.state = state
@@ -33,6 +36,11 @@ class AsyncioWS(asyncio.Protocol):
         self.write_paused = write_paused
         self.waiters: list[asyncio.Future[None]] = []
         self.left = left  # the HTTP request's liveness: the WebSocket's is_disconnected() reads it
+        # Reading stops while the session's queue is full, and while the peer does not read what we send: a peer
+        # that sends pings and reads no pongs would otherwise grow our output without bound.
+        self.queue_full = False
+        self.reading = True
+        self.paused_at = state.clock.now if write_paused else 0.0  # since when the peer reads nothing
 
     def carry(self, session: WSSession) -> None:
         self.session = session
@@ -40,7 +48,7 @@ class AsyncioWS(asyncio.Protocol):
     # -- WSLink ---------------------------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if not self.closed:
+        if not self.closed and not self.transport.is_closing():  # (a reset peer: asyncio would log each write)
             self.transport.write(data)
 
     def close(self) -> None:
@@ -48,16 +56,34 @@ class AsyncioWS(asyncio.Protocol):
             self.transport.close()
 
     def abort(self) -> None:
-        if not self.closed:
-            self.transport.abort()
+        """Cut the connection with a reset: what the kernel still holds for a peer that reads nothing is dropped
+        too (a plain close would keep sending it, for minutes, to a peer that reads a byte at a time)."""
+        if self.closed:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
 
     def pause_reading(self) -> None:
-        if not self.closed:
-            self.transport.pause_reading()
+        self.queue_full = True
+        self.update_reading()
 
     def resume_reading(self) -> None:
-        if not self.closed:
-            self.transport.resume_reading()
+        self.queue_full = False
+        self.update_reading()
+
+    def update_reading(self) -> None:
+        want = not (self.queue_full or self.write_paused)
+        if want != self.reading and not self.closed and not self.transport.is_closing():
+            self.reading = want
+            if want:
+                self.transport.resume_reading()
+            else:
+                self.transport.pause_reading()
 
     def backed_up(self) -> bool:
         return self.write_paused and not self.closed
@@ -72,6 +98,9 @@ class AsyncioWS(asyncio.Protocol):
         finally:
             if waiter in self.waiters:
                 self.waiters.remove(waiter)
+
+    def wake(self) -> None:
+        self._wake()
 
     def _wake(self) -> None:
         waiters, self.waiters = self.waiters, []
@@ -103,16 +132,24 @@ class AsyncioWS(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.paused_at = self.state.clock.now
+        self.update_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.update_reading()
         self._wake()
 
     # -- the server's Connection ----------------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
+        if self.closed:
+            return
+        if self.write_paused and now - self.paused_at >= self.state.config.write_timeout:
+            self.abort()  # the peer has read nothing for --write-timeout (the HTTP/1.1 rule)
+            return
         session = self.session
-        if session is not None and not self.closed:
+        if session is not None:
             session.tick(now)
 
     def shutdown(self) -> None:

@@ -55,19 +55,21 @@ class UringWS:
             core.finish(self.cid, False)
 
     def abort(self) -> None:
+        """Cut the connection now (with a reset), even one closing already: the core drops what it still held."""
         if self.feeding:
             self.owner.loop.call_soon(self.abort)
             return
-        core = self._let_go()
+        self._let_go()
+        core = self.owner.core
         if core is not None:
             core.abort(self.cid)
 
     def _let_go(self) -> UringCore | None:
+        """No more writes; the link stays known (ticks, the core's news) until the core says the connection is gone
+        (``lost``)."""
         if self.closed:
             return None
         self.closed = True
-        self.owner.sockets.pop(self.cid, None)
-        self.owner.state.connections.discard(self)
         self.wake()
         return self.owner.core
 
@@ -111,10 +113,12 @@ class UringWS:
         session = self.session
         if session is not None:
             session.lost()
+        self.owner.sockets.pop(self.cid, None)
+        self.owner.state.connections.discard(self)
         self.owner.loop.call_soon(self.close)
 
     def wake(self) -> None:
-        """The output drained below the low-water mark (or the connection went)."""
+        """The output drained below the low-water mark (or the connection went, or the session is over)."""
         self.backed = False
         fut = self.waiter
         if fut is not None and not fut.done():
@@ -124,8 +128,8 @@ class UringWS:
 
     def tick(self, now: float) -> None:
         session = self.session
-        if session is not None and not self.closed:
-            session.tick(now)
+        if session is not None:
+            session.tick(now)  # (closing too: a peer that does not take our Close is cut after close_timeout)
 
     def shutdown(self) -> None:
         session = self.session

@@ -85,6 +85,9 @@ class WSLink(Protocol):
 
     def resume_reading(self) -> None: ...
 
+    def wake(self) -> None:
+        """Wake whoever waits in ``drained`` (the session is over)."""
+
     def backed_up(self) -> bool:
         """More is waiting to be sent than the high-water mark."""
 
@@ -102,6 +105,12 @@ class Closed(Exception):
         self.reason = reason
 
 
+def sendable(code: int) -> bool:
+    """Whether a Close may carry ``code`` (RFC 6455 7.4: 1004-1006 and 1015 are never sent; 1005 is sent as an empty
+    payload here, the peer's Close without a code echoed)."""
+    return (1000 <= code <= 4999 and code not in (1004, 1006, 1015)) and not 1016 <= code <= 2999
+
+
 def close_payload(code: int, reason: str) -> bytes:
     """A Close frame's payload: the code, then the reason cut to fit a control frame (125 bytes)."""
     if code == NO_STATUS:
@@ -117,7 +126,8 @@ class WSSession:
     """One WebSocket connection: see the module's docstring."""
 
     __slots__ = ("link", "config", "clock", "parser", "state", "inbox", "waiter", "reading", "closed_with",
-                 "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings", "deflate")
+                 "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings", "deflate", "failing",
+                 "failing_since", "cut_at")
 
     def __init__(self, link: WSLink, config: WSConfig, clock: Clock) -> None:
         self.link = link
@@ -136,6 +146,14 @@ class WSSession:
         self.closing_since = 0.0
         self.pings = 0
         self.deflate: PerMessageDeflate | None = None
+        # The peer broke the protocol right after messages the handler has not read yet: those are handed over
+        # first (its answers to them still go out), then the connection fails (at the next receive(), or after
+        # close_timeout). Autobahn's strict behaviour; failing at once dropped the answers.
+        self.failing: tuple[int, str] | None = None
+        self.failing_since = 0.0
+        # Once failed: when the connection is cut if the peer has not taken our Close by then (one that reads
+        # nothing would hold it, and what was queued before it, for as long as the kernel lets it).
+        self.cut_at = 0.0
 
     def use_deflate(self, deflate: PerMessageDeflate) -> None:
         """permessage-deflate was agreed (ws_deflate.py): before the first byte is fed."""
@@ -187,6 +205,13 @@ class WSSession:
                 return
             elif kind == WS_ERROR:
                 log.debug("closing a WebSocket: %s (%d)", ev[2], ev[1])
+                if self.inbox and self.state == OPEN:
+                    self.failing = (ev[1], ev[2])
+                    self.failing_since = self.clock.now
+                    if self.reading:
+                        self.reading = False
+                        self.link.pause_reading()
+                    return
                 self._fail(ev[1], ev[2])
                 return
             else:  # a pong
@@ -217,14 +242,22 @@ class WSSession:
             self._over(Closed(ABNORMAL))
 
     def tick(self, now: float) -> None:
-        """Once a second: keep-alive pings, and the limit on waiting for the peer's Close."""
+        """Once a second: keep-alive pings, and the limits on waiting for the peer's Close, or for it to take ours."""
         if self.state == CLOSED:
+            if self.cut_at and now >= self.cut_at:
+                self.cut_at = 0.0
+                self.link.abort()
             return
         config = self.config
         if self.state == CLOSING:
             if now - self.closing_since >= config.close_timeout:
                 self.link.abort()
                 self._over(self.closed_with or Closed(ABNORMAL))
+            return
+        failing = self.failing
+        if failing is not None:
+            if now - self.failing_since >= config.close_timeout:
+                self._fail(failing[0], failing[1])
             return
         if self.ping_sent:
             if config.ping_timeout and now - self.ping_sent >= config.ping_timeout:
@@ -241,6 +274,9 @@ class WSSession:
     async def receive(self) -> str | bytes:
         """The next message; ``Closed`` once the connection is over and every message before that was read."""
         while not self.inbox:
+            failing = self.failing
+            if failing is not None and self.state == OPEN:
+                self._fail(failing[0], failing[1])
             if self.closed_with is not None or self.state != OPEN:
                 raise self.closed_with or Closed(ABNORMAL)
             waiter = self.waiter = asyncio.get_running_loop().create_future()
@@ -249,7 +285,8 @@ class WSSession:
             finally:
                 self.waiter = None
         message = self.inbox.popleft()
-        if not self.reading and len(self.inbox) < self.config.max_queue // 2 + 1 and self.state == OPEN:
+        if (not self.reading and len(self.inbox) < self.config.max_queue // 2 + 1 and self.state == OPEN
+                and self.failing is None):
             self.reading = True
             self.link.resume_reading()
         return message
@@ -269,12 +306,17 @@ class WSSession:
             self.link.write(ws_frame(op, payload))
         while self.link.backed_up() and self.state != CLOSED:
             await self.link.drained()
+        if self.state == CLOSED and self.close_sent and self.closed_with is not None and self.closed_with.code != 1000:
+            raise self.closed_with  # (the message may not have gone: the connection failed while it waited)
 
     async def close(self, code: int, reason: str) -> None:
         """Start the close handshake (the peer's Close, or ``close_timeout``, ends it)."""
         self.start_close(code, reason)
 
     def start_close(self, code: int, reason: str) -> None:
+        """``ValueError`` for a code no Close may carry (before anything changes)."""
+        if not sendable(code) or code == NO_STATUS:
+            raise ValueError(f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999")
         if self.close_sent or self.state == CLOSED:
             return
         self._send_close(code, reason)
@@ -302,10 +344,12 @@ class WSSession:
         self._over(self.closed_with)
 
     def _fail(self, code: int, why: str) -> None:
-        """The peer broke the protocol (or stopped answering): send our Close and go (RFC 6455 7.1.7)."""
+        """The peer broke the protocol (or stopped answering): send our Close and go (RFC 6455 7.1.7), cutting the
+        connection after ``close_timeout`` if it has not taken the Close by then."""
         if not self.close_sent:
             self._send_close(code, why)
         self.link.close()
+        self.cut_at = self.clock.now + self.config.close_timeout
         self._over(Closed(code, why))
 
     def _over(self, closed: Closed) -> None:
@@ -313,6 +357,7 @@ class WSSession:
         if self.closed_with is None:
             self.closed_with = closed
         self._wake()
+        self.link.wake()  # a send() waiting for the peer to read hears that it is over
 
     def _wake(self) -> None:
         waiter = self.waiter

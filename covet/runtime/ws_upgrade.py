@@ -39,6 +39,9 @@ log = logging.getLogger("covet.websocket")
 
 _GUID: Final = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _VERSION: Final = ((b"sec-websocket-version", b"13"),)
+# The fields of a 101 that the handshake sets (or that would make it no 101): accept(headers=...) may not.
+_RESERVED: Final = frozenset({b"upgrade", b"connection", b"sec-websocket-accept", b"sec-websocket-extensions",
+                              b"sec-websocket-protocol", b"content-length", b"transfer-encoding"})
 
 
 def accept_key(key: str) -> str:
@@ -83,7 +86,7 @@ class Upgrade:
     ``refuse`` (an HTTP answer). Exactly one of them reaches the channel; ``lost`` when the client went first."""
 
     __slots__ = ("state", "channel", "key", "protocols", "rest", "session", "answered", "task", "websocket", "path",
-                 "headers")
+                 "headers", "gone")
 
     def __init__(self, state: ServerState, channel: H1Channel, key: str, protocols: list[str], rest: bytes,
                  path: str, headers: list[tuple[str, str]]) -> None:
@@ -98,15 +101,23 @@ class Upgrade:
         self.answered = False
         self.task: asyncio.Task[Any] | None = None
         self.websocket: WebSocket | None = None
+        self.gone = False  # the client left before the handler answered
 
     def accept(self, subprotocol: str | None, headers: list[tuple[str, str]]) -> WSSession:
         if self.answered:
             raise RuntimeError("the WebSocket handshake was already answered")
-        if self.channel.gone():
+        if self.gone or self.channel.gone():
             raise WebSocketDisconnect(ABNORMAL)
+        if self.state.closing:
+            # Draining: a WebSocket opened now would only be cut at the graceful timeout.
+            self.refuse_reply(error_reply(503, "the server is shutting down"))
+            raise WebSocketDisconnect(1001)
         if subprotocol is not None and subprotocol not in self.protocols:
             raise RuntimeError(f"accept(subprotocol={subprotocol!r}): the client offered {self.protocols}")
         extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        for name, _ in extra:
+            if name in _RESERVED:
+                raise RuntimeError(f"accept(headers=...): {name.decode()} is the handshake's own field")
         if subprotocol is not None:
             extra.append((b"sec-websocket-protocol", subprotocol.encode("latin-1")))
         deflate = negotiate(self.headers) if self.state.ws_config.deflate else None
@@ -146,13 +157,23 @@ class Upgrade:
         self.lost()
 
     def lost(self) -> None:
+        """The client left (FIN, reset): before the 101, the handler is cancelled, and the channel let go of once it
+        has ended (``done``), never here: a transport may be telling from inside its own bookkeeping."""
         session = self.session
         if session is not None:
             session.lost()
-        elif not self.answered:
-            task = self.task
-            if task is not None and not task.done():
-                task.cancel()
+            return
+        if self.answered or self.gone:
+            return
+        self.gone = True
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+        else:
+            asyncio.get_running_loop().call_soon(self._let_go)
+
+    def _let_go(self) -> None:
+        if not self.answered:
             self.answered = True
             self.channel.close()
 
@@ -163,6 +184,9 @@ class Upgrade:
         exc = None if task.cancelled() else task.exception()
         reply = None if task.cancelled() or exc is not None else task.result()
         session = self.session
+        if self.gone and not self.answered:
+            self._let_go()  # nobody is left to answer
+            return
         if not self.answered:
             # The handler ended (or failed) before it accepted: the client gets an HTTP answer.
             if exc is not None:
@@ -204,7 +228,11 @@ class Upgrade:
     def _close(self, code: int, reason: str) -> None:
         session = self.session
         if session is not None and not session.close_sent:
-            session.start_close(code, reason)
+            try:
+                session.start_close(code, reason)
+            except ValueError as exc:  # (a WebSocketException with a code no Close may carry)
+                log.error("WebSocket %s: %s; closing with 1011", self.path, exc)
+                session.start_close(1011, "")
 
 
 def refusal(state: ServerState, minor: int, headers: list[tuple[str, str]]) -> tuple[int, Any, bytes] | None:

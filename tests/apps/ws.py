@@ -130,3 +130,24 @@ async def sleepy(websocket: WebSocket) -> None:
             break
     await websocket.send_json({"total": total})
     await websocket.close()
+
+
+@app.websocket("/slowaccept")
+async def slow_accept(websocket: WebSocket, t: float = 0.3) -> None:
+    """Awaits before it accepts (a database lookup, say); then echoes."""
+    await asyncio.sleep(t)
+    await websocket.accept()
+    async for text in websocket.iter_text():
+        await websocket.send_text(text)
+
+
+@app.get("/slowhttp")
+async def slow_http() -> dict[str, str]:
+    await asyncio.sleep(0.3)
+    return {"slow": "yes"}
+
+
+@app.websocket("/badclose")
+async def bad_close(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.close(code=70000)  # no Close may carry it: ValueError, and the connection closes with 1011
