@@ -83,9 +83,9 @@ def frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes | None = b"
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def read_frames(s: socket.socket, timeout: float = 10.0, head: bool = False) -> list[tuple[int, bytes]]:
-    """The server's frames until it closes the connection: (opcode, payload) each; ``head``: after the 101's head,
-    which was not read yet."""
+def read_raw_frames(s: socket.socket, timeout: float = 10.0, head: bool = False) -> list[tuple[int, bytes]]:
+    """The server's frames until it closes the connection: (first byte: FIN, RSV bits, opcode; payload) each;
+    ``head``: after the 101's head, which was not read yet."""
     s.settimeout(timeout)
     data = b""
     while True:
@@ -101,31 +101,6 @@ def read_frames(s: socket.socket, timeout: float = 10.0, head: bool = False) -> 
         data = data.split(b"\r\n\r\n", 1)[1]
     frames = []
     while data:
-        op, n = data[0] & 0x0F, data[1] & 0x7F
-        at = 2
-        if n == 126:
-            n, at = struct.unpack("!H", data[2:4])[0], 4
-        elif n == 127:
-            n, at = struct.unpack("!Q", data[2:10])[0], 10
-        frames.append((op, data[at:at + n]))
-        data = data[at + n:]
-    return frames
-
-
-def read_raw_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, bytes]]:
-    """As ``read_frames``, with the whole first byte (FIN, RSV bits, opcode) of each frame."""
-    s.settimeout(timeout)
-    data = b""
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except (ConnectionResetError, TimeoutError):
-            break
-        if not chunk:
-            break
-        data += chunk
-    frames = []
-    while data:
         first, n = data[0], data[1] & 0x7F
         at = 2
         if n == 126:
@@ -135,6 +110,11 @@ def read_raw_frames(s: socket.socket, timeout: float = 10.0) -> list[tuple[int, 
         frames.append((first, data[at:at + n]))
         data = data[at + n:]
     return frames
+
+
+def read_frames(s: socket.socket, timeout: float = 10.0, head: bool = False) -> list[tuple[int, bytes]]:
+    """As ``read_raw_frames``, with each frame's opcode only."""
+    return [(first & 0x0F, payload) for first, payload in read_raw_frames(s, timeout, head)]
 
 
 def close_code(payload: bytes) -> int:

@@ -16,7 +16,7 @@ if ! command -v "$fmt" >/dev/null; then
     echo "run.sh: $fmt is missing (make system-deps, or apt-get install clang-format)" >&2
     exit 1
 fi
-(cd "$native" && "$fmt" --dry-run --Werror ./*.c ./*.h fuzz/*.c tests/*.c)
+(cd "$native" && "$fmt" --dry-run --Werror ./*.c ./*.h fuzz/*.c tests/*.c tests/*.h)
 echo "clang-format: native/ is formatted"
 if [ "$(uname -s)" = Linux ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
