@@ -307,6 +307,11 @@ def test_a_client_that_vanishes(server: Server) -> None:
     with open_ws(server, "/echo") as ws:
         ws.send("still here")
         assert ws.recv() == "still here"
+    # A handler that lets the WebSocketDisconnect(1006) out is not an error: nothing is logged for it.
+    s, head = raw_handshake(server, "/leaky")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+    assert not server.logged("/leaky: ", "cannot be sent", timeout=1.0), server.log
 
 
 @pytest.mark.parametrize(("data", "code"), [

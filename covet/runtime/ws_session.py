@@ -314,11 +314,12 @@ class WSSession:
         self.start_close(code, reason)
 
     def start_close(self, code: int, reason: str) -> None:
-        """``ValueError`` for a code no Close may carry (before anything changes)."""
-        if not sendable(code) or code == NO_STATUS:
-            raise ValueError(f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999")
+        """``ValueError`` for a code no Close may carry (before anything changes); nothing once the connection is
+        over (a handler that lets the peer's WebSocketDisconnect(1006) out ends here)."""
         if self.close_sent or self.state == CLOSED:
             return
+        if not sendable(code) or code == NO_STATUS:
+            raise ValueError(f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999")
         self._send_close(code, reason)
         self.state = CLOSING
         # What a receive() still waiting is told, should the peer's Close not come.

@@ -151,3 +151,11 @@ async def slow_http() -> dict[str, str]:
 async def bad_close(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.close(code=70000)  # no Close may carry it: ValueError, and the connection closes with 1011
+
+
+@app.websocket("/leaky")
+async def leaky(websocket: WebSocket) -> None:
+    """FastAPI's most common shape: no try, so the peer's WebSocketDisconnect ends the handler."""
+    await websocket.accept()
+    while True:
+        await websocket.send_text(await websocket.receive_text())
