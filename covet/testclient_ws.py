@@ -79,14 +79,24 @@ class WebSocketTestSession:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        tasks = list(self._probe.tasks)  # (finish() forgets those that are done)
         try:
             if self._closed is None:
                 self.close(1000)
         finally:
             portal = self._client._server.get_portal()
             portal.call(self._client._server.finish(self._transport, self._probe, True))
-        if self._probe.errors and self._client.raise_server_exceptions and exc_type is None:
+        if not self._client.raise_server_exceptions or exc_type is not None:
+            return
+        if self._probe.errors:
             raise self._probe.errors[0]
+        # As Starlette's test client does: what the handler raised (the WebSocketDisconnect the close above gave a
+        # handler that does not catch it, say) is raised here, once it has ended.
+        for task in tasks:
+            if task.done() and not task.cancelled():
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
 
     # -- sending --------------------------------------------------------------------------------------------------
 

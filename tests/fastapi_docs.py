@@ -52,7 +52,8 @@ RENAMES = {"fastapi": "covet", "FastAPI": "Covet"}
 # Chapters of docs_src left out, with why: each needs something that is not a CovetPy feature under test here, or
 # its tests do things a replay over a socket cannot.
 EXCLUDED_CHAPTERS = {
-    "websockets_": "WebSockets (not in scope of issue 16's HTTP suite)",
+    "websockets_": "WebSocket traffic is no HTTP answer to replay: tests/test_websockets.py runs FastAPI's own "
+                   "tests of these apps, ported, in process",
     "graphql_": "needs strawberry-graphql",
     "wsgi": "mounts a Flask app through WSGIMiddleware (needs flask, a2wsgi)",
     "sql_databases": "needs sqlmodel",

@@ -726,3 +726,31 @@ def test_testclient_refusals(tc: object) -> None:
     assert getattr(err.value, "status_code", None) == 401
     with pytest.raises(WebSocketDisconnect):
         tc.websocket_connect("/refuse")
+
+
+def test_fastapis_websocket_tutorials_pass_ported(tmp_path: Path) -> None:
+    """FastAPI's own tests of its WebSocket tutorials (docs_src/websockets_), with their imports changed to covet's
+    (tests/fastapi_docs.py fetches FastAPI's source distribution at test time), pass on the in-process TestClient."""
+    import shutil
+    import subprocess
+    import sys
+
+    import fastapi_docs
+
+    fastapi_docs.fetch()
+    tree = tmp_path / "ported"
+    shutil.copytree(fastapi_docs.PORTED / "docs_src", tree / "docs_src")
+    shutil.copytree(fastapi_docs.PORTED / "tests", tree / "tests", ignore=shutil.ignore_patterns("test_tutorial"))
+    (tree / "tests" / "test_tutorial").mkdir()
+    (tree / "tests" / "test_tutorial" / "__init__.py").touch()
+    shutil.copytree(fastapi_docs.PORTED / "tests" / "test_tutorial" / "test_websockets",
+                    tree / "tests" / "test_tutorial" / "test_websockets")
+    shutil.copy(fastapi_docs.PORTED / "pytest.ini", tree / "pytest.ini")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tree), str(fastapi_docs.ROOT)]))
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_ADDOPTS", "COVERAGE_PROCESS_CONFIG"):
+        env.pop(name, None)
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "--rootdir", str(tree), "-c", str(tree / "pytest.ini"),
+                          "tests/test_tutorial/test_websockets"], cwd=tree, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert re.search(r"\b16 passed\b", out.stdout), out.stdout[-2000:]
