@@ -153,7 +153,7 @@ $(PERFSTAMP): $(STAMP)
 	$(PY) -m pip install -q -r $(VENV)/perf-requirements.txt
 	touch $(PERFSTAMP)
 
-.PHONY: bench bench-quick bench-deps bench-memory bench-micro bench-instructions
+.PHONY: bench bench-quick bench-deps bench-memory bench-micro bench-instructions bench-ws
 # The whole comparison: every peer, 10 s rounds; writes docs/performance.md and docs/img/.
 bench: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
@@ -165,6 +165,17 @@ bench: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/micro.py --report perf/results/micro-pure.json perf/results/micro.json \
 	  perf/results/micro-compiled.json --docs
 	$(PY) perf/features.py --docs
+
+# WebSockets against uvicorn, Granian, socketify and websockets (perf/ws_bench.py): echo, broadcast to 1,000
+# subscribers, idle memory; one server at a time; about 15 minutes. The peers and picows in their own venv.
+WS_PEERS := perf/.venv-ws-peers/.installed
+$(WS_PEERS): perf/requirements-ws-peers.txt
+	test -x perf/.venv-ws-peers/bin/python || $(PYTHON) -m venv perf/.venv-ws-peers
+	perf/.venv-ws-peers/bin/pip install -q -r perf/requirements-ws-peers.txt
+	touch $(WS_PEERS)
+
+bench-ws: $(NATIVE_FAST) $(WS_PEERS)
+	$(PY) perf/ws_bench.py --docs
 
 # A reduced set for development: fewer peers, 3 s rounds, under 3 minutes.
 bench-quick: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
