@@ -560,9 +560,14 @@ def test_shutdown_closes_with_1001(request: pytest.FixtureRequest, transport: st
         with open_ws(srv, "/echo") as ws:
             ws.send("x")
             assert ws.recv() == "x"
+            pending, _ = raw_handshake_nowait(srv, "/slowaccept?t=1")  # its handler accepts once the stop began
+            time.sleep(0.2)
             srv.proc.send_signal(2)  # SIGINT: a graceful stop
             with pytest.raises(ConnectionClosed) as err:
                 ws.recv(timeout=10)
+            pending.settimeout(10)
+            assert pending.recv(4096).startswith(b"HTTP/1.1 503 ")  # not a 101 to be cut at the graceful timeout
+            pending.close()
         assert err.value.rcvd is not None and err.value.rcvd.code == 1001
     finally:
         code, log = srv.stop()
