@@ -45,6 +45,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS_PY = HERE / ".venv-ws-peers" / "bin" / "python"
@@ -465,21 +469,8 @@ def free_port() -> int:
 
 
 def start(t: Target) -> None:
-    t.port = free_port()
-    cmd = ["taskset", "-c", SERVER_CPU, *[c.replace("{port}", str(t.port)) for c in t.cmd]]
-    t.proc = subprocess.Popen(cmd, cwd=t.cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              env=dict(os.environ, **t.env))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", t.port), timeout=0.5):
-                return
-        except OSError:
-            if t.proc.poll() is not None:
-                err = t.proc.stderr.read().decode() if t.proc.stderr else ""
-                raise RuntimeError(f"{t.name} exited: {err.strip()[-400:]}") from None
-            time.sleep(0.1)
-    raise RuntimeError(f"{t.name} did not start in 30 s")
+    """Start ``t`` pinned to the server's CPU, once it accepts (perf/bench.py's, which reads the same fields)."""
+    bench.start(t)  # type: ignore[arg-type]
 
 
 def stop(t: Target) -> None:
