@@ -19,7 +19,8 @@ n="$root/native"
 "$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
-    "$n/h1_parser.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/accesslog.c" "$n/metrics.c" "$n/module.c" \
+    "$n/h1_parser.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/accesslog.c" "$n/metrics.c" \
+    "$n/ws_frame.c" "$n/ws_binding.c" "$n/module.c" \
     "$n/uring_probe.c" \
     "$n/uring_ring.c" "$n/uring_engine.c" "$n/uring_conns.c" "$n/uring_tls.c" "$n/uring_http1.c" "$n/uring_direct.c" \
     "$n/uring_server.c" -lssl -lcrypto
@@ -38,6 +39,10 @@ LD_PRELOAD="$COVET_TEST_SERVER_PRELOAD" "$py" -c 'import covet._native'
 # (The memory-bound upload test runs in the main suite: ASan's quarantine holds freed memory on purpose.)
 # The direct_core tests drive the core without a server (tests/direct_core.py): a GC-time release, a 4 GiB send.
 # TLS: test_tls.py's io_uring cases and test_uring_tls.py's hostile clients, through native/uring_tls.c.
+# WebSockets: the core's raw mode (native/uring_http1.c) and the frame parser, but for the tests that bound the
+# server's memory (ASan's redzones and quarantine are not the server's).
 "$py" -m pytest -q -n 2 -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
     tests/test_uploads.py tests/test_accesslog.py tests/test_metrics.py tests/test_tls.py tests/test_uring_tls.py \
-    -k "(interpreted-uring and not compiled and not memory_stays_bounded) or direct_core"
+    tests/test_websockets.py \
+    -k "(interpreted-uring and not compiled and not memory_stays_bounded and not ten_thousand and not grow \
+        and not stops_the_reading and not reads_nothing and not bad_compressed) or direct_core"
