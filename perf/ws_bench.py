@@ -462,12 +462,6 @@ def all_targets() -> list[Target]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start(t: Target) -> None:
     """Start ``t`` pinned to the server's CPU, once it accepts (perf/bench.py's, which reads the same fields)."""
     bench.start(t)  # type: ignore[arg-type]
