@@ -19,7 +19,7 @@ import sys
 from setuptools import Extension, setup
 
 # Each earned its place in perf/micro.py (see docs/compiling.md, "The runtime").
-COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection"]
+COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection", "ws_session", "uring_ws", "asyncio_ws"]
 
 
 def runtime_extensions() -> list[Extension]:

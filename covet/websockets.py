@@ -6,12 +6,13 @@ from __future__ import annotations
 import enum
 import functools
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, final, overload
 
 import pydantic
 
 from covet.requests import Request
+from covet.runtime.ws_close import WebSocketDisconnect, sendable
 
 if TYPE_CHECKING:
     from covet.runtime.connection import ConnectionInfo
@@ -36,15 +37,6 @@ class WebSocketState(enum.Enum):
     RESPONSE = 3
 
 
-class WebSocketDisconnect(Exception):
-    """The connection is over: the peer closed it (its close ``code`` and ``reason``), or it went (1006)."""
-
-    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
-        self.code = code
-        self.reason = reason or ""
-        super().__init__(code, self.reason)
-
-
 class WebSocketException(Exception):
     """Raised by a handler or a dependency: before ``accept`` it refuses the upgrade (403), after it closes the
     connection with ``code`` and ``reason``."""
@@ -63,15 +55,22 @@ class WebSocket(Request):
     client then gets as an HTTP answer (403 for ``close()``, an ``HTTPException``'s own status).
     """
 
-    __slots__ = ("_upgrade", "_session", "client_state", "application_state")
+    __slots__ = ("_upgrade", "_session", "application_state")
 
     def __init__(self, path: str, query_string: str, headers: list[tuple[str, str]], conn: ConnectionInfo,
                  path_params: dict[str, str], upgrade: Upgrade) -> None:
         super().__init__("GET", path, query_string, headers, b"", conn, path_params)
         self._upgrade = upgrade
         self._session: WSSession | None = None
-        self.client_state = WebSocketState.CONNECTING
         self.application_state = WebSocketState.CONNECTING
+
+    @property
+    def client_state(self) -> WebSocketState:
+        """``DISCONNECTED`` once the handler was told the connection is over (``WebSocketDisconnect``)."""
+        session = self._session
+        if session is None:
+            return WebSocketState.CONNECTING
+        return WebSocketState.DISCONNECTED if session.told else WebSocketState.CONNECTED
 
     @property
     def scope(self) -> dict[str, object]:
@@ -101,7 +100,7 @@ class WebSocket(Request):
                 pairs.append((k.decode("latin-1") if isinstance(k, bytes) else str(k),
                               v.decode("latin-1") if isinstance(v, bytes) else str(v)))
         self._session = self._upgrade.accept(subprotocol, pairs)
-        self.application_state = self.client_state = WebSocketState.CONNECTED
+        self.application_state = WebSocketState.CONNECTED
 
     async def send_denial_response(self, response: Any) -> None:
         """Refuse the upgrade with an HTTP ``response`` of the handler's own (instead of ``close()``'s 403)."""
@@ -112,46 +111,31 @@ class WebSocket(Request):
 
     # -- receiving ------------------------------------------------------------------------------------------------
 
+    # The hot path (a message in, a message out) returns the session's compiled coroutines as they are: no coroutine
+    # of this module's between the handler and the connection.
+
     def _connected(self) -> WSSession:
         session = self._session
-        if session is None or self.application_state == WebSocketState.CONNECTING:
+        if session is None:
             raise RuntimeError('WebSocket is not connected. Need to call "accept" first.')
         return session
-
-    async def _next(self) -> str | bytes:
-        from covet.runtime.ws_session import Closed
-
-        session = self._connected()
-        if self.client_state == WebSocketState.DISCONNECTED:
-            raise RuntimeError('Cannot call "receive" once a disconnect message has been received.')
-        try:
-            return await session.receive()
-        except Closed as exc:
-            self.client_state = WebSocketState.DISCONNECTED
-            raise WebSocketDisconnect(exc.code, exc.reason) from None
 
     async def receive(self) -> dict[str, Any]:
         """The next message, as ASGI has it: ``{"type": "websocket.receive", "text": ...}`` (or ``"bytes"``), or
         ``{"type": "websocket.disconnect", "code": ..., "reason": ...}`` once the peer is gone."""
         try:
-            data = await self._next()
+            data = await self._connected().receive()
         except WebSocketDisconnect as exc:
             return {"type": "websocket.disconnect", "code": exc.code, "reason": exc.reason}
         if type(data) is str:
             return {"type": "websocket.receive", "text": data}
         return {"type": "websocket.receive", "bytes": data}
 
-    async def receive_text(self) -> str:
-        data = await self._next()
-        if not isinstance(data, str):
-            raise TypeError("receive_text: the peer sent a binary message (use receive_bytes or receive)")
-        return data
+    def receive_text(self) -> Awaitable[str]:
+        return self._connected().receive_text()
 
-    async def receive_bytes(self) -> bytes:
-        data = await self._next()
-        if isinstance(data, str):
-            raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
-        return bytes(data)
+    def receive_bytes(self) -> Awaitable[bytes]:
+        return self._connected().receive_bytes()
 
     @overload
     async def receive_json(self, mode: str = "text") -> Any: ...
@@ -181,20 +165,12 @@ class WebSocket(Request):
         await self.close(1007, why)
         raise WebSocketDisconnect(1007, why)
 
-    async def iter_text(self) -> AsyncIterator[str]:
+    def iter_text(self) -> AsyncIterator[str]:
         """Each text message until the peer closes (then the loop ends, without an exception)."""
-        try:
-            while True:
-                yield await self.receive_text()
-        except WebSocketDisconnect:
-            pass
+        return _Messages(self._connected().next_text)
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        try:
-            while True:
-                yield await self.receive_bytes()
-        except WebSocketDisconnect:
-            pass
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        return _Messages(self._connected().next_bytes)
 
     async def iter_json(self) -> AsyncIterator[Any]:
         try:
@@ -205,23 +181,19 @@ class WebSocket(Request):
 
     # -- sending --------------------------------------------------------------------------------------------------
 
-    async def _send(self, data: str | bytes) -> None:
-        from covet.runtime.ws_session import Closed
-
+    def _send(self, data: str | bytes) -> Awaitable[None]:
         session = self._connected()
         if self.application_state == WebSocketState.DISCONNECTED:
             raise RuntimeError('Cannot call "send" once a close message has been sent.')
-        try:
-            await session.send(data)
-        except Closed as exc:
-            self.client_state = WebSocketState.DISCONNECTED
-            raise WebSocketDisconnect(exc.code, exc.reason) from None
+        return session.send(data)
 
-    async def send_text(self, data: str) -> None:
-        await self._send(str(data))
+    if TYPE_CHECKING:
+        def send_text(self, data: str) -> Awaitable[None]: ...
+    else:
+        send_text = _send
 
-    async def send_bytes(self, data: bytes) -> None:
-        await self._send(bytes(data))
+    def send_bytes(self, data: bytes) -> Awaitable[None]:
+        return self._send(bytes(data))
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         if mode not in ("text", "binary"):
@@ -244,8 +216,6 @@ class WebSocket(Request):
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         """Close the connection with ``code``; before ``accept``, refuse the upgrade (HTTP 403)."""
-        from covet.runtime.ws_session import sendable
-
         if not sendable(code) or code == 1005:
             raise ValueError(f"close code {code} cannot be sent: use 1000-1003, 1007-1014 or 3000-4999")
         if self.application_state == WebSocketState.CONNECTING:
@@ -256,3 +226,19 @@ class WebSocket(Request):
             raise RuntimeError('Cannot call "send" once a close message has been sent.')
         self.application_state = WebSocketState.DISCONNECTED
         await self._connected().close(code, reason or "")
+
+
+@final
+class _Messages(AsyncIterator[T]):
+    """``iter_text``/``iter_bytes``: each step is the session's own coroutine (see ``WSSession.next_text``)."""
+
+    __slots__ = ("_step",)
+
+    def __init__(self, step: Callable[[], Awaitable[T]]) -> None:
+        self._step = step
+
+    def __aiter__(self) -> _Messages[T]:
+        return self
+
+    def __anext__(self) -> Awaitable[T]:
+        return self._step()

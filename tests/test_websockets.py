@@ -293,6 +293,21 @@ def test_the_client_closes_and_the_handler_hears_its_code(server: Server) -> Non
         time.sleep(0.05)
 
 
+def test_after_the_peer_left_receive_and_send_fail_as_in_starlette(server: Server) -> None:
+    key = f"k{time.monotonic_ns()}"
+    with open_ws(server, "/after") as ws:
+        ws.send(key)
+        ws.send("ignored")
+        ws.close(code=4000)
+    deadline = time.monotonic() + 5
+    while len(seen := httpx.get(server.url + f"/after/{key}").json()) < 4:
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.05)
+    assert seen == ["CONNECTED", "DISCONNECTED",
+                    'RuntimeError: Cannot call "receive" once a disconnect message has been received.',
+                    "WebSocketDisconnect: (4000, '')"]
+
+
 def test_a_client_that_vanishes(server: Server) -> None:
     """A reset in the middle of a message: the handler hears 1006, and the server serves on."""
     s, head = raw_handshake(server)

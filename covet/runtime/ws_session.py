@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import zlib
 from collections import deque
 from typing import Final, Protocol, final
 
 from covet._native import WSParser, ws_frame
 from covet.runtime.clock import Clock
+from covet.runtime.ws_close import ABNORMAL, NO_STATUS, WebSocketDisconnect, close_payload, sendable
 from covet.runtime.ws_deflate import MIN_SIZE, PerMessageDeflate, TooLarge
 from covet.runtime.ws_events import (
     WS_BINARY,
@@ -38,18 +38,13 @@ from covet.runtime.ws_events import (
     WS_TEXT_COMPRESSED,
 )
 
-__all__ = ["WSConfig", "WSLink", "WSSession", "Closed", "close_payload", "OPEN", "CLOSING", "CLOSED"]
+__all__ = ["WSConfig", "WSLink", "WSSession", "OPEN", "CLOSING", "CLOSED"]
 
 log = logging.getLogger("covet.websocket")
 
 OPEN: Final = 1
 CLOSING: Final = 2  # our Close frame is sent; waiting for the peer's
 CLOSED: Final = 3
-
-# What a receiver gets once the connection is over: the close code and reason (1006: it went without a Close).
-ABNORMAL: Final = 1006
-NO_STATUS: Final = 1005
-
 
 @final
 class WSConfig:
@@ -96,38 +91,12 @@ class WSLink(Protocol):
 
 
 @final
-class Closed(Exception):
-    """The connection is over: the close code and reason the handler is told (``WebSocketDisconnect``)."""
-
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(code, reason)
-        self.code = code
-        self.reason = reason
-
-
-def sendable(code: int) -> bool:
-    """Whether a Close may carry ``code`` (RFC 6455 7.4: 1004-1006 and 1015 are never sent; 1005 is sent as an empty
-    payload here, the peer's Close without a code echoed)."""
-    return (1000 <= code <= 4999 and code not in (1004, 1006, 1015)) and not 1016 <= code <= 2999
-
-
-def close_payload(code: int, reason: str) -> bytes:
-    """A Close frame's payload: the code, then the reason cut to fit a control frame (125 bytes)."""
-    if code == NO_STATUS:
-        return b""
-    raw = reason.encode()
-    if len(raw) > 123:
-        raw = raw[:123].decode(errors="ignore").encode()  # never half a character
-    return struct.pack("!H", code) + raw
-
-
-@final
 class WSSession:
     """One WebSocket connection: see the module's docstring."""
 
     __slots__ = ("link", "config", "clock", "parser", "state", "inbox", "waiter", "reading", "closed_with",
                  "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings", "deflate", "failing",
-                 "failing_since", "cut_at")
+                 "failing_since", "cut_at", "told")
 
     def __init__(self, link: WSLink, config: WSConfig, clock: Clock) -> None:
         self.link = link
@@ -138,7 +107,7 @@ class WSSession:
         self.inbox: deque[str | bytes] = deque()
         self.waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
         self.reading = True
-        self.closed_with: Closed | None = None  # once over: what a receiver is told
+        self.closed_with: WebSocketDisconnect | None = None  # once over: what a receiver is told
         self.close_sent = False
         self.ping_sent = 0.0  # when our unanswered keep-alive ping went out (0: none out)
         self.ping_payload = b""
@@ -154,6 +123,7 @@ class WSSession:
         # Once failed: when the connection is cut if the peer has not taken our Close by then (one that reads
         # nothing would hold it, and what was queued before it, for as long as the kernel lets it).
         self.cut_at = 0.0
+        self.told = False  # the handler was told the connection is over (WebSocketDisconnect; client_state)
 
     def use_deflate(self, deflate: PerMessageDeflate) -> None:
         """permessage-deflate was agreed (ws_deflate.py): before the first byte is fed."""
@@ -239,7 +209,7 @@ class WSSession:
     def lost(self) -> None:
         """The connection is gone (reset, closed, or closed by us after the handshake)."""
         if self.state != CLOSED:
-            self._over(Closed(ABNORMAL))
+            self._over(WebSocketDisconnect(ABNORMAL))
 
     def tick(self, now: float) -> None:
         """Once a second: keep-alive pings, and the limits on waiting for the peer's Close, or for it to take ours."""
@@ -252,7 +222,7 @@ class WSSession:
         if self.state == CLOSING:
             if now - self.closing_since >= config.close_timeout:
                 self.link.abort()
-                self._over(self.closed_with or Closed(ABNORMAL))
+                self._over(self.closed_with or WebSocketDisconnect(ABNORMAL))
             return
         failing = self.failing
         if failing is not None:
@@ -272,13 +242,16 @@ class WSSession:
     # -- from the handler -------------------------------------------------------------------------------------------
 
     async def receive(self) -> str | bytes:
-        """The next message; ``Closed`` once the connection is over and every message before that was read."""
+        """The next message; ``WebSocketDisconnect`` once the connection is over and every message before that was
+        read (and ``RuntimeError`` after that)."""
+        if self.told:
+            raise self._tell(True)
         while not self.inbox:
             failing = self.failing
             if failing is not None and self.state == OPEN:
                 self._fail(failing[0], failing[1])
             if self.closed_with is not None or self.state != OPEN:
-                raise self.closed_with or Closed(ABNORMAL)
+                raise self._tell(True)
             waiter = self.waiter = asyncio.get_running_loop().create_future()
             try:
                 await waiter
@@ -291,10 +264,49 @@ class WSSession:
             self.link.resume_reading()
         return message
 
+    # The WebSocket's receive_text/bytes and iter_text/bytes return these coroutines as they are: a handler's
+    # message then passes through compiled code only, however many layers the public API has.
+
+    async def receive_text(self) -> str:
+        message = await self.receive()
+        if isinstance(message, str):
+            return message
+        raise TypeError("receive_text: the peer sent a binary message (use receive_bytes or receive)")
+
+    async def receive_bytes(self) -> bytes:
+        message = await self.receive()
+        if isinstance(message, bytes):
+            return message
+        raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
+
+    async def next_text(self) -> str:
+        """``receive_text``, ending an ``async for`` (``StopAsyncIteration``) once the peer is gone."""
+        try:
+            return await self.receive_text()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+    async def next_bytes(self) -> bytes:
+        try:
+            return await self.receive_bytes()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+
+    def _tell(self, receiving: bool) -> Exception:
+        """What a receive() or send() raises once the connection is over: a WebSocketDisconnect (each its own, so that
+        tracebacks do not pile up on one); for a receive() after the handler was told, RuntimeError, as in
+        Starlette."""
+        if self.told and receiving:
+            return RuntimeError('Cannot call "receive" once a disconnect message has been received.')
+        self.told = True
+        closed = self.closed_with or WebSocketDisconnect(ABNORMAL)
+        return WebSocketDisconnect(closed.code, closed.reason)
+
     async def send(self, data: str | bytes) -> None:
-        """One message, as one frame; waits while the peer is behind. ``Closed`` when the connection is over."""
+        """One message, as one frame; waits while the peer is behind. ``WebSocketDisconnect`` when the connection is
+        over."""
         if self.close_sent or self.state == CLOSED:
-            raise self.closed_with or Closed(ABNORMAL)
+            raise self._tell(False)
         if isinstance(data, str):
             op, payload = WS_OP_TEXT, data.encode()
         else:
@@ -307,7 +319,7 @@ class WSSession:
         while self.link.backed_up() and self.state != CLOSED:
             await self.link.drained()
         if self.state == CLOSED and self.close_sent and self.closed_with is not None and self.closed_with.code != 1000:
-            raise self.closed_with  # (the message may not have gone: the connection failed while it waited)
+            raise self._tell(False)  # (the message may not have gone: the connection failed while it waited)
 
     async def close(self, code: int, reason: str) -> None:
         """Start the close handshake (the peer's Close, or ``close_timeout``, ends it)."""
@@ -323,7 +335,7 @@ class WSSession:
         self._send_close(code, reason)
         self.state = CLOSING
         # What a receive() still waiting is told, should the peer's Close not come.
-        self.closed_with = Closed(code, reason)
+        self.closed_with = WebSocketDisconnect(code, reason)
         self._wake()
 
     # -- the close handshake ----------------------------------------------------------------------------------------
@@ -338,9 +350,9 @@ class WSSession:
         7.1.1: the server closes the TCP connection first)."""
         if not self.close_sent:
             self._send_close(code if code != NO_STATUS else NO_STATUS, "")
-            self.closed_with = Closed(code, reason)
+            self.closed_with = WebSocketDisconnect(code, reason)
         elif self.closed_with is None:
-            self.closed_with = Closed(code, reason)
+            self.closed_with = WebSocketDisconnect(code, reason)
         self.link.close()
         self._over(self.closed_with)
 
@@ -351,9 +363,9 @@ class WSSession:
             self._send_close(code, why)
         self.link.close()
         self.cut_at = self.clock.now + self.config.close_timeout
-        self._over(Closed(code, why))
+        self._over(WebSocketDisconnect(code, why))
 
-    def _over(self, closed: Closed) -> None:
+    def _over(self, closed: WebSocketDisconnect) -> None:
         self.state = CLOSED
         if self.closed_with is None:
             self.closed_with = closed

@@ -24,8 +24,9 @@ from covet._native import render_fields
 from covet.exceptions import HTTPError, RequestValidationError
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import encode_any, error_reply, http_error_reply, server_error_reply
+from covet.runtime.ws_close import ABNORMAL
 from covet.runtime.ws_deflate import negotiate
-from covet.runtime.ws_session import ABNORMAL, WSSession
+from covet.runtime.ws_session import WSSession
 from covet.websockets import WebSocket, WebSocketDisconnect, WebSocketException, WebSocketState
 
 if TYPE_CHECKING:

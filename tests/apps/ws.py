@@ -41,6 +41,31 @@ async def echo(websocket: WebSocket) -> None:
         closed.append(exc.code)
 
 
+after: dict[str, list[str]] = {}  # by the client's first message: what the handler saw once the peer had gone
+
+
+@app.get("/after/{key}")
+async def after_of(key: str) -> list[str]:
+    return after.get(key, [])
+
+
+@app.websocket("/after")
+async def after_close(websocket: WebSocket) -> None:
+    """Starlette's rules once the peer is gone: the first receive raises WebSocketDisconnect, a second one
+    RuntimeError; a send raises WebSocketDisconnect; client_state says DISCONNECTED."""
+    await websocket.accept()
+    key = await websocket.receive_text()
+    seen = after[key] = [websocket.client_state.name]
+    async for _ in websocket.iter_text():
+        pass
+    seen.append(websocket.client_state.name)
+    for attempt in (websocket.receive_text, lambda: websocket.send_text("late")):
+        try:
+            await attempt()
+        except (RuntimeError, WebSocketDisconnect) as exc:
+            seen.append(f"{type(exc).__name__}: {exc}")
+
+
 @app.websocket("/json")
 async def json_echo(websocket: WebSocket) -> None:
     await websocket.accept()
