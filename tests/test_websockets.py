@@ -308,6 +308,17 @@ def test_after_the_peer_left_receive_and_send_fail_as_in_starlette(server: Serve
                     "WebSocketDisconnect: (4000, '')"]
 
 
+def test_a_yield_dependency_exits_after_the_handler(server: Server) -> None:
+    key = f"h{time.monotonic_ns()}"
+    with open_ws(server, f"/held?key={key}") as ws:
+        assert ws.recv() == "resource"
+        assert httpx.get(server.url + f"/after/{key}").json() == ["opened"]
+    deadline = time.monotonic() + 5
+    while httpx.get(server.url + f"/after/{key}").json() != ["opened", "closed"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 def test_a_client_that_vanishes(server: Server) -> None:
     """A reset in the middle of a message: the handler hears 1006, and the server serves on."""
     s, head = raw_handshake(server)

@@ -280,7 +280,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors,
                                      strict_json=strict_json))
         table.append(f"    RouteRow(method={spec.method!r}, path={spec.path!r}, glue={fname}, "
-                     f"is_async={glue_is_async(spec)!r}, label={route.label!r}, uses_conn={uses_connection(spec)!r}, "
+                     f"is_async={glue_is_async(spec, errors)!r}, label={route.label!r}, "
+                     f"uses_conn={uses_connection(spec)!r}, "
                      f"reads_headers={reads_headers(spec) or bool(errors)!r}, "
                      f"reads_content_type={reads_content_type(spec)!r}, streams_body={reads_stream(spec)!r}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is

@@ -18,12 +18,13 @@ import base64
 import binascii
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, final
 
 from covet._native import render_fields
 from covet.exceptions import HTTPError, RequestValidationError
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import encode_any, error_reply, http_error_reply, server_error_reply
+from covet.runtime.exits import AfterReply
 from covet.runtime.ws_close import ABNORMAL
 from covet.runtime.ws_deflate import negotiate
 from covet.runtime.ws_session import WSSession
@@ -184,6 +185,11 @@ class Upgrade:
         self.state.tasks.discard(task)
         exc = None if task.cancelled() else task.exception()
         reply = None if task.cancelled() or exc is not None else task.result()
+        if type(reply) is AfterReply:
+            # The route's yield dependencies finish now that its handler is over (had it raised, the glue would
+            # have unwound them already), as FastAPI's exit stack does for a WebSocket endpoint.
+            self.state.run_after(reply.after)
+            reply = reply.reply
         session = self.session
         if self.gone and not self.answered:
             self._let_go()  # nobody is left to answer
@@ -199,7 +205,7 @@ class Upgrade:
                     self.refuse_reply(http_error_reply(exc))
                 else:
                     self.refuse_reply(server_error_reply(f"WebSocket {self.path}", exc))
-            elif type(reply) is tuple and reply[0] >= 400:
+            elif _glue_error(reply):
                 self.refuse_reply((403, reply[1], reply[2]) if reply[0] == 422 else reply)
             else:
                 self.refuse()
@@ -208,7 +214,7 @@ class Upgrade:
             return  # refused (denial response, or close() before accept)
         ws = self.websocket
         if exc is None and not task.cancelled():
-            if type(reply) is tuple and reply[0] >= 400:
+            if _glue_error(reply):
                 log.error("WebSocket %s: an error after accept (%d) closes it with 1011", self.path,
                           reply[0])
                 self._close(1011, "")
@@ -250,6 +256,12 @@ def refusal(state: ServerState, minor: int, headers: list[tuple[str, str]]) -> t
     return None
 
 
+def _glue_error(reply: object) -> TypeGuard[tuple[int, Any, Any]]:
+    """Whether a route's result is its glue's error reply (a parameter or a dependency refused). A glue may hand
+    back the handler's coroutine (glue.hands_back_handler), whose result is then the handler's own: anything."""
+    return type(reply) is tuple and len(reply) == 3 and type(reply[0]) is int and reply[0] >= 400
+
+
 def start(state: ServerState, channel: H1Channel, plan: RoutePlan, path: str, query: str,
           headers: list[tuple[str, str]], params: list[str], info: ConnectionInfo, names: list[str],
           rest: bytes) -> Upgrade:
@@ -258,11 +270,19 @@ def start(state: ServerState, channel: H1Channel, plan: RoutePlan, path: str, qu
     protocols = [t.strip() for k, v in headers if k == "sec-websocket-protocol" for t in v.split(",") if t.strip()]
     upgrade = Upgrade(state, channel, key, protocols, rest, path, headers)
     ws = upgrade.websocket = WebSocket(path, query, headers, info, dict(zip(names, params, strict=True)), upgrade)
-    result = plan.glue("GET", path, query, headers, ws, params, info)
-    if not asyncio.iscoroutine(result):
-        # (a glue answers at once only when it refused: a parameter or a dependency)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        fut.set_result(result)
+    # The Task settles the upgrade whatever the route does (done): a glue that is no coroutine (it hands back the
+    # handler's, or it refused at once, or a dependency raised in it) has its outcome passed through one.
+    fut: asyncio.Future[Any] | None = None
+    try:
+        result = plan.glue("GET", path, query, headers, ws, params, info)
+    except Exception as exc:
+        fut = asyncio.get_running_loop().create_future()
+        fut.set_exception(exc)
+    else:
+        if not asyncio.iscoroutine(result):
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_result(result)
+    if fut is not None:
         result = _value(fut)
     task = upgrade.task = asyncio.get_running_loop().create_task(result)
     state.tasks.add(task)

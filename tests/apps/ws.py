@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from typing import Annotated
 
 from covet import Covet, Depends, Header, HTTPException, Query, WebSocket, WebSocketDisconnect, WebSocketException
@@ -64,6 +65,25 @@ async def after_close(websocket: WebSocket) -> None:
             await attempt()
         except (RuntimeError, WebSocketDisconnect) as exc:
             seen.append(f"{type(exc).__name__}: {exc}")
+
+
+def held_resource(websocket: WebSocket) -> Iterator[str]:
+    """A yield dependency (a plain generator: mypyc compiles no async one): its exit runs once the handler is over
+    (the glue awaits the handler for it)."""
+    key = websocket.query_params["key"]
+    after[key] = ["opened"]
+    try:
+        yield "resource"
+    finally:
+        after[key].append("closed")
+
+
+@app.websocket("/held")
+async def held(websocket: WebSocket, resource: Annotated[str, Depends(held_resource)]) -> None:
+    await websocket.accept()
+    await websocket.send_text(resource)
+    async for _ in websocket.iter_text():
+        pass
 
 
 @app.websocket("/json")
