@@ -95,7 +95,7 @@ class Upgrade:
         self.state = state
         self.path = path
         self.headers = headers
-        self.channel = channel
+        self.channel: H1Channel | None = channel  # until answered: then the WebSocket needs none of it
         self.key = key
         self.protocols = protocols
         self.rest = rest  # what the client sent after its head: the first frames, already
@@ -108,7 +108,8 @@ class Upgrade:
     def accept(self, subprotocol: str | None, headers: list[tuple[str, str]]) -> WSSession:
         if self.answered:
             raise RuntimeError("the WebSocket handshake was already answered")
-        if self.gone or self.channel.gone():
+        channel = self.channel
+        if self.gone or channel is None or channel.gone():
             raise WebSocketDisconnect(ABNORMAL)
         if self.state.closing:
             # Draining: a WebSocket opened now would only be cut at the graceful timeout.
@@ -129,7 +130,9 @@ class Upgrade:
         head = (b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
                 b"sec-websocket-accept: " + accept_key(self.key).encode() + b"\r\n" + lines)
         self.answered = True
-        session = self.session = self.channel.upgrade(head, self.state.ws_config)
+        session = self.session = channel.upgrade(head, self.state.ws_config)
+        self.channel = None  # (held for the connection's life, idle or not, it cost 200 bytes and more a connection)
+        self.key = ""
         if deflate is not None:
             session.use_deflate(deflate[1])
         if self.rest:
@@ -151,7 +154,9 @@ class Upgrade:
         if self.answered:
             return
         self.answered = True
-        self.channel.respond(reply, False)  # what the client sent after its head is not HTTP: the connection ends
+        channel, self.channel = self.channel, None
+        if channel is not None:
+            channel.respond(reply, False)  # what the client sent after its head is not HTTP: the connection ends
 
     # -- the transport's side (the exchange it holds while the handler has not answered) ---------------------------
 
@@ -177,7 +182,9 @@ class Upgrade:
     def _let_go(self) -> None:
         if not self.answered:
             self.answered = True
-            self.channel.close()
+            channel, self.channel = self.channel, None
+            if channel is not None:
+                channel.close()
 
     # -- the handler ----------------------------------------------------------------------------------------------
 
