@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Final, NamedTuple, Protocol, final
@@ -185,16 +186,26 @@ class RedisBackend:
         await self._client.publish(channel, message)
 
     async def _read(self) -> None:
+        """Deliver what Redis sends. When the connection fails, retry each second: redis-py reconnects and renews
+        the subscriptions itself (tests/test_broadcast.py restarts Redis under a subscriber); what was published
+        meanwhile is lost, as pub/sub keeps nothing. One error line with its traceback, one line when it is back."""
         pubsub = self._pubsub
+        down_since = 0.0
         while True:
             try:
-                item = await pubsub.get_message(timeout=None)
+                item = await pubsub.get_message(timeout=1.0 if down_since else None)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("broadcast: reading from Redis failed; retrying in a second")
+            except Exception as exc:
+                if not down_since:
+                    down_since = time.monotonic()
+                    log.error("broadcast: reading from Redis failed; retrying each second", exc_info=exc)
                 await asyncio.sleep(1.0)
                 continue
+            if down_since:
+                log.warning("broadcast: Redis is back after %.0f s; messages published meanwhile were lost",
+                            time.monotonic() - down_since)
+                down_since = 0.0
             if item is not None and item.get("type") == "message" and self._deliver is not None:
                 self._deliver(Event(str(item["channel"]), str(item["data"])))
 

@@ -26,15 +26,16 @@ def built_chat(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_project(tmp_path_factory, APPS / "chat.py")
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free port, for this module."""
-    # A failure, not a skip: `make test` installs redis-server (make system-deps).
-    assert shutil.which("redis-server"), "redis-server is not installed: `make system-deps` installs it"
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    where = tmp_path_factory.mktemp("redis")
+        return int(s.getsockname()[1])
+
+
+def start_redis(port: int, where: Path) -> subprocess.Popen[bytes]:
+    """A real redis-server on ``port``, answering PING."""
+    # A failure, not a skip: `make test` installs redis-server (make system-deps).
+    assert shutil.which("redis-server"), "redis-server is not installed: `make system-deps` installs it"
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(where)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -44,11 +45,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
                 c.sendall(b"PING\r\n")
                 if c.recv(16).startswith(b"+PONG"):
-                    break
+                    return proc
         except OSError:
             pass
-        assert time.monotonic() < deadline, "redis-server did not start"
+        assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port, for this module."""
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
@@ -123,6 +131,47 @@ def test_a_subscriber_that_falls_behind_overflows() -> None:
         await broadcast.disconnect()
 
     asyncio.run(main())
+
+
+def test_subscribers_hear_again_once_redis_is_back(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Redis restarted under a subscriber: publishing fails (loudly) while it is down, and once it is back the
+    subscription is renewed by itself and messages flow again. Pub/sub keeps nothing, so what was published in
+    between is gone (docs/websockets.md)."""
+    port = free_port()
+    redis = start_redis(port, tmp_path)
+
+    async def main() -> None:
+        nonlocal redis
+        broadcast = Broadcast(f"redis://127.0.0.1:{port}")
+        await broadcast.connect()
+        try:
+            async with broadcast.subscribe("c") as sub:
+                await broadcast.publish("c", "before")
+                assert (await asyncio.wait_for(sub.get(), 5)).message == "before"
+                redis.kill()
+                redis.wait(10)
+                with pytest.raises(Exception, match=r"(?i)connect"):
+                    await broadcast.publish("c", "while down")
+                redis = await asyncio.to_thread(start_redis, port, tmp_path)
+                deadline = time.monotonic() + 15
+                while True:
+                    with contextlib.suppress(Exception):
+                        await broadcast.publish("c", "after")
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        if (await asyncio.wait_for(sub.get(), 0.5)).message == "after":
+                            break
+                    assert time.monotonic() < deadline, "the subscriber never heard from Redis again"
+        finally:
+            await broadcast.disconnect()
+
+    try:
+        asyncio.run(main())
+    finally:
+        redis.kill()
+        redis.wait(10)
+    said = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "covet.broadcast"]
+    assert [level for level, _ in said] == ["ERROR", "WARNING"], said  # one line each way, however long it was down
+    assert "Redis is back" in said[1][1]
 
 
 def test_misuse() -> None:
