@@ -22,6 +22,8 @@ class WebSocketDisconnect(Exception):
     (``covet.websockets`` exports it; it lives here so that the compiled session raises it to the handler itself.)
     """
 
+    __module__ = "covet.websockets"  # where users import it from: its repr, tracebacks and pickles say so
+
     def __init__(self, code: int = 1000, reason: str | None = None) -> None:
         self.code = code
         self.reason = reason or ""
