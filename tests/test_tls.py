@@ -115,6 +115,22 @@ def test_the_server_says_https_and_a_route_sees_it(tls_server: Server, pki: PKI)
         assert r.http_version == "HTTP/1.1"
 
 
+def test_websockets_over_tls(tls_server: Server, pki: PKI) -> None:
+    """wss:// with the websockets client: the handler sees the scheme, and messages cross TLS records whole, split
+    and large (on io_uring the core decrypts, then feeds the frame parser)."""
+    from websockets.sync.client import connect
+
+    url = tls_server.url.replace("https://", "wss://") + "/ws"
+    with connect(url, ssl=pki.trust(), open_timeout=10, max_size=2**22) as ws:
+        assert ws.recv(timeout=10) == "wss"
+        for text in ("hi", "é" * 40_000):
+            ws.send(text)
+            assert ws.recv(timeout=10) == text
+        blob = os.urandom(1_000_000)
+        ws.send(blob)
+        assert ws.recv(timeout=10) == blob
+
+
 def test_httpx_keep_alive_and_a_post_body(tls_server: Server, pki: PKI) -> None:
     body = b"covet-tls" + os.urandom(200_000)  # larger than one TLS record (16 KiB)
     with httpx.Client(base_url=tls_server.url, verify=pki.trust(), timeout=10) as client:

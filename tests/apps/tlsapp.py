@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from covet import Covet, Request, Response, StreamingResponse
+from covet import Covet, Request, Response, StreamingResponse, WebSocket
 
 app = Covet()
 
@@ -19,6 +19,21 @@ def whoami(request: Request) -> dict[str, str]:
 def plain() -> dict[str, str]:
     """A static path with a sync handler that takes no request: the io_uring core calls it directly."""
     return {"plain": "yes"}
+
+
+@app.websocket("/ws")
+async def ws_echo(websocket: WebSocket) -> None:
+    """wss://: says its URL's scheme, then echoes (text and binary)."""
+    await websocket.accept()
+    await websocket.send_text(websocket.url.scheme)
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message.get("text") is not None:
+            await websocket.send_text(message["text"])
+        else:
+            await websocket.send_bytes(message["bytes"])
 
 
 @app.post("/echo")
