@@ -85,6 +85,7 @@ void conn_free(UringServer *s, struct conn *c) {
     s->conns[c->fd] = NULL;
     conn_active_release(s, c);
     conn_outq_free(s, c);
+    Py_CLEAR(c->ws);
     tls_detach(s, c);
     if (c->flags & C_RESET) {
         struct linger lg = {1, 0};

@@ -69,6 +69,7 @@ struct conn {
     uint8_t seen_state;
     struct active *act;
     struct outq *out;
+    PyObject *ws; /* a switched connection's WebSocket frame parser (a WSParser, owned), fed here: see raw_input */
 };
 
 /* The connection on descriptor fd whose generation's low 24 bits are gen24 (from a user_data), or NULL. */

@@ -16,6 +16,7 @@
 #include "events.h"
 #include "uring_direct.h"
 #include "uring_tls.h"
+#include "ws_binding.h"
 
 /* Ticks a lingering close waits for the client to close its side. */
 #define LINGER_TICKS 2
@@ -477,11 +478,15 @@ static void run_events(UringServer *s, struct conn *c) {
         conn_active_release(s, c);
 }
 
-/* A switched connection's input: to Python as it comes (which may ask to stop reading until resume_body). */
+/* A switched connection's input: to Python as it comes (which may ask to stop reading until resume_body). A
+ * WebSocket's goes through its frame parser here first, straight from the read buffer: Python gets the events, and
+ * the bytes are never copied into a bytes object on the way. */
 static void raw_input(UringServer *s, struct conn *c, const char *data, size_t n) {
     /* C_INRUN: c outlives the call whatever Python does meanwhile (it closes later, on the loop's next turn). */
     c->flags |= C_INRUN;
-    int r = body_event(s, c, PyBytes_FromStringAndSize(data, (Py_ssize_t)n));
+    PyObject *item =
+        c->ws != NULL ? covet_ws_feed(c->ws, (const uint8_t *)data, n) : PyBytes_FromStringAndSize(data, (Py_ssize_t)n);
+    int r = body_event(s, c, item);
     c->flags &= ~C_INRUN;
     if (r < 0) {
         PyErr_WriteUnraisable(s->on_body);

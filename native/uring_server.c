@@ -21,6 +21,7 @@
 #include "uring_engine.h"
 #include "uring_http1.h"
 #include "uring_tls.h"
+#include "ws_binding.h"
 
 static void wake(UringServer *s) {
     /* Work queued outside uring_process() (a suspended handler answered): have the loop call flush() soon. */
@@ -167,6 +168,27 @@ static PyObject *RS_upgrade(UringServer *s, PyObject *const *args, Py_ssize_t na
     PyObject *held = http_switch(s, c, args[1]);
     wake(s);
     return held;
+}
+
+/* ws_attach(cid, parser): the switched connection's input goes through parser (a WSParser) here. */
+static PyObject *RS_ws_attach(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], &covet_WSParserType)) {
+        PyErr_SetString(PyExc_TypeError, "ws_attach(cid, parser: WSParser)");
+        return NULL;
+    }
+    struct conn *c = conn_lookup_cid(s, args[0]);
+    if (c == NULL || (c->flags & C_DEAD)) {
+        if (PyErr_Occurred())
+            return NULL;
+        PyErr_SetString(PyExc_ConnectionResetError, "the connection is gone");
+        return NULL;
+    }
+    if (!(c->flags & C_RAW)) {
+        PyErr_SetString(PyExc_RuntimeError, "ws_attach() of a connection that was not switched (upgrade)");
+        return NULL;
+    }
+    Py_XSETREF(c->ws, Py_NewRef(args[1]));
+    Py_RETURN_NONE;
 }
 
 static PyObject *RS_close_after(UringServer *s, PyObject *cid) {
@@ -634,6 +656,9 @@ static PyMethodDef RS_methods[] = {
     {"upgrade", (PyCFunction)(void (*)(void))RS_upgrade, METH_FASTCALL,
      "upgrade(cid, head: bytes) -> bytes: queue the 101 head of the connection Python holds, and hand every byte "
      "read from then on to handler.body(cid, data); returns the input held meanwhile."},
+    {"ws_attach", (PyCFunction)(void (*)(void))RS_ws_attach, METH_FASTCALL,
+     "ws_attach(cid, parser: WSParser) -> None: a switched connection's input is parsed by parser here, and "
+     "handler.body(cid, events) gets the list of its events instead of the bytes."},
     {"resume_body", (PyCFunction)RS_resume_body, METH_O,
      "resume_body(cid) -> None: read on after handler.body(cid, data) returned True."},
     {"close_after", (PyCFunction)RS_close_after, METH_O,

@@ -116,33 +116,23 @@ static PyObject *to_python(const ws_event *ev) {
     }
 }
 
-static PyObject *WSParser_feed(WSParserObject *self, PyObject *arg) {
-    Py_buffer view;
-    int have_view = 0;
-    const uint8_t *data;
-    Py_ssize_t len;
-    PyObject *events = NULL;
-
-    if (PyBytes_CheckExact(arg)) {
-        data = (const uint8_t *)PyBytes_AS_STRING(arg);
-        len = PyBytes_GET_SIZE(arg);
-    } else {
-        if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-            return NULL;
-        have_view = 1;
-        data = view.buf;
-        len = view.len;
+PyObject *covet_ws_feed(PyObject *parser, const uint8_t *data, size_t len) {
+    WSParserObject *self = (WSParserObject *)parser;
+    PyObject *events;
+    if (!PyObject_TypeCheck(parser, &covet_WSParserType)) {
+        PyErr_SetString(PyExc_TypeError, "covet_ws_feed: not a WSParser");
+        return NULL;
     }
     /* Only reachable through a finalizer calling back into this parser while it builds objects; the core holds a
      * pointer into the last input until it is drained, so refuse. */
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "WSParser.feed() re-entered");
-        goto done;
+        return NULL;
     }
     if (!(events = PyList_New(0)))
-        goto done;
+        return NULL;
     self->busy = 1;
-    ws_parser_feed(&self->p, data, (size_t)len);
+    ws_parser_feed(&self->p, data, len);
     for (;;) {
         ws_event ev;
         PyObject *item;
@@ -158,20 +148,40 @@ static PyObject *WSParser_feed(WSParserObject *self, PyObject *arg) {
             goto fail;
     }
     self->busy = 0;
-    goto done;
+    return events;
 
 fail:
     /* the core may still point into `data`: make sure it never looks */
     ws_parser_abort(&self->p);
-    Py_CLEAR(events);
+    Py_DECREF(events);
     self->busy = 0;
-done:
-    if (have_view)
-        PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyObject *WSParser_feed(WSParserObject *self, PyObject *arg) {
+    Py_buffer view;
+    PyObject *events;
+
+    if (PyBytes_CheckExact(arg))
+        return covet_ws_feed((PyObject *)self, (const uint8_t *)PyBytes_AS_STRING(arg), (size_t)PyBytes_GET_SIZE(arg));
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    events = covet_ws_feed((PyObject *)self, view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
     return events;
 }
 
+/* configure(*, max_frame, max_message, rsv1_allowed): __init__ again, on the same object (a transport may hold it). */
+static PyObject *WSParser_configure(WSParserObject *self, PyObject *args, PyObject *kw) {
+    if (WSParser_init(self, args, kw) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef WSParser_methods[] = {
+    {"configure", (PyCFunction)(void (*)(void))WSParser_configure, METH_VARARGS | METH_KEYWORDS,
+     "configure($self, *, max_frame=1048576, max_message=1048576, rsv1_allowed=False)\n--\n\n"
+     "Starts the parser afresh with these limits (as WSParser() would), keeping the object: before any input."},
     {"feed", (PyCFunction)WSParser_feed, METH_O,
      "feed($self, data, /)\n--\n\n"
      "Parses a bytes-like chunk of what the client sent; returns the events it completed, in order:\n"

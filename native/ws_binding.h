@@ -4,6 +4,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 
 /* The first item of each event WSParser.feed() returns (covet/runtime/ws_events.py names them). */
 enum covet_ws_kind {
@@ -18,6 +19,11 @@ enum covet_ws_kind {
 };
 
 extern PyTypeObject covet_WSParserType;
+
+/* WSParser.feed() on len bytes at data, for C callers (the io_uring core feeds a switched connection's input from
+ * its read buffer, with no bytes object in between): the list of events, or NULL with an exception set (a parser
+ * that failed building them takes no more input). */
+PyObject *covet_ws_feed(PyObject *parser, const uint8_t *data, size_t len);
 
 /* Readies the type; 0, or -1 with an exception set. */
 int covet_ws_ready(void);

@@ -224,6 +224,14 @@ def test_constructor_arguments() -> None:
     p.feed(frame(WS_OP_TEXT, b"a"))
     p.__init__(max_message=3)  # re-initialising starts over
     assert p.feed(frame(FIN | WS_OP_TEXT, b"abc")) == [(WS_TEXT, "abc")]
+    # configure() is the same, on an object a transport may hold (permessage-deflate agreed after the 101)
+    p.configure(max_frame=4, max_message=4, rsv1_allowed=True)
+    assert p.feed(frame(FIN | RSV1 | WS_OP_BINARY, b"zz")) == [(WS_BINARY_COMPRESSED, b"zz")]
+    assert shape(p.feed(frame(FIN | WS_OP_BINARY, b"12345"))) == [error(1009)]
+    with pytest.raises(ValueError, match="negative"):
+        p.configure(max_message=-1)
+    with pytest.raises(TypeError):
+        p.configure(4)  # type: ignore[call-arg]
 
 
 def test_feed_takes_any_bytes_like_object() -> None:

@@ -20,7 +20,7 @@ is cached; anything else it hands back through ``reply_for`` and ``failed``.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Final, Protocol, final
+from typing import TYPE_CHECKING, Any, Final, Protocol, final
 
 from covet.exceptions import HTTPError
 from covet.runtime.body import RequestBody, disconnected
@@ -35,6 +35,9 @@ from covet.runtime.uring_contract import HEADERS_ALL, HEADERS_CONTENT_TYPE, HEAD
 from covet.runtime.uring_ws import UringWS
 from covet.runtime.ws_session import WSLink
 from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
+
+if TYPE_CHECKING:
+    from covet._native import WSParser
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
@@ -55,6 +58,8 @@ class UringCore(Protocol):
     def resume_body(self, cid: int, /) -> None: ...
 
     def upgrade(self, cid: int, head: bytes, /) -> bytes: ...
+
+    def ws_attach(self, cid: int, parser: WSParser, /) -> None: ...
 
     def abort(self, cid: int, /) -> None: ...
 
@@ -277,7 +282,7 @@ class UringHTTP1:
             self.state.bodies.discard(body)
         return self.core
 
-    def body(self, cid: int, item: bytes | tuple[int, str] | bool | None) -> bool:
+    def body(self, cid: int, item: bytes | list[tuple[Any, ...]] | tuple[int, str] | bool | None) -> bool:
         """A piece of a streamed body, None at its end, (status, message) when its framing broke, False when the
         connection is gone, True when the client shut its side (FIN) before the end (a ClientDisconnect either
         way, after what arrived in the second case); True back asks the core to stop reading until
@@ -287,6 +292,8 @@ class UringHTTP1:
             link = self.sockets.get(cid)
             if link is None:
                 return False
+            if type(item) is list:  # (its frame parser's events: ws_attach)
+                return link.parsed(item)
             if type(item) is bytes:
                 return link.received(item)
             link.lost()

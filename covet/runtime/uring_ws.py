@@ -8,7 +8,7 @@ to ``UringHTTP1.body``, which gives them to this link's session. Writes, the dra
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 from covet.runtime.ws_session import CLOSED, WSSession
 
@@ -36,6 +36,10 @@ class UringWS:
 
     def carry(self, session: WSSession) -> None:
         self.session = session
+        core = self.owner.core
+        if core is not None and not self.closed:
+            # The core feeds what it reads to the session's parser itself, from its read buffer (``parsed``).
+            core.ws_attach(self.cid, session.parser)
 
     # -- WSLink ---------------------------------------------------------------------------------------------------
 
@@ -103,6 +107,18 @@ class UringWS:
             self.feeding = True
             try:
                 session.feed(data)
+            finally:
+                self.feeding = False
+        return self.paused
+
+    def parsed(self, events: list[tuple[Any, ...]]) -> bool:
+        """What the core read, through the session's parser (``ws_attach``); True asks it to stop reading until
+        ``resume_body``."""
+        session = self.session
+        if session is not None:
+            self.feeding = True
+            try:
+                session.handle(events)
             finally:
                 self.feeding = False
         return self.paused

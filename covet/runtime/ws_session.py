@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from typing import Final, Protocol, final
+from typing import Any, Final, Protocol, final
 
 from covet._native import WSParser, ws_frame
 from covet.runtime.clock import Clock
@@ -135,16 +135,22 @@ class WSSession:
         # (``_inflate``), or, for a message sent uncompressed, its own (``feed``).
         limit = self.config.max_size
         slack = limit + (limit >> 3) + (limit >> 6) + 64
-        self.parser = WSParser(max_frame=slack, max_message=slack, rsv1_allowed=True)
+        self.parser.configure(max_frame=slack, max_message=slack, rsv1_allowed=True)  # (a transport may hold it)
 
     # -- from the transport ---------------------------------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
         """Bytes the peer sent."""
+        if self.state != CLOSED:
+            self.handle(self.parser.feed(data))
+
+    def handle(self, events: list[tuple[Any, ...]]) -> None:
+        """The events of ``parser`` for what the peer sent (a transport may run the parser itself: io_uring's core
+        feeds it from its read buffer)."""
         if self.state == CLOSED:
             return
         self.last_seen = self.clock.now
-        for ev in self.parser.feed(data):
+        for ev in events:
             kind = ev[0]
             if kind == WS_TEXT or kind == WS_BINARY:
                 if self.state != OPEN:
