@@ -308,6 +308,22 @@ def test_after_the_peer_left_receive_and_send_fail_as_in_starlette(server: Serve
                     "WebSocketDisconnect: (4000, '')"]
 
 
+def test_a_handlers_result_is_never_taken_for_an_answer(server: Server) -> None:
+    """Returning before accept refuses with 403 (uvicorn's answer), returning after closes with 1000, whatever the
+    value: a (500, "x", b"") tuple is not an HTTP reply."""
+    with pytest.raises(InvalidStatus) as refused:
+        open_ws(server, "/returns").close()
+    assert refused.value.response.status_code == 403
+    with open_ws(server, "/returns?accept=true") as ws:
+        with pytest.raises(ConnectionClosed) as err:
+            ws.recv(timeout=5)
+    assert err.value.rcvd is not None and err.value.rcvd.code == 1000
+    with pytest.raises(InvalidStatus) as cancelled:  # a dependency raising CancelledError: refused, not reset
+        open_ws(server, "/cancelled").close()
+    assert cancelled.value.response.status_code == 403
+    assert "Exception in callback" not in server.log and "Exception ignored" not in server.log
+
+
 def test_a_yield_dependency_exits_after_the_handler(server: Server) -> None:
     key = f"h{time.monotonic_ns()}"
     with open_ws(server, f"/held?key={key}") as ws:

@@ -88,7 +88,7 @@ class Upgrade:
     ``refuse`` (an HTTP answer). Exactly one of them reaches the channel; ``lost`` when the client went first."""
 
     __slots__ = ("state", "channel", "key", "protocols", "rest", "session", "answered", "task", "websocket", "path",
-                 "headers", "gone")
+                 "headers", "gone", "handler_result")
 
     def __init__(self, state: ServerState, channel: H1Channel, key: str, protocols: list[str], rest: bytes,
                  path: str, headers: list[tuple[str, str]]) -> None:
@@ -104,6 +104,9 @@ class Upgrade:
         self.task: asyncio.Task[Any] | None = None
         self.websocket: WebSocket | None = None
         self.gone = False  # the client left before the handler answered
+        # The Task's result is the handler's own (its glue handed back its coroutine), never a glue's reply: a
+        # handler that returns (500, "x", b"") is a handler that returned.
+        self.handler_result = False
 
     def accept(self, subprotocol: str | None, headers: list[tuple[str, str]]) -> WSSession:
         if self.answered:
@@ -191,7 +194,7 @@ class Upgrade:
     def done(self, task: asyncio.Task[Any]) -> None:
         self.state.tasks.discard(task)
         exc = None if task.cancelled() else task.exception()
-        reply = None if task.cancelled() or exc is not None else task.result()
+        reply = None if task.cancelled() or exc is not None or self.handler_result else task.result()
         if type(reply) is AfterReply:
             # The route's yield dependencies finish now that its handler is over (had it raised, the glue would
             # have unwound them already), as FastAPI's exit stack does for a WebSocket endpoint.
@@ -264,8 +267,7 @@ def refusal(state: ServerState, minor: int, headers: list[tuple[str, str]]) -> t
 
 
 def _glue_error(reply: object) -> TypeGuard[tuple[int, Any, Any]]:
-    """Whether a route's result is its glue's error reply (a parameter or a dependency refused). A glue may hand
-    back the handler's coroutine (glue.hands_back_handler), whose result is then the handler's own: anything."""
+    """Whether a glue's result is its error reply (a parameter or a dependency refused)."""
     return type(reply) is tuple and len(reply) == 3 and type(reply[0]) is int and reply[0] >= 400
 
 
@@ -282,13 +284,15 @@ def start(state: ServerState, channel: H1Channel, plan: RoutePlan, path: str, qu
     fut: asyncio.Future[Any] | None = None
     try:
         result = plan.glue("GET", path, query, headers, ws, params, info)
-    except Exception as exc:
+    except (Exception, asyncio.CancelledError) as exc:  # (a cancelled Task refuses with 403, like one that returned)
         fut = asyncio.get_running_loop().create_future()
         fut.set_exception(exc)
     else:
         if not asyncio.iscoroutine(result):
             fut = asyncio.get_running_loop().create_future()
             fut.set_result(result)
+        elif not plan.is_async:
+            upgrade.handler_result = True
     if fut is not None:
         result = _value(fut)
     task = upgrade.task = asyncio.get_running_loop().create_task(result)

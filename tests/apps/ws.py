@@ -86,6 +86,23 @@ async def held(websocket: WebSocket, resource: Annotated[str, Depends(held_resou
         pass
 
 
+@app.websocket("/returns")
+async def returns_a_reply_shaped_value(websocket: WebSocket, accept: bool = False) -> tuple[int, str, bytes]:
+    """A handler's own result is not an HTTP answer, whatever its shape (the glue hands its coroutine to the Task)."""
+    if accept:
+        await websocket.accept()
+    return (500, "x", b"")
+
+
+def cancels() -> None:
+    raise asyncio.CancelledError
+
+
+@app.websocket("/cancelled", dependencies=[Depends(cancels)])
+async def cancelled(websocket: WebSocket) -> None:
+    await websocket.accept()
+
+
 @app.websocket("/json")
 async def json_echo(websocket: WebSocket) -> None:
     await websocket.accept()
