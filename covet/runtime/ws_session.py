@@ -89,6 +89,18 @@ class WSLink(Protocol):
         """Return once the unsent bytes are below the low-water mark, or the connection is gone."""
 
 
+def _text(message: str | bytes) -> str:
+    if isinstance(message, str):
+        return message
+    raise TypeError("receive_text: the peer sent a binary message (use receive_bytes or receive)")
+
+
+def _bytes(message: str | bytes) -> bytes:
+    if isinstance(message, bytes):
+        return message
+    raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
+
+
 @final
 class WSSession:
     """One WebSocket connection: see the module's docstring."""
@@ -248,22 +260,65 @@ class WSSession:
 
     # -- from the handler -------------------------------------------------------------------------------------------
 
+    # receive() and the forms the WebSocket's receive_text/bytes and iter_text/bytes return as they are: each one
+    # coroutine, waiting on the arrival future itself, so that a message resumes one compiled frame, not a chain.
+
     async def receive(self) -> str | bytes:
         """The next message; ``WebSocketDisconnect`` once the connection is over and every message before that was
         read (and ``RuntimeError`` after that)."""
+        message = self._take()
+        while message is None:
+            await self._arrival()
+            message = self._take()
+        return message
+
+    async def receive_text(self) -> str:
+        message = self._take()
+        while message is None:
+            await self._arrival()
+            message = self._take()
+        return _text(message)
+
+    async def receive_bytes(self) -> bytes:
+        message = self._take()
+        while message is None:
+            await self._arrival()
+            message = self._take()
+        return _bytes(message)
+
+    async def next_text(self) -> str:
+        """``receive_text``, ending an ``async for`` (``StopAsyncIteration``) once the peer is gone."""
+        try:
+            message = self._take()
+            while message is None:
+                await self._arrival()
+                message = self._take()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+        return _text(message)
+
+    async def next_bytes(self) -> bytes:
+        try:
+            message = self._take()
+            while message is None:
+                await self._arrival()
+                message = self._take()
+        except WebSocketDisconnect:
+            raise StopAsyncIteration from None
+        return _bytes(message)
+
+    def _take(self) -> str | bytes | None:
+        """The next message when one is here, None when the receiver must wait for ``_arrival``; raises once the
+        connection is over."""
         if self.told:
             raise self._tell(True)
-        while not self.inbox:
+        if not self.inbox:
             failing = self.failing
             if failing is not None and self.state == OPEN:
                 self._fail(failing[0], failing[1])
             if self.closed_with is not None or self.state != OPEN:
                 raise self._tell(True)
-            waiter = self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                self.waiter = None
+            return None
         message = self.inbox.pop(0)
         if (not self.reading and len(self.inbox) < self.config.max_queue // 2 + 1 and self.state == OPEN
                 and self.failing is None):
@@ -271,33 +326,10 @@ class WSSession:
             self.link.resume_reading()
         return message
 
-    # The WebSocket's receive_text/bytes and iter_text/bytes return these coroutines as they are: a handler's
-    # message then passes through compiled code only, however many layers the public API has.
-
-    async def receive_text(self) -> str:
-        message = await self.receive()
-        if isinstance(message, str):
-            return message
-        raise TypeError("receive_text: the peer sent a binary message (use receive_bytes or receive)")
-
-    async def receive_bytes(self) -> bytes:
-        message = await self.receive()
-        if isinstance(message, bytes):
-            return message
-        raise TypeError("receive_bytes: the peer sent a text message (use receive_text or receive)")
-
-    async def next_text(self) -> str:
-        """``receive_text``, ending an ``async for`` (``StopAsyncIteration``) once the peer is gone."""
-        try:
-            return await self.receive_text()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
-
-    async def next_bytes(self) -> bytes:
-        try:
-            return await self.receive_bytes()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
+    def _arrival(self) -> asyncio.Future[None]:
+        """Set when a message arrives or the connection ends (``_wake``)."""
+        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        return waiter
 
     def _tell(self, receiving: bool) -> Exception:
         """What a receive() or send() raises once the connection is over: a WebSocketDisconnect (each its own, so that
@@ -381,5 +413,7 @@ class WSSession:
 
     def _wake(self) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():  # (cancelled with its receiver)
+                waiter.set_result(None)
