@@ -6,8 +6,8 @@ from __future__ import annotations
 import enum
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, final, overload
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, cast, final, overload
 
 import pydantic
 
@@ -167,10 +167,10 @@ class WebSocket(Request):
 
     def iter_text(self) -> AsyncIterator[str]:
         """Each text message until the peer closes (then the loop ends, without an exception)."""
-        return _Messages(self._connected().next_text)
+        return cast("AsyncIterator[str]", _Messages(self._connected(), True))
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        return _Messages(self._connected().next_bytes)
+        return cast("AsyncIterator[bytes]", _Messages(self._connected(), False))
 
     async def iter_json(self) -> AsyncIterator[Any]:
         try:
@@ -229,16 +229,17 @@ class WebSocket(Request):
 
 
 @final
-class _Messages(AsyncIterator[T]):
-    """``iter_text``/``iter_bytes``: each step is the session's own coroutine (see ``WSSession.next_text``)."""
+class _Messages:
+    """``iter_text``/``iter_bytes``: each step is the session's own coroutine (``WSSession.next_message``)."""
 
-    __slots__ = ("_step",)
+    __slots__ = ("_session", "_text")
 
-    def __init__(self, step: Callable[[], Awaitable[T]]) -> None:
-        self._step = step
+    def __init__(self, session: WSSession, text: bool) -> None:
+        self._session = session
+        self._text = text
 
-    def __aiter__(self) -> _Messages[T]:
+    def __aiter__(self) -> _Messages:
         return self
 
-    def __anext__(self) -> Awaitable[T]:
-        return self._step()
+    def __anext__(self) -> Awaitable[str | bytes]:
+        return self._session.next_message(self._text)

@@ -101,15 +101,9 @@ class UringWS:
     # -- from the core (through UringHTTP1) -----------------------------------------------------------------------
 
     def received(self, data: bytes) -> bool:
-        """Bytes read; True asks the core to stop reading until ``resume_body``."""
+        """Bytes read before the parser was attached (what came behind the handshake); as ``parsed``."""
         session = self.session
-        if session is not None:
-            self.feeding = True
-            try:
-                session.feed(data)
-            finally:
-                self.feeding = False
-        return self.paused
+        return self.parsed(session.parser.feed(data)) if session is not None else self.paused
 
     def parsed(self, events: list[tuple[Any, ...]]) -> bool:
         """What the core read, through the session's parser (``ws_attach``); True asks it to stop reading until

@@ -286,8 +286,9 @@ class WSSession:
             message = self._take()
         return _bytes(message)
 
-    async def next_text(self) -> str:
-        """``receive_text``, ending an ``async for`` (``StopAsyncIteration``) once the peer is gone."""
+    async def next_message(self, text: bool) -> str | bytes:
+        """``receive_text`` (``text``) or ``receive_bytes`` for an ``async for``, which it ends
+        (``StopAsyncIteration``) once the peer is gone."""
         try:
             message = self._take()
             while message is None:
@@ -295,17 +296,7 @@ class WSSession:
                 message = self._take()
         except WebSocketDisconnect:
             raise StopAsyncIteration from None
-        return _text(message)
-
-    async def next_bytes(self) -> bytes:
-        try:
-            message = self._take()
-            while message is None:
-                await self._arrival()
-                message = self._take()
-        except WebSocketDisconnect:
-            raise StopAsyncIteration from None
-        return _bytes(message)
+        return _text(message) if text else _bytes(message)
 
     def _take(self) -> str | bytes | None:
         """The next message when one is here, None when the receiver must wait for ``_arrival``; raises once the
