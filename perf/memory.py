@@ -48,18 +48,6 @@ DEFAULT_TARGETS = ["covet (io_uring)", "covet (uvloop)", "uvicorn raw ASGI", "Gr
                    "nginx (C ceiling)"]
 
 
-def rss(pid: int) -> int:
-    total = 0
-    for p in [pid, *bench.children(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
-
-
 # Each target opens its connections from its own 127.0.N.x addresses, so ports one target
 # left behind never collide with the next one's.
 SOURCE_NET = [0]
@@ -135,17 +123,17 @@ def measure(t: bench.Target, low: int, high: int) -> dict[str, float]:
         bench.start(t)
         assert t.proc is not None
         open_idle(t.port, 1, conns)
-        base = rss(t.proc.pid)
+        base = bench.rss(t.proc.pid)
         refresh = REFRESH.get(t.name, 0.0)
         settle = min(2.0, refresh / 2) if refresh else 2.0  # shorter than the idle limit, where there is one
         open_idle(t.port, low, conns, refresh)
         time.sleep(settle)
-        at_low = rss(t.proc.pid)
+        at_low = bench.rss(t.proc.pid)
         open_idle(t.port, high, conns, refresh)
         if refresh:
             ask_again(conns)
         time.sleep(settle)
-        at_high = rss(t.proc.pid)
+        at_high = bench.rss(t.proc.pid)
         # Every connection must still be open: a server that dropped them did not keep them.
         alive = sum(1 for c in conns if _alive(c))
         return {"base_mb": base / 2**20, "low_mb": at_low / 2**20, "high_mb": at_high / 2**20,

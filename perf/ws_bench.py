@@ -65,51 +65,15 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 # -- /proc ------------------------------------------------------------------------------------------------------
 
 
-def children(pid: int) -> list[int]:
-    out: list[int] = []
-    try:
-        tasks = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tasks:
-        try:
-            out += [int(c) for c in Path(f"/proc/{pid}/task/{tid}/children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
-def tree(pid: int) -> list[int]:
-    """The process and all its descendants (Granian's workers are children of its main process)."""
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo += children(p)
-    return found
-
-
 def cpu_seconds(pid: int) -> float:
     total = 0
-    for p in tree(pid):
+    for p in bench.tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])
     return total / TICK
-
-
-def rss(pid: int) -> int:
-    total = 0
-    for p in tree(pid):
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
-        except OSError:
-            pass
-    return total
 
 
 # -- the load generator (run by the peers' Python, pinned to CPU 1) ------------------------------------------------
@@ -477,7 +441,7 @@ def stop(t: Target) -> None:
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            for p in reversed(tree(proc.pid)):
+            for p in reversed(bench.tree(proc.pid)):
                 try:
                     os.kill(p, signal.SIGKILL)
                 except OSError:
@@ -573,10 +537,10 @@ def idle_memory(t: Target, warm: int, count: int) -> dict[str, float]:
     try:
         open_idle(t.port, warm, conns, NET[0])
         time.sleep(1.0)
-        before = rss(t.proc.pid)
+        before = bench.rss(t.proc.pid)
         open_idle(t.port, count, conns, NET[0])
         time.sleep(1.0)
-        after = rss(t.proc.pid)
+        after = bench.rss(t.proc.pid)
         closed, spoke = still_open(conns)
     finally:
         for s in conns:
@@ -672,7 +636,7 @@ def main() -> int:
             finally:
                 stop(t)
                 time.sleep(0.5)
-    info = machine()
+    info = bench.machine()
     Path(args.out).mkdir(parents=True, exist_ok=True)
     with open(Path(args.out) / "ws_runs.jsonl", "a") as f:
         for (tname, what), runs in results.items():
@@ -686,18 +650,6 @@ def main() -> int:
 
         replace_section("websocket", DOC_INTRO + "\n\n" + text + "\n\n" + DOC_METHOD)
     return 0
-
-
-def machine() -> dict[str, str]:
-    import platform
-
-    model = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            model = line.split(":", 1)[1].strip()
-            break
-    return {"cpu": model, "cores": str(os.cpu_count()), "kernel": platform.release(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
 
 BASE = "CovetPy (io_uring)"
