@@ -1,0 +1,493 @@
+"""HTTP/2 server connections, sans-IO: bytes in, events out (RFC 9113, HPACK per RFC 7541).
+
+The framing is ``h2``'s, the portable path (a native core built on nghttp2 is to join it with the same events). This
+module adds what a server needs on top, the same whatever carries the bytes:
+
+- requests as events a transport answers through the exchange seam, bodies held up to ``max_body`` and streamed past
+  it, with flow-control credit given back as the application consumes a streamed body, not as it arrives;
+- responses sent as the peer's windows allow, the rest held per stream until a WINDOW_UPDATE;
+- a guard in front of ``h2`` that reads every frame's header and ends a connection that abuses the protocol:
+  rapid reset (CVE-2023-44487), CONTINUATION floods (CVE-2024-27316), PING/SETTINGS floods, empty frames; HPACK bombs
+  stop at ``h2``'s header-list limit, which the guard sets from ``max_header_bytes``.
+
+Events, each a tuple whose first item is its kind:
+
+    (H2_REQUEST, sid, method, path, query, headers, body)   a complete request, its body at most max_body
+    (H2_STREAM, sid, method, path, query, headers)          a request head; its body follows (H2_DATA..., H2_END)
+    (H2_DATA, sid, data)                                    a piece of a streamed body: ``consume(sid, n)`` it
+    (H2_END, sid)                                           the end of a streamed body
+    (H2_RESET, sid, code)                                   the stream is gone (reset by the peer, or by us)
+    (H2_WINDOW, sid)                                        what was held for sid has gone out (0: all streams)
+    (H2_GOAWAY, code, why)                                  the connection is over: send ``data_to_send()``, close
+
+``headers`` are (lower-case name, value) str pairs without pseudo-headers; ``:authority`` becomes ``host`` when the
+request has none, so routes see what HTTP/1.1 would give them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, final
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+    WindowUpdated,
+)
+from h2.exceptions import DenialOfServiceError, FlowControlError, ProtocolError, StreamClosedError
+from h2.settings import SettingCodes
+from hyperframe.frame import GoAwayFrame
+
+__all__ = ["H2Core", "H2Limits", "H2_DATA", "H2_END", "H2_GOAWAY", "H2_REQUEST", "H2_RESET", "H2_STREAM",
+           "H2_WINDOW", "PREFACE"]
+
+H2_REQUEST: Final = 0
+H2_STREAM: Final = 3
+H2_DATA: Final = 4
+H2_END: Final = 5
+H2_RESET: Final = 7
+H2_WINDOW: Final = 8
+H2_GOAWAY: Final = 9
+
+PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+"""What a client with prior knowledge sends first (RFC 9113 section 3.4)."""
+
+# Frame types the guard reads (RFC 9113 section 6).
+_DATA: Final = 0x0
+_HEADERS: Final = 0x1
+_PRIORITY: Final = 0x2
+_RST_STREAM: Final = 0x3
+_SETTINGS: Final = 0x4
+_PING: Final = 0x6
+_WINDOW_UPDATE: Final = 0x8
+_CONTINUATION: Final = 0x9
+_END_STREAM: Final = 0x1
+_END_HEADERS: Final = 0x4
+_ACK: Final = 0x1
+
+PROTOCOL_ERROR: Final = int(ErrorCodes.PROTOCOL_ERROR)
+ENHANCE_YOUR_CALM: Final = int(ErrorCodes.ENHANCE_YOUR_CALM)
+CANCEL: Final = int(ErrorCodes.CANCEL)
+
+
+@dataclass(frozen=True)
+class H2Limits:
+    """What one HTTP/2 connection may hold and do; the defaults are nghttp2's and h2o's order of magnitude."""
+
+    max_concurrent_streams: int = 100
+    max_header_bytes: int = 65536  # a header block, compressed (HEADERS + CONTINUATION) and decoded alike
+    max_body: int = 1024 * 1024  # a request body held whole; past it the body streams
+    window: int = 1024 * 1024  # the receive window each stream (and the connection) is opened to
+    max_frame_size: int = 16384
+    # Token buckets, refilled per second: a burst, then a rate. Past them the connection ends with ENHANCE_YOUR_CALM.
+    resets_burst: int = 1000  # streams the client resets (rapid reset)
+    resets_rate: int = 100
+    control_burst: int = 1000  # PING and SETTINGS frames, each of which makes us write an ACK
+    control_rate: int = 100
+    empty_burst: int = 1000  # frames that carry nothing: empty DATA, PRIORITY, zero WINDOW_UPDATE increments
+    empty_rate: int = 100
+
+
+@final
+class _Bucket:
+    """A token bucket on the caller's clock (``now``, in seconds)."""
+
+    __slots__ = ("tokens", "burst", "rate", "at")
+
+    def __init__(self, burst: int, rate: int) -> None:
+        self.tokens = float(burst)
+        self.burst = burst
+        self.rate = rate
+        self.at = 0.0
+
+    def take(self, now: float) -> bool:
+        if now > self.at:
+            self.tokens = min(float(self.burst), self.tokens + (now - self.at) * self.rate)
+            self.at = now
+        if self.tokens < 1.0:
+            return False
+        self.tokens -= 1.0
+        return True
+
+
+@final
+class _Stream:
+    """A request stream's state the core keeps beside ``h2``'s."""
+
+    __slots__ = ("head", "body", "size", "streaming", "ahead", "pending", "end_after", "sent_end", "ended")
+
+    def __init__(self, head: tuple[str, str, str, list[tuple[str, str]]]) -> None:
+        self.head = head  # method, path, query, headers
+        self.body: list[bytes] = []
+        self.size = 0
+        self.streaming = False  # past max_body: pieces go out as H2_DATA, credit comes back with consume()
+        self.ahead = 0  # credit given back before the body streamed: consume() does not give it twice
+        self.pending: list[bytes] = []  # response data the peer's windows did not let out yet
+        self.end_after = False  # the response ends once ``pending`` is out
+        self.sent_end = False  # END_STREAM went out
+        self.ended = False  # the request's body is complete
+
+
+class _Guard:
+    """Reads the 9-byte header of every frame before ``h2`` does, across any split of the input, and says whether
+    the peer abuses the protocol (``why`` then names how)."""
+
+    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why")
+
+    def __init__(self, limits: H2Limits) -> None:
+        self.limits = limits
+        self.head = bytearray()  # a frame header still arriving
+        self.skip = len(PREFACE)  # bytes still to pass: the client's preface first (h2 checks it), then payloads
+        self.block = -1  # bytes of the header block being received (-1: none open)
+        self.resets = _Bucket(limits.resets_burst, limits.resets_rate)
+        self.control = _Bucket(limits.control_burst, limits.control_rate)
+        self.empty = _Bucket(limits.empty_burst, limits.empty_rate)
+        self.why = ""
+
+    def scan(self, data: bytes, now: float) -> bool:
+        """False when a frame in ``data`` breaks a limit (``why`` says which)."""
+        i = 0
+        n = len(data)
+        while i < n:
+            if self.skip:
+                step = min(self.skip, n - i)
+                self.skip -= step
+                i += step
+                continue
+            need = 9 - len(self.head)
+            self.head += data[i:i + need]
+            i += min(need, n - i)
+            if len(self.head) < 9:
+                break
+            h = self.head
+            length = (h[0] << 16) | (h[1] << 8) | h[2]
+            kind = h[3]
+            flags = h[4]
+            self.head = bytearray()
+            self.skip = length
+            if not self._frame(kind, flags, length, now):
+                return False
+        return True
+
+    def _frame(self, kind: int, flags: int, length: int, now: float) -> bool:
+        limits = self.limits
+        if kind == _HEADERS or kind == _CONTINUATION:
+            self.block = (self.block if kind == _CONTINUATION and self.block >= 0 else 0) + length
+            if self.block > limits.max_header_bytes:
+                self.why = f"a header block over {limits.max_header_bytes} bytes (CONTINUATION flood)"
+                return False
+            if flags & _END_HEADERS:
+                self.block = -1
+            elif length == 0 and not self.empty.take(now):
+                self.why = "too many empty CONTINUATION frames"
+                return False
+        elif kind == _RST_STREAM:
+            if not self.resets.take(now):
+                self.why = "too many streams reset (rapid reset)"
+                return False
+        elif kind == _PING or kind == _SETTINGS:
+            if not flags & _ACK and not self.control.take(now):
+                self.why = "too many PING or SETTINGS frames"
+                return False
+        elif (kind == _DATA and length == 0 and not flags & _END_STREAM) or kind == _PRIORITY:
+            if not self.empty.take(now):
+                self.why = "too many frames that carry nothing"
+                return False
+        elif kind == _WINDOW_UPDATE and length == 4:
+            pass  # (a zero increment is h2's PROTOCOL_ERROR already)
+        return True
+
+
+@final
+class H2Core:
+    """One server-side HTTP/2 connection: ``feed`` what arrives, answer with ``respond``/``send``, write out
+    ``data_to_send()``."""
+
+    def __init__(self, limits: H2Limits | None = None) -> None:
+        self.limits = limits = limits if limits is not None else H2Limits()
+        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        self.guard = _Guard(limits)
+        self.streams: dict[int, _Stream] = {}
+        self.closed = False
+        self.out = bytearray()  # frames of ours to go out before h2's next ones (a graceful GOAWAY)
+        self.last_sid = -1  # after a graceful GOAWAY: the last stream taken (newer ones are refused)
+        self.h2.initiate_connection()
+        self.h2.update_settings({
+            SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_bytes,
+            SettingCodes.INITIAL_WINDOW_SIZE: limits.window,
+            SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
+            SettingCodes.ENABLE_PUSH: 0,
+        })
+        # h2 holds a header list to its decoder's limit (an HPACK bomb stops there), from now on, not only once the
+        # client acknowledged our SETTINGS.
+        self.h2.decoder.max_header_list_size = limits.max_header_bytes
+        grow = limits.window - 65535  # (RFC 9113's initial window)
+        if grow > 0:
+            self.h2.increment_flow_control_window(grow)  # the connection window, which SETTINGS cannot open
+
+    def data_to_send(self) -> bytes:
+        if self.out:
+            data = bytes(self.out) + self.h2.data_to_send()
+            self.out.clear()
+            return data
+        return self.h2.data_to_send()
+
+    # -- input ------------------------------------------------------------------------------------------------
+
+    def feed(self, data: bytes, now: float) -> list[tuple[Any, ...]]:
+        """What ``data`` (any piece of the input) says, as events; ``now`` is the transport's clock, in seconds."""
+        if self.closed:
+            return []
+        if not self.guard.scan(data, now):
+            return self._goaway(ENHANCE_YOUR_CALM, self.guard.why)
+        try:
+            h2_events = self.h2.receive_data(data)
+        except DenialOfServiceError as exc:
+            return self._goaway(ENHANCE_YOUR_CALM, str(exc) or "header list too large")
+        except FlowControlError as exc:
+            return self._goaway(int(ErrorCodes.FLOW_CONTROL_ERROR), str(exc))
+        except ProtocolError as exc:
+            return self._goaway(PROTOCOL_ERROR, str(exc))
+        out: list[tuple[Any, ...]] = []
+        for ev in h2_events:
+            if isinstance(ev, DataReceived):
+                self._data(ev, out)
+            elif isinstance(ev, RequestReceived):
+                self._request(ev, out)
+            elif isinstance(ev, StreamEnded):
+                self._ended(ev.stream_id, out)
+            elif isinstance(ev, StreamReset):
+                if self.streams.pop(ev.stream_id, None) is not None:
+                    out.append((H2_RESET, ev.stream_id, int(ev.error_code or 0)))
+            elif isinstance(ev, WindowUpdated):
+                self._flush_window(ev.stream_id, out)
+            elif isinstance(ev, TrailersReceived):
+                pass  # request trailers are read and dropped, as over HTTP/1.1
+            elif isinstance(ev, ConnectionTerminated):
+                self.closed = True
+                for sid in list(self.streams):
+                    out.append((H2_RESET, sid, CANCEL))
+                self.streams.clear()
+                out.append((H2_GOAWAY, int(ev.error_code or 0), "the client sent GOAWAY"))
+        return out
+
+    def _request(self, ev: RequestReceived, out: list[tuple[Any, ...]]) -> None:
+        sid = ev.stream_id
+        method = path = authority = ""
+        headers: list[tuple[str, str]] = []
+        has_host = False
+        for name_b, value_b in ev.headers or ():
+            name = bytes(name_b).decode("latin-1")
+            value = bytes(value_b).decode("latin-1")
+            if name[:1] == ":":
+                if name == ":method":
+                    method = value
+                elif name == ":path":
+                    path = value
+                elif name == ":authority":
+                    authority = value
+                continue
+            if name == "host":
+                has_host = True
+            headers.append((name, value))
+        if authority and not has_host:
+            headers.insert(0, ("host", authority))
+        if 0 <= self.last_sid < sid:  # opened after our graceful GOAWAY: the client may retry it elsewhere
+            self.h2.reset_stream(sid, int(ErrorCodes.REFUSED_STREAM))
+            return
+        target, _, query = path.partition("?")
+        stream = _Stream((method, target, query, headers))
+        self.streams[sid] = stream
+        if ev.stream_ended is not None:
+            stream.ended = True
+            out.append((H2_REQUEST, sid, method, target, query, headers, b""))
+
+    def _data(self, ev: DataReceived, out: list[tuple[Any, ...]]) -> None:
+        sid = ev.stream_id
+        data = bytes(ev.data or b"")
+        flow = ev.flow_controlled_length or 0
+        stream = self.streams.get(sid)
+        if stream is None:  # a stream we reset meanwhile: its credit still comes back, for the connection
+            if flow:
+                self.h2.acknowledge_received_data(flow, sid)
+            return
+        if stream.streaming:
+            if data:
+                out.append((H2_DATA, sid, data))
+            pad = flow - len(data)
+            if pad > 0:
+                self.h2.acknowledge_received_data(pad, sid)  # padding is nobody's to consume
+            return
+        stream.size += len(data)
+        if stream.size > self.limits.max_body:
+            stream.streaming = True
+            method, path, query, headers = stream.head
+            out.append((H2_STREAM, sid, method, path, query, headers))
+            held = b"".join(stream.body) + data
+            stream.ahead = len(held) - len(data)
+            stream.body = []
+            if held:
+                out.append((H2_DATA, sid, held))
+            pad = flow - len(data)
+            if pad > 0:
+                self.h2.acknowledge_received_data(pad, sid)
+            return
+        stream.body.append(data)
+        if flow:
+            # Held whole up to max_body: the credit comes back at once, or a body larger than the window would wait
+            # forever. (What one connection holds so is max_concurrent_streams x max_body at most.)
+            self.h2.acknowledge_received_data(flow, sid)
+
+    def _ended(self, sid: int, out: list[tuple[Any, ...]]) -> None:
+        stream = self.streams.get(sid)
+        if stream is None or stream.ended:
+            return
+        stream.ended = True
+        if stream.streaming:
+            out.append((H2_END, sid))
+            return
+        method, path, query, headers = stream.head
+        body = b"".join(stream.body)
+        stream.body = []
+        out.append((H2_REQUEST, sid, method, path, query, headers, body))
+
+    def consume(self, sid: int, n: int) -> None:
+        """The application took ``n`` bytes of a streamed body: the client may send that much more."""
+        stream = self.streams.get(sid)
+        if stream is not None and stream.ahead:
+            taken = min(stream.ahead, n)
+            stream.ahead -= taken
+            n -= taken
+        if n > 0 and not self.closed:
+            self.h2.acknowledge_received_data(n, sid)  # (a closed stream's credit is the connection's)
+
+    # -- output -----------------------------------------------------------------------------------------------
+
+    def respond(self, sid: int, status: int, headers: list[tuple[str, str]], body: bytes = b"",
+                end: bool = True) -> bool:
+        """Send a response head (and, with ``end``, its whole body); False when the stream is gone."""
+        if self.closed or sid not in self.streams:
+            return False
+        fields: list[tuple[bytes, bytes]] = [(b":status", str(status).encode())]
+        for name, value in headers:
+            lname = name.lower()
+            if lname in _HOP_BY_HOP:
+                continue  # connection-specific fields are malformed in HTTP/2 (RFC 9113 section 8.2.2)
+            fields.append((lname.encode("latin-1"), value.encode("latin-1")))
+        try:
+            self.h2.send_headers(sid, fields, end_stream=end and not body)
+        except (StreamClosedError, ProtocolError):
+            self.streams.pop(sid, None)
+            return False
+        if end and not body:
+            self._done(sid)
+            return True
+        if body or end:
+            self.send(sid, body, end)
+        return True
+
+    def send(self, sid: int, data: bytes, end: bool = False) -> int:
+        """Body data for ``sid``: how many bytes stay held for the peer's window (-1: the stream is gone)."""
+        stream = self.streams.get(sid)
+        if stream is None or self.closed:
+            return -1
+        if data:
+            stream.pending.append(data)
+        stream.end_after = stream.end_after or end
+        return self._push(sid, stream)
+
+    def reset(self, sid: int, code: int = CANCEL) -> None:
+        """End the stream abruptly (a response cut short): the client must not take it for complete."""
+        if self.streams.pop(sid, None) is None or self.closed:
+            return
+        try:
+            self.h2.reset_stream(sid, code)
+        except (StreamClosedError, ProtocolError):
+            pass
+
+    def shutdown(self) -> None:
+        """Graceful GOAWAY (NO_ERROR): streams already open finish, newer ones are refused. (Written by us: h2's
+        close_connection() would end the streams still answering.)"""
+        if self.closed or self.last_sid >= 0:
+            return
+        self.last_sid = self.h2.highest_inbound_stream_id
+        self.out += self.h2.data_to_send()
+        self.out += GoAwayFrame(0, last_stream_id=self.last_sid, error_code=0).serialize()
+
+    def finished(self) -> bool:
+        """After a graceful GOAWAY: every stream it let finish has."""
+        return self.closed or (self.last_sid >= 0 and not self.streams)
+
+    def held(self, sid: int) -> int:
+        stream = self.streams.get(sid)
+        return -1 if stream is None else sum(len(p) for p in stream.pending)
+
+    def _push(self, sid: int, stream: _Stream) -> int:
+        h2 = self.h2
+        pending = stream.pending
+        try:
+            while pending:
+                room = min(h2.local_flow_control_window(sid), h2.max_outbound_frame_size)
+                if room <= 0:
+                    break
+                piece = pending[0]
+                if len(piece) <= room:
+                    pending.pop(0)
+                    last = not pending and stream.end_after
+                    h2.send_data(sid, piece, end_stream=last)
+                    stream.sent_end = last
+                else:
+                    h2.send_data(sid, piece[:room])
+                    pending[0] = piece[room:]
+            if not pending and stream.end_after:
+                if not stream.sent_end:
+                    h2.end_stream(sid)
+                    stream.sent_end = True
+                self._done(sid)
+                return 0
+        except (StreamClosedError, ProtocolError):
+            self.streams.pop(sid, None)
+            return -1
+        return sum(len(p) for p in pending)
+
+    def _done(self, sid: int) -> None:
+        stream = self.streams.get(sid)
+        if stream is not None and stream.ended:
+            del self.streams[sid]
+        elif stream is not None:
+            # Answered before its body ended: the rest of the body is not wanted (RFC 9113 section 8.1).
+            del self.streams[sid]
+            try:
+                self.h2.reset_stream(sid, int(ErrorCodes.NO_ERROR))
+            except (StreamClosedError, ProtocolError):
+                pass
+
+    def _flush_window(self, sid: int, out: list[tuple[Any, ...]]) -> None:
+        targets = list(self.streams.items()) if sid == 0 else [(sid, self.streams[sid])] if sid in self.streams else []
+        for tsid, stream in targets:
+            if stream.pending or stream.end_after:
+                if self._push(tsid, stream) == 0:
+                    out.append((H2_WINDOW, tsid))
+
+    def _goaway(self, code: int, why: str) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = [(H2_RESET, sid, CANCEL) for sid in self.streams]
+        self.streams.clear()
+        if not self.closed:
+            self.closed = True
+            try:
+                self.h2.close_connection(code, additional_data=why.encode("latin-1", "replace")[:256])
+            except ProtocolError:
+                pass
+        out.append((H2_GOAWAY, code, why))
+        return out
+
+
+_HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})

@@ -1,0 +1,357 @@
+"""The sans-IO HTTP/2 core (covet/runtime/h2_core.py), driven by h2's own client and by raw frames (hyperframe), as a
+hostile client would send them: requests, bodies held and streamed, flow control both ways, and each attack's limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import ConnectionTerminated, DataReceived, ResponseReceived, StreamEnded, StreamReset, WindowUpdated
+from hpack import Encoder
+from hyperframe.frame import (
+    ContinuationFrame,
+    DataFrame,
+    Frame,
+    GoAwayFrame,
+    HeadersFrame,
+    PingFrame,
+    RstStreamFrame,
+)
+from hypothesis import given, settings, strategies as st
+
+from covet.runtime.h2_core import (
+    H2_DATA,
+    H2_END,
+    H2_GOAWAY,
+    H2_REQUEST,
+    H2_RESET,
+    H2_STREAM,
+    H2_WINDOW,
+    PREFACE,
+    H2Core,
+    H2Limits,
+)
+
+ENHANCE_YOUR_CALM = 0xB
+PROTOCOL_ERROR = 0x1
+
+
+def client() -> H2Connection:
+    c = H2Connection(H2Configuration(client_side=True, header_encoding=None))
+    c.initiate_connection()
+    return c
+
+
+def pair(limits: H2Limits | None = None) -> tuple[H2Core, H2Connection, list[tuple[Any, ...]]]:
+    """A server core and a client that exchanged prefaces and SETTINGS (and the server's ACK went back)."""
+    server = H2Core(limits)
+    c = client()
+    events = server.feed(c.data_to_send(), 0.0)
+    c.receive_data(server.data_to_send())
+    events += server.feed(c.data_to_send(), 0.0)
+    return server, c, events
+
+
+def get(c: H2Connection, sid: int, path: str = "/items?q=1", end: bool = True,
+        extra: tuple[tuple[str, str], ...] = ()) -> bytes:
+    c.send_headers(sid, [(":method", "GET" if end else "POST"), (":path", path), (":scheme", "http"),
+                         (":authority", "example.org"), *extra], end_stream=end)
+    return c.data_to_send()
+
+
+def client_events(server: H2Core, c: H2Connection) -> list[Any]:
+    return c.receive_data(server.data_to_send())
+
+
+def frames(*fs: Frame) -> bytes:
+    return b"".join(f.serialize() for f in fs)
+
+
+def parse(wire: bytes) -> list[Frame]:
+    """The frames in ``wire``, whole."""
+    out = []
+    while wire:
+        frame, length = Frame.parse_frame_header(memoryview(wire[:9]))
+        frame.parse_body(memoryview(wire[9:9 + length]))
+        out.append(frame)
+        wire = wire[9 + length:]
+    return out
+
+
+def goaway_code(events: list[tuple[Any, ...]]) -> int:
+    codes = [e[1] for e in events if e[0] == H2_GOAWAY]
+    assert codes, events
+    return int(codes[0])
+
+
+def test_the_server_preface_opens_with_our_settings() -> None:
+    server = H2Core(H2Limits(max_concurrent_streams=7, max_header_bytes=4096))
+    c = client()
+    c.receive_data(server.data_to_send())
+    assert c.remote_settings.max_concurrent_streams == 7
+    assert c.remote_settings.max_header_list_size == 4096
+    assert c.remote_settings.enable_push == 0
+    assert PREFACE == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def test_a_get_becomes_one_request_event_and_its_response_reaches_the_client() -> None:
+    server, c, _ = pair()
+    events = server.feed(get(c, 1, extra=(("cookie", "a=1"), ("cookie", "b=2"))), 0.0)
+    assert len(events) == 1
+    kind, sid, method, path, query, headers, body = events[0]
+    assert (kind, sid, method, path, query, body) == (H2_REQUEST, 1, "GET", "/items", "q=1", b"")
+    assert headers[0] == ("host", "example.org")  # :authority, as HTTP/1.1 routes expect it
+    assert ("cookie", "a=1; b=2") in headers  # split cookies joined (RFC 9113 section 8.2.3)
+    assert server.respond(1, 200, [("content-type", "text/plain"), ("connection", "keep-alive")], b"hello")
+    got = client_events(server, c)
+    response = next(e for e in got if isinstance(e, ResponseReceived))
+    assert dict(response.headers)[b":status"] == b"200"
+    assert b"connection" not in dict(response.headers)  # connection-specific fields never go out over HTTP/2
+    assert b"".join(e.data for e in got if isinstance(e, DataReceived)) == b"hello"
+    assert any(isinstance(e, StreamEnded) for e in got)
+    assert server.streams == {}
+
+
+def test_a_post_body_split_at_every_byte_gives_the_same_request() -> None:
+    server, c, _ = pair()
+    wire = get(c, 1, path="/upload", end=False)
+    c.send_data(1, b"x" * 3000, end_stream=True)
+    wire += c.data_to_send()
+    whole = server.feed(wire, 0.0)
+    for step in (1, 2, 7, 4096):
+        server2, c2, _ = pair()
+        wire2 = get(c2, 1, path="/upload", end=False)
+        c2.send_data(1, b"x" * 3000, end_stream=True)
+        wire2 += c2.data_to_send()
+        got: list[tuple[Any, ...]] = []
+        for i in range(0, len(wire2), step):
+            got += server2.feed(wire2[i:i + step], 0.0)
+        assert got == whole
+    assert whole == [(H2_REQUEST, 1, "POST", "/upload", "", [("host", "example.org")], b"x" * 3000)]
+
+
+def test_a_body_past_max_body_streams_and_its_credit_waits_for_the_application() -> None:
+    limits = H2Limits(max_body=10_000, window=65535)
+    server, c, _ = pair(limits)
+    events = server.feed(get(c, 1, path="/big", end=False), 0.0)
+    assert events == []
+    sent = 0
+    got: list[tuple[Any, ...]] = []
+    while c.local_flow_control_window(1) > 0:
+        n = min(c.local_flow_control_window(1), c.max_outbound_frame_size)
+        c.send_data(1, b"y" * n)
+        sent += n
+        got += server.feed(c.data_to_send(), 0.0)
+    assert got[0][:3] == (H2_STREAM, 1, "POST")
+    data = b"".join(e[2] for e in got if e[0] == H2_DATA)
+    assert len(data) == sent == 65535  # the window, and not a byte more, until the application takes some
+    c.receive_data(server.data_to_send())
+    assert c.local_flow_control_window(1) == 0  # nothing was credited back on arrival past max_body
+    server.consume(1, len(data))
+    updates = [e for e in client_events(server, c) if isinstance(e, WindowUpdated) and e.stream_id == 1]
+    assert updates and c.local_flow_control_window(1) > 0
+    c.send_data(1, b"z", end_stream=True)
+    assert server.feed(c.data_to_send(), 0.0) == [(H2_DATA, 1, b"z"), (H2_END, 1)]
+
+
+def test_a_response_larger_than_the_clients_window_waits_for_window_updates() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    body = b"r" * 200_000  # over the client's 65,535-byte initial window
+    assert server.respond(1, 200, [], b"", end=False)
+    held = server.send(1, body, end=True)
+    assert held == 200_000 - 65535
+    got = client_events(server, c)
+    received = sum(len(e.data) for e in got if isinstance(e, DataReceived))
+    assert received == 65535
+    events: list[tuple[Any, ...]] = []
+    while not any(e[0] == H2_WINDOW for e in events):
+        c.acknowledge_received_data(received, 1)
+        events += server.feed(c.data_to_send(), 0.0)
+        got = client_events(server, c)
+        received = sum(len(e.data) for e in got if isinstance(e, DataReceived))
+        assert received > 0
+    assert any(isinstance(e, StreamEnded) for e in got)
+    assert server.streams == {}
+
+
+def test_a_reset_from_the_client_is_an_event_and_ends_the_stream() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, end=False), 0.0)
+    c.reset_stream(1, 8)
+    assert server.feed(c.data_to_send(), 0.0) == [(H2_RESET, 1, 8)]
+    assert server.respond(1, 200, [], b"late") is False
+
+
+def test_answering_before_the_body_ends_resets_the_rest_with_no_error() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, path="/upload", end=False), 0.0)
+    assert server.respond(1, 413, [], b"too large")
+    got = client_events(server, c)
+    assert any(isinstance(e, StreamEnded) for e in got)
+    reset = [e for e in got if isinstance(e, StreamReset)]
+    assert reset and reset[0].error_code == 0
+
+
+def test_graceful_shutdown_sends_goaway_and_open_streams_still_answer() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    server.shutdown()
+    assert server.respond(1, 200, [], b"ok")
+    sent = parse(server.data_to_send())  # (read raw: h2's own client stops reading at a GOAWAY)
+    assert [(type(f).__name__, f.stream_id) for f in sent] == [("GoAwayFrame", 0), ("HeadersFrame", 1),
+                                                               ("DataFrame", 1)]
+    goaway, data = sent[0], sent[2]
+    assert isinstance(goaway, GoAwayFrame) and goaway.last_stream_id == 1 and goaway.error_code == 0
+    assert isinstance(data, DataFrame) and data.data == b"ok" and "END_STREAM" in data.flags
+    assert server.finished()
+
+
+def test_a_stream_opened_after_a_graceful_goaway_is_refused() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, end=False), 0.0)
+    server.shutdown()
+    assert not server.finished()  # stream 1 still answers
+    hf = HeadersFrame(3, Encoder().encode([(":method", "GET"), (":path", "/"), (":scheme", "http"),
+                                           (":authority", "x")]))
+    hf.flags.add("END_HEADERS")
+    hf.flags.add("END_STREAM")
+    assert server.feed(frames(hf), 0.0) == []
+    raw = server.data_to_send()
+    assert RstStreamFrame(3, error_code=7).serialize() in raw  # REFUSED_STREAM: safe to retry elsewhere
+
+
+def test_the_client_going_away_resets_what_is_open() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, end=False), 0.0)
+    c.close_connection()
+    events = server.feed(c.data_to_send(), 0.0)
+    assert events == [(H2_RESET, 1, 8), (H2_GOAWAY, 0, "the client sent GOAWAY")]
+
+
+# -- attacks ------------------------------------------------------------------------------------------------------
+
+
+def test_rapid_reset_ends_the_connection_with_enhance_your_calm() -> None:
+    server, c, _ = pair(H2Limits(resets_burst=50, resets_rate=10))
+    events: list[tuple[Any, ...]] = []
+    for i in range(60):
+        sid = 1 + 2 * i
+        c.send_headers(sid, [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+        c.reset_stream(sid, 8)
+        events += server.feed(c.data_to_send(), 0.001 * i)
+        if any(e[0] == H2_GOAWAY for e in events):
+            break
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+    got = client_events(server, c)
+    assert any(isinstance(e, ConnectionTerminated) and e.error_code == ENHANCE_YOUR_CALM for e in got)
+    assert server.feed(b"\x00" * 100, 1.0) == []  # nothing more is read
+
+
+def test_resets_at_the_refill_rate_are_not_an_attack() -> None:
+    server, c, _ = pair(H2Limits(resets_burst=10, resets_rate=10))
+    for i in range(40):
+        sid = 1 + 2 * i
+        c.send_headers(sid, [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+        c.reset_stream(sid, 8)
+        assert not any(e[0] == H2_GOAWAY for e in server.feed(c.data_to_send(), 0.2 * i))
+
+
+def test_a_continuation_flood_ends_at_the_header_block_limit() -> None:
+    server, _, _ = pair(H2Limits(max_header_bytes=4096))
+    block = Encoder().encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+    wire = frames(HeadersFrame(1, block))  # no END_HEADERS
+    events = server.feed(wire, 0.0)
+    for _ in range(1000):
+        events += server.feed(frames(ContinuationFrame(1, b"\x40\x01a\x01b" * 100)), 0.0)
+        if events:
+            break
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_an_hpack_bomb_stops_at_the_header_list_limit() -> None:
+    server, _, _ = pair(H2Limits(max_header_bytes=16384))
+    enc = Encoder()
+    first = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x"),
+                        ("bomb", "b" * 4000)])
+    again = enc.encode([("bomb", "b" * 4000)])  # one byte each: an index into the dynamic table
+    assert len(again) <= 2
+    hf = HeadersFrame(1, first + again * 100)  # 100 references: 400 KB decoded from a few hundred bytes
+    hf.flags.add("END_HEADERS")
+    hf.flags.add("END_STREAM")
+    events = server.feed(frames(hf), 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_a_ping_flood_ends_the_connection() -> None:
+    server, _, _ = pair(H2Limits(control_burst=100, control_rate=10))
+    events = server.feed(frames(*(PingFrame(0, opaque_data=b"12345678") for _ in range(150))), 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_an_empty_data_flood_ends_the_connection() -> None:
+    server, c, _ = pair(H2Limits(empty_burst=100, empty_rate=10))
+    server.feed(get(c, 1, end=False), 0.0)
+    events = server.feed(frames(*(DataFrame(1, b"") for _ in range(150))), 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_an_upper_case_field_name_is_a_protocol_error() -> None:
+    server, _, _ = pair()
+    hf = HeadersFrame(1, Encoder().encode([(":method", "GET"), (":path", "/"), (":scheme", "http"),
+                                           (":authority", "x"), ("X-Upper", "1")]))
+    hf.flags.add("END_HEADERS")
+    events = server.feed(frames(hf), 0.0)
+    assert goaway_code(events) == PROTOCOL_ERROR
+
+
+def test_a_stream_past_max_concurrent_streams_ends_the_connection() -> None:
+    """h2's answer. RFC 9113 section 5.1.2 asks for a stream error (REFUSED_STREAM) instead; h2 raises before it
+    decodes the header block, after which the HPACK state cannot go on: the native core is to refuse the stream."""
+    server, _, _ = pair(H2Limits(max_concurrent_streams=2))
+    events: list[tuple[Any, ...]] = []
+    for sid in (1, 3, 5):
+        hf = HeadersFrame(sid, Encoder().encode([(":method", "POST"), (":path", "/"), (":scheme", "http"),
+                                                 (":authority", "x")]))
+        hf.flags.add("END_HEADERS")
+        events += server.feed(frames(hf), 0.0)
+    assert goaway_code(events) == PROTOCOL_ERROR
+
+
+@pytest.mark.parametrize("garbage", [b"GET / HTTP/1.1\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"])
+def test_a_bad_preface_is_a_protocol_error(garbage: bytes) -> None:
+    server = H2Core()
+    events = server.feed(garbage, 0.0)
+    assert goaway_code(events) == PROTOCOL_ERROR
+
+
+def test_rst_stream_frames_for_streams_never_opened_count_too() -> None:
+    server, _, _ = pair(H2Limits(resets_burst=20, resets_rate=1))
+    events = server.feed(frames(*(RstStreamFrame(1 + 2 * i, error_code=8) for i in range(30))), 0.0)
+    assert any(e[0] == H2_GOAWAY for e in events)
+
+
+# -- anything at all ------------------------------------------------------------------------------------------------
+
+_FRAME = st.tuples(st.integers(0, 12), st.integers(0, 255), st.sampled_from([0, 1, 2, 3, 5, 2**31 - 1]),
+                   st.binary(max_size=40))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_FRAME, max_size=12), st.integers(1, 64))
+def test_any_frames_split_anywhere_give_events_never_an_exception(fs: list[tuple[int, int, int, bytes]],
+                                                                  step: int) -> None:
+    """Frames of every type, with any flags, stream ids and payloads (valid or not), fed in pieces of any size: the
+    core answers with events (a GOAWAY at worst), and reads nothing after its GOAWAY."""
+    server, _, _ = pair()
+    wire = b"".join(len(p).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + p
+                    for kind, flags, sid, p in fs)
+    ended = False
+    for i in range(0, len(wire), step):
+        events = server.feed(wire[i:i + step], float(i))
+        if ended:
+            assert events == []
+        ended = ended or any(e[0] == H2_GOAWAY for e in events)
+        server.data_to_send()
