@@ -355,3 +355,153 @@ def test_any_frames_split_anywhere_give_events_never_an_exception(fs: list[tuple
             assert events == []
         ended = ended or any(e[0] == H2_GOAWAY for e in events)
         server.data_to_send()
+
+
+# -- what a hostile review found (each was reproduced first, then fixed) ---------------------------------------------
+
+
+def raw(kind: int, flags: int, sid: int, payload: bytes = b"") -> bytes:
+    return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + sid.to_bytes(4, "big") + payload
+
+
+def settings_frame(*pairs: tuple[int, int]) -> bytes:
+    return raw(0x4, 0, 0, b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big") for k, v in pairs))
+
+
+def headers_frame(enc: Encoder, sid: int, end: bool = True, method: str = "GET", path: str = "/") -> bytes:
+    block = enc.encode([(":method", method), (":path", path), (":scheme", "http"), (":authority", "x")])
+    return raw(0x1, 0x4 | (0x1 if end else 0), sid, block)
+
+
+def test_a_new_stream_and_its_reset_in_one_read_after_shutdown_is_no_crash() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, end=False), 0.0)
+    server.shutdown()
+    enc = Encoder()
+    assert server.feed(headers_frame(enc, 3, end=False) + raw(0x3, 0, 3, (8).to_bytes(4, "big")), 0.0) == []
+    events = server.feed(headers_frame(enc, 5, end=False) + raw(0x7, 0, 0, bytes(8)), 0.0)
+    assert events[-1][0] == H2_GOAWAY
+
+
+def test_data_frames_of_padding_alone_are_empty_frames() -> None:
+    server, c, _ = pair(H2Limits(empty_burst=100, empty_rate=10))
+    server.feed(get(c, 1, end=False), 0.0)
+    padded_nothing = raw(0x0, 0x8, 1, b"\x00")  # PADDED, pad length 0, no data
+    events = server.feed(padded_nothing * 150, 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_streams_the_server_resets_for_the_clients_errors_count_as_resets() -> None:
+    """MadeYouReset (CVE-2025-8671): no RST_STREAM from the client, but a WINDOW_UPDATE that overflows each new
+    stream's window, so that h2 resets it."""
+    server, _, _ = pair(H2Limits(resets_burst=50, resets_rate=10))
+    enc = Encoder()
+    events: list[tuple[Any, ...]] = []
+    for i in range(100):
+        sid = 1 + 2 * i
+        events += server.feed(headers_frame(enc, sid) + raw(0x8, 0, sid, (2**31 - 1).to_bytes(4, "big")), 0.0)
+        server.data_to_send()
+        if any(e[0] == H2_GOAWAY for e in events):
+            break
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+    assert sum(e[0] == H2_REQUEST for e in events) <= 51
+
+
+def test_a_window_opened_by_settings_releases_held_output() -> None:
+    server, _, _ = pair()
+    server.feed(settings_frame((0x4, 0)), 0.0)  # INITIAL_WINDOW_SIZE 0
+    server.feed(headers_frame(Encoder(), 1), 0.0)
+    assert server.respond(1, 200, [], b"hello world")
+    assert server.held(1) == 11
+    server.data_to_send()
+    events = server.feed(settings_frame((0x4, 65535)), 0.0)
+    assert events == [(H2_WINDOW, 1)]
+    sent = parse(server.data_to_send())
+    last = sent[-1]
+    assert isinstance(last, DataFrame) and last.data == b"hello world"
+
+
+def test_our_hpack_table_stays_small_whatever_the_client_offers() -> None:
+    server, _, _ = pair()
+    server.feed(settings_frame((0x1, 2**32 - 1)), 0.0)
+    assert server.h2.encoder.header_table_size == 4096
+
+
+def test_unknown_settings_identifiers_are_bounded() -> None:
+    server, _, _ = pair()
+    events = server.feed(settings_frame(*((0x100 + i, 1) for i in range(40))), 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+    server2, _, _ = pair()
+    assert server2.feed(settings_frame((0x100, 1), (0x101, 1)), 0.0) == []  # a few are fine (RFC 9113 6.5.2)
+
+
+def test_tiny_window_updates_are_empty_frames() -> None:
+    server, _, _ = pair(H2Limits(empty_burst=100, empty_rate=10))
+    events = server.feed(raw(0x8, 0, 0, (1).to_bytes(4, "big")) * 150, 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
+
+
+def test_credit_given_before_a_body_streamed_is_not_given_twice() -> None:
+    server, c, _ = pair(H2Limits(max_body=100_000))
+    events = server.feed(get(c, 1, path="/up", end=False), 0.0)
+    for _ in range(8):
+        c.send_data(1, b"u" * 16000)
+        events += server.feed(c.data_to_send(), 0.0)
+    handed = sum(len(e[2]) for e in events if e[0] == H2_DATA)
+    assert handed == 128_000
+    credited: list[int] = []
+    real = server.h2.acknowledge_received_data
+
+    def counting(n: int, sid: int) -> None:
+        credited.append(n)
+        real(n, sid)
+
+    server.h2.acknowledge_received_data = counting  # type: ignore[method-assign,assignment]
+    assert server.respond(1, 413, [], b"too large")  # answered before its body ended: the stream is gone
+    server.consume(1, handed)  # ...and the route gives back what it was handed, as the API asks
+    assert sum(credited) == handed - 96_000  # the 96,000 held (and credited) before streaming are not again
+
+
+def test_our_limits_hold_before_the_client_acknowledges_them() -> None:
+    server = H2Core(H2Limits(max_concurrent_streams=2))
+    enc = Encoder()
+    events = server.feed(PREFACE + settings_frame(), 0.0)  # no ACK of our SETTINGS
+    for sid in (1, 3, 5):
+        events += server.feed(headers_frame(enc, sid, end=False), 0.0)
+    assert goaway_code(events) == PROTOCOL_ERROR
+    assert sum(e[0] == H2_REQUEST for e in events) == 0 and len(server.streams) == 0
+
+
+@pytest.mark.parametrize("field", [("x-a", "1\r\nset-cookie: pwned=1"), ("x-b\n", "1"), ("x-c", "\x00"),
+                                   ("x-d", "é€")])
+def test_a_response_field_no_peer_may_receive_resets_the_stream(field: tuple[str, str]) -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    assert server.respond(1, 200, [field], b"x") is False
+    got = client_events(server, c)
+    assert [type(e).__name__ for e in got] == ["StreamReset"] and got[0].error_code == 2  # INTERNAL_ERROR
+    assert server.streams == {}
+
+
+def test_data_before_the_response_head_is_refused() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    with pytest.raises(RuntimeError):
+        server.send(1, b"early")
+
+
+def test_a_path_not_in_origin_form_is_a_stream_error() -> None:
+    server, _, _ = pair()
+    assert server.feed(headers_frame(Encoder(), 1, path="http://evil/x"), 0.0) == []
+    assert RstStreamFrame(1, error_code=PROTOCOL_ERROR).serialize() in server.data_to_send()
+
+
+def test_a_shut_window_shows_as_stalled_streams() -> None:
+    server, _, _ = pair()
+    server.feed(settings_frame((0x4, 0)), 1.0)
+    server.feed(headers_frame(Encoder(), 1), 1.0)
+    server.feed(headers_frame(Encoder(), 3), 1.0)
+    assert server.respond(1, 200, [], b"a" * 1000)
+    assert server.respond(3, 200, [], b"")  # nothing held
+    assert server.stalled(5.0, 10.0) == []
+    assert server.stalled(11.0, 10.0) == [1]

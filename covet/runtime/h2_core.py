@@ -35,14 +35,15 @@ from h2.errors import ErrorCodes
 from h2.events import (
     ConnectionTerminated,
     DataReceived,
+    RemoteSettingsChanged,
     RequestReceived,
     StreamEnded,
     StreamReset,
     TrailersReceived,
     WindowUpdated,
 )
-from h2.exceptions import DenialOfServiceError, FlowControlError, ProtocolError, StreamClosedError
-from h2.settings import SettingCodes
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 __all__ = ["H2Core", "H2Limits", "H2_DATA", "H2_END", "H2_GOAWAY", "H2_REQUEST", "H2_RESET", "H2_STREAM",
@@ -73,8 +74,13 @@ _END_HEADERS: Final = 0x4
 _ACK: Final = 0x1
 
 PROTOCOL_ERROR: Final = int(ErrorCodes.PROTOCOL_ERROR)
+INTERNAL_ERROR: Final = int(ErrorCodes.INTERNAL_ERROR)
 ENHANCE_YOUR_CALM: Final = int(ErrorCodes.ENHANCE_YOUR_CALM)
 CANCEL: Final = int(ErrorCodes.CANCEL)
+ENCODER_TABLE: Final = 4096  # the most HPACK table we keep for our responses, whatever the client offers
+KNOWN_SETTINGS: Final = frozenset(range(1, 10))
+MAX_UNKNOWN_SETTINGS: Final = 16  # distinct unknown SETTINGS ids a connection may send (h2 keeps each)
+SMALL_WINDOW_UPDATE: Final = 1024  # increments below this are charged to the empty-frame bucket
 
 
 @dataclass(frozen=True)
@@ -121,25 +127,29 @@ class _Bucket:
 class _Stream:
     """A request stream's state the core keeps beside ``h2``'s."""
 
-    __slots__ = ("head", "body", "size", "streaming", "ahead", "pending", "end_after", "sent_end", "ended")
+    __slots__ = ("head", "body", "streaming", "pending", "off", "held", "headed", "end_after", "sent_end", "ended",
+                 "progress")
 
-    def __init__(self, head: tuple[str, str, str, list[tuple[str, str]]]) -> None:
+    def __init__(self, head: tuple[str, str, str, list[tuple[str, str]]], now: float) -> None:
         self.head = head  # method, path, query, headers
-        self.body: list[bytes] = []
-        self.size = 0
+        self.body = bytearray()
         self.streaming = False  # past max_body: pieces go out as H2_DATA, credit comes back with consume()
-        self.ahead = 0  # credit given back before the body streamed: consume() does not give it twice
         self.pending: list[bytes] = []  # response data the peer's windows did not let out yet
+        self.off = 0  # how much of pending[0] went out already
+        self.held = 0  # bytes in pending, less off
+        self.headed = False  # the response head went out
         self.end_after = False  # the response ends once ``pending`` is out
         self.sent_end = False  # END_STREAM went out
         self.ended = False  # the request's body is complete
+        self.progress = now  # when held output last moved (or was first held)
 
 
 class _Guard:
     """Reads the 9-byte header of every frame before ``h2`` does, across any split of the input, and says whether
     the peer abuses the protocol (``why`` then names how)."""
 
-    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why")
+    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "kind", "flags", "want",
+                 "payload", "unknown")
 
     def __init__(self, limits: H2Limits) -> None:
         self.limits = limits
@@ -150,12 +160,32 @@ class _Guard:
         self.control = _Bucket(limits.control_burst, limits.control_rate)
         self.empty = _Bucket(limits.empty_burst, limits.empty_rate)
         self.why = ""
+        self.kind = -1  # the frame whose payload is being gathered (SETTINGS, WINDOW_UPDATE), -1: none
+        self.flags = 0
+        self.want = 0  # its payload bytes still to gather
+        self.payload = bytearray()
+        self.unknown: set[int] = set()  # unknown SETTINGS ids seen
+
+    def charge(self, bucket: _Bucket, now: float, why: str) -> bool:
+        """Take a token from ``bucket``; False (and ``why`` said) when it is empty."""
+        if bucket.take(now):
+            return True
+        self.why = why
+        return False
 
     def scan(self, data: bytes, now: float) -> bool:
         """False when a frame in ``data`` breaks a limit (``why`` says which)."""
         i = 0
         n = len(data)
         while i < n:
+            if self.want:
+                step = min(self.want, n - i)
+                self.payload += data[i:i + step]
+                self.want -= step
+                i += step
+                if not self.want and not self._payload(now):
+                    return False
+                continue
             if self.skip:
                 step = min(self.skip, n - i)
                 self.skip -= step
@@ -171,9 +201,30 @@ class _Guard:
             kind = h[3]
             flags = h[4]
             self.head = bytearray()
-            self.skip = length
             if not self._frame(kind, flags, length, now):
                 return False
+            if (kind == _SETTINGS or kind == _WINDOW_UPDATE) and 0 < length <= 16384:
+                self.kind, self.flags, self.want = kind, flags, length  # read below, as it arrives
+                self.payload = bytearray()
+            else:
+                self.skip = length
+        return True
+
+    def _payload(self, now: float) -> bool:
+        """A gathered SETTINGS or WINDOW_UPDATE payload (h2 judges its validity; this judges its cost)."""
+        p = self.payload
+        if self.kind == _SETTINGS:
+            for j in range(0, len(p) - 5, 6):
+                ident = (p[j] << 8) | p[j + 1]
+                if ident not in KNOWN_SETTINGS:
+                    self.unknown.add(ident)
+            if len(self.unknown) > MAX_UNKNOWN_SETTINGS:
+                self.why = f"more than {MAX_UNKNOWN_SETTINGS} unknown SETTINGS identifiers"
+                return False
+        elif len(p) == 4:
+            increment = int.from_bytes(p, "big") & 0x7FFFFFFF
+            if 0 < increment < SMALL_WINDOW_UPDATE:
+                return self.charge(self.empty, now, "too many tiny WINDOW_UPDATE frames")
         return True
 
     def _frame(self, kind: int, flags: int, length: int, now: float) -> bool:
@@ -200,38 +251,41 @@ class _Guard:
             if not self.empty.take(now):
                 self.why = "too many frames that carry nothing"
                 return False
-        elif kind == _WINDOW_UPDATE and length == 4:
-            pass  # (a zero increment is h2's PROTOCOL_ERROR already)
         return True
 
 
 @final
 class H2Core:
     """One server-side HTTP/2 connection: ``feed`` what arrives, answer with ``respond``/``send``, write out
-    ``data_to_send()``."""
+    ``data_to_send()``. A transport stops reading while its own write buffer is full (as for HTTP/1.1): what the
+    peer provokes (ACKs, resets) then waits in the peer's send buffer, not in ours."""
 
     def __init__(self, limits: H2Limits | None = None) -> None:
         self.limits = limits = limits if limits is not None else H2Limits()
-        self.h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
-        self.guard = _Guard(limits)
-        self.streams: dict[int, _Stream] = {}
-        self.closed = False
-        self.out = bytearray()  # frames of ours to go out before h2's next ones (a graceful GOAWAY)
-        self.last_sid = -1  # after a graceful GOAWAY: the last stream taken (newer ones are refused)
-        self.h2.initiate_connection()
-        self.h2.update_settings({
+        self.h2 = h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        # Our limits hold from the first byte, not only once the client acknowledged our SETTINGS: h2 enforces its
+        # local settings, and these are what its preface announces.
+        h2.local_settings = Settings(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_bytes,
             SettingCodes.INITIAL_WINDOW_SIZE: limits.window,
             SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
             SettingCodes.ENABLE_PUSH: 0,
         })
-        # h2 holds a header list to its decoder's limit (an HPACK bomb stops there), from now on, not only once the
-        # client acknowledged our SETTINGS.
-        self.h2.decoder.max_header_list_size = limits.max_header_bytes
+        h2.max_inbound_frame_size = limits.max_frame_size
+        h2.decoder.max_header_list_size = limits.max_header_bytes  # an HPACK bomb stops there
+        h2.initiate_connection()
         grow = limits.window - 65535  # (RFC 9113's initial window)
         if grow > 0:
-            self.h2.increment_flow_control_window(grow)  # the connection window, which SETTINGS cannot open
+            h2.increment_flow_control_window(grow)  # the connection window, which SETTINGS cannot open
+        self.guard = _Guard(limits)
+        self.streams: dict[int, _Stream] = {}
+        self.ahead: dict[int, int] = {}  # credit given back before a body streamed: consume() does not give it twice
+        self.blocked: set[int] = set()  # streams holding output for the peer's windows
+        self.closed = False
+        self.now = 0.0
+        self.out = bytearray()  # frames of ours to go out before h2's next ones (a graceful GOAWAY)
+        self.last_sid = -1  # after a graceful GOAWAY: the last stream taken (newer ones are refused)
 
     def data_to_send(self) -> bytes:
         if self.out:
@@ -246,29 +300,43 @@ class H2Core:
         """What ``data`` (any piece of the input) says, as events; ``now`` is the transport's clock, in seconds."""
         if self.closed:
             return []
-        if not self.guard.scan(data, now):
-            return self._goaway(ENHANCE_YOUR_CALM, self.guard.why)
+        self.now = now
+        guard = self.guard
+        if not guard.scan(data, now):
+            return self._goaway(ENHANCE_YOUR_CALM, guard.why)
         try:
             h2_events = self.h2.receive_data(data)
-        except DenialOfServiceError as exc:
-            return self._goaway(ENHANCE_YOUR_CALM, str(exc) or "header list too large")
-        except FlowControlError as exc:
-            return self._goaway(int(ErrorCodes.FLOW_CONTROL_ERROR), str(exc))
         except ProtocolError as exc:
-            return self._goaway(PROTOCOL_ERROR, str(exc))
+            # h2 wrote its GOAWAY, with the code the error calls for.
+            return self._goaway(int(exc.error_code), str(exc) or type(exc).__name__, written=True)
         out: list[tuple[Any, ...]] = []
         for ev in h2_events:
             if isinstance(ev, DataReceived):
-                self._data(ev, out)
+                if not self._data(ev, out):
+                    return out + self._goaway(ENHANCE_YOUR_CALM, guard.why)
             elif isinstance(ev, RequestReceived):
                 self._request(ev, out)
             elif isinstance(ev, StreamEnded):
                 self._ended(ev.stream_id, out)
             elif isinstance(ev, StreamReset):
-                if self.streams.pop(ev.stream_id, None) is not None:
-                    out.append((H2_RESET, ev.stream_id, int(ev.error_code or 0)))
+                sid = ev.stream_id
+                self.blocked.discard(sid)
+                if self.streams.pop(sid, None) is not None:
+                    out.append((H2_RESET, sid, int(ev.error_code or 0)))
+                # A stream h2 reset for the client's error costs as much as one the client reset (MadeYouReset,
+                # CVE-2025-8671): both go to the same bucket.
+                if not ev.remote_reset and not guard.charge(guard.resets, now, "too many streams reset for errors"):
+                    return out + self._goaway(ENHANCE_YOUR_CALM, guard.why)
             elif isinstance(ev, WindowUpdated):
                 self._flush_window(ev.stream_id, out)
+            elif isinstance(ev, RemoteSettingsChanged):
+                changed = ev.changed_settings
+                if SettingCodes.HEADER_TABLE_SIZE in changed:
+                    # The client's decoder may allow up to 4 GiB; our encoder keeps at most ENCODER_TABLE.
+                    self.h2.encoder.header_table_size = min(changed[SettingCodes.HEADER_TABLE_SIZE].new_value,
+                                                            ENCODER_TABLE)
+                if SettingCodes.INITIAL_WINDOW_SIZE in changed:
+                    self._flush_window(0, out)  # a larger window opens every stream's
             elif isinstance(ev, TrailersReceived):
                 pass  # request trailers are read and dropped, as over HTTP/1.1
             elif isinstance(ev, ConnectionTerminated):
@@ -276,6 +344,7 @@ class H2Core:
                 for sid in list(self.streams):
                     out.append((H2_RESET, sid, CANCEL))
                 self.streams.clear()
+                self.blocked.clear()
                 out.append((H2_GOAWAY, int(ev.error_code or 0), "the client sent GOAWAY"))
         return out
 
@@ -298,53 +367,58 @@ class H2Core:
             if name == "host":
                 has_host = True
             headers.append((name, value))
+        if 0 <= self.last_sid < sid:  # opened after our graceful GOAWAY: the client may retry it elsewhere
+            self._reset_h2(sid, int(ErrorCodes.REFUSED_STREAM))
+            return
+        if not (path[:1] == "/" or (path == "*" and method == "OPTIONS")):
+            self._reset_h2(sid, PROTOCOL_ERROR)  # malformed (RFC 9113 section 8.3.1): a stream error
+            return
         if authority and not has_host:
             headers.insert(0, ("host", authority))
-        if 0 <= self.last_sid < sid:  # opened after our graceful GOAWAY: the client may retry it elsewhere
-            self.h2.reset_stream(sid, int(ErrorCodes.REFUSED_STREAM))
-            return
         target, _, query = path.partition("?")
-        stream = _Stream((method, target, query, headers))
+        stream = _Stream((method, target, query, headers), self.now)
         self.streams[sid] = stream
         if ev.stream_ended is not None:
             stream.ended = True
             out.append((H2_REQUEST, sid, method, target, query, headers, b""))
 
-    def _data(self, ev: DataReceived, out: list[tuple[Any, ...]]) -> None:
+    def _data(self, ev: DataReceived, out: list[tuple[Any, ...]]) -> bool:
+        """False when the frame was one too many that carried nothing."""
         sid = ev.stream_id
         data = bytes(ev.data or b"")
         flow = ev.flow_controlled_length or 0
+        pad = flow - len(data)
+        if pad > 0:
+            self.h2.acknowledge_received_data(pad, sid)  # padding is nobody's to consume
         stream = self.streams.get(sid)
-        if stream is None:  # a stream we reset meanwhile: its credit still comes back, for the connection
-            if flow:
-                self.h2.acknowledge_received_data(flow, sid)
-            return
+        if not data:
+            # A DATA frame of padding alone (or empty) that does not end its stream carries nothing.
+            guard = self.guard
+            ends = ev.stream_ended is not None
+            return ends or guard.charge(guard.empty, self.now, "too many DATA frames that carry nothing")
+        if stream is None:  # a stream answered or reset meanwhile: its credit comes back, for the connection
+            self.h2.acknowledge_received_data(len(data), sid)
+            return True
         if stream.streaming:
-            if data:
-                out.append((H2_DATA, sid, data))
-            pad = flow - len(data)
-            if pad > 0:
-                self.h2.acknowledge_received_data(pad, sid)  # padding is nobody's to consume
-            return
-        stream.size += len(data)
-        if stream.size > self.limits.max_body:
+            out.append((H2_DATA, sid, data))
+            return True
+        body = stream.body
+        if len(body) + len(data) > self.limits.max_body:
             stream.streaming = True
             method, path, query, headers = stream.head
             out.append((H2_STREAM, sid, method, path, query, headers))
-            held = b"".join(stream.body) + data
-            stream.ahead = len(held) - len(data)
-            stream.body = []
-            if held:
-                out.append((H2_DATA, sid, held))
-            pad = flow - len(data)
-            if pad > 0:
-                self.h2.acknowledge_received_data(pad, sid)
-            return
-        stream.body.append(data)
-        if flow:
-            # Held whole up to max_body: the credit comes back at once, or a body larger than the window would wait
-            # forever. (What one connection holds so is max_concurrent_streams x max_body at most.)
-            self.h2.acknowledge_received_data(flow, sid)
+            if body:
+                self.ahead[sid] = len(body)
+                out.append((H2_DATA, sid, bytes(body) + data))
+            else:
+                out.append((H2_DATA, sid, data))
+            stream.body = bytearray()
+            return True
+        body += data
+        # Held whole up to max_body: the credit comes back at once, or a body larger than the window would wait
+        # forever. (What one connection holds so is max_concurrent_streams x max_body at most.)
+        self.h2.acknowledge_received_data(len(data), sid)
+        return True
 
     def _ended(self, sid: int, out: list[tuple[Any, ...]]) -> None:
         stream = self.streams.get(sid)
@@ -355,39 +429,53 @@ class H2Core:
             out.append((H2_END, sid))
             return
         method, path, query, headers = stream.head
-        body = b"".join(stream.body)
-        stream.body = []
+        body = bytes(stream.body)
+        stream.body = bytearray()
         out.append((H2_REQUEST, sid, method, path, query, headers, body))
 
     def consume(self, sid: int, n: int) -> None:
         """The application took ``n`` bytes of a streamed body: the client may send that much more."""
-        stream = self.streams.get(sid)
-        if stream is not None and stream.ahead:
-            taken = min(stream.ahead, n)
-            stream.ahead -= taken
+        if sid <= 0 or n <= 0 or self.closed:
+            return
+        ahead = self.ahead.get(sid)
+        if ahead:
+            taken = min(ahead, n)
             n -= taken
-        if n > 0 and not self.closed:
-            self.h2.acknowledge_received_data(n, sid)  # (a closed stream's credit is the connection's)
+            if ahead == taken:
+                del self.ahead[sid]
+            else:
+                self.ahead[sid] = ahead - taken
+        if n > 0:
+            try:
+                self.h2.acknowledge_received_data(n, sid)  # (a closed stream's credit is the connection's)
+            except ProtocolError:
+                pass
 
     # -- output -----------------------------------------------------------------------------------------------
 
     def respond(self, sid: int, status: int, headers: list[tuple[str, str]], body: bytes = b"",
                 end: bool = True) -> bool:
-        """Send a response head (and, with ``end``, its whole body); False when the stream is gone."""
-        if self.closed or sid not in self.streams:
+        """Send a response head (and, with ``end``, its whole body); False when the stream is gone, or when the
+        head could not be sent (a field no HTTP/2 peer may receive: the stream is reset, INTERNAL_ERROR)."""
+        stream = self.streams.get(sid)
+        if self.closed or stream is None or stream.headed:
             return False
         fields: list[tuple[bytes, bytes]] = [(b":status", str(status).encode())]
-        for name, value in headers:
-            lname = name.lower()
-            if lname in _HOP_BY_HOP:
-                continue  # connection-specific fields are malformed in HTTP/2 (RFC 9113 section 8.2.2)
-            fields.append((lname.encode("latin-1"), value.encode("latin-1")))
         try:
+            for name, value in headers:
+                lname = name.lower()
+                if lname in _HOP_BY_HOP:
+                    continue  # connection-specific fields are malformed in HTTP/2 (RFC 9113 section 8.2.2)
+                if not lname or _UNSAFE.intersection(lname) or _UNSAFE.intersection(value):
+                    raise ValueError(f"response field {name!r} cannot be sent")
+                fields.append((lname.encode("latin-1"), value.encode("latin-1")))
             self.h2.send_headers(sid, fields, end_stream=end and not body)
-        except (StreamClosedError, ProtocolError):
-            self.streams.pop(sid, None)
+        except (ProtocolError, ValueError):  # (UnicodeEncodeError is a ValueError)
+            self.reset(sid, INTERNAL_ERROR)
             return False
+        stream.headed = True
         if end and not body:
+            stream.sent_end = True
             self._done(sid)
             return True
         if body or end:
@@ -395,22 +483,32 @@ class H2Core:
         return True
 
     def send(self, sid: int, data: bytes, end: bool = False) -> int:
-        """Body data for ``sid``: how many bytes stay held for the peer's window (-1: the stream is gone)."""
+        """Body data for ``sid``, after ``respond(..., end=False)``: how many bytes stay held for the peer's window
+        (-1: the stream is gone)."""
         stream = self.streams.get(sid)
         if stream is None or self.closed:
             return -1
+        if not stream.headed:
+            raise RuntimeError("send() before respond(): DATA cannot precede the response head")
         if data:
+            if not stream.held:
+                stream.progress = self.now
             stream.pending.append(data)
+            stream.held += len(data)
         stream.end_after = stream.end_after or end
         return self._push(sid, stream)
 
     def reset(self, sid: int, code: int = CANCEL) -> None:
         """End the stream abruptly (a response cut short): the client must not take it for complete."""
+        self.blocked.discard(sid)
         if self.streams.pop(sid, None) is None or self.closed:
             return
+        self._reset_h2(sid, code if 0 <= code <= 0xFFFFFFFF else INTERNAL_ERROR)
+
+    def _reset_h2(self, sid: int, code: int) -> None:
         try:
             self.h2.reset_stream(sid, code)
-        except (StreamClosedError, ProtocolError):
+        except ProtocolError:  # closed meanwhile (the same read reset it, or the client went away)
             pass
 
     def shutdown(self) -> None:
@@ -428,66 +526,83 @@ class H2Core:
 
     def held(self, sid: int) -> int:
         stream = self.streams.get(sid)
-        return -1 if stream is None else sum(len(p) for p in stream.pending)
+        return -1 if stream is None else stream.held
+
+    def stalled(self, now: float, timeout: float) -> list[int]:
+        """Streams whose held output has not moved for ``timeout`` seconds (a peer that keeps its window shut):
+        the transport resets them (and ends the connection if that is all it carries)."""
+        streams = self.streams
+        return [sid for sid in self.blocked if sid in streams and now - streams[sid].progress >= timeout]
 
     def _push(self, sid: int, stream: _Stream) -> int:
         h2 = self.h2
         pending = stream.pending
+        moved = False
         try:
             while pending:
                 room = min(h2.local_flow_control_window(sid), h2.max_outbound_frame_size)
                 if room <= 0:
                     break
                 piece = pending[0]
-                if len(piece) <= room:
+                off = stream.off
+                left = len(piece) - off
+                take = min(left, room)
+                last = take == left and len(pending) == 1 and stream.end_after
+                h2.send_data(sid, piece[off:off + take] if off or take < left else piece, end_stream=last)
+                stream.held -= take
+                moved = True
+                if take == left:
                     pending.pop(0)
-                    last = not pending and stream.end_after
-                    h2.send_data(sid, piece, end_stream=last)
-                    stream.sent_end = last
+                    stream.off = 0
                 else:
-                    h2.send_data(sid, piece[:room])
-                    pending[0] = piece[room:]
+                    stream.off = off + take
+                stream.sent_end = last
+            if moved:
+                stream.progress = self.now
             if not pending and stream.end_after:
                 if not stream.sent_end:
                     h2.end_stream(sid)
                     stream.sent_end = True
+                self.blocked.discard(sid)
                 self._done(sid)
                 return 0
-        except (StreamClosedError, ProtocolError):
+        except ProtocolError:
             self.streams.pop(sid, None)
+            self.blocked.discard(sid)
             return -1
-        return sum(len(p) for p in pending)
+        if pending:
+            self.blocked.add(sid)
+        else:
+            self.blocked.discard(sid)
+        return stream.held
 
     def _done(self, sid: int) -> None:
-        stream = self.streams.get(sid)
-        if stream is not None and stream.ended:
-            del self.streams[sid]
-        elif stream is not None:
+        stream = self.streams.pop(sid, None)
+        if stream is not None and not stream.ended:
             # Answered before its body ended: the rest of the body is not wanted (RFC 9113 section 8.1).
-            del self.streams[sid]
-            try:
-                self.h2.reset_stream(sid, int(ErrorCodes.NO_ERROR))
-            except (StreamClosedError, ProtocolError):
-                pass
+            self._reset_h2(sid, int(ErrorCodes.NO_ERROR))
 
     def _flush_window(self, sid: int, out: list[tuple[Any, ...]]) -> None:
-        targets = list(self.streams.items()) if sid == 0 else [(sid, self.streams[sid])] if sid in self.streams else []
-        for tsid, stream in targets:
-            if stream.pending or stream.end_after:
-                if self._push(tsid, stream) == 0:
-                    out.append((H2_WINDOW, tsid))
+        for tsid in (list(self.blocked) if sid == 0 else [sid] if sid in self.blocked else []):
+            stream = self.streams.get(tsid)
+            if stream is not None and self._push(tsid, stream) == 0:
+                out.append((H2_WINDOW, tsid))
 
-    def _goaway(self, code: int, why: str) -> list[tuple[Any, ...]]:
+    def _goaway(self, code: int, why: str, written: bool = False) -> list[tuple[Any, ...]]:
         out: list[tuple[Any, ...]] = [(H2_RESET, sid, CANCEL) for sid in self.streams]
         self.streams.clear()
+        self.blocked.clear()
         if not self.closed:
             self.closed = True
-            try:
-                self.h2.close_connection(code, additional_data=why.encode("latin-1", "replace")[:256])
-            except ProtocolError:
-                pass
+            if not written:
+                try:
+                    self.h2.close_connection(code, additional_data=why.encode("latin-1", "replace")[:256],
+                                             last_stream_id=self.last_sid if self.last_sid >= 0 else None)
+                except ProtocolError:
+                    pass
         out.append((H2_GOAWAY, code, why))
         return out
 
 
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_UNSAFE: Final = frozenset("\r\n\x00")
