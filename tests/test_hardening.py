@@ -163,6 +163,17 @@ def test_a_result_of_the_wrong_type_is_a_500(hclient: Any, route: str) -> None:
         assert logged(hclient, "ResponseValidationError")
 
 
+@pytest.mark.parametrize("route", ["/cancel/dep", "/cancel/sync-dep", "/cancel/first", "/cancel/later",
+                                   "/cancel/awaited"])
+def test_a_handler_raising_cancelled_error_itself_is_a_500(hclient: Any, route: str) -> None:
+    """Nobody cancelled it (no deadline, no client gone, no shutdown), so it failed: uvicorn's answer. It used to get
+    no response at all, the connection dropped."""
+    r = hclient.get(route)
+    assert (r.status_code, r.text) == (500, "Internal Server Error")
+    assert logged(hclient, "CancelledError")
+    assert hclient.get("/counts/ok").json() == {"a": 1}
+
+
 def test_results_that_fit_are_sent(hclient: Any) -> None:
     assert hclient.get("/counts/ok").json() == {"a": 1}
     assert hclient.get("/anything").json() == {"a": [1, "x"], "b": None}

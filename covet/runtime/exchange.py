@@ -160,6 +160,10 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
         reply = http_error_reply(exc)
     except Exception as exc:
         reply = failure_reply(plan.label, exc)
+    except asyncio.CancelledError as exc:
+        # Nothing cancels a handler's first step: it raised CancelledError itself. A failure like any other (500,
+        # logged, as uvicorn answers), not a reason to leave the request unanswered.
+        reply = failure_reply(plan.label, exc)
     if type(reply) is not tuple:
         return state.unwrap(reply)
     return reply
@@ -249,9 +253,14 @@ class Exchange:
         late = watch.finished() if watch is not None else None
         channel = self.channel
         if task.cancelled() and (late is None or channel.gone()):
-            self._drop_body()
-            channel.close()
-            return
+            if late is None and task.cancelling() == 0 and not channel.gone():
+                # Nobody cancelled it (no deadline, no client gone, no shutdown): the handler raised CancelledError
+                # itself, or awaited something cancelled. It failed, and the client hears so.
+                late = failure_reply(self.label, _cancelled_error(task))
+            else:
+                self._drop_body()
+                channel.close()
+                return
         reply = late if late is not None else task_reply(task, self.label)
         if channel.gone():
             if type(reply) is AfterReply:  # nobody to answer, but the route's clean-up still runs
@@ -327,6 +336,15 @@ class Exchange:
             else:
                 log.error("streaming response failed after its head was sent", exc_info=exc)
         self.channel.abort()
+
+
+def _cancelled_error(task: asyncio.Task[Any]) -> BaseException:
+    """The CancelledError a cancelled task ended with (its context is the one its code raised)."""
+    try:
+        task.result()
+    except asyncio.CancelledError as exc:
+        return exc
+    return asyncio.CancelledError()
 
 
 @final

@@ -8,7 +8,7 @@ import os
 import time
 from typing import Annotated, Any, cast
 
-from covet import Covet, HTTPError, Query, Request, Response, StaticFiles, StreamingResponse
+from covet import Covet, Depends, HTTPError, Query, Request, Response, StaticFiles, StreamingResponse
 from hardening_support import ModelOut, chunks, numbers
 
 app = Covet()
@@ -223,3 +223,42 @@ async def lifetime_keep(tag: str) -> str:
 @app.get("/lifetime/events")
 def lifetime_events() -> list[str]:
     return EVENTS
+
+
+# A handler or dependency that raises CancelledError itself (nobody cancelled it): a 500, as any failure.
+async def cancelling_dep() -> int:
+    raise asyncio.CancelledError()
+
+
+def sync_cancelling_dep() -> int:
+    raise asyncio.CancelledError()
+
+
+@app.get("/cancel/dep")
+async def cancel_dep(x: Annotated[int, Depends(cancelling_dep)]) -> dict[str, int]:
+    return {"x": x}
+
+
+@app.get("/cancel/sync-dep")
+def cancel_sync_dep(x: Annotated[int, Depends(sync_cancelling_dep)]) -> dict[str, int]:
+    return {"x": x}
+
+
+@app.get("/cancel/first")
+async def cancel_first() -> str:
+    raise asyncio.CancelledError()
+
+
+@app.get("/cancel/later")
+async def cancel_later() -> str:
+    await asyncio.sleep(0.01)
+    raise asyncio.CancelledError()
+
+
+@app.get("/cancel/awaited")
+async def cancel_awaited() -> str:
+    """Awaits a task someone else cancelled: the CancelledError reaches the handler's own Task uncancelled."""
+    other = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+    asyncio.get_running_loop().call_later(0.01, other.cancel)
+    await other
+    return "unreachable"
