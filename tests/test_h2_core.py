@@ -307,17 +307,28 @@ def test_an_upper_case_field_name_is_a_protocol_error() -> None:
     assert goaway_code(events) == PROTOCOL_ERROR
 
 
-def test_a_stream_past_max_concurrent_streams_ends_the_connection() -> None:
-    """h2's answer. RFC 9113 section 5.1.2 asks for a stream error (REFUSED_STREAM) instead; h2 raises before it
-    decodes the header block, after which the HPACK state cannot go on: the native core is to refuse the stream."""
+def test_a_stream_past_max_concurrent_streams_is_refused_alone() -> None:
+    """RFC 9113 section 5.1.2: REFUSED_STREAM on that stream, and the connection goes on (its header block was
+    decoded, so HPACK stays in step: the next stream's fields arrive right)."""
     server, _, _ = pair(H2Limits(max_concurrent_streams=2))
+    enc = Encoder()
     events: list[tuple[Any, ...]] = []
     for sid in (1, 3, 5):
-        hf = HeadersFrame(sid, Encoder().encode([(":method", "POST"), (":path", "/"), (":scheme", "http"),
-                                                 (":authority", "x")]))
-        hf.flags.add("END_HEADERS")
-        events += server.feed(frames(hf), 0.0)
-    assert goaway_code(events) == PROTOCOL_ERROR
+        events += server.feed(headers_frame(enc, sid, end=False, method="POST"), 0.0)
+    assert events == []
+    assert RstStreamFrame(5, error_code=7).serialize() in server.data_to_send()
+    assert server.respond(1, 204, [])
+    events = server.feed(headers_frame(enc, 7, path="/next"), 0.0)
+    assert events == [(H2_REQUEST, 7, "GET", "/next", "", [("host", "x")], b"")]
+
+
+def test_refused_streams_count_as_resets() -> None:
+    server, _, _ = pair(H2Limits(max_concurrent_streams=1, resets_burst=20, resets_rate=1))
+    enc = Encoder()
+    events = server.feed(headers_frame(enc, 1, end=False), 0.0)
+    for i in range(1, 40):
+        events += server.feed(headers_frame(enc, 1 + 2 * i, end=False), 0.0)
+    assert goaway_code(events) == ENHANCE_YOUR_CALM
 
 
 @pytest.mark.parametrize("garbage", [b"GET / HTTP/1.1\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"])
@@ -468,8 +479,8 @@ def test_our_limits_hold_before_the_client_acknowledges_them() -> None:
     events = server.feed(PREFACE + settings_frame(), 0.0)  # no ACK of our SETTINGS
     for sid in (1, 3, 5):
         events += server.feed(headers_frame(enc, sid, end=False), 0.0)
-    assert goaway_code(events) == PROTOCOL_ERROR
-    assert sum(e[0] == H2_REQUEST for e in events) == 0 and len(server.streams) == 0
+    assert events == [] and sorted(server.streams) == [1, 3]  # the third is refused before any ACK
+    assert RstStreamFrame(5, error_code=7).serialize() in server.data_to_send()
 
 
 @pytest.mark.parametrize("field", [("x-a", "1\r\nset-cookie: pwned=1"), ("x-b\n", "1"), ("x-c", "\x00"),

@@ -255,6 +255,18 @@ class _Guard:
 
 
 @final
+class _Connection(H2Connection):
+    """h2's connection, except past max_concurrent_streams: h2 would end the connection before it decodes the
+    stream's header block; the core refuses that stream alone (REFUSED_STREAM, RFC 9113 section 5.1.2) once the
+    block is decoded, so HPACK stays in step."""
+
+    @property
+    def open_inbound_streams(self) -> int:
+        H2Connection.open_inbound_streams.fget(self)  # type: ignore[attr-defined]  # (it forgets closed streams)
+        return 0
+
+
+@final
 class H2Core:
     """One server-side HTTP/2 connection: ``feed`` what arrives, answer with ``respond``/``send``, write out
     ``data_to_send()``. A transport stops reading while its own write buffer is full (as for HTTP/1.1): what the
@@ -262,7 +274,7 @@ class H2Core:
 
     def __init__(self, limits: H2Limits | None = None) -> None:
         self.limits = limits = limits if limits is not None else H2Limits()
-        self.h2 = h2 = H2Connection(H2Configuration(client_side=False, header_encoding=None))
+        self.h2 = h2 = _Connection(H2Configuration(client_side=False, header_encoding=None))
         # Our limits hold from the first byte, not only once the client acknowledged our SETTINGS: h2 enforces its
         # local settings, and these are what its preface announces.
         h2.local_settings = Settings(client=False, initial_values={
@@ -315,7 +327,8 @@ class H2Core:
                 if not self._data(ev, out):
                     return out + self._goaway(ENHANCE_YOUR_CALM, guard.why)
             elif isinstance(ev, RequestReceived):
-                self._request(ev, out)
+                if not self._request(ev, out):
+                    return out + self._goaway(ENHANCE_YOUR_CALM, guard.why)
             elif isinstance(ev, StreamEnded):
                 self._ended(ev.stream_id, out)
             elif isinstance(ev, StreamReset):
@@ -348,7 +361,8 @@ class H2Core:
                 out.append((H2_GOAWAY, int(ev.error_code or 0), "the client sent GOAWAY"))
         return out
 
-    def _request(self, ev: RequestReceived, out: list[tuple[Any, ...]]) -> None:
+    def _request(self, ev: RequestReceived, out: list[tuple[Any, ...]]) -> bool:
+        """False when the stream was one refusal too many."""
         sid = ev.stream_id
         method = path = authority = ""
         headers: list[tuple[str, str]] = []
@@ -367,12 +381,15 @@ class H2Core:
             if name == "host":
                 has_host = True
             headers.append((name, value))
-        if 0 <= self.last_sid < sid:  # opened after our graceful GOAWAY: the client may retry it elsewhere
+        if 0 <= self.last_sid < sid or len(self.streams) >= self.limits.max_concurrent_streams:
+            # Opened after our graceful GOAWAY, or past max_concurrent_streams: refused, so the client may retry it.
+            # It costs as a reset does (a client that keeps opening streams it knows are refused is flooding).
             self._reset_h2(sid, int(ErrorCodes.REFUSED_STREAM))
-            return
+            guard = self.guard
+            return guard.charge(guard.resets, self.now, "too many streams refused")
         if not (path[:1] == "/" or (path == "*" and method == "OPTIONS")):
             self._reset_h2(sid, PROTOCOL_ERROR)  # malformed (RFC 9113 section 8.3.1): a stream error
-            return
+            return True
         if authority and not has_host:
             headers.insert(0, ("host", authority))
         target, _, query = path.partition("?")
@@ -381,6 +398,7 @@ class H2Core:
         if ev.stream_ended is not None:
             stream.ended = True
             out.append((H2_REQUEST, sid, method, target, query, headers, b""))
+        return True
 
     def _data(self, ev: DataReceived, out: list[tuple[Any, ...]]) -> bool:
         """False when the frame was one too many that carried nothing."""
