@@ -516,3 +516,25 @@ def test_a_shut_window_shows_as_stalled_streams() -> None:
     assert server.respond(3, 200, [], b"")  # nothing held
     assert server.stalled(5.0, 10.0) == []
     assert server.stalled(11.0, 10.0) == [1]
+
+
+def test_a_header_block_that_does_not_decode_is_a_compression_error() -> None:
+    """RFC 9113 section 4.3 (h2spec's hpack cases): index 0 in the table, and an index past its end."""
+    for block in (b"\x80", b"\xbe"):
+        server, _, _ = pair()
+        events = server.feed(raw(0x1, 0x5, 1, block), 0.0)
+        assert goaway_code(events) == 9
+        goaway = parse(server.data_to_send())[-1]
+        assert isinstance(goaway, GoAwayFrame) and goaway.error_code == 9
+
+
+def test_after_a_graceful_goaway_an_error_does_not_raise_the_last_stream_id() -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1, end=False), 0.0)
+    server.shutdown()
+    server.data_to_send()
+    enc = Encoder()
+    events = server.feed(headers_frame(enc, 3, end=False) + raw(0x8, 0, 0, (0).to_bytes(4, "big")), 0.0)
+    assert goaway_code(events) == PROTOCOL_ERROR  # a zero WINDOW_UPDATE increment
+    goaways = [f for f in parse(server.data_to_send()) if isinstance(f, GoAwayFrame)]
+    assert [(g.last_stream_id, g.error_code) for g in goaways] == [(1, PROTOCOL_ERROR)]

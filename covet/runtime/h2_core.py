@@ -42,8 +42,9 @@ from h2.events import (
     TrailersReceived,
     WindowUpdated,
 )
-from h2.exceptions import ProtocolError
+from h2.exceptions import DenialOfServiceError, ProtocolError
 from h2.settings import SettingCodes, Settings
+from hpack import HPACKError
 from hyperframe.frame import GoAwayFrame
 
 __all__ = ["H2Core", "H2Limits", "H2_DATA", "H2_END", "H2_GOAWAY", "H2_REQUEST", "H2_RESET", "H2_STREAM",
@@ -75,6 +76,7 @@ _ACK: Final = 0x1
 
 PROTOCOL_ERROR: Final = int(ErrorCodes.PROTOCOL_ERROR)
 INTERNAL_ERROR: Final = int(ErrorCodes.INTERNAL_ERROR)
+COMPRESSION_ERROR: Final = int(ErrorCodes.COMPRESSION_ERROR)
 ENHANCE_YOUR_CALM: Final = int(ErrorCodes.ENHANCE_YOUR_CALM)
 CANCEL: Final = int(ErrorCodes.CANCEL)
 ENCODER_TABLE: Final = 4096  # the most HPACK table we keep for our responses, whatever the client offers
@@ -319,8 +321,13 @@ class H2Core:
         try:
             h2_events = self.h2.receive_data(data)
         except ProtocolError as exc:
-            # h2 wrote its GOAWAY, with the code the error calls for.
-            return self._goaway(int(exc.error_code), str(exc) or type(exc).__name__, written=True)
+            # h2 wrote its GOAWAY, with the code the error calls for; except that a header block that does not
+            # decode is a COMPRESSION_ERROR (RFC 9113 section 4.3), which h2 calls a PROTOCOL_ERROR.
+            code = int(exc.error_code)
+            if not isinstance(exc, DenialOfServiceError) and isinstance(
+                    exc.__cause__, (HPACKError, IndexError, TypeError, UnicodeDecodeError)):
+                code = COMPRESSION_ERROR
+            return self._goaway(code, str(exc) or type(exc).__name__, written=True)
         out: list[tuple[Any, ...]] = []
         for ev in h2_events:
             if isinstance(ev, DataReceived):
@@ -612,7 +619,9 @@ class H2Core:
         self.blocked.clear()
         if not self.closed:
             self.closed = True
-            if not written:
+            if written:
+                self._amend_goaway(code)
+            else:
                 try:
                     self.h2.close_connection(code, additional_data=why.encode("latin-1", "replace")[:256],
                                              last_stream_id=self.last_sid if self.last_sid >= 0 else None)
@@ -620,6 +629,21 @@ class H2Core:
                     pass
         out.append((H2_GOAWAY, code, why))
         return out
+
+    def _amend_goaway(self, code: int) -> None:
+        """The GOAWAY h2 just queued (its last frame) with ``code``, and, after our graceful GOAWAY, that one's
+        last stream id: it may not grow (RFC 9113 section 6.8)."""
+        buf = bytearray(self.h2.data_to_send())
+        pos = last = 0
+        while pos + 9 <= len(buf):
+            last = pos
+            pos += 9 + int.from_bytes(buf[pos:pos + 3], "big")
+        if pos == len(buf) and len(buf) >= last + 17 and buf[last + 3] == 0x7:
+            payload = last + 9
+            if self.last_sid >= 0:
+                buf[payload:payload + 4] = self.last_sid.to_bytes(4, "big")
+            buf[payload + 4:payload + 8] = code.to_bytes(4, "big")
+        self.out += buf
 
 
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
