@@ -47,6 +47,8 @@ from h2.settings import SettingCodes, Settings
 from hpack import HPACKError
 from hyperframe.frame import GoAwayFrame
 
+from covet.responses import check_field
+
 __all__ = ["H2Core", "H2Limits", "H2_DATA", "H2_END", "H2_GOAWAY", "H2_REQUEST", "H2_RESET", "H2_STREAM",
            "H2_WINDOW", "PREFACE"]
 
@@ -99,7 +101,7 @@ class H2Limits:
     resets_rate: int = 100
     control_burst: int = 1000  # PING and SETTINGS frames, each of which makes us write an ACK
     control_rate: int = 100
-    empty_burst: int = 1000  # frames that carry nothing: empty DATA, PRIORITY, zero WINDOW_UPDATE increments
+    empty_burst: int = 1000  # frames that carry nothing: empty or padding-only DATA, PRIORITY, tiny WINDOW_UPDATEs
     empty_rate: int = 100
 
 
@@ -150,8 +152,8 @@ class _Guard:
     """Reads the 9-byte header of every frame before ``h2`` does, across any split of the input, and says whether
     the peer abuses the protocol (``why`` then names how)."""
 
-    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "kind", "flags", "want",
-                 "payload", "unknown")
+    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "kind", "want", "payload",
+                 "unknown")
 
     def __init__(self, limits: H2Limits) -> None:
         self.limits = limits
@@ -163,7 +165,6 @@ class _Guard:
         self.empty = _Bucket(limits.empty_burst, limits.empty_rate)
         self.why = ""
         self.kind = -1  # the frame whose payload is being gathered (SETTINGS, WINDOW_UPDATE), -1: none
-        self.flags = 0
         self.want = 0  # its payload bytes still to gather
         self.payload = bytearray()
         self.unknown: set[int] = set()  # unknown SETTINGS ids seen
@@ -206,7 +207,7 @@ class _Guard:
             if not self._frame(kind, flags, length, now):
                 return False
             if (kind == _SETTINGS or kind == _WINDOW_UPDATE) and 0 < length <= 16384:
-                self.kind, self.flags, self.want = kind, flags, length  # read below, as it arrives
+                self.kind, self.want = kind, length  # read below, as it arrives
                 self.payload = bytearray()
             else:
                 self.skip = length
@@ -238,21 +239,15 @@ class _Guard:
                 return False
             if flags & _END_HEADERS:
                 self.block = -1
-            elif length == 0 and not self.empty.take(now):
-                self.why = "too many empty CONTINUATION frames"
-                return False
+            elif length == 0:
+                return self.charge(self.empty, now, "too many empty CONTINUATION frames")
         elif kind == _RST_STREAM:
-            if not self.resets.take(now):
-                self.why = "too many streams reset (rapid reset)"
-                return False
+            return self.charge(self.resets, now, "too many streams reset (rapid reset)")
         elif kind == _PING or kind == _SETTINGS:
-            if not flags & _ACK and not self.control.take(now):
-                self.why = "too many PING or SETTINGS frames"
-                return False
+            if not flags & _ACK:
+                return self.charge(self.control, now, "too many PING or SETTINGS frames")
         elif (kind == _DATA and length == 0 and not flags & _END_STREAM) or kind == _PRIORITY:
-            if not self.empty.take(now):
-                self.why = "too many frames that carry nothing"
-                return False
+            return self.charge(self.empty, now, "too many frames that carry nothing")
         return True
 
 
@@ -360,12 +355,7 @@ class H2Core:
             elif isinstance(ev, TrailersReceived):
                 pass  # request trailers are read and dropped, as over HTTP/1.1
             elif isinstance(ev, ConnectionTerminated):
-                self.closed = True
-                for sid in list(self.streams):
-                    out.append((H2_RESET, sid, CANCEL))
-                self.streams.clear()
-                self.blocked.clear()
-                out.append((H2_GOAWAY, int(ev.error_code or 0), "the client sent GOAWAY"))
+                out += self._end(int(ev.error_code or 0), "the client sent GOAWAY")
         return out
 
     def _request(self, ev: RequestReceived, out: list[tuple[Any, ...]]) -> bool:
@@ -491,9 +481,9 @@ class H2Core:
                 lname = name.lower()
                 if lname in _HOP_BY_HOP:
                     continue  # connection-specific fields are malformed in HTTP/2 (RFC 9113 section 8.2.2)
-                if not lname or _UNSAFE.intersection(lname) or _UNSAFE.intersection(value):
-                    raise ValueError(f"response field {name!r} cannot be sent")
-                fields.append((lname.encode("latin-1"), value.encode("latin-1")))
+                field = (lname.encode("latin-1"), value.encode("latin-1"))
+                check_field(*field)  # the HTTP/1.1 writer's check: a token name, no CR, LF or NUL in the value
+                fields.append(field)
             self.h2.send_headers(sid, fields, end_stream=end and not body)
         except (ProtocolError, ValueError):  # (UnicodeEncodeError is a ValueError)
             self.reset(sid, INTERNAL_ERROR)
@@ -614,11 +604,8 @@ class H2Core:
                 out.append((H2_WINDOW, tsid))
 
     def _goaway(self, code: int, why: str, written: bool = False) -> list[tuple[Any, ...]]:
-        out: list[tuple[Any, ...]] = [(H2_RESET, sid, CANCEL) for sid in self.streams]
-        self.streams.clear()
-        self.blocked.clear()
+        """We end the connection: our GOAWAY (or h2's, ``written``, amended), and the events of the end."""
         if not self.closed:
-            self.closed = True
             if written:
                 self._amend_goaway(code)
             else:
@@ -627,6 +614,14 @@ class H2Core:
                                              last_stream_id=self.last_sid if self.last_sid >= 0 else None)
                 except ProtocolError:
                     pass
+        return self._end(code, why)
+
+    def _end(self, code: int, why: str) -> list[tuple[Any, ...]]:
+        """The connection is over: every open stream is reset, then H2_GOAWAY."""
+        out: list[tuple[Any, ...]] = [(H2_RESET, sid, CANCEL) for sid in self.streams]
+        self.streams.clear()
+        self.blocked.clear()
+        self.closed = True
         out.append((H2_GOAWAY, code, why))
         return out
 
@@ -647,4 +642,3 @@ class H2Core:
 
 
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
-_UNSAFE: Final = frozenset("\r\n\x00")

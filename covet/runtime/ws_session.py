@@ -272,6 +272,8 @@ class WSSession:
             message = self._take()
         return message
 
+    # receive_text and receive_bytes repeat receive()'s loop instead of awaiting it: one coroutine frame less on
+    # every message, measured on the echo benchmark.
     async def receive_text(self) -> str:
         message = self._take()
         while message is None:
