@@ -74,6 +74,7 @@ system-deps:
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	test -f /usr/include/openssl/ssl.h || missing="$$missing libssl-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
@@ -136,6 +137,7 @@ bench-deps:
 	@missing=""; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \

@@ -15,6 +15,7 @@ EV_STREAM: Final[int]
 EV_DATA: Final[int]
 EV_END: Final[int]
 EV_UPGRADE: Final[int]
+PREFACE_HEAD: Final[bytes]
 
 @final
 class Request(structseq[Any], tuple[int, str, str, str, int, list[tuple[str, str]], bool, bytes | None]):

@@ -510,7 +510,8 @@ static void format_line(struct out *o, const struct rec *r, const char *prefix, 
         out_target(o, r, 0);
         out_put(o, " ", 1);
     }
-    out_cstr(o, r->minor ? "HTTP/1.1\" " : "HTTP/1.0\" ");
+    /* the version's "minor" is 2 for HTTP/2 (covet.runtime.access_record.HTTP2) */
+    out_cstr(o, r->minor == 2 ? "HTTP/2\" " : r->minor ? "HTTP/1.1\" " : "HTTP/1.0\" ");
     out_status(o, r->status);
     const char *phrase = NULL;
     if (r->status >= 100 && r->status <= 599) {

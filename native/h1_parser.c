@@ -1168,6 +1168,7 @@ void h1_conn_reset(h1_conn *c) {
     c->body_left = 0;
     c->want_continue = c->release_head = c->release_body = 0;
     c->streaming = c->announce = 0;
+    c->started = 0;
     c->held = NULL;
     c->held_len = 0;
     scan_reset(c);
@@ -1194,6 +1195,8 @@ int h1_conn_feed(h1_conn *c, const char *data, size_t len) {
 }
 
 int h1_asks_upgrade(const h1_request *r) {
+    if (r->preface)
+        return 1;
     if (r->method_id != H1_M_GET || r->body != H1_BODY_NONE)
         return 0;
     for (size_t i = 0; i < r->num_headers; i++)
@@ -1360,6 +1363,22 @@ static int rl_precheck(h1_conn *c, const unsigned char *s, size_t n, const char 
     return 0;
 }
 
+/* HTTP/2's preface as a request: "PRI", "*", no fields, no body; the binding hands what follows it over. */
+static void preface_request(h1_request *r, const char *head, h1_header *hdrs) {
+    memset(r, 0, sizeof *r);
+    r->method = head;
+    r->method_len = 3;
+    r->method_id = H1_M_OTHER;
+    r->target = r->path = head + 4;
+    r->target_len = r->path_len = 1;
+    r->query = head + 5;
+    r->headers = hdrs;
+    r->minor = 1;
+    r->keep_alive = 1;
+    r->body = H1_BODY_NONE;
+    r->preface = 1;
+}
+
 static int can_stream(const h1_conn *c) {
     return c->lim.max_stream_body > c->lim.max_body;
 }
@@ -1502,9 +1521,14 @@ found : {
     /* one more than the field lines: h1_parse_head() may add a Host */
     if (ensure_hdrs(c, nf + 1))
         return ev_fail(c, ev, 500, M_NOMEM);
-    st = h1_parse_head(head, hl, &c->lim, &c->req, c->hdrs, c->hdr_cap, &msg);
-    if (st)
-        return ev_fail(c, ev, st, msg);
+    if (!c->started && hl == sizeof H1_PREFACE_HEAD - 1 && memcmp(head, H1_PREFACE_HEAD, hl) == 0) {
+        preface_request(&c->req, head, c->hdrs);
+    } else {
+        st = h1_parse_head(head, hl, &c->lim, &c->req, c->hdrs, c->hdr_cap, &msg);
+        if (st)
+            return ev_fail(c, ev, st, msg);
+    }
+    c->started = 1;
     start_body(c);
     ev->kind = H1_EV_HEAD;
     ev->req = &c->req;

@@ -156,7 +156,14 @@ typedef struct {
     uint8_t keep_alive;
     uint8_t expect_continue; /* "Expect: 100-continue" on HTTP/1.1 */
     uint8_t body;            /* enum h1_body */
+    uint8_t preface;         /* the head is HTTP/2's connection preface (see H1_PREFACE_HEAD) */
 } h1_request;
+
+/* The first 18 bytes of HTTP/2's connection preface (RFC 9113 3.4): a complete
+ * head to this parser.  As a connection's first head it is reported as a
+ * request with no fields and ``preface`` set, which h1_asks_upgrade() says
+ * switches protocols; anywhere else its version is a 505. */
+#define H1_PREFACE_HEAD "PRI * HTTP/2.0\r\n\r\n"
 
 /*
  * Parses one complete head: buf[0..len) must be exactly the request line,
@@ -281,6 +288,7 @@ typedef struct {
     uint8_t want_continue;
     uint8_t release_head; /* hbuf holds the head just reported */
     uint8_t release_body; /* bbuf holds the body just reported */
+    uint8_t started;      /* a head was reported: an HTTP/2 preface is no longer one */
 } h1_conn;
 
 /* Returns 0; the limits are copied. */

@@ -426,5 +426,12 @@ PyMODINIT_FUNC PyInit__native(void) {
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *preface = PyBytes_FromStringAndSize(H1_PREFACE_HEAD, sizeof H1_PREFACE_HEAD - 1);
+    int added = preface != NULL ? PyModule_AddObjectRef(m, "PREFACE_HEAD", preface) : -1;
+    Py_XDECREF(preface);
+    if (added < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }

@@ -167,6 +167,20 @@ def built_forms(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_project(tmp_path_factory, APPS / "forms.py")
 
 
+@pytest.fixture(scope="session")
+def built_hardening(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/apps/hardening.py compiled (test_hardening.py, test_http2.py)."""
+    return build_project(tmp_path_factory, APPS / "hardening.py", APPS / "hardening_support.py")
+
+
+@pytest.fixture(scope="session")
+def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory tests/apps/hardening.py serves under /static (COVET_TEST_STATIC)."""
+    root = tmp_path_factory.mktemp("hardening-static")
+    (root / "hello.txt").write_bytes(b"hello, static world")
+    return root
+
+
 def app_server(request: pytest.FixtureRequest, transport: str, module: str, built_fixture: str, *extra: str,
                env: dict[str, str] | None = None, glue_only: bool = False) -> Server:
     """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build.

@@ -51,6 +51,31 @@ def test_event_kinds_are_the_c_enum() -> None:
     for name in names:
         assert getattr(events, name) == getattr(_native, name), name
     assert [getattr(events, n) for n in order] == [0, 1, 2, 3, 4, 5, 6]
+    assert events.PREFACE_HEAD == _native.PREFACE_HEAD  # native/h1_parser.h's H1_PREFACE_HEAD
+
+
+def test_http2s_preface_is_an_upgrade_only_as_a_connections_first_bytes() -> None:
+    """The parser's side of the HTTP/2 hand-over (events.PREFACE_HEAD): the preface, split anywhere, is one
+    EV_UPGRADE with method PRI and what followed it; after a request, or with fields, it is a 505."""
+    from covet.runtime.events import EV_ERROR, EV_UPGRADE, PREFACE_HEAD
+    from covet.runtime.h2_core import PREFACE
+
+    wire = PREFACE + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"  # and an empty SETTINGS frame
+    for cut in range(len(wire) + 1):
+        parser = _native.Parser()
+        events = parser.feed(wire[:cut])
+        after = wire[cut:]
+        if not events:  # (the parser takes nothing more once it reported an upgrade: its caller hands it over)
+            events, after = parser.feed(after), b""
+        assert len(events) == 1, cut
+        ev = events[0]
+        assert (ev.kind, ev.method, ev.path, ev.headers) == (EV_UPGRADE, "PRI", "*", [])
+        assert PREFACE_HEAD + ev.body + after == wire
+    parser = _native.Parser()
+    events = parser.feed(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n" + PREFACE)
+    assert [e[0] for e in events] == [0, EV_ERROR] and events[1][1] == 505
+    assert _native.Parser().feed(b"PRI * HTTP/2.0\r\nhost: a\r\n\r\n")[0][:2] == (EV_ERROR, 505)
+    assert _native.Parser().feed(b"PRI / HTTP/1.1\r\nhost: a\r\nupgrade: h2c\r\n\r\n")[0][0] == 0
 
 
 def test_websocket_kinds_and_opcodes_are_the_c_ones() -> None:

@@ -104,11 +104,13 @@ def test_a_get_becomes_one_request_event_and_its_response_reaches_the_client() -
     assert (kind, sid, method, path, query, body) == (H2_REQUEST, 1, "GET", "/items", "q=1", b"")
     assert headers[0] == ("host", "example.org")  # :authority, as HTTP/1.1 routes expect it
     assert ("cookie", "a=1; b=2") in headers  # split cookies joined (RFC 9113 section 8.2.3)
-    assert server.respond(1, 200, [("content-type", "text/plain"), ("connection", "keep-alive")], b"hello")
+    assert server.respond(1, 200, [(b"content-type", b"text/plain"), (b"connection", b"keep-alive"),
+                                   (b"content-length", b"99")], b"hello", length=5)
     got = client_events(server, c)
     response = next(e for e in got if isinstance(e, ResponseReceived))
     assert dict(response.headers)[b":status"] == b"200"
     assert b"connection" not in dict(response.headers)  # connection-specific fields never go out over HTTP/2
+    assert [v for k, v in response.headers if k == b"content-length"] == [b"5"]  # the server's, not the handler's
     assert b"".join(e.data for e in got if isinstance(e, DataReceived)) == b"hello"
     assert any(isinstance(e, StreamEnded) for e in got)
     assert server.streams == {}
@@ -483,15 +485,25 @@ def test_our_limits_hold_before_the_client_acknowledges_them() -> None:
     assert RstStreamFrame(5, error_code=7).serialize() in server.data_to_send()
 
 
-@pytest.mark.parametrize("field", [("x-a", "1\r\nset-cookie: pwned=1"), ("x-b\n", "1"), ("x-c", "\x00"),
-                                   ("x-d", "é€")])
-def test_a_response_field_no_peer_may_receive_resets_the_stream(field: tuple[str, str]) -> None:
+@pytest.mark.parametrize("field", [(b"x-a", b"1\r\nset-cookie: pwned=1"), (b"x-b\n", b"1"), (b"x-c", b"\x00"),
+                                   (b"", b"1"), (b"x e", b"1")])
+def test_a_response_field_no_peer_may_receive_raises_before_anything_is_sent(field: tuple[bytes, bytes]) -> None:
     server, c, _ = pair()
     server.feed(get(c, 1), 0.0)
-    assert server.respond(1, 200, [field], b"x") is False
+    with pytest.raises(ValueError):
+        server.respond(1, 200, [field], b"x")
+    assert client_events(server, c) == []  # nothing went out: the caller answers something else
+    assert server.respond(1, 500, [], b"Internal Server Error")
     got = client_events(server, c)
-    assert [type(e).__name__ for e in got] == ["StreamReset"] and got[0].error_code == 2  # INTERNAL_ERROR
-    assert server.streams == {}
+    assert dict(next(e for e in got if isinstance(e, ResponseReceived)).headers)[b":status"] == b"500"
+
+
+@pytest.mark.parametrize("status", [100, 101, 199, 600, -1])
+def test_a_status_outside_200_599_raises(status: int) -> None:
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    with pytest.raises(ValueError):
+        server.respond(1, status, [], b"")
 
 
 def test_data_before_the_response_head_is_refused() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import APPS, LOOPS, TRANSPORTS, Server, app_client, app_server, build_project, read_response_simple
+from conftest import LOOPS, TRANSPORTS, Server, app_client, app_server, read_response_simple
 
 CRLF_ATTACKS = [
     "a\r\nset-cookie: pwned=1",
@@ -26,18 +26,6 @@ CRLF_ATTACKS = [
     "a\x7fb",
     " leading",
 ]
-
-
-@pytest.fixture(scope="session")
-def built_hardening(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_project(tmp_path_factory, APPS / "hardening.py", APPS / "hardening_support.py")
-
-
-@pytest.fixture(scope="session")
-def static_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("hardening-static")
-    (root / "hello.txt").write_bytes(b"hello, static world")
-    return root
 
 
 @pytest.fixture(scope="module", params=["inprocess", *TRANSPORTS])

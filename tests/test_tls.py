@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
+import random
 import re
 import signal
 import ssl
@@ -151,11 +153,13 @@ def test_httpx_keep_alive_and_a_post_body(tls_server: Server, pki: PKI) -> None:
         assert len(ports) == 1  # one connection, kept alive
 
 
-def test_curl_verifies_against_the_ca(tls_server: Server, pki: PKI) -> None:
-    out = subprocess.run(["curl", "-sS", "--cacert", str(pki.ca_pem), "-w", "\n%{http_version} %{ssl_verify_result}",
-                          f"{tls_server.url}/whoami"], capture_output=True, text=True, timeout=20)
+@pytest.mark.parametrize(("flag", "version"), [("--http1.1", "1.1"), ("--http2", "2")])
+def test_curl_verifies_against_the_ca(tls_server: Server, pki: PKI, flag: str, version: str) -> None:
+    out = subprocess.run(["curl", "-sS", flag, "--cacert", str(pki.ca_pem), "-w",
+                          "\n%{http_version} %{ssl_verify_result}", f"{tls_server.url}/whoami"],
+                         capture_output=True, text=True, timeout=20)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ['{"scheme":"https","http_version":"1.1"}', "1.1 0"]
+    assert out.stdout.splitlines() == [f'{{"scheme":"https","http_version":"{version}"}}', f"{version} 0"]
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -174,12 +178,31 @@ def test_python_ssl_negotiates_tls12_and_13_with_alpn_http11(tls_server: Server,
             assert raw_get(tls, buf).endswith(b'{"scheme":"https","http_version":"1.1"}')
 
 
-def test_alpn_without_http11_in_common_selects_nothing(tls_server: Server, pki: PKI) -> None:
+def test_alpn_without_a_protocol_in_common_selects_nothing(tls_server: Server, pki: PKI) -> None:
     ctx = pki.trust()
-    ctx.set_alpn_protocols(["h2"])  # a protocol the server does not speak (yet): no ALPN in its answer
+    ctx.set_alpn_protocols(["spdy/3"])  # a protocol the server does not speak: no ALPN in its answer
     with ctx.wrap_socket(tls_server.connect(), server_hostname="127.0.0.1") as tls:
         assert tls.selected_alpn_protocol() is None
         assert raw_get(tls, bytearray()).startswith(b"HTTP/1.1 200")
+
+
+def test_http2_over_tls_by_alpn(tls_server: Server, pki: PKI) -> None:
+    """ALPN agrees on h2 with a client that offers it; the route sees HTTP/2 and https, bodies cross TLS records
+    whole (httpx; curl: test_curl_verifies_against_the_ca)."""
+    ctx = pki.trust()
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with ctx.wrap_socket(tls_server.connect(), server_hostname="127.0.0.1") as tls:
+        assert tls.selected_alpn_protocol() == "h2"
+    with httpx.Client(base_url=tls_server.url, verify=ctx, http2=True, timeout=20) as client:
+        r = client.get("/whoami")
+        assert (r.http_version, r.json()) == ("HTTP/2", {"scheme": "https", "http_version": "2"})
+        assert client.get("/plain").json() == {"plain": "yes"}  # (a route the io_uring core calls directly)
+        data = os.urandom(3_000_000)  # past the in-memory limit: the body streams, with flow control
+        assert client.post("/count", content=data).json()["sha256"] == hashlib.sha256(data).hexdigest()
+        for path in ("/big", "/stream"):
+            r = client.get(path, params={"n": 1_000_003})
+            assert r.content == random.Random(1_000_003).randbytes(1_000_003)
+
 
 
 # -- what is refused ---------------------------------------------------------------------------------------------

@@ -396,7 +396,7 @@ def test_a_context_the_core_refuses_on_reload_keeps_the_one_in_service(pki: PKI,
     tls = ServerTLS(TLSSettings(str(pki.cert), str(pki.key)))
     core = Core()
     tls.attach(core)
-    assert core.given == [(str(pki.cert), str(pki.key), None, None, 0, tls.settings.ciphers, b"\x08http/1.1")]
+    assert core.given == [(str(pki.cert), str(pki.key), None, None, 0, tls.settings.ciphers, b"\x02h2\x08http/1.1")]
     core.refuse = True
     assert tls.reload() is False
     assert "TLS reload failed, still serving the previous certificate: set_tls(): cannot load" in caplog.text

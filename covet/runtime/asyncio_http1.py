@@ -36,7 +36,7 @@ from covet.exceptions import HTTPError
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.encode import error_reply
-from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM, EV_UPGRADE
+from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_STREAM, EV_UPGRADE, PREFACE_HEAD
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import CONTINUE, H1Channel, id_line, render, render_closing
@@ -247,6 +247,9 @@ class AsyncioHTTP1(asyncio.Protocol):
         is the GET it also is, and what followed it is parsed now."""
         while events and events[-1][0] == EV_UPGRADE:
             _, method, path, query, minor, headers, keep_alive, rest = events[-1]
+            if method == "PRI":  # HTTP/2's preface: the parser reports it only as a connection's first bytes
+                self.to_h2(PREFACE_HEAD + rest)
+                return []
             if is_websocket(headers) and self.state.dispatcher.resolve_ws(path) is not None:
                 self.read_paused = True
                 self._update_reading()
@@ -461,6 +464,21 @@ class AsyncioHTTP1(asyncio.Protocol):
             transport.resume_reading()  # (paused while the handler had not answered)
         ws.update_reading()
         return ws
+
+    def to_h2(self, data: bytes) -> None:
+        """The connection speaks HTTP/2 from its first bytes (``data``, the preface on): an ``AsyncioH2`` takes
+        the transport over."""
+        from covet.runtime.asyncio_h2 import AsyncioH2
+
+        transport = self.transport
+        assert transport is not None and not self.closed
+        h2 = AsyncioH2(self.state, transport, self.write_paused, self.left)
+        transport.set_protocol(h2)
+        self.closed = True  # for this object: what the transport says now goes to ``h2``
+        connections = self.state.connections
+        connections.discard(self)
+        connections.add(h2)
+        h2.session.feed(data)
 
     def exchange_aborted(self) -> None:
         self.exchange = None

@@ -20,7 +20,8 @@ So ``_, method, path, query, minor, headers, keep_alive, body = ev`` and ``ev.pa
 
 from typing import Final
 
-__all__ = ["EV_CONTINUE", "EV_DATA", "EV_END", "EV_ERROR", "EV_REQUEST", "EV_STREAM", "EV_UPGRADE", "REQUEST_FIELDS"]
+__all__ = ["EV_CONTINUE", "EV_DATA", "EV_END", "EV_ERROR", "EV_REQUEST", "EV_STREAM", "EV_UPGRADE", "PREFACE_HEAD",
+           "REQUEST_FIELDS"]
 
 EV_REQUEST: Final = 0
 """``Request(EV_REQUEST, method, path, query, minor, headers, keep_alive, body)``: a complete request."""
@@ -45,7 +46,13 @@ EV_END: Final = 5
 EV_UPGRADE: Final = 6
 """``Request(EV_UPGRADE, method, path, query, minor, headers, keep_alive, rest)``: a GET with an ``Upgrade`` field
 and no body. The parser stops after it: ``rest`` is the input that followed, unparsed. A transport that switches
-protocols hands it to the new one; one that does not answers the request as a GET and feeds ``rest`` again."""
+protocols hands it to the new one; one that does not answers the request as a GET and feeds ``rest`` again.
+
+A connection whose first bytes are HTTP/2's preface is reported so too, as ``Request(EV_UPGRADE, "PRI", "*", "",
+1, [], True, rest)``: ``PREFACE_HEAD + rest`` is what it sent. (No other request with method ``PRI`` is an upgrade.)"""
+
+PREFACE_HEAD: Final = b"PRI * HTTP/2.0\r\n\r\n"
+"""The part of HTTP/2's connection preface the parser reads as a head (``H1_PREFACE_HEAD``, ``native/h1_parser.h``)."""
 
 REQUEST_FIELDS: Final = ("kind", "method", "path", "query", "minor", "headers", "keep_alive", "body")
 """The fields of ``covet._native.Request``, in order."""

@@ -14,9 +14,9 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import Final
 
-from covet._native import AccessLog, render_fields, render_reply
+from covet._native import render_fields, render_reply
 from covet.responses import StreamingResponse
-from covet.runtime.body import RequestBody
+from covet.runtime.access_record import AccessRecord, id_line
 from covet.runtime.clock import Clock
 from covet.runtime.encode import HeaderSeq, HeaderSet
 from covet.runtime.ws_session import WSConfig, WSLink, WSSession
@@ -73,11 +73,6 @@ def _unsendable(exc: ValueError) -> tuple[bytes, bool]:
     return prefix_of(_SERVER_ERROR[0], _SERVER_ERROR[1])
 
 
-def id_line(rid: str) -> bytes:
-    """The ``x-request-id`` line of a response (the id is sane ASCII: ``AccessLog.request_id``)."""
-    return b"x-request-id: " + rid.encode("ascii") + b"\r\n"
-
-
 def render(reply: tuple[int, HeaderSeq, bytes], head_lines: bytes, keep_alive: bool, is_head: bool,
            minor: int) -> tuple[bytes, bool]:
     """One complete HTTP/1.1 response; returns it and whether to keep the connection."""
@@ -123,64 +118,19 @@ def stream_head(resp: StreamingResponse, head_lines: bytes, keep_alive: bool, mi
     return prefix + head_lines + framing + conn + b"\r\n", keep_alive, chunked
 
 
-class H1Channel:
+class H1Channel(AccessRecord):
     """One HTTP/1.1 response's way out, for an exchange that did not answer on the spot.
 
     The HTTP/1.1 rules live here (rendering, ``connection: close``, chunked framing, HEAD); a transport's subclass
     only moves bytes: ``put``, ``done``, ``abort``, ``drained``, ``gone`` and ``may_keep``.
     """
 
-    __slots__ = ("clock", "is_head", "minor", "chunked", "keep", "access", "client", "method", "path", "query",
-                 "headers", "began", "status", "sent", "extra", "route", "received", "body")
+    __slots__ = ("chunked", "keep")
 
     def __init__(self, clock: Clock, is_head: bool, minor: int) -> None:
-        self.clock = clock
-        self.is_head = is_head
-        self.minor = minor
+        super().__init__(clock, is_head, minor)
         self.chunked = False
         self.keep = False
-        # The access log's record of this response (``logs``): made once, when it ends however it ends.
-        self.access: AccessLog | None = None
-        self.client: tuple[str, int] | None = None
-        self.method = ""
-        self.path = ""
-        self.query = ""
-        self.headers: list[tuple[str, str]] | str | None = None  # (or the request id, when it is echoed)
-        self.began = 0
-        self.status = 0  # of a streamed response's head, once sent
-        self.sent = 0  # body bytes of a streamed response queued so far
-        self.extra = b""  # head lines of this response only (its x-request-id)
-        self.route = -1  # the plan's route_id, and the request body's bytes held in memory, for the metrics
-        self.received = 0
-        self.body: RequestBody | None = None  # a body that streams in: its bytes count when the response does
-
-    def logs(self, access: AccessLog, client: tuple[str, int] | None, method: str, path: str, query: str,
-             headers: list[tuple[str, str]] | None, route: int, received: int) -> None:
-        """Record the response in ``access`` when it ends (the request's own read began at ``access.started()``,
-        which also counts it in flight for the metrics until then); ``route`` is its plan's route_id."""
-        self.access = access
-        self.route = route
-        self.received = received
-        self.client = client
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.began = access.started()
-        if access.echo:
-            rid = access.request_id(headers if headers is not None else [])
-            self.extra = id_line(rid)
-            self.headers = rid  # the record names the id the response carried
-
-    def ended(self) -> None:
-        """Record a response that was not ``respond``ed: a stream (ended or aborted: the status of its head and the
-        body bytes queued), or nothing at all (closed: status 0)."""
-        access = self.access
-        if access is not None:
-            self.access = None
-            body = self.body
-            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, self.status,
-                          self.sent, self.began, self.route, self.received if body is None else body.received)
 
     # -- the exchange's side (exchange.Channel) ----------------------------------
 
@@ -189,12 +139,7 @@ class H1Channel:
         if self.extra:
             lines += self.extra
         data, keep = render(reply, lines, keep_alive and self.may_keep(), self.is_head, self.minor)
-        access = self.access
-        if access is not None:
-            self.access = None
-            body = self.body
-            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, -1,
-                          self.began, self.route, self.received if body is None else body.received)
+        self.record(data, -1)
         self.done(data, keep)
 
     def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:
@@ -231,11 +176,7 @@ class H1Channel:
         """Answer 101 with ``head`` (its status line and fields, checked) and carry the WebSocket protocol on this
         connection from now on."""
         data = head + self.clock.head_lines + self.extra + b"\r\n"
-        access = self.access
-        if access is not None:
-            self.access = None
-            access.record(self.client, self.method, self.path, self.query, self.headers, self.minor, data, -1,
-                          self.began, self.route, 0)
+        self.record(data, -1)
         link = self.switch(data)
         session = WSSession(link, config, self.clock)
         link.carry(session)

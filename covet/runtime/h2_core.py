@@ -26,6 +26,7 @@ request has none, so routes see what HTTP/1.1 would give them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final, final
 
@@ -62,6 +63,7 @@ H2_GOAWAY: Final = 9
 
 PREFACE: Final = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 """What a client with prior knowledge sends first (RFC 9113 section 3.4)."""
+
 
 # Frame types the guard reads (RFC 9113 section 6).
 _DATA: Final = 0x0
@@ -468,24 +470,30 @@ class H2Core:
 
     # -- output -----------------------------------------------------------------------------------------------
 
-    def respond(self, sid: int, status: int, headers: list[tuple[str, str]], body: bytes = b"",
-                end: bool = True) -> bool:
-        """Send a response head (and, with ``end``, its whole body); False when the stream is gone, or when the
-        head could not be sent (a field no HTTP/2 peer may receive: the stream is reset, INTERNAL_ERROR)."""
+    def respond(self, sid: int, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes = b"",
+                end: bool = True, length: int = -1) -> bool:
+        """Send a response head (and, with ``end``, its whole body); False when the stream is gone. ``length``
+        (-1: none) is its content-length; the framing fields in ``headers`` are dropped, as over HTTP/1.1.
+
+        Raises ValueError, sending nothing, for a status outside 200-599 or a field no peer may receive (the HTTP/1.1
+        writer's check: a token name, no CR, LF or NUL in the value)."""
         stream = self.streams.get(sid)
         if self.closed or stream is None or stream.headed:
             return False
-        fields: list[tuple[bytes, bytes]] = [(b":status", str(status).encode())]
+        if not 200 <= status <= 599:
+            raise ValueError(f"invalid response status {status!r}: a response's status must be 200-599")
+        fields: list[tuple[bytes, bytes]] = [(b":status", b"%d" % status)]
+        for name, value in headers:
+            name = name.lower()
+            if name in _FRAMING:
+                continue  # the server frames the message; connection-specific fields are malformed in HTTP/2
+            check_field(name, value)
+            fields.append((name, value))
+        if length >= 0:
+            fields.append((b"content-length", b"%d" % length))
         try:
-            for name, value in headers:
-                lname = name.lower()
-                if lname in _HOP_BY_HOP:
-                    continue  # connection-specific fields are malformed in HTTP/2 (RFC 9113 section 8.2.2)
-                field = (lname.encode("latin-1"), value.encode("latin-1"))
-                check_field(*field)  # the HTTP/1.1 writer's check: a token name, no CR, LF or NUL in the value
-                fields.append(field)
             self.h2.send_headers(sid, fields, end_stream=end and not body)
-        except (ProtocolError, ValueError):  # (UnicodeEncodeError is a ValueError)
+        except ProtocolError:
             self.reset(sid, INTERNAL_ERROR)
             return False
         stream.headed = True
@@ -641,4 +649,6 @@ class H2Core:
         self.out += buf
 
 
-_HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+# Fields a response's handler may set that the server writes (content-length) or HTTP/2 forbids (RFC 9113 8.2.2).
+_FRAMING: Final = frozenset({b"content-length", b"connection", b"keep-alive", b"proxy-connection",
+                             b"transfer-encoding", b"upgrade"})

@@ -323,7 +323,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
                       force: asyncio.Event, tls: ServerTLS | None = None) -> None:
     http, core = ring
     ring_fd = core.fd
-    state.served = lambda: int(core.stats()["requests"])
+    # (HTTP/2's requests are counted by their sessions, in state.requests; the core counts its own)
+    state.served = lambda: int(core.stats()["requests"]) + state.requests
     loop.add_reader(ring_fd, core.process)
     say(f"covet: io_uring ring set up as {core.mode}")
     _announce(sock, mode, "uring", link, state.scheme)
@@ -335,7 +336,7 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         core.set_head_lines(state.clock.head_lines)
         core.tick(http.timeout_response())
         state.tick_bodies(state.clock.now)
-        for conn in list(state.connections):  # (the WebSockets: the core times HTTP/1.1 itself)
+        for conn in list(state.connections):  # (WebSockets and HTTP/2: the core times HTTP/1.1 itself)
             conn.tick(state.clock.now)
 
     handle = [loop.call_later(1.0, tick)]

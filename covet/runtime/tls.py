@@ -3,8 +3,9 @@
 Rules this module keeps:
 1. TLS 1.2 and 1.3 only; on TLS 1.2 only forward-secret AEAD ciphers by default (``DEFAULT_CIPHERS``).
    TLS 1.3's suites are all AEAD and forward-secret, so OpenSSL's defaults stand there.
-2. ALPN offers ``ALPN_PROTOCOLS``, the one list of the protocols the server speaks (``h2`` joins it with
-   HTTP/2).
+2. ALPN offers ``ALPN_PROTOCOLS``, the one list of the protocols the server speaks: ``h2`` first, then
+   ``http/1.1``. (A client that agreed on ``h2`` opens with HTTP/2's preface, which the HTTP/1.1 parser hands
+   over, so nothing below reads the ALPN result.)
 3. Bad settings are a ``TLSConfigError`` whose message is one line naming the flag and the file at fault;
    a key's password is never asked for on the terminal.
 4. A reload builds a whole new context from the files as they are now; only when that succeeds do new
@@ -34,8 +35,8 @@ __all__ = ["ALPN_PROTOCOLS", "CERT_REQS", "DEFAULT_CIPHERS", "ServerTLS", "TLSCo
 
 log = logging.getLogger("covet.tls")
 
-# What ALPN offers, best first. HTTP/2 goes in front of http/1.1 here once a transport serves it.
-ALPN_PROTOCOLS: Final = ("http/1.1",)
+# What ALPN offers, best first.
+ALPN_PROTOCOLS: Final = ("h2", "http/1.1")
 
 # TLS 1.2: ECDHE key exchange (forward secrecy) and an AEAD cipher only: no CBC, no RSA key transport,
 # no SHA-1 MACs. OpenSSL orders them by strength; the server's preference applies.

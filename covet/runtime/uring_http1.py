@@ -26,12 +26,14 @@ from covet.exceptions import HTTPError
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSet, Reply, error_reply
-from covet.runtime.events import EV_REQUEST, EV_STREAM
+from covet.runtime.events import EV_REQUEST, EV_STREAM, PREFACE_HEAD
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import H1Channel, id_line, render, render_closing
 from covet.runtime.state import ServerState
 from covet.runtime.uring_contract import HEADERS_ALL, HEADERS_CONTENT_TYPE, HEADERS_NONE
+from covet.runtime.uring_h2 import UringH2
+from covet.runtime.uring_link import UringLink
 from covet.runtime.uring_ws import UringWS
 from covet.runtime.ws_session import WSLink
 from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
@@ -163,7 +165,7 @@ class UringHTTP1:
         self.core: UringCore | None = None
         self.live: dict[int, UringChannel] = {}  # by connection: the exchange it waits for
         self.bodies: dict[int, RequestBody] = {}  # by connection: the request body streaming in
-        self.sockets: dict[int, UringWS] = {}  # by connection: the WebSockets (switched after their 101)
+        self.sockets: dict[int, UringLink] = {}  # by connection: those switched to another protocol (WebSocket, HTTP/2)
 
     # -- called by the core -------------------------------------------------
 
@@ -173,6 +175,10 @@ class UringHTTP1:
         if ev[0] != EV_REQUEST:
             if ev[0] == EV_STREAM:
                 return self._open_body(cid, ev)
+            if ev[1] == "PRI":  # HTTP/2's preface (events.PREFACE_HEAD): the connection speaks HTTP/2 from now on
+                # (Switched once the core has taken this None: it holds what the client sends meanwhile.)
+                self.loop.call_soon(self._h2, cid, ev[7])
+                return None
             hit = self.state.dispatcher.resolve_ws(ev[2]) if is_websocket(ev[5]) else None
             if hit is not None:
                 return self._upgrade(cid, ev, hit)
@@ -226,6 +232,20 @@ class UringHTTP1:
             # What the client sent after its head, before the 101: fed once the session is attached.
             self.loop.call_soon(link.received, held)
         return link
+
+    def _h2(self, cid: int, rest: bytes) -> None:
+        core = self.core
+        if core is None:
+            return
+        try:
+            held = core.upgrade(cid, b"")
+        except RuntimeError:  # the client went away meanwhile: the core lets go of it
+            core.abort(cid)
+            return
+        link = UringH2(self, cid)
+        self.sockets[cid] = link
+        self.state.connections.add(link)
+        link.received(PREFACE_HEAD + rest + held)
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev

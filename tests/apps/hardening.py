@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Any, cast
 
 from covet import Covet, Depends, HTTPError, Query, Request, Response, StaticFiles, StreamingResponse
-from hardening_support import ModelOut, chunks, numbers
+from hardening_support import ENDLESS, ModelOut, chunks, endless, numbers, sse_events
 
 app = Covet()
 
@@ -262,3 +262,38 @@ async def cancel_awaited() -> str:
     asyncio.get_running_loop().call_later(0.01, other.cancel)
     await other
     return "unreachable"
+
+
+# HTTP/2 (tests/test_http2.py): bodies larger than a stream's window, both ways, and a stream that can be cut.
+@app.post("/h2/upload")
+async def h2_upload(request: Request) -> dict[str, object]:
+    import hashlib
+
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in request.stream():
+        digest.update(chunk)
+        size += len(chunk)
+        if request.query_params.get("slow"):
+            await asyncio.sleep(0.001)  # a route that reads slower than the client sends: flow control holds it
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+@app.get("/h2/big/{n}")
+def h2_big(n: int) -> Response:
+    return Response(bytes(range(256)) * (n // 256) + bytes(n % 256), media_type="application/octet-stream")
+
+
+@app.get("/h2/sse")
+def h2_sse() -> StreamingResponse:
+    return StreamingResponse(sse_events(), media_type="text/event-stream")
+
+
+@app.get("/h2/endless")
+def h2_endless() -> StreamingResponse:
+    return StreamingResponse(endless(), media_type="application/octet-stream")
+
+
+@app.get("/h2/closed")
+def h2_closed() -> dict[str, int]:
+    return ENDLESS

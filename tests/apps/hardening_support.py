@@ -20,3 +20,25 @@ class ModelOut(BaseModel):
 async def numbers() -> AsyncIterator[object]:
     yield b"ok,"
     yield 5  # a count where bytes were meant
+
+
+async def sse_events() -> AsyncIterator[str]:
+    import asyncio
+
+    for i in range(3):
+        await asyncio.sleep(0.01)
+        yield f"data: event {i}\n\n"
+
+
+ENDLESS = {"closed": 0}  # endless streams whose source was closed (the client reset, or left)
+
+
+async def endless() -> AsyncIterator[bytes]:
+    import asyncio
+
+    try:
+        while True:
+            yield b"x" * 16384
+            await asyncio.sleep(0.005)
+    finally:
+        ENDLESS["closed"] += 1

@@ -1,0 +1,505 @@
+"""One HTTP/2 connection's life, whatever carries it: each stream's request through the exchange, its response out.
+
+The protocol is ``h2_core``'s (bytes in, events out); what a request does is the exchange's, exactly as over
+HTTP/1.1. A transport gives the session an ``H2Link`` (bytes out, reading paused and resumed) and calls ``feed``,
+``writable``, ``lost``, ``tick`` and ``shutdown``; everything else is here, once.
+
+Rules:
+1. Every request goes through ``answer_now``; one not answered on the spot becomes an ``Exchange`` whose channel is
+   its stream (``H2Channel``). Many are live on one connection; each is forgotten when its channel is told to
+   respond, end, close or abort (the exchange's rule 3).
+2. What one ``feed`` answers leaves in one write.
+3. A streamed request body's flow-control credit goes back as the route is given its pieces, and is held back while
+   the route has more than ``HIGH_WATER`` unread: a route that does not read stops its client, not the server.
+4. While the link holds more than its high-water mark unsent, reading stops (what the peer provokes then waits in
+   the peer); a stream that sends waits (``drained``) while its window is shut or the link is backed up.
+5. Timeouts are judged by the server's one-second ticker: an idle connection closes after ``keepalive_timeout``, an
+   unfinished request after ``body_timeout``, a stream whose window stays shut after ``write_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Final, Protocol, final
+
+from covet.exceptions import HTTPError
+from covet.responses import StreamingResponse
+from covet.runtime.access_record import HTTP2, AccessRecord
+from covet.runtime.body import TOO_LARGE, disconnected
+from covet.runtime.connection import ConnectionInfo
+from covet.runtime.encode import HeaderSeq, HeaderSet
+from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
+from covet.runtime.h2_core import (
+    CANCEL,
+    H2_DATA,
+    H2_END,
+    H2_GOAWAY,
+    H2_REQUEST,
+    H2_RESET,
+    H2_STREAM,
+    H2_WINDOW,
+    INTERNAL_ERROR,
+    H2Core,
+    H2Limits,
+)
+from covet.runtime.state import ServerState
+
+__all__ = ["H2Channel", "H2Link", "H2Session"]
+
+log = logging.getLogger("covet.http2")
+
+_SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),)), b"Internal Server Error")
+_NO_BODY: Final = frozenset({204, 304})  # statuses whose responses carry no content-length (RFC 9110 8.6)
+
+
+class H2Link(Protocol):
+    """What a transport gives an HTTP/2 session: its connection, after the preface."""
+
+    def write(self, data: bytes, /) -> None: ...
+
+    def close(self) -> None:
+        """Close the connection once what was written is sent."""
+
+    def abort(self) -> None:
+        """Cut the connection now."""
+
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def backed_up(self) -> bool:
+        """More is waiting to be sent than the high-water mark."""
+
+
+def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:
+    return headers.pairs if type(headers) is HeaderSet else headers
+
+
+@final
+class H2Channel(AccessRecord):
+    """One stream's response: the ``exchange.Channel`` of a request that was not answered on the spot."""
+
+    __slots__ = ("session", "sid", "exchange", "credit", "waiter", "reset", "closed")
+
+    def __init__(self, session: H2Session, sid: int, is_head: bool) -> None:
+        super().__init__(session.state.clock, is_head, HTTP2)
+        self.session = session
+        self.sid = sid
+        self.exchange: Exchange | None = None
+        self.credit = 0  # flow-control credit held back while the route has enough of its body unread (rule 3)
+        self.waiter: asyncio.Future[None] | None = None  # a stream waiting in ``drained``
+        self.reset = False  # the client reset the stream, or the connection is gone
+        self.closed = False  # told to respond, end, close or abort: the session forgot it
+
+    # -- exchange.Channel ---------------------------------------------------------------------------------------
+
+    def respond(self, reply: tuple[int, HeaderSeq, bytes], keep_alive: bool) -> None:
+        session = self.session
+        status, nbytes = session.answer(self.sid, reply, self.is_head, self._rid())
+        self.status = status
+        self.record(status, nbytes)
+        self._forget()
+
+    def start(self, resp: StreamingResponse, keep_alive: bool) -> bool:
+        self.status = self.session.start(self.sid, resp, self.is_head, self._rid())
+        return self.status > 0
+
+    def wants_body(self) -> bool:
+        return not self.is_head
+
+    def send(self, chunk: bytes) -> int:
+        session = self.session
+        if self.reset or session.closed:
+            return -1
+        self.sent += len(chunk)
+        held = session.core.send(self.sid, chunk)
+        session.flush()
+        if held < 0:
+            return -1
+        return 1 if held > 0 or session.link.backed_up() else 0
+
+    async def drained(self) -> None:
+        session = self.session
+        while not (self.reset or session.closed) and (session.core.held(self.sid) > 0 or session.link.backed_up()):
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                self.waiter = None
+
+    def end(self) -> None:
+        self.ended()
+        session = self.session
+        if not (self.reset or session.closed):
+            session.core.send(self.sid, b"", True)
+            session.flush()
+        self._forget()
+
+    def close(self) -> None:
+        self.ended()
+        self.session.reset(self.sid, CANCEL)
+        self._forget()
+
+    def abort(self) -> None:
+        self.ended()
+        self.session.reset(self.sid, INTERNAL_ERROR)
+        self._forget()
+
+    def gone(self) -> bool:
+        return self.reset or self.session.closed
+
+    # -- the session's side -------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def lost(self) -> None:
+        """The client reset the stream, or the connection is gone."""
+        if self.reset:
+            return
+        self.reset = True
+        body = self.body
+        if body is not None:
+            body.fail(disconnected())
+            self.session.state.bodies.discard(body)
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.lost()
+        self.wake()
+
+    def body_resume(self) -> None:
+        """The route read its body below the low-water mark: the credit held back goes to the client."""
+        credit = self.credit
+        if credit and not self.reset:
+            self.credit = 0
+            session = self.session
+            session.core.consume(self.sid, credit)
+            session.flush()
+
+    def stop(self) -> None:
+        """The body stopped arriving after the route was done with it."""
+        self.session.reset(self.sid, CANCEL)
+
+    def _rid(self) -> bytes:
+        """The request id the response carries back, when the access log echoes it (``logs`` keeps it)."""
+        rid = self.headers
+        return rid.encode("ascii") if isinstance(rid, str) else b""
+
+    def _forget(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.session.forget(self)
+
+
+@final
+class H2Session:
+    """One HTTP/2 connection: see the module's docstring."""
+
+    __slots__ = ("state", "link", "core", "client", "server", "scheme", "channels", "closed", "feeding", "paused",
+                 "nreq", "seen_nreq", "mark")
+
+    def __init__(self, state: ServerState, link: H2Link, client: tuple[str, int] | None,
+                 server: tuple[str, int] | None, scheme: str) -> None:
+        config = state.config
+        self.state = state
+        self.link = link
+        self.core = H2Core(H2Limits(max_header_bytes=config.max_header_bytes, max_body=config.max_body))
+        self.client = client
+        self.server = server
+        self.scheme = scheme
+        self.channels: dict[int, H2Channel] = {}  # the streams an exchange answers
+        self.closed = False
+        self.feeding = False  # inside ``feed``: writes wait for its end (rule 2)
+        self.paused = False  # reading stopped while the link is backed up
+        self.nreq = 0
+        self.seen_nreq = 0
+        self.mark = state.clock.now  # when the connection last made progress (the ticker's judge)
+
+    # -- the transport's side -----------------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the peer (the preface first)."""
+        if self.closed:
+            return
+        state = self.state
+        access = state.access
+        if access is not None:
+            access.begin()
+        core = self.core
+        self.feeding = True
+        try:
+            for ev in core.feed(data, state.clock.now):
+                kind = ev[0]
+                if kind == H2_REQUEST:
+                    self._request(ev[1], ev[2], ev[3], ev[4], ev[5], ev[6])
+                elif kind == H2_DATA:
+                    self._data(ev[1], ev[2])
+                elif kind == H2_END:
+                    channel = self.channels.get(ev[1])
+                    if channel is not None and channel.body is not None:
+                        channel.body.end()
+                        state.bodies.discard(channel.body)
+                elif kind == H2_STREAM:
+                    self._stream(ev[1], ev[2], ev[3], ev[4], ev[5])
+                elif kind == H2_RESET:
+                    channel = self.channels.get(ev[1])
+                    if channel is not None:
+                        channel.lost()
+                elif kind == H2_WINDOW:
+                    self._wake(ev[1])
+                elif kind == H2_GOAWAY:
+                    if ev[1]:
+                        log.debug("HTTP/2 connection from %s ended: %s (error %d)", self.client, ev[2], ev[1])
+                    self._end()
+        finally:
+            self.feeding = False
+        self.flush()
+        if core.closed and not self.closed:
+            self._end()
+        elif self.link.backed_up() and not self.paused:
+            self.paused = True  # rule 4
+            self.link.pause_reading()
+
+    def writable(self) -> None:
+        """The link's unsent bytes fell below its low-water mark."""
+        if self.paused:
+            self.paused = False
+            self.link.resume_reading()
+        self._wake(0)
+
+    def lost(self) -> None:
+        """The connection is gone."""
+        if self.closed and not self.channels:
+            return
+        self.closed = True
+        self.core.closed = True
+        for channel in list(self.channels.values()):
+            channel.lost()
+        self._count()
+
+    def tick(self, now: float) -> None:
+        """Once a second: the timeouts (rule 5), and the end of a graceful shutdown."""
+        if self.closed:
+            return
+        core = self.core
+        config = self.state.config
+        for sid in core.stalled(now, config.write_timeout):
+            channel = self.channels.get(sid)
+            self.reset(sid, CANCEL)  # the client kept its window shut: the stream goes, not the connection
+            if channel is not None:
+                channel.lost()
+        self._count()
+        if core.finished() and not self.channels:
+            self._close()
+            return
+        if self.channels or self.nreq != self.seen_nreq:
+            self.mark = now
+            self.seen_nreq = self.nreq
+            return
+        limit = config.body_timeout if core.streams else config.keepalive_timeout
+        if now - self.mark >= limit:
+            self._close()
+
+    def shutdown(self) -> None:
+        """Graceful GOAWAY: the streams already open finish, newer ones are refused; then the connection closes."""
+        if self.closed:
+            return
+        self.core.shutdown()
+        self.flush()
+        if self.core.finished() and not self.channels:
+            self._close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.link.abort()
+
+    def quiet(self) -> bool:
+        return self.closed or (self.core.finished() and not self.channels)
+
+    def gone(self, sid: int, /) -> bool:
+        """``ConnectionInfo.disconnected`` of a stream's request."""
+        channel = self.channels.get(sid)
+        return self.closed or (channel is not None and channel.reset)
+
+    # -- requests -----------------------------------------------------------------------------------------------
+
+    def _info(self, sid: int, headers: list[tuple[str, str]]) -> ConnectionInfo:
+        state = self.state
+        return ConnectionInfo(self.client, self.server, self.scheme, "2", watch=self, key=sid, front=state.front,
+                              headers=headers if state.forwarding else None)
+
+    def _request(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
+                 body: bytes) -> None:
+        state = self.state
+        self.nreq += 1
+        is_head = method == "HEAD"
+        if len(state.connections) > state.max_connections:  # --limit-concurrency
+            self._answer_logged(sid, UNAVAILABLE_REPLY, is_head, method, path, query, headers, -1, 0)
+            return
+        plan, params = state.dispatcher.resolve(method, path)
+        info = self._info(sid, headers)
+        reply = answer_now(state, plan, method, path, query, headers, body, params, info)
+        if type(reply) is tuple:
+            self._answer_logged(sid, reply, is_head, method, path, query, headers, plan.route_id, len(body))
+            return
+        channel = self._channel(sid, is_head, method, path, query, headers, plan.route_id, len(body))
+        exchange = channel.exchange = Exchange(state, channel, plan, True)
+        exchange.take(reply)
+
+    def _stream(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]]) -> None:
+        """A request whose body is past ``max_body``: only a route that reads a stream gets it (413 otherwise)."""
+        state = self.state
+        self.nreq += 1
+        plan, params = state.dispatcher.resolve(method, path)
+        channel = self._channel(sid, method == "HEAD", method, path, query, headers, plan.route_id, 0)
+        exchange = answer_streamed(state, channel, plan, method, path, query, headers, params,
+                                   self._info(sid, headers), True, channel.body_resume, channel.stop)
+        if exchange is None:
+            channel.respond(TOO_LARGE_REPLY, True)  # the stream's rest is refused; the connection goes on
+            return
+        channel.exchange = exchange
+        channel.body = exchange.body
+
+    def _channel(self, sid: int, is_head: bool, method: str, path: str, query: str, headers: list[tuple[str, str]],
+                 route: int, received: int) -> H2Channel:
+        channel = H2Channel(self, sid, is_head)
+        access = self.state.access
+        if access is not None:
+            channel.logs(access, self.client, method, path, query, headers, route, received)
+        self.channels[sid] = channel
+        return channel
+
+    def _data(self, sid: int, data: bytes) -> None:
+        """A piece of a streamed body: to its route, with the credit back now or once it reads (rule 3)."""
+        channel = self.channels.get(sid)
+        body = channel.body if channel is not None else None
+        n = len(data)
+        if channel is None or body is None or body.done:
+            self.core.consume(sid, n)  # nobody reads it: dropped
+            return
+        if body.received + n > self.state.config.max_upload:
+            body.fail(HTTPError(413, TOO_LARGE))
+            self.state.bodies.discard(body)
+            self.core.consume(sid, n)
+            return
+        if body.feed(data) or channel.credit:
+            channel.credit += n
+        else:
+            self.core.consume(sid, n)
+
+    # -- responses ----------------------------------------------------------------------------------------------
+
+    def _answer_logged(self, sid: int, reply: tuple[int, HeaderSeq, bytes], is_head: bool, method: str, path: str,
+                       query: str, headers: list[tuple[str, str]], route: int, received: int) -> None:
+        state = self.state
+        access = state.access
+        if access is None:
+            self.answer(sid, reply, is_head, b"")
+            return
+        extra = b""
+        rid: list[tuple[str, str]] | str = headers
+        if state.echo_id:
+            rid = access.request_id(headers)
+            extra = rid.encode("ascii")
+        status, nbytes = self.answer(sid, reply, is_head, extra)
+        access.record(self.client, method, path, query, rid, HTTP2, status, nbytes, 0, route, received)
+
+    def answer(self, sid: int, reply: tuple[int, HeaderSeq, bytes], is_head: bool, rid: bytes) -> tuple[int, int]:
+        """Send a complete response on ``sid``; its status and body length (a field that cannot be sent makes it a
+        500, as over HTTP/1.1). ``rid``: the request id it carries back (an ``id_line``, or b"")."""
+        status, headers, body = reply
+        fields = self._head_fields(headers, rid)
+        length = -1 if status in _NO_BODY else len(body)
+        try:
+            self.core.respond(sid, status, fields, b"" if is_head or length < 0 else body, True, length)
+        except ValueError as exc:
+            log.error("response not sent, answered 500 instead: %s", exc)
+            status, headers, body = _SERVER_ERROR
+            self.core.respond(sid, status, self._head_fields(headers, rid), b"" if is_head else body, True,
+                              len(body))
+            length = len(body)
+        self.flush()
+        return status, max(length, 0)
+
+    def start(self, sid: int, resp: StreamingResponse, is_head: bool, rid: bytes) -> int:
+        """Send a streamed response's head; its status (a 500 replacing one that cannot be sent), 0 when the stream
+        is gone."""
+        fields = self._head_fields(resp.raw_headers, rid)
+        length = resp.length if resp.length is not None else -1
+        status = resp.status
+        try:
+            sent = self.core.respond(sid, status, fields, b"", is_head, length)
+        except ValueError as exc:
+            log.error("response not sent, answered 500 instead: %s", exc)
+            # Nothing of the stream went out: it is replaced whole by a 500, and its source is left unread.
+            status, headers, body = _SERVER_ERROR
+            resp.length = len(body)
+            resp.content = (body,)
+            sent = self.core.respond(sid, status, self._head_fields(headers, rid), b"", is_head, len(body))
+        self.flush()
+        return status if sent else 0
+
+    def _head_fields(self, headers: HeaderSeq, rid: bytes) -> list[tuple[bytes, bytes]]:
+        fields = list(_fields(headers))
+        fields += self.state.clock.fields
+        if rid:
+            fields.append((b"x-request-id", rid))
+        return fields
+
+    def reset(self, sid: int, code: int) -> None:
+        if not self.closed:
+            self.core.reset(sid, code)
+            self.flush()
+
+    def forget(self, channel: H2Channel) -> None:
+        if self.channels.get(channel.sid) is channel:
+            del self.channels[channel.sid]
+        if not self.closed and self.core.finished() and not self.channels:
+            self._close()
+
+    def flush(self) -> None:
+        if self.feeding or self.closed:
+            return
+        data = self.core.data_to_send()
+        if data:
+            self.link.write(data)
+
+    # -- the end --------------------------------------------------------------------------------------------------
+
+    def _wake(self, sid: int) -> None:
+        if sid:
+            channel = self.channels.get(sid)
+            if channel is not None:
+                channel.wake()
+            return
+        for channel in self.channels.values():
+            channel.wake()
+
+    def _count(self) -> None:
+        self.state.requests += self.nreq - self.seen_nreq
+        self.seen_nreq = self.nreq
+
+    def _close(self) -> None:
+        """End the connection: a graceful GOAWAY first when none went out yet."""
+        if self.closed:
+            return
+        self.core.shutdown()
+        self.flush()
+        self._end()
+
+    def _end(self) -> None:
+        """The core is done (our GOAWAY, or the peer's): what it still has goes out, then the connection closes."""
+        if self.closed:
+            return
+        data = self.core.data_to_send()
+        self.closed = True
+        for channel in list(self.channels.values()):
+            channel.lost()
+        if data:
+            self.link.write(data)
+        self.link.close()
+        self._count()
+

@@ -1,0 +1,286 @@
+"""HTTP/2 served (docs/http2.md): every route answers as over HTTP/1.1, on every loop, interpreted and compiled, to
+real clients (httpx, curl, h2load) and to a raw-frame client that misbehaves.
+
+The app is tests/apps/hardening.py: its routes already cover errors, statuses, streams, static files and
+cancellation; the ``/h2/`` ones add bodies larger than a stream's window both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.settings
+import httpx
+import pytest
+from hyperframe.frame import DataFrame, Frame
+
+from conftest import TRANSPORTS, Server, app_server
+
+H2_TRANSPORTS = TRANSPORTS
+
+
+@pytest.fixture(scope="module", params=H2_TRANSPORTS)
+def srv(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
+    server = app_server(request, request.param, "hardening", "built_hardening",
+                        env={"COVET_TEST_STATIC": str(static_root)})
+    yield server
+    code, log = server.stop()
+    assert code == 0, log
+
+
+# What each request must answer alike over both protocols: (method, path, body).
+SAME = [
+    ("GET", "/anything", b""),
+    ("GET", "/counts/ok", b""),
+    ("GET", "/counts", b""),  # a result its declared type refuses: 500
+    ("GET", "/status/204", b""),
+    ("GET", "/status/418", b""),
+    ("GET", "/status/99", b""),  # a status no response may have: 500
+    ("GET", "/status-error/404", b""),
+    ("GET", "/split/raw?v=a%0D%0Aset-cookie%3A%20pwned%3D1", b""),  # a header no peer may receive: 500
+    ("GET", "/split/error?v=fine", b""),
+    ("GET", "/item/%C3%A9t%C3%A9", b""),
+    ("GET", "/num?x=1.5&xs=2&xs=3", b""),
+    ("GET", "/num?x=abc", b""),  # 422, FastAPI's shape
+    ("GET", "/no/such/route", b""),
+    ("DELETE", "/anything", b""),  # 405
+    ("GET", "/stream/kinds", b""),
+    ("GET", "/h2/sse", b""),
+    ("GET", "/h2/big/200003", b""),  # past the default 64 KB stream window: sent as the client's window opens
+    ("HEAD", "/h2/big/1000", b""),
+    ("GET", "/static/hello.txt", b""),
+    ("GET", "/cancel/first", b""),
+    ("GET", "/cancel/later", b""),
+    ("GET", "/lifetime/slow?seconds=0.01", b""),
+    ("GET", "/lifetime/slow?seconds=5", b""),  # past its route's timeout: 504
+    ("POST", "/h2/upload", b"x" * 1000),
+    ("POST", "/h2/upload", os.urandom(3_000_001)),  # past max_body: the body streams to the route
+]
+# Fields that frame the message, which differ by protocol by design.
+FRAMING = {"date", "content-length", "transfer-encoding", "connection"}
+
+
+def picture(r: httpx.Response) -> tuple[int, list[tuple[str, str]], bytes]:
+    return r.status_code, sorted((k, v) for k, v in r.headers.items() if k not in FRAMING), r.content
+
+
+def test_every_route_answers_over_http2_as_over_http1(srv: Server) -> None:
+    with httpx.Client(base_url=srv.url, timeout=20) as one, \
+            httpx.Client(base_url=srv.url, timeout=20, http1=False, http2=True) as two:
+        for method, path, body in SAME:
+            r1 = one.request(method, path, content=body or None)
+            r2 = two.request(method, path, content=body or None)
+            assert (r1.http_version, r2.http_version) == ("HTTP/1.1", "HTTP/2")
+            assert picture(r2) == picture(r1), (method, path)
+            length = r2.headers.get("content-length")
+            if length is not None and method != "HEAD":
+                assert int(length) == len(r2.content), path
+    assert srv.logged('"GET /anything HTTP/2" 200 OK') and srv.logged('"GET /anything HTTP/1.1" 200 OK')
+
+
+def test_curl_and_h2load_speak_to_it(srv: Server) -> None:
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-w", " %{http_version} %{http_code}",
+                          srv.url + "/anything"], capture_output=True, text=True, timeout=20)
+    assert out.stdout == '{"a":[1,"x"],"b":null} 2 200', out.stderr
+    load = subprocess.run(["h2load", "-n", "3000", "-c", "10", "-m", "10", srv.url + "/anything"],
+                          capture_output=True, text=True, timeout=60)
+    assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in load.stdout, load.stdout + load.stderr
+    assert "status codes: 3000 2xx" in load.stdout, load.stdout
+
+
+def test_many_streams_share_one_connection(srv: Server) -> None:
+    """300 requests at once on one connection, more than the 100 it may open together: h2's client queues the rest,
+    and every answer is its own request's."""
+    import asyncio
+
+    async def go() -> None:
+        async with httpx.AsyncClient(base_url=srv.url, http1=False, http2=True, timeout=30) as client:
+            rs = await asyncio.gather(*(client.get(f"/item/n{i}") for i in range(300)))
+            assert [r.text for r in rs] == [f"n{i}" for i in range(300)]
+            assert len({id(r.extensions["network_stream"]) for r in rs}) == 1
+
+    asyncio.run(go())
+
+
+def test_an_upload_read_slower_than_it_is_sent_is_whole(srv: Server) -> None:
+    """Flow control follows the route: credit goes back as it reads, so a slow route stops its client (no
+    unbounded buffering), and nothing is lost."""
+    data = os.urandom(4_000_000)
+    with httpx.Client(base_url=srv.url, timeout=60, http1=False, http2=True) as client:
+        r = client.post("/h2/upload?slow=1", content=data)
+        assert r.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+        assert client.get("/counts/ok").json() == {"a": 1}  # the connection goes on
+
+
+# -- a raw client: frames as the tests choose them -----------------------------------------------------------------
+
+
+class RawH2:
+    """An HTTP/2 client connection made of h2's state machine and a socket, for what httpx would not do."""
+
+    def __init__(self, srv: Server, window: int = 65535) -> None:
+        self.sock = srv.connect()
+        self.sock.settimeout(10)
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.conn.initiate_connection()
+        self.flush()
+        self.events: list[h2.events.Event] = []
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def get(self, path: str) -> int:
+        sid = self.conn.get_next_available_stream_id()
+        self.conn.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                                     (":authority", "127.0.0.1")], end_stream=True)
+        self.flush()
+        return sid
+
+    def read(self, until: type, sid: int | None = None, ack: bool = True) -> h2.events.Event:
+        """Events until one of type ``until`` (for ``sid``); DATA is acknowledged as it comes when ``ack``."""
+        while True:
+            for i, ev in enumerate(self.events):
+                if isinstance(ev, until) and (sid is None or getattr(ev, "stream_id", None) == sid):
+                    del self.events[:i + 1]
+                    return ev
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            for ev in self.conn.receive_data(data):
+                if ack and isinstance(ev, h2.events.DataReceived) and ev.flow_controlled_length:
+                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+                self.events.append(ev)
+            self.flush()
+
+    def body(self, sid: int) -> bytes:
+        self.read(h2.events.ResponseReceived, sid)
+        parts = []
+        while True:
+            ev = self.read((h2.events.DataReceived, h2.events.StreamEnded), sid)  # type: ignore[arg-type]
+            if isinstance(ev, h2.events.StreamEnded):
+                return b"".join(parts)
+            parts.append(ev.data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def frames_until_end(sock: socket.socket, sid: int) -> list[Frame]:
+    """The frames of stream ``sid`` up to the one that ends it, read raw."""
+    buf = b""
+    out: list[Frame] = []
+    while True:
+        while len(buf) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9:9 + length]))
+            buf = buf[9 + length:]
+            if frame.stream_id == sid:
+                out.append(frame)
+                if "END_STREAM" in frame.flags:
+                    return out
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed before the stream ended")
+        buf += data
+
+
+def closed_streams(srv: Server) -> int:
+    return int(httpx.get(srv.url + "/h2/closed", timeout=10).json()["closed"])
+
+
+def test_a_stream_the_client_resets_closes_its_source_and_the_connection_goes_on(srv: Server) -> None:
+    before = closed_streams(srv)
+    client = RawH2(srv)
+    sid = client.get("/h2/endless")
+    client.read(h2.events.DataReceived, sid)
+    client.conn.reset_stream(sid)
+    client.flush()
+    other = client.get("/counts/ok")
+    assert client.body(other) == b'{"a":1}'
+    deadline = time.monotonic() + 10
+    while closed_streams(srv) == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert closed_streams(srv) == before + 1
+    client.close()
+
+
+def test_a_reader_with_a_tiny_window_gets_everything_and_stalls_nobody(srv: Server) -> None:
+    """A client that opens a 1 KB window and reads a 300 KB response 1 KB at a time gets it all, while another
+    client is answered at once."""
+    client = RawH2(srv, window=1024)
+    sid = client.get("/h2/big/300000")
+    got = client.body(sid)
+    assert got == (bytes(range(256)) * (300000 // 256) + bytes(300000 % 256))
+    assert httpx.get(srv.url + "/counts/ok", timeout=5).status_code == 200
+    client.close()
+
+
+def test_a_client_that_vanishes_mid_stream_is_forgotten(srv: Server) -> None:
+    before = closed_streams(srv)
+    clients = [RawH2(srv) for _ in range(20)]
+    for c in clients:
+        c.read(h2.events.DataReceived, c.get("/h2/endless"))
+    for c in clients:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # a reset
+        c.close()
+    deadline = time.monotonic() + 10
+    while closed_streams(srv) < before + 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert closed_streams(srv) == before + 20
+
+
+def test_rapid_reset_ends_that_connection_and_nobody_else_notices(srv: Server) -> None:
+    """CVE-2023-44487: streams opened and reset at once, thousands of them; past the budget the connection gets
+    GOAWAY(ENHANCE_YOUR_CALM) while a well-behaved client goes on."""
+    attacker = RawH2(srv)
+    for _ in range(3000):
+        sid = attacker.conn.get_next_available_stream_id()
+        attacker.conn.send_headers(sid, [(":method", "GET"), (":path", "/h2/endless"), (":scheme", "http"),
+                                         (":authority", "x")], end_stream=True)
+        attacker.conn.reset_stream(sid)
+    try:
+        attacker.flush()
+        ev = attacker.read(h2.events.ConnectionTerminated)
+        assert ev.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    except (ConnectionError, OSError):
+        pass  # reset after its GOAWAY: what matters is below
+    attacker.close()
+    with httpx.Client(base_url=srv.url, timeout=10, http1=False, http2=True) as client:
+        assert client.get("/counts/ok").json() == {"a": 1}
+
+
+@pytest.mark.parametrize("transport", H2_TRANSPORTS)
+def test_graceful_shutdown_lets_open_streams_finish(request: pytest.FixtureRequest, static_root: Path,
+                                                    transport: str) -> None:
+    """SIGTERM: GOAWAY(NO_ERROR) naming the last stream taken; that stream is answered, then the server exits."""
+    server = app_server(request, transport, "hardening", "built_hardening", env={"COVET_TEST_STATIC": str(static_root)})
+    client = RawH2(server)
+    sid = client.get("/lifetime/keep?tag=h2")
+    time.sleep(0.2)
+    server.proc.send_signal(signal.SIGTERM)
+    goaway = client.read(h2.events.ConnectionTerminated)
+    assert goaway.error_code == 0 and goaway.last_stream_id == sid
+    # (h2's client state machine takes nothing after a GOAWAY: the rest is read frame by frame)
+    frames = frames_until_end(client.sock, sid)
+    assert [type(f).__name__ for f in frames][0] == "HeadersFrame"
+    assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"done"
+    client.close()
+    code, log = server.stop()
+    assert code == 0, log
