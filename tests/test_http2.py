@@ -279,7 +279,7 @@ def test_graceful_shutdown_lets_open_streams_finish(request: pytest.FixtureReque
     assert goaway.error_code == 0 and goaway.last_stream_id == sid
     # (h2's client state machine takes nothing after a GOAWAY: the rest is read frame by frame)
     frames = frames_until_end(client.sock, sid)
-    assert [type(f).__name__ for f in frames][0] == "HeadersFrame"
+    assert type(frames[0]).__name__ == "HeadersFrame"
     assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"done"
     client.close()
     code, log = server.stop()
