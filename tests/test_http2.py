@@ -25,7 +25,7 @@ import httpx
 import pytest
 from hyperframe.frame import DataFrame, Frame
 
-from conftest import TRANSPORTS, Server, app_server
+from conftest import TRANSPORTS, Server, app_server, read_response_simple
 
 H2_TRANSPORTS = TRANSPORTS
 
@@ -97,6 +97,40 @@ def test_curl_and_h2load_speak_to_it(srv: Server) -> None:
                           capture_output=True, text=True, timeout=60)
     assert "3000 succeeded, 0 failed, 0 errored, 0 timeout" in load.stdout, load.stdout + load.stderr
     assert "status codes: 3000 2xx" in load.stdout, load.stdout
+
+
+def test_an_upgrade_to_h2c_answers_its_request_as_stream_1(srv: Server) -> None:
+    """curl --http2 on http:// asks for h2c; the request that asked is answered over HTTP/2, and the connection
+    carries more. A request before it on the same connection (pipelined) is answered first, over HTTP/1.1."""
+    out = subprocess.run(["curl", "-sS", "--http2", "-w", " %{http_version}\n", srv.url + "/item/one", srv.url +
+                          "/item/two"], capture_output=True, text=True, timeout=20)
+    assert out.stdout == "one 2\ntwo 2\n", out.stderr
+    sock = srv.connect()
+    sock.settimeout(10)
+    ask = (b"GET /item/two HTTP/1.1\r\nhost: x\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\n"
+           b"http2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+    sock.sendall(b"GET /item/one HTTP/1.1\r\nhost: x\r\n\r\n" + ask)
+    got = b""
+    while b"upgrade: h2c\r\n\r\n" not in got:
+        data = sock.recv(65536)
+        assert data, got
+        got += data
+    first, _, after = got.partition(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert first.startswith(b"HTTP/1.1 200 OK") and first.endswith(b"one")
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_upgrade_connection()
+    sock.sendall(conn.data_to_send())
+    rest = after.partition(b"\r\n\r\n")[2]
+    events = conn.receive_data(rest) if rest else []
+    while not any(isinstance(e, h2.events.StreamEnded) for e in events):
+        events += conn.receive_data(sock.recv(65536))
+        sock.sendall(conn.data_to_send())
+    assert b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived)) == b"two"
+    sock.close()
+    bad = srv.connect()
+    bad.sendall(ask.replace(b"AAMAAABkAARAAAAAAAIAAAAA", b"AAIAAAAC"))  # ENABLE_PUSH=2: not a valid value
+    assert read_response_simple(bad, bytearray()).startswith(b"HTTP/1.1 400 ")
+    bad.close()
 
 
 def test_many_streams_share_one_connection(srv: Server) -> None:

@@ -1,8 +1,9 @@
 """**transport**: an HTTP/2 connection on asyncio or uvloop.
 
 ``AsyncioHTTP1`` hands its transport over (``transport.set_protocol``) when the connection opens with HTTP/2's
-preface, or when TLS agreed on ``h2``. This class only moves bytes between the transport and the connection's
-``H2Session`` (h2_session.py: the protocol's life), and is what the server's ticker and shutdown see of it.
+preface (with prior knowledge, or after TLS agreed on ``h2``), or after the 101 to an upgrade to ``h2c``. This class
+only moves bytes between the transport and the connection's ``H2Session`` (h2_session.py: the protocol's life), and
+is what the server's ticker and shutdown see of it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, final
 
 from covet.runtime.connection import Left
+from covet.runtime.h2_core import H2Core
 from covet.runtime.h2_session import H2Session
 
 if TYPE_CHECKING:
@@ -25,7 +27,8 @@ class AsyncioH2(asyncio.Protocol):
 
     __slots__ = ("state", "transport", "session", "closed", "write_paused", "paused_at", "left", "reading")
 
-    def __init__(self, state: ServerState, transport: asyncio.Transport, write_paused: bool, left: Left) -> None:
+    def __init__(self, state: ServerState, transport: asyncio.Transport, write_paused: bool, left: Left,
+                 core: H2Core | None = None) -> None:
         self.state = state
         self.transport = transport
         self.closed = False
@@ -36,7 +39,7 @@ class AsyncioH2(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         sock = transport.get_extra_info("sockname")
         self.session = H2Session(state, self, (peer[0], peer[1]) if isinstance(peer, tuple) else None,
-                                 (sock[0], sock[1]) if isinstance(sock, tuple) else None, state.scheme)
+                                 (sock[0], sock[1]) if isinstance(sock, tuple) else None, state.scheme, core)
 
     # -- H2Link -------------------------------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Final, cast, final
+from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from covet._native import Parser
 from covet.exceptions import HTTPError
@@ -40,9 +40,14 @@ from covet.runtime.events import EV_CONTINUE, EV_DATA, EV_END, EV_REQUEST, EV_ST
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import CONTINUE, H1Channel, id_line, render, render_closing
+from covet.runtime.h2c import SWITCH as H2C_SWITCH, settings_of as h2c_settings
 from covet.runtime.state import ServerState
 from covet.runtime.ws_session import WSLink
 from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
+
+if TYPE_CHECKING:
+    from covet.runtime.h2_core import H2Core
+    from covet.runtime.h2_session import H2Session
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
 
@@ -250,7 +255,8 @@ class AsyncioHTTP1(asyncio.Protocol):
             if method == "PRI":  # HTTP/2's preface: the parser reports it only as a connection's first bytes
                 self.to_h2(PREFACE_HEAD + rest)
                 return []
-            if is_websocket(headers) and self.state.dispatcher.resolve_ws(path) is not None:
+            if ((is_websocket(headers) and self.state.dispatcher.resolve_ws(path) is not None)
+                    or (minor == 1 and h2c_settings(headers) is not None)):
                 self.read_paused = True
                 self._update_reading()
                 return events
@@ -350,8 +356,10 @@ class AsyncioHTTP1(asyncio.Protocol):
             elif kind == EV_UPGRADE:
                 _, method, path, query, minor, headers, keep_alive, rest = ev
                 hit = state.dispatcher.resolve_ws(path) if is_websocket(headers) else None
-                if hit is None:  # (_upgrade_events let through only WebSocket routes' upgrades)
-                    self._close()
+                if hit is None:  # (_upgrade_events let through only WebSocket routes' upgrades, and h2c's)
+                    self.nreq += 1
+                    self._flush(out)
+                    self._h2c(method, path, query, headers, rest)
                     return
                 self.nreq += 1
                 refused = refusal(state, minor, headers)
@@ -465,20 +473,46 @@ class AsyncioHTTP1(asyncio.Protocol):
         ws.update_reading()
         return ws
 
-    def to_h2(self, data: bytes) -> None:
-        """The connection speaks HTTP/2 from its first bytes (``data``, the preface on): an ``AsyncioH2`` takes
-        the transport over."""
+    def _h2c(self, method: str, path: str, query: str, headers: list[tuple[str, str]], rest: bytes) -> None:
+        """A request that asked to upgrade to h2c: 101, then HTTP/2, the request answered as its stream 1; a 400
+        when its HTTP2-Settings are not valid."""
+        from covet.runtime.h2_session import open_core
+
+        transport = self.transport
+        settings = h2c_settings(headers)
+        assert transport is not None and settings is not None
+        try:
+            core = open_core(self.state, settings)
+        except ValueError as exc:
+            data = render_closing(error_reply(400, str(exc)), self.state.clock.head_lines)
+            access = self.state.access
+            if access is not None:
+                access.record(self.info.client, method, path, query, headers, 1, data, -1, 0, -1, 0)
+            transport.write(data)
+            self._close()
+            return
+        transport.write(H2C_SWITCH)
+        self.to_h2(rest, core).upgraded(method, path, query, headers)
+
+    def to_h2(self, data: bytes, core: H2Core | None = None) -> H2Session:
+        """The connection speaks HTTP/2 from now on: an ``AsyncioH2`` takes the transport over, and is fed ``data``
+        (the preface on); ``core``: an upgrade's (``_h2c``)."""
         from covet.runtime.asyncio_h2 import AsyncioH2
 
         transport = self.transport
         assert transport is not None and not self.closed
-        h2 = AsyncioH2(self.state, transport, self.write_paused, self.left)
+        h2 = AsyncioH2(self.state, transport, self.write_paused, self.left, core)
         transport.set_protocol(h2)
+        if not self.reading:
+            transport.resume_reading()  # (paused while the upgrade waited its turn)
         self.closed = True  # for this object: what the transport says now goes to ``h2``
         connections = self.state.connections
         connections.discard(self)
         connections.add(h2)
-        h2.session.feed(data)
+        session = h2.session
+        if data:
+            session.feed(data)
+        return session
 
     def exchange_aborted(self) -> None:
         self.exchange = None

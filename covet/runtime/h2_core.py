@@ -46,6 +46,7 @@ from h2.events import (
 from h2.exceptions import DenialOfServiceError, ProtocolError
 from h2.settings import SettingCodes, Settings
 from hpack import HPACKError
+from hyperframe.exceptions import HyperframeError
 from hyperframe.frame import GoAwayFrame
 
 from covet.responses import check_field
@@ -271,7 +272,9 @@ class H2Core:
     ``data_to_send()``. A transport stops reading while its own write buffer is full (as for HTTP/1.1): what the
     peer provokes (ACKs, resets) then waits in the peer's send buffer, not in ours."""
 
-    def __init__(self, limits: H2Limits | None = None) -> None:
+    def __init__(self, limits: H2Limits | None = None, upgrade: bytes | None = None) -> None:
+        """``upgrade``: the ``HTTP2-Settings`` of an HTTP/1.1 request that asked for ``h2c`` (``h2c.settings_of``),
+        answered 101: that request is stream 1 (``upgraded``). ValueError when those settings are not valid."""
         self.limits = limits = limits if limits is not None else H2Limits()
         self.h2 = h2 = _Connection(H2Configuration(client_side=False, header_encoding=None))
         # Our limits hold from the first byte, not only once the client acknowledged our SETTINGS: h2 enforces its
@@ -285,7 +288,14 @@ class H2Core:
         })
         h2.max_inbound_frame_size = limits.max_frame_size
         h2.decoder.max_header_list_size = limits.max_header_bytes  # an HPACK bomb stops there
-        h2.initiate_connection()
+        if upgrade is None:
+            h2.initiate_connection()
+        else:
+            try:
+                # (sent without base64's padding, which Python's decoder wants back)
+                h2.initiate_upgrade_connection(upgrade + b"=" * (-len(upgrade) % 4))
+            except (HyperframeError, ProtocolError, ValueError) as exc:  # (binascii.Error is a ValueError)
+                raise ValueError(f"HTTP2-Settings not valid: {exc}") from exc
         grow = limits.window - 65535  # (RFC 9113's initial window)
         if grow > 0:
             h2.increment_flow_control_window(grow)  # the connection window, which SETTINGS cannot open
@@ -297,6 +307,14 @@ class H2Core:
         self.now = 0.0
         self.out = bytearray()  # frames of ours to go out before h2's next ones (a graceful GOAWAY)
         self.last_sid = -1  # after a graceful GOAWAY: the last stream taken (newer ones are refused)
+
+    def upgraded(self, method: str, path: str, query: str, headers: list[tuple[str, str]]) -> tuple[Any, ...]:
+        """The HTTP/1.1 request that upgraded the connection, as stream 1's H2_REQUEST (answered like any other)."""
+        fields = [(k, v) for k, v in headers if k not in _UPGRADE_FIELDS]
+        stream = _Stream((method, path, query, fields), self.now)
+        stream.ended = True
+        self.streams[1] = stream
+        return (H2_REQUEST, 1, method, path, query, fields, b"")
 
     def data_to_send(self) -> bytes:
         if self.out:
@@ -647,6 +665,10 @@ class H2Core:
                 buf[payload:payload + 4] = self.last_sid.to_bytes(4, "big")
             buf[payload + 4:payload + 8] = code.to_bytes(4, "big")
         self.out += buf
+
+
+# The HTTP/1.1 fields of an upgrade to h2c, which its request no longer carries as stream 1.
+_UPGRADE_FIELDS: Final = frozenset({"connection", "upgrade", "http2-settings"})
 
 
 # Fields a response's handler may set that the server writes (content-length) or HTTP/2 forbids (RFC 9113 8.2.2).

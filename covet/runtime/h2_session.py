@@ -45,7 +45,7 @@ from covet.runtime.h2_core import (
 )
 from covet.runtime.state import ServerState
 
-__all__ = ["H2Channel", "H2Link", "H2Session"]
+__all__ = ["H2Channel", "H2Link", "H2Session", "open_core"]
 
 log = logging.getLogger("covet.http2")
 
@@ -70,6 +70,12 @@ class H2Link(Protocol):
 
     def backed_up(self) -> bool:
         """More is waiting to be sent than the high-water mark."""
+
+
+def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Core:
+    """An HTTP/2 connection's core, with the server's limits; ``upgrade``: see ``H2Core`` (ValueError)."""
+    config = state.config
+    return H2Core(H2Limits(max_header_bytes=config.max_header_bytes, max_body=config.max_body), upgrade)
 
 
 def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:
@@ -202,11 +208,11 @@ class H2Session:
                  "nreq", "seen_nreq", "mark")
 
     def __init__(self, state: ServerState, link: H2Link, client: tuple[str, int] | None,
-                 server: tuple[str, int] | None, scheme: str) -> None:
-        config = state.config
+                 server: tuple[str, int] | None, scheme: str, core: H2Core | None = None) -> None:
+        """``core``: one made already (``open_core``), for a connection upgraded from HTTP/1.1."""
         self.state = state
         self.link = link
-        self.core = H2Core(H2Limits(max_header_bytes=config.max_header_bytes, max_body=config.max_body))
+        self.core = core if core is not None else open_core(state)
         self.client = client
         self.server = server
         self.scheme = scheme
@@ -219,6 +225,16 @@ class H2Session:
         self.mark = state.clock.now  # when the connection last made progress (the ticker's judge)
 
     # -- the transport's side -----------------------------------------------------------------------------------
+
+    def upgraded(self, method: str, path: str, query: str, headers: list[tuple[str, str]]) -> None:
+        """Answer, as stream 1, the HTTP/1.1 request that upgraded the connection to h2c (its 101 is sent)."""
+        state = self.state
+        access = state.access
+        if access is not None:
+            access.begin()
+        _, sid, method, path, query, headers, body = self.core.upgraded(method, path, query, headers)
+        self._request(sid, method, path, query, headers, body)
+        self.flush()
 
     def feed(self, data: bytes) -> None:
         """Bytes from the peer (the preface first)."""

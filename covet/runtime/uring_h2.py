@@ -1,14 +1,15 @@
 """**transport**: an HTTP/2 connection on the io_uring core.
 
-The core's parser reports a connection that opens with HTTP/2's preface as an upgrade (``events.PREFACE_HEAD``);
-``UringHTTP1`` switches it (``uring_link``) and this link hands what the core reads to the connection's
-``H2Session`` (h2_session.py: the protocol's life).
+The core's parser reports a connection that opens with HTTP/2's preface as an upgrade (``events.PREFACE_HEAD``), and
+an HTTP/1.1 request may ask for ``h2c``; ``UringHTTP1`` switches the connection (``uring_link``) and this link hands
+what the core reads to the connection's ``H2Session`` (h2_session.py: the protocol's life).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
+from covet.runtime.h2_core import H2Core
 from covet.runtime.h2_session import H2Session
 from covet.runtime.uring_link import UringLink
 
@@ -24,12 +25,12 @@ class UringH2(UringLink):
 
     __slots__ = ("session",)
 
-    def __init__(self, owner: UringHTTP1, cid: int) -> None:
+    def __init__(self, owner: UringHTTP1, cid: int, h2: H2Core | None = None) -> None:
         super().__init__(owner, cid)
         core = owner.core
         assert core is not None
         state = owner.state
-        self.session = H2Session(state, self, core.peer(cid), core.sockname(cid), state.scheme)
+        self.session = H2Session(state, self, core.peer(cid), core.sockname(cid), state.scheme, h2)
 
     def received(self, data: bytes) -> bool:
         self.feeding = True

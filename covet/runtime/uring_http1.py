@@ -30,6 +30,7 @@ from covet.runtime.events import EV_REQUEST, EV_STREAM, PREFACE_HEAD
 from covet.runtime.exchange import TOO_LARGE_REPLY, Exchange, answer_now, answer_streamed, failure_reply
 from covet.runtime.glue import RoutePlan
 from covet.runtime.h1_response import H1Channel, id_line, render, render_closing
+from covet.runtime.h2c import SWITCH as H2C_SWITCH, settings_of as h2c_settings
 from covet.runtime.state import ServerState
 from covet.runtime.uring_contract import HEADERS_ALL, HEADERS_CONTENT_TYPE, HEADERS_NONE
 from covet.runtime.uring_h2 import UringH2
@@ -40,6 +41,7 @@ from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as st
 
 if TYPE_CHECKING:
     from covet._native import WSParser
+    from covet.runtime.h2_core import H2Core
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
@@ -177,11 +179,15 @@ class UringHTTP1:
                 return self._open_body(cid, ev)
             if ev[1] == "PRI":  # HTTP/2's preface (events.PREFACE_HEAD): the connection speaks HTTP/2 from now on
                 # (Switched once the core has taken this None: it holds what the client sends meanwhile.)
-                self.loop.call_soon(self._h2, cid, ev[7])
+                self.loop.call_soon(self._h2, cid, ev[7], None, None)
                 return None
             hit = self.state.dispatcher.resolve_ws(ev[2]) if is_websocket(ev[5]) else None
             if hit is not None:
                 return self._upgrade(cid, ev, hit)
+            if ev[4] == 1:
+                settings = h2c_settings(ev[5])
+                if settings is not None:
+                    return self._h2c(cid, ev, settings)
             # (an upgrade to anything else is answered as the GET it also is)
         _, method, path, query, minor, headers, keep_alive, body = ev
         state = self.state
@@ -233,19 +239,42 @@ class UringHTTP1:
             self.loop.call_soon(link.received, held)
         return link
 
-    def _h2(self, cid: int, rest: bytes) -> None:
+    def _h2c(self, cid: int, ev: tuple[Any, ...], settings: bytes) -> bytes | None:
+        """A request that asked to upgrade to h2c: 101, then HTTP/2, the request answered as its stream 1; a 400
+        when its HTTP2-Settings are not valid."""
+        from covet.runtime.h2_session import open_core
+
+        try:
+            h2 = open_core(self.state, settings)
+        except ValueError as exc:
+            core = self.core
+            assert core is not None
+            core.close_after(cid)
+            return render_closing(error_reply(400, str(exc)), self.state.clock.head_lines)
+        self.loop.call_soon(self._h2, cid, ev[7], h2, ev)
+        return None
+
+    def _h2(self, cid: int, rest: bytes, h2: H2Core | None, upgrade: tuple[Any, ...] | None) -> None:
+        """Switch ``cid`` to HTTP/2: after its preface (``rest`` followed it), or after the 101 to ``upgrade``, the
+        request that asked for h2c (its core ``h2`` made already)."""
         core = self.core
         if core is None:
             return
         try:
-            held = core.upgrade(cid, b"")
+            held = core.upgrade(cid, b"" if upgrade is None else H2C_SWITCH)
         except RuntimeError:  # the client went away meanwhile: the core lets go of it
             core.abort(cid)
             return
-        link = UringH2(self, cid)
+        link = UringH2(self, cid, h2)
         self.sockets[cid] = link
         self.state.connections.add(link)
-        link.received(PREFACE_HEAD + rest + held)
+        if upgrade is None:
+            link.received(PREFACE_HEAD + rest + held)
+            return
+        _, method, path, query, _, headers, _, _ = upgrade
+        link.session.upgraded(method, path, query, headers)
+        if held:
+            link.received(held)
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev
