@@ -158,6 +158,27 @@ def test_a_body_past_max_body_streams_and_its_credit_waits_for_the_application()
     assert server.feed(c.data_to_send(), 0.0) == [(H2_DATA, 1, b"z"), (H2_END, 1)]
 
 
+def test_bodies_held_together_past_max_held_refuse_the_stream_that_would_pass_it() -> None:
+    """Four streams each under max_body would hold 4 x max_body; past max_held the stream whose DATA would pass
+    it is refused (REFUSED_STREAM, which its client may retry), the others complete, and its credit comes back."""
+    server, c, _ = pair(H2Limits(max_body=10_000, max_held=28_000))
+    for sid in range(1, 8, 2):
+        server.feed(get(c, sid, path="/up", end=False), 0.0)
+    for sid in range(1, 8, 2):
+        c.send_data(sid, b"b" * 9_000)
+    server.feed(c.data_to_send(), 0.0)
+    refused = [e for e in client_events(server, c) if isinstance(e, StreamReset)]
+    assert [(e.stream_id, e.error_code) for e in refused] == [(7, 7)]  # the fourth passed 28,000
+    assert sorted(server.streams) == [1, 3, 5]
+    manager = server.h2._inbound_flow_control_window_manager  # every byte credited back (WINDOW_UPDATEs batch)
+    assert manager.current_window_size + manager._bytes_processed == 1024 * 1024
+    got = []
+    for sid in (1, 3, 5):
+        c.send_data(sid, b"", end_stream=True)
+        got += server.feed(c.data_to_send(), 0.0)
+    assert [(e[0], e[1], len(e[6])) for e in got] == [(H2_REQUEST, sid, 9_000) for sid in (1, 3, 5)]
+
+
 def test_a_response_larger_than_the_clients_window_waits_for_window_updates() -> None:
     server, c, _ = pair()
     server.feed(get(c, 1), 0.0)

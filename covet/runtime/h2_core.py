@@ -97,6 +97,10 @@ class H2Limits:
     max_concurrent_streams: int = 100
     max_header_bytes: int = 65536  # a header block, compressed (HEADERS + CONTINUATION) and decoded alike
     max_body: int = 1024 * 1024  # a request body held whole; past it the body streams
+    # Bodies held whole, all streams of the connection together: a stream whose DATA would pass it is refused
+    # (REFUSED_STREAM: nothing of it was processed, so its client retries it), or a connection could hold
+    # max_concurrent_streams x max_body.
+    max_held: int = 8 * 1024 * 1024
     window: int = 1024 * 1024  # the receive window each stream (and the connection) is opened to
     max_frame_size: int = 16384
     # Token buckets, refilled per second: a burst, then a rate. Past them the connection ends with ENHANCE_YOUR_CALM.
@@ -438,7 +442,14 @@ class H2Core:
             out.append((H2_DATA, sid, data))
             return True
         body = stream.body
-        if len(body) + len(data) > self.limits.max_body:
+        limits = self.limits
+        if len(body) + len(data) <= limits.max_body and len(data) + sum(
+                len(other.body) for other in self.streams.values()) > limits.max_held:
+            self.h2.acknowledge_received_data(len(data), sid)  # (what it held was acknowledged as it came)
+            del self.streams[sid]
+            self._reset_h2(sid, int(ErrorCodes.REFUSED_STREAM))
+            return True
+        if len(body) + len(data) > limits.max_body:
             stream.streaming = True
             method, path, query, headers = stream.head
             out.append((H2_STREAM, sid, method, path, query, headers))
