@@ -32,8 +32,8 @@ H2_TRANSPORTS = TRANSPORTS
 
 @pytest.fixture(scope="module", params=H2_TRANSPORTS)
 def srv(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
-    server = app_server(request, request.param, "hardening", "built_hardening",
-                        env={"COVET_TEST_STATIC": str(static_root)})
+    server = app_server(request, request.param, "hardening", "built_hardening", "--keepalive-timeout", "1",
+                        "--body-timeout", "2", env={"COVET_TEST_STATIC": str(static_root)})
     yield server
     code, log = server.stop()
     assert code == 0, log
@@ -64,6 +64,7 @@ SAME = [
     ("GET", "/cancel/later", b""),
     ("GET", "/lifetime/slow?seconds=0.01", b""),
     ("GET", "/lifetime/slow?seconds=5", b""),  # past its route's timeout: 504
+    ("GET", "/item/" + "a" * 9000, b""),  # past --max-target: 414
     ("POST", "/h2/upload", b"x" * 1000),
     ("POST", "/h2/upload", os.urandom(3_000_001)),  # past max_body: the body streams to the route
 ]
@@ -178,34 +179,54 @@ class RawH2:
         if data:
             self.sock.sendall(data)
 
-    def get(self, path: str) -> int:
+    def get(self, path: str, method: str = "GET", end: bool = True,
+            extra: tuple[tuple[str, str], ...] = ()) -> int:
         sid = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(sid, [(":method", "GET"), (":path", path), (":scheme", "http"),
-                                     (":authority", "127.0.0.1")], end_stream=True)
+        self.conn.send_headers(sid, [(":method", method), (":path", path), (":scheme", "http"),
+                                     (":authority", "127.0.0.1"), *extra], end_stream=end)
         self.flush()
         return sid
 
-    def read(self, until: type, sid: int | None = None, ack: bool = True) -> h2.events.Event:
-        """Events until one of type ``until`` (for ``sid``); DATA is acknowledged as it comes when ``ack``."""
+    def upload(self, sid: int, data: bytes, end: bool = True) -> None:
+        """Send ``data`` on ``sid`` as the windows allow, reading the server's WINDOW_UPDATEs meanwhile."""
+        view = memoryview(data)
+        while view:
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size, len(view))
+            if room <= 0:
+                self.pump()
+                continue
+            self.conn.send_data(sid, bytes(view[:room]))
+            view = view[room:]
+            self.flush()
+        if end:
+            self.conn.end_stream(sid)
+            self.flush()
+
+    def pump(self) -> None:
+        """One read's events, kept for ``read``."""
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        for ev in self.conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived) and ev.flow_controlled_length:
+                self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            self.events.append(ev)
+        self.flush()
+
+    def read(self, until: type | tuple[type, ...], sid: int | None = None) -> h2.events.Event:
+        """Events until one of type ``until`` (for ``sid``); DATA is acknowledged as it comes."""
         while True:
             for i, ev in enumerate(self.events):
                 if isinstance(ev, until) and (sid is None or getattr(ev, "stream_id", None) == sid):
-                    del self.events[:i + 1]
+                    del self.events[i]
                     return ev
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("the server closed the connection")
-            for ev in self.conn.receive_data(data):
-                if ack and isinstance(ev, h2.events.DataReceived) and ev.flow_controlled_length:
-                    self.conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-                self.events.append(ev)
-            self.flush()
+            self.pump()
 
     def body(self, sid: int) -> bytes:
         self.read(h2.events.ResponseReceived, sid)
         parts = []
         while True:
-            ev = self.read((h2.events.DataReceived, h2.events.StreamEnded), sid)  # type: ignore[arg-type]
+            ev = self.read((h2.events.DataReceived, h2.events.StreamEnded), sid)
             if isinstance(ev, h2.events.StreamEnded):
                 return b"".join(parts)
             parts.append(ev.data)
@@ -266,6 +287,82 @@ def test_a_reader_with_a_tiny_window_gets_everything_and_stalls_nobody(srv: Serv
     client.close()
 
 
+def test_an_upload_reset_while_its_route_lags_gives_its_credit_back(srv: Server) -> None:
+    """A slow route has credit held back for it; the client resets the stream (a cancelled upload): that credit
+    goes back to the connection, or the next upload on it would wait for ever (hostile review, finding 1)."""
+    client = RawH2(srv)
+    sid = client.get("/h2/upload?slow=1", "POST", end=False)
+    client.upload(sid, b"v" * (1 << 20), end=False)  # max_body: held, then the rest streams to the slow route
+    client.upload(sid, b"w" * 400_000, end=False)
+    client.conn.reset_stream(sid)
+    client.flush()
+    data = os.urandom(1_500_000)
+    fresh = client.get("/h2/upload", "POST", end=False)
+    client.upload(fresh, data)
+    assert client.body(fresh) == b'{"size":1500000,"sha256":"%s"}' % hashlib.sha256(data).hexdigest().encode()
+    client.close()
+
+
+def test_a_request_that_stops_arriving_is_answered_408_alone(srv: Server) -> None:
+    client = RawH2(srv)
+    stuck = client.get("/h2/upload", "POST", end=False)
+    client.upload(stuck, b"x" * 10, end=False)
+    ev = client.read(h2.events.ResponseReceived, stuck)  # after --body-timeout (2 s)
+    assert dict(ev.headers)[":status"] == "408"
+    client.close()
+
+
+def test_limits_answer_on_their_stream(srv: Server) -> None:
+    """Too many header fields: 431; a declared body past --max-upload: 413 before any of it is read. The
+    connection goes on."""
+    client = RawH2(srv)
+    many = client.get("/counts/ok", extra=tuple((f"x-h{i}", "v") for i in range(150)))
+    assert dict(client.read(h2.events.ResponseReceived, many).headers)[":status"] == "431"
+    big = client.get("/h2/upload", "POST", end=False, extra=(("content-length", str(200 << 20)),))
+    assert dict(client.read(h2.events.ResponseReceived, big).headers)[":status"] == "413"
+    assert client.body(client.get("/counts/ok")) == b'{"a":1}'
+    client.close()
+
+
+def test_responses_held_for_shut_windows_are_bounded(srv: Server) -> None:
+    """A client that opens no window and asks for 30 responses of 1 MB: past 16 MB held for it, its streams are
+    refused (REFUSED_STREAM) or, once their handlers ran, reset (ENHANCE_YOUR_CALM) rather than answered into
+    memory (hostile review, finding 4)."""
+    client = RawH2(srv, window=0)
+    sids = [client.get("/h2/big/1000000") for _ in range(30)]
+    refused = answered = 0
+    while refused + answered < 30:
+        ev = client.read((h2.events.ResponseReceived, h2.events.StreamReset))
+        if isinstance(ev, h2.events.StreamReset):
+            assert ev.stream_id in sids
+            assert ev.error_code in (h2.errors.ErrorCodes.REFUSED_STREAM, h2.errors.ErrorCodes.ENHANCE_YOUR_CALM)
+            refused += 1
+        else:
+            answered += 1
+    assert 16 <= answered <= 18 and refused == 30 - answered
+    client.close()
+
+
+def test_a_client_that_half_closes_still_gets_its_answers(srv: Server) -> None:
+    client = RawH2(srv)
+    sid = client.get("/lifetime/keep?tag=fin")
+    client.sock.shutdown(socket.SHUT_WR)
+    # (read frame by frame: a GOAWAY comes first, after which h2's client state machine takes nothing)
+    frames = frames_until_end(client.sock, sid)
+    assert b"".join(f.data for f in frames if isinstance(f, DataFrame)) == b"done"
+    client.close()
+
+
+def test_a_busy_connection_is_not_closed_as_idle(srv: Server) -> None:
+    """Requests 0.4 s apart for 3 s on a server whose keep-alive timeout is 1 s (hostile review, finding 2)."""
+    client = RawH2(srv)
+    for _ in range(8):
+        assert client.body(client.get("/counts/ok")) == b'{"a":1}'
+        time.sleep(0.4)
+    assert not any(isinstance(e, h2.events.ConnectionTerminated) for e in client.events)
+    client.close()
+
+
 def test_a_client_that_vanishes_mid_stream_is_forgotten(srv: Server) -> None:
     before = closed_streams(srv)
     clients = [RawH2(srv) for _ in range(20)]
@@ -278,6 +375,21 @@ def test_a_client_that_vanishes_mid_stream_is_forgotten(srv: Server) -> None:
     while closed_streams(srv) < before + 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert closed_streams(srv) == before + 20
+
+
+def test_an_idle_connection_is_closed_after_the_keepalive_timeout(srv: Server) -> None:
+    """No stream open for --keepalive-timeout (1 s here): GOAWAY(NO_ERROR), then the close. A PING does not keep a
+    connection alive; a request does."""
+    client = RawH2(srv)
+    assert client.body(client.get("/counts/ok")) == b'{"a":1}'
+    started = time.monotonic()
+    client.conn.ping(b"12345678")
+    client.flush()
+    goaway = client.read(h2.events.ConnectionTerminated)
+    assert goaway.error_code == 0
+    assert client.sock.recv(65536) == b""
+    assert 0.9 <= time.monotonic() - started <= 4
+    client.close()
 
 
 def test_rapid_reset_ends_that_connection_and_nobody_else_notices(srv: Server) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, final
 
+from covet.runtime.asyncio_reset import reset
 from covet.runtime.connection import Left
 from covet.runtime.h2_core import H2Core
 from covet.runtime.h2_session import H2Session
@@ -53,7 +54,7 @@ class AsyncioH2(asyncio.Protocol):
 
     def abort(self) -> None:
         if not self.closed:
-            self.transport.abort()
+            reset(self.transport)  # (a peer that reads nothing would hold what the kernel still has for it)
 
     def pause_reading(self) -> None:
         if self.reading and not self.closed and not self.transport.is_closing():
@@ -74,7 +75,11 @@ class AsyncioH2(asyncio.Protocol):
         self.session.feed(data)
 
     def eof_received(self) -> bool | None:
-        return None  # the peer is done sending: close (streams still answering are reset)
+        # The peer is done sending; what it asked for is still answered (as over HTTP/1.1, and on io_uring), then the
+        # connection closes (a graceful GOAWAY first).
+        session = self.session
+        session.shutdown()
+        return None if session.closed else True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

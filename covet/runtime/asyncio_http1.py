@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from covet._native import Parser
 from covet.exceptions import HTTPError
+from covet.runtime.asyncio_reset import reset
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.encode import error_reply
@@ -650,7 +651,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         self.closing = True
         self.queue.clear()
         if self.transport is not None and not self.closed:
-            self.transport.abort()
+            reset(self.transport)  # (a client that did not read would hold what the kernel still has for it)
 
     def quiet(self) -> bool:
         """Closed by this side with nothing left to answer, send or read. All that may remain is TLS's wait for

@@ -8,10 +8,9 @@ connection that changed protocols. This class only moves bytes between the trans
 from __future__ import annotations
 
 import asyncio
-import socket
-import struct
 from typing import TYPE_CHECKING, final
 
+from covet.runtime.asyncio_reset import reset
 from covet.runtime.connection import Left
 from covet.runtime.ws_session import CLOSED, WSSession
 
@@ -58,15 +57,8 @@ class AsyncioWS(asyncio.Protocol):
     def abort(self) -> None:
         """Cut the connection with a reset: what the kernel still holds for a peer that reads nothing is dropped
         too (a plain close would keep sending it, for minutes, to a peer that reads a byte at a time)."""
-        if self.closed:
-            return
-        sock = self.transport.get_extra_info("socket")
-        if sock is not None:
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
-        self.transport.abort()
+        if not self.closed:
+            reset(self.transport)
 
     def pause_reading(self) -> None:
         self.queue_full = True

@@ -84,6 +84,7 @@ INTERNAL_ERROR: Final = int(ErrorCodes.INTERNAL_ERROR)
 COMPRESSION_ERROR: Final = int(ErrorCodes.COMPRESSION_ERROR)
 ENHANCE_YOUR_CALM: Final = int(ErrorCodes.ENHANCE_YOUR_CALM)
 CANCEL: Final = int(ErrorCodes.CANCEL)
+REFUSED_STREAM: Final = int(ErrorCodes.REFUSED_STREAM)
 ENCODER_TABLE: Final = 4096  # the most HPACK table we keep for our responses, whatever the client offers
 KNOWN_SETTINGS: Final = frozenset(range(1, 10))
 MAX_UNKNOWN_SETTINGS: Final = 16  # distinct unknown SETTINGS ids a connection may send (h2 keeps each)
@@ -139,7 +140,7 @@ class _Stream:
     """A request stream's state the core keeps beside ``h2``'s."""
 
     __slots__ = ("head", "body", "streaming", "pending", "off", "held", "headed", "end_after", "sent_end", "ended",
-                 "progress")
+                 "progress", "heard")
 
     def __init__(self, head: tuple[str, str, str, list[tuple[str, str]]], now: float) -> None:
         self.head = head  # method, path, query, headers
@@ -153,6 +154,7 @@ class _Stream:
         self.sent_end = False  # END_STREAM went out
         self.ended = False  # the request's body is complete
         self.progress = now  # when held output last moved (or was first held)
+        self.heard = now  # when the request's last piece arrived
 
 
 class _Guard:
@@ -305,7 +307,9 @@ class H2Core:
             h2.increment_flow_control_window(grow)  # the connection window, which SETTINGS cannot open
         self.guard = _Guard(limits)
         self.streams: dict[int, _Stream] = {}
-        self.ahead: dict[int, int] = {}  # credit given back before a body streamed: consume() does not give it twice
+        # Credit given back before a body streamed: consume() does not give it twice. (Its consumer gives back all it
+        # was handed, the first piece included, even once the stream is gone: the entry goes then.)
+        self.ahead: dict[int, int] = {}
         self.blocked: set[int] = set()  # streams holding output for the peer's windows
         self.closed = False
         self.now = 0.0
@@ -405,7 +409,7 @@ class H2Core:
         if 0 <= self.last_sid < sid or len(self.streams) >= self.limits.max_concurrent_streams:
             # Opened after our graceful GOAWAY, or past max_concurrent_streams: refused, so the client may retry it.
             # It costs as a reset does (a client that keeps opening streams it knows are refused is flooding).
-            self._reset_h2(sid, int(ErrorCodes.REFUSED_STREAM))
+            self._reset_h2(sid, REFUSED_STREAM)
             guard = self.guard
             return guard.charge(guard.resets, self.now, "too many streams refused")
         if not (path[:1] == "/" or (path == "*" and method == "OPTIONS")):
@@ -419,6 +423,10 @@ class H2Core:
         if ev.stream_ended is not None:
             stream.ended = True
             out.append((H2_REQUEST, sid, method, target, query, headers, b""))
+        elif _declared(headers) > self.limits.max_body:
+            # It cannot be held whole: its route starts now, and may refuse it before any of it arrives.
+            stream.streaming = True
+            out.append((H2_STREAM, sid, method, target, query, headers))
         return True
 
     def _data(self, ev: DataReceived, out: list[tuple[Any, ...]]) -> bool:
@@ -430,6 +438,8 @@ class H2Core:
         if pad > 0:
             self.h2.acknowledge_received_data(pad, sid)  # padding is nobody's to consume
         stream = self.streams.get(sid)
+        if stream is not None:
+            stream.heard = self.now
         if not data:
             # A DATA frame of padding alone (or empty) that does not end its stream carries nothing.
             guard = self.guard
@@ -447,7 +457,7 @@ class H2Core:
                 len(other.body) for other in self.streams.values()) > limits.max_held:
             self.h2.acknowledge_received_data(len(data), sid)  # (what it held was acknowledged as it came)
             del self.streams[sid]
-            self._reset_h2(sid, int(ErrorCodes.REFUSED_STREAM))
+            self._reset_h2(sid, REFUSED_STREAM)
             return True
         if len(body) + len(data) > limits.max_body:
             stream.streaming = True
@@ -576,6 +586,17 @@ class H2Core:
         """After a graceful GOAWAY: every stream it let finish has."""
         return self.closed or (self.last_sid >= 0 and not self.streams)
 
+    def held_out(self) -> int:
+        """Response bytes held for the peer's windows, all streams together."""
+        streams = self.streams
+        return sum(streams[sid].held for sid in self.blocked if sid in streams)
+
+    def unfinished(self, now: float, timeout: float) -> list[int]:
+        """Requests held whole whose next piece has not come for ``timeout`` seconds (a client that stopped sending
+        them): the transport answers 408."""
+        return [sid for sid, st in self.streams.items()
+                if not st.ended and not st.streaming and not st.headed and now - st.heard >= timeout]
+
     def held(self, sid: int) -> int:
         stream = self.streams.get(sid)
         return -1 if stream is None else stream.held
@@ -676,6 +697,17 @@ class H2Core:
                 buf[payload:payload + 4] = self.last_sid.to_bytes(4, "big")
             buf[payload + 4:payload + 8] = code.to_bytes(4, "big")
         self.out += buf
+
+
+def _declared(headers: list[tuple[str, str]]) -> int:
+    """A request's content-length, -1 when it declares none (h2 checks that the DATA agrees with it)."""
+    for name, value in headers:
+        if name == "content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return -1
+    return -1
 
 
 # The HTTP/1.1 fields of an upgrade to h2c, which its request no longer carries as stream 1.

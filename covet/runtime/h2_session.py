@@ -26,12 +26,13 @@ from typing import Final, Protocol, final
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.access_record import HTTP2, AccessRecord
-from covet.runtime.body import TOO_LARGE, disconnected
+from covet.runtime.body import TOO_LARGE, content_length, disconnected
 from covet.runtime.connection import ConnectionInfo
-from covet.runtime.encode import HeaderSeq, HeaderSet
+from covet.runtime.encode import H_NONE, HeaderSeq, HeaderSet, error_reply
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.h2_core import (
     CANCEL,
+    ENHANCE_YOUR_CALM,
     H2_DATA,
     H2_END,
     H2_GOAWAY,
@@ -40,6 +41,7 @@ from covet.runtime.h2_core import (
     H2_STREAM,
     H2_WINDOW,
     INTERNAL_ERROR,
+    REFUSED_STREAM,
     H2Core,
     H2Limits,
 )
@@ -51,6 +53,12 @@ log = logging.getLogger("covet.http2")
 
 _SERVER_ERROR: Final = (500, HeaderSet(((b"content-type", b"text/plain; charset=utf-8"),)), b"Internal Server Error")
 _NO_BODY: Final = frozenset({204, 304})  # statuses whose responses carry no content-length (RFC 9110 8.6)
+# HTTP/1.1's answers to requests past its limits (native/h1_parser.c's words), per stream here.
+_LONG_TARGET_REPLY: Final = error_reply(414, "Request target too long")
+_TOO_MANY_REPLY: Final = error_reply(431, "Too many header fields")
+_TIMEOUT_REPLY: Final = error_reply(408, "Request Timeout")
+_REFUSED: Final = (0, H_NONE, b"")
+MAX_HELD_OUT: Final = 16 * 1024 * 1024  # response bytes one connection holds for its client's windows
 
 
 class H2Link(Protocol):
@@ -167,10 +175,16 @@ class H2Channel(AccessRecord):
         if self.reset:
             return
         self.reset = True
+        session = self.session
+        credit = self.credit
+        if credit:  # held back for the route (rule 3): the connection's share of it goes back to the client
+            self.credit = 0
+            session.core.consume(self.sid, credit)
+            session.flush()
         body = self.body
         if body is not None:
             body.fail(disconnected())
-            self.session.state.bodies.discard(body)
+            session.state.bodies.discard(body)
         exchange = self.exchange
         if exchange is not None:
             exchange.lost()
@@ -307,13 +321,16 @@ class H2Session:
             self.reset(sid, CANCEL)  # the client kept its window shut: the stream goes, not the connection
             if channel is not None:
                 channel.lost()
+        for sid in core.unfinished(now, config.body_timeout):  # its request stopped arriving: HTTP/1.1's 408
+            method, path, query, headers = core.streams[sid].head
+            self._answer_logged(sid, _TIMEOUT_REPLY, method == "HEAD", method, path, query, headers, -1, 0)
+        progressed = self.nreq != self.seen_nreq
         self._count()
         if core.finished() and not self.channels:
             self._close()
             return
-        if self.channels or self.nreq != self.seen_nreq:
+        if self.channels or progressed:
             self.mark = now
-            self.seen_nreq = self.nreq
             return
         limit = config.body_timeout if core.streams else config.keepalive_timeout
         if now - self.mark >= limit:
@@ -352,8 +369,10 @@ class H2Session:
         state = self.state
         self.nreq += 1
         is_head = method == "HEAD"
-        if len(state.connections) > state.max_connections:  # --limit-concurrency
-            self._answer_logged(sid, UNAVAILABLE_REPLY, is_head, method, path, query, headers, -1, 0)
+        refused = self._refusal(sid, path, query, headers)
+        if refused is not None:
+            if refused[0]:
+                self._answer_logged(sid, refused, is_head, method, path, query, headers, -1, 0)
             return
         plan, params = state.dispatcher.resolve(method, path)
         info = self._info(sid, headers)
@@ -369,6 +388,13 @@ class H2Session:
         """A request whose body is past ``max_body``: only a route that reads a stream gets it (413 otherwise)."""
         state = self.state
         self.nreq += 1
+        refused = self._refusal(sid, path, query, headers)
+        if refused is None and (content_length(headers) or 0) > state.config.max_upload:
+            refused = TOO_LARGE_REPLY  # known too large before any of it is read, as over HTTP/1.1
+        if refused is not None:
+            if refused[0]:
+                self._answer_logged(sid, refused, method == "HEAD", method, path, query, headers, -1, 0)
+            return
         plan, params = state.dispatcher.resolve(method, path)
         channel = self._channel(sid, method == "HEAD", method, path, query, headers, plan.route_id, 0)
         exchange = answer_streamed(state, channel, plan, method, path, query, headers, params,
@@ -378,6 +404,25 @@ class H2Session:
             return
         channel.exchange = exchange
         channel.body = exchange.body
+
+    def _refusal(self, sid: int, path: str, query: str,
+                 headers: list[tuple[str, str]]) -> tuple[int, HeaderSeq, bytes] | None:
+        """The answer to a request refused before its route runs (HTTP/1.1's limits, --limit-concurrency), or None;
+        a status of 0: the stream was refused (REFUSED_STREAM), the client may send it again."""
+        state = self.state
+        config = state.config
+        if self.core.held_out() > MAX_HELD_OUT:
+            # Responses the client does not take already wait for its windows: no more until they go (each may be
+            # as large as a handler makes it).
+            self.core.reset(sid, REFUSED_STREAM)
+            return _REFUSED
+        if len(path) + len(query) + (1 if query else 0) > config.max_target:
+            return _LONG_TARGET_REPLY
+        if len(headers) > config.max_headers:
+            return _TOO_MANY_REPLY
+        if len(state.connections) > state.max_connections:  # --limit-concurrency
+            return UNAVAILABLE_REPLY
+        return None
 
     def _channel(self, sid: int, is_head: bool, method: str, path: str, query: str, headers: list[tuple[str, str]],
                  route: int, received: int) -> H2Channel:
@@ -427,6 +472,8 @@ class H2Session:
         """Send a complete response on ``sid``; its status and body length (a field that cannot be sent makes it a
         500, as over HTTP/1.1). ``rid``: the request id it carries back (an ``id_line``, or b"")."""
         status, headers, body = reply
+        if body and not self._room(sid):
+            return 0, 0
         fields = self._head_fields(headers, rid)
         length = -1 if status in _NO_BODY else len(body)
         try:
@@ -443,6 +490,8 @@ class H2Session:
     def start(self, sid: int, resp: StreamingResponse, is_head: bool, rid: bytes) -> int:
         """Send a streamed response's head; its status (a 500 replacing one that cannot be sent), 0 when the stream
         is gone."""
+        if not self._room(sid):
+            return 0
         fields = self._head_fields(resp.raw_headers, rid)
         length = resp.length if resp.length is not None else -1
         status = resp.status
@@ -457,6 +506,17 @@ class H2Session:
             sent = self.core.respond(sid, status, self._head_fields(headers, rid), b"", is_head, len(body))
         self.flush()
         return status if sent else 0
+
+    def _room(self, sid: int) -> bool:
+        """Whether a response may be queued on ``sid``: False (and the stream is reset, ENHANCE_YOUR_CALM) while the
+        connection holds more than MAX_HELD_OUT for its client's windows. (Streams are refused before their
+        handlers run too: ``_refusal``.)"""
+        core = self.core
+        if core.held_out() <= MAX_HELD_OUT:
+            return True
+        core.reset(sid, ENHANCE_YOUR_CALM)
+        self.flush()
+        return False
 
     def _head_fields(self, headers: HeaderSeq, rid: bytes) -> list[tuple[bytes, bytes]]:
         fields = list(_fields(headers))

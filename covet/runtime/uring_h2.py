@@ -47,6 +47,10 @@ class UringH2(UringLink):
         self.session.lost()
         self.gone()
 
+    def eof(self) -> None:
+        # What the peer asked for is still answered (as on asyncio, and over HTTP/1.1), then the connection closes.
+        self.session.shutdown()
+
     def wake(self) -> None:
         self.backed = False
         if not self.closed:

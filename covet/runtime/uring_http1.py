@@ -345,7 +345,10 @@ class UringHTTP1:
                 return link.parsed(item)
             if type(item) is bytes:
                 return link.received(item)
-            link.lost()
+            if item is True:
+                link.eof()
+            else:
+                link.lost()
             return False
         if type(item) is bytes:
             return body.feed(item)

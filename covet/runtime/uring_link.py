@@ -95,8 +95,12 @@ class UringLink:
         raise NotImplementedError
 
     def lost(self) -> None:
-        """The peer shut its side, or the connection died."""
+        """The connection died (or, unless ``eof`` says otherwise, the peer shut its side)."""
         raise NotImplementedError
+
+    def eof(self) -> None:
+        """The peer shut its side (FIN): it sends nothing more, and may still read."""
+        self.lost()
 
     def wake(self) -> None:
         """The output drained below the low-water mark (or the connection went)."""

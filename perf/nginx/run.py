@@ -1,4 +1,6 @@
-"""Start nginx in the foreground on a port: `python perf/nginx/run.py PORT`.
+"""Start nginx in the foreground on a port: `python perf/nginx/run.py PORT [--http2]`.
+
+``--http2``: the port speaks HTTP/2 with prior knowledge (perf/h2_bench.py) instead of HTTP/1.1.
 
 Fills perf/nginx/nginx.conf in with the port and a scratch directory, then execs nginx, so the
 benchmark sees nginx's master process (its one worker being that process's child).
@@ -31,7 +33,8 @@ def main() -> None:
     tmp = base / str(port)
     tmp.mkdir(parents=True, exist_ok=True)
     conf = tmp / "nginx.conf"
-    conf.write_text((HERE / "nginx.conf").read_text().replace("{port}", str(port)).replace("{tmp}", str(tmp)))
+    listen = f"{port} http2" if "--http2" in sys.argv[2:] else str(port)
+    conf.write_text((HERE / "nginx.conf").read_text().replace("{port}", listen).replace("{tmp}", str(tmp)))
     os.execv(nginx, [nginx, "-e", "stderr", "-p", str(tmp), "-c", str(conf), "-g", "daemon off;"])
 
 

@@ -1,0 +1,159 @@
+"""HTTP/2 benchmarks: CovetPy against its peers, in one run (issue 18).
+
+Every server runs one worker pinned to CPU 0; h2load runs pinned to CPU 1, with prior knowledge on a cleartext
+port: ``h2load -c 10 -m 10`` (10 connections, 10 streams each in flight) on small GETs, for a fixed time. Each target
+is checked first (an HTTP/2 answer with the right body, by curl); rounds interleave the targets; medians of the rounds
+are reported, with the server's CPU time (user + system, from /proc) per request and ratios against CovetPy's
+fastest target from the same run.
+
+Peers: Granian (Rust's hyper, raw RSGI app, ``--http 2``), Hypercorn (raw ASGI app, uvloop), nginx (``listen ...
+http2``, the C ceiling). They run from perf/.venv-peers (perf/requirements-peers.txt); nginx from the system.
+
+    .venv/bin/python perf/h2_bench.py                 # 3 rounds of 10 s per target
+    .venv/bin/python perf/h2_bench.py --quick         # one round of 5 s
+    .venv/bin/python perf/h2_bench.py --docs          # and write the "http2" section of docs/performance.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench
+from bench import COVET_PY, HERE, PEERS_PY, ROOT, Target
+from docsection import replace_section
+
+PATHS = {"plaintext": ("/plaintext", b"Hello, World!"), "json": ("/json", b'{"message":"Hello, World!"}')}
+
+
+def targets() -> list[Target]:
+    covet = [str(COVET_PY), "-m", "covet", "serve", "perf.apps.covet_app:app", "--log-level", "warning",
+             "--no-access-log", "--port", "{port}"]
+    out = [
+        Target("CovetPy (io_uring)", [*covet, "--loop", "uring"], ROOT),
+        Target("CovetPy (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
+        Target("Granian raw RSGI", [str(PEERS_PY), "-m", "granian", "--interface", "rsgi", "--http", "2", "--no-ws",
+                                    "--workers", "1", "--runtime-mode", "st", "--runtime-threads", "1",
+                                    "--blocking-threads", "1", "--loop", "uvloop", "--no-access-log", "--log-level",
+                                    "warning", "--port", "{port}", "apps.granian_rsgi:app"], HERE),
+        Target("Hypercorn raw ASGI", [str(PEERS_PY), "-m", "hypercorn", "--worker-class", "uvloop", "--workers", "1",
+                                      "--bind", "127.0.0.1:{port}", "--log-level", "warning",
+                                      "apps.uvicorn_raw:app"], HERE),
+        Target("nginx (C ceiling)", [sys.executable, str(HERE / "nginx" / "run.py"), "{port}", "--http2"], HERE),
+    ]
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        print("perf: nginx is missing (apt-get install nginx): left out", file=sys.stderr)
+        out = [t for t in out if not t.name.startswith("nginx")]
+    if not PEERS_PY.exists():
+        print("perf: perf/.venv-peers is missing (pip install -r perf/requirements-peers.txt): peers left out",
+              file=sys.stderr)
+        out = [t for t in out if t.name.startswith("CovetPy")]
+    return out
+
+
+def check(t: Target, path: str, expect: bytes) -> str | None:
+    out = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-w", "\n%{http_version}",
+                          f"http://127.0.0.1:{t.port}{path}"], capture_output=True, timeout=10)
+    body, _, version = out.stdout.rpartition(b"\n")
+    if version != b"2":
+        return f"not HTTP/2: {out.stdout[:100]!r} {out.stderr[:200]!r}"
+    if body != expect:
+        return f"wrong answer: {body[:100]!r}"
+    return None
+
+
+def run_h2load(t: Target, path: str, seconds: int) -> dict[str, float]:
+    assert t.proc is not None
+    url = f"http://127.0.0.1:{t.port}{path}"
+    subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "1", url], capture_output=True,
+                   timeout=60)  # warm-up, not counted
+    c0 = bench.cpu_seconds(t.proc.pid)
+    out = subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", str(seconds), url],
+                         capture_output=True, text=True, timeout=seconds + 60).stdout
+    c1 = bench.cpu_seconds(t.proc.pid)
+    done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored",
+                     out)
+    rps = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out)
+    if done is None or rps is None:
+        print(f"perf: {t.name}: h2load said:\n{out}", file=sys.stderr)
+        return {"rps": 0.0, "cpu_us_per_req": 0.0, "failed": 0.0}
+    n = int(done.group(1))
+    return {
+        "rps": float(rps.group(1)),
+        "cpu_us_per_req": (c1 - c0) / n * 1e6 if n else 0.0,
+        "failed": float(int(done.group(3)) + int(done.group(4))),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--docs", action="store_true")
+    parser.add_argument("--only", help="comma-separated target names")
+    args = parser.parse_args()
+    rounds, seconds = (1, 5) if args.quick else (args.rounds, args.seconds)
+    if shutil.which("h2load") is None:
+        print("perf: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
+        return 1
+    ts = targets()
+    if args.only:
+        keep = set(args.only.split(","))
+        ts = [t for t in ts if t.name in keep]
+    results: dict[tuple[str, str], list[dict[str, float]]] = {}
+    for r in range(rounds):
+        for t in ts:
+            bench.start(t)
+            try:
+                time.sleep(0.5)
+                for name, (path, expect) in PATHS.items():
+                    wrong = check(t, path, expect)
+                    if wrong:
+                        t.wrong[name] = wrong
+                        print(f"perf: {t.name} {name}: {wrong}", file=sys.stderr)
+                        continue
+                    got = run_h2load(t, path, seconds)
+                    results.setdefault((t.name, name), []).append(got)
+                    print(f"round {r + 1} {t.name:22} {name:10} {got['rps']:9.0f} req/s "
+                          f"{got['cpu_us_per_req']:6.1f} us/req failed={got['failed']:.0f}", flush=True)
+            finally:
+                bench.stop(t)
+    text = report(results, ts, rounds, seconds)
+    print(text)
+    if args.docs:
+        replace_section("http2", "## HTTP/2 (perf/h2_bench.py)\n\n" + text)
+    return 0
+
+
+def report(results: dict[tuple[str, str], list[dict[str, float]]], ts: list[Target], rounds: int,
+           seconds: int) -> str:
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
+    how = (f"h2load `-c 10 -m 10`, prior knowledge, {rounds} round(s) of {seconds} s; server on CPU 0, h2load on "
+           "CPU 1; medians. Ratios: requests/s against the best CovetPy target of the same run.")
+    lines = [how, ""]
+    for name in PATHS:
+        best = max((v["rps"] for (t, e), v in med.items() if e == name and t.startswith("CovetPy")), default=0.0)
+        lines += [f"**{name}**", "", "| Server | requests/s | server CPU per request | CovetPy's best ÷ it |",
+                  "|---|---|---|---|"]
+        for t in ts:
+            v = med.get((t.name, name))
+            if v is None:
+                lines.append(f"| {t.name} | {t.wrong.get(name, '-')} | | |")
+                continue
+            ratio = best / v["rps"] if v["rps"] else 0.0
+            lines.append(f"| {t.name} | {v['rps']:,.0f} | {v['cpu_us_per_req']:.1f} µs | {ratio:.2f}× |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
