@@ -100,7 +100,8 @@ def test_http1_runs_unchanged_over_tls(tls_port: int, certificate: tuple[Path, P
 # path reads forward (transport, exchange, channel) and the only way back down is the channel's own methods,
 # which each transport implements: the seam.
 RUNTIME = Path(__file__).resolve().parent.parent / "covet" / "runtime"
-TRANSPORTS = {"asyncio_http1", "uring_http1", "asyncio_ws", "uring_ws", "uring_link", "asyncio_h2", "uring_h2"}
+TRANSPORTS = {"asyncio_http1", "uring_http1", "asyncio_ws", "uring_ws", "uring_link", "asyncio_h2", "uring_h2",
+              "asyncio_conn"}
 LAYERS: dict[str, set[str]] = {
     # A WebSocket's life after its 101 knows no transport, no exchange and no HTTP/1.1; its upgrade no transport.
     "ws_session": TRANSPORTS | {"exchange", "h1_response", "server", "ws_upgrade", "state"},

@@ -11,10 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, final
 
-from covet.runtime.asyncio_reset import reset
+from covet.runtime.asyncio_conn import forget, reset
 from covet.runtime.connection import Left
-from covet.runtime.h2_core import H2Core
-from covet.runtime.h2_session import H2Session
+from covet.runtime.h2_session import H2Framing, H2Session
 
 if TYPE_CHECKING:
     from covet.runtime.state import ServerState
@@ -29,7 +28,7 @@ class AsyncioH2(asyncio.Protocol):
     __slots__ = ("state", "transport", "session", "closed", "write_paused", "paused_at", "left", "reading")
 
     def __init__(self, state: ServerState, transport: asyncio.Transport, write_paused: bool, left: Left,
-                 core: H2Core | None = None) -> None:
+                 core: H2Framing | None = None) -> None:
         self.state = state
         self.transport = transport
         self.closed = False
@@ -83,11 +82,7 @@ class AsyncioH2(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.left.left = True
-        self.state.connections.discard(self)
-        access = self.state.access
-        if access is not None:
-            access.connections(-1)
+        forget(self.state, self, self.left)
         self.session.lost()
 
     def pause_writing(self) -> None:

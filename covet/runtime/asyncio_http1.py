@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, cast, final
 
 from covet._native import Parser
 from covet.exceptions import HTTPError
-from covet.runtime.asyncio_reset import reset
+from covet.runtime.asyncio_conn import reset
 from covet.runtime.body import RequestBody, disconnected
 from covet.runtime.connection import ConnectionInfo, Left
 from covet.runtime.encode import error_reply
@@ -47,8 +47,7 @@ from covet.runtime.ws_session import WSLink
 from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as start_websocket
 
 if TYPE_CHECKING:
-    from covet.runtime.h2_core import H2Core
-    from covet.runtime.h2_session import H2Session
+    from covet.runtime.h2_session import H2Framing, H2Session
 
 __all__ = ["AsyncioHTTP1", "AsyncioChannel"]
 
@@ -495,7 +494,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         transport.write(H2C_SWITCH)
         self.to_h2(rest, core).upgraded(method, path, query, headers)
 
-    def to_h2(self, data: bytes, core: H2Core | None = None) -> H2Session:
+    def to_h2(self, data: bytes, core: H2Framing | None = None) -> H2Session:
         """The connection speaks HTTP/2 from now on: an ``AsyncioH2`` takes the transport over, and is fed ``data``
         (the preface on); ``core``: an upgrade's (``_h2c``)."""
         from covet.runtime.asyncio_h2 import AsyncioH2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, final
 
-from covet.runtime.asyncio_reset import reset
+from covet.runtime.asyncio_conn import forget, reset
 from covet.runtime.connection import Left
 from covet.runtime.ws_session import CLOSED, WSSession
 
@@ -112,11 +112,7 @@ class AsyncioWS(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.left.left = True
-        self.state.connections.discard(self)
-        access = self.state.access
-        if access is not None:
-            access.connections(-1)
+        forget(self.state, self, self.left)
         session = self.session
         if session is not None:
             session.lost()

@@ -601,6 +601,18 @@ class H2Core:
         return [sid for sid, st in self.streams.items()
                 if not st.ended and not st.streaming and not st.headed and now - st.heard >= timeout]
 
+    def lost(self) -> None:
+        """The connection is gone: nothing more is read or sent."""
+        self.closed = True
+
+    def busy(self) -> bool:
+        """Some stream is open (a request arriving, or a response not all sent)."""
+        return bool(self.streams)
+
+    def request_head(self, sid: int) -> tuple[str, str, str, list[tuple[str, str]]]:
+        """An open stream's request: method, path, query, headers."""
+        return self.streams[sid].head
+
     def held(self, sid: int) -> int:
         stream = self.streams.get(sid)
         return -1 if stream is None else stream.held

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, Protocol, final
+from collections.abc import Iterable
+from typing import Any, Final, Protocol, final
 
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
@@ -47,7 +48,7 @@ from covet.runtime.h2_core import (
 )
 from covet.runtime.state import ServerState
 
-__all__ = ["H2Channel", "H2Link", "H2Session", "open_core"]
+__all__ = ["H2Channel", "H2Framing", "H2Link", "H2Session", "open_core"]
 
 log = logging.getLogger("covet.http2")
 
@@ -59,6 +60,46 @@ _TOO_MANY_REPLY: Final = error_reply(431, "Too many header fields")
 _TIMEOUT_REPLY: Final = error_reply(408, "Request Timeout")
 _REFUSED: Final = (0, H_NONE, b"")
 MAX_HELD_OUT: Final = 16 * 1024 * 1024  # response bytes one connection holds for its client's windows
+
+
+class H2Framing(Protocol):
+    """What the session asks of the core that frames HTTP/2: ``h2_core.H2Core`` (on h2), or a native one. Its
+    events are h2_core's (``H2_REQUEST``...); its docstrings say the rest."""
+
+    closed: bool
+
+    def feed(self, data: bytes, now: float, /) -> list[tuple[Any, ...]]: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def upgraded(self, method: str, path: str, query: str, headers: list[tuple[str, str]], /) -> tuple[Any, ...]: ...
+
+    def respond(self, sid: int, status: int, headers: Iterable[tuple[bytes, bytes]], body: bytes = b"",
+                end: bool = True, length: int = -1, /) -> bool: ...
+
+    def send(self, sid: int, data: bytes, end: bool = False, /) -> int: ...
+
+    def consume(self, sid: int, n: int, /) -> None: ...
+
+    def reset(self, sid: int, code: int = CANCEL, /) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+    def lost(self) -> None: ...
+
+    def finished(self) -> bool: ...
+
+    def busy(self) -> bool: ...
+
+    def held(self, sid: int, /) -> int: ...
+
+    def held_out(self) -> int: ...
+
+    def request_head(self, sid: int, /) -> tuple[str, str, str, list[tuple[str, str]]]: ...
+
+    def stalled(self, now: float, timeout: float, /) -> list[int]: ...
+
+    def unfinished(self, now: float, timeout: float, /) -> list[int]: ...
 
 
 class H2Link(Protocol):
@@ -222,11 +263,11 @@ class H2Session:
                  "nreq", "seen_nreq", "mark")
 
     def __init__(self, state: ServerState, link: H2Link, client: tuple[str, int] | None,
-                 server: tuple[str, int] | None, scheme: str, core: H2Core | None = None) -> None:
+                 server: tuple[str, int] | None, scheme: str, core: H2Framing | None = None) -> None:
         """``core``: one made already (``open_core``), for a connection upgraded from HTTP/1.1."""
         self.state = state
         self.link = link
-        self.core = core if core is not None else open_core(state)
+        self.core: H2Framing = core if core is not None else open_core(state)
         self.client = client
         self.server = server
         self.scheme = scheme
@@ -305,7 +346,7 @@ class H2Session:
         if self.closed and not self.channels:
             return
         self.closed = True
-        self.core.closed = True
+        self.core.lost()
         for channel in list(self.channels.values()):
             channel.lost()
         self._count()
@@ -322,7 +363,7 @@ class H2Session:
             if channel is not None:
                 channel.lost()
         for sid in core.unfinished(now, config.body_timeout):  # its request stopped arriving: HTTP/1.1's 408
-            method, path, query, headers = core.streams[sid].head
+            method, path, query, headers = core.request_head(sid)
             self._answer_logged(sid, _TIMEOUT_REPLY, method == "HEAD", method, path, query, headers, -1, 0)
         progressed = self.nreq != self.seen_nreq
         self._count()
@@ -332,7 +373,7 @@ class H2Session:
         if self.channels or progressed:
             self.mark = now
             return
-        limit = config.body_timeout if core.streams else config.keepalive_timeout
+        limit = config.body_timeout if core.busy() else config.keepalive_timeout
         if now - self.mark >= limit:
             self._close()
 

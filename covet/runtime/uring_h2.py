@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, final
 
-from covet.runtime.h2_core import H2Core
-from covet.runtime.h2_session import H2Session
+from covet.runtime.h2_session import H2Framing, H2Session
 from covet.runtime.uring_link import UringLink
 
 if TYPE_CHECKING:
@@ -25,7 +24,7 @@ class UringH2(UringLink):
 
     __slots__ = ("session",)
 
-    def __init__(self, owner: UringHTTP1, cid: int, h2: H2Core | None = None) -> None:
+    def __init__(self, owner: UringHTTP1, cid: int, h2: H2Framing | None = None) -> None:
         super().__init__(owner, cid)
         core = owner.core
         assert core is not None

@@ -41,7 +41,7 @@ from covet.runtime.ws_upgrade import Upgrade, is_websocket, refusal, start as st
 
 if TYPE_CHECKING:
     from covet._native import WSParser
-    from covet.runtime.h2_core import H2Core
+    from covet.runtime.h2_session import H2Framing
 
 __all__ = ["DirectCore", "UringCore", "UringChannel", "UringHTTP1"]
 
@@ -254,7 +254,7 @@ class UringHTTP1:
         self.loop.call_soon(self._h2, cid, ev[7], h2, ev)
         return None
 
-    def _h2(self, cid: int, rest: bytes, h2: H2Core | None, upgrade: tuple[Any, ...] | None) -> None:
+    def _h2(self, cid: int, rest: bytes, h2: H2Framing | None, upgrade: tuple[Any, ...] | None) -> None:
         """Switch ``cid`` to HTTP/2: after its preface (``rest`` followed it), or after the 101 to ``upgrade``, the
         request that asked for h2c (its core ``h2`` made already)."""
         core = self.core

@@ -228,6 +228,13 @@ static void authority_differential(const unsigned char *v, size_t n) {
 static void check_head(const h1_request *r, const h1_limits *lim) {
     size_t i, hosts = 0;
     const h1_header *host = NULL;
+    if (r->preface) {
+        /* HTTP/2's preface (H1_PREFACE_HEAD): "PRI *", no fields, no body, and a switch of protocols */
+        CHECK(r->method_len == 3 && memcmp(r->method, "PRI", 3) == 0);
+        CHECK(r->target_len == 1 && r->target[0] == '*' && r->path_len == 1 && r->query_len == 0);
+        CHECK(r->num_headers == 0 && r->body == H1_BODY_NONE && h1_asks_upgrade(r));
+        return;
+    }
     CHECK(is_tchar_str(r->method, r->method_len));
     CHECK(r->method_id != H1_M_CONNECT);
     CHECK(r->target_len >= 1 && r->target_len <= lim->max_target);
@@ -330,6 +337,7 @@ static void drain(h1_conn *c, const h1_limits *lim, run_result *rr) {
         switch (k) {
         case H1_EV_HEAD:
             CHECK(!rr->in_request);
+            CHECK(!ev.req->preface || rr->heads == 0); /* a connection's first head only */
             check_head(ev.req, lim);
             record_head(&rr->out, ev.req);
             rr->heads++;
