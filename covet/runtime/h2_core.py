@@ -83,6 +83,7 @@ PROTOCOL_ERROR: Final = int(ErrorCodes.PROTOCOL_ERROR)
 INTERNAL_ERROR: Final = int(ErrorCodes.INTERNAL_ERROR)
 COMPRESSION_ERROR: Final = int(ErrorCodes.COMPRESSION_ERROR)
 ENHANCE_YOUR_CALM: Final = int(ErrorCodes.ENHANCE_YOUR_CALM)
+FRAME_SIZE_ERROR: Final = int(ErrorCodes.FRAME_SIZE_ERROR)
 CANCEL: Final = int(ErrorCodes.CANCEL)
 REFUSED_STREAM: Final = int(ErrorCodes.REFUSED_STREAM)
 ENCODER_TABLE: Final = 4096  # the most HPACK table we keep for our responses, whatever the client offers
@@ -161,7 +162,8 @@ class _Guard:
     """Reads the 9-byte header of every frame before ``h2`` does, across any split of the input, and says whether
     the peer abuses the protocol (``why`` then names how)."""
 
-    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "kind", "want", "payload",
+    __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "code", "kind", "want",
+                 "payload",
                  "unknown")
 
     def __init__(self, limits: H2Limits) -> None:
@@ -173,6 +175,7 @@ class _Guard:
         self.control = _Bucket(limits.control_burst, limits.control_rate)
         self.empty = _Bucket(limits.empty_burst, limits.empty_rate)
         self.why = ""
+        self.code = ENHANCE_YOUR_CALM  # the GOAWAY's error code once ``why`` is said
         self.kind = -1  # the frame whose payload is being gathered (SETTINGS, WINDOW_UPDATE), -1: none
         self.want = 0  # its payload bytes still to gather
         self.payload = bytearray()
@@ -253,6 +256,10 @@ class _Guard:
         elif kind == _RST_STREAM:
             return self.charge(self.resets, now, "too many streams reset (rapid reset)")
         elif kind == _PING or kind == _SETTINGS:
+            if kind == _SETTINGS and flags & _ACK and length:
+                # RFC 9113 section 6.5 names the error: h2 would say PROTOCOL_ERROR.
+                self.why, self.code = "a SETTINGS acknowledgement with a payload", FRAME_SIZE_ERROR
+                return False
             if not flags & _ACK:
                 return self.charge(self.control, now, "too many PING or SETTINGS frames")
         elif (kind == _DATA and length == 0 and not flags & _END_STREAM) or kind == _PRIORITY:
@@ -344,7 +351,7 @@ class H2Core:
         self.now = now
         guard = self.guard
         if not guard.scan(data, now):
-            return self._goaway(ENHANCE_YOUR_CALM, guard.why)
+            return self._goaway(guard.code, guard.why)
         try:
             h2_events = self.h2.receive_data(data)
         except ProtocolError as exc:
