@@ -23,7 +23,7 @@ import h2.events
 import h2.settings
 import httpx
 import pytest
-from hyperframe.frame import DataFrame, Frame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame
 
 from conftest import TRANSPORTS, Server, app_server, read_response_simple
 
@@ -256,6 +256,24 @@ def frames_until_end(sock: socket.socket, sid: int) -> list[Frame]:
         buf += data
 
 
+def goaway_code(sock: socket.socket) -> int:
+    """The error code of the first GOAWAY the server sends, read raw."""
+    buf = b""
+    while True:
+        while len(buf) >= 9:
+            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
+            if len(buf) < 9 + length:
+                break
+            frame.parse_body(memoryview(buf[9:9 + length]))
+            buf = buf[9 + length:]
+            if isinstance(frame, GoAwayFrame):
+                return int(frame.error_code)
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed without a GOAWAY")
+        buf += data
+
+
 def closed_streams(srv: Server) -> int:
     return int(httpx.get(srv.url + "/h2/closed", timeout=10).json()["closed"])
 
@@ -395,19 +413,23 @@ def test_an_idle_connection_is_closed_after_the_keepalive_timeout(srv: Server) -
 def test_rapid_reset_ends_that_connection_and_nobody_else_notices(srv: Server) -> None:
     """CVE-2023-44487: streams opened and reset at once, thousands of them; past the budget the connection gets
     GOAWAY(ENHANCE_YOUR_CALM) while a well-behaved client goes on."""
-    attacker = RawH2(srv)
+    # (Made before connecting, in one write: h2's client takes long enough to build 3,000 streams under coverage
+    # that the connection would sit idle past the keep-alive timeout meanwhile.)
+    attack = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    attack.initiate_connection()
     for _ in range(3000):
-        sid = attacker.conn.get_next_available_stream_id()
-        attacker.conn.send_headers(sid, [(":method", "GET"), (":path", "/h2/endless"), (":scheme", "http"),
-                                         (":authority", "x")], end_stream=True)
-        attacker.conn.reset_stream(sid)
+        sid = attack.get_next_available_stream_id()
+        attack.send_headers(sid, [(":method", "GET"), (":path", "/h2/endless"), (":scheme", "http"),
+                                  (":authority", "x")], end_stream=True)
+        attack.reset_stream(sid)
+    sock = srv.connect()
+    sock.settimeout(10)
     try:
-        attacker.flush()
-        ev = attacker.read(h2.events.ConnectionTerminated)
-        assert ev.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
-    except (ConnectionError, OSError):
-        pass  # reset after its GOAWAY: what matters is below
-    attacker.close()
+        sock.sendall(attack.data_to_send())
+    except OSError:
+        pass  # cut off mid-write, after its GOAWAY: read it below
+    assert goaway_code(sock) == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+    sock.close()
     with httpx.Client(base_url=srv.url, timeout=10, http1=False, http2=True) as client:
         assert client.get("/counts/ok").json() == {"a": 1}
 

@@ -183,15 +183,16 @@ def test_workers_share_one_socket_and_each_serves(request: pytest.FixtureRequest
 
 @pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
 def test_reload_under_load_loses_no_request(request: pytest.FixtureRequest, project: Project) -> None:
-    """wrk at full load against two workers while they are reloaded five times, the handler edited before each:
-    no socket error, no non-2xx, and the last code answers."""
+    """wrk at full load against two workers while they are reloaded three times, the handler edited before each:
+    no socket error, no non-2xx, and the last code answers. (Five reloads cost CI 50 s more over six transports
+    and found nothing three do not.)"""
     transport = request.node.callspec.params["project"]
     srv = start(transport, project, "--workers", "2")
     try:
         wait_for("two workers", lambda: count(srv, r"covet: serving ") >= 2, srv=srv)
         load = Wrk(srv.url + "/who")
         try:
-            for n in range(2, 7):
+            for n in range(2, 5):
                 version = project.set(n)
                 done = count(srv, r"draining worker pid \d+ \(replaced\)") + 2
                 srv.proc.send_signal(signal.SIGHUP)

@@ -13,8 +13,9 @@ Rules:
    the route has more than ``HIGH_WATER`` unread: a route that does not read stops its client, not the server.
 4. While the link holds more than its high-water mark unsent, reading stops (what the peer provokes then waits in
    the peer); a stream that sends waits (``drained``) while its window is shut or the link is backed up.
-5. Timeouts are judged by the server's one-second ticker: an idle connection closes after ``keepalive_timeout``, an
-   unfinished request after ``body_timeout``, a stream whose window stays shut after ``write_timeout``.
+5. Timeouts are judged by the server's one-second ticker: a connection with no stream open closes after
+   ``keepalive_timeout``; a request held whole that stops arriving is answered 408 after ``body_timeout``; a stream
+   whose window stays shut is reset after ``write_timeout``.
 """
 
 from __future__ import annotations
@@ -370,11 +371,11 @@ class H2Session:
         if core.finished() and not self.channels:
             self._close()
             return
-        if self.channels or progressed:
+        if self.channels or progressed or core.busy():
+            # (An open stream has its own timeouts: the 408 above, the write timeout, a streamed body's.)
             self.mark = now
             return
-        limit = config.body_timeout if core.busy() else config.keepalive_timeout
-        if now - self.mark >= limit:
+        if now - self.mark >= config.keepalive_timeout:
             self._close()
 
     def shutdown(self) -> None:
