@@ -235,10 +235,9 @@ class RawH2:
         self.sock.close()
 
 
-def frames_until_end(sock: socket.socket, sid: int) -> list[Frame]:
-    """The frames of stream ``sid`` up to the one that ends it, read raw."""
+def raw_frames(sock: socket.socket) -> Iterator[Frame]:
+    """The frames the server sends, read raw, until it closes (ConnectionError then)."""
     buf = b""
-    out: list[Frame] = []
     while True:
         while len(buf) >= 9:
             frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
@@ -246,32 +245,27 @@ def frames_until_end(sock: socket.socket, sid: int) -> list[Frame]:
                 break
             frame.parse_body(memoryview(buf[9:9 + length]))
             buf = buf[9 + length:]
-            if frame.stream_id == sid:
-                out.append(frame)
-                if "END_STREAM" in frame.flags:
-                    return out
+            yield frame
         data = sock.recv(65536)
         if not data:
-            raise ConnectionError("closed before the stream ended")
+            raise ConnectionError("the server closed the connection")
         buf += data
+
+
+def frames_until_end(sock: socket.socket, sid: int) -> list[Frame]:
+    """The frames of stream ``sid`` up to the one that ends it."""
+    out: list[Frame] = []
+    for frame in raw_frames(sock):
+        if frame.stream_id == sid:
+            out.append(frame)
+            if "END_STREAM" in frame.flags:
+                return out
+    raise AssertionError("unreachable")
 
 
 def goaway_code(sock: socket.socket) -> int:
-    """The error code of the first GOAWAY the server sends, read raw."""
-    buf = b""
-    while True:
-        while len(buf) >= 9:
-            frame, length = Frame.parse_frame_header(memoryview(buf[:9]))
-            if len(buf) < 9 + length:
-                break
-            frame.parse_body(memoryview(buf[9:9 + length]))
-            buf = buf[9 + length:]
-            if isinstance(frame, GoAwayFrame):
-                return int(frame.error_code)
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("closed without a GOAWAY")
-        buf += data
+    """The error code of the first GOAWAY the server sends."""
+    return next(int(f.error_code) for f in raw_frames(sock) if isinstance(f, GoAwayFrame))
 
 
 def closed_streams(srv: Server) -> int:
