@@ -30,7 +30,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.access_record import HTTP2, AccessRecord
 from covet.runtime.body import TOO_LARGE, content_length, disconnected
 from covet.runtime.connection import ConnectionInfo
-from covet.runtime.encode import H_NONE, HeaderSeq, HeaderSet, error_reply
+from covet.runtime.encode import HeaderSeq, HeaderSet, error_reply
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.h2_core import (
     CANCEL,
@@ -59,7 +59,6 @@ _NO_BODY: Final = frozenset({204, 304})  # statuses whose responses carry no con
 _LONG_TARGET_REPLY: Final = error_reply(414, "Request target too long")
 _TOO_MANY_REPLY: Final = error_reply(431, "Too many header fields")
 _TIMEOUT_REPLY: Final = error_reply(408, "Request Timeout")
-_REFUSED: Final = (0, H_NONE, b"")
 MAX_HELD_OUT: Final = 16 * 1024 * 1024  # response bytes one connection holds for its client's windows
 
 
@@ -260,8 +259,8 @@ class H2Channel(AccessRecord):
 class H2Session:
     """One HTTP/2 connection: see the module's docstring."""
 
-    __slots__ = ("state", "link", "core", "client", "server", "scheme", "channels", "closed", "feeding", "paused",
-                 "nreq", "seen_nreq", "mark")
+    __slots__ = ("state", "link", "core", "client", "server", "scheme", "info", "channels", "closed", "feeding",
+                 "paused", "nreq", "seen_nreq", "mark")
 
     def __init__(self, state: ServerState, link: H2Link, client: tuple[str, int] | None,
                  server: tuple[str, int] | None, scheme: str, core: H2Framing | None = None) -> None:
@@ -272,6 +271,8 @@ class H2Session:
         self.client = client
         self.server = server
         self.scheme = scheme
+        # What a route that does not read its connection is given (one that does gets its stream's: ``_info``).
+        self.info = ConnectionInfo(client, server, scheme, "2", front=state.front)
         self.channels: dict[int, H2Channel] = {}  # the streams an exchange answers
         self.closed = False
         self.feeding = False  # inside ``feed``: writes wait for its end (rule 2)
@@ -411,13 +412,11 @@ class H2Session:
         state = self.state
         self.nreq += 1
         is_head = method == "HEAD"
-        refused = self._refusal(sid, path, query, headers)
-        if refused is not None:
-            if refused[0]:
-                self._answer_logged(sid, refused, is_head, method, path, query, headers, -1, 0)
+        if self._refused(sid, method, path, query, headers, None):
             return
         plan, params = state.dispatcher.resolve(method, path)
-        info = self._info(sid, headers)
+        # (Most routes never read their connection: they share one ConnectionInfo instead of one a stream.)
+        info = self._info(sid, headers) if plan.uses_conn else self.info
         reply = answer_now(state, plan, method, path, query, headers, body, params, info)
         if type(reply) is tuple:
             self._answer_logged(sid, reply, is_head, method, path, query, headers, plan.route_id, len(body))
@@ -430,12 +429,9 @@ class H2Session:
         """A request whose body is past ``max_body``: only a route that reads a stream gets it (413 otherwise)."""
         state = self.state
         self.nreq += 1
-        refused = self._refusal(sid, path, query, headers)
-        if refused is None and (content_length(headers) or 0) > state.config.max_upload:
-            refused = TOO_LARGE_REPLY  # known too large before any of it is read, as over HTTP/1.1
-        if refused is not None:
-            if refused[0]:
-                self._answer_logged(sid, refused, method == "HEAD", method, path, query, headers, -1, 0)
+        # (A body declared too large is refused before any of it is read, as over HTTP/1.1.)
+        over = TOO_LARGE_REPLY if (content_length(headers) or 0) > state.config.max_upload else None
+        if self._refused(sid, method, path, query, headers, over):
             return
         plan, params = state.dispatcher.resolve(method, path)
         channel = self._channel(sid, method == "HEAD", method, path, query, headers, plan.route_id, 0)
@@ -447,24 +443,28 @@ class H2Session:
         channel.exchange = exchange
         channel.body = exchange.body
 
-    def _refusal(self, sid: int, path: str, query: str,
-                 headers: list[tuple[str, str]]) -> tuple[int, HeaderSeq, bytes] | None:
-        """The answer to a request refused before its route runs (HTTP/1.1's limits, --limit-concurrency), or None;
-        a status of 0: the stream was refused (REFUSED_STREAM), the client may send it again."""
+    def _refused(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
+                 over: tuple[int, HeaderSeq, bytes] | None) -> bool:
+        """Whether the request is refused before its route runs: HTTP/1.1's limits (answered, and logged), ``over``
+        (answered too), --limit-concurrency (503), or the stream refused (REFUSED_STREAM: its client may send it
+        again)."""
         state = self.state
         config = state.config
         if self.core.held_out() > MAX_HELD_OUT:
             # Responses the client does not take already wait for its windows: no more until they go (each may be
             # as large as a handler makes it).
             self.core.reset(sid, REFUSED_STREAM)
-            return _REFUSED
+            return True
         if len(path) + len(query) + (1 if query else 0) > config.max_target:
-            return _LONG_TARGET_REPLY
-        if len(headers) > config.max_headers:
-            return _TOO_MANY_REPLY
-        if len(state.connections) > state.max_connections:  # --limit-concurrency
-            return UNAVAILABLE_REPLY
-        return None
+            over = _LONG_TARGET_REPLY
+        elif len(headers) > config.max_headers:
+            over = _TOO_MANY_REPLY
+        elif len(state.connections) > state.max_connections:  # --limit-concurrency
+            over = UNAVAILABLE_REPLY
+        if over is None:
+            return False
+        self._answer_logged(sid, over, method == "HEAD", method, path, query, headers, -1, 0)
+        return True
 
     def _channel(self, sid: int, is_head: bool, method: str, path: str, query: str, headers: list[tuple[str, str]],
                  route: int, received: int) -> H2Channel:
@@ -552,7 +552,7 @@ class H2Session:
     def _room(self, sid: int) -> bool:
         """Whether a response may be queued on ``sid``: False (and the stream is reset, ENHANCE_YOUR_CALM) while the
         connection holds more than MAX_HELD_OUT for its client's windows. (Streams are refused before their
-        handlers run too: ``_refusal``.)"""
+        handlers run too: ``_refused``.)"""
         core = self.core
         if core.held_out() <= MAX_HELD_OUT:
             return True
