@@ -32,7 +32,7 @@ H2_TRANSPORTS = TRANSPORTS
 
 @pytest.fixture(scope="module", params=H2_TRANSPORTS)
 def srv(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
-    server = app_server(request, request.param, "hardening", "built_hardening", "--keepalive-timeout", "1",
+    server = app_server(request, request.param, "hardening", "built_hardening", "--keepalive-timeout", "3",
                         "--body-timeout", "2", env={"COVET_TEST_STATIC": str(static_root)})
     yield server
     code, log = server.stop()
@@ -366,9 +366,9 @@ def test_a_client_that_half_closes_still_gets_its_answers(srv: Server) -> None:
 
 
 def test_a_busy_connection_is_not_closed_as_idle(srv: Server) -> None:
-    """Requests 0.4 s apart for 3 s on a server whose keep-alive timeout is 1 s (hostile review, finding 2)."""
+    """Requests 0.4 s apart for 5 s on a server whose keep-alive timeout is 3 s (hostile review, finding 2)."""
     client = RawH2(srv)
-    for _ in range(8):
+    for _ in range(13):
         assert client.body(client.get("/counts/ok")) == b'{"a":1}'
         time.sleep(0.4)
     assert not any(isinstance(e, h2.events.ConnectionTerminated) for e in client.events)
@@ -390,8 +390,8 @@ def test_a_client_that_vanishes_mid_stream_is_forgotten(srv: Server) -> None:
 
 
 def test_an_idle_connection_is_closed_after_the_keepalive_timeout(srv: Server) -> None:
-    """No stream open for --keepalive-timeout (1 s here): GOAWAY(NO_ERROR), then the close. A PING does not keep a
-    connection alive; a request does."""
+    """No stream open for --keepalive-timeout (3 s here: 1 s closed h2load's connections when CI's load starved it
+    for a tick): GOAWAY(NO_ERROR), then the close. A PING does not keep a connection alive; a request does."""
     client = RawH2(srv)
     assert client.body(client.get("/counts/ok")) == b'{"a":1}'
     started = time.monotonic()
@@ -400,7 +400,7 @@ def test_an_idle_connection_is_closed_after_the_keepalive_timeout(srv: Server) -
     goaway = client.read(h2.events.ConnectionTerminated)
     assert goaway.error_code == 0
     assert client.sock.recv(65536) == b""
-    assert 0.9 <= time.monotonic() - started <= 4
+    assert 2.9 <= time.monotonic() - started <= 6
     client.close()
 
 
