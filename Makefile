@@ -45,12 +45,12 @@ NATIVE_FAST := $(VENV)/.native-fast
 NATIVE_COV  := $(VENV)/.native-coverage
 $(NATIVE_FAST): $(RTSTAMP) $(NATIVE) setup.py
 	@echo "make: building the C core (covet/_native, -O3)"
-	@rm -f covet/_native.*.so $(NATIVE_COV)
+	@rm -f covet/_native.*.so covet/_h2native.*.so $(NATIVE_COV)
 	@COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace
 	@touch $@
 
 $(NATIVE_COV): $(RTSTAMP) $(STAMP) $(NATIVE) setup.py
-	rm -f covet/_native.*.so $(NATIVE_FAST)
+	rm -f covet/_native.*.so covet/_h2native.*.so $(NATIVE_FAST)
 	COVET_COVERAGE=1 COVET_PURE_BUILD=1 $(PY) setup.py -q build_ext --inplace \
 	  --build-lib build/coverage/lib --build-temp build/coverage/temp
 	touch $@
@@ -61,8 +61,8 @@ run: $(NATIVE_FAST)
 
 # System packages the tests use (curl, chromium for the /docs page, promtool from Debian's prometheus for
 # tests/test_metrics.py, wrk for tests/test_supervisor.py's load, redis-server for tests/test_broadcast.py), the fuzzer needs (clang), the C format check of native/tests/run.sh needs
-# (clang-format), and the io_uring core's TLS builds against (OpenSSL's headers, libssl-dev); installed only
-# when missing.
+# (clang-format), the io_uring core's TLS builds against (OpenSSL's headers, libssl-dev), and HTTP/2's native
+# framing builds against (nghttp2's, libnghttp2-dev: without them HTTP/2 is framed by h2); installed only when missing.
 system-deps:
 	@missing=""; \
 	command -v curl >/dev/null || missing="$$missing curl"; \
@@ -76,6 +76,7 @@ system-deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v h2load >/dev/null || missing="$$missing nghttp2-client"; \
 	test -f /usr/include/openssl/ssl.h || missing="$$missing libssl-dev"; \
+	test -f /usr/include/nghttp2/nghttp2.h || missing="$$missing libnghttp2-dev"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing; \
 	  else echo "make: please install:$$missing (apt-get install$$missing)"; exit 1; fi; \

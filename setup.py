@@ -52,6 +52,23 @@ if os.environ.get("COVET_COVERAGE") == "1":
     flags += ["-O0", "--coverage"]
     link_flags.append("--coverage")
 
+
+def h2_extensions() -> list[Extension]:
+    """covet._h2native, HTTP/2 framed by nghttp2, where its headers are (`make system-deps` installs libnghttp2-dev);
+    without them the server frames HTTP/2 with h2. COVET_NO_NGHTTP2=1 builds without it."""
+    if os.environ.get("COVET_NO_NGHTTP2") == "1" or not os.path.exists("/usr/include/nghttp2/nghttp2.h"):
+        print("setup.py: nghttp2's headers are missing; HTTP/2 is framed by h2 (pure Python)")
+        return []
+    return [Extension(
+        "covet._h2native",
+        sources=["native/h2_server.c", "native/h2_binding.c", "native/fields.c", "native/h1_parser.c"],
+        include_dirs=["native"],
+        extra_compile_args=flags,
+        extra_link_args=link_flags,
+        libraries=["nghttp2"],
+    )]
+
+
 setup(
     ext_modules=[
         Extension(
@@ -68,6 +85,7 @@ setup(
             # OpenSSL for the io_uring core's TLS (native/uring_tls.c); `make system-deps` installs libssl-dev.
             libraries=["ssl", "crypto"] if sys.platform == "linux" else [],
         ),
+        *h2_extensions(),
         *runtime_extensions(),
     ]
 )

@@ -616,6 +616,10 @@ class H2Core:
         """Some stream is open (a request arriving, or a response not all sent)."""
         return bool(self.streams)
 
+    def open_streams(self) -> list[int]:
+        """The streams open (a request arriving, or a response not all sent), in no order."""
+        return list(self.streams)
+
     def request_head(self, sid: int) -> tuple[str, str, str, list[tuple[str, str]]]:
         """An open stream's request: method, path, query, headers."""
         return self.streams[sid].head

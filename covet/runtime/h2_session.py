@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Iterable
 from typing import Any, Final, Protocol, final
 
@@ -47,9 +48,10 @@ from covet.runtime.h2_core import (
     H2Core,
     H2Limits,
 )
+from covet.runtime.h2c import settings_payload
 from covet.runtime.state import ServerState
 
-__all__ = ["H2Channel", "H2Framing", "H2Link", "H2Session", "open_core"]
+__all__ = ["FRAMING", "H2Channel", "H2Framing", "H2Link", "H2Session", "NATIVE_CORE", "open_core"]
 
 log = logging.getLogger("covet.http2")
 
@@ -121,10 +123,32 @@ class H2Link(Protocol):
         """More is waiting to be sent than the high-water mark."""
 
 
-def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Core:
-    """An HTTP/2 connection's core, with the server's limits; ``upgrade``: see ``H2Core`` (ValueError)."""
+def _native_core() -> Any:
+    """covet._h2native.H2Native, when the build has it (nghttp2's headers were there) and COVET_H2_FRAMING does not
+    ask for h2."""
+    if os.environ.get("COVET_H2_FRAMING", "") == "h2":
+        return None
+    try:
+        from covet._h2native import H2Native
+    except ImportError:
+        return None
+    return H2Native
+
+
+NATIVE_CORE: Final[Any] = _native_core()
+FRAMING: Final = "h2" if NATIVE_CORE is None else "nghttp2"
+"""What frames HTTP/2 in this process: nghttp2 (native, the fast path) or h2 (pure Python, the fallback)."""
+
+
+def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Framing:
+    """An HTTP/2 connection's core, with the server's limits; ``upgrade``: an h2c upgrade's HTTP2-Settings, as sent
+    (ValueError when they are not valid)."""
     config = state.config
-    return H2Core(H2Limits(max_header_bytes=config.max_header_bytes, max_body=config.max_body), upgrade)
+    limits = H2Limits(max_header_bytes=config.max_header_bytes, max_body=config.max_body)
+    if NATIVE_CORE is None:
+        return H2Core(limits, upgrade)
+    core: H2Framing = NATIVE_CORE(limits, None if upgrade is None else settings_payload(upgrade))
+    return core
 
 
 def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:

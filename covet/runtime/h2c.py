@@ -7,11 +7,22 @@ connection switches.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Final
 
-__all__ = ["SWITCH", "settings_of"]
+__all__ = ["SWITCH", "settings_of", "settings_payload"]
 
 SWITCH: Final = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+
+
+def settings_payload(value: bytes) -> bytes:
+    """An ``HTTP2-Settings`` value decoded: a SETTINGS frame's payload (ValueError when it is not base64url)."""
+    try:
+        # (sent without base64's padding, which Python's decoder wants back)
+        return base64.b64decode(value + b"=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"HTTP2-Settings not valid: {exc}") from exc
 
 
 def settings_of(headers: list[tuple[str, str]]) -> bytes | None:
