@@ -124,8 +124,17 @@ static int charge(h2_server *s, h2_bucket *b, const char *why) {
     return bucket_take(b, s->now) ? 0 : fail(s, H2_ENHANCE_YOUR_CALM, why);
 }
 
-static int guard_frame(h2_server *s, unsigned kind, unsigned flags, uint32_t length) {
+static int guard_frame(h2_server *s, unsigned kind, unsigned flags, uint32_t length, int32_t sid) {
     h2_guard *g = &s->guard;
+    if ((kind == F_DATA || kind == F_HEADERS) && (sid & 1)) {
+        /* After the stream ended both ways (RFC 9113 section 5.1, "closed"): a connection error. (nghttp2 keeps no
+         * closed stream without priorities, and would ignore the frame.) */
+        for (size_t i = 0; i < sizeof s->closed_sids / sizeof s->closed_sids[0]; i++)
+            if (s->closed_sids[i] == sid)
+                return fail(s, H2_STREAM_CLOSED, "a frame on a closed stream");
+    }
+    if (kind == F_PRIORITY && sid == 0)
+        return fail(s, H2_PROTOCOL_ERROR, "PRIORITY on stream 0");
     if (kind == F_HEADERS || kind == F_CONTINUATION) {
         g->block = (kind == F_CONTINUATION && g->block >= 0 ? g->block : 0) + (int64_t)length;
         if (g->block > (int64_t)s->lim.max_header_bytes)
@@ -151,8 +160,9 @@ static int guard_frame(h2_server *s, unsigned kind, unsigned flags, uint32_t len
 static int guard_payload_byte(h2_server *s, uint8_t byte) {
     h2_guard *g = &s->guard;
     uint32_t at = g->pos++;
-    if (g->kind == F_WINDOW_UPDATE) {
-        g->acc = (g->acc << 8) | byte;
+    if (g->kind == F_WINDOW_UPDATE || g->kind == F_PRIORITY) {
+        if (at < 4)
+            g->acc = (g->acc << 8) | byte;
         return 0;
     }
     uint32_t in_entry = at % 6;
@@ -182,6 +192,12 @@ static int guard_scan(h2_server *s, const uint8_t *data, size_t n) {
                     return -1;
             g->want -= (uint32_t)step;
             i += step;
+            if (!g->want && g->kind == F_PRIORITY && (int32_t)(g->acc & 0x7fffffffu) == g->sid) {
+                /* A stream cannot depend on itself (section 5.3.1): a stream error, once nghttp2 read the rest. */
+                if (g->nself == sizeof g->self / sizeof g->self[0])
+                    return fail(s, H2_PROTOCOL_ERROR, "streams that depend on themselves");
+                g->self[g->nself++] = g->sid;
+            }
             if (!g->want && g->kind == F_WINDOW_UPDATE && g->pos == 4) {
                 uint32_t increment = g->acc & 0x7fffffffu;
                 if (increment > 0 && increment < SMALL_WINDOW_UPDATE &&
@@ -206,9 +222,13 @@ static int guard_scan(h2_server *s, const uint8_t *data, size_t n) {
         g->head_len = 0;
         uint32_t length = ((uint32_t)g->head[0] << 16) | ((uint32_t)g->head[1] << 8) | g->head[2];
         unsigned kind = g->head[3], flags = g->head[4];
-        if (guard_frame(s, kind, flags, length) < 0)
+        int32_t sid = (int32_t)((((uint32_t)g->head[5] & 0x7f) << 24) | ((uint32_t)g->head[6] << 16) |
+                                ((uint32_t)g->head[7] << 8) | g->head[8]);
+        if (guard_frame(s, kind, flags, length, sid) < 0)
             return -1;
-        if ((kind == F_SETTINGS || kind == F_WINDOW_UPDATE) && length > 0 && length <= 16384) {
+        g->sid = sid;
+        if ((kind == F_SETTINGS || kind == F_WINDOW_UPDATE || (kind == F_PRIORITY && length == 5)) && length > 0 &&
+            length <= 16384) {
             g->kind = (int)kind;
             g->want = length;
             g->pos = 0;
@@ -507,6 +527,8 @@ static void ahead_add(h2_server *s, int32_t sid, uint64_t n) {
     s->nahead++;
 }
 
+static int recently_reset(const h2_server *s, int32_t sid);
+
 /* -- nghttp2's callbacks ------------------------------------------------------------------------------------------ */
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user) {
@@ -578,6 +600,10 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
         if (st == NULL)
             return 0;
         if (frame->headers.cat == NGHTTP2_HCAT_REQUEST && !st->is_request) {
+            if ((frame->hd.flags & NGHTTP2_FLAG_PRIORITY) && frame->headers.pri_spec.stream_id == sid) {
+                submit_reset(s, sid, H2_PROTOCOL_ERROR); /* a stream cannot depend on itself (section 5.3.1) */
+                return 0;
+            }
             if (request_head(s, st, ends) < 0)
                 return NGHTTP2_ERR_CALLBACK_FAILURE;
         } else if (ends && ended(s, st) < 0) {
@@ -670,6 +696,8 @@ static int on_stream_close(nghttp2_session *session, int32_t sid, uint32_t code,
         if (!s->closed)
             rv = emit(s, H2_EV_RESET, sid, code, NULL, NULL, 0);
     }
+    if (code == H2_NO_ERROR && st->ended && !recently_reset(s, sid))
+        s->closed_sids[s->nclosed++ % (sizeof s->closed_sids / sizeof s->closed_sids[0])] = sid;
     (void)nghttp2_session_set_stream_user_data(session, sid, NULL);
     stream_free(s, st);
     return rv < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
@@ -818,6 +846,8 @@ int h2_server_init(h2_server *s, const h2_limits *lim, h2_emit_fn emit_fn, void 
     }
     nghttp2_option_set_no_auto_window_update(opt, 1); /* credit goes back as the application consumes */
     nghttp2_option_set_max_deflate_dynamic_table_size(opt, ENCODER_TABLE);
+    /* Without priorities nghttp2 keeps no closed stream: s->closed_sids remembers the last ones instead. */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
     /* The guard's bucket counts resets, on the transport's clock: nghttp2's own (1000, then 33 a second, on its
      * clock) would end a client that resets steadily within the guard's rate. */
@@ -857,6 +887,7 @@ int h2_server_init(h2_server *s, const h2_limits *lim, h2_emit_fn emit_fn, void 
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim->window},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, lim->max_frame_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1}, /* priorities are ignored (RFC 9113 section 5.3.1) */
     };
     if (nghttp2_submit_settings(s->session, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0)
         goto nomem;
@@ -929,6 +960,23 @@ static void goaway(h2_server *s, uint32_t code, const char *why) {
     end(s, code, why);
 }
 
+/* -1 when one of them is idle: nghttp2 sends no RST_STREAM on an idle stream, so the connection ends instead
+ * (section 5.4.1 allows it). */
+static int reset_self_dependent(h2_server *s) {
+    h2_guard *g = &s->guard;
+    uint32_t n = g->nself;
+    g->nself = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        h2_stream *st = h2_find(s, g->self[i]);
+        if (st == NULL && g->self[i] > s->highest)
+            return fail(s, H2_PROTOCOL_ERROR, "a stream that depends on itself");
+        if (st != NULL)
+            open_unlink(s, st);
+        submit_reset(s, g->self[i], H2_PROTOCOL_ERROR);
+    }
+    return 0;
+}
+
 int h2_feed(h2_server *s, const uint8_t *data, size_t len, double now) {
     if (s->closed)
         return 0;
@@ -959,7 +1007,7 @@ int h2_feed(h2_server *s, const uint8_t *data, size_t len, double now) {
         uint32_t code = rv == NGHTTP2_ERR_FLOODED ? H2_ENHANCE_YOUR_CALM : H2_PROTOCOL_ERROR;
         goaway(s, code,
                rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? "not the HTTP/2 connection preface" : nghttp2_strerror((int)rv));
-    } else if (h2_pump(s) < 0) {
+    } else if (reset_self_dependent(s) < 0 || h2_pump(s) < 0) {
         goaway(s, s->fail_code, s->fail_why);
     } else if (s->lib_goaway) {
         end(s, s->lib_code, s->lib_why[0] ? s->lib_why : "a protocol error");

@@ -34,6 +34,7 @@ enum {
     H2_NO_ERROR = 0x0,
     H2_PROTOCOL_ERROR = 0x1,
     H2_INTERNAL_ERROR = 0x2,
+    H2_STREAM_CLOSED = 0x5,
     H2_FRAME_SIZE_ERROR = 0x6,
     H2_REFUSED_STREAM = 0x7,
     H2_CANCEL = 0x8,
@@ -119,12 +120,15 @@ typedef struct h2_bucket {
 typedef struct h2_guard {
     uint8_t head[9];
     uint32_t head_len;
-    uint64_t skip; /* bytes still to pass (the preface, then payloads) */
-    int64_t block; /* bytes of the header block being received, -1: none open */
-    int kind;      /* the frame whose payload is read as it comes (SETTINGS, WINDOW_UPDATE), -1: none */
-    uint32_t want; /* its payload bytes still to read */
-    uint32_t pos;  /* bytes of it read */
-    uint32_t acc;  /* a SETTINGS identifier or the increment being read */
+    uint64_t skip;   /* bytes still to pass (the preface, then payloads) */
+    int64_t block;   /* bytes of the header block being received, -1: none open */
+    int kind;        /* the frame whose payload is read as it comes (SETTINGS, WINDOW_UPDATE), -1: none */
+    uint32_t want;   /* its payload bytes still to read */
+    uint32_t pos;    /* bytes of it read */
+    uint32_t acc;    /* a SETTINGS identifier, an increment or a PRIORITY's dependency being read */
+    int32_t sid;     /* the stream of the frame being read */
+    int32_t self[8]; /* streams a PRIORITY made depend on themselves in this input: reset after nghttp2 reads it */
+    uint32_t nself;
     uint16_t unknown[17];
     uint32_t nunknown;
     h2_bucket resets, control, empty;
@@ -154,6 +158,8 @@ typedef struct h2_server {
     int32_t highest;    /* the highest stream id of a client's HEADERS */
     int32_t resets[64]; /* the streams we sent RST_STREAM on lately (a ring) */
     uint32_t nresets;
+    int32_t closed_sids[64]; /* the streams that ended both ways lately (a ring) */
+    uint32_t nclosed;
     int closed;
     int emit_failed;
     int failing; /* a callback ended the connection: fail_code and fail_why say how */

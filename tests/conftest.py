@@ -21,8 +21,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPS = ["uring", "uvloop", "asyncio"]
-_LINE = re.compile(
-    r"covet: serving https?://([^ ]+):(\d+) \(handlers=(\w+)(?:, [^)]*?)?, loop=(\w+), server runtime=(\w+)\)")
+_LINE = re.compile(r"covet: serving https?://([^ ]+):(\d+) \(handlers=(\w+)(?:, [^)]*?)?, loop=(\w+), "
+                   r"server runtime=(\w+), http2=(\w+)[^)]*\)")
 
 
 class Server:
@@ -62,6 +62,7 @@ class Server:
         m = self._match
         self.host, self.port = m.group(1), int(m.group(2))
         self.mode, self.loop, self.runtime = m.group(3), m.group(4), m.group(5)
+        self.framing = m.group(6)  # what frames HTTP/2: nghttp2, or h2 (COVET_H2_FRAMING=h2, or a build without it)
         self.scheme = "https" if "serving https://" in m.group(0) else "http"
         self.url = f"{self.scheme}://{self.host}:{self.port}"
 
@@ -114,6 +115,8 @@ def checkout_path(*first: Path) -> str:
 
 # Every transport the example app is tested on: mode (interpreted or compiled) x I/O loop.
 TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
+# HTTP/2's tests: every transport with nghttp2's framing, and h2's (the fallback) on one loop per mode.
+H2_TRANSPORTS = [*TRANSPORTS, "interpreted-asyncio+h2", "compiled-uring+h2"]
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
@@ -185,6 +188,9 @@ def app_server(request: pytest.FixtureRequest, transport: str, module: str, buil
                env: dict[str, str] | None = None, glue_only: bool = False) -> Server:
     """tests/apps/<module>.py on ``transport`` ("compiled-uvloop", ...); compiled from the ``built_fixture`` build.
     ``glue_only``: the build keeps the app's module interpreted, and every route's glue is compiled, calling it."""
+    transport, _, framing = transport.partition("+")
+    if framing:  # "compiled-uring+h2": HTTP/2 framed by h2, where nghttp2 would be
+        env = dict(env or {}, COVET_H2_FRAMING=framing)
     mode, loop = transport.split("-")
     if mode == "compiled" and glue_only:
         built = request.getfixturevalue(built_fixture)

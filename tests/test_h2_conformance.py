@@ -30,8 +30,7 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
-from conftest import TRANSPORTS, Server, app_server
-from covet.runtime.h2_session import FRAMING
+from conftest import H2_TRANSPORTS, Server, app_server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -39,7 +38,7 @@ NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x
 STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, COMPRESSION_ERROR = 0x5, 0x6, 0x7, 0x9
 
 
-@pytest.fixture(scope="module", params=TRANSPORTS)
+@pytest.fixture(scope="module", params=H2_TRANSPORTS)
 def srv(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
     server = app_server(request, request.param, "hardening", "built_hardening",
                         env={"COVET_TEST_STATIC": str(static_root)})
@@ -436,7 +435,7 @@ def test_h2spec_case(srv: Server, case: Case) -> None:
         c.close()
     assert case.expect(got), f"{case.section} {case.what}: got {got}"
     if case.section in CONNECTION_FOR_STREAM:  # (the list says what h2 does; keep it true. nghttp2 keeps to the RFC)
-        assert got[0] == ("goaway" if FRAMING == "h2" else "reset")  # type: ignore[index]
+        assert got[0] == ("goaway" if srv.framing == "h2" else "reset")  # type: ignore[index]
 
 
 def test_3_5_an_invalid_preface_ends_the_connection(srv: Server) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any, Final, Protocol, final
 
@@ -48,6 +47,7 @@ from covet.runtime.h2_core import (
     H2Core,
     H2Limits,
 )
+from covet.runtime.h2_framing import FRAMING, NATIVE_CORE
 from covet.runtime.h2c import settings_payload
 from covet.runtime.state import ServerState
 
@@ -121,23 +121,6 @@ class H2Link(Protocol):
 
     def backed_up(self) -> bool:
         """More is waiting to be sent than the high-water mark."""
-
-
-def _native_core() -> Any:
-    """covet._h2native.H2Native, when the build has it (nghttp2's headers were there) and COVET_H2_FRAMING does not
-    ask for h2."""
-    if os.environ.get("COVET_H2_FRAMING", "") == "h2":
-        return None
-    try:
-        from covet._h2native import H2Native
-    except ImportError:
-        return None
-    return H2Native
-
-
-NATIVE_CORE: Final[Any] = _native_core()
-FRAMING: Final = "h2" if NATIVE_CORE is None else "nghttp2"
-"""What frames HTTP/2 in this process: nghttp2 (native, the fast path) or h2 (pure Python, the fallback)."""
 
 
 def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Framing:

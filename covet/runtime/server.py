@@ -28,6 +28,7 @@ from covet.runtime.accept import Acceptor
 from covet.runtime.accesslog import AccessLogWriter
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
+from covet.runtime.h2_framing import FRAMING_NAME
 from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener
 from covet.runtime.state import ServerState
 from covet.runtime.threadpool import HandlerPool
@@ -239,7 +240,8 @@ def _announce(sock: socket.socket, mode: str, loop_name: str, link: WorkerLink |
     runtime = "compiled" if RUNTIME_COMPILED else "interpreted"
     # "handlers=" is how the application's routes run (their glue compiled by `covet build`, or not); "server
     # runtime=" is CovetPy's own request path (mypyc-compiled, or pure Python): two independent facts.
-    say(f"covet: serving {describe(sock, scheme)} (handlers={mode}, loop={loop_name}, server runtime={runtime})")
+    say(f"covet: serving {describe(sock, scheme)} (handlers={mode}, loop={loop_name}, server runtime={runtime}, "
+        f"http2={FRAMING_NAME})")
     if link is not None:
         link.ready()
 

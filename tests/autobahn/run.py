@@ -42,7 +42,7 @@ DEFLATE_SAMPLE = [f"{group}.{n}" for group in [*(f"12.{g}" for g in range(1, 6))
                   for n in (1, 2)]
 FAST = ["1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "10.*", *DEFLATE_SAMPLE]
 SERVER_ARGS = ["--ws-max-size", str(16 << 20), "--ws-ping-interval", "0", "--no-access-log"]
-_SERVING = re.compile(r"covet: serving http://([^ ]+):(\d+) \(handlers=\w+, loop=(\w+), server runtime=(\w+)\)")
+_SERVING = re.compile(r"covet: serving http://([^ ]+):(\d+) \(handlers=\w+, loop=(\w+), server runtime=(\w+)[^)]*\)")
 
 
 class RunError(Exception):
