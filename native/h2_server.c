@@ -55,7 +55,7 @@ static int buf_append(h2_buf *b, const void *data, size_t len) {
     if (b->off && b->off == b->len)
         b->off = b->len = 0;
     if (len > b->cap - b->len) {
-        if (b->off >= b->cap / 2) { /* taken from the front: slide what is left down first */
+        if (b->off > 0 && b->off >= b->cap / 2) { /* taken from the front: slide what is left down first */
             memmove(b->p, b->p + b->off, b->len - b->off);
             b->len -= b->off;
             b->off = 0;
@@ -452,10 +452,15 @@ static int request_head(h2_server *s, h2_stream *st, int ends) {
         return 0;
     }
     if (st->authority.name_len && !st->has_host) { /* routes see what HTTP/1.1 would give them */
-        static const uint8_t host[] = "host";
-        h2_field f;
-        if (head_add(st, &f, host, 4, (const uint8_t *)h2_at(st, st->authority.value), st->authority.value_len) < 0 ||
-            field_push(st, &f) < 0)
+        /* (room first: the value is copied from the buffer it is appended to) */
+        uint32_t vlen = st->authority.value_len;
+        size_t at = st->head.len;
+        if (buf_append(&st->head, NULL, 4 + (size_t)vlen) < 0 || st->head.len > UINT32_MAX / 2)
+            return fail(s, H2_INTERNAL_ERROR, "out of memory");
+        memcpy(st->head.p + at, "host", 4);
+        memcpy(st->head.p + at + 4, st->head.p + st->authority.value, vlen);
+        h2_field f = {(uint32_t)at, 4, (uint32_t)at + 4, vlen};
+        if (field_push(st, &f) < 0)
             return fail(s, H2_INTERNAL_ERROR, "out of memory");
         memmove(st->fields + 1, st->fields, (st->nfields - 1) * sizeof *st->fields);
         st->fields[0] = f;
@@ -949,6 +954,8 @@ static void end(h2_server *s, uint32_t code, const char *why) {
 static void goaway(h2_server *s, uint32_t code, const char *why) {
     if (s->closed)
         return;
+    if (why == NULL) /* (an emit that failed: no memory for the event) */
+        why = "out of memory";
     int32_t last = nghttp2_session_get_last_proc_stream_id(s->session);
     if (s->last_sid >= 0 && s->last_sid < last)
         last = (int32_t)s->last_sid;
@@ -970,9 +977,12 @@ static int reset_self_dependent(h2_server *s) {
         h2_stream *st = h2_find(s, g->self[i]);
         if (st == NULL && g->self[i] > s->highest)
             return fail(s, H2_PROTOCOL_ERROR, "a stream that depends on itself");
-        if (st != NULL)
-            open_unlink(s, st);
         submit_reset(s, g->self[i], H2_PROTOCOL_ERROR);
+        if (st != NULL && st->open) { /* its route learns as of any stream the client's error resets */
+            open_unlink(s, st);
+            if (emit(s, H2_EV_RESET, g->self[i], H2_PROTOCOL_ERROR, NULL, NULL, 0) < 0)
+                return -1;
+        }
     }
     return 0;
 }

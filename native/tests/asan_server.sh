@@ -24,6 +24,11 @@ n="$root/native"
     "$n/uring_probe.c" \
     "$n/uring_ring.c" "$n/uring_engine.c" "$n/uring_conns.c" "$n/uring_tls.c" "$n/uring_http1.c" "$n/uring_direct.c" \
     "$n/uring_server.c" -lssl -lcrypto
+# HTTP/2's framing on nghttp2 (the system's library, not instrumented; our side of it is).
+"$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
+    -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+    -I"$n" -I"$inc" -o "$work/covet/_h2native$suffix" \
+    "$n/h2_server.c" "$n/h2_binding.c" "$n/fields.c" "$n/h1_parser.c" -lnghttp2
 
 cd "$work"
 export COVET_TEST_SERVER_PRELOAD="$("$cc" -print-file-name=libasan.so)"
@@ -41,8 +46,10 @@ LD_PRELOAD="$COVET_TEST_SERVER_PRELOAD" "$py" -c 'import covet._native'
 # TLS: test_tls.py's io_uring cases and test_uring_tls.py's hostile clients, through native/uring_tls.c.
 # WebSockets: the core's raw mode (native/uring_http1.c) and the frame parser, but for the tests that bound the
 # server's memory (ASan's redzones and quarantine are not the server's).
+# HTTP/2: the nghttp2 core in the servers (test_http2, the conformance cases); in process, fuzz_h2.c runs it under
+# ASan and UBSan.
 "$py" -m pytest -q -n 2 -p no:cacheprovider tests/test_uring_server.py tests/test_http1_server.py tests/test_api.py \
     tests/test_uploads.py tests/test_accesslog.py tests/test_metrics.py tests/test_tls.py tests/test_uring_tls.py \
-    tests/test_websockets.py \
+    tests/test_websockets.py tests/test_http2.py tests/test_h2_conformance.py \
     -k "(interpreted-uring and not compiled and not memory_stays_bounded and not ten_thousand and not grow \
         and not stops_the_reading and not reads_nothing and not bad_compressed) or direct_core"
