@@ -245,29 +245,38 @@ static PyObject *H2Native_upgraded(H2NativeObject *self, PyObject *const *args, 
         PyUnicode_GET_LENGTH(args[2]) ? PyUnicode_FromFormat("%U?%U", args[1], args[2]) : Py_NewRef(args[1]);
     if (target == NULL)
         return NULL;
-    Py_ssize_t mlen, plen;
-    const char *m = PyUnicode_AsUTF8AndSize(args[0], &mlen);
-    const char *p = m ? PyUnicode_AsUTF8AndSize(target, &plen) : NULL;
-    int rv = p ? h2_stream_set_head(st, m, (size_t)mlen, p, (size_t)plen) : 0;
+    /* (Latin-1 both ways: what HTTP/1.1's parser decoded, and what the events decode) */
+    PyObject *mb = PyUnicode_AsLatin1String(args[0]);
+    PyObject *pb = mb ? PyUnicode_AsLatin1String(target) : NULL;
     Py_DECREF(target);
-    if (p == NULL)
+    int rv = pb ? h2_stream_set_head(st, PyBytes_AS_STRING(mb), (size_t)PyBytes_GET_SIZE(mb), PyBytes_AS_STRING(pb),
+                                     (size_t)PyBytes_GET_SIZE(pb))
+                : 0;
+    Py_XDECREF(mb);
+    Py_XDECREF(pb);
+    if (pb == NULL)
         return NULL;
     for (Py_ssize_t i = 0; rv == 0 && i < PyList_GET_SIZE(args[3]); i++) {
         PyObject *pair = PyList_GET_ITEM(args[3], i);
-        Py_ssize_t nlen, vlen;
-        const char *name, *value;
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-            (name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(pair, 0), &nlen)) == NULL ||
-            (value = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(pair, 1), &vlen)) == NULL) {
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_TypeError, "upgraded(): headers are (str, str) pairs");
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            PyErr_SetString(PyExc_TypeError, "upgraded(): headers are (str, str) pairs");
             return NULL;
         }
+        PyObject *nb = PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 0));
+        PyObject *vb = nb ? PyUnicode_AsLatin1String(PyTuple_GET_ITEM(pair, 1)) : NULL;
+        if (vb == NULL) {
+            Py_XDECREF(nb);
+            return NULL;
+        }
+        const char *name = PyBytes_AS_STRING(nb);
+        size_t nlen = (size_t)PyBytes_GET_SIZE(nb);
         int skip = 0;
         for (int j = 0; j < 3; j++)
-            skip |= (size_t)nlen == strlen(dropped[j]) && memcmp(name, dropped[j], (size_t)nlen) == 0;
+            skip |= nlen == strlen(dropped[j]) && memcmp(name, dropped[j], nlen) == 0;
         if (!skip)
-            rv = h2_stream_add_field(st, name, (size_t)nlen, value, (size_t)vlen);
+            rv = h2_stream_add_field(st, name, nlen, PyBytes_AS_STRING(vb), (size_t)PyBytes_GET_SIZE(vb));
+        Py_DECREF(nb);
+        Py_DECREF(vb);
     }
     if (rv < 0)
         return PyErr_NoMemory();

@@ -31,6 +31,7 @@ enum {
 /* nghttp2's own limit on CONTINUATION frames per header block (its default, 8, refuses blocks a client may well
  * split finer): the guard's byte limit on the block is what bounds the work. */
 #define MAX_CONTINUATIONS 1024
+#define MAX_SEND_BLOCK (16 * 1024 * 1024)
 
 void h2_limits_default(h2_limits *lim) {
     lim->max_concurrent_streams = 100;
@@ -192,12 +193,10 @@ static int guard_scan(h2_server *s, const uint8_t *data, size_t n) {
                     return -1;
             g->want -= (uint32_t)step;
             i += step;
-            if (!g->want && g->kind == F_PRIORITY && (int32_t)(g->acc & 0x7fffffffu) == g->sid) {
-                /* A stream cannot depend on itself (section 5.3.1): a stream error, once nghttp2 read the rest. */
-                if (g->nself == sizeof g->self / sizeof g->self[0])
-                    return fail(s, H2_PROTOCOL_ERROR, "streams that depend on themselves");
-                g->self[g->nself++] = g->sid;
-            }
+            /* A stream cannot depend on itself (section 5.3.1): the connection ends, as with h2 (a stream error on
+             * an open stream would let a client drop streams past max_concurrent_streams unseen). */
+            if (!g->want && g->kind == F_PRIORITY && (int32_t)(g->acc & 0x7fffffffu) == g->sid)
+                return fail(s, H2_PROTOCOL_ERROR, "a stream that depends on itself");
             if (!g->want && g->kind == F_WINDOW_UPDATE && g->pos == 4) {
                 uint32_t increment = g->acc & 0x7fffffffu;
                 if (increment > 0 && increment < SMALL_WINDOW_UPDATE &&
@@ -434,6 +433,16 @@ static void submit_reset(h2_server *s, int32_t sid, uint32_t code) {
     (void)nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, sid, code);
 }
 
+static int host_differs(const h2_stream *st) {
+    for (uint32_t i = 0; i < st->nfields; i++) {
+        const h2_field *f = &st->fields[i];
+        if (f->name_len == 4 && memcmp(h2_at(st, f->name), "host", 4) == 0)
+            return f->value_len != st->authority.value_len ||
+                   memcmp(h2_at(st, f->value), h2_at(st, st->authority.value), f->value_len) != 0;
+    }
+    return 0;
+}
+
 /* A request's head is complete (h2_core._request): refused, reset as malformed, or taken. */
 static int request_head(h2_server *s, h2_stream *st, int ends) {
     int32_t sid = st->sid;
@@ -449,6 +458,10 @@ static int request_head(h2_server *s, h2_stream *st, int ends) {
                   memcmp(h2_at(st, st->method.value), "OPTIONS", 7) == 0;
     if (st->path.name_len == 0 || plen == 0 || !(path[0] == '/' || star_ok)) {
         submit_reset(s, sid, H2_PROTOCOL_ERROR); /* malformed (RFC 9113 section 8.3.1): a stream error */
+        return 0;
+    }
+    if (st->authority.name_len && st->has_host && host_differs(st)) {
+        submit_reset(s, sid, H2_PROTOCOL_ERROR); /* malformed (section 8.3.1): which would a route believe? */
         return 0;
     }
     if (st->authority.name_len && !st->has_host) { /* routes see what HTTP/1.1 would give them */
@@ -538,8 +551,14 @@ static int recently_reset(const h2_server *s, int32_t sid);
 
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user) {
     h2_server *s = user;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+    if (frame->hd.type != NGHTTP2_HEADERS)
         return 0;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST) { /* trailers: their list is bounded as the head's was */
+        h2_stream *known = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+        if (known != NULL)
+            known->decoded = 0;
+        return 0;
+    }
     h2_stream *st = stream_new(s, frame->hd.stream_id);
     if (st == NULL) {
         fail(s, H2_INTERNAL_ERROR, "out of memory");
@@ -560,8 +579,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
                      const uint8_t *value, size_t value_len, uint8_t flags, void *user) {
     h2_server *s = user;
     (void)flags;
-    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
-        return 0; /* request trailers are read and dropped, as over HTTP/1.1 */
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
     h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
     if (st == NULL)
         return 0;
@@ -572,6 +591,8 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
     st->decoded = (uint32_t)decoded;
+    if (frame->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0; /* request trailers are read and dropped, as over HTTP/1.1 */
     h2_field f;
     if (head_add(st, &f, name, name_len, value, value_len) < 0)
         goto nomem;
@@ -757,6 +778,21 @@ static int on_begin_frame(nghttp2_session *session, const nghttp2_frame_hd *hd, 
     return 0;
 }
 
+/* A frame of ours nghttp2 could not send (a response head past MAX_SEND_BLOCK): the stream is reset, or its client
+ * would wait for it forever. */
+static int on_frame_not_send(nghttp2_session *session, const nghttp2_frame *frame, int lib_error, void *user) {
+    h2_server *s = user;
+    (void)lib_error;
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    h2_stream *st = nghttp2_session_get_stream_user_data(session, frame->hd.stream_id);
+    if (st != NULL && st->open) {
+        open_unlink(s, st);
+        submit_reset(s, frame->hd.stream_id, H2_INTERNAL_ERROR);
+    }
+    return 0;
+}
+
 /* A frame nghttp2 refused as the client's error on its stream (it resets the stream): such resets cost as the
  * client's own do (MadeYouReset, CVE-2025-8671). */
 static int on_invalid_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, int lib_error, void *user) {
@@ -808,7 +844,7 @@ static int settings_valid(const uint8_t *p, size_t len) {
     for (size_t i = 0; i < len; i += 6) {
         uint32_t id = ((uint32_t)p[i] << 8) | p[i + 1];
         uint32_t v = ((uint32_t)p[i + 2] << 24) | ((uint32_t)p[i + 3] << 16) | ((uint32_t)p[i + 4] << 8) | p[i + 5];
-        if ((id == NGHTTP2_SETTINGS_ENABLE_PUSH && v > 1) ||
+        if (((id == NGHTTP2_SETTINGS_ENABLE_PUSH || id == 8 || id == 9) && v > 1) || /* (8, 9: RFC 8441, 9218) */
             (id == NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE && v > 0x7fffffffu) ||
             (id == NGHTTP2_SETTINGS_MAX_FRAME_SIZE && (v < 16384 || v > 16777215)))
             return 0;
@@ -842,6 +878,7 @@ int h2_server_init(h2_server *s, const h2_limits *lim, h2_emit_fn emit_fn, void 
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_frame_not_send_callback(cb, on_frame_not_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame_recv);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     nghttp2_option *opt;
@@ -854,6 +891,8 @@ int h2_server_init(h2_server *s, const h2_limits *lim, h2_emit_fn emit_fn, void 
     /* Without priorities nghttp2 keeps no closed stream: s->closed_sids remembers the last ones instead. */
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_continuations(opt, MAX_CONTINUATIONS);
+    /* A response's fields are the application's: nghttp2 would drop a block over 64 KiB without a word. */
+    nghttp2_option_set_max_send_header_block_length(opt, MAX_SEND_BLOCK);
     /* The guard's bucket counts resets, on the transport's clock: nghttp2's own (1000, then 33 a second, on its
      * clock) would end a client that resets steadily within the guard's rate. */
     nghttp2_option_set_stream_reset_rate_limit(opt, UINT64_MAX / 2, UINT64_MAX / 2);
@@ -967,26 +1006,6 @@ static void goaway(h2_server *s, uint32_t code, const char *why) {
     end(s, code, why);
 }
 
-/* -1 when one of them is idle: nghttp2 sends no RST_STREAM on an idle stream, so the connection ends instead
- * (section 5.4.1 allows it). */
-static int reset_self_dependent(h2_server *s) {
-    h2_guard *g = &s->guard;
-    uint32_t n = g->nself;
-    g->nself = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        h2_stream *st = h2_find(s, g->self[i]);
-        if (st == NULL && g->self[i] > s->highest)
-            return fail(s, H2_PROTOCOL_ERROR, "a stream that depends on itself");
-        submit_reset(s, g->self[i], H2_PROTOCOL_ERROR);
-        if (st != NULL && st->open) { /* its route learns as of any stream the client's error resets */
-            open_unlink(s, st);
-            if (emit(s, H2_EV_RESET, g->self[i], H2_PROTOCOL_ERROR, NULL, NULL, 0) < 0)
-                return -1;
-        }
-    }
-    return 0;
-}
-
 int h2_feed(h2_server *s, const uint8_t *data, size_t len, double now) {
     if (s->closed)
         return 0;
@@ -1017,7 +1036,7 @@ int h2_feed(h2_server *s, const uint8_t *data, size_t len, double now) {
         uint32_t code = rv == NGHTTP2_ERR_FLOODED ? H2_ENHANCE_YOUR_CALM : H2_PROTOCOL_ERROR;
         goaway(s, code,
                rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC ? "not the HTTP/2 connection preface" : nghttp2_strerror((int)rv));
-    } else if (reset_self_dependent(s) < 0 || h2_pump(s) < 0) {
+    } else if (h2_pump(s) < 0) {
         goaway(s, s->fail_code, s->fail_why);
     } else if (s->lib_goaway) {
         end(s, s->lib_code, s->lib_why[0] ? s->lib_why : "a protocol error");

@@ -120,15 +120,13 @@ typedef struct h2_bucket {
 typedef struct h2_guard {
     uint8_t head[9];
     uint32_t head_len;
-    uint64_t skip;   /* bytes still to pass (the preface, then payloads) */
-    int64_t block;   /* bytes of the header block being received, -1: none open */
-    int kind;        /* the frame whose payload is read as it comes (SETTINGS, WINDOW_UPDATE), -1: none */
-    uint32_t want;   /* its payload bytes still to read */
-    uint32_t pos;    /* bytes of it read */
-    uint32_t acc;    /* a SETTINGS identifier, an increment or a PRIORITY's dependency being read */
-    int32_t sid;     /* the stream of the frame being read */
-    int32_t self[8]; /* streams a PRIORITY made depend on themselves in this input: reset after nghttp2 reads it */
-    uint32_t nself;
+    uint64_t skip; /* bytes still to pass (the preface, then payloads) */
+    int64_t block; /* bytes of the header block being received, -1: none open */
+    int kind;      /* the frame whose payload is read as it comes (SETTINGS, WINDOW_UPDATE), -1: none */
+    uint32_t want; /* its payload bytes still to read */
+    uint32_t pos;  /* bytes of it read */
+    uint32_t acc;  /* a SETTINGS identifier, an increment or a PRIORITY's dependency being read */
+    int32_t sid;   /* the stream of the frame being read */
     uint16_t unknown[17];
     uint32_t nunknown;
     h2_bucket resets, control, empty;

@@ -625,3 +625,58 @@ def test_after_a_graceful_goaway_an_error_does_not_raise_the_last_stream_id() ->
     assert goaway_code(events) == PROTOCOL_ERROR  # a zero WINDOW_UPDATE increment
     goaways = [f for f in parse(server.data_to_send()) if isinstance(f, GoAwayFrame)]
     assert [(g.last_stream_id, g.error_code) for g in goaways] == [(1, PROTOCOL_ERROR)]
+
+
+# -- the nghttp2 core's hostile review (both cores answer alike) ---------------------------------------------------
+
+
+def test_a_response_head_over_64_kib_is_sent_whole() -> None:
+    """(nghttp2 drops a header block past its default 64 KiB without a word; the core lets the application's fields
+    through, in CONTINUATION frames.)"""
+    server, c, _ = pair()
+    c.decoder.max_header_list_size = 1 << 20
+    server.feed(get(c, 1), 0.0)
+    assert server.respond(1, 200, [(b"x-big", b"v" * 70_000)], b"ok")
+    got = client_events(server, c)
+    head = next(e for e in got if isinstance(e, ResponseReceived))
+    assert dict(head.headers)[b"x-big"] == b"v" * 70_000
+    assert any(isinstance(e, StreamEnded) for e in got) and server.open_streams() == []
+
+
+def test_an_upgraded_request_keeps_its_latin_1_text() -> None:
+    from covet.runtime.h2c import settings_payload
+
+    settings = b"AAMAAABkAAQCAAAAAAIAAAAA"
+    server = Core(None, settings if Core is H2Core else settings_payload(settings))
+    event = server.upgraded("GET", "/café", "q=é", [("host", "x"), ("x-h", "éÿ"), ("upgrade", "h2c")])
+    assert event == (H2_REQUEST, 1, "GET", "/café", "q=é", [("host", "x"), ("x-h", "éÿ")], b"")
+    assert server.request_head(1) == ("GET", "/café", "q=é", [("host", "x"), ("x-h", "éÿ")])
+
+
+def test_a_host_that_is_not_the_authority_is_malformed() -> None:
+    """RFC 9113 section 8.3.1: a route would not know which to believe. (h2 ends the connection; nghttp2's core
+    resets the stream, as for any malformed request.)"""
+    server, _, _ = pair()
+    events = server.feed(headers_frame_with(Encoder(), 1, [("host", "elsewhere")]), 0.0)
+    assert not any(e[0] == H2_REQUEST for e in events)
+    if Core is H2Core:
+        assert goaway_code(events) == PROTOCOL_ERROR
+    else:
+        assert RstStreamFrame(1, error_code=PROTOCOL_ERROR).serialize() in server.data_to_send()
+    events = server.feed(headers_frame_with(Encoder(), 1, [("host", "x")]), 0.0) if Core is not H2Core else []
+    assert not any(e[0] == H2_REQUEST for e in events)
+
+
+def test_a_stream_that_depends_on_itself_ends_the_connection() -> None:
+    """Once its handler runs, a stream reset for a PRIORITY on itself would drop out of max_concurrent_streams
+    unseen: the connection ends instead, as RFC 9113 section 5.4.1 allows."""
+    server, c, _ = pair(H2Limits(max_body=10))
+    events = server.feed(get(c, 1, path="/up", end=False, extra=(("content-length", "100"),)), 0.0)
+    assert events[0][:2] == (H2_STREAM, 1)
+    events = server.feed(raw(0x2, 0, 1, (1).to_bytes(4, "big") + b"\x0f"), 0.0)
+    assert events[:1] == [(H2_RESET, 1, 8)] and goaway_code(events) == PROTOCOL_ERROR
+
+
+def headers_frame_with(enc: Encoder, sid: int, extra: list[tuple[str, str]]) -> bytes:
+    block = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x"), *extra])
+    return raw(0x1, 0x5, sid, block)

@@ -455,7 +455,8 @@ class H2Core:
             # A DATA frame of padding alone (or empty) that does not end its stream carries nothing.
             guard = self.guard
             ends = ev.stream_ended is not None
-            return ends or guard.charge(guard.empty, self.now, "too many DATA frames that carry nothing")
+            # (An empty frame was charged by the guard already: padding alone is charged here.)
+            return ends or flow == 0 or guard.charge(guard.empty, self.now, "too many DATA frames that carry nothing")
         if stream is None:  # a stream answered or reset meanwhile: its credit comes back, for the connection
             self.h2.acknowledge_received_data(len(data), sid)
             return True
