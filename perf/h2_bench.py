@@ -6,6 +6,7 @@ is checked first (an HTTP/2 answer with the right body, by curl); rounds interle
 are reported, with the server's CPU time (user + system, from /proc) per request and ratios against CovetPy's
 fastest target from the same run.
 
+CovetPy frames HTTP/2 with nghttp2 (its native core); one target runs the pure-Python fallback (h2) instead.
 Peers: Granian (Rust's hyper, raw RSGI app, ``--http 2``), Hypercorn (raw ASGI app, uvloop), nginx (``listen ...
 http2``, the C ceiling). They run from perf/.venv-peers (perf/requirements-peers.txt); nginx from the system.
 
@@ -40,6 +41,8 @@ def targets() -> list[Target]:
     out = [
         Target("CovetPy (io_uring)", [*covet, "--loop", "uring"], ROOT),
         Target("CovetPy (uvloop)", [*covet, "--loop", "uvloop"], ROOT),
+        # The fallback, where a build has no nghttp2 (docs/http2.md, "Which implementation frames HTTP/2").
+        Target("CovetPy (io_uring, h2 framing)", [*covet, "--loop", "uring"], ROOT, env={"COVET_H2_FRAMING": "h2"}),
         Target("Granian raw RSGI", [str(PEERS_PY), "-m", "granian", "--interface", "rsgi", "--http", "2", "--no-ws",
                                     "--workers", "1", "--runtime-mode", "st", "--runtime-threads", "1",
                                     "--blocking-threads", "1", "--loop", "uvloop", "--no-access-log", "--log-level",

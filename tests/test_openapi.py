@@ -182,7 +182,7 @@ def test_schemathesis_finds_no_server_error_and_no_broken_response(request: pyte
             operation = result.ok()
 
             @hypothesis.given(operation.as_strategy())
-            @hypothesis.settings(max_examples=40, deadline=None, derandomize=True, database=None,
+            @hypothesis.settings(max_examples=25, deadline=None, derandomize=True, database=None,
                                  suppress_health_check=list(hypothesis.HealthCheck))
             def run(case: Any) -> None:
                 check_case(case)
