@@ -309,6 +309,16 @@ static int sid_arg(PyObject *arg, int32_t *sid) {
     return 0;
 }
 
+/* How the methods that name a stream begin: their argument count, the object ready, args[0] a stream id. */
+static int stream_call(H2NativeObject *self, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t least, Py_ssize_t most,
+                       const char *usage, int32_t *sid) {
+    if (nargs < least || nargs > most) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    return ready(self) && sid_arg(args[0], sid) == 0 ? 0 : -1;
+}
+
 /* Fields a response's handler may set that the server writes (content-length) or HTTP/2 forbids (RFC 9113 8.2.2). */
 static int framing(const char *name, size_t len) {
     static const char *const names[] = {"content-length",   "connection",        "keep-alive",
@@ -319,16 +329,88 @@ static int framing(const char *name, size_t len) {
     return 0;
 }
 
+/* A response's fields as nghttp2's pairs: lower-cased names (in ``names``), values lent by the bytes objects
+ * ``seq`` holds, the framing fields left out, each checked as HTTP/1.1's writer would. */
+typedef struct {
+    nghttp2_nv stack_nv[32];
+    char stack_names[1024];
+    nghttp2_nv *nva;
+    char *names;
+    size_t n;
+    PyObject *seq;
+} nvlist;
+
+static void nvlist_free(nvlist *l) {
+    if (l->nva != NULL && l->nva != l->stack_nv)
+        PyMem_Free(l->nva);
+    if (l->names != NULL && l->names != l->stack_names)
+        PyMem_Free(l->names);
+    Py_CLEAR(l->seq);
+}
+
+/* ``first`` entries are left for the caller before the fields, and one after them. 0, or -1 with an exception. */
+static int nvlist_build(nvlist *l, PyObject *headers, size_t first) {
+    l->nva = NULL;
+    l->names = NULL;
+    l->n = first;
+    l->seq = PySequence_Fast(headers, "response fields must be an iterable of (bytes, bytes) pairs");
+    if (l->seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(l->seq);
+    PyObject **items = PySequence_Fast_ITEMS(l->seq);
+    size_t names_len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = items[i];
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
+            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
+            PyErr_Format(PyExc_TypeError, "a response header must be a (bytes, bytes) pair, not %.200R", pair);
+            goto fail;
+        }
+        names_len += (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 0));
+    }
+    size_t slots = (size_t)n + first + 1;
+    l->nva = slots <= 32 ? l->stack_nv : PyMem_Malloc(slots * sizeof *l->nva);
+    l->names = names_len <= sizeof l->stack_names ? l->stack_names : PyMem_Malloc(names_len);
+    if (l->nva == NULL || l->names == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    size_t at = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(items[i], 0), *value = PyTuple_GET_ITEM(items[i], 1);
+        size_t nlen = (size_t)PyBytes_GET_SIZE(name), vlen = (size_t)PyBytes_GET_SIZE(value);
+        const char *src = PyBytes_AS_STRING(name);
+        char *low = l->names + at;
+        for (size_t j = 0; j < nlen; j++) {
+            char c = src[j];
+            low[j] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+        }
+        if (framing(low, nlen))
+            continue; /* the server frames the message; connection-specific fields are malformed in HTTP/2 */
+        size_t bad_at = 0;
+        enum h1_field_fault fault = h1_field_check(low, nlen, PyBytes_AS_STRING(value), vlen, &bad_at);
+        if (fault != H1_FIELD_OK) {
+            if (fault == H1_FIELD_EMPTY_NAME)
+                PyErr_SetString(PyExc_ValueError, "invalid response header: the name is empty");
+            else
+                PyErr_Format(PyExc_ValueError, "invalid response header %R: %s (at byte %zu)", name,
+                             h1_field_fault_text(fault), bad_at);
+            goto fail;
+        }
+        at += nlen;
+        l->nva[l->n++] =
+            (nghttp2_nv){(uint8_t *)low, (uint8_t *)PyBytes_AS_STRING(value), nlen, vlen, NGHTTP2_NV_FLAG_NONE};
+    }
+    return 0;
+fail:
+    nvlist_free(l);
+    return -1;
+}
+
 /* respond(sid, status, headers, body=b"", end=True, length=-1) -> bool */
 static PyObject *H2Native_respond(H2NativeObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 3 || nargs > 6) {
-        PyErr_SetString(PyExc_TypeError, "respond(sid, status, headers, body=b'', end=True, length=-1)");
-        return NULL;
-    }
-    if (!ready(self))
-        return NULL;
     int32_t sid;
-    if (sid_arg(args[0], &sid) < 0)
+    if (stream_call(self, args, nargs, 3, 6, "respond(sid, status, headers, body=b'', end=True, length=-1)", &sid) < 0)
         return NULL;
     long status = PyLong_AsLong(args[1]);
     if (status == -1 && PyErr_Occurred())
@@ -344,69 +426,23 @@ static PyObject *H2Native_respond(H2NativeObject *self, PyObject *const *args, P
         PyErr_Format(PyExc_ValueError, "invalid response status %ld: a response's status must be 200-599", status);
         return NULL;
     }
-    PyObject *seq = PySequence_Fast(args[2], "respond(): headers must be an iterable of (bytes, bytes) pairs");
-    if (seq == NULL)
+    char status_text[4], length_text[24];
+    PyOS_snprintf(status_text, sizeof status_text, "%03ld", status);
+    nvlist l;
+    if (nvlist_build(&l, args[2], 1) < 0)
         return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    PyObject **items = PySequence_Fast_ITEMS(seq);
-    size_t names_len = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *pair = items[i];
-        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(pair, 0)) ||
-            !PyBytes_Check(PyTuple_GET_ITEM(pair, 1))) {
-            PyErr_Format(PyExc_TypeError, "a response header must be a (bytes, bytes) pair, not %.200R", pair);
-            Py_DECREF(seq);
-            return NULL;
-        }
-        names_len += (size_t)PyBytes_GET_SIZE(PyTuple_GET_ITEM(pair, 0));
+    l.nva[0] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status_text, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    if (length >= 0) {
+        int len = PyOS_snprintf(length_text, sizeof length_text, "%lld", length);
+        l.nva[l.n++] =
+            (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length_text, 14, (size_t)len, NGHTTP2_NV_FLAG_NONE};
     }
-    nghttp2_nv stack_nv[32];
-    char stack_names[1024];
-    nghttp2_nv *nva = (size_t)n + 2 <= 32 ? stack_nv : PyMem_Malloc(((size_t)n + 2) * sizeof *nva);
-    char *names = names_len <= sizeof stack_names ? stack_names : PyMem_Malloc(names_len);
     PyObject *result = NULL;
     Py_buffer body = {0};
     body.buf = NULL;
-    if (nva == NULL || names == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    char status_text[4], length_text[24];
-    PyOS_snprintf(status_text, sizeof status_text, "%03ld", status);
-    size_t nv = 0, at = 0;
-    nva[nv++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)status_text, 7, 3, NGHTTP2_NV_FLAG_NONE};
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyTuple_GET_ITEM(items[i], 0), *value = PyTuple_GET_ITEM(items[i], 1);
-        size_t nlen = (size_t)PyBytes_GET_SIZE(name), vlen = (size_t)PyBytes_GET_SIZE(value);
-        const char *src = PyBytes_AS_STRING(name);
-        char *low = names + at;
-        for (size_t j = 0; j < nlen; j++) {
-            char c = src[j];
-            low[j] = c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
-        }
-        if (framing(low, nlen))
-            continue; /* the server frames the message; connection-specific fields are malformed in HTTP/2 */
-        size_t bad_at = 0;
-        enum h1_field_fault fault = h1_field_check(low, nlen, PyBytes_AS_STRING(value), vlen, &bad_at);
-        if (fault != H1_FIELD_OK) {
-            if (fault == H1_FIELD_EMPTY_NAME)
-                PyErr_SetString(PyExc_ValueError, "invalid response header: the name is empty");
-            else
-                PyErr_Format(PyExc_ValueError, "invalid response header %R: %s (at byte %zu)", name,
-                             h1_field_fault_text(fault), bad_at);
-            goto done;
-        }
-        at += nlen;
-        nva[nv++] = (nghttp2_nv){(uint8_t *)low, (uint8_t *)PyBytes_AS_STRING(value), nlen, vlen, NGHTTP2_NV_FLAG_NONE};
-    }
-    if (length >= 0) {
-        int len = PyOS_snprintf(length_text, sizeof length_text, "%lld", length);
-        nva[nv++] =
-            (nghttp2_nv){(uint8_t *)"content-length", (uint8_t *)length_text, 14, (size_t)len, NGHTTP2_NV_FLAG_NONE};
-    }
     if (nargs > 3 && PyObject_GetBuffer(args[3], &body, PyBUF_SIMPLE) < 0)
         goto done;
-    int rv = h2_respond(&self->s, sid, nva, nv, body.buf, (size_t)body.len, end);
+    int rv = h2_respond(&self->s, sid, l.nva, l.n, body.buf, (size_t)body.len, end);
     if (rv < 0)
         PyErr_NoMemory();
     else
@@ -414,24 +450,14 @@ static PyObject *H2Native_respond(H2NativeObject *self, PyObject *const *args, P
 done:
     if (body.buf != NULL)
         PyBuffer_Release(&body);
-    if (nva != NULL && nva != stack_nv)
-        PyMem_Free(nva);
-    if (names != NULL && names != stack_names)
-        PyMem_Free(names);
-    Py_DECREF(seq);
+    nvlist_free(&l);
     return result;
 }
 
 /* send(sid, data, end=False) -> bytes still held for the peer's windows, -1: the stream is gone */
 static PyObject *H2Native_send(H2NativeObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 2 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "send(sid, data, end=False)");
-        return NULL;
-    }
-    if (!ready(self))
-        return NULL;
     int32_t sid;
-    if (sid_arg(args[0], &sid) < 0)
+    if (stream_call(self, args, nargs, 2, 3, "send(sid, data, end=False)", &sid) < 0)
         return NULL;
     int end = nargs > 2 ? PyObject_IsTrue(args[2]) : 0;
     if (end < 0)
@@ -450,14 +476,32 @@ static PyObject *H2Native_send(H2NativeObject *self, PyObject *const *args, Py_s
     return PyLong_FromLongLong(held);
 }
 
+/* trailers(sid, fields) -> bool: the response ends with these fields once what was sent is out */
+static PyObject *H2Native_trailers(H2NativeObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    int32_t sid;
+    if (stream_call(self, args, nargs, 2, 2, "trailers(sid, fields)", &sid) < 0)
+        return NULL;
+    h2_stream *st = h2_find(&self->s, sid);
+    if (self->s.closed || st == NULL || !st->open)
+        Py_RETURN_FALSE;
+    nvlist l;
+    if (nvlist_build(&l, args[1], 0) < 0)
+        return NULL;
+    int rv = h2_trailers(&self->s, sid, l.nva, l.n);
+    nvlist_free(&l);
+    if (rv == -2) {
+        PyErr_SetString(PyExc_RuntimeError, "trailers() before respond(): they end a response");
+        return NULL;
+    }
+    if (rv < 0)
+        return PyErr_NoMemory();
+    return PyBool_FromLong(rv);
+}
+
 static PyObject *H2Native_reset(H2NativeObject *self, PyObject *const *args, Py_ssize_t nargs) {
     int32_t sid;
     long long code = H2_CANCEL;
-    if (nargs < 1 || nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "reset(sid, code=CANCEL)");
-        return NULL;
-    }
-    if (!ready(self) || sid_arg(args[0], &sid) < 0)
+    if (stream_call(self, args, nargs, 1, 2, "reset(sid, code=CANCEL)", &sid) < 0)
         return NULL;
     if (nargs > 1 && (code = PyLong_AsLongLong(args[1])) == -1 && PyErr_Occurred())
         return NULL;
@@ -600,6 +644,8 @@ static PyMethodDef H2Native_methods[] = {
      "send(sid, data, end=False) -> bytes held for the peer's windows (-1: the stream is gone)"},
     {"consume", (PyCFunction)(void (*)(void))H2Native_consume, METH_FASTCALL,
      "consume(sid, n): the application took n bytes of a streamed body."},
+    {"trailers", (PyCFunction)(void (*)(void))H2Native_trailers, METH_FASTCALL,
+     "trailers(sid, fields) -> bool: end a response begun with end=False with trailer fields."},
     {"reset", (PyCFunction)(void (*)(void))H2Native_reset, METH_FASTCALL, "reset(sid, code=CANCEL)"},
     {"shutdown", (PyCFunction)H2Native_shutdown, METH_NOARGS, "Graceful GOAWAY: newer streams are refused."},
     {"lost", (PyCFunction)H2Native_lost, METH_NOARGS, "The connection is gone."},

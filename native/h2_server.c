@@ -265,6 +265,7 @@ static void stream_free(h2_server *s, h2_stream *st) {
     buf_free(&st->head);
     buf_free(&st->body);
     buf_free(&st->out);
+    buf_free(&st->trail);
     free(st->fields);
     free(st);
 }
@@ -433,6 +434,16 @@ static void submit_reset(h2_server *s, int32_t sid, uint32_t code) {
     (void)nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, sid, code);
 }
 
+static int is_grpc(const h2_stream *st) {
+    static const char ct[] = "content-type", grpc[] = "application/grpc";
+    for (uint32_t i = 0; i < st->nfields; i++) {
+        const h2_field *f = &st->fields[i];
+        if (f->name_len == sizeof ct - 1 && memcmp(h2_at(st, f->name), ct, sizeof ct - 1) == 0)
+            return f->value_len >= sizeof grpc - 1 && memcmp(h2_at(st, f->value), grpc, sizeof grpc - 1) == 0;
+    }
+    return 0;
+}
+
 static int host_differs(const h2_stream *st) {
     for (uint32_t i = 0; i < st->nfields; i++) {
         const h2_field *f = &st->fields[i];
@@ -489,8 +500,9 @@ static int request_head(h2_server *s, h2_stream *st, int ends) {
         st->reported = 1;
         return emit(s, H2_EV_REQUEST, sid, 0, st, (const uint8_t *)"", 0);
     }
-    if (st->declared > 0 && (uint64_t)st->declared > s->lim.max_body) {
-        /* It cannot be held whole: its route starts now, and may refuse it before any of it arrives. */
+    if ((st->declared > 0 && (uint64_t)st->declared > s->lim.max_body) || is_grpc(st)) {
+        /* It cannot be held whole: its route starts now, and may refuse it before any of it arrives. (A gRPC call's
+         * messages stream whatever their size: its handler reads each as it comes.) */
         st->streaming = 1;
         st->reported = 1;
         return emit(s, H2_EV_STREAM, sid, 0, st, NULL, 0);
@@ -813,6 +825,24 @@ static int on_error(nghttp2_session *session, int lib_error, const char *msg, si
     return 0;
 }
 
+/* The trailers go out as the DATA's end: END_STREAM moves to their HEADERS. */
+static int submit_trailers(nghttp2_session *session, h2_stream *st) {
+    nghttp2_nv *nva = calloc(st->ntrail ? st->ntrail : 1, sizeof *nva);
+    if (nva == NULL)
+        return -1;
+    size_t at = 0;
+    for (uint32_t i = 0; i < st->ntrail; i++) {
+        uint32_t lens[2];
+        memcpy(lens, st->trail.p + at, sizeof lens);
+        at += sizeof lens;
+        nva[i] = (nghttp2_nv){st->trail.p + at, st->trail.p + at + lens[0], lens[0], lens[1], NGHTTP2_NV_FLAG_NONE};
+        at += (size_t)lens[0] + lens[1];
+    }
+    int rv = nghttp2_submit_trailer(session, st->sid, nva, st->ntrail);
+    free(nva);
+    return rv;
+}
+
 static ssize_t read_body(nghttp2_session *session, int32_t sid, uint8_t *buf, size_t length, uint32_t *data_flags,
                          nghttp2_data_source *source, void *user) {
     h2_server *s = user;
@@ -828,10 +858,15 @@ static ssize_t read_body(nghttp2_session *session, int32_t sid, uint8_t *buf, si
     }
     if (st->out.off == st->out.len) {
         st->out.off = st->out.len = 0;
-        if (st->end_after)
+        if (st->end_after) {
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-        else if (n == 0)
+            if (st->trailed)
+                *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            if (st->trailed && submit_trailers(session, st) != 0)
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* (no memory: the stream is reset) */
+        } else if (n == 0) {
             return NGHTTP2_ERR_DEFERRED;
+        }
     }
     return (ssize_t)n;
 }
@@ -1099,6 +1134,27 @@ int64_t h2_send(h2_server *s, int32_t sid, const uint8_t *data, size_t len, int 
         return -1;
     st = h2_find(s, sid); /* (the pump may have sent it all, and the stream be gone) */
     return st == NULL || !st->open ? 0 : (int64_t)buf_held(&st->out);
+}
+
+int h2_trailers(h2_server *s, int32_t sid, const nghttp2_nv *nva, size_t nvlen) {
+    h2_stream *st = h2_find(s, sid);
+    if (s->closed || st == NULL || !st->open || st->end_after)
+        return 0;
+    if (!st->headed || !st->providing)
+        return st->headed ? 0 : -2;
+    for (size_t i = 0; i < nvlen; i++) {
+        if (nva[i].namelen > UINT32_MAX / 4 || nva[i].valuelen > UINT32_MAX / 4)
+            return -1;
+        uint32_t lens[2] = {(uint32_t)nva[i].namelen, (uint32_t)nva[i].valuelen};
+        if (buf_append(&st->trail, lens, sizeof lens) < 0 || buf_append(&st->trail, nva[i].name, lens[0]) < 0 ||
+            buf_append(&st->trail, nva[i].value, lens[1]) < 0)
+            return -1;
+    }
+    st->ntrail = (uint32_t)nvlen;
+    st->trailed = 1;
+    st->end_after = 1;
+    (void)nghttp2_session_resume_data(s->session, sid);
+    return h2_pump(s) < 0 ? 0 : 1;
 }
 
 void h2_consume(h2_server *s, int32_t sid, uint64_t n) {

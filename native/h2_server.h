@@ -85,6 +85,8 @@ struct h2_stream {
     int64_t declared;                 /* content-length, -1: none */
     h2_buf body;                      /* held whole, up to max_body */
     h2_buf out;                       /* response bytes held for the peer's windows */
+    h2_buf trail;                     /* trailer fields, each: name and value lengths (uint32), name, value */
+    uint32_t ntrail;
     double progress, heard;
     uint8_t open;       /* in the open list */
     uint8_t is_request; /* a request head arrived (not trailers alone) */
@@ -93,6 +95,7 @@ struct h2_stream {
     uint8_t headed;    /* the response head was submitted */
     uint8_t providing; /* the response has a data provider */
     uint8_t end_after; /* the response ends once ``out`` is sent */
+    uint8_t trailed;   /* ...with trailers */
     uint8_t ended;     /* the request's body is complete */
     uint8_t reported;  /* its head went out as an event */
     uint8_t waited;    /* held output was reported: H2_EV_WINDOW once it is all sent */
@@ -199,6 +202,9 @@ int h2_respond(h2_server *s, int32_t sid, const nghttp2_nv *nva, size_t nvlen, c
 /* Body data after h2_respond(end=0): bytes still held for the peer's windows; -1 the stream is gone; -2 before
  * h2_respond; -3 no memory. */
 int64_t h2_send(h2_server *s, int32_t sid, const uint8_t *data, size_t len, int end);
+/* Ends a response begun with h2_respond(end=0) with trailer fields (copied), after what was sent: 1; 0 the stream
+ * is gone; -2 before h2_respond; -1 no memory. */
+int h2_trailers(h2_server *s, int32_t sid, const nghttp2_nv *nva, size_t nvlen);
 void h2_consume(h2_server *s, int32_t sid, uint64_t n);
 void h2_reset(h2_server *s, int32_t sid, uint32_t code);
 void h2_shutdown(h2_server *s);

@@ -680,3 +680,47 @@ def test_a_stream_that_depends_on_itself_ends_the_connection() -> None:
 def headers_frame_with(enc: Encoder, sid: int, extra: list[tuple[str, str]]) -> bytes:
     block = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x"), *extra])
     return raw(0x1, 0x5, sid, block)
+
+
+# -- what gRPC asks of the framing ----------------------------------------------------------------------------------
+
+
+def test_trailers_end_a_response_after_its_data() -> None:
+    from h2.events import TrailersReceived
+
+    server, c, _ = pair()
+    server.feed(get(c, 1), 0.0)
+    assert server.respond(1, 200, [(b"content-type", b"application/grpc")], b"", False)
+    assert server.send(1, b"\x00\x00\x00\x00\x01x") == 0
+    with pytest.raises(ValueError):
+        server.trailers(1, [(b"grpc-message", b"bad\r\nx-injected: 1")])
+    assert server.trailers(1, [(b"grpc-status", b"0"), (b"grpc-message", b"ok")])
+    got = client_events(server, c)
+    kinds = [type(e).__name__ for e in got if not isinstance(e, WindowUpdated)]
+    assert kinds[-4:] == ["ResponseReceived", "DataReceived", "TrailersReceived", "StreamEnded"], kinds
+    trailers = next(e for e in got if isinstance(e, TrailersReceived))
+    assert dict(trailers.headers) == {b"grpc-status": b"0", b"grpc-message": b"ok"}
+    assert server.open_streams() == [] and server.trailers(1, []) is False
+
+
+def test_trailers_wait_for_data_held_by_a_shut_window() -> None:
+    server, _, _ = pair()
+    server.feed(settings_frame((0x4, 0)), 0.0)  # INITIAL_WINDOW_SIZE 0
+    server.feed(headers_frame(Encoder(), 1), 0.0)
+    assert server.respond(1, 200, [], b"held", False)
+    assert server.trailers(1, [(b"grpc-status", b"0")])
+    assert not [f for f in parse(server.data_to_send()) if isinstance(f, DataFrame)]
+    server.feed(settings_frame((0x4, 65535)), 0.0)
+    frames_out = parse(server.data_to_send())
+    assert [type(f).__name__ for f in frames_out][-2:] == ["DataFrame", "HeadersFrame"]
+    assert "END_STREAM" in frames_out[-1].flags and "END_STREAM" not in frames_out[-2].flags
+
+
+def test_a_grpc_call_streams_from_its_head() -> None:
+    """Its messages go to the handler as they come, whatever their size (client streaming)."""
+    server, c, _ = pair()
+    events = server.feed(get(c, 1, path="/pkg.Svc/Call", end=False, extra=(("content-type", "application/grpc"),)),
+                         0.0)
+    assert [e[:3] for e in events] == [(H2_STREAM, 1, "POST")]
+    c.send_data(1, b"\x00\x00\x00\x00\x02hi", end_stream=True)
+    assert server.feed(c.data_to_send(), 0.0) == [(H2_DATA, 1, b"\x00\x00\x00\x00\x02hi"), (H2_END, 1)]

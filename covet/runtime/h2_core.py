@@ -141,7 +141,7 @@ class _Stream:
     """A request stream's state the core keeps beside ``h2``'s."""
 
     __slots__ = ("head", "body", "streaming", "pending", "off", "held", "headed", "end_after", "sent_end", "ended",
-                 "progress", "heard")
+                 "progress", "heard", "trailers")
 
     def __init__(self, head: tuple[str, str, str, list[tuple[str, str]]], now: float) -> None:
         self.head = head  # method, path, query, headers
@@ -156,6 +156,7 @@ class _Stream:
         self.ended = False  # the request's body is complete
         self.progress = now  # when held output last moved (or was first held)
         self.heard = now  # when the request's last piece arrived
+        self.trailers: list[tuple[bytes, bytes]] | None = None  # the response ends with these (gRPC's status)
 
 
 class _Guard:
@@ -434,8 +435,9 @@ class H2Core:
         if ev.stream_ended is not None:
             stream.ended = True
             out.append((H2_REQUEST, sid, method, target, query, headers, b""))
-        elif _declared(headers) > self.limits.max_body:
-            # It cannot be held whole: its route starts now, and may refuse it before any of it arrives.
+        elif _declared(headers) > self.limits.max_body or _is_grpc(headers):
+            # It cannot be held whole: its route starts now, and may refuse it before any of it arrives. (A gRPC
+            # call's messages stream whatever their size: its handler reads each as it comes.)
             stream.streaming = True
             out.append((H2_STREAM, sid, method, target, query, headers))
         return True
@@ -572,6 +574,25 @@ class H2Core:
         stream.end_after = stream.end_after or end
         return self._push(sid, stream)
 
+    def trailers(self, sid: int, fields: Iterable[tuple[bytes, bytes]]) -> bool:
+        """End a response begun with ``respond(..., end=False)`` with trailer fields, once what was sent goes out;
+        False when the stream is gone. ValueError, sending nothing, for a field no peer may receive."""
+        stream = self.streams.get(sid)
+        if stream is None or self.closed:
+            return False
+        if not stream.headed:
+            raise RuntimeError("trailers() before respond(): they end a response")
+        checked: list[tuple[bytes, bytes]] = []
+        for name, value in fields:
+            name = name.lower()
+            if name in _FRAMING:
+                continue
+            check_field(name, value)
+            checked.append((name, value))
+        stream.trailers = checked
+        stream.end_after = True
+        return self._push(sid, stream) >= 0
+
     def reset(self, sid: int, code: int = CANCEL) -> None:
         """End the stream abruptly (a response cut short): the client must not take it for complete."""
         self.blocked.discard(sid)
@@ -648,7 +669,7 @@ class H2Core:
                 off = stream.off
                 left = len(piece) - off
                 take = min(left, room)
-                last = take == left and len(pending) == 1 and stream.end_after
+                last = take == left and len(pending) == 1 and stream.end_after and stream.trailers is None
                 h2.send_data(sid, piece[off:off + take] if off or take < left else piece, end_stream=last)
                 stream.held -= take
                 moved = True
@@ -662,7 +683,10 @@ class H2Core:
                 stream.progress = self.now
             if not pending and stream.end_after:
                 if not stream.sent_end:
-                    h2.end_stream(sid)
+                    if stream.trailers is not None:
+                        h2.send_headers(sid, stream.trailers, end_stream=True)
+                    else:
+                        h2.end_stream(sid)
                     stream.sent_end = True
                 self.blocked.discard(sid)
                 self._done(sid)
@@ -725,6 +749,13 @@ class H2Core:
                 buf[payload:payload + 4] = self.last_sid.to_bytes(4, "big")
             buf[payload + 4:payload + 8] = code.to_bytes(4, "big")
         self.out += buf
+
+
+def _is_grpc(headers: list[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name == "content-type":
+            return value.startswith("application/grpc")
+    return False
 
 
 def _declared(headers: list[tuple[str, str]]) -> int:

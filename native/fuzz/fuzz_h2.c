@@ -9,7 +9,8 @@
  * before comparing). Where the connection ends (a GOAWAY, which the guard decides a whole read at a time) only the
  * crash checks apply. Every piece is its own heap block, freed after feeding, so ASan reports a pointer kept into
  * the input.
- * Mode 1 (a server that answers): every request is answered (a body, or a streamed response sent in parts),
+ * Mode 1 (a server that answers): every request is answered (a body, or a streamed response sent in parts, some
+ * ended by trailers),
  * streamed bodies are consumed, and every third stream is reset, between pieces of the input: the output paths,
  * flow control and the stream table under any input.
  *
@@ -152,7 +153,10 @@ static void answer(h2_server *s, log_t *l) {
             (void)h2_respond(s, sid, nva, 2, body, ((size_t)sid * 997) % sizeof body, 1);
         } else if (h2_respond(s, sid, nva, 2, body, 10, 0) == 1) {
             (void)h2_send(s, sid, body, sizeof body, 0);
-            (void)h2_send(s, sid, body, 3, 1);
+            if (sid % 8 == 3) /* gRPC's way: the status in trailers */
+                (void)h2_trailers(s, sid, nva + 1, 1);
+            else
+                (void)h2_send(s, sid, body, 3, 1);
         }
         h2_consume(s, sid, 16384);
     }
