@@ -185,6 +185,8 @@ class Covet(Routes):
         # The Origin values a WebSocket handshake may carry ("*": any, the default None: no check); a browser sends
         # its page's origin, so this keeps other sites' pages from opening WebSockets with the user's cookies.
         self.websocket_origins = None if websocket_origins is None else frozenset(websocket_origins)
+        # gRPC methods served beside the routes, on the same port (include_grpc): path -> grpclib's Handler.
+        self.grpc_handlers: dict[str, Any] = {}
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
         tags = list(openapi_tags or ())
         for tag in tags:
@@ -411,6 +413,25 @@ class Covet(Routes):
                 out.append(quote(value, safe="/!$&'()*+,;=:@~" if p.catchall else "!$&'()*+,;=:@~"))
             return "/" + "/".join(out)
         raise NoMatchFound(name, path_params)
+
+    # -- gRPC ----------------------------------------------------------------
+
+    def include_grpc(self, *services: object) -> None:
+        """Serve gRPC services on the application's port, beside its routes (docs/grpc.md): an HTTP/2 request whose
+        content-type is ``application/grpc`` goes to the service's method, every other request to the routes.
+
+        A service is what grpclib's protoc plugin generates (a subclass of its ``...Base`` class), or anything with
+        grpclib's ``__mapping__()``: grpclib's ``Health`` and ``ServerReflection`` are served the same way. Needs
+        ``grpclib`` (``pip install covetpy[grpc]``)."""
+        for service in services:
+            mapping = getattr(service, "__mapping__", None)
+            if mapping is None:
+                raise TypeError(f"include_grpc(): {service!r} is not a gRPC service (it has no __mapping__(), as "
+                                f"grpclib's generated ...Base classes do)")
+            for path, handler in mapping().items():
+                if path in self.grpc_handlers:
+                    raise ValueError(f"include_grpc(): {path} is served twice")
+                self.grpc_handlers[path] = handler
 
     # -- mounting -------------------------------------------------------------
 

@@ -136,6 +136,13 @@ def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Framing:
     return core
 
 
+def _is_grpc(headers: list[tuple[str, str]]) -> bool:
+    for name, value in headers:
+        if name == "content-type":
+            return value.startswith("application/grpc")
+    return False
+
+
 def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:
     return headers.pairs if type(headers) is HeaderSet else headers
 
@@ -144,7 +151,7 @@ def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:
 class H2Channel(AccessRecord):
     """One stream's response: the ``exchange.Channel`` of a request that was not answered on the spot."""
 
-    __slots__ = ("session", "sid", "exchange", "credit", "waiter", "reset", "closed")
+    __slots__ = ("session", "sid", "exchange", "credit", "waiter", "reset", "closed", "call")
 
     def __init__(self, session: H2Session, sid: int, is_head: bool) -> None:
         super().__init__(session.state.clock, is_head, HTTP2)
@@ -155,6 +162,7 @@ class H2Channel(AccessRecord):
         self.waiter: asyncio.Future[None] | None = None  # a stream waiting in ``drained``
         self.reset = False  # the client reset the stream, or the connection is gone
         self.closed = False  # told to respond, end, close or abort: the session forgot it
+        self.call: Any = None  # the gRPC call the stream carries (grpc_call.GrpcCall), else None
 
     # -- exchange.Channel ---------------------------------------------------------------------------------------
 
@@ -213,6 +221,44 @@ class H2Channel(AccessRecord):
     def gone(self) -> bool:
         return self.reset or self.session.closed
 
+    # -- a gRPC call's answer (grpc_call.GrpcCall): a head, messages (send), then trailers ------------------------
+
+    def grpc_head(self, fields: list[tuple[bytes, bytes]]) -> bool:
+        session = self.session
+        if self.reset or session.closed:
+            return False
+        self.status = 200
+        sent = session.core.respond(self.sid, 200, session.head_fields(fields, self._rid()), b"", False, -1)
+        session.flush()
+        return sent
+
+    def grpc_trail(self, fields: list[tuple[bytes, bytes]]) -> None:
+        """The call's status, after its messages."""
+        session = self.session
+        if not (self.reset or session.closed):
+            try:
+                session.core.trailers(self.sid, fields)
+            except ValueError as exc:
+                log.error("gRPC trailers not sent, the stream is reset: %s", exc)
+                session.core.reset(self.sid, INTERNAL_ERROR)
+            session.flush()
+        self.ended()
+        self._forget()
+
+    def grpc_trail_only(self, fields: list[tuple[bytes, bytes]]) -> None:
+        """The call's status as its whole answer (it failed before any message)."""
+        session = self.session
+        if not (self.reset or session.closed):
+            self.status = 200
+            try:
+                session.core.respond(self.sid, 200, session.head_fields(fields, self._rid()), b"", True, -1)
+            except ValueError as exc:
+                log.error("gRPC status not sent, the stream is reset: %s", exc)
+                session.core.reset(self.sid, INTERNAL_ERROR)
+            session.flush()
+        self.ended()
+        self._forget()
+
     # -- the session's side -------------------------------------------------------------------------------------
 
     def wake(self) -> None:
@@ -238,6 +284,9 @@ class H2Channel(AccessRecord):
         exchange = self.exchange
         if exchange is not None:
             exchange.lost()
+        call = self.call
+        if call is not None:
+            call.lost()
         self.wake()
 
     def body_resume(self) -> None:
@@ -423,6 +472,9 @@ class H2Session:
         is_head = method == "HEAD"
         if self._refused(sid, method, path, query, headers, None):
             return
+        if state.grpc is not None and _is_grpc(headers):
+            self._grpc(sid, method, path, query, headers, False)
+            return
         plan, params = state.dispatcher.resolve(method, path)
         # (Most routes never read their connection: they share one ConnectionInfo instead of one a stream.)
         info = self._info(sid, headers) if plan.uses_conn else self.info
@@ -439,8 +491,12 @@ class H2Session:
         state = self.state
         self.nreq += 1
         # (A body declared too large is refused before any of it is read, as over HTTP/1.1.)
-        over = TOO_LARGE_REPLY if (content_length(headers) or 0) > state.config.max_upload else None
+        grpc = state.grpc is not None and _is_grpc(headers)
+        over = TOO_LARGE_REPLY if not grpc and (content_length(headers) or 0) > state.config.max_upload else None
         if self._refused(sid, method, path, query, headers, over):
+            return
+        if grpc:
+            self._grpc(sid, method, path, query, headers, True)
             return
         plan, params = state.dispatcher.resolve(method, path)
         channel = self._channel(sid, method == "HEAD", method, path, query, headers, plan.route_id, 0)
@@ -451,6 +507,25 @@ class H2Session:
             return
         channel.exchange = exchange
         channel.body = exchange.body
+
+    def _grpc(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
+              streams: bool) -> None:
+        """A gRPC call (content-type application/grpc, on an app that serves gRPC): to its service's method, its
+        messages streaming in when ``streams``."""
+        from covet.runtime.grpc_call import GrpcCall, unimplemented
+
+        state = self.state
+        channel = self._channel(sid, False, method, path, query, headers, -1, 0)
+        grpc = state.grpc
+        handler = grpc.get(path) if grpc is not None and method == "POST" else None
+        if handler is None:
+            channel.grpc_trail_only(unimplemented(path))
+            return
+        body = None
+        if streams:
+            body = channel.body = state.open_body(headers, channel.body_resume, channel.stop)
+        call = channel.call = GrpcCall(channel, handler, path, headers, body, self.client)
+        call.start()
 
     def _refused(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
                  over: tuple[int, HeaderSeq, bytes] | None) -> bool:
@@ -525,14 +600,14 @@ class H2Session:
         status, headers, body = reply
         if body and not self._room(sid):
             return 0, 0
-        fields = self._head_fields(headers, rid)
+        fields = self.head_fields(headers, rid)
         length = -1 if status in _NO_BODY else len(body)
         try:
             self.core.respond(sid, status, fields, b"" if is_head or length < 0 else body, True, length)
         except ValueError as exc:
             log.error("response not sent, answered 500 instead: %s", exc)
             status, headers, body = _SERVER_ERROR
-            self.core.respond(sid, status, self._head_fields(headers, rid), b"" if is_head else body, True,
+            self.core.respond(sid, status, self.head_fields(headers, rid), b"" if is_head else body, True,
                               len(body))
             length = len(body)
         self.flush()
@@ -543,7 +618,7 @@ class H2Session:
         is gone."""
         if not self._room(sid):
             return 0
-        fields = self._head_fields(resp.raw_headers, rid)
+        fields = self.head_fields(resp.raw_headers, rid)
         length = resp.length if resp.length is not None else -1
         status = resp.status
         try:
@@ -554,7 +629,7 @@ class H2Session:
             status, headers, body = _SERVER_ERROR
             resp.length = len(body)
             resp.content = (body,)
-            sent = self.core.respond(sid, status, self._head_fields(headers, rid), b"", is_head, len(body))
+            sent = self.core.respond(sid, status, self.head_fields(headers, rid), b"", is_head, len(body))
         self.flush()
         return status if sent else 0
 
@@ -569,7 +644,7 @@ class H2Session:
         self.flush()
         return False
 
-    def _head_fields(self, headers: HeaderSeq, rid: bytes) -> list[tuple[bytes, bytes]]:
+    def head_fields(self, headers: HeaderSeq, rid: bytes) -> list[tuple[bytes, bytes]]:
         fields = list(_fields(headers))
         fields += self.state.clock.fields
         if rid:

@@ -149,6 +149,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     SERVER.started = True
     state = ServerState(dispatcher, config)
     state.ws_origins = app.websocket_origins
+    state.grpc = dict(app.grpc_handlers) if app.grpc_handlers else None
     if tls is not None:
         state.scheme = "https"
     writer = _access_log(state)

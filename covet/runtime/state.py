@@ -83,6 +83,9 @@ class ServerState:
             self.loop = None
         # The Origin values a WebSocket handshake may carry (the application's websocket_origins); None: any.
         self.ws_origins: frozenset[str] | None = None
+        # The gRPC methods the application serves ("/package.Service/Method" -> grpclib's Handler); None: none, and
+        # application/grpc requests go to the routes like any other.
+        self.grpc: dict[str, Any] | None = None
 
     def counted(self) -> int:
         return self.requests

@@ -48,7 +48,12 @@ class UringH2(UringLink):
 
     def eof(self) -> None:
         # What the peer asked for is still answered (as on asyncio, and over HTTP/1.1), then the connection closes.
-        self.session.shutdown()
+        # (Inside the core's call, as for ``received``: closing waits until it has returned.)
+        self.feeding = True
+        try:
+            self.session.shutdown()
+        finally:
+            self.feeding = False
 
     def wake(self) -> None:
         self.backed = False

@@ -1,0 +1,302 @@
+"""One gRPC call over an HTTP/2 stream: a grpclib service's handler, served unchanged, on the app's own port.
+
+The stream is the session's (``H2Channel``): its request head names the method, its body streams in as the client
+sends messages (the framing streams every ``application/grpc`` request), and the call answers with a head, messages
+and trailers, or with trailers alone when it fails before any message. The handler gets a ``CallStream``, which
+offers what grpclib's ``server.Stream`` offers a handler: ``recv_message``, ``send_message``, async iteration,
+``send_initial_metadata``, ``send_trailing_metadata``, ``cancel``, ``metadata``, ``deadline``, ``peer``,
+``user_agent``. Status codes and messages are gRPC's (``grpclib.const.Status``); a handler that raises
+``GRPCError`` answers its status, any other exception ``UNKNOWN``.
+
+Rules:
+1. A message is a 5-byte prefix (compressed flag, length) and its bytes; one over ``MAX_MESSAGE`` is refused
+   (``RESOURCE_EXHAUSTED``); a compressed one is decompressed when the call says ``grpc-encoding: gzip``.
+2. ``grpc-timeout`` sets the call's deadline: the handler is cancelled there and the call ends
+   ``DEADLINE_EXCEEDED``.
+3. A client that cancels (RST_STREAM) or goes away cancels the handler; nothing more is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+from grpclib.const import Status
+from grpclib.encoding.proto import ProtoCodec
+from grpclib.exceptions import GRPCError, ProtocolError
+from grpclib.metadata import Deadline, decode_metadata, encode_grpc_message, encode_metadata
+
+from covet.runtime.body import RequestBody
+
+__all__ = ["CallStream", "GrpcCall", "MAX_MESSAGE", "unimplemented"]
+
+log = logging.getLogger("covet.grpc")
+
+MAX_MESSAGE: Final = 4 * 1024 * 1024  # gRPC's default receive limit
+_CODEC: Final = ProtoCodec()
+_CONTENT_TYPES: Final = frozenset({"application/grpc", "application/grpc+proto"})
+
+
+def _status_fields(status: Status, message: str | None, metadata: Any = None) -> list[tuple[bytes, bytes]]:
+    fields = [(b"grpc-status", b"%d" % status.value)]
+    if message:
+        fields.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
+    if metadata:
+        fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
+    return fields
+
+
+def unimplemented(path: str) -> list[tuple[bytes, bytes]]:
+    """A trailers-only answer's fields for a method no service serves."""
+    return [(b"content-type", b"application/grpc"), *_status_fields(Status.UNIMPLEMENTED, f"Method not found: {path}")]
+
+
+class _Peer:
+    """``stream.peer``: grpclib's Peer offers ``addr()``; a route's client address is all there is here."""
+
+    def __init__(self, client: tuple[str, int] | None) -> None:
+        self._client = client
+
+    def addr(self) -> tuple[str, int] | None:
+        return self._client
+
+    def cert(self) -> None:
+        return None
+
+
+class CallStream:
+    """What a grpclib handler is given (grpclib.server.Stream's methods): see the module's docstring."""
+
+    def __init__(self, call: GrpcCall, recv_type: Any, send_type: Any, server_streaming: bool,
+                 metadata: Any, deadline: Deadline | None, user_agent: str | None,
+                 client: tuple[str, int] | None) -> None:
+        self._call = call
+        self._recv_type = recv_type
+        self._send_type = send_type
+        self._server_streaming = server_streaming
+        self.metadata = metadata
+        self.deadline = deadline
+        self.user_agent = user_agent
+        self.peer = _Peer(client)
+        self._headed = False
+        self._sent = 0
+        self._trailed = False
+        self._pending = bytearray()
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._done = call.body is None
+
+    # -- receiving -----------------------------------------------------------------------------------------------
+
+    async def recv_message(self) -> Any:
+        """The next message, None once the client ended its stream."""
+        data = await self._read_message()
+        if data is None:
+            return None
+        return _CODEC.decode(data, self._recv_type)
+
+    def __aiter__(self) -> CallStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        message = await self.recv_message()
+        if message is None:
+            raise StopAsyncIteration
+        return message
+
+    async def _read_message(self) -> bytes | None:
+        while True:
+            pending = self._pending
+            if len(pending) >= 5:
+                length = int.from_bytes(pending[1:5], "big")
+                if length > MAX_MESSAGE:
+                    raise GRPCError(Status.RESOURCE_EXHAUSTED,
+                                    f"Received message larger than max ({length} vs. {MAX_MESSAGE})")
+                if len(pending) >= 5 + length:
+                    compressed = pending[0]
+                    data = bytes(pending[5:5 + length])
+                    del pending[:5 + length]
+                    return self._call.decompress(data) if compressed else data
+            if self._done:
+                if pending:
+                    raise GRPCError(Status.INTERNAL, "Incomplete message")
+                return None
+            body = self._call.body
+            assert body is not None
+            if self._chunks is None:
+                self._chunks = body.__aiter__()
+            try:
+                pending += await self._chunks.__anext__()
+            except StopAsyncIteration:
+                self._done = True
+
+    # -- sending -------------------------------------------------------------------------------------------------
+
+    async def send_initial_metadata(self, *, metadata: Any = None) -> None:
+        if self._headed:
+            raise ProtocolError("Initial metadata was already sent")
+        fields = [(b"content-type", b"application/grpc+proto")]
+        if metadata:
+            fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
+        self._headed = True
+        if not self._call.head(fields):
+            raise asyncio.CancelledError
+
+    async def send_message(self, message: Any) -> None:
+        if self._trailed:
+            raise ProtocolError("Trailing metadata was already sent")
+        if not self._headed:
+            await self.send_initial_metadata()
+        if not self._server_streaming and self._sent:
+            raise ProtocolError("Message was already sent")
+        data = _CODEC.encode(message, self._send_type)
+        self._sent += 1
+        await self._call.send(b"\x00" + len(data).to_bytes(4, "big") + data)
+
+    async def send_trailing_metadata(self, *, status: Status = Status.OK, status_message: str | None = None,
+                                     status_details: Any = None, metadata: Any = None) -> None:
+        if self._trailed:
+            raise ProtocolError("Trailing metadata was already sent")
+        if not self._server_streaming and status is Status.OK and not self._sent:
+            raise ProtocolError(f"Unary response with OK status requires a single message to be sent: "
+                                f"{self._call.path}")
+        self._trailed = True
+        fields = _status_fields(status, status_message, metadata)
+        if self._headed:
+            self._call.trail(fields)
+        else:  # trailers-only: the whole answer is one HEADERS frame
+            self._call.trail_only([(b"content-type", b"application/grpc+proto"), *fields])
+
+    async def cancel(self) -> None:
+        """End the call at once: the stream is reset (CANCEL)."""
+        self._trailed = True
+        self._call.cancel()
+
+    async def __aenter__(self) -> CallStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class GrpcCall:
+    """A call's life: its handler run as a Task, its answer through the stream's channel."""
+
+    def __init__(self, channel: Any, handler: Any, path: str, headers: list[tuple[str, str]],
+                 body: RequestBody | None, client: tuple[str, int] | None) -> None:
+        self.channel = channel
+        self.handler = handler
+        self.path = path
+        self.headers = headers
+        self.body = body
+        self.client = client
+        self.task: asyncio.Task[None] | None = None
+        self.gone = False
+        self.encoding = ""
+        self.stream: CallStream | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def lost(self) -> None:
+        """The client reset the stream (a cancellation) or went away: the handler is cancelled."""
+        self.gone = True
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
+
+    # -- the channel's side --------------------------------------------------------------------------------------
+
+    def head(self, fields: list[tuple[bytes, bytes]]) -> bool:
+        return not self.gone and self.channel.grpc_head(fields)
+
+    async def send(self, frame: bytes) -> None:
+        if self.gone:
+            raise asyncio.CancelledError
+        if self.channel.send(frame) < 0:
+            raise asyncio.CancelledError
+        await self.channel.drained()
+
+    def trail(self, fields: list[tuple[bytes, bytes]]) -> None:
+        if not self.gone:
+            self.channel.grpc_trail(fields)
+
+    def trail_only(self, fields: list[tuple[bytes, bytes]]) -> None:
+        if not self.gone:
+            self.channel.grpc_trail_only(fields)
+
+    def cancel(self) -> None:
+        if not self.gone:
+            self.gone = True
+            self.channel.close()
+
+    def decompress(self, data: bytes) -> bytes:
+        if self.encoding != "gzip":
+            raise GRPCError(Status.UNIMPLEMENTED, f"Compressed message, grpc-encoding {self.encoding or 'identity'}")
+        try:
+            out = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise GRPCError(Status.INTERNAL, f"Could not decompress a message: {exc}") from None
+        if len(out) > MAX_MESSAGE:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, "Decompressed message larger than max")
+        return out
+
+    # -- the handler -----------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        handler = self.handler
+        content_type = user_agent = ""
+        for name, value in self.headers:
+            if name == "content-type":
+                content_type = value
+            elif name == "grpc-encoding":
+                self.encoding = value
+            elif name == "user-agent":
+                user_agent = value
+        stream = CallStream(self, handler.request_type, handler.reply_type, handler.cardinality.server_streaming,
+                            decode_metadata(self.headers), None, user_agent or None, self.client)
+        self.stream = stream
+        try:
+            if content_type.partition(";")[0].strip() not in _CONTENT_TYPES:
+                raise GRPCError(Status.UNIMPLEMENTED, f"Content-type {content_type!r} is not supported")
+            try:
+                stream.deadline = Deadline.from_headers(self.headers)
+            except ValueError:
+                raise GRPCError(Status.INVALID_ARGUMENT, "Invalid grpc-timeout") from None
+            if stream.deadline is None:
+                await handler.func(stream)
+            else:
+                try:
+                    async with asyncio.timeout(stream.deadline.time_remaining()):
+                        await handler.func(stream)
+                except TimeoutError:
+                    raise GRPCError(Status.DEADLINE_EXCEEDED, "Deadline exceeded") from None
+            if not stream._trailed:
+                await stream.send_trailing_metadata()
+        except GRPCError as exc:
+            await self._fail(stream, exc.status, exc.message)
+        except asyncio.CancelledError:
+            if not self.gone:
+                raise
+        except Exception:
+            log.exception("gRPC handler %s raised", self.path)
+            await self._fail(stream, Status.UNKNOWN, "Internal Server Error")
+        finally:
+            body = self.body
+            if body is not None and not body.done:
+                body.discard()
+            if not self.gone and not stream._trailed:
+                self.cancel()
+
+    async def _fail(self, stream: CallStream, status: Status, message: str | None) -> None:
+        if self.gone or stream._trailed:
+            return
+        stream._trailed = True
+        fields = _status_fields(status, message)
+        if stream._headed:
+            self.trail(fields)
+        else:
+            self.trail_only([(b"content-type", b"application/grpc+proto"), *fields])

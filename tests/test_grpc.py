@@ -1,0 +1,261 @@
+"""gRPC beside REST on one port (issue 18): grpclib services served by CovetPy, called by grpcio's Python client,
+through gRPC's interop cases (doc/interop-test-descriptions.md in gRPC's repository), on every loop, with the server's
+runtime interpreted and compiled.
+
+The .proto (tests/grpc/interop.proto) is compiled at test time by grpcio-tools: grpclib's stubs for the server
+(tests/apps/grpc_app.py), grpcio's for the client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import grpc
+from conftest import APPS, TRANSPORTS, Server
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("grpcgen")
+    plugin = Path(sys.executable).parent / "protoc-gen-grpclib_python"
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{HERE / 'grpc'}", f"--python_out={out}",
+                    f"--grpc_python_out={out}", f"--grpclib_python_out={out}",
+                    f"--plugin=protoc-gen-grpclib_python={plugin}", str(HERE / "grpc" / "interop.proto")],
+                   check=True, capture_output=True, timeout=60)
+    return out
+
+
+@pytest.fixture(scope="module", params=TRANSPORTS)
+def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
+    mode, loop = request.param.split("-")
+    # (The service's module is the application's, run interpreted: "compiled" is the server's own runtime.)
+    server = Server("grpc_app:app", loop, cwd=APPS, pure=mode == "interpreted",
+                    env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
+    assert server.runtime == mode and server.framing == "nghttp2", server.lines[:3]
+    yield server
+    code, log = server.stop()
+    assert code == 0, log
+
+
+@pytest.fixture(scope="module")
+def pb(gen: Path) -> tuple[Any, Any]:
+    sys.path.insert(0, str(gen))
+    import interop_pb2
+    import interop_pb2_grpc
+
+    return interop_pb2, interop_pb2_grpc
+
+
+@pytest.fixture
+def stub(srv: Server, pb: tuple[Any, Any]) -> Iterator[Any]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+    yield pb[1].TestServiceStub(channel)
+    channel.close()
+
+
+def payload(pb: tuple[Any, Any], n: int) -> Any:
+    return pb[0].Payload(body=b"\0" * n)
+
+
+# -- same port, same app ----------------------------------------------------------------------------------------
+
+
+def test_rest_and_grpc_share_the_port(srv: Server, stub: Any, pb: tuple[Any, Any]) -> None:
+    assert stub.EmptyCall(pb[0].Empty(), timeout=10) == pb[0].Empty()
+    assert httpx.get(srv.url + "/rest", timeout=10).json() == {"served": "rest"}  # HTTP/1.1
+    with httpx.Client(http1=False, http2=True) as client:  # HTTP/2 (prior knowledge), beside the gRPC calls
+        r = client.get(srv.url + "/rest", timeout=10)
+        assert (r.http_version, r.json()) == ("HTTP/2", {"served": "rest"})
+    # A gRPC call goes through the access log as a route does.
+    deadline = time.monotonic() + 5
+    while not any("/covet.interop.TestService/EmptyCall HTTP/2" in line for line in srv.lines):
+        assert time.monotonic() < deadline, srv.lines[-5:]
+        time.sleep(0.05)
+
+
+# -- gRPC's interop cases -----------------------------------------------------------------------------------------
+
+
+def test_empty_unary(stub: Any, pb: tuple[Any, Any]) -> None:
+    assert stub.EmptyCall(pb[0].Empty(), timeout=10) == pb[0].Empty()
+
+
+def test_large_unary(stub: Any, pb: tuple[Any, Any]) -> None:
+    reply = stub.UnaryCall(pb[0].SimpleRequest(response_size=314159, payload=payload(pb, 271828)), timeout=10)
+    assert reply.payload.body == b"\0" * 314159
+
+
+def test_client_streaming(stub: Any, pb: tuple[Any, Any]) -> None:
+    requests = [pb[0].StreamingInputCallRequest(payload=payload(pb, n)) for n in (27182, 8, 1828, 45904)]
+    assert stub.StreamingInputCall(iter(requests), timeout=10).aggregated_payload_size == 74922
+
+
+def test_server_streaming(stub: Any, pb: tuple[Any, Any]) -> None:
+    sizes = (31415, 9, 2653, 58979)
+    request = pb[0].StreamingOutputCallRequest(response_parameters=[pb[0].ResponseParameters(size=n) for n in sizes])
+    assert [len(r.payload.body) for r in stub.StreamingOutputCall(request, timeout=10)] == list(sizes)
+
+
+def test_ping_pong(stub: Any, pb: tuple[Any, Any]) -> None:
+    import queue
+
+    requests: queue.Queue[Any] = queue.Queue()
+    call = stub.FullDuplexCall(iter(requests.get, None), timeout=10)
+    for size, body in ((31415, 27182), (9, 8), (2653, 1828), (58979, 45904)):
+        requests.put(pb[0].StreamingOutputCallRequest(response_parameters=[pb[0].ResponseParameters(size=size)],
+                                                      payload=payload(pb, body)))
+        assert len(next(call).payload.body) == size  # each answer before the next request goes
+    requests.put(None)
+    assert list(call) == [] and call.code() == grpc.StatusCode.OK
+
+
+def test_empty_stream(stub: Any, pb: tuple[Any, Any]) -> None:
+    call = stub.FullDuplexCall(iter([]), timeout=10)
+    assert list(call) == [] and call.code() == grpc.StatusCode.OK
+
+
+def test_cancel_after_begin(stub: Any, pb: tuple[Any, Any], srv: Server) -> None:
+    before = httpx.get(srv.url + "/cancelled", timeout=10).json()["count"]
+    gate = threading.Event()
+
+    def requests() -> Iterator[Any]:
+        gate.wait(10)
+        return
+        yield  # (a generator that sends nothing until cancelled)
+
+    future = stub.StreamingInputCall.future(requests(), timeout=10)
+    time.sleep(0.3)  # the call has begun: its handler waits for the first message
+    future.cancel()
+    gate.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        future.result()
+    wait_for_cancelled(srv, before + 1)  # RST_STREAM cancelled the handler
+
+
+def test_cancel_after_first_response(stub: Any, pb: tuple[Any, Any], srv: Server) -> None:
+    import queue
+
+    before = httpx.get(srv.url + "/cancelled", timeout=10).json()["count"]
+    requests: queue.Queue[Any] = queue.Queue()
+    call = stub.FullDuplexCall(iter(requests.get, None), timeout=10)
+    requests.put(pb[0].StreamingOutputCallRequest(response_parameters=[pb[0].ResponseParameters(size=31415)],
+                                                  payload=payload(pb, 27182)))
+    assert len(next(call).payload.body) == 31415
+    call.cancel()
+    with pytest.raises(grpc.RpcError) as err:
+        next(call)
+    assert err.value.code() == grpc.StatusCode.CANCELLED
+    requests.put(None)
+    wait_for_cancelled(srv, before + 1)
+
+
+def test_timeout_on_sleeping_server(stub: Any, pb: tuple[Any, Any], srv: Server) -> None:
+    """grpc-timeout ends the call DEADLINE_EXCEEDED, and the server cancels its handler (it sleeps 30 s)."""
+    before = httpx.get(srv.url + "/cancelled", timeout=10).json()["count"]
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnaryCall(pb[0].SimpleRequest(sleep=30), timeout=0.5)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    wait_for_cancelled(srv, before + 1)
+
+
+def test_status_code_and_message(stub: Any, pb: tuple[Any, Any]) -> None:
+    status = pb[0].EchoStatus(code=2, message="test status message")
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnaryCall(pb[0].SimpleRequest(response_status=status), timeout=10)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.UNKNOWN, "test status message")
+    call = stub.FullDuplexCall(iter([pb[0].StreamingOutputCallRequest(response_status=status)]), timeout=10)
+    with pytest.raises(grpc.RpcError) as err:
+        list(call)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.UNKNOWN, "test status message")
+
+
+def test_special_status_message(stub: Any, pb: tuple[Any, Any]) -> None:
+    message = "\t\ntest with whitespace\r\nand Unicode BMP \u263a and non-BMP \U0001f608\t\n"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnaryCall(pb[0].SimpleRequest(response_status=pb[0].EchoStatus(code=2, message=message)), timeout=10)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.UNKNOWN, message)
+
+
+def test_custom_metadata(stub: Any, pb: tuple[Any, Any]) -> None:
+    metadata = [("x-grpc-test-echo-initial", "test_initial_metadata_value"),
+                ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab")]
+    _, call = stub.UnaryCall.with_call(pb[0].SimpleRequest(response_size=314159, payload=payload(pb, 271828)),
+                                       metadata=metadata, timeout=10)
+    assert ("x-grpc-test-echo-initial", "test_initial_metadata_value") in list(call.initial_metadata())
+    assert ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab") in list(call.trailing_metadata())
+    stream = stub.FullDuplexCall(iter([pb[0].StreamingOutputCallRequest(
+        response_parameters=[pb[0].ResponseParameters(size=314159)], payload=payload(pb, 271828))]),
+        metadata=metadata, timeout=10)
+    assert [len(r.payload.body) for r in stream] == [314159]
+    assert ("x-grpc-test-echo-initial", "test_initial_metadata_value") in list(stream.initial_metadata())
+    assert ("x-grpc-test-echo-trailing-bin", b"\xab\xab\xab") in list(stream.trailing_metadata())
+
+
+def test_unimplemented_method(srv: Server, stub: Any, pb: tuple[Any, Any]) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnimplementedCall(pb[0].Empty(), timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    # A method no service has (unimplemented_service): the same status, and the connection serves on.
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        missing = channel.unary_unary("/covet.interop.NoService/Call", request_serializer=bytes,
+                                      response_deserializer=bytes)
+        with pytest.raises(grpc.RpcError) as err:
+            missing(b"", timeout=10)
+        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert stub.EmptyCall(pb[0].Empty(), timeout=10) == pb[0].Empty()
+
+
+# -- beyond the interop cases -------------------------------------------------------------------------------------
+
+
+def test_gzip_compressed_messages(stub: Any, pb: tuple[Any, Any]) -> None:
+    reply = stub.UnaryCall(pb[0].SimpleRequest(response_size=1000, payload=payload(pb, 100_000)), timeout=10,
+                           compression=grpc.Compression.Gzip)
+    assert len(reply.payload.body) == 1000
+
+
+def test_a_message_over_the_limit_is_refused(stub: Any, pb: tuple[Any, Any]) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnaryCall(pb[0].SimpleRequest(payload=payload(pb, 5 * 1024 * 1024)), timeout=10)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert stub.EmptyCall(pb[0].Empty(), timeout=10) == pb[0].Empty()
+
+
+def test_grpclib_health_and_reflection_are_served(srv: Server) -> None:
+    from grpclib.health.v1 import health_pb2
+    from grpclib.reflection.v1 import reflection_pb2
+
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+                                    response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        assert check(health_pb2.HealthCheckRequest(), timeout=10).status == health_pb2.HealthCheckResponse.SERVING
+        info = channel.stream_stream("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                                     request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                                     response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        replies = list(info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+    names = {s.name for s in replies[0].list_services_response.service}
+    assert {"covet.interop.TestService", "grpc.health.v1.Health"} <= names
+
+
+def test_many_calls_at_once_on_one_connection(stub: Any, pb: tuple[Any, Any]) -> None:
+    futures = [stub.UnaryCall.future(pb[0].SimpleRequest(response_size=i), timeout=20) for i in range(300)]
+    assert [len(f.result().payload.body) for f in futures] == list(range(300))
+
+
+def wait_for_cancelled(srv: Server, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while httpx.get(srv.url + "/cancelled", timeout=10).json()["count"] < count:
+        assert time.monotonic() < deadline, "the handler was not cancelled"
+        time.sleep(0.05)
