@@ -73,13 +73,14 @@ def check(t: Target, path: str, expect: bytes) -> str | None:
     return None
 
 
-def run_h2load(t: Target, path: str, seconds: int) -> dict[str, float]:
+def run_h2load(t: Target, path: str, seconds: int, extra: tuple[str, ...] = ()) -> dict[str, float]:
+    """h2load's run on ``path`` (``extra``: more of its options, as perf/grpc_bench.py's body and fields)."""
     assert t.proc is not None
     url = f"http://127.0.0.1:{t.port}{path}"
-    subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "1", url], capture_output=True,
-                   timeout=60)  # warm-up, not counted
+    subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "1", *extra, url],
+                   capture_output=True, timeout=60)  # warm-up, not counted
     c0 = bench.cpu_seconds(t.proc.pid)
-    out = subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", str(seconds), url],
+    out = subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", str(seconds), *extra, url],
                          capture_output=True, text=True, timeout=seconds + 60).stdout
     c1 = bench.cpu_seconds(t.proc.pid)
     done = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored",
@@ -138,12 +139,12 @@ def main() -> int:
 
 
 def report(results: dict[tuple[str, str], list[dict[str, float]]], ts: list[Target], rounds: int,
-           seconds: int) -> str:
+           seconds: int, names: tuple[str, ...] = tuple(PATHS), what: str = "small GETs") -> str:
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
-    how = (f"h2load `-c 10 -m 10`, prior knowledge, {rounds} round(s) of {seconds} s; server on CPU 0, h2load on "
-           "CPU 1; medians. Ratios: requests/s against the best CovetPy target of the same run.")
+    how = (f"h2load `-c 10 -m 10`, prior knowledge, {what}, {rounds} round(s) of {seconds} s; server on CPU 0, "
+           "h2load on CPU 1; medians. Ratios: requests/s against the best CovetPy target of the same run.")
     lines = [how, ""]
-    for name in PATHS:
+    for name in names:
         best = max((v["rps"] for (t, e), v in med.items() if e == name and t.startswith("CovetPy")), default=0.0)
         lines += [f"**{name}**", "", "| Server | requests/s | server CPU per request | CovetPy's best ÷ it |",
                   "|---|---|---|---|"]

@@ -115,8 +115,9 @@ def checkout_path(*first: Path) -> str:
 
 # Every transport the example app is tested on: mode (interpreted or compiled) x I/O loop.
 TRANSPORTS = [f"{mode}-{loop}" for mode in ("interpreted", "compiled") for loop in LOOPS]
-# HTTP/2's tests: every transport with nghttp2's framing, and h2's (the fallback) on one loop per mode.
-H2_TRANSPORTS = [*TRANSPORTS, "interpreted-asyncio+h2", "compiled-uring+h2"]
+# HTTP/2's tests: every transport with nghttp2's framing, and h2's (the fallback: pure Python whatever the mode, and
+# test_h2_core runs all of it) on one.
+H2_TRANSPORTS = [*TRANSPORTS, "interpreted-asyncio+h2"]
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:

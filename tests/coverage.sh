@@ -30,7 +30,10 @@ if [ "$(uname -s)" = Linux ]; then
     { gcc "${cflags[@]}" -o "$gcov_dir/ctests/uring_probe_test" "$n/tests/uring_probe_test.c" "$n/uring_probe.c" &&
       "$gcov_dir/ctests/uring_probe_test" &&
       gcc "${cflags[@]}" -o "$gcov_dir/ctests/ring_test" "$n/tests/ring_test.c" "$n/uring_ring.c" "$n/uring_probe.c" &&
-      "$gcov_dir/ctests/ring_test"; } || status=1
+      "$gcov_dir/ctests/ring_test" &&
+      gcc "${cflags[@]}" -o "$gcov_dir/ctests/h2_replay_test" "$n/tests/h2_replay_test.c" "$n/h2_server.c" \
+        -lnghttp2 &&
+      "$gcov_dir/ctests/h2_replay_test" "$n"/fuzz/corpus_h2/* >/dev/null; } || status=1
 fi
 
 # Three processes on two cores (pytest-xdist; an idle one takes tests from the others): much of the time is servers

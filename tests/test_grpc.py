@@ -250,8 +250,8 @@ def test_grpclib_health_and_reflection_are_served(srv: Server) -> None:
 
 
 def test_many_calls_at_once_on_one_connection(stub: Any, pb: tuple[Any, Any]) -> None:
-    futures = [stub.UnaryCall.future(pb[0].SimpleRequest(response_size=i), timeout=20) for i in range(300)]
-    assert [len(f.result().payload.body) for f in futures] == list(range(300))
+    futures = [stub.UnaryCall.future(pb[0].SimpleRequest(response_size=i), timeout=20) for i in range(150)]
+    assert [len(f.result().payload.body) for f in futures] == list(range(150))  # (past the 100 streams at once)
 
 
 def wait_for_cancelled(srv: Server, count: int) -> None:

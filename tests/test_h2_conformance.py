@@ -38,8 +38,7 @@ NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x
 STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, COMPRESSION_ERROR = 0x5, 0x6, 0x7, 0x9
 
 
-# (h2's framing on one transport: its cases are the core's, which test_h2_core runs in full on both cores.)
-@pytest.fixture(scope="module", params=[t for t in H2_TRANSPORTS if t != "compiled-uring+h2"])
+@pytest.fixture(scope="module", params=H2_TRANSPORTS)
 def srv(request: pytest.FixtureRequest, static_root: Path) -> Iterator[Server]:
     server = app_server(request, request.param, "hardening", "built_hardening",
                         env={"COVET_TEST_STATIC": str(static_root)})

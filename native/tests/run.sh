@@ -35,3 +35,10 @@ fi
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     -I"$native" -o "$work/ws_frame_test" "$here/ws_frame_test.c" "$native/ws_frame.c"
 "$work/ws_frame_test"
+# The HTTP/2 core on nghttp2: its fuzz corpus replayed through the harness's checks.
+if [ -f /usr/include/nghttp2/nghttp2.h ]; then
+    "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
+        -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
+        -I"$native" -o "$work/h2_replay_test" "$here/h2_replay_test.c" "$native/h2_server.c" -lnghttp2
+    "$work/h2_replay_test" "$native"/fuzz/corpus_h2/*
+fi
