@@ -1,7 +1,8 @@
 """CovetPy serving perf/grpc_bench.py's service (beside a REST route, as an app would)."""
 
-from covet import Covet
 from grpc_bench_service import Bench
+
+from covet import Covet
 
 app = Covet()
 app.include_grpc(Bench())

@@ -8,8 +8,8 @@ import sys
 
 sys.path.insert(0, os.environ["BENCH_GRPC_GEN"])
 
-from bench_grpc import BenchBase  # noqa: E402
-from bench_pb2 import Msg  # noqa: E402
+from bench_grpc import BenchBase
+from bench_pb2 import Msg
 
 
 class Bench(BenchBase):

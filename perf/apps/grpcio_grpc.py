@@ -8,8 +8,8 @@ import grpc
 
 sys.path.insert(0, os.environ["BENCH_GRPC_GEN"])
 
-import bench_pb2  # noqa: E402
-import bench_pb2_grpc  # noqa: E402
+import bench_pb2
+import bench_pb2_grpc
 
 
 class Bench(bench_pb2_grpc.BenchServicer):

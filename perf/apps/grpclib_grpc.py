@@ -4,9 +4,8 @@ import asyncio
 import sys
 
 import uvloop
-from grpclib.server import Server
-
 from grpc_bench_service import Bench
+from grpclib.server import Server
 
 
 async def main(port: int) -> None:
