@@ -76,6 +76,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--docs", action="store_true")
+    parser.add_argument("--only", help="comma-separated target names")
     args = parser.parse_args()
     rounds, seconds = (1, 5) if args.quick else (args.rounds, args.seconds)
     if shutil.which("h2load") is None:
@@ -91,6 +92,9 @@ def main() -> int:
     body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
     extra = ("-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers")
     ts = targets(work)
+    if args.only:
+        keep = set(args.only.split(","))
+        ts = [t for t in ts if t.name in keep]
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         for t in ts:

@@ -22,13 +22,12 @@ import asyncio
 import gzip
 import logging
 import zlib
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from grpclib.const import Status
 from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError, ProtocolError
-from grpclib.metadata import Deadline, decode_metadata, encode_grpc_message, encode_metadata
+from grpclib.metadata import Deadline, decode_metadata, decode_timeout, encode_grpc_message, encode_metadata
 
 from covet.runtime.body import RequestBody
 
@@ -72,13 +71,12 @@ class CallStream:
     """What a grpclib handler is given (grpclib.server.Stream's methods): see the module's docstring."""
 
     def __init__(self, call: GrpcCall, recv_type: Any, send_type: Any, server_streaming: bool,
-                 metadata: Any, deadline: Deadline | None, user_agent: str | None,
-                 client: tuple[str, int] | None) -> None:
+                 deadline: Deadline | None, user_agent: str | None, client: tuple[str, int] | None) -> None:
         self._call = call
         self._recv_type = recv_type
         self._send_type = send_type
         self._server_streaming = server_streaming
-        self.metadata = metadata
+        self._metadata: Any = None
         self.deadline = deadline
         self.user_agent = user_agent
         self.peer = _Peer(client)
@@ -86,8 +84,14 @@ class CallStream:
         self._sent = 0
         self._trailed = False
         self._pending = bytearray()
-        self._chunks: AsyncIterator[bytes] | None = None
         self._done = call.body is None
+
+    @property
+    def metadata(self) -> Any:
+        """The request's metadata (a multidict; ``-bin`` values decoded), made when first asked for."""
+        if self._metadata is None:
+            self._metadata = decode_metadata(self._call.headers)
+        return self._metadata
 
     # -- receiving -----------------------------------------------------------------------------------------------
 
@@ -108,8 +112,8 @@ class CallStream:
         return message
 
     async def _read_message(self) -> bytes | None:
+        pending = self._pending
         while True:
-            pending = self._pending
             if len(pending) >= 5:
                 length = int.from_bytes(pending[1:5], "big")
                 if length > MAX_MESSAGE:
@@ -120,17 +124,15 @@ class CallStream:
                     data = bytes(pending[5:5 + length])
                     del pending[:5 + length]
                     return self._call.decompress(data) if compressed else data
-            if self._done:
+            body = self._call.body
+            if self._done or body is None:
                 if pending:
                     raise GRPCError(Status.INTERNAL, "Incomplete message")
                 return None
-            body = self._call.body
-            assert body is not None
-            if self._chunks is None:
-                self._chunks = body.__aiter__()
-            try:
-                pending += await self._chunks.__anext__()
-            except StopAsyncIteration:
+            chunk = await body.read()
+            if chunk:
+                pending += chunk
+            else:
                 self._done = True
 
     # -- sending -------------------------------------------------------------------------------------------------
@@ -249,6 +251,7 @@ class GrpcCall:
     async def _run(self) -> None:
         handler = self.handler
         content_type = user_agent = ""
+        timeout = None
         for name, value in self.headers:
             if name == "content-type":
                 content_type = value
@@ -256,16 +259,19 @@ class GrpcCall:
                 self.encoding = value
             elif name == "user-agent":
                 user_agent = value
+            elif name == "grpc-timeout":
+                timeout = value
         stream = CallStream(self, handler.request_type, handler.reply_type, handler.cardinality.server_streaming,
-                            decode_metadata(self.headers), None, user_agent or None, self.client)
+                            None, user_agent or None, self.client)
         self.stream = stream
         try:
             if content_type.partition(";")[0].strip() not in _CONTENT_TYPES:
                 raise GRPCError(Status.UNIMPLEMENTED, f"Content-type {content_type!r} is not supported")
-            try:
-                stream.deadline = Deadline.from_headers(self.headers)
-            except ValueError:
-                raise GRPCError(Status.INVALID_ARGUMENT, "Invalid grpc-timeout") from None
+            if timeout is not None:
+                try:
+                    stream.deadline = Deadline.from_timeout(decode_timeout(timeout))
+                except ValueError:
+                    raise GRPCError(Status.INVALID_ARGUMENT, "Invalid grpc-timeout") from None
             if stream.deadline is None:
                 await handler.func(stream)
             else:
