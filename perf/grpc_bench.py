@@ -13,8 +13,6 @@ status OK). Rounds interleave the targets; medians are reported, with the server
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -71,17 +69,10 @@ def check(t: Target, gen: Path) -> str | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--docs", action="store_true")
-    parser.add_argument("--only", help="comma-separated target names")
-    args = parser.parse_args()
-    rounds, seconds = (1, 5) if args.quick else (args.rounds, args.seconds)
-    if shutil.which("h2load") is None:
-        print("perf: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
+    parsed = h2_bench.arguments(__doc__)
+    if parsed is None:
         return 1
+    args, rounds, seconds = parsed
     work = Path(tempfile.mkdtemp(prefix="covet-grpc-bench-"))
     generate(work)
     sys.path.insert(0, str(work))
@@ -91,10 +82,7 @@ def main() -> int:
     body = work / "request.bin"
     body.write_bytes(b"\x00" + len(message).to_bytes(4, "big") + message)
     extra = ("-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers")
-    ts = targets(work)
-    if args.only:
-        keep = set(args.only.split(","))
-        ts = [t for t in ts if t.name in keep]
+    ts = h2_bench.only(targets(work), args.only)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         for t in ts:

@@ -97,22 +97,32 @@ def run_h2load(t: Target, path: str, seconds: int, extra: tuple[str, ...] = ()) 
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(doc: str | None) -> tuple[argparse.Namespace, int, int] | None:
+    """The command line of an h2load benchmark (this one, perf/grpc_bench.py): its arguments, rounds and seconds;
+    None when h2load is missing (said on stderr)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--docs", action="store_true")
     parser.add_argument("--only", help="comma-separated target names")
     args = parser.parse_args()
-    rounds, seconds = (1, 5) if args.quick else (args.rounds, args.seconds)
     if shutil.which("h2load") is None:
         print("perf: h2load is missing (apt-get install nghttp2-client)", file=sys.stderr)
+        return None
+    return (args, 1, 5) if args.quick else (args, args.rounds, args.seconds)
+
+
+def only(ts: list[Target], names: str | None) -> list[Target]:
+    return ts if not names else [t for t in ts if t.name in set(names.split(","))]
+
+
+def main() -> int:
+    parsed = arguments(__doc__)
+    if parsed is None:
         return 1
-    ts = targets()
-    if args.only:
-        keep = set(args.only.split(","))
-        ts = [t for t in ts if t.name in keep]
+    args, rounds, seconds = parsed
+    ts = only(targets(), args.only)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
     for r in range(rounds):
         for t in ts:
