@@ -40,7 +40,7 @@ def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
     mode, loop = request.param.split("-")
     # (The service's module is the application's, run interpreted: "compiled" is the server's own runtime.)
-    server = Server("grpc_app:app", loop, cwd=APPS, pure=mode == "interpreted",
+    server = Server("grpc_app:app", loop, "--body-timeout", "2", cwd=APPS, pure=mode == "interpreted",
                     env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
     assert server.runtime == mode and server.framing == "nghttp2", server.lines[:3]
     yield server
@@ -252,6 +252,109 @@ def test_grpclib_health_and_reflection_are_served(srv: Server) -> None:
 def test_many_calls_at_once_on_one_connection(stub: Any, pb: tuple[Any, Any]) -> None:
     futures = [stub.UnaryCall.future(pb[0].SimpleRequest(response_size=i), timeout=20) for i in range(150)]
     assert [len(f.result().payload.body) for f in futures] == list(range(150))  # (past the 100 streams at once)
+
+
+# -- a hostile client's calls (raw HTTP/2, the h2 library's client) ----------------------------------------------
+
+
+def raw_call(srv: Server, path: str, body: bytes = b"", fields: tuple[tuple[str, str], ...] = (),
+             shut: bool = False) -> dict[str, str]:
+    """One call's response head and trailers, as a name -> value dict; ``shut``: the client shuts its side (FIN)
+    after sending, and waits for the connection's end."""
+    import socket
+
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    sock = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    c.initiate_connection()
+    c.send_headers(1, [(":method", "POST"), (":path", path), (":scheme", "http"), (":authority", "x"),
+                       ("content-type", "application/grpc"), ("te", "trailers"), *fields], end_stream=not body)
+    for at in range(0, len(body), 16384):
+        c.send_data(1, body[at:at + 16384], end_stream=at + 16384 >= len(body))
+    sock.sendall(c.data_to_send())
+    if shut:
+        time.sleep(0.5)  # (its handler runs by then: a call cancelled before it starts never runs at all)
+        sock.shutdown(socket.SHUT_WR)
+    got: dict[str, str] = {}
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return got
+            for ev in c.receive_data(data):
+                if isinstance(ev, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                    got.update(dict(ev.headers))
+                elif isinstance(ev, h2.events.StreamReset):
+                    got["reset"] = str(ev.error_code)
+                if isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) and not shut:
+                    return got
+            try:
+                sock.sendall(c.data_to_send())
+            except OSError:  # (the server closed: what it said is all there is)
+                return got
+    finally:
+        sock.close()
+
+
+def message(data: bytes, compressed: bool = False) -> bytes:
+    return bytes([compressed]) + len(data).to_bytes(4, "big") + data
+
+
+def test_a_gzip_bomb_is_refused_as_it_inflates(srv: Server, pb: tuple[Any, Any]) -> None:
+    """20 KB that would inflate to 20 MB: RESOURCE_EXHAUSTED at 4 MiB, without inflating the rest."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * (20 * 1024 * 1024), 9)
+    assert len(bomb) < 65_000
+    got = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(bomb, True), (("grpc-encoding", "gzip"),))
+    assert got.get("grpc-status") == "8", got
+    garbage = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(b"not gzip", True),
+                       (("grpc-encoding", "gzip"),))
+    assert garbage.get("grpc-status") == "13", garbage
+
+
+def test_what_a_unary_call_must_carry(srv: Server, pb: tuple[Any, Any]) -> None:
+    path = "/covet.interop.TestService/UnaryCall"
+    assert raw_call(srv, path).get("grpc-status") == "13"  # no message: INTERNAL
+    assert raw_call(srv, path, message(b"\xff\xff\xff")).get("grpc-status") == "13"  # not a message
+    for timeout in ("123456789S", "1x", "S", "\u0661S"):
+        got = raw_call(srv, path, message(b""), (("grpc-timeout", timeout),))
+        assert got.get("grpc-status") == "3", (timeout, got)  # INVALID_ARGUMENT
+    assert raw_call(srv, path, message(b""), (("grpc-timeout", "5S"),)).get("grpc-status") == "0"
+
+
+def test_an_idle_stream_outlives_the_body_timeout(stub: Any, pb: tuple[Any, Any]) -> None:
+    """(The server's --body-timeout is 2 s: it bounds request bodies that stop arriving, not a call's messages.)"""
+    import queue
+
+    requests: queue.Queue[Any] = queue.Queue()
+    call = stub.FullDuplexCall(iter(requests.get, None), timeout=20)
+    for _ in range(2):
+        requests.put(pb[0].StreamingOutputCallRequest(response_parameters=[pb[0].ResponseParameters(size=1)]))
+        assert len(next(call).payload.body) == 1
+        time.sleep(3)
+    requests.put(None)
+    assert list(call) == [] and call.code() == grpc.StatusCode.OK
+
+
+def test_trailing_metadata_that_cannot_be_sent_still_ends_the_call(srv: Server) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        bad = channel.unary_unary("/covet.interop.Misbehaving/BadTrailer", request_serializer=bytes,
+                                  response_deserializer=bytes)
+        with pytest.raises(grpc.RpcError) as err:
+            bad(b"", timeout=10)
+    assert err.value.code() == grpc.StatusCode.UNKNOWN
+
+
+def test_a_client_that_shuts_its_side_cancels_its_calls(srv: Server, pb: tuple[Any, Any]) -> None:
+    before = httpx.get(srv.url + "/cancelled", timeout=10).json()["count"]
+    request = pb[0].SimpleRequest(sleep=30).SerializeToString()
+    got = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(request), shut=True)
+    assert "grpc-status" not in got  # (the connection ends; nothing answers a call whose client went away)
+    wait_for_cancelled(srv, before + 1)
 
 
 def wait_for_cancelled(srv: Server, count: int) -> None:

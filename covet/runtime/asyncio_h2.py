@@ -77,7 +77,7 @@ class AsyncioH2(asyncio.Protocol):
         # The peer is done sending; what it asked for is still answered (as over HTTP/1.1, and on io_uring), then the
         # connection closes (a graceful GOAWAY first).
         session = self.session
-        session.shutdown()
+        session.eof()
         return None if session.closed else True
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -19,7 +19,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import zlib
 from typing import Any, Final
@@ -29,6 +28,7 @@ from grpclib.encoding.proto import ProtoCodec
 from grpclib.exceptions import GRPCError, ProtocolError
 from grpclib.metadata import Deadline, decode_metadata, decode_timeout, encode_grpc_message, encode_metadata
 
+from covet.exceptions import ClientDisconnect, HTTPError
 from covet.runtime.body import RequestBody
 
 __all__ = ["CallStream", "GrpcCall", "MAX_MESSAGE", "unimplemented"]
@@ -47,6 +47,17 @@ def _status_fields(status: Status, message: str | None, metadata: Any = None) ->
     if metadata:
         fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
     return fields
+
+
+def _timeout_of(value: str) -> float:
+    """``grpc-timeout`` in seconds: at most 8 digits and a unit (PROTOCOL-HTTP2.md), INVALID_ARGUMENT otherwise."""
+    digits = value[:-1]
+    if not (0 < len(digits) <= 8 and digits.isdigit() and digits.isascii()):
+        raise GRPCError(Status.INVALID_ARGUMENT, f"Invalid grpc-timeout: {value[:20]!r}")
+    try:
+        return decode_timeout(value)
+    except ValueError:
+        raise GRPCError(Status.INVALID_ARGUMENT, f"Invalid grpc-timeout: {value[:20]!r}") from None
 
 
 def unimplemented(path: str) -> list[tuple[bytes, bytes]]:
@@ -70,12 +81,14 @@ class _Peer:
 class CallStream:
     """What a grpclib handler is given (grpclib.server.Stream's methods): see the module's docstring."""
 
-    def __init__(self, call: GrpcCall, recv_type: Any, send_type: Any, server_streaming: bool,
+    def __init__(self, call: GrpcCall, recv_type: Any, send_type: Any, cardinality: Any,
                  deadline: Deadline | None, user_agent: str | None, client: tuple[str, int] | None) -> None:
         self._call = call
         self._recv_type = recv_type
         self._send_type = send_type
-        self._server_streaming = server_streaming
+        self._server_streaming: bool = cardinality.server_streaming
+        self._client_streaming: bool = cardinality.client_streaming
+        self._received = 0
         self._metadata: Any = None
         self.deadline = deadline
         self.user_agent = user_agent
@@ -90,7 +103,10 @@ class CallStream:
     def metadata(self) -> Any:
         """The request's metadata (a multidict; ``-bin`` values decoded), made when first asked for."""
         if self._metadata is None:
-            self._metadata = decode_metadata(self._call.headers)
+            try:
+                self._metadata = decode_metadata(self._call.headers)
+            except ValueError as exc:  # (a -bin value that is not base64, or not ASCII)
+                raise GRPCError(Status.INTERNAL, f"Metadata that does not decode: {exc}") from None
         return self._metadata
 
     # -- receiving -----------------------------------------------------------------------------------------------
@@ -98,9 +114,18 @@ class CallStream:
     async def recv_message(self) -> Any:
         """The next message, None once the client ended its stream."""
         data = await self._read_message()
+        received = self._received
         if data is None:
+            if not received and not self._client_streaming:
+                raise GRPCError(Status.INTERNAL, "The request ended without its message")
             return None
-        return _CODEC.decode(data, self._recv_type)
+        if received and not self._client_streaming:
+            raise GRPCError(Status.INTERNAL, "More than one request message for a unary request")
+        self._received = received + 1
+        try:
+            return _CODEC.decode(data, self._recv_type)
+        except Exception as exc:  # (protobuf's DecodeError, and whatever a message class raises)
+            raise GRPCError(Status.INTERNAL, f"Could not decode the request message: {exc}") from None
 
     def __aiter__(self) -> CallStream:
         return self
@@ -129,7 +154,11 @@ class CallStream:
                 if pending:
                     raise GRPCError(Status.INTERNAL, "Incomplete message")
                 return None
-            chunk = await body.read()
+            try:
+                chunk = await body.read()
+            except (HTTPError, ClientDisconnect) as exc:
+                raise GRPCError(Status.CANCELLED if isinstance(exc, ClientDisconnect) else Status.INTERNAL,
+                                f"The request's messages stopped: {exc}") from None
             if chunk:
                 pending += chunk
             else:
@@ -148,6 +177,8 @@ class CallStream:
             raise asyncio.CancelledError
 
     async def send_message(self, message: Any) -> None:
+        if self._call.gone:
+            raise asyncio.CancelledError
         if self._trailed:
             raise ProtocolError("Trailing metadata was already sent")
         if not self._headed:
@@ -165,8 +196,8 @@ class CallStream:
         if not self._server_streaming and status is Status.OK and not self._sent:
             raise ProtocolError(f"Unary response with OK status requires a single message to be sent: "
                                 f"{self._call.path}")
+        fields = _status_fields(status, status_message, metadata)  # (raises for metadata that cannot be sent)
         self._trailed = True
-        fields = _status_fields(status, status_message, metadata)
         if self._headed:
             self._call.trail(fields)
         else:  # trailers-only: the whole answer is one HEADERS frame
@@ -199,6 +230,7 @@ class GrpcCall:
         self.gone = False
         self.encoding = ""
         self.stream: CallStream | None = None
+        self.finished = False  # its status went out
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -224,10 +256,12 @@ class GrpcCall:
 
     def trail(self, fields: list[tuple[bytes, bytes]]) -> None:
         if not self.gone:
+            self.finished = True
             self.channel.grpc_trail(fields)
 
     def trail_only(self, fields: list[tuple[bytes, bytes]]) -> None:
         if not self.gone:
+            self.finished = True
             self.channel.grpc_trail_only(fields)
 
     def cancel(self) -> None:
@@ -238,12 +272,16 @@ class GrpcCall:
     def decompress(self, data: bytes) -> bytes:
         if self.encoding != "gzip":
             raise GRPCError(Status.UNIMPLEMENTED, f"Compressed message, grpc-encoding {self.encoding or 'identity'}")
+        # Bounded as it inflates: a small message may decompress to gigabytes (a gzip bomb).
+        inflater = zlib.decompressobj(wbits=31)
         try:
-            out = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
+            out = inflater.decompress(data, MAX_MESSAGE + 1)
+        except zlib.error as exc:
             raise GRPCError(Status.INTERNAL, f"Could not decompress a message: {exc}") from None
-        if len(out) > MAX_MESSAGE:
-            raise GRPCError(Status.RESOURCE_EXHAUSTED, "Decompressed message larger than max")
+        if len(out) > MAX_MESSAGE or inflater.unconsumed_tail:
+            raise GRPCError(Status.RESOURCE_EXHAUSTED, f"Decompressed message larger than max ({MAX_MESSAGE})")
+        if not inflater.eof or inflater.unused_data:
+            raise GRPCError(Status.INTERNAL, "Could not decompress a message: not one whole gzip member")
         return out
 
     # -- the handler -----------------------------------------------------------------------------------------------
@@ -261,24 +299,24 @@ class GrpcCall:
                 user_agent = value
             elif name == "grpc-timeout":
                 timeout = value
-        stream = CallStream(self, handler.request_type, handler.reply_type, handler.cardinality.server_streaming,
-                            None, user_agent or None, self.client)
+        stream = CallStream(self, handler.request_type, handler.reply_type, handler.cardinality, None,
+                            user_agent or None, self.client)
         self.stream = stream
         try:
             if content_type.partition(";")[0].strip() not in _CONTENT_TYPES:
                 raise GRPCError(Status.UNIMPLEMENTED, f"Content-type {content_type!r} is not supported")
             if timeout is not None:
-                try:
-                    stream.deadline = Deadline.from_timeout(decode_timeout(timeout))
-                except ValueError:
-                    raise GRPCError(Status.INVALID_ARGUMENT, "Invalid grpc-timeout") from None
+                stream.deadline = Deadline.from_timeout(_timeout_of(timeout))
             if stream.deadline is None:
                 await handler.func(stream)
             else:
+                scope = asyncio.timeout(stream.deadline.time_remaining())
                 try:
-                    async with asyncio.timeout(stream.deadline.time_remaining()):
+                    async with scope:
                         await handler.func(stream)
                 except TimeoutError:
+                    if not scope.expired():
+                        raise  # the handler's own
                     raise GRPCError(Status.DEADLINE_EXCEEDED, "Deadline exceeded") from None
             if not stream._trailed:
                 await stream.send_trailing_metadata()
@@ -294,11 +332,11 @@ class GrpcCall:
             body = self.body
             if body is not None and not body.done:
                 body.discard()
-            if not self.gone and not stream._trailed:
+            if not self.gone and not self.finished:  # (nothing final went out: the stream is reset, not left open)
                 self.cancel()
 
     async def _fail(self, stream: CallStream, status: Status, message: str | None) -> None:
-        if self.gone or stream._trailed:
+        if self.gone or self.finished:
             return
         stream._trailed = True
         fields = _status_fields(status, message)

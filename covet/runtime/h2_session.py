@@ -28,7 +28,7 @@ from typing import Any, Final, Protocol, final
 from covet.exceptions import HTTPError
 from covet.responses import StreamingResponse
 from covet.runtime.access_record import HTTP2, AccessRecord
-from covet.runtime.body import TOO_LARGE, content_length, disconnected
+from covet.runtime.body import TOO_LARGE, RequestBody, content_length, disconnected
 from covet.runtime.connection import ConnectionInfo
 from covet.runtime.encode import HeaderSeq, HeaderSet, error_reply
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
@@ -437,6 +437,16 @@ class H2Session:
         if now - self.mark >= config.keepalive_timeout:
             self._close()
 
+    def eof(self) -> None:
+        """The client shut its side (FIN): what it asked is still answered, then the connection closes; but its gRPC
+        calls end now (a gRPC client never half-closes a connection: it went away)."""
+        for channel in list(self.channels.values()):
+            call = channel.call
+            if call is not None:
+                channel.close()
+                call.lost()
+        self.shutdown()
+
     def shutdown(self) -> None:
         """Graceful GOAWAY: the streams already open finish, newer ones are refused; then the connection closes."""
         if self.closed:
@@ -517,13 +527,16 @@ class H2Session:
         state = self.state
         channel = self._channel(sid, False, method, path, query, headers, -1, 0)
         grpc = state.grpc
-        handler = grpc.get(path) if grpc is not None and method == "POST" else None
-        if handler is None:
-            channel.grpc_trail_only(unimplemented(path))
+        handler = grpc.get(path) if grpc is not None else None
+        if handler is None or method != "POST":
+            channel.grpc_trail_only(unimplemented(path if handler is None else f"{method} {path} (calls are POSTs)"))
             return
         body = None
         if streams:
-            body = channel.body = state.open_body(headers, channel.body_resume, channel.stop)
+            # (Not one of state.bodies: a call's messages may pause as long as its deadline allows, unlike a body
+            # that stopped arriving.)
+            body = channel.body = RequestBody(None, state.config.max_body, channel.body_resume, channel.stop,
+                                              state.budget)
         call = channel.call = GrpcCall(channel, handler, path, headers, body, self.client)
         call.start()
 

@@ -51,7 +51,7 @@ class UringH2(UringLink):
         # (Inside the core's call, as for ``received``: closing waits until it has returned.)
         self.feeding = True
         try:
-            self.session.shutdown()
+            self.session.eof()
         finally:
             self.feeding = False
 

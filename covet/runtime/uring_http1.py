@@ -270,11 +270,13 @@ class UringHTTP1:
         self.state.connections.add(link)
         if upgrade is None:
             link.received(PREFACE_HEAD + rest + held)
-            return
-        _, method, path, query, _, headers, _, _ = upgrade
-        link.session.upgraded(method, path, query, headers)
-        if held:
-            link.received(held)
+        else:
+            _, method, path, query, _, headers, _, _ = upgrade
+            link.session.upgraded(method, path, query, headers)
+            if held:
+                link.received(held)
+        if core.gone(cid):  # its FIN came while the switch waited for us: the core will not say it again
+            link.eof()
 
     def _open_body(self, cid: int, ev: tuple[Any, ...]) -> bytes | None:
         _, method, path, query, minor, headers, keep_alive, _ = ev

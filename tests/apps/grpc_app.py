@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from grpclib.const import Status
+from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from grpclib.health.service import Health
 from grpclib.reflection.service import ServerReflection
@@ -94,7 +94,20 @@ async def echo_trailing(stream) -> None:  # type: ignore[no-untyped-def]
         await stream.send_trailing_metadata(metadata={"x-grpc-test-echo-trailing-bin": trailing})
 
 
-app.include_grpc(*ServerReflection.extend([TestService(), Health()]))
+class Misbehaving:
+    """Handlers that get the protocol wrong (no .proto: grpclib's mapping, by hand)."""
+
+    async def bad_trailer(self, stream):  # type: ignore[no-untyped-def]
+        await stream.recv_message()
+        await stream.send_message(pb.Empty())
+        await stream.send_trailing_metadata(metadata={"x-bad": "a\r\nb"})  # (metadata no peer may receive)
+
+    def __mapping__(self) -> dict[str, Handler]:
+        return {"/covet.interop.Misbehaving/BadTrailer": Handler(self.bad_trailer, Cardinality.UNARY_UNARY, pb.Empty,
+                                                                 pb.Empty)}
+
+
+app.include_grpc(*ServerReflection.extend([TestService(), Health()]), Misbehaving())
 
 
 @app.get("/rest")
