@@ -207,12 +207,7 @@ def test_unimplemented_method(srv: Server, stub: Any, pb: tuple[Any, Any]) -> No
         stub.UnimplementedCall(pb[0].Empty(), timeout=10)
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
     # A method no service has (unimplemented_service): the same status, and the connection serves on.
-    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
-        missing = channel.unary_unary("/covet.interop.NoService/Call", request_serializer=bytes,
-                                      response_deserializer=bytes)
-        with pytest.raises(grpc.RpcError) as err:
-            missing(b"", timeout=10)
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert untyped_call(srv, "/covet.interop.NoService/Call") == grpc.StatusCode.UNIMPLEMENTED
     assert stub.EmptyCall(pb[0].Empty(), timeout=10) == pb[0].Empty()
 
 
@@ -341,12 +336,7 @@ def test_an_idle_stream_outlives_the_body_timeout(stub: Any, pb: tuple[Any, Any]
 
 
 def test_trailing_metadata_that_cannot_be_sent_still_ends_the_call(srv: Server) -> None:
-    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
-        bad = channel.unary_unary("/covet.interop.Misbehaving/BadTrailer", request_serializer=bytes,
-                                  response_deserializer=bytes)
-        with pytest.raises(grpc.RpcError) as err:
-            bad(b"", timeout=10)
-    assert err.value.code() == grpc.StatusCode.UNKNOWN
+    assert untyped_call(srv, "/covet.interop.Misbehaving/BadTrailer") == grpc.StatusCode.UNKNOWN
 
 
 def test_a_client_that_shuts_its_side_cancels_its_calls(srv: Server, pb: tuple[Any, Any]) -> None:
@@ -355,6 +345,16 @@ def test_a_client_that_shuts_its_side_cancels_its_calls(srv: Server, pb: tuple[A
     got = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(request), shut=True)
     assert "grpc-status" not in got  # (the connection ends; nothing answers a call whose client went away)
     wait_for_cancelled(srv, before + 1)
+
+
+def untyped_call(srv: Server, path: str) -> grpc.StatusCode:
+    """The status of a unary call to ``path`` with an empty message, which must fail."""
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        call = channel.unary_unary(path, request_serializer=bytes, response_deserializer=bytes)
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"", timeout=10)
+    code: grpc.StatusCode = err.value.code()
+    return code
 
 
 def wait_for_cancelled(srv: Server, count: int) -> None:

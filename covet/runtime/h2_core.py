@@ -52,7 +52,7 @@ from hyperframe.frame import GoAwayFrame
 from covet.responses import check_field
 
 __all__ = ["H2Core", "H2Limits", "H2_DATA", "H2_END", "H2_GOAWAY", "H2_REQUEST", "H2_RESET", "H2_STREAM",
-           "H2_WINDOW", "PREFACE"]
+           "H2_WINDOW", "PREFACE", "is_grpc"]
 
 H2_REQUEST: Final = 0
 H2_STREAM: Final = 3
@@ -435,7 +435,7 @@ class H2Core:
         if ev.stream_ended is not None:
             stream.ended = True
             out.append((H2_REQUEST, sid, method, target, query, headers, b""))
-        elif _declared(headers) > self.limits.max_body or _is_grpc(headers):
+        elif _declared(headers) > self.limits.max_body or is_grpc(headers):
             # It cannot be held whole: its route starts now, and may refuse it before any of it arrives. (A gRPC
             # call's messages stream whatever their size: its handler reads each as it comes.)
             stream.streaming = True
@@ -751,7 +751,8 @@ class H2Core:
         self.out += buf
 
 
-def _is_grpc(headers: list[tuple[str, str]]) -> bool:
+def is_grpc(headers: list[tuple[str, str]]) -> bool:
+    """A gRPC call's request (content-type application/grpc...): its messages stream, and it goes to gRPC."""
     for name, value in headers:
         if name == "content-type":
             return value.startswith("application/grpc")

@@ -46,6 +46,7 @@ from covet.runtime.h2_core import (
     REFUSED_STREAM,
     H2Core,
     H2Limits,
+    is_grpc,
 )
 from covet.runtime.h2_framing import FRAMING, NATIVE_CORE
 from covet.runtime.h2c import settings_payload
@@ -134,13 +135,6 @@ def open_core(state: ServerState, upgrade: bytes | None = None) -> H2Framing:
         return H2Core(limits, upgrade)
     core: H2Framing = NATIVE_CORE(limits, None if upgrade is None else settings_payload(upgrade))
     return core
-
-
-def _is_grpc(headers: list[tuple[str, str]]) -> bool:
-    for name, value in headers:
-        if name == "content-type":
-            return value.startswith("application/grpc")
-    return False
 
 
 def _fields(headers: HeaderSeq) -> tuple[tuple[bytes, bytes], ...] | HeaderSeq:
@@ -482,7 +476,7 @@ class H2Session:
         is_head = method == "HEAD"
         if self._refused(sid, method, path, query, headers, None):
             return
-        if state.grpc is not None and _is_grpc(headers):
+        if state.grpc is not None and is_grpc(headers):
             self._grpc(sid, method, path, query, headers, False)
             return
         plan, params = state.dispatcher.resolve(method, path)
@@ -501,7 +495,7 @@ class H2Session:
         state = self.state
         self.nreq += 1
         # (A body declared too large is refused before any of it is read, as over HTTP/1.1.)
-        grpc = state.grpc is not None and _is_grpc(headers)
+        grpc = state.grpc is not None and is_grpc(headers)
         over = TOO_LARGE_REPLY if not grpc and (content_length(headers) or 0) > state.config.max_upload else None
         if self._refused(sid, method, path, query, headers, over):
             return
