@@ -421,8 +421,8 @@ class Covet(Routes):
         content-type is ``application/grpc`` goes to the service's method, every other request to the routes.
 
         A service is what grpclib's protoc plugin generates (a subclass of its ``...Base`` class), or anything with
-        grpclib's ``__mapping__()``: grpclib's ``Health`` and ``ServerReflection`` are served the same way. Needs
-        ``grpclib`` (``pip install covetpy[grpc]``)."""
+        grpclib's ``__mapping__()``: grpclib's ``Health`` and ``ServerReflection`` are served the same way. protobuf's
+        messages need ``pip install covetpy[grpc]``."""
         for service in services:
             mapping = getattr(service, "__mapping__", None)
             if mapping is None:
