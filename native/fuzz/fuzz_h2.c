@@ -4,15 +4,17 @@
  * Input layout: byte 0 picks the mode (bit 0) and the limits (bits 1-2); the rest is what a client sends (the
  * seeds in corpus_h2/ start with the connection preface, so the fuzzer works past it).
  *
- * Mode 0 (the input alone): the events must be the same whether the input comes whole, one byte at a time, or in
- * pieces of pseudo-random sizes (a streamed body's DATA may be cut differently: pieces of one stream are joined
- * before comparing). Where the connection ends (a GOAWAY, which the guard decides a whole read at a time) only the
- * crash checks apply. Every piece is its own heap block, freed after feeding, so ASan reports a pointer kept into
- * the input.
- * Mode 1 (a server that answers): every request is answered (a body, or a streamed response sent in parts, some
- * ended by trailers),
- * streamed bodies are consumed, and every third stream is reset, between pieces of the input: the output paths,
- * flow control and the stream table under any input.
+ * Mode 0 (the input alone): each stream's events must be the same whether the input comes whole, one byte at a time,
+ * or in pieces of pseudo-random sizes (a streamed body's DATA may be cut differently: pieces of one stream are joined
+ * before comparing). The order across streams may differ: a stream nghttp2 resets for the client's error (DATA past
+ * its content-length) is closed, and its RESET event given, once the RST_STREAM is written, after the read that
+ * caused it, so a whole read may show later streams' requests first; and when the client's own RST_STREAM for it came
+ * in the same read, the stream ends with the client's code rather than ours (the RESET's code is not compared: the
+ * session treats every reset alike). Where the connection ends (a GOAWAY, which the
+ * guard decides a whole read at a time) only the crash checks apply. Every piece is its own heap block, freed after
+ * feeding, so ASan reports a pointer kept into the input. Mode 1 (a server that answers): every request is answered (a
+ * body, or a streamed response sent in parts, some ended by trailers), streamed bodies are consumed, and every third
+ * stream is reset, between pieces of the input: the output paths, flow control and the stream table under any input.
  *
  * Both modes check, after each feed: the open-stream list agrees with its count, the bodies held with their sum,
  * and nothing follows the GOAWAY event.
@@ -33,8 +35,15 @@ typedef struct {
 } body_t;
 
 typedef struct {
+    int32_t sid;
+    size_t at, len;
+} record_t;
+
+typedef struct {
     uint8_t *p;
     size_t len, cap;
+    record_t *rec; /* where each event's record is in p */
+    size_t nrec, rec_cap;
     body_t bodies[64]; /* streamed bodies, logged once they END (nghttp2 hands over what arrived before it finds a
                         * stream's error, so what a reset stream was handed depends on the split) */
     int ended;         /* a GOAWAY went out */
@@ -92,6 +101,15 @@ static int on_event(void *ctx, const h2_event *ev) {
         b->len += ev->len;
         return 0;
     }
+    if (l->nrec == l->rec_cap) {
+        l->rec_cap = l->rec_cap ? l->rec_cap * 2 : 64;
+        l->rec = realloc(l->rec, l->rec_cap * sizeof *l->rec);
+        if (l->rec == NULL)
+            abort();
+    }
+    record_t *r = &l->rec[l->nrec++];
+    r->sid = ev->sid;
+    r->at = l->len;
     if (ev->kind == H2_EV_END || ev->kind == H2_EV_RESET) {
         body_t *b = body_of(l, ev->sid);
         if (ev->kind == H2_EV_END)
@@ -100,7 +118,7 @@ static int on_event(void *ctx, const h2_event *ev) {
     }
     put_u32(l, (uint32_t)ev->kind);
     put_u32(l, (uint32_t)ev->sid);
-    put_u32(l, ev->code);
+    put_u32(l, ev->kind == H2_EV_RESET ? 0 : ev->code); /* (whose reset it was depends on the split: see the top) */
     if (ev->kind == H2_EV_REQUEST || ev->kind == H2_EV_STREAM) {
         const h2_stream *st = ev->stream;
         size_t at = l->len;
@@ -123,9 +141,33 @@ static int on_event(void *ctx, const h2_event *ev) {
         if (ev->kind == H2_EV_GOAWAY)
             put(l, ev->data, ev->len);
     }
+    r->len = l->len - r->at;
     if (ev->kind == H2_EV_GOAWAY)
         l->ended = 1;
     return 0;
+}
+
+/* By stream, then in the order given: each stream's events, streams apart. */
+static int by_stream(const void *a, const void *b) {
+    const record_t *x = a, *y = b;
+    if (x->sid != y->sid)
+        return x->sid < y->sid ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* The log's records regrouped by stream, into a new buffer the caller frees. */
+static uint8_t *per_stream(const log_t *l) {
+    uint8_t *out = malloc(l->len ? l->len : 1);
+    if (out == NULL)
+        abort();
+    if (l->nrec > 1)
+        qsort(l->rec, l->nrec, sizeof *l->rec, by_stream);
+    size_t at = 0;
+    for (size_t i = 0; i < l->nrec; i++) {
+        memcpy(out + at, l->p + l->rec[i].at, l->rec[i].len);
+        at += l->rec[i].len;
+    }
+    return out;
 }
 
 static void check(h2_server *s) {
@@ -231,24 +273,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         log_t l = {0};
         run(&lim, data, size, 1, 0, 0, &l);
         free(l.p);
+        free(l.rec);
         memset(&l, 0, sizeof l);
         run(&lim, data, size, 1, 2, (uint32_t)size, &l);
         free(l.p);
+        free(l.rec);
         return 0;
     }
     log_t whole = {0}, bytes = {0}, pieces = {0};
     run(&lim, data, size, 0, 0, 0, &whole);
     run(&lim, data, size, 0, 1, 0, &bytes);
     run(&lim, data, size, 0, 2, (uint32_t)size * 2654435761u, &pieces);
-    if (!whole.ended && !bytes.ended && !pieces.ended &&
-        (whole.len != bytes.len || whole.len != pieces.len ||
-         (whole.len && (memcmp(whole.p, bytes.p, whole.len) != 0 || memcmp(whole.p, pieces.p, whole.len) != 0)))) {
-        fprintf(stderr, "fuzz_h2: the events depend on how the input was split (%zu, %zu, %zu bytes of log)\n",
-                whole.len, bytes.len, pieces.len);
-        abort();
+    if (!whole.ended && !bytes.ended && !pieces.ended) {
+        uint8_t *w = per_stream(&whole), *b = per_stream(&bytes), *p = per_stream(&pieces);
+        if (whole.len != bytes.len || whole.len != pieces.len ||
+            (whole.len && (memcmp(w, b, whole.len) != 0 || memcmp(w, p, whole.len) != 0))) {
+            fprintf(stderr, "fuzz_h2: a stream's events depend on how the input was split (%zu, %zu, %zu bytes)\n",
+                    whole.len, bytes.len, pieces.len);
+            abort();
+        }
+        free(w);
+        free(b);
+        free(p);
     }
     free(whole.p);
     free(bytes.p);
     free(pieces.p);
+    free(whole.rec);
+    free(bytes.rec);
+    free(pieces.rec);
     return 0;
 }
