@@ -33,6 +33,12 @@ UNMATCHED: Final = "<unmatched>"  # the route label of responses to paths no rou
 OVERFLOW: Final = "<overflow>"  # series past a worker's tables (native/metrics.h)
 RETIRED: Final = "<retired>"  # a route id this process does not serve: a route a reload removed
 METHODS: Final = ("other", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+# A gRPC call's status is counted as this plus its code, on its method's route and with no duration
+# (covet.runtime.grpc_call): rendered as covet_grpc_calls_total, not as an HTTP status.
+GRPC_CODE_BASE: Final = 1000
+GRPC_CODES: Final = ("OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                     "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
+                     "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED")
 
 
 class _Process:
@@ -88,8 +94,19 @@ def render(metrics: Metrics, templates: dict[int, str]) -> str:
         "# HELP covet_requests_total Responses sent, by route template, method and status (0: none sent).",
         "# TYPE covet_requests_total counter",
     ]
+    calls: list[str] = []
     for r, m, status, count in sorted(series, key=lambda s: (route(s[0]), s[1], s[2])):
-        out.append(f'covet_requests_total{{route="{route(r)}",method="{METHODS[m]}",status="{status}"}} {count}')
+        if status < GRPC_CODE_BASE:
+            out.append(f'covet_requests_total{{route="{route(r)}",method="{METHODS[m]}",status="{status}"}} {count}')
+        else:
+            code = status - GRPC_CODE_BASE
+            name = GRPC_CODES[code] if code < len(GRPC_CODES) else str(code)
+            calls.append(f'covet_grpc_calls_total{{route="{route(r)}",code="{name}"}} {count}')
+    out += [
+        "# HELP covet_grpc_calls_total gRPC calls ended, by method and status code (CANCELLED: the client's).",
+        "# TYPE covet_grpc_calls_total counter",
+        *calls,
+    ]
     out += [
         "# HELP covet_request_duration_seconds From the read that brought a request to its response handed over.",
         "# TYPE covet_request_duration_seconds histogram",

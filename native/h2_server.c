@@ -434,12 +434,20 @@ static void submit_reset(h2_server *s, int32_t sid, uint32_t code) {
     (void)nghttp2_submit_rst_stream(s->session, NGHTTP2_FLAG_NONE, sid, code);
 }
 
+/* A gRPC call's request: its content-type starts application/grpc, in any case (h2_core.is_grpc). */
 static int is_grpc(const h2_stream *st) {
     static const char ct[] = "content-type", grpc[] = "application/grpc";
     for (uint32_t i = 0; i < st->nfields; i++) {
         const h2_field *f = &st->fields[i];
-        if (f->name_len == sizeof ct - 1 && memcmp(h2_at(st, f->name), ct, sizeof ct - 1) == 0)
-            return f->value_len >= sizeof grpc - 1 && memcmp(h2_at(st, f->value), grpc, sizeof grpc - 1) == 0;
+        if (f->name_len != sizeof ct - 1 || memcmp(h2_at(st, f->name), ct, sizeof ct - 1) != 0)
+            continue;
+        if (f->value_len < sizeof grpc - 1)
+            return 0;
+        const uint8_t *v = (const uint8_t *)h2_at(st, f->value);
+        for (size_t j = 0; j < sizeof grpc - 1; j++)
+            if ((v[j] >= 'A' && v[j] <= 'Z' ? v[j] + 32 : v[j]) != grpc[j])
+                return 0;
+        return 1;
     }
     return 0;
 }

@@ -155,7 +155,7 @@ void covet_metrics_count(Metrics *m, int route, unsigned method, int status, int
     if (sl == NULL)
         return;
     uint64_t rid = add_series(sl, route_id(route), method, (uint64_t)(status & 0xffff), 1, FILL_SERIES);
-    struct hist *h = find_hist(sl, rid, method, FILL_HISTS);
+    struct hist *h = dur_ns >= 0 ? find_hist(sl, rid, method, FILL_HISTS) : NULL;
     if (h != NULL) {
         /* PERF: most responses take less than the first bound, so a scan from the bottom is one compare for them. */
         unsigned b = 0;
@@ -455,7 +455,8 @@ static PyObject *M_connections(Metrics *m, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-/* count(route, method, status, out, in, dur_ns) -> None: one response, as the transports count it (for tests). */
+/* count(route, method, status, out, in, dur_ns) -> None: one response, as the transports count it; dur_ns < 0: a
+ * count alone, with no duration (a gRPC call's status, covet/metrics.py). */
 static PyObject *M_count(Metrics *m, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 6) {
         PyErr_SetString(PyExc_TypeError, "count(route, method, status, out, in, dur_ns) takes 6 arguments");
@@ -510,7 +511,7 @@ static PyMethodDef M_methods[] = {
     {"restarted", (PyCFunction)M_restarted, METH_NOARGS, "restarted() -> None: one more worker replaced."},
     {"connections", (PyCFunction)M_connections, METH_O, "connections(delta) -> None: connections opened or closed."},
     {"count", (PyCFunction)(void (*)(void))M_count, METH_FASTCALL,
-     "count(route, method, status, out, in, dur_ns) -> None: one response."},
+     "count(route, method, status, out, in, dur_ns) -> None: one response (dur_ns < 0: no duration)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,7 +31,8 @@ int covet_metrics_ready(void);
 /* A method's label index: 1..7 for GET HEAD POST PUT DELETE PATCH OPTIONS, 0 for any other. */
 unsigned covet_metrics_method(PyObject *method);
 
-/* One response: its route id (-1: none), method index, status (0: none sent), body bytes out and in, duration. */
+/* One response: its route id (-1: none), method index, status (0: none sent), body bytes out and in, duration (< 0:
+ * none, the series counted alone). */
 void covet_metrics_count(Metrics *m, int route, unsigned method, int status, int64_t out, int64_t in, int64_t dur_ns);
 
 /* Requests an exchange holds (entered now, left at its count with ``entered``), and open connections. */

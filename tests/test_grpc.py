@@ -40,7 +40,7 @@ def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
     mode, loop = request.param.split("-")
     # (The service's module is the application's, run interpreted: "compiled" is the server's own runtime.)
-    server = Server("grpc_app:app", loop, "--body-timeout", "2", cwd=APPS, pure=mode == "interpreted",
+    server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=mode == "interpreted",
                     env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
     assert server.runtime == mode and server.framing == "nghttp2", server.lines[:3]
     yield server
@@ -214,10 +214,73 @@ def test_unimplemented_method(srv: Server, stub: Any, pb: tuple[Any, Any]) -> No
 # -- beyond the interop cases -------------------------------------------------------------------------------------
 
 
-def test_gzip_compressed_messages(stub: Any, pb: tuple[Any, Any]) -> None:
+def test_gzip_compressed_messages(srv: Server, stub: Any, pb: tuple[Any, Any]) -> None:
     reply = stub.UnaryCall(pb[0].SimpleRequest(response_size=1000, payload=payload(pb, 100_000)), timeout=10,
                            compression=grpc.Compression.Gzip)
     assert len(reply.payload.body) == 1000
+    # A gzipped request gets gzipped replies (grpclib's way), said in the head.
+    import gzip
+
+    request = pb[0].SimpleRequest(response_size=5000).SerializeToString()
+    got = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(gzip.compress(request), True),
+                   (("grpc-encoding", "gzip"),))
+    assert got["grpc-status"] == "0" and got["grpc-encoding"] == "gzip", got
+    assert "gzip" in got["grpc-accept-encoding"]
+    data = got[":data"].encode("latin-1")
+    assert data[0] == 1 and int.from_bytes(data[1:5], "big") == len(data) - 5 < 200, data[:5]
+    assert len(pb[0].SimpleResponse.FromString(gzip.decompress(data[5:])).payload.body) == 5000
+    # An uncompressed request gets uncompressed replies.
+    plain = raw_call(srv, "/covet.interop.TestService/UnaryCall", message(request))
+    assert "grpc-encoding" not in plain and plain[":data"].encode("latin-1")[0] == 0, plain.keys()
+
+
+def test_rich_error_details(srv: Server, pb: tuple[Any, Any]) -> None:
+    """A GRPCError's details reach a grpcio client as google.rpc.Status (grpcio-status reads them)."""
+    from google.rpc.error_details_pb2 import BadRequest
+    from grpc_status import rpc_status
+
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        call = channel.unary_unary("/covet.interop.Misbehaving/Detailed",
+                                   request_serializer=pb[0].Empty.SerializeToString,
+                                   response_deserializer=pb[0].Empty.FromString)
+        with pytest.raises(grpc.RpcError) as err:
+            call(pb[0].Empty(), timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details() == "bad request"
+    status = rpc_status.from_call(err.value)
+    assert status is not None and status.message == "bad request" and len(status.details) == 1
+    detail = BadRequest()
+    assert status.details[0].Unpack(detail)
+    assert [(v.field, v.description) for v in detail.field_violations] == [("name", "must not be empty")]
+
+
+def test_content_type_is_matched_whatever_its_case(srv: Server, pb: tuple[Any, Any]) -> None:
+    got = raw_call(srv, "/covet.interop.TestService/EmptyCall", message(b""), content_type="Application/GRPC+proto")
+    assert got.get("grpc-status") == "0", got
+
+
+def test_calls_are_counted_per_method_and_status(srv: Server, stub: Any, pb: tuple[Any, Any]) -> None:
+    def scrape() -> str:
+        return httpx.get(f"http://127.0.0.1:{srv.port}/metrics", timeout=10).text
+
+    def count(text: str, series: str) -> int:
+        for line in text.splitlines():
+            if line.startswith(series + " "):
+                return int(line.rsplit(" ", 1)[1])
+        return 0
+
+    ok = 'covet_grpc_calls_total{route="/covet.interop.TestService/EmptyCall",code="OK"}'
+    bad = 'covet_grpc_calls_total{route="/covet.interop.TestService/UnaryCall",code="INVALID_ARGUMENT"}'
+    http = 'covet_requests_total{route="/covet.interop.TestService/EmptyCall",method="POST",status="200"}'
+    before = scrape()
+    for _ in range(3):
+        stub.EmptyCall(pb[0].Empty(), timeout=10)
+    with pytest.raises(grpc.RpcError):
+        stub.UnaryCall(pb[0].SimpleRequest(response_status=pb[0].EchoStatus(code=3, message="x")), timeout=10)
+    after = scrape()
+    assert count(after, ok) - count(before, ok) == 3, after
+    assert count(after, bad) - count(before, bad) == 1, after
+    assert count(after, http) - count(before, http) == 3
+    assert 'covet_request_duration_seconds_count{route="/covet.interop.TestService/EmptyCall",method="POST"}' in after
 
 
 def test_a_message_over_the_limit_is_refused(stub: Any, pb: tuple[Any, Any]) -> None:
@@ -253,9 +316,9 @@ def test_many_calls_at_once_on_one_connection(stub: Any, pb: tuple[Any, Any]) ->
 
 
 def raw_call(srv: Server, path: str, body: bytes = b"", fields: tuple[tuple[str, str], ...] = (),
-             shut: bool = False) -> dict[str, str]:
-    """One call's response head and trailers, as a name -> value dict; ``shut``: the client shuts its side (FIN)
-    after sending, and waits for the connection's end."""
+             shut: bool = False, content_type: str = "application/grpc") -> dict[str, str]:
+    """One call's response head and trailers, as a name -> value dict, and its DATA as ":data" (latin-1);
+    ``shut``: the client shuts its side (FIN) after sending, and waits for the connection's end."""
     import socket
 
     import h2.config
@@ -266,14 +329,14 @@ def raw_call(srv: Server, path: str, body: bytes = b"", fields: tuple[tuple[str,
     c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
     c.initiate_connection()
     c.send_headers(1, [(":method", "POST"), (":path", path), (":scheme", "http"), (":authority", "x"),
-                       ("content-type", "application/grpc"), ("te", "trailers"), *fields], end_stream=not body)
+                       ("content-type", content_type), ("te", "trailers"), *fields], end_stream=not body)
     for at in range(0, len(body), 16384):
         c.send_data(1, body[at:at + 16384], end_stream=at + 16384 >= len(body))
     sock.sendall(c.data_to_send())
     if shut:
         time.sleep(0.5)  # (its handler runs by then: a call cancelled before it starts never runs at all)
         sock.shutdown(socket.SHUT_WR)
-    got: dict[str, str] = {}
+    got: dict[str, str] = {":data": ""}
     try:
         while True:
             data = sock.recv(65536)
@@ -284,6 +347,9 @@ def raw_call(srv: Server, path: str, body: bytes = b"", fields: tuple[tuple[str,
                     got.update(dict(ev.headers))
                 elif isinstance(ev, h2.events.StreamReset):
                     got["reset"] = str(ev.error_code)
+                elif isinstance(ev, h2.events.DataReceived):
+                    got[":data"] += ev.data.decode("latin-1")
+                    c.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
                 if isinstance(ev, (h2.events.StreamEnded, h2.events.StreamReset)) and not shut:
                     return got
             try:

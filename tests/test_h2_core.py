@@ -724,3 +724,7 @@ def test_a_grpc_call_streams_from_its_head() -> None:
     assert [e[:3] for e in events] == [(H2_STREAM, 1, "POST")]
     c.send_data(1, b"\x00\x00\x00\x00\x02hi", end_stream=True)
     assert server.feed(c.data_to_send(), 0.0) == [(H2_DATA, 1, b"\x00\x00\x00\x00\x02hi"), (H2_END, 1)]
+    # A media type's case is not significant: Application/GRPC streams too (and goes to gRPC: the same is_grpc).
+    events = server.feed(get(c, 3, path="/pkg.Svc/Call", end=False, extra=(("content-type", "Application/GRPC"),)),
+                         0.0)
+    assert [e[:3] for e in events] == [(H2_STREAM, 3, "POST")]

@@ -156,6 +156,32 @@ def test_bounded_routes_and_series() -> None:
     _check_histograms(samples)
 
 
+def test_grpc_codes_are_counted_without_a_duration() -> None:
+    """A gRPC call's status (covet.runtime.grpc_call): a series of its own, no histogram, its own family."""
+    from covet._native import Metrics
+    from covet.metrics import GRPC_CODE_BASE, render
+    from covet.runtime.dispatch import route_id
+
+    m = Metrics()
+    say = route_id("/demo.Greeter/SayHello")
+    m.count(say, "POST", 200, 10, 5, 40_000)  # the HTTP side of the call, as its access record counts it
+    for code in (0, 0, 3, 1, 99):  # OK twice, INVALID_ARGUMENT, CANCELLED, a code gRPC does not name
+        m.count(say, "POST", GRPC_CODE_BASE + code, 0, 0, -1)
+    snap = m.snapshot()
+    assert snap[3:5] == (5, 10)  # (the status counts add no bytes)
+    assert [(r, m, sum(b)) for r, m, _sum, b in snap[6]] == [(say, 3, 1)]  # (3: POST) the HTTP side's alone
+    samples = _parse(render(m, {say: "/demo.Greeter/SayHello"}))
+    route = ("route", "/demo.Greeter/SayHello")
+    assert samples[("covet_grpc_calls_total", (("code", "OK"), route))] == 2
+    assert samples[("covet_grpc_calls_total", (("code", "INVALID_ARGUMENT"), route))] == 1
+    assert samples[("covet_grpc_calls_total", (("code", "CANCELLED"), route))] == 1
+    assert samples[("covet_grpc_calls_total", (("code", "99"), route))] == 1
+    assert samples[("covet_requests_total", (("method", "POST"), route, ("status", "200")))] == 1
+    assert not [k for k in samples if k[0] == "covet_requests_total" and ("status", "1000") in k[1]]
+    assert samples[("covet_request_duration_seconds_count", (("method", "POST"), route))] == 1
+    _check_histograms(samples)
+
+
 def test_app_route_at_the_path_wins() -> None:
     from covet import Covet
     from covet.metrics import install

@@ -10,25 +10,34 @@ offers what grpclib's ``server.Stream`` offers a handler: ``recv_message``, ``se
 
 Rules:
 1. A message is a 5-byte prefix (compressed flag, length) and its bytes; one over ``MAX_MESSAGE`` is refused
-   (``RESOURCE_EXHAUSTED``); a compressed one is decompressed when the call says ``grpc-encoding: gzip``.
+   (``RESOURCE_EXHAUSTED``); a compressed one is decompressed when the call says ``grpc-encoding: gzip``, and then
+   the replies are gzipped too (as grpclib's server does).
 2. ``grpc-timeout`` sets the call's deadline: the handler is cancelled there and the call ends
    ``DEADLINE_EXCEEDED``.
 3. A client that cancels (RST_STREAM) or goes away cancels the handler; nothing more is sent.
+4. A ``GRPCError``'s ``details`` (protobuf messages) go out as ``grpc-status-details-bin``, a google.rpc.Status, as
+   grpclib sends them (``googleapis-common-protos`` encodes it).
+5. With ``--metrics``, each call's status code is counted on its method (covet/metrics.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import zlib
 from typing import Any, Final
 
 from grpclib.const import Status
-from grpclib.encoding.proto import ProtoCodec
+from grpclib.encoding.proto import ProtoCodec, ProtoStatusDetailsCodec
 from grpclib.exceptions import GRPCError, ProtocolError
 from grpclib.metadata import Deadline, decode_metadata, decode_timeout, encode_grpc_message, encode_metadata
+from grpclib.protocol import Peer
+from grpclib.server import Stream
 
+from covet._native import Metrics
 from covet.exceptions import ClientDisconnect, HTTPError
+from covet.metrics import GRPC_CODE_BASE
 from covet.runtime.body import RequestBody
 
 __all__ = ["CallStream", "GrpcCall", "MAX_MESSAGE", "unimplemented"]
@@ -37,16 +46,34 @@ log = logging.getLogger("covet.grpc")
 
 MAX_MESSAGE: Final = 4 * 1024 * 1024  # gRPC's default receive limit
 _CODEC: Final = ProtoCodec()
+_DETAILS: Final = ProtoStatusDetailsCodec()
 _CONTENT_TYPES: Final = frozenset({"application/grpc", "application/grpc+proto"})
+_CONTENT_TYPE: Final = (b"content-type", b"application/grpc+proto")
+_ACCEPT_ENCODING: Final = (b"grpc-accept-encoding", b"gzip,identity")
 
 
-def _status_fields(status: Status, message: str | None, metadata: Any = None) -> list[tuple[bytes, bytes]]:
+def _status_fields(status: Status, message: str | None, metadata: Any = None,
+                   details: Any = None) -> list[tuple[bytes, bytes]]:
     fields = [(b"grpc-status", b"%d" % status.value)]
     if message:
         fields.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
+    if details:
+        try:
+            data = _DETAILS.encode(status, message, details)
+        except ImportError:
+            log.error("gRPC error details not sent: they need google.rpc's Status (pip install covetpy[grpc])")
+        except Exception as exc:  # (a detail that is not a protobuf message)
+            log.error("gRPC error details not sent: %r", exc)
+        else:
+            fields.append((b"grpc-status-details-bin", base64.b64encode(data).rstrip(b"=")))
     if metadata:
         fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
     return fields
+
+
+def _gzip(data: bytes) -> bytes:
+    deflater = zlib.compressobj(6, zlib.DEFLATED, 31)  # (wbits 31: the gzip format gRPC's "gzip" names)
+    return deflater.compress(data) + deflater.flush()
 
 
 def _timeout_of(value: str) -> float:
@@ -62,11 +89,12 @@ def _timeout_of(value: str) -> float:
 
 def unimplemented(path: str) -> list[tuple[bytes, bytes]]:
     """A trailers-only answer's fields for a method no service serves."""
-    return [(b"content-type", b"application/grpc"), *_status_fields(Status.UNIMPLEMENTED, f"Method not found: {path}")]
+    return [_CONTENT_TYPE, *_status_fields(Status.UNIMPLEMENTED, f"Method not found: {path}")]
 
 
-class _Peer:
-    """``stream.peer``: grpclib's Peer offers ``addr()``; a route's client address is all there is here."""
+class _Peer(Peer):
+    """``stream.peer``: grpclib's Peer offers ``addr()``; a route's client address is all there is here (grpclib's
+    ``__init__``, which wants its transport, is not run)."""
 
     def __init__(self, client: tuple[str, int] | None) -> None:
         self._client = client
@@ -78,8 +106,12 @@ class _Peer:
         return None
 
 
-class CallStream:
-    """What a grpclib handler is given (grpclib.server.Stream's methods): see the module's docstring."""
+class CallStream(Stream[Any, Any]):
+    """What a grpclib handler is given (grpclib.server.Stream's methods): see the module's docstring.
+
+    A ``Stream`` for ``isinstance``: a method compiled by ``covet build`` checks that its ``stream`` is the one its
+    annotation names. Every method is this class's own; grpclib's ``__init__`` is not run (it wants grpclib's
+    protocol objects)."""
 
     def __init__(self, call: GrpcCall, recv_type: Any, send_type: Any, cardinality: Any,
                  deadline: Deadline | None, user_agent: str | None, client: tuple[str, int] | None) -> None:
@@ -108,6 +140,10 @@ class CallStream:
             except ValueError as exc:  # (a -bin value that is not base64, or not ASCII)
                 raise GRPCError(Status.INTERNAL, f"Metadata that does not decode: {exc}") from None
         return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: Any) -> None:
+        self._metadata = value
 
     # -- receiving -----------------------------------------------------------------------------------------------
 
@@ -169,7 +205,9 @@ class CallStream:
     async def send_initial_metadata(self, *, metadata: Any = None) -> None:
         if self._headed:
             raise ProtocolError("Initial metadata was already sent")
-        fields = [(b"content-type", b"application/grpc+proto")]
+        fields = [_CONTENT_TYPE, _ACCEPT_ENCODING]
+        if self._call.gzips:
+            fields.append((b"grpc-encoding", b"gzip"))
         if metadata:
             fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
         self._headed = True
@@ -187,7 +225,11 @@ class CallStream:
             raise ProtocolError("Message was already sent")
         data = _CODEC.encode(message, self._send_type)
         self._sent += 1
-        await self._call.send(b"\x00" + len(data).to_bytes(4, "big") + data)
+        flag = b"\x00"
+        if self._call.gzips:
+            data = _gzip(data)
+            flag = b"\x01"
+        await self._call.send(flag + len(data).to_bytes(4, "big") + data)
 
     async def send_trailing_metadata(self, *, status: Status = Status.OK, status_message: str | None = None,
                                      status_details: Any = None, metadata: Any = None) -> None:
@@ -196,12 +238,13 @@ class CallStream:
         if not self._server_streaming and status is Status.OK and not self._sent:
             raise ProtocolError(f"Unary response with OK status requires a single message to be sent: "
                                 f"{self._call.path}")
-        fields = _status_fields(status, status_message, metadata)  # (raises for metadata that cannot be sent)
+        # (raises for metadata that cannot be sent)
+        fields = _status_fields(status, status_message, metadata, status_details)
         self._trailed = True
         if self._headed:
-            self._call.trail(fields)
+            self._call.trail(fields, status)
         else:  # trailers-only: the whole answer is one HEADERS frame
-            self._call.trail_only([(b"content-type", b"application/grpc+proto"), *fields])
+            self._call.trail_only([_CONTENT_TYPE, _ACCEPT_ENCODING, *fields], status)
 
     async def cancel(self) -> None:
         """End the call at once: the stream is reset (CANCEL)."""
@@ -219,7 +262,8 @@ class GrpcCall:
     """A call's life: its handler run as a Task, its answer through the stream's channel."""
 
     def __init__(self, channel: Any, handler: Any, path: str, headers: list[tuple[str, str]],
-                 body: RequestBody | None, client: tuple[str, int] | None) -> None:
+                 body: RequestBody | None, client: tuple[str, int] | None, metrics: Metrics | None = None,
+                 route: int = -1) -> None:
         self.channel = channel
         self.handler = handler
         self.path = path
@@ -229,8 +273,12 @@ class GrpcCall:
         self.task: asyncio.Task[None] | None = None
         self.gone = False
         self.encoding = ""
+        self.gzips = False  # the replies are compressed: the request was
         self.stream: CallStream | None = None
         self.finished = False  # its status went out
+        self.metrics = metrics
+        self.route = route  # its method's route id in the metrics
+        self.code = Status.CANCELLED  # the status it ended with
 
     def start(self) -> None:
         self.task = asyncio.get_running_loop().create_task(self._run())
@@ -254,14 +302,16 @@ class GrpcCall:
             raise asyncio.CancelledError
         await self.channel.drained()
 
-    def trail(self, fields: list[tuple[bytes, bytes]]) -> None:
+    def trail(self, fields: list[tuple[bytes, bytes]], status: Status) -> None:
         if not self.gone:
             self.finished = True
+            self.code = status
             self.channel.grpc_trail(fields)
 
-    def trail_only(self, fields: list[tuple[bytes, bytes]]) -> None:
+    def trail_only(self, fields: list[tuple[bytes, bytes]], status: Status) -> None:
         if not self.gone:
             self.finished = True
+            self.code = status
             self.channel.grpc_trail_only(fields)
 
     def cancel(self) -> None:
@@ -295,6 +345,7 @@ class GrpcCall:
                 content_type = value
             elif name == "grpc-encoding":
                 self.encoding = value
+                self.gzips = value == "gzip"
             elif name == "user-agent":
                 user_agent = value
             elif name == "grpc-timeout":
@@ -303,7 +354,7 @@ class GrpcCall:
                             user_agent or None, self.client)
         self.stream = stream
         try:
-            if content_type.partition(";")[0].strip() not in _CONTENT_TYPES:
+            if content_type.partition(";")[0].strip().lower() not in _CONTENT_TYPES:
                 raise GRPCError(Status.UNIMPLEMENTED, f"Content-type {content_type!r} is not supported")
             if timeout is not None:
                 stream.deadline = Deadline.from_timeout(_timeout_of(timeout))
@@ -321,7 +372,7 @@ class GrpcCall:
             if not stream._trailed:
                 await stream.send_trailing_metadata()
         except GRPCError as exc:
-            await self._fail(stream, exc.status, exc.message)
+            await self._fail(stream, exc.status, exc.message, exc.details)
         except asyncio.CancelledError:
             if not self.gone:
                 raise
@@ -334,13 +385,16 @@ class GrpcCall:
                 body.discard()
             if not self.gone and not self.finished:  # (nothing final went out: the stream is reset, not left open)
                 self.cancel()
+            metrics = self.metrics
+            if metrics is not None:
+                metrics.count(self.route, "POST", GRPC_CODE_BASE + self.code.value, 0, 0, -1)
 
-    async def _fail(self, stream: CallStream, status: Status, message: str | None) -> None:
+    async def _fail(self, stream: CallStream, status: Status, message: str | None, details: Any = None) -> None:
         if self.gone or self.finished:
             return
         stream._trailed = True
-        fields = _status_fields(status, message)
+        fields = _status_fields(status, message, None, details)
         if stream._headed:
-            self.trail(fields)
+            self.trail(fields, status)
         else:
-            self.trail_only([(b"content-type", b"application/grpc+proto"), *fields])
+            self.trail_only([_CONTENT_TYPE, _ACCEPT_ENCODING, *fields], status)

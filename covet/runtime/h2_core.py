@@ -755,7 +755,7 @@ def is_grpc(headers: list[tuple[str, str]]) -> bool:
     """A gRPC call's request (content-type application/grpc...): its messages stream, and it goes to gRPC."""
     for name, value in headers:
         if name == "content-type":
-            return value.startswith("application/grpc")
+            return value[:16].lower() == "application/grpc"  # (a media type's case is not significant)
     return False
 
 

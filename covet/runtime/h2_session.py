@@ -30,6 +30,7 @@ from covet.responses import StreamingResponse
 from covet.runtime.access_record import HTTP2, AccessRecord
 from covet.runtime.body import TOO_LARGE, RequestBody, content_length, disconnected
 from covet.runtime.connection import ConnectionInfo
+from covet.runtime.dispatch import route_id
 from covet.runtime.encode import HeaderSeq, HeaderSet, error_reply
 from covet.runtime.exchange import TOO_LARGE_REPLY, UNAVAILABLE_REPLY, Exchange, answer_now, answer_streamed
 from covet.runtime.h2_core import (
@@ -477,7 +478,7 @@ class H2Session:
         if self._refused(sid, method, path, query, headers, None):
             return
         if state.grpc is not None and is_grpc(headers):
-            self._grpc(sid, method, path, query, headers, False)
+            self._grpc(sid, method, path, query, headers, body)
             return
         plan, params = state.dispatcher.resolve(method, path)
         # (Most routes never read their connection: they share one ConnectionInfo instead of one a stream.)
@@ -500,7 +501,7 @@ class H2Session:
         if self._refused(sid, method, path, query, headers, over):
             return
         if grpc:
-            self._grpc(sid, method, path, query, headers, True)
+            self._grpc(sid, method, path, query, headers, None)
             return
         plan, params = state.dispatcher.resolve(method, path)
         channel = self._channel(sid, method == "HEAD", method, path, query, headers, plan.route_id, 0)
@@ -513,25 +514,30 @@ class H2Session:
         channel.body = exchange.body
 
     def _grpc(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
-              streams: bool) -> None:
+              whole: bytes | None) -> None:
         """A gRPC call (content-type application/grpc, on an app that serves gRPC): to its service's method, its
-        messages streaming in when ``streams``."""
+        messages streaming in, or ``whole`` when its request came complete (b"": with no message at all)."""
         from covet.runtime.grpc_call import GrpcCall, unimplemented
 
         state = self.state
-        channel = self._channel(sid, False, method, path, query, headers, -1, 0)
         grpc = state.grpc
         handler = grpc.get(path) if grpc is not None else None
+        # (A method's calls are counted on it, as a route's requests are: its path is its template.)
+        route = route_id(path) if handler is not None else -1
+        channel = self._channel(sid, False, method, path, query, headers, route, 0)
         if handler is None or method != "POST":
             channel.grpc_trail_only(unimplemented(path if handler is None else f"{method} {path} (calls are POSTs)"))
             return
         body = None
-        if streams:
+        if whole is None or whole:
             # (Not one of state.bodies: a call's messages may pause as long as its deadline allows, unlike a body
             # that stopped arriving.)
             body = channel.body = RequestBody(None, state.config.max_body, channel.body_resume, channel.stop,
                                               state.budget)
-        call = channel.call = GrpcCall(channel, handler, path, headers, body, self.client)
+            if whole:
+                body.feed(whole)
+                body.end()
+        call = channel.call = GrpcCall(channel, handler, path, headers, body, self.client, state.metrics, route)
         call.start()
 
     def _refused(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],

@@ -28,6 +28,7 @@ from covet.runtime.accept import Acceptor
 from covet.runtime.accesslog import AccessLogWriter
 from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
+from covet.runtime.dispatch import route_id
 from covet.runtime.h2_framing import FRAMING_NAME
 from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener
 from covet.runtime.state import ServerState
@@ -150,6 +151,7 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     state = ServerState(dispatcher, config)
     state.ws_origins = app.websocket_origins
     state.grpc = dict(app.grpc_handlers) if app.grpc_handlers else None
+    dispatcher.templates.update({route_id(path): path for path in app.grpc_handlers})  # (the metrics' labels)
     if tls is not None:
         state.scheme = "https"
     writer = _access_log(state)
@@ -225,6 +227,7 @@ def _access_log(state: ServerState) -> AccessLogWriter | None:
     echo = state.config.request_id_header
     metrics = open_metrics() if state.config.metrics else None
     state.metered = metrics is not None
+    state.metrics = metrics
     if fmt is None and not echo:
         if metrics is not None:  # the metrics alone: a record counts, and keeps nothing for a log
             state.access = AccessLog(metrics=metrics, store=False)

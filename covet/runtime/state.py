@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from covet._native import AccessLog, Parser
+from covet._native import AccessLog, Metrics, Parser
 from covet.responses import StreamingResponse
 from covet.runtime.body import BodyBudget, RequestBody, content_length
 from covet.runtime.clock import Clock
@@ -70,6 +70,7 @@ class ServerState:
         self.access: AccessLog | None = None  # the access log's buffer, when it is on (runtime/accesslog.py)
         self.echo_id = False  # responses carry the request id (``access`` is set then too)
         self.metered = False  # --metrics: ``access`` counts each response too (covet/metrics.py)
+        self.metrics: Metrics | None = None  # and these are the counts (a gRPC call's status is counted apart)
         self.ws_config = WSConfig(config.ws_max_size, config.ws_max_queue, config.ws_ping_interval,
                                   config.ws_ping_timeout, deflate=config.ws_per_message_deflate)
         # The stand-in for the current task during async handlers' first steps (runtime/resume.py), reused while

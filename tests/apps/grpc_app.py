@@ -102,9 +102,20 @@ class Misbehaving:
         await stream.send_message(pb.Empty())
         await stream.send_trailing_metadata(metadata={"x-bad": "a\r\nb"})  # (metadata no peer may receive)
 
+    async def detailed(self, stream):  # type: ignore[no-untyped-def]
+        """Fails with rich error details (google.rpc's error_details)."""
+        from google.rpc.error_details_pb2 import BadRequest
+
+        await stream.recv_message()
+        violation = BadRequest.FieldViolation(field="name", description="must not be empty")
+        raise GRPCError(Status.INVALID_ARGUMENT, "bad request", [BadRequest(field_violations=[violation])])
+
     def __mapping__(self) -> dict[str, Handler]:
-        return {"/covet.interop.Misbehaving/BadTrailer": Handler(self.bad_trailer, Cardinality.UNARY_UNARY, pb.Empty,
-                                                                 pb.Empty)}
+        return {
+            "/covet.interop.Misbehaving/BadTrailer": Handler(self.bad_trailer, Cardinality.UNARY_UNARY, pb.Empty,
+                                                             pb.Empty),
+            "/covet.interop.Misbehaving/Detailed": Handler(self.detailed, Cardinality.UNARY_UNARY, pb.Empty, pb.Empty),
+        }
 
 
 app.include_grpc(*ServerReflection.extend([TestService(), Health()]), Misbehaving())
