@@ -174,6 +174,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         mode = f"compiled, {count - glue_only}/{declared} routes compiled"
         if glue_only:
             mode += f", {glue_only}/{declared} compiled glue calling an interpreted handler"
+        if app.grpc_handlers:
+            mode += f", {compiled.compiled_grpc(app, manifest)}/{len(app.grpc_handlers)} gRPC methods compiled"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):

@@ -394,3 +394,22 @@ def test_a_dataclass_with_a_union_field_keeps_its_module_interpreted(monkeypatch
     why, fix = _models(optional) or ("", "")
     assert why == "defines dataclass Item, whose field 'note' has a union type mypyc would erase"
     assert fix.startswith("move the dataclass to a module of their own")
+
+
+def test_the_build_config_reads_stubless_protobuf_modules_as_any(tmp_path: Path) -> None:
+    """A protobuf module without its .pyi is in one section, which skips it (mypy applies a module's last matching
+    section alone: were it also among the relaxed modules, mypy would read it, and find none of its classes)."""
+    import configparser
+
+    from covet.compiler.typecheck import write_config
+
+    path = write_config(tmp_path / "mypy.ini", ["app", "shop_pb2", "till"], ["legacy"], ("shop_pb2",))
+    config = configparser.ConfigParser()
+    config.read(path)
+    assert config["mypy"]["ignore_missing_imports"] == "True"
+    sections = [name for name in config.sections() if "shop_pb2" in name]
+    assert sections == ["mypy-shop_pb2"], sections
+    assert dict(config["mypy-shop_pb2"]) == {"follow_imports": "skip", "ignore_errors": "True"}
+    relaxed = config["mypy-app,till"]
+    assert relaxed["warn_unused_ignores"] == "False"  # (a project's own "# type: ignore[...]" is no error here)
+    assert dict(config["mypy-legacy"]) == {"ignore_errors": "True"}

@@ -8,6 +8,8 @@ The .proto (tests/grpc/interop.proto) is compiled at test time by grpcio-tools: 
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ import httpx
 import pytest
 
 import grpc
-from conftest import APPS, TRANSPORTS, Server
+from conftest import APPS, TRANSPORTS, Server, built_once, checkout_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -36,12 +38,37 @@ def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def built_grpc(tmp_path_factory: pytest.TempPathFactory, gen: Path) -> Path:
+    """tests/apps/grpc_app.py and its generated modules as a project, compiled with `covet build`. The modules have
+    no .pyi (protoc's --pyi_out): the build reads their messages as Any, and says so."""
+
+    def make(proj: Path) -> None:
+        shutil.copy(APPS / "grpc_app.py", proj)
+        for path in gen.glob("*.py"):
+            shutil.copy(path, proj)
+        env = dict(os.environ, PYTHONPATH=checkout_path(proj), COVET_TEST_GRPC_GEN=str(proj))
+        out = subprocess.run([sys.executable, "-m", "covet", "build", "grpc_app:app"], cwd=proj, env=env,
+                             capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "note: interop_pb2 has no type stubs" in out.stderr, out.stderr
+        assert "built 2 routes and 8 gRPC methods" in out.stderr, out.stderr
+
+    return built_once(tmp_path_factory, "built-grpc", make)
+
+
 @pytest.fixture(scope="module", params=TRANSPORTS)
 def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
     mode, loop = request.param.split("-")
-    # (The service's module is the application's, run interpreted: "compiled" is the server's own runtime.)
-    server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=mode == "interpreted",
-                    env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
+    if mode == "compiled":  # the app's services compiled by `covet build`, on the compiled runtime
+        built = request.getfixturevalue("built_grpc")
+        server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", "--compiled", "require",
+                        cwd=built, env_extra={"COVET_TEST_GRPC_GEN": str(built)})
+        # (TestService's 6 methods and Misbehaving's 2; grpclib's Health and reflection are a library's.)
+        assert "8/12 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
+    else:
+        server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=True,
+                        env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
     assert server.runtime == mode and server.framing == "nghttp2", server.lines[:3]
     yield server
     code, log = server.stop()

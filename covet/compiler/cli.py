@@ -37,6 +37,8 @@ def _print_text(result: BuildResult) -> None:
     for item in result.not_compiled:
         print(f"covet: note: module {item['module']} not compiled natively: {item['reason']}; {item['fix']}",
               file=sys.stderr)
+    for note in result.notes:
+        print(f"covet: note: {note}", file=sys.stderr)
     if result.internal_error:
         print(f"covet: INTERNAL ERROR: {result.internal_error}", file=sys.stderr)
         for d in result.diagnostics:
@@ -54,8 +56,9 @@ def _build(args: argparse.Namespace) -> int:
         return 1
     glue_only = (f" ({result.interpreted_handlers} of them compiled glue calling an interpreted handler)"
                  if result.interpreted_handlers else "")
-    print(f"covet: built {result.compiled_routes} routes{glue_only} into {result.out_dir} in {result.seconds:.1f}s",
-          file=sys.stderr)
+    grpc = f" and {result.compiled_grpc} gRPC methods" if result.compiled_grpc else ""
+    print(f"covet: built {result.compiled_routes} routes{glue_only}{grpc} into {result.out_dir} in "
+          f"{result.seconds:.1f}s", file=sys.stderr)
     if args.annotate:
         print(f"covet: mypyc's report of slow operations: {result.out_dir / 'annotate.html'}", file=sys.stderr)
     return 0

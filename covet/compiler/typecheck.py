@@ -26,6 +26,9 @@ UNTYPED_OK: Final = {
     "check_untyped_defs": False,
     "warn_return_any": False,
     "implicit_reexport": True,
+    # A "# type: ignore[no-untyped-def]" the project wrote for its own strict mypy is unused under the relaxed
+    # options, which is no reason to leave the module interpreted.
+    "warn_unused_ignores": False,
     # "Need type annotation for 'x'" (``x = {}``): the local is then Any. "Cannot assign to a method": FastAPI's
     # documented ``app.openapi = custom_openapi``, which works (the application is no compiled class).
     "disable_error_code": "var-annotated, method-assign",
@@ -47,16 +50,23 @@ class Diagnostic:
         return f"{where}  {self.route}" if self.route else where
 
 
-def write_config(path: Path, untyped_ok: list[str], interpreted: list[str]) -> Path:
+def write_config(path: Path, untyped_ok: list[str], interpreted: list[str], opaque: tuple[str, ...] = ()) -> Path:
     """Write the mypy configuration of a build to ``path``: strict, but ``UNTYPED_OK`` for the modules
-    ``untyped_ok`` names, and no errors reported in ``interpreted`` ones (read for their types, not compiled).
-    mypy and mypyc both read it, in place of the project's own."""
-    lines = ["# Written by covet build: mypy's options for this build.", "[mypy]", "strict = True", ""]
-    untyped_ok = sorted(set(untyped_ok) - set(interpreted))
+    ``untyped_ok`` names, no errors reported in ``interpreted`` ones (read for their types, not compiled), and
+    ``opaque`` ones not read at all (Any: protobuf modules without stubs). mypy and mypyc both read it, in place of
+    the project's own."""
+    # A library without types (no stubs, no py.typed: googleapis-common-protos, protobuf without types-protobuf) is
+    # Any to the build, as to mypy's users who say so: the app imported it already, so it is not missing.
+    lines = ["# Written by covet build: mypy's options for this build.", "[mypy]", "strict = True",
+             "ignore_missing_imports = True", ""]
+    if opaque:  # (a module's options are one section's: it is in no other)
+        lines += [f"[mypy-{','.join(sorted(opaque))}]", "follow_imports = skip", "ignore_errors = True", ""]
+    untyped_ok = sorted(set(untyped_ok) - set(interpreted) - set(opaque))
     if untyped_ok:
         lines += [f"[mypy-{','.join(untyped_ok)}]", *(f"{k} = {v}" for k, v in UNTYPED_OK.items()), ""]
+    interpreted = sorted(set(interpreted) - set(opaque))
     if interpreted:
-        lines += [f"[mypy-{','.join(sorted(interpreted))}]", "ignore_errors = True", ""]
+        lines += [f"[mypy-{','.join(interpreted)}]", "ignore_errors = True", ""]
     text = "\n".join(lines)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

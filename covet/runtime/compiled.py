@@ -143,3 +143,17 @@ def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
 def interpreted_handlers(manifest: Manifest) -> int:
     """How many of the build's compiled routes call a handler whose module runs interpreted."""
     return sum(not r.get("handler_compiled", True) for r in manifest.routes)
+
+
+def grpc_method_modules(app: Covet) -> list[str]:
+    """The module of each gRPC method's handler (``include_grpc``): its service's class's."""
+    out = []
+    for handler in app.grpc_handlers.values():
+        owner = getattr(handler.func, "__self__", None)
+        out.append(type(owner).__module__ if owner is not None else getattr(handler.func, "__module__", ""))
+    return out
+
+
+def compiled_grpc(app: Covet, manifest: Manifest) -> int:
+    """How many of the app's gRPC methods run compiled: their service's module is in the build."""
+    return sum(name in manifest.compiled_modules for name in grpc_method_modules(app))
