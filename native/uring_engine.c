@@ -10,6 +10,8 @@
 #include "uring_engine.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,6 +190,44 @@ static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
     }
     s->accepted++;
     uring_arm_recv(s, c);
+}
+
+/* Before a graceful stop closes the listening socket: a client whose handshake the kernel completed counts its
+ * connection taken, and closing the socket would reset it (its request written, unanswered). Bounded by what is
+ * queued now (the listen backlog) plus what arrives meanwhile, and by the table's size. */
+void uring_take_queued(UringServer *s, int refuse_new) {
+    if (s->listen_fd < 0)
+        return;
+    if (refuse_new) {
+        /* The last holder of the socket: from here its SYNs are dropped (the client's retry meets the closed socket,
+         * refused), so what is queued is all there is to take; otherwise a handshake completing between the last
+         * accept and the close would be reset, its request unanswered. A filter returning 0 drops the packet. */
+        struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
+        struct sock_fprog prog = {.len = 1, .filter = &drop};
+        (void)setsockopt(s->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+    }
+    for (unsigned n = 0; n < s->conns_cap; n++) {
+        struct pollfd p = {.fd = s->listen_fd, .events = POLLIN, .revents = 0};
+        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))
+            return;
+        int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC); /* (the listening socket is non-blocking) */
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            return; /* (EAGAIN: another worker took it; EMFILE: nothing more can be served anyway) */
+        }
+        if ((unsigned)fd >= s->conns_cap) {
+            close(fd);
+            continue;
+        }
+        struct conn *c = conn_new(s, fd);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        s->accepted++;
+        uring_arm_recv(s, c);
+    }
 }
 
 static void on_recv(UringServer *s, const struct io_uring_cqe *cqe) {

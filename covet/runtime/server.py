@@ -176,7 +176,8 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
                 loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
                 say(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}")
         if ring is not None:
-            await _serve_ring(loop, state, ring, sock, mode, link, stop, force, tls)
+            # (The socket is ours alone when this process made it and no supervisor shares it.)
+            await _serve_ring(loop, state, ring, sock, mode, link, stop, force, tls, link is None and listen.fd is None)
         else:
             await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls)
     finally:
@@ -326,7 +327,7 @@ def _ring_core(state: ServerState, sock: socket.socket, tls: ServerTLS | None) -
 
 async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring: tuple[UringHTTP1, UringServer],
                       sock: socket.socket, mode: str, link: WorkerLink | None, stop: asyncio.Event,
-                      force: asyncio.Event, tls: ServerTLS | None = None) -> None:
+                      force: asyncio.Event, tls: ServerTLS | None = None, own_socket: bool = False) -> None:
     http, core = ring
     ring_fd = core.fd
     # (HTTP/2's requests are counted by their sessions, in state.requests; the core counts its own)
@@ -351,12 +352,15 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         SERVER.draining = True
         say("covet: shutting down")
         state.closing = True
-        core.shutdown()
-        for conn in list(state.connections):
-            conn.shutdown()
+        # The connections in the listening socket's queue are taken and served: closing it would reset them, their
+        # requests written. When the socket is ours alone, new connections are refused before (native's
+        # uring_take_queued says how).
+        core.shutdown(own_socket)
         # Refuse new connections now, as the asyncio loops' server.close() does: left open, the kernel would
         # complete their handshakes, and they would wait out the drain and then be reset.
         sock.close()
+        for conn in list(state.connections):
+            conn.shutdown()
         await _drain(state, lambda: core.connections, force)
     finally:
         for task in list(state.tasks):
