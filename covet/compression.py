@@ -17,7 +17,7 @@ import zlib
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Final
 
-import brotli  # type: ignore[import-untyped]
+import brotli  # type: ignore[import-untyped, unused-ignore]  # (covet build reads untyped libraries as Any)
 import zstandard
 
 from covet.middleware import AnyResponse, CallNext
