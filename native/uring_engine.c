@@ -161,6 +161,17 @@ void uring_kill_ops(UringServer *s, struct conn *c) {
 
 /* ---------------------------------------------------------------- completions */
 
+/* A connection accepted: a table entry and its first receive, or closed when there is no room. */
+static void serve_accepted(UringServer *s, int fd) {
+    struct conn *c = (unsigned)fd < s->conns_cap ? conn_new(s, fd) : NULL;
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    s->accepted++;
+    uring_arm_recv(s, c);
+}
+
 static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
     if (!(cqe->flags & IORING_CQE_F_MORE)) {
         s->accepting = 0;
@@ -176,20 +187,12 @@ static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
             s->accept_errno = -cqe->res;
         return;
     }
-    int fd = cqe->res;
     /* Accepted while the drain began (the accept's cancel raced it): the kernel has taken it off the queue that other
      * workers share, so it is served like the rest, and closes after its response. */
-    if (s->stopping || (unsigned)fd >= s->conns_cap) {
-        close(fd);
-        return;
-    }
-    struct conn *c = conn_new(s, fd);
-    if (c == NULL) {
-        close(fd);
-        return;
-    }
-    s->accepted++;
-    uring_arm_recv(s, c);
+    if (s->stopping)
+        close(cqe->res);
+    else
+        serve_accepted(s, cqe->res);
 }
 
 /* Before a graceful stop closes the listening socket: a client whose handshake the kernel completed counts its
@@ -216,17 +219,7 @@ void uring_take_queued(UringServer *s, int refuse_new) {
                 continue;
             return; /* (EAGAIN: another worker took it; EMFILE: nothing more can be served anyway) */
         }
-        if ((unsigned)fd >= s->conns_cap) {
-            close(fd);
-            continue;
-        }
-        struct conn *c = conn_new(s, fd);
-        if (c == NULL) {
-            close(fd);
-            continue;
-        }
-        s->accepted++;
-        uring_arm_recv(s, c);
+        serve_accepted(s, fd);
     }
 }
 

@@ -104,6 +104,18 @@ def test_curl_and_h2load_speak_to_it(srv: Server) -> None:
     assert "status codes: 3000 2xx" in load.stdout, load.stdout
 
 
+def test_thousands_of_connections_at_once(srv: Server) -> None:
+    """3,000 HTTP/2 connections open at once (h2load connects every client before its requests), each served, and
+    a client beside them too."""
+    load = subprocess.Popen(["h2load", "-n", "6000", "-c", "3000", "-m", "2", "-T", "60", srv.url + "/anything"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with httpx.Client(base_url=srv.url, timeout=30, http1=False, http2=True) as client:
+        assert client.get("/anything").status_code == 200
+    out, err = load.communicate(timeout=120)
+    assert "6000 succeeded, 0 failed, 0 errored, 0 timeout" in out, out + err
+    assert "status codes: 6000 2xx" in out, out
+
+
 def test_an_upgrade_to_h2c_answers_its_request_as_stream_1(srv: Server) -> None:
     """curl --http2 on http:// asks for h2c; the request that asked is answered over HTTP/2, and the connection
     carries more. A request before it on the same connection (pipelined) is answered first, over HTTP/1.1."""
