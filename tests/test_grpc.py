@@ -52,7 +52,7 @@ def built_grpc(tmp_path_factory: pytest.TempPathFactory, gen: Path) -> Path:
                              capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "note: interop_pb2 has no type stubs" in out.stderr, out.stderr
-        assert "built 2 routes and 8 gRPC methods" in out.stderr, out.stderr
+        assert "built 2 routes and 9 gRPC methods" in out.stderr, out.stderr
 
     return built_once(tmp_path_factory, "built-grpc", make)
 
@@ -64,8 +64,8 @@ def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
         built = request.getfixturevalue("built_grpc")
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", "--compiled", "require",
                         cwd=built, env_extra={"COVET_TEST_GRPC_GEN": str(built)})
-        # (TestService's 6 methods and Misbehaving's 2; grpclib's Health and reflection are a library's.)
-        assert "8/12 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
+        # (TestService's 6 methods and Misbehaving's 3; grpclib's Health and reflection are a library's.)
+        assert "9/13 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
     else:
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=True,
                         env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
@@ -278,6 +278,43 @@ def test_rich_error_details(srv: Server, pb: tuple[Any, Any]) -> None:
     detail = BadRequest()
     assert status.details[0].Unpack(detail)
     assert [(v.field, v.description) for v in detail.field_violations] == [("name", "must not be empty")]
+
+
+def test_a_status_too_large_for_a_client_still_reaches_it(srv: Server, stub: Any, pb: tuple[Any, Any]) -> None:
+    """grpcio refuses a call's trailers past 8 KiB, and with them the status: the message is cut, large details are
+    dropped (and logged), so the status and the start of the message arrive."""
+    from grpc_status import rpc_status
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UnaryCall(pb[0].SimpleRequest(response_status=pb[0].EchoStatus(code=3, message="é" * 20_000)),
+                       timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert 100 < len(err.value.details()) <= 1024 and set(err.value.details()) == {"é"}
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        call = channel.unary_unary("/covet.interop.Misbehaving/HugeDetails",
+                                   request_serializer=pb[0].Empty.SerializeToString,
+                                   response_deserializer=pb[0].Empty.FromString)
+        with pytest.raises(grpc.RpcError) as err:
+            call(pb[0].Empty(), timeout=10)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "bad request")
+    assert rpc_status.from_call(err.value) is None
+    assert srv.logged("gRPC error details not sent")
+
+
+def test_message_framing_and_encodings_a_client_may_get_wrong(srv: Server, pb: tuple[Any, Any]) -> None:
+    import gzip
+
+    path = "/covet.interop.TestService/UnaryCall"
+    request = pb[0].SimpleRequest(response_size=10).SerializeToString()
+    bad_flag = raw_call(srv, path, b"\x02" + len(request).to_bytes(4, "big") + request)
+    assert bad_flag.get("grpc-status") == "13", bad_flag  # (a reserved flag: INTERNAL, not a compression)
+    # A gzipped request from a client that takes identity only: its replies are not compressed.
+    plain = raw_call(srv, path, message(gzip.compress(request), True),
+                     (("grpc-encoding", "gzip"), ("grpc-accept-encoding", "identity")))
+    assert plain["grpc-status"] == "0" and "grpc-encoding" not in plain, plain
+    assert plain[":data"].encode("latin-1")[0] == 0
+    unknown = raw_call(srv, "/covet.interop.NoService/Call", message(b""))
+    assert unknown["grpc-status"] == "12" and unknown["grpc-accept-encoding"] == "gzip,identity", unknown
 
 
 def test_content_type_is_matched_whatever_its_case(srv: Server, pb: tuple[Any, Any]) -> None:

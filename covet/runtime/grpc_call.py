@@ -45,6 +45,10 @@ __all__ = ["CallStream", "GrpcCall", "MAX_MESSAGE", "unimplemented"]
 log = logging.getLogger("covet.grpc")
 
 MAX_MESSAGE: Final = 4 * 1024 * 1024  # gRPC's default receive limit
+# A status's message and details, as sent: grpcio's clients refuse a call's trailers past 8 KiB (its soft limit;
+# some past it, all past 16 KiB), losing the status itself. The message is cut, the details dropped (and logged).
+MAX_STATUS_MESSAGE: Final = 1024
+MAX_STATUS_DETAILS: Final = 6 * 1024
 _CODEC: Final = ProtoCodec()
 _DETAILS: Final = ProtoStatusDetailsCodec()
 _CONTENT_TYPES: Final = frozenset({"application/grpc", "application/grpc+proto"})
@@ -56,7 +60,11 @@ def _status_fields(status: Status, message: str | None, metadata: Any = None,
                    details: Any = None) -> list[tuple[bytes, bytes]]:
     fields = [(b"grpc-status", b"%d" % status.value)]
     if message:
-        fields.append((b"grpc-message", encode_grpc_message(message).encode("ascii")))
+        encoded = encode_grpc_message(message).encode("ascii")
+        while len(encoded) > MAX_STATUS_MESSAGE:  # cut as text, so that no character is cut in two
+            message = message[:len(message) * MAX_STATUS_MESSAGE // len(encoded)]
+            encoded = encode_grpc_message(message).encode("ascii")
+        fields.append((b"grpc-message", encoded))
     if details:
         try:
             data = _DETAILS.encode(status, message, details)
@@ -65,7 +73,12 @@ def _status_fields(status: Status, message: str | None, metadata: Any = None,
         except Exception as exc:  # (a detail that is not a protobuf message)
             log.error("gRPC error details not sent: %r", exc)
         else:
-            fields.append((b"grpc-status-details-bin", base64.b64encode(data).rstrip(b"=")))
+            value = base64.b64encode(data).rstrip(b"=")
+            if len(value) > MAX_STATUS_DETAILS:
+                log.error("gRPC error details not sent: %d bytes encoded, past %d (a client's header limit is 8 KiB "
+                          "for all of a call's trailers)", len(value), MAX_STATUS_DETAILS)
+            else:
+                fields.append((b"grpc-status-details-bin", value))
     if metadata:
         fields += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in encode_metadata(metadata)]
     return fields
@@ -89,7 +102,7 @@ def _timeout_of(value: str) -> float:
 
 def unimplemented(path: str) -> list[tuple[bytes, bytes]]:
     """A trailers-only answer's fields for a method no service serves."""
-    return [_CONTENT_TYPE, *_status_fields(Status.UNIMPLEMENTED, f"Method not found: {path}")]
+    return [_CONTENT_TYPE, _ACCEPT_ENCODING, *_status_fields(Status.UNIMPLEMENTED, f"Method not found: {path}")]
 
 
 class _Peer(Peer):
@@ -180,6 +193,8 @@ class CallStream(Stream[Any, Any]):
                 if length > MAX_MESSAGE:
                     raise GRPCError(Status.RESOURCE_EXHAUSTED,
                                     f"Received message larger than max ({length} vs. {MAX_MESSAGE})")
+                if pending[0] > 1:
+                    raise GRPCError(Status.INTERNAL, f"Invalid message flag {pending[0]} (0 or 1)")
                 if len(pending) >= 5 + length:
                     compressed = pending[0]
                     data = bytes(pending[5:5 + length])
@@ -281,7 +296,15 @@ class GrpcCall:
         self.code = Status.CANCELLED  # the status it ended with
 
     def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        task = self.task = asyncio.get_running_loop().create_task(self._run())
+        if self.metrics is not None:
+            # (A callback, not the handler's finally: a call cancelled before its task ran is counted too.)
+            task.add_done_callback(self._count)
+
+    def _count(self, task: asyncio.Task[None]) -> None:
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.count(self.route, "POST", GRPC_CODE_BASE + self.code.value, 0, 0, -1)
 
     def lost(self) -> None:
         """The client reset the stream (a cancellation) or went away: the handler is cancelled."""
@@ -339,17 +362,22 @@ class GrpcCall:
     async def _run(self) -> None:
         handler = self.handler
         content_type = user_agent = ""
+        accepts = None
         timeout = None
         for name, value in self.headers:
             if name == "content-type":
                 content_type = value
             elif name == "grpc-encoding":
                 self.encoding = value
-                self.gzips = value == "gzip"
+            elif name == "grpc-accept-encoding":
+                accepts = value
             elif name == "user-agent":
                 user_agent = value
             elif name == "grpc-timeout":
                 timeout = value
+        # Replies are gzipped when the request was, unless the client says it does not take gzip.
+        self.gzips = self.encoding == "gzip" and (accepts is None or "gzip" in {
+            e.strip() for e in accepts.split(",")})
         stream = CallStream(self, handler.request_type, handler.reply_type, handler.cardinality, None,
                             user_agent or None, self.client)
         self.stream = stream
@@ -385,9 +413,6 @@ class GrpcCall:
                 body.discard()
             if not self.gone and not self.finished:  # (nothing final went out: the stream is reset, not left open)
                 self.cancel()
-            metrics = self.metrics
-            if metrics is not None:
-                metrics.count(self.route, "POST", GRPC_CODE_BASE + self.code.value, 0, 0, -1)
 
     async def _fail(self, stream: CallStream, status: Status, message: str | None, details: Any = None) -> None:
         if self.gone or self.finished:

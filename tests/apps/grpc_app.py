@@ -110,8 +110,17 @@ class Misbehaving:
         violation = BadRequest.FieldViolation(field="name", description="must not be empty")
         raise GRPCError(Status.INVALID_ARGUMENT, "bad request", [BadRequest(field_violations=[violation])])
 
+    async def huge_details(self, stream):  # type: ignore[no-untyped-def]
+        """Details past what a client takes in its trailers: the status goes without them."""
+        from google.rpc.error_details_pb2 import DebugInfo
+
+        await stream.recv_message()
+        raise GRPCError(Status.INVALID_ARGUMENT, "bad request", [DebugInfo(detail="x" * 20_000)])
+
     def __mapping__(self) -> dict[str, Handler]:
         return {
+            "/covet.interop.Misbehaving/HugeDetails": Handler(self.huge_details, Cardinality.UNARY_UNARY, pb.Empty,
+                                                              pb.Empty),
             "/covet.interop.Misbehaving/BadTrailer": Handler(self.bad_trailer, Cardinality.UNARY_UNARY, pb.Empty,
                                                              pb.Empty),
             "/covet.interop.Misbehaving/Detailed": Handler(self.detailed, Cardinality.UNARY_UNARY, pb.Empty, pb.Empty),
