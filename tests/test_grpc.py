@@ -261,17 +261,23 @@ def test_gzip_compressed_messages(srv: Server, stub: Any, pb: tuple[Any, Any]) -
     assert "grpc-encoding" not in plain and plain[":data"].encode("latin-1")[0] == 0, plain.keys()
 
 
+def misbehaving_error(srv: Server, pb: tuple[Any, Any], method: str) -> Any:
+    """The error a call of Misbehaving's ``method`` (Empty -> Empty) ends with, for a grpcio client."""
+    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
+        call = channel.unary_unary(f"/covet.interop.Misbehaving/{method}",
+                                   request_serializer=pb[0].Empty.SerializeToString,
+                                   response_deserializer=pb[0].Empty.FromString)
+        with pytest.raises(grpc.RpcError) as err:
+            call(pb[0].Empty(), timeout=10)
+    return err
+
+
 def test_rich_error_details(srv: Server, pb: tuple[Any, Any]) -> None:
     """A GRPCError's details reach a grpcio client as google.rpc.Status (grpcio-status reads them)."""
     from google.rpc.error_details_pb2 import BadRequest
     from grpc_status import rpc_status
 
-    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
-        call = channel.unary_unary("/covet.interop.Misbehaving/Detailed",
-                                   request_serializer=pb[0].Empty.SerializeToString,
-                                   response_deserializer=pb[0].Empty.FromString)
-        with pytest.raises(grpc.RpcError) as err:
-            call(pb[0].Empty(), timeout=10)
+    err = misbehaving_error(srv, pb, "Detailed")
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details() == "bad request"
     status = rpc_status.from_call(err.value)
     assert status is not None and status.message == "bad request" and len(status.details) == 1
@@ -290,12 +296,7 @@ def test_a_status_too_large_for_a_client_still_reaches_it(srv: Server, stub: Any
                        timeout=10)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert 100 < len(err.value.details()) <= 1024 and set(err.value.details()) == {"é"}
-    with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as channel:
-        call = channel.unary_unary("/covet.interop.Misbehaving/HugeDetails",
-                                   request_serializer=pb[0].Empty.SerializeToString,
-                                   response_deserializer=pb[0].Empty.FromString)
-        with pytest.raises(grpc.RpcError) as err:
-            call(pb[0].Empty(), timeout=10)
+    err = misbehaving_error(srv, pb, "HugeDetails")
     assert (err.value.code(), err.value.details()) == (grpc.StatusCode.INVALID_ARGUMENT, "bad request")
     assert rpc_status.from_call(err.value) is None
     assert srv.logged("gRPC error details not sent")
