@@ -16,12 +16,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import bench
 import h2_bench
 from bench import COVET_PY, HERE, ROOT, Target
 from docsection import replace_section
@@ -84,24 +82,21 @@ def main() -> int:
     extra = ("-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers")
     ts = h2_bench.only(targets(work), args.only)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for r in range(rounds):
-        for t in ts:
-            bench.start(t)
-            try:
-                time.sleep(1.0)
-                wrong = check(t, work)
-                if wrong:
-                    for name in CALLS:
-                        t.wrong[name] = wrong
-                    print(f"perf: {t.name}: {wrong}", file=sys.stderr)
-                    continue
-                for name, path in CALLS.items():
-                    got = h2_bench.run_h2load(t, path, seconds, extra)
-                    results.setdefault((t.name, name), []).append(got)
-                    print(f"round {r + 1} {t.name:24} {name:20} {got['rps']:9.0f} calls/s "
-                          f"{got['cpu_us_per_req']:6.1f} us/call failed={got['failed']:.0f}", flush=True)
-            finally:
-                bench.stop(t)
+
+    def each(t: Target, r: int) -> None:
+        wrong = check(t, work)
+        if wrong:
+            for name in CALLS:
+                t.wrong[name] = wrong
+            print(f"perf: {t.name}: {wrong}", file=sys.stderr)
+            return
+        for name, path in CALLS.items():
+            got = h2_bench.run_h2load(t, path, seconds, extra)
+            results.setdefault((t.name, name), []).append(got)
+            print(f"round {r + 1} {t.name:24} {name:20} {got['rps']:9.0f} calls/s "
+                  f"{got['cpu_us_per_req']:6.1f} us/call failed={got['failed']:.0f}", flush=True)
+
+    h2_bench.interleaved(ts, rounds, 1.0, each)
     text = h2_bench.report(results, ts, rounds, seconds, tuple(CALLS), "gRPC calls of a 7-byte message")
     print(text)
     if args.docs:

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -117,6 +118,19 @@ def only(ts: list[Target], names: str | None) -> list[Target]:
     return ts if not names else [t for t in ts if t.name in set(names.split(","))]
 
 
+def interleaved(ts: list[Target], rounds: int, settle: float, each: Callable[[Target, int], None]) -> None:
+    """``each(target, round)`` for every target of every round, the target's server started for it (and given
+    ``settle`` seconds) and stopped after: rounds interleave the targets, so a noisy minute spreads over all."""
+    for r in range(rounds):
+        for t in ts:
+            bench.start(t)
+            try:
+                time.sleep(settle)
+                each(t, r)
+            finally:
+                bench.stop(t)
+
+
 def main() -> int:
     parsed = arguments(__doc__)
     if parsed is None:
@@ -124,23 +138,20 @@ def main() -> int:
     args, rounds, seconds = parsed
     ts = only(targets(), args.only)
     results: dict[tuple[str, str], list[dict[str, float]]] = {}
-    for r in range(rounds):
-        for t in ts:
-            bench.start(t)
-            try:
-                time.sleep(0.5)
-                for name, (path, expect) in PATHS.items():
-                    wrong = check(t, path, expect)
-                    if wrong:
-                        t.wrong[name] = wrong
-                        print(f"perf: {t.name} {name}: {wrong}", file=sys.stderr)
-                        continue
-                    got = run_h2load(t, path, seconds)
-                    results.setdefault((t.name, name), []).append(got)
-                    print(f"round {r + 1} {t.name:22} {name:10} {got['rps']:9.0f} req/s "
-                          f"{got['cpu_us_per_req']:6.1f} us/req failed={got['failed']:.0f}", flush=True)
-            finally:
-                bench.stop(t)
+
+    def each(t: Target, r: int) -> None:
+        for name, (path, expect) in PATHS.items():
+            wrong = check(t, path, expect)
+            if wrong:
+                t.wrong[name] = wrong
+                print(f"perf: {t.name} {name}: {wrong}", file=sys.stderr)
+                continue
+            got = run_h2load(t, path, seconds)
+            results.setdefault((t.name, name), []).append(got)
+            print(f"round {r + 1} {t.name:22} {name:10} {got['rps']:9.0f} req/s "
+                  f"{got['cpu_us_per_req']:6.1f} us/req failed={got['failed']:.0f}", flush=True)
+
+    interleaved(ts, rounds, 0.5, each)
     text = report(results, ts, rounds, seconds)
     print(text)
     if args.docs:
