@@ -10,7 +10,6 @@
 #include "uring_engine.h"
 
 #include <errno.h>
-#include <linux/filter.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -197,18 +196,11 @@ static void on_accept(UringServer *s, const struct io_uring_cqe *cqe) {
 
 /* Before a graceful stop closes the listening socket: a client whose handshake the kernel completed counts its
  * connection taken, and closing the socket would reset it (its request written, unanswered). Bounded by what is
- * queued now (the listen backlog) plus what arrives meanwhile, and by the table's size. */
-void uring_take_queued(UringServer *s, int refuse_new) {
+ * queued now (the listen backlog) plus what arrives meanwhile (none, once covet.runtime.listener refuses new SYNs),
+ * and by the table's size. */
+void uring_take_queued(UringServer *s) {
     if (s->listen_fd < 0)
         return;
-    if (refuse_new) {
-        /* The last holder of the socket: from here its SYNs are dropped (the client's retry meets the closed socket,
-         * refused), so what is queued is all there is to take; otherwise a handshake completing between the last
-         * accept and the close would be reset, its request unanswered. A filter returning 0 drops the packet. */
-        struct sock_filter drop = BPF_STMT(BPF_RET | BPF_K, 0);
-        struct sock_fprog prog = {.len = 1, .filter = &drop};
-        (void)setsockopt(s->listen_fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
-    }
     for (unsigned n = 0; n < s->conns_cap; n++) {
         struct pollfd p = {.fd = s->listen_fd, .events = POLLIN, .revents = 0};
         if (poll(&p, 1, 0) != 1 || !(p.revents & POLLIN))

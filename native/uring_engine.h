@@ -46,7 +46,7 @@ void uring_mark_dirty(UringServer *s, struct conn *c);
 void uring_arm_accept(UringServer *s);
 /* Accepts, now, every connection waiting in the listening socket's queue, each served as an accepted one is;
  * ``refuse_new``: this process alone holds the socket, which it closes next: new connections are refused first. */
-void uring_take_queued(UringServer *s, int refuse_new);
+void uring_take_queued(UringServer *s);
 void uring_arm_recv(UringServer *s, struct conn *c);
 void uring_cancel_recv(UringServer *s, struct conn *c);
 

@@ -306,21 +306,14 @@ static PyObject *RS_tick(UringServer *s, PyObject *timeout_bytes) {
  * the socket is no longer the core's: its owner closes it right after this call, and once the accept's completion lets
  * go of it too the kernel refuses new connections, instead of completing handshakes nobody will accept (they were reset
  * when the drain ended). */
-static PyObject *RS_shutdown(UringServer *s, PyObject *const *args, Py_ssize_t nargs) {
-    int last = 0;
-    if (nargs > 1) {
-        PyErr_SetString(PyExc_TypeError, "shutdown(last=False) takes at most 1 argument");
-        return NULL;
-    }
-    if (nargs == 1 && (last = PyObject_IsTrue(args[0])) < 0)
-        return NULL;
+static PyObject *RS_shutdown(UringServer *s, PyObject *Py_UNUSED(ignored)) {
     if (!s->ring_ok || s->closing)
         Py_RETURN_NONE;
     s->closing = 1;
     if (s->accepting)
         (void)uring_cancel(s, UD(OP_ACCEPT, 0, 0));
     s->in_process = 1;
-    uring_take_queued(s, last); /* (served like the rest below: each closes after its response) */
+    uring_take_queued(s); /* (served like the rest below: each closes after its response) */
     s->listen_fd = -1;
     for (unsigned fd = 0; fd < s->conns_cap; fd++) {
         struct conn *c = s->conns[fd];
@@ -678,11 +671,9 @@ static PyMethodDef RS_methods[] = {
     {"closed", (PyCFunction)RS_closed, METH_O, "closed(cid) -> bool: closed or reset; a half-closed one is not."},
     {"sockname", (PyCFunction)RS_sockname, METH_O, "sockname(cid) -> (host, port) or None."},
     {"tick", (PyCFunction)RS_tick, METH_O, "tick(timeout_response) -> None: once a second, enforce the timeouts."},
-    {"shutdown", (PyCFunction)(void (*)(void))RS_shutdown, METH_FASTCALL,
-     "shutdown(last=False) -> None: stop accepting (last: this process alone holds the listening socket: new "
-     "connections are refused before the queued ones are taken) (the caller closes the listening socket next); idle "
-     "connections close now, "
-     "busy ones after their response."},
+    {"shutdown", (PyCFunction)RS_shutdown, METH_NOARGS,
+     "shutdown() -> None: stop accepting, and take the connections queued on the listening socket (the caller "
+     "closes it next); idle connections close now, busy ones after their response."},
     {"close", (PyCFunction)RS_close, METH_NOARGS, "close() -> None: reset every connection and release the ring."},
     {"add_route", (PyCFunction)(void (*)(void))direct_add_route, METH_FASTCALL,
      "add_route(method, path, glue, plan, headers) -> bool: call this static route's sync glue directly, handing it "

@@ -7,6 +7,9 @@ and schedules another retry, so a server at its descriptor limit spun at
 pauses accepting for ``PAUSE_SECONDS`` and is logged once per episode; the
 connections waiting in the kernel's queue stay there until descriptors are
 free again. uvloop and the io_uring core accept on their own.
+
+A graceful stop takes the queue (``take_queued``) on asyncio and uvloop alike,
+before the socket is closed: closing it would reset those connections.
 """
 
 from __future__ import annotations
@@ -42,24 +45,44 @@ class Acceptor:
         self.paused: asyncio.TimerHandle | None = None
         self.pauses = 0  # in the current episode
         self.closed = False
+        self.started = False  # accepting as connections arrive (not only take_queued's, for a stop)
         # Connections still being set up: with TLS, a handshake can take up to handshake_timeout.
         self.pending: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
+        self.started = True
         self.loop.add_reader(self.sock.fileno(), self._ready)
 
     def close(self) -> None:
         """Stop accepting and close the listening socket: a client that connects from now on is refused at once,
-        and those waiting in the kernel's queue are reset (as asyncio's Server.close does)."""
+        and any still waiting in the kernel's queue are reset (take_queued first takes them). Connections still
+        being set up go on (cancel_pending ends them)."""
         self.closed = True
-        for task in list(self.pending):  # else they would be destroyed pending when the loop closes
-            task.cancel()
         if self.paused is not None:
             self.paused.cancel()
             self.paused = None
-        else:
+        elif self.started:
             self.loop.remove_reader(self.sock.fileno())
         self.sock.close()
+
+    def cancel_pending(self) -> None:
+        for task in list(self.pending):  # else they would be destroyed pending when the loop closes
+            task.cancel()
+
+    def take_queued(self) -> None:
+        """Accept every connection in the kernel's queue now: a graceful stop serves them rather than reset them
+        with the close. Bounded by ``batch`` (the backlog): with new SYNs refused that is all the queue can hold."""
+        for _ in range(self.batch):
+            try:
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:  # out of descriptors, or the socket no longer listens: nothing more to take
+                log.debug("taking the queued connections: %s", exc)
+                return
+            self._serve(conn)
 
     def _ready(self) -> None:
         for _ in range(self.batch):
@@ -82,10 +105,13 @@ class Acceptor:
                 log.warning("accepting connections again (paused %d times for want of %s)", self.pauses,
                             "descriptors or memory")
                 self.pauses = 0
-            conn.setblocking(False)
-            task = self.loop.create_task(self._connect(conn))
-            self.pending.add(task)
-            task.add_done_callback(self.pending.discard)
+            self._serve(conn)
+
+    def _serve(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        task = self.loop.create_task(self._connect(conn))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
 
     async def _connect(self, conn: socket.socket) -> None:
         try:

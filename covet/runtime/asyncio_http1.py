@@ -150,6 +150,8 @@ class AsyncioHTTP1(asyncio.Protocol):
             front=self.state.front,
         )
         self.state.connections.add(self)
+        if self.state.closing:  # taken from the listening socket's queue by a graceful stop: one answer, then closed
+            self.closing = True
         access = self.state.access
         if access is not None:
             access.connections(1)  # (the metrics' open connections)

@@ -6,13 +6,33 @@ workers inherit it (``--fd``) and all accept from its one queue.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import os
 import socket
 import stat
-from typing import final
+import struct
+import sys
+from typing import Final, final
 
-__all__ = ["Listen", "ListenError", "close_listener", "open_listener", "describe"]
+__all__ = ["Listen", "ListenError", "close_listener", "open_listener", "describe", "refuse_new_connections"]
+
+_SO_ATTACH_FILTER: Final = 26  # (Linux; the socket module does not name it)
+
+
+def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:
+    return struct.pack("HBBI", code, jt, jf, k)
+
+
+# A classic BPF socket filter that drops a TCP segment with SYN set and ACK clear, a client's first, and lets every
+# other through. The kernel runs a listener's filter with the data at the TCP header: byte 13 holds the flags.
+_DROP_SYN: Final = b"".join((
+    _bpf(0x30, 0, 0, 13),  # ldb [13]
+    _bpf(0x54, 0, 0, 0x12),  # and #(SYN|ACK)
+    _bpf(0x15, 0, 1, 0x02),  # jeq #SYN, next, skip one
+    _bpf(0x06, 0, 0, 0),  # ret #0: dropped
+    _bpf(0x06, 0, 0, 0xFFFFFFFF),  # ret #-1: the whole segment kept
+))
 
 
 class ListenError(OSError):
@@ -109,6 +129,26 @@ def _listening(sock: socket.socket, addr: str | tuple[str, int] | tuple[str, int
         sock.close()
         raise ListenError(exc.errno, f"cannot listen on {where}: {exc.strerror or exc}") from exc
     return sock
+
+
+def refuse_new_connections(sock: socket.socket) -> bool:
+    """Drop every new client's SYN from now on, on Linux over TCP (False elsewhere: nothing done).
+
+    Before a graceful stop closes a listening socket: whatever the kernel has queued would be reset by the close,
+    requests already written. With SYNs dropped the queue can only shrink, so the connections taken from it are all
+    there are; handshakes under way still complete (their ACKs pass), and a refused client's retry meets the closed
+    socket, refused at once. Connections accepted later inherit the filter, which passes all they send.
+    """
+    if sys.platform != "linux" or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    program = ctypes.create_string_buffer(_DROP_SYN, len(_DROP_SYN))
+    # struct sock_fprog: the instruction count, then a pointer to them (the kernel copies them at once).
+    fprog = struct.pack("HP", len(_DROP_SYN) // 8, ctypes.addressof(program))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
 
 
 def close_listener(sock: socket.socket, spec: Listen) -> None:

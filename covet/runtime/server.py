@@ -18,7 +18,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 from covet._native import AccessLog
 from covet.health import SERVER
@@ -30,7 +30,7 @@ from covet.runtime.asyncio_http1 import AsyncioHTTP1
 from covet.runtime.config import Config
 from covet.runtime.dispatch import route_id
 from covet.runtime.h2_framing import FRAMING_NAME
-from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener
+from covet.runtime.listener import Listen, ListenError, close_listener, describe, open_listener, refuse_new_connections
 from covet.runtime.state import ServerState
 from covet.runtime.threadpool import HandlerPool
 from covet.runtime.tls import ServerTLS
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 __all__ = ["serve", "run_hooks", "choose_loop", "raise_nofile_limit", "ListenError", "LoopUnavailable"]
 
 log = logging.getLogger("covet.server")
+
+# How long a graceful stop waits, once new SYNs are refused, for handshakes already under way to reach the queue:
+# a round trip, on the networks a server's clients are on.
+HANDSHAKE_SETTLE: Final = 0.05
 
 
 class LoopUnavailable(RuntimeError):
@@ -175,11 +179,12 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
                     raise LoopUnavailable(f"--loop uring: the io_uring core could not start: {exc}") from exc
                 loop_name = "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
                 say(f"covet: io_uring unavailable (the core could not start: {exc}); using {loop_name}")
+        # The socket is ours alone when this process made it and no supervisor shares it.
+        own = link is None and listen.fd is None
         if ring is not None:
-            # (The socket is ours alone when this process made it and no supervisor shares it.)
-            await _serve_ring(loop, state, ring, sock, mode, link, stop, force, tls, link is None and listen.fd is None)
+            await _serve_ring(loop, state, ring, sock, mode, link, stop, force, tls, own)
         else:
-            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls)
+            await _serve_asyncio(app, loop, state, sock, mode, loop_name, backlog, link, stop, force, tls, own)
     finally:
         if watchdog is not None:
             watchdog.stop()
@@ -258,16 +263,32 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
         await asyncio.sleep(0.02)
 
 
+async def _stop_listening(sock: socket.socket, own_socket: bool, take_queued: Callable[[], None],
+                          close: Callable[[], None]) -> None:
+    """Stop accepting for a graceful stop, and serve (not reset) the connections the kernel has queued.
+
+    Closing the listening socket resets what waits in its queue, requests written. When the socket is ours alone,
+    new SYNs are refused first (a supervisor does so for its workers) and handshakes under way get
+    ``HANDSHAKE_SETTLE`` to land, accepted as usual meanwhile; then the queue is taken, and the socket closed.
+    """
+    if own_socket and refuse_new_connections(sock):
+        await asyncio.sleep(HANDSHAKE_SETTLE)
+    take_queued()
+    close()
+
+
 async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: ServerState, sock: socket.socket,
                          mode: str, loop_name: str, backlog: int, link: WorkerLink | None, stop: asyncio.Event,
-                         force: asyncio.Event, tls: ServerTLS | None) -> None:
+                         force: asyncio.Event, tls: ServerTLS | None, own_socket: bool = False) -> None:
     server: asyncio.AbstractServer | Acceptor
     context = tls.front if tls is not None else None
     # A client that connects and never finishes its handshake is dropped as one that never sends its head is.
     handshake = state.config.header_timeout if tls is not None else None
+    # (uvloop accepts on its own, and this one is used only to take the queue at a stop.)
+    acceptor = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog, context, handshake)
     if loop_name == "asyncio":
         # asyncio's accept loop spins at the descriptor limit (see accept.py); uvloop's does not.
-        server = Acceptor(loop, sock, lambda: AsyncioHTTP1(state), backlog, context, handshake)
+        server = acceptor
         server.start()
     else:
         server = await loop.create_server(lambda: AsyncioHTTP1(state), sock=sock, backlog=backlog, ssl=context,
@@ -287,14 +308,16 @@ async def _serve_asyncio(app: Covet, loop: asyncio.AbstractEventLoop, state: Ser
         await stop.wait()
         SERVER.draining = True
         say("covet: shutting down")
-        server.close()
         state.closing = True
+        await _stop_listening(sock, own_socket, acceptor.take_queued, server.close)
         for conn in list(state.connections):
             conn.shutdown()
         # Connections closed with nothing left to send are not waited for: over TLS they would sit waiting for
         # the peer's close_notify, which an idle keep-alive client never sends (docs/tls.md).
-        await _drain(state, lambda: sum(1 for conn in state.connections if not conn.quiet()), force)
+        await _drain(state, lambda: sum(1 for conn in state.connections if not conn.quiet()) + len(acceptor.pending),
+                     force)
     finally:
+        acceptor.cancel_pending()
         for task in list(state.tasks):
             task.cancel()
         for conn in list(state.connections):
@@ -352,13 +375,9 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
         SERVER.draining = True
         say("covet: shutting down")
         state.closing = True
-        # The connections in the listening socket's queue are taken and served: closing it would reset them, their
-        # requests written. When the socket is ours alone, new connections are refused before (native's
-        # uring_take_queued says how).
-        core.shutdown(own_socket)
-        # Refuse new connections now, as the asyncio loops' server.close() does: left open, the kernel would
-        # complete their handshakes, and they would wait out the drain and then be reset.
-        sock.close()
+        # (The core's shutdown takes the queue. The socket is closed at once: left open, the kernel would complete
+        # new handshakes, and they would wait out the drain and then be reset.)
+        await _stop_listening(sock, own_socket, core.shutdown, sock.close)
         for conn in list(state.connections):
             conn.shutdown()
         await _drain(state, lambda: core.connections, force)

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from typing import Final, final
 
 from covet._native import Metrics
+from covet.runtime.listener import refuse_new_connections
 from covet.runtime.worker_link import (
     ARGS_ENV,
     GO,
@@ -374,15 +375,16 @@ class Supervisor:
             log.info("shutting down %d workers", len(self.workers))
             self.reload_queue.clear()
             self._kill_spare()
-            # Stop listening first, for every process that holds the socket. Closing our descriptor would not: the
-            # kernel listens until the last holder closes, and between the first worker's close and the last's it
-            # completed handshakes that nobody accepted, then reset them. And before the workers drain: their
-            # `connection: close` answers send each client to reconnect, into a queue this shutdown would reset
-            # (wrk: one read error per connection, either way).
-            try:
-                self.spec.sock.shutdown(socket.SHUT_RD)
-            except OSError as exc:
-                log.debug("shutting the listening socket: %s", exc)
+            # Refuse new connections first, for every process that holds the socket: from here the queue only
+            # shrinks, and each worker takes what is in it as its drain starts (closing the socket would reset them,
+            # requests written), as do clients sent to reconnect by the drain's `connection: close`. Closing our
+            # descriptor alone would not do: the kernel listens until the last holder closes. A Unix socket cannot
+            # filter SYNs: it stops listening at once, and what is queued on it is reset.
+            if not refuse_new_connections(self.spec.sock):
+                try:
+                    self.spec.sock.shutdown(socket.SHUT_RD)
+                except OSError as exc:
+                    log.debug("shutting the listening socket: %s", exc)
             self.spec.sock.close()
             for w in list(self.workers.values()):
                 if not w.draining:
