@@ -20,6 +20,7 @@ from covet.exceptions import (
     ResponseValidationError,
     RouteDefinitionError,
 )
+from covet.grpc import GrpcService
 from covet.headers import MutableHeaders
 from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.param_functions import Depends, Security
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Covet",
+    "GrpcService",
     "Router",
     "APIRouter",
     "Middleware",

@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, TypeAlias, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
 from urllib.parse import quote
 
 import pydantic_core
@@ -18,7 +18,7 @@ from covet.datastructures import State
 from covet.exceptions import HTTPError, RouteDefinitionError
 from covet.health import ReadinessCheck
 from covet.limits import FormLimits, check_form_limits, check_max_body_size, form_limits_tuple, innermost
-from covet.manifest import RouteRow
+from covet.manifest import GRPC_METHOD, RouteRow
 from covet.middleware import Middleware, build_middleware, call_site, check_middleware, wrap_plan
 from covet.params import Depends
 from covet.requests import Request, set_serving
@@ -38,6 +38,9 @@ from covet.runtime.encode import set_debug
 from covet.runtime.glue import WS_METHOD, RoutePlan, build_plan
 from covet.runtime.pathtrie import PathTrie, parse_template
 from covet.runtime.signature import analyse, location
+
+if TYPE_CHECKING:
+    from covet.runtime.grpc_method import GrpcMethod
 
 __all__ = ["Covet", "RouteDef", "http_error_by_status"]
 
@@ -185,8 +188,11 @@ class Covet(Routes):
         # The Origin values a WebSocket handshake may carry ("*": any, the default None: no check); a browser sends
         # its page's origin, so this keeps other sites' pages from opening WebSockets with the user's cookies.
         self.websocket_origins = None if websocket_origins is None else frozenset(websocket_origins)
-        # gRPC methods served beside the routes, on the same port (include_grpc): path -> grpclib's Handler.
+        # gRPC methods served beside the routes, on the same port (include_grpc): path -> grpclib's Handler; and the
+        # typed methods of covet.GrpcService, planned as routes are (grpc_table() has both).
         self.grpc_handlers: dict[str, Any] = {}
+        self.grpc_methods: dict[str, GrpcMethod] = {}
+        self._grpc_types: dict[str, tuple[Any, Any]] = {}  # a build's record of its typed methods' messages
         self.swagger_ui_parameters = docsui.check_swagger_ui_parameters(swagger_ui_parameters)
         tags = list(openapi_tags or ())
         for tag in tags:
@@ -420,18 +426,35 @@ class Covet(Routes):
         """Serve gRPC services on the application's port, beside its routes (docs/grpc.md): an HTTP/2 request whose
         content-type is ``application/grpc`` goes to the service's method, every other request to the routes.
 
-        A service is what grpclib's protoc plugin generates (a subclass of its ``...Base`` class), or anything with
-        grpclib's ``__mapping__()``: grpclib's ``Health`` and ``ServerReflection`` are served the same way. protobuf's
-        messages need ``pip install covetpy[grpc]``."""
+        A service is a ``covet.GrpcService`` of typed methods, or what grpclib's protoc plugin generates (a subclass
+        of its ``...Base`` class), or anything with grpclib's ``__mapping__()``: grpclib's ``Health`` and
+        ``ServerReflection`` are served the same way. protobuf's messages need ``pip install covetpy[grpc]``."""
+        from covet.grpc import GrpcService
+
         for service in services:
+            if isinstance(service, GrpcService):
+                for method in service.methods.values():
+                    self._grpc_path_free(method.path)
+                    self.grpc_methods[method.path] = method
+                self._dispatcher = None
+                continue
             mapping = getattr(service, "__mapping__", None)
             if mapping is None:
                 raise TypeError(f"include_grpc(): {service!r} is not a gRPC service (it has no __mapping__(), as "
                                 f"grpclib's generated ...Base classes do)")
             for path, handler in mapping().items():
-                if path in self.grpc_handlers:
-                    raise ValueError(f"include_grpc(): {path} is served twice")
+                self._grpc_path_free(path)
                 self.grpc_handlers[path] = handler
+
+    def _grpc_path_free(self, path: str) -> None:
+        if path in self.grpc_handlers or path in self.grpc_methods:
+            raise ValueError(f"include_grpc(): {path} is served twice")
+
+    def grpc_table(self) -> dict[str, Any]:
+        """Every gRPC method served, path -> grpclib's ``Handler``: the typed methods' once planned."""
+        if self.grpc_methods:
+            self.dispatcher()
+        return {**self.grpc_handlers, **{path: m.grpc_handler() for path, m in self.grpc_methods.items()}}
 
     # -- mounting -------------------------------------------------------------
 
@@ -568,8 +591,12 @@ class Covet(Routes):
         """Serve routes from build-time glue (its ``ROUTES``, of a checked schema) instead of planning them now;
         returns how many."""
         known = {(m, rd.path) for rd in self.routes for m in rd.served_as}
+        known.update((GRPC_METHOD, path) for path in self.grpc_methods)
         compiled: dict[tuple[str, str], RoutePlan] = {}
+        self._grpc_types = {}
         for row in table:
+            if row.grpc_types is not None:
+                self._grpc_types[row.path] = row.grpc_types
             if (row.method, row.path) not in known:
                 raise RouteDefinitionError(
                     f"the build has {row.method} {row.path}, which the application no longer declares")
@@ -582,7 +609,7 @@ class Covet(Routes):
             compiled[(row.method, row.path)] = plan
         self._compiled = compiled
         self._dispatcher = None
-        return len(compiled)
+        return sum(1 for method, _ in compiled if method != GRPC_METHOD)  # (typed gRPC methods count apart)
 
     # -- OpenAPI ----------------------------------------------------------
 
@@ -698,6 +725,21 @@ class Covet(Routes):
             for plan in endpoint.methods.values():
                 plan.route_id = rid
             endpoint.not_allowed.route_id = rid
+        for path, rpc in self.grpc_methods.items():
+            # Planned as a route is (covet/runtime/grpc_rpc.py): its dependencies are the application's, its
+            # service's and its own.
+            compiled = None if self._overrides else self._compiled.get((GRPC_METHOD, path))
+            if compiled is not None:
+                rpc.resolve(self._grpc_types.get(path))
+                plan = compiled
+            else:
+                rpc.resolve(None)
+                spec = analyse(GRPC_METHOD, path, rpc.handler, [], 200, False,
+                               [*self.dependencies, *rpc.dependencies], self._overrides)
+                plan = build_plan(spec, [], self.exception_handlers, self.strict_content_type)
+            plan.route_id = route_id(path)
+            rpc.plan = plan
+            plans.append(plan)
         self._plans = plans
         not_found = NOT_FOUND_PLAN
         if self.http_error_handler(404) is not None:

@@ -174,8 +174,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         mode = f"compiled, {count - glue_only}/{declared} routes compiled"
         if glue_only:
             mode += f", {glue_only}/{declared} compiled glue calling an interpreted handler"
-        if app.grpc_handlers:
-            mode += f", {compiled.compiled_grpc(app, manifest)}/{len(app.grpc_handlers)} gRPC methods compiled"
+        methods = len(app.grpc_handlers) + len(app.grpc_methods)
+        if methods:
+            mode += f", {compiled.compiled_grpc(app, manifest)}/{methods} gRPC methods compiled"
     if link is not None and not link.stand_by():
         return 0  # a spare the supervisor let go of
     if getattr(args, "debug", False):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_hash", "python_tag", "GLUE_MODULE",
-           "PRELOAD_MODULE", "OPENAPI_NAME", "RouteRow", "SchemaMismatch", "check_schema"]
+           "PRELOAD_MODULE", "OPENAPI_NAME", "RouteRow", "SchemaMismatch", "check_schema", "GRPC_METHOD"]
 
 # The layout of a build: the manifest's fields and the glue module's ROUTES rows. Bump it with any change to
 # either, so a build made before the change is refused instead of misread.
@@ -27,7 +27,11 @@ __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_has
 # 4: RouteRow.json_body gone: the glue itself checks a JSON body's Content-Type (RouteRow.reads_content_type).
 #    The manifest says of each route whether its handler is compiled ("handler_compiled") or runs interpreted behind
 #    compiled glue.
-SCHEMA: Final = 4
+# 5: RouteRow.grpc_types, a typed gRPC method's request and reply annotations (a compiled handler has none).
+SCHEMA: Final = 5
+# A typed gRPC method's route (covet.grpc) in the glue and its ROUTES rows: its glue is handed the call's message (or
+# message stream) where a body would be, and returns what the handler returns, unencoded.
+GRPC_METHOD: Final = "GRPC"
 MANIFEST_NAME: Final = "covet-manifest.json"
 DEFAULT_BUILD_DIR: Final = ".covet/build"
 GLUE_MODULE: Final = "covet_glue"
@@ -48,6 +52,8 @@ class RouteRow(NamedTuple):
     reads_headers: bool  # the glue reads the request's headers, or an exception handler may
     reads_content_type: bool  # the glue reads the Content-Type of a JSON body
     streams_body: bool  # the glue reads the body as a stream
+    # A typed gRPC method's (covet.grpc): its first parameter's annotation and its result's.
+    grpc_types: tuple[Any, Any] | None = None
 
 
 class SchemaMismatch(ValueError):

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ def built_grpc(tmp_path_factory: pytest.TempPathFactory, gen: Path) -> Path:
     no .pyi (protoc's --pyi_out): the build reads their messages as Any, and says so."""
 
     def make(proj: Path) -> None:
-        shutil.copy(APPS / "grpc_app.py", proj)
+        for app in ("grpc_app.py", "grpc_typed.py", "grpc_typed_deps.py", "grpc_typed_streams.py"):
+            shutil.copy(APPS / app, proj)
         for path in gen.glob("*.py"):
             shutil.copy(path, proj)
         env = dict(os.environ, PYTHONPATH=checkout_path(proj), COVET_TEST_GRPC_GEN=str(proj))
@@ -52,7 +53,8 @@ def built_grpc(tmp_path_factory: pytest.TempPathFactory, gen: Path) -> Path:
                              capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "note: interop_pb2 has no type stubs" in out.stderr, out.stderr
-        assert "built 2 routes and 9 gRPC methods" in out.stderr, out.stderr
+        # (grpc_typed's 2 typed methods are compiled; grpc_typed_streams' are async generators, which mypyc is not.)
+        assert "built 4 routes and 11 gRPC methods" in out.stderr, out.stderr
 
     return built_once(tmp_path_factory, "built-grpc", make)
 
@@ -64,8 +66,9 @@ def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
         built = request.getfixturevalue("built_grpc")
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", "--compiled", "require",
                         cwd=built, env_extra={"COVET_TEST_GRPC_GEN": str(built)})
-        # (TestService's 6 methods and Misbehaving's 3; grpclib's Health and reflection are a library's.)
-        assert "9/13 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
+        # (TestService's 6 methods, Misbehaving's 3 and 2 typed ones; grpclib's Health and reflection are a library's,
+        # and 2 typed methods are async generators.)
+        assert "11/17 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
     else:
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=True,
                         env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
@@ -109,6 +112,108 @@ def test_rest_and_grpc_share_the_port(srv: Server, stub: Any, pb: tuple[Any, Any
     while not any("/covet.interop.TestService/EmptyCall HTTP/2" in line for line in srv.lines):
         assert time.monotonic() < deadline, srv.lines[-5:]
         time.sleep(0.05)
+
+
+# -- typed methods (covet.GrpcService), sharing dependencies with REST ---------------------------------------------
+
+
+@pytest.fixture
+def typed(srv: Server, pb: tuple[Any, Any]) -> Iterator[Any]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{srv.port}")
+    yield pb[1].TypedServiceStub(channel)
+    channel.close()
+
+
+def test_a_typed_method_resolves_its_parameters_as_a_route_does(srv: Server, typed: Any, pb: tuple[Any, Any]) -> None:
+    """Depends (reading a Header from the call's metadata), Request and an int Header, as in REST; the dependency
+    answers a REST route of the same app too."""
+    reply = typed.Unary(pb[0].SimpleRequest(), metadata=[("x-user", "ann"), ("repeat", "2")], timeout=10)
+    assert reply.payload.body == b"ann /covet.interop.TypedService/Unary ann|" * 2
+    assert httpx.get(srv.url + "/whoami", headers={"x-user": "bob"}, timeout=10).json() == {"user": "bob"}
+    assert httpx.get(srv.url + "/whoami", timeout=10).status_code == 401
+
+
+@pytest.mark.parametrize(("metadata", "code", "detail"), [
+    ([], grpc.StatusCode.UNAUTHENTICATED, "who are you?"),  # the dependency's HTTPException(401)
+    ([("x-user", "mallory")], grpc.StatusCode.PERMISSION_DENIED, "not you"),  # 403
+    ([("x-user", "ann"), ("repeat", "many")], grpc.StatusCode.INVALID_ARGUMENT, '"loc": ["header", "repeat"]'),
+])
+def test_a_typed_method_answers_http_errors_with_their_grpc_status(typed: Any, pb: tuple[Any, Any],
+                                                                    metadata: list[tuple[str, str]],
+                                                                    code: grpc.StatusCode, detail: str) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        typed.Unary(pb[0].SimpleRequest(), metadata=metadata, timeout=10)
+    assert err.value.code() == code and detail in err.value.details(), err.value
+
+
+def test_a_typed_method_raises_grpc_errors_as_they_are(typed: Any, pb: tuple[Any, Any]) -> None:
+    with pytest.raises(grpc.RpcError) as err:
+        typed.Unary(pb[0].SimpleRequest(response_status=pb[0].EchoStatus(code=5, message="gone")),
+                    metadata=[("x-user", "ann")], timeout=10)
+    assert (err.value.code(), err.value.details()) == (grpc.StatusCode.NOT_FOUND, "gone")
+
+
+def test_typed_methods_of_every_shape(srv: Server, typed: Any, pb: tuple[Any, Any]) -> None:
+    """Client streaming, server streaming and bidi; a generator dependency finishes once its call has."""
+    m = pb[0]
+    chunks = [m.StreamingInputCallRequest(payload=payload(pb, n)) for n in (3, 0, 70_000)]
+    got = typed.ClientStream(iter(chunks), metadata=[("x-user", "cy")], timeout=10)
+    assert got.aggregated_payload_size == 70_003
+    asked = m.StreamingOutputCallRequest(response_parameters=[m.ResponseParameters(size=n) for n in (1, 3)])
+    assert [r.payload.body for r in typed.ServerStream(asked, metadata=[("x-user", "di")], timeout=10)] == [
+        b"di", b"dididi"]
+    replies = typed.Bidi(iter([asked, asked]), metadata=[("x-user", "eve")], timeout=10)
+    assert [r.payload.body for r in replies] == [b"s", b"ses", b"s", b"ses"]
+    finished = httpx.get(srv.url + "/finished", timeout=10).json()
+    assert finished[-2:] == ["cy", "eve"], finished
+    with pytest.raises(grpc.RpcError) as err:  # the dependency refuses before any message is read
+        list(typed.Bidi(iter([asked]), timeout=10))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    got = []
+    cut = m.StreamingOutputCallRequest(response_parameters=[m.ResponseParameters(size=n) for n in (1, 0)])
+    with pytest.raises(grpc.RpcError) as err:  # an HTTPException as the handler streams
+        for reply in typed.ServerStream(cut, metadata=[("x-user", "fy")], timeout=10):
+            got.append(reply.payload.body)
+    assert got == [b"fy"] and err.value.code() == grpc.StatusCode.ABORTED, err.value
+    assert "ERROR" not in srv.log, srv.log
+
+
+def test_typed_methods_are_declared_as_grpc_shapes_them(pb: tuple[Any, Any]) -> None:
+    """What cannot be a gRPC method is refused where it is declared, saying what to write."""
+    from covet import GrpcService
+    from covet.exceptions import RouteDefinitionError
+
+    global interop_pb2  # (annotations are strings here, resolved in this module's globals)
+    import interop_pb2
+
+    m = pb[0]
+    svc = GrpcService("t.S")
+
+    def plain(request: interop_pb2.Empty) -> interop_pb2.Empty:
+        return request
+
+    async def untyped(request):  # type: ignore[no-untyped-def]
+        return request
+
+    async def not_a_message(request: dict[str, int]) -> interop_pb2.Empty:
+        return m.Empty()
+
+    async def streams_without_yield(request: interop_pb2.Empty) -> AsyncIterator[interop_pb2.Empty]:
+        return request  # type: ignore[no-any-return]
+
+    async def ok(request: interop_pb2.Empty) -> interop_pb2.Empty:
+        return request
+
+    for fn, says in ((plain, "async def"), (untyped, "annotated"), (not_a_message, "protobuf message"),
+                     (streams_without_yield, "async generator")):
+        with pytest.raises(RouteDefinitionError, match=says):
+            svc.method(fn)
+    svc.method("Ok")(ok)
+    with pytest.raises(RouteDefinitionError, match="declared twice"):
+        svc.method("Ok")(ok)
+    for bad in ("", "a/b", "has space"):
+        with pytest.raises(RouteDefinitionError):
+            GrpcService(bad)
 
 
 # -- gRPC's interop cases -----------------------------------------------------------------------------------------

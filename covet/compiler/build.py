@@ -32,7 +32,7 @@ from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck, write_config
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
-from covet.manifest import GLUE_MODULE, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
+from covet.manifest import GLUE_MODULE, GRPC_METHOD, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
 from covet.params import Depends, Param
 from covet.runtime.compiled import grpc_method_modules
 from covet.runtime.pathtrie import parse_template
@@ -265,9 +265,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         return result
 
     mypycache.keep_seed(cache_dir, compiler_version())
-    result.compiled_routes = len(routes)
+    http = [r for r in routes if r.spec.method != GRPC_METHOD]  # (a typed gRPC method's glue counts as a method)
+    result.compiled_routes = len(http)
     result.compiled_grpc = sum(module in module_files for module in grpc_method_modules(app))
-    result.interpreted_handlers = sum(r.source.module not in module_files for r in routes)
+    result.interpreted_handlers = sum(r.source.module not in module_files for r in http)
     result.manifest = Manifest(
         app=target,
         covet_version=__version__,

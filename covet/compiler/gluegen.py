@@ -21,7 +21,7 @@ import pydantic
 
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
-from covet.manifest import GLUE_MODULE, PRELOAD_MODULE, SCHEMA
+from covet.manifest import GLUE_MODULE, GRPC_METHOD, PRELOAD_MODULE, SCHEMA
 from covet.runtime import gluekit
 from covet.runtime.glue import (
     Binder,
@@ -263,6 +263,17 @@ _TYPE_NAMES = frozenset({"ConnectionInfo", "Request", "RequestBody", "Validation
                          "HTTPError", "partial"})
 
 
+def _grpc_types(binder: SourceBinder, route: GlueRoute) -> str:
+    """A typed gRPC method's row names its messages: its handler, compiled, no longer has its annotations."""
+    spec = route.spec
+    if spec.method != GRPC_METHOD:
+        return ""
+    returns = route.source.returns
+    if returns is None:
+        raise SourceError(f"{route.label} a gRPC method declares its reply")
+    return f", grpc_types=({binder.annotation(spec.params[0])}, {binder.importer.expr(returns, route.module)})"
+
+
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
                       errors: ErrorHandlers = (), strict_json: bool = True) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
@@ -283,7 +294,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
                      f"is_async={glue_is_async(spec, errors)!r}, label={route.label!r}, "
                      f"uses_conn={uses_connection(spec)!r}, "
                      f"reads_headers={reads_headers(spec) or bool(errors)!r}, "
-                     f"reads_content_type={reads_content_type(spec)!r}, streams_body={reads_stream(spec)!r}),")
+                     f"reads_content_type={reads_content_type(spec)!r}, streams_body={reads_stream(spec)!r}"
+                     f"{_grpc_types(binder, route)}),")
     # Classes are imported (they appear in annotations and except clauses); every other helper is
     # bound Final, which mypyc keeps in a C static instead of looking it up in the module's dict per use.
     classes = sorted(n for n in gluekit.__all__ if n in _TYPE_NAMES)

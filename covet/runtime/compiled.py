@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from covet.manifest import (
     GLUE_MODULE,
+    GRPC_METHOD,
     MANIFEST_NAME,
     OPENAPI_NAME,
     PRELOAD_MODULE,
@@ -142,11 +143,16 @@ def uncompiled(app: Covet, manifest: Manifest) -> list[str]:
 
 def interpreted_handlers(manifest: Manifest) -> int:
     """How many of the build's compiled routes call a handler whose module runs interpreted."""
-    return sum(not r.get("handler_compiled", True) for r in manifest.routes)
+    return sum(not r.get("handler_compiled", True) for r in manifest.routes if r.get("method") != GRPC_METHOD)
 
 
 def grpc_method_modules(app: Covet) -> list[str]:
-    """The module of each gRPC method's handler (``include_grpc``): its service's class's."""
+    """The module of each gRPC method's handler (``include_grpc``): its service's class's, or its function's (a
+    ``covet.GrpcService``'s, as loaded for a build: compiled, a function no longer names its module)."""
+    return [*_service_modules(app), *(method.handler.__module__ for method in app.grpc_methods.values())]
+
+
+def _service_modules(app: Covet) -> list[str]:
     out = []
     for handler in app.grpc_handlers.values():
         owner = getattr(handler.func, "__self__", None)
@@ -155,5 +161,8 @@ def grpc_method_modules(app: Covet) -> list[str]:
 
 
 def compiled_grpc(app: Covet, manifest: Manifest) -> int:
-    """How many of the app's gRPC methods run compiled: their service's module is in the build."""
-    return sum(name in manifest.compiled_modules for name in grpc_method_modules(app))
+    """How many of the app's gRPC methods run compiled: their service's module is in the build, or (typed methods)
+    the build compiled their handler."""
+    typed = sum(1 for r in manifest.routes
+                if r.get("method") == GRPC_METHOD and r.get("handler_compiled") and r.get("path") in app.grpc_methods)
+    return typed + sum(name in manifest.compiled_modules for name in _service_modules(app))

@@ -31,6 +31,7 @@ from typing import Any, Final, TypeAlias, Union, final, get_args, get_origin
 import pydantic
 
 from covet.exceptions import HTTPError, RequestValidationError, RouteDefinitionError
+from covet.manifest import GRPC_METHOD
 from covet.params import BodyParam
 from covet.runtime import gluekit
 from covet.runtime.encode import Reply
@@ -367,11 +368,11 @@ def _can_fail(p: ParamSpec) -> bool:
 
 
 # Parameters whose value cannot be invalid: they hold no error list.
-_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes", "response", "websocket")
+_INFALLIBLE: Final = ("request", "connection", "background", "depends", "scopes", "response", "websocket", "message")
 
 
 def _signature(spec: RouteSpec) -> str:
-    if spec.method == WS_METHOD:
+    if spec.method in (WS_METHOD, GRPC_METHOD):
         return WS_GLUE_SIGNATURE
     return STREAM_GLUE_SIGNATURE if reads_stream(spec) else GLUE_SIGNATURE
 
@@ -681,6 +682,8 @@ def glue_source(
         w(f"p_{p.local} = _c")
     for p in by_source.get("websocket", []):
         w(f"p_{p.local} = _b  # (a WebSocket route's glue is handed its WebSocket where a body would be)")
+    for p in by_source.get("message", []):
+        w(f"p_{p.local} = _b  # (a gRPC method's glue is handed the call's message, or messages, there)")
     for p in by_source.get("scopes", []):
         w(f"p_{p.local} = {binder.security_scopes()}({list(p.scopes)!r})")
     background = bool(by_source.get("background"))
@@ -797,7 +800,9 @@ def glue_source(
     status = spec.status
     kind = result_kind(spec.return_annotation)
     overridden = spec.result.model is not UNSET  # a response_model: the handler may still return a Response
-    if spec.result.response_class is not None and (kind not in ("none", "response") or spec.streams_items):
+    if spec.method == GRPC_METHOD:
+        kind = "raw"  # the message, or the generator of them, for covet.runtime.grpc_method to send
+    elif spec.result.response_class is not None and (kind not in ("none", "response") or spec.streams_items):
         kind = "class"
     elif spec.streams_items:
         kind = "jsonl"
@@ -814,6 +819,8 @@ def glue_source(
         last = f"encode_any(_r, {status})"
     elif kind == "none":
         last = f"({204 if status == 200 else status}, H_NONE, b'')"
+    elif kind == "raw":
+        last = "_r"
     elif kind == "response":
         cases.append(("isinstance(_r, RESPONSES)", "reply_of(_r)"))
         last = f"encode_any(_r, {status})"

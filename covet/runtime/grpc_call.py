@@ -39,6 +39,7 @@ from covet._native import Metrics
 from covet.exceptions import ClientDisconnect, HTTPError
 from covet.metrics import GRPC_CODE_BASE
 from covet.runtime.body import RequestBody
+from covet.runtime.connection import ConnectionInfo
 
 __all__ = ["CallStream", "GrpcCall", "MAX_MESSAGE", "unimplemented"]
 
@@ -277,14 +278,15 @@ class GrpcCall:
     """A call's life: its handler run as a Task, its answer through the stream's channel."""
 
     def __init__(self, channel: Any, handler: Any, path: str, headers: list[tuple[str, str]],
-                 body: RequestBody | None, client: tuple[str, int] | None, metrics: Metrics | None = None,
+                 body: RequestBody | None, info: ConnectionInfo, metrics: Metrics | None = None,
                  route: int = -1) -> None:
         self.channel = channel
         self.handler = handler
         self.path = path
         self.headers = headers
         self.body = body
-        self.client = client
+        self.info = info  # the connection, as a route's glue gets it (a typed method's Request reads it)
+        self.client = info.client
         self.task: asyncio.Task[None] | None = None
         self.gone = False
         self.encoding = ""

@@ -154,8 +154,9 @@ async def _serve(app: Covet, listen: Listen, config: Config, loop_name: str, req
     SERVER.started = True
     state = ServerState(dispatcher, config)
     state.ws_origins = app.websocket_origins
-    state.grpc = dict(app.grpc_handlers) if app.grpc_handlers else None
-    dispatcher.templates.update({route_id(path): path for path in app.grpc_handlers})  # (the metrics' labels)
+    grpc = app.grpc_table()
+    state.grpc = grpc or None
+    dispatcher.templates.update({route_id(path): path for path in grpc})  # (the metrics' labels)
     if tls is not None:
         state.scheme = "https"
     writer = _access_log(state)

@@ -27,6 +27,7 @@ import pydantic_core
 
 from covet.background import BackgroundTasks
 from covet.exceptions import RouteDefinitionError
+from covet.manifest import GRPC_METHOD
 from covet.params import (
     MARKER_FUNCTIONS,
     BodyParam,
@@ -66,7 +67,8 @@ class ParamSpec:
     """One handler parameter and where its value comes from."""
 
     name: str
-    source: str  # path | query | header | cookie | body | file | form | request | connection | background | response
+    # path | query | header | cookie | body | file | form | request | connection | background | response | message
+    source: str
     # | depends | scopes
     key: str  # the name on the wire: query key, header name, cookie name
     annotation: Any
@@ -266,6 +268,7 @@ class _Walk:
         self.active: list[Any] = []  # the providers being analysed, to find cycles
         self.seen_path: set[str] = set()
         self.counter = 0  # names each provider's parameters apart in the glue
+        self.message = False  # a gRPC method: the handler's first parameter is the call's message (or messages)
 
 
 def _dependency(walk: _Walk, dep: Depends, annotated: Any, scopes: list[str]) -> DepSpec:
@@ -410,6 +413,12 @@ def _params(walk: _Walk, fn: Callable[..., Any], prefix: str, scopes: list[str])
         if isinstance(p.default, Depends):
             depends = p.default
         kw = p.kind is p.KEYWORD_ONLY
+        if walk.message and not prefix and not params:
+            if kw or isinstance(p.default, Depends) or depends is not None:
+                raise RouteDefinitionError(f"{label} a gRPC method's first parameter is its request message, "
+                                           f"positional and without Depends: {p.name!r} is not")
+            params.append(ParamSpec(p.name, "message", p.name, ann, MISSING, local=local, owner=owner))
+            continue
         default = p.default
         from_default = False
         if marker is not None and marker.has_default:
@@ -615,6 +624,7 @@ def analyse(
     """
     label = f"[{method} {path} -> {location(handler)}]"
     walk = _Walk(label, path_params, overrides or {})
+    walk.message = method == GRPC_METHOD
     for d in dependencies:
         if not isinstance(d, Depends):
             raise RouteDefinitionError(f"{label} dependencies must be Depends(...), not {d!r}")
@@ -622,6 +632,8 @@ def analyse(
             raise RouteDefinitionError(f"{label} a route's dependencies must name their provider: Depends(provider)")
         _dependency(walk, d, None, [])
     params = _params(walk, handler, "", [])
+    if walk.message and not params:
+        raise RouteDefinitionError(f"{label} a gRPC method takes its request message as its first parameter")
     sources = {p.source for d in walk.deps for p in d.params} | {p.source for p in params}
     if "body" in sources and sources & {"form", "file"}:
         raise RouteDefinitionError(f"{label} a route reads its body as JSON or as a form, not both")

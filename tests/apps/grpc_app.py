@@ -8,13 +8,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from typing import Annotated
 
 from grpclib.const import Cardinality, Handler, Status
 from grpclib.exceptions import GRPCError
 from grpclib.health.service import Health
 from grpclib.reflection.service import ServerReflection
 
-from covet import Covet
+from covet import Covet, Depends
 
 sys.path.insert(0, os.environ["COVET_TEST_GRPC_GEN"])
 
@@ -127,7 +128,22 @@ class Misbehaving:
         }
 
 
-app.include_grpc(*ServerReflection.extend([TestService(), Health()]), Misbehaving())
+import grpc_typed_streams  # noqa: E402, F401  (its methods join grpc_typed's service)
+from grpc_typed import typed  # noqa: E402
+from grpc_typed_deps import current_user, finished  # noqa: E402
+
+app.include_grpc(*ServerReflection.extend([TestService(), Health()]), Misbehaving(), typed)
+
+
+@app.get("/whoami")
+async def whoami(user: Annotated[str, Depends(current_user)]) -> dict[str, str]:
+    """The dependency the typed gRPC methods use, on a REST route."""
+    return {"user": user}
+
+
+@app.get("/finished")
+def finished_sessions() -> list[str]:
+    return finished
 
 
 @app.get("/rest")
