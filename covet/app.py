@@ -734,7 +734,7 @@ class Covet(Routes):
                 plan = compiled
             else:
                 rpc.resolve(None)
-                spec = analyse(GRPC_METHOD, path, rpc.handler, [], 200, False,
+                spec = analyse(GRPC_METHOD, path, rpc.handler, [], 200, rpc.blocking,
                                [*self.dependencies, *rpc.dependencies], self._overrides)
                 plan = build_plan(spec, [], self.exception_handlers, self.strict_content_type)
             plan.route_id = route_id(path)

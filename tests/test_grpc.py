@@ -53,8 +53,8 @@ def built_grpc(tmp_path_factory: pytest.TempPathFactory, gen: Path) -> Path:
                              capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "note: interop_pb2 has no type stubs" in out.stderr, out.stderr
-        # (grpc_typed's 2 typed methods are compiled; grpc_typed_streams' are async generators, which mypyc is not.)
-        assert "built 4 routes and 11 gRPC methods" in out.stderr, out.stderr
+        # (grpc_typed's 3 typed methods are compiled; grpc_typed_streams' are async generators, which mypyc is not.)
+        assert "built 4 routes and 12 gRPC methods" in out.stderr, out.stderr
 
     return built_once(tmp_path_factory, "built-grpc", make)
 
@@ -66,9 +66,9 @@ def srv(request: pytest.FixtureRequest, gen: Path) -> Iterator[Server]:
         built = request.getfixturevalue("built_grpc")
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", "--compiled", "require",
                         cwd=built, env_extra={"COVET_TEST_GRPC_GEN": str(built)})
-        # (TestService's 6 methods, Misbehaving's 3 and 2 typed ones; grpclib's Health and reflection are a library's,
+        # (TestService's 6 methods, Misbehaving's 3 and 3 typed ones; grpclib's Health and reflection are a library's,
         # and 2 typed methods are async generators.)
-        assert "11/17 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
+        assert "12/18 gRPC methods compiled" in server.log and server.mode == "compiled", server.log
     else:
         server = Server("grpc_app:app", loop, "--body-timeout", "2", "--metrics", cwd=APPS, pure=True,
                         env_extra={"COVET_TEST_GRPC_GEN": str(gen)})
@@ -131,6 +131,9 @@ def test_a_typed_method_resolves_its_parameters_as_a_route_does(srv: Server, typ
     assert reply.payload.body == b"ann /covet.interop.TypedService/Unary ann|" * 2
     assert httpx.get(srv.url + "/whoami", headers={"x-user": "bob"}, timeout=10).json() == {"user": "bob"}
     assert httpx.get(srv.url + "/whoami", timeout=10).status_code == 401
+    # A def runs in the thread pool, as a route's does.
+    body = typed.Blocking(pb[0].SimpleRequest(), metadata=[("x-user", "ann")], timeout=10).payload.body.decode()
+    assert body.startswith("ann in ") and "MainThread" not in body, body
 
 
 @pytest.mark.parametrize(("metadata", "code", "detail"), [
@@ -189,8 +192,11 @@ def test_typed_methods_are_declared_as_grpc_shapes_them(pb: tuple[Any, Any]) -> 
     m = pb[0]
     svc = GrpcService("t.S")
 
-    def plain(request: interop_pb2.Empty) -> interop_pb2.Empty:
-        return request
+    def reads_a_stream(requests: AsyncIterator[interop_pb2.Empty]) -> interop_pb2.Empty:
+        return m.Empty()
+
+    def sync_generator(request: interop_pb2.Empty) -> Iterator[interop_pb2.Empty]:
+        yield request
 
     async def untyped(request):  # type: ignore[no-untyped-def]
         return request
@@ -204,7 +210,8 @@ def test_typed_methods_are_declared_as_grpc_shapes_them(pb: tuple[Any, Any]) -> 
     async def ok(request: interop_pb2.Empty) -> interop_pb2.Empty:
         return request
 
-    for fn, says in ((plain, "async def"), (untyped, "annotated"), (not_a_message, "protobuf message"),
+    for fn, says in ((reads_a_stream, "thread pool"), (sync_generator, "async generator"), (untyped, "annotated"),
+                     (not_a_message, "protobuf message"),
                      (streams_without_yield, "async generator")):
         with pytest.raises(RouteDefinitionError, match=says):
             svc.method(fn)

@@ -73,7 +73,7 @@ class GrpcMethod:
     """One method of a ``covet.GrpcService``: what grpclib's ``Handler`` needs, and the route it runs as."""
 
     __slots__ = ("path", "handler", "dependencies", "plan", "client_streams", "server_streams", "request_type",
-                 "reply_type", "label")
+                 "reply_type", "label", "blocking")
 
     def __init__(self, path: str, handler: Callable[..., Any], dependencies: Sequence[Depends]) -> None:
         self.path = path
@@ -82,10 +82,14 @@ class GrpcMethod:
         self.plan: RoutePlan | None = None  # set when the application plans its routes
         self.label = f"[gRPC {path} -> {location(handler)}]"
         self.request_type: Any = None
+        # A ``def`` runs in the thread pool, as a route's does (FastAPI's rule): a unary method only, since the
+        # client's messages and the replies of a stream are asynchronous.
+        self.blocking = not inspect.iscoroutinefunction(handler) and not inspect.isasyncgenfunction(handler)
+        if inspect.isgeneratorfunction(handler):
+            raise RouteDefinitionError(f"{self.label} a method that streams its replies is an async generator "
+                                       "(async def with yield), not a generator")
         if getattr(handler, "__annotations__", None) is not None:
             self.resolve(None)  # (compiled by mypyc, it has none: the build recorded them, see resolve)
-        elif not inspect.iscoroutinefunction(handler):
-            raise RouteDefinitionError(f"{self.label} a gRPC method is an async def")
 
     def resolve(self, declared: tuple[Any, Any] | None) -> None:
         """Read the messages and the shape of the call from the handler's annotations, or from ``declared`` (its
@@ -95,9 +99,8 @@ class GrpcMethod:
         if declared is None:
             if self.request_type is not None:
                 return
-            if not inspect.iscoroutinefunction(handler) and not inspect.isasyncgenfunction(handler):
-                raise RouteDefinitionError(f"{label} a gRPC method is an async def (an async generator to stream "
-                                           "replies)")
+            if not callable(handler) or isinstance(handler, type):
+                raise RouteDefinitionError(f"{label} a gRPC method is a function")
             try:
                 hints = typing.get_type_hints(handler)
             except Exception as exc:  # NameError and friends from unresolvable annotations
@@ -118,6 +121,9 @@ class GrpcMethod:
         if self.server_streams != generator:
             raise RouteDefinitionError(f"{label} a method that streams its replies is an async generator declared "
                                        "-> AsyncIterator[Reply]; one that does not is an async def -> Reply")
+        if self.blocking and self.client_streams:
+            raise RouteDefinitionError(f"{label} a def method runs in the thread pool and takes one message; to "
+                                       "read the client's stream, make it an async def")
 
     def grpc_handler(self) -> Handler:
         if self.client_streams:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -42,3 +43,9 @@ async def client_stream(requests: AsyncIterator[pb.StreamingInputCallRequest],
     if not held.startswith("session of "):
         raise GRPCError(Status.INTERNAL, held)
     return pb.StreamingInputCallResponse(aggregated_payload_size=total)
+
+
+@typed.method("Blocking")
+def blocking(request: pb.SimpleRequest, user: Annotated[str, Depends(current_user)]) -> pb.SimpleResponse:
+    """A def: it runs in the thread pool, as a route's does."""
+    return pb.SimpleResponse(payload=pb.Payload(body=f"{user} in {threading.current_thread().name}".encode()))
