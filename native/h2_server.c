@@ -27,7 +27,7 @@ enum {
 #define PREFACE_LEN 24
 #define ENCODER_TABLE 4096       /* the most HPACK table we keep for our responses, whatever the client offers */
 #define MAX_UNKNOWN_SETTINGS 16  /* distinct unknown SETTINGS ids a connection may send */
-#define SMALL_WINDOW_UPDATE 1024 /* increments below this are charged to the empty-frame bucket */
+#define SMALL_WINDOW_UPDATE 1024 /* increments below this, unearned, are charged to the empty-frame bucket */
 /* nghttp2's own limit on CONTINUATION frames per header block (its default, 8, refuses blocks a client may well
  * split finer): the guard's byte limit on the block is what bounds the work. */
 #define MAX_CONTINUATIONS 1024
@@ -199,7 +199,10 @@ static int guard_scan(h2_server *s, const uint8_t *data, size_t n) {
                 return fail(s, H2_PROTOCOL_ERROR, "a stream that depends on itself");
             if (!g->want && g->kind == F_WINDOW_UPDATE && g->pos == 4) {
                 uint32_t increment = g->acc & 0x7fffffffu;
-                if (increment > 0 && increment < SMALL_WINDOW_UPDATE &&
+                uint64_t *owed = g->sid == 0 ? &g->owed_conn : &g->owed_streams;
+                int earned = increment <= *owed;
+                *owed = earned ? *owed - increment : 0;
+                if (increment > 0 && increment < SMALL_WINDOW_UPDATE && !earned &&
                     charge(s, &g->empty, "too many tiny WINDOW_UPDATE frames") < 0)
                     return -1;
             }
@@ -751,6 +754,10 @@ static int on_stream_close(nghttp2_session *session, int32_t sid, uint32_t code,
 
 static int on_frame_send(nghttp2_session *session, const nghttp2_frame *frame, void *user) {
     h2_server *s = user;
+    if (frame->hd.type == NGHTTP2_DATA) { /* (what the client's tiny WINDOW_UPDATEs may give back: guard_scan) */
+        s->guard.owed_conn += frame->hd.length;
+        s->guard.owed_streams += frame->hd.length;
+    }
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
         s->resets[s->nresets++ % (sizeof s->resets / sizeof s->resets[0])] = frame->hd.stream_id;
         return 0;

@@ -133,6 +133,9 @@ typedef struct h2_guard {
     uint16_t unknown[17];
     uint32_t nunknown;
     h2_bucket resets, control, empty;
+    /* DATA bytes sent and not yet given back, by the connection's window and by streams' (all streams together): a
+     * tiny WINDOW_UPDATE that gives back no more is a client acknowledging what it read, not a flood. */
+    uint64_t owed_conn, owed_streams;
 } h2_guard;
 
 /* Credit given back before a body streamed (h2_core's ``ahead``). */

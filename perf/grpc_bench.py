@@ -1,7 +1,8 @@
 """gRPC benchmarks: CovetPy against grpclib's own server and grpcio's asyncio server, in one run (issue 18).
 
 One service (perf/apps/bench.proto): ``Unary`` echoes a small message; ``Stream`` answers one with ten. CovetPy and
-grpclib serve the same grpclib-generated class (perf/apps/grpc_bench_service.py), grpcio its own servicer. The
+grpclib serve the same grpclib-generated class (perf/apps/grpc_bench_service.py), grpcio its own servicer; "CovetPy
+typed" serves it as typed methods (perf/apps/covet_grpc_typed.py, covet.GrpcService). The
 client is h2load for all of them, pinned to CPU 1 with each server on CPU 0: ``-c 10 -m 10`` POSTs of the framed
 request with gRPC's fields, for a fixed time. Each target is checked first by grpcio's client (the right answers,
 status OK). Rounds interleave the targets; medians are reported, with the server's CPU time per call.
@@ -42,6 +43,8 @@ def targets(gen: Path) -> list[Target]:
     return [
         Target("CovetPy (io_uring)", [*covet, "--loop", "uring"], apps, env=env),
         Target("CovetPy (uvloop)", [*covet, "--loop", "uvloop"], apps, env=env),
+        Target("CovetPy typed (io_uring)", [*covet[:4], "covet_grpc_typed:app", *covet[5:], "--loop", "uring"], apps,
+               env=env),
         Target("grpclib server (uvloop)", [str(COVET_PY), "grpclib_grpc.py", "{port}"], apps, env=env),
         Target("grpcio asyncio server", [str(COVET_PY), "grpcio_grpc.py", "{port}"], apps, env=env),
     ]

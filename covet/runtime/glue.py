@@ -672,10 +672,12 @@ def glue_source(
         w(f"    {unread} = _je  # alone, as FastAPI reads the body before any parameter")
 
     requests = by_source.get("request", [])
+    # (A gRPC call's Request has no body: its message is the method's first parameter, not bytes.)
+    request_body = 'b""' if spec.method == GRPC_METHOD else "_b"
     for i, p in enumerate(requests):
         if i == 0:
             pairs = ", ".join(f"{k!r}: _pp[{j}]" for j, k in enumerate(path_params))
-            w(f"p_{p.local} = Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})")
+            w(f"p_{p.local} = Request(_m, _p, _q, _h, {request_body}, _c, {{{pairs}}})")
         else:
             w(f"p_{p.local} = p_{requests[0].local}")  # one Request per request, whoever asks
     for p in by_source.get("connection", []):
@@ -903,7 +905,7 @@ def glue_source(
         body.extend("    " + line for line in inner)
         passthrough = not any(c is HTTPError for c, _ in errors)
         pairs = ", ".join(f"{k!r}: _pp[{j}]" for j, k in enumerate(path_params))
-        request = f"Request(_m, _p, _q, _h, _b, _c, {{{pairs}}})"
+        request = f"Request(_m, _p, _q, _h, {request_body}, _c, {{{pairs}}})"
         for index, klass in error_order(errors):
             if passthrough and issubclass(HTTPError, klass):
                 # An HTTPError is the route's own answer, not an error for a handler of Exception to catch

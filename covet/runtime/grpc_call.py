@@ -26,6 +26,7 @@ import asyncio
 import base64
 import logging
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from grpclib.const import Status
@@ -274,6 +275,10 @@ class CallStream(Stream[Any, Any]):
         return None
 
 
+# The after-work of typed methods' calls still running (a task the loop holds only weakly would be collected).
+_AFTER: set[asyncio.Task[None]] = set()
+
+
 class GrpcCall:
     """A call's life: its handler run as a Task, its answer through the stream's channel."""
 
@@ -296,6 +301,9 @@ class GrpcCall:
         self.metrics = metrics
         self.route = route  # its method's route id in the metrics
         self.code = Status.CANCELLED  # the status it ended with
+        # A typed method's after-work (covet.runtime.grpc_method): its generator dependencies' ends and background
+        # tasks, run once the status has gone out.
+        self.after: Callable[[], Awaitable[None]] | None = None
 
     def start(self) -> None:
         task = self.task = asyncio.get_running_loop().create_task(self._run())
@@ -415,6 +423,17 @@ class GrpcCall:
                 body.discard()
             if not self.gone and not self.finished:  # (nothing final went out: the stream is reset, not left open)
                 self.cancel()
+            after = self.after
+            if after is not None:
+                self.after = None
+                # Its own task: neither the deadline nor the call's cancellation cuts a dependency's clean-up short.
+                done = asyncio.ensure_future(after())
+                _AFTER.add(done)
+                done.add_done_callback(_AFTER.discard)
+                try:
+                    await asyncio.shield(done)
+                except Exception:
+                    log.exception("gRPC handler %s: its dependencies' clean-up failed", self.path)
 
     async def _fail(self, stream: CallStream, status: Status, message: str | None, details: Any = None) -> None:
         if self.gone or self.finished:

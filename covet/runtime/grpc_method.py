@@ -153,26 +153,31 @@ class GrpcMethod:
         out = plan.glue("POST", self.path, "", call.headers, message, [], call.info)
         if plan.is_async:
             out = await out
-        after = None
         if type(out) is AfterReply:
-            after, out = out.after, out.reply
+            # The generator dependencies finish (and background tasks run) once the call's status has gone out,
+            # past its deadline: the call runs them (GrpcCall.after).
+            call.after = out.after
+            out = out.reply
         try:
             if type(out) is tuple:  # the glue's own answer: the parameters' validation errors (422)
                 raise GRPCError(grpc_status_of(out[0]), _text(_detail(out[2])))
             if isinstance(out, RESPONSES):  # an application's exception handler answered, as for a route
                 raise GRPCError(grpc_status_of(out.status), _text(_detail(getattr(out, "body", b""))))
             if self.server_streams:
-                async for reply in out:
-                    await stream.send_message(reply)
+                try:
+                    async for reply in out:
+                        await stream.send_message(reply)
+                finally:
+                    # Ended by what it yielded, or by the client: its own ``finally`` runs now, before the
+                    # dependencies it uses are finished, not when it is collected.
+                    await out.aclose()
             else:
                 await stream.send_message(out)
         except BaseException as exc:
+            after = call.after
             if isinstance(after, RouteExit):
                 after.error = exc  # the generator dependencies see it, as a failed stream's do
             raise
-        finally:
-            if after is not None:
-                await after()
 
 
 def _detail(body: bytes) -> object:

@@ -89,7 +89,7 @@ REFUSED_STREAM: Final = int(ErrorCodes.REFUSED_STREAM)
 ENCODER_TABLE: Final = 4096  # the most HPACK table we keep for our responses, whatever the client offers
 KNOWN_SETTINGS: Final = frozenset(range(1, 10))
 MAX_UNKNOWN_SETTINGS: Final = 16  # distinct unknown SETTINGS ids a connection may send (h2 keeps each)
-SMALL_WINDOW_UPDATE: Final = 1024  # increments below this are charged to the empty-frame bucket
+SMALL_WINDOW_UPDATE: Final = 1024  # increments below this, unearned, are charged to the empty-frame bucket
 
 
 @dataclass(frozen=True)
@@ -164,8 +164,7 @@ class _Guard:
     the peer abuses the protocol (``why`` then names how)."""
 
     __slots__ = ("limits", "head", "skip", "block", "resets", "control", "empty", "why", "code", "kind", "want",
-                 "payload",
-                 "unknown")
+                 "payload", "unknown", "owed_conn", "owed_streams", "sid")
 
     def __init__(self, limits: H2Limits) -> None:
         self.limits = limits
@@ -181,6 +180,17 @@ class _Guard:
         self.want = 0  # its payload bytes still to gather
         self.payload = bytearray()
         self.unknown: set[int] = set()  # unknown SETTINGS ids seen
+        # DATA bytes sent and not yet given back, by the connection's window and by streams' (all together): a tiny
+        # WINDOW_UPDATE that gives back no more is a client acknowledging what it read (grpcio sends one for each
+        # small message), not a flood.
+        self.owed_conn = 0
+        self.owed_streams = 0
+        self.sid = 0  # the stream of the frame whose payload is being gathered
+
+    def sent(self, n: int) -> None:
+        """``n`` bytes of DATA went out."""
+        self.owed_conn += n
+        self.owed_streams += n
 
     def charge(self, bucket: _Bucket, now: float, why: str) -> bool:
         """Take a token from ``bucket``; False (and ``why`` said) when it is empty."""
@@ -222,6 +232,7 @@ class _Guard:
             if (kind == _SETTINGS or kind == _WINDOW_UPDATE) and 0 < length <= 16384:
                 self.kind, self.want = kind, length  # read below, as it arrives
                 self.payload = bytearray()
+                self.sid = ((h[5] & 0x7F) << 24) | (h[6] << 16) | (h[7] << 8) | h[8]
             else:
                 self.skip = length
         return True
@@ -239,7 +250,13 @@ class _Guard:
                 return False
         elif len(p) == 4:
             increment = int.from_bytes(p, "big") & 0x7FFFFFFF
-            if 0 < increment < SMALL_WINDOW_UPDATE:
+            if self.sid == 0:
+                earned = increment <= self.owed_conn
+                self.owed_conn = self.owed_conn - increment if earned else 0
+            else:
+                earned = increment <= self.owed_streams
+                self.owed_streams = self.owed_streams - increment if earned else 0
+            if 0 < increment < SMALL_WINDOW_UPDATE and not earned:
                 return self.charge(self.empty, now, "too many tiny WINDOW_UPDATE frames")
         return True
 
@@ -671,6 +688,7 @@ class H2Core:
                 take = min(left, room)
                 last = take == left and len(pending) == 1 and stream.end_after and stream.trailers is None
                 h2.send_data(sid, piece[off:off + take] if off or take < left else piece, end_stream=last)
+                self.guard.sent(take)
                 stream.held -= take
                 moved = True
                 if take == left:

@@ -632,8 +632,8 @@ def analyse(
             raise RouteDefinitionError(f"{label} a route's dependencies must name their provider: Depends(provider)")
         _dependency(walk, d, None, [])
     params = _params(walk, handler, "", [])
-    if walk.message and not params:
-        raise RouteDefinitionError(f"{label} a gRPC method takes its request message as its first parameter")
+    if walk.message:
+        _grpc_params(label, params, walk.deps)
     sources = {p.source for d in walk.deps for p in d.params} | {p.source for p in params}
     if "body" in sources and sources & {"form", "file"}:
         raise RouteDefinitionError(f"{label} a route reads its body as JSON or as a form, not both")
@@ -668,6 +668,26 @@ def analyse(
         security=walk.security,
         form_limits=form_limits,
     )
+
+
+# What a gRPC call has no part for: its message is the method's first parameter, its metadata are headers.
+_NOT_IN_A_CALL: Final = {"body": "a body", "form": "a form", "file": "files", "path": "a path parameter",
+                         "response": "an HTTP response", "websocket": "a WebSocket", "query": "a query string"}
+
+
+def _grpc_params(label: str, params: list[ParamSpec], deps: list[DepSpec]) -> None:
+    """Refuse, where a gRPC method is declared, the parameters its calls could never fill. A dependency shared
+    with routes may read the query if it need not (an optional parameter is then its default)."""
+    if not params:
+        raise RouteDefinitionError(f"{label} a gRPC method takes its request message as its first parameter")
+    for p, own in [*((q, True) for q in params), *((q, False) for d in deps for q in d.params)]:
+        what = _NOT_IN_A_CALL.get(p.source)
+        if what is None or (p.source == "query" and not own and not p.required):
+            continue
+        whose = "" if own else f"(of a dependency, {location(p.owner) if p.owner is not None else '?'}) "
+        raise RouteDefinitionError(
+            f"{label} parameter {p.name!r} {whose}reads {what}, which a gRPC call does not have: its message is the "
+            "method's first parameter, and its metadata are read with Header()")
 
 
 _STREAMS: Final = (collections.abc.AsyncIterable, collections.abc.AsyncIterator, collections.abc.AsyncGenerator,

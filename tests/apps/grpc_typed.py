@@ -30,7 +30,8 @@ async def unary(request: pb.SimpleRequest, user: Annotated[str, Depends(current_
                 repeat: Annotated[int, Header()] = 1) -> pb.SimpleResponse:
     if request.response_status.code:
         raise GRPCError(Status(request.response_status.code), request.response_status.message)
-    text = f"{user} {http.url.path} {http.headers.get('x-user')}|" * repeat
+    body = await http.body()  # (b"": a call's Request has no body, its message is the first parameter)
+    text = f"{user} {http.url.path} {http.headers.get('x-user')} {body!r}|" * repeat
     return pb.SimpleResponse(payload=pb.Payload(body=text.encode()))
 
 

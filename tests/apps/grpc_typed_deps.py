@@ -3,12 +3,13 @@ generator dependency is an async generator, which mypyc does not compile: it liv
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from covet import Depends, Header, HTTPException
 
-finished: list[str] = []  # the users whose session dependency has finished, in order
+finished: list[str] = []  # the users whose session dependency has finished (and what else ended), in order
 
 
 async def current_user(x_user: Annotated[str | None, Header()] = None) -> str:
@@ -19,6 +20,11 @@ async def current_user(x_user: Annotated[str | None, Header()] = None) -> str:
     return x_user
 
 
-async def session(user: Annotated[str, Depends(current_user)]) -> AsyncIterator[str]:
-    yield f"session of {user}"
-    finished.append(user)
+async def session(user: Annotated[str, Depends(current_user)],
+                  x_cleanup: Annotated[float, Header()] = 0.0) -> AsyncIterator[str]:
+    """Its clean-up takes ``x-cleanup`` seconds: past the call's deadline, it still runs whole."""
+    try:
+        yield f"session of {user}"
+    finally:
+        await asyncio.sleep(x_cleanup)
+        finished.append(user)

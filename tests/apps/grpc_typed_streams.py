@@ -9,7 +9,7 @@ from typing import Annotated
 
 from covet import Depends, HTTPException
 from grpc_typed import typed
-from grpc_typed_deps import current_user, session
+from grpc_typed_deps import current_user, finished, session
 
 sys.path.insert(0, os.environ["COVET_TEST_GRPC_GEN"])
 
@@ -28,6 +28,11 @@ async def server_stream(request: pb.StreamingOutputCallRequest,
 @typed.method("Bidi")
 async def bidi(requests: AsyncIterator[pb.StreamingOutputCallRequest],
                held: Annotated[str, Depends(session)]) -> AsyncIterator[pb.StreamingOutputCallResponse]:
-    async for request in requests:
-        for params in request.response_parameters:
-            yield pb.StreamingOutputCallResponse(payload=pb.Payload(body=held.encode()[:params.size]))
+    try:
+        async for request in requests:
+            if request.payload.body == b"wrong":
+                yield "not a message"  # type: ignore[misc]  # (the call fails: the handler ends before the session)
+            for params in request.response_parameters:
+                yield pb.StreamingOutputCallResponse(payload=pb.Payload(body=held.encode()[:params.size]))
+    finally:
+        finished.append(f"bidi of {held}")
