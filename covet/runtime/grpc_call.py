@@ -283,15 +283,16 @@ class GrpcCall:
     """A call's life: its handler run as a Task, its answer through the stream's channel."""
 
     def __init__(self, channel: Any, handler: Any, path: str, headers: list[tuple[str, str]],
-                 body: RequestBody | None, info: ConnectionInfo, metrics: Metrics | None = None,
-                 route: int = -1) -> None:
+                 body: RequestBody | None, client: tuple[str, int] | None, metrics: Metrics | None = None,
+                 route: int = -1, info: Callable[[], ConnectionInfo] | None = None) -> None:
         self.channel = channel
         self.handler = handler
         self.path = path
         self.headers = headers
         self.body = body
-        self.info = info  # the connection, as a route's glue gets it (a typed method's Request reads it)
-        self.client = info.client
+        self.client = client
+        # The connection as a route's glue gets it, made when asked (a typed method's Request reads it).
+        self.info_of = info
         self.task: asyncio.Task[None] | None = None
         self.gone = False
         self.encoding = ""
@@ -304,6 +305,11 @@ class GrpcCall:
         # A typed method's after-work (covet.runtime.grpc_method): its generator dependencies' ends and background
         # tasks, run once the status has gone out.
         self.after: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def info(self) -> ConnectionInfo:
+        made = self.info_of
+        return made() if made is not None else ConnectionInfo(self.client, None, "http", "2")
 
     def start(self) -> None:
         task = self.task = asyncio.get_running_loop().create_task(self._run())

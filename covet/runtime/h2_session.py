@@ -537,8 +537,8 @@ class H2Session:
             if whole:
                 body.feed(whole)
                 body.end()
-        call = channel.call = GrpcCall(channel, handler, path, headers, body, self._info(sid, headers), state.metrics,
-                                       route)
+        call = channel.call = GrpcCall(channel, handler, path, headers, body, self.client, state.metrics, route,
+                                       lambda: self._info(sid, headers))
         call.start()
 
     def _refused(self, sid: int, method: str, path: str, query: str, headers: list[tuple[str, str]],
