@@ -461,6 +461,8 @@ def _function_spans(path: Path) -> list[tuple[int, int, str, bool]]:
 
 
 _MYPYC_ERROR = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): error: (?P<msg>.*)$")
+# mypyc's own crash on a construct (an internal error), at the line it was compiling: "app.py:29: AssertionError: ..."
+_MYPYC_CRASH = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+): (?P<msg>[A-Za-z_.]*(?:Error|Exception): .*)$")
 
 
 def _rejections(output: str, root: Path, module_files: dict[str, Path],
@@ -468,8 +470,9 @@ def _rejections(output: str, root: Path, module_files: dict[str, Path],
     """The user modules mypyc rejected, with why; None when the failure is not theirs."""
     by_path = {str(p.resolve()): name for name, p in module_files.items()}
     found: dict[str, tuple[str, str]] = {}
+    crashed = "internal mypyc error" in output
     for line in output.splitlines():
-        m = _MYPYC_ERROR.match(line.strip())
+        m = _MYPYC_ERROR.match(line.strip()) or (_MYPYC_CRASH.match(line.strip()) if crashed else None)
         if m is None:
             continue
         path = str((root / m.group("path")).resolve())
@@ -478,6 +481,12 @@ def _rejections(output: str, root: Path, module_files: dict[str, Path],
         module = by_path.get(path)
         if module is not None and module not in found:
             where = f"{os.path.relpath(path, root)}:{m.group('line')}"
-            found[module] = (f"mypyc: {m.group('msg')} ({where})",
-                             "rewrite that construct, or move it to a module without handlers")
+            if m.re is _MYPYC_CRASH:
+                # A bug of mypyc's, not the user's: the module runs interpreted, and the line says what to avoid.
+                found[module] = (f"mypyc crashed compiling it (an internal mypyc error: {m.group('msg')}) ({where})",
+                                 ("write the function at that line another way (mypyc 1.x crashes on an await inside "
+                                 "an f-string, as in f\"{q} {await read()!r}\")"))
+            else:
+                found[module] = (f"mypyc: {m.group('msg')} ({where})",
+                                 "rewrite that construct, or move it to a module without handlers")
     return found or None
