@@ -78,7 +78,7 @@ def _load_app() -> Any:
     sys.path.insert(0, project)
     manifest = compiled.prepare(Path(project) / ".covet" / "build", "covet_app:app", __version__)
     app = load_app("covet_app:app")
-    compiled.attach(app, manifest)
+    compiled.attach(app, manifest, Path(project) / ".covet" / "build")
     return app
 
 

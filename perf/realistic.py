@@ -82,9 +82,10 @@ def _load_app() -> Any:
     from covet.runtime import compiled
 
     sys.path.insert(0, build)
-    manifest = compiled.prepare(Path(build) / ".covet" / "build", "realistic:app", __version__)
+    build_dir = Path(build) / ".covet" / "build"
+    manifest = compiled.prepare(build_dir, "realistic:app", __version__)
     app = load_app("realistic:app")
-    compiled.attach(app, manifest)
+    compiled.attach(app, manifest, build_dir)
     return app
 
 
@@ -122,8 +123,10 @@ def _glue_timer(app: Any, name: str) -> Any:
 def child() -> None:
     import pyperf
 
-    if "--inherit-environ" not in sys.argv and os.environ.get("COVET_REALISTIC_BUILD"):
-        sys.argv[1:1] = ["--inherit-environ", "COVET_REALISTIC_BUILD"]
+    # pyperf's workers get a clean environment unless told otherwise.
+    names = [n for n in ("COVET_REALISTIC_CHILD", "COVET_REALISTIC_BUILD", "PYTHONPATH") if os.environ.get(n)]
+    if "--inherit-environ" not in sys.argv:
+        sys.argv[1:1] = ["--inherit-environ", ",".join(names)]
     runner = pyperf.Runner()
     app = _load_app()
     for name in ROUTES:
@@ -132,7 +135,7 @@ def child() -> None:
 
 def build_project(where: Path) -> float:
     """The app and its helper module as a project, built by `covet build`: the seconds it took."""
-    for name in ("realistic.py", "realistic_text.py"):
+    for name in ("realistic.py", "realistic_text.py", "realistic_models.py"):
         shutil.copy(HERE / "apps" / name, where / name)
     t0 = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "covet", "build", "realistic:app"], cwd=where, capture_output=True,
@@ -151,9 +154,10 @@ def in_process(project: Path, quick: bool) -> dict[str, dict[str, float]]:
     for mode, env in (("interpreted", {}), ("compiled", {"COVET_REALISTIC_BUILD": str(project)})):
         result = project / f"inprocess-{mode}.json"
         result.unlink(missing_ok=True)
-        cmd = ["taskset", "-c", "0", sys.executable, str(Path(__file__)), "--child", "-o", str(result),
-               "--quiet", *(["--fast"] if quick else [])]
-        subprocess.run(cmd, check=True, env=dict(os.environ, **env, PYTHONPATH=f"{project}:{ROOT}"))
+        cmd = ["taskset", "-c", "0", sys.executable, str(Path(__file__)), "-o", str(result), "--quiet",
+               *(["--fast"] if quick else [])]
+        subprocess.run(cmd, check=True, env=dict(os.environ, **env, COVET_REALISTIC_CHILD="1",
+                                                  PYTHONPATH=f"{project}:{ROOT}"))
         suite = pyperf.BenchmarkSuite.load(str(result))
         out[mode] = {b.get_name(): b.median() * 1e9 for b in suite.get_benchmarks()}
     return out
@@ -221,8 +225,7 @@ def report(inproc: dict[str, dict[str, float]], e2e: dict[str, dict[str, list[fl
 
 
 def main() -> int:
-    if "--child" in sys.argv:
-        sys.argv.remove("--child")
+    if os.environ.get("COVET_REALISTIC_CHILD"):  # (pyperf's runner and its workers, in_process's children)
         child()
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from realistic_models import Document, DocumentSummary, OrderIn, OrderOut
 from realistic_text import parse_record, slugify, word_counts
 
 from covet import Covet, HTTPException
@@ -57,20 +57,6 @@ async def aggregate(sales: list[Sale]) -> list[RegionTotal]:
     return out
 
 
-class Document(BaseModel):
-    title: str
-    body: str
-    records: list[str]
-
-
-class DocumentSummary(BaseModel):
-    slug: str
-    words: int
-    top: list[str]
-    records: dict[str, dict[str, str]]
-    headline: str
-
-
 @app.post("/text")
 async def text(doc: Document) -> DocumentSummary:
     """Slug, word counts and the five commonest words, and a small text format parsed (the helper module's)."""
@@ -84,24 +70,6 @@ async def text(doc: Document) -> DocumentSummary:
     headline = f"{doc.title.strip().title()} ({sum(counts.values())} words, {len(records)} records)"
     return DocumentSummary(slug=slugify(doc.title), words=sum(counts.values()), top=top, records=records,
                            headline=headline)
-
-
-class OrderIn(BaseModel):
-    customer: str
-    items: dict[str, int]
-    coupon: str | None = None
-    express: bool = False
-
-
-class OrderOut(BaseModel):
-    id: int
-    customer: str
-    lines: list[str]
-    subtotal: float
-    discount: float
-    shipping: float
-    total: float
-    status: str
 
 
 PRICES: dict[str, float] = {f"sku-{n}": 1.5 + n * 0.25 for n in range(50)}
