@@ -1,4 +1,4 @@
-"""Issue 19's benchmark: routes that do work (perf/apps/realistic.py), interpreted against compiled, in one run.
+"""Issue 19's benchmark: routes that do work (perf/apps/realistic_app.py), interpreted against compiled, in one run.
 
 - **In process** (pyperf): each route's glue, which converts its parameters, runs the handler and encodes the
   result, called on a parsed request, with no socket. One pyperf run per mode: ``interpreted`` is ``covet serve``
@@ -74,7 +74,7 @@ def _load_app() -> Any:
     build = os.environ.get("COVET_REALISTIC_BUILD")
     if not build:
         sys.path.insert(0, str(HERE / "apps"))
-        from realistic import app  # type: ignore[import-not-found]
+        from realistic_app import app  # type: ignore[import-not-found]
 
         return app
     from covet import __version__
@@ -83,8 +83,8 @@ def _load_app() -> Any:
 
     sys.path.insert(0, build)
     build_dir = Path(build) / ".covet" / "build"
-    manifest = compiled.prepare(build_dir, "realistic:app", __version__)
-    app = load_app("realistic:app")
+    manifest = compiled.prepare(build_dir, "realistic_app:app", __version__)
+    app = load_app("realistic_app:app")
     compiled.attach(app, manifest, build_dir)
     return app
 
@@ -135,10 +135,10 @@ def child() -> None:
 
 def build_project(where: Path) -> float:
     """The app and its helper module as a project, built by `covet build`: the seconds it took."""
-    for name in ("realistic.py", "realistic_text.py", "realistic_models.py"):
+    for name in ("realistic_app.py", "realistic_text.py", "realistic_models.py"):
         shutil.copy(HERE / "apps" / name, where / name)
     t0 = time.monotonic()
-    out = subprocess.run([sys.executable, "-m", "covet", "build", "realistic:app"], cwd=where, capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "covet", "build", "realistic_app:app"], cwd=where, capture_output=True,
                          text=True, env=dict(os.environ, PYTHONPATH=f"{where}:{ROOT}"))
     if out.returncode != 0:
         raise SystemExit(f"perf: covet build failed:\n{out.stderr}")
@@ -183,7 +183,7 @@ def end_to_end(project: Path, rounds: int, seconds: int) -> dict[str, dict[str, 
                               'wrk.headers["Content-Type"] = "application/json"\n')
         endpoints.append(bench.Endpoint(name, path, b"", str(script) if script else None, method,
                                         data.encode() if data else None))
-    serve = [sys.executable, "-m", "covet", "serve", "realistic:app", "--loop", "uring", "--log-level", "warning",
+    serve = [sys.executable, "-m", "covet", "serve", "realistic_app:app", "--loop", "uring", "--log-level", "warning",
              "--no-access-log", "--port", "{port}"]
     env = {"PYTHONPATH": f"{project}:{ROOT}"}
     targets = [bench.Target("interpreted", [*serve, "--compiled", "off"], project, env=env),

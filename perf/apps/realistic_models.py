@@ -1,4 +1,4 @@
-"""The pydantic models of perf/apps/realistic.py: in a module of their own, which stays interpreted, so that
+"""The pydantic models of perf/apps/realistic_app.py: in a module of their own, which stays interpreted, so that
 `covet build` compiles the handlers (mypyc would erase a compiled model's field types)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A pure-Python helper module of perf/apps/realistic.py, compiled with it by `covet build` (issue 19): the string
+"""A pure-Python helper module of perf/apps/realistic_app.py, compiled with it by `covet build` (issue 19): the string
 work a handler delegates, as apps keep their logic apart from their routes."""
 
 from __future__ import annotations
