@@ -50,7 +50,7 @@ class _Sink:
         pass
 
 
-def _run_glue(plan: Any, ev: tuple[Any, ...], params: list[str], info: Any) -> Any:
+def run_glue(plan: Any, ev: tuple[Any, ...], params: list[str], info: Any) -> Any:
     result = plan.glue(ev[1], ev[2], ev[3], ev[5], ev[7], params, info)
     if plan.is_async:
         try:
@@ -99,7 +99,7 @@ def timers(endpoint: str) -> dict[str, Any]:
     (ev,) = parser.feed(raw)
     resolve = state.dispatcher.resolve
     plan, params = resolve(ev[1], ev[2])
-    reply = _run_glue(plan, ev, params, conn.info)
+    reply = run_glue(plan, ev, params, conn.info)
     assert reply[0] in (200, 201), reply
     head_lines = state.clock.head_lines
     clock = time.perf_counter
@@ -128,7 +128,7 @@ def timers(endpoint: str) -> dict[str, Any]:
     def glue(loops: int) -> float:
         t0 = clock()
         for _ in range(loops):
-            _run_glue(plan, ev, params, conn.info)
+            run_glue(plan, ev, params, conn.info)
         return clock() - t0
 
     def render_(loops: int) -> float:

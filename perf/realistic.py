@@ -90,6 +90,8 @@ def _load_app() -> Any:
 
 
 def _glue_timer(app: Any, name: str) -> Any:
+    from micro import run_glue
+
     from covet._native import Parser
     from covet.runtime.connection import ConnectionInfo
 
@@ -99,14 +101,7 @@ def _glue_timer(app: Any, name: str) -> Any:
     info = ConnectionInfo(("127.0.0.1", 1), ("127.0.0.1", 8000))
 
     def once() -> Any:
-        result = plan.glue(ev[1], ev[2], ev[3], ev[5], ev[7], params, info)
-        if plan.is_async:
-            try:
-                result.send(None)
-            except StopIteration as stop:
-                return stop.value
-            raise RuntimeError("a benchmark handler suspended")
-        return result
+        return run_glue(plan, ev, params, info)
 
     reply = once()
     assert reply[0] == status, (name, reply)
