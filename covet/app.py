@@ -726,7 +726,7 @@ class Covet(Routes):
                 plan.route_id = rid
             endpoint.not_allowed.route_id = rid
         for path, rpc in self.grpc_methods.items():
-            # Planned as a route is (covet/runtime/grpc_rpc.py): its dependencies are the application's, its
+            # Planned as a route is (covet/runtime/grpc_method.py): its dependencies are the application's, its
             # service's and its own.
             compiled = None if self._overrides else self._compiled.get((GRPC_METHOD, path))
             if compiled is not None:
