@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from covet import __version__
-from covet.compiler import mypycache
+from covet.compiler import fstrings, mypycache
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
@@ -270,7 +270,8 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         return result
 
     mypycache.keep_seed(cache_dir, compiler_version())
-    result.notes += _slow_fstrings(module_files, root)
+    if not fstrings.installed():
+        result.notes += _slow_fstrings(module_files, root)
     http = [r for r in routes if r.spec.method != GRPC_METHOD]  # (a typed gRPC method's glue counts as a method)
     result.compiled_routes = len(http)
     result.compiled_grpc = sum(module in module_files for module in grpc_method_modules(app))

@@ -54,6 +54,9 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
     from setuptools import Distribution
     from setuptools.command.build_ext import build_ext
 
+    from covet.compiler import fstrings
+
+    fstrings.install()
     jobs = jobs or os.cpu_count() or 1
     flags = ["--strict", "--cache-dir", str(cache_dir)]
     if config is not None:  # the options the type check ran with (typecheck.write_config)
