@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from covet import __version__
-from covet.compiler import fstrings, mypycache
+from covet.compiler import directcalls, fstrings, mypycache
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
@@ -225,9 +225,13 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         # are not the build's (nothing of them is compiled).
         config = write_config(out_dir / "mypy.ini", project, sorted(excluded), tuple(opaque))
         result.not_compiled = [{"module": m, "reason": r, "fix": f} for m, (r, f) in sorted(excluded.items())]
+        # The glue calls each compiled handler its decorators returned unchanged as the C function it is.
+        direct = {f"{r.source.module}.{r.spec.handler.__name__}" for r in routes
+                  if r.source.module in module_files and directcalls.unchanged(r.spec.handler, r.module)}
+        directcalls.direct(direct)
         try:
             glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
-                                                   app.strict_content_type)
+                                                   app.strict_content_type, direct)
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result

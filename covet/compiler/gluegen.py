@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -136,6 +137,13 @@ class SourceBinder(Binder):
         name = f"{self.prefix}_V{'P' if rereads else ''}_{p.local}"
         maker = "json_validator" if json else "validator"
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
+        return name
+
+    def scalar_table(self, p: ParamSpec) -> str | None:
+        if gluekit.scalar_table(p.annotation) is None:
+            return None
+        name = f"{self.prefix}_S_{p.local}"
+        self.lines.append(f"{name}: Final[dict[str, Any]] = scalar_table({self._annotation(p)}) or {{}}")
         return name
 
     def text_validator(self, p: ParamSpec) -> str:
@@ -274,11 +282,12 @@ def _grpc_types(binder: SourceBinder, route: GlueRoute) -> str:
     return f", grpc_types=({binder.annotation(spec.params[0])}, {binder.importer.expr(returns, route.module)})"
 
 
-def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
-                      errors: ErrorHandlers = (), strict_json: bool = True) -> tuple[Path, dict[str, tuple[Path, int]]]:
+def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str, errors: ErrorHandlers = (),
+                      strict_json: bool = True, direct: Iterable[str] = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
     (``ORIGIN_MARK``), for the type checker to point at. ``strict_json``: the application's
-    ``strict_content_type``."""
+    ``strict_content_type``; ``direct``: the handlers compiled calls reach as C functions (``directcalls``), named
+    in the module so that a change to them rebuilds it."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
@@ -310,6 +319,8 @@ def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str,
         f"from covet.runtime.gluekit import {', '.join(classes)}",
         *importer.lines(),
         "",
+        *(textwrap.wrap("Handlers called as C functions (covet.compiler.directcalls): " + ", ".join(sorted(direct)),
+                        116, initial_indent="# ", subsequent_indent="#   ", break_on_hyphens=False) if direct else []),
         *finals,
         "",
         *bindings,

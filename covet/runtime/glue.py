@@ -206,6 +206,12 @@ class Binder:
         """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
         return None
 
+    def scalar_table(self, p: ParamSpec) -> str | None:
+        """Name of ``p``'s table of raw strings to values (``gluekit.scalar_table``), looked up before its validator
+        is called; None to call the validator on every value. Only a build uses one: compiled, the lookup is a
+        C dict lookup, interpreted it would cost what it saves."""
+        return None
+
 
 @final
 class ObjectBinder(Binder):
@@ -471,6 +477,11 @@ def glue_source(
             w(f"{pad}p_{p.local} = {raw}")
             return
         vname = binder.validator(p, json=False)
+        table = binder.scalar_table(p) if p.source in ("path", "query", "header", "cookie") and not p.multi else None
+        if table is not None:
+            w(f"{pad}p_{p.local}: Any = {table}.get({raw}, MISSING)")
+            w(f"{pad}if p_{p.local} is MISSING:")
+            pad += "    "
         w(f"{pad}try:")
         w(f"{pad}    p_{p.local} = {vname}({raw})")
         w(f"{pad}except ValidationError as _e:")
