@@ -61,6 +61,12 @@ class Parser:
 HEADERS_NONE: Final[int]
 HEADERS_ALL: Final[int]
 HEADERS_CONTENT_TYPE: Final[int]
+# json_flat's mask: the value types it writes (exact types: a bool is not an int, an Enum's str is not a str).
+JSON_STR: Final[int]
+JSON_INT: Final[int]
+JSON_FLOAT: Final[int]
+JSON_BOOL: Final[int]
+JSON_NONE: Final[int]
 STATE_IDLE: Final[int]
 STATE_HEAD: Final[int]
 STATE_BODY: Final[int]
@@ -103,6 +109,7 @@ class WSParser:
 
 def ws_frame(opcode: int, payload: bytes | bytearray | memoryview, fin: bool = True, rsv1: bool = False) -> bytes: ...
 def utf8_valid(data: bytes | bytearray | memoryview, /) -> bool: ...
+def json_flat(value: object, mask: int, /) -> bytes | None: ...
 
 @final
 class AccessLog:

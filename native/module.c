@@ -15,6 +15,7 @@
 #include "accesslog.h"
 #include "events.h"
 #include "h1_parser.h"
+#include "jsonflat.h"
 #include "metrics.h"
 #include "percent.h"
 #include "response.h"
@@ -365,6 +366,7 @@ static PyMethodDef module_methods[] = {
      "check_field(name, value): ValueError unless the response header may be sent as it is."},
     {"ws_frame", (PyCFunction)(void (*)(void))covet_ws_frame, METH_VARARGS | METH_KEYWORDS, covet_ws_frame_doc},
     {"utf8_valid", covet_utf8_valid, METH_O, covet_utf8_valid_doc},
+    {"json_flat", (PyCFunction)(void (*)(void))covet_json_flat, METH_FASTCALL, covet_json_flat_doc},
 #ifdef __linux__
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},
@@ -422,7 +424,11 @@ PyMODINIT_FUNC PyInit__native(void) {
         PyModule_AddIntConstant(m, "HEADERS_NONE", COVET_HEADERS_NONE) < 0 ||
         PyModule_AddIntConstant(m, "HEADERS_ALL", COVET_HEADERS_ALL) < 0 ||
         PyModule_AddIntConstant(m, "HEADERS_CONTENT_TYPE", COVET_HEADERS_CONTENT_TYPE) < 0 ||
-        covet_ws_add_constants(m) < 0) {
+        PyModule_AddIntConstant(m, "JSON_STR", COVET_JSON_STR) < 0 ||
+        PyModule_AddIntConstant(m, "JSON_INT", COVET_JSON_INT) < 0 ||
+        PyModule_AddIntConstant(m, "JSON_FLOAT", COVET_JSON_FLOAT) < 0 ||
+        PyModule_AddIntConstant(m, "JSON_BOOL", COVET_JSON_BOOL) < 0 ||
+        PyModule_AddIntConstant(m, "JSON_NONE", COVET_JSON_NONE) < 0 || covet_ws_add_constants(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

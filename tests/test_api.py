@@ -125,6 +125,13 @@ def test_repeated_query_key_and_alias(client: Any) -> None:
     r = call(client, "GET", "/search", params=[("ids", "1"), ("ids", "2"), ("page-size", "5")])
     assert r.json() == {"ids": [1, 2], "page_size": 5}
     assert call(client, "GET", "/search").json() == {"ids": [], "page_size": 20}
+    # Written as they come: empty pairs skipped, names and values percent- and plus-decoded, a key without "=" an
+    # empty value (a compiled route splits the query itself, an interpreted one calls formdata.parse_query).
+    r = call(client, "GET", "/search?&ids=%31&&i%64s=2&page%2Dsize=1%30&ids")
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "ids", 2], r.text
+    assert call(client, "GET", "/search?&ids=%31&&i%64s=2&page%2Dsize=1%30").json() == {"ids": [1, 2],
+                                                                                      "page_size": 10}
+    assert call(client, "GET", "/search?page-size=+7+").json()["page_size"] == 7
     r = call(client, "GET", "/search", params=[("ids", "1"), ("ids", "x")])
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["query", "ids", 1]

@@ -59,6 +59,7 @@ class SourceBinder(Binder):
     """Build mode: bind each name with a module-level line of source."""
 
     typed = True  # mypy has checked every handler before this glue is compiled
+    inline_query = True
 
     def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str],
                  origins: dict[str, tuple[Path, int]]) -> None:

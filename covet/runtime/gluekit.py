@@ -19,12 +19,14 @@ import typing
 from collections.abc import Callable
 from functools import partial
 from typing import Any, Final, TypeVar
+from urllib.parse import unquote_plus
 
 import pydantic
 import pydantic_core
 import typing_extensions
 from pydantic_core import ValidationError, from_json
 
+from covet._native import JSON_BOOL, JSON_FLOAT, JSON_INT, JSON_NONE, JSON_STR, json_flat
 from covet.background import BackgroundTasks
 from covet.exceptions import HTTPError, RequestValidationError, ResponseValidationError
 from covet.requests import Request
@@ -66,6 +68,7 @@ __all__ = [
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
     "model_input", "union_input", "add_model_errors", "received_json", "jsonl_reply", "scalar_table",
+    "json_flat", "flat_mask", "unquote_plus",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
@@ -137,6 +140,39 @@ def scalar_table(tp: Any) -> dict[str, Any] | None:
         except ValidationError:
             continue
     return table or None
+
+
+_FLAT_BITS: Final[dict[Any, int]] = {str: JSON_STR, int: JSON_INT, float: JSON_FLOAT, bool: JSON_BOOL,
+                                     type(None): JSON_NONE, None: JSON_NONE}
+_FLAT_ANY: Final = JSON_STR | JSON_INT | JSON_FLOAT | JSON_BOOL | JSON_NONE
+
+
+def flat_mask(tp: Any) -> int:
+    """The value types ``json_flat`` may write for a result declared ``tp``: a dict of str keys whose values are
+    scalars (``dict[str, int]``, ``dict[str, str | None]``) or anything (``dict[str, object]``); 0 for any other
+    type.
+
+    A value of exactly one of those types reads the same validated and serialized by pydantic-core (its smart
+    union picks the exact type); anything else (an int declared float, a bool declared int, an Enum) makes
+    ``json_flat`` decline, and the result takes pydantic-core's path.
+    """
+    if tp is dict:
+        return _FLAT_ANY
+    if typing.get_origin(tp) is not dict:
+        return 0
+    key, value = typing.get_args(tp)
+    if key is not str:
+        return 0
+    if value is Any or value is object:
+        return _FLAT_ANY
+    members = typing.get_args(value) if typing.get_origin(value) in (typing.Union, types.UnionType) else (value,)
+    mask = 0
+    for member in members:
+        bit = _FLAT_BITS.get(member, 0) if isinstance(member, type) or member is None else 0
+        if not bit:
+            return 0
+        mask |= bit
+    return mask
 
 
 def json_validator(tp: Any) -> Callable[[bytes], Any]:
