@@ -425,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_build.add_argument("app", help="MODULE:ATTR of the covet.Covet application")
     p_build.add_argument("--out", default=".covet/build", help="build directory")
     p_build.add_argument("--annotate", action="store_true", help="write mypyc's HTML report of slow operations")
+    p_build.add_argument("--quiet", "-q", action="store_true", help="no progress lines, only notes and the summary")
     p_build.add_argument("--strict", action="store_true",
                          help="refuse unannotated handlers and functions (mypy --strict), instead of compiling them "
                               "as Any")

@@ -28,7 +28,8 @@ __all__ = ["Manifest", "SCHEMA", "MANIFEST_NAME", "DEFAULT_BUILD_DIR", "file_has
 #    The manifest says of each route whether its handler is compiled ("handler_compiled") or runs interpreted behind
 #    compiled glue.
 # 5: RouteRow.grpc_types, a typed gRPC method's request and reply annotations (a compiled handler has none).
-SCHEMA: Final = 5
+# 6: the manifest's build_key, what a rebuild compares to know it has nothing to do.
+SCHEMA: Final = 6
 # A typed gRPC method's route (covet.grpc) in the glue and its ROUTES rows: its glue is handed the call's message (or
 # message stream) where a body would be, and returns what the handler returns, unencoded.
 GRPC_METHOD: Final = "GRPC"
@@ -90,6 +91,9 @@ class Manifest:
     routes: list[dict[str, Any]]  # method, path, handler, compiled
     not_compiled: list[dict[str, str]]  # module, reason, fix
     root: str
+    # A digest of everything the build read (sources, tools, options, CovetPy's own code): the same key, and the
+    # build's files in place, mean a rebuild would write the same build.
+    build_key: str = ""
     schema: int = SCHEMA
 
     def save(self, build_dir: Path) -> Path:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import hashlib
+import importlib.machinery
 import importlib.util
 import inspect
 import os
@@ -22,6 +24,7 @@ import sys
 import time
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +36,16 @@ from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck, write_config
 from covet.exceptions import RouteDefinitionError
 from covet.loader import load_app
-from covet.manifest import GLUE_MODULE, GRPC_METHOD, OPENAPI_NAME, PRELOAD_MODULE, Manifest, file_hash, python_tag
+from covet.manifest import (
+    GLUE_MODULE,
+    GRPC_METHOD,
+    OPENAPI_NAME,
+    PRELOAD_MODULE,
+    Manifest,
+    SchemaMismatch,
+    file_hash,
+    python_tag,
+)
 from covet.params import Depends, Param
 from covet.runtime.compiled import grpc_method_modules
 from covet.runtime.pathtrie import parse_template
@@ -60,6 +72,9 @@ class BuildResult:
     interpreted_handlers: int = 0  # of those, the routes whose handler's module runs interpreted
     compiled_grpc: int = 0  # gRPC methods whose service's module is compiled
     notes: list[str] = dataclasses.field(default_factory=list)  # what the build did that its user should know
+    # Seconds per stage: plan, type check, generate (mypyc), C compile, link.
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    up_to_date: bool = False  # nothing changed since the build in out_dir: it was kept as it is
 
     @property
     def ok(self) -> bool:
@@ -123,23 +138,36 @@ def _let_mypy_find_covet() -> None:
 
 
 def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: bool = False,
-          strict: bool = False) -> BuildResult:
+          strict: bool = False, progress: Callable[[str], None] | None = None) -> BuildResult:
     """Build ``target`` (MODULE:ATTR) into ``out_dir``.
 
     The project's modules are type-checked strictly but for what only demands annotations
     (``typecheck.UNTYPED_OK``): an unannotated handler compiles, and runs as ``Any``. ``strict`` demands
-    annotations everywhere, as ``mypy --strict`` does.
+    annotations everywhere, as ``mypy --strict`` does. ``progress`` is told each stage as it starts.
     """
     t0 = time.monotonic()
+    say = progress or (lambda _: None)
     root = (root or Path.cwd()).resolve()
     out_dir = out_dir.resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BuildResult(out_dir, [])
+    say(f"planning the routes of {target}")
     try:
         app = load_app(target)
         plans = app.plans
     except RouteDefinitionError as exc:
         result.diagnostics.append(Diagnostic("", 0, "error", str(exc)))
+        return result
+    # Nothing the build reads has changed since the build in out_dir: keep it, before mypy is even loaded.
+    key = build_key(target, root, out_dir, strict)
+    kept = None if annotate else _kept_build(out_dir, key)
+    if kept is not None:
+        rows = [r for r in kept.routes if r["method"] != GRPC_METHOD]
+        result.manifest, result.up_to_date, result.not_compiled = kept, True, kept.not_compiled
+        result.compiled_routes = len(rows)
+        result.interpreted_handlers = sum(not r.get("handler_compiled", True) for r in rows)
+        result.compiled_grpc = sum(module in kept.compiled_modules for module in grpc_method_modules(app))
+        result.seconds = result.stages["plan"] = time.monotonic() - t0
         return result
 
     # Which modules hold handlers, and which of them can be compiled. A module that cannot be compiled keeps
@@ -216,6 +244,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
     mypycache.warm(cache_dir, compiler_version())
     _let_mypy_find_covet()
     project = [] if strict else list(_project_module_names(root, out_dir))
+    result.stages = {"plan": time.monotonic() - t0, "type check": 0.0}
     # mypyc may reject a construct mypy accepts: that module then stays interpreted, and we go again.
     for _attempt in range(2 * len(module_files) + 1):
         routes = [r for r in routes if r.source.module not in glueless]
@@ -241,7 +270,10 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         for r in routes:
             routes_by_file.setdefault(str(r.source.path.resolve()), []).append(
                 (r.source.line, r.source.end_line, r.label))
+        say(f"type-checking {len(files)} modules with mypy")
+        checking = time.monotonic()
         result.diagnostics = typecheck(files, cache_dir, routes_by_file, glue_file, origins, config)
+        result.stages["type check"] += time.monotonic() - checking
         errors = [d for d in result.diagnostics if d.severity == "error"]
         if not strict:
             untyped = _untyped_code_errors(errors, root, module_files)
@@ -256,8 +288,13 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
         if errors:
             return result
         try:
-            compile_modules(files, root, out_dir, cache_dir,
-                            annotate=out_dir / "annotate.html" if annotate else None, config=config)
+            timings: dict[str, float] = {}
+            try:
+                compile_modules(files, root, out_dir, cache_dir, config=config, progress=say, timings=timings,
+                                annotate=out_dir / "annotate.html" if annotate else None)
+            finally:
+                for stage, seconds in timings.items():
+                    result.stages[stage] = result.stages.get(stage, 0.0) + seconds
             break
         except CompileError as exc:
             rejected = _rejections(exc.output, root, module_files, glue_file)
@@ -292,11 +329,42 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                  "compiled": True, "handler_compiled": r.source.module in module_files} for r in routes],
         not_compiled=result.not_compiled,
         root=str(root),
+        build_key=key,
     )
     result.manifest.save(out_dir)
     (out_dir / OPENAPI_NAME).write_bytes(app.openapi_json())
     result.seconds = time.monotonic() - t0
     return result
+
+
+def build_key(target: str, root: Path, out_dir: Path, strict: bool) -> str:
+    """A digest of what a build of ``target`` reads: the project's modules the application imported, the tools,
+    the options, and CovetPy's own source (the glue is written by it)."""
+    import covet
+
+    digest = hashlib.sha256()
+    parts: list[object] = [target, __version__, compiler_version(), python_tag(), strict]
+    parts += [(os.path.relpath(p, root), file_hash(p)) for p in _project_modules(root, out_dir)]
+    own = Path(covet.__file__).resolve().parent
+    parts += [(str(p.relative_to(own)), file_hash(p)) for p in sorted(own.rglob("*.py"))]
+    digest.update(repr(parts).encode())
+    return digest.hexdigest()
+
+
+def _kept_build(out_dir: Path, key: str) -> Manifest | None:
+    """The manifest of the build in ``out_dir`` when it was made from the same inputs (``key``) and its files are
+    all there; None when the build has to run."""
+    try:
+        manifest = Manifest.load(out_dir)
+    except (OSError, ValueError, TypeError, SchemaMismatch):
+        return None
+    if manifest.build_key != key or not (out_dir / OPENAPI_NAME).is_file():
+        return None
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for module in manifest.compiled_modules:
+        if not (out_dir / (module.replace(".", "/") + suffix)).is_file():
+            return None
+    return manifest
 
 
 def _grpc_modules(app: Any, root: Path) -> dict[str, Path]:

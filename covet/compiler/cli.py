@@ -46,8 +46,13 @@ def _print_text(result: BuildResult) -> None:
                 print(f"  {d.text()}", file=sys.stderr)
 
 
+def _progress(stage: str) -> None:
+    print(f"covet: {stage}...", file=sys.stderr, flush=True)
+
+
 def _build(args: argparse.Namespace) -> int:
-    result = build(args.app, Path(args.out), annotate=args.annotate, strict=args.strict)
+    result = build(args.app, Path(args.out), annotate=args.annotate, strict=args.strict,
+                   progress=None if args.quiet else _progress)
     _print_text(result)
     if not result.ok:
         errors = sum(1 for d in result.diagnostics if d.severity == "error")
@@ -57,8 +62,15 @@ def _build(args: argparse.Namespace) -> int:
     glue_only = (f" ({result.interpreted_handlers} of them compiled glue calling an interpreted handler)"
                  if result.interpreted_handlers else "")
     grpc = f" and {result.compiled_grpc} gRPC methods" if result.compiled_grpc else ""
+    left = len(result.not_compiled)
+    interpreted = f"; {left} module{'s' if left != 1 else ''} left interpreted (notes above)" if left else ""
+    if result.up_to_date:
+        print(f"covet: nothing changed since the build in {result.out_dir}: kept it ({result.compiled_routes} routes"
+              f"{glue_only}{grpc}{interpreted}) in {result.seconds:.1f}s", file=sys.stderr)
+        return 0
+    stages = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in result.stages.items())
     print(f"covet: built {result.compiled_routes} routes{glue_only}{grpc} into {result.out_dir} in "
-          f"{result.seconds:.1f}s", file=sys.stderr)
+          f"{result.seconds:.1f}s ({stages}){interpreted}", file=sys.stderr)
     if args.annotate:
         print(f"covet: mypyc's report of slow operations: {result.out_dir / 'annotate.html'}", file=sys.stderr)
     return 0

@@ -13,7 +13,8 @@ import io
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,13 @@ def _chdir(path: Path) -> Iterator[None]:
 
 
 def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Path, *, annotate: Path | None = None,
-                    jobs: int | None = None, config: Path | None = None) -> list[Path]:
-    """Compile ``files`` (one mypyc group) into extension modules under ``out_dir``."""
+                    jobs: int | None = None, config: Path | None = None,
+                    progress: Callable[[str], None] | None = None,
+                    timings: dict[str, float] | None = None) -> list[Path]:
+    """Compile ``files`` (one mypyc group) into extension modules under ``out_dir``. ``progress`` is told each
+    stage as it starts; ``timings`` gets the seconds of each: generate (mypyc: the C), C compile, link."""
+    say = progress or (lambda _: None)
+    spent = timings if timings is not None else {}
     from mypyc.build import mypycify
     from setuptools import Distribution
     from setuptools.command.build_ext import build_ext
@@ -73,12 +79,16 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
         os.environ.setdefault("CCACHE_NOHASHDIR", "1")
     # distutils logs every compiler command at INFO; the build prints its own summary.
     logging.disable(logging.INFO)
+    say(f"generating C with mypyc ({len(files)} modules)")
+    t0 = time.monotonic()
     with _chdir(root), contextlib.redirect_stdout(log), _restore_logging():
         try:
             exts = mypycify([*flags, *rel], opt_level="3", multi_file=True, target_dir=str(out_dir / "c"),
                             group_name="_covet_build_group")  # not a name a user module is likely to have
         except SystemExit as exc:
             raise CompileError("mypyc rejected the code", log.getvalue()) from exc
+        spent["generate"] = time.monotonic() - t0
+        compiling = [0.0]
 
         class ParallelBuildExt(build_ext):
             def build_extension(self, ext: Any) -> None:
@@ -86,11 +96,15 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
                 one = compiler.compile
 
                 def compile_all(sources: list[str], *args: Any, **kwargs: Any) -> list[str]:
-                    if len(sources) < 2:
-                        return list(one(sources, *args, **kwargs))
-                    with ThreadPoolExecutor(jobs) as pool:
-                        parts = list(pool.map(lambda s: one([s], *args, **kwargs), sources))
-                    return [obj for objs in parts for obj in objs]
+                    started = time.monotonic()
+                    try:
+                        if len(sources) < 2:
+                            return list(one(sources, *args, **kwargs))
+                        with ThreadPoolExecutor(jobs) as pool:
+                            parts = list(pool.map(lambda s: one([s], *args, **kwargs), sources))
+                        return [obj for objs in parts for obj in objs]
+                    finally:
+                        compiling[0] += time.monotonic() - started
 
                 compiler.compile = compile_all
                 try:
@@ -104,8 +118,14 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
         cmd.build_temp = str(out_dir / "obj")
         cmd.parallel = jobs
         cmd.ensure_finalized()
+        c_files = sum(1 for ext in exts for _ in ext.sources)
+        cached = ", ccache" if "ccache" in os.environ.get("CC", "") else ""
+        say(f"compiling and linking C ({c_files} files, {jobs} jobs{cached})")
+        t1 = time.monotonic()
         try:
             cmd.run()
         except Exception as exc:
             raise CompileError(f"C compilation failed: {exc}", log.getvalue()) from exc
+        spent["C compile"] = compiling[0]
+        spent["link"] = max(0.0, time.monotonic() - t1 - compiling[0])
     return sorted(out_dir.glob("*.so"))
