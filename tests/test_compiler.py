@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -357,7 +358,15 @@ def test_a_dependency_of_the_wrong_type_is_the_users_error_at_the_line(tmp_path:
 
 def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
     proj = project(tmp_path, ROOT / "examples" / "hello.py", "hello.py")
-    assert covet(proj, "build", "hello:app").returncode == 0
+    out = covet(proj, "build", "hello:app")
+    assert out.returncode == 0, out.stderr
+    # Progress by stage as each starts, then a summary with the time of each.
+    stages = ["planning the routes of hello:app...", "type-checking 2 modules with mypy...",
+              "generating C with mypyc (2 modules)...", "compiling and linking C ("]
+    at = [out.stderr.find(f"covet: {stage}") for stage in stages]
+    assert -1 not in at and at == sorted(at), out.stderr
+    assert re.search(r"covet: built \d+ routes into .* in [\d.]+s \(plan [\d.]+s, type check [\d.]+s, generate "
+                     r"[\d.]+s, C compile [\d.]+s, link [\d.]+s\)", out.stderr), out.stderr
     glue = proj / ".covet" / "build" / "covet_glue.py"
     glue_mtime = glue.stat().st_mtime_ns
     c_dir = proj / ".covet" / "build" / "c"
@@ -378,6 +387,12 @@ def test_incremental_rebuild_touches_only_what_changed(tmp_path: Path) -> None:
     assert "__native_hello.c" in rewritten, rewritten
     assert all(name.startswith("__native") for name in rewritten), rewritten
     assert len(after) - len(rewritten) >= 15, (sorted(after), rewritten)
+    # Nothing changed since: the build is kept as it is, decided before mypy runs.
+    after = c_files()
+    out = covet(proj, "build", "hello:app")
+    assert out.returncode == 0 and "nothing changed since the build" in out.stderr, out.stderr
+    assert "type-checking" not in out.stderr, out.stderr
+    assert c_files() == after
     srv = Server("hello:app", "asyncio", "--compiled", "require", cwd=proj)
     try:
         assert httpx.get(srv.url + "/").text == "Hello again!"
@@ -429,9 +444,10 @@ def test_explain_prints_the_glue(built_hello: Path) -> None:
     out = covet(built_hello, "explain", "GET /users/{user_id}")
     assert out.returncode == 0, out.stderr
     assert "[GET /users/{user_id} -> hello.py:get_user]" in out.stdout
-    assert "def glue_" in out.stdout and "parse_query(_q)" in out.stdout
+    # Compiled, the glue splits the query string itself; interpreted, it calls the compiled parse_query.
+    assert "def glue_" in out.stdout and "_q.split('&')" in out.stdout
     out = covet(ROOT, "explain", "GET /users/{user_id}", "--app", "examples.hello:app")
-    assert out.returncode == 0 and "def glue_get_user" in out.stdout
+    assert out.returncode == 0 and "def glue_get_user" in out.stdout and "parse_query(_q)" in out.stdout
 
 
 def test_glue_golden(built_hello: Path) -> None:

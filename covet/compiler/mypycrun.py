@@ -83,12 +83,15 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
     t0 = time.monotonic()
     with _chdir(root), contextlib.redirect_stdout(log), _restore_logging():
         try:
+            # One group, named (not a name a user module is likely to have). Given as a list, which mypyc calls
+            # separate compilation: only then does it run mypy incrementally, from the cache the type check left,
+            # instead of analysing every module again (the standard library and pydantic: 4.7 s a build).
             exts = mypycify([*flags, *rel], opt_level="3", multi_file=True, target_dir=str(out_dir / "c"),
-                            group_name="_covet_build_group")  # not a name a user module is likely to have
+                            separate=[(rel, "_covet_build_group")])
         except SystemExit as exc:
             raise CompileError("mypyc rejected the code", log.getvalue()) from exc
         spent["generate"] = time.monotonic() - t0
-        compiling = [0.0]
+        compiling: list[tuple[float, float]] = []  # (start, end) of each extension's C compilation
 
         class ParallelBuildExt(build_ext):
             def build_extension(self, ext: Any) -> None:
@@ -104,7 +107,7 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
                             parts = list(pool.map(lambda s: one([s], *args, **kwargs), sources))
                         return [obj for objs in parts for obj in objs]
                     finally:
-                        compiling[0] += time.monotonic() - started
+                        compiling.append((started, time.monotonic()))
 
                 compiler.compile = compile_all
                 try:
@@ -126,6 +129,11 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
             cmd.run()
         except Exception as exc:
             raise CompileError(f"C compilation failed: {exc}", log.getvalue()) from exc
-        spent["C compile"] = compiling[0]
-        spent["link"] = max(0.0, time.monotonic() - t1 - compiling[0])
+        # Extensions compile in parallel: the stage's time is how long any of them was compiling.
+        busy, reach = 0.0, t1
+        for start, end in sorted(compiling):
+            busy += max(0.0, end - max(start, reach))
+            reach = max(reach, end)
+        spent["C compile"] = busy
+        spent["link"] = max(0.0, time.monotonic() - t1 - busy)
     return sorted(out_dir.glob("*.so"))
