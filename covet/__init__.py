@@ -25,6 +25,7 @@ from covet.headers import MutableHeaders
 from covet.middleware import AnyResponse, CallNext, Middleware
 from covet.param_functions import Depends, Security
 from covet.params import Body, Cookie, File, Form, Header, Path, Query
+from covet.projectroot import project_root
 from covet.requests import Headers, QueryParams, Request
 from covet.responses import (
     FileResponse,
@@ -93,5 +94,6 @@ __all__ = [
     "Security",
     "BackgroundTasks",
     "status",
+    "project_root",
     "__version__",
 ]

@@ -61,9 +61,82 @@ static int put_string(Buf *b, PyObject *s) {
     return 1;
 }
 
+/* Writes x in decimal; returns its length (at most 20). */
+static size_t format_int(char *out, long long x) {
+    char digits[24];
+    size_t n = 0;
+    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    size_t len = 0;
+    if (x < 0) {
+        out[len++] = '-';
+    }
+    while (n > 0) {
+        out[len++] = digits[--n];
+    }
+    return len;
+}
+
+/* Writes x as repr() does (and so pydantic-core: serde_json's shortest digits agree with repr's where repr writes no
+ * exponent) when x has at most 8 decimals and repr would write it in fixed notation; returns its length, or 0 to
+ * decline (the caller then takes pydantic-core's path).
+ *
+ * The shortest decimal that reads back as x has the fewest decimals of all that do; with k decimals the only
+ * candidate is round(x * 10^k) / 10^k, whose division is exact-then-rounded (IEEE) for numerators below 2^53, so
+ * comparing it with x tests the candidate exactly; below 2^50 it is the only k-decimal one that does. */
+static size_t format_float(char *out, double x) {
+    static const double tens[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    double mag = fabs(x);
+    if (x == 0.0) {
+        memcpy(out, signbit(x) ? "-0.0" : "0.0", signbit(x) ? 4 : 3);
+        return signbit(x) ? 4 : 3;
+    }
+    if (!(mag >= 1e-4 && mag < 1e15)) {
+        return 0; /* repr's exponent notation (from 1e16; below 1e-4), or too many digits for this */
+    }
+    for (size_t k = 0; k < sizeof tens / sizeof tens[0]; k++) {
+        double scaled = mag * tens[k];
+        if (scaled >= 1125899906842624.0) {
+            return 0; /* past 2^50 two k-decimal numbers could read back as x: leave the choice to repr's rules */
+        }
+        long long n = llround(scaled);
+        if ((double)n / tens[k] != mag) {
+            continue;
+        }
+        char digits[24];
+        size_t nd = format_int(digits, n);
+        size_t len = 0;
+        if (x < 0) {
+            out[len++] = '-';
+        }
+        if (nd <= k) { /* 0.00ddd */
+            out[len++] = '0';
+            out[len++] = '.';
+            for (size_t z = nd; z < k; z++) {
+                out[len++] = '0';
+            }
+            memcpy(out + len, digits, nd);
+            return len + nd;
+        }
+        memcpy(out + len, digits, nd - k);
+        len += nd - k;
+        out[len++] = '.';
+        if (k == 0) {
+            out[len++] = '0';
+            return len;
+        }
+        memcpy(out + len, digits + nd - k, k);
+        return len + k;
+    }
+    return 0;
+}
+
 /* 1 written, 0 declined, -1 out of memory. */
 static int put_value(Buf *b, PyObject *v, long mask) {
-    char num[32];
+    char num[40];
     if (PyUnicode_CheckExact(v)) {
         return (mask & COVET_JSON_STR) ? put_string(b, v) : 0;
     }
@@ -85,29 +158,70 @@ static int put_value(Buf *b, PyObject *v, long mask) {
         if (overflow != 0) {
             return 0;
         }
-        int n = snprintf(num, sizeof num, "%lld", x);
-        return buf_put(b, num, (size_t)n) < 0 ? -1 : 1;
+        return buf_put(b, num, format_int(num, x)) < 0 ? -1 : 1;
     }
     if (PyFloat_CheckExact(v)) {
         if (!(mask & COVET_JSON_FLOAT)) {
             return 0;
         }
-        double x = PyFloat_AS_DOUBLE(v);
-        if (!isfinite(x)) {
-            return 0;
-        }
-        /* repr's shortest round-trip digits are serde_json's too, but not its exponent form (1e-07 vs 1e-7). */
-        char *text = PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
-        if (text == NULL) {
-            return -1;
-        }
-        size_t n = strlen(text);
-        int ok = memchr(text, 'e', n) == NULL;
-        int rc = ok ? (buf_put(b, text, n) < 0 ? -1 : 1) : 0;
-        PyMem_Free(text);
-        return rc;
+        size_t n = format_float(num, PyFloat_AS_DOUBLE(v));
+        return n == 0 ? 0 : buf_put(b, num, n) < 0 ? -1 : 1;
     }
     return 0;
+}
+
+/* The fields of one record, exactly of class cls: "{" key ":" value, ... "}"; 1, 0 or -1 as put_value. */
+static int put_record(Buf *b, PyObject *obj, PyObject *names, PyObject *masks) {
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    if (buf_put(b, "{", 1) < 0) {
+        return -1;
+    }
+    /* Fields are read from the instance's __dict__ where it has one (a model's, a plain dataclass's: where
+     * pydantic-core reads them too, and no descriptor of the class shadows them: gluekit.record_fields checks),
+     * else by getattr (a slotted or mypyc-compiled class). */
+    PyObject *dict = Py_TYPE(obj)->tp_dictoffset != 0 ? PyObject_GenericGetDict(obj, NULL) : NULL;
+    if (dict == NULL) {
+        PyErr_Clear();
+    }
+    int rc = 1;
+    for (Py_ssize_t i = 0; rc == 1 && i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if ((i > 0 && buf_put(b, ",", 1) < 0) || (rc = put_string(b, name)) != 1 || buf_put(b, ":", 1) < 0) {
+            rc = rc == 0 ? 0 : -1;
+            break;
+        }
+        PyObject *value = dict != NULL ? Py_XNewRef(PyDict_GetItemWithError(dict, name)) : NULL;
+        if (value == NULL) {
+            /* (getattr may run the class's own code; the caller holds what is being written.) */
+            value = PyErr_Occurred() ? NULL : PyObject_GetAttr(obj, name);
+            if (value == NULL) {
+                PyErr_Clear();
+                rc = 0;
+                break;
+            }
+        }
+        rc = put_value(b, value, PyLong_AsLong(PyTuple_GET_ITEM(masks, i)));
+        Py_DECREF(value);
+    }
+    Py_XDECREF(dict);
+    if (rc != 1) {
+        return rc;
+    }
+    return buf_put(b, "}", 1) < 0 ? -1 : 1;
+}
+
+/* The result of a writer (rc: 1 written, 0 declined, -1 out of memory), the buffer freed. */
+static PyObject *finish(Buf *b, int rc) {
+    PyObject *out = NULL;
+    if (rc == 1) {
+        out = PyBytes_FromStringAndSize(b->data, (Py_ssize_t)b->len);
+    } else if (rc == 0) {
+        out = Py_NewRef(Py_None);
+    } else {
+        PyErr_NoMemory();
+    }
+    PyMem_Free(b->data);
+    return out;
 }
 
 PyObject *covet_json_flat(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -152,14 +266,57 @@ PyObject *covet_json_flat(PyObject *self, PyObject *const *args, Py_ssize_t narg
     if (rc == 1) {
         rc = buf_put(&b, "}", 1) < 0 ? -1 : 1;
     }
-    PyObject *out = NULL;
-    if (rc == 1) {
-        out = PyBytes_FromStringAndSize(b.data, (Py_ssize_t)b.len);
-    } else if (rc == 0) {
-        out = Py_NewRef(Py_None);
-    } else {
-        PyErr_NoMemory();
+    return finish(&b, rc);
+}
+
+const char covet_json_records_doc[] =
+    "json_records(value, cls, names, masks) -> bytes | None: an instance of exactly cls, or a list of them, as "
+    "pydantic-core's to_json writes its fields names (str) when each holds a value of its mask's types; None else.";
+
+PyObject *covet_json_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 4 || !PyType_Check(args[1]) || !PyTuple_CheckExact(args[2]) || !PyTuple_CheckExact(args[3]) ||
+        PyTuple_GET_SIZE(args[2]) != PyTuple_GET_SIZE(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "json_records(value, cls, names, masks): names and masks tuples alike");
+        return NULL;
     }
-    PyMem_Free(b.data);
-    return out;
+    PyObject *value = args[0];
+    PyTypeObject *cls = (PyTypeObject *)args[1];
+    PyObject *names = args[2];
+    PyObject *masks = args[3];
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(names); i++) {
+        if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(names, i)) || !PyLong_CheckExact(PyTuple_GET_ITEM(masks, i))) {
+            PyErr_SetString(PyExc_TypeError, "json_records: names are str, masks int");
+            return NULL;
+        }
+    }
+    Buf b = {NULL, 0, 0};
+    int rc;
+    if (Py_TYPE(value) == cls) {
+        rc = put_record(&b, value, names, masks);
+    } else if (PyList_CheckExact(value)) {
+        rc = buf_put(&b, "[", 1) < 0 ? -1 : 1;
+        /* The list is read by index each time: a getattr cannot run the application's code, but stays safe if it
+         * did (a shorter list ends the loop; each item is held while it is written). */
+        for (Py_ssize_t i = 0; rc == 1 && i < PyList_GET_SIZE(value); i++) {
+            PyObject *item = PyList_GET_ITEM(value, i);
+            if (Py_TYPE(item) != cls) {
+                rc = 0;
+                break;
+            }
+            if (i > 0 && buf_put(&b, ",", 1) < 0) {
+                rc = -1;
+                break;
+            }
+            Py_INCREF(item);
+            rc = put_record(&b, item, names, masks);
+            Py_DECREF(item);
+        }
+        if (rc == 1) {
+            rc = buf_put(&b, "]", 1) < 0 ? -1 : 1;
+        }
+    } else {
+        rc = 0;
+    }
+    return finish(&b, rc);
 }

@@ -30,4 +30,10 @@ PyObject *covet_json_flat(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 extern const char covet_json_flat_doc[];
 
+/* json_records(value, cls, names, masks) -> bytes | None: an instance of exactly cls (a dataclass, a model), or a
+ * list of them, written as an object of the fields names, field i holding a value of masks[i]'s types. */
+PyObject *covet_json_records(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+
+extern const char covet_json_records_doc[];
+
 #endif

@@ -367,6 +367,7 @@ static PyMethodDef module_methods[] = {
     {"ws_frame", (PyCFunction)(void (*)(void))covet_ws_frame, METH_VARARGS | METH_KEYWORDS, covet_ws_frame_doc},
     {"utf8_valid", covet_utf8_valid, METH_O, covet_utf8_valid_doc},
     {"json_flat", (PyCFunction)(void (*)(void))covet_json_flat, METH_FASTCALL, covet_json_flat_doc},
+    {"json_records", (PyCFunction)(void (*)(void))covet_json_records, METH_FASTCALL, covet_json_records_doc},
 #ifdef __linux__
     {"uring_probe", covet_uring_probe_py, METH_NOARGS,
      "uring_probe() -> (mode, setup_errno, features, missing_ops, buf_ring_errno): what io_uring offers here."},

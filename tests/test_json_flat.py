@@ -1,16 +1,19 @@
-"""covet._native.json_flat against pydantic-core's to_json, whose bytes it must write or decline to write."""
+"""covet._native.json_flat and json_records against pydantic-core, whose bytes they must write or decline to write."""
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import random
 import typing
+from typing import Any
 
+import pydantic
 import pydantic_core
 import pytest
 
-from covet._native import JSON_BOOL, JSON_FLOAT, JSON_INT, JSON_NONE, JSON_STR, json_flat
-from covet.runtime.gluekit import flat_mask
+from covet._native import JSON_BOOL, JSON_FLOAT, JSON_INT, JSON_NONE, JSON_STR, json_flat, json_records
+from covet.runtime.gluekit import flat_mask, record_fields, serializer
 
 ALL = JSON_STR | JSON_INT | JSON_FLOAT | JSON_BOOL | JSON_NONE
 
@@ -37,6 +40,16 @@ def _value(rng: random.Random) -> object:
     if kind == 5:
         return _text(rng) + "\ud800"  # a lone surrogate: not UTF-8, declined
     return rng.choice([[1], {"a": 1}, b"x", (1,)])
+
+
+def _of(rng: random.Random, mask: int) -> object:
+    """A value of one of ``mask``'s types (mostly: the float may be one json_flat declines)."""
+    while True:
+        value = _value(rng)
+        kinds = {str: JSON_STR, int: JSON_INT, float: JSON_FLOAT, bool: JSON_BOOL, type(None): JSON_NONE}
+        kind = kinds.get(type(value))
+        if kind and kind & mask:
+            return value
 
 
 def test_writes_what_pydantic_core_writes_or_declines() -> None:
@@ -87,3 +100,100 @@ def test_a_large_dict_and_long_strings() -> None:
 ])
 def test_which_declared_types_are_written_flat(tp: object, mask: int) -> None:
     assert flat_mask(tp) == mask
+
+
+# json_records: dataclasses and models of scalar fields, and lists of them.
+
+@dataclasses.dataclass
+class Sale:
+    region: str
+    units: int
+    revenue: float
+    note: str | None = None
+    done: bool = False
+
+
+class Order(pydantic.BaseModel):
+    id: int
+    customer: str
+    total: float | None = None
+    express: bool = False
+
+
+class Aliased(pydantic.BaseModel):
+    id: int = pydantic.Field(alias="ID")
+
+
+class Computed(pydantic.BaseModel):
+    id: int
+
+    @pydantic.computed_field  # type: ignore[prop-decorator]
+    @property
+    def twice(self) -> int:
+        return 2 * self.id
+
+
+class Extra(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow")
+    id: int
+
+
+class Nested(pydantic.BaseModel):
+    ids: list[int]
+
+
+@dataclasses.dataclass
+class Shadowed:
+    id: int
+
+    def __post_init__(self) -> None:
+        self.__dict__["id"] = -1  # what a property named like the field would hide
+
+
+@pytest.mark.parametrize("tp", [Sale, Order, list[Sale], list[Order]])
+def test_records_are_written_as_the_serializer_writes_them_or_declined(tp: Any) -> None:
+    rng = random.Random(19)
+    fields = record_fields(tp)
+    assert fields is not None
+    cls, many, names, masks = fields
+    ser = serializer(tp)
+    written = 0
+    for _ in range(3000):
+        values = [_value(rng) if rng.random() < 0.05 else _of(rng, mask) for mask in masks]
+        try:
+            model = issubclass(cls, pydantic.BaseModel)
+            one = cls.model_construct(**dict(zip(names, values, strict=True))) if model else cls(*values)
+        except TypeError:
+            continue
+        value: Any = [one, one] if many else one
+        out = json_records(value, cls, names, masks)
+        if out is None:
+            continue
+        written += 1
+        assert out == ser(value), values
+    assert written > 150
+
+
+def test_records_decline_other_classes_and_are_not_offered_for_what_they_cannot_write() -> None:
+    class Sub(Sale):
+        pass
+
+    fields = record_fields(Sale)
+    assert fields is not None
+    _, _, names, masks = fields
+    assert json_records(Sub("n", 1, 1.5), Sale, names, masks) is None  # exactly the class: its fields only
+    assert json_records([Sale("n", 1, 1.5), "x"], Sale, names, masks) is None
+    assert json_records(Sale("n", True, 1.5), Sale, names, masks) is None  # a bool where an int is declared
+    assert json_records([], Sale, names, masks) == b"[]"
+    for tp in (Aliased, Computed, Extra, Nested, list[Nested], dict[str, Sale], int):
+        assert record_fields(tp) is None, tp
+    with pytest.raises(TypeError):
+        json_records(Sale("n", 1, 1.5), Sale, names, masks[:-1])
+
+
+def test_native_mask_bits_are_the_python_contract() -> None:
+    from covet import _native
+    from covet.runtime import gluekit
+
+    for name in ("JSON_STR", "JSON_INT", "JSON_FLOAT", "JSON_BOOL", "JSON_NONE"):
+        assert getattr(_native, name) == getattr(gluekit, name), name

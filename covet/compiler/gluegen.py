@@ -140,6 +140,12 @@ class SourceBinder(Binder):
         self.lines.append(f"{name}: Final = {maker}({self._annotation(p)})")
         return name
 
+    def class_ref(self, cls: type) -> str | None:
+        try:
+            return self._type(cls)
+        except SourceError:
+            return None  # defined where the glue cannot import it: its results take pydantic-core's path
+
     def scalar_table(self, p: ParamSpec) -> str | None:
         if gluekit.scalar_table(p.annotation) is None:
             return None

@@ -209,6 +209,10 @@ class Binder:
         """(validator into a dict of fields, the class, its positional fields) for a dataclass body, or None."""
         return None
 
+    def class_ref(self, cls: type) -> str | None:
+        """An expression for class ``cls`` in the glue; None when the glue cannot name it."""
+        return None
+
     def scalar_table(self, p: ParamSpec) -> str | None:
         """Name of ``p``'s table of raw strings to values (``gluekit.scalar_table``), looked up before its validator
         is called; None to call the validator on every value. Only a build uses one: compiled, the lookup is a
@@ -282,6 +286,10 @@ class ObjectBinder(Binder):
     def result_class(self) -> str:
         self.ns["_RT"] = self.spec.return_annotation
         return "_RT"
+
+    def class_ref(self, cls: type) -> str | None:
+        self.ns["_RK"] = cls
+        return "_RK"
 
 
 def optional_model(p: ParamSpec) -> bool:
@@ -856,7 +864,17 @@ def glue_source(
         if ser is None:
             last = f"encode_any(_r, {status})"
         else:
-            mask = 0 if spec.result.serialize_options() else gluekit.flat_mask(spec.return_annotation)
+            plain = not spec.result.serialize_options()
+            record = gluekit.record_fields(spec.return_annotation) if plain else None
+            cls_name = binder.class_ref(record[0]) if record is not None else None
+            if record is not None and cls_name is not None:
+                # Dataclasses or models of scalar fields (or a list of them): written in C too, when every field holds
+                # a value of exactly its type (covet._native.json_records); else pydantic-core's path below.
+                _, many, fields, masks = record
+                test = "type(_r) is list" if many else f"type(_r) is {cls_name}"
+                cases.append((f"{test} and (_j := json_records(_r, {cls_name}, {fields!r}, {masks!r})) is not None",
+                              f"({status}, H_JSON, _j)"))
+            mask = gluekit.flat_mask(spec.return_annotation) if plain else 0
             if mask:
                 # A flat dict of scalars: written in C (covet._native.json_flat), the same bytes as validating and
                 # serializing it; anything else it declines takes the lines below.

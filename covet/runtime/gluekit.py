@@ -12,6 +12,7 @@ import contextvars
 import dataclasses
 import enum
 import functools
+import inspect
 import operator
 import sys
 import types
@@ -26,7 +27,6 @@ import pydantic_core
 import typing_extensions
 from pydantic_core import ValidationError, from_json
 
-from covet._native import JSON_BOOL, JSON_FLOAT, JSON_INT, JSON_NONE, JSON_STR, json_flat
 from covet.background import BackgroundTasks
 from covet.exceptions import HTTPError, RequestValidationError, ResponseValidationError
 from covet.requests import Request
@@ -68,7 +68,8 @@ __all__ = [
     "handled_error", "handled_error_async", "HTTPError", "RequestValidationError", "read_form", "RequestBody",
     "temporal_response", "merge_response", "file_bytes", "class_reply", "json_class_reply", "JSONResponse",
     "model_input", "union_input", "add_model_errors", "received_json", "jsonl_reply", "scalar_table",
-    "json_flat", "flat_mask", "unquote_plus",
+    "json_flat", "json_records",  # noqa: F822 (the native writers, bound when asked for: see __getattr__)
+    "unquote_plus",
 ]
 
 RESPONSES: Final = (Response, StreamingResponse)
@@ -142,6 +143,25 @@ def scalar_table(tp: Any) -> dict[str, Any] | None:
     return table or None
 
 
+# The value types covet._native's json_flat and json_records write (their mask argument): the native module's
+# JSON_* constants, which tests/test_json_flat.py holds equal to these.
+JSON_STR: Final = 1
+JSON_INT: Final = 2
+JSON_FLOAT: Final = 4
+JSON_BOOL: Final = 8
+JSON_NONE: Final = 16
+
+
+def __getattr__(name: str) -> Any:
+    # The native writers are bound when a glue is (serving), not when covet is imported: a process that imports
+    # covet without the native extension's runtime (native/tests/asan_server.sh's) must be able to.
+    if name in ("json_flat", "json_records"):
+        from covet import _native
+
+        return getattr(_native, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _FLAT_BITS: Final[dict[Any, int]] = {str: JSON_STR, int: JSON_INT, float: JSON_FLOAT, bool: JSON_BOOL,
                                      type(None): JSON_NONE, None: JSON_NONE}
 _FLAT_ANY: Final = JSON_STR | JSON_INT | JSON_FLOAT | JSON_BOOL | JSON_NONE
@@ -173,6 +193,72 @@ def flat_mask(tp: Any) -> int:
             return 0
         mask |= bit
     return mask
+
+
+def record_fields(tp: Any) -> tuple[type, bool, tuple[str, ...], tuple[int, ...]] | None:
+    """(class, a list of them, field names, field masks) when a result declared ``tp`` (a dataclass or pydantic
+    model, or a list of one) is written by ``json_records``: every field a scalar (perhaps ``| None``) serialized
+    as itself under its own name, and the class adding nothing to its JSON (no alias, computed field, custom
+    serializer or extra fields); None for any other type."""
+    many = typing.get_origin(tp) is list
+    found = typing.get_args(tp)[0] if many else tp
+    if not isinstance(found, type):
+        return None
+    cls: type = found
+    try:
+        schema = pydantic.TypeAdapter(_for_pydantic(cls)).core_schema
+    except Exception:
+        return None
+    while schema.get("type") == "definitions":
+        schema = schema["schema"]
+    if schema.get("type") not in ("model", "dataclass") or schema.get("serialization") or schema.get("cls") is not cls:
+        return None
+    inner = schema["schema"]
+    if inner.get("type") not in ("model-fields", "dataclass-args") or inner.get("computed_fields"):
+        return None
+    if inner.get("extras_schema") is not None or schema.get("config", {}).get("extra_fields_behavior") == "allow":
+        return None
+    fields = inner["fields"]
+    items = fields.items() if isinstance(fields, dict) else [(f["name"], f) for f in fields]
+    names: list[str] = []
+    masks: list[int] = []
+    for name, field in items:
+        if field.get("serialization_alias") or field.get("serialization_exclude") or field.get("init_only"):
+            return None
+        mask = _scalar_schema_mask(field["schema"])
+        if not mask:
+            return None
+        names.append(name)
+        masks.append(mask)
+    if cls.__dictoffset__ and any(_data_descriptor(cls, name) for name in names):
+        return None  # json_records reads an instance's __dict__: a property of the same name would be bypassed
+    return cls, many, tuple(names), tuple(masks)
+
+
+def _data_descriptor(cls: type, name: str) -> bool:
+    found = inspect.getattr_static(cls, name, None)
+    return hasattr(type(found), "__set__") or hasattr(type(found), "__delete__")
+
+
+# What a scalar's core schema may hold besides its type: constraints are checked when validating, never written.
+_PLAIN_KEYS: Final = frozenset({"type", "strict", "metadata", "ref", "min_length", "max_length", "pattern", "gt", "ge",
+                                "lt", "le", "multiple_of", "allow_inf_nan", "strip_whitespace", "to_lower",
+                                "to_upper"})
+_SCHEMA_BITS: Final = {"str": JSON_STR, "int": JSON_INT, "float": JSON_FLOAT, "bool": JSON_BOOL, "none": JSON_NONE}
+
+
+def _scalar_schema_mask(schema: Any) -> int:
+    """The json_flat mask of a field's core schema when it is a plain scalar (its default aside), else 0."""
+    if schema.get("type") == "default":
+        schema = schema["schema"]
+    if schema.get("serialization"):
+        return 0
+    if schema.get("type") == "nullable":
+        inner = _scalar_schema_mask(schema["schema"])
+        return inner | JSON_NONE if inner else 0
+    if set(schema) - _PLAIN_KEYS:
+        return 0  # something that may change how it is written: pydantic-core's path
+    return _SCHEMA_BITS.get(schema.get("type", ""), 0)
 
 
 def json_validator(tp: Any) -> Callable[[bytes], Any]:
