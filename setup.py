@@ -74,7 +74,7 @@ setup(
         Extension(
             "covet._native",
             sources=["native/h1_parser.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c",
-                     "native/jsonflat.c", "native/jsonescape.c",
+                     "native/jsonflat.c", "native/jsontext.c",
                      "native/accesslog.c", "native/metrics.c", "native/ws_frame.c", "native/ws_binding.c",
                      "native/module.c",
                      *(["native/uring_probe.c", "native/uring_ring.c", "native/uring_engine.c", "native/uring_conns.c",

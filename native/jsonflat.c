@@ -1,6 +1,5 @@
 #include "jsonflat.h"
 
-#include <math.h>
 #include <string.h>
 
 const char covet_json_flat_doc[] =
@@ -61,79 +60,6 @@ static int put_string(Buf *b, PyObject *s) {
     return 1;
 }
 
-/* Writes x in decimal; returns its length (at most 20). */
-static size_t format_int(char *out, long long x) {
-    char digits[24];
-    size_t n = 0;
-    unsigned long long u = x < 0 ? 0ULL - (unsigned long long)x : (unsigned long long)x;
-    do {
-        digits[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    size_t len = 0;
-    if (x < 0) {
-        out[len++] = '-';
-    }
-    while (n > 0) {
-        out[len++] = digits[--n];
-    }
-    return len;
-}
-
-/* Writes x as repr() does (and so pydantic-core: serde_json's shortest digits agree with repr's where repr writes no
- * exponent) when x has at most 8 decimals and repr would write it in fixed notation; returns its length, or 0 to
- * decline (the caller then takes pydantic-core's path).
- *
- * The shortest decimal that reads back as x has the fewest decimals of all that do; with k decimals the only
- * candidate is round(x * 10^k) / 10^k, whose division is exact-then-rounded (IEEE) for numerators below 2^53, so
- * comparing it with x tests the candidate exactly; below 2^50 it is the only k-decimal one that does. */
-static size_t format_float(char *out, double x) {
-    static const double tens[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
-    double mag = fabs(x);
-    if (x == 0.0) {
-        memcpy(out, signbit(x) ? "-0.0" : "0.0", signbit(x) ? 4 : 3);
-        return signbit(x) ? 4 : 3;
-    }
-    if (!(mag >= 1e-4 && mag < 1e15)) {
-        return 0; /* repr's exponent notation (from 1e16; below 1e-4), or too many digits for this */
-    }
-    for (size_t k = 0; k < sizeof tens / sizeof tens[0]; k++) {
-        double scaled = mag * tens[k];
-        if (scaled >= 1125899906842624.0) {
-            return 0; /* past 2^50 two k-decimal numbers could read back as x: leave the choice to repr's rules */
-        }
-        long long n = llround(scaled);
-        if ((double)n / tens[k] != mag) {
-            continue;
-        }
-        char digits[24];
-        size_t nd = format_int(digits, n);
-        size_t len = 0;
-        if (x < 0) {
-            out[len++] = '-';
-        }
-        if (nd <= k) { /* 0.00ddd */
-            out[len++] = '0';
-            out[len++] = '.';
-            for (size_t z = nd; z < k; z++) {
-                out[len++] = '0';
-            }
-            memcpy(out + len, digits, nd);
-            return len + nd;
-        }
-        memcpy(out + len, digits, nd - k);
-        len += nd - k;
-        out[len++] = '.';
-        if (k == 0) {
-            out[len++] = '0';
-            return len;
-        }
-        memcpy(out + len, digits + nd - k, k);
-        return len + k;
-    }
-    return 0;
-}
-
 /* 1 written, 0 declined, -1 out of memory. */
 static int put_value(Buf *b, PyObject *v, long mask) {
     char num[40];
@@ -158,13 +84,13 @@ static int put_value(Buf *b, PyObject *v, long mask) {
         if (overflow != 0) {
             return 0;
         }
-        return buf_put(b, num, format_int(num, x)) < 0 ? -1 : 1;
+        return buf_put(b, num, covet_json_int(num, x)) < 0 ? -1 : 1;
     }
     if (PyFloat_CheckExact(v)) {
         if (!(mask & COVET_JSON_FLOAT)) {
             return 0;
         }
-        size_t n = format_float(num, PyFloat_AS_DOUBLE(v));
+        size_t n = covet_json_float(num, PyFloat_AS_DOUBLE(v));
         return n == 0 ? 0 : buf_put(b, num, n) < 0 ? -1 : 1;
     }
     return 0;

@@ -12,7 +12,7 @@
 
 #include <Python.h>
 
-#include "jsonescape.h"
+#include "jsontext.h"
 
 /* The value types json_flat takes (its mask argument): a value of another
  * type, or of a type not in the mask, declines the dict.  Exact types only:

@@ -3,8 +3,8 @@
 # ${FUZZ_SECONDS:-60} seconds on a temporary copy of its seed corpus:
 # "parser" (fuzz_parser.c, corpus/), "fields", the response-header check
 # (fuzz_fields.c, corpus_fields/), and "ws", the WebSocket frame parser
-# (fuzz_ws.c, corpus_ws/), and "h2", the HTTP/2 core on nghttp2 (fuzz_h2.c, corpus_h2/, linked to the system's
-# libnghttp2); FUZZ_TARGETS picks some.
+# (fuzz_ws.c, corpus_ws/), "h2", the HTTP/2 core on nghttp2 (fuzz_h2.c, corpus_h2/, linked to the system's
+# libnghttp2), and "json", the JSON text writers of json_flat (fuzz_json.c, corpus_json/); FUZZ_TARGETS picks some.
 # Exits non-zero on any crash, sanitizer report or failed property check;
 # the reproducer is left in ${FUZZ_ARTIFACTS:-<temp dir>/artifacts}.
 #
@@ -60,11 +60,11 @@ fuzz_one() {
     echo "fuzz: $name OK, ${seconds}s without findings"
 }
 
-targets="${FUZZ_TARGETS:-parser fields ws h2}"
+targets="${FUZZ_TARGETS:-parser fields ws h2 json}"
 for t in $targets; do
     case "$t" in
-    parser | fields | ws | h2) ;;
-    *) echo "fuzz: unknown target $t (parser, fields, ws, h2)" >&2; exit 2 ;;
+    parser | fields | ws | h2 | json) ;;
+    *) echo "fuzz: unknown target $t (parser, fields, ws, h2, json)" >&2; exit 2 ;;
     esac
 done
 run_target() {
@@ -73,6 +73,7 @@ run_target() {
     fields) fuzz_one fields corpus_fields "$here/fuzz_fields.c" "$native/fields.c" "$native/h1_parser.c" ;;
     ws) fuzz_one ws corpus_ws "$here/fuzz_ws.c" "$native/ws_frame.c" ;;
     h2) fuzz_one h2 corpus_h2 "$here/fuzz_h2.c" "$native/h2_server.c" -lnghttp2 ;;
+    json) fuzz_one json corpus_json "$here/fuzz_json.c" "$native/jsontext.c" ;;
     esac
 }
 # The targets fuzz side by side, each for the whole ${seconds}s (one process each, on CI's two cores), and report in

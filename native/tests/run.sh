@@ -35,11 +35,11 @@ fi
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
     -I"$native" -o "$work/ws_frame_test" "$here/ws_frame_test.c" "$native/ws_frame.c"
 "$work/ws_frame_test"
-# The JSON string escape of covet._native.json_flat: pure C too.
+# The JSON text (strings, numbers) of covet._native.json_flat: pure C too.
 "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer \
-    -I"$native" -o "$work/json_escape_test" "$here/json_escape_test.c" "$native/jsonescape.c"
-"$work/json_escape_test"
+    -I"$native" -o "$work/json_text_test" "$here/json_text_test.c" "$native/jsontext.c"
+"$work/json_text_test"
 # The HTTP/2 core on nghttp2: its fuzz corpus replayed through the harness's checks.
 if [ -f /usr/include/nghttp2/nghttp2.h ]; then
     "$cc" -std=c11 -g -O1 -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \

@@ -1,5 +1,5 @@
 /*
- * Tests of the JSON string escape (native/jsonescape.c), run by native/tests/run.sh under ASan and UBSan.
+ * Tests of the JSON string escape (native/jsontext.c), run by native/tests/run.sh under ASan and UBSan.
  *
  * Each input is its own heap block of exactly its length, and the output one of exactly 6 bytes per input byte,
  * so ASan reports a read or write past either.  tests/test_json_flat.py holds the whole encoder to pydantic-core.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonescape.h"
+#include "jsontext.h"
 
 static int failures;
 
@@ -34,7 +34,7 @@ static char *escape(const char *in, size_t len) {
 static void check(const char *in, size_t len, const char *want, int line) {
     char *got = escape(in, len);
     if (strcmp(got, want) != 0) {
-        fprintf(stderr, "json_escape_test.c:%d: got \"%s\", want \"%s\"\n", line, got, want);
+        fprintf(stderr, "json_text_test.c:%d: got \"%s\", want \"%s\"\n", line, got, want);
         failures++;
     }
     free(got);
@@ -71,14 +71,51 @@ int main(void) {
     memset(worst, 1, sizeof worst);
     char *got = escape(worst, sizeof worst);
     if (strlen(got) != 6 * sizeof worst) {
-        fprintf(stderr, "json_escape_test.c:%d: worst case wrote %zu bytes\n", __LINE__, strlen(got));
+        fprintf(stderr, "json_text_test.c:%d: worst case wrote %zu bytes\n", __LINE__, strlen(got));
         failures++;
     }
     free(got);
+    /* Numbers: integers whole, floats as repr() writes them, or declined (0) where repr uses an exponent. */
+    struct {
+        double x;
+        const char *want;
+    } floats[] = {{1.5, "1.5"},
+                  {100.0, "100.0"},
+                  {0.1, "0.1"},
+                  {-0.0, "-0.0"},
+                  {0.0, "0.0"},
+                  {123.456, "123.456"},
+                  {0.0001, "0.0001"},
+                  {-2.25, "-2.25"},
+                  {1e-5, ""},
+                  {1e16, ""},
+                  {1.0 / 3.0, ""},
+                  {19.99, "19.99"},
+                  {12345678.9, "12345678.9"}};
+    for (size_t i = 0; i < sizeof floats / sizeof floats[0]; i++) {
+        char buf[48];
+        size_t n = covet_json_float(buf, floats[i].x);
+        buf[n] = '\0';
+        if (strcmp(buf, floats[i].want) != 0) {
+            fprintf(stderr, "json_text_test.c:%d: %.17g written \"%s\", want \"%s\"\n", __LINE__, floats[i].x, buf,
+                    floats[i].want);
+            failures++;
+        }
+    }
+    long long ints[] = {0, -1, 42, 9223372036854775807LL, -9223372036854775807LL - 1};
+    const char *int_text[] = {"0", "-1", "42", "9223372036854775807", "-9223372036854775808"};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        char buf[24];
+        buf[covet_json_int(buf, ints[i])] = '\0';
+        if (strcmp(buf, int_text[i]) != 0) {
+            fprintf(stderr, "json_text_test.c:%d: %lld written \"%s\"\n", __LINE__, ints[i], buf);
+            failures++;
+        }
+    }
     if (failures) {
-        fprintf(stderr, "json_escape_test: %d failure(s)\n", failures);
+        fprintf(stderr, "json_text_test: %d failure(s)\n", failures);
         return 1;
     }
-    printf("json_escape_test: ok\n");
+    printf("json_text_test: ok\n");
     return 0;
 }
