@@ -215,7 +215,9 @@ def report(inproc: dict[str, dict[str, float]], e2e: dict[str, dict[str, list[fl
         a = statistics.median(e2e["interpreted"][name])
         b = statistics.median(e2e["compiled"][name])
         lines.append(f"| {name} | {a:.1f} µs | {b:.1f} µs | {b / a:.2f}× |")
-    lines += ["", f"The build of the app and its helper module took {build_seconds:.1f} s (cold)."]
+    built = (f"The build of the app and its helper module took {build_seconds:.1f} s (a new project directory; the "
+             "mypy seed cache and ccache as this machine had them).")
+    lines += ["", built]
     return "\n".join(lines)
 
 

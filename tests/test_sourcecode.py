@@ -92,6 +92,21 @@ def test_compiled_runtime_is_current() -> None:
         assert group[0].stat().st_mtime >= source.stat().st_mtime, f"{group[0].name} is older than {source.name}"
 
 
+def test_no_compiled_runtime_module_awaits_inside_a_finally() -> None:
+    """mypyc 2.4 compiles an await inside a finally wrongly (docs/upstream/mypyc-await-in-finally.md): a caught
+    exception comes back in unrelated code. covet build keeps such user modules interpreted; the runtime modules
+    setup.py compiles must not have one."""
+    import re
+
+    from covet.compiler.build import _await_in_finally
+
+    listed = re.search(r"^COMPILED_RUNTIME = \[(.*)\]", (ROOT / "setup.py").read_text(), re.M)
+    assert listed is not None
+    names = [n.strip().strip('"') for n in listed.group(1).split(",")]
+    found = [_await_in_finally(ROOT / "covet" / "runtime" / f"{name}.py") for name in names]
+    assert [f for f in found if f is not None] == []
+
+
 def test_importing_covet_needs_no_native_extension() -> None:
     """native/tests/asan_server.sh's test process imports covet (and its config) without the sanitizer runtime the
     instrumented extension needs: only the request path's protocol layers may import covet._native at import."""
