@@ -20,7 +20,7 @@ n="$root/native"
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
     "$n/h1_parser.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/accesslog.c" "$n/metrics.c" \
-    "$n/ws_frame.c" "$n/ws_binding.c" "$n/module.c" \
+    "$n/ws_frame.c" "$n/ws_binding.c" "$n/jsonflat.c" "$n/jsontext.c" "$n/module.c" \
     "$n/uring_probe.c" \
     "$n/uring_ring.c" "$n/uring_engine.c" "$n/uring_conns.c" "$n/uring_tls.c" "$n/uring_http1.c" "$n/uring_direct.c" \
     "$n/uring_server.c" -lssl -lcrypto
