@@ -197,3 +197,31 @@ def test_native_mask_bits_are_the_python_contract() -> None:
 
     for name in ("JSON_STR", "JSON_INT", "JSON_FLOAT", "JSON_BOOL", "JSON_NONE"):
         assert getattr(_native, name) == getattr(gluekit, name), name
+
+
+def test_records_of_slotted_classes_and_missing_fields() -> None:
+    @dataclasses.dataclass(slots=True)
+    class Slotted:
+        id: int
+        name: str
+
+    fields = record_fields(Slotted)
+    assert fields is not None
+    _, _, names, masks = fields
+    value = Slotted(1, "a")
+    assert json_records(value, Slotted, names, masks) == serializer(Slotted)(value)  # read by getattr: no __dict__
+    del value.name
+    assert json_records(value, Slotted, names, masks) is None  # a field that is not there: pydantic-core's path
+
+
+def test_the_writers_refuse_wrong_arguments() -> None:
+    with pytest.raises(TypeError):
+        json_flat({})  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        json_flat({}, "all")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        json_records(Sale("n", 1, 1.5), "Sale", ("region",), (1,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        json_records(Sale("n", 1, 1.5), Sale, (1,), (1,))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        json_records(Sale("n", 1, 1.5), Sale, ("region",), ("str",))  # type: ignore[arg-type]
