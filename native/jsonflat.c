@@ -105,7 +105,10 @@ static int put_record(Buf *b, PyObject *obj, PyObject *names, PyObject *masks) {
     /* Fields are read from the instance's __dict__ where it has one (a model's, a plain dataclass's: where
      * pydantic-core reads them too, and no descriptor of the class shadows them: gluekit.record_fields checks),
      * else by getattr (a slotted or mypyc-compiled class). */
-    PyObject *dict = Py_TYPE(obj)->tp_dictoffset != 0 ? PyObject_GenericGetDict(obj, NULL) : NULL;
+    int mapping = PyDict_CheckExact(obj); /* a TypedDict's value: its keys are the fields */
+    PyObject *dict = mapping                            ? Py_NewRef(obj)
+                     : Py_TYPE(obj)->tp_dictoffset != 0 ? PyObject_GenericGetDict(obj, NULL)
+                                                        : NULL;
     if (dict == NULL) {
         PyErr_Clear();
     }
@@ -119,7 +122,7 @@ static int put_record(Buf *b, PyObject *obj, PyObject *names, PyObject *masks) {
         PyObject *value = dict != NULL ? Py_XNewRef(PyDict_GetItemWithError(dict, name)) : NULL;
         if (value == NULL) {
             /* (getattr may run the class's own code; the caller holds what is being written.) */
-            value = PyErr_Occurred() ? NULL : PyObject_GetAttr(obj, name);
+            value = PyErr_Occurred() || mapping ? NULL : PyObject_GetAttr(obj, name);
             if (value == NULL) {
                 PyErr_Clear();
                 rc = 0;

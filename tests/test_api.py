@@ -106,6 +106,11 @@ def test_list_of_typeddict_body(client: Any) -> None:
     r = call(client, "POST", "/points", json=[{"x": 0, "y": 0}, {"x": 2, "y": 4}])
     assert r.status_code == 200
     assert r.json() == {"x": 1.0, "y": 2.0}
+    # A TypedDict result of scalar fields is written in C (covet._native.json_records) where it can be, by
+    # pydantic-core where not (1e-7: repr writes an exponent): the same bytes either way.
+    assert r.content == b'{"x":1.0,"y":2.0}'
+    r = call(client, "POST", "/points", json=[{"x": 1e-7, "y": 3}])
+    assert r.content == b'{"x":1e-7,"y":3.0}', r.content
     r = call(client, "POST", "/points", json=[])
     assert r.status_code == 400
     assert r.json() == {"detail": "at least one point is needed"}

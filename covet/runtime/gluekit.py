@@ -196,10 +196,10 @@ def flat_mask(tp: Any) -> int:
 
 
 def record_fields(tp: Any) -> tuple[type, bool, tuple[str, ...], tuple[int, ...]] | None:
-    """(class, a list of them, field names, field masks) when a result declared ``tp`` (a dataclass or pydantic
-    model, or a list of one) is written by ``json_records``: every field a scalar (perhaps ``| None``) serialized
-    as itself under its own name, and the class adding nothing to its JSON (no alias, computed field, custom
-    serializer or extra fields); None for any other type."""
+    """(class, a list of them, field names, field masks) when a result declared ``tp`` (a dataclass, a pydantic
+    model or a TypedDict, whose class here is ``dict``; or a list of one) is written by ``json_records``: every
+    field a scalar (perhaps ``| None``) serialized as itself under its own name, and the class adding nothing to
+    its JSON (no alias, computed field, custom serializer or extra fields); None for any other type."""
     many = typing.get_origin(tp) is list
     found = typing.get_args(tp)[0] if many else tp
     if not isinstance(found, type):
@@ -211,10 +211,17 @@ def record_fields(tp: Any) -> tuple[type, bool, tuple[str, ...], tuple[int, ...]
         return None
     while schema.get("type") == "definitions":
         schema = schema["schema"]
-    if schema.get("type") not in ("model", "dataclass") or schema.get("serialization") or schema.get("cls") is not cls:
+    if schema.get("type") == "typed-dict":
+        # A TypedDict's values are a plain dict's: written in the declared order (the result is validated first,
+        # which orders it so) without the keys it does not declare (validation drops them).
+        if schema.get("extra_behavior") == "allow" or schema.get("serialization"):
+            return None
+        inner, cls = schema, dict
+    elif schema.get("type") in ("model", "dataclass") and not schema.get("serialization") and schema.get("cls") is cls:
+        inner = schema["schema"]
+    else:
         return None
-    inner = schema["schema"]
-    if inner.get("type") not in ("model-fields", "dataclass-args") or inner.get("computed_fields"):
+    if inner.get("type") not in ("model-fields", "dataclass-args", "typed-dict") or inner.get("computed_fields"):
         return None
     if inner.get("extras_schema") is not None or schema.get("config", {}).get("extra_fields_behavior") == "allow":
         return None
