@@ -15,6 +15,7 @@ for `make test`'s line coverage of native/; never for `make run` or benchmarks.
 
 import os
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
 
@@ -69,17 +70,18 @@ def h2_extensions() -> list[Extension]:
     )]
 
 
+def native_sources() -> list[str]:
+    """covet._native's C files, from native/sources.txt (shared with native/tests/asan_server.sh)."""
+    listed = (Path(__file__).parent / "native" / "sources.txt").read_text().splitlines()
+    names = [line.strip() for line in listed if line.strip() and not line.startswith("#")]
+    return [f"native/{name}" for name in names if sys.platform == "linux" or not name.startswith("uring_")]
+
+
 setup(
     ext_modules=[
         Extension(
             "covet._native",
-            sources=["native/h1_parser.c", "native/fields.c", "native/percent.c", "native/response.c", "native/events.c",
-                     "native/jsonflat.c", "native/jsontext.c",
-                     "native/accesslog.c", "native/metrics.c", "native/ws_frame.c", "native/ws_binding.c",
-                     "native/module.c",
-                     *(["native/uring_probe.c", "native/uring_ring.c", "native/uring_engine.c", "native/uring_conns.c",
-                        "native/uring_tls.c", "native/uring_http1.c", "native/uring_direct.c", "native/uring_server.c"]
-                       if sys.platform == "linux" else [])],
+            sources=native_sources(),
             include_dirs=["native"],
             extra_compile_args=flags,
             extra_link_args=link_flags,

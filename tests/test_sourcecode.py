@@ -72,15 +72,21 @@ def test_pip_install_from_outside_the_tree(tmp_path: Path) -> None:
     assert str(env_dir) in where.stdout, where.stdout + where.stderr
 
 
-def test_compiled_runtime_is_current() -> None:
-    """The runtime modules setup.py compiles are compiled here, and no extension is older than its source."""
+def _compiled_runtime() -> list[str]:
+    """The runtime modules setup.py compiles with mypyc (its COMPILED_RUNTIME)."""
     import re
-
-    from covet.runtime import RUNTIME_COMPILED
 
     listed = re.search(r"^COMPILED_RUNTIME = \[(.*)\]", (ROOT / "setup.py").read_text(), re.M)
     assert listed is not None
-    names = [n.strip().strip('"') for n in listed.group(1).split(",")]
+    return [n.strip().strip('"') for n in listed.group(1).split(",")]
+
+
+def test_compiled_runtime_is_current() -> None:
+    """The runtime modules setup.py compiles are compiled here, and no extension is older than its source."""
+
+    from covet.runtime import RUNTIME_COMPILED
+
+    names = _compiled_runtime()
     assert RUNTIME_COMPILED, "the dev install has no compiled runtime: run `make test`"
     # Each module's own extension is a shim; its code is in the group's library, rebuilt on every change.
     group = list((ROOT / "covet" / "runtime").glob("_compiled__mypyc.cpython-*.so"))
@@ -96,14 +102,9 @@ def test_no_compiled_runtime_module_awaits_inside_a_finally() -> None:
     """mypyc 2.4 compiles an await inside a finally wrongly (docs/upstream/mypyc-await-in-finally.md): a caught
     exception comes back in unrelated code. covet build keeps such user modules interpreted; the runtime modules
     setup.py compiles must not have one."""
-    import re
-
     from covet.compiler.build import _await_in_finally
 
-    listed = re.search(r"^COMPILED_RUNTIME = \[(.*)\]", (ROOT / "setup.py").read_text(), re.M)
-    assert listed is not None
-    names = [n.strip().strip('"') for n in listed.group(1).split(",")]
-    found = [_await_in_finally(ROOT / "covet" / "runtime" / f"{name}.py") for name in names]
+    found = [_await_in_finally(ROOT / "covet" / "runtime" / f"{name}.py") for name in _compiled_runtime()]
     assert [f for f in found if f is not None] == []
 
 

@@ -19,11 +19,7 @@ n="$root/native"
 "$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
     -I"$n" -I"$inc" -o "$work/covet/_native$suffix" \
-    "$n/h1_parser.c" "$n/fields.c" "$n/percent.c" "$n/response.c" "$n/events.c" "$n/accesslog.c" "$n/metrics.c" \
-    "$n/ws_frame.c" "$n/ws_binding.c" "$n/jsonflat.c" "$n/jsontext.c" "$n/module.c" \
-    "$n/uring_probe.c" \
-    "$n/uring_ring.c" "$n/uring_engine.c" "$n/uring_conns.c" "$n/uring_tls.c" "$n/uring_http1.c" "$n/uring_direct.c" \
-    "$n/uring_server.c" -lssl -lcrypto
+    $(grep -v '^#' "$n/sources.txt" | sed "s|^|$n/|") -lssl -lcrypto
 # HTTP/2's framing on nghttp2 (the system's library, not instrumented; our side of it is).
 "$cc" -std=c11 -g -O1 -fPIC -shared -fsanitize=address -fno-omit-frame-pointer \
     -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror \
