@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-NATIVE := $(wildcard native/*.c native/*.h)
+NATIVE := $(wildcard native/*.c native/*.h) native/sources.txt
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
@@ -156,7 +156,7 @@ $(PERFSTAMP): $(STAMP)
 	$(PY) -m pip install -q -r $(VENV)/perf-requirements.txt
 	touch $(PERFSTAMP)
 
-.PHONY: bench bench-quick bench-deps bench-memory bench-micro bench-instructions bench-ws
+.PHONY: bench bench-quick bench-deps bench-memory bench-micro bench-instructions bench-ws bench-realistic
 # The whole comparison: every peer, 10 s rounds; writes docs/performance.md and docs/img/.
 bench: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 	$(PY) perf/bench.py --docs
@@ -193,6 +193,11 @@ bench-features: $(PERFSTAMP) $(NATIVE_FAST) $(PEERS) bench-deps
 
 bench-micro: $(PERFSTAMP) $(NATIVE_FAST)
 	$(PY) perf/micro.py --fast -o perf/results/micro.json
+
+# Issue 19's routes that do work (perf/apps/realistic_app.py), interpreted against compiled, in process (pyperf) and
+# end to end (io_uring); writes the "realistic" section of docs/performance.md. About 10 minutes.
+bench-realistic: $(PERFSTAMP) $(NATIVE_FAST)
+	$(PY) perf/realistic.py --docs
 
 # A change to the request path in instructions per request (callgrind), against the revisions before issues 14 and
 # 13: noise-free where timed CPU is not, so a 2% budget can be judged cell by cell. About 15 minutes.
