@@ -260,7 +260,8 @@ def test_a_bad_dependency_is_refused() -> None:
 
 
 def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_path: Path) -> None:
-    """deps_async.py holds no handler and is not compiled, but the compiled glue imports its provider."""
+    """deps_async.py holds no handler (it is compiled as a helper of deps.py), and the compiled glue imports its
+    provider."""
     proj = tmp_path / "p"
     shutil.copytree(built_deps, proj)
     manifest_path = proj / ".covet" / "build" / "covet-manifest.json"

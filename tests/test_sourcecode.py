@@ -104,7 +104,8 @@ def test_no_compiled_runtime_module_awaits_inside_a_finally() -> None:
     setup.py compiles must not have one."""
     from covet.compiler.build import _await_in_finally
 
-    found = [_await_in_finally(ROOT / "covet" / "runtime" / f"{name}.py") for name in _compiled_runtime()]
+    paths = [ROOT / "covet" / "runtime" / f"{name}.py" for name in _compiled_runtime()]
+    found = [_await_in_finally(path, path.read_text()) for path in paths]
     assert [f for f in found if f is not None] == []
 
 

@@ -51,9 +51,11 @@ def _chdir(path: Path) -> Iterator[None]:
 def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Path, *, annotate: Path | None = None,
                     jobs: int | None = None, config: Path | None = None,
                     progress: Callable[[str], None] | None = None,
-                    timings: dict[str, float] | None = None) -> list[Path]:
+                    timings: dict[str, float] | None = None, shadows: dict[Path, Path] | None = None) -> list[Path]:
     """Compile ``files`` (one mypyc group) into extension modules under ``out_dir``. ``progress`` is told each
-    stage as it starts; ``timings`` gets the seconds of each: generate (mypyc: the C), C compile, link."""
+    stage as it starts; ``timings`` gets the seconds of each: generate (mypyc: the C), C compile, link.
+    ``shadows``: a file of ``files`` to the text mypyc compiles in its stead (mypy's ``--shadow-file``: the module
+    keeps its name and its errors their path)."""
     say = progress or (lambda _: None)
     spent = timings if timings is not None else {}
     from mypyc.build import mypycify
@@ -69,6 +71,8 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
         flags += ["--config-file", str(config)]
     if annotate is not None:
         flags += ["-a", str(annotate)]
+    for original, shadow in sorted((shadows or {}).items()):
+        flags += ["--shadow-file", os.path.relpath(original, root), str(shadow)]
     rel = [os.path.relpath(f, root) for f in sorted(files)]
     log = io.StringIO()
     if shutil.which("ccache") and "CC" not in os.environ:
@@ -79,7 +83,7 @@ def compile_modules(files: list[Path], root: Path, out_dir: Path, cache_dir: Pat
         os.environ.setdefault("CCACHE_NOHASHDIR", "1")
     # distutils logs every compiler command at INFO; the build prints its own summary.
     logging.disable(logging.INFO)
-    say(f"generating C with mypyc ({len(files)} modules)")
+    say(f"generating C with mypyc ({len(files)} module{'s' if len(files) != 1 else ''})")
     t0 = time.monotonic()
     with _chdir(root), contextlib.redirect_stdout(log), _restore_logging():
         try:

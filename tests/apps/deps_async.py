@@ -1,5 +1,5 @@
-"""An async generator provider: mypyc cannot compile async generators, so it lives in a module without handlers,
-which the build imports rather than compiles."""
+"""An async generator provider in a module without handlers: the build compiles it as a helper of deps.py, the
+generator lifted out and run interpreted (mypyc cannot compile async generators)."""
 
 from __future__ import annotations
 
