@@ -8,10 +8,11 @@ pinned: the workers and wrk share this machine's cores, so on two cores the
 load generator takes about one of them, and two workers cannot double
 anything. The table says how much CPU wrk itself used.
 
-TLS: one process pinned to CPU 0, wrk to CPU 1, on uvloop and asyncio:
-keep-alive requests/s and server CPU per request over HTTPS against
-cleartext on the same route, and full handshakes per second (a new
-connection per request, ``Connection: close``).
+TLS: one process pinned to CPU 0, wrk to CPU 1, on io_uring, uvloop and
+asyncio: keep-alive requests/s and server CPU per request over HTTPS
+against cleartext on the same route, and full handshakes per second (a new
+connection per request, ``Connection: close``). nginx (one worker, the
+same OpenSSL) is the row to read the ratio against.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -139,16 +141,43 @@ def certificate(where: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
+def serve_nginx(pin: bool, ssl: tuple[str, str] | None = None) -> tuple[subprocess.Popen[str], int, str]:
+    """nginx (one worker), the C ceiling: on the same OpenSSL as the covet rows when ``ssl`` is given."""
+    port = bench.free_port()
+    cmd = [sys.executable, str(HERE / "nginx" / "run.py"), str(port), *(["--ssl", *ssl] if ssl else [])]
+    if pin:
+        cmd = ["taskset", "-c", "0", *cmd]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("perf: nginx did not start") from None
+            time.sleep(0.05)
+    threading_drain(proc)
+    return proc, port, "https" if ssl else "http"
+
+
 def tls(seconds: int, rounds: int) -> list[str]:
-    rows = ["| Loop | Keep-alive req/s, HTTPS : HTTP | CPU µs/request, HTTPS : HTTP | Full handshakes/s |",
+    rows = ["| Server | Keep-alive req/s, HTTPS : HTTP | CPU µs/request, HTTPS : HTTP | Full handshakes/s |",
             "|---|---|---|---|"]
+    servers = ["uring", "uvloop", "asyncio"]  # uring: its own TLS layer in C (native/uring_tls.c)
+    if shutil.which("nginx") or Path("/usr/sbin/nginx").exists():
+        servers.append("nginx")
+    else:
+        print("perf: nginx is missing (apt-get install nginx): its TLS row is left out", file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = certificate(Path(tmp))
-        for loop in ("uring", "uvloop", "asyncio"):  # uring: its own TLS layer in C (native/uring_tls.c)
-            clear, _, _ = serve(["--loop", loop], pin=True)
-            secure, _, _ = serve(["--loop", loop, "--ssl-certfile", cert, "--ssl-keyfile", key], pin=True)
-            cport = int(clear.args[clear.args.index("--port") + 1])
-            sport = int(secure.args[secure.args.index("--port") + 1])
+        for loop in servers:
+            if loop == "nginx":
+                clear, cport, _ = serve_nginx(pin=True)
+                secure, sport, _ = serve_nginx(pin=True, ssl=(cert, key))
+            else:
+                clear, cport, _ = serve(["--loop", loop], pin=True)
+                secure, sport, _ = serve(["--loop", loop, "--ssl-certfile", cert, "--ssl-keyfile", key], pin=True)
             try:
                 results: dict[str, list[dict[str, float]]] = {"http": [], "https": [], "handshake": []}
                 wrk(f"http://127.0.0.1:{cport}/plaintext", 1, False, pin=True)
@@ -173,7 +202,8 @@ def tls(seconds: int, rounds: int) -> list[str]:
             hand = statistics.median(r["rps"] for r in results["handshake"])
             print(f"{loop}: https {https_rps:,.0f} vs http {http_rps:,.0f} req/s ({ratio:.2f}x); "
                   f"{hand:,.0f} handshakes/s", flush=True)
-            rows.append(f"| {loop} | {https_rps:,.0f} : {http_rps:,.0f} = **{ratio:.2f}×** | "
+            who = "nginx (C ceiling, same OpenSSL)" if loop == "nginx" else f"covet ({loop})"
+            rows.append(f"| {who} | {https_rps:,.0f} : {http_rps:,.0f} = **{ratio:.2f}×** | "
                         f"{https_cpu:.1f} : {http_cpu:.1f} = {cpu:.2f}× | {hand:,.0f} |")
     return rows
 
