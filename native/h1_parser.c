@@ -1199,8 +1199,10 @@ int h1_asks_upgrade(const h1_request *r) {
         return 1;
     if (r->method_id != H1_M_GET || r->body != H1_BODY_NONE)
         return 0;
+    /* Upgrade = 1#protocol (RFC 9110 7.8): an empty one names nothing to switch to, and the request is served as
+     * what it is, with what follows it parsed as HTTP/1.1, rather than handed over for a protocol to decline. */
     for (size_t i = 0; i < r->num_headers; i++)
-        if (r->headers[i].id == H1_H_UPGRADE)
+        if (r->headers[i].id == H1_H_UPGRADE && r->headers[i].value_len > 0)
             return 1;
     return 0;
 }

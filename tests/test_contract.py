@@ -78,6 +78,17 @@ def test_http2s_preface_is_an_upgrade_only_as_a_connections_first_bytes() -> Non
     assert _native.Parser().feed(b"PRI / HTTP/1.1\r\nhost: a\r\nupgrade: h2c\r\n\r\n")[0][0] == 0
 
 
+def test_only_a_get_that_names_a_protocol_asks_for_an_upgrade() -> None:
+    """An empty Upgrade field names nothing to switch to: the GET is a request, and what follows it is parsed."""
+    from covet.runtime.events import EV_REQUEST, EV_UPGRADE
+
+    head = b"GET / HTTP/1.1\r\nhost: a\r\nconnection: upgrade\r\n"
+    for value, kinds in ((b"", [EV_REQUEST, EV_REQUEST]), (b" \t", [EV_REQUEST, EV_REQUEST]),
+                         (b"websocket", [EV_UPGRADE])):
+        events = _native.Parser().feed(head + b"upgrade:" + value + b"\r\n\r\nGET /b HTTP/1.1\r\nhost: a\r\n\r\n")
+        assert [e[0] for e in events] == kinds, value
+
+
 def test_websocket_kinds_and_opcodes_are_the_c_ones() -> None:
     """covet.runtime.ws_events names each WSParser event kind and opcode as native/ws_binding.h and ws_frame.h do."""
     from covet.runtime import ws_events
