@@ -32,6 +32,7 @@ from typing import Any
 from covet import __version__
 from covet.compiler import asyncgens, directcalls, fstrings, mypycache
 from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
+from covet.compiler.imports import imported_names
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck, write_config
@@ -451,7 +452,7 @@ def _helper_modules(compiled: dict[str, Path], root: Path, out_dir: Path) -> dic
     seen = set(todo)
     while todo:
         module = sys.modules[todo.pop()]
-        for name in _imported_names(module):
+        for name in imported_names(module):
             if name in seen or name not in project or name not in sys.modules:
                 continue
             seen.add(name)
@@ -465,30 +466,6 @@ def _helper_modules(compiled: dict[str, Path], root: Path, out_dir: Path) -> dic
             found[name] = path
             todo.append(name)
     return found
-
-
-def _imported_names(module: types.ModuleType) -> set[str]:
-    """Every module name ``module``'s import statements may name: ``import a.b``, ``from a import b`` (a.b may be a
-    module), relative ones resolved."""
-    file = getattr(module, "__file__", None)
-    if not isinstance(file, str) or not file.endswith(".py"):
-        return set()
-    package = module.__package__ or ""
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(Path(file).read_text(errors="replace"), file)):
-        if isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                try:
-                    base = importlib.util.resolve_name("." * node.level + base, package)
-                except (ImportError, ValueError):
-                    continue
-            if base:
-                out.add(base)
-                out.update(f"{base}.{a.name}" for a in node.names)
-    return out
 
 
 MAX_FSTRING_NOTES = 5  # per build: past it, a count

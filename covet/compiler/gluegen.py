@@ -20,6 +20,7 @@ from typing import Any, final
 
 import pydantic
 
+from covet.compiler.imports import imported_names
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
 from covet.manifest import GLUE_MODULE, GRPC_METHOD, PRELOAD_MODULE, SCHEMA
@@ -376,7 +377,7 @@ def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
     own = {m.__name__ for m in modules}
     found: set[str] = set()
     for module in modules:
-        imported = _imports(module)  # a module the source imports itself is declared already
+        imported = imported_names(module)  # a module the source imports itself is declared already
         for value in list(vars(module).values()):
             if not isinstance(value, type) or value.__module__ != module.__name__:
                 continue
@@ -387,20 +388,6 @@ def base_modules(modules: Iterable[types.ModuleType]) -> list[str]:
                 if _typed(name):
                     found.add(name)
     return sorted(found)
-
-
-def _imports(module: types.ModuleType) -> set[str]:
-    """The modules ``module``'s source names in its ``import`` statements."""
-    file = getattr(module, "__file__", None)
-    if not isinstance(file, str) or not file.endswith(".py"):
-        return set()
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(Path(file).read_text(), file)):
-        if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.add(node.module)
-    return found
 
 
 def _typed(name: str) -> bool:
