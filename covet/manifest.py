@@ -91,6 +91,9 @@ class Manifest:
     routes: list[dict[str, Any]]  # method, path, handler, compiled
     not_compiled: list[dict[str, str]]  # module, reason, fix
     root: str
+    # The build's notes on functions of compiled modules that run interpreted (async generators), said again by a
+    # rebuild that keeps the build.
+    interpreted_functions: list[str] = dataclasses.field(default_factory=list)
     # A digest of everything the build read (sources, tools, options, CovetPy's own code): the same key, and the
     # build's files in place, mean a rebuild would write the same build.
     build_key: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -38,7 +39,7 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     mode, loop = request.param.split("-")
     if mode == "compiled":
         srv = Server("asyncgens:app", loop, "--compiled", "require", cwd=request.getfixturevalue("built_asyncgens"))
-        if "4/4 routes compiled" not in srv.log:
+        if "6/6 routes compiled" not in srv.log:
             srv.stop()
             raise AssertionError(srv.log)
     else:
@@ -49,13 +50,25 @@ def server(request: pytest.FixtureRequest) -> Iterator[Server]:
     assert code == 0, log
 
 
+def _line(text: str) -> int:
+    """The line of tests/apps/asyncgens.py that holds ``text`` (as Python numbers lines)."""
+    source = (APPS / "asyncgens.py").read_text()
+    return source[:source.index(text)].count("\n") + 1
+
+
 def test_the_build_compiles_the_module_and_names_what_runs_interpreted(built_asyncgens: Path) -> None:
     log = (built_asyncgens / "build.log").read_text()
-    assert ("asyncgens.py: mypyc cannot compile async generators: lifespan (line 18), session (line 27), stream "
-            "(line 53), fails (line 59) run interpreted, the rest of asyncgens compiled") in log, log
+    lines = {name: _line(f"async def {name}(") for name in ("lifespan", "session", "stream", "fails", "one",
+                                                             "counted", "made")}
+    which = ", ".join(f"{name} (line {line})" for name, line in lines.items())
+    note = f"asyncgens.py: mypyc cannot compile async generators: {which} run interpreted, the rest of asyncgens"
+    assert f"{note} compiled" in log, log
     manifest = json.loads((built_asyncgens / ".covet" / "build" / "covet-manifest.json").read_text())
     assert "asyncgens" in manifest["compiled_modules"] and manifest["not_compiled"] == []
     assert all(r["handler_compiled"] for r in manifest["routes"])
+    # A rebuild that keeps the build says it again.
+    out = _build(built_asyncgens, "asyncgens")
+    assert "nothing changed" in out.stderr and f"{which} run interpreted" in out.stderr, out.stderr
 
 
 def test_a_yield_dependency_opens_and_closes_around_a_compiled_handler(server: Server) -> None:
@@ -79,7 +92,25 @@ def test_a_lifted_generator_fails_at_its_own_line(server: Server) -> None:
     with pytest.raises(httpx.TransportError):  # the stream is cut after its head and first item
         httpx.get(f"{server.url}/fails")
     assert server.logged("ValueError: the stream failed"), server.log
-    assert 'asyncgens.py", line 61, in fails' in server.log, server.log
+    line = _line('raise ValueError("the stream failed")')
+    assert f'asyncgens.py", line {line}, in fails' in server.log, server.log
+
+
+def test_the_text_compiled_keeps_every_other_line_where_it_was(built_asyncgens: Path) -> None:
+    """A lifted generator's place takes as many lines as it did, one-liners and a form feed line before them
+    included: mypy's errors and compiled tracebacks name the lines of the user's file."""
+    original = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)", (APPS / "asyncgens.py").read_text())
+    lifted = re.findall(r"[^\r\n]*(?:\r\n|\r|\n)", (built_asyncgens / ".covet/build/lifted/asyncgens.py").read_text())
+    assert len(lifted) == len(original)
+    calls = [line.split(" = ")[0] for a, line in zip(original, lifted, strict=True)
+             if a != line and line != "\n"]
+    assert calls == ["lifespan", "session", "stream", "fails", "one", "counted", "made"]
+
+
+def test_a_lifted_generator_is_defined_once(server: Server) -> None:
+    """Its defaults are evaluated once, its decorator (here written across lines) registers it once."""
+    r = httpx.get(f"{server.url}/made")
+    assert r.status_code == 200 and r.text.splitlines() == ["1", "10", "1"], r.text
 
 
 def test_an_async_generator_method_keeps_its_module_interpreted(tmp_path: Path) -> None:
@@ -87,9 +118,46 @@ def test_an_async_generator_method_keeps_its_module_interpreted(tmp_path: Path) 
     out = _build(tmp_path, "asyncgens_nested")
     assert out.returncode == 0, out.stderr
     assert ("module asyncgens_nested not compiled natively: its async generator count (asyncgens_nested.py:13) "
-            "is not a module-level function") in out.stderr, out.stderr
+            "is not a statement of the module's top level") in out.stderr, out.stderr
     srv = Server("asyncgens_nested:app", "asyncio", cwd=tmp_path)
     try:
         assert httpx.get(f"{srv.url}/count/3").json() == [0, 1, 2]
     finally:
         srv.stop()
+
+
+def test_handlers_that_share_a_name_run_as_interpreted(tmp_path: Path) -> None:
+    """The glue calls a handler by its module-level name, which holds only the last of them: those routes run
+    interpreted whole, each calling its own function."""
+    (tmp_path / "twice.py").write_text(
+        "from collections.abc import AsyncIterator\n"
+        "from covet import Covet\n"
+        "app = Covet()\n"
+        "@app.get('/a')\n"
+        "async def stream() -> AsyncIterator[str]:\n"
+        "    yield 'a'\n"
+        "@app.get('/b')\n"
+        "async def stream() -> AsyncIterator[str]:  # type: ignore[no-redef]\n"
+        "    yield 'b'\n")
+    out = _build(tmp_path, "twice")
+    assert out.returncode == 0 and "twice.stream is not what the name stream holds in its module" in out.stderr, \
+        out.stderr
+    srv = Server("twice:app", "asyncio", cwd=tmp_path)
+    try:
+        assert [httpx.get(f"{srv.url}/{p}").text for p in "ab"] == ["\"a\"\n", "\"b\"\n"]
+    finally:
+        srv.stop()
+
+
+def test_a_module_that_rebinds_globals_keeps_its_generators_and_says_why(tmp_path: Path) -> None:
+    (tmp_path / "rebinds.py").write_text(
+        "from collections.abc import AsyncIterator\n"
+        "from covet import Covet\n"
+        "app = Covet()\n"
+        "globals = {'site': 'demo'}\n"
+        "@app.get('/a')\n"
+        "async def stream() -> AsyncIterator[str]:\n"
+        "    yield globals['site']\n")
+    out = _build(tmp_path, "rebinds")
+    assert out.returncode == 0, out.stderr
+    assert "module rebinds not compiled natively: it binds the name globals" in out.stderr, out.stderr

@@ -15,6 +15,7 @@ import dataclasses
 import inspect
 import re
 import sys
+import tokenize
 import types
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,12 @@ class HandlerSource:
         return not self.unannotated and (self.returns is not None or not self.needs_return)
 
 
+
+def source_text(path: Path) -> str:
+    """A source file's text, in the encoding its coding line names (UTF-8 without one), as Python reads it."""
+    with tokenize.open(path) as f:
+        return f.read()
+
 def _split_annotated(node: ast.expr) -> tuple[ast.expr, list[ast.expr]]:
     """``Annotated[T, m1, m2]`` as (T, [m1, m2]); any other annotation as (it, [])."""
     if isinstance(node, ast.Subscript):
@@ -83,11 +90,16 @@ def read_handler(handler: Any) -> HandlerSource:
         raise SourceError(f"{handler!r} is not a function defined in a module")
     if qualname != name:
         raise SourceError(f"{qualname} is not a module-level function; define handlers at module level to compile them")
+    if module in sys.modules and getattr(sys.modules[module], name, None) is not handler:
+        # The glue calls it by that name: it would call whatever the name holds instead.
+        raise SourceError(f"{module}.{name} is not what the name {name} holds in its module (a later definition "
+                          "has the same name, or a decorator above the route's replaced it); give each handler a "
+                          "name of its own to compile them")
     try:
         path = Path(inspect.getsourcefile(handler) or "")
     except TypeError as exc:
         raise SourceError(f"{module}.{name} has no Python source ({exc})") from exc
-    tree = ast.parse(path.read_text(), str(path))
+    tree = ast.parse(source_text(path), str(path))
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
             break
@@ -217,7 +229,7 @@ def _global_name(obj: Any) -> tuple[str, str]:
                           "assign it to one so the compiled glue can import it")
     for module_name, name in found:
         try:
-            text = Path(inspect.getsourcefile(sys.modules[module_name]) or "").read_text()
+            text = source_text(Path(inspect.getsourcefile(sys.modules[module_name]) or ""))
         except (TypeError, OSError):
             continue
         if re.search(rf"^{re.escape(name)}\s*(:[^=\n]*)?=", text, re.M):
@@ -238,7 +250,7 @@ def _read_method(cls: type, method: str, module: str, name: str) -> HandlerSourc
         path = Path(inspect.getsourcefile(owner) or "")
     except TypeError as exc:
         raise SourceError(f"{owner.__module__}.{owner.__name__} has no Python source ({exc})") from exc
-    tree = ast.parse(path.read_text(), str(path))
+    tree = ast.parse(source_text(path), str(path))
     node: ast.FunctionDef | ast.AsyncFunctionDef | None = None
     for top in tree.body:
         if isinstance(top, ast.ClassDef) and top.name == owner.__name__:
@@ -261,7 +273,7 @@ def _read_dataclass(cls: type, module: str, name: str) -> HandlerSource:
     if cls.__qualname__ != cls.__name__:
         raise SourceError(f"{cls.__qualname__} is not a module-level class; define it at module level")
     path = Path(inspect.getsourcefile(cls) or "")
-    tree = ast.parse(path.read_text(), str(path))
+    tree = ast.parse(source_text(path), str(path))
     body = next((top for top in tree.body if isinstance(top, ast.ClassDef) and top.name == cls.__name__), None)
     if body is None or len(cls.__mro__) > 2:
         raise SourceError(f"{path}: dataclass {cls.__name__} must be a module-level class without bases")

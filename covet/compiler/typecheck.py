@@ -75,8 +75,9 @@ def write_config(path: Path, untyped_ok: list[str], interpreted: list[str], opaq
 
 def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list[tuple[int, int, str]]],
               glue_file: Path | None, origins: dict[str, tuple[Path, int]] | None = None,
-              config: Path | None = None) -> list[Diagnostic]:
-    """Run mypy on ``files``; each diagnostic names the route whose handler holds its line.
+              config: Path | None = None, shadows: dict[Path, Path] | None = None) -> list[Diagnostic]:
+    """Run mypy on ``files`` (``shadows``: a file's text read in its stead); each diagnostic names the route whose
+    handler holds its line.
 
     An error in the glue is CovetPy's (``internal``), except on a line that calls a handler or a provider: there
     it is the user's types that disagree (a provider's return type against the parameter it fills), and the
@@ -85,6 +86,8 @@ def typecheck(files: list[Path], cache_dir: Path, routes_by_file: dict[str, list
     from mypy import api
 
     options = [*STRICT_FLAGS, "--cache-dir", str(cache_dir), *(["--config-file", str(config)] if config else [])]
+    for original, shadow in sorted((shadows or {}).items()):  # read in the file's stead, its errors named as its
+        options += ["--shadow-file", str(original), str(shadow)]
     stdout, stderr, _ = api.run([*options, *[str(f) for f in files]])
     out: list[Diagnostic] = []
     glue_lines: list[str] | None = None

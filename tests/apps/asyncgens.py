@@ -1,6 +1,7 @@
 """Async generators in a module that `covet build` compiles (tests/test_asyncgens.py): a lifespan under
 asynccontextmanager, a yield dependency that awaits in its finally, streaming handlers, beside compiled code.
-mypyc compiles none of them; the build lifts them out and compiles the rest of the module."""
+mypyc compiles none of them; the build lifts them out and compiles the rest of the module. The layout is part of
+the test: one-line generators, a decorator whose expression starts a line after its @, a form feed line."""
 
 from __future__ import annotations
 
@@ -64,3 +65,31 @@ async def fails() -> AsyncIterator[int]:
 @app.get("/events")
 def get_events() -> list[str]:
     return events
+
+# (a form feed starts this line: str.splitlines counts one line more here than Python does)
+defaults_made: list[int] = []
+
+
+def default_start() -> int:
+    defaults_made.append(1)
+    return 10
+
+
+async def one() -> AsyncIterator[int]: yield 1
+async def counted(start: int = default_start()) -> AsyncIterator[int]: yield start
+
+
+@(
+    app.get("/made")
+)
+async def made() -> AsyncIterator[int]:
+    async for i in one():
+        yield i
+    async for i in counted():
+        yield i
+    yield len(defaults_made)  # 1: the default was made once, as interpreted
+
+
+@app.get("/boom")
+def boom() -> int:
+    raise ValueError("compiled code failed")  # (its traceback's line, compiled: unmoved by the lines above)
