@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from covet.runtime.listener import refuse_new_connections
+from covet.runtime.listener import Listen, close_listener, open_listener, refuse_new_connections
 from tests.conftest import LOOPS, ROOT, TRANSPORTS, Server, built_once, checkout_path, read_response_simple
 
 APP = ROOT / "tests" / "apps" / "workers.py"
@@ -425,6 +426,67 @@ def test_unix_socket(request: pytest.FixtureRequest, project: Project, tmp_path:
     assert proc.returncode == 0
 
 
+@pytest.mark.parametrize("workers", [[], ["--workers", "1"]], ids=["one-process", "workers"])
+@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
+def test_sigterm_on_a_unix_socket_answers_every_connection_it_let_in(request: pytest.FixtureRequest,
+                                                                      project: Project, workers: list[str],
+                                                                      tmp_path: Path) -> None:
+    """Clients connecting as fast as they can, a new connection a request, while the server stops: each connection
+    made is answered, none reset; after the socket's file goes, a connect fails at once."""
+    path = str(tmp_path / "covet.sock")
+    mode, loop = request.node.callspec.params["project"].split("-")
+    env = dict(os.environ, PYTHONPATH=checkout_path(project.where))
+    if mode == "interpreted":
+        env["COVET_PURE_RUNTIME"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "covet", "serve", "workers:app", "--uds", path, "--loop", loop,
+                             "--graceful-timeout", "5", "--no-access-log", *workers,
+                             "--compiled", "require" if mode == "compiled" else "off"], cwd=project.where, env=env,
+                            stderr=subprocess.PIPE, text=True)
+    answered, lost, refused = [0], [], [0]
+
+    def client() -> None:
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            try:
+                s.connect(path)
+            except (FileNotFoundError, ConnectionRefusedError):
+                refused[0] += 1
+                s.close()
+                return
+            try:
+                s.sendall(b"GET /who HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                got = b""
+                while chunk := s.recv(65536):
+                    got += chunk
+                if got.startswith(b"HTTP/1.1 200 "):
+                    answered[0] += 1
+                else:
+                    lost.append(got[:60])
+            except OSError as exc:
+                lost.append(repr(exc).encode())
+            finally:
+                s.close()
+
+    try:
+        assert proc.stderr is not None
+        while "covet: serving" not in proc.stderr.readline():
+            assert proc.poll() is None, "the server exited"
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert lost == [] and answered[0] > 0 and refused[0] == 8, (answered, lost, refused)
+    assert proc.returncode == 0 and not os.path.exists(path)
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_inherited_descriptor(loop: str, tmp_path: Path) -> None:
     Project(tmp_path, False, None)
@@ -570,8 +632,37 @@ def test_refusing_new_connections_drops_only_first_syns() -> None:
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
     unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    assert not refuse_new_connections(unix)  # (a Unix socket has no SYNs to drop)
+    assert not refuse_new_connections(unix)  # (unbound: no file to remove, no SYNs to drop)
     for s in (unix, taken, before):
+        s.close()
+
+
+def test_refusing_new_connections_on_a_unix_socket_removes_its_file_only(tmp_path: Path) -> None:
+    """On a Unix socket the stop removes the socket's file: a new client fails at once, one already queued is
+    taken and served; and a file another server has made at the path since is never removed."""
+    path = str(tmp_path / "app.sock")
+    spec = Listen(uds=path)
+    listener = open_listener(spec)
+    queued = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    queued.connect(path)
+    queued.sendall(b"one")
+    assert refuse_new_connections(listener) and not os.path.exists(path)
+    late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with pytest.raises(FileNotFoundError):
+        late.connect(path)
+    late.close()
+    listener.setblocking(True)
+    taken, _ = listener.accept()
+    assert taken.recv(16) == b"one"
+    taken.sendall(b"answered")
+    assert queued.recv(16) == b"answered"
+    # A new server at the same path, before this one has closed: its file stays.
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(path)
+    other.listen()
+    close_listener(listener, spec)
+    assert os.path.exists(path) and not refuse_new_connections(other)
+    for s in (other, taken, queued):
         s.close()
 
 

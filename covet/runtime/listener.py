@@ -15,7 +15,8 @@ import struct
 import sys
 from typing import Final, final
 
-__all__ = ["Listen", "ListenError", "close_listener", "open_listener", "describe", "refuse_new_connections"]
+__all__ = ["Listen", "ListenError", "close_listener", "open_listener", "describe", "refuse_new_connections",
+           "unlink_own"]
 
 _SO_ATTACH_FILTER: Final = 26  # (Linux; the socket module does not name it)
 
@@ -101,7 +102,29 @@ def _unix(path: str, backlog: int) -> socket.socket:
             raise ListenError(0, f"--uds {path}: another server is listening on it")
         finally:
             probe.close()
-    return _listening(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, backlog, path)
+    sock = _listening(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM), path, backlog, path)
+    st = os.stat(path)
+    _made[path] = (st.st_dev, st.st_ino)
+    return sock
+
+
+# The socket files this process made (path -> device and inode): it removes a file only while the path still names
+# its own, never one a server started since has made there.
+_made: dict[str, tuple[int, int]] = {}
+
+
+def unlink_own(path: str) -> bool:
+    """Remove the socket file at ``path`` if this process made it and it is still there; whether it did."""
+    made = _made.get(path)
+    try:
+        st = os.stat(path)
+        if made is None or (st.st_dev, st.st_ino) != made:
+            return False
+        os.unlink(path)
+    except OSError:
+        return False
+    del _made[path]
+    return True
 
 
 def _tcp(host: str, port: int, backlog: int) -> socket.socket:
@@ -132,13 +155,19 @@ def _listening(sock: socket.socket, addr: str | tuple[str, int] | tuple[str, int
 
 
 def refuse_new_connections(sock: socket.socket) -> bool:
-    """Drop every new client's SYN from now on, on Linux over TCP (False elsewhere: nothing done).
+    """Let no new client reach ``sock`` from now on: on Linux over TCP, drop every new client's SYN; on a Unix
+    socket this process made, remove its file. False where neither can be done (nothing done).
 
     Before a graceful stop closes a listening socket: whatever the kernel has queued would be reset by the close,
-    requests already written. With SYNs dropped the queue can only shrink, so the connections taken from it are all
-    there are; handshakes under way still complete (their ACKs pass), and a refused client's retry meets the closed
-    socket, refused at once. Connections accepted later inherit the filter, which passes all they send.
+    requests already written. With no new client let in, the queue can only shrink, so the connections taken from it
+    are all there are. Over TCP, handshakes under way still complete (their ACKs pass), and a refused client's retry
+    meets the closed socket, refused at once; connections accepted later inherit the filter, which passes all they
+    send. A Unix socket's client connects by its path: once the file is gone, a new one fails at once (no such
+    file), and the queued ones are accepted as before.
     """
+    if sock.family == socket.AF_UNIX:
+        name = sock.getsockname()
+        return isinstance(name, str) and bool(name) and unlink_own(name)
     if sys.platform != "linux" or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return False
     program = ctypes.create_string_buffer(_DROP_SYN, len(_DROP_SYN))
@@ -155,10 +184,7 @@ def close_listener(sock: socket.socket, spec: Listen) -> None:
     """Close the socket; a Unix socket's file goes too, when this process made it (not an inherited one)."""
     sock.close()
     if spec.uds is not None and spec.fd is None:
-        try:
-            os.unlink(spec.uds)
-        except OSError:
-            pass
+        unlink_own(spec.uds)
 
 
 def describe(sock: socket.socket, scheme: str = "http") -> str:

@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from typing import Final, final
 
 from covet._native import Metrics
-from covet.runtime.listener import refuse_new_connections
+from covet.runtime.listener import refuse_new_connections, unlink_own
 from covet.runtime.worker_link import (
     ARGS_ENV,
     GO,
@@ -378,8 +378,8 @@ class Supervisor:
             # Refuse new connections first, for every process that holds the socket: from here the queue only
             # shrinks, and each worker takes what is in it as its drain starts (closing the socket would reset them,
             # requests written), as do clients sent to reconnect by the drain's `connection: close`. Closing our
-            # descriptor alone would not do: the kernel listens until the last holder closes. A Unix socket cannot
-            # filter SYNs: it stops listening at once, and what is queued on it is reset.
+            # descriptor alone would not do: the kernel listens until the last holder closes. A Unix socket's file
+            # is removed instead; one passed in (--fd) that cannot filter stops listening at once, its queue reset.
             if not refuse_new_connections(self.spec.sock):
                 try:
                     self.spec.sock.shutdown(socket.SHUT_RD)
@@ -500,10 +500,7 @@ class Supervisor:
                 if exc.errno != errno.EBADF:
                     raise
             if self.spec.uds is not None:
-                try:
-                    os.unlink(self.spec.uds)
-                except OSError:
-                    pass
+                unlink_own(self.spec.uds)
         return 3 if self.failed_boot else 0
 
     def _queue_signal(self, sig: int, frame: object) -> None:
