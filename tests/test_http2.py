@@ -376,7 +376,21 @@ def test_responses_held_for_shut_windows_are_bounded(srv: Server) -> None:
         else:
             answered += 1
     assert 16 <= answered <= 18 and refused == 30 - answered
+    # Gone, with its windows still shut: it can open none again, so the server lets go of the responses it held
+    # and of the connection at once, not after --write-timeout (60 s).
+    port = client.sock.getsockname()[1]
     client.close()
+    deadline = time.monotonic() + 5
+    while _server_side(srv, port) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _server_side(srv, port)
+
+
+def _server_side(srv: Server, port: int) -> bool:
+    """Whether the server still holds its end of the connection from ``port`` (in CLOSE_WAIT once the client left)."""
+    out = subprocess.run(["ss", "-tnH", "state", "all", f"sport = :{srv.port} and dport = :{port}"],
+                         capture_output=True, text=True, check=True).stdout
+    return bool(out.strip())
 
 
 def test_a_client_that_half_closes_still_gets_its_answers(srv: Server) -> None:

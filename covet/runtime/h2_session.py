@@ -313,7 +313,7 @@ class H2Session:
     """One HTTP/2 connection: see the module's docstring."""
 
     __slots__ = ("state", "link", "core", "client", "server", "scheme", "info", "channels", "closed", "feeding",
-                 "paused", "nreq", "seen_nreq", "mark")
+                 "half_closed", "paused", "nreq", "seen_nreq", "mark")
 
     def __init__(self, state: ServerState, link: H2Link, client: tuple[str, int] | None,
                  server: tuple[str, int] | None, scheme: str, core: H2Framing | None = None) -> None:
@@ -330,6 +330,7 @@ class H2Session:
         self.closed = False
         self.feeding = False  # inside ``feed``: writes wait for its end (rule 2)
         self.paused = False  # reading stopped while the link is backed up
+        self.half_closed = False  # the client sent its FIN: no window will open again
         self.nreq = 0
         self.seen_nreq = 0
         self.mark = state.clock.now  # when the connection last made progress (the ticker's judge)
@@ -412,11 +413,7 @@ class H2Session:
             return
         core = self.core
         config = self.state.config
-        for sid in core.stalled(now, config.write_timeout):
-            channel = self.channels.get(sid)
-            self.reset(sid, CANCEL)  # the client kept its window shut: the stream goes, not the connection
-            if channel is not None:
-                channel.lost()
+        self._drop_stalled(now, 0.0 if self.half_closed else config.write_timeout)
         for sid in core.unfinished(now, config.body_timeout):  # its request stopped arriving: HTTP/1.1's 408
             method, path, query, headers = core.request_head(sid)
             self._answer_logged(sid, _TIMEOUT_REPLY, method == "HEAD", method, path, query, headers, -1, 0)
@@ -434,13 +431,25 @@ class H2Session:
 
     def eof(self) -> None:
         """The client shut its side (FIN): what it asked is still answered, then the connection closes; but its gRPC
-        calls end now (a gRPC client never half-closes a connection: it went away)."""
+        calls end now (a gRPC client never half-closes a connection: it went away). A client that sends nothing more
+        sends no WINDOW_UPDATE either: a stream waiting for its window would wait out the write timeout, holding
+        its response, so it goes now, and any that comes to wait later goes at the next tick."""
+        self.half_closed = True
         for channel in list(self.channels.values()):
             call = channel.call
             if call is not None:
                 channel.close()
                 call.lost()
+        self._drop_stalled(self.state.clock.now, 0.0)
         self.shutdown()
+
+    def _drop_stalled(self, now: float, timeout: float) -> None:
+        """Reset the streams whose held output has not moved for ``timeout`` seconds (rule 5)."""
+        for sid in self.core.stalled(now, timeout):
+            channel = self.channels.get(sid)
+            self.reset(sid, CANCEL)  # the client kept its window shut: the stream goes, not the connection
+            if channel is not None:
+                channel.lost()
 
     def shutdown(self) -> None:
         """Graceful GOAWAY: the streams already open finish, newer ones are refused; then the connection closes."""

@@ -262,6 +262,12 @@ async def _drain(state: ServerState, open_connections: Callable[[], int], force:
     deadline = loop.time() + state.config.graceful_timeout
     while (open_connections() or state.tasks) and loop.time() < deadline and not force.is_set():
         await asyncio.sleep(0.02)
+    if open_connections() or state.tasks:  # (as uvicorn says it: an operator wants to know what was cut)
+        log.warning("graceful stop %s: closing %d connections, cancelling %d handler tasks",
+                    "forced" if force.is_set() else f"timed out after {state.config.graceful_timeout:g} s",
+                    open_connections(), len(state.tasks))
+        for task in list(state.tasks)[:3]:
+            log.warning("  still running: %r", task)
 
 
 async def _stop_listening(sock: socket.socket, own_socket: bool, take_queued: Callable[[], None],
