@@ -305,6 +305,8 @@ def test_a_sync_handler_still_running_does_not_hold_the_exit_past_the_graceful_t
         code, log = srv.stop()
     assert code == 0, log
     assert count(srv, r"1 sync handler call\(s\) still running after --graceful-timeout") == 1, log
+    # What the stop cut short, said as it is cut.
+    assert count(srv, r"graceful stop timed out after 1 s: closing 1 connections, cancelling 1 handler tasks") == 1, log
 
 
 # -- limits and life cycle ------------------------------------------------------------------------------------------
