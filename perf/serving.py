@@ -141,6 +141,19 @@ def certificate(where: Path) -> tuple[str, str]:
     return str(cert), str(key)
 
 
+def wait_listening(proc: subprocess.Popen[str], port: int, who: str, timeout: float = 60) -> None:
+    """Until a peer's server accepts connections on ``port``; SystemExit if it exits or takes too long."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"perf: {who} did not start") from None
+            time.sleep(0.05)
+
+
 def serve_nginx(pin: bool, ssl: tuple[str, str] | None = None) -> tuple[subprocess.Popen[str], int, str]:
     """nginx (one worker), the C ceiling: on the same OpenSSL as the covet rows when ``ssl`` is given."""
     port = bench.free_port()
@@ -148,15 +161,7 @@ def serve_nginx(pin: bool, ssl: tuple[str, str] | None = None) -> tuple[subproce
     if pin:
         cmd = ["taskset", "-c", "0", *cmd]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("perf: nginx did not start") from None
-            time.sleep(0.05)
+    wait_listening(proc, port, "nginx")
     threading_drain(proc)
     return proc, port, "https" if ssl else "http"
 
@@ -218,15 +223,7 @@ def serve_fastapi(access_log: bool, metrics: bool) -> tuple[subprocess.Popen[str
     # uvicorn's access log goes to stdout: into the same drained pipe as ours goes to stderr.
     proc = subprocess.Popen(cmd, cwd=APP_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=dict(os.environ, PYTHONPATH=str(APP_DIR), PERF_METRICS="1" if metrics else "0"))
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("perf: uvicorn did not start") from None
-            time.sleep(0.1)
+    wait_listening(proc, port, "uvicorn")
     assert proc.stdout is not None
     proc.stderr = proc.stdout
     threading_drain(proc)

@@ -401,22 +401,31 @@ def test_a_fix_sent_while_a_bad_worker_starts_is_not_called_off(tmp_path: Path) 
 # -- the listening socket -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
-def test_unix_socket(request: pytest.FixtureRequest, project: Project, tmp_path: Path) -> None:
-    path = str(tmp_path / "covet.sock")
+def serve_uds(request: pytest.FixtureRequest, project: Project, path: str,
+              *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """workers:app on a Unix socket, on the transport ``project`` is parametrized with; and its "serving" line."""
     mode, loop = request.node.callspec.params["project"].split("-")
     env = dict(os.environ, PYTHONPATH=checkout_path(project.where))
     if mode == "interpreted":
         env["COVET_PURE_RUNTIME"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "covet", "serve", "workers:app", "--uds", path, "--loop", loop,
-                             "--compiled", "require" if mode == "compiled" else "off"], cwd=project.where, env=env,
-                            stderr=subprocess.PIPE, text=True)
+                             *extra, "--compiled", "require" if mode == "compiled" else "off"], cwd=project.where,
+                            env=env, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = ""
+    while "covet: serving" not in line:
+        line = proc.stderr.readline()
+        if not line:
+            proc.kill()
+            raise AssertionError("the server exited")
+    return proc, line
+
+
+@pytest.mark.parametrize("project", TRANSPORTS, indirect=True)
+def test_unix_socket(request: pytest.FixtureRequest, project: Project, tmp_path: Path) -> None:
+    path = str(tmp_path / "covet.sock")
+    proc, line = serve_uds(request, project, path)
     try:
-        assert proc.stderr is not None
-        line = ""
-        while "covet: serving" not in line:
-            line = proc.stderr.readline()
-            assert line, "the server exited"
         assert f"serving unix:{path}" in line
         with httpx.Client(transport=httpx.HTTPTransport(uds=path), base_url="http://covet") as c:
             for _ in range(3):
@@ -436,14 +445,7 @@ def test_sigterm_on_a_unix_socket_answers_every_connection_it_let_in(request: py
     """Clients connecting as fast as they can, a new connection a request, while the server stops: each connection
     made is answered, none reset; after the socket's file goes, a connect fails at once."""
     path = str(tmp_path / "covet.sock")
-    mode, loop = request.node.callspec.params["project"].split("-")
-    env = dict(os.environ, PYTHONPATH=checkout_path(project.where))
-    if mode == "interpreted":
-        env["COVET_PURE_RUNTIME"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "covet", "serve", "workers:app", "--uds", path, "--loop", loop,
-                             "--graceful-timeout", "5", "--no-access-log", *workers,
-                             "--compiled", "require" if mode == "compiled" else "off"], cwd=project.where, env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc, _ = serve_uds(request, project, path, "--graceful-timeout", "5", "--no-access-log", *workers)
     answered, lost, refused = [0], [], [0]
 
     def client() -> None:
@@ -471,9 +473,6 @@ def test_sigterm_on_a_unix_socket_answers_every_connection_it_let_in(request: py
                 s.close()
 
     try:
-        assert proc.stderr is not None
-        while "covet: serving" not in proc.stderr.readline():
-            assert proc.poll() is None, "the server exited"
         threads = [threading.Thread(target=client) for _ in range(8)]
         for t in threads:
             t.start()
