@@ -348,6 +348,21 @@ def test_a_request_that_stops_arriving_is_answered_408_alone(srv: Server) -> Non
     client.close()
 
 
+def test_a_request_cut_short_by_the_clients_fin_is_answered_at_once(srv: Server) -> None:
+    """The rest of it can never come: 408 now, not after --body-timeout (2 s here), and the connection closes."""
+    client = RawH2(srv)
+    cut = client.get("/h2/upload", "POST", end=False)
+    client.upload(cut, b"x" * 10, end=False)
+    time.sleep(0.2)  # (the piece read first: the FIN alone would find no request under way)
+    started = time.monotonic()
+    client.sock.shutdown(socket.SHUT_WR)
+    frames = frames_until_end(client.sock, cut)
+    assert time.monotonic() - started < 1.0
+    assert type(frames[0]).__name__ == "HeadersFrame" and (":status", "408") in client.conn.decoder.decode(
+        frames[0].data)
+    client.close()
+
+
 def test_limits_answer_on_their_stream(srv: Server) -> None:
     """Too many header fields: 431; a declared body past --max-upload: 413 before any of it is read. The
     connection goes on."""

@@ -413,10 +413,7 @@ class H2Session:
             return
         core = self.core
         config = self.state.config
-        self._drop_stalled(now, 0.0 if self.half_closed else config.write_timeout)
-        for sid in core.unfinished(now, config.body_timeout):  # its request stopped arriving: HTTP/1.1's 408
-            method, path, query, headers = core.request_head(sid)
-            self._answer_logged(sid, _TIMEOUT_REPLY, method == "HEAD", method, path, query, headers, -1, 0)
+        self._expire(now)
         progressed = self.nreq != self.seen_nreq
         self._count()
         if core.finished() and not self.channels:
@@ -432,24 +429,32 @@ class H2Session:
     def eof(self) -> None:
         """The client shut its side (FIN): what it asked is still answered, then the connection closes; but its gRPC
         calls end now (a gRPC client never half-closes a connection: it went away). A client that sends nothing more
-        sends no WINDOW_UPDATE either: a stream waiting for its window would wait out the write timeout, holding
-        its response, so it goes now, and any that comes to wait later goes at the next tick."""
+        sends no WINDOW_UPDATE and no more of a request either: a stream waiting for its window, or for the rest of
+        its request, would wait out its timeout, so it goes now (``_expire``), and any that comes to wait later
+        goes at the next tick."""
         self.half_closed = True
         for channel in list(self.channels.values()):
             call = channel.call
             if call is not None:
                 channel.close()
                 call.lost()
-        self._drop_stalled(self.state.clock.now, 0.0)
+        self._expire(self.state.clock.now)
         self.shutdown()
 
-    def _drop_stalled(self, now: float, timeout: float) -> None:
-        """Reset the streams whose held output has not moved for ``timeout`` seconds (rule 5)."""
-        for sid in self.core.stalled(now, timeout):
+    def _expire(self, now: float) -> None:
+        """Rule 5's timeouts: a stream whose held output has not moved for ``write_timeout`` is reset, a request held
+        whole whose next piece has not come for ``body_timeout`` is answered 408. Once the client has sent its FIN
+        neither can ever move again: both go at once."""
+        config = self.state.config
+        core = self.core
+        for sid in core.stalled(now, 0.0 if self.half_closed else config.write_timeout):
             channel = self.channels.get(sid)
             self.reset(sid, CANCEL)  # the client kept its window shut: the stream goes, not the connection
             if channel is not None:
                 channel.lost()
+        for sid in core.unfinished(now, 0.0 if self.half_closed else config.body_timeout):  # HTTP/1.1's 408
+            method, path, query, headers = core.request_head(sid)
+            self._answer_logged(sid, _TIMEOUT_REPLY, method == "HEAD", method, path, query, headers, -1, 0)
 
     def shutdown(self) -> None:
         """Graceful GOAWAY: the streams already open finish, newer ones are refused; then the connection closes."""
