@@ -52,6 +52,12 @@ def lift(source: str, path: Path, rel: str, module: types.ModuleType) -> Lifted 
             why = (f"it binds the name {needed}, which the build needs to run its async generators interpreted "
                    "(mypyc cannot compile them)")
             return why, "rename it to compile the module"
+    nested = [node for node in found if node not in tree.body]
+    if nested:
+        inner = nested[0]
+        why = (f"its async generator {inner.name} ({rel}:{inner.lineno}) is not a statement of the module's top "
+               "level (a method, or in a function, an if or a try), and mypyc cannot compile async generators")
+        return why, fix
     lines = _LINE.findall(source)
     flags = _future_flags(tree)
     lifted = Lifted("")
@@ -67,11 +73,6 @@ def lift(source: str, path: Path, rel: str, module: types.ModuleType) -> Lifted 
             spans[first] = (last, call)
             lifted.functions.append((node.name, node.lineno))
         previous_end = node.end_lineno or node.lineno
-    for node in found:
-        if not any(name == node.name and line == node.lineno for name, line in lifted.functions):
-            why = (f"its async generator {node.name} ({rel}:{node.lineno}) is not a statement of the module's top "
-                   "level (a method, or in a function, an if or a try), and mypyc cannot compile async generators")
-            return why, fix
     out: list[str] = []
     at = 1
     for first, (last, call) in sorted(spans.items()):
