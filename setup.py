@@ -20,7 +20,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 # Each earned its place in perf/micro.py (see docs/compiling.md, "The runtime").
-COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection", "ws_session", "uring_ws", "asyncio_ws", "access_record", "h2_session", "asyncio_h2", "uring_link", "uring_h2"]
+COMPILED_RUNTIME = ["pathtrie", "dispatch", "encode", "state", "exchange", "h1_response", "asyncio_http1", "uring_http1", "formdata", "connection", "ws_session", "uring_ws", "asyncio_ws", "access_record", "routeplan", "h2_session", "asyncio_h2", "uring_link", "uring_h2"]
 
 
 def runtime_extensions() -> list[Extension]:

@@ -53,8 +53,9 @@ void covet_alog_add(AccessLog *al, PyObject *client, const struct alog_peer *pee
  * record of that response. */
 int covet_alog_route(const AccessLog *al);
 
-/* Whether records are kept for the log (0: the metrics only: no client id need be read). */
-int covet_alog_store(const AccessLog *al);
+/* Whether a record's client id is printed (kept for a JSON log; the uvicorn-style line has none): 0, and none need
+ * be read. */
+int covet_alog_wants_rid(const AccessLog *al);
 
 /* Connections opened (+1) or closed (-1), for the metrics. */
 void covet_alog_conn(AccessLog *al, int delta);

@@ -367,7 +367,7 @@ static void run_events(UringServer *s, struct conn *c) {
                     break;
                 }
             }
-            if (s->access_log != NULL && covet_alog_store(s->access_log))
+            if (s->access_log != NULL && covet_alog_wants_rid(s->access_log))
                 a->rid_len = (uint8_t)covet_alog_rid_raw(ev.req, a->rid);
         } else if (kind == H1_EV_CONTINUE) {
             if (conn_enqueue(s, c, s->continue_bytes) < 0) {

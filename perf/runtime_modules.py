@@ -6,12 +6,16 @@ each one left out, and times the whole in-process request path
 setup.py's COMPILED_RUNTIME when leaving it out is measurably slower.
 
     python perf/runtime_modules.py            # about 15 minutes on two cores
+    python perf/runtime_modules.py --leave-out routeplan   # the wheel's list, with and without one module
 """
 
 from __future__ import annotations
 
+import argparse
+import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,9 +50,27 @@ def variant(work: Path, name: str, modules: list[str]) -> dict[str, float]:
     return {b.get_name().split("/")[0]: round(b.median() * 1e9) for b in suite.get_benchmarks()}
 
 
+def wheel_modules() -> list[str]:
+    """setup.py's COMPILED_RUNTIME: what the wheel compiles today."""
+    m = re.search(r"^COMPILED_RUNTIME = (\[.*?\])", (ROOT / "setup.py").read_text(), re.M | re.S)
+    assert m is not None, "setup.py: no COMPILED_RUNTIME"
+    return list(ast.literal_eval(m.group(1)))
+
+
 def main() -> int:
-    plan = [("pure", []), ("all", CANDIDATES)] + [(f"no-{m}", [c for c in CANDIDATES if c != m]) for m in CANDIDATES]
-    plan.append(("all (again)", CANDIDATES))  # the spread between the two runs of "all" is the noise
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leave-out", default="",
+                    help="comma-separated modules: time the wheel's list with each left out, instead of the "
+                         "historical candidates")
+    args = ap.parse_args()
+    if args.leave_out:
+        wheel = wheel_modules()
+        plan = [("wheel", wheel)] + [(f"no-{m}", [c for c in wheel if c != m]) for m in args.leave_out.split(",")]
+        plan.append(("wheel (again)", wheel))
+    else:
+        plan = [("pure", []), ("all", CANDIDATES)] + [(f"no-{m}", [c for c in CANDIDATES if c != m])
+                                                       for m in CANDIDATES]
+        plan.append(("all (again)", CANDIDATES))  # the spread between the two runs of "all" is the noise
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, modules in plan:

@@ -325,3 +325,87 @@ def test_lines_are_written_whole_in_pieces_a_pipe_keeps_whole() -> None:
     assert "".join(out.writes) == text
     assert all(w.endswith("\n") for w in out.writes)
     assert [len(w) for w in out.writes if len(w) > select.PIPE_BUF] == [9001]
+
+
+def _records(log: object, n: int) -> list[str]:
+    """``n`` records of paths long and short (some lines past PIPE_BUF), and the lines a drain must write."""
+    import select
+
+    paths = [f"/{i}/" + "p" * (i * 37 % 900) for i in range(n)]
+    paths[n // 2] = "/" + "q" * (select.PIPE_BUF + 100)
+    for p in paths:
+        log.record(("10.1.2.3", 4000), "GET", p, "", None, 1, 204, 0, 0, -1, 0)  # type: ignore[attr-defined]
+    return [f'INFO:     10.1.2.3:4000 - "GET {p} HTTP/1.1" 204 No Content\n' for p in paths]
+
+
+def test_drain_to_writes_whole_lines_a_pipe_keeps_whole() -> None:
+    """The writer's drain writes in C, without the GIL: each write is whole lines, at most PIPE_BUF bytes unless one
+    line is longer (a SOCK_SEQPACKET peer reads back each write as it was made)."""
+    import select
+
+    from covet._native import AccessLog
+
+    log = AccessLog()
+    want = _records(log, 400)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with a, b:
+        b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        assert log.drain_to("INFO:     ", a.fileno()) == (400, 0, 0)
+        a.close()
+        writes = []
+        while chunk := b.recv(1 << 20):
+            writes.append(chunk.decode())
+    assert "".join(writes) == "".join(want)
+    assert all(w.endswith("\n") for w in writes)
+    assert [len(w) for w in writes if len(w) > select.PIPE_BUF] == [len(want[200])]
+    assert len(writes) < 200  # lines go together, not one a write
+
+
+def test_drain_to_waits_on_a_full_nonblocking_pipe_and_says_why_it_stopped(tmp_path: Path) -> None:
+    """A supervisor's stderr may be a non-blocking pipe that a slow reader empties: the drain waits for room (it
+    holds no GIL meanwhile) and loses nothing. A regular file gets one write; a closed fd gives its errno back."""
+    import errno
+    import fcntl
+    import os
+    import threading
+
+    from covet._native import AccessLog
+
+    log = AccessLog()
+    want = "".join(_records(log, 3000))
+    r, w = os.pipe()
+    fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, 4096)
+    os.set_blocking(w, False)
+    got = bytearray()
+
+    def read_slowly() -> None:
+        while chunk := os.read(r, 1000):
+            got.extend(chunk)
+            time.sleep(0.0002)
+
+    reader = threading.Thread(target=read_slowly)
+    reader.start()
+    try:
+        assert log.drain_to("INFO:     ", w) == (3000, 0, 0)
+    finally:
+        os.close(w)
+        reader.join(30)
+        os.close(r)
+    assert got.decode() == want
+
+    path = tmp_path / "access.log"
+    want = "".join(_records(log, 50))
+    with path.open("w") as f:
+        assert log.drain_to("INFO:     ", f.fileno()) == (50, 0, 0)
+    assert path.read_text() == want
+
+    _records(log, 5)
+    fd = os.open(os.devnull, os.O_WRONLY)
+    os.close(fd)
+    assert log.drain_to("INFO:     ", fd) == (5, 0, errno.EBADF)  # drained all the same: nothing piles up
+    assert log.pending == 0
+    with pytest.raises(ValueError, match="negative"):
+        log.drain_to("INFO:     ", -1)
+    with pytest.raises(TypeError):
+        log.drain_to(b"INFO:     ", 1)  # type: ignore[arg-type]

@@ -32,11 +32,8 @@ from covet.runtime.glue import (
     glue_is_async,
     glue_source,
     optional_model,
-    reads_content_type,
-    reads_headers,
-    reads_stream,
-    uses_connection,
 )
+from covet.runtime.routeplan import reads_content_type, reads_headers, reads_stream, uses_connection
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
 __all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]

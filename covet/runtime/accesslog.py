@@ -14,7 +14,9 @@ Not compiled: nothing here runs per request.
 
 from __future__ import annotations
 
+import codecs
 import logging
+import os
 import select
 import sys
 import threading
@@ -63,6 +65,7 @@ class AccessLogWriter:
         self.prefix = "" if json else _PREFIX  # what the default handler's formatter would put before a line
         self.logger = logging.getLogger(ACCESS_LOGGER)
         self._stop = False
+        self._write_failed = False  # said once: a closed stderr would say it at every drain
         self._lock = threading.Lock()  # one drain and write at a time: the thread's, or close()'s
         self._thread = threading.Thread(target=self._run, name="covet-access-log", daemon=True)
 
@@ -79,12 +82,28 @@ class AccessLogWriter:
         """Drain what was recorded so far and write it."""
         with self._lock:
             logger = self.logger
-            fast = _fast_handler(logger)
-            text, lines, dropped = self.log.drain(self.prefix if fast is not None else "")
+            wanted = self.enabled and logger.isEnabledFor(logging.INFO)
+            fast = _fast_handler(logger) if wanted else None
+            fd = _ascii_fd(fast.stream) if fast is not None else -1
+            if fast is not None and fd >= 0:
+                # PERF: formatted and written in C without the GIL, a pipe's buffer a write; writing the text from
+                # Python took the GIL back from the event loop at every write (+0.08 us a request at full load).
+                fast.acquire()
+                try:
+                    fast.flush()  # what the stream holds was logged before these
+                    lines, dropped, err = self.log.drain_to(self.prefix, fd)
+                finally:
+                    fast.release()
+                if err and not self._write_failed:
+                    self._write_failed = True
+                    logging.getLogger("covet.server").error("access log: writing failed: %s", os.strerror(err))
+                text = ""
+            else:
+                text, lines, dropped = self.log.drain(self.prefix if fast is not None else "")
             if dropped:
                 logging.getLogger("covet.server").warning(
                     "access log: %d records dropped (the writer fell behind the buffer's capacity)", dropped)
-            if not lines or not self.enabled or not logger.isEnabledFor(logging.INFO):
+            if not lines or not wanted or not text:
                 return
             if fast is not None:
                 # PERF: one write for the batch; a LogRecord a line costs ~5 us each.
@@ -122,6 +141,19 @@ def _write_whole_lines(stream: TextIO, text: str) -> None:
 
 
 _PIPE_BUF: Final = select.PIPE_BUF
+
+
+def _ascii_fd(stream: TextIO) -> int:
+    """The file descriptor under ``stream`` when ASCII text may be written to it as bytes, else -1."""
+    try:
+        fd = stream.fileno()
+        encoding = codecs.lookup(stream.encoding).name
+    except (AttributeError, OSError, ValueError, LookupError, TypeError):  # io.StringIO, a closed or odd stream
+        return -1
+    return fd if encoding in _ASCII_SUPERSETS else -1
+
+
+_ASCII_SUPERSETS: Final = frozenset({"utf-8", "ascii", "iso8859-1", "iso8859-15", "cp1252"})
 
 
 def _fast_handler(logger: logging.Logger) -> _AccessHandler | None:
