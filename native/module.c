@@ -364,7 +364,7 @@ static PyMethodDef module_methods[] = {
      "render_fields(headers) -> (bytes, close): checked header lines, framing fields left out."},
     {"check_field", (PyCFunction)(void (*)(void))covet_check_field, METH_FASTCALL,
      "check_field(name, value): ValueError unless the response header may be sent as it is."},
-    {"ws_frame", (PyCFunction)(void (*)(void))covet_ws_frame, METH_VARARGS | METH_KEYWORDS, covet_ws_frame_doc},
+    {"ws_frame", (PyCFunction)(void (*)(void))covet_ws_frame, METH_FASTCALL | METH_KEYWORDS, covet_ws_frame_doc},
     {"utf8_valid", covet_utf8_valid, METH_O, covet_utf8_valid_doc},
     {"json_flat", (PyCFunction)(void (*)(void))covet_json_flat, METH_FASTCALL, covet_json_flat_doc},
     {"json_records", (PyCFunction)(void (*)(void))covet_json_records, METH_FASTCALL, covet_json_records_doc},

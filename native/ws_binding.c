@@ -8,6 +8,8 @@
  */
 #include "ws_binding.h"
 
+#include <limits.h>
+
 #include <string.h>
 
 #include "ws_frame.h"
@@ -248,35 +250,65 @@ const char covet_ws_frame_doc[] =
     "ValueError for an opcode that is not WS_OP_*, and for a control frame (close, ping, pong) that is not final,\n"
     "has RSV1 set or carries more than 125 bytes.";
 
-PyObject *covet_ws_frame(PyObject *module, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"opcode", "payload", "fin", "rsv1", NULL};
-    int opcode, fin = 1, rsv1 = 0;
-    Py_buffer pl;
-    PyObject *out = NULL;
+/* The frame of opcode, fin and rsv1 around pl[0..len). */
+static PyObject *ws_frame_of(int opcode, const char *pl, Py_ssize_t len, int fin, int rsv1) {
     uint8_t head[10];
-    size_t hl;
-    (void)module;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iy*|pp:ws_frame", kwlist, &opcode, &pl, &fin, &rsv1))
-        return NULL;
     if (opcode != WS_OP_CONT && opcode != WS_OP_TEXT && opcode != WS_OP_BINARY && opcode != WS_OP_CLOSE &&
         opcode != WS_OP_PING && opcode != WS_OP_PONG) {
         PyErr_Format(PyExc_ValueError, "ws_frame(): %d is not an opcode (0, 1, 2, 8, 9 or 10)", opcode);
-        goto done;
+        return NULL;
     }
-    if (opcode >= WS_OP_CLOSE && (!fin || rsv1 || pl.len > WS_MAX_CONTROL)) {
+    if (opcode >= WS_OP_CLOSE && (!fin || rsv1 || len > WS_MAX_CONTROL)) {
         PyErr_SetString(PyExc_ValueError,
                         "ws_frame(): a control frame is final, without RSV1, and carries at most 125 bytes");
-        goto done;
+        return NULL;
     }
-    hl = ws_frame_header(head, opcode, fin, rsv1, (uint64_t)pl.len);
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)hl + pl.len);
+    size_t hl = ws_frame_header(head, opcode, fin, rsv1, (uint64_t)len);
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)hl + len);
     if (out) {
         memcpy(PyBytes_AS_STRING(out), head, hl);
-        if (pl.len)
-            memcpy(PyBytes_AS_STRING(out) + hl, pl.buf, (size_t)pl.len);
+        if (len)
+            memcpy(PyBytes_AS_STRING(out) + hl, pl, (size_t)len);
     }
-done:
-    PyBuffer_Release(&pl);
+    return out;
+}
+
+/* PERF: every message sent comes here; PyArg_ParseTupleAndKeywords cost ~50 ns a call, so positional calls with
+ * a bytes payload (the session's) are read directly, and only the rest go through the general parser. */
+PyObject *covet_ws_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
+    (void)module;
+    if (kwnames == NULL && nargs >= 2 && nargs <= 4 && PyLong_CheckExact(args[0]) && PyBytes_CheckExact(args[1])) {
+        int overflow;
+        long opcode = PyLong_AsLongAndOverflow(args[0], &overflow);
+        int fin = nargs > 2 ? PyObject_IsTrue(args[2]) : 1;
+        int rsv1 = nargs > 3 ? PyObject_IsTrue(args[3]) : 0;
+        if (fin < 0 || rsv1 < 0)
+            return NULL;
+        if (overflow || opcode < INT_MIN || opcode > INT_MAX)
+            opcode = -1; /* not an opcode: said by ws_frame_of */
+        return ws_frame_of((int)opcode, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), fin, rsv1);
+    }
+    static char *kwlist[] = {"opcode", "payload", "fin", "rsv1", NULL};
+    int opcode, fin = 1, rsv1 = 0;
+    Py_buffer pl;
+    Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *tuple = PyTuple_New(nargs);
+    PyObject *kw = nkw ? PyDict_New() : NULL;
+    PyObject *out = NULL;
+    if (tuple == NULL || (nkw && kw == NULL))
+        goto fail;
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    for (Py_ssize_t i = 0; i < nkw; i++)
+        if (PyDict_SetItem(kw, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+            goto fail;
+    if (PyArg_ParseTupleAndKeywords(tuple, kw, "iy*|pp:ws_frame", kwlist, &opcode, &pl, &fin, &rsv1)) {
+        out = ws_frame_of(opcode, pl.buf, pl.len, fin, rsv1);
+        PyBuffer_Release(&pl);
+    }
+fail:
+    Py_XDECREF(tuple);
+    Py_XDECREF(kw);
     return out;
 }
 

@@ -31,7 +31,7 @@ int covet_ws_ready(void);
 int covet_ws_add_constants(PyObject *m);
 
 /* ws_frame(opcode, payload, fin=True, rsv1=False) -> bytes */
-PyObject *covet_ws_frame(PyObject *module, PyObject *args, PyObject *kw);
+PyObject *covet_ws_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 extern const char covet_ws_frame_doc[];
 /* utf8_valid(data, /) -> bool */
 PyObject *covet_utf8_valid(PyObject *module, PyObject *data);

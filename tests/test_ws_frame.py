@@ -322,6 +322,16 @@ def test_ws_frame_flags_and_checks() -> None:
         ws_frame(WS_OP_PONG, b"", rsv1=True)
     with pytest.raises(TypeError):
         ws_frame(WS_OP_TEXT, "str")  # type: ignore[arg-type]
+    # The positional calls with bytes are read without the general parser: the same frames and the same checks.
+    assert ws_frame(WS_OP_TEXT, b"hi", False, True) == b"\x41\x02hi"
+    assert ws_frame(WS_OP_TEXT, b"hi", fin=False, rsv1=True) == b"\x41\x02hi"
+    assert ws_frame(WS_OP_BINARY, b"", 1, 0) == b"\x82\x00"
+    with pytest.raises(ValueError, match="control frame"):
+        ws_frame(WS_OP_CLOSE, b"", False)
+    with pytest.raises(ValueError, match="opcode"):
+        ws_frame(2**70, b"")
+    with pytest.raises(TypeError):
+        ws_frame(WS_OP_TEXT, b"", True, False, True)  # type: ignore[call-arg]
 
 
 # --------------------------------------------------------------------------------------------------------- UTF-8

@@ -212,7 +212,9 @@ class Exchange:
 
     def suspend(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a handler (or a route whose body streams in) as a Task; it answers when done."""
-        loop = asyncio.get_running_loop()
+        loop = self.state.loop
+        if loop is None:  # (a state made outside the loop: tests)
+            loop = asyncio.get_running_loop()
         task = loop.create_task(coro)
         self.task = task
         self.state.tasks.add(task)

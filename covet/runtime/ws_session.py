@@ -107,7 +107,7 @@ class WSSession:
 
     __slots__ = ("link", "config", "clock", "parser", "state", "inbox", "waiter", "reading", "closed_with",
                  "close_sent", "ping_sent", "ping_payload", "last_seen", "closing_since", "pings", "deflate", "failing",
-                 "failing_since", "cut_at", "told")
+                 "failing_since", "cut_at", "told", "loop")
 
     def __init__(self, link: WSLink, config: WSConfig, clock: Clock) -> None:
         self.link = link
@@ -119,6 +119,7 @@ class WSSession:
         # idle connection.
         self.inbox: list[str | bytes] = []
         self.waiter: asyncio.Future[None] | None = None  # a receive() waiting for a message
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop the receiver runs on, once it has waited
         self.reading = True
         self.closed_with: WebSocketDisconnect | None = None  # once over: what a receiver is told
         self.close_sent = False
@@ -321,7 +322,11 @@ class WSSession:
 
     def _arrival(self) -> asyncio.Future[None]:
         """Set when a message arrives or the connection ends (``_wake``)."""
-        waiter = self.waiter = asyncio.get_running_loop().create_future()
+        loop = self.loop
+        if loop is None:
+            # PERF: asked once; get_running_loop() makes a getpid() system call each time (~130 ns a message).
+            loop = self.loop = asyncio.get_running_loop()
+        waiter = self.waiter = loop.create_future()
         return waiter
 
     def _tell(self, receiving: bool) -> Exception:
