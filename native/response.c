@@ -39,12 +39,15 @@ static PyObject *render_parts(const char *prefix, Py_ssize_t prefix_len, const c
                               int with_length, int with_body) {
     char digits[24];
     int ndigits = 0;
-    if (with_length) {
-        ndigits = snprintf(digits, sizeof digits, "%zd", body_len);
-        if (ndigits <= 0 || (size_t)ndigits >= sizeof digits) {
-            PyErr_SetString(PyExc_OverflowError, "render(): body length does not fit");
-            return NULL;
-        }
+    if (with_length) { /* PERF: by hand; snprintf was ~30 ns of every response */
+        char *d = digits + sizeof digits;
+        size_t v = (size_t)body_len; /* (a size, never negative) */
+        do {
+            *--d = (char)('0' + v % 10);
+            v /= 10;
+        } while (v != 0);
+        ndigits = (int)(digits + sizeof digits - d);
+        memmove(digits, d, (size_t)ndigits);
     }
     /* sizes are of existing objects, so their sum cannot overflow Py_ssize_t
      * unless the process holds more than half its address space in them */

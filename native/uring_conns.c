@@ -39,10 +39,28 @@ void conn_outq_free(UringServer *s, struct conn *c) {
     for (unsigned i = 0; i < q->n; i++)
         Py_DECREF(q->items[q->start + i]);
     s->n_out_items -= q->n;
-    PyMem_Free(q->items);
-    PyMem_Free(q);
     c->out = NULL;
     s->n_outq--;
+    /* PERF: a queue (~600 bytes: past pymalloc, so calloc and its memset) was made and freed for every response
+     * sent through the queue, which is every response over TLS; a few dozen are kept for the next. A queue whose
+     * item array grew past its first size gives that back. */
+    if (s->nfree_outq < FREE_OUTQ && q->cap <= OUTQ_FIRST_CAP) {
+        q->start = q->n = 0;
+        q->sending = 0;
+        q->off = q->bytes = 0;
+        s->free_outq[s->nfree_outq++] = q;
+        return;
+    }
+    PyMem_Free(q->items);
+    PyMem_Free(q);
+}
+
+void conn_outq_release_all(UringServer *s) {
+    while (s->nfree_outq > 0) {
+        struct outq *q = s->free_outq[--s->nfree_outq];
+        PyMem_Free(q->items);
+        PyMem_Free(q);
+    }
 }
 
 void conn_active_release(UringServer *s, struct conn *c) {
@@ -125,7 +143,7 @@ int conn_enqueue_raw(UringServer *s, struct conn *c, PyObject *data) {
         return 0;
     struct outq *q = c->out;
     if (q == NULL) {
-        q = PyMem_Calloc(1, sizeof *q);
+        q = s->nfree_outq > 0 ? s->free_outq[--s->nfree_outq] : PyMem_Calloc(1, sizeof *q);
         if (q == NULL)
             return -1;
         c->out = q;
@@ -137,7 +155,7 @@ int conn_enqueue_raw(UringServer *s, struct conn *c, PyObject *data) {
             q->start = 0;
         }
         if (q->start + q->n == q->cap) {
-            unsigned cap = q->cap ? q->cap * 2 : 4;
+            unsigned cap = q->cap ? q->cap * 2 : OUTQ_FIRST_CAP;
             PyObject **items = PyMem_Realloc(q->items, cap * sizeof *items);
             if (items == NULL)
                 return -1;

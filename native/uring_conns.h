@@ -31,11 +31,14 @@ enum {
     C_TLS = 1u << 17,        /* a TLS connection: its SSL object is s->tls_conns[fd] (uring_tls.c) */
     C_HANDSHAKE = 1u << 18,  /* its TLS handshake is not done yet */
     C_TLSDOWN = 1u << 19,    /* its close_notify is sent, or TLS failed on it: no more TLS in or out */
-    C_RAW = 1u << 20         /* switched protocols (a WebSocket after its 101): every byte read goes to Python's
+    C_RAW = 1u << 20,        /* switched protocols (a WebSocket after its 101): every byte read goes to Python's
                                 on_body as it comes, with C_BODY and C_BUSY set; no HTTP/1.1 parsing */
+    C_TLSBUF = 1u << 21      /* its SSL object may hold record buffers: tls_lean() frees them once it is idle */
 };
 
 #define OUT_IOV 32
+/* Items a queue's array holds at first (it doubles from there). */
+#define OUTQ_FIRST_CAP 4
 
 struct outq {
     PyObject **items; /* bytes objects; items[start .. start+n) are unsent */
@@ -67,6 +70,7 @@ struct conn {
     uint32_t mark; /* tick of the last progress */
     uint16_t ops;  /* operations in flight */
     uint8_t seen_state;
+    uint32_t tls_at; /* TLS: the tick of the last ciphertext in or out (its buffers are kept while it is recent) */
     struct active *act;
     struct outq *out;
     PyObject *ws; /* a switched connection's WebSocket frame parser (a WSParser, owned), fed here: see raw_input */
@@ -109,6 +113,8 @@ struct conn *conn_new(UringServer *s, int fd);
 
 /* Releases c's output queue and the bytes objects still in it. */
 void conn_outq_free(UringServer *s, struct conn *c);
+/* Frees the queues kept for reuse (at the server's close). */
+void conn_outq_release_all(UringServer *s);
 
 /* c's per-request state, from the free list or fresh; NULL when out of memory. */
 struct active *conn_active_get(UringServer *s, struct conn *c);

@@ -548,6 +548,8 @@ static void sweep(UringServer *s) {
             uring_kill_ops(s, c); /* its cancel found no free SQE before */
             continue;
         }
+        if (c->flags & C_TLS)
+            tls_lean(s, c);
         uint32_t age = s->now - c->mark;
         if (c->flags & C_SHUTWR) {
             if (age >= LINGER_TICKS) {

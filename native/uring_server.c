@@ -379,17 +379,18 @@ static PyObject *RS_close(UringServer *s, PyObject *Py_UNUSED(ignored)) {
         h1_conn_free(&a->p);
         PyMem_Free(a);
     }
+    conn_outq_release_all(s);
     ring_free(&s->ring);
     s->ring_ok = 0;
     Py_RETURN_NONE;
 }
 
 static PyObject *RS_stats(UringServer *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns, "parsers",
-                         s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
-                         s->n_out_items, "tls_sessions", s->n_tls, "buffers_out", s->ring.bufs_out, "accepted",
-                         s->accepted, "requests", s->requests, "passes", s->passes, "enters", s->enters, "completions",
-                         s->completions, "accept_errno", s->accept_errno);
+    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:l,s:i,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns,
+                         "parsers", s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
+                         s->n_out_items, "tls_sessions", s->n_tls, "tls_buffered", tls_buffered(s), "buffers_out",
+                         s->ring.bufs_out, "accepted", s->accepted, "requests", s->requests, "passes", s->passes,
+                         "enters", s->enters, "completions", s->completions, "accept_errno", s->accept_errno);
 }
 
 static PyObject *RS_get_fd(UringServer *s, void *closure) {

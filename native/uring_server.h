@@ -45,6 +45,7 @@ struct ssl_st;
 
 /* Per-request state structs kept for reuse (uring_conns.c). */
 #define FREE_ACTIVE 64
+#define FREE_OUTQ 64
 
 typedef struct UringServer {
     PyObject_HEAD
@@ -66,6 +67,8 @@ typedef struct UringServer {
     uint32_t gen;
     struct active *free_act[FREE_ACTIVE];
     unsigned nfree_act;
+    struct outq *free_outq[FREE_OUTQ];
+    unsigned nfree_outq;
     /* HTTP/1 (uring_http1.c) */
     uint32_t now;
     unsigned sweep_fd; /* where the timeout sweep of this tick goes on */

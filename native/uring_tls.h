@@ -24,6 +24,13 @@ void tls_detach(UringServer *s, struct conn *c);
 /* Encrypts ``data`` (plaintext bytes, borrowed) onto c's output queue; 0, or -1 when the connection failed. */
 int tls_enqueue(UringServer *s, struct conn *c, PyObject *data);
 
+/* Frees c's record buffers when it has had no ciphertext in or out for a whole tick (the timeout sweep asks, for every
+ * connection); OpenSSL allocates them again with its next record. */
+void tls_lean(UringServer *s, struct conn *c);
+
+/* Connections whose SSL objects may hold record buffers (the stats' ``tls_buffered``). */
+int tls_buffered(const UringServer *s);
+
 /* c is about to close: queues its close_notify once. Returns 1 when bytes were queued (close after they are sent). */
 int tls_close_notify(UringServer *s, struct conn *c);
 

@@ -412,8 +412,8 @@ async def _serve_ring(loop: asyncio.AbstractEventLoop, state: ServerState, ring:
             say(f"covet: io_uring activity: {busy}")
 
 
-_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "tls_sessions", "buffers_out",
-         "bodies", "bodies_watched")
+_HELD = ("connections", "parsers", "operations", "output_queues", "output_items", "tls_sessions", "tls_buffered",
+         "buffers_out", "bodies", "bodies_watched")
 
 
 def serve(
