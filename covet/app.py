@@ -704,7 +704,8 @@ class Covet(Routes):
                 largest = innermost(rd.max_body_size, self.max_body_size)
                 served.max_body = plan.max_body = -1 if largest is None else largest
                 cancel = rd.cancel_on_disconnect
-                served.cancel_on_disconnect = plan.cancel_on_disconnect = (
+                # (bool(): the plan is a compiled class, and a truthy 1 or numpy.bool_ must still mean yes)
+                served.cancel_on_disconnect = plan.cancel_on_disconnect = bool(
                     self.cancel_on_disconnect if cancel is None else cancel)
                 if self.traced is not None:
                     served = self.traced(served, method, rd.path)

@@ -277,16 +277,16 @@ static PyObject *ws_frame_of(int opcode, const char *pl, Py_ssize_t len, int fin
  * a bytes payload (the session's) are read directly, and only the rest go through the general parser. */
 PyObject *covet_ws_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames) {
     (void)module;
-    if (kwnames == NULL && nargs >= 2 && nargs <= 4 && PyLong_CheckExact(args[0]) && PyBytes_CheckExact(args[1])) {
-        int overflow;
-        long opcode = PyLong_AsLongAndOverflow(args[0], &overflow);
+    int overflow = 0;
+    long op = 0;
+    if (kwnames == NULL && nargs >= 2 && nargs <= 4 && PyLong_CheckExact(args[0]) && PyBytes_CheckExact(args[1]) &&
+        (op = PyLong_AsLongAndOverflow(args[0], &overflow), !overflow && op >= INT_MIN && op <= INT_MAX)) {
+        /* (an opcode past a C int goes the general way, for its OverflowError) */
         int fin = nargs > 2 ? PyObject_IsTrue(args[2]) : 1;
         int rsv1 = nargs > 3 ? PyObject_IsTrue(args[3]) : 0;
         if (fin < 0 || rsv1 < 0)
             return NULL;
-        if (overflow || opcode < INT_MIN || opcode > INT_MAX)
-            opcode = -1; /* not an opcode: said by ws_frame_of */
-        return ws_frame_of((int)opcode, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), fin, rsv1);
+        return ws_frame_of((int)op, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), fin, rsv1);
     }
     static char *kwlist[] = {"opcode", "payload", "fin", "rsv1", NULL};
     int opcode, fin = 1, rsv1 = 0;

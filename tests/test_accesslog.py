@@ -409,3 +409,45 @@ def test_drain_to_waits_on_a_full_nonblocking_pipe_and_says_why_it_stopped(tmp_p
         log.drain_to("INFO:     ", -1)
     with pytest.raises(TypeError):
         log.drain_to(b"INFO:     ", 1)  # type: ignore[arg-type]
+
+
+def test_only_the_processs_own_stderr_is_written_under_its_stream(tmp_path: Path) -> None:
+    """The writer writes raw bytes to the descriptor only of the process's own stderr or stdout: a stream that stands
+    in for it (a tee, a capture) with the same descriptor, or one that translates newlines, gets its text through its
+    own write()."""
+    import io
+    import logging
+    import os
+    import sys
+
+    from covet.runtime.accesslog import ACCESS_LOGGER, AccessLogWriter, _raw_fd, default_handler
+
+    assert _raw_fd(sys.__stderr__) == sys.__stderr__.fileno()  # type: ignore[union-attr]
+    with open(tmp_path / "crlf.log", "w", newline="\r\n") as crlf:
+        assert _raw_fd(crlf) == -1
+    r, w = os.pipe()
+
+    class Tee(io.StringIO):
+        def fileno(self) -> int:
+            return w
+
+    tee = Tee()
+    assert _raw_fd(tee) == -1
+    logger = logging.getLogger(ACCESS_LOGGER)
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers = [default_handler(stream=tee)]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        writer = AccessLogWriter()
+        writer.log.record(("10.0.0.9", 7), "GET", "/tee", "", None, 1, 204, 0, 0, -1, 0)
+        writer.flush()
+        assert tee.getvalue() == 'INFO:     10.0.0.9:7 - "GET /tee HTTP/1.1" 204 No Content\n'
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 100)  # nothing went around the stand-in
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+        os.close(r)
+        os.close(w)

@@ -393,3 +393,19 @@ async def drain_tasks(state: ServerState) -> None:
             return
         await asyncio.gather(*state.tasks, return_exceptions=True)
 
+
+
+def test_cancel_on_disconnect_given_as_a_truthy_non_bool_still_serves() -> None:
+    """``cancel_on_disconnect=1`` means yes, on the app and on a route, as before the route plan became a compiled
+    class (which takes only a bool in that field)."""
+    from covet.testclient import TestClient
+
+    for app_level, route_level in ((1, None), (None, 1), (0, 1)):
+        app = Covet(cancel_on_disconnect=app_level) if app_level is not None else Covet()
+
+        @app.get("/", cancel_on_disconnect=route_level)
+        def hello() -> dict[str, int]:
+            return {"a": 1}
+
+        with TestClient(app) as client:
+            assert client.get("/").json() == {"a": 1}

@@ -15,6 +15,7 @@ Not compiled: nothing here runs per request.
 from __future__ import annotations
 
 import codecs
+import io
 import logging
 import os
 import select
@@ -84,37 +85,38 @@ class AccessLogWriter:
             logger = self.logger
             wanted = self.enabled and logger.isEnabledFor(logging.INFO)
             fast = _fast_handler(logger) if wanted else None
-            fd = _ascii_fd(fast.stream) if fast is not None else -1
-            if fast is not None and fd >= 0:
-                # PERF: formatted and written in C without the GIL, a pipe's buffer a write; writing the text from
-                # Python took the GIL back from the event loop at every write (+0.08 us a request at full load).
-                fast.acquire()
+            text = ""
+            if fast is not None:
+                fast.acquire()  # (its stream is read under its lock: setStream() may replace it)
                 try:
-                    fast.flush()  # what the stream holds was logged before these
-                    lines, dropped, err = self.log.drain_to(self.prefix, fd)
+                    lines, dropped = self._write(fast)
                 finally:
                     fast.release()
-                if err and not self._write_failed:
-                    self._write_failed = True
-                    logging.getLogger("covet.server").error("access log: writing failed: %s", os.strerror(err))
-                text = ""
             else:
-                text, lines, dropped = self.log.drain(self.prefix if fast is not None else "")
+                text, lines, dropped = self.log.drain("")
             if dropped:
                 logging.getLogger("covet.server").warning(
                     "access log: %d records dropped (the writer fell behind the buffer's capacity)", dropped)
-            if not lines or not wanted or not text:
-                return
-            if fast is not None:
-                # PERF: one write for the batch; a LogRecord a line costs ~5 us each.
-                fast.acquire()
-                try:
-                    _write_whole_lines(fast.stream, text)
-                finally:
-                    fast.release()
-                return
-            for line in text.splitlines():
-                logger.info(line)
+            if lines and wanted and text:
+                for line in text.splitlines():
+                    logger.info(line)
+
+    def _write(self, fast: _AccessHandler) -> tuple[int, int]:
+        """Drain into the default handler's stream, holding its lock: lines and records dropped."""
+        fd = _raw_fd(fast.stream)
+        if fd < 0:
+            text, lines, dropped = self.log.drain(self.prefix)
+            # PERF: one write for the batch; a LogRecord a line costs ~5 us each.
+            _write_whole_lines(fast.stream, text)
+            return lines, dropped
+        # PERF: formatted and written in C without the GIL, a pipe's buffer a write; writing the text from Python
+        # took the GIL back from the event loop at every write (+0.08 us a request at full load).
+        fast.flush()  # what the stream holds was logged before these
+        lines, dropped, err = self.log.drain_to(self.prefix, fd)
+        if err and not self._write_failed:
+            self._write_failed = True
+            logging.getLogger("covet.server").error("access log: writing failed: %s", os.strerror(err))
+        return lines, dropped
 
     def close(self) -> None:
         """Stop the thread and write every line recorded so far (graceful shutdown)."""
@@ -143,12 +145,16 @@ def _write_whole_lines(stream: TextIO, text: str) -> None:
 _PIPE_BUF: Final = select.PIPE_BUF
 
 
-def _ascii_fd(stream: TextIO) -> int:
-    """The file descriptor under ``stream`` when ASCII text may be written to it as bytes, else -1."""
+def _raw_fd(stream: TextIO) -> int:
+    """The descriptor under ``stream`` when its text may go there as bytes, else -1: the process's own stderr or
+    stdout (a TextIOWrapper that translates no newline on POSIX) in an ASCII-compatible encoding. A stand-in that
+    exposes the same descriptor (a tee, a capture) gets its text through its own write()."""
+    if (stream is not sys.__stderr__ and stream is not sys.__stdout__) or type(stream) is not io.TextIOWrapper:
+        return -1
     try:
         fd = stream.fileno()
         encoding = codecs.lookup(stream.encoding).name
-    except (AttributeError, OSError, ValueError, LookupError, TypeError):  # io.StringIO, a closed or odd stream
+    except (OSError, ValueError, LookupError):  # a closed or detached stream
         return -1
     return fd if encoding in _ASCII_SUPERSETS else -1
 

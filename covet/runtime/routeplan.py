@@ -19,6 +19,10 @@ __all__ = ["RoutePlan", "reads_content_type", "reads_headers", "reads_stream", "
 class RoutePlan:
     """A route ready to run: its glue and what the server needs to know of it."""
 
+    # (interpreted, a misspelt field is an AttributeError too, as it is compiled)
+    __slots__ = ("glue", "is_async", "label", "source", "spec", "compiled", "uses_conn", "reads_headers",
+                 "reads_content_type", "streams_body", "timeout", "cancel_on_disconnect", "route_id", "max_body")
+
     glue: Callable[..., Any]
     is_async: bool
     label: str
