@@ -22,6 +22,7 @@
 
 #include "fields.h"
 #include "h1_parser.h"
+#include "jsontext.h"
 
 static int as_bytes(PyObject *o, const char *what, const char **data, Py_ssize_t *len) {
     if (!PyBytes_CheckExact(o)) {
@@ -39,16 +40,8 @@ static PyObject *render_parts(const char *prefix, Py_ssize_t prefix_len, const c
                               int with_length, int with_body) {
     char digits[24];
     int ndigits = 0;
-    if (with_length) { /* PERF: by hand; snprintf was ~30 ns of every response */
-        char *d = digits + sizeof digits;
-        size_t v = (size_t)body_len; /* (a size, never negative) */
-        do {
-            *--d = (char)('0' + v % 10);
-            v /= 10;
-        } while (v != 0);
-        ndigits = (int)(digits + sizeof digits - d);
-        memmove(digits, d, (size_t)ndigits);
-    }
+    if (with_length) /* PERF: not snprintf, which was ~30 ns of every response */
+        ndigits = (int)covet_json_int(digits, (long long)body_len);
     /* sizes are of existing objects, so their sum cannot overflow Py_ssize_t
      * unless the process holds more than half its address space in them */
     Py_ssize_t total = prefix_len + lines_len + tail_len + 2 + (with_body ? body_len : 0);

@@ -386,9 +386,9 @@ static PyObject *RS_close(UringServer *s, PyObject *Py_UNUSED(ignored)) {
 }
 
 static PyObject *RS_stats(UringServer *s, PyObject *Py_UNUSED(ignored)) {
-    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:l,s:i,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns,
+    return Py_BuildValue("{s:l,s:l,s:l,s:l,s:l,s:l,s:l,s:I,s:K,s:K,s:K,s:K,s:K,s:i}", "connections", s->n_conns,
                          "parsers", s->n_active, "operations", s->n_ops, "output_queues", s->n_outq, "output_items",
-                         s->n_out_items, "tls_sessions", s->n_tls, "tls_buffered", tls_buffered(s), "buffers_out",
+                         s->n_out_items, "tls_sessions", s->n_tls, "tls_buffered", s->n_tlsbuf, "buffers_out",
                          s->ring.bufs_out, "accepted", s->accepted, "requests", s->requests, "passes", s->passes,
                          "enters", s->enters, "completions", s->completions, "accept_errno", s->accept_errno);
 }

@@ -99,6 +99,7 @@ typedef struct UringServer {
     size_t tls_out_len, tls_out_hint;
     /* accounting: every one is back to zero once the server is closed */
     long n_conns, n_active, n_ops, n_outq, n_out_items, n_tls;
+    long n_tlsbuf; /* TLS connections whose SSL objects may hold record buffers (C_TLSBUF) */
     unsigned long long accepted, requests, passes, enters, completions;
 } UringServer;
 

@@ -209,16 +209,29 @@ int tls_attach(UringServer *s, struct conn *c) {
     return 0;
 }
 
+/* c's SSL object is about to read or write a record, which gives it record buffers if it had none: counted, and
+ * kept for a while (tls_lean). */
+static inline void tls_busy(UringServer *s, struct conn *c) {
+    if (!(c->flags & C_TLSBUF)) {
+        c->flags |= C_TLSBUF;
+        s->n_tlsbuf++;
+    }
+    c->tls_at = s->now;
+}
+
 void tls_detach(UringServer *s, struct conn *c) {
     if (!(c->flags & C_TLS))
         return;
+    if (c->flags & C_TLSBUF) {
+        c->flags &= ~(unsigned)C_TLSBUF;
+        s->n_tlsbuf--;
+    }
     SSL_free(s->tls_conns[c->fd]);
     s->tls_conns[c->fd] = NULL;
     c->flags &= ~(unsigned)C_TLS;
     s->n_tls--;
 }
 
-/* The engine's input upcall of a TLS server: n bytes of ciphertext arrived for c. */
 /* The engine's input upcall of a TLS server: n bytes of ciphertext arrived for c (every connection of a TLS server
  * is one: set_tls comes before the first accept). */
 static void tls_input(UringServer *s, struct conn *c, const char *data, size_t n) {
@@ -227,8 +240,7 @@ static void tls_input(UringServer *s, struct conn *c, const char *data, size_t n
     SSL *ssl = s->tls_conns[c->fd];
     BIO *rbio = SSL_get_rbio(ssl);
     struct tls_cursor in = {data, n};
-    c->flags |= C_TLSBUF;
-    c->tls_at = s->now;
+    tls_busy(s, c);
     BIO_set_data(rbio, &in); /* until this returns: the buffer is only lent */
     if (c->flags & C_HANDSHAKE) {
         ERR_clear_error();
@@ -280,8 +292,7 @@ int tls_enqueue(UringServer *s, struct conn *c, PyObject *data) {
     SSL *ssl = s->tls_conns[c->fd];
     const char *p = PyBytes_AS_STRING(data);
     size_t left = (size_t)PyBytes_GET_SIZE(data);
-    c->flags |= C_TLSBUF;
-    c->tls_at = s->now;
+    tls_busy(s, c);
     while (left > 0) {
         size_t chunk = left < TLS_CHUNK ? left : TLS_CHUNK;
         size_t put = 0;
@@ -304,16 +315,10 @@ void tls_lean(UringServer *s, struct conn *c) {
     if (!(c->flags & C_TLSBUF) || (c->flags & (C_HANDSHAKE | C_DEAD)) || s->now - c->tls_at < TLS_LEAN_TICKS)
         return;
     /* 0 while a record is partly read or written: kept, and tried again at the next sweep */
-    if (SSL_free_buffers(s->tls_conns[c->fd]))
+    if (SSL_free_buffers(s->tls_conns[c->fd])) {
         c->flags &= ~(unsigned)C_TLSBUF;
-}
-
-int tls_buffered(const UringServer *s) {
-    int n = 0;
-    for (unsigned fd = 0; fd < s->conns_cap; fd++)
-        if (s->conns[fd] != NULL && (s->conns[fd]->flags & C_TLSBUF))
-            n++;
-    return n;
+        s->n_tlsbuf--;
+    }
 }
 
 int tls_close_notify(UringServer *s, struct conn *c) {

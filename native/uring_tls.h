@@ -28,9 +28,6 @@ int tls_enqueue(UringServer *s, struct conn *c, PyObject *data);
  * connection); OpenSSL allocates them again with its next record. */
 void tls_lean(UringServer *s, struct conn *c);
 
-/* Connections whose SSL objects may hold record buffers (the stats' ``tls_buffered``). */
-int tls_buffered(const UringServer *s);
-
 /* c is about to close: queues its close_notify once. Returns 1 when bytes were queued (close after they are sent). */
 int tls_close_notify(UringServer *s, struct conn *c);
 

@@ -524,8 +524,7 @@ class AsyncioHTTP1(asyncio.Protocol):
         """Until the peer has read enough of what was written, or is gone."""
         if self.closed or not self.write_paused:
             return
-        loop = asyncio.get_running_loop()
-        self.drain = loop.create_future()
+        self.drain = self.state.running_loop().create_future()
         try:
             await self.drain
         finally:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from asyncio import get_running_loop
 from asyncio.tasks import _enter_task as enter_task, _leave_task as leave_task
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Protocol, cast, final
@@ -134,9 +133,7 @@ def answer_now(state: ServerState, plan: RoutePlan, method: str, path: str, quer
             coro = plan.glue(method, path, query, headers, body, params, info)
             # The handler's first step, with a stand-in for the Task it would run in as the current task
             # (runtime/resume.py): asyncio.timeout() and its kind need one.
-            loop = state.loop
-            if loop is None:
-                loop = get_running_loop()
+            loop = state.running_loop()
             stand_in: EagerTask | None = state.eager
             try:
                 enter_task(loop, stand_in)  # type: ignore[arg-type]  # (asyncio keeps any object as current)
@@ -212,9 +209,7 @@ class Exchange:
 
     def suspend(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run a handler (or a route whose body streams in) as a Task; it answers when done."""
-        loop = self.state.loop
-        if loop is None:  # (a state made outside the loop: tests)
-            loop = asyncio.get_running_loop()
+        loop = self.state.running_loop()
         task = loop.create_task(coro)
         self.task = task
         self.state.tasks.add(task)
@@ -304,7 +299,7 @@ class Exchange:
     # -- streaming responses ----------------------------------------------------------
 
     def _start_stream(self, resp: StreamingResponse) -> None:
-        task = asyncio.get_running_loop().create_task(self._stream(resp))
+        task = self.state.running_loop().create_task(self._stream(resp))
         self.state.tasks.add(task)
         self.stream = task
         task.add_done_callback(self._stream_done)

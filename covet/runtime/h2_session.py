@@ -189,7 +189,7 @@ class H2Channel(AccessRecord):
     async def drained(self) -> None:
         session = self.session
         while not (self.reset or session.closed) and (session.core.held(self.sid) > 0 or session.link.backed_up()):
-            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            waiter = self.waiter = session.state.running_loop().create_future()
             try:
                 await waiter
             finally:

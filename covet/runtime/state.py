@@ -103,8 +103,14 @@ class ServerState:
             self.run_after(reply.after)
         return inner
 
+    def running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the server runs on; asked of asyncio (a getpid() system call each time) only when the state was
+        made outside one."""
+        loop = self.loop
+        return loop if loop is not None else asyncio.get_running_loop()
+
     def run_after(self, after: Callable[[], Awaitable[None]]) -> None:
-        task = asyncio.get_running_loop().create_task(_guarded(after))
+        task = self.running_loop().create_task(_guarded(after))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
