@@ -257,6 +257,20 @@ def test_buffer_asks_to_be_drained_and_counts_what_it_drops() -> None:
     assert log.pending == 0 and log.recorded == 16
 
 
+def test_a_large_buffer_asks_to_be_drained_every_1024_records() -> None:
+    from covet._native import AccessLog
+
+    asked: list[int] = []
+    log = AccessLog(on_full=lambda: asked.append(log.pending))
+    for _ in range(3000):
+        log.record(None, "GET", "/", "", None, 1, 200, 0, 0, -1, 0)
+    assert asked == [1024]  # once until drained: the records stay in the caches until the writer takes them
+    assert log.drain("")[1] == 3000
+    for _ in range(1024):
+        log.record(None, "GET", "/", "", None, 1, 200, 0, 0, -1, 0)
+    assert asked == [1024, 1024]
+
+
 def _header(response: bytes, name: bytes) -> str | None:
     head = response.split(b"\r\n\r\n", 1)[0].lower()
     m = re.search(rb"\r\n" + name + rb": ([^\r]*)", head)

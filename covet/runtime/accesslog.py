@@ -3,8 +3,8 @@
 A transport records each response with one call into ``covet._native.AccessLog``
 (the io_uring core records the responses it sends itself, in C): a few fields
 copied into a C array, nothing formatted, nothing written. ``AccessLogWriter``
-runs a thread that wakes every ``FLUSH_SECONDS`` (or as soon as the buffer
-is a quarter full), drains the buffer into text (formatted in C) and hands it
+runs a thread that wakes every ``FLUSH_SECONDS`` (or as soon as 1,024
+records wait), drains the buffer into text (formatted in C) and hands it
 to the ``covet.access`` logger. ``close`` drains what is left, so a graceful
 shutdown (SIGTERM) loses no line; a crash loses at most what was recorded
 since the last drain. See docs/logging.md.
