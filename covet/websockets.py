@@ -13,6 +13,7 @@ import pydantic
 
 from covet.requests import Request
 from covet.runtime.ws_close import WebSocketDisconnect, sendable
+from covet.runtime.ws_session import Messages
 
 if TYPE_CHECKING:
     from covet.runtime.connection import ConnectionInfo
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["WebSocket", "WebSocketDisconnect", "WebSocketException", "WebSocketState"]
 
 T = TypeVar("T")
+_NOT_CONNECTED = 'WebSocket is not connected. Need to call "accept" first.'
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,7 +119,7 @@ class WebSocket(Request):
     def _connected(self) -> WSSession:
         session = self._session
         if session is None:
-            raise RuntimeError('WebSocket is not connected. Need to call "accept" first.')
+            raise RuntimeError(_NOT_CONNECTED)
         return session
 
     async def receive(self) -> dict[str, Any]:
@@ -131,11 +133,19 @@ class WebSocket(Request):
             return {"type": "websocket.receive", "text": data}
         return {"type": "websocket.receive", "bytes": data}
 
+    # PERF: each per-message method checks the session itself: a call of _connected() is one more interpreted frame
+    # a message.
     def receive_text(self) -> Awaitable[str]:
-        return self._connected().receive_text()
+        session = self._session
+        if session is None:
+            raise RuntimeError(_NOT_CONNECTED)
+        return session.receive_text()
 
     def receive_bytes(self) -> Awaitable[bytes]:
-        return self._connected().receive_bytes()
+        session = self._session
+        if session is None:
+            raise RuntimeError(_NOT_CONNECTED)
+        return session.receive_bytes()
 
     @overload
     async def receive_json(self, mode: str = "text") -> Any: ...
@@ -167,10 +177,10 @@ class WebSocket(Request):
 
     def iter_text(self) -> AsyncIterator[str]:
         """Each text message until the peer closes (then the loop ends, without an exception)."""
-        return cast("AsyncIterator[str]", _Messages(self._connected(), True))
+        return cast("AsyncIterator[str]", Messages(self._connected(), True))
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        return cast("AsyncIterator[bytes]", _Messages(self._connected(), False))
+        return cast("AsyncIterator[bytes]", Messages(self._connected(), False))
 
     async def iter_json(self) -> AsyncIterator[Any]:
         try:
@@ -182,8 +192,10 @@ class WebSocket(Request):
     # -- sending --------------------------------------------------------------------------------------------------
 
     def _send(self, data: str | bytes) -> Awaitable[None]:
-        session = self._connected()
-        if self.application_state == WebSocketState.DISCONNECTED:
+        session = self._session
+        if session is None:
+            raise RuntimeError(_NOT_CONNECTED)
+        if self.application_state is WebSocketState.DISCONNECTED:
             raise RuntimeError('Cannot call "send" once a close message has been sent.')
         return session.send(data)
 
@@ -226,20 +238,3 @@ class WebSocket(Request):
             raise RuntimeError('Cannot call "send" once a close message has been sent.')
         self.application_state = WebSocketState.DISCONNECTED
         await self._connected().close(code, reason or "")
-
-
-@final
-class _Messages:
-    """``iter_text``/``iter_bytes``: each step is the session's own coroutine (``WSSession.next_message``)."""
-
-    __slots__ = ("_session", "_text")
-
-    def __init__(self, session: WSSession, text: bool) -> None:
-        self._session = session
-        self._text = text
-
-    def __aiter__(self) -> _Messages:
-        return self
-
-    def __anext__(self) -> Awaitable[str | bytes]:
-        return self._session.next_message(self._text)

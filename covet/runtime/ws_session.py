@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Awaitable
 from typing import Any, Final, Protocol, final
 
 from covet._native import WSParser, ws_frame
@@ -37,7 +38,7 @@ from covet.runtime.ws_events import (
     WS_TEXT_COMPRESSED,
 )
 
-__all__ = ["WSConfig", "WSLink", "WSSession", "OPEN", "CLOSING", "CLOSED"]
+__all__ = ["Messages", "WSConfig", "WSLink", "WSSession", "OPEN", "CLOSING", "CLOSED"]
 
 log = logging.getLogger("covet.websocket")
 
@@ -415,3 +416,23 @@ class WSSession:
             self.waiter = None
             if not waiter.done():  # (cancelled with its receiver)
                 waiter.set_result(None)
+
+
+@final
+class Messages:
+    """``iter_text``/``iter_bytes``: each step is the session's own coroutine (``WSSession.next_message``).
+
+    PERF: compiled, its ``__anext__`` is the type's slot; the interpreted class it replaces cost a slot lookup and a
+    Python frame a message (with ``send_text``'s frames, 15-20% of uvloop's echo rate at 256 connections)."""
+
+    __slots__ = ("session", "text")
+
+    def __init__(self, session: WSSession, text: bool) -> None:
+        self.session = session
+        self.text = text
+
+    def __aiter__(self) -> Messages:
+        return self
+
+    def __anext__(self) -> Awaitable[str | bytes]:
+        return self.session.next_message(self.text)
