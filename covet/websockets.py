@@ -13,7 +13,6 @@ import pydantic
 
 from covet.requests import Request
 from covet.runtime.ws_close import WebSocketDisconnect, sendable
-from covet.runtime.ws_session import Messages
 
 if TYPE_CHECKING:
     from covet.runtime.connection import ConnectionInfo
@@ -177,10 +176,10 @@ class WebSocket(Request):
 
     def iter_text(self) -> AsyncIterator[str]:
         """Each text message until the peer closes (then the loop ends, without an exception)."""
-        return cast("AsyncIterator[str]", Messages(self._connected(), True))
+        return cast("AsyncIterator[str]", self._connected().messages(True))
 
     def iter_bytes(self) -> AsyncIterator[bytes]:
-        return cast("AsyncIterator[bytes]", Messages(self._connected(), False))
+        return cast("AsyncIterator[bytes]", self._connected().messages(False))
 
     async def iter_json(self) -> AsyncIterator[Any]:
         try:

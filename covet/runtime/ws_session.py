@@ -290,6 +290,10 @@ class WSSession:
             message = self._take()
         return _bytes(message)
 
+    def messages(self, text: bool) -> Messages:
+        """An ``async for`` over the text (``text``) or binary messages: ``iter_text``, ``iter_bytes``."""
+        return Messages(self, text)
+
     async def next_message(self, text: bool) -> str | bytes:
         """``receive_text`` (``text``) or ``receive_bytes`` for an ``async for``, which it ends
         (``StopAsyncIteration``) once the peer is gone."""
