@@ -550,3 +550,25 @@ def test_the_build_config_reads_stubless_protobuf_modules_as_any(tmp_path: Path)
     relaxed = config["mypy-app,till"]
     assert relaxed["warn_unused_ignores"] == "False"  # (a project's own "# type: ignore[...]" is no error here)
     assert dict(config["mypy-legacy"]) == {"ignore_errors": "True"}
+
+
+def test_kept_defaults_are_wrapped_where_they_stand_and_lines_keep_their_numbers() -> None:
+    import ast
+
+    from covet.compiler.gluegen import KeptDefault
+    from covet.compiler.keptdefaults import wrap
+    from covet.runtime import kept
+
+    src = 'é = "é"\ndef f(a: str = g("ü"), b: int = h(\r\n    2), c: int = 3) -> int:\n    return b\n'
+    fn = ast.parse(src).body[1]
+    assert isinstance(fn, ast.FunctionDef)
+    nodes = fn.args.defaults[:2]
+    out = wrap(src, [KeptDefault(Path("m.py"), n, f"m:{n.lineno}:{n.col_offset}") for n in nodes])
+    imp = '__import__("covet.runtime.kept", fromlist=["keep"]).keep'
+    assert out == (f'é = "é"\ndef f(a: str = {imp}(\'m:2:15\', g("ü")), b: int = {imp}(\'m:2:33\', h(\r\n'
+                   '    2)), c: int = 3) -> int:\n    return b\n')
+    scope: dict[str, object] = {"g": lambda s: s * 2, "h": lambda n: n + 1}
+    exec(compile(out, "m.py", "exec"), scope)
+    assert kept.kept("m:2:15", None, "a") == "üü" and kept.kept("m:2:33", None, "b") == 3
+    with pytest.raises(RuntimeError, match="run covet build again"):
+        kept.kept("m:9:9", len, "nothing")

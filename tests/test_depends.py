@@ -259,6 +259,13 @@ def test_a_bad_dependency_is_refused() -> None:
         app.dispatcher()
 
 
+def test_a_default_that_calls_something_runs_once_in_both_modes(dclient: Any) -> None:
+    # (the compiled glue used to evaluate such a default again, at import: a second call, and another value)
+    assert dclient.get("/defaults").json() == {"dep": "dep-1", "own": "handler-2", "calls": ["dep", "handler"]}
+    assert dclient.get("/defaults", params={"tag": "t", "own": "o"}).json() == {
+        "dep": "t", "own": "o", "calls": ["dep", "handler"]}
+
+
 def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_path: Path) -> None:
     """deps_async.py holds no handler (it is compiled as a helper of deps.py), and the compiled glue imports its
     provider."""

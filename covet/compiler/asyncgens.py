@@ -22,11 +22,11 @@ import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Lifted", "lift"]
+__all__ = ["LINE", "Lifted", "lift"]
 
 # Lines as the tokenizer (and so ast's line numbers) counts them: \r\n, \r or \n end one; str.splitlines would also
 # split at a form feed, \x1c-\x1e, \x85, U+2028 and U+2029.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 # Module-level names the lifted text calls: a module that binds either keeps its generators compiled in place.
 _NEEDED = ("globals", "__import__")
 
@@ -58,7 +58,7 @@ def lift(source: str, path: Path, rel: str, module: types.ModuleType) -> Lifted 
         why = (f"its async generator {inner.name} ({rel}:{inner.lineno}) is not a statement of the module's top "
                "level (a method, or in a function, an if or a try), and mypyc cannot compile async generators")
         return why, fix
-    lines = _LINE.findall(source)
+    lines = LINE.findall(source)
     flags = _future_flags(tree)
     lifted = Lifted("")
     spans: dict[int, tuple[int, str]] = {}  # first line -> (last line, the call), 1-based

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from covet import __version__
-from covet.compiler import asyncgens, directcalls, fstrings, mypycache
-from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
+from covet.compiler import asyncgens, directcalls, fstrings, keptdefaults, mypycache
+from covet.compiler.gluegen import GlueRoute, KeptDefault, base_modules, write_glue_module, write_preload_module
 from covet.compiler.imports import imported_names
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
@@ -248,11 +248,7 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
             excluded[name] = lift
             continue
         if lift is not None:
-            shadow = out_dir / "lifted" / os.path.relpath(path, root)
-            shadow.parent.mkdir(parents=True, exist_ok=True)
-            if not shadow.exists() or shadow.read_bytes() != lift.text.encode(encoding):  # (unchanged: mypy's cache)
-                shadow.write_bytes(lift.text.encode(encoding))
-            shadows[path] = shadow
+            shadows[path] = _write_shadow(path, lift.text, encoding, out_dir, root)
             text = lift.text
             lifted[name] = lift.functions
         # A module mypyc would compile wrongly stays interpreted (see _await_in_finally).
@@ -283,12 +279,24 @@ def build(target: str, out_dir: Path, *, root: Path | None = None, annotate: boo
                   if r.source.module in module_files and directcalls.unchanged(r.spec.handler, r.module)
                   and r.spec.handler.__name__ not in {fn for fn, _ in lifted.get(r.source.module, [])}}
         directcalls.direct(direct)
+        defaults: list[KeptDefault] = []
         try:
             glue_file, origins = write_glue_module(routes, out_dir, header, app.exception_handlers,
-                                                   app.strict_content_type, direct)
+                                                   app.strict_content_type, direct, defaults)
         except SourceError as exc:
             result.internal_error = f"could not write the glue: {exc}"
             return result
+        # The defaults the glue takes from their functions: a compiled module hands them over as its defs run.
+        for name, path in sorted(module_files.items()):
+            mine = [k for k in defaults if k.path.resolve() == path.resolve()]
+            if not mine:
+                continue
+            with tokenize.open(path) as f:
+                text, encoding = f.read(), f.encoding
+            text = keptdefaults.wrap(text, mine)
+            lift = asyncgens.lift(text, path, os.path.relpath(path, root), sys.modules[name])
+            shadows[path] = _write_shadow(path, lift.text if isinstance(lift, asyncgens.Lifted) else text, encoding,
+                                          out_dir, root)
         preload = write_preload_module(out_dir, header, base_modules(sys.modules[m] for m in module_files))
         files = [*sorted(module_files.values()), glue_file, *([preload] if preload else [])]
         routes_by_file: dict[str, list[tuple[int, int, str]]] = {}
@@ -605,6 +613,15 @@ def _erased_union(cls: type) -> str | None:
         if origin is typing.Union or origin is types.UnionType:
             return f.name
     return None
+
+
+def _write_shadow(path: Path, text: str, encoding: str, out_dir: Path, root: Path) -> Path:
+    """The file mypy and mypyc read in ``path``'s stead, holding ``text``."""
+    shadow = out_dir / "lifted" / os.path.relpath(path, root)
+    shadow.parent.mkdir(parents=True, exist_ok=True)
+    if not shadow.exists() or shadow.read_bytes() != text.encode(encoding):  # (unchanged: mypy's cache)
+        shadow.write_bytes(text.encode(encoding))
+    return shadow
 
 
 def _marker_defaults(spec: RouteSpec) -> dict[str, tuple[str, str]]:

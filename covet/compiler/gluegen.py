@@ -10,6 +10,7 @@ handler's annotation as written in its source.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import sys
 import textwrap
 import types
@@ -24,7 +25,7 @@ from covet.compiler.imports import imported_names
 from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
 from covet.compiler.typecheck import ORIGIN_MARK
 from covet.manifest import GLUE_MODULE, GRPC_METHOD, PRELOAD_MODULE, SCHEMA
-from covet.runtime import gluekit
+from covet.runtime import gluekit, kept  # (kept: loaded, so that the importer can name what the glue takes from it)
 from covet.runtime.glue import (
     Binder,
     ErrorHandlers,
@@ -36,7 +37,7 @@ from covet.runtime.glue import (
 from covet.runtime.routeplan import reads_content_type, reads_headers, reads_stream, uses_connection
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
-__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
+__all__ = ["GlueRoute", "KeptDefault", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
 
 
 @final
@@ -60,12 +61,13 @@ class SourceBinder(Binder):
     inline_query = True
 
     def __init__(self, route: GlueRoute, index: int, importer: Importer, lines: list[str],
-                 origins: dict[str, tuple[Path, int]]) -> None:
+                 origins: dict[str, tuple[Path, int]], kept: list[KeptDefault] | None = None) -> None:
         super().__init__(route.spec, prefix=f"_r{index}")
         self.route = route
         self.importer = importer
         self.lines = lines
         self.origins = origins
+        self.kept = kept if kept is not None else []
         self.sources: dict[Any, tuple[HandlerSource, types.ModuleType]] = {}
 
     def _source(self, p: ParamSpec) -> tuple[HandlerSource, types.ModuleType]:
@@ -189,6 +191,14 @@ class SourceBinder(Binder):
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
         if p.marker_default:
             node = _marker_default(node, self.route.label, p.name)
+        elif _evaluates(node) and "__import__" not in vars(module):
+            # Evaluated again here, a call would run twice, and could give the glue another value than the
+            # function's own: the glue takes the value the ``def`` computed (covet/runtime/kept.py).
+            key = f"{source.scope}:{node.lineno}:{node.col_offset}"
+            self.kept.append(KeptDefault(source.path, node, key))
+            take = self.importer.alias(kept.__name__, "kept")
+            self.lines.append(f"{name}: Final[Any] = {take}({key!r}, {self._callable(source)}, {p.name!r})")
+            return name
         self.lines.append(f"{name}: Final[Any] = {self.importer.expr(node, module, annotation=False)}")
         return name
 
@@ -258,6 +268,20 @@ class SourceBinder(Binder):
         return self._type(cls)
 
 
+@dataclasses.dataclass(frozen=True)
+class KeptDefault:
+    """A default the glue takes from its function: the build wraps its expression (in ``path``) in ``keep``."""
+
+    path: Path
+    node: ast.expr
+    key: str
+
+
+def _evaluates(node: ast.expr) -> bool:
+    """Whether evaluating the expression again could run code or give another value: it calls something."""
+    return any(isinstance(n, (ast.Call, ast.Await, ast.NamedExpr, ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
+
+
 def _marker_default(node: ast.expr, label: str, name: str) -> ast.expr:
     """The default a marker written as a parameter's default holds: ``Query(None)``, ``Query(default=None)``."""
     if isinstance(node, ast.Call):
@@ -288,18 +312,20 @@ def _grpc_types(binder: SourceBinder, route: GlueRoute) -> str:
 
 
 def write_glue_module(routes: list[GlueRoute], out_dir: Path, header: str, errors: ErrorHandlers = (),
-                      strict_json: bool = True, direct: Iterable[str] = ()) -> tuple[Path, dict[str, tuple[Path, int]]]:
+                      strict_json: bool = True, direct: Iterable[str] = (),
+                      kept: list[KeptDefault] | None = None) -> tuple[Path, dict[str, tuple[Path, int]]]:
     """Write ``covet_glue.py``; returns its path, and where each function its lines mark as called is defined
     (``ORIGIN_MARK``), for the type checker to point at. ``strict_json``: the application's
     ``strict_content_type``; ``direct``: the handlers compiled calls reach as C functions (``directcalls``), named
-    in the module so that a change to them rebuilds it."""
+    in the module so that a change to them rebuilds it; ``kept`` is given the defaults the glue takes from their
+    functions, for the build to wrap."""
     importer = Importer()
     bindings: list[str] = []
     functions: list[str] = []
     origins: dict[str, tuple[Path, int]] = {}
     table: list[str] = []
     for i, route in enumerate(routes):
-        binder = SourceBinder(route, i, importer, bindings, origins)
+        binder = SourceBinder(route, i, importer, bindings, origins, kept)
         fname = f"glue_{i}_{route.source.name}"
         spec = route.spec
         functions.append(glue_source(spec, binder, route.path_params, fname, label=route.label, errors=errors,

@@ -223,3 +223,24 @@ def function_inline(s: Annotated[str, Depends(session, scope="function")], tasks
     tasks.add_task(events.append, "task")
     events.append("inline handler")
     return s
+
+
+# A default that calls something runs once, when its def runs, in both modes: the compiled glue takes the value the
+# def computed (covet/runtime/kept.py) instead of evaluating the expression again.
+default_calls: list[str] = []
+
+
+def stamp(what: str) -> str:
+    default_calls.append(what)
+    return f"{what}-{len(default_calls)}"
+
+
+def stamped(tag: str = stamp("dep")) -> str:
+    return tag
+
+
+@app.get("/defaults")
+def defaults(dep: Annotated[str, Depends(stamped)],
+             own: str = stamp(
+                 "handler")) -> dict[str, object]:
+    return {"dep": dep, "own": own, "calls": list(default_calls)}
