@@ -555,20 +555,52 @@ def test_the_build_config_reads_stubless_protobuf_modules_as_any(tmp_path: Path)
 def test_kept_defaults_are_wrapped_where_they_stand_and_lines_keep_their_numbers() -> None:
     import ast
 
-    from covet.compiler.gluegen import KeptDefault
-    from covet.compiler.keptdefaults import wrap
+    from covet.compiler.keptdefaults import KeptDefault, keepable, wrap
     from covet.runtime import kept
 
-    src = 'é = "é"\ndef f(a: str = g("ü"), b: int = h(\r\n    2), c: int = 3) -> int:\n    return b\n'
-    fn = ast.parse(src).body[1]
+    src = ('"""Doc."""\né = "é"  # a comment\ndef f(a: str = g("ü"), b: int = h(\r\n    2), c: int = 3) -> int:\n'
+           '    return b\n')
+    fn = ast.parse(src).body[2]
     assert isinstance(fn, ast.FunctionDef)
     nodes = fn.args.defaults[:2]
+    assert all(keepable(src, n) for n in nodes)
     out = wrap(src, [KeptDefault(Path("m.py"), n, f"m:{n.lineno}:{n.col_offset}") for n in nodes])
-    imp = '__import__("covet.runtime.kept", fromlist=["keep"]).keep'
-    assert out == (f'é = "é"\ndef f(a: str = {imp}(\'m:2:15\', g("ü")), b: int = {imp}(\'m:2:33\', h(\r\n'
+    assert out == ('"""Doc."""\né = "é"; from covet.runtime.kept import keep as __covet_keep__  # a comment\n'
+                   'def f(a: str = __covet_keep__(\'m:3:15\', g("ü")), b: int = __covet_keep__(\'m:3:33\', h(\r\n'
                    '    2)), c: int = 3) -> int:\n    return b\n')
     scope: dict[str, object] = {"g": lambda s: s * 2, "h": lambda n: n + 1}
     exec(compile(out, "m.py", "exec"), scope)
-    assert kept.kept("m:2:15", None, "a") == "üü" and kept.kept("m:2:33", None, "b") == 3
+    assert kept.kept("m:3:15", None, "a") == "üü" and kept.kept("m:3:33", None, "b") == 3
     with pytest.raises(RuntimeError, match="run covet build again"):
         kept.kept("m:9:9", len, "nothing")
+    # No simple statement before the definition to import keep after (or one a backslash joins to the next
+    # line): not wrapped; the glue evaluates the default again, as before.
+    for bare in ('def f(a: str = g()) -> str:\n    return a\n',
+                 'import os; x = 1 \\\n\n@deco\ndef f(a: str = g()) -> str:\n    return a\n'):
+        fn = ast.parse(bare).body[-1]
+        assert isinstance(fn, ast.FunctionDef)
+        assert not keepable(bare, fn.args.defaults[0])
+        assert wrap(bare, [KeptDefault(Path("m.py"), fn.args.defaults[0], "k")]) == bare
+
+
+TYPED_DEFAULT_APP = '''\
+import os
+
+from covet import Covet
+
+app = Covet()
+
+
+@app.get("/region")
+def region(region: str = os.environ.get("REGION")) -> str:
+    return region
+'''
+
+
+def test_a_kept_default_of_the_wrong_type_is_still_the_users_error_at_the_line(tmp_path: Path) -> None:
+    # (the wrap keeps the default's type: keep() returns what it is given)
+    (tmp_path / "app.py").write_text(TYPED_DEFAULT_APP)
+    out = covet(tmp_path, "check", "app:app")
+    assert out.returncode == 1, out.stderr
+    assert ('app.py:9: error: Incompatible default for parameter "region" (default has type "str | None", '
+            'parameter has type "str")') in out.stderr, out.stderr

@@ -261,9 +261,10 @@ def test_a_bad_dependency_is_refused() -> None:
 
 def test_a_default_that_calls_something_runs_once_in_both_modes(dclient: Any) -> None:
     # (the compiled glue used to evaluate such a default again, at import: a second call, and another value)
-    assert dclient.get("/defaults").json() == {"dep": "dep-1", "own": "handler-2", "calls": ["dep", "handler"]}
-    assert dclient.get("/defaults", params={"tag": "t", "own": "o"}).json() == {
-        "dep": "t", "own": "o", "calls": ["dep", "handler"]}
+    assert dclient.get("/defaults").json() == {"dep": "dep-1", "own": "handler-2", "limit": 10,
+                                               "calls": ["dep", "handler"]}
+    assert dclient.get("/defaults", params={"tag": "t", "own": "o", "limit": 3}).json() == {
+        "dep": "t", "own": "o", "limit": 3, "calls": ["dep", "handler"]}
 
 
 def test_a_changed_provider_module_makes_the_build_stale(built_deps: Path, tmp_path: Path) -> None:

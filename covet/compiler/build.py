@@ -31,8 +31,9 @@ from typing import Any
 
 from covet import __version__
 from covet.compiler import asyncgens, directcalls, fstrings, keptdefaults, mypycache
-from covet.compiler.gluegen import GlueRoute, KeptDefault, base_modules, write_glue_module, write_preload_module
+from covet.compiler.gluegen import GlueRoute, base_modules, write_glue_module, write_preload_module
 from covet.compiler.imports import imported_names
+from covet.compiler.keptdefaults import KeptDefault
 from covet.compiler.mypycrun import CompileError, compile_modules
 from covet.compiler.sourcetypes import HandlerSource, SourceError, read_handler
 from covet.compiler.typecheck import Diagnostic, typecheck, write_config

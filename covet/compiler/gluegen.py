@@ -10,7 +10,6 @@ handler's annotation as written in its source.
 from __future__ import annotations
 
 import ast
-import dataclasses
 import sys
 import textwrap
 import types
@@ -22,7 +21,8 @@ from typing import Any, final
 import pydantic
 
 from covet.compiler.imports import imported_names
-from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler
+from covet.compiler.keptdefaults import KeptDefault, keepable, literal
+from covet.compiler.sourcetypes import HandlerSource, Importer, SourceError, read_handler, source_text
 from covet.compiler.typecheck import ORIGIN_MARK
 from covet.manifest import GLUE_MODULE, GRPC_METHOD, PRELOAD_MODULE, SCHEMA
 from covet.runtime import gluekit, kept  # (kept: loaded, so that the importer can name what the glue takes from it)
@@ -37,7 +37,7 @@ from covet.runtime.glue import (
 from covet.runtime.routeplan import reads_content_type, reads_headers, reads_stream, uses_connection
 from covet.runtime.signature import UNSET, DepSpec, ParamSpec, RouteSpec
 
-__all__ = ["GlueRoute", "KeptDefault", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
+__all__ = ["GlueRoute", "SourceBinder", "write_glue_module", "write_preload_module", "base_modules"]
 
 
 @final
@@ -191,9 +191,9 @@ class SourceBinder(Binder):
             raise SourceError(f"{self.route.label} the default of {p.name!r} is not in the source")
         if p.marker_default:
             node = _marker_default(node, self.route.label, p.name)
-        elif _evaluates(node) and "__import__" not in vars(module):
-            # Evaluated again here, a call would run twice, and could give the glue another value than the
-            # function's own: the glue takes the value the ``def`` computed (covet/runtime/kept.py).
+        elif not literal(node) and keepable(source_text(source.path), node):
+            # Evaluated again here, a call would run twice, a name could have been bound again since: the glue
+            # takes the value the ``def`` computed (covet/runtime/kept.py).
             key = f"{source.scope}:{node.lineno}:{node.col_offset}"
             self.kept.append(KeptDefault(source.path, node, key))
             take = self.importer.alias(kept.__name__, "kept")
@@ -266,20 +266,6 @@ class SourceBinder(Binder):
         cls = self.spec.result.response_class
         assert cls is not None
         return self._type(cls)
-
-
-@dataclasses.dataclass(frozen=True)
-class KeptDefault:
-    """A default the glue takes from its function: the build wraps its expression (in ``path``) in ``keep``."""
-
-    path: Path
-    node: ast.expr
-    key: str
-
-
-def _evaluates(node: ast.expr) -> bool:
-    """Whether evaluating the expression again could run code or give another value: it calls something."""
-    return any(isinstance(n, (ast.Call, ast.Await, ast.NamedExpr, ast.Yield, ast.YieldFrom)) for n in ast.walk(node))
 
 
 def _marker_default(node: ast.expr, label: str, name: str) -> ast.expr:

@@ -1,13 +1,14 @@
 """Defaults that the compiled glue takes from the function itself instead of evaluating their expression again.
 
 A parameter's default is evaluated once, when its ``def`` runs, and the interpreted plan reads that value from the
-function's signature. The glue cannot: a function mypyc compiled has no signature. So, for a default whose
-expression calls something (``token: str = secrets.token_hex(8)``), ``covet build`` compiles the module from a text
-where that expression is wrapped in ``keep(key, ...)``: the ``def`` still evaluates it once, and hands the value to
-this registry on its way. The glue asks ``kept(key, ...)`` for it at import, after the module ran. A module the build
-left interpreted was not rewritten; its functions have their signatures, and ``kept`` reads the default there.
-Writing the expression into the glue instead would evaluate it a second time, with its effects, to a value that
-can differ from the function's own.
+function's signature. The glue cannot: a function mypyc compiled has no signature. So, for a default that is not
+a constant written out (``token: str = secrets.token_hex(8)``, ``limit: int = LIMIT``), ``covet build`` compiles
+the module from a text where that expression is wrapped in ``keep(key, ...)`` (covet/compiler/keptdefaults.py):
+the ``def`` still evaluates it once, and hands the value to this registry on its way. The glue asks
+``kept(key, ...)`` for it at import, after the module ran. A module the build left interpreted was not rewritten;
+its functions have their signatures, and ``kept`` reads the default there. Writing the expression into the glue
+instead would evaluate it a second time, with its effects, to a value that can differ from the function's own (a
+call's, or a name's bound again since).
 """
 
 from __future__ import annotations

@@ -239,8 +239,14 @@ def stamped(tag: str = stamp("dep")) -> str:
     return tag
 
 
+LIMIT = 10
+
+
 @app.get("/defaults")
 def defaults(dep: Annotated[str, Depends(stamped)],
              own: str = stamp(
-                 "handler")) -> dict[str, object]:
-    return {"dep": dep, "own": own, "calls": list(default_calls)}
+                 "handler"), limit: int = LIMIT) -> dict[str, object]:
+    return {"dep": dep, "own": own, "limit": limit, "calls": list(default_calls)}
+
+
+LIMIT = 20  # bound again: the default is still the value the def saw
