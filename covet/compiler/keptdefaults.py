@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -54,10 +55,16 @@ def literal(node: ast.expr) -> bool:
     return False
 
 
-def _anchor(source: str, tree: ast.Module, line: int) -> ast.stmt | None:
+@functools.lru_cache(maxsize=16)
+def _parsed(source: str) -> tuple[ast.Module, list[str]]:
+    """A module's tree and lines: asked once per default (``keepable``, ``wrap``), parsed once per text."""
+    return ast.parse(source), LINE.findall(source)
+
+
+def _anchor(source: str, line: int) -> ast.stmt | None:
     """The last simple top-level statement that ends before the top-level statement holding ``line`` begins (its
     decorators included), and after which an import can be appended on the same line."""
-    lines = LINE.findall(source)
+    tree, lines = _parsed(source)
     found: ast.stmt | None = None
     for stmt in tree.body:
         first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
@@ -72,14 +79,13 @@ def _anchor(source: str, tree: ast.Module, line: int) -> ast.stmt | None:
 
 def keepable(source: str, node: ast.expr) -> bool:
     """Whether ``wrap`` can wrap the default ``node`` of ``source``."""
-    return _anchor(source, ast.parse(source), node.lineno) is not None
+    return _anchor(source, node.lineno) is not None
 
 
 def wrap(source: str, kept: Iterable[KeptDefault]) -> str:
     """``source`` with each default of ``kept`` (found in it by line and column) wrapped in ``keep``; those that are
     not ``keepable`` are left as they are."""
-    tree = ast.parse(source)
-    lines = [line.encode() for line in LINE.findall(source)]
+    lines = [line.encode() for line in _parsed(source)[1]]
     todo = sorted({(k.node.lineno, k.node.col_offset): k for k in kept}.values(),
                   key=lambda k: (k.node.lineno, k.node.col_offset), reverse=True)
     anchor: ast.stmt | None = None
@@ -87,7 +93,7 @@ def wrap(source: str, kept: Iterable[KeptDefault]) -> str:
     # do, and the import, before them all, last)
     for k in todo:
         node = k.node
-        at = _anchor(source, tree, node.lineno)
+        at = _anchor(source, node.lineno)
         if at is None or node.end_lineno is None or node.end_col_offset is None:
             continue
         anchor = at if anchor is None or at.lineno < anchor.lineno else anchor
